@@ -1,0 +1,90 @@
+//! Adapters from courier's ports to SQS and DynamoDB.
+
+mod dynamo_idempotency;
+mod dynamo_ledger;
+mod sqs;
+
+pub use dynamo_idempotency::DynamoIdempotencyStore;
+pub use dynamo_ledger::DynamoMessageLedger;
+pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
+
+use crate::ports::PortError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// Shared AWS configuration, loaded once per cold start. Honours `AWS_ENDPOINT_URL`, which is how
+/// the local stack points functions at the emulator. Makes no network call.
+pub async fn load_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Wraps any SDK error with the full chain of causes, which `Display` alone hides.
+pub(crate) fn port_error<E>(operation: &'static str, error: E) -> PortError
+where
+    E: std::error::Error + 'static,
+{
+    PortError::new(
+        operation,
+        aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+    )
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Epoch seconds for DynamoDB's TTL attribute.
+pub(crate) fn ttl_after(now: time::OffsetDateTime, keep: std::time::Duration) -> AttributeValue {
+    n(now.unix_timestamp() + keep.as_secs() as i64)
+}
+
+/// Wiring for the HTTP API function: real SQS and DynamoDB behind the ports.
+pub fn http_app_state(
+    config: &aws_config::SdkConfig,
+    settings: &crate::config::HttpApiSettings,
+) -> crate::http::AppState {
+    use std::sync::Arc;
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    crate::http::AppState {
+        queue: Arc::new(SqsWorkQueue::new(sqs, &settings.work_queue_url)),
+        idempotency: Arc::new(DynamoIdempotencyStore::new(
+            dynamodb,
+            &settings.table_name,
+            settings.idempotency_ttl,
+            clock.clone(),
+        )),
+        registry: Arc::new(crate::worker::WorkerRegistry::with_builtins()),
+        clock,
+    }
+}
+
+/// Wiring for the processor function.
+pub fn message_processor(
+    config: &aws_config::SdkConfig,
+    settings: &crate::config::ProcessorSettings,
+) -> crate::processor::MessageProcessor {
+    use std::sync::Arc;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    crate::processor::MessageProcessor::new(
+        Arc::new(crate::worker::WorkerRegistry::with_builtins()),
+        Arc::new(DynamoMessageLedger::new(
+            dynamodb,
+            &settings.table_name,
+            settings.record_ttl,
+            Arc::new(crate::clock::SystemClock),
+        )),
+        Arc::new(SqsDeadLetterQueue::new(sqs.clone(), &settings.dead_letter_queue_url)),
+        Arc::new(SqsRetryScheduler::new(sqs, vec![settings.work_queue_url.clone()])),
+        crate::processor::RetryPolicy {
+            max_receive_count: settings.max_receive_count,
+            base_delay: settings.retry_base_delay,
+            max_delay: settings.retry_max_delay,
+        },
+    )
+}

@@ -1,0 +1,187 @@
+use super::port_error;
+use crate::domain::WorkEnvelope;
+use crate::domain::envelope::{
+    CORRELATION_ID_ATTRIBUTE, FAILURE_KIND_ATTRIBUTE, FAILURE_REASON_ATTRIBUTE,
+    MESSAGE_ID_ATTRIBUTE,
+};
+use crate::ports::{DeadLetter, DeadLetterQueue, PortError, RetryScheduler, WorkQueue};
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use std::time::Duration;
+
+/// SQS caps message attribute values at the message size; a reason is kept readable instead.
+const MAX_REASON_CHARS: usize = 1024;
+
+fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("data type is set")
+}
+
+/// The work queue: one `SendMessage` per accepted request.
+#[derive(Clone)]
+pub struct SqsWorkQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsWorkQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl WorkQueue for SqsWorkQueue {
+    async fn enqueue(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(envelope.to_json())
+            .message_attributes(
+                CORRELATION_ID_ATTRIBUTE,
+                string_attribute(envelope.correlation_id.as_str()),
+            )
+            .message_attributes(MESSAGE_ID_ATTRIBUTE, string_attribute(&envelope.message_id))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:SendMessage", e))?;
+        Ok(())
+    }
+}
+
+/// The work queue's dead-letter queue, for messages that must not be retried.
+#[derive(Clone)]
+pub struct SqsDeadLetterQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetterQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        let reason: String = letter.failure.reason.chars().take(MAX_REASON_CHARS).collect();
+        // SQS rejects empty attribute values; an empty reason still says which kind it was.
+        let reason = if reason.is_empty() { letter.failure.kind.as_str().to_owned() } else { reason };
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(&letter.body)
+            .message_attributes(FAILURE_REASON_ATTRIBUTE, string_attribute(&reason))
+            .message_attributes(
+                FAILURE_KIND_ATTRIBUTE,
+                string_attribute(letter.failure.kind.as_str()),
+            );
+        if let Some(id) = &letter.correlation_id {
+            request = request.message_attributes(CORRELATION_ID_ATTRIBUTE, string_attribute(id));
+        }
+        if let Some(id) = &letter.message_id {
+            request = request.message_attributes(MESSAGE_ID_ATTRIBUTE, string_attribute(id));
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:SendMessage(dead-letter)", e))?;
+        Ok(())
+    }
+}
+
+/// Backs off retries by extending the failed message's visibility timeout.
+#[derive(Clone)]
+pub struct SqsRetryScheduler {
+    client: Client,
+    /// The queues this function consumes; an event names its queue by ARN.
+    queue_urls: Vec<String>,
+}
+
+impl SqsRetryScheduler {
+    pub fn new(client: Client, queue_urls: Vec<String>) -> Self {
+        Self { client, queue_urls }
+    }
+
+    /// An ARN ends in the queue name, a URL's path does too: match on that, so the scheme and
+    /// host of the URL (AWS or an emulator) do not matter.
+    fn url_for(&self, queue_arn: &str) -> Option<&str> {
+        let name = queue_arn.rsplit(':').next()?;
+        self.queue_urls
+            .iter()
+            .find(|url| url.rsplit('/').next() == Some(name))
+            .map(String::as_str)
+    }
+}
+
+#[async_trait]
+impl RetryScheduler for SqsRetryScheduler {
+    async fn retry_after(
+        &self,
+        source_queue_arn: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), PortError> {
+        let url = self.url_for(source_queue_arn).ok_or_else(|| {
+            PortError::new(
+                "sqs:ChangeMessageVisibility",
+                format!("no queue URL configured for {source_queue_arn}"),
+            )
+        })?;
+        // SQS allows at most 12 hours.
+        let seconds = delay.as_secs().min(43_200) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduler(urls: &[&str]) -> SqsRetryScheduler {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .build();
+        SqsRetryScheduler::new(
+            Client::from_conf(config),
+            urls.iter().map(|u| u.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn finds_the_queue_url_for_an_arn_on_aws_and_locally() {
+        let s = scheduler(&[
+            "http://localhost:4566/000000000000/courier-work",
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/courier-work-dlq",
+        ]);
+        assert_eq!(
+            s.url_for("arn:aws:sqs:us-east-1:000000000000:courier-work"),
+            Some("http://localhost:4566/000000000000/courier-work")
+        );
+        assert_eq!(
+            s.url_for("arn:aws:sqs:eu-west-1:123456789012:courier-work-dlq"),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/courier-work-dlq")
+        );
+        assert_eq!(s.url_for("arn:aws:sqs:eu-west-1:1:other"), None);
+    }
+}

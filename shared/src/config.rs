@@ -1,0 +1,87 @@
+//! Settings read once from the environment at cold start (no network at init).
+
+use std::time::Duration;
+use thiserror::Error;
+
+/// Largest request body the HTTP API accepts. A fire-and-forget envelope must fit in one SQS
+/// message (256 KiB) with room for its own fields and attributes.
+pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn number_or(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.parse().map_err(|e| ConfigError::Invalid {
+            name,
+            reason: format!("{v:?}: {e}"),
+        }),
+        _ => Ok(default),
+    }
+}
+
+/// What the HTTP API function needs.
+#[derive(Debug, Clone)]
+pub struct HttpApiSettings {
+    pub table_name: String,
+    pub work_queue_url: String,
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
+}
+
+impl HttpApiSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            work_queue_url: required("WORK_QUEUE_URL")?,
+            idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
+        })
+    }
+}
+
+/// What the processor function needs.
+#[derive(Debug, Clone)]
+pub struct ProcessorSettings {
+    pub table_name: String,
+    pub work_queue_url: String,
+    pub dead_letter_queue_url: String,
+    /// The work queue's redrive `maxReceiveCount`: the attempt that reaches it is the last.
+    pub max_receive_count: u32,
+    /// First retry delay; doubles per receive (with jitter) up to `retry_max_delay`.
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+    /// How long a processed-message record is kept, so redeliveries stay no-ops.
+    pub record_ttl: Duration,
+}
+
+impl ProcessorSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let max_receive_count = number_or("MAX_RECEIVE_COUNT", 5)?;
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            work_queue_url: required("WORK_QUEUE_URL")?,
+            dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
+            max_receive_count: u32::try_from(max_receive_count).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "MAX_RECEIVE_COUNT",
+                    reason: e.to_string(),
+                }
+            })?,
+            retry_base_delay: Duration::from_secs(number_or("RETRY_BASE_DELAY_SECONDS", 2)?),
+            retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
+            record_ttl: Duration::from_secs(number_or("RECORD_TTL_SECONDS", 7 * 86_400)?),
+        })
+    }
+}

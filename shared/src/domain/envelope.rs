@@ -1,0 +1,63 @@
+//! The message courier puts on a work queue: everything the processor needs, nothing else.
+
+use super::CorrelationId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which asynchronous pattern accepted the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    FireAndForget,
+}
+
+/// SQS message attribute names that carry tracing context beside the body.
+pub const CORRELATION_ID_ATTRIBUTE: &str = "correlationId";
+pub const MESSAGE_ID_ATTRIBUTE: &str = "messageId";
+pub const FAILURE_REASON_ATTRIBUTE: &str = "failureReason";
+pub const FAILURE_KIND_ATTRIBUTE: &str = "failureKind";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkEnvelope {
+    pub message_id: String,
+    pub correlation_id: CorrelationId,
+    pub pattern: Pattern,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub payload: Value,
+    /// RFC 3339 acceptance time.
+    pub accepted_at: String,
+}
+
+impl WorkEnvelope {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an envelope is always serialisable")
+    }
+
+    pub fn from_json(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn round_trips_with_camel_case_fields() {
+        let envelope = WorkEnvelope {
+            message_id: "m-1".into(),
+            correlation_id: CorrelationId::parse("c-1").unwrap(),
+            pattern: Pattern::FireAndForget,
+            job_type: "echo".into(),
+            payload: json!({"x": [1, 2]}),
+            accepted_at: "2026-11-23T00:00:00.000Z".into(),
+        };
+        let json = envelope.to_json();
+        assert!(json.contains(r#""messageId":"m-1""#), "{json}");
+        assert!(json.contains(r#""pattern":"fire-and-forget""#), "{json}");
+        assert_eq!(WorkEnvelope::from_json(&json).unwrap(), envelope);
+    }
+}

@@ -1,0 +1,11 @@
+//! The values courier passes between its functions, validated where they enter.
+
+pub mod correlation;
+pub mod envelope;
+pub mod idempotency_key;
+pub mod submission;
+
+pub use correlation::CorrelationId;
+pub use envelope::{Pattern, WorkEnvelope};
+pub use idempotency_key::IdempotencyKey;
+pub use submission::{Submission, SubmissionError};

@@ -1,0 +1,74 @@
+//! The body of `POST /v1/messages`: `{"type": "<job type>", "payload": <any JSON>}`.
+
+use serde::Deserialize;
+use serde_json::Value;
+use thiserror::Error;
+
+/// A validated request to run one job type over a payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub job_type: String,
+    pub payload: Value,
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum SubmissionError {
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    #[error("{0}")]
+    Shape(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    #[serde(rename = "type")]
+    job_type: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+impl Submission {
+    /// Checks the shape only; whether the job type exists is the registry's call.
+    pub fn from_json(value: Value) -> Result<Self, SubmissionError> {
+        if !value.is_object() {
+            return Err(SubmissionError::NotAnObject);
+        }
+        let wire: Wire =
+            serde_json::from_value(value).map_err(|e| SubmissionError::Shape(e.to_string()))?;
+        Ok(Self {
+            job_type: wire.job_type,
+            payload: wire.payload,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_type_and_payload() {
+        let s = Submission::from_json(json!({"type": "echo", "payload": {"a": 1}})).unwrap();
+        assert_eq!(s.job_type, "echo");
+        assert_eq!(s.payload, json!({"a": 1}));
+    }
+
+    #[test]
+    fn payload_defaults_to_null() {
+        let s = Submission::from_json(json!({"type": "echo"})).unwrap();
+        assert_eq!(s.payload, Value::Null);
+    }
+
+    #[test]
+    fn rejects_wrong_shapes_precisely() {
+        assert_eq!(Submission::from_json(json!([1])), Err(SubmissionError::NotAnObject));
+        let missing = Submission::from_json(json!({"payload": 1})).unwrap_err();
+        assert!(missing.to_string().contains("missing field `type`"), "{missing}");
+        let wrong = Submission::from_json(json!({"type": 5})).unwrap_err();
+        assert!(wrong.to_string().contains("invalid type"), "{wrong}");
+        let extra = Submission::from_json(json!({"type": "echo", "callback": {}})).unwrap_err();
+        assert!(extra.to_string().contains("unknown field `callback`"), "{extra}");
+    }
+}

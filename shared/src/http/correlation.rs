@@ -1,0 +1,38 @@
+//! Accepts `X-Correlation-Id` (or makes one), hands it to handlers, and echoes it on every
+//! response, errors included.
+
+use super::headers::CORRELATION_ID;
+use super::problem::Problem;
+use crate::domain::CorrelationId;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+pub async fn correlate(mut request: Request, next: Next) -> Response {
+    let supplied = request.headers().get(CORRELATION_ID).map(|v| v.to_str());
+    let id = match supplied {
+        None => CorrelationId::generate(),
+        Some(Ok(raw)) => match CorrelationId::parse(raw) {
+            Ok(id) => id,
+            Err(error) => return Problem::invalid_header(error.to_string()).into_response(),
+        },
+        Some(Err(_)) => {
+            return Problem::invalid_header("X-Correlation-Id must be ASCII").into_response();
+        }
+    };
+    request.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let mut response = next.run(request).instrument(span).await;
+    if !response.headers().contains_key(CORRELATION_ID) {
+        let value = HeaderValue::from_str(id.as_str()).expect("validated ids are header-safe");
+        response.headers_mut().insert(CORRELATION_ID, value);
+    }
+    response
+}

@@ -1,0 +1,87 @@
+//! `POST /v1/messages`: fire and forget. 202 only once SQS has the message.
+
+use super::body::JsonBody;
+use super::idempotency::{key_from, run_once};
+use super::problem::Problem;
+use super::router::AppState;
+use crate::clock::rfc3339;
+use crate::domain::{CorrelationId, Pattern, Submission, SubmissionError, WorkEnvelope};
+use crate::ports::StoredResponse;
+use crate::worker::RegistryError;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageAccepted<'a> {
+    message_id: &'a str,
+    correlation_id: &'a str,
+    accepted_at: &'a str,
+}
+
+/// Turns a request body into a submission the registry accepts, or the precise 400.
+pub fn validate_submission(state: &AppState, body: &serde_json::Value) -> Result<Submission, Problem> {
+    let submission = Submission::from_json(body.clone()).map_err(|e| match e {
+        SubmissionError::NotAnObject => Problem::invalid_body(e.to_string()),
+        SubmissionError::Shape(detail) => Problem::invalid_body(detail),
+    })?;
+    state
+        .registry
+        .validate(&submission.job_type, &submission.payload)
+        .map_err(|e| match e {
+            RegistryError::UnknownType { .. } => Problem::unknown_job_type(e.to_string()),
+            RegistryError::InvalidPayload { .. } => Problem::invalid_payload(e.to_string()),
+        })?;
+    Ok(submission)
+}
+
+pub async fn post_message(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let submission = match validate_submission(&state, &body) {
+        Ok(submission) => submission,
+        Err(problem) => return problem.into_response(),
+    };
+    let key = match key_from(&headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    run_once(state.idempotency.as_ref(), "messages", key, &body, || async {
+        let envelope = WorkEnvelope {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            correlation_id: correlation_id.clone(),
+            pattern: Pattern::FireAndForget,
+            job_type: submission.job_type,
+            payload: submission.payload,
+            accepted_at: rfc3339(state.clock.now()),
+        };
+        if let Err(error) = state.queue.enqueue(&envelope).await {
+            tracing::error!(%error, "work queue unavailable; message not accepted");
+            return Err(Problem::unavailable(
+                "the message could not be queued and was not accepted; retry later",
+            ));
+        }
+        tracing::info!(message_id = %envelope.message_id, job_type = %envelope.job_type, "message accepted");
+        let body = serde_json::to_string(&MessageAccepted {
+            message_id: &envelope.message_id,
+            correlation_id: envelope.correlation_id.as_str(),
+            accepted_at: &envelope.accepted_at,
+        })
+        .expect("serialisable");
+        Ok(StoredResponse {
+            status: 202,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                (super::headers::CORRELATION_ID.into(), correlation_id.to_string()),
+            ],
+            body,
+        })
+    })
+    .await
+}

@@ -1,0 +1,18 @@
+//! The REST API: one axum router, served by `lambda_http` in Lambda and called directly in tests.
+
+mod body;
+mod correlation;
+mod idempotency;
+mod messages;
+pub mod problem;
+mod router;
+
+pub use router::{AppState, router};
+
+/// Response and request header names courier defines.
+pub mod headers {
+    pub const CORRELATION_ID: &str = "x-correlation-id";
+    pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+    /// Set on a response that repeats an earlier one for the same `Idempotency-Key`.
+    pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+}

@@ -1,0 +1,130 @@
+//! RFC 9457 problem details. Every error the API returns is one of these, with a stable `type`
+//! that clients can switch on (listed in the README).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Where problem types are documented; `type` is this plus the slug.
+pub const PROBLEM_TYPE_BASE: &str = "urn:courier:problem:";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip)]
+    pub retry_after_seconds: Option<u32>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: format!("{PROBLEM_TYPE_BASE}{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed-json", "Request body is not valid JSON", detail)
+    }
+
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-body", "Request body does not match the schema", detail)
+    }
+
+    pub fn unknown_job_type(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unknown-job-type", "Unknown job type", detail)
+    }
+
+    pub fn invalid_payload(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-payload", "Payload is not valid for this job type", detail)
+    }
+
+    pub fn invalid_header(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-header", "A request header is not valid", detail)
+    }
+
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Content-Type must be application/json", detail)
+    }
+
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body is too large",
+            format!("the request body must be at most {limit} bytes"),
+        )
+    }
+
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency-key-reused",
+            "Idempotency-Key was used with a different request",
+            "this Idempotency-Key was already used with a different request body; use a new key",
+        )
+    }
+
+    pub fn request_in_progress() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "request-in-progress",
+            "A request with this Idempotency-Key is in progress",
+            "the first request with this Idempotency-Key has not finished; retry shortly",
+        )
+        .retry_after(1)
+    }
+
+    pub fn not_found(path: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no resource at {path}"))
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            format!("{method} is not supported on {path}"),
+        )
+    }
+
+    /// A dependency failed before anything was accepted: safe to retry.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily-unavailable",
+            "Temporarily unavailable",
+            detail,
+        )
+        .retry_after(1)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_string(&self).expect("a problem is always serialisable");
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

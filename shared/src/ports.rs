@@ -1,0 +1,145 @@
+//! The ports courier's handlers depend on. AWS adapters live in [`crate::aws`], in-memory ones in
+//! [`crate::testing`]; handlers never name a concrete store or queue.
+
+use crate::domain::{IdempotencyKey, WorkEnvelope};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::time::Duration;
+use thiserror::Error;
+
+/// A dependency (queue, table) could not do what was asked. Always worth retrying later.
+#[derive(Debug, Error)]
+#[error("{operation} failed: {detail}")]
+pub struct PortError {
+    pub operation: &'static str,
+    pub detail: String,
+}
+
+impl PortError {
+    pub fn new(operation: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            operation,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Durable hand-off of accepted work. `Ok` means the queue has stored the message.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn enqueue(&self, envelope: &WorkEnvelope) -> Result<(), PortError>;
+}
+
+/// The response an idempotent request produced, kept so a retry can be answered identically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// Lower-case header names with their values, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What the idempotency store says about a key when a request arrives with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// This request owns the key: do the work, then `complete` (or `release` on failure).
+    Acquired,
+    /// The same request was completed before: answer with its response.
+    Replay(StoredResponse),
+    /// The same request is being handled right now by another invocation.
+    InProgress,
+    /// The key was used with a different request body.
+    KeyReused,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// `scope` separates endpoints; `fingerprint` identifies the request body.
+    async fn acquire(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, PortError>;
+    async fn complete(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), PortError>;
+    /// Forget an acquired key whose work failed, so the client's retry can proceed.
+    async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError>;
+}
+
+/// Why a message ended up failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The job said it can never succeed.
+    Permanent,
+    /// Transient failures used up every receive the queue allows.
+    RetriesExhausted,
+    /// The message is not a courier envelope.
+    Unparseable,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permanent => "permanent",
+            Self::RetriesExhausted => "retries-exhausted",
+            Self::Unparseable => "unparseable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub reason: String,
+}
+
+/// Where the processor stands with one message, as recorded before it runs the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStart {
+    /// Run the job; `attempt` counts runs of this message, starting at 1.
+    Run { attempt: u32 },
+    /// The message already reached a terminal state: a redelivery, nothing to do.
+    AlreadyFinished,
+}
+
+/// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
+#[async_trait]
+pub trait MessageLedger: Send + Sync {
+    async fn start_attempt(&self, envelope: &WorkEnvelope) -> Result<AttemptStart, PortError>;
+    async fn record_progress(&self, message_id: &str, percent: u8) -> Result<(), PortError>;
+    async fn record_success(&self, message_id: &str, result: &Value) -> Result<(), PortError>;
+    async fn record_failure(&self, message_id: &str, failure: &Failure) -> Result<(), PortError>;
+    /// A transient failure that will be retried: the record stays non-terminal.
+    async fn record_retry(&self, message_id: &str, reason: &str) -> Result<(), PortError>;
+}
+
+/// A message that reached the dead-letter queue, with the attributes it travelled with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub body: String,
+    pub message_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub failure: Failure,
+}
+
+/// Sends a message that must not be retried straight to its dead-letter queue.
+#[async_trait]
+pub trait DeadLetterQueue: Send + Sync {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError>;
+}
+
+/// Defers the next delivery of a message (SQS visibility), so retries back off.
+#[async_trait]
+pub trait RetryScheduler: Send + Sync {
+    async fn retry_after(
+        &self,
+        source_queue_arn: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), PortError>;
+}

@@ -1,0 +1,257 @@
+//! What the processor does with one SQS message.
+//!
+//! 1. Parse the envelope; an unparseable message goes straight to the DLQ with the reason.
+//! 2. Start an attempt on the ledger (conditional): a message already SUCCEEDED or FAILED is a
+//!    redelivery and is acknowledged without running anything.
+//! 3. Run the job. Success is recorded. A permanent failure is sent to the DLQ with its reason,
+//!    then recorded FAILED. A transient failure is retried through SQS visibility with backoff;
+//!    on the receive that reaches the queue's `maxReceiveCount` it is recorded FAILED and left to
+//!    SQS redrive, which moves it to the DLQ.
+//!
+//! Any store or queue error leaves the message unacknowledged, so SQS delivers it again.
+
+use super::retry_delay;
+use crate::domain::WorkEnvelope;
+use crate::domain::envelope::{CORRELATION_ID_ATTRIBUTE, MESSAGE_ID_ATTRIBUTE};
+use crate::ports::{
+    AttemptStart, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
+    RetryScheduler,
+};
+use crate::worker::{ProgressSink, WorkContext, WorkError, WorkerRegistry};
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::SqsMessage;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tracing::Instrument;
+
+/// Largest result kept on the record; DynamoDB items stop at 400 KB.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Dependency(#[from] PortError),
+    #[error("{0}")]
+    WillRetry(String),
+}
+
+/// When and how often transient failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The queue's redrive `maxReceiveCount`.
+    pub max_receive_count: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+pub struct MessageProcessor {
+    registry: Arc<WorkerRegistry>,
+    ledger: Arc<dyn MessageLedger>,
+    dead_letters: Arc<dyn DeadLetterQueue>,
+    retries: Arc<dyn RetryScheduler>,
+    policy: RetryPolicy,
+}
+
+/// Progress goes onto the message's record; a failed write is logged, never fatal.
+struct LedgerProgress<'a> {
+    ledger: &'a dyn MessageLedger,
+    message_id: &'a str,
+}
+
+#[async_trait]
+impl ProgressSink for LedgerProgress<'_> {
+    async fn report(&self, percent: u8) {
+        if let Err(error) = self.ledger.record_progress(self.message_id, percent).await {
+            tracing::warn!(%error, percent, "progress not recorded");
+        }
+    }
+}
+
+fn attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
+    record
+        .message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.as_deref())
+}
+
+impl MessageProcessor {
+    pub fn new(
+        registry: Arc<WorkerRegistry>,
+        ledger: Arc<dyn MessageLedger>,
+        dead_letters: Arc<dyn DeadLetterQueue>,
+        retries: Arc<dyn RetryScheduler>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            registry,
+            ledger,
+            dead_letters,
+            retries,
+            policy,
+        }
+    }
+
+    pub async fn process(&self, record: SqsMessage) -> Result<(), ProcessError> {
+        let body = record.body.clone().unwrap_or_default();
+        let envelope = match WorkEnvelope::from_json(&body) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let letter = DeadLetter {
+                    body,
+                    message_id: attribute(&record, MESSAGE_ID_ATTRIBUTE).map(str::to_owned),
+                    correlation_id: attribute(&record, CORRELATION_ID_ATTRIBUTE).map(str::to_owned),
+                    failure: Failure {
+                        kind: FailureKind::Unparseable,
+                        reason: format!("not a courier envelope: {error}"),
+                    },
+                };
+                tracing::error!(
+                    correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
+                    reason = %letter.failure.reason,
+                    "unparseable message sent to the dead-letter queue"
+                );
+                self.dead_letters.dead_letter(&letter).await?;
+                return Ok(());
+            }
+        };
+        let span = tracing::info_span!(
+            "message",
+            correlation_id = %envelope.correlation_id,
+            message_id = %envelope.message_id,
+            job_type = %envelope.job_type,
+        );
+        self.process_envelope(&record, &body, &envelope)
+            .instrument(span)
+            .await
+    }
+
+    async fn process_envelope(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        envelope: &WorkEnvelope,
+    ) -> Result<(), ProcessError> {
+        let attempt = match self.ledger.start_attempt(envelope).await? {
+            AttemptStart::Run { attempt } => attempt,
+            AttemptStart::AlreadyFinished => {
+                tracing::info!("already finished; redelivery acknowledged without running");
+                return Ok(());
+            }
+        };
+        let receive_count: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(attempt);
+        tracing::info!(attempt, receive_count, "running job");
+
+        let progress = LedgerProgress {
+            ledger: self.ledger.as_ref(),
+            message_id: &envelope.message_id,
+        };
+        let outcome = match self.registry.get(&envelope.job_type) {
+            Some(worker) => {
+                let context = WorkContext {
+                    attempt,
+                    progress: &progress,
+                };
+                worker.run(&envelope.payload, &context).await
+            }
+            None => Err(WorkError::Permanent(format!(
+                "unknown job type {:?}",
+                envelope.job_type
+            ))),
+        };
+        let outcome = outcome.and_then(|result| {
+            let size = result.to_string().len();
+            if size > MAX_RESULT_BYTES {
+                Err(WorkError::Permanent(format!(
+                    "result is {size} bytes, over the {MAX_RESULT_BYTES}-byte limit"
+                )))
+            } else {
+                Ok(result)
+            }
+        });
+
+        match outcome {
+            Ok(result) => {
+                self.ledger
+                    .record_success(&envelope.message_id, &result)
+                    .await?;
+                tracing::info!(attempt, "job succeeded");
+                Ok(())
+            }
+            Err(WorkError::Permanent(reason)) => {
+                let failure = Failure {
+                    kind: FailureKind::Permanent,
+                    reason,
+                };
+                // Dead-letter first: if recording then fails, the retry finds the record still
+                // RUNNING and repeats both, so the DLQ copy is never the one that goes missing.
+                self.dead_letters
+                    .dead_letter(&DeadLetter {
+                        body: body.to_owned(),
+                        message_id: Some(envelope.message_id.clone()),
+                        correlation_id: Some(envelope.correlation_id.to_string()),
+                        failure: failure.clone(),
+                    })
+                    .await?;
+                self.ledger
+                    .record_failure(&envelope.message_id, &failure)
+                    .await?;
+                tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");
+                Ok(())
+            }
+            Err(WorkError::Transient(reason)) => {
+                self.retry_later(record, envelope, receive_count, reason)
+                    .await
+            }
+        }
+    }
+
+    async fn retry_later(
+        &self,
+        record: &SqsMessage,
+        envelope: &WorkEnvelope,
+        receive_count: u32,
+        reason: String,
+    ) -> Result<(), ProcessError> {
+        let last_receive = receive_count >= self.policy.max_receive_count;
+        let delay = if last_receive {
+            // Redrive happens on the next receive; make that now.
+            self.ledger
+                .record_failure(
+                    &envelope.message_id,
+                    &Failure {
+                        kind: FailureKind::RetriesExhausted,
+                        reason: format!(
+                            "gave up after {receive_count} attempts; last error: {reason}"
+                        ),
+                    },
+                )
+                .await?;
+            tracing::warn!(%reason, receive_count, "retries exhausted; SQS redrive moves it to the dead-letter queue");
+            Duration::ZERO
+        } else {
+            self.ledger
+                .record_retry(&envelope.message_id, &reason)
+                .await?;
+            let delay = retry_delay(
+                receive_count,
+                self.policy.base_delay,
+                self.policy.max_delay,
+                &mut rand::rng(),
+            );
+            tracing::warn!(%reason, receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
+            delay
+        };
+        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle) {
+            // Best effort: without it SQS retries after the queue's visibility timeout anyway.
+            if let Err(error) = self.retries.retry_after(arn, handle, delay).await {
+                tracing::warn!(%error, "could not shorten the retry delay");
+            }
+        }
+        Err(ProcessError::WillRetry(reason))
+    }
+}

@@ -1,0 +1,278 @@
+//! In-memory adapters for unit tests of handlers, with switches to make dependencies fail.
+//! They follow the DynamoDB adapters' rules (conditional, forward-only) so tests mean something.
+
+use crate::clock::Clock;
+use crate::domain::{IdempotencyKey, WorkEnvelope};
+use crate::ports::{
+    AttemptStart, DeadLetter, DeadLetterQueue, Failure, IdempotencyClaim, IdempotencyStore,
+    MessageLedger, PortError, RetryScheduler, StoredResponse, WorkQueue,
+};
+use crate::worker::ProgressSink;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A clock that stands still unless moved.
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn at(at: OffsetDateTime) -> Self {
+        Self(Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A switch shared with a test to make a dependency fail on demand.
+#[derive(Default)]
+pub struct FailSwitch(AtomicBool);
+
+impl FailSwitch {
+    pub fn set(&self, failing: bool) {
+        self.0.store(failing, Ordering::SeqCst);
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), PortError> {
+        if self.0.load(Ordering::SeqCst) {
+            Err(PortError::new(operation, "injected failure"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryQueue {
+    pub messages: Mutex<Vec<WorkEnvelope>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryQueue {
+    pub fn sent(&self) -> Vec<WorkEnvelope> {
+        self.messages.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl WorkQueue for InMemoryQueue {
+    async fn enqueue(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
+        self.fail.check("enqueue")?;
+        self.messages.lock().unwrap().push(envelope.clone());
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum KeyState {
+    InProgress(String),
+    Completed(String, StoredResponse),
+}
+
+#[derive(Default)]
+pub struct InMemoryIdempotencyStore {
+    keys: Mutex<HashMap<String, KeyState>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryIdempotencyStore {
+    fn id(scope: &str, key: &IdempotencyKey) -> String {
+        format!("{scope}#{key}")
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for InMemoryIdempotencyStore {
+    async fn acquire(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, PortError> {
+        self.fail.check("acquire")?;
+        let mut keys = self.keys.lock().unwrap();
+        let id = Self::id(scope, key);
+        Ok(match keys.get(&id) {
+            None => {
+                keys.insert(id, KeyState::InProgress(fingerprint.to_owned()));
+                IdempotencyClaim::Acquired
+            }
+            Some(KeyState::InProgress(print) | KeyState::Completed(print, _))
+                if print != fingerprint =>
+            {
+                IdempotencyClaim::KeyReused
+            }
+            Some(KeyState::InProgress(_)) => IdempotencyClaim::InProgress,
+            Some(KeyState::Completed(_, response)) => IdempotencyClaim::Replay(response.clone()),
+        })
+    }
+
+    async fn complete(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), PortError> {
+        let mut keys = self.keys.lock().unwrap();
+        let id = Self::id(scope, key);
+        if let Some(KeyState::InProgress(print)) = keys.get(&id).cloned() {
+            keys.insert(id, KeyState::Completed(print, response.clone()));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError> {
+        self.keys.lock().unwrap().remove(&Self::id(scope, key));
+        Ok(())
+    }
+}
+
+/// One message's record, as the DynamoDB ledger keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub status: &'static str,
+    pub attempts: u32,
+    pub progress: Vec<u8>,
+    pub result: Option<Value>,
+    pub failure: Option<Failure>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Default)]
+pub struct InMemoryLedger {
+    entries: Mutex<HashMap<String, LedgerEntry>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryLedger {
+    pub fn entry(&self, message_id: &str) -> Option<LedgerEntry> {
+        self.entries.lock().unwrap().get(message_id).cloned()
+    }
+
+    fn update_running(&self, message_id: &str, change: impl FnOnce(&mut LedgerEntry)) {
+        if let Some(entry) = self.entries.lock().unwrap().get_mut(message_id) {
+            if entry.status == "RUNNING" {
+                change(entry);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl MessageLedger for InMemoryLedger {
+    async fn start_attempt(&self, envelope: &WorkEnvelope) -> Result<AttemptStart, PortError> {
+        self.fail.check("start_attempt")?;
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries
+            .entry(envelope.message_id.clone())
+            .or_insert_with(|| LedgerEntry {
+                status: "RUNNING",
+                attempts: 0,
+                progress: vec![],
+                result: None,
+                failure: None,
+                last_error: None,
+            });
+        if entry.status != "RUNNING" {
+            return Ok(AttemptStart::AlreadyFinished);
+        }
+        entry.attempts += 1;
+        Ok(AttemptStart::Run {
+            attempt: entry.attempts,
+        })
+    }
+
+    async fn record_progress(&self, message_id: &str, percent: u8) -> Result<(), PortError> {
+        self.update_running(message_id, |e| e.progress.push(percent));
+        Ok(())
+    }
+
+    async fn record_success(&self, message_id: &str, result: &Value) -> Result<(), PortError> {
+        self.fail.check("record_success")?;
+        self.update_running(message_id, |e| {
+            e.status = "SUCCEEDED";
+            e.result = Some(result.clone());
+        });
+        Ok(())
+    }
+
+    async fn record_failure(&self, message_id: &str, failure: &Failure) -> Result<(), PortError> {
+        self.fail.check("record_failure")?;
+        self.update_running(message_id, |e| {
+            e.status = "FAILED";
+            e.failure = Some(failure.clone());
+        });
+        Ok(())
+    }
+
+    async fn record_retry(&self, message_id: &str, reason: &str) -> Result<(), PortError> {
+        self.update_running(message_id, |e| e.last_error = Some(reason.to_owned()));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryDeadLetters {
+    pub letters: Mutex<Vec<DeadLetter>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryDeadLetters {
+    pub fn letters(&self) -> Vec<DeadLetter> {
+        self.letters.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for InMemoryDeadLetters {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        self.fail.check("dead_letter")?;
+        self.letters.lock().unwrap().push(letter.clone());
+        Ok(())
+    }
+}
+
+/// Records the delays the processor asked for.
+#[derive(Default)]
+pub struct RecordingRetries(pub Mutex<Vec<Duration>>);
+
+impl RecordingRetries {
+    pub fn delays(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl RetryScheduler for RecordingRetries {
+    async fn retry_after(&self, _: &str, _: &str, delay: Duration) -> Result<(), PortError> {
+        self.0.lock().unwrap().push(delay);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct RecordingProgress(Mutex<Vec<u8>>);
+
+impl RecordingProgress {
+    pub fn reports(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ProgressSink for RecordingProgress {
+    async fn report(&self, percent: u8) {
+        self.0.lock().unwrap().push(percent);
+    }
+}

@@ -1,7 +1,7 @@
 //! Time as a dependency, so expiry and timestamps are testable.
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> OffsetDateTime;
@@ -19,13 +19,12 @@ impl Clock for SystemClock {
 
 /// RFC 3339 with millisecond precision, always UTC (`2026-11-23T22:21:17.123Z`).
 pub fn rfc3339(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let truncated = at
-        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at);
-    truncated
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| truncated.unix_timestamp().to_string())
+    let format = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .expect("years 0-9999 always format")
 }
 
 #[cfg(test)]
@@ -37,5 +36,11 @@ mod tests {
     fn formats_utc_with_milliseconds() {
         let at = datetime!(2026-11-23 22:21:17.123456789 +02:00);
         assert_eq!(rfc3339(at), "2026-11-23T20:21:17.123Z");
+    }
+
+    #[test]
+    fn always_prints_three_fraction_digits() {
+        let at = datetime!(2026-11-23 22:21:17.7 UTC);
+        assert_eq!(rfc3339(at), "2026-11-23T22:21:17.700Z");
     }
 }

@@ -1,1 +1,322 @@
+//! Helpers for the end-to-end tests: the deployed local stack's outputs, real HTTP through the
+//! emulator's API Gateway, and direct reads of the queues and table the functions use.
+//!
+//! Every wait is a poll with a deadline, never a fixed sleep.
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Long enough for a loaded 2-core machine; polls return as soon as the condition holds.
+pub const DEADLINE: Duration = Duration::from_secs(90);
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The stack's CloudFormation outputs, as written by `infra/up.sh` to `.local/outputs.json`.
+pub struct Stack {
+    pub outputs: HashMap<String, String>,
+    pub http: reqwest::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+fn outputs_path() -> PathBuf {
+    std::env::var_os("COURIER_OUTPUTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/outputs.json")
+        })
+}
+
+impl Stack {
+    pub async fn load() -> Self {
+        let path = outputs_path();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "cannot read {} ({e}); bring the stack up first with infra/up.sh",
+                path.display()
+            )
+        });
+        let outputs: HashMap<String, String> =
+            serde_json::from_str(&text).expect("outputs.json is a flat JSON object");
+        let endpoint = outputs["Endpoint"].clone();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new(outputs["Region"].clone()))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "courier-e2e",
+            ))
+            .load()
+            .await;
+        Self {
+            outputs,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("HTTP client"),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        }
+    }
+
+    pub fn output(&self, key: &str) -> &str {
+        self.outputs
+            .get(key)
+            .unwrap_or_else(|| panic!("output {key} missing from outputs.json"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.output("HttpApiUrl"))
+    }
+
+    /// `POST path` with a JSON body and extra headers.
+    pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Reply::from(request.send().await.expect("request reaches the API")).await
+    }
+
+    /// Reads one item by primary key, strongly consistent.
+    pub async fn item(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.dynamodb
+            .get_item()
+            .table_name(self.output("TableName"))
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+    }
+
+    /// The processor's record of a message.
+    pub async fn message_record(&self, message_id: &str) -> Option<Record> {
+        self.item(&format!("MSG#{message_id}")).await.map(Record)
+    }
+
+    /// Polls the message record until `done` holds for it.
+    pub async fn wait_for_record(&self, message_id: &str, done: impl Fn(&Record) -> bool) -> Record {
+        let what = format!("record of message {message_id}");
+        eventually(&what, || async {
+            self.message_record(message_id).await.filter(|r| done(r))
+        })
+        .await
+    }
+
+    pub async fn wait_for_status(&self, message_id: &str, status: &str) -> Record {
+        self.wait_for_record(message_id, |r| r.status() == status).await
+    }
+
+    /// Records whose correlation id is `correlation_id` (a scan: fine on a test table).
+    pub async fn records_with_correlation_id(&self, correlation_id: &str) -> usize {
+        let out = self
+            .dynamodb
+            .scan()
+            .table_name(self.output("TableName"))
+            .filter_expression("correlationId = :c")
+            .expression_attribute_values(":c", AttributeValue::S(correlation_id.to_owned()))
+            .send()
+            .await
+            .expect("Scan");
+        out.items.map(|i| i.len()).unwrap_or(0)
+    }
+
+    async fn queue_counts(&self, queue_url: &str) -> u64 {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .expect("GetQueueAttributes")
+            .attributes
+            .unwrap_or_default();
+        attributes
+            .values()
+            .map(|v| v.parse::<u64>().unwrap_or(0))
+            .sum()
+    }
+
+    /// Waits until the work queue holds nothing, visible or in flight: everything sent so far
+    /// has been consumed and deleted (or moved to the DLQ).
+    pub async fn wait_for_work_queue_idle(&self) {
+        let url = self.output("WorkQueueUrl").to_owned();
+        eventually("work queue to be idle", || async {
+            (self.queue_counts(&url).await == 0).then_some(())
+        })
+        .await
+    }
+
+    /// Finds a message in the work DLQ whose `messageId` (attribute or body field) matches.
+    /// Receives with a zero visibility timeout, so other tests still see every message.
+    pub async fn wait_for_dead_letter(&self, message_id: &str) -> Message {
+        let url = self.output("WorkDeadLetterQueueUrl").to_owned();
+        let what = format!("message {message_id} in the dead-letter queue");
+        eventually(&what, || async {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            out.messages
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| dead_letter_id(m).as_deref() == Some(message_id))
+        })
+        .await
+    }
+
+    pub async fn send_raw_to_work_queue(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(self.output("WorkQueueUrl"))
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+}
+
+/// The `messageId` a dead letter carries, from its attribute or, failing that, its body.
+pub fn dead_letter_id(message: &Message) -> Option<String> {
+    message_attribute(message, "messageId").or_else(|| {
+        let body: Value = serde_json::from_str(message.body.as_deref()?).ok()?;
+        body.get("messageId")?.as_str().map(str::to_owned)
+    })
+}
+
+pub fn message_attribute(message: &Message, name: &str) -> Option<String> {
+    message
+        .message_attributes
+        .as_ref()?
+        .get(name)?
+        .string_value
+        .clone()
+}
+
+/// Polls `check` until it yields a value, or panics at the deadline naming what it waited for.
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// An HTTP response with its body read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("response body");
+        Self {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The problem `type` slug of an RFC 9457 error, after checking the media type.
+    pub fn problem_type(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not a problem response: {self:?}"
+        );
+        let body = self.json();
+        assert_eq!(body["status"], self.status, "status in body matches: {body}");
+        body["type"]
+            .as_str()
+            .and_then(|t| t.strip_prefix("urn:courier:problem:"))
+            .unwrap_or_else(|| panic!("problem type missing: {body}"))
+            .to_owned()
+    }
+}
+
+/// A processor record with typed accessors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record(pub HashMap<String, AttributeValue>);
+
+impl Record {
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+
+    pub fn number(&self, name: &str) -> Option<i64> {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub fn status(&self) -> &str {
+        self.text("status").unwrap_or("")
+    }
+
+    pub fn attempts(&self) -> i64 {
+        self.number("attempts").unwrap_or(0)
+    }
+
+    pub fn result(&self) -> Option<Value> {
+        self.text("result").map(|r| serde_json::from_str(r).expect("result is JSON"))
+    }
+
+    pub fn error_field(&self, field: &str) -> Option<String> {
+        self.0
+            .get("error")
+            .and_then(|v| v.as_m().ok())
+            .and_then(|m| m.get(field))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+    }
+}
+
+/// A fresh id for a test's own correlation ids and idempotency keys.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
+}

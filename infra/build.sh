@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds every function for this machine (the emulator runs them as host processes) and lays out
+# one directory per function holding its `bootstrap`, as Lambda's provided.al2023 expects.
+# AWS builds use `sam build` (cargo lambda, arm64) instead; see the README.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+FUNCTIONS=(http-api processor)
+log "building functions (release, host architecture)"
+packages=()
+for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
+(cd "$COURIER_ROOT" && cargo build --release --locked "${packages[@]}")
+for f in "${FUNCTIONS[@]}"; do
+  mkdir -p "$COURIER_LOCAL_DIR/build/$f"
+  install -m 0755 "$COURIER_ROOT/target/release/$f" "$COURIER_LOCAL_DIR/build/$f/bootstrap"
+done

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Deploys template.yaml into the local emulator, as `sam deploy` would into AWS.
+
+1. Zips each function's built `bootstrap` and uploads it to an artifacts bucket (the emulator,
+   like AWS, only takes code from S3 in a CloudFormation deploy).
+2. Points each function's `CodeUri` at its upload (the only change made to the template, the
+   same one `sam package` makes) and creates or updates the stack through a change set.
+3. Applies what the emulator does not do from the template (TTL on the table).
+4. Writes the stack outputs as one flat JSON object for tests, the CLI and other tools, with the
+   API URL in the emulator's path form.
+
+Reads its settings from the environment set by infra/env.sh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+ROOT = Path(os.environ["COURIER_ROOT"])
+LOCAL = Path(os.environ["COURIER_LOCAL_DIR"])
+ENDPOINT = os.environ["COURIER_ENDPOINT"]
+STACK = os.environ["COURIER_STACK_NAME"]
+BUCKET = f"{STACK}-artifacts"
+
+# Local values for template parameters: host binaries, quick retries for a fast feedback loop.
+PARAMETERS = {
+    "Architecture": "x86_64",
+    "MaxReceiveCount": "5",
+    "RetryBaseDelaySeconds": "1",
+    "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
+}
+
+CODE_URI = re.compile(r"^(\s*CodeUri:\s*)functions/([A-Za-z0-9_-]+)\s*$", re.MULTILINE)
+
+
+def client(service: str):
+    return boto3.client(service, endpoint_url=ENDPOINT)
+
+
+def log(message: str) -> None:
+    print(f"\033[1m==>\033[0m {message}", file=sys.stderr, flush=True)
+
+
+def zipped(build_dir: Path) -> bytes:
+    """A deterministic zip (fixed timestamps), so unchanged code gives an unchanged key."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(build_dir.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(str(path.relative_to(build_dir)), (1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o100755 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def upload_code(template: str) -> str:
+    s3 = client("s3")
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+    def replace(match: re.Match) -> str:
+        function = match.group(2)
+        build_dir = LOCAL / "build" / function
+        if not (build_dir / "bootstrap").is_file():
+            sys.exit(f"error: {build_dir}/bootstrap is missing; run infra/build.sh first")
+        body = zipped(build_dir)
+        key = f"{function}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        return f"{match.group(1)}s3://{BUCKET}/{key}"
+
+    packaged, count = CODE_URI.subn(replace, template)
+    if count == 0:
+        sys.exit("error: no CodeUri: functions/<name> found in template.yaml")
+    return packaged
+
+
+def stack_exists(cfn) -> bool:
+    try:
+        stacks = cfn.describe_stacks(StackName=STACK)["Stacks"]
+    except ClientError:
+        return False
+    return bool(stacks) and stacks[0]["StackStatus"] not in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE")
+
+
+def wait_for(cfn, done, what: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        status = stack["StackStatus"]
+        if done(status):
+            return stack
+        if status.endswith("FAILED") or status.endswith("ROLLBACK_COMPLETE"):
+            events = cfn.describe_stack_events(StackName=STACK).get("StackEvents", [])
+            reasons = [
+                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                for e in events
+                if "FAILED" in e.get("ResourceStatus", "")
+            ]
+            sys.exit(f"error: {what} failed ({status}):\n  " + "\n  ".join(reasons[:10]))
+        time.sleep(1)
+    sys.exit(f"error: {what} did not finish within {timeout:.0f} s")
+
+
+def deploy(template_body: str) -> dict:
+    cfn = client("cloudformation")
+    change_type = "UPDATE" if stack_exists(cfn) else "CREATE"
+    name = f"deploy-{int(time.time())}"
+    log(f"{'updating' if change_type == 'UPDATE' else 'creating'} stack {STACK}")
+    cfn.create_change_set(
+        StackName=STACK,
+        ChangeSetName=name,
+        ChangeSetType=change_type,
+        TemplateBody=template_body,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in PARAMETERS.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        change_set = cfn.describe_change_set(StackName=STACK, ChangeSetName=name)
+        status = change_set["Status"]
+        if status == "CREATE_COMPLETE":
+            break
+        if status == "FAILED":
+            reason = change_set.get("StatusReason", "")
+            if "didn't contain changes" in reason or "No updates" in reason:
+                log("no changes to deploy")
+                cfn.delete_change_set(StackName=STACK, ChangeSetName=name)
+                return cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+            sys.exit(f"error: change set failed: {reason}")
+        if time.monotonic() > deadline:
+            sys.exit("error: change set was not created within 120 s")
+        time.sleep(0.5)
+    cfn.execute_change_set(StackName=STACK, ChangeSetName=name)
+    return wait_for(cfn, lambda s: s in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), "deploy")
+
+
+def enable_ttl(table: str) -> None:
+    """The emulator ignores TimeToLiveSpecification in templates; AWS honours it."""
+    dynamodb = client("dynamodb")
+    current = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    dynamodb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+    log(f"enabled TTL on {table}")
+
+
+def main() -> None:
+    template = (ROOT / "template.yaml").read_text()
+    stack = deploy(upload_code(template))
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    enable_ttl(outputs["TableName"])
+    # The emulator serves APIs under a path on its own port; the $default stage is the root.
+    outputs["HttpApiUrl"] = f"{ENDPOINT}/_aws/execute-api/{outputs['HttpApiId']}/$default"
+    outputs["Endpoint"] = ENDPOINT
+    outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    outputs["StackName"] = STACK
+    (LOCAL / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    log(f"outputs written to {(LOCAL / 'outputs.json').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+# Shared settings for the local stack scripts. Source it; override any value from the environment.
+# shellcheck shell=bash
+
+COURIER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export COURIER_ROOT
+export COURIER_LOCAL_DIR="${COURIER_LOCAL_DIR:-$COURIER_ROOT/.local}"
+
+# The emulator. Point COURIER_ENDPOINT at a running LocalStack-compatible endpoint to use it
+# instead; the scripts then neither install nor start nor stop MiniStack.
+export COURIER_ENDPOINT="${COURIER_ENDPOINT:-http://127.0.0.1:4566}"
+export COURIER_STACK_NAME="${COURIER_STACK_NAME:-courier-local}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export AWS_REGION="$AWS_DEFAULT_REGION"
+# Emulator credentials: never real ones.
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+export SAM_CLI_TELEMETRY=0
+
+EMULATOR_VENV="$COURIER_LOCAL_DIR/venv-emulator"
+TOOLS_VENV="$COURIER_LOCAL_DIR/venv-tools"
+EMULATOR_PID_FILE="$COURIER_LOCAL_DIR/ministack.pid"
+EMULATOR_LOG="$COURIER_LOCAL_DIR/ministack.log"
+OUTPUTS_FILE="$COURIER_LOCAL_DIR/outputs.json"
+
+managed_emulator() {
+  # MiniStack is ours to manage only when the endpoint is the default local one.
+  [[ -z "${COURIER_EXTERNAL_EMULATOR:-}" && "$COURIER_ENDPOINT" == "http://127.0.0.1:4566" ]]
+}
+
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Creates (or refreshes, when the pinned requirements change) a virtualenv.
+ensure_venv() {
+  local venv="$1" requirements="$2"
+  local stamp="$venv/.requirements.sha256"
+  local want
+  want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  log "installing $(basename "$requirements") into ${venv#"$COURIER_ROOT"/}"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
+  echo "$want" >"$stamp"
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Brings the whole system up locally: pinned emulator, functions built for this machine, the same
+# template.yaml deployed into it. Running it again rebuilds and redeploys.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+"$COURIER_ROOT/infra/emulator.sh" start
+"$COURIER_ROOT/infra/build.sh"
+# The deploy script uses the emulator virtualenv's boto3 (pinned with it).
+ensure_venv "$EMULATOR_VENV" "$COURIER_ROOT/infra/requirements-emulator.txt"
+PYTHON="$EMULATOR_VENV/bin/python"
+"$PYTHON" "$COURIER_ROOT/infra/deploy.py"
+
+url="$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["HttpApiUrl"])' "$OUTPUTS_FILE")"
+cat <<MSG
+
+courier is up.
+  API base URL : $url
+  outputs      : ${OUTPUTS_FILE#"$COURIER_ROOT"/}
+  stop it with : infra/down.sh
+
+Send a fire-and-forget message:
+  curl -si -X POST '$url/v1/messages' \\
+    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
+    -d '{"type": "sha256", "payload": {"data": "hello"}}'
+MSG

@@ -1,0 +1,139 @@
+//! Malformed, oversized, wrongly typed and hostile requests: each gets its precise problem+json
+//! answer, and none of them enqueues anything.
+//!
+//! This binary runs on its own (cargo runs test binaries one after another), so "nothing was
+//! enqueued" is checked by draining the work queue and finding no record for the bad requests'
+//! correlation ids.
+
+use courier_e2e::{Reply, Stack, unique};
+use serde_json::json;
+
+struct Case {
+    name: &'static str,
+    path: &'static str,
+    method: reqwest::Method,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+    status: u16,
+    problem: &'static str,
+}
+
+fn post(name: &'static str, body: impl Into<Vec<u8>>, status: u16, problem: &'static str) -> Case {
+    Case {
+        name,
+        path: "/v1/messages",
+        method: reqwest::Method::POST,
+        content_type: Some("application/json"),
+        body: body.into(),
+        headers: vec![],
+        status,
+        problem,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let valid = br#"{"type":"echo","payload":1}"#.to_vec();
+    let oversized = format!(r#"{{"type":"echo","payload":"{}"}}"#, "x".repeat(130 * 1024));
+    vec![
+        post("truncated JSON", &br#"{"type": "echo""#[..], 400, "malformed-json"),
+        post("empty body", Vec::new(), 400, "malformed-json"),
+        post("not UTF-8", vec![0xff, 0xfe, b'{', b'}'], 400, "malformed-json"),
+        post("nested 100k deep", "[".repeat(100_000), 400, "malformed-json"),
+        post("trailing garbage", &br#"{"type":"echo"} {"#[..], 400, "malformed-json"),
+        post("array body", &b"[1,2]"[..], 400, "invalid-body"),
+        post("missing type", &br#"{"payload":1}"#[..], 400, "invalid-body"),
+        post("type not a string", &br#"{"type":7}"#[..], 400, "invalid-body"),
+        post("unknown field", &br#"{"type":"echo","callback":{"url":"x"}}"#[..], 400, "invalid-body"),
+        post("unknown job type", &br#"{"type":"rm -rf"}"#[..], 400, "unknown-job-type"),
+        post("bad sha256 payload", &br#"{"type":"sha256","payload":{"data":1}}"#[..], 400, "invalid-payload"),
+        post("sleep too long", &br#"{"type":"sleep","payload":{"ms":99999999}}"#[..], 400, "invalid-payload"),
+        post("oversized body", oversized, 413, "body-too-large"),
+        Case { content_type: None, ..post("no content type", valid.clone(), 415, "unsupported-media-type") },
+        Case { content_type: Some("text/plain"), ..post("text/plain", valid.clone(), 415, "unsupported-media-type") },
+        Case {
+            content_type: Some("application/x-www-form-urlencoded"),
+            ..post("form body", &b"type=echo"[..], 415, "unsupported-media-type")
+        },
+        Case {
+            headers: vec![("idempotency-key", "has spaces in it".into())],
+            ..post("bad idempotency key", valid.clone(), 400, "invalid-header")
+        },
+        Case {
+            headers: vec![("idempotency-key", "k".repeat(300))],
+            ..post("overlong idempotency key", valid.clone(), 400, "invalid-header")
+        },
+        Case {
+            headers: vec![("x-correlation-id", "<script>alert(1)</script>".into())],
+            ..post("hostile correlation id", valid.clone(), 400, "invalid-header")
+        },
+        Case {
+            path: "/v1/nothing-here",
+            ..post("unknown route", valid.clone(), 404, "not-found")
+        },
+        Case {
+            method: reqwest::Method::GET,
+            ..post("wrong method", Vec::new(), 405, "method-not-allowed")
+        },
+    ]
+}
+
+async fn send(stack: &Stack, case: &Case, correlation_id: &str) -> Reply {
+    let mut request = stack
+        .http
+        .request(case.method.clone(), stack.url(case.path))
+        .body(case.body.clone());
+    if let Some(content_type) = case.content_type {
+        request = request.header("content-type", content_type);
+    }
+    let mut has_correlation = false;
+    for (name, value) in &case.headers {
+        has_correlation |= *name == "x-correlation-id";
+        request = request.header(*name, value);
+    }
+    if !has_correlation {
+        request = request.header("x-correlation-id", correlation_id);
+    }
+    Reply::from(request.send().await.expect("request reaches the API")).await
+}
+
+#[tokio::test]
+async fn bad_requests_get_precise_problems_and_enqueue_nothing() {
+    let stack = Stack::load().await;
+    let mut correlation_ids = Vec::new();
+    for case in cases() {
+        let correlation_id = unique("bad");
+        let reply = send(&stack, &case, &correlation_id).await;
+        assert_eq!(reply.status, case.status, "{}: {reply:?}", case.name);
+        assert_eq!(reply.problem_type(), case.problem, "{}", case.name);
+        let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
+        assert!(!detail.is_empty(), "{}: a problem says what is wrong", case.name);
+        if case.name != "hostile correlation id" {
+            assert_eq!(
+                reply.header("x-correlation-id"),
+                Some(correlation_id.as_str()),
+                "{}: errors echo the correlation id too",
+                case.name
+            );
+        }
+        correlation_ids.push(correlation_id);
+    }
+
+    // A good message after the bad ones, then an idle queue: anything the bad requests had
+    // enqueued would have been processed by now.
+    let sentinel = stack
+        .post_json("/v1/messages", &json!({"type": "echo"}), &[])
+        .await;
+    assert_eq!(sentinel.status, 202, "{sentinel:?}");
+    stack
+        .wait_for_status(sentinel.json()["messageId"].as_str().unwrap(), "SUCCEEDED")
+        .await;
+    stack.wait_for_work_queue_idle().await;
+    for correlation_id in &correlation_ids {
+        assert_eq!(
+            stack.records_with_correlation_id(correlation_id).await,
+            0,
+            "a rejected request left a record ({correlation_id})"
+        );
+    }
+}

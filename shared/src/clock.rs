@@ -19,9 +19,8 @@ impl Clock for SystemClock {
 
 /// RFC 3339 with millisecond precision, always UTC (`2026-11-23T22:21:17.123Z`).
 pub fn rfc3339(at: OffsetDateTime) -> String {
-    let format = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     at.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .expect("years 0-9999 always format")

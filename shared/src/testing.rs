@@ -161,10 +161,10 @@ impl InMemoryLedger {
     }
 
     fn update_running(&self, message_id: &str, change: impl FnOnce(&mut LedgerEntry)) {
-        if let Some(entry) = self.entries.lock().unwrap().get_mut(message_id) {
-            if entry.status == "RUNNING" {
-                change(entry);
-            }
+        if let Some(entry) = self.entries.lock().unwrap().get_mut(message_id)
+            && entry.status == "RUNNING"
+        {
+            change(entry);
         }
     }
 }

@@ -26,9 +26,7 @@ pub struct Stack {
 fn outputs_path() -> PathBuf {
     std::env::var_os("COURIER_OUTPUTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/outputs.json")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/outputs.json"))
 }
 
 impl Stack {
@@ -47,7 +45,11 @@ impl Stack {
             .endpoint_url(&endpoint)
             .region(aws_config::Region::new(outputs["Region"].clone()))
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "courier-e2e",
+                "test",
+                "test",
+                None,
+                None,
+                "courier-e2e",
             ))
             .load()
             .await;
@@ -104,7 +106,11 @@ impl Stack {
     }
 
     /// Polls the message record until `done` holds for it.
-    pub async fn wait_for_record(&self, message_id: &str, done: impl Fn(&Record) -> bool) -> Record {
+    pub async fn wait_for_record(
+        &self,
+        message_id: &str,
+        done: impl Fn(&Record) -> bool,
+    ) -> Record {
         let what = format!("record of message {message_id}");
         eventually(&what, || async {
             self.message_record(message_id).await.filter(|r| done(r))
@@ -113,7 +119,8 @@ impl Stack {
     }
 
     pub async fn wait_for_status(&self, message_id: &str, status: &str) -> Record {
-        self.wait_for_record(message_id, |r| r.status() == status).await
+        self.wait_for_record(message_id, |r| r.status() == status)
+            .await
     }
 
     /// Records whose correlation id is `correlation_id` (a scan: fine on a test table).
@@ -269,7 +276,10 @@ impl Reply {
             "not a problem response: {self:?}"
         );
         let body = self.json();
-        assert_eq!(body["status"], self.status, "status in body matches: {body}");
+        assert_eq!(
+            body["status"], self.status,
+            "status in body matches: {body}"
+        );
         body["type"]
             .as_str()
             .and_then(|t| t.strip_prefix("urn:courier:problem:"))
@@ -284,7 +294,10 @@ pub struct Record(pub HashMap<String, AttributeValue>);
 
 impl Record {
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+        self.0
+            .get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
     }
 
     pub fn number(&self, name: &str) -> Option<i64> {
@@ -303,7 +316,8 @@ impl Record {
     }
 
     pub fn result(&self) -> Option<Value> {
-        self.text("result").map(|r| serde_json::from_str(r).expect("result is JSON"))
+        self.text("result")
+            .map(|r| serde_json::from_str(r).expect("result is JSON"))
     }
 
     pub fn error_field(&self, field: &str) -> Option<String> {

@@ -34,26 +34,95 @@ fn post(name: &'static str, body: impl Into<Vec<u8>>, status: u16, problem: &'st
 
 fn cases() -> Vec<Case> {
     let valid = br#"{"type":"echo","payload":1}"#.to_vec();
-    let oversized = format!(r#"{{"type":"echo","payload":"{}"}}"#, "x".repeat(130 * 1024));
+    let oversized = format!(
+        r#"{{"type":"echo","payload":"{}"}}"#,
+        "x".repeat(130 * 1024)
+    );
     vec![
-        post("truncated JSON", &br#"{"type": "echo""#[..], 400, "malformed-json"),
+        post(
+            "truncated JSON",
+            &br#"{"type": "echo""#[..],
+            400,
+            "malformed-json",
+        ),
         post("empty body", Vec::new(), 400, "malformed-json"),
-        post("not UTF-8", vec![0xff, 0xfe, b'{', b'}'], 400, "malformed-json"),
-        post("nested 100k deep", "[".repeat(100_000), 400, "malformed-json"),
-        post("trailing garbage", &br#"{"type":"echo"} {"#[..], 400, "malformed-json"),
+        post(
+            "not UTF-8",
+            vec![0xff, 0xfe, b'{', b'}'],
+            400,
+            "malformed-json",
+        ),
+        post(
+            "nested 100k deep",
+            "[".repeat(100_000),
+            400,
+            "malformed-json",
+        ),
+        post(
+            "trailing garbage",
+            &br#"{"type":"echo"} {"#[..],
+            400,
+            "malformed-json",
+        ),
         post("array body", &b"[1,2]"[..], 400, "invalid-body"),
-        post("missing type", &br#"{"payload":1}"#[..], 400, "invalid-body"),
-        post("type not a string", &br#"{"type":7}"#[..], 400, "invalid-body"),
-        post("unknown field", &br#"{"type":"echo","callback":{"url":"x"}}"#[..], 400, "invalid-body"),
-        post("unknown job type", &br#"{"type":"rm -rf"}"#[..], 400, "unknown-job-type"),
-        post("bad sha256 payload", &br#"{"type":"sha256","payload":{"data":1}}"#[..], 400, "invalid-payload"),
-        post("sleep too long", &br#"{"type":"sleep","payload":{"ms":99999999}}"#[..], 400, "invalid-payload"),
+        post(
+            "missing type",
+            &br#"{"payload":1}"#[..],
+            400,
+            "invalid-body",
+        ),
+        post(
+            "type not a string",
+            &br#"{"type":7}"#[..],
+            400,
+            "invalid-body",
+        ),
+        post(
+            "unknown field",
+            &br#"{"type":"echo","callback":{"url":"x"}}"#[..],
+            400,
+            "invalid-body",
+        ),
+        post(
+            "unknown job type",
+            &br#"{"type":"rm -rf"}"#[..],
+            400,
+            "unknown-job-type",
+        ),
+        post(
+            "bad sha256 payload",
+            &br#"{"type":"sha256","payload":{"data":1}}"#[..],
+            400,
+            "invalid-payload",
+        ),
+        post(
+            "sleep too long",
+            &br#"{"type":"sleep","payload":{"ms":99999999}}"#[..],
+            400,
+            "invalid-payload",
+        ),
         post("oversized body", oversized, 413, "body-too-large"),
-        Case { content_type: None, ..post("no content type", valid.clone(), 415, "unsupported-media-type") },
-        Case { content_type: Some("text/plain"), ..post("text/plain", valid.clone(), 415, "unsupported-media-type") },
+        Case {
+            content_type: None,
+            ..post(
+                "no content type",
+                valid.clone(),
+                415,
+                "unsupported-media-type",
+            )
+        },
+        Case {
+            content_type: Some("text/plain"),
+            ..post("text/plain", valid.clone(), 415, "unsupported-media-type")
+        },
         Case {
             content_type: Some("application/x-www-form-urlencoded"),
-            ..post("form body", &b"type=echo"[..], 415, "unsupported-media-type")
+            ..post(
+                "form body",
+                &b"type=echo"[..],
+                415,
+                "unsupported-media-type",
+            )
         },
         Case {
             headers: vec![("idempotency-key", "has spaces in it".into())],
@@ -61,11 +130,21 @@ fn cases() -> Vec<Case> {
         },
         Case {
             headers: vec![("idempotency-key", "k".repeat(300))],
-            ..post("overlong idempotency key", valid.clone(), 400, "invalid-header")
+            ..post(
+                "overlong idempotency key",
+                valid.clone(),
+                400,
+                "invalid-header",
+            )
         },
         Case {
             headers: vec![("x-correlation-id", "<script>alert(1)</script>".into())],
-            ..post("hostile correlation id", valid.clone(), 400, "invalid-header")
+            ..post(
+                "hostile correlation id",
+                valid.clone(),
+                400,
+                "invalid-header",
+            )
         },
         Case {
             path: "/v1/nothing-here",
@@ -107,7 +186,11 @@ async fn bad_requests_get_precise_problems_and_enqueue_nothing() {
         assert_eq!(reply.status, case.status, "{}: {reply:?}", case.name);
         assert_eq!(reply.problem_type(), case.problem, "{}", case.name);
         let detail = reply.json()["detail"].as_str().unwrap_or("").to_owned();
-        assert!(!detail.is_empty(), "{}: a problem says what is wrong", case.name);
+        assert!(
+            !detail.is_empty(),
+            "{}: a problem says what is wrong",
+            case.name
+        );
         if case.name != "hostile correlation id" {
             assert_eq!(
                 reply.header("x-correlation-id"),

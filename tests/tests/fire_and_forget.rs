@@ -25,10 +25,16 @@ async fn an_accepted_message_is_processed_exactly_once() {
         )
         .await;
     assert_eq!(reply.status, 202, "{reply:?}");
-    assert_eq!(reply.header("x-correlation-id"), Some(correlation_id.as_str()));
+    assert_eq!(
+        reply.header("x-correlation-id"),
+        Some(correlation_id.as_str())
+    );
     let body = reply.json();
     assert_eq!(body["correlationId"], correlation_id.as_str());
-    assert!(body["acceptedAt"].as_str().unwrap().ends_with('Z'), "{body}");
+    assert!(
+        body["acceptedAt"].as_str().unwrap().ends_with('Z'),
+        "{body}"
+    );
     let message_id = body["messageId"].as_str().unwrap();
 
     let record = stack.wait_for_status(message_id, "SUCCEEDED").await;
@@ -42,14 +48,21 @@ async fn an_accepted_message_is_processed_exactly_once() {
 
     stack.wait_for_work_queue_idle().await;
     let after = stack.message_record(message_id).await.unwrap();
-    assert_eq!(after, record, "nothing touched the record after it succeeded");
+    assert_eq!(
+        after, record,
+        "nothing touched the record after it succeeded"
+    );
 }
 
 #[tokio::test]
 async fn a_generated_correlation_id_is_echoed_and_carried_to_the_record() {
     let stack = Stack::load().await;
     let reply = stack
-        .post_json("/v1/messages", &json!({"type": "echo", "payload": [1, 2]}), &[])
+        .post_json(
+            "/v1/messages",
+            &json!({"type": "echo", "payload": [1, 2]}),
+            &[],
+        )
         .await;
     assert_eq!(reply.status, 202, "{reply:?}");
     let generated = reply.header("x-correlation-id").unwrap().to_owned();
@@ -67,16 +80,24 @@ async fn a_repeated_idempotency_key_replays_the_response_and_processes_once() {
     let stack = Stack::load().await;
     let key = unique("ff-idem");
     let body = json!({"type": "echo", "payload": {"n": 1}});
-    let first = stack.post_json("/v1/messages", &body, &[("idempotency-key", &key)]).await;
+    let first = stack
+        .post_json("/v1/messages", &body, &[("idempotency-key", &key)])
+        .await;
     assert_eq!(first.status, 202, "{first:?}");
     assert_eq!(first.header("idempotent-replayed"), None);
 
     // Same body with other key order and spacing is the same request.
-    let reordered: Value = serde_json::from_str(r#"{ "payload": {"n": 1}, "type": "echo" }"#).unwrap();
-    let second = stack.post_json("/v1/messages", &reordered, &[("idempotency-key", &key)]).await;
+    let reordered: Value =
+        serde_json::from_str(r#"{ "payload": {"n": 1}, "type": "echo" }"#).unwrap();
+    let second = stack
+        .post_json("/v1/messages", &reordered, &[("idempotency-key", &key)])
+        .await;
     assert_eq!(second.status, 202, "{second:?}");
     assert_eq!(second.header("idempotent-replayed"), Some("true"));
-    assert_eq!(second.text, first.text, "the original response, byte for byte");
+    assert_eq!(
+        second.text, first.text,
+        "the original response, byte for byte"
+    );
 
     let message_id = first.json()["messageId"].as_str().unwrap().to_owned();
     let record = stack.wait_for_status(&message_id, "SUCCEEDED").await;
@@ -109,16 +130,31 @@ async fn concurrent_requests_with_one_key_accept_one_message() {
     }
     assert_eq!(ids.len(), 1, "every 202 names the same message: {ids:?}");
     let message_id = ids.into_iter().next().unwrap();
-    assert_eq!(stack.wait_for_status(&message_id, "SUCCEEDED").await.attempts(), 1);
+    assert_eq!(
+        stack
+            .wait_for_status(&message_id, "SUCCEEDED")
+            .await
+            .attempts(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn reusing_a_key_with_another_body_is_a_conflict() {
     let stack = Stack::load().await;
     let key = unique("ff-reuse");
-    accept(&stack, json!({"type": "echo", "payload": 1}), &[("idempotency-key", &key)]).await;
+    accept(
+        &stack,
+        json!({"type": "echo", "payload": 1}),
+        &[("idempotency-key", &key)],
+    )
+    .await;
     let reply = stack
-        .post_json("/v1/messages", &json!({"type": "echo", "payload": 2}), &[("idempotency-key", &key)])
+        .post_json(
+            "/v1/messages",
+            &json!({"type": "echo", "payload": 2}),
+            &[("idempotency-key", &key)],
+        )
         .await;
     assert_eq!(reply.status, 409, "{reply:?}");
     assert_eq!(reply.problem_type(), "idempotency-key-reused");
@@ -128,17 +164,31 @@ async fn reusing_a_key_with_another_body_is_a_conflict() {
 async fn a_permanent_failure_goes_to_the_dlq_at_once_with_its_reason() {
     let stack = Stack::load().await;
     let reason = unique("card declined");
-    let body = accept(&stack, json!({"type": "fail", "payload": {"reason": reason}}), &[]).await;
+    let body = accept(
+        &stack,
+        json!({"type": "fail", "payload": {"reason": reason}}),
+        &[],
+    )
+    .await;
     let message_id = body["messageId"].as_str().unwrap();
 
     let record = stack.wait_for_status(message_id, "FAILED").await;
     assert_eq!(record.attempts(), 1, "a permanent failure is not retried");
     assert_eq!(record.error_field("kind").as_deref(), Some("permanent"));
-    assert_eq!(record.error_field("reason").as_deref(), Some(reason.as_str()));
+    assert_eq!(
+        record.error_field("reason").as_deref(),
+        Some(reason.as_str())
+    );
 
     let letter = stack.wait_for_dead_letter(message_id).await;
-    assert_eq!(message_attribute(&letter, "failureReason").as_deref(), Some(reason.as_str()));
-    assert_eq!(message_attribute(&letter, "failureKind").as_deref(), Some("permanent"));
+    assert_eq!(
+        message_attribute(&letter, "failureReason").as_deref(),
+        Some(reason.as_str())
+    );
+    assert_eq!(
+        message_attribute(&letter, "failureKind").as_deref(),
+        Some("permanent")
+    );
     assert_eq!(
         message_attribute(&letter, "correlationId").as_deref(),
         body["correlationId"].as_str()
@@ -148,30 +198,53 @@ async fn a_permanent_failure_goes_to_the_dlq_at_once_with_its_reason() {
 #[tokio::test]
 async fn a_message_that_always_fails_transiently_is_redriven_after_max_receives() {
     let stack = Stack::load().await;
-    let body = accept(&stack, json!({"type": "flaky", "payload": {"failures": 50}}), &[]).await;
+    let body = accept(
+        &stack,
+        json!({"type": "flaky", "payload": {"failures": 50}}),
+        &[],
+    )
+    .await;
     let message_id = body["messageId"].as_str().unwrap();
 
     let letter = stack.wait_for_dead_letter(message_id).await;
     let record = stack.wait_for_status(message_id, "FAILED").await;
     assert_eq!(record.attempts(), 5, "exactly maxReceiveCount attempts");
-    assert_eq!(record.error_field("kind").as_deref(), Some("retries-exhausted"));
+    assert_eq!(
+        record.error_field("kind").as_deref(),
+        Some("retries-exhausted")
+    );
     assert!(
-        record.error_field("reason").unwrap().contains("planned failure 5 of 50"),
+        record
+            .error_field("reason")
+            .unwrap()
+            .contains("planned failure 5 of 50"),
         "{record:?}"
     );
     // SQS redrive moves the message as it was sent, attributes included.
-    assert_eq!(message_attribute(&letter, "messageId").as_deref(), Some(message_id));
+    assert_eq!(
+        message_attribute(&letter, "messageId").as_deref(),
+        Some(message_id)
+    );
 }
 
 #[tokio::test]
 async fn a_transient_failure_that_clears_is_retried_then_succeeds() {
     let stack = Stack::load().await;
-    let body = accept(&stack, json!({"type": "flaky", "payload": {"failures": 2}}), &[]).await;
+    let body = accept(
+        &stack,
+        json!({"type": "flaky", "payload": {"failures": 2}}),
+        &[],
+    )
+    .await;
     let message_id = body["messageId"].as_str().unwrap();
     let record = stack.wait_for_status(message_id, "SUCCEEDED").await;
     assert_eq!(record.attempts(), 3);
     assert_eq!(record.result().unwrap(), json!({"attempts": 3}));
-    assert_eq!(record.text("lastError"), None, "a success clears the last error");
+    assert_eq!(
+        record.text("lastError"),
+        None,
+        "a success clears the last error"
+    );
 }
 
 #[tokio::test]
@@ -197,7 +270,12 @@ async fn nothing_acknowledged_is_lost_under_a_burst() {
 #[tokio::test]
 async fn a_redelivered_processed_message_changes_nothing() {
     let stack = Stack::load().await;
-    let body = accept(&stack, json!({"type": "echo", "payload": {"once": true}}), &[]).await;
+    let body = accept(
+        &stack,
+        json!({"type": "echo", "payload": {"once": true}}),
+        &[],
+    )
+    .await;
     let message_id = body["messageId"].as_str().unwrap();
     let record = stack.wait_for_status(message_id, "SUCCEEDED").await;
 
@@ -213,7 +291,10 @@ async fn a_redelivered_processed_message_changes_nothing() {
     stack.send_raw_to_work_queue(&envelope.to_string()).await;
     stack.wait_for_work_queue_idle().await;
     let after = stack.message_record(message_id).await.unwrap();
-    assert_eq!(after, record, "the redelivery was acknowledged without running the job");
+    assert_eq!(
+        after, record,
+        "the redelivery was acknowledged without running the job"
+    );
 }
 
 #[tokio::test]
@@ -223,8 +304,15 @@ async fn an_unparseable_message_goes_to_the_dlq_with_its_reason() {
     let body = json!({"messageId": marker, "not": "an envelope"}).to_string();
     stack.send_raw_to_work_queue(&body).await;
     let letter = stack.wait_for_dead_letter(&marker).await;
-    assert_eq!(message_attribute(&letter, "failureKind").as_deref(), Some("unparseable"));
+    assert_eq!(
+        message_attribute(&letter, "failureKind").as_deref(),
+        Some("unparseable")
+    );
     let reason = message_attribute(&letter, "failureReason").unwrap();
     assert!(reason.starts_with("not a courier envelope"), "{reason}");
-    assert_eq!(letter.body.as_deref(), Some(body.as_str()), "the body is kept as sent");
+    assert_eq!(
+        letter.body.as_deref(),
+        Some(body.as_str()),
+        "the body is kept as sent"
+    );
 }

@@ -49,7 +49,11 @@ impl DynamoIdempotencyStore {
     }
 
     fn classify(item: &HashMap<String, AttributeValue>, fingerprint: &str) -> IdempotencyClaim {
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str);
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+        };
         if text("fingerprint") != Some(fingerprint) {
             return IdempotencyClaim::KeyReused;
         }

@@ -76,7 +76,11 @@ impl DynamoMessageLedger {
             Ok(_) => Ok(()),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => {
-                    tracing::warn!(message_id, operation, "record already terminal; update skipped");
+                    tracing::warn!(
+                        message_id,
+                        operation,
+                        "record already terminal; update skipped"
+                    );
                     Ok(())
                 }
                 other => Err(port_error(operation, other)),

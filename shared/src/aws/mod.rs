@@ -79,8 +79,14 @@ pub fn message_processor(
             settings.record_ttl,
             Arc::new(crate::clock::SystemClock),
         )),
-        Arc::new(SqsDeadLetterQueue::new(sqs.clone(), &settings.dead_letter_queue_url)),
-        Arc::new(SqsRetryScheduler::new(sqs, vec![settings.work_queue_url.clone()])),
+        Arc::new(SqsDeadLetterQueue::new(
+            sqs.clone(),
+            &settings.dead_letter_queue_url,
+        )),
+        Arc::new(SqsRetryScheduler::new(
+            sqs,
+            vec![settings.work_queue_url.clone()],
+        )),
         crate::processor::RetryPolicy {
             max_receive_count: settings.max_receive_count,
             base_delay: settings.retry_base_delay,

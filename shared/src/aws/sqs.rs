@@ -75,9 +75,18 @@ impl SqsDeadLetterQueue {
 #[async_trait]
 impl DeadLetterQueue for SqsDeadLetterQueue {
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError> {
-        let reason: String = letter.failure.reason.chars().take(MAX_REASON_CHARS).collect();
+        let reason: String = letter
+            .failure
+            .reason
+            .chars()
+            .take(MAX_REASON_CHARS)
+            .collect();
         // SQS rejects empty attribute values; an empty reason still says which kind it was.
-        let reason = if reason.is_empty() { letter.failure.kind.as_str().to_owned() } else { reason };
+        let reason = if reason.is_empty() {
+            letter.failure.kind.as_str().to_owned()
+        } else {
+            reason
+        };
         let mut request = self
             .client
             .send_message()

@@ -61,8 +61,19 @@ mod tests {
     #[test]
     fn rejects_empty_long_and_hostile_ids() {
         let long = "a".repeat(MAX_CORRELATION_ID_LEN + 1);
-        for bad in ["", long.as_str(), "a b", "x\r\nSet-Cookie: y", "<script>", "é"] {
-            assert_eq!(CorrelationId::parse(bad), Err(InvalidCorrelationId), "{bad:?}");
+        for bad in [
+            "",
+            long.as_str(),
+            "a b",
+            "x\r\nSet-Cookie: y",
+            "<script>",
+            "é",
+        ] {
+            assert_eq!(
+                CorrelationId::parse(bad),
+                Err(InvalidCorrelationId),
+                "{bad:?}"
+            );
         }
     }
 

@@ -45,7 +45,11 @@ mod tests {
         assert!(IdempotencyKey::parse("7c9e6679-7425-40de-944b-e07fc1f90ae7").is_ok());
         let long = "k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1);
         for bad in ["", "with space", "tab\t", long.as_str(), "ключ"] {
-            assert_eq!(IdempotencyKey::parse(bad), Err(InvalidIdempotencyKey), "{bad:?}");
+            assert_eq!(
+                IdempotencyKey::parse(bad),
+                Err(InvalidIdempotencyKey),
+                "{bad:?}"
+            );
         }
     }
 }

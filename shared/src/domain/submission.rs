@@ -63,12 +63,21 @@ mod tests {
 
     #[test]
     fn rejects_wrong_shapes_precisely() {
-        assert_eq!(Submission::from_json(json!([1])), Err(SubmissionError::NotAnObject));
+        assert_eq!(
+            Submission::from_json(json!([1])),
+            Err(SubmissionError::NotAnObject)
+        );
         let missing = Submission::from_json(json!({"payload": 1})).unwrap_err();
-        assert!(missing.to_string().contains("missing field `type`"), "{missing}");
+        assert!(
+            missing.to_string().contains("missing field `type`"),
+            "{missing}"
+        );
         let wrong = Submission::from_json(json!({"type": 5})).unwrap_err();
         assert!(wrong.to_string().contains("invalid type"), "{wrong}");
         let extra = Submission::from_json(json!({"type": "echo", "callback": {}})).unwrap_err();
-        assert!(extra.to_string().contains("unknown field `callback`"), "{extra}");
+        assert!(
+            extra.to_string().contains("unknown field `callback`"),
+            "{extra}"
+        );
     }
 }

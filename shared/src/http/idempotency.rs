@@ -31,9 +31,7 @@ pub fn key_from(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Problem> 
             .and_then(|raw| IdempotencyKey::parse(raw).ok())
             .map(Some)
             .ok_or_else(|| {
-                Problem::invalid_header(
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                )
+                Problem::invalid_header("Idempotency-Key must be 1 to 255 visible ASCII characters")
             }),
     }
 }
@@ -114,12 +112,28 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_key_order_but_not_values_or_scope() {
-        let a = fingerprint("messages", &json!({"type": "echo", "payload": {"a": 1, "b": 2}}));
-        let b = fingerprint("messages", &serde_json::from_str(
-            r#"{ "payload": {"b": 2, "a": 1}, "type": "echo" }"#,
-        ).unwrap());
+        let a = fingerprint(
+            "messages",
+            &json!({"type": "echo", "payload": {"a": 1, "b": 2}}),
+        );
+        let b = fingerprint(
+            "messages",
+            &serde_json::from_str(r#"{ "payload": {"b": 2, "a": 1}, "type": "echo" }"#).unwrap(),
+        );
         assert_eq!(a, b);
-        assert_ne!(a, fingerprint("messages", &json!({"type": "echo", "payload": {"a": 2, "b": 2}})));
-        assert_ne!(a, fingerprint("jobs", &json!({"type": "echo", "payload": {"a": 1, "b": 2}})));
+        assert_ne!(
+            a,
+            fingerprint(
+                "messages",
+                &json!({"type": "echo", "payload": {"a": 2, "b": 2}})
+            )
+        );
+        assert_ne!(
+            a,
+            fingerprint(
+                "jobs",
+                &json!({"type": "echo", "payload": {"a": 1, "b": 2}})
+            )
+        );
     }
 }

@@ -23,7 +23,10 @@ struct MessageAccepted<'a> {
 }
 
 /// Turns a request body into a submission the registry accepts, or the precise 400.
-pub fn validate_submission(state: &AppState, body: &serde_json::Value) -> Result<Submission, Problem> {
+pub fn validate_submission(
+    state: &AppState,
+    body: &serde_json::Value,
+) -> Result<Submission, Problem> {
     let submission = Submission::from_json(body.clone()).map_err(|e| match e {
         SubmissionError::NotAnObject => Problem::invalid_body(e.to_string()),
         SubmissionError::Shape(detail) => Problem::invalid_body(detail),

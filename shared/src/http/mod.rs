@@ -16,3 +16,6 @@ pub mod headers {
     /// Set on a response that repeats an earlier one for the same `Idempotency-Key`.
     pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 }
+
+#[cfg(test)]
+mod tests;

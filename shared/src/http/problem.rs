@@ -20,7 +20,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             problem_type: format!("{PROBLEM_TYPE_BASE}{slug}"),
             title,
@@ -36,27 +41,57 @@ impl Problem {
     }
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed-json", "Request body is not valid JSON", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Request body is not valid JSON",
+            detail,
+        )
     }
 
     pub fn invalid_body(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-body", "Request body does not match the schema", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            "Request body does not match the schema",
+            detail,
+        )
     }
 
     pub fn unknown_job_type(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unknown-job-type", "Unknown job type", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unknown-job-type",
+            "Unknown job type",
+            detail,
+        )
     }
 
     pub fn invalid_payload(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-payload", "Payload is not valid for this job type", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-payload",
+            "Payload is not valid for this job type",
+            detail,
+        )
     }
 
     pub fn invalid_header(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-header", "A request header is not valid", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-header",
+            "A request header is not valid",
+            detail,
+        )
     }
 
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Content-Type must be application/json", detail)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Content-Type must be application/json",
+            detail,
+        )
     }
 
     pub fn body_too_large(limit: usize) -> Self {
@@ -88,7 +123,12 @@ impl Problem {
     }
 
     pub fn not_found(path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no resource at {path}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("no resource at {path}"),
+        )
     }
 
     pub fn method_not_allowed(method: &str, path: &str) -> Self {

@@ -6,7 +6,12 @@ use std::time::Duration;
 /// Exponential in the receive count, capped, with "equal jitter": at least half the step, so
 /// gaps still grow, plus a random share of the rest, so a burst of failures does not retry in
 /// lockstep.
-pub fn retry_delay(receive_count: u32, base: Duration, max: Duration, rng: &mut impl Rng) -> Duration {
+pub fn retry_delay(
+    receive_count: u32,
+    base: Duration,
+    max: Duration,
+    rng: &mut impl Rng,
+) -> Duration {
     let exponent = receive_count.saturating_sub(1).min(30);
     let step = base.saturating_mul(1u32 << exponent).min(max);
     let half = step / 2;
@@ -29,7 +34,10 @@ mod tests {
             let step = (base * 2u32.pow(receive - 1)).min(max);
             for _ in 0..100 {
                 let d = retry_delay(receive, base, max, &mut rng);
-                assert!(d >= step / 2 && d <= step, "receive {receive}: {d:?} vs {step:?}");
+                assert!(
+                    d >= step / 2 && d <= step,
+                    "receive {receive}: {d:?} vs {step:?}"
+                );
             }
         }
     }
@@ -37,13 +45,21 @@ mod tests {
     #[test]
     fn never_exceeds_the_cap_even_for_huge_counts() {
         let mut rng = StdRng::seed_from_u64(1);
-        let d = retry_delay(u32::MAX, Duration::from_secs(1), Duration::from_secs(10), &mut rng);
+        let d = retry_delay(
+            u32::MAX,
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            &mut rng,
+        );
         assert!(d <= Duration::from_secs(10));
     }
 
     #[test]
     fn zero_base_means_retry_at_once() {
         let mut rng = StdRng::seed_from_u64(1);
-        assert_eq!(retry_delay(3, Duration::ZERO, Duration::from_secs(10), &mut rng), Duration::ZERO);
+        assert_eq!(
+            retry_delay(3, Duration::ZERO, Duration::from_secs(10), &mut rng),
+            Duration::ZERO
+        );
     }
 }

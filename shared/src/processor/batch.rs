@@ -58,7 +58,11 @@ mod tests {
         let mut event = SqsEvent::default();
         event.records = vec![record("a", "ok"), record("b", "bad"), record("c", "ok")];
         let response = handle_batch(event, |m| async move {
-            if m.body.as_deref() == Some("ok") { Ok(()) } else { Err("boom") }
+            if m.body.as_deref() == Some("ok") {
+                Ok(())
+            } else {
+                Err("boom")
+            }
         })
         .await;
         let failed: Vec<_> = response

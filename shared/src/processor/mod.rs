@@ -17,3 +17,6 @@ impl MessageProcessor {
         handle_batch(event, |record| self.process(record)).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,7 +139,10 @@ mod tests {
     async fn run(name: &str, payload: Value, attempt: u32) -> (Result<Value, WorkError>, Vec<u8>) {
         let registry = WorkerRegistry::with_builtins();
         let progress = RecordingProgress::default();
-        let context = WorkContext { attempt, progress: &progress };
+        let context = WorkContext {
+            attempt,
+            progress: &progress,
+        };
         let result = registry.get(name).unwrap().run(&payload, &context).await;
         (result, progress.reports())
     }
@@ -198,7 +201,10 @@ mod tests {
         ];
         for (name, payload) in cases {
             let err = registry.validate(name, &payload).unwrap_err();
-            assert!(matches!(err, RegistryError::InvalidPayload { .. }), "{name}: {err}");
+            assert!(
+                matches!(err, RegistryError::InvalidPayload { .. }),
+                "{name}: {err}"
+            );
         }
         let unknown = registry.validate("nope", &Value::Null).unwrap_err();
         assert_eq!(

@@ -30,7 +30,11 @@ impl WorkerRegistry {
         registry
     }
 
-    pub fn register(&mut self, name: impl Into<String>, worker: impl Worker + 'static) -> &mut Self {
+    pub fn register(
+        &mut self,
+        name: impl Into<String>,
+        worker: impl Worker + 'static,
+    ) -> &mut Self {
         self.workers.insert(name.into(), Arc::new(worker));
         self
     }

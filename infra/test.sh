@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, unit tests, the SAM template lint, then the end-to-end
+# suite against a freshly deployed local stack. Installs what it needs (pinned) on first run,
+# and stops the emulator it started, pass or fail.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$COURIER_ROOT"
+
+started_here=""
+cleanup() {
+  if [[ -n "$started_here" ]]; then "$COURIER_ROOT/infra/down.sh" || true; fi
+}
+trap cleanup EXIT
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+# One release profile for functions and tests, so the AWS SDK is compiled once.
+log "building functions and tests"
+"$COURIER_ROOT/infra/build.sh"
+cargo test --release --locked --workspace --no-run
+
+log "unit tests"
+cargo test --release --locked --workspace --exclude courier-e2e
+
+log "cargo clippy"
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+
+log "sam validate --lint"
+ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
+"$TOOLS_VENV/bin/sam" validate --lint --template-file "$COURIER_ROOT/template.yaml"
+
+if managed_emulator && ! "$COURIER_ROOT/infra/emulator.sh" status >/dev/null 2>&1; then
+  started_here=1
+fi
+"$COURIER_ROOT/infra/up.sh" >/dev/null
+
+log "end-to-end tests against the local stack"
+cargo test --release --locked -p courier-e2e

@@ -1,0 +1,247 @@
+//! Handler tests: the real router over in-memory adapters, one request at a time.
+
+use super::{AppState, router};
+use crate::testing::{FixedClock, InMemoryIdempotencyStore, InMemoryQueue};
+use crate::worker::WorkerRegistry;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use time::macros::datetime;
+use tower::ServiceExt;
+
+struct Harness {
+    queue: Arc<InMemoryQueue>,
+    idempotency: Arc<InMemoryIdempotencyStore>,
+    state: AppState,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let queue = Arc::new(InMemoryQueue::default());
+        let idempotency = Arc::new(InMemoryIdempotencyStore::default());
+        let state = AppState {
+            queue: queue.clone(),
+            idempotency: idempotency.clone(),
+            registry: Arc::new(WorkerRegistry::with_builtins()),
+            clock: Arc::new(FixedClock::at(datetime!(2026-11-23 12:00:00.5 UTC))),
+        };
+        Self {
+            queue,
+            idempotency,
+            state,
+        }
+    }
+
+    async fn post(
+        &self,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut request = Request::post("/v1/messages").header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+}
+
+fn problem_slug(body: &Value) -> &str {
+    body["type"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("urn:courier:problem:"))
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn accepts_only_after_the_queue_has_the_message() {
+    let h = Harness::new();
+    let (status, headers, body) = h
+        .post(
+            r#"{"type":"echo","payload":{"a":1}}"#,
+            &[("x-correlation-id", "corr-1")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["x-correlation-id"], "corr-1");
+    assert_eq!(body["correlationId"], "corr-1");
+    assert_eq!(body["acceptedAt"], "2026-11-23T12:00:00.500Z");
+    let sent = h.queue.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message_id, body["messageId"].as_str().unwrap());
+    assert_eq!(sent[0].correlation_id.as_str(), "corr-1");
+    assert_eq!(sent[0].payload, json!({"a": 1}));
+}
+
+#[tokio::test]
+async fn a_failed_queue_write_is_a_503_with_retry_after_never_a_202() {
+    let h = Harness::new();
+    h.queue.fail.set(true);
+    let (status, headers, body) = h
+        .post(r#"{"type":"echo"}"#, &[("idempotency-key", "k-1")])
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem_slug(&body), "temporarily-unavailable");
+    assert!(h.queue.sent().is_empty());
+
+    // The key was released: once the queue is back, the client's retry is accepted for real.
+    h.queue.fail.set(false);
+    let (status, headers, _) = h
+        .post(r#"{"type":"echo"}"#, &[("idempotency-key", "k-1")])
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(!headers.contains_key("idempotent-replayed"));
+    assert_eq!(h.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_idempotency_store_is_a_503_and_enqueues_nothing() {
+    let h = Harness::new();
+    h.idempotency.fail.set(true);
+    let (status, headers, body) = h
+        .post(r#"{"type":"echo"}"#, &[("idempotency-key", "k-2")])
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(problem_slug(&body), "temporarily-unavailable");
+    assert!(h.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_key_and_body_replays_and_another_body_conflicts() {
+    let h = Harness::new();
+    let first = h
+        .post(
+            r#"{"type":"echo","payload":[1]}"#,
+            &[("idempotency-key", "k")],
+        )
+        .await;
+    let again = h
+        .post(
+            r#"{ "payload": [1], "type": "echo" }"#,
+            &[("idempotency-key", "k")],
+        )
+        .await;
+    assert_eq!(first.0, StatusCode::ACCEPTED);
+    assert_eq!(again.0, StatusCode::ACCEPTED);
+    assert_eq!(again.1["idempotent-replayed"], "true");
+    assert_eq!(again.2, first.2);
+    assert_eq!(h.queue.sent().len(), 1);
+
+    let other = h
+        .post(
+            r#"{"type":"echo","payload":[2]}"#,
+            &[("idempotency-key", "k")],
+        )
+        .await;
+    assert_eq!(other.0, StatusCode::CONFLICT);
+    assert_eq!(problem_slug(&other.2), "idempotency-key-reused");
+    assert_eq!(h.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_precise_problem_and_enqueues_nothing() {
+    let h = Harness::new();
+    let big = format!(
+        r#"{{"type":"echo","payload":"{}"}}"#,
+        "x".repeat(crate::config::MAX_REQUEST_BYTES)
+    );
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "application/json",
+            "{".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+        ),
+        (
+            "application/json",
+            "".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+        ),
+        (
+            "application/json",
+            r#"{"payload":1}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "application/json",
+            r#"{"type":"nope"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "unknown-job-type",
+        ),
+        (
+            "application/json",
+            r#"{"type":"flaky"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid-payload",
+        ),
+        (
+            "text/plain",
+            r#"{"type":"echo"}"#.into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        ),
+        (
+            "application/json",
+            big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+        ),
+    ];
+    for (content_type, body, status, slug) in cases {
+        let request = Request::post("/v1/messages")
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let (got, headers, problem) = h.send(request).await;
+        assert_eq!(got, status, "{slug}");
+        assert_eq!(problem_slug(&problem), slug);
+        assert_eq!(problem["status"], status.as_u16());
+        assert!(
+            headers.contains_key("x-correlation-id"),
+            "{slug}: errors carry the correlation id"
+        );
+    }
+    assert!(h.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems_too() {
+    let h = Harness::new();
+    let (status, _, body) = h
+        .send(Request::get("/v2/x").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem_slug(&body), "not-found");
+    let (status, _, body) = h
+        .send(Request::delete("/v1/messages").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(problem_slug(&body), "method-not-allowed");
+}
+
+#[tokio::test]
+async fn a_hostile_correlation_id_is_refused() {
+    let h = Harness::new();
+    let (status, _, body) = h
+        .post(r#"{"type":"echo"}"#, &[("x-correlation-id", "a b c")])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem_slug(&body), "invalid-header");
+    assert!(h.queue.sent().is_empty());
+}

@@ -1,0 +1,195 @@
+//! Processor tests: SQS events built from a Lambda fixture, in-memory ledger and queues.
+
+use super::{MessageProcessor, RetryPolicy, SqsEvent};
+use crate::domain::{CorrelationId, Pattern, WorkEnvelope};
+use crate::ports::FailureKind;
+use crate::testing::{InMemoryDeadLetters, InMemoryLedger, RecordingRetries};
+use crate::worker::WorkerRegistry;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const FIXTURE: &str = include_str!("../../fixtures/sqs-event.json");
+
+struct Harness {
+    ledger: Arc<InMemoryLedger>,
+    dead_letters: Arc<InMemoryDeadLetters>,
+    retries: Arc<RecordingRetries>,
+    processor: MessageProcessor,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let ledger = Arc::new(InMemoryLedger::default());
+        let dead_letters = Arc::new(InMemoryDeadLetters::default());
+        let retries = Arc::new(RecordingRetries::default());
+        let processor = MessageProcessor::new(
+            Arc::new(WorkerRegistry::with_builtins()),
+            ledger.clone(),
+            dead_letters.clone(),
+            retries.clone(),
+            RetryPolicy {
+                max_receive_count: 5,
+                base_delay: Duration::from_secs(2),
+                max_delay: Duration::from_secs(60),
+            },
+        );
+        Self {
+            ledger,
+            dead_letters,
+            retries,
+            processor,
+        }
+    }
+
+    /// Delivers `body` as the fixture's single record on its `receive`th receive; returns the
+    /// ids reported as batch item failures.
+    async fn deliver(&self, body: &str, receive: u32) -> Vec<String> {
+        let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
+        event["Records"][0]["body"] = Value::String(body.to_owned());
+        event["Records"][0]["attributes"]["ApproximateReceiveCount"] =
+            Value::String(receive.to_string());
+        let event: SqsEvent = serde_json::from_value(event).unwrap();
+        let response = self.processor.handle_event(event).await;
+        // What Lambda sends back to SQS must be the documented shape.
+        let wire = serde_json::to_value(&response).unwrap();
+        assert!(wire["batchItemFailures"].is_array(), "{wire}");
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+}
+
+fn envelope(job_type: &str, payload: Value) -> WorkEnvelope {
+    WorkEnvelope {
+        message_id: format!("msg-{job_type}"),
+        correlation_id: CorrelationId::parse("corr-fixture").unwrap(),
+        pattern: Pattern::FireAndForget,
+        job_type: job_type.to_owned(),
+        payload,
+        accepted_at: "2026-11-23T12:00:00.000Z".to_owned(),
+    }
+}
+
+const FIXTURE_ID: &str = "059f36b4-87a3-44ab-83d2-661975830a7d";
+
+#[tokio::test]
+async fn success_is_recorded_once_and_a_redelivery_is_a_no_op() {
+    let h = Harness::new();
+    let env = envelope("echo", json!({"x": 1}));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let entry = h.ledger.entry("msg-echo").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 1));
+    assert_eq!(entry.result, Some(json!({"x": 1})));
+
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    assert_eq!(
+        h.ledger.entry("msg-echo").unwrap(),
+        entry,
+        "redelivery changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_dead_lettered_at_once_and_acknowledged() {
+    let h = Harness::new();
+    let env = envelope("fail", json!({"reason": "no"}));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::Permanent);
+    assert_eq!(letters[0].failure.reason, "no");
+    assert_eq!(letters[0].correlation_id.as_deref(), Some("corr-fixture"));
+    let entry = h.ledger.entry("msg-fail").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("FAILED", 1));
+}
+
+#[tokio::test]
+async fn a_failed_dead_letter_write_leaves_the_message_for_retry() {
+    let h = Harness::new();
+    h.dead_letters.fail.set(true);
+    let env = envelope("fail", json!({}));
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert_eq!(h.ledger.entry("msg-fail").unwrap().status, "RUNNING");
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_then_succeed() {
+    let h = Harness::new();
+    let env = envelope("flaky", json!({"failures": 2}));
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert_eq!(h.deliver(&env.to_json(), 2).await, vec![FIXTURE_ID]);
+    assert!(h.deliver(&env.to_json(), 3).await.is_empty());
+    let entry = h.ledger.entry("msg-flaky").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 3));
+    let delays = h.retries.delays();
+    assert_eq!(delays.len(), 2);
+    assert!(
+        delays[0] >= Duration::from_secs(1) && delays[0] <= Duration::from_secs(2),
+        "{delays:?}"
+    );
+    assert!(
+        delays[1] >= Duration::from_secs(2) && delays[1] <= Duration::from_secs(4),
+        "{delays:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_last_allowed_receive_records_failure_and_hands_over_to_redrive() {
+    let h = Harness::new();
+    let env = envelope("flaky", json!({"failures": 50}));
+    for receive in 1..=5 {
+        assert_eq!(h.deliver(&env.to_json(), receive).await, vec![FIXTURE_ID]);
+    }
+    let entry = h.ledger.entry("msg-flaky").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("FAILED", 5));
+    let failure = entry.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::RetriesExhausted);
+    assert!(
+        failure.reason.contains("planned failure 5 of 50"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(
+        h.retries.delays().last(),
+        Some(&Duration::ZERO),
+        "redrive right away"
+    );
+    assert!(
+        h.dead_letters.letters().is_empty(),
+        "SQS redrive moves it, not the processor"
+    );
+}
+
+#[tokio::test]
+async fn an_unparseable_body_is_dead_lettered_with_the_reason() {
+    let h = Harness::new();
+    assert!(h.deliver("{not json", 1).await.is_empty());
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::Unparseable);
+    assert_eq!(letters[0].body, "{not json");
+    assert_eq!(letters[0].correlation_id.as_deref(), Some("corr-fixture"));
+}
+
+#[tokio::test]
+async fn a_ledger_outage_leaves_the_message_for_retry_without_running_it() {
+    let h = Harness::new();
+    h.ledger.fail.set(true);
+    let env = envelope("echo", json!(1));
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert!(h.ledger.entry("msg-echo").is_none());
+}
+
+#[tokio::test]
+async fn an_oversized_result_fails_the_job_clearly() {
+    let h = Harness::new();
+    let big = "x".repeat(super::MAX_RESULT_BYTES + 1);
+    let env = envelope("echo", json!(big));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let entry = h.ledger.entry("msg-echo").unwrap();
+    assert_eq!(entry.status, "FAILED");
+    assert!(entry.failure.unwrap().reason.contains("-byte limit"));
+}

@@ -43,3 +43,21 @@ mod tests {
         assert_eq!(rfc3339(at), "2026-11-23T22:21:17.700Z");
     }
 }
+
+/// Reads back what [`rfc3339`] wrote (and any other RFC 3339 timestamp).
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn round_trips() {
+        let at = datetime!(2026-11-23 22:21:17.123 UTC);
+        assert_eq!(parse_rfc3339(&rfc3339(at)), Some(at));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}

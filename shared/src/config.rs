@@ -7,6 +7,9 @@ use thiserror::Error;
 /// message (256 KiB) with room for its own fields and attributes.
 pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
 
+/// A claim's lifetime when the template does not set one: one day.
+pub const DEFAULT_CLAIM_LIFETIME_SECONDS: u64 = 86_400;
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -39,6 +42,9 @@ pub struct HttpApiSettings {
     pub work_queue_url: String,
     /// How long an idempotency key is remembered.
     pub idempotency_ttl: Duration,
+    /// How long a job's claim can be read after submission (`expiresAt`); set once, in the
+    /// template's `ClaimLifetimeSeconds`.
+    pub claim_lifetime: Duration,
 }
 
 impl HttpApiSettings {
@@ -47,6 +53,10 @@ impl HttpApiSettings {
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
             idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
+            claim_lifetime: Duration::from_secs(number_or(
+                "CLAIM_LIFETIME_SECONDS",
+                DEFAULT_CLAIM_LIFETIME_SECONDS,
+            )?),
         })
     }
 }

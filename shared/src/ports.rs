@@ -1,11 +1,12 @@
 //! The ports courier's handlers depend on. AWS adapters live in [`crate::aws`], in-memory ones in
 //! [`crate::testing`]; handlers never name a concrete store or queue.
 
-use crate::domain::{IdempotencyKey, WorkEnvelope};
+use crate::domain::{Claim, IdempotencyKey, JobId, WorkEnvelope};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::time::Duration;
 use thiserror::Error;
+use time::OffsetDateTime;
 
 /// A dependency (queue, table) could not do what was asked. Always worth retrying later.
 #[derive(Debug, Error)]
@@ -98,12 +99,33 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// What cancelling a claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    Cancelled(Claim),
+    /// The job already started (or finished): cancelling is no longer possible.
+    TooLate(Claim),
+    NotFound,
+}
+
+/// The claim records callers poll (`JOB#<id>`): created at submission, read on status requests.
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
+    async fn create(&self, claim: &Claim) -> Result<(), PortError>;
+    /// The claim as stored, expired or not: expiry is the caller's decision.
+    async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError>;
+    /// PENDING → CANCELLED, only if still PENDING and not expired at `now`.
+    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError>;
+    /// Compensation for a claim whose job could not be enqueued.
+    async fn delete(&self, id: &JobId) -> Result<(), PortError>;
+}
+
 /// Where the processor stands with one message, as recorded before it runs the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptStart {
     /// Run the job; `attempt` counts runs of this message, starting at 1.
     Run { attempt: u32 },
-    /// The message already reached a terminal state: a redelivery, nothing to do.
+    /// The record is terminal (or cancelled, or the claim is gone): nothing to do.
     AlreadyFinished,
 }
 
@@ -111,11 +133,11 @@ pub enum AttemptStart {
 #[async_trait]
 pub trait MessageLedger: Send + Sync {
     async fn start_attempt(&self, envelope: &WorkEnvelope) -> Result<AttemptStart, PortError>;
-    async fn record_progress(&self, message_id: &str, percent: u8) -> Result<(), PortError>;
-    async fn record_success(&self, message_id: &str, result: &Value) -> Result<(), PortError>;
-    async fn record_failure(&self, message_id: &str, failure: &Failure) -> Result<(), PortError>;
+    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError>;
+    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError>;
+    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
     /// A transient failure that will be retried: the record stays non-terminal.
-    async fn record_retry(&self, message_id: &str, reason: &str) -> Result<(), PortError>;
+    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError>;
 }
 
 /// A message that reached the dead-letter queue, with the attributes it travelled with.

@@ -2,10 +2,11 @@
 //! They follow the DynamoDB adapters' rules (conditional, forward-only) so tests mean something.
 
 use crate::clock::Clock;
-use crate::domain::{IdempotencyKey, WorkEnvelope};
+use crate::domain::{Claim, IdempotencyKey, JobId, JobStatus, WorkEnvelope};
 use crate::ports::{
-    AttemptStart, DeadLetter, DeadLetterQueue, Failure, IdempotencyClaim, IdempotencyStore,
-    MessageLedger, PortError, RetryScheduler, StoredResponse, WorkQueue,
+    AttemptStart, CancelOutcome, ClaimStore, DeadLetter, DeadLetterQueue, Failure,
+    IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler, StoredResponse,
+    WorkQueue,
 };
 use crate::worker::ProgressSink;
 use async_trait::async_trait;
@@ -156,12 +157,13 @@ pub struct InMemoryLedger {
 }
 
 impl InMemoryLedger {
-    pub fn entry(&self, message_id: &str) -> Option<LedgerEntry> {
-        self.entries.lock().unwrap().get(message_id).cloned()
+    /// The entry for a record key (`MSG#<id>` or `JOB#<id>`).
+    pub fn entry(&self, record_key: &str) -> Option<LedgerEntry> {
+        self.entries.lock().unwrap().get(record_key).cloned()
     }
 
-    fn update_running(&self, message_id: &str, change: impl FnOnce(&mut LedgerEntry)) {
-        if let Some(entry) = self.entries.lock().unwrap().get_mut(message_id)
+    fn update_running(&self, record_key: &str, change: impl FnOnce(&mut LedgerEntry)) {
+        if let Some(entry) = self.entries.lock().unwrap().get_mut(record_key)
             && entry.status == "RUNNING"
         {
             change(entry);
@@ -175,7 +177,7 @@ impl MessageLedger for InMemoryLedger {
         self.fail.check("start_attempt")?;
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
-            .entry(envelope.message_id.clone())
+            .entry(envelope.record_key())
             .or_insert_with(|| LedgerEntry {
                 status: "RUNNING",
                 attempts: 0,
@@ -193,31 +195,31 @@ impl MessageLedger for InMemoryLedger {
         })
     }
 
-    async fn record_progress(&self, message_id: &str, percent: u8) -> Result<(), PortError> {
-        self.update_running(message_id, |e| e.progress.push(percent));
+    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
+        self.update_running(record_key, |e| e.progress.push(percent));
         Ok(())
     }
 
-    async fn record_success(&self, message_id: &str, result: &Value) -> Result<(), PortError> {
+    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
         self.fail.check("record_success")?;
-        self.update_running(message_id, |e| {
+        self.update_running(record_key, |e| {
             e.status = "SUCCEEDED";
             e.result = Some(result.clone());
         });
         Ok(())
     }
 
-    async fn record_failure(&self, message_id: &str, failure: &Failure) -> Result<(), PortError> {
+    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
         self.fail.check("record_failure")?;
-        self.update_running(message_id, |e| {
+        self.update_running(record_key, |e| {
             e.status = "FAILED";
             e.failure = Some(failure.clone());
         });
         Ok(())
     }
 
-    async fn record_retry(&self, message_id: &str, reason: &str) -> Result<(), PortError> {
-        self.update_running(message_id, |e| e.last_error = Some(reason.to_owned()));
+    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
+        self.update_running(record_key, |e| e.last_error = Some(reason.to_owned()));
         Ok(())
     }
 }
@@ -274,5 +276,72 @@ impl RecordingProgress {
 impl ProgressSink for RecordingProgress {
     async fn report(&self, percent: u8) {
         self.0.lock().unwrap().push(percent);
+    }
+}
+
+/// Claims by id, with the DynamoDB adapter's cancel rules.
+#[derive(Default)]
+pub struct InMemoryClaims {
+    claims: Mutex<HashMap<String, Claim>>,
+    pub fail_create: FailSwitch,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryClaims {
+    pub fn get_now(&self, id: &str) -> Option<Claim> {
+        self.claims.lock().unwrap().get(id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.claims.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves a claim on, as the processor would.
+    pub fn set_status(&self, id: &str, status: JobStatus) {
+        if let Some(claim) = self.claims.lock().unwrap().get_mut(id) {
+            claim.status = status;
+        }
+    }
+}
+
+#[async_trait]
+impl ClaimStore for InMemoryClaims {
+    async fn create(&self, claim: &Claim) -> Result<(), PortError> {
+        self.fail_create.check("create")?;
+        self.claims
+            .lock()
+            .unwrap()
+            .insert(claim.id.to_string(), claim.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError> {
+        self.fail.check("get")?;
+        Ok(self.get_now(id.as_str()))
+    }
+
+    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError> {
+        self.fail.check("cancel")?;
+        let mut claims = self.claims.lock().unwrap();
+        Ok(match claims.get_mut(id.as_str()) {
+            Some(claim) if claim.is_expired(now) => CancelOutcome::NotFound,
+            Some(claim) if claim.status == JobStatus::Pending => {
+                claim.status = JobStatus::Cancelled;
+                claim.completed_at = Some(now);
+                claim.updated_at = now;
+                CancelOutcome::Cancelled(claim.clone())
+            }
+            Some(claim) => CancelOutcome::TooLate(claim.clone()),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<(), PortError> {
+        self.claims.lock().unwrap().remove(id.as_str());
+        Ok(())
     }
 }

@@ -1,11 +1,13 @@
-//! The processed-message record: `MSG#<messageId>`, moved only forward by conditional writes.
+//! The processor's writes to a work record — `MSG#<messageId>` for a fire-and-forget message,
+//! the claim `JOB#<id>` for a job — moved only forward by conditional writes.
 //!
 //! `status` is RUNNING while attempts go on, then SUCCEEDED or FAILED, never back. `attempts`
-//! counts runs of the job. The record expires (TTL) after the configured retention.
+//! counts runs of the job. A message record expires (TTL) after the configured retention; a
+//! claim keeps the expiry it was created with.
 
 use super::{n, port_error, s, ttl_after};
 use crate::clock::{Clock, rfc3339};
-use crate::domain::WorkEnvelope;
+use crate::domain::{Pattern, WorkEnvelope};
 use crate::ports::{AttemptStart, Failure, MessageLedger, PortError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -15,6 +17,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub const PENDING: &str = "PENDING";
 pub const RUNNING: &str = "RUNNING";
 pub const SUCCEEDED: &str = "SUCCEEDED";
 pub const FAILED: &str = "FAILED";
@@ -42,16 +45,12 @@ impl DynamoMessageLedger {
         }
     }
 
-    fn pk(message_id: &str) -> AttributeValue {
-        s(format!("MSG#{message_id}"))
-    }
-
     /// An update that applies only while the record is RUNNING. A failed condition means another
     /// delivery already finished the message: not an error, there is nothing left to do.
     async fn update_running(
         &self,
         operation: &'static str,
-        message_id: &str,
+        record_key: &str,
         expression: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
@@ -60,7 +59,7 @@ impl DynamoMessageLedger {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", Self::pk(message_id))
+            .key("pk", s(record_key))
             .update_expression(expression)
             .condition_expression("#status = :running")
             .expression_attribute_names("#status", "status")
@@ -77,7 +76,7 @@ impl DynamoMessageLedger {
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => {
                     tracing::warn!(
-                        message_id,
+                        record_key,
                         operation,
                         "record already terminal; update skipped"
                     );
@@ -93,39 +92,44 @@ impl DynamoMessageLedger {
 impl MessageLedger for DynamoMessageLedger {
     async fn start_attempt(&self, envelope: &WorkEnvelope) -> Result<AttemptStart, PortError> {
         let now = self.clock.now();
-        let result = self
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", Self::pk(&envelope.message_id))
+            .key("pk", s(envelope.record_key()))
             .update_expression(
-                "SET #status = :running, kind = :kind, jobType = :type, correlationId = :cid, \
-                 pattern = :pattern, acceptedAt = :accepted, updatedAt = :now, \
-                 startedAt = if_not_exists(startedAt, :now), #ttl = :ttl \
-                 ADD attempts :one",
+                "SET #status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
+                 correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
+                 updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
+                 #ttl = if_not_exists(#ttl, :ttl) ADD attempts :one",
             )
-            .condition_expression("attribute_not_exists(pk) OR #status = :running")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":running", s(RUNNING))
             .expression_attribute_values(":kind", s("message"))
             .expression_attribute_values(":type", s(&envelope.job_type))
             .expression_attribute_values(":cid", s(envelope.correlation_id.as_str()))
-            .expression_attribute_values(
-                ":pattern",
-                s(serde_json::to_value(envelope.pattern)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()),
-            )
+            .expression_attribute_values(":pattern", s(envelope.pattern.as_str()))
             .expression_attribute_values(":accepted", s(&envelope.accepted_at))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match result {
+            .return_values(ReturnValue::UpdatedNew);
+        request = match envelope.pattern {
+            // The first delivery creates the record.
+            Pattern::FireAndForget => {
+                request.condition_expression("attribute_not_exists(pk) OR #status = :running")
+            }
+            // A claim must exist, be waiting or running (not cancelled or finished), and not
+            // have expired: a job nobody can read any more is not worth running.
+            Pattern::ClaimCheck => request
+                .condition_expression(
+                    "attribute_exists(pk) AND #status IN (:pending, :running) AND #ttl > :epoch",
+                )
+                .expression_attribute_values(":pending", s(PENDING))
+                .expression_attribute_values(":epoch", n(now.unix_timestamp())),
+        };
+        match request.send().await {
             Ok(out) => {
                 let attempt = out
                     .attributes
@@ -145,10 +149,10 @@ impl MessageLedger for DynamoMessageLedger {
         }
     }
 
-    async fn record_progress(&self, message_id: &str, percent: u8) -> Result<(), PortError> {
+    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
         self.update_running(
             "dynamodb:UpdateItem(progress)",
-            message_id,
+            record_key,
             "SET progress = :p, updatedAt = :now",
             &[],
             vec![(":p", n(percent))],
@@ -156,10 +160,10 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn record_success(&self, message_id: &str, result: &Value) -> Result<(), PortError> {
+    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
         self.update_running(
             "dynamodb:UpdateItem(succeed)",
-            message_id,
+            record_key,
             "SET #status = :done, #result = :result, progress = :full, completedAt = :now, \
              updatedAt = :now REMOVE lastError",
             &[("#result", "result")],
@@ -172,10 +176,10 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn record_failure(&self, message_id: &str, failure: &Failure) -> Result<(), PortError> {
+    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
         self.update_running(
             "dynamodb:UpdateItem(fail)",
-            message_id,
+            record_key,
             "SET #status = :failed, #error = :error, completedAt = :now, updatedAt = :now",
             &[("#error", "error")],
             vec![
@@ -195,10 +199,10 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn record_retry(&self, message_id: &str, reason: &str) -> Result<(), PortError> {
+    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
         self.update_running(
             "dynamodb:UpdateItem(retry)",
-            message_id,
+            record_key,
             "SET lastError = :reason, updatedAt = :now",
             &[],
             vec![(":reason", s(reason))],

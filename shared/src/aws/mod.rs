@@ -1,9 +1,11 @@
 //! Adapters from courier's ports to SQS and DynamoDB.
 
+mod dynamo_claims;
 mod dynamo_idempotency;
 mod dynamo_ledger;
 mod sqs;
 
+pub use dynamo_claims::DynamoClaimStore;
 pub use dynamo_idempotency::DynamoIdempotencyStore;
 pub use dynamo_ledger::DynamoMessageLedger;
 pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
@@ -52,6 +54,11 @@ pub fn http_app_state(
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     crate::http::AppState {
         queue: Arc::new(SqsWorkQueue::new(sqs, &settings.work_queue_url)),
+        claims: Arc::new(DynamoClaimStore::new(
+            dynamodb.clone(),
+            &settings.table_name,
+        )),
+        claim_lifetime: settings.claim_lifetime,
         idempotency: Arc::new(DynamoIdempotencyStore::new(
             dynamodb,
             &settings.table_name,

@@ -9,6 +9,16 @@ use serde_json::Value;
 #[serde(rename_all = "kebab-case")]
 pub enum Pattern {
     FireAndForget,
+    ClaimCheck,
+}
+
+impl Pattern {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FireAndForget => "fire-and-forget",
+            Self::ClaimCheck => "claim-check",
+        }
+    }
 }
 
 /// SQS message attribute names that carry tracing context beside the body.
@@ -31,6 +41,15 @@ pub struct WorkEnvelope {
 }
 
 impl WorkEnvelope {
+    /// The table key of the record this work is tracked on: the processor's own record for a
+    /// fire-and-forget message, the claim the caller polls for a job.
+    pub fn record_key(&self) -> String {
+        match self.pattern {
+            Pattern::FireAndForget => format!("MSG#{}", self.message_id),
+            Pattern::ClaimCheck => format!("JOB#{}", self.message_id),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an envelope is always serialisable")
     }

@@ -1,10 +1,12 @@
 //! The values courier passes between its functions, validated where they enter.
 
+pub mod claim;
 pub mod correlation;
 pub mod envelope;
 pub mod idempotency_key;
 pub mod submission;
 
+pub use claim::{Claim, JobError, JobId, JobStatus};
 pub use correlation::CorrelationId;
 pub use envelope::{Pattern, WorkEnvelope};
 pub use idempotency_key::IdempotencyKey;

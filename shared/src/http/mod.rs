@@ -3,11 +3,13 @@
 mod body;
 mod correlation;
 mod idempotency;
+mod jobs;
 mod messages;
 pub mod problem;
 mod router;
 
-pub use router::{AppState, router};
+pub use jobs::POLL_AFTER_SECONDS;
+pub use router::{AppState, OPERATIONS, router};
 
 /// Response and request header names courier defines.
 pub mod headers {

@@ -122,6 +122,33 @@ impl Problem {
         .retry_after(1)
     }
 
+    pub fn invalid_job_id(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-job-id",
+            "Not a job id",
+            detail,
+        )
+    }
+
+    pub fn job_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "job-not-found",
+            "No such job",
+            format!("job {id} does not exist or has expired"),
+        )
+    }
+
+    pub fn job_not_cancellable(status: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "job-not-cancellable",
+            "The job can no longer be cancelled",
+            format!("the job is {status}; only PENDING jobs can be cancelled"),
+        )
+    }
+
     pub fn not_found(path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -1,7 +1,7 @@
 //! Handler tests: the real router over in-memory adapters, one request at a time.
 
 use super::{AppState, router};
-use crate::testing::{FixedClock, InMemoryIdempotencyStore, InMemoryQueue};
+use crate::testing::{FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue};
 use crate::worker::WorkerRegistry;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -13,6 +13,8 @@ use tower::ServiceExt;
 
 struct Harness {
     queue: Arc<InMemoryQueue>,
+    claims: Arc<InMemoryClaims>,
+    clock: Arc<FixedClock>,
     idempotency: Arc<InMemoryIdempotencyStore>,
     state: AppState,
 }
@@ -21,14 +23,20 @@ impl Harness {
     fn new() -> Self {
         let queue = Arc::new(InMemoryQueue::default());
         let idempotency = Arc::new(InMemoryIdempotencyStore::default());
+        let claims = Arc::new(InMemoryClaims::default());
+        let clock = Arc::new(FixedClock::at(datetime!(2026-11-23 12:00:00.5 UTC)));
         let state = AppState {
             queue: queue.clone(),
+            claims: claims.clone(),
+            claim_lifetime: std::time::Duration::from_secs(3600),
             idempotency: idempotency.clone(),
             registry: Arc::new(WorkerRegistry::with_builtins()),
-            clock: Arc::new(FixedClock::at(datetime!(2026-11-23 12:00:00.5 UTC))),
+            clock: clock.clone(),
         };
         Self {
             queue,
+            claims,
+            clock,
             idempotency,
             state,
         }
@@ -39,7 +47,16 @@ impl Harness {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let mut request = Request::post("/v1/messages").header("content-type", "application/json");
+        self.post_to("/v1/messages", body, headers).await
+    }
+
+    async fn post_to(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut request = Request::post(path).header("content-type", "application/json");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -244,4 +261,144 @@ async fn a_hostile_correlation_id_is_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem_slug(&body), "invalid-header");
     assert!(h.queue.sent().is_empty());
+}
+
+mod jobs {
+    use super::*;
+    use crate::domain::JobStatus;
+
+    async fn submit(h: &Harness) -> String {
+        let (status, headers, body) = h
+            .post_to("/v1/jobs", r#"{"type":"sleep","payload":{"ms":10}}"#, &[])
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        assert_eq!(headers["location"], format!("/v1/jobs/{id}"));
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(body["status"], "PENDING");
+        assert_eq!(body["statusUrl"], format!("/v1/jobs/{id}"));
+        assert_eq!(body["expiresAt"], "2026-11-23T13:00:00.500Z");
+        id
+    }
+
+    async fn get(h: &Harness, path: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        h.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn delete(h: &Harness, path: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        h.send(Request::delete(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_job_is_claimed_queued_and_readable() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        assert_eq!(h.queue.sent()[0].message_id, id);
+        assert_eq!(h.queue.sent()[0].record_key(), format!("JOB#{id}"));
+        let (status, headers, body) = get(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(body["status"], "PENDING");
+        assert_eq!(body["type"], "sleep");
+        assert_eq!(body["progress"], 0);
+        assert_eq!(body["expiresAt"], "2026-11-23T13:00:00.500Z");
+        assert!(body.get("result").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_terminal_job_has_no_retry_after() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        h.claims.set_status(&id, JobStatus::Succeeded);
+        let (status, headers, _) = get(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!headers.contains_key("retry-after"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_claim_write_is_a_503_and_the_queue_write_fails_the_job_too() {
+        let h = Harness::new();
+        h.claims.fail_create.set(true);
+        let (status, headers, body) = h.post_to("/v1/jobs", r#"{"type":"echo"}"#, &[]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(problem_slug(&body), "temporarily-unavailable");
+
+        let h = Harness::new();
+        h.queue.fail.set(true);
+        let (status, _, _) = h.post_to("/v1/jobs", r#"{"type":"echo"}"#, &[]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            h.claims.is_empty(),
+            "the claim of an unqueued job is removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_unknown_and_malformed_ids_are_told_apart() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        h.clock.advance(std::time::Duration::from_secs(3600));
+        let (status, _, body) = get(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "expired at expiresAt");
+        assert_eq!(problem_slug(&body), "job-not-found");
+        let unknown = crate::domain::JobId::generate();
+        let (status, _, _) = get(&h, &format!("/v1/jobs/{unknown}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        for bad in ["not-a-uuid", "0F8FAD5B-D9CB-469F-A165-70867728950E", "%FF"] {
+            let (status, _, body) = get(&h, &format!("/v1/jobs/{bad}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(problem_slug(&body), "invalid-job-id");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_pending_job_can_be_cancelled() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        let (status, headers, body) = delete(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "CANCELLED");
+        assert!(!headers.contains_key("retry-after"));
+        let (status, _, body) = delete(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(problem_slug(&body), "job-not-cancellable");
+
+        let running = submit(&h).await;
+        h.claims.set_status(&running, JobStatus::Running);
+        let (status, _, body) = delete(&h, &format!("/v1/jobs/{running}")).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body["detail"].as_str().unwrap().contains("RUNNING"));
+
+        let unknown = crate::domain::JobId::generate();
+        let (status, _, _) = delete(&h, &format!("/v1/jobs/{unknown}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_replays_the_same_claim() {
+        let h = Harness::new();
+        let first = h
+            .post_to(
+                "/v1/jobs",
+                r#"{"type":"echo"}"#,
+                &[("idempotency-key", "j")],
+            )
+            .await;
+        let again = h
+            .post_to(
+                "/v1/jobs",
+                r#"{"type":"echo"}"#,
+                &[("idempotency-key", "j")],
+            )
+            .await;
+        assert_eq!(again.2, first.2);
+        assert_eq!(again.1["location"], first.1["location"]);
+        assert_eq!(again.1["idempotent-replayed"], "true");
+        assert_eq!(h.claims.len(), 1);
+        assert_eq!(h.queue.sent().len(), 1);
+    }
 }

@@ -56,13 +56,13 @@ pub struct MessageProcessor {
 /// Progress goes onto the message's record; a failed write is logged, never fatal.
 struct LedgerProgress<'a> {
     ledger: &'a dyn MessageLedger,
-    message_id: &'a str,
+    record_key: &'a str,
 }
 
 #[async_trait]
 impl ProgressSink for LedgerProgress<'_> {
     async fn report(&self, percent: u8) {
-        if let Err(error) = self.ledger.record_progress(self.message_id, percent).await {
+        if let Err(error) = self.ledger.record_progress(self.record_key, percent).await {
             tracing::warn!(%error, percent, "progress not recorded");
         }
     }
@@ -146,9 +146,10 @@ impl MessageProcessor {
             .unwrap_or(attempt);
         tracing::info!(attempt, receive_count, "running job");
 
+        let record_key = envelope.record_key();
         let progress = LedgerProgress {
             ledger: self.ledger.as_ref(),
-            message_id: &envelope.message_id,
+            record_key: &record_key,
         };
         let outcome = match self.registry.get(&envelope.job_type) {
             Some(worker) => {
@@ -176,9 +177,7 @@ impl MessageProcessor {
 
         match outcome {
             Ok(result) => {
-                self.ledger
-                    .record_success(&envelope.message_id, &result)
-                    .await?;
+                self.ledger.record_success(&record_key, &result).await?;
                 tracing::info!(attempt, "job succeeded");
                 Ok(())
             }
@@ -197,9 +196,7 @@ impl MessageProcessor {
                         failure: failure.clone(),
                     })
                     .await?;
-                self.ledger
-                    .record_failure(&envelope.message_id, &failure)
-                    .await?;
+                self.ledger.record_failure(&record_key, &failure).await?;
                 tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");
                 Ok(())
             }
@@ -222,7 +219,7 @@ impl MessageProcessor {
             // Redrive happens on the next receive; make that now.
             self.ledger
                 .record_failure(
-                    &envelope.message_id,
+                    &envelope.record_key(),
                     &Failure {
                         kind: FailureKind::RetriesExhausted,
                         reason: format!(
@@ -235,7 +232,7 @@ impl MessageProcessor {
             Duration::ZERO
         } else {
             self.ledger
-                .record_retry(&envelope.message_id, &reason)
+                .record_retry(&envelope.record_key(), &reason)
                 .await?;
             let delay = retry_delay(
                 receive_count,

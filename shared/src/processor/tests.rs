@@ -80,13 +80,13 @@ async fn success_is_recorded_once_and_a_redelivery_is_a_no_op() {
     let h = Harness::new();
     let env = envelope("echo", json!({"x": 1}));
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
-    let entry = h.ledger.entry("msg-echo").unwrap();
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
     assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 1));
     assert_eq!(entry.result, Some(json!({"x": 1})));
 
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
     assert_eq!(
-        h.ledger.entry("msg-echo").unwrap(),
+        h.ledger.entry("MSG#msg-echo").unwrap(),
         entry,
         "redelivery changed nothing"
     );
@@ -102,7 +102,7 @@ async fn a_permanent_failure_is_dead_lettered_at_once_and_acknowledged() {
     assert_eq!(letters[0].failure.kind, FailureKind::Permanent);
     assert_eq!(letters[0].failure.reason, "no");
     assert_eq!(letters[0].correlation_id.as_deref(), Some("corr-fixture"));
-    let entry = h.ledger.entry("msg-fail").unwrap();
+    let entry = h.ledger.entry("MSG#msg-fail").unwrap();
     assert_eq!((entry.status, entry.attempts), ("FAILED", 1));
 }
 
@@ -112,7 +112,7 @@ async fn a_failed_dead_letter_write_leaves_the_message_for_retry() {
     h.dead_letters.fail.set(true);
     let env = envelope("fail", json!({}));
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
-    assert_eq!(h.ledger.entry("msg-fail").unwrap().status, "RUNNING");
+    assert_eq!(h.ledger.entry("MSG#msg-fail").unwrap().status, "RUNNING");
 }
 
 #[tokio::test]
@@ -122,7 +122,7 @@ async fn transient_failures_back_off_then_succeed() {
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
     assert_eq!(h.deliver(&env.to_json(), 2).await, vec![FIXTURE_ID]);
     assert!(h.deliver(&env.to_json(), 3).await.is_empty());
-    let entry = h.ledger.entry("msg-flaky").unwrap();
+    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
     assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 3));
     let delays = h.retries.delays();
     assert_eq!(delays.len(), 2);
@@ -143,7 +143,7 @@ async fn the_last_allowed_receive_records_failure_and_hands_over_to_redrive() {
     for receive in 1..=5 {
         assert_eq!(h.deliver(&env.to_json(), receive).await, vec![FIXTURE_ID]);
     }
-    let entry = h.ledger.entry("msg-flaky").unwrap();
+    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
     assert_eq!((entry.status, entry.attempts), ("FAILED", 5));
     let failure = entry.failure.unwrap();
     assert_eq!(failure.kind, FailureKind::RetriesExhausted);
@@ -180,7 +180,7 @@ async fn a_ledger_outage_leaves_the_message_for_retry_without_running_it() {
     h.ledger.fail.set(true);
     let env = envelope("echo", json!(1));
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
-    assert!(h.ledger.entry("msg-echo").is_none());
+    assert!(h.ledger.entry("MSG#msg-echo").is_none());
 }
 
 #[tokio::test]
@@ -189,7 +189,7 @@ async fn an_oversized_result_fails_the_job_clearly() {
     let big = "x".repeat(super::MAX_RESULT_BYTES + 1);
     let env = envelope("echo", json!(big));
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
-    let entry = h.ledger.entry("msg-echo").unwrap();
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
     assert_eq!(entry.status, "FAILED");
     assert!(entry.failure.unwrap().reason.contains("-byte limit"));
 }

@@ -1,0 +1,188 @@
+//! The claim check: a job's id, its status, and the record callers poll.
+
+use super::CorrelationId;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+/// A job id: a random (v4) UUID, 122 random bits, in lower-case hyphenated form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobId(String);
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("a job id is a lower-case UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e")]
+pub struct InvalidJobId;
+
+impl JobId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidJobId> {
+        let uuid = uuid::Uuid::try_parse(raw).map_err(|_| InvalidJobId)?;
+        // One spelling per id, so a claim has exactly one URL.
+        let canonical = uuid.hyphenated().to_string();
+        if canonical == raw {
+            Ok(Self(canonical))
+        } else {
+            Err(InvalidJobId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "PENDING" => Self::Pending,
+            "RUNNING" => Self::Running,
+            "SUCCEEDED" => Self::Succeeded,
+            "FAILED" => Self::Failed,
+            "CANCELLED" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// Why a job failed, as stored on its claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobError {
+    pub kind: String,
+    pub reason: String,
+}
+
+/// A job's claim record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub id: JobId,
+    pub job_type: String,
+    pub status: JobStatus,
+    pub progress: u8,
+    pub attempts: u32,
+    pub correlation_id: CorrelationId,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub completed_at: Option<OffsetDateTime>,
+    pub expires_at: OffsetDateTime,
+    pub result: Option<Value>,
+    pub error: Option<JobError>,
+}
+
+impl Claim {
+    /// A new claim for accepted work.
+    pub fn pending(
+        id: JobId,
+        job_type: String,
+        correlation_id: CorrelationId,
+        now: OffsetDateTime,
+        lifetime: std::time::Duration,
+    ) -> Self {
+        Self {
+            id,
+            job_type,
+            status: JobStatus::Pending,
+            progress: 0,
+            attempts: 0,
+            correlation_id,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            completed_at: None,
+            expires_at: now + lifetime,
+            result: None,
+            error: None,
+        }
+    }
+
+    /// Expiry is decided on read: DynamoDB's TTL sweep may lag by up to 48 hours.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        now >= self.expires_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_are_canonical_uuids() {
+        let id = JobId::generate();
+        assert_eq!(JobId::parse(id.as_str()), Ok(id.clone()));
+        let upper = id.as_str().to_ascii_uppercase();
+        let simple = id.as_str().replace('-', "");
+        for bad in [
+            "",
+            "123",
+            "../etc/passwd",
+            upper.as_str(),
+            simple.as_str(),
+            "JOB#x",
+        ] {
+            assert_eq!(JobId::parse(bad), Err(InvalidJobId), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_claim_is_expired_from_its_expiry_instant() {
+        let now = time::macros::datetime!(2026-11-23 12:00 UTC);
+        let claim = Claim::pending(
+            JobId::generate(),
+            "echo".into(),
+            CorrelationId::generate(),
+            now,
+            std::time::Duration::from_secs(60),
+        );
+        assert!(!claim.is_expired(now + time::Duration::seconds(59)));
+        assert!(claim.is_expired(now + time::Duration::seconds(60)));
+    }
+
+    #[test]
+    fn only_finished_states_are_terminal() {
+        assert!(!JobStatus::Pending.is_terminal());
+        assert!(!JobStatus::Running.is_terminal());
+        for s in [
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ] {
+            assert!(s.is_terminal());
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The claim check: `POST /v1/jobs` accepts work and hands back a claim, `GET /v1/jobs/{id}`
+//! reads it, `DELETE /v1/jobs/{id}` cancels a job that has not started.
+
+use super::body::JsonBody;
+use super::headers::CORRELATION_ID;
+use super::idempotency::{key_from, run_once};
+use super::messages::validate_submission;
+use super::problem::Problem;
+use super::router::AppState;
+use crate::clock::rfc3339;
+use crate::domain::{Claim, CorrelationId, JobId, JobStatus, Pattern, WorkEnvelope};
+use crate::ports::{CancelOutcome, StoredResponse};
+use axum::Extension;
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+/// How soon a caller should poll a job that is not finished yet, in seconds.
+pub const POLL_AFTER_SECONDS: u32 = 1;
+
+pub fn status_path(id: &JobId) -> String {
+    format!("/v1/jobs/{id}")
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobAccepted<'a> {
+    id: &'a str,
+    status: JobStatus,
+    status_url: &'a str,
+    expires_at: String,
+}
+
+/// A claim as callers see it (`GET /v1/jobs/{id}`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    job_type: &'a str,
+    status: JobStatus,
+    progress: u8,
+    attempts: u32,
+    correlation_id: &'a str,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<String>,
+    expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a crate::domain::JobError>,
+}
+
+impl<'a> JobView<'a> {
+    pub fn of(claim: &'a Claim) -> Self {
+        Self {
+            id: claim.id.as_str(),
+            job_type: &claim.job_type,
+            status: claim.status,
+            progress: claim.progress,
+            attempts: claim.attempts,
+            correlation_id: claim.correlation_id.as_str(),
+            created_at: rfc3339(claim.created_at),
+            updated_at: rfc3339(claim.updated_at),
+            started_at: claim.started_at.map(rfc3339),
+            completed_at: claim.completed_at.map(rfc3339),
+            expires_at: rfc3339(claim.expires_at),
+            result: claim
+                .result
+                .as_ref()
+                .filter(|_| claim.status == JobStatus::Succeeded),
+            error: claim
+                .error
+                .as_ref()
+                .filter(|_| claim.status == JobStatus::Failed),
+        }
+    }
+}
+
+fn job_response(claim: &Claim) -> Response {
+    let mut response = Json(JobView::of(claim)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !claim.status.is_terminal() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(POLL_AFTER_SECONDS));
+    }
+    response
+}
+
+fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<JobId, Problem> {
+    let Path(raw) = path.map_err(|e| Problem::invalid_job_id(e.body_text()))?;
+    JobId::parse(&raw).map_err(|e| Problem::invalid_job_id(e.to_string()))
+}
+
+pub async fn post_job(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let submission = match validate_submission(&state, &body) {
+        Ok(submission) => submission,
+        Err(problem) => return problem.into_response(),
+    };
+    let key = match key_from(&headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    run_once(state.idempotency.as_ref(), "jobs", key, &body, || async {
+        let now = state.clock.now();
+        let claim = Claim::pending(
+            JobId::generate(),
+            submission.job_type.clone(),
+            correlation_id.clone(),
+            now,
+            state.claim_lifetime,
+        );
+        let envelope = WorkEnvelope {
+            message_id: claim.id.to_string(),
+            correlation_id: correlation_id.clone(),
+            pattern: Pattern::ClaimCheck,
+            job_type: submission.job_type,
+            payload: submission.payload,
+            accepted_at: rfc3339(now),
+        };
+        // Independent writes, so concurrently: the acknowledgement waits for one round trip.
+        let (created, enqueued) =
+            tokio::join!(state.claims.create(&claim), state.queue.enqueue(&envelope));
+        match (created, enqueued) {
+            (Ok(()), Ok(())) => {}
+            (created, enqueued) => {
+                if let Err(error) = &created {
+                    // A message without a claim is dropped by the processor: nothing to undo.
+                    tracing::error!(%error, "claim not written; job not accepted");
+                }
+                if let Err(error) = &enqueued {
+                    tracing::error!(%error, "job not queued; job not accepted");
+                    // Nobody has the id of a claim whose job was not queued; remove it anyway.
+                    if created.is_ok()
+                        && let Err(error) = state.claims.delete(&claim.id).await
+                    {
+                        tracing::warn!(%error, "unqueued claim left for TTL to remove");
+                    }
+                }
+                return Err(Problem::unavailable(
+                    "the job could not be recorded and queued, and was not accepted; retry later",
+                ));
+            }
+        }
+        tracing::info!(job_id = %claim.id, job_type = %claim.job_type, "job accepted");
+        let location = status_path(&claim.id);
+        let body = serde_json::to_string(&JobAccepted {
+            id: claim.id.as_str(),
+            status: claim.status,
+            status_url: &location,
+            expires_at: rfc3339(claim.expires_at),
+        })
+        .expect("serialisable");
+        Ok(StoredResponse {
+            status: 202,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("location".into(), location.clone()),
+                ("retry-after".into(), POLL_AFTER_SECONDS.to_string()),
+                (CORRELATION_ID.into(), correlation_id.to_string()),
+            ],
+            body,
+        })
+    })
+    .await
+}
+
+pub async fn get_job(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let id = match parse_id(path) {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    match state.claims.get(&id).await {
+        Ok(Some(claim)) if !claim.is_expired(state.clock.now()) => job_response(&claim),
+        Ok(_) => Problem::job_not_found(id.as_str()).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "claim store unavailable");
+            Problem::unavailable("the job's status could not be read; retry later").into_response()
+        }
+    }
+}
+
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let id = match parse_id(path) {
+        Ok(id) => id,
+        Err(problem) => return problem.into_response(),
+    };
+    match state.claims.cancel(&id, state.clock.now()).await {
+        Ok(CancelOutcome::Cancelled(claim)) => {
+            tracing::info!(job_id = %id, "job cancelled");
+            job_response(&claim)
+        }
+        Ok(CancelOutcome::TooLate(claim)) => {
+            Problem::job_not_cancellable(claim.status.as_str()).into_response()
+        }
+        Ok(CancelOutcome::NotFound) => Problem::job_not_found(id.as_str()).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "claim store unavailable");
+            Problem::unavailable("the job could not be cancelled; retry later").into_response()
+        }
+    }
+}

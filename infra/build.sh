@@ -6,8 +6,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 FUNCTIONS=(http-api processor)
-log "building functions (release, host architecture)"
-packages=()
+log "building functions and the courier CLI (release, host architecture)"
+packages=(-p courier-cli)
 for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
 (cd "$COURIER_ROOT" && cargo build --release --locked "${packages[@]}")
 for f in "${FUNCTIONS[@]}"; do

@@ -28,7 +28,8 @@ impl PortError {
 /// Durable hand-off of accepted work. `Ok` means the queue has stored the message.
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
-    async fn enqueue(&self, envelope: &WorkEnvelope) -> Result<(), PortError>;
+    /// `delay_seconds` holds the message back before any consumer can see it.
+    async fn enqueue(&self, envelope: &WorkEnvelope, delay_seconds: u32) -> Result<(), PortError>;
 }
 
 /// The response an idempotent request produced, kept so a retry can be answered identically.

@@ -68,7 +68,7 @@ impl InMemoryQueue {
 
 #[async_trait]
 impl WorkQueue for InMemoryQueue {
-    async fn enqueue(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
+    async fn enqueue(&self, envelope: &WorkEnvelope, _delay_seconds: u32) -> Result<(), PortError> {
         self.fail.check("enqueue")?;
         self.messages.lock().unwrap().push(envelope.clone());
         Ok(())

@@ -334,3 +334,67 @@ impl Record {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
+
+impl Stack {
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(
+            self.http
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("request reaches the API"),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Reply::from(
+            self.http
+                .delete(self.url(path))
+                .send()
+                .await
+                .expect("request reaches the API"),
+        )
+        .await
+    }
+
+    /// Polls `GET /v1/jobs/{id}` until `done`, returning every distinct state seen on the way.
+    pub async fn poll_job(&self, id: &str, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let seen = std::sync::Mutex::new(Vec::<Value>::new());
+        let what = format!("job {id}");
+        eventually(&what, || async {
+            let reply = self.get(&format!("/v1/jobs/{id}")).await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            let job = reply.json();
+            let terminal = matches!(
+                job["status"].as_str(),
+                Some("SUCCEEDED" | "FAILED" | "CANCELLED")
+            );
+            assert_eq!(
+                reply.header("retry-after").is_some(),
+                !terminal,
+                "Retry-After exactly while not terminal: {job}"
+            );
+            let mut seen = seen.lock().unwrap();
+            if seen.last() != Some(&job) {
+                seen.push(job.clone());
+            }
+            done(&job).then_some(())
+        })
+        .await;
+        seen.into_inner().unwrap()
+    }
+
+    /// Polls until the job is terminal and returns its final state.
+    pub async fn wait_for_job(&self, id: &str) -> Value {
+        let states = self
+            .poll_job(id, |job| {
+                matches!(
+                    job["status"].as_str(),
+                    Some("SUCCEEDED" | "FAILED" | "CANCELLED")
+                )
+            })
+            .await;
+        states.last().cloned().expect("at least one state")
+    }
+}

@@ -39,10 +39,11 @@ impl SqsWorkQueue {
 
 #[async_trait]
 impl WorkQueue for SqsWorkQueue {
-    async fn enqueue(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
+    async fn enqueue(&self, envelope: &WorkEnvelope, delay_seconds: u32) -> Result<(), PortError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
+            .delay_seconds(delay_seconds as i32)
             .message_body(envelope.to_json())
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,

@@ -1,4 +1,4 @@
-//! The body of `POST /v1/messages`: `{"type": "<job type>", "payload": <any JSON>}`.
+//! The body of both POSTs: `{"type": "<job type>", "payload": <any JSON>, "delaySeconds": n}`.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -9,7 +9,12 @@ use thiserror::Error;
 pub struct Submission {
     pub job_type: String,
     pub payload: Value,
+    /// Hold the work this long before it becomes available to the processor (SQS delay).
+    pub delay_seconds: u32,
 }
+
+/// SQS's longest message delay.
+pub const MAX_DELAY_SECONDS: u32 = 900;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum SubmissionError {
@@ -26,6 +31,8 @@ struct Wire {
     job_type: String,
     #[serde(default)]
     payload: Value,
+    #[serde(default, rename = "delaySeconds")]
+    delay_seconds: u32,
 }
 
 impl Submission {
@@ -36,9 +43,15 @@ impl Submission {
         }
         let wire: Wire =
             serde_json::from_value(value).map_err(|e| SubmissionError::Shape(e.to_string()))?;
+        if wire.delay_seconds > MAX_DELAY_SECONDS {
+            return Err(SubmissionError::Shape(format!(
+                "delaySeconds must be from 0 to {MAX_DELAY_SECONDS}"
+            )));
+        }
         Ok(Self {
             job_type: wire.job_type,
             payload: wire.payload,
+            delay_seconds: wire.delay_seconds,
         })
     }
 }
@@ -53,6 +66,20 @@ mod tests {
         let s = Submission::from_json(json!({"type": "echo", "payload": {"a": 1}})).unwrap();
         assert_eq!(s.job_type, "echo");
         assert_eq!(s.payload, json!({"a": 1}));
+    }
+
+    #[test]
+    fn delay_is_optional_and_bounded() {
+        let s = Submission::from_json(json!({"type": "echo", "delaySeconds": 5})).unwrap();
+        assert_eq!(s.delay_seconds, 5);
+        assert_eq!(
+            Submission::from_json(json!({"type": "echo"}))
+                .unwrap()
+                .delay_seconds,
+            0
+        );
+        assert!(Submission::from_json(json!({"type": "echo", "delaySeconds": 901})).is_err());
+        assert!(Submission::from_json(json!({"type": "echo", "delaySeconds": -1})).is_err());
     }
 
     #[test]

@@ -123,6 +123,7 @@ pub async fn post_job(
             now,
             state.claim_lifetime,
         );
+        let delay_seconds = submission.delay_seconds;
         let envelope = WorkEnvelope {
             message_id: claim.id.to_string(),
             correlation_id: correlation_id.clone(),
@@ -132,8 +133,10 @@ pub async fn post_job(
             accepted_at: rfc3339(now),
         };
         // Independent writes, so concurrently: the acknowledgement waits for one round trip.
-        let (created, enqueued) =
-            tokio::join!(state.claims.create(&claim), state.queue.enqueue(&envelope));
+        let (created, enqueued) = tokio::join!(
+            state.claims.create(&claim),
+            state.queue.enqueue(&envelope, delay_seconds)
+        );
         match (created, enqueued) {
             (Ok(()), Ok(())) => {}
             (created, enqueued) => {

@@ -56,6 +56,7 @@ pub async fn post_message(
         Err(problem) => return problem.into_response(),
     };
     run_once(state.idempotency.as_ref(), "messages", key, &body, || async {
+        let delay_seconds = submission.delay_seconds;
         let envelope = WorkEnvelope {
             message_id: uuid::Uuid::new_v4().to_string(),
             correlation_id: correlation_id.clone(),
@@ -64,7 +65,7 @@ pub async fn post_message(
             payload: submission.payload,
             accepted_at: rfc3339(state.clock.now()),
         };
-        if let Err(error) = state.queue.enqueue(&envelope).await {
+        if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
             tracing::error!(%error, "work queue unavailable; message not accepted");
             return Err(Problem::unavailable(
                 "the message could not be queued and was not accepted; retry later",

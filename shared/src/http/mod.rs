@@ -21,3 +21,6 @@ pub mod headers {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod openapi_tests;

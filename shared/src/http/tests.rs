@@ -11,16 +11,16 @@ use std::sync::Arc;
 use time::macros::datetime;
 use tower::ServiceExt;
 
-struct Harness {
-    queue: Arc<InMemoryQueue>,
-    claims: Arc<InMemoryClaims>,
+pub(super) struct Harness {
+    pub(super) queue: Arc<InMemoryQueue>,
+    pub(super) claims: Arc<InMemoryClaims>,
     clock: Arc<FixedClock>,
     idempotency: Arc<InMemoryIdempotencyStore>,
     state: AppState,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let queue = Arc::new(InMemoryQueue::default());
         let idempotency = Arc::new(InMemoryIdempotencyStore::default());
         let claims = Arc::new(InMemoryClaims::default());
@@ -64,7 +64,10 @@ impl Harness {
             .await
     }
 
-    async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    pub(super) async fn send(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let response = router(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

@@ -1,0 +1,218 @@
+//! `courier`: send messages, submit jobs and wait for them, against the local stack or any
+//! deployed courier API.
+
+mod target;
+mod watch;
+
+use clap::{Args, Parser, Subcommand};
+use courier_client::{Client, ClientError, Submit, WaitOptions};
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "courier", version, about = "Talk to a courier API", long_about = None)]
+struct Cli {
+    /// Base URL of the API (everything before /v1). Defaults to the local stack's HttpApiUrl
+    /// from .local/outputs.json.
+    #[arg(long, env = "COURIER_URL", global = true)]
+    url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Work {
+    /// Job type: echo, sha256, sleep, fail, flaky, or your own.
+    #[arg(value_name = "TYPE")]
+    job_type: String,
+    /// Payload as JSON (default: null).
+    #[arg(value_name = "PAYLOAD_JSON")]
+    payload: Option<String>,
+    /// Idempotency-Key: retries with the same key and body are accepted once.
+    #[arg(long)]
+    key: Option<String>,
+    /// X-Correlation-Id to carry through every hop.
+    #[arg(long)]
+    correlation_id: Option<String>,
+    /// Hold the work back this many seconds (0-900).
+    #[arg(long)]
+    delay: Option<u32>,
+}
+
+#[derive(Args)]
+struct Waiting {
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fire and forget: POST /v1/messages.
+    Send(Work),
+    /// Claim check: POST /v1/jobs, then (with --wait) wait for the result.
+    Submit {
+        #[command(flatten)]
+        work: Work,
+        /// Wait for the job to finish and print its result.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        waiting: Waiting,
+    },
+    /// Show a job's claim: GET /v1/jobs/{id}.
+    Status { id: String },
+    /// Wait for a job to finish, showing progress, then print its result.
+    Wait {
+        id: String,
+        #[command(flatten)]
+        waiting: Waiting,
+    },
+    /// Cancel a job that has not started: DELETE /v1/jobs/{id}.
+    Cancel { id: String },
+}
+
+/// Exit codes: scripts can tell a failed job from a broken request.
+mod exit {
+    pub const JOB_FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const TIMED_OUT: u8 = 3;
+    pub const API_ERROR: u8 = 4;
+}
+
+fn submission(work: &Work) -> Result<Submit, String> {
+    let payload = match &work.payload {
+        None => Value::Null,
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| format!("PAYLOAD_JSON is not valid JSON: {e}"))?,
+    };
+    let mut submit = Submit::new(&work.job_type, payload);
+    if let Some(key) = &work.key {
+        submit = submit.idempotency_key(key);
+    }
+    if let Some(id) = &work.correlation_id {
+        submit = submit.correlation_id(id);
+    }
+    if let Some(delay) = work.delay {
+        submit = submit.delay_seconds(delay);
+    }
+    Ok(submit)
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialise")
+    );
+}
+
+async fn wait(client: &Client, id: &str, waiting: &Waiting) -> Result<ExitCode, ClientError> {
+    let options = WaitOptions {
+        timeout: Duration::from_secs(waiting.timeout),
+        ..WaitOptions::default()
+    };
+    let mut display = watch::Display::new(id);
+    let job = client
+        .wait_for_job(id, &options, |job| display.update(job))
+        .await;
+    display.finish();
+    let job = job?;
+    match job.status.as_str() {
+        "SUCCEEDED" => {
+            print_json(job.result.as_ref().unwrap_or(&Value::Null));
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            if let Some(error) = &job.error {
+                eprintln!(
+                    "job {} {}: {} ({})",
+                    job.id, job.status, error.reason, error.kind
+                );
+            } else {
+                eprintln!("job {} {}", job.id, job.status);
+            }
+            Ok(ExitCode::from(exit::JOB_FAILED))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let url = match cli.url {
+        Some(url) => url,
+        None => match target::local_api_url() {
+            Ok(url) => url,
+            Err(message) => {
+                eprintln!("courier: {message}");
+                return Ok(ExitCode::from(exit::USAGE));
+            }
+        },
+    };
+    let client = Client::new(url)?;
+    let usage = |message: String| {
+        eprintln!("courier: {message}");
+        Ok(ExitCode::from(exit::USAGE))
+    };
+    match cli.command {
+        Command::Send(work) => {
+            let submit = match submission(&work) {
+                Ok(submit) => submit,
+                Err(message) => return usage(message),
+            };
+            let accepted = client.send_message(&submit).await?;
+            println!("{}", accepted.message_id);
+            eprintln!(
+                "accepted at {} (correlation id {})",
+                accepted.accepted_at, accepted.correlation_id
+            );
+        }
+        Command::Submit {
+            work,
+            wait: and_wait,
+            waiting,
+        } => {
+            let submit = match submission(&work) {
+                Ok(submit) => submit,
+                Err(message) => return usage(message),
+            };
+            let accepted = client.submit_job(&submit).await?;
+            if !and_wait {
+                println!("{}", accepted.id);
+                eprintln!(
+                    "status at {}{} until {}",
+                    client.base_url(),
+                    accepted.status_url,
+                    accepted.expires_at
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("job {}", accepted.id);
+            return wait(&client, &accepted.id, &waiting).await;
+        }
+        Command::Status { id } => {
+            let (job, _) = client.get_job(&id).await?;
+            print_json(&serde_json::to_value(&job).map_err(ClientError::Decode)?);
+        }
+        Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
+        Command::Cancel { id } => {
+            let job = client.cancel_job(&id).await?;
+            eprintln!("job {} {}", job.id, job.status);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(ClientError::Deadline { status }) => {
+            eprintln!("courier: timed out; the job is still {status}");
+            ExitCode::from(exit::TIMED_OUT)
+        }
+        Err(error) => {
+            eprintln!("courier: {error}");
+            ExitCode::from(exit::API_ERROR)
+        }
+    }
+}

@@ -7,9 +7,8 @@ source "$(dirname "$0")/env.sh"
 
 FUNCTIONS=(http-api processor)
 log "building functions and the courier CLI (release, host architecture)"
-packages=(-p courier-cli)
-for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
-(cd "$COURIER_ROOT" && cargo build --release --locked "${packages[@]}")
+# --workspace (not -p): the same package set as the test builds, so no dependency is compiled twice.
+(cd "$COURIER_ROOT" && cargo build --release --locked --workspace --bins)
 for f in "${FUNCTIONS[@]}"; do
   mkdir -p "$COURIER_LOCAL_DIR/build/$f"
   install -m 0755 "$COURIER_ROOT/target/release/$f" "$COURIER_LOCAL_DIR/build/$f/bootstrap"

@@ -15,13 +15,15 @@ trap cleanup EXIT
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
-# One release profile for functions and tests, so the AWS SDK is compiled once.
-log "building functions and tests"
+# One profile and one package set (--workspace) for every cargo call, so features unify the same
+# way each time and the AWS SDK is compiled once.
+log "building functions, CLI and tests"
 "$COURIER_ROOT/infra/build.sh"
 cargo test --release --locked --workspace --no-run
 
 log "unit tests"
-cargo test --release --locked --workspace --exclude courier-e2e
+cargo test --release --locked --workspace --lib --bins
+cargo test --release --locked --workspace --doc
 
 log "cargo clippy"
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
@@ -36,4 +38,4 @@ fi
 "$COURIER_ROOT/infra/up.sh" >/dev/null
 
 log "end-to-end tests against the local stack"
-cargo test --release --locked -p courier-e2e
+cargo test --release --locked --workspace --test '*'

@@ -3,8 +3,8 @@
 
 use super::body::JsonBody;
 use super::headers::CORRELATION_ID;
-use super::idempotency::{key_from, run_once};
-use super::messages::validate_submission;
+use super::idempotency::run_once;
+use super::messages::validate_request;
 use super::problem::Problem;
 use super::router::AppState;
 use crate::clock::rfc3339;
@@ -106,12 +106,8 @@ pub async fn post_job(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let submission = match validate_submission(&state, &body) {
-        Ok(submission) => submission,
-        Err(problem) => return problem.into_response(),
-    };
-    let key = match key_from(&headers) {
-        Ok(key) => key,
+    let (submission, key) = match validate_request(&state, &headers, &body) {
+        Ok(valid) => valid,
         Err(problem) => return problem.into_response(),
     };
     run_once(state.idempotency.as_ref(), "jobs", key, &body, || async {

@@ -5,7 +5,9 @@ use super::idempotency::{key_from, run_once};
 use super::problem::Problem;
 use super::router::AppState;
 use crate::clock::rfc3339;
-use crate::domain::{CorrelationId, Pattern, Submission, SubmissionError, WorkEnvelope};
+use crate::domain::{
+    CorrelationId, IdempotencyKey, Pattern, Submission, SubmissionError, WorkEnvelope,
+};
 use crate::ports::StoredResponse;
 use crate::worker::RegistryError;
 use axum::Extension;
@@ -41,18 +43,23 @@ pub fn validate_submission(
     Ok(submission)
 }
 
+/// The checks both POSTs make before anything is written: body, job type, payload, key.
+pub fn validate_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &serde_json::Value,
+) -> Result<(Submission, Option<IdempotencyKey>), Problem> {
+    Ok((validate_submission(state, body)?, key_from(headers)?))
+}
+
 pub async fn post_message(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let submission = match validate_submission(&state, &body) {
-        Ok(submission) => submission,
-        Err(problem) => return problem.into_response(),
-    };
-    let key = match key_from(&headers) {
-        Ok(key) => key,
+    let (submission, key) = match validate_request(&state, &headers, &body) {
+        Ok(valid) => valid,
         Err(problem) => return problem.into_response(),
     };
     run_once(state.idempotency.as_ref(), "messages", key, &body, || async {

@@ -1,0 +1,112 @@
+//! The project's own cost per request, without AWS: the HTTP router accepting a message or a job
+//! over in-memory adapters, and the processor handling one SQS record. Run with
+//! `cargo bench -p courier-shared --bench handlers`.
+
+use axum::body::Body;
+use axum::http::Request;
+use courier::domain::{CorrelationId, Pattern, WorkEnvelope};
+use courier::http::{AppState, router};
+use courier::processor::{MessageProcessor, RetryPolicy, SqsEvent};
+use courier::testing::{
+    FixedClock, InMemoryClaims, InMemoryDeadLetters, InMemoryIdempotencyStore, InMemoryLedger,
+    InMemoryQueue, RecordingRetries,
+};
+use courier::worker::WorkerRegistry;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+const ITERATIONS: usize = 20_000;
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "{name:<40} mean {:>7.2} µs   p50 {:>7.2} µs   p99 {:>7.2} µs   ({} runs)",
+        mean.as_secs_f64() * 1e6,
+        pick(0.50).as_secs_f64() * 1e6,
+        pick(0.99).as_secs_f64() * 1e6,
+        samples.len()
+    );
+}
+
+fn state() -> AppState {
+    AppState {
+        queue: Arc::new(InMemoryQueue::default()),
+        claims: Arc::new(InMemoryClaims::default()),
+        claim_lifetime: Duration::from_secs(86_400),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
+        registry: Arc::new(WorkerRegistry::with_builtins()),
+        clock: Arc::new(FixedClock::at(time::OffsetDateTime::now_utc())),
+    }
+}
+
+async fn bench_post(name: &str, path: &'static str, with_key: bool) {
+    let app = router(state());
+    let body = r#"{"type":"sha256","payload":{"data":"a fairly ordinary request payload"}}"#;
+    let mut samples = Vec::with_capacity(ITERATIONS);
+    for i in 0..ITERATIONS {
+        let mut request = Request::post(path).header("content-type", "application/json");
+        if with_key {
+            request = request.header("idempotency-key", format!("key-{i}"));
+        }
+        let request = request.body(Body::from(body)).unwrap();
+        let started = Instant::now();
+        let response = app.clone().oneshot(request).await.unwrap();
+        samples.push(started.elapsed());
+        assert_eq!(response.status(), 202);
+        black_box(response);
+    }
+    report(name, samples);
+}
+
+async fn bench_processor() {
+    let processor = MessageProcessor::new(
+        Arc::new(WorkerRegistry::with_builtins()),
+        Arc::new(InMemoryLedger::default()),
+        Arc::new(InMemoryDeadLetters::default()),
+        Arc::new(RecordingRetries::default()),
+        RetryPolicy {
+            max_receive_count: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+        },
+    );
+    let mut samples = Vec::with_capacity(ITERATIONS);
+    for i in 0..ITERATIONS {
+        let envelope = WorkEnvelope {
+            message_id: format!("m-{i}"),
+            correlation_id: CorrelationId::generate(),
+            pattern: Pattern::FireAndForget,
+            job_type: "sha256".into(),
+            payload: serde_json::json!({"data": "a fairly ordinary request payload"}),
+            accepted_at: "2026-11-23T00:00:00.000Z".into(),
+        };
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
+            "messageId": format!("sqs-{i}"), "receiptHandle": "r", "body": envelope.to_json(),
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q"
+        }]}))
+        .unwrap();
+        let started = Instant::now();
+        let response = processor.handle_event(event).await;
+        samples.push(started.elapsed());
+        assert!(response.batch_item_failures.is_empty());
+    }
+    report("processor: one sha256 record", samples);
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        bench_post("POST /v1/messages", "/v1/messages", false).await;
+        bench_post("POST /v1/messages + Idempotency-Key", "/v1/messages", true).await;
+        bench_post("POST /v1/jobs", "/v1/jobs", false).await;
+        bench_processor().await;
+    });
+}

@@ -12,4 +12,5 @@ pub mod ports;
 pub mod processor;
 pub mod telemetry;
 pub mod testing;
+pub mod webhook;
 pub mod worker;

@@ -1,6 +1,7 @@
 //! `courier`: send messages, submit jobs and wait for them, against the local stack or any
 //! deployed courier API.
 
+mod listen;
 mod target;
 mod watch;
 
@@ -71,6 +72,17 @@ enum Command {
     },
     /// Cancel a job that has not started: DELETE /v1/jobs/{id}.
     Cancel { id: String },
+    /// Receive callbacks on 127.0.0.1: verify each signature and print the delivery.
+    Listen {
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+        /// Signing secret (whsec_...); defaults to the local stack's LocalWebhookSecret.
+        #[arg(long, env = "COURIER_WEBHOOK_SECRET")]
+        secret: Option<String>,
+        /// Status to answer verified deliveries with (try 500 or 410 to see retries).
+        #[arg(long, default_value_t = 204)]
+        answer: u16,
+    },
 }
 
 /// Exit codes: scripts can tell a failed job from a broken request.
@@ -138,6 +150,14 @@ async fn wait(client: &Client, id: &str, waiting: &Waiting) -> Result<ExitCode, 
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    if let Command::Listen {
+        port,
+        secret,
+        answer,
+    } = &cli.command
+    {
+        return Ok(run_listener(*port, secret.clone(), *answer).await);
+    }
     let url = match cli.url {
         Some(url) => url,
         None => match target::local_api_url() {
@@ -194,12 +214,41 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             print_json(&serde_json::to_value(&job).map_err(ClientError::Decode)?);
         }
         Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
+        Command::Listen { .. } => unreachable!("handled above"),
         Command::Cancel { id } => {
             let job = client.cancel_job(&id).await?;
             eprintln!("job {} {}", job.id, job.status);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_listener(port: u16, secret: Option<String>, answer: u16) -> ExitCode {
+    let secret = match secret.map_or_else(target::local_webhook_secret, Ok) {
+        Ok(secret) => secret,
+        Err(message) => {
+            eprintln!("courier: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let secret = match courier_client::webhook::Secret::parse(&secret) {
+        Ok(secret) => secret,
+        Err(error) => {
+            eprintln!("courier: --secret: {error}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let Ok(answer) = axum::http::StatusCode::from_u16(answer) else {
+        eprintln!("courier: --answer must be an HTTP status code");
+        return ExitCode::from(exit::USAGE);
+    };
+    match listen::listen(port, secret, answer).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("courier: cannot listen on 127.0.0.1:{port}: {error}");
+            ExitCode::from(exit::API_ERROR)
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,4 +1,5 @@
-//! A client for courier's HTTP API.
+//! A client for courier's HTTP API, and the verifier for the callbacks it sends
+//! ([`webhook`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), courier_client::ClientError> {
@@ -10,10 +11,17 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "http")]
 mod api;
+#[cfg(feature = "http")]
 pub mod backoff;
+#[cfg(feature = "http")]
 mod error;
+pub mod webhook;
 
+#[cfg(feature = "http")]
 pub use api::{Client, Job, JobAccepted, JobError, MessageAccepted, Submit, WaitOptions};
+#[cfg(feature = "http")]
 pub use backoff::Backoff;
+#[cfg(feature = "http")]
 pub use error::{ClientError, Problem};

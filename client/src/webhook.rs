@@ -2,6 +2,9 @@
 //! `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, with secrets
 //! written `whsec_<base64>`. Several active secrets (rotation) give several space-separated
 //! signatures; a receiver accepts the message if any one verifies.
+//!
+//! Receivers: check the three headers with [`verify`] (or [`verify_headers`]) on the raw body
+//! before parsing it.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -125,6 +128,52 @@ pub fn verify(
     }
 }
 
+/// Header names the specification fixes.
+pub const ID_HEADER: &str = "webhook-id";
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// The default replay window: the specification suggests five minutes.
+pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum HeaderError {
+    #[error("missing or unreadable {0} header")]
+    Missing(&'static str),
+    #[error("webhook-timestamp is not a number of seconds")]
+    BadTimestamp,
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+}
+
+/// Verifies a request from its header lookup (`get(name) -> value`), raw body and the time now.
+/// Returns the `webhook-id`, for deduplication: it is stable across retries of one event.
+pub fn verify_headers<'a>(
+    secret: &Secret,
+    get: impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+    now: i64,
+    tolerance_seconds: i64,
+) -> Result<String, HeaderError> {
+    let id = get(ID_HEADER).ok_or(HeaderError::Missing(ID_HEADER))?;
+    let timestamp = get(TIMESTAMP_HEADER)
+        .ok_or(HeaderError::Missing(TIMESTAMP_HEADER))?
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| HeaderError::BadTimestamp)?;
+    let signature = get(SIGNATURE_HEADER).ok_or(HeaderError::Missing(SIGNATURE_HEADER))?;
+    verify(
+        secret,
+        id,
+        timestamp,
+        body,
+        signature,
+        now,
+        tolerance_seconds,
+    )?;
+    Ok(id.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +250,31 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    #[test]
+    fn verifies_from_headers_and_names_what_is_missing() {
+        let secret = Secret::parse(SECRET).unwrap();
+        let headers = [
+            (ID_HEADER, ID.to_owned()),
+            (TIMESTAMP_HEADER, TIMESTAMP.to_string()),
+            (SIGNATURE_HEADER, EXPECTED.to_owned()),
+        ];
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            verify_headers(&secret, get, BODY, TIMESTAMP, DEFAULT_TOLERANCE_SECONDS),
+            Ok(ID.to_owned())
+        );
+        let none = |_: &str| None;
+        assert_eq!(
+            verify_headers(&secret, none, BODY, TIMESTAMP, 300),
+            Err(HeaderError::Missing(ID_HEADER))
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ Reads its settings from the environment set by infra/env.sh.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -33,12 +34,27 @@ ENDPOINT = os.environ["COURIER_ENDPOINT"]
 STACK = os.environ["COURIER_STACK_NAME"]
 BUCKET = f"{STACK}-artifacts"
 
-# Local values for template parameters: host binaries, quick retries for a fast feedback loop.
+def local_webhook_secret() -> str:
+    """A signing secret made once per checkout and kept in .local/ (never committed)."""
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    path = LOCAL / "webhook-secret"
+    if not path.exists():
+        path.write_text("whsec_" + base64.b64encode(os.urandom(32)).decode() + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Local values for template parameters: host binaries, quick retries for a fast feedback loop,
+# callbacks allowed to reach receivers on this machine.
 PARAMETERS = {
     "Architecture": "x86_64",
     "MaxReceiveCount": "5",
     "RetryBaseDelaySeconds": "1",
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
+    "LocalWebhookSecrets": local_webhook_secret(),
+    "CallbackAllowHttp": "true",
+    "CallbackAllowedHosts": "127.0.0.1,localhost",
+    "CallbackTimeoutMs": "1000",
 }
 
 CODE_URI = re.compile(r"^(\s*CodeUri:\s*)functions/([A-Za-z0-9_-]+)\s*$", re.MULTILINE)
@@ -171,6 +187,7 @@ def main() -> None:
     outputs["Endpoint"] = ENDPOINT
     outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     outputs["StackName"] = STACK
+    outputs["LocalWebhookSecret"] = PARAMETERS["LocalWebhookSecrets"]
     (LOCAL / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     log(f"outputs written to {(LOCAL / 'outputs.json').relative_to(ROOT)}")
 

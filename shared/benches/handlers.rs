@@ -37,6 +37,7 @@ fn state() -> AppState {
         queue: Arc::new(InMemoryQueue::default()),
         claims: Arc::new(InMemoryClaims::default()),
         claim_lifetime: Duration::from_secs(86_400),
+        callback_policy: Arc::new(courier::webhook::SsrfPolicy::default()),
         idempotency: Arc::new(InMemoryIdempotencyStore::default()),
         registry: Arc::new(WorkerRegistry::with_builtins()),
         clock: Arc::new(FixedClock::at(time::OffsetDateTime::now_utc())),
@@ -68,6 +69,7 @@ async fn bench_processor() {
         Arc::new(InMemoryLedger::default()),
         Arc::new(InMemoryDeadLetters::default()),
         Arc::new(RecordingRetries::default()),
+        Arc::new(courier::testing::RecordingCallbacks::default()),
         RetryPolicy {
             max_receive_count: 5,
             base_delay: Duration::from_secs(2),
@@ -83,6 +85,7 @@ async fn bench_processor() {
             job_type: "sha256".into(),
             payload: serde_json::json!({"data": "a fairly ordinary request payload"}),
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
+            has_callback: false,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": format!("sqs-{i}"), "receiptHandle": "r", "body": envelope.to_json(),

@@ -45,6 +45,22 @@ pub struct HttpApiSettings {
     /// How long a job's claim can be read after submission (`expiresAt`); set once, in the
     /// template's `ClaimLifetimeSeconds`.
     pub claim_lifetime: Duration,
+    pub callback_policy: crate::webhook::SsrfPolicy,
+}
+
+/// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
+/// separated) exist for local development; production allows public https URLs only.
+pub fn callback_policy_from_env() -> crate::webhook::SsrfPolicy {
+    crate::webhook::SsrfPolicy {
+        allow_http: std::env::var("CALLBACK_ALLOW_HTTP").is_ok_and(|v| v == "true"),
+        allowed_hosts: std::env::var("CALLBACK_ALLOWED_HOSTS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }
 }
 
 impl HttpApiSettings {
@@ -57,6 +73,7 @@ impl HttpApiSettings {
                 "CLAIM_LIFETIME_SECONDS",
                 DEFAULT_CLAIM_LIFETIME_SECONDS,
             )?),
+            callback_policy: callback_policy_from_env(),
         })
     }
 }
@@ -67,6 +84,8 @@ pub struct ProcessorSettings {
     pub table_name: String,
     pub work_queue_url: String,
     pub dead_letter_queue_url: String,
+    /// Where finished jobs with a callback are handed to the notifier.
+    pub callback_queue_url: String,
     /// The work queue's redrive `maxReceiveCount`: the attempt that reaches it is the last.
     pub max_receive_count: u32,
     /// First retry delay; doubles per receive (with jitter) up to `retry_max_delay`.
@@ -83,6 +102,7 @@ impl ProcessorSettings {
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
             dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
+            callback_queue_url: required("CALLBACK_QUEUE_URL")?,
             max_receive_count: u32::try_from(max_receive_count).map_err(|e| {
                 ConfigError::Invalid {
                     name: "MAX_RECEIVE_COUNT",
@@ -92,6 +112,46 @@ impl ProcessorSettings {
             retry_base_delay: Duration::from_secs(number_or("RETRY_BASE_DELAY_SECONDS", 2)?),
             retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
             record_ttl: Duration::from_secs(number_or("RECORD_TTL_SECONDS", 7 * 86_400)?),
+        })
+    }
+}
+
+/// What the notifier function needs.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub table_name: String,
+    pub callback_queue_url: String,
+    /// `WEBHOOK_SECRETS`: one or more `whsec_` secrets; the first signs, all sign in rotation.
+    pub secrets: Vec<crate::webhook::Secret>,
+    pub timeout: Duration,
+    /// The callback queue's `maxReceiveCount`: attempts before the callback DLQ.
+    pub max_attempts: u32,
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+    pub url_policy: crate::webhook::SsrfPolicy,
+}
+
+impl NotifierSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let secrets =
+            crate::webhook::Secret::parse_list(&required("WEBHOOK_SECRETS")?).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "WEBHOOK_SECRETS",
+                    reason: e.to_string(),
+                }
+            })?;
+        if secrets.is_empty() {
+            return Err(ConfigError::Missing("WEBHOOK_SECRETS"));
+        }
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            callback_queue_url: required("CALLBACK_QUEUE_URL")?,
+            secrets,
+            timeout: Duration::from_millis(number_or("CALLBACK_TIMEOUT_MS", 5_000)?),
+            max_attempts: number_or("MAX_RECEIVE_COUNT", 5)? as u32,
+            retry_base_delay: Duration::from_secs(number_or("RETRY_BASE_DELAY_SECONDS", 2)?),
+            retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
+            url_policy: callback_policy_from_env(),
         })
     }
 }

@@ -166,3 +166,28 @@ pub trait RetryScheduler: Send + Sync {
         delay: Duration,
     ) -> Result<(), PortError>;
 }
+
+/// Starts a finished job's callback delivery, exactly once per job: only a claim whose job is
+/// terminal and whose callback is still WAITING is moved on and queued for the notifier, so a
+/// redelivered work message cannot start a second delivery.
+#[async_trait]
+pub trait CallbackStarter: Send + Sync {
+    async fn start(&self, envelope: &WorkEnvelope) -> Result<(), PortError>;
+}
+
+/// A callback delivery's progress, written onto the claim after each attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackUpdate {
+    pub state: &'static str,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+#[async_trait]
+pub trait CallbackLedger: Send + Sync {
+    /// Records an attempt's outcome; never moves a settled (delivered or failed) callback.
+    async fn record(&self, job: &JobId, update: &CallbackUpdate) -> Result<(), PortError>;
+}

@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::domain::{Claim, IdempotencyKey, JobId, JobStatus, WorkEnvelope};
 use crate::ports::{
-    AttemptStart, CancelOutcome, ClaimStore, DeadLetter, DeadLetterQueue, Failure,
+    AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, DeadLetter, DeadLetterQueue, Failure,
     IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler, StoredResponse,
     WorkQueue,
 };
@@ -342,6 +342,27 @@ impl ClaimStore for InMemoryClaims {
 
     async fn delete(&self, id: &JobId) -> Result<(), PortError> {
         self.claims.lock().unwrap().remove(id.as_str());
+        Ok(())
+    }
+}
+
+/// Records which jobs had their callback started, once each, as the DynamoDB condition does.
+#[derive(Default)]
+pub struct RecordingCallbacks(Mutex<Vec<String>>);
+
+impl RecordingCallbacks {
+    pub fn started(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl CallbackStarter for RecordingCallbacks {
+    async fn start(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
+        let mut started = self.0.lock().unwrap();
+        if !started.contains(&envelope.message_id) {
+            started.push(envelope.message_id.clone());
+        }
         Ok(())
     }
 }

@@ -3,7 +3,9 @@
 
 use super::{n, port_error, s};
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::domain::{Claim, CorrelationId, JobError, JobId, JobStatus, Pattern};
+use crate::domain::{
+    CallbackState, Claim, CorrelationId, JobError, JobId, JobStatus, Pattern, callback_state,
+};
 use crate::ports::{CancelOutcome, ClaimStore, PortError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -73,6 +75,17 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         expires_at: instant(item, "expiresAt")?,
         result: text(item, "result").and_then(|r| serde_json::from_str(r).ok()),
         error,
+        callback: text(item, "callbackUrl").map(|url| CallbackState {
+            url: url.to_owned(),
+            state: text(item, "callbackState")
+                .unwrap_or(callback_state::WAITING)
+                .to_owned(),
+            attempts: number(item, "callbackAttempts").unwrap_or(0) as u32,
+            last_status: number(item, "callbackLastStatus").map(|s| s as u16),
+            last_error: text(item, "callbackLastError").map(str::to_owned),
+            next_attempt_at: text(item, "callbackNextAttemptAt").map(str::to_owned),
+            delivered_at: text(item, "callbackDeliveredAt").map(str::to_owned),
+        }),
     })
 }
 
@@ -80,8 +93,14 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
 impl ClaimStore for DynamoClaimStore {
     async fn create(&self, claim: &Claim) -> Result<(), PortError> {
         let created = rfc3339(claim.created_at);
-        self.client
-            .put_item()
+        let mut request = self.client.put_item();
+        if let Some(callback) = &claim.callback {
+            request = request
+                .item("callbackUrl", s(&callback.url))
+                .item("callbackState", s(&callback.state))
+                .item("callbackAttempts", n(0));
+        }
+        request
             .table_name(&self.table)
             .item("pk", Self::pk(&claim.id))
             .item("kind", s("job"))
@@ -166,5 +185,70 @@ impl ClaimStore for DynamoClaimStore {
             .await
             .map_err(|e| port_error("dynamodb:DeleteItem(claim)", e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::CallbackLedger for DynamoClaimStore {
+    async fn record(
+        &self,
+        job: &JobId,
+        update: &crate::ports::CallbackUpdate,
+    ) -> Result<(), PortError> {
+        let mut set = vec!["callbackState = :state", "callbackAttempts = :attempts"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(job))
+            .condition_expression("callbackState IN (:queued, :retrying)")
+            .expression_attribute_values(":queued", s(callback_state::QUEUED))
+            .expression_attribute_values(":retrying", s(callback_state::RETRYING))
+            .expression_attribute_values(":state", s(update.state))
+            .expression_attribute_values(":attempts", n(update.attempts));
+        let optional = [
+            ("callbackLastStatus", ":status", update.last_status.map(n)),
+            (
+                "callbackLastError",
+                ":error",
+                update.last_error.as_deref().map(s),
+            ),
+            (
+                "callbackNextAttemptAt",
+                ":next",
+                update.next_attempt_at.as_deref().map(s),
+            ),
+            (
+                "callbackDeliveredAt",
+                ":delivered",
+                update.delivered_at.as_deref().map(s),
+            ),
+        ];
+        let mut assignments = Vec::new();
+        for (attribute, placeholder, value) in optional {
+            match value {
+                Some(value) => {
+                    assignments.push(format!("{attribute} = {placeholder}"));
+                    request = request.expression_attribute_values(placeholder, value);
+                }
+                None => remove.push(attribute),
+            }
+        }
+        set.extend(assignments.iter().map(String::as_str));
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    tracing::warn!("callback already settled; update skipped");
+                    Ok(())
+                }
+                other => Err(port_error("dynamodb:UpdateItem(callback)", other)),
+            },
+        }
     }
 }

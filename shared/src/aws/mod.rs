@@ -1,10 +1,12 @@
 //! Adapters from courier's ports to SQS and DynamoDB.
 
+mod callback_start;
 mod dynamo_claims;
 mod dynamo_idempotency;
 mod dynamo_ledger;
 mod sqs;
 
+pub use callback_start::{CallbackRequest, QueuedCallbackStarter};
 pub use dynamo_claims::DynamoClaimStore;
 pub use dynamo_idempotency::DynamoIdempotencyStore;
 pub use dynamo_ledger::DynamoMessageLedger;
@@ -59,6 +61,7 @@ pub fn http_app_state(
             &settings.table_name,
         )),
         claim_lifetime: settings.claim_lifetime,
+        callback_policy: Arc::new(settings.callback_policy.clone()),
         idempotency: Arc::new(DynamoIdempotencyStore::new(
             dynamodb,
             &settings.table_name,
@@ -81,7 +84,7 @@ pub fn message_processor(
     crate::processor::MessageProcessor::new(
         Arc::new(crate::worker::WorkerRegistry::with_builtins()),
         Arc::new(DynamoMessageLedger::new(
-            dynamodb,
+            dynamodb.clone(),
             &settings.table_name,
             settings.record_ttl,
             Arc::new(crate::clock::SystemClock),
@@ -91,8 +94,14 @@ pub fn message_processor(
             &settings.dead_letter_queue_url,
         )),
         Arc::new(SqsRetryScheduler::new(
-            sqs,
+            sqs.clone(),
             vec![settings.work_queue_url.clone()],
+        )),
+        Arc::new(QueuedCallbackStarter::new(
+            dynamodb,
+            &settings.table_name,
+            sqs,
+            &settings.callback_queue_url,
         )),
         crate::processor::RetryPolicy {
             max_receive_count: settings.max_receive_count,
@@ -100,4 +109,36 @@ pub fn message_processor(
             max_delay: settings.retry_max_delay,
         },
     )
+}
+
+/// Wiring for the notifier function.
+pub fn notifier(
+    config: &aws_config::SdkConfig,
+    settings: &crate::config::NotifierSettings,
+) -> Result<crate::notifier::Notifier, reqwest::Error> {
+    use std::sync::Arc;
+    let claims = Arc::new(DynamoClaimStore::new(
+        aws_sdk_dynamodb::Client::new(config),
+        &settings.table_name,
+    ));
+    Ok(crate::notifier::Notifier {
+        claims: claims.clone(),
+        ledger: claims,
+        sender: Arc::new(crate::notifier::HttpWebhookSender::new(
+            settings.url_policy.clone(),
+            settings.timeout,
+        )?),
+        retries: Arc::new(SqsRetryScheduler::new(
+            aws_sdk_sqs::Client::new(config),
+            vec![settings.callback_queue_url.clone()],
+        )),
+        secrets: settings.secrets.clone(),
+        url_policy: settings.url_policy.clone(),
+        retry: crate::processor::RetryPolicy {
+            max_receive_count: settings.max_attempts,
+            base_delay: settings.retry_base_delay,
+            max_delay: settings.retry_max_delay,
+        },
+        clock: Arc::new(crate::clock::SystemClock),
+    })
 }

@@ -86,6 +86,54 @@ pub struct JobError {
     pub reason: String,
 }
 
+/// Where a job's callback delivery stands.
+pub mod callback_state {
+    /// The job has not finished yet.
+    pub const WAITING: &str = "WAITING";
+    /// The job finished; a delivery is queued for the notifier.
+    pub const QUEUED: &str = "QUEUED";
+    /// An attempt failed and another is scheduled (`nextAttemptAt`).
+    pub const RETRYING: &str = "RETRYING";
+    pub const DELIVERED: &str = "DELIVERED";
+    /// Gave up: the last attempt failed, or the receiver answered 410 Gone.
+    pub const FAILED: &str = "FAILED";
+}
+
+/// A job's callback and its delivery state, as stored on the claim and shown to callers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackState {
+    pub url: String,
+    pub state: String,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+}
+
+impl CallbackState {
+    pub fn waiting(url: String) -> Self {
+        Self {
+            url,
+            state: callback_state::WAITING.to_owned(),
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+            next_attempt_at: None,
+            delivered_at: None,
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.state == callback_state::DELIVERED || self.state == callback_state::FAILED
+    }
+}
+
 /// A job's claim record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
@@ -102,6 +150,7 @@ pub struct Claim {
     pub expires_at: OffsetDateTime,
     pub result: Option<Value>,
     pub error: Option<JobError>,
+    pub callback: Option<CallbackState>,
 }
 
 impl Claim {
@@ -127,6 +176,7 @@ impl Claim {
             expires_at: now + lifetime,
             result: None,
             error: None,
+            callback: None,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct WorkEnvelope {
     pub payload: Value,
     /// RFC 3339 acceptance time.
     pub accepted_at: String,
+    /// Set for a job whose outcome is posted to a callback URL.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_callback: bool,
 }
 
 impl WorkEnvelope {
@@ -73,6 +76,7 @@ mod tests {
             job_type: "echo".into(),
             payload: json!({"x": [1, 2]}),
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
+            has_callback: false,
         };
         let json = envelope.to_json();
         assert!(json.contains(r#""messageId":"m-1""#), "{json}");

@@ -6,7 +6,7 @@ pub mod envelope;
 pub mod idempotency_key;
 pub mod submission;
 
-pub use claim::{Claim, JobError, JobId, JobStatus};
+pub use claim::{CallbackState, Claim, JobError, JobId, JobStatus, callback_state};
 pub use correlation::CorrelationId;
 pub use envelope::{Pattern, WorkEnvelope};
 pub use idempotency_key::IdempotencyKey;

@@ -11,6 +11,14 @@ pub struct Submission {
     pub payload: Value,
     /// Hold the work this long before it becomes available to the processor (SQS delay).
     pub delay_seconds: u32,
+    /// Where to post the outcome (callback pattern; jobs only). Checked against SSRF later.
+    pub callback_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackWire {
+    url: String,
 }
 
 /// SQS's longest message delay.
@@ -33,6 +41,8 @@ struct Wire {
     payload: Value,
     #[serde(default, rename = "delaySeconds")]
     delay_seconds: u32,
+    #[serde(default)]
+    callback: Option<CallbackWire>,
 }
 
 impl Submission {
@@ -52,6 +62,7 @@ impl Submission {
             job_type: wire.job_type,
             payload: wire.payload,
             delay_seconds: wire.delay_seconds,
+            callback_url: wire.callback.map(|c| c.url),
         })
     }
 }
@@ -101,9 +112,9 @@ mod tests {
         );
         let wrong = Submission::from_json(json!({"type": 5})).unwrap_err();
         assert!(wrong.to_string().contains("invalid type"), "{wrong}");
-        let extra = Submission::from_json(json!({"type": "echo", "callback": {}})).unwrap_err();
+        let extra = Submission::from_json(json!({"type": "echo", "priority": 1})).unwrap_err();
         assert!(
-            extra.to_string().contains("unknown field `callback`"),
+            extra.to_string().contains("unknown field `priority`"),
             "{extra}"
         );
     }

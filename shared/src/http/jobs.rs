@@ -8,7 +8,7 @@ use super::messages::validate_request;
 use super::problem::Problem;
 use super::router::AppState;
 use crate::clock::rfc3339;
-use crate::domain::{Claim, CorrelationId, JobId, JobStatus, Pattern, WorkEnvelope};
+use crate::domain::{CallbackState, Claim, CorrelationId, JobId, JobStatus, Pattern, WorkEnvelope};
 use crate::ports::{CancelOutcome, StoredResponse};
 use axum::Extension;
 use axum::Json;
@@ -57,9 +57,17 @@ pub struct JobView<'a> {
     result: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a crate::domain::JobError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback: Option<&'a CallbackState>,
 }
 
 impl<'a> JobView<'a> {
+    /// The view a callback carries: the job as `GET` shows it, less the delivery's own state.
+    pub fn without_callback(mut self) -> Self {
+        self.callback = None;
+        self
+    }
+
     pub fn of(claim: &'a Claim) -> Self {
         Self {
             id: claim.id.as_str(),
@@ -81,6 +89,7 @@ impl<'a> JobView<'a> {
                 .error
                 .as_ref()
                 .filter(|_| claim.status == JobStatus::Failed),
+            callback: claim.callback.as_ref(),
         }
     }
 }
@@ -110,15 +119,31 @@ pub async fn post_job(
         Ok(valid) => valid,
         Err(problem) => return problem.into_response(),
     };
+    // Checked at submission (here, names resolved) and again at every delivery.
+    let callback_url = match &submission.callback_url {
+        None => None,
+        Some(raw) => match state.callback_policy.check_url(raw) {
+            Err(rejected) => {
+                return Problem::invalid_callback_url(rejected.to_string()).into_response();
+            }
+            Ok(url) => match state.callback_policy.resolve(&url).await {
+                Err(rejected) => {
+                    return Problem::invalid_callback_url(rejected.to_string()).into_response();
+                }
+                Ok(_) => Some(url.as_str().to_owned()),
+            },
+        },
+    };
     run_once(state.idempotency.as_ref(), "jobs", key, &body, || async {
         let now = state.clock.now();
-        let claim = Claim::pending(
+        let mut claim = Claim::pending(
             JobId::generate(),
             submission.job_type.clone(),
             correlation_id.clone(),
             now,
             state.claim_lifetime,
         );
+        claim.callback = callback_url.clone().map(CallbackState::waiting);
         let delay_seconds = submission.delay_seconds;
         let envelope = WorkEnvelope {
             message_id: claim.id.to_string(),
@@ -127,6 +152,7 @@ pub async fn post_job(
             job_type: submission.job_type,
             payload: submission.payload,
             accepted_at: rfc3339(now),
+            has_callback: claim.callback.is_some(),
         };
         // Independent writes, so concurrently: the acknowledgement waits for one round trip.
         let (created, enqueued) = tokio::join!(

@@ -62,6 +62,12 @@ pub async fn post_message(
         Ok(valid) => valid,
         Err(problem) => return problem.into_response(),
     };
+    if submission.callback_url.is_some() {
+        return Problem::invalid_body(
+            "callback is accepted on POST /v1/jobs only: a fire-and-forget message has no outcome to report",
+        )
+        .into_response();
+    }
     run_once(state.idempotency.as_ref(), "messages", key, &body, || async {
         let delay_seconds = submission.delay_seconds;
         let envelope = WorkEnvelope {
@@ -71,6 +77,7 @@ pub async fn post_message(
             job_type: submission.job_type,
             payload: submission.payload,
             accepted_at: rfc3339(state.clock.now()),
+            has_callback: false,
         };
         if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
             tracing::error!(%error, "work queue unavailable; message not accepted");

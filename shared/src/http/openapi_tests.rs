@@ -399,6 +399,43 @@ async fn exchanges() -> Vec<Exchange> {
         .await,
     );
     out.push(submitted);
+    let h = Harness::new();
+    let with_callback = call(
+        &h,
+        "POST",
+        "/v1/jobs",
+        "/v1/jobs",
+        "application/json",
+        r#"{"type":"echo","callback":{"url":"http://127.0.0.1:9/cb"}}"#.into(),
+        &[],
+    )
+    .await;
+    let callback_job = format!("/v1/jobs/{}", with_callback.body["id"].as_str().unwrap());
+    out.push(
+        call(
+            &h,
+            "GET",
+            "/v1/jobs/{id}",
+            &callback_job,
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            &h,
+            "POST",
+            "/v1/jobs",
+            "/v1/jobs",
+            "application/json",
+            r#"{"type":"echo","callback":{"url":"http://10.0.0.1/cb"}}"#.into(),
+            &[],
+        )
+        .await,
+    );
+    out.push(with_callback);
     out
 }
 

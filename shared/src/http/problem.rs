@@ -122,6 +122,15 @@ impl Problem {
         .retry_after(1)
     }
 
+    pub fn invalid_callback_url(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-callback-url",
+            "The callback URL is refused",
+            detail,
+        )
+    }
+
     pub fn invalid_job_id(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -18,6 +18,8 @@ pub struct AppState {
     pub claims: Arc<dyn ClaimStore>,
     /// How long a claim stays readable (`expiresAt` = acceptance + this).
     pub claim_lifetime: std::time::Duration,
+    /// Which callback URLs jobs may name.
+    pub callback_policy: Arc<crate::webhook::SsrfPolicy>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub registry: Arc<WorkerRegistry>,
     pub clock: Arc<dyn Clock>,

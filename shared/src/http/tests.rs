@@ -29,6 +29,10 @@ impl Harness {
             queue: queue.clone(),
             claims: claims.clone(),
             claim_lifetime: std::time::Duration::from_secs(3600),
+            callback_policy: Arc::new(crate::webhook::SsrfPolicy {
+                allow_http: true,
+                allowed_hosts: vec!["127.0.0.1".into()],
+            }),
             idempotency: idempotency.clone(),
             registry: Arc::new(WorkerRegistry::with_builtins()),
             clock: clock.clone(),

@@ -14,8 +14,8 @@ use super::retry_delay;
 use crate::domain::WorkEnvelope;
 use crate::domain::envelope::{CORRELATION_ID_ATTRIBUTE, MESSAGE_ID_ATTRIBUTE};
 use crate::ports::{
-    AttemptStart, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
-    RetryScheduler,
+    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
+    MessageLedger, PortError, RetryScheduler,
 };
 use crate::worker::{ProgressSink, WorkContext, WorkError, WorkerRegistry};
 use async_trait::async_trait;
@@ -50,6 +50,7 @@ pub struct MessageProcessor {
     ledger: Arc<dyn MessageLedger>,
     dead_letters: Arc<dyn DeadLetterQueue>,
     retries: Arc<dyn RetryScheduler>,
+    callbacks: Arc<dyn CallbackStarter>,
     policy: RetryPolicy,
 }
 
@@ -81,6 +82,7 @@ impl MessageProcessor {
         ledger: Arc<dyn MessageLedger>,
         dead_letters: Arc<dyn DeadLetterQueue>,
         retries: Arc<dyn RetryScheduler>,
+        callbacks: Arc<dyn CallbackStarter>,
         policy: RetryPolicy,
     ) -> Self {
         Self {
@@ -88,8 +90,18 @@ impl MessageProcessor {
             ledger,
             dead_letters,
             retries,
+            callbacks,
             policy,
         }
+    }
+
+    /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
+    /// the first delivery stopped in between), hand its callback to the notifier.
+    async fn start_callback(&self, envelope: &WorkEnvelope) -> Result<(), ProcessError> {
+        if envelope.has_callback {
+            self.callbacks.start(envelope).await?;
+        }
+        Ok(())
     }
 
     pub async fn process(&self, record: SqsMessage) -> Result<(), ProcessError> {
@@ -136,6 +148,7 @@ impl MessageProcessor {
             AttemptStart::Run { attempt } => attempt,
             AttemptStart::AlreadyFinished => {
                 tracing::info!("already finished; redelivery acknowledged without running");
+                self.start_callback(envelope).await?;
                 return Ok(());
             }
         };
@@ -179,7 +192,7 @@ impl MessageProcessor {
             Ok(result) => {
                 self.ledger.record_success(&record_key, &result).await?;
                 tracing::info!(attempt, "job succeeded");
-                Ok(())
+                self.start_callback(envelope).await
             }
             Err(WorkError::Permanent(reason)) => {
                 let failure = Failure {
@@ -198,7 +211,7 @@ impl MessageProcessor {
                     .await?;
                 self.ledger.record_failure(&record_key, &failure).await?;
                 tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");
-                Ok(())
+                self.start_callback(envelope).await
             }
             Err(WorkError::Transient(reason)) => {
                 self.retry_later(record, envelope, receive_count, reason)
@@ -229,6 +242,7 @@ impl MessageProcessor {
                 )
                 .await?;
             tracing::warn!(%reason, receive_count, "retries exhausted; SQS redrive moves it to the dead-letter queue");
+            self.start_callback(envelope).await?;
             Duration::ZERO
         } else {
             self.ledger

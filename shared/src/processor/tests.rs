@@ -3,7 +3,7 @@
 use super::{MessageProcessor, RetryPolicy, SqsEvent};
 use crate::domain::{CorrelationId, Pattern, WorkEnvelope};
 use crate::ports::FailureKind;
-use crate::testing::{InMemoryDeadLetters, InMemoryLedger, RecordingRetries};
+use crate::testing::{InMemoryDeadLetters, InMemoryLedger, RecordingCallbacks, RecordingRetries};
 use crate::worker::WorkerRegistry;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ struct Harness {
     ledger: Arc<InMemoryLedger>,
     dead_letters: Arc<InMemoryDeadLetters>,
     retries: Arc<RecordingRetries>,
+    callbacks: Arc<RecordingCallbacks>,
     processor: MessageProcessor,
 }
 
@@ -23,11 +24,13 @@ impl Harness {
         let ledger = Arc::new(InMemoryLedger::default());
         let dead_letters = Arc::new(InMemoryDeadLetters::default());
         let retries = Arc::new(RecordingRetries::default());
+        let callbacks = Arc::new(RecordingCallbacks::default());
         let processor = MessageProcessor::new(
             Arc::new(WorkerRegistry::with_builtins()),
             ledger.clone(),
             dead_letters.clone(),
             retries.clone(),
+            callbacks.clone(),
             RetryPolicy {
                 max_receive_count: 5,
                 base_delay: Duration::from_secs(2),
@@ -38,6 +41,7 @@ impl Harness {
             ledger,
             dead_letters,
             retries,
+            callbacks,
             processor,
         }
     }
@@ -70,6 +74,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkEnvelope {
         job_type: job_type.to_owned(),
         payload,
         accepted_at: "2026-11-23T12:00:00.000Z".to_owned(),
+        has_callback: false,
     }
 }
 
@@ -192,4 +197,54 @@ async fn an_oversized_result_fails_the_job_clearly() {
     let entry = h.ledger.entry("MSG#msg-echo").unwrap();
     assert_eq!(entry.status, "FAILED");
     assert!(entry.failure.unwrap().reason.contains("-byte limit"));
+}
+
+fn job_with_callback(job_type: &str, payload: Value) -> WorkEnvelope {
+    WorkEnvelope {
+        message_id: format!("job-{job_type}"),
+        pattern: Pattern::ClaimCheck,
+        has_callback: true,
+        ..envelope(job_type, payload)
+    }
+}
+
+#[tokio::test]
+async fn a_finished_job_starts_its_callback_once_even_when_redelivered() {
+    let h = Harness::new();
+    let env = job_with_callback("echo", json!(1));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    assert_eq!(h.callbacks.started(), vec!["job-echo"]);
+}
+
+#[tokio::test]
+async fn failed_jobs_start_their_callback_and_running_ones_do_not() {
+    let h = Harness::new();
+    assert!(
+        h.deliver(&job_with_callback("fail", json!({})).to_json(), 1)
+            .await
+            .is_empty()
+    );
+    let flaky = job_with_callback("flaky", json!({"failures": 9}));
+    assert_eq!(h.deliver(&flaky.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert_eq!(
+        h.callbacks.started(),
+        vec!["job-fail"],
+        "a retrying job has no outcome yet"
+    );
+    for receive in 2..=5 {
+        h.deliver(&flaky.to_json(), receive).await;
+    }
+    assert_eq!(h.callbacks.started(), vec!["job-fail", "job-flaky"]);
+}
+
+#[tokio::test]
+async fn messages_without_callbacks_start_none() {
+    let h = Harness::new();
+    assert!(
+        h.deliver(&envelope("echo", json!(1)).to_json(), 1)
+            .await
+            .is_empty()
+    );
+    assert!(h.callbacks.started().is_empty());
 }

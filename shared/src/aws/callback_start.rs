@@ -1,0 +1,124 @@
+//! Starts a callback delivery: claim `callbackState` WAITING → QUEUED (conditional, so once per
+//! job), then one message on the callback queue for the notifier.
+
+use super::{port_error, s};
+use crate::domain::envelope::CORRELATION_ID_ATTRIBUTE;
+use crate::domain::{JobStatus, WorkEnvelope, callback_state};
+use crate::ports::{CallbackStarter, PortError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use serde::{Deserialize, Serialize};
+
+/// The callback queue's message: which job to report on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CallbackRequest {
+    pub job_id: String,
+    pub correlation_id: String,
+}
+
+#[derive(Clone)]
+pub struct QueuedCallbackStarter {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl QueuedCallbackStarter {
+    pub fn new(
+        dynamodb: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        sqs: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            dynamodb,
+            table: table.into(),
+            sqs,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    async fn move_state(
+        &self,
+        key: &str,
+        from: &str,
+        to: &str,
+        terminal_only: bool,
+    ) -> Result<bool, PortError> {
+        let mut request = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET callbackState = :to")
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":from", s(from));
+        request = if terminal_only {
+            request
+                .condition_expression(
+                    "callbackState = :from AND #status IN (:ok, :failed, :cancelled)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":ok", s(JobStatus::Succeeded.as_str()))
+                .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+                .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.as_str()))
+        } else {
+            request.condition_expression("callbackState = :from")
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(port_error("dynamodb:UpdateItem(callback start)", other)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl CallbackStarter for QueuedCallbackStarter {
+    async fn start(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
+        let key = envelope.record_key();
+        if !self
+            .move_state(&key, callback_state::WAITING, callback_state::QUEUED, true)
+            .await?
+        {
+            return Ok(()); // Already started (or the job is not finished).
+        }
+        let body = serde_json::to_string(&CallbackRequest {
+            job_id: envelope.message_id.clone(),
+            correlation_id: envelope.correlation_id.to_string(),
+        })
+        .expect("serialisable");
+        let sent = self
+            .sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes(
+                CORRELATION_ID_ATTRIBUTE,
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(envelope.correlation_id.as_str())
+                    .build()
+                    .expect("data type is set"),
+            )
+            .send()
+            .await;
+        if let Err(error) = sent {
+            // Put the claim back so the work message's retry starts the delivery again.
+            if let Err(revert) = self
+                .move_state(&key, callback_state::QUEUED, callback_state::WAITING, false)
+                .await
+            {
+                tracing::error!(%revert, "callback state left QUEUED without a message");
+            }
+            return Err(port_error("sqs:SendMessage(callback)", error));
+        }
+        tracing::info!(job_id = %envelope.message_id, "callback delivery queued");
+        Ok(())
+    }
+}

@@ -3,6 +3,8 @@
 //!
 //! Every wait is a poll with a deadline, never a fixed sleep.
 
+pub mod receiver;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::Value;
@@ -14,6 +16,9 @@ use std::time::{Duration, Instant};
 /// Long enough for a loaded 2-core machine; polls return as soon as the condition holds.
 pub const DEADLINE: Duration = Duration::from_secs(90);
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Messages looked at while searching a queue stay hidden this long, so each poll sees the
+/// next ones (a queue returns at most 10 per receive) and other tests see them again soon.
+const PEEK_VISIBILITY_SECONDS: i32 = 2;
 
 /// The stack's CloudFormation outputs, as written by `infra/up.sh` to `.local/outputs.json`.
 pub struct Stack {
@@ -159,15 +164,45 @@ impl Stack {
     /// Waits until the work queue holds nothing, visible or in flight: everything sent so far
     /// has been consumed and deleted (or moved to the DLQ).
     pub async fn wait_for_work_queue_idle(&self) {
-        let url = self.output("WorkQueueUrl").to_owned();
-        eventually("work queue to be idle", || async {
+        self.wait_for_queue_idle("WorkQueueUrl").await
+    }
+
+    /// The same for any queue named by its output key.
+    pub async fn wait_for_queue_idle(&self, output: &str) {
+        let url = self.output(output).to_owned();
+        let what = format!("{output} to be idle");
+        eventually(&what, || async {
             (self.queue_counts(&url).await == 0).then_some(())
         })
         .await
     }
 
+    /// Finds a message in a queue (by output key) whose body field `field` equals `value`.
+    pub async fn wait_for_message_with(&self, output: &str, field: &str, value: &str) -> Message {
+        let url = self.output(output).to_owned();
+        let what = format!("{field}={value} in {output}");
+        eventually(&what, || async {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(PEEK_VISIBILITY_SECONDS)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            out.messages.unwrap_or_default().into_iter().find(|m| {
+                let body: Value =
+                    serde_json::from_str(m.body.as_deref().unwrap_or("")).unwrap_or_default();
+                body.get(field).and_then(Value::as_str) == Some(value)
+            })
+        })
+        .await
+    }
+
     /// Finds a message in the work DLQ whose `messageId` (attribute or body field) matches.
-    /// Receives with a zero visibility timeout, so other tests still see every message.
     pub async fn wait_for_dead_letter(&self, message_id: &str) -> Message {
         let url = self.output("WorkDeadLetterQueueUrl").to_owned();
         let what = format!("message {message_id} in the dead-letter queue");
@@ -177,7 +212,7 @@ impl Stack {
                 .receive_message()
                 .queue_url(&url)
                 .max_number_of_messages(10)
-                .visibility_timeout(0)
+                .visibility_timeout(PEEK_VISIBILITY_SECONDS)
                 .wait_time_seconds(1)
                 .message_attribute_names("All")
                 .message_system_attribute_names(MessageSystemAttributeName::All)

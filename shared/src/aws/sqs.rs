@@ -112,6 +112,13 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
     }
 }
 
+/// SQS counts visibility in whole seconds, up to 12 hours: round up, so a 600 ms backoff is
+/// a 1 s wait rather than none.
+fn visibility_seconds(delay: Duration) -> i32 {
+    let whole = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    whole.min(43_200) as i32
+}
+
 /// Backs off retries by extending the failed message's visibility timeout.
 #[derive(Clone)]
 pub struct SqsRetryScheduler {
@@ -150,8 +157,7 @@ impl RetryScheduler for SqsRetryScheduler {
                 format!("no queue URL configured for {source_queue_arn}"),
             )
         })?;
-        // SQS allows at most 12 hours.
-        let seconds = delay.as_secs().min(43_200) as i32;
+        let seconds = visibility_seconds(delay);
         self.client
             .change_message_visibility()
             .queue_url(url)
@@ -176,6 +182,16 @@ mod tests {
             Client::from_conf(config),
             urls.iter().map(|u| u.to_string()).collect(),
         )
+    }
+
+    #[test]
+    fn visibility_rounds_up_to_whole_seconds_within_the_sqs_limit() {
+        assert_eq!(visibility_seconds(Duration::ZERO), 0);
+        assert_eq!(visibility_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(visibility_seconds(Duration::from_millis(613)), 1);
+        assert_eq!(visibility_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(visibility_seconds(Duration::from_millis(2001)), 3);
+        assert_eq!(visibility_seconds(Duration::from_secs(86_400)), 43_200);
     }
 
     #[test]

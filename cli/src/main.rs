@@ -39,6 +39,9 @@ struct Work {
     /// Hold the work back this many seconds (0-900).
     #[arg(long)]
     delay: Option<u32>,
+    /// Jobs only: POST the outcome to this URL (try `courier listen`).
+    #[arg(long, value_name = "URL")]
+    callback: Option<String>,
 }
 
 #[derive(Args)]
@@ -108,6 +111,9 @@ fn submission(work: &Work) -> Result<Submit, String> {
     }
     if let Some(delay) = work.delay {
         submit = submit.delay_seconds(delay);
+    }
+    if let Some(url) = &work.callback {
+        submit = submit.callback(url);
     }
     Ok(submit)
 }

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallbackSpec {
+    pub url: String,
+}
+
 /// The body of `POST /v1/messages` and `POST /v1/jobs`, plus the optional request headers.
 #[derive(Debug, Clone, Serialize)]
 pub struct Submit {
@@ -13,6 +18,9 @@ pub struct Submit {
     pub payload: Value,
     #[serde(rename = "delaySeconds", skip_serializing_if = "Option::is_none")]
     pub delay_seconds: Option<u32>,
+    /// Jobs only: where courier posts the outcome (signed; see [`crate::webhook`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackSpec>,
     #[serde(skip)]
     pub idempotency_key: Option<String>,
     #[serde(skip)]
@@ -25,6 +33,7 @@ impl Submit {
             job_type: job_type.into(),
             payload,
             delay_seconds: None,
+            callback: None,
             idempotency_key: None,
             correlation_id: None,
         }
@@ -37,6 +46,11 @@ impl Submit {
 
     pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
         self.correlation_id = Some(id.into());
+        self
+    }
+
+    pub fn callback(mut self, url: impl Into<String>) -> Self {
+        self.callback = Some(CallbackSpec { url: url.into() });
         self
     }
 

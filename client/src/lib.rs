@@ -20,7 +20,9 @@ mod error;
 pub mod webhook;
 
 #[cfg(feature = "http")]
-pub use api::{Client, Job, JobAccepted, JobError, MessageAccepted, Submit, WaitOptions};
+pub use api::{
+    CallbackSpec, Client, Job, JobAccepted, JobError, MessageAccepted, Submit, WaitOptions,
+};
 #[cfg(feature = "http")]
 pub use backoff::Backoff;
 #[cfg(feature = "http")]

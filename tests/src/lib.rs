@@ -177,35 +177,16 @@ impl Stack {
         .await
     }
 
-    /// Finds a message in a queue (by output key) whose body field `field` equals `value`.
-    pub async fn wait_for_message_with(&self, output: &str, field: &str, value: &str) -> Message {
+    /// Searches a queue (by output key) until a message satisfies `wanted`. Messages looked at
+    /// stay hidden for a moment only, so other tests still find theirs.
+    pub async fn wait_for_message(
+        &self,
+        output: &str,
+        what: &str,
+        wanted: impl Fn(&Message) -> bool,
+    ) -> Message {
         let url = self.output(output).to_owned();
-        let what = format!("{field}={value} in {output}");
-        eventually(&what, || async {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .visibility_timeout(PEEK_VISIBILITY_SECONDS)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .expect("ReceiveMessage");
-            out.messages.unwrap_or_default().into_iter().find(|m| {
-                let body: Value =
-                    serde_json::from_str(m.body.as_deref().unwrap_or("")).unwrap_or_default();
-                body.get(field).and_then(Value::as_str) == Some(value)
-            })
-        })
-        .await
-    }
-
-    /// Finds a message in the work DLQ whose `messageId` (attribute or body field) matches.
-    pub async fn wait_for_dead_letter(&self, message_id: &str) -> Message {
-        let url = self.output("WorkDeadLetterQueueUrl").to_owned();
-        let what = format!("message {message_id} in the dead-letter queue");
+        let what = format!("{what} in {output}");
         eventually(&what, || async {
             let out = self
                 .sqs
@@ -219,10 +200,27 @@ impl Stack {
                 .send()
                 .await
                 .expect("ReceiveMessage");
-            out.messages
-                .unwrap_or_default()
-                .into_iter()
-                .find(|m| dead_letter_id(m).as_deref() == Some(message_id))
+            out.messages.unwrap_or_default().into_iter().find(&wanted)
+        })
+        .await
+    }
+
+    /// Finds a message whose body field `field` equals `value`.
+    pub async fn wait_for_message_with(&self, output: &str, field: &str, value: &str) -> Message {
+        let what = format!("{field}={value}");
+        self.wait_for_message(output, &what, |m| {
+            let body: Value =
+                serde_json::from_str(m.body.as_deref().unwrap_or("")).unwrap_or_default();
+            body.get(field).and_then(Value::as_str) == Some(value)
+        })
+        .await
+    }
+
+    /// Finds a message in the work DLQ whose `messageId` (attribute or body field) matches.
+    pub async fn wait_for_dead_letter(&self, message_id: &str) -> Message {
+        let what = format!("message {message_id}");
+        self.wait_for_message("WorkDeadLetterQueueUrl", &what, |m| {
+            dead_letter_id(m).as_deref() == Some(message_id)
         })
         .await
     }

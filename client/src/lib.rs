@@ -1,5 +1,5 @@
-//! A client for courier's HTTP API, and the verifier for the callbacks it sends
-//! ([`webhook`]).
+//! A client for courier's HTTP API, the verifier for the callbacks it sends ([`webhook`]), and
+//! (feature `ws`) a WebSocket client for the bidirectional pattern ([`frames`], `ws`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), courier_client::ClientError> {
@@ -17,7 +17,10 @@ mod api;
 pub mod backoff;
 #[cfg(feature = "http")]
 mod error;
+pub mod frames;
 pub mod webhook;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 #[cfg(feature = "http")]
 pub use api::{

@@ -86,6 +86,7 @@ async fn bench_processor() {
             payload: serde_json::json!({"data": "a fairly ordinary request payload"}),
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
             has_callback: false,
+            reply_to: None,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": format!("sqs-{i}"), "receiptHandle": "r", "body": envelope.to_json(),

@@ -14,4 +14,5 @@ pub mod processor;
 pub mod telemetry;
 pub mod testing;
 pub mod webhook;
+pub mod websocket;
 pub mod worker;

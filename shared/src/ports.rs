@@ -191,3 +191,37 @@ pub trait CallbackLedger: Send + Sync {
     /// Records an attempt's outcome; never moves a settled (delivered or failed) callback.
     async fn record(&self, job: &JobId, update: &CallbackUpdate) -> Result<(), PortError>;
 }
+
+/// A WebSocket connection as recorded at `$connect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: String,
+    pub connected_at: OffsetDateTime,
+    /// When the record may be deleted (DynamoDB TTL): after API Gateway's 2-hour limit.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The connection records (`CONN#<id>`) and their per-connection frame counter.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    async fn open(&self, connection: &Connection) -> Result<(), PortError>;
+    /// Forgets a connection; forgetting one that is already gone is not an error.
+    async fn close(&self, connection_id: &str) -> Result<(), PortError>;
+    /// Takes the connection's next frame number (1, 2, 3, ... atomically), or `None` when the
+    /// connection is no longer recorded: nobody is listening, so send nothing.
+    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError>;
+}
+
+/// What happened to a frame posted to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOutcome {
+    Delivered,
+    /// API Gateway no longer knows the connection (`GoneException`).
+    Gone,
+}
+
+/// API Gateway's `@connections` management API.
+#[async_trait]
+pub trait ConnectionPoster: Send + Sync {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<PostOutcome, PortError>;
+}

@@ -366,3 +366,86 @@ impl CallbackStarter for RecordingCallbacks {
         Ok(())
     }
 }
+
+/// Connection records with their frame counters, like `CONN#<id>` items.
+#[derive(Default)]
+pub struct InMemoryConnections {
+    pub records: Mutex<HashMap<String, (crate::ports::Connection, u64)>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryConnections {
+    pub fn is_open(&self, id: &str) -> bool {
+        self.records.lock().unwrap().contains_key(id)
+    }
+}
+
+#[async_trait]
+impl crate::ports::ConnectionStore for InMemoryConnections {
+    async fn open(&self, connection: &crate::ports::Connection) -> Result<(), PortError> {
+        self.fail.check("connection open")?;
+        self.records
+            .lock()
+            .unwrap()
+            .insert(connection.id.clone(), (connection.clone(), 0));
+        Ok(())
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<(), PortError> {
+        self.fail.check("connection close")?;
+        self.records.lock().unwrap().remove(connection_id);
+        Ok(())
+    }
+
+    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError> {
+        self.fail.check("next seq")?;
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .get_mut(connection_id)
+            .map(|(_, seq)| {
+                *seq += 1;
+                *seq
+            }))
+    }
+}
+
+/// Records posted frames per connection; connections listed in `gone` answer `Gone`.
+#[derive(Default)]
+pub struct RecordingPoster {
+    pub posted: Mutex<Vec<(String, courier_client::frames::ServerFrame)>>,
+    pub gone: Mutex<Vec<String>>,
+}
+
+impl RecordingPoster {
+    pub fn frames_to(&self, connection_id: &str) -> Vec<courier_client::frames::ServerFrame> {
+        self.posted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(to, _)| to == connection_id)
+            .map(|(_, frame)| frame.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl crate::ports::ConnectionPoster for RecordingPoster {
+    async fn post(
+        &self,
+        connection_id: &str,
+        data: &[u8],
+    ) -> Result<crate::ports::PostOutcome, PortError> {
+        if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
+            return Ok(crate::ports::PostOutcome::Gone);
+        }
+        let frame = serde_json::from_slice(data)
+            .map_err(|e| PortError::new("post", format!("not a frame: {e}")))?;
+        self.posted
+            .lock()
+            .unwrap()
+            .push((connection_id.to_owned(), frame));
+        Ok(crate::ports::PostOutcome::Delivered)
+    }
+}

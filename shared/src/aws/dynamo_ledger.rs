@@ -122,7 +122,7 @@ impl MessageLedger for DynamoMessageLedger {
             }
             // A claim must exist, be waiting or running (not cancelled or finished), and not
             // have expired: a job nobody can read any more is not worth running.
-            Pattern::ClaimCheck => request
+            Pattern::ClaimCheck | Pattern::Bidirectional => request
                 .condition_expression(
                     "attribute_exists(pk) AND #status IN (:pending, :running) AND #ttl > :epoch",
                 )

@@ -21,7 +21,24 @@ fn string_attribute(value: &str) -> MessageAttributeValue {
         .expect("data type is set")
 }
 
-/// The work queue: one `SendMessage` per accepted request.
+fn is_fifo(queue_url: &str) -> bool {
+    queue_url.ends_with(".fifo")
+}
+
+/// A FIFO deduplication id: SQS allows 128 characters, a SHA-256 in hex is 64.
+fn deduplication_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The work queue: one `SendMessage` per accepted request. On a FIFO queue a bidirectional job
+/// goes in its connection's message group (frames keep per-connection order) with a
+/// deduplication id derived from connection and request, so a resent submit is queued once.
 #[derive(Clone)]
 pub struct SqsWorkQueue {
     client: Client,
@@ -40,10 +57,26 @@ impl SqsWorkQueue {
 #[async_trait]
 impl WorkQueue for SqsWorkQueue {
     async fn enqueue(&self, envelope: &WorkEnvelope, delay_seconds: u32) -> Result<(), PortError> {
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .delay_seconds(delay_seconds as i32)
+        let mut request = self.client.send_message().queue_url(&self.queue_url);
+        if is_fifo(&self.queue_url) {
+            // FIFO queues take no per-message delay; the group orders the work instead.
+            let (group, dedup) = match &envelope.reply_to {
+                Some(to) => (
+                    to.connection_id.clone(),
+                    deduplication_id(&[&to.connection_id, &to.request_id]),
+                ),
+                None => (
+                    envelope.message_id.clone(),
+                    deduplication_id(&[&envelope.message_id]),
+                ),
+            };
+            request = request
+                .message_group_id(group)
+                .message_deduplication_id(dedup);
+        } else {
+            request = request.delay_seconds(delay_seconds as i32);
+        }
+        request
             .message_body(envelope.to_json())
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,
@@ -57,7 +90,7 @@ impl WorkQueue for SqsWorkQueue {
     }
 }
 
-/// The work queue's dead-letter queue, for messages that must not be retried.
+/// A work queue's dead-letter queue, for messages that must not be retried.
 #[derive(Clone)]
 pub struct SqsDeadLetterQueue {
     client: Client,
@@ -103,6 +136,12 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         }
         if let Some(id) = &letter.message_id {
             request = request.message_attributes(MESSAGE_ID_ATTRIBUTE, string_attribute(id));
+        }
+        if is_fifo(&self.queue_url) {
+            // One group: dead letters need no order among themselves, only a place to wait.
+            request = request
+                .message_group_id("dead-letters")
+                .message_deduplication_id(deduplication_id(&[&letter.body, &reason]));
         }
         request
             .send()

@@ -10,6 +10,8 @@ use serde_json::Value;
 pub enum Pattern {
     FireAndForget,
     ClaimCheck,
+    /// A job submitted over a WebSocket connection: a claim, plus frames pushed to the caller.
+    Bidirectional,
 }
 
 impl Pattern {
@@ -17,6 +19,7 @@ impl Pattern {
         match self {
             Self::FireAndForget => "fire-and-forget",
             Self::ClaimCheck => "claim-check",
+            Self::Bidirectional => "bidirectional",
         }
     }
 }
@@ -26,6 +29,15 @@ pub const CORRELATION_ID_ATTRIBUTE: &str = "correlationId";
 pub const MESSAGE_ID_ATTRIBUTE: &str = "messageId";
 pub const FAILURE_REASON_ATTRIBUTE: &str = "failureReason";
 pub const FAILURE_KIND_ATTRIBUTE: &str = "failureKind";
+
+/// Where a bidirectional job's frames go: the connection it came in on, and the client's
+/// `requestId` every frame repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplyTo {
+    pub connection_id: String,
+    pub request_id: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -41,6 +53,9 @@ pub struct WorkEnvelope {
     /// Set for a job whose outcome is posted to a callback URL.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub has_callback: bool,
+    /// Set for a job submitted over a WebSocket connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyTo>,
 }
 
 impl WorkEnvelope {
@@ -49,7 +64,7 @@ impl WorkEnvelope {
     pub fn record_key(&self) -> String {
         match self.pattern {
             Pattern::FireAndForget => format!("MSG#{}", self.message_id),
-            Pattern::ClaimCheck => format!("JOB#{}", self.message_id),
+            Pattern::ClaimCheck | Pattern::Bidirectional => format!("JOB#{}", self.message_id),
         }
     }
 
@@ -77,6 +92,7 @@ mod tests {
             payload: json!({"x": [1, 2]}),
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
             has_callback: false,
+            reply_to: None,
         };
         let json = envelope.to_json();
         assert!(json.contains(r#""messageId":"m-1""#), "{json}");

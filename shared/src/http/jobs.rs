@@ -153,6 +153,7 @@ pub async fn post_job(
             payload: submission.payload,
             accepted_at: rfc3339(now),
             has_callback: claim.callback.is_some(),
+            reply_to: None,
         };
         // Independent writes, so concurrently: the acknowledgement waits for one round trip.
         let (created, enqueued) = tokio::join!(

@@ -78,6 +78,7 @@ pub async fn post_message(
             payload: submission.payload,
             accepted_at: rfc3339(state.clock.now()),
             has_callback: false,
+            reply_to: None,
         };
         if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
             tracing::error!(%error, "work queue unavailable; message not accepted");

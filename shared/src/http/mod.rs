@@ -2,13 +2,13 @@
 
 mod body;
 mod correlation;
-mod idempotency;
+pub(crate) mod idempotency;
 mod jobs;
 mod messages;
 pub mod problem;
 mod router;
 
-pub use jobs::{JobView, POLL_AFTER_SECONDS};
+pub use jobs::{JobView, POLL_AFTER_SECONDS, status_path};
 pub use router::{AppState, OPERATIONS, router};
 
 /// Response and request header names courier defines.

@@ -75,6 +75,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkEnvelope {
         payload,
         accepted_at: "2026-11-23T12:00:00.000Z".to_owned(),
         has_callback: false,
+        reply_to: None,
     }
 }
 
@@ -204,6 +205,7 @@ fn job_with_callback(job_type: &str, payload: Value) -> WorkEnvelope {
         message_id: format!("job-{job_type}"),
         pattern: Pattern::ClaimCheck,
         has_callback: true,
+        reply_to: None,
         ..envelope(job_type, payload)
     }
 }

@@ -1,0 +1,14 @@
+//! The bidirectional pattern's WebSocket side: the `$connect` token check, client frames in,
+//! numbered server frames out (shared with the processor, which sends progress and results).
+
+pub mod auth;
+mod handler;
+pub mod inbound;
+mod outbox;
+
+pub use auth::AccessTokens;
+pub use handler::{CONNECTION_RECORD_LIFETIME, WebSocketApp};
+pub use outbox::{Delivery, Draft, FrameSender, encode};
+
+#[cfg(test)]
+mod tests;

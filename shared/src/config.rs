@@ -93,6 +93,11 @@ pub struct ProcessorSettings {
     pub retry_max_delay: Duration,
     /// How long a processed-message record is kept, so redeliveries stay no-ops.
     pub record_ttl: Duration,
+    /// The FIFO queue of jobs submitted over WebSocket, and its dead-letter queue.
+    pub ordered_work_queue_url: String,
+    pub ordered_dead_letter_queue_url: String,
+    /// The WebSocket API's `@connections` endpoint, for progress and result frames.
+    pub websocket_management_url: String,
 }
 
 impl ProcessorSettings {
@@ -112,6 +117,43 @@ impl ProcessorSettings {
             retry_base_delay: Duration::from_secs(number_or("RETRY_BASE_DELAY_SECONDS", 2)?),
             retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
             record_ttl: Duration::from_secs(number_or("RECORD_TTL_SECONDS", 7 * 86_400)?),
+            ordered_work_queue_url: required("ORDERED_WORK_QUEUE_URL")?,
+            ordered_dead_letter_queue_url: required("ORDERED_DEAD_LETTER_QUEUE_URL")?,
+            websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
+        })
+    }
+}
+
+/// What the WebSocket function needs.
+#[derive(Debug, Clone)]
+pub struct WebSocketSettings {
+    pub table_name: String,
+    /// The FIFO work queue.
+    pub ordered_work_queue_url: String,
+    pub websocket_management_url: String,
+    /// `WEBSOCKET_TOKENS`: the tokens `$connect` accepts, comma or space separated.
+    pub tokens: crate::websocket::AccessTokens,
+    pub idempotency_ttl: Duration,
+    pub claim_lifetime: Duration,
+}
+
+impl WebSocketSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let tokens = crate::websocket::AccessTokens::parse(&required("WEBSOCKET_TOKENS")?)
+            .map_err(|e| ConfigError::Invalid {
+                name: "WEBSOCKET_TOKENS",
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            ordered_work_queue_url: required("ORDERED_WORK_QUEUE_URL")?,
+            websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
+            tokens,
+            idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
+            claim_lifetime: Duration::from_secs(number_or(
+                "CLAIM_LIFETIME_SECONDS",
+                DEFAULT_CLAIM_LIFETIME_SECONDS,
+            )?),
         })
     }
 }

@@ -1,4 +1,5 @@
-//! The work-queue consumer: SQS batches → job registry → DynamoDB, partial batch failures back.
+//! The work-queue consumer: SQS batches (the standard work queue, and the FIFO queue of
+//! WebSocket jobs) → job registry → DynamoDB (+ WebSocket frames), partial batch failures back.
 
 use courier::config::ProcessorSettings;
 use courier::processor::SqsEvent;
@@ -9,10 +10,10 @@ async fn main() -> Result<(), Error> {
     courier::telemetry::init();
     let settings = ProcessorSettings::from_env()?;
     let aws = courier::aws::load_config().await;
-    let processor = courier::aws::message_processor(&aws, &settings);
-    let processor = &processor;
+    let consumer = courier::aws::work_consumer(&aws, &settings);
+    let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(processor.handle_event(event.payload).await)
+        Ok::<_, Error>(consumer.handle_event(event.payload).await)
     }))
     .await
 }

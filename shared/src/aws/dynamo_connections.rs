@@ -39,7 +39,10 @@ impl ConnectionStore for DynamoConnectionStore {
             .item("pk", Self::pk(&connection.id))
             .item("kind", s("connection"))
             .item("connectionId", s(&connection.id))
-            .item("connectedAt", s(crate::clock::rfc3339(connection.connected_at)))
+            .item(
+                "connectedAt",
+                s(crate::clock::rfc3339(connection.connected_at)),
+            )
             .item("seq", n(0))
             .item("ttl", n(connection.expires_at.unix_timestamp()))
             .send()

@@ -1,13 +1,17 @@
 //! Adapters from courier's ports to SQS and DynamoDB.
 
 mod callback_start;
+mod connections_api;
 mod dynamo_claims;
+mod dynamo_connections;
 mod dynamo_idempotency;
 mod dynamo_ledger;
 mod sqs;
 
 pub use callback_start::{CallbackRequest, QueuedCallbackStarter};
+pub use connections_api::ApiGatewayConnectionPoster;
 pub use dynamo_claims::DynamoClaimStore;
+pub use dynamo_connections::DynamoConnectionStore;
 pub use dynamo_idempotency::DynamoIdempotencyStore;
 pub use dynamo_ledger::DynamoMessageLedger;
 pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
@@ -73,42 +77,113 @@ pub fn http_app_state(
     }
 }
 
-/// Wiring for the processor function.
-pub fn message_processor(
+/// The frame sender both the WebSocket and processor functions use.
+fn frame_sender(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    management_url: &str,
+) -> crate::websocket::FrameSender {
+    use std::sync::Arc;
+    crate::websocket::FrameSender::new(
+        Arc::new(DynamoConnectionStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            table,
+        )),
+        Arc::new(ApiGatewayConnectionPoster::new(config, management_url)),
+    )
+}
+
+/// Wiring for the processor function: one processor per source queue, each with its own
+/// dead-letter queue; the FIFO one also sends WebSocket frames.
+pub fn work_consumer(
     config: &aws_config::SdkConfig,
     settings: &crate::config::ProcessorSettings,
-) -> crate::processor::MessageProcessor {
+) -> crate::processor::WorkConsumer {
     use std::sync::Arc;
     let sqs = aws_sdk_sqs::Client::new(config);
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    crate::processor::MessageProcessor::new(
-        Arc::new(crate::worker::WorkerRegistry::with_builtins()),
-        Arc::new(DynamoMessageLedger::new(
+    let registry = Arc::new(crate::worker::WorkerRegistry::with_builtins());
+    let ledger = Arc::new(DynamoMessageLedger::new(
+        dynamodb.clone(),
+        &settings.table_name,
+        settings.record_ttl,
+        Arc::new(crate::clock::SystemClock),
+    ));
+    let retries = Arc::new(SqsRetryScheduler::new(
+        sqs.clone(),
+        vec![
+            settings.work_queue_url.clone(),
+            settings.ordered_work_queue_url.clone(),
+        ],
+    ));
+    let callbacks = Arc::new(QueuedCallbackStarter::new(
+        dynamodb,
+        &settings.table_name,
+        sqs.clone(),
+        &settings.callback_queue_url,
+    ));
+    let policy = crate::processor::RetryPolicy {
+        max_receive_count: settings.max_receive_count,
+        base_delay: settings.retry_base_delay,
+        max_delay: settings.retry_max_delay,
+    };
+    let processor = |dead_letter_queue_url: &str| {
+        crate::processor::MessageProcessor::new(
+            registry.clone(),
+            ledger.clone(),
+            Arc::new(SqsDeadLetterQueue::new(sqs.clone(), dead_letter_queue_url)),
+            retries.clone(),
+            callbacks.clone(),
+            policy,
+        )
+    };
+    crate::processor::WorkConsumer {
+        standard: processor(&settings.dead_letter_queue_url),
+        ordered: processor(&settings.ordered_dead_letter_queue_url).with_frames(frame_sender(
+            config,
+            &settings.table_name,
+            &settings.websocket_management_url,
+        )),
+    }
+}
+
+/// Wiring for the WebSocket function.
+pub fn websocket_app(
+    config: &aws_config::SdkConfig,
+    settings: &crate::config::WebSocketSettings,
+) -> crate::websocket::WebSocketApp {
+    use std::sync::Arc;
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    crate::websocket::WebSocketApp {
+        connections: Arc::new(DynamoConnectionStore::new(
             dynamodb.clone(),
             &settings.table_name,
-            settings.record_ttl,
-            Arc::new(crate::clock::SystemClock),
         )),
-        Arc::new(SqsDeadLetterQueue::new(
-            sqs.clone(),
-            &settings.dead_letter_queue_url,
+        frames: frame_sender(
+            config,
+            &settings.table_name,
+            &settings.websocket_management_url,
+        ),
+        queue: Arc::new(SqsWorkQueue::new(
+            aws_sdk_sqs::Client::new(config),
+            &settings.ordered_work_queue_url,
         )),
-        Arc::new(SqsRetryScheduler::new(
-            sqs.clone(),
-            vec![settings.work_queue_url.clone()],
+        claims: Arc::new(DynamoClaimStore::new(
+            dynamodb.clone(),
+            &settings.table_name,
         )),
-        Arc::new(QueuedCallbackStarter::new(
+        idempotency: Arc::new(DynamoIdempotencyStore::new(
             dynamodb,
             &settings.table_name,
-            sqs,
-            &settings.callback_queue_url,
+            settings.idempotency_ttl,
+            clock.clone(),
         )),
-        crate::processor::RetryPolicy {
-            max_receive_count: settings.max_receive_count,
-            base_delay: settings.retry_base_delay,
-            max_delay: settings.retry_max_delay,
-        },
-    )
+        registry: Arc::new(crate::worker::WorkerRegistry::with_builtins()),
+        clock,
+        claim_lifetime: settings.claim_lifetime,
+        tokens: settings.tokens.clone(),
+    }
 }
 
 /// Wiring for the notifier function.

@@ -1,5 +1,6 @@
-//! One generic helper turns a per-message async function into an SQS batch handler that returns
-//! `batchItemFailures`, so only the failed messages are retried.
+//! Generic helpers that turn a per-message async function into an SQS batch handler returning
+//! `batchItemFailures`, so only the failed messages are retried: one for standard queues (any
+//! order, concurrently) and one for FIFO queues (each message group in order).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::StreamExt;
@@ -25,6 +26,12 @@ where
         .collect()
         .await;
 
+    failures(outcomes)
+}
+
+fn failures<E: std::fmt::Display>(
+    outcomes: Vec<(Option<String>, Result<(), E>)>,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for (id, outcome) in outcomes {
         if let Err(error) = outcome {
@@ -40,6 +47,66 @@ where
         }
     }
     response
+}
+
+/// Why a FIFO message was not processed: an earlier one of its group failed.
+#[derive(Debug)]
+pub enum Ordered<E> {
+    Failed(E),
+    BehindAFailure,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for Ordered<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failed(error) => error.fmt(f),
+            Self::BehindAFailure => f.write_str("an earlier message of its group failed"),
+        }
+    }
+}
+
+/// A FIFO batch: message groups run concurrently, each group's messages one after another. Once
+/// a message fails, the rest of its group is reported failed unprocessed, so SQS redelivers
+/// them after it, in order.
+pub async fn handle_ordered_batch<F, Fut, E>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
+    for record in event.records {
+        let group = record
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_default();
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, records)) => records.push(record),
+            None => groups.push((group, vec![record])),
+        }
+    }
+    let handle = &handle;
+    let outcomes: Vec<Vec<(Option<String>, Result<(), Ordered<E>>)>> = stream::iter(groups)
+        .map(|(_, records)| async move {
+            let mut outcomes = Vec::with_capacity(records.len());
+            let mut failed = false;
+            for record in records {
+                let id = record.message_id.clone();
+                if failed {
+                    outcomes.push((id, Err(Ordered::BehindAFailure)));
+                    continue;
+                }
+                let outcome = handle(record).await.map_err(Ordered::Failed);
+                failed = outcome.is_err();
+                outcomes.push((id, outcome));
+            }
+            outcomes
+        })
+        .buffer_unordered(BATCH_CONCURRENCY)
+        .collect()
+        .await;
+    failures(outcomes.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -71,6 +138,52 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(failed, vec!["b"]);
+    }
+
+    fn grouped(id: &str, group: &str, body: &str) -> SqsMessage {
+        let mut message = record(id, body);
+        message
+            .attributes
+            .insert("MessageGroupId".into(), group.into());
+        message
+    }
+
+    #[tokio::test]
+    async fn a_fifo_failure_holds_back_the_rest_of_its_group_only() {
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            grouped("a1", "A", "ok"),
+            grouped("b1", "B", "ok"),
+            grouped("a2", "A", "bad"),
+            grouped("b2", "B", "ok"),
+            grouped("a3", "A", "ok"),
+        ];
+        let seen = std::sync::Mutex::new(Vec::new());
+        let response = handle_ordered_batch(event, |m| {
+            seen.lock().unwrap().push(m.message_id.clone().unwrap());
+            async move {
+                if m.body.as_deref() == Some("ok") {
+                    Ok(())
+                } else {
+                    Err("boom")
+                }
+            }
+        })
+        .await;
+        let mut failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        failed.sort();
+        assert_eq!(failed, vec!["a2", "a3"]);
+        let seen = seen.into_inner().unwrap();
+        assert!(
+            !seen.contains(&"a3".to_string()),
+            "a3 must not run after a2 failed"
+        );
+        let position = |id: &str| seen.iter().position(|s| s == id).unwrap();
+        assert!(position("a1") < position("a2") && position("b1") < position("b2"));
     }
 
     #[tokio::test]

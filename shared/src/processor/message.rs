@@ -9,6 +9,10 @@
 //!    SQS redrive, which moves it to the DLQ.
 //!
 //! Any store or queue error leaves the message unacknowledged, so SQS delivers it again.
+//!
+//! A bidirectional job (one with `replyTo`) also tells its WebSocket client: a `progress` frame
+//! per progress report, then a `result` or `error` frame once the outcome is recorded. Frames
+//! are best effort: the claim, readable by id, is the record of truth.
 
 use super::retry_delay;
 use crate::domain::WorkEnvelope;
@@ -17,9 +21,12 @@ use crate::ports::{
     AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
     MessageLedger, PortError, RetryScheduler,
 };
+use crate::websocket::{Delivery, Draft, FrameSender};
 use crate::worker::{ProgressSink, WorkContext, WorkError, WorkerRegistry};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
+use courier_client::frames::{FrameKind, error_code};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -52,21 +59,41 @@ pub struct MessageProcessor {
     retries: Arc<dyn RetryScheduler>,
     callbacks: Arc<dyn CallbackStarter>,
     policy: RetryPolicy,
+    /// Set on the processor of the ordered (FIFO) queue, whose jobs came over WebSocket.
+    frames: Option<FrameSender>,
 }
 
-/// Progress goes onto the message's record; a failed write is logged, never fatal.
-struct LedgerProgress<'a> {
-    ledger: &'a dyn MessageLedger,
+/// Progress goes onto the message's record (and to a WebSocket client); a failed write is
+/// logged, never fatal.
+struct JobProgress<'a> {
+    processor: &'a MessageProcessor,
+    envelope: &'a WorkEnvelope,
     record_key: &'a str,
 }
 
 #[async_trait]
-impl ProgressSink for LedgerProgress<'_> {
+impl ProgressSink for JobProgress<'_> {
     async fn report(&self, percent: u8) {
-        if let Err(error) = self.ledger.record_progress(self.record_key, percent).await {
+        if let Err(error) = self
+            .processor
+            .ledger
+            .record_progress(self.record_key, percent)
+            .await
+        {
             tracing::warn!(%error, percent, "progress not recorded");
         }
+        self.processor
+            .tell_client(
+                self.envelope,
+                FrameKind::Progress,
+                json!({"percent": percent}),
+            )
+            .await;
     }
+}
+
+fn job_failed(failure: &Failure) -> Value {
+    json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": failure.reason})
 }
 
 fn attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
@@ -92,6 +119,42 @@ impl MessageProcessor {
             retries,
             callbacks,
             policy,
+            frames: None,
+        }
+    }
+
+    /// Sends frames to the WebSocket clients of bidirectional jobs.
+    pub fn with_frames(mut self, frames: FrameSender) -> Self {
+        self.frames = Some(frames);
+        self
+    }
+
+    /// Sends one frame to the job's WebSocket client, if it has one. Never fails the message:
+    /// a client that left still finds the outcome on the claim.
+    async fn tell_client(&self, envelope: &WorkEnvelope, kind: FrameKind, data: Value) {
+        let (Some(frames), Some(to)) = (&self.frames, &envelope.reply_to) else {
+            return;
+        };
+        let draft = Draft {
+            request_id: Some(to.request_id.clone()),
+            kind,
+            job_id: None,
+            correlation_id: None,
+            data,
+        }
+        .for_job(&envelope.message_id, envelope.correlation_id.as_str());
+        match frames.send(&to.connection_id, draft).await {
+            Ok(Delivery::Delivered { seq }) => tracing::debug!(seq, ?kind, "frame sent"),
+            Ok(Delivery::NotConnected) => {
+                tracing::info!(?kind, "client not connected; the claim keeps the outcome")
+            }
+            Ok(Delivery::Gone) => {
+                tracing::info!(
+                    ?kind,
+                    "client gone; connection forgotten, the claim keeps the outcome"
+                )
+            }
+            Err(error) => tracing::warn!(%error, ?kind, "frame not sent"),
         }
     }
 
@@ -160,8 +223,9 @@ impl MessageProcessor {
         tracing::info!(attempt, receive_count, "running job");
 
         let record_key = envelope.record_key();
-        let progress = LedgerProgress {
-            ledger: self.ledger.as_ref(),
+        let progress = JobProgress {
+            processor: self,
+            envelope,
             record_key: &record_key,
         };
         let outcome = match self.registry.get(&envelope.job_type) {
@@ -192,6 +256,7 @@ impl MessageProcessor {
             Ok(result) => {
                 self.ledger.record_success(&record_key, &result).await?;
                 tracing::info!(attempt, "job succeeded");
+                self.tell_client(envelope, FrameKind::Result, result).await;
                 self.start_callback(envelope).await
             }
             Err(WorkError::Permanent(reason)) => {
@@ -211,6 +276,8 @@ impl MessageProcessor {
                     .await?;
                 self.ledger.record_failure(&record_key, &failure).await?;
                 tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");
+                self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
+                    .await;
                 self.start_callback(envelope).await
             }
             Err(WorkError::Transient(reason)) => {
@@ -230,18 +297,16 @@ impl MessageProcessor {
         let last_receive = receive_count >= self.policy.max_receive_count;
         let delay = if last_receive {
             // Redrive happens on the next receive; make that now.
+            let failure = Failure {
+                kind: FailureKind::RetriesExhausted,
+                reason: format!("gave up after {receive_count} attempts; last error: {reason}"),
+            };
             self.ledger
-                .record_failure(
-                    &envelope.record_key(),
-                    &Failure {
-                        kind: FailureKind::RetriesExhausted,
-                        reason: format!(
-                            "gave up after {receive_count} attempts; last error: {reason}"
-                        ),
-                    },
-                )
+                .record_failure(&envelope.record_key(), &failure)
                 .await?;
             tracing::warn!(%reason, receive_count, "retries exhausted; SQS redrive moves it to the dead-letter queue");
+            self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
+                .await;
             self.start_callback(envelope).await?;
             Duration::ZERO
         } else {

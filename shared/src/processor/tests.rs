@@ -250,3 +250,104 @@ async fn messages_without_callbacks_start_none() {
     );
     assert!(h.callbacks.started().is_empty());
 }
+
+mod bidirectional {
+    use super::*;
+    use crate::domain::ReplyTo;
+    use crate::ports::{Connection, ConnectionStore};
+    use crate::testing::{InMemoryConnections, RecordingPoster};
+    use crate::websocket::FrameSender;
+    use courier_client::frames::{FrameKind, error_code};
+
+    const CONN: &str = "conn-1";
+
+    async fn harness() -> (Harness, Arc<InMemoryConnections>, Arc<RecordingPoster>) {
+        let mut h = Harness::new();
+        let connections = Arc::new(InMemoryConnections::default());
+        let poster = Arc::new(RecordingPoster::default());
+        let now = time::OffsetDateTime::now_utc();
+        connections
+            .open(&Connection {
+                id: CONN.into(),
+                connected_at: now,
+                expires_at: now + Duration::from_secs(3600),
+            })
+            .await
+            .unwrap();
+        h.processor = MessageProcessor::new(
+            Arc::new(WorkerRegistry::with_builtins()),
+            h.ledger.clone(),
+            h.dead_letters.clone(),
+            h.retries.clone(),
+            h.callbacks.clone(),
+            RetryPolicy {
+                max_receive_count: 5,
+                base_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
+            },
+        )
+        .with_frames(FrameSender::new(connections.clone(), poster.clone()));
+        (h, connections, poster)
+    }
+
+    fn ws_envelope(job_type: &str, payload: Value) -> WorkEnvelope {
+        WorkEnvelope {
+            pattern: Pattern::Bidirectional,
+            reply_to: Some(ReplyTo {
+                connection_id: CONN.into(),
+                request_id: "req-1".into(),
+            }),
+            ..envelope(job_type, payload)
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_then_result_frames_in_seq_order() {
+        let (h, _, poster) = harness().await;
+        let env = ws_envelope("sleep", json!({"ms": 10}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        let kinds: Vec<FrameKind> = frames.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds.last(), Some(&FrameKind::Result));
+        assert!(
+            kinds[..kinds.len() - 1]
+                .iter()
+                .all(|k| *k == FrameKind::Progress)
+        );
+        assert!(frames.len() >= 3, "progress reports, then the result");
+        let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
+        assert_eq!(seqs, (1..=frames.len() as u64).collect::<Vec<_>>());
+        assert!(
+            frames
+                .iter()
+                .all(|f| f.request_id.as_deref() == Some("req-1")
+                    && f.job_id.as_deref() == Some("msg-sleep")
+                    && f.correlation_id.as_deref() == Some("corr-fixture"))
+        );
+        assert_eq!(frames[0].data, json!({"percent": 10}));
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_ends_with_an_error_frame() {
+        let (h, _, poster) = harness().await;
+        let env = ws_envelope("fail", json!({"reason": "bad input"}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].error_code(), Some(error_code::JOB_FAILED));
+        assert_eq!(frames[0].data["message"], "bad input");
+    }
+
+    #[tokio::test]
+    async fn a_gone_client_does_not_stop_the_job() {
+        let (h, connections, poster) = harness().await;
+        poster.gone.lock().unwrap().push(CONN.into());
+        let env = ws_envelope("sleep", json!({"ms": 10}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        assert!(
+            !connections.is_open(CONN),
+            "the stale connection is forgotten"
+        );
+        assert_eq!(h.ledger.entry("JOB#msg-sleep").unwrap().status, "SUCCEEDED");
+    }
+}

@@ -10,5 +10,11 @@ pub use auth::AccessTokens;
 pub use handler::{CONNECTION_RECORD_LIFETIME, WebSocketApp};
 pub use outbox::{Delivery, Draft, FrameSender, encode};
 
+/// The event API Gateway sends for every WebSocket route, and what the function answers.
+pub use aws_lambda_events::event::apigw::{
+    ApiGatewayProxyResponse as WebSocketResponse,
+    ApiGatewayWebsocketProxyRequest as WebSocketRequest,
+};
+
 #[cfg(test)]
 mod tests;

@@ -44,6 +44,15 @@ def local_webhook_secret() -> str:
     return path.read_text().strip()
 
 
+def local_websocket_token() -> str:
+    """The $connect access token of the local stack, made once per checkout, kept in .local/."""
+    path = LOCAL / "websocket-token"
+    if not path.exists():
+        path.write_text("wst_" + os.urandom(24).hex() + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 # Local values for template parameters: host binaries, quick retries for a fast feedback loop,
 # callbacks allowed to reach receivers on this machine.
 PARAMETERS = {
@@ -52,6 +61,8 @@ PARAMETERS = {
     "RetryBaseDelaySeconds": "1",
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
     "LocalWebhookSecrets": local_webhook_secret(),
+    "LocalWebSocketTokens": local_websocket_token(),
+    "LocalEmulatorEndpoint": ENDPOINT,
     "CallbackAllowHttp": "true",
     "CallbackAllowedHosts": "127.0.0.1,localhost",
     "CallbackTimeoutMs": "1000",
@@ -184,6 +195,9 @@ def main() -> None:
     enable_ttl(outputs["TableName"])
     # The emulator serves APIs under a path on its own port; the $default stage is the root.
     outputs["HttpApiUrl"] = f"{ENDPOINT}/_aws/execute-api/{outputs['HttpApiId']}/$default"
+    ws_endpoint = ENDPOINT.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    outputs["WebSocketUrl"] = f"{ws_endpoint}/_aws/execute-api/{outputs['WebSocketApiId']}/v1"
+    outputs["LocalWebSocketToken"] = PARAMETERS["LocalWebSocketTokens"]
     outputs["Endpoint"] = ENDPOINT
     outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     outputs["StackName"] = STACK

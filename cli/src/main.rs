@@ -4,6 +4,7 @@
 mod listen;
 mod target;
 mod watch;
+mod ws;
 
 use clap::{Args, Parser, Subcommand};
 use courier_client::{Client, ClientError, Submit, WaitOptions};
@@ -75,6 +76,32 @@ enum Command {
     },
     /// Cancel a job that has not started: DELETE /v1/jobs/{id}.
     Cancel { id: String },
+    /// Bidirectional: submit jobs over the WebSocket API and print their frames in seq order.
+    Ws {
+        /// Job type: echo, sha256, sleep, fail, flaky, or your own.
+        #[arg(value_name = "TYPE")]
+        job_type: String,
+        /// Payload as JSON (default: null).
+        #[arg(value_name = "PAYLOAD_JSON")]
+        payload: Option<String>,
+        /// Submit this many jobs on the one connection (request ids r1, r2, ...).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// WebSocket URL; defaults to the local stack's WebSocketUrl.
+        #[arg(long, env = "COURIER_WS_URL")]
+        ws_url: Option<String>,
+        /// $connect access token; defaults to the local stack's LocalWebSocketToken.
+        #[arg(long, env = "COURIER_WS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print each frame as one JSON line.
+        #[arg(long)]
+        json: bool,
+        /// How long to wait for a missing frame before reporting the gap, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        gap_wait_ms: u64,
+        #[command(flatten)]
+        waiting: Waiting,
+    },
     /// Receive callbacks on 127.0.0.1: verify each signature and print the delivery.
     Listen {
         #[arg(long, default_value_t = 9000)]
@@ -164,6 +191,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     {
         return Ok(run_listener(*port, secret.clone(), *answer).await);
     }
+    if let Command::Ws { .. } = &cli.command {
+        return Ok(run_ws(cli).await);
+    }
     let url = match cli.url {
         Some(url) => url,
         None => match target::local_api_url() {
@@ -220,13 +250,74 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             print_json(&serde_json::to_value(&job).map_err(ClientError::Decode)?);
         }
         Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
-        Command::Listen { .. } => unreachable!("handled above"),
+        Command::Listen { .. } | Command::Ws { .. } => unreachable!("handled above"),
         Command::Cancel { id } => {
             let job = client.cancel_job(&id).await?;
             eprintln!("job {} {}", job.id, job.status);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_ws(cli: Cli) -> ExitCode {
+    let Command::Ws {
+        job_type,
+        payload,
+        count,
+        ws_url,
+        token,
+        json,
+        gap_wait_ms,
+        waiting,
+    } = cli.command
+    else {
+        unreachable!("called for ws only")
+    };
+    let fail = |message: String| {
+        eprintln!("courier: {message}");
+        ExitCode::from(exit::USAGE)
+    };
+    let url = match ws_url.map_or_else(target::local_websocket_url, Ok) {
+        Ok(url) => url,
+        Err(message) => return fail(message),
+    };
+    let token = match token.map_or_else(target::local_websocket_token, Ok) {
+        Ok(token) => token,
+        Err(message) => return fail(message),
+    };
+    let payload = match payload.as_deref().map(serde_json::from_str).transpose() {
+        Ok(payload) => payload.unwrap_or(Value::Null),
+        Err(error) => return fail(format!("PAYLOAD_JSON is not valid JSON: {error}")),
+    };
+    // Optional: only needed to fetch a result too large for a frame.
+    let api = cli
+        .url
+        .map_or_else(target::local_api_url, Ok)
+        .ok()
+        .and_then(|url| Client::new(url).ok());
+    let options = ws::Options {
+        url,
+        token,
+        job_type,
+        payload,
+        count,
+        json,
+        gap_wait: Duration::from_millis(gap_wait_ms),
+        timeout: Duration::from_secs(waiting.timeout),
+        api,
+    };
+    match ws::run(options).await {
+        Ok(ws::Outcome::Succeeded) => ExitCode::SUCCESS,
+        Ok(ws::Outcome::Failed) => ExitCode::from(exit::JOB_FAILED),
+        Ok(ws::Outcome::TimedOut) => {
+            eprintln!("courier: timed out waiting for frames");
+            ExitCode::from(exit::TIMED_OUT)
+        }
+        Err(error) => {
+            eprintln!("courier: {error}");
+            ExitCode::from(exit::API_ERROR)
+        }
+    }
 }
 
 async fn run_listener(port: u16, secret: Option<String>, answer: u16) -> ExitCode {

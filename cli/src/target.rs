@@ -10,6 +10,14 @@ pub fn local_webhook_secret() -> Result<String, String> {
     local_output("LocalWebhookSecret", "--secret or COURIER_WEBHOOK_SECRET")
 }
 
+pub fn local_websocket_url() -> Result<String, String> {
+    local_output("WebSocketUrl", "--ws-url or COURIER_WS_URL")
+}
+
+pub fn local_websocket_token() -> Result<String, String> {
+    local_output("LocalWebSocketToken", "--token or COURIER_WS_TOKEN")
+}
+
 fn local_output(key: &str, instead: &str) -> Result<String, String> {
     let start = std::env::current_dir().map_err(|e| e.to_string())?;
     for dir in start.ancestors() {

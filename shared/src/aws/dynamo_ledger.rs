@@ -97,12 +97,18 @@ impl MessageLedger for DynamoMessageLedger {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(envelope.record_key()))
-            .update_expression(
+            .update_expression(format!(
                 "SET #status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
                  correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
                  updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
-                 #ttl = if_not_exists(#ttl, :ttl) ADD attempts :one",
-            )
+                 #ttl = if_not_exists(#ttl, :ttl){reply_to} ADD attempts :one",
+                // Which connection and request a WebSocket job answers, for operators.
+                reply_to = if envelope.reply_to.is_some() {
+                    ", connectionId = :conn, requestId = :req"
+                } else {
+                    ""
+                }
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":running", s(RUNNING))
@@ -115,6 +121,11 @@ impl MessageLedger for DynamoMessageLedger {
             .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew);
+        if let Some(to) = &envelope.reply_to {
+            request = request
+                .expression_attribute_values(":conn", s(&to.connection_id))
+                .expression_attribute_values(":req", s(&to.request_id));
+        }
         request = match envelope.pattern {
             // The first delivery creates the record.
             Pattern::FireAndForget => {

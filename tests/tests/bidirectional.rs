@@ -1,0 +1,440 @@
+//! Bidirectional, end to end: a real WebSocket client through the emulator's WebSocket API,
+//! jobs through the FIFO queue and the processor, frames back through @connections.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use courier_client::frames::{FrameKind, ServerFrame, SubmitFrame, error_code};
+use courier_client::ws::{Auth, Event, WsClient, WsError};
+use courier_e2e::{DEADLINE, Stack, eventually, unique};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::time::Instant;
+
+async fn connect(stack: &Stack) -> WsClient {
+    WsClient::connect(
+        stack.output("WebSocketUrl"),
+        Auth::Header(stack.output("LocalWebSocketToken")),
+    )
+    .await
+    .expect("the local token is accepted")
+}
+
+/// Reads frames (in arrival order) until `done` holds for those read so far.
+async fn frames_until(
+    ws: &mut WsClient,
+    what: &str,
+    done: impl Fn(&[ServerFrame]) -> bool,
+) -> Vec<ServerFrame> {
+    let mut frames = Vec::new();
+    let started = Instant::now();
+    while !done(&frames) {
+        let left = DEADLINE.checked_sub(started.elapsed()).unwrap_or_default();
+        match ws
+            .next_event(left)
+            .await
+            .expect("the connection stays healthy")
+        {
+            Event::Frame(frame) => frames.push(frame),
+            other => panic!("{other:?} while waiting for {what}; frames so far: {frames:#?}"),
+        }
+    }
+    frames
+}
+
+/// Reads frames until every request in `requests` has its final frame.
+async fn frames_until_final(ws: &mut WsClient, requests: &[&str]) -> Vec<ServerFrame> {
+    frames_until(ws, &format!("final frames of {requests:?}"), |frames| {
+        let finished: HashSet<&str> = frames
+            .iter()
+            .filter(|f| f.is_final())
+            .filter_map(|f| f.request_id.as_deref())
+            .collect();
+        requests.iter().all(|r| finished.contains(r))
+    })
+    .await
+}
+
+/// The frames in `seq` order, checked to be a gapless run that starts at `first`.
+fn in_seq_order(mut frames: Vec<ServerFrame>, first: u64) -> Vec<ServerFrame> {
+    frames.sort_by_key(|f| f.seq);
+    let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
+    let expected: Vec<u64> = (first..first + frames.len() as u64).collect();
+    assert_eq!(seqs, expected, "seq strictly increasing without gaps");
+    frames
+}
+
+fn for_request<'a>(frames: &'a [ServerFrame], request_id: &str) -> Vec<&'a ServerFrame> {
+    frames
+        .iter()
+        .filter(|f| f.request_id.as_deref() == Some(request_id))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_token_is_refused_at_connect() {
+    let stack = Stack::load().await;
+    let url = stack.output("WebSocketUrl");
+    for auth in [
+        Auth::Header("not-the-token-0123456789"),
+        Auth::Query("not-the-token-0123456789"),
+        Auth::None,
+    ] {
+        match WsClient::connect(url, auth).await {
+            Err(WsError::Refused { status }) => {
+                assert!((400..500).contains(&status), "{auth:?}: HTTP {status}")
+            }
+            Err(other) => panic!("{auth:?}: expected a refusal, got {other}"),
+            Ok(_) => panic!("{auth:?}: a bad token was accepted"),
+        }
+    }
+    // The same token as a query parameter (what browsers use) is accepted.
+    let ws = WsClient::connect(url, Auth::Query(stack.output("LocalWebSocketToken"))).await;
+    assert!(ws.is_ok(), "{:?}", ws.err());
+}
+
+#[tokio::test]
+async fn a_job_streams_progress_then_its_result_with_increasing_seq() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    ws.submit(&SubmitFrame::new("r1", "sleep", json!({"ms": 2000})))
+        .await
+        .unwrap();
+    let frames = in_seq_order(frames_until_final(&mut ws, &["r1"]).await, 1);
+
+    let kinds: Vec<FrameKind> = frames.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds.first(), Some(&FrameKind::Accepted), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&FrameKind::Result), "{kinds:?}");
+    let progress: Vec<u64> = frames
+        .iter()
+        .filter(|f| f.kind == FrameKind::Progress)
+        .map(|f| f.data["percent"].as_u64().unwrap())
+        .collect();
+    assert!(progress.len() >= 2, "progress frames: {progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
+
+    let job_id = frames[0].job_id.clone().expect("accepted names the job");
+    let correlation_id = frames[0].correlation_id.clone().unwrap();
+    assert_eq!(frames[0].data["statusUrl"], format!("/v1/jobs/{job_id}"));
+    for frame in &frames {
+        assert_eq!(frame.request_id.as_deref(), Some("r1"));
+        assert_eq!(frame.job_id.as_deref(), Some(job_id.as_str()));
+        assert_eq!(
+            frame.correlation_id.as_deref(),
+            Some(correlation_id.as_str())
+        );
+    }
+    assert_eq!(frames.last().unwrap().data, json!({"sleptMs": 2000}));
+
+    // The claim holds the same outcome.
+    let job = stack.wait_for_job(&job_id).await;
+    assert_eq!(job["status"], "SUCCEEDED");
+    assert_eq!(job["result"], json!({"sleptMs": 2000}));
+    assert_eq!(job["correlationId"], correlation_id);
+}
+
+#[tokio::test]
+async fn two_jobs_on_one_connection_keep_per_connection_order() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    // The slow job first: the connection's FIFO group runs the quick one only after it.
+    ws.submit(&SubmitFrame::new("slow", "sleep", json!({"ms": 1500})))
+        .await
+        .unwrap();
+    ws.submit(&SubmitFrame::new("quick", "echo", json!({"n": 2})))
+        .await
+        .unwrap();
+    let frames = in_seq_order(frames_until_final(&mut ws, &["slow", "quick"]).await, 1);
+
+    let last_of = |request: &str, kind: FrameKind| {
+        for_request(&frames, request)
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.seq)
+            .max()
+            .unwrap_or_else(|| panic!("no {kind:?} frame for {request}: {frames:#?}"))
+    };
+    assert!(
+        last_of("slow", FrameKind::Result) < last_of("quick", FrameKind::Result),
+        "jobs finish in submission order: {frames:#?}"
+    );
+    assert_eq!(
+        for_request(&frames, "quick").last().unwrap().data,
+        json!({"n": 2})
+    );
+}
+
+#[tokio::test]
+async fn two_connections_do_not_see_each_others_frames() {
+    let stack = Stack::load().await;
+    let mut a = connect(&stack).await;
+    let mut b = connect(&stack).await;
+    a.submit(&SubmitFrame::new("a1", "sleep", json!({"ms": 600})))
+        .await
+        .unwrap();
+    b.submit(&SubmitFrame::new("b1", "sleep", json!({"ms": 600})))
+        .await
+        .unwrap();
+    let (frames_a, frames_b) = tokio::join!(
+        frames_until_final(&mut a, &["a1"]),
+        frames_until_final(&mut b, &["b1"])
+    );
+    // Each connection has its own counter, starting at 1.
+    let frames_a = in_seq_order(frames_a, 1);
+    let frames_b = in_seq_order(frames_b, 1);
+    assert!(
+        frames_a
+            .iter()
+            .all(|f| f.request_id.as_deref() == Some("a1"))
+    );
+    assert!(
+        frames_b
+            .iter()
+            .all(|f| f.request_id.as_deref() == Some("b1"))
+    );
+    assert_ne!(frames_a[0].job_id, frames_b[0].job_id);
+}
+
+async fn connection_of_job(stack: &Stack, job_id: &str) -> String {
+    eventually("the job's connection id on its claim", || async {
+        stack
+            .item(&format!("JOB#{job_id}"))
+            .await?
+            .get("connectionId")?
+            .as_s()
+            .ok()
+            .cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_job_leaves_the_job_to_finish() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    ws.submit(&SubmitFrame::new("r1", "sleep", json!({"ms": 6000})))
+        .await
+        .unwrap();
+    // Wait until the job is running and has sent progress.
+    let mut job_id = None;
+    loop {
+        match ws.next_event(DEADLINE).await.unwrap() {
+            Event::Frame(frame) if frame.kind == FrameKind::Accepted => job_id = frame.job_id,
+            Event::Frame(frame) if frame.kind == FrameKind::Progress => break,
+            Event::Frame(frame) => panic!("unexpected frame {frame:?}"),
+            other => panic!("{other:?} before any progress"),
+        }
+    }
+    let job_id = job_id.expect("accepted came first");
+    let connection_id = connection_of_job(&stack, &job_id).await;
+    let record = format!("CONN#{connection_id}");
+    assert!(stack.item(&record).await.is_some(), "connected: recorded");
+
+    ws.close().await.unwrap();
+    eventually("$disconnect to remove the connection record", || async {
+        stack.item(&record).await.is_none().then_some(())
+    })
+    .await;
+
+    // $disconnect is best effort on AWS: put the record back as if it had been lost. The next
+    // frame the processor posts then meets GoneException, which must remove it again.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    stack
+        .dynamodb
+        .put_item()
+        .table_name(stack.output("TableName"))
+        .item("pk", AttributeValue::S(record.clone()))
+        .item("kind", AttributeValue::S("connection".into()))
+        .item("seq", AttributeValue::N("100".into()))
+        .item("ttl", AttributeValue::N((now + 3600).to_string()))
+        .send()
+        .await
+        .unwrap();
+    eventually(
+        "the first failed post to remove the stale record",
+        || async { stack.item(&record).await.is_none().then_some(()) },
+    )
+    .await;
+
+    let job = stack.wait_for_job(&job_id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["result"], json!({"sleptMs": 6000}));
+}
+
+#[tokio::test]
+async fn bad_frames_get_precise_error_frames_and_the_connection_keeps_working() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    let long_id = "x".repeat(500);
+    let cases: Vec<(String, &str, Option<&str>)> = vec![
+        ("{not json".into(), error_code::MALFORMED_FRAME, None),
+        ("[1, 2]".into(), error_code::MALFORMED_FRAME, None),
+        (
+            r#"{"action":"dance","requestId":"e1"}"#.into(),
+            error_code::UNKNOWN_ACTION,
+            Some("e1"),
+        ),
+        (
+            r#"{"requestId":"e2"}"#.into(),
+            error_code::UNKNOWN_ACTION,
+            Some("e2"),
+        ),
+        (
+            r#"{"action":"submit","requestId":"e3"}"#.into(),
+            error_code::INVALID_FRAME,
+            Some("e3"),
+        ),
+        (
+            r#"{"action":"submit","requestId":"e4","type":"nope"}"#.into(),
+            error_code::UNKNOWN_JOB_TYPE,
+            Some("e4"),
+        ),
+        (
+            r#"{"action":"submit","requestId":"e5","type":"sleep","payload":{"ms":-1}}"#.into(),
+            error_code::INVALID_PAYLOAD,
+            Some("e5"),
+        ),
+        (
+            format!(r#"{{"action":"submit","requestId":"{long_id}","type":"echo"}}"#),
+            error_code::INVALID_FRAME,
+            None,
+        ),
+        (
+            format!(
+                r#"{{"action":"submit","requestId":"e6","type":"echo","payload":"{}"}}"#,
+                "y".repeat(130 * 1024)
+            ),
+            error_code::FRAME_TOO_LARGE,
+            None,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (text, code, request_id) in &cases {
+        ws.send_text(text.clone()).await.unwrap();
+        // One reply per message, before the next is sent: replies pair with cases.
+        let frame = ws
+            .next_frame(DEADLINE)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no reply to {}", &text[..text.len().min(80)]));
+        assert_eq!(frame.kind, FrameKind::Error, "{frame:?}");
+        assert_eq!(
+            frame.error_code(),
+            Some(*code),
+            "{}: {frame:?}",
+            &text[..text.len().min(80)]
+        );
+        assert_eq!(frame.request_id.as_deref(), *request_id);
+        assert!(frame.job_id.is_none(), "nothing was accepted: {frame:?}");
+        seen.push(frame);
+    }
+    in_seq_order(seen, 1);
+
+    // A resent submit is accepted once; reusing its requestId for other work is refused.
+    let submit = SubmitFrame::new(unique("ok"), "echo", json!({"fine": true}));
+    ws.submit(&submit).await.unwrap();
+    ws.submit(&submit).await.unwrap();
+    let mut changed = submit.clone();
+    changed.payload = json!({"fine": false});
+    ws.submit(&changed).await.unwrap();
+    let request_id = submit.request_id.as_str();
+    let reused = |f: &ServerFrame| f.error_code() == Some(error_code::REQUEST_ID_REUSED);
+    // Two acceptances, the refusal, and the one job's result, in whatever order they arrive.
+    let frames = frames_until(
+        &mut ws,
+        "the job's result and the reuse refusal",
+        |frames| {
+            frames.iter().any(reused)
+                && frames.iter().any(|f| f.kind == FrameKind::Result)
+                && frames
+                    .iter()
+                    .filter(|f| f.kind == FrameKind::Accepted)
+                    .count()
+                    == 2
+        },
+    )
+    .await;
+    let frames = in_seq_order(frames, cases.len() as u64 + 1);
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.request_id.as_deref() == Some(request_id))
+    );
+    let accepted: Vec<&ServerFrame> = frames
+        .iter()
+        .filter(|f| f.kind == FrameKind::Accepted)
+        .collect();
+    assert_eq!(accepted[0].job_id, accepted[1].job_id, "the same job");
+    assert_eq!(frames.len(), 4, "one job ran, one result: {frames:#?}");
+    let job = stack
+        .wait_for_job(accepted[0].job_id.as_deref().unwrap())
+        .await;
+    assert_eq!(job["result"], json!({"fine": true}));
+}
+
+#[tokio::test]
+async fn a_result_too_large_for_a_frame_arrives_as_a_claim_reference() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    let payload = json!({"blob": "z".repeat(40 * 1024)});
+    ws.submit(&SubmitFrame::new("big", "echo", payload.clone()))
+        .await
+        .unwrap();
+    let frames = in_seq_order(frames_until_final(&mut ws, &["big"]).await, 1);
+    let result = frames.last().unwrap();
+    assert_eq!(result.kind, FrameKind::Result);
+    assert_eq!(result.data, Value::Null);
+    let job_id = result.job_id.clone().unwrap();
+    let reference = result.result_ref.clone().expect("a claim reference");
+    assert_eq!(reference.href, format!("/v1/jobs/{job_id}"));
+    assert_eq!(reference.bytes, payload.to_string().len());
+    let job = stack.get(&reference.href).await.json();
+    assert_eq!(job["status"], "SUCCEEDED");
+    assert_eq!(job["result"], payload);
+}
+
+#[tokio::test]
+async fn the_courier_tool_streams_frames_in_order() {
+    let stack = Stack::load().await;
+    let exe = std::env::current_exe().unwrap();
+    let courier = exe.parent().unwrap().parent().unwrap().join("courier");
+    assert!(
+        courier.exists(),
+        "build the CLI first: {}",
+        courier.display()
+    );
+    let (ws_url, token) = (
+        stack.output("WebSocketUrl").to_owned(),
+        stack.output("LocalWebSocketToken").to_owned(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&courier)
+            .args(["ws", "sleep", r#"{"ms":500}"#, "--count", "2", "--json"])
+            .args(["--timeout", "90"])
+            .env("COURIER_WS_URL", ws_url)
+            .env("COURIER_WS_TOKEN", token)
+            .output()
+            .expect("run courier")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "courier ws failed: {stderr}");
+    assert!(!stderr.contains("gap"), "{stderr}");
+    let frames: Vec<ServerFrame> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one frame per line"))
+        .collect();
+    let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=frames.len() as u64).collect::<Vec<_>>(),
+        "printed in seq order"
+    );
+    let results = frames
+        .iter()
+        .filter(|f| f.kind == FrameKind::Result)
+        .count();
+    assert_eq!(results, 2);
+}

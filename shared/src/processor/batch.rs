@@ -16,7 +16,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let outcomes: Vec<(Option<String>, Result<(), E>)> = stream::iter(event.records)
+    let outcomes: Vec<Outcome<E>> = stream::iter(event.records)
         .map(|record| {
             let id = record.message_id.clone();
             let fut = handle(record);
@@ -29,9 +29,10 @@ where
     failures(outcomes)
 }
 
-fn failures<E: std::fmt::Display>(
-    outcomes: Vec<(Option<String>, Result<(), E>)>,
-) -> SqsBatchResponse {
+/// One message's id and how handling it went.
+type Outcome<E> = (Option<String>, Result<(), E>);
+
+fn failures<E: std::fmt::Display>(outcomes: Vec<Outcome<E>>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for (id, outcome) in outcomes {
         if let Err(error) = outcome {
@@ -87,7 +88,7 @@ where
         }
     }
     let handle = &handle;
-    let outcomes: Vec<Vec<(Option<String>, Result<(), Ordered<E>>)>> = stream::iter(groups)
+    let outcomes: Vec<Vec<Outcome<Ordered<E>>>> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut outcomes = Vec::with_capacity(records.len());
             let mut failed = false;

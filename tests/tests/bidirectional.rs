@@ -438,3 +438,61 @@ async fn the_courier_tool_streams_frames_in_order() {
         .count();
     assert_eq!(results, 2);
 }
+
+#[tokio::test]
+async fn a_failed_job_ends_with_an_error_frame_and_reaches_the_fifo_dead_letter_queue() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    ws.submit(&SubmitFrame::new(
+        "f1",
+        "fail",
+        json!({"reason": "refused by test"}),
+    ))
+    .await
+    .unwrap();
+    let frames = in_seq_order(frames_until_final(&mut ws, &["f1"]).await, 1);
+    let error = frames.last().unwrap();
+    assert_eq!(
+        error.error_code(),
+        Some(error_code::JOB_FAILED),
+        "{error:?}"
+    );
+    assert_eq!(error.data["message"], "refused by test");
+    let job_id = error.job_id.clone().unwrap();
+    let job = stack.wait_for_job(&job_id).await;
+    assert_eq!(job["status"], "FAILED");
+    let letter = stack
+        .wait_for_message("OrderedWorkDeadLetterQueueUrl", &job_id, |m| {
+            courier_e2e::dead_letter_id(m).as_deref() == Some(job_id.as_str())
+        })
+        .await;
+    assert_eq!(
+        courier_e2e::message_attribute(&letter, "failureReason").as_deref(),
+        Some("refused by test")
+    );
+}
+
+#[tokio::test]
+async fn a_retried_job_holds_back_the_next_job_of_its_connection() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    // Two transient failures: the message goes back to the FIFO queue twice with backoff, and
+    // its group (this connection) waits for it.
+    ws.submit(&SubmitFrame::new("flaky", "flaky", json!({"failures": 2})))
+        .await
+        .unwrap();
+    ws.submit(&SubmitFrame::new("next", "echo", json!("after")))
+        .await
+        .unwrap();
+    let frames = in_seq_order(frames_until_final(&mut ws, &["flaky", "next"]).await, 1);
+    let result_seq = |request: &str| {
+        for_request(&frames, request)
+            .iter()
+            .find(|f| f.kind == FrameKind::Result)
+            .map(|f| f.seq)
+            .unwrap_or_else(|| panic!("no result for {request}: {frames:#?}"))
+    };
+    assert!(result_seq("flaky") < result_seq("next"), "{frames:#?}");
+    let flaky = for_request(&frames, "flaky");
+    assert_eq!(flaky.last().unwrap().data, json!({"attempts": 3}));
+}

@@ -68,12 +68,21 @@ impl<E: std::fmt::Display> std::fmt::Display for Ordered<E> {
 
 /// A FIFO batch: message groups run concurrently, each group's messages one after another. Once
 /// a message fails, the rest of its group is reported failed unprocessed, so SQS redelivers
-/// them after it, in order.
-pub async fn handle_ordered_batch<F, Fut, E>(event: SqsEvent, handle: F) -> SqsBatchResponse
+/// them after it, in order. Each of those is handed to `hold` first, which should make it
+/// visible again at once: left in flight for the whole visibility timeout, it would block its
+/// group (and so the failed message's retry) that long. SQS still delivers it only after the
+/// failed message.
+pub async fn handle_ordered_batch<F, Fut, E, H, HFut>(
+    event: SqsEvent,
+    handle: F,
+    hold: H,
+) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
+    H: Fn(SqsMessage) -> HFut,
+    HFut: Future<Output = ()>,
 {
     let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
     for record in event.records {
@@ -87,7 +96,7 @@ where
             None => groups.push((group, vec![record])),
         }
     }
-    let handle = &handle;
+    let (handle, hold) = (&handle, &hold);
     let outcomes: Vec<Vec<Outcome<Ordered<E>>>> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut outcomes = Vec::with_capacity(records.len());
@@ -95,6 +104,7 @@ where
             for record in records {
                 let id = record.message_id.clone();
                 if failed {
+                    hold(record).await;
                     outcomes.push((id, Err(Ordered::BehindAFailure)));
                     continue;
                 }
@@ -160,17 +170,26 @@ mod tests {
             grouped("a3", "A", "ok"),
         ];
         let seen = std::sync::Mutex::new(Vec::new());
-        let response = handle_ordered_batch(event, |m| {
-            seen.lock().unwrap().push(m.message_id.clone().unwrap());
-            async move {
-                if m.body.as_deref() == Some("ok") {
-                    Ok(())
-                } else {
-                    Err("boom")
+        let held = std::sync::Mutex::new(Vec::new());
+        let response = handle_ordered_batch(
+            event,
+            |m| {
+                seen.lock().unwrap().push(m.message_id.clone().unwrap());
+                async move {
+                    if m.body.as_deref() == Some("ok") {
+                        Ok(())
+                    } else {
+                        Err("boom")
+                    }
                 }
-            }
-        })
+            },
+            |m| {
+                held.lock().unwrap().push(m.message_id.clone().unwrap());
+                async {}
+            },
+        )
         .await;
+        assert_eq!(held.into_inner().unwrap(), vec!["a3"]);
         let mut failed: Vec<_> = response
             .batch_item_failures
             .iter()

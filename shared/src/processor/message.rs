@@ -287,6 +287,15 @@ impl MessageProcessor {
         }
     }
 
+    /// Makes a message that was not processed visible again at once (best effort).
+    pub async fn release(&self, record: SqsMessage) {
+        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
+            && let Err(error) = self.retries.retry_after(arn, handle, Duration::ZERO).await
+        {
+            tracing::warn!(%error, "held-back message stays in flight until its visibility timeout");
+        }
+    }
+
     async fn retry_later(
         &self,
         record: &SqsMessage,

@@ -19,7 +19,12 @@ impl MessageProcessor {
 
     /// The same for a FIFO queue: each message group in order.
     pub async fn handle_ordered_event(&self, event: SqsEvent) -> SqsBatchResponse {
-        handle_ordered_batch(event, |record| self.process(record)).await
+        handle_ordered_batch(
+            event,
+            |record| self.process(record),
+            |record| self.release(record),
+        )
+        .await
     }
 }
 

@@ -11,11 +11,14 @@ ensure_venv "$EMULATOR_VENV" "$COURIER_ROOT/infra/requirements-emulator.txt"
 PYTHON="$EMULATOR_VENV/bin/python"
 "$PYTHON" "$COURIER_ROOT/infra/deploy.py"
 
-url="$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["HttpApiUrl"])' "$OUTPUTS_FILE")"
+output() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OUTPUTS_FILE" "$1"; }
+url="$(output HttpApiUrl)"
+ws_url="$(output WebSocketUrl)"
 cat <<MSG
 
 courier is up.
   API base URL : $url
+  WebSocket    : $ws_url  (token: LocalWebSocketToken in the outputs)
   outputs      : ${OUTPUTS_FILE#"$COURIER_ROOT"/}
   stop it with : infra/down.sh
 
@@ -23,4 +26,8 @@ Send a fire-and-forget message:
   curl -si -X POST '$url/v1/messages' \\
     -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
     -d '{"type": "sha256", "payload": {"data": "hello"}}'
+
+Submit a job and wait for it, or stream one over the WebSocket API:
+  target/release/courier submit sleep '{"ms": 2000}' --wait
+  target/release/courier ws sleep '{"ms": 2000}'
 MSG

@@ -1,5 +1,6 @@
 //! The project's own cost per request, without AWS: the HTTP router accepting a message or a job
-//! over in-memory adapters, and the processor handling one SQS record. Run with
+//! over in-memory adapters, the processor handling one SQS record, and the WebSocket function
+//! accepting a submit frame. Run with
 //! `cargo bench -p courier-shared --bench handlers`.
 
 use axum::body::Body;
@@ -102,6 +103,50 @@ async fn bench_processor() {
     report("processor: one sha256 record", samples);
 }
 
+async fn bench_websocket_submit() {
+    use courier::ports::{Connection, ConnectionStore};
+    use courier::testing::{InMemoryConnections, RecordingPoster};
+    let connections = Arc::new(InMemoryConnections::default());
+    let poster = Arc::new(RecordingPoster::default());
+    let now = time::OffsetDateTime::now_utc();
+    connections
+        .open(&Connection {
+            id: "bench".into(),
+            connected_at: now,
+            expires_at: now + Duration::from_secs(3600),
+        })
+        .await
+        .unwrap();
+    let app = courier::websocket::WebSocketApp {
+        connections: connections.clone(),
+        frames: courier::websocket::FrameSender::new(connections, poster.clone()),
+        queue: Arc::new(InMemoryQueue::default()),
+        claims: Arc::new(InMemoryClaims::default()),
+        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
+        registry: Arc::new(WorkerRegistry::with_builtins()),
+        clock: Arc::new(FixedClock::at(now)),
+        claim_lifetime: Duration::from_secs(86_400),
+        tokens: courier::websocket::AccessTokens::parse("bench-token-0123456789").unwrap(),
+    };
+    let mut samples = Vec::with_capacity(ITERATIONS);
+    for i in 0..ITERATIONS {
+        let event: courier::websocket::WebSocketRequest =
+            serde_json::from_value(serde_json::json!({
+                "requestContext": {"connectionId": "bench", "eventType": "MESSAGE",
+                                   "routeKey": "submit", "connectedAt": 0, "requestTimeEpoch": 0},
+                "body": format!(r#"{{"action":"submit","requestId":"r{i}","type":"sha256","payload":{{"data":"a fairly ordinary request payload"}}}}"#),
+                "isBase64Encoded": false
+            }))
+            .unwrap();
+        let started = Instant::now();
+        let response = app.handle(event).await;
+        samples.push(started.elapsed());
+        assert_eq!(response.status_code, 200);
+    }
+    assert_eq!(poster.posted.lock().unwrap().len(), ITERATIONS);
+    report("WebSocket submit → accepted frame", samples);
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -112,5 +157,6 @@ fn main() {
         bench_post("POST /v1/messages + Idempotency-Key", "/v1/messages", true).await;
         bench_post("POST /v1/jobs", "/v1/jobs", false).await;
         bench_processor().await;
+        bench_websocket_submit().await;
     });
 }

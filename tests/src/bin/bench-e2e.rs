@@ -3,6 +3,8 @@
 //!
 //!     cargo run --release -p courier-e2e --bin bench-e2e -- [requests]
 
+use courier_client::frames::{FrameKind, SubmitFrame};
+use courier_client::ws::{Auth, WsClient};
 use courier_e2e::Stack;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -84,10 +86,48 @@ async fn main() {
         completions.push(started.elapsed());
     }
 
+    // WebSocket: submit → accepted frame, and submit → result frame, one job at a time on one
+    // connection (a FIFO group runs its jobs one after another anyway).
+    let mut ws = WsClient::connect(
+        stack.output("WebSocketUrl"),
+        Auth::Header(stack.output("LocalWebSocketToken")),
+    )
+    .await
+    .expect("connect");
+    let mut ws_accepts = Vec::new();
+    let mut ws_results = Vec::new();
+    for i in 0..requests.min(50) {
+        let started = Instant::now();
+        let request_id = format!("bench-{i}");
+        ws.submit(&SubmitFrame::new(&request_id, "echo", json!({"n": i})))
+            .await
+            .expect("submit");
+        loop {
+            let frame = ws
+                .next_frame(Duration::from_secs(60))
+                .await
+                .expect("frame")
+                .expect("a frame within a minute");
+            if frame.request_id.as_deref() != Some(request_id.as_str()) {
+                continue;
+            }
+            match frame.kind {
+                FrameKind::Accepted => ws_accepts.push(started.elapsed()),
+                FrameKind::Result => {
+                    ws_results.push(started.elapsed());
+                    break;
+                }
+                other => panic!("unexpected {other:?}: {frame:?}"),
+            }
+        }
+    }
+
     println!("| measurement | n | mean ms | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     summary("bare emulator call (SQS GetQueueAttributes)", bare_sqs);
     summary("POST /v1/messages → 202", message_acks);
     summary("POST /v1/jobs → 202", job_acks);
     summary("POST /v1/messages → record SUCCEEDED", completions);
+    summary("WebSocket submit → accepted frame", ws_accepts);
+    summary("WebSocket submit → result frame", ws_results);
 }

@@ -5,6 +5,7 @@ use courier::config::HttpApiSettings;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     courier::telemetry::init();
+    courier::metrics::cold_start("http-api");
     let settings = HttpApiSettings::from_env()?;
     let aws = courier::aws::load_config().await;
     let app = courier::http::router(courier::aws::http_app_state(&aws, &settings));

@@ -8,6 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     courier::telemetry::init();
+    courier::metrics::cold_start("processor");
     let settings = ProcessorSettings::from_env()?;
     let aws = courier::aws::load_config().await;
     let consumer = courier::aws::work_consumer(&aws, &settings);

@@ -7,6 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     courier::telemetry::init();
+    courier::metrics::cold_start("websocket");
     let settings = WebSocketSettings::from_env()?;
     let aws = courier::aws::load_config().await;
     let app = courier::aws::websocket_app(&aws, &settings);

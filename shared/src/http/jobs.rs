@@ -182,6 +182,15 @@ pub async fn post_job(
             }
         }
         tracing::info!(job_id = %claim.id, job_type = %claim.job_type, "job accepted");
+        crate::metrics::accepted(
+            if claim.callback.is_some() {
+                "callback"
+            } else {
+                Pattern::ClaimCheck.as_str()
+            },
+            correlation_id.as_str(),
+            claim.id.as_str(),
+        );
         let location = status_path(&claim.id);
         let body = serde_json::to_string(&JobAccepted {
             id: claim.id.as_str(),

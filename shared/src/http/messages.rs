@@ -87,6 +87,11 @@ pub async fn post_message(
             ));
         }
         tracing::info!(message_id = %envelope.message_id, job_type = %envelope.job_type, "message accepted");
+        crate::metrics::accepted(
+            envelope.pattern.as_str(),
+            envelope.correlation_id.as_str(),
+            &envelope.message_id,
+        );
         let body = serde_json::to_string(&MessageAccepted {
             message_id: &envelope.message_id,
             correlation_id: envelope.correlation_id.as_str(),

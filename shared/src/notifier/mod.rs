@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
+use tracing::Instrument;
 
 /// One POST to a callback URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +83,14 @@ impl Notifier {
             job_id = %request.job_id,
             correlation_id = %request.correlation_id
         );
-        let _entered = span.enter();
+        self.deliver_in_span(record, request).instrument(span).await
+    }
+
+    async fn deliver_in_span(
+        &self,
+        record: SqsMessage,
+        request: CallbackRequest,
+    ) -> Result<(), NotifyError> {
         let job_id =
             JobId::parse(&request.job_id).map_err(|e| NotifyError::Unparseable(e.to_string()))?;
         let Some(claim) = self.claims.get(&job_id).await? else {
@@ -157,12 +165,29 @@ impl Notifier {
                 update.delivered_at = Some(rfc3339(now));
                 self.ledger.record(&job_id, &update).await?;
                 tracing::info!(attempt, code, "callback delivered");
+                let latency = claim
+                    .completed_at
+                    .and_then(|done| Duration::try_from(now - done).ok());
+                crate::metrics::callback_attempt(
+                    true,
+                    false,
+                    latency,
+                    claim.correlation_id.as_str(),
+                    job_id.as_str(),
+                );
                 Ok(())
             }
             Some(410) => {
                 update.last_error = Some("the receiver answered 410 Gone; not retried".into());
                 self.ledger.record(&job_id, &update).await?;
                 tracing::warn!(attempt, "callback refused with 410 Gone");
+                crate::metrics::callback_attempt(
+                    false,
+                    true,
+                    None,
+                    claim.correlation_id.as_str(),
+                    job_id.as_str(),
+                );
                 Ok(())
             }
             _ => {
@@ -189,6 +214,21 @@ impl Notifier {
                     delay
                 };
                 self.ledger.record(&job_id, &update).await?;
+                let gave_up = attempt >= self.retry.max_receive_count;
+                crate::metrics::callback_attempt(
+                    false,
+                    gave_up,
+                    None,
+                    claim.correlation_id.as_str(),
+                    job_id.as_str(),
+                );
+                if gave_up {
+                    crate::metrics::dead_lettered(
+                        "callback",
+                        claim.correlation_id.as_str(),
+                        job_id.as_str(),
+                    );
+                }
                 if let (Some(arn), Some(handle)) =
                     (&record.event_source_arn, &record.receipt_handle)
                     && let Err(error) = self.retries.retry_after(arn, handle, delay).await

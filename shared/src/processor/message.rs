@@ -92,6 +92,30 @@ impl ProgressSink for JobProgress<'_> {
     }
 }
 
+/// The pattern a piece of work came in by, as metrics name it.
+fn pattern_label(envelope: &WorkEnvelope) -> &'static str {
+    if envelope.has_callback {
+        "callback"
+    } else {
+        envelope.pattern.as_str()
+    }
+}
+
+/// The dead-letter queue a piece of work ends up in, as metrics name it.
+fn queue_label(envelope: &WorkEnvelope) -> &'static str {
+    match envelope.pattern {
+        crate::domain::Pattern::Bidirectional => "ordered-work",
+        _ => "work",
+    }
+}
+
+/// From acceptance to now, if the acceptance time is readable.
+fn since_accepted(envelope: &WorkEnvelope) -> Option<Duration> {
+    let accepted = crate::clock::parse_rfc3339(&envelope.accepted_at)?;
+    let elapsed = time::OffsetDateTime::now_utc() - accepted;
+    elapsed.try_into().ok()
+}
+
 fn job_failed(failure: &Failure) -> Value {
     json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": failure.reason})
 }
@@ -187,6 +211,15 @@ impl MessageProcessor {
                     "unparseable message sent to the dead-letter queue"
                 );
                 self.dead_letters.dead_letter(&letter).await?;
+                let fifo = record
+                    .event_source_arn
+                    .as_deref()
+                    .is_some_and(|arn| arn.ends_with(".fifo"));
+                crate::metrics::dead_lettered(
+                    if fifo { "ordered-work" } else { "work" },
+                    letter.correlation_id.as_deref().unwrap_or("-"),
+                    letter.message_id.as_deref().unwrap_or("-"),
+                );
                 return Ok(());
             }
         };
@@ -228,6 +261,18 @@ impl MessageProcessor {
             envelope,
             record_key: &record_key,
         };
+        let started = std::time::Instant::now();
+        let report = |outcome: crate::metrics::Outcome| {
+            let terminal = outcome != crate::metrics::Outcome::Retried;
+            crate::metrics::processed(
+                pattern_label(envelope),
+                outcome,
+                started.elapsed(),
+                terminal.then(|| since_accepted(envelope)).flatten(),
+                envelope.correlation_id.as_str(),
+                &envelope.message_id,
+            );
+        };
         let outcome = match self.registry.get(&envelope.job_type) {
             Some(worker) => {
                 let context = WorkContext {
@@ -256,6 +301,7 @@ impl MessageProcessor {
             Ok(result) => {
                 self.ledger.record_success(&record_key, &result).await?;
                 tracing::info!(attempt, "job succeeded");
+                report(crate::metrics::Outcome::Succeeded);
                 self.tell_client(envelope, FrameKind::Result, result).await;
                 self.start_callback(envelope).await
             }
@@ -276,13 +322,35 @@ impl MessageProcessor {
                     .await?;
                 self.ledger.record_failure(&record_key, &failure).await?;
                 tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");
+                report(crate::metrics::Outcome::Failed);
+                crate::metrics::dead_lettered(
+                    queue_label(envelope),
+                    envelope.correlation_id.as_str(),
+                    &envelope.message_id,
+                );
                 self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
                     .await;
                 self.start_callback(envelope).await
             }
             Err(WorkError::Transient(reason)) => {
-                self.retry_later(record, envelope, receive_count, reason)
-                    .await
+                let last = receive_count >= self.policy.max_receive_count;
+                let result = self
+                    .retry_later(record, envelope, receive_count, reason)
+                    .await;
+                // Counted once the outcome is recorded (retry_later fails early otherwise).
+                if matches!(result, Err(ProcessError::WillRetry(_))) {
+                    if last {
+                        report(crate::metrics::Outcome::Failed);
+                        crate::metrics::dead_lettered(
+                            queue_label(envelope),
+                            envelope.correlation_id.as_str(),
+                            &envelope.message_id,
+                        );
+                    } else {
+                        report(crate::metrics::Outcome::Retried);
+                    }
+                }
+                result
             }
         }
     }

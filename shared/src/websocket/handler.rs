@@ -301,6 +301,11 @@ impl WebSocketApp {
             );
         }
         tracing::info!(job_id = %claim.id, job_type = %claim.job_type, correlation_id = %correlation_id, "job accepted");
+        crate::metrics::accepted(
+            Pattern::Bidirectional.as_str(),
+            correlation_id.as_str(),
+            claim.id.as_str(),
+        );
         Ok(Accepted {
             job_id: claim.id.to_string(),
             correlation_id: correlation_id.to_string(),

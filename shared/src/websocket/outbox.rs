@@ -78,6 +78,15 @@ pub fn encode(mut frame: ServerFrame) -> String {
     serde_json::to_string(&frame).expect("frames serialise")
 }
 
+fn kind_name(kind: FrameKind) -> &'static str {
+    match kind {
+        FrameKind::Accepted => "accepted",
+        FrameKind::Progress => "progress",
+        FrameKind::Result => "result",
+        FrameKind::Error => "error",
+    }
+}
+
 #[derive(Clone)]
 pub struct FrameSender {
     connections: Arc<dyn ConnectionStore>,
@@ -113,10 +122,15 @@ impl FrameSender {
         seq: u64,
         draft: Draft,
     ) -> Result<Delivery, PortError> {
+        let kind = draft.kind;
         let text = encode(draft.numbered(seq));
         match self.poster.post(connection_id, text.as_bytes()).await? {
-            PostOutcome::Delivered => Ok(Delivery::Delivered { seq }),
+            PostOutcome::Delivered => {
+                crate::metrics::frame_sent(kind_name(kind));
+                Ok(Delivery::Delivered { seq })
+            }
             PostOutcome::Gone => {
+                crate::metrics::connection_gone(connection_id);
                 // The client left without a $disconnect (it is best effort): forget the
                 // connection so later frames stop here, at the counter.
                 self.connections.close(connection_id).await?;

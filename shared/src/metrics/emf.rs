@@ -1,0 +1,187 @@
+//! CloudWatch [Embedded Metric Format]: a log line that CloudWatch Logs turns into metrics.
+//! In Lambda, a JSON object printed to stdout with an `_aws` member is all it takes: no API
+//! call, no agent, nothing on the request path but one `write`.
+//!
+//! [Embedded Metric Format]: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+
+use serde_json::{Map, Value, json};
+
+/// EMF's limits per directive.
+pub const MAX_METRICS_PER_DIRECTIVE: usize = 100;
+pub const MAX_DIMENSIONS_PER_SET: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "Count",
+            Self::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// One metric directive: metrics that share a dimension set.
+#[derive(Debug, Clone, PartialEq)]
+struct Directive {
+    dimensions: Vec<String>,
+    metrics: Vec<(String, Unit)>,
+}
+
+/// One EMF record: metric values, the dimensions they are counted under, and properties that
+/// are kept (searchable in Logs Insights) but are not dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    namespace: String,
+    timestamp_ms: i64,
+    directives: Vec<Directive>,
+    root: Map<String, Value>,
+}
+
+impl Record {
+    pub fn new(namespace: impl Into<String>, timestamp_ms: i64) -> Self {
+        Self {
+            namespace: namespace.into(),
+            timestamp_ms,
+            directives: Vec::new(),
+            root: Map::new(),
+        }
+    }
+
+    /// A dimension's value for this record (`Pattern = claim-check`).
+    pub fn dimension(mut self, name: &str, value: &str) -> Self {
+        self.root
+            .insert(name.to_owned(), Value::String(value.to_owned()));
+        self
+    }
+
+    /// A value kept with the record but not a dimension (`correlationId`, `jobId`).
+    pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.root.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// A metric counted under the dimension set `dimensions` (names set with
+    /// [`Record::dimension`]; an empty set is the metric without dimensions).
+    pub fn metric(mut self, dimensions: &[&str], name: &str, unit: Unit, value: f64) -> Self {
+        assert!(
+            dimensions.len() <= MAX_DIMENSIONS_PER_SET,
+            "too many dimensions"
+        );
+        let directive = match self.directives.iter_mut().find(|d| {
+            d.dimensions
+                .iter()
+                .map(String::as_str)
+                .eq(dimensions.iter().copied())
+        }) {
+            Some(directive) => directive,
+            None => {
+                self.directives.push(Directive {
+                    dimensions: dimensions.iter().map(|d| (*d).to_owned()).collect(),
+                    metrics: Vec::new(),
+                });
+                self.directives.last_mut().expect("just pushed")
+            }
+        };
+        assert!(
+            directive.metrics.len() < MAX_METRICS_PER_DIRECTIVE,
+            "too many metrics"
+        );
+        directive.metrics.push((name.to_owned(), unit));
+        self.root.insert(name.to_owned(), json!(value));
+        self
+    }
+
+    pub fn to_json(&self) -> String {
+        let directives: Vec<Value> = self
+            .directives
+            .iter()
+            .map(|d| {
+                json!({
+                    "Namespace": self.namespace,
+                    "Dimensions": [d.dimensions],
+                    "Metrics": d.metrics.iter()
+                        .map(|(name, unit)| json!({"Name": name, "Unit": unit.as_str()}))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let mut object = self.root.clone();
+        object.insert(
+            "_aws".to_owned(),
+            json!({"Timestamp": self.timestamp_ms, "CloudWatchMetrics": directives}),
+        );
+        Value::Object(object).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_the_specification_shape() {
+        let record = Record::new("Courier", 1_700_000_000_123)
+            .dimension("Pattern", "claim-check")
+            .dimension("Outcome", "succeeded")
+            .property("correlationId", "c-1")
+            .metric(&["Pattern", "Outcome"], "Processed", Unit::Count, 1.0)
+            .metric(&["Pattern"], "ProcessingDuration", Unit::Milliseconds, 12.5)
+            .metric(&["Pattern"], "EndToEndLatency", Unit::Milliseconds, 80.0);
+        let value: Value = serde_json::from_str(&record.to_json()).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "_aws": {
+                    "Timestamp": 1_700_000_000_123_i64,
+                    "CloudWatchMetrics": [
+                        {"Namespace": "Courier", "Dimensions": [["Pattern", "Outcome"]],
+                         "Metrics": [{"Name": "Processed", "Unit": "Count"}]},
+                        {"Namespace": "Courier", "Dimensions": [["Pattern"]],
+                         "Metrics": [{"Name": "ProcessingDuration", "Unit": "Milliseconds"},
+                                     {"Name": "EndToEndLatency", "Unit": "Milliseconds"}]}
+                    ]
+                },
+                "Pattern": "claim-check",
+                "Outcome": "succeeded",
+                "correlationId": "c-1",
+                "Processed": 1.0,
+                "ProcessingDuration": 12.5,
+                "EndToEndLatency": 80.0
+            })
+        );
+    }
+
+    #[test]
+    fn a_metric_without_dimensions_has_an_empty_set() {
+        let record = Record::new("Courier", 0).metric(&[], "ConnectionsGone", Unit::Count, 1.0);
+        let value: Value = serde_json::from_str(&record.to_json()).unwrap();
+        assert_eq!(
+            value["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        assert_eq!(value["ConnectionsGone"], json!(1.0));
+    }
+
+    #[test]
+    fn every_directive_names_only_root_members() {
+        let record = Record::new("Courier", 0)
+            .dimension("Kind", "progress")
+            .metric(&["Kind"], "FramesSent", Unit::Count, 1.0);
+        let value: Value = serde_json::from_str(&record.to_json()).unwrap();
+        for directive in value["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+            for set in directive["Dimensions"].as_array().unwrap() {
+                for name in set.as_array().unwrap() {
+                    assert!(value[name.as_str().unwrap()].is_string());
+                }
+            }
+            for metric in directive["Metrics"].as_array().unwrap() {
+                assert!(value[metric["Name"].as_str().unwrap()].is_number());
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! `courier`: send messages, submit jobs and wait for them, against the local stack or any
 //! deployed courier API.
 
+mod dlq;
 mod listen;
 mod target;
 mod watch;
@@ -102,6 +103,11 @@ enum Command {
         #[command(flatten)]
         waiting: Waiting,
     },
+    /// Operators: list dead letters with their failure reasons, or send them back to run again.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Receive callbacks on 127.0.0.1: verify each signature and print the delivery.
     Listen {
         #[arg(long, default_value_t = 9000)]
@@ -112,6 +118,52 @@ enum Command {
         /// Status to answer verified deliveries with (try 500 or 410 to see retries).
         #[arg(long, default_value_t = 204)]
         answer: u16,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QueueName {
+    /// Fire-and-forget messages and claim-check jobs.
+    Work,
+    /// Jobs submitted over WebSocket (FIFO).
+    Ordered,
+    /// Callback deliveries (list only: a settled callback is not delivered again).
+    Callback,
+}
+
+#[derive(Args)]
+struct DlqTarget {
+    /// Which dead-letter queue, by the local stack's outputs.
+    #[arg(long, value_enum, default_value = "work")]
+    queue: QueueName,
+    /// The dead-letter queue's URL (instead of --queue; for a deployed stack, from its outputs).
+    #[arg(long)]
+    dlq: Option<String>,
+    /// Handle at most this many messages.
+    #[arg(long, default_value_t = 100)]
+    max: usize,
+    /// Only the message(s) with this courier messageId (a job's id for jobs); repeatable.
+    #[arg(long = "id", value_name = "ID")]
+    ids: Vec<String>,
+    /// Print each message as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Show the messages in a dead-letter queue with the reason each was dead-lettered.
+    List(DlqTarget),
+    /// Send dead letters back to their source queue (or --to) to run again.
+    Redrive {
+        #[command(flatten)]
+        target: DlqTarget,
+        /// Destination queue URL (default: the DLQ's source queue).
+        #[arg(long)]
+        to: Option<String>,
+        /// Show what would be moved, move nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -194,6 +246,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     if let Command::Ws { .. } = &cli.command {
         return Ok(run_ws(cli).await);
     }
+    if let Command::Dlq { action } = cli.command {
+        return Ok(run_dlq(action).await);
+    }
     let url = match cli.url {
         Some(url) => url,
         None => match target::local_api_url() {
@@ -250,7 +305,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             print_json(&serde_json::to_value(&job).map_err(ClientError::Decode)?);
         }
         Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
-        Command::Listen { .. } | Command::Ws { .. } => unreachable!("handled above"),
+        Command::Listen { .. } | Command::Ws { .. } | Command::Dlq { .. } => {
+            unreachable!("handled above")
+        }
         Command::Cancel { id } => {
             let job = client.cancel_job(&id).await?;
             eprintln!("job {} {}", job.id, job.status);
@@ -315,6 +372,131 @@ async fn run_ws(cli: Cli) -> ExitCode {
         }
         Err(error) => {
             eprintln!("courier: {error}");
+            ExitCode::from(exit::API_ERROR)
+        }
+    }
+}
+
+/// An SQS client: the local stack's emulator (from its outputs, with its throwaway
+/// credentials) unless a queue URL was given, then the usual AWS configuration.
+async fn sqs_client(local: bool) -> Result<aws_sdk_sqs::Client, String> {
+    if !local {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        return Ok(aws_sdk_sqs::Client::new(&config));
+    }
+    let endpoint = target::local_output("Endpoint", "--dlq")?;
+    let region = target::local_output("Region", "--dlq")?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "local",
+        ))
+        .load()
+        .await;
+    Ok(aws_sdk_sqs::Client::new(&config))
+}
+
+fn dlq_queues(target: &DlqTarget, to: Option<String>) -> Result<dlq::Queues, String> {
+    let (dlq_key, source_key) = match target.queue {
+        QueueName::Work => ("WorkDeadLetterQueueUrl", "WorkQueueUrl"),
+        QueueName::Ordered => ("OrderedWorkDeadLetterQueueUrl", "OrderedWorkQueueUrl"),
+        QueueName::Callback => ("CallbackDeadLetterQueueUrl", "CallbackQueueUrl"),
+    };
+    let dead_letters = match &target.dlq {
+        Some(url) => url.clone(),
+        None => target::local_output(dlq_key, "--dlq")?,
+    };
+    let source = match to {
+        Some(url) => url,
+        None if target.dlq.is_some() => {
+            return Err("with --dlq, name the destination with --to".into());
+        }
+        None => target::local_output(source_key, "--to")?,
+    };
+    Ok(dlq::Queues {
+        dead_letters,
+        source,
+    })
+}
+
+fn print_letters(letters: &[Value], json: bool, verb: &str) {
+    for letter in letters {
+        if json {
+            println!("{letter}");
+        } else {
+            println!(
+                "{} {} {}: {} (type {}, {} receives)",
+                letter["messageId"].as_str().unwrap_or("-"),
+                verb,
+                letter["failureKind"].as_str().unwrap_or("-"),
+                letter["failureReason"].as_str().unwrap_or("-"),
+                letter["type"].as_str().unwrap_or("-"),
+                letter["receives"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+}
+
+async fn run_dlq(action: DlqAction) -> ExitCode {
+    let (target, to, dry_run, redrive) = match action {
+        DlqAction::List(target) => (target, None, true, false),
+        DlqAction::Redrive {
+            target,
+            to,
+            dry_run,
+        } => (target, to, dry_run, true),
+    };
+    if redrive && matches!(target.queue, QueueName::Callback) && target.dlq.is_none() {
+        eprintln!(
+            "courier: callback dead letters are listed, not redriven: their delivery is settled              on the claim (GET /v1/jobs/{{id}} shows why)"
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    let queues = match dlq_queues(&target, to) {
+        Ok(queues) => queues,
+        Err(message) => {
+            eprintln!("courier: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let client = match sqs_client(target.dlq.is_none()).await {
+        Ok(client) => client,
+        Err(message) => {
+            eprintln!("courier: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let selection = dlq::Selection {
+        max: target.max,
+        ids: target.ids.clone(),
+    };
+    let result = if redrive {
+        dlq::redrive(&client, &queues, &selection, dry_run).await
+    } else {
+        dlq::list(&client, &queues, &selection).await
+    };
+    match result {
+        Ok(letters) => {
+            let verb = match (redrive, dry_run) {
+                (false, _) => "dead-lettered",
+                (true, true) => "would be redriven; dead-lettered",
+                (true, false) => "redriven; was",
+            };
+            print_letters(&letters, target.json, verb);
+            eprintln!(
+                "{} message(s){}",
+                letters.len(),
+                if redrive && !dry_run {
+                    format!(" sent to {}", queues.source)
+                } else {
+                    String::new()
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("courier: {message}");
             ExitCode::from(exit::API_ERROR)
         }
     }

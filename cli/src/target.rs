@@ -18,7 +18,7 @@ pub fn local_websocket_token() -> Result<String, String> {
     local_output("LocalWebSocketToken", "--token or COURIER_WS_TOKEN")
 }
 
-fn local_output(key: &str, instead: &str) -> Result<String, String> {
+pub fn local_output(key: &str, instead: &str) -> Result<String, String> {
     let start = std::env::current_dir().map_err(|e| e.to_string())?;
     for dir in start.ancestors() {
         let candidate = dir.join(".local/outputs.json");

@@ -88,6 +88,7 @@ async fn bench_processor() {
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
             has_callback: false,
             reply_to: None,
+            redrive: 0,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": format!("sqs-{i}"), "receiptHandle": "r", "body": envelope.to_json(),

@@ -148,6 +148,8 @@ pub struct LedgerEntry {
     pub result: Option<Value>,
     pub failure: Option<Failure>,
     pub last_error: Option<String>,
+    /// The highest redrive that has run this record.
+    pub redrives: u32,
 }
 
 #[derive(Default)]
@@ -185,7 +187,14 @@ impl MessageLedger for InMemoryLedger {
                 result: None,
                 failure: None,
                 last_error: None,
+                redrives: 0,
             });
+        let redriven = entry.status == "FAILED" && envelope.redrive > entry.redrives;
+        if redriven {
+            entry.status = "RUNNING";
+            entry.failure = None;
+            entry.redrives = envelope.redrive;
+        }
         if entry.status != "RUNNING" {
             return Ok(AttemptStart::AlreadyFinished);
         }

@@ -225,6 +225,55 @@ impl Stack {
         .await
     }
 
+    /// Log events of a function's log group (CloudWatch Logs `FilterLogEvents`, called as the
+    /// JSON protocol it is), optionally only those containing `term`, or only in `streams`.
+    pub async fn log_events(
+        &self,
+        function_output: &str,
+        term: Option<&str>,
+        streams: &[String],
+    ) -> Vec<LogEvent> {
+        let mut request = serde_json::json!({
+            "logGroupName": format!("/aws/lambda/{}", self.output(function_output)),
+            "limit": 10000,
+        });
+        if let Some(term) = term {
+            request["filterPattern"] = Value::String(format!("\"{term}\""));
+        }
+        if !streams.is_empty() {
+            request["logStreamNames"] = serde_json::json!(streams);
+        }
+        let response = self
+            .http
+            .post(format!("{}/", self.output("Endpoint")))
+            .header("x-amz-target", "Logs_20140328.FilterLogEvents")
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/logs/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .body(request.to_string())
+            .send()
+            .await
+            .expect("FilterLogEvents reaches the emulator");
+        let status = response.status();
+        let body: Value = response.json().await.expect("FilterLogEvents answers JSON");
+        assert!(status.is_success(), "FilterLogEvents: {status} {body}");
+        body["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| LogEvent {
+                        stream: e["logStreamName"].as_str().unwrap_or("").to_owned(),
+                        message: e["message"].as_str().unwrap_or("").to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub async fn send_raw_to_work_queue(&self, body: &str) {
         self.sqs
             .send_message()
@@ -233,6 +282,23 @@ impl Stack {
             .send()
             .await
             .expect("SendMessage");
+    }
+}
+
+/// One line of a function's log.
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    pub stream: String,
+    pub message: String,
+}
+
+impl LogEvent {
+    /// The line as JSON, if it is a JSON object (courier's logs and metrics are; the runtime's
+    /// START/END/REPORT lines are not).
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str::<Value>(&self.message)
+            .ok()
+            .filter(Value::is_object)
     }
 }
 

@@ -101,10 +101,15 @@ impl MessageLedger for DynamoMessageLedger {
                 "SET #status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
                  correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
                  updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
-                 #ttl = if_not_exists(#ttl, :ttl){reply_to} ADD attempts :one",
+                 #ttl = if_not_exists(#ttl, :ttl){reply_to}{redrive} ADD attempts :one",
                 // Which connection and request a WebSocket job answers, for operators.
                 reply_to = if envelope.reply_to.is_some() {
                     ", connectionId = :conn, requestId = :req"
+                } else {
+                    ""
+                },
+                redrive = if envelope.redrive > 0 {
+                    ", redrives = :redrive REMOVE #error"
                 } else {
                     ""
                 }
@@ -126,17 +131,29 @@ impl MessageLedger for DynamoMessageLedger {
                 .expression_attribute_values(":conn", s(&to.connection_id))
                 .expression_attribute_values(":req", s(&to.request_id));
         }
+        // An operator's redrive may run FAILED work once more: once per redrive, so a
+        // duplicate delivery of the redriven message does not run it again.
+        let redriven = if envelope.redrive > 0 {
+            request = request
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":failed", s(FAILED))
+                .expression_attribute_values(":redrive", n(envelope.redrive));
+            " OR (#status = :failed AND (attribute_not_exists(redrives) OR redrives < :redrive))"
+        } else {
+            ""
+        };
         request = match envelope.pattern {
             // The first delivery creates the record.
-            Pattern::FireAndForget => {
-                request.condition_expression("attribute_not_exists(pk) OR #status = :running")
-            }
+            Pattern::FireAndForget => request.condition_expression(format!(
+                "attribute_not_exists(pk) OR #status = :running{redriven}"
+            )),
             // A claim must exist, be waiting or running (not cancelled or finished), and not
             // have expired: a job nobody can read any more is not worth running.
             Pattern::ClaimCheck | Pattern::Bidirectional => request
-                .condition_expression(
-                    "attribute_exists(pk) AND #status IN (:pending, :running) AND #ttl > :epoch",
-                )
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND (#status IN (:pending, :running){redriven}) \
+                     AND #ttl > :epoch"
+                ))
                 .expression_attribute_values(":pending", s(PENDING))
                 .expression_attribute_values(":epoch", n(now.unix_timestamp())),
         };

@@ -56,6 +56,15 @@ pub struct WorkEnvelope {
     /// Set for a job submitted over a WebSocket connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyTo>,
+    /// How many times an operator has sent this work back from its dead-letter queue
+    /// (`courier dlq redrive`). A redriven message may run a FAILED record again, once per
+    /// redrive; without it, a FAILED record is final.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redrive: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl WorkEnvelope {
@@ -93,6 +102,7 @@ mod tests {
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
             has_callback: false,
             reply_to: None,
+            redrive: 0,
         };
         let json = envelope.to_json();
         assert!(json.contains(r#""messageId":"m-1""#), "{json}");

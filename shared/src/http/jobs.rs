@@ -154,6 +154,7 @@ pub async fn post_job(
             accepted_at: rfc3339(now),
             has_callback: claim.callback.is_some(),
             reply_to: None,
+            redrive: 0,
         };
         // Independent writes, so concurrently: the acknowledgement waits for one round trip.
         let (created, enqueued) = tokio::join!(

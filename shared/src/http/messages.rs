@@ -79,6 +79,7 @@ pub async fn post_message(
             accepted_at: rfc3339(state.clock.now()),
             has_callback: false,
             reply_to: None,
+            redrive: 0,
         };
         if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
             tracing::error!(%error, "work queue unavailable; message not accepted");

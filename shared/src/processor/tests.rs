@@ -76,6 +76,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkEnvelope {
         accepted_at: "2026-11-23T12:00:00.000Z".to_owned(),
         has_callback: false,
         reply_to: None,
+        redrive: 0,
     }
 }
 
@@ -206,6 +207,7 @@ fn job_with_callback(job_type: &str, payload: Value) -> WorkEnvelope {
         pattern: Pattern::ClaimCheck,
         has_callback: true,
         reply_to: None,
+        redrive: 0,
         ..envelope(job_type, payload)
     }
 }
@@ -297,6 +299,7 @@ mod bidirectional {
                 connection_id: CONN.into(),
                 request_id: "req-1".into(),
             }),
+            redrive: 0,
             ..envelope(job_type, payload)
         }
     }
@@ -350,4 +353,23 @@ mod bidirectional {
         );
         assert_eq!(h.ledger.entry("JOB#msg-sleep").unwrap().status, "SUCCEEDED");
     }
+}
+
+#[tokio::test]
+async fn a_redriven_message_runs_failed_work_once_more_and_only_once_per_redrive() {
+    let h = Harness::new();
+    let mut env = envelope("flaky", json!({"failures": 1}));
+    // Fails (permanently, via the last receive), then is final.
+    assert!(!h.deliver(&env.to_json(), 5).await.is_empty());
+    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().status, "FAILED");
+    assert!(h.deliver(&env.to_json(), 6).await.is_empty());
+    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().status, "FAILED");
+    // An operator redrives it: it runs again and succeeds.
+    env.redrive = 1;
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    assert_eq!(entry.status, "SUCCEEDED");
+    // A duplicate of the redriven message changes nothing.
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap(), entry);
 }

@@ -281,6 +281,7 @@ impl WebSocketApp {
                 connection_id: connection_id.to_owned(),
                 request_id: request.request_id.clone(),
             }),
+            redrive: 0,
         };
         let (created, enqueued) =
             tokio::join!(self.claims.create(&claim), self.queue.enqueue(&envelope, 0));

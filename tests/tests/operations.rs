@@ -1,0 +1,267 @@
+//! Operations, end to end: the metrics and logs the functions write, read back from the
+//! emulator's CloudWatch Logs, and the operator's dead-letter redrive.
+
+use courier_e2e::{Stack, eventually, unique};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// Checks an EMF record against the specification: every metric a directive names is a number
+/// at the root, every dimension a string, and the namespace is courier's.
+fn assert_well_formed_emf(record: &Value) {
+    let aws = &record["_aws"];
+    assert!(aws["Timestamp"].as_i64().is_some(), "{record}");
+    let directives = aws["CloudWatchMetrics"].as_array().expect("directives");
+    assert!(!directives.is_empty(), "{record}");
+    for directive in directives {
+        assert_eq!(directive["Namespace"], "Courier", "{record}");
+        for set in directive["Dimensions"].as_array().expect("dimension sets") {
+            for name in set.as_array().expect("a dimension set") {
+                let name = name.as_str().unwrap();
+                assert!(record[name].is_string(), "dimension {name} in {record}");
+            }
+        }
+        for metric in directive["Metrics"].as_array().expect("metrics") {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(record[name].is_number(), "metric {name} in {record}");
+            assert!(
+                matches!(metric["Unit"].as_str(), Some("Count" | "Milliseconds")),
+                "{record}"
+            );
+        }
+    }
+}
+
+/// The EMF records in a function's log that carry a correlation id starting with `prefix`.
+async fn metrics_for(stack: &Stack, function: &str, prefix: &str) -> Vec<Value> {
+    stack
+        .log_events(function, Some(prefix), &[])
+        .await
+        .iter()
+        .filter_map(|event| event.json())
+        .filter(|line| line.get("_aws").is_some())
+        .filter(|line| {
+            line["correlationId"]
+                .as_str()
+                .is_some_and(|id| id.starts_with(prefix))
+        })
+        .inspect(assert_well_formed_emf)
+        .collect()
+}
+
+fn sum(records: &[Value], metric: &str, dimensions: &[(&str, &str)]) -> f64 {
+    records
+        .iter()
+        .filter(|r| dimensions.iter().all(|(name, value)| r[*name] == *value))
+        .filter_map(|r| r[metric].as_f64())
+        .sum()
+}
+
+#[tokio::test]
+async fn emf_metrics_count_a_known_sequence_of_requests() {
+    let stack = Stack::load().await;
+    let prefix = unique("emf");
+    let mut ids = Vec::new();
+    // Five accepted: four that succeed, one that fails permanently (dead-lettered at once).
+    for i in 0..5 {
+        let body = if i == 4 {
+            json!({"type": "fail", "payload": {"reason": "metrics test"}})
+        } else {
+            json!({"type": "echo", "payload": {"i": i}})
+        };
+        let correlation_id = format!("{prefix}-{i}");
+        let reply = stack
+            .post_json(
+                "/v1/messages",
+                &body,
+                &[("x-correlation-id", &correlation_id)],
+            )
+            .await;
+        assert_eq!(reply.status, 202, "{reply:?}");
+        ids.push(reply.json()["messageId"].as_str().unwrap().to_owned());
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let status = if i == 4 { "FAILED" } else { "SUCCEEDED" };
+        stack.wait_for_status(id, status).await;
+    }
+
+    let accepted = eventually("five Accepted records", || async {
+        let records = metrics_for(&stack, "HttpApiFunctionName", &prefix).await;
+        (sum(&records, "Accepted", &[]) >= 5.0).then_some(records)
+    })
+    .await;
+    assert_eq!(
+        sum(&accepted, "Accepted", &[("Pattern", "fire-and-forget")]),
+        5.0
+    );
+
+    let processed = eventually("five Processed records", || async {
+        let records = metrics_for(&stack, "ProcessorFunctionName", &prefix).await;
+        (sum(&records, "Processed", &[]) >= 5.0).then_some(records)
+    })
+    .await;
+    let pattern = ("Pattern", "fire-and-forget");
+    assert_eq!(
+        sum(
+            &processed,
+            "Processed",
+            &[pattern, ("Outcome", "succeeded")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        sum(&processed, "Processed", &[pattern, ("Outcome", "failed")]),
+        1.0
+    );
+    assert_eq!(sum(&processed, "DeadLettered", &[("Queue", "work")]), 1.0);
+    // Every finished message reports its processing time and its latency since acceptance.
+    let finished: Vec<&Value> = processed
+        .iter()
+        .filter(|r| r["Processed"].is_number())
+        .collect();
+    assert_eq!(finished.len(), 5);
+    for record in finished {
+        assert!(record["ProcessingDuration"].as_f64().unwrap() >= 0.0);
+        let latency = record["EndToEndLatency"].as_f64().unwrap();
+        assert!(latency > 0.0 && latency < 120_000.0, "{record}");
+    }
+}
+
+#[tokio::test]
+async fn every_log_line_of_a_request_carries_its_correlation_id() {
+    let stack = Stack::load().await;
+    let correlation_id = unique("trace");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "sleep", "payload": {"ms": 300}}),
+            &[("x-correlation-id", &correlation_id)],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job_id = reply.json()["id"].as_str().unwrap().to_owned();
+    stack.wait_for_job(&job_id).await;
+
+    // The HTTP API function handles one request per invocation: every line courier wrote
+    // during it must name the request's correlation id.
+    let streams: Vec<String> = eventually("the request's log lines", || async {
+        let events = stack
+            .log_events("HttpApiFunctionName", Some(&correlation_id), &[])
+            .await;
+        let streams: HashSet<String> = events.into_iter().map(|e| e.stream).collect();
+        (!streams.is_empty()).then(|| streams.into_iter().collect())
+    })
+    .await;
+    let lines = stack
+        .log_events("HttpApiFunctionName", None, &streams)
+        .await;
+    let invocation_lines: Vec<Value> = lines
+        .iter()
+        .filter_map(|event| event.json())
+        .filter(|line| {
+            // Lines of this invocation: inside the runtime's invoke span, or metrics about a
+            // request (not the cold-start record written before any invocation).
+            line.to_string().contains("Lambda runtime invoke")
+                || (line.get("_aws").is_some() && line.get("correlationId").is_some())
+        })
+        .collect();
+    assert!(invocation_lines.len() >= 2, "{lines:#?}");
+    for line in &invocation_lines {
+        assert!(
+            line.to_string().contains(&correlation_id),
+            "a line without the correlation id: {line}"
+        );
+        // Info lines never carry request bodies.
+        assert!(!line.to_string().contains("\"ms\":300"), "{line}");
+    }
+
+    // The processor's lines for the job carry it too (a batch may hold other messages).
+    let processor_lines = stack
+        .log_events("ProcessorFunctionName", Some(&job_id), &[])
+        .await;
+    let processor_lines: Vec<Value> = processor_lines.iter().filter_map(|e| e.json()).collect();
+    assert!(!processor_lines.is_empty());
+    for line in processor_lines {
+        assert!(line.to_string().contains(&correlation_id), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
+    let stack = Stack::load().await;
+    // Fails on all five receives, so SQS redrive moves it to the DLQ; a sixth attempt succeeds.
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "flaky", "payload": {"failures": 5}}),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job_id = reply.json()["id"].as_str().unwrap().to_owned();
+    let job = stack.wait_for_job(&job_id).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    stack.wait_for_dead_letter(&job_id).await;
+
+    let courier = |args: Vec<String>| async move {
+        let exe = std::env::current_exe().unwrap();
+        let courier = exe.parent().unwrap().parent().unwrap().join("courier");
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&courier)
+                .args(&args)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .output()
+                .expect("run courier")
+        })
+        .await
+        .unwrap()
+    };
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["dlq"].iter().chain(extra).map(|s| s.to_string()).collect();
+        args.extend(["--queue", "work", "--id", &job_id, "--json"].map(String::from));
+        args
+    };
+
+    // Other tests peek at the same DLQ (hiding messages for a moment), so each step is retried
+    // until it sees this message; a step that finds nothing changes nothing.
+    let run_until_listed = |extra: &'static [&'static str]| {
+        let args = args(extra);
+        let courier = &courier;
+        async move {
+            eventually(&format!("courier {}", args.join(" ")), || {
+                let args = args.clone();
+                async move {
+                    let output = courier(args).await;
+                    assert!(output.status.success(), "{output:?}");
+                    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+                    (!text.is_empty())
+                        .then(|| serde_json::from_str::<Value>(&text).expect("one JSON line"))
+                }
+            })
+            .await
+        }
+    };
+    let letter = run_until_listed(&["list"]).await;
+    assert_eq!(letter["messageId"], job_id);
+    assert_eq!(letter["type"], "flaky");
+    assert_eq!(letter["failureKind"], "retries-exhausted");
+
+    let dry = run_until_listed(&["redrive", "--dry-run"]).await;
+    assert_eq!(dry["messageId"], job_id);
+    // A dry run moves nothing.
+    assert_eq!(run_until_listed(&["list"]).await["messageId"], job_id);
+    assert_eq!(stack.wait_for_job(&job_id).await["status"], "FAILED");
+
+    let moved = run_until_listed(&["redrive"]).await;
+    assert_eq!(moved["messageId"], job_id);
+
+    let states = stack
+        .poll_job(&job_id, |job| job["status"] == "SUCCEEDED")
+        .await;
+    let job = states.last().unwrap();
+    assert_eq!(job["result"], json!({"attempts": 6}), "{job}");
+    assert!(job.get("error").is_none(), "{job}");
+
+    let after = courier(args(&["list"])).await;
+    assert!(after.status.success());
+    assert!(after.stdout.is_empty(), "no longer in the DLQ: {after:?}");
+}

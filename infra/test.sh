@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, unit tests, the SAM template lint, then the end-to-end
-# suite against a freshly deployed local stack. Installs what it needs (pinned) on first run,
-# and stops the emulator it started, pass or fail.
+# Runs every test: formatting and lints, unit tests, the SAM template lint and the AWS (arm64)
+# build, then the end-to-end suite against a freshly deployed local stack. Installs what it needs
+# (pinned) on first run, and stops the emulator it started, pass or fail.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$COURIER_ROOT"
@@ -31,6 +31,9 @@ cargo clippy --release --locked --workspace --all-targets -- -D warnings
 log "sam validate --lint"
 ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
 "$TOOLS_VENV/bin/sam" validate --lint --template-file "$COURIER_ROOT/template.yaml"
+
+# The AWS build path: arm64 bootstraps through cargo-lambda, as `sam deploy` would ship them.
+"$COURIER_ROOT/infra/sam-build.sh"
 
 if managed_emulator && ! "$COURIER_ROOT/infra/emulator.sh" status >/dev/null 2>&1; then
   started_here=1

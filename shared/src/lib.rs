@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod notifier;
 pub mod ports;

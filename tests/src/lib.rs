@@ -285,6 +285,22 @@ impl Stack {
     }
 }
 
+/// The `courier` CLI, built beside the test binaries (`target/<profile>/courier`).
+pub fn courier_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let courier = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("courier");
+    assert!(
+        courier.exists(),
+        "build the CLI first: {}",
+        courier.display()
+    );
+    courier
+}
+
 /// One line of a function's log.
 #[derive(Debug, Clone)]
 pub struct LogEvent {

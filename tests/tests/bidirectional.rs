@@ -397,13 +397,7 @@ async fn a_result_too_large_for_a_frame_arrives_as_a_claim_reference() {
 #[tokio::test]
 async fn the_courier_tool_streams_frames_in_order() {
     let stack = Stack::load().await;
-    let exe = std::env::current_exe().unwrap();
-    let courier = exe.parent().unwrap().parent().unwrap().join("courier");
-    assert!(
-        courier.exists(),
-        "build the CLI first: {}",
-        courier.display()
-    );
+    let courier = courier_e2e::courier_binary();
     let (ws_url, token) = (
         stack.output("WebSocketUrl").to_owned(),
         stack.output("LocalWebSocketToken").to_owned(),

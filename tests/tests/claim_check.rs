@@ -277,14 +277,7 @@ async fn malformed_unknown_ids_and_bad_bodies_get_their_4xx() {
 #[tokio::test]
 async fn the_courier_tool_submits_and_waits_for_a_job() {
     let stack = Stack::load().await;
-    // The CLI is built beside this test binary (target/<profile>/courier).
-    let exe = std::env::current_exe().unwrap();
-    let courier = exe.parent().unwrap().parent().unwrap().join("courier");
-    assert!(
-        courier.exists(),
-        "build the CLI first: {}",
-        courier.display()
-    );
+    let courier = courier_e2e::courier_binary();
     let url = stack.output("HttpApiUrl").to_owned();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&courier)

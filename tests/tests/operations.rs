@@ -203,8 +203,7 @@ async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
     stack.wait_for_dead_letter(&job_id).await;
 
     let courier = |args: Vec<String>| async move {
-        let exe = std::env::current_exe().unwrap();
-        let courier = exe.parent().unwrap().parent().unwrap().join("courier");
+        let courier = courier_e2e::courier_binary();
         tokio::task::spawn_blocking(move || {
             std::process::Command::new(&courier)
                 .args(&args)

@@ -156,31 +156,18 @@ pub async fn post_job(
             reply_to: None,
             redrive: 0,
         };
-        // Independent writes, so concurrently: the acknowledgement waits for one round trip.
-        let (created, enqueued) = tokio::join!(
-            state.claims.create(&claim),
-            state.queue.enqueue(&envelope, delay_seconds)
-        );
-        match (created, enqueued) {
-            (Ok(()), Ok(())) => {}
-            (created, enqueued) => {
-                if let Err(error) = &created {
-                    // A message without a claim is dropped by the processor: nothing to undo.
-                    tracing::error!(%error, "claim not written; job not accepted");
-                }
-                if let Err(error) = &enqueued {
-                    tracing::error!(%error, "job not queued; job not accepted");
-                    // Nobody has the id of a claim whose job was not queued; remove it anyway.
-                    if created.is_ok()
-                        && let Err(error) = state.claims.delete(&claim.id).await
-                    {
-                        tracing::warn!(%error, "unqueued claim left for TTL to remove");
-                    }
-                }
-                return Err(Problem::unavailable(
-                    "the job could not be recorded and queued, and was not accepted; retry later",
-                ));
-            }
+        let accepted = crate::intake::record_and_queue(
+            state.claims.as_ref(),
+            state.queue.as_ref(),
+            &claim,
+            &envelope,
+            delay_seconds,
+        )
+        .await;
+        if !accepted {
+            return Err(Problem::unavailable(
+                "the job could not be recorded and queued, and was not accepted; retry later",
+            ));
         }
         tracing::info!(job_id = %claim.id, job_type = %claim.job_type, "job accepted");
         crate::metrics::accepted(

@@ -283,20 +283,15 @@ impl WebSocketApp {
             }),
             redrive: 0,
         };
-        let (created, enqueued) =
-            tokio::join!(self.claims.create(&claim), self.queue.enqueue(&envelope, 0));
-        if let Err(error) = &created {
-            tracing::error!(%error, "claim not written; job not accepted");
-        }
-        if let Err(error) = &enqueued {
-            tracing::error!(%error, "job not queued; job not accepted");
-            if created.is_ok()
-                && let Err(error) = self.claims.delete(&claim.id).await
-            {
-                tracing::warn!(%error, "unqueued claim left for TTL to remove");
-            }
-        }
-        if created.is_err() || enqueued.is_err() {
+        let accepted = crate::intake::record_and_queue(
+            self.claims.as_ref(),
+            self.queue.as_ref(),
+            &claim,
+            &envelope,
+            0,
+        )
+        .await;
+        if !accepted {
             return Err(
                 "the job could not be recorded and queued, and was not accepted; retry later",
             );

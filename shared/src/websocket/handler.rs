@@ -133,6 +133,15 @@ impl WebSocketApp {
     }
 
     async fn message(&self, connection_id: &str, body: &str) {
+        // Every message gets a correlation id: the job's, if it becomes one, and its reply's.
+        let correlation_id = CorrelationId::generate();
+        let span = tracing::info_span!("message", correlation_id = %correlation_id);
+        self.answer(connection_id, body, &correlation_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn answer(&self, connection_id: &str, body: &str, correlation_id: &CorrelationId) {
         // The frame's place in the connection's order is taken first, so the `accepted` frame
         // comes before any frame the processor sends for the job.
         let seq = match self.reserve_seq(connection_id).await {
@@ -143,11 +152,17 @@ impl WebSocketApp {
             }
         };
         let draft = match inbound::parse(body) {
-            Ok(request) => self.submit(connection_id, request).await,
+            Ok(request) => self.submit(connection_id, request, correlation_id).await,
             Err(rejection) => {
                 tracing::info!(code = rejection.code, reason = %rejection.message, "frame refused");
                 Draft::error(rejection.request_id, rejection.code, &rejection.message)
             }
+        };
+        let draft = Draft {
+            correlation_id: draft
+                .correlation_id
+                .or_else(|| Some(correlation_id.to_string())),
+            ..draft
         };
         match self.frames.send_reserved(connection_id, seq, draft).await {
             Ok(Delivery::Delivered { .. }) => {}
@@ -177,7 +192,12 @@ impl WebSocketApp {
             .ok_or_else(|| PortError::new("connection", "record vanished after being written"))
     }
 
-    async fn submit(&self, connection_id: &str, request: SubmitRequest) -> Draft {
+    async fn submit(
+        &self,
+        connection_id: &str,
+        request: SubmitRequest,
+        correlation_id: &CorrelationId,
+    ) -> Draft {
         let request_id = Some(request.request_id.clone());
         if let Err(error) = self.registry.validate(&request.job_type, &request.payload) {
             let code = match error {
@@ -225,7 +245,7 @@ impl WebSocketApp {
                 }
             },
             Ok(IdempotencyClaim::Acquired) => {
-                match self.accept(connection_id, &request).await {
+                match self.accept(connection_id, &request, correlation_id).await {
                     Ok(accepted) => {
                         let stored = StoredResponse {
                             status: 202,
@@ -259,9 +279,9 @@ impl WebSocketApp {
         &self,
         connection_id: &str,
         request: &SubmitRequest,
+        correlation_id: &CorrelationId,
     ) -> Result<Accepted, &'static str> {
         let now = self.clock.now();
-        let correlation_id = CorrelationId::generate();
         let claim = Claim::pending(
             JobId::generate(),
             request.job_type.clone(),

@@ -26,10 +26,7 @@ pub struct Selection {
 
 impl Selection {
     fn wants(&self, letter: &Letter) -> bool {
-        self.ids.is_empty()
-            || letter
-                .attribute("messageId")
-                .is_some_and(|id| self.ids.iter().any(|wanted| wanted == id))
+        self.ids.is_empty() || letter.id().is_some_and(|id| self.ids.contains(&id))
     }
 }
 
@@ -56,12 +53,24 @@ impl Letter {
             .map(String::as_str)
     }
 
+    /// The courier id: the `messageId` attribute, else the body's `messageId` or `jobId`.
+    fn id(&self) -> Option<String> {
+        if let Some(id) = self.attribute("messageId") {
+            return Some(id.to_owned());
+        }
+        let body: Value = serde_json::from_str(self.message.body.as_deref()?).ok()?;
+        body.get("messageId")
+            .or_else(|| body.get("jobId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
     pub fn summary(&self) -> Value {
         let body = self.message.body.as_deref().unwrap_or("");
         let envelope: Option<Value> = serde_json::from_str(body).ok();
         serde_json::json!({
             "sqsMessageId": self.message.message_id,
-            "messageId": self.attribute("messageId"),
+            "messageId": self.id(),
             "correlationId": self.attribute("correlationId"),
             "failureKind": self.attribute("failureKind").unwrap_or("retries-exhausted"),
             "failureReason": self.attribute("failureReason"),
@@ -155,7 +164,10 @@ pub async fn list(
 /// record may run again); anything else goes back unchanged.
 fn redriven_body(body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(mut envelope)) if envelope.contains_key("messageId") => {
+        // A work envelope names its messageId, a callback request its jobId.
+        Ok(Value::Object(mut envelope))
+            if envelope.contains_key("messageId") || envelope.contains_key("jobId") =>
+        {
             let count = envelope.get("redrive").and_then(Value::as_u64).unwrap_or(0);
             envelope.insert("redrive".into(), Value::from(count + 1));
             Value::Object(envelope).to_string()
@@ -253,7 +265,9 @@ mod tests {
         let twice: Value = serde_json::from_str(&redriven_body(&once.to_string())).unwrap();
         assert_eq!(twice["redrive"], 2);
         assert_eq!(redriven_body("not json"), "not json");
-        assert_eq!(redriven_body(r#"{"jobId":"j"}"#), r#"{"jobId":"j"}"#);
+        let callback: Value = serde_json::from_str(&redriven_body(r#"{"jobId":"j"}"#)).unwrap();
+        assert_eq!(callback["redrive"], 1);
+        assert_eq!(redriven_body(r#"{"other":1}"#), r#"{"other":1}"#);
     }
 
     #[test]

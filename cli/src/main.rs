@@ -127,7 +127,7 @@ enum QueueName {
     Work,
     /// Jobs submitted over WebSocket (FIFO).
     Ordered,
-    /// Callback deliveries (list only: a settled callback is not delivered again).
+    /// Callback deliveries (a redriven callback is delivered again).
     Callback,
 }
 
@@ -447,12 +447,6 @@ async fn run_dlq(action: DlqAction) -> ExitCode {
             dry_run,
         } => (target, to, dry_run, true),
     };
-    if redrive && matches!(target.queue, QueueName::Callback) && target.dlq.is_none() {
-        eprintln!(
-            "courier: callback dead letters are listed, not redriven: their delivery is settled              on the claim (GET /v1/jobs/{{id}} shows why)"
-        );
-        return ExitCode::from(exit::USAGE);
-    }
     let queues = match dlq_queues(&target, to) {
         Ok(queues) => queues,
         Err(message) => {

@@ -190,6 +190,9 @@ pub struct CallbackUpdate {
 pub trait CallbackLedger: Send + Sync {
     /// Records an attempt's outcome; never moves a settled (delivered or failed) callback.
     async fn record(&self, job: &JobId, update: &CallbackUpdate) -> Result<(), PortError>;
+    /// An operator redrove a failed delivery: FAILED → QUEUED, once per `redrive` number.
+    /// `false` when the callback is not FAILED or this redrive already reopened it.
+    async fn reopen(&self, job: &JobId, redrive: u32) -> Result<bool, PortError>;
 }
 
 /// A WebSocket connection as recorded at `$connect`.

@@ -211,3 +211,51 @@ async fn hostile_callback_urls_are_refused_at_submission() {
     assert_eq!(reply.status, 400);
     assert_eq!(reply.problem_type(), "invalid-body");
 }
+
+#[tokio::test]
+async fn a_dead_lettered_callback_is_delivered_after_a_redrive() {
+    let stack = Stack::load().await;
+    // Down for all five attempts, then back: only an operator's redrive can deliver it now.
+    let receiver = Receiver::start(vec![Answer::Status(500); 5], Some(Answer::Status(204))).await;
+    let id = submit_with_callback(
+        &stack,
+        json!({"type": "echo", "payload": "late"}),
+        &receiver.url,
+    )
+    .await;
+    wait_for_callback(&stack, &id, "FAILED").await;
+    stack
+        .wait_for_message_with("CallbackDeadLetterQueueUrl", "jobId", &id)
+        .await;
+
+    let courier = courier_e2e::courier_binary();
+    let moved = eventually("courier dlq redrive --queue callback", || {
+        let courier = courier.clone();
+        let id = id.clone();
+        async move {
+            let output = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(&courier)
+                    .args([
+                        "dlq", "redrive", "--queue", "callback", "--id", &id, "--json",
+                    ])
+                    .current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .output()
+                    .expect("run courier")
+            })
+            .await
+            .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            (!text.is_empty()).then(|| serde_json::from_str::<Value>(&text).unwrap())
+        }
+    })
+    .await;
+    assert_eq!(moved["messageId"], id);
+
+    let job = wait_for_callback(&stack, &id, "DELIVERED").await;
+    assert_eq!(
+        job["callback"]["attempts"], 1,
+        "a redrive starts from attempt 1"
+    );
+    assert_eq!(receiver.arrivals().len(), 6);
+}

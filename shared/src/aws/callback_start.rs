@@ -16,6 +16,13 @@ use serde::{Deserialize, Serialize};
 pub struct CallbackRequest {
     pub job_id: String,
     pub correlation_id: String,
+    /// Set by `courier dlq redrive`: a FAILED callback may be delivered again, once per redrive.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redrive: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone)]
@@ -91,6 +98,7 @@ impl CallbackStarter for QueuedCallbackStarter {
         let body = serde_json::to_string(&CallbackRequest {
             job_id: envelope.message_id.clone(),
             correlation_id: envelope.correlation_id.to_string(),
+            redrive: 0,
         })
         .expect("serialisable");
         let sent = self

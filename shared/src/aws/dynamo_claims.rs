@@ -251,4 +251,33 @@ impl crate::ports::CallbackLedger for DynamoClaimStore {
             },
         }
     }
+
+    async fn reopen(&self, job: &JobId, redrive: u32) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(job))
+            .update_expression(
+                "SET callbackState = :queued, callbackRedrives = :redrive, callbackAttempts = :zero \
+                 REMOVE callbackNextAttemptAt",
+            )
+            .condition_expression(
+                "callbackState = :failed AND \
+                 (attribute_not_exists(callbackRedrives) OR callbackRedrives < :redrive)",
+            )
+            .expression_attribute_values(":queued", s(callback_state::QUEUED))
+            .expression_attribute_values(":failed", s(callback_state::FAILED))
+            .expression_attribute_values(":redrive", n(redrive))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(port_error("dynamodb:UpdateItem(reopen callback)", other)),
+            },
+        }
+    }
 }

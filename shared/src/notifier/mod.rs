@@ -97,9 +97,21 @@ impl Notifier {
             tracing::warn!("claim gone; nothing to report");
             return Ok(());
         };
-        let Some(callback) = claim.callback.clone() else {
+        let Some(mut callback) = claim.callback.clone() else {
             return Ok(());
         };
+        if request.redrive > 0 && callback.state == callback_state::FAILED {
+            if self.ledger.reopen(&job_id, request.redrive).await? {
+                tracing::info!(
+                    redrive = request.redrive,
+                    "failed callback redriven; delivering again"
+                );
+                callback.state = callback_state::QUEUED.to_owned();
+            } else {
+                tracing::info!("redrive already handled; duplicate ignored");
+                return Ok(());
+            }
+        }
         if callback.is_finished() {
             tracing::info!(state = %callback.state, "callback already settled; duplicate ignored");
             return Ok(());

@@ -216,7 +216,10 @@ async fn bad_frames_get_error_frames_and_nothing_is_queued() {
         let frame = h.send(body).await;
         assert_eq!(frame.error_code(), Some(*code), "{body}");
         assert_eq!(frame.seq, index as u64 + 1, "{body}");
-        assert!(frame.correlation_id.is_some(), "every reply is traceable: {body}");
+        assert!(
+            frame.correlation_id.is_some(),
+            "every reply is traceable: {body}"
+        );
     }
     assert!(h.queue.sent().is_empty());
     assert_eq!(h.claims.len(), 0);

@@ -6,6 +6,22 @@ source "$(dirname "$0")/env.sh"
 cd "$COURIER_ROOT"
 
 ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
+
+# Cross-compiling needs the Rust standard library for aarch64, a rustup component (from
+# static.rust-lang.org, not a package registry). Where it cannot be fetched, say so and stop
+# here without failing the run, unless COURIER_REQUIRE_SAM_BUILD=1.
+target=aarch64-unknown-linux-gnu
+if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+  log "adding the $target standard library (rustup)"
+  if ! rustup target add "$target"; then
+    if [[ "${COURIER_REQUIRE_SAM_BUILD:-0}" == 1 ]]; then
+      echo "error: cannot install the $target target; sam build needs it" >&2
+      exit 1
+    fi
+    log "SKIPPED sam build: the $target target cannot be installed on this machine"
+    exit 0
+  fi
+fi
 # cargo-lambda and zig live in the tools virtualenv; sam finds them on PATH.
 export PATH="$TOOLS_VENV/bin:$PATH"
 log "sam build (arm64, cargo-lambda)"

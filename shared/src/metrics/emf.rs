@@ -4,7 +4,9 @@
 //!
 //! [Embedded Metric Format]: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 
 /// EMF's limits per directive.
 pub const MAX_METRICS_PER_DIRECTIVE: usize = 100;
@@ -32,6 +34,14 @@ struct Directive {
     metrics: Vec<(String, Unit)>,
 }
 
+/// A member of the record's top-level object.
+#[derive(Debug, Clone, PartialEq)]
+enum Member {
+    Text(String),
+    Number(f64),
+    Json(Value),
+}
+
 /// One EMF record: metric values, the dimensions they are counted under, and properties that
 /// are kept (searchable in Logs Insights) but are not dimensions.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +49,12 @@ pub struct Record {
     namespace: String,
     timestamp_ms: i64,
     directives: Vec<Directive>,
-    root: Map<String, Value>,
+    members: Vec<(String, Member)>,
+}
+
+/// Appends `text` as a JSON string, escaped in place.
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("strings serialise");
 }
 
 impl Record {
@@ -48,21 +63,29 @@ impl Record {
             namespace: namespace.into(),
             timestamp_ms,
             directives: Vec::new(),
-            root: Map::new(),
+            members: Vec::new(),
         }
     }
 
-    /// A dimension's value for this record (`Pattern = claim-check`).
-    pub fn dimension(mut self, name: &str, value: &str) -> Self {
-        self.root
-            .insert(name.to_owned(), Value::String(value.to_owned()));
+    fn set(mut self, name: &str, member: Member) -> Self {
+        match self.members.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => *existing = member,
+            None => self.members.push((name.to_owned(), member)),
+        }
         self
     }
 
+    /// A dimension's value for this record (`Pattern = claim-check`).
+    pub fn dimension(self, name: &str, value: &str) -> Self {
+        self.set(name, Member::Text(value.to_owned()))
+    }
+
     /// A value kept with the record but not a dimension (`correlationId`, `jobId`).
-    pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.root.insert(name.to_owned(), value.into());
-        self
+    pub fn property(self, name: &str, value: impl Into<Value>) -> Self {
+        match value.into() {
+            Value::String(text) => self.set(name, Member::Text(text)),
+            other => self.set(name, Member::Json(other)),
+        }
     }
 
     /// A metric counted under the dimension set `dimensions` (names set with
@@ -92,36 +115,77 @@ impl Record {
             "too many metrics"
         );
         directive.metrics.push((name.to_owned(), unit));
-        self.root.insert(name.to_owned(), json!(value));
-        self
+        self.set(name, Member::Number(value))
     }
 
+    /// The record as one line of JSON, written directly: it is built on every request.
     pub fn to_json(&self) -> String {
-        let directives: Vec<Value> = self
-            .directives
-            .iter()
-            .map(|d| {
-                json!({
-                    "Namespace": self.namespace,
-                    "Dimensions": [d.dimensions],
-                    "Metrics": d.metrics.iter()
-                        .map(|(name, unit)| json!({"Name": name, "Unit": unit.as_str()}))
-                        .collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let mut object = self.root.clone();
-        object.insert(
-            "_aws".to_owned(),
-            json!({"Timestamp": self.timestamp_ms, "CloudWatchMetrics": directives}),
+        use std::io::Write as _;
+        let mut out: Vec<u8> = Vec::with_capacity(512);
+        let _ = write!(
+            out,
+            r#"{{"_aws":{{"Timestamp":{},"CloudWatchMetrics":["#,
+            self.timestamp_ms
         );
-        Value::Object(object).to_string()
+        for (i, directive) in self.directives.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"Namespace":"#);
+            push_json_string(&mut out, &self.namespace);
+            out.extend_from_slice(br#","Dimensions":[["#);
+            for (j, dimension) in directive.dimensions.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                push_json_string(&mut out, dimension);
+            }
+            out.extend_from_slice(br#"]],"Metrics":["#);
+            for (j, (name, unit)) in directive.metrics.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(br#"{"Name":"#);
+                push_json_string(&mut out, name);
+                let _ = write!(out, r#","Unit":"{}"}}"#, unit.as_str());
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(b"]}");
+        for (name, member) in &self.members {
+            out.push(b',');
+            push_json_string(&mut out, name);
+            out.push(b':');
+            match member {
+                Member::Text(text) => push_json_string(&mut out, text),
+                // JSON has no NaN or infinity; a metric that is not a number is a zero.
+                Member::Number(n) if n.is_finite() => {
+                    let _ = write!(out, "{n:?}");
+                }
+                Member::Number(_) => out.push(b'0'),
+                Member::Json(value) => {
+                    serde_json::to_writer(&mut out, value).expect("values serialise")
+                }
+            }
+        }
+        out.push(b'}');
+        String::from_utf8(out).expect("JSON is UTF-8")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_escaped_and_odd_numbers_stay_valid_json() {
+        let record = Record::new("Courier", 0)
+            .property("correlationId", "quote\" and \\ and \n")
+            .metric(&[], "Weird", Unit::Count, f64::NAN);
+        let value: Value = serde_json::from_str(&record.to_json()).unwrap();
+        assert_eq!(value["correlationId"], "quote\" and \\ and \n");
+        assert_eq!(value["Weird"], json!(0));
+    }
 
     #[test]
     fn encodes_the_specification_shape() {

@@ -76,14 +76,31 @@ impl Notifier {
     }
 
     pub async fn deliver(&self, record: SqsMessage) -> Result<(), NotifyError> {
-        let request: CallbackRequest = serde_json::from_str(record.body.as_deref().unwrap_or(""))
-            .map_err(|e| NotifyError::Unparseable(e.to_string()))?;
+        let request: CallbackRequest = match serde_json::from_str(
+            record.body.as_deref().unwrap_or(""),
+        ) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::error!(%error, sqs_message_id = record.message_id.as_deref().unwrap_or("-"),
+                        "not a callback request; redrive moves it to the callback DLQ");
+                return Err(NotifyError::Unparseable(error.to_string()));
+            }
+        };
         let span = tracing::info_span!(
             "callback",
             job_id = %request.job_id,
             correlation_id = %request.correlation_id
         );
-        self.deliver_in_span(record, request).instrument(span).await
+        let result = self
+            .deliver_in_span(record, request)
+            .instrument(span.clone())
+            .await;
+        if let Err(NotifyError::Dependency(error)) = &result {
+            span.in_scope(
+                || tracing::error!(%error, "a dependency failed; SQS delivers the callback again"),
+            );
+        }
+        result
     }
 
     async fn deliver_in_span(

@@ -38,7 +38,8 @@ fn failures<E: std::fmt::Display>(outcomes: Vec<Outcome<E>>) -> SqsBatchResponse
         if let Err(error) = outcome {
             match id {
                 Some(id) => {
-                    tracing::warn!(sqs_message_id = %id, %error, "message will be retried");
+                    // The handler logged why, inside the message's own span (correlation id).
+                    tracing::debug!(sqs_message_id = %id, %error, "reported as a batch item failure");
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = id;
                     response.batch_item_failures.push(failure);

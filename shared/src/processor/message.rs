@@ -229,9 +229,17 @@ impl MessageProcessor {
             message_id = %envelope.message_id,
             job_type = %envelope.job_type,
         );
-        self.process_envelope(&record, &body, &envelope)
-            .instrument(span)
-            .await
+        let result = self
+            .process_envelope(&record, &body, &envelope)
+            .instrument(span.clone())
+            .await;
+        if let Err(ProcessError::Dependency(error)) = &result {
+            // Logged here, inside the message's span, so the line names its correlation id.
+            span.in_scope(
+                || tracing::error!(%error, "a dependency failed; SQS delivers the message again"),
+            );
+        }
+        result
     }
 
     async fn process_envelope(

@@ -3,7 +3,10 @@
 //! marking courier envelopes as redriven so a FAILED record may run once more.
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    Message, MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
+    MessageSystemAttributeValue,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -220,6 +223,17 @@ pub async fn redrive(
             .queue_url(&queues.source)
             .message_body(&body)
             .set_message_attributes(Some(attributes));
+        if let Some(trace) = letter.system(MessageSystemAttributeName::AwsTraceHeader) {
+            // The redriven work continues the trace it was accepted under.
+            send = send.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(trace)
+                    .build()
+                    .expect("data type is set"),
+            );
+        }
         if fifo {
             // Deterministic: redriving again after a crash here sends nothing twice.
             send = send

@@ -93,6 +93,7 @@ async fn bench_processor() {
             has_callback: false,
             reply_to: None,
             redrive: 0,
+            trace: None,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": format!("sqs-{i}"), "receiptHandle": "r", "body": envelope.to_json(),

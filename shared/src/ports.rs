@@ -148,6 +148,8 @@ pub struct DeadLetter {
     pub message_id: Option<String>,
     pub correlation_id: Option<String>,
     pub failure: Failure,
+    /// The X-Ray trace it was accepted under, kept so a redrive continues it.
+    pub trace: Option<crate::telemetry::TraceHeader>,
 }
 
 /// Sends a message that must not be retried straight to its dead-letter queue.

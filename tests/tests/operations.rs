@@ -185,6 +185,79 @@ async fn every_log_line_of_a_request_carries_its_correlation_id() {
     }
 }
 
+/// The `trace_id` span field of a function's lines naming `term`: one value, well formed.
+async fn trace_id_of(stack: &Stack, function: &str, term: &str) -> String {
+    let what = format!("{function} lines naming {term}");
+    let lines: Vec<Value> = eventually(&what, || async {
+        let lines: Vec<Value> = stack
+            .log_events(function, Some(term), &[])
+            .await
+            .iter()
+            .filter_map(|event| event.json())
+            .filter(|line| line.get("_aws").is_none())
+            .collect();
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    let ids: HashSet<String> = lines
+        .iter()
+        .map(|line| match line["spans"].as_array() {
+            Some(spans) => spans
+                .iter()
+                .find_map(|span| span["trace_id"].as_str())
+                .unwrap_or("-")
+                .to_owned(),
+            None => "-".to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "one trace id on every line of {function}: {lines:#?}"
+    );
+    let id = ids.into_iter().next().unwrap();
+    let parts: Vec<&str> = id.split('-').collect();
+    assert!(
+        parts.len() == 3 && parts[0] == "1" && parts[1].len() == 8 && parts[2].len() == 24,
+        "an X-Ray trace id in {function}: {id}"
+    );
+    id
+}
+
+#[tokio::test]
+async fn one_trace_id_follows_a_job_through_both_queues_to_its_callback() {
+    let stack = Stack::load().await;
+    let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let correlation_id = unique("xray");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "echo", "payload": 1, "callback": {"url": receiver.url}}),
+            &[("x-correlation-id", &correlation_id)],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job_id = reply.json()["id"].as_str().unwrap().to_owned();
+    eventually("the callback to be delivered", || async {
+        let job = stack.get(&format!("/v1/jobs/{job_id}")).await.json();
+        (job["callback"]["state"] == "DELIVERED").then_some(())
+    })
+    .await;
+
+    // http-api → (work queue, AWSTraceHeader) → processor → (callback queue) → notifier.
+    let accepted = trace_id_of(&stack, "HttpApiFunctionName", &correlation_id).await;
+    let processed = trace_id_of(&stack, "ProcessorFunctionName", &job_id).await;
+    let notified = trace_id_of(&stack, "NotifierFunctionName", &job_id).await;
+    assert_eq!(
+        processed, accepted,
+        "the processor continues the request's trace"
+    );
+    assert_eq!(
+        notified, accepted,
+        "the notifier continues the request's trace"
+    );
+}
+
 #[tokio::test]
 async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
     let stack = Stack::load().await;

@@ -101,10 +101,8 @@ impl CallbackStarter for QueuedCallbackStarter {
             redrive: 0,
         })
         .expect("serialisable");
-        let sent = self
-            .sqs
-            .send_message()
-            .queue_url(&self.queue_url)
+        let request = self.sqs.send_message().queue_url(&self.queue_url);
+        let sent = super::sqs::with_trace(request, envelope.trace.as_ref())
             .message_body(body)
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,

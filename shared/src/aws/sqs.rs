@@ -5,9 +5,13 @@ use crate::domain::envelope::{
     MESSAGE_ID_ATTRIBUTE,
 };
 use crate::ports::{DeadLetter, DeadLetterQueue, PortError, RetryScheduler, WorkQueue};
+use crate::telemetry::TraceHeader;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
 use std::time::Duration;
 
 /// SQS caps message attribute values at the message size; a reason is kept readable instead.
@@ -19,6 +23,24 @@ fn string_attribute(value: &str) -> MessageAttributeValue {
         .string_value(value)
         .build()
         .expect("data type is set")
+}
+
+/// Carries the X-Ray trace to the consumer as the `AWSTraceHeader` system attribute.
+pub(super) fn with_trace(
+    request: SendMessageFluentBuilder,
+    trace: Option<&TraceHeader>,
+) -> SendMessageFluentBuilder {
+    match trace {
+        Some(trace) => request.message_system_attributes(
+            MessageSystemAttributeNameForSends::AwsTraceHeader,
+            MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(trace.as_str())
+                .build()
+                .expect("data type is set"),
+        ),
+        None => request,
+    }
 }
 
 fn is_fifo(queue_url: &str) -> bool {
@@ -76,7 +98,7 @@ impl WorkQueue for SqsWorkQueue {
         } else {
             request = request.delay_seconds(delay_seconds as i32);
         }
-        request
+        with_trace(request, envelope.trace.as_ref())
             .message_body(envelope.to_json())
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,
@@ -143,7 +165,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                 .message_group_id("dead-letters")
                 .message_deduplication_id(deduplication_id(&[&letter.body, &reason]));
         }
-        request
+        with_trace(request, letter.trace.as_ref())
             .send()
             .await
             .map_err(|e| port_error("sqs:SendMessage(dead-letter)", e))?;

@@ -1,6 +1,7 @@
 //! The message courier puts on a work queue: everything the processor needs, nothing else.
 
 use super::CorrelationId;
+use crate::telemetry::TraceHeader;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -61,6 +62,10 @@ pub struct WorkEnvelope {
     /// redrive; without it, a FAILED record is final.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub redrive: u32,
+    /// The X-Ray trace of the request that accepted the work. It travels beside the body, as
+    /// SQS's `AWSTraceHeader` system attribute, not in it.
+    #[serde(skip)]
+    pub trace: Option<TraceHeader>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -103,6 +108,7 @@ mod tests {
             has_callback: false,
             reply_to: None,
             redrive: 0,
+            trace: None,
         };
         let json = envelope.to_json();
         assert!(json.contains(r#""messageId":"m-1""#), "{json}");

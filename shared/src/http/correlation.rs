@@ -4,6 +4,7 @@
 use super::headers::CORRELATION_ID;
 use super::problem::Problem;
 use crate::domain::CorrelationId;
+use crate::telemetry::{TraceHeader, record_trace_id};
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -28,7 +29,9 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         correlation_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
+        trace_id = tracing::field::Empty,
     );
+    record_trace_id(&span, TraceHeader::of_invocation().as_ref());
     let mut response = next.run(request).instrument(span).await;
     if !response.headers().contains_key(CORRELATION_ID) {
         let value = HeaderValue::from_str(id.as_str()).expect("validated ids are header-safe");

@@ -10,6 +10,7 @@ use super::router::AppState;
 use crate::clock::rfc3339;
 use crate::domain::{CallbackState, Claim, CorrelationId, JobId, JobStatus, Pattern, WorkEnvelope};
 use crate::ports::{CancelOutcome, StoredResponse};
+use crate::telemetry::TraceHeader;
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -155,6 +156,7 @@ pub async fn post_job(
             has_callback: claim.callback.is_some(),
             reply_to: None,
             redrive: 0,
+            trace: TraceHeader::of_invocation(),
         };
         let accepted = crate::intake::record_and_queue(
             state.claims.as_ref(),

@@ -9,6 +9,7 @@ use crate::domain::{
     CorrelationId, IdempotencyKey, Pattern, Submission, SubmissionError, WorkEnvelope,
 };
 use crate::ports::StoredResponse;
+use crate::telemetry::TraceHeader;
 use crate::worker::RegistryError;
 use axum::Extension;
 use axum::extract::State;
@@ -80,6 +81,7 @@ pub async fn post_message(
             has_callback: false,
             reply_to: None,
             redrive: 0,
+            trace: TraceHeader::of_invocation(),
         };
         if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
             tracing::error!(%error, "work queue unavailable; message not accepted");

@@ -14,6 +14,7 @@ use crate::ports::{CallbackLedger, CallbackUpdate, ClaimStore, PortError, RetryS
 use crate::processor::{
     RetryPolicy, SqsBatchResponse, SqsEvent, SqsMessage, handle_batch, retry_delay,
 };
+use crate::telemetry::{TraceHeader, record_trace_id};
 use crate::webhook::{Secret, SsrfPolicy, signature_header};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -89,8 +90,10 @@ impl Notifier {
         let span = tracing::info_span!(
             "callback",
             job_id = %request.job_id,
-            correlation_id = %request.correlation_id
+            correlation_id = %request.correlation_id,
+            trace_id = tracing::field::Empty,
         );
+        record_trace_id(&span, TraceHeader::of_record(&record).as_ref());
         let result = self
             .deliver_in_span(record, request)
             .instrument(span.clone())

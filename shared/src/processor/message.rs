@@ -21,6 +21,7 @@ use crate::ports::{
     AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
     MessageLedger, PortError, RetryScheduler,
 };
+use crate::telemetry::{TraceHeader, record_trace_id};
 use crate::websocket::{Delivery, Draft, FrameSender};
 use crate::worker::{ProgressSink, WorkContext, WorkError, WorkerRegistry};
 use async_trait::async_trait;
@@ -193,7 +194,7 @@ impl MessageProcessor {
 
     pub async fn process(&self, record: SqsMessage) -> Result<(), ProcessError> {
         let body = record.body.clone().unwrap_or_default();
-        let envelope = match WorkEnvelope::from_json(&body) {
+        let mut envelope = match WorkEnvelope::from_json(&body) {
             Ok(envelope) => envelope,
             Err(error) => {
                 let letter = DeadLetter {
@@ -204,6 +205,7 @@ impl MessageProcessor {
                         kind: FailureKind::Unparseable,
                         reason: format!("not a courier envelope: {error}"),
                     },
+                    trace: TraceHeader::of_record(&record),
                 };
                 tracing::error!(
                     correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
@@ -223,12 +225,15 @@ impl MessageProcessor {
                 return Ok(());
             }
         };
+        envelope.trace = TraceHeader::of_record(&record);
         let span = tracing::info_span!(
             "message",
             correlation_id = %envelope.correlation_id,
             message_id = %envelope.message_id,
             job_type = %envelope.job_type,
+            trace_id = tracing::field::Empty,
         );
+        record_trace_id(&span, envelope.trace.as_ref());
         let result = self
             .process_envelope(&record, &body, &envelope)
             .instrument(span.clone())
@@ -326,6 +331,7 @@ impl MessageProcessor {
                         message_id: Some(envelope.message_id.clone()),
                         correlation_id: Some(envelope.correlation_id.to_string()),
                         failure: failure.clone(),
+                        trace: envelope.trace.clone(),
                     })
                     .await?;
                 self.ledger.record_failure(&record_key, &failure).await?;

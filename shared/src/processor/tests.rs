@@ -49,10 +49,18 @@ impl Harness {
     /// Delivers `body` as the fixture's single record on its `receive`th receive; returns the
     /// ids reported as batch item failures.
     async fn deliver(&self, body: &str, receive: u32) -> Vec<String> {
+        self.deliver_traced(body, receive, None).await
+    }
+
+    /// As `deliver`, with the producer's X-Ray header in the record's system attributes.
+    async fn deliver_traced(&self, body: &str, receive: u32, trace: Option<&str>) -> Vec<String> {
         let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
         event["Records"][0]["body"] = Value::String(body.to_owned());
         event["Records"][0]["attributes"]["ApproximateReceiveCount"] =
             Value::String(receive.to_string());
+        if let Some(trace) = trace {
+            event["Records"][0]["attributes"]["AWSTraceHeader"] = Value::String(trace.to_owned());
+        }
         let event: SqsEvent = serde_json::from_value(event).unwrap();
         let response = self.processor.handle_event(event).await;
         // What Lambda sends back to SQS must be the documented shape.
@@ -77,6 +85,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkEnvelope {
         has_callback: false,
         reply_to: None,
         redrive: 0,
+        trace: None,
     }
 }
 
@@ -201,6 +210,36 @@ async fn an_oversized_result_fails_the_job_clearly() {
     assert!(entry.failure.unwrap().reason.contains("-byte limit"));
 }
 
+#[tokio::test]
+async fn a_dead_letter_keeps_the_trace_its_work_was_accepted_under() {
+    const TRACE: &str =
+        "Root=1-6b053a39-467db03884e6bcef80e376d6;Parent=02611718fca8e0bf;Sampled=1";
+    let h = Harness::new();
+    let failing = envelope("fail", json!({"reason": "no"})).to_json();
+    assert!(h.deliver_traced(&failing, 1, Some(TRACE)).await.is_empty());
+    let unparseable = "not an envelope";
+    assert!(
+        h.deliver_traced(unparseable, 1, Some(TRACE))
+            .await
+            .is_empty()
+    );
+    let untraced = WorkEnvelope {
+        message_id: "msg-untraced".into(),
+        ..envelope("fail", json!({"reason": "no"}))
+    };
+    assert!(h.deliver(&untraced.to_json(), 1).await.is_empty());
+    let traces: Vec<Option<String>> = h
+        .dead_letters
+        .letters()
+        .iter()
+        .map(|letter| letter.trace.as_ref().map(|t| t.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        traces,
+        vec![Some(TRACE.to_owned()), Some(TRACE.to_owned()), None]
+    );
+}
+
 fn job_with_callback(job_type: &str, payload: Value) -> WorkEnvelope {
     WorkEnvelope {
         message_id: format!("job-{job_type}"),
@@ -208,6 +247,7 @@ fn job_with_callback(job_type: &str, payload: Value) -> WorkEnvelope {
         has_callback: true,
         reply_to: None,
         redrive: 0,
+        trace: None,
         ..envelope(job_type, payload)
     }
 }
@@ -300,6 +340,7 @@ mod bidirectional {
                 request_id: "req-1".into(),
             }),
             redrive: 0,
+            trace: None,
             ..envelope(job_type, payload)
         }
     }

@@ -12,6 +12,7 @@ use crate::ports::{
     ClaimStore, Connection, ConnectionStore, IdempotencyClaim, IdempotencyStore, PortError,
     StoredResponse, WorkQueue,
 };
+use crate::telemetry::{TraceHeader, record_trace_id};
 use crate::worker::{RegistryError, WorkerRegistry};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use courier_client::frames::{FrameKind, error_code};
@@ -66,8 +67,10 @@ impl WebSocketApp {
         let span = tracing::info_span!(
             "websocket",
             connection_id,
-            route = context.route_key.as_deref().unwrap_or("-")
+            route = context.route_key.as_deref().unwrap_or("-"),
+            trace_id = tracing::field::Empty,
         );
+        record_trace_id(&span, TraceHeader::of_invocation().as_ref());
         async {
             match context.event_type.as_deref() {
                 Some("CONNECT") => self.connect(connection_id, &event).await,
@@ -302,6 +305,7 @@ impl WebSocketApp {
                 request_id: request.request_id.clone(),
             }),
             redrive: 0,
+            trace: TraceHeader::of_invocation(),
         };
         let accepted = crate::intake::record_and_queue(
             self.claims.as_ref(),

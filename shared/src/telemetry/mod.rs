@@ -1,6 +1,10 @@
 //! JSON logs through `tracing`, one object per line, with the span fields (Lambda request id,
 //! correlation id, message id) on every line so CloudWatch Logs Insights can filter by them.
 
+mod xray;
+
+pub use xray::{AWS_TRACE_HEADER, TraceHeader, record_trace_id};
+
 use tracing_subscriber::EnvFilter;
 
 /// Level from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls),

@@ -35,6 +35,14 @@ fn number_or(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     }
 }
 
+/// A count (attempts, receives) that must fit SQS's 32-bit fields.
+fn count_or(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    u32::try_from(number_or(name, u64::from(default))?).map_err(|e| ConfigError::Invalid {
+        name,
+        reason: e.to_string(),
+    })
+}
+
 /// What the HTTP API function needs.
 #[derive(Debug, Clone)]
 pub struct HttpApiSettings {
@@ -102,18 +110,12 @@ pub struct ProcessorSettings {
 
 impl ProcessorSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let max_receive_count = number_or("MAX_RECEIVE_COUNT", 5)?;
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
             dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
-            max_receive_count: u32::try_from(max_receive_count).map_err(|e| {
-                ConfigError::Invalid {
-                    name: "MAX_RECEIVE_COUNT",
-                    reason: e.to_string(),
-                }
-            })?,
+            max_receive_count: count_or("MAX_RECEIVE_COUNT", 5)?,
             retry_base_delay: Duration::from_secs(number_or("RETRY_BASE_DELAY_SECONDS", 2)?),
             retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
             record_ttl: Duration::from_secs(number_or("RECORD_TTL_SECONDS", 7 * 86_400)?),
@@ -190,9 +192,17 @@ impl NotifierSettings {
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
             secrets,
             timeout: Duration::from_millis(number_or("CALLBACK_TIMEOUT_MS", 5_000)?),
-            max_attempts: number_or("MAX_RECEIVE_COUNT", 5)? as u32,
-            retry_base_delay: Duration::from_secs(number_or("RETRY_BASE_DELAY_SECONDS", 2)?),
-            retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
+            // The callback queue's own schedule: a receiver may be down for longer than a job
+            // would ever wait on a retry.
+            max_attempts: count_or("CALLBACK_MAX_ATTEMPTS", 8)?,
+            retry_base_delay: Duration::from_secs(number_or(
+                "CALLBACK_RETRY_BASE_DELAY_SECONDS",
+                30,
+            )?),
+            retry_max_delay: Duration::from_secs(number_or(
+                "CALLBACK_RETRY_MAX_DELAY_SECONDS",
+                3_600,
+            )?),
             url_policy: callback_policy_from_env(),
         })
     }

@@ -1,13 +1,13 @@
 //! Starts a callback delivery: claim `callbackState` WAITING → QUEUED (conditional, so once per
 //! job), then one message on the callback queue for the notifier.
 
+use super::sqs::{string_attribute, with_trace};
 use super::{port_error, s};
 use crate::domain::envelope::CORRELATION_ID_ATTRIBUTE;
 use crate::domain::{JobStatus, WorkEnvelope, callback_state};
 use crate::ports::{CallbackStarter, PortError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 
 /// The callback queue's message: which job to report on.
@@ -102,15 +102,11 @@ impl CallbackStarter for QueuedCallbackStarter {
         })
         .expect("serialisable");
         let request = self.sqs.send_message().queue_url(&self.queue_url);
-        let sent = super::sqs::with_trace(request, envelope.trace.as_ref())
+        let sent = with_trace(request, envelope.trace.as_ref())
             .message_body(body)
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,
-                MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(envelope.correlation_id.as_str())
-                    .build()
-                    .expect("data type is set"),
+                string_attribute(envelope.correlation_id.as_str()),
             )
             .send()
             .await;

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// SQS caps message attribute values at the message size; a reason is kept readable instead.
 const MAX_REASON_CHARS: usize = 1024;
 
-fn string_attribute(value: &str) -> MessageAttributeValue {
+pub(super) fn string_attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)

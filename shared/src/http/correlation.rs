@@ -23,6 +23,9 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
             return Problem::invalid_header("X-Correlation-Id must be ASCII").into_response();
         }
     };
+    // The invocation's X-Ray trace, read once: its id goes on every log line of the request,
+    // the whole header on the work the request queues.
+    let trace = TraceHeader::of_invocation();
     request.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
         "request",
@@ -31,7 +34,8 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         path = %request.uri().path(),
         trace_id = tracing::field::Empty,
     );
-    record_trace_id(&span, TraceHeader::of_invocation().as_ref());
+    record_trace_id(&span, trace.as_ref());
+    request.extensions_mut().insert(trace);
     let mut response = next.run(request).instrument(span).await;
     if !response.headers().contains_key(CORRELATION_ID) {
         let value = HeaderValue::from_str(id.as_str()).expect("validated ids are header-safe");

@@ -113,6 +113,7 @@ fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<JobId, Problem>
 pub async fn post_job(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
+    Extension(trace): Extension<Option<TraceHeader>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
@@ -156,7 +157,7 @@ pub async fn post_job(
             has_callback: claim.callback.is_some(),
             reply_to: None,
             redrive: 0,
-            trace: TraceHeader::of_invocation(),
+            trace,
         };
         let accepted = crate::intake::record_and_queue(
             state.claims.as_ref(),

@@ -56,6 +56,7 @@ pub fn validate_request(
 pub async fn post_message(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
+    Extension(trace): Extension<Option<TraceHeader>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
@@ -81,7 +82,7 @@ pub async fn post_message(
             has_callback: false,
             reply_to: None,
             redrive: 0,
-            trace: TraceHeader::of_invocation(),
+            trace,
         };
         if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
             tracing::error!(%error, "work queue unavailable; message not accepted");

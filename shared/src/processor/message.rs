@@ -194,6 +194,7 @@ impl MessageProcessor {
 
     pub async fn process(&self, record: SqsMessage) -> Result<(), ProcessError> {
         let body = record.body.clone().unwrap_or_default();
+        let trace = TraceHeader::of_record(&record);
         let mut envelope = match WorkEnvelope::from_json(&body) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -205,7 +206,7 @@ impl MessageProcessor {
                         kind: FailureKind::Unparseable,
                         reason: format!("not a courier envelope: {error}"),
                     },
-                    trace: TraceHeader::of_record(&record),
+                    trace,
                 };
                 tracing::error!(
                     correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
@@ -225,7 +226,7 @@ impl MessageProcessor {
                 return Ok(());
             }
         };
-        envelope.trace = TraceHeader::of_record(&record);
+        envelope.trace = trace;
         let span = tracing::info_span!(
             "message",
             correlation_id = %envelope.correlation_id,

@@ -70,14 +70,15 @@ impl WebSocketApp {
             route = context.route_key.as_deref().unwrap_or("-"),
             trace_id = tracing::field::Empty,
         );
-        record_trace_id(&span, TraceHeader::of_invocation().as_ref());
+        let trace = TraceHeader::of_invocation();
+        record_trace_id(&span, trace.as_ref());
         async {
             match context.event_type.as_deref() {
                 Some("CONNECT") => self.connect(connection_id, &event).await,
                 Some("DISCONNECT") => self.disconnect(connection_id).await,
                 _ => {
                     let body = event.body.as_deref().unwrap_or_default();
-                    self.message(connection_id, body).await;
+                    self.message(connection_id, body, trace.as_ref()).await;
                     // Frames go out through @connections with their seq; the route returns
                     // nothing (API Gateway would send a body back without a seq).
                     status(200)
@@ -135,16 +136,22 @@ impl WebSocketApp {
         status(200)
     }
 
-    async fn message(&self, connection_id: &str, body: &str) {
+    async fn message(&self, connection_id: &str, body: &str, trace: Option<&TraceHeader>) {
         // Every message gets a correlation id: the job's, if it becomes one, and its reply's.
         let correlation_id = CorrelationId::generate();
         let span = tracing::info_span!("message", correlation_id = %correlation_id);
-        self.answer(connection_id, body, &correlation_id)
+        self.answer(connection_id, body, &correlation_id, trace)
             .instrument(span)
             .await
     }
 
-    async fn answer(&self, connection_id: &str, body: &str, correlation_id: &CorrelationId) {
+    async fn answer(
+        &self,
+        connection_id: &str,
+        body: &str,
+        correlation_id: &CorrelationId,
+        trace: Option<&TraceHeader>,
+    ) {
         // The frame's place in the connection's order is taken first, so the `accepted` frame
         // comes before any frame the processor sends for the job.
         let seq = match self.reserve_seq(connection_id).await {
@@ -155,7 +162,10 @@ impl WebSocketApp {
             }
         };
         let draft = match inbound::parse(body) {
-            Ok(request) => self.submit(connection_id, request, correlation_id).await,
+            Ok(request) => {
+                self.submit(connection_id, request, correlation_id, trace)
+                    .await
+            }
             Err(rejection) => {
                 tracing::info!(code = rejection.code, reason = %rejection.message, "frame refused");
                 Draft::error(rejection.request_id, rejection.code, &rejection.message)
@@ -200,6 +210,7 @@ impl WebSocketApp {
         connection_id: &str,
         request: SubmitRequest,
         correlation_id: &CorrelationId,
+        trace: Option<&TraceHeader>,
     ) -> Draft {
         let request_id = Some(request.request_id.clone());
         if let Err(error) = self.registry.validate(&request.job_type, &request.payload) {
@@ -248,7 +259,10 @@ impl WebSocketApp {
                 }
             },
             Ok(IdempotencyClaim::Acquired) => {
-                match self.accept(connection_id, &request, correlation_id).await {
+                match self
+                    .accept(connection_id, &request, correlation_id, trace)
+                    .await
+                {
                     Ok(accepted) => {
                         let stored = StoredResponse {
                             status: 202,
@@ -283,6 +297,7 @@ impl WebSocketApp {
         connection_id: &str,
         request: &SubmitRequest,
         correlation_id: &CorrelationId,
+        trace: Option<&TraceHeader>,
     ) -> Result<Accepted, &'static str> {
         let now = self.clock.now();
         let claim = Claim::pending(
@@ -305,7 +320,7 @@ impl WebSocketApp {
                 request_id: request.request_id.clone(),
             }),
             redrive: 0,
-            trace: TraceHeader::of_invocation(),
+            trace: trace.cloned(),
         };
         let accepted = crate::intake::record_and_queue(
             self.claims.as_ref(),

@@ -512,4 +512,14 @@ impl Stack {
             .await;
         states.last().cloned().expect("at least one state")
     }
+
+    /// Polls the claim until its callback reaches `state`; returns the claim.
+    pub async fn wait_for_callback(&self, id: &str, state: &str) -> Value {
+        let what = format!("callback of job {id} to be {state}");
+        eventually(&what, || async {
+            let job = self.get(&format!("/v1/jobs/{id}")).await.json();
+            (job["callback"]["state"] == state).then_some(job)
+        })
+        .await
+    }
 }

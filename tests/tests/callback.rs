@@ -15,16 +15,6 @@ async fn submit_with_callback(stack: &Stack, body: Value, url: &str) -> String {
     reply.json()["id"].as_str().unwrap().to_owned()
 }
 
-/// Polls the claim until its callback reaches `state`; returns the claim.
-async fn wait_for_callback(stack: &Stack, id: &str, state: &str) -> Value {
-    let what = format!("callback of job {id} to be {state}");
-    eventually(&what, || async {
-        let job = stack.get(&format!("/v1/jobs/{id}")).await.json();
-        (job["callback"]["state"] == state).then_some(job)
-    })
-    .await
-}
-
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -42,7 +32,7 @@ async fn a_callback_is_delivered_once_and_its_signature_verifies() {
         &receiver.url,
     )
     .await;
-    let job = wait_for_callback(&stack, &id, "DELIVERED").await;
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
     assert_eq!(job["callback"]["attempts"], 1);
     assert_eq!(job["callback"]["lastStatus"], 204);
     stack.wait_for_queue_idle("CallbackQueueUrl").await;
@@ -82,7 +72,7 @@ async fn a_receiver_failing_twice_gets_three_attempts_with_growing_gaps() {
     let receiver = Receiver::start(vec![Answer::Status(500), Answer::Status(503)], None).await;
     let id =
         submit_with_callback(&stack, json!({"type": "echo", "payload": 1}), &receiver.url).await;
-    let job = wait_for_callback(&stack, &id, "DELIVERED").await;
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
     assert_eq!(job["callback"]["attempts"], 3);
     assert_eq!(job["callback"]["lastStatus"], 204);
 
@@ -115,7 +105,7 @@ async fn a_receiver_slower_than_the_timeout_is_retried() {
     .await;
     let id =
         submit_with_callback(&stack, json!({"type": "echo", "payload": 2}), &receiver.url).await;
-    let job = wait_for_callback(&stack, &id, "DELIVERED").await;
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
     assert_eq!(job["callback"]["attempts"], 2, "{job}");
     assert_eq!(receiver.arrivals().len(), 2);
 }
@@ -126,7 +116,7 @@ async fn gone_stops_after_one_attempt() {
     let receiver = Receiver::start(vec![], Some(Answer::Status(410))).await;
     let id =
         submit_with_callback(&stack, json!({"type": "echo", "payload": 3}), &receiver.url).await;
-    let job = wait_for_callback(&stack, &id, "FAILED").await;
+    let job = stack.wait_for_callback(&id, "FAILED").await;
     assert_eq!(job["callback"]["attempts"], 1);
     assert_eq!(job["callback"]["lastStatus"], 410);
     stack.wait_for_queue_idle("CallbackQueueUrl").await;
@@ -143,7 +133,7 @@ async fn a_receiver_that_never_succeeds_sends_the_delivery_to_the_callback_dlq()
         &receiver.url,
     )
     .await;
-    let job = wait_for_callback(&stack, &id, "FAILED").await;
+    let job = stack.wait_for_callback(&id, "FAILED").await;
     assert_eq!(
         job["status"], "FAILED",
         "the job's own failure is reported too"
@@ -166,7 +156,7 @@ async fn a_redelivered_work_message_starts_no_second_delivery() {
         &receiver.url,
     )
     .await;
-    let job = wait_for_callback(&stack, &id, "DELIVERED").await;
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
 
     let envelope = json!({
         "messageId": id, "correlationId": job["correlationId"], "pattern": "claim-check",
@@ -223,7 +213,7 @@ async fn a_dead_lettered_callback_is_delivered_after_a_redrive() {
         &receiver.url,
     )
     .await;
-    wait_for_callback(&stack, &id, "FAILED").await;
+    stack.wait_for_callback(&id, "FAILED").await;
     stack
         .wait_for_message_with("CallbackDeadLetterQueueUrl", "jobId", &id)
         .await;
@@ -252,7 +242,7 @@ async fn a_dead_lettered_callback_is_delivered_after_a_redrive() {
     .await;
     assert_eq!(moved["messageId"], id);
 
-    let job = wait_for_callback(&stack, &id, "DELIVERED").await;
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
     assert_eq!(
         job["callback"]["attempts"], 1,
         "a redrive starts from attempt 1"

@@ -238,11 +238,7 @@ async fn one_trace_id_follows_a_job_through_both_queues_to_its_callback() {
         .await;
     assert_eq!(reply.status, 202, "{reply:?}");
     let job_id = reply.json()["id"].as_str().unwrap().to_owned();
-    eventually("the callback to be delivered", || async {
-        let job = stack.get(&format!("/v1/jobs/{job_id}")).await.json();
-        (job["callback"]["state"] == "DELIVERED").then_some(())
-    })
-    .await;
+    stack.wait_for_callback(&job_id, "DELIVERED").await;
 
     // http-api → (work queue, AWSTraceHeader) → processor → (callback queue) → notifier.
     let accepted = trace_id_of(&stack, "HttpApiFunctionName", &correlation_id).await;

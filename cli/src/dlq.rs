@@ -7,11 +7,12 @@ use aws_sdk_sqs::types::{
     Message, MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
     MessageSystemAttributeValue,
 };
+use courier_client::queue::{QueueMessage, attribute};
 use serde_json::Value;
 use std::collections::HashMap;
 
 /// Attributes courier adds when it dead-letters a message; not carried back on a redrive.
-const FAILURE_ATTRIBUTES: [&str; 2] = ["failureReason", "failureKind"];
+const FAILURE_ATTRIBUTES: [&str; 2] = [attribute::FAILURE_REASON, attribute::FAILURE_KIND];
 /// Messages taken from the DLQ stay hidden this long while they are handled.
 const HANDLING_VISIBILITY_SECONDS: i32 = 60;
 
@@ -56,28 +57,31 @@ impl Letter {
             .map(String::as_str)
     }
 
-    /// The courier id: the `messageId` attribute, else the body's `messageId` or `jobId`.
+    /// The body as a courier queue message, if it is one.
+    fn parsed(&self) -> Option<QueueMessage> {
+        QueueMessage::from_json(self.message.body.as_deref()?).ok()
+    }
+
+    /// The courier id: the `messageId` attribute, else the one the body is about.
     fn id(&self) -> Option<String> {
-        if let Some(id) = self.attribute("messageId") {
+        if let Some(id) = self.attribute(attribute::MESSAGE_ID) {
             return Some(id.to_owned());
         }
-        let body: Value = serde_json::from_str(self.message.body.as_deref()?).ok()?;
-        body.get("messageId")
-            .or_else(|| body.get("jobId"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        self.parsed().map(|message| message.subject_id().to_owned())
     }
 
     pub fn summary(&self) -> Value {
-        let body = self.message.body.as_deref().unwrap_or("");
-        let envelope: Option<Value> = serde_json::from_str(body).ok();
+        let job_type = match self.parsed() {
+            Some(QueueMessage::Work(work)) => Some(work.job_type),
+            _ => None,
+        };
         serde_json::json!({
             "sqsMessageId": self.message.message_id,
             "messageId": self.id(),
-            "correlationId": self.attribute("correlationId"),
-            "failureKind": self.attribute("failureKind").unwrap_or("retries-exhausted"),
-            "failureReason": self.attribute("failureReason"),
-            "type": envelope.as_ref().and_then(|e| e.get("type")).cloned(),
+            "correlationId": self.attribute(attribute::CORRELATION_ID),
+            "failureKind": self.attribute(attribute::FAILURE_KIND).unwrap_or("retries-exhausted"),
+            "failureReason": self.attribute(attribute::FAILURE_REASON),
+            "type": job_type,
             "receives": self.system(MessageSystemAttributeName::ApproximateReceiveCount),
             "sentAt": self.system(MessageSystemAttributeName::SentTimestamp),
         })
@@ -163,34 +167,25 @@ pub async fn list(
     Ok(letters.iter().map(Letter::summary).collect())
 }
 
-/// The body to send back: a courier envelope gets its `redrive` count raised (so its FAILED
-/// record may run again); anything else goes back unchanged.
+/// The body to send back: a courier queue message gets its `redrive` count raised (so its
+/// FAILED record may run again); anything else goes back unchanged.
 fn redriven_body(body: &str) -> String {
-    match serde_json::from_str::<Value>(body) {
-        // A work envelope names its messageId, a callback request its jobId.
-        Ok(Value::Object(mut envelope))
-            if envelope.contains_key("messageId") || envelope.contains_key("jobId") =>
-        {
-            let count = envelope.get("redrive").and_then(Value::as_u64).unwrap_or(0);
-            envelope.insert("redrive".into(), Value::from(count + 1));
-            Value::Object(envelope).to_string()
-        }
-        _ => body.to_owned(),
+    match QueueMessage::from_json(body) {
+        Ok(message) => message.redriven().to_json(),
+        Err(_) => body.to_owned(),
     }
 }
 
 /// The message group a redriven message joins on a FIFO queue: its WebSocket connection, so it
 /// runs in that connection's order, else its own id.
 fn fifo_group(body: &str, fallback: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|e| {
-            e.pointer("/replyTo/connectionId")
-                .or_else(|| e.get("messageId"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| fallback.to_owned())
+    match QueueMessage::from_json(body) {
+        Ok(QueueMessage::Work(work)) => work
+            .reply_to
+            .map_or(work.message_id, |reply| reply.connection_id),
+        Ok(other) => other.subject_id().to_owned(),
+        Err(_) => fallback.to_owned(),
+    }
 }
 
 /// Moves up to `max` messages from the DLQ to `queues.source`. A dry run only lists them.
@@ -271,24 +266,26 @@ pub async fn redrive(
 mod tests {
     use super::*;
 
+    const WORK: &str = r#"{"kind":"work","messageId":"m","correlationId":"c","pattern":"bidirectional","type":"echo","payload":null,"acceptedAt":"t","replyTo":{"connectionId":"c1","requestId":"r"}}"#;
+
     #[test]
-    fn envelopes_are_marked_redriven_and_other_bodies_left_alone() {
-        let body = r#"{"messageId":"m","type":"echo"}"#;
-        let once: Value = serde_json::from_str(&redriven_body(body)).unwrap();
+    fn queue_messages_are_marked_redriven_and_other_bodies_left_alone() {
+        let once: Value = serde_json::from_str(&redriven_body(WORK)).unwrap();
         assert_eq!(once["redrive"], 1);
         let twice: Value = serde_json::from_str(&redriven_body(&once.to_string())).unwrap();
         assert_eq!(twice["redrive"], 2);
         assert_eq!(redriven_body("not json"), "not json");
-        let callback: Value = serde_json::from_str(&redriven_body(r#"{"jobId":"j"}"#)).unwrap();
+        let callback = r#"{"kind":"callback","jobId":"j","correlationId":"c"}"#;
+        let callback: Value = serde_json::from_str(&redriven_body(callback)).unwrap();
         assert_eq!(callback["redrive"], 1);
         assert_eq!(redriven_body(r#"{"other":1}"#), r#"{"other":1}"#);
     }
 
     #[test]
     fn fifo_redrives_rejoin_their_connection() {
-        let body = r#"{"messageId":"m","replyTo":{"connectionId":"c1","requestId":"r"}}"#;
-        assert_eq!(fifo_group(body, "x"), "c1");
-        assert_eq!(fifo_group(r#"{"messageId":"m"}"#, "x"), "m");
+        assert_eq!(fifo_group(WORK, "x"), "c1");
+        let alone = WORK.replace(r#","replyTo":{"connectionId":"c1","requestId":"r"}"#, "");
+        assert_eq!(fifo_group(&alone, "x"), "m");
         assert_eq!(fifo_group("junk", "x"), "x");
     }
 }

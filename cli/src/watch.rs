@@ -1,13 +1,13 @@
 //! Shows a job's progress while waiting: a progress bar on a terminal, one plain line per change
 //! otherwise (logs, CI, pipes).
 
-use courier_client::Job;
+use courier_client::{Job, JobStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
 pub struct Display {
     bar: Option<ProgressBar>,
-    last: Option<(String, u8)>,
+    last: Option<(JobStatus, u8)>,
 }
 
 impl Display {
@@ -27,14 +27,14 @@ impl Display {
     }
 
     pub fn update(&mut self, job: &Job) {
-        let now = (job.status.clone(), job.progress);
+        let now = (job.status, job.progress);
         if self.last.as_ref() == Some(&now) {
             return;
         }
         match &self.bar {
             Some(bar) => {
                 bar.set_position(u64::from(job.progress));
-                bar.set_message(job.status.clone());
+                bar.set_message(job.status.as_str());
             }
             None => eprintln!("{} {}%", job.status, job.progress),
         }

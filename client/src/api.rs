@@ -1,39 +1,30 @@
 use crate::backoff::Backoff;
-use crate::error::{ClientError, Problem};
+use crate::error::ClientError;
+use courier_protocol::rest::{
+    CallbackSpec, Job, JobAccepted, MessageAccepted, Problem, Submission,
+};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallbackSpec {
-    pub url: String,
-}
-
-/// The body of `POST /v1/messages` and `POST /v1/jobs`, plus the optional request headers.
-#[derive(Debug, Clone, Serialize)]
+/// A submission to `POST /v1/messages` or `POST /v1/jobs`: the body, plus the optional request
+/// headers.
+#[derive(Debug, Clone)]
 pub struct Submit {
-    #[serde(rename = "type")]
-    pub job_type: String,
-    pub payload: Value,
-    #[serde(rename = "delaySeconds", skip_serializing_if = "Option::is_none")]
-    pub delay_seconds: Option<u32>,
-    /// Jobs only: where courier posts the outcome (signed; see [`crate::webhook`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback: Option<CallbackSpec>,
-    #[serde(skip)]
+    pub body: Submission,
     pub idempotency_key: Option<String>,
-    #[serde(skip)]
     pub correlation_id: Option<String>,
 }
 
 impl Submit {
     pub fn new(job_type: impl Into<String>, payload: Value) -> Self {
         Self {
-            job_type: job_type.into(),
-            payload,
-            delay_seconds: None,
-            callback: None,
+            body: Submission {
+                job_type: job_type.into(),
+                payload,
+                delay_seconds: None,
+                callback: None,
+            },
             idempotency_key: None,
             correlation_id: None,
         }
@@ -49,67 +40,15 @@ impl Submit {
         self
     }
 
+    /// Jobs only: where courier posts the outcome (signed; see [`crate::webhook`]).
     pub fn callback(mut self, url: impl Into<String>) -> Self {
-        self.callback = Some(CallbackSpec { url: url.into() });
+        self.body.callback = Some(CallbackSpec { url: url.into() });
         self
     }
 
     pub fn delay_seconds(mut self, seconds: u32) -> Self {
-        self.delay_seconds = Some(seconds);
+        self.body.delay_seconds = Some(seconds);
         self
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageAccepted {
-    pub message_id: String,
-    pub correlation_id: String,
-    pub accepted_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobAccepted {
-    pub id: String,
-    pub status: String,
-    pub status_url: String,
-    pub expires_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobError {
-    pub kind: String,
-    pub reason: String,
-}
-
-/// A job's claim, as `GET /v1/jobs/{id}` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Job {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub job_type: String,
-    pub status: String,
-    pub progress: u8,
-    pub attempts: u32,
-    pub correlation_id: String,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<String>,
-    pub expires_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<JobError>,
-}
-
-impl Job {
-    pub fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), "SUCCEEDED" | "FAILED" | "CANCELLED")
     }
 }
 
@@ -188,7 +127,7 @@ impl Client {
     }
 
     async fn post(&self, path: &str, submit: &Submit) -> Result<reqwest::Response, ClientError> {
-        let mut request = self.http.post(self.url(path)).json(submit);
+        let mut request = self.http.post(self.url(path)).json(&submit.body);
         if let Some(key) = &submit.idempotency_key {
             request = request.header("idempotency-key", key);
         }

@@ -17,16 +17,17 @@ mod api;
 pub mod backoff;
 #[cfg(feature = "http")]
 mod error;
-pub mod frames;
-pub mod webhook;
+/// The wire types, shared with the server: one definition of every body and frame.
+pub use courier_protocol::{frames, queue, rest, webhook};
 #[cfg(feature = "ws")]
 pub mod ws;
 
 #[cfg(feature = "http")]
-pub use api::{
-    CallbackSpec, Client, Job, JobAccepted, JobError, MessageAccepted, Submit, WaitOptions,
-};
+pub use api::{Client, Submit, WaitOptions};
 #[cfg(feature = "http")]
 pub use backoff::Backoff;
+pub use courier_protocol::rest::{
+    CallbackSpec, Job, JobAccepted, JobFailure, JobStatus, MessageAccepted, Problem,
+};
 #[cfg(feature = "http")]
-pub use error::{ClientError, Problem};
+pub use error::ClientError;

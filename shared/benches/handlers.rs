@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use courier::domain::{CorrelationId, Pattern, WorkEnvelope};
+use courier::domain::{CorrelationId, Pattern, WorkMessage};
 use courier::http::{AppState, router};
 use courier::processor::{MessageProcessor, RetryPolicy, SqsEvent};
 use courier::testing::{
@@ -83,9 +83,9 @@ async fn bench_processor() {
     );
     let mut samples = Vec::with_capacity(ITERATIONS);
     for i in 0..WARM_UP + ITERATIONS {
-        let envelope = WorkEnvelope {
+        let envelope = WorkMessage {
             message_id: format!("m-{i}"),
-            correlation_id: CorrelationId::generate(),
+            correlation_id: CorrelationId::generate().to_string(),
             pattern: Pattern::FireAndForget,
             job_type: "sha256".into(),
             payload: serde_json::json!({"data": "a fairly ordinary request payload"}),
@@ -93,7 +93,7 @@ async fn bench_processor() {
             has_callback: false,
             reply_to: None,
             redrive: 0,
-            trace: None,
+            trace_header: None,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
             "messageId": format!("sqs-{i}"), "receiptHandle": "r", "body": envelope.to_json(),

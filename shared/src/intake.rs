@@ -1,7 +1,7 @@
 //! Accepting a job, whichever door it came in by (`POST /v1/jobs` or a WebSocket submit): its
 //! claim and its queued message must both exist before anyone is told it was accepted.
 
-use crate::domain::{Claim, WorkEnvelope};
+use crate::domain::{Claim, WorkMessage};
 use crate::ports::{ClaimStore, WorkQueue};
 
 /// Writes the claim and queues the job, concurrently (they are independent, so the caller waits
@@ -11,7 +11,7 @@ pub async fn record_and_queue(
     claims: &dyn ClaimStore,
     queue: &dyn WorkQueue,
     claim: &Claim,
-    envelope: &WorkEnvelope,
+    envelope: &WorkMessage,
     delay_seconds: u32,
 ) -> bool {
     let (created, enqueued) =

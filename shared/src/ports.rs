@@ -1,7 +1,7 @@
 //! The ports courier's handlers depend on. AWS adapters live in [`crate::aws`], in-memory ones in
 //! [`crate::testing`]; handlers never name a concrete store or queue.
 
-use crate::domain::{Claim, IdempotencyKey, JobId, WorkEnvelope};
+use crate::domain::{Claim, IdempotencyKey, JobId, WorkMessage};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::time::Duration;
@@ -29,7 +29,7 @@ impl PortError {
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     /// `delay_seconds` holds the message back before any consumer can see it.
-    async fn enqueue(&self, envelope: &WorkEnvelope, delay_seconds: u32) -> Result<(), PortError>;
+    async fn enqueue(&self, envelope: &WorkMessage, delay_seconds: u32) -> Result<(), PortError>;
 }
 
 /// The response an idempotent request produced, kept so a retry can be answered identically.
@@ -133,7 +133,7 @@ pub enum AttemptStart {
 /// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
 #[async_trait]
 pub trait MessageLedger: Send + Sync {
-    async fn start_attempt(&self, envelope: &WorkEnvelope) -> Result<AttemptStart, PortError>;
+    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError>;
     async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError>;
     async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError>;
     async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
@@ -174,7 +174,7 @@ pub trait RetryScheduler: Send + Sync {
 /// redelivered work message cannot start a second delivery.
 #[async_trait]
 pub trait CallbackStarter: Send + Sync {
-    async fn start(&self, envelope: &WorkEnvelope) -> Result<(), PortError>;
+    async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError>;
 }
 
 /// A callback delivery's progress, written onto the claim after each attempt.

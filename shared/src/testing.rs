@@ -2,7 +2,7 @@
 //! They follow the DynamoDB adapters' rules (conditional, forward-only) so tests mean something.
 
 use crate::clock::Clock;
-use crate::domain::{Claim, IdempotencyKey, JobId, JobStatus, WorkEnvelope};
+use crate::domain::{Claim, IdempotencyKey, JobId, JobStatus, WorkMessage};
 use crate::ports::{
     AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, DeadLetter, DeadLetterQueue, Failure,
     IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler, StoredResponse,
@@ -56,19 +56,19 @@ impl FailSwitch {
 
 #[derive(Default)]
 pub struct InMemoryQueue {
-    pub messages: Mutex<Vec<WorkEnvelope>>,
+    pub messages: Mutex<Vec<WorkMessage>>,
     pub fail: FailSwitch,
 }
 
 impl InMemoryQueue {
-    pub fn sent(&self) -> Vec<WorkEnvelope> {
+    pub fn sent(&self) -> Vec<WorkMessage> {
         self.messages.lock().unwrap().clone()
     }
 }
 
 #[async_trait]
 impl WorkQueue for InMemoryQueue {
-    async fn enqueue(&self, envelope: &WorkEnvelope, _delay_seconds: u32) -> Result<(), PortError> {
+    async fn enqueue(&self, envelope: &WorkMessage, _delay_seconds: u32) -> Result<(), PortError> {
         self.fail.check("enqueue")?;
         self.messages.lock().unwrap().push(envelope.clone());
         Ok(())
@@ -175,11 +175,11 @@ impl InMemoryLedger {
 
 #[async_trait]
 impl MessageLedger for InMemoryLedger {
-    async fn start_attempt(&self, envelope: &WorkEnvelope) -> Result<AttemptStart, PortError> {
+    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError> {
         self.fail.check("start_attempt")?;
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
-            .entry(envelope.record_key())
+            .entry(crate::domain::record_key(envelope))
             .or_insert_with(|| LedgerEntry {
                 status: "RUNNING",
                 attempts: 0,
@@ -367,7 +367,7 @@ impl RecordingCallbacks {
 
 #[async_trait]
 impl CallbackStarter for RecordingCallbacks {
-    async fn start(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
+    async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
         let mut started = self.0.lock().unwrap();
         if !started.contains(&envelope.message_id) {
             started.push(envelope.message_id.clone());
@@ -423,12 +423,12 @@ impl crate::ports::ConnectionStore for InMemoryConnections {
 /// Records posted frames per connection; connections listed in `gone` answer `Gone`.
 #[derive(Default)]
 pub struct RecordingPoster {
-    pub posted: Mutex<Vec<(String, courier_client::frames::ServerFrame)>>,
+    pub posted: Mutex<Vec<(String, courier_protocol::frames::ServerFrame)>>,
     pub gone: Mutex<Vec<String>>,
 }
 
 impl RecordingPoster {
-    pub fn frames_to(&self, connection_id: &str) -> Vec<courier_client::frames::ServerFrame> {
+    pub fn frames_to(&self, connection_id: &str) -> Vec<courier_protocol::frames::ServerFrame> {
         self.posted
             .lock()
             .unwrap()

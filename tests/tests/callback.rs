@@ -159,7 +159,7 @@ async fn a_redelivered_work_message_starts_no_second_delivery() {
     let job = stack.wait_for_callback(&id, "DELIVERED").await;
 
     let envelope = json!({
-        "messageId": id, "correlationId": job["correlationId"], "pattern": "claim-check",
+        "kind": "work", "messageId": id, "correlationId": job["correlationId"], "pattern": "claim-check",
         "type": "echo", "payload": "again", "acceptedAt": job["createdAt"], "hasCallback": true,
     });
     stack.send_raw_to_work_queue(&envelope.to_string()).await;

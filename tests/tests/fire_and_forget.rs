@@ -281,6 +281,7 @@ async fn a_redelivered_processed_message_changes_nothing() {
 
     // The same envelope again, as SQS at-least-once delivery may hand it over.
     let envelope = json!({
+        "kind": "work",
         "messageId": message_id,
         "correlationId": body["correlationId"],
         "pattern": "fire-and-forget",

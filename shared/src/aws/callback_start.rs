@@ -3,27 +3,12 @@
 
 use super::sqs::{string_attribute, with_trace};
 use super::{port_error, s};
-use crate::domain::envelope::CORRELATION_ID_ATTRIBUTE;
-use crate::domain::{JobStatus, WorkEnvelope, callback_state};
+use crate::domain::{JobStatus, WorkMessage, callback_state};
 use crate::ports::{CallbackStarter, PortError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use serde::{Deserialize, Serialize};
-
-/// The callback queue's message: which job to report on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CallbackRequest {
-    pub job_id: String,
-    pub correlation_id: String,
-    /// Set by `courier dlq redrive`: a FAILED callback may be delivered again, once per redrive.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub redrive: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
+use courier_protocol::queue::CallbackMessage;
+use courier_protocol::queue::attribute::CORRELATION_ID as CORRELATION_ID_ATTRIBUTE;
 
 #[derive(Clone)]
 pub struct QueuedCallbackStarter {
@@ -87,22 +72,22 @@ impl QueuedCallbackStarter {
 
 #[async_trait]
 impl CallbackStarter for QueuedCallbackStarter {
-    async fn start(&self, envelope: &WorkEnvelope) -> Result<(), PortError> {
-        let key = envelope.record_key();
+    async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
+        let key = crate::domain::record_key(envelope);
         if !self
             .move_state(&key, callback_state::WAITING, callback_state::QUEUED, true)
             .await?
         {
             return Ok(()); // Already started (or the job is not finished).
         }
-        let body = serde_json::to_string(&CallbackRequest {
+        let body = CallbackMessage {
             job_id: envelope.message_id.clone(),
             correlation_id: envelope.correlation_id.to_string(),
             redrive: 0,
-        })
-        .expect("serialisable");
+        }
+        .to_json();
         let request = self.sqs.send_message().queue_url(&self.queue_url);
-        let sent = with_trace(request, envelope.trace.as_ref())
+        let sent = with_trace(request, envelope.trace_header.as_deref())
             .message_body(body)
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,

@@ -7,7 +7,7 @@
 
 use super::{n, port_error, s, ttl_after};
 use crate::clock::{Clock, rfc3339};
-use crate::domain::{Pattern, WorkEnvelope};
+use crate::domain::{Pattern, WorkMessage};
 use crate::ports::{AttemptStart, Failure, MessageLedger, PortError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -90,13 +90,13 @@ impl DynamoMessageLedger {
 
 #[async_trait]
 impl MessageLedger for DynamoMessageLedger {
-    async fn start_attempt(&self, envelope: &WorkEnvelope) -> Result<AttemptStart, PortError> {
+    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError> {
         let now = self.clock.now();
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(envelope.record_key()))
+            .key("pk", s(crate::domain::record_key(envelope)))
             .update_expression(format!(
                 "SET #status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
                  correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \

@@ -8,7 +8,7 @@ mod dynamo_idempotency;
 mod dynamo_ledger;
 mod sqs;
 
-pub use callback_start::{CallbackRequest, QueuedCallbackStarter};
+pub use callback_start::QueuedCallbackStarter;
 pub use connections_api::ApiGatewayConnectionPoster;
 pub use dynamo_claims::DynamoClaimStore;
 pub use dynamo_connections::DynamoConnectionStore;

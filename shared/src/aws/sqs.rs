@@ -1,9 +1,5 @@
 use super::port_error;
-use crate::domain::WorkEnvelope;
-use crate::domain::envelope::{
-    CORRELATION_ID_ATTRIBUTE, FAILURE_KIND_ATTRIBUTE, FAILURE_REASON_ATTRIBUTE,
-    MESSAGE_ID_ATTRIBUTE,
-};
+use crate::domain::WorkMessage;
 use crate::ports::{DeadLetter, DeadLetterQueue, PortError, RetryScheduler, WorkQueue};
 use crate::telemetry::TraceHeader;
 use async_trait::async_trait;
@@ -11,6 +7,10 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
+use courier_protocol::queue::attribute::{
+    CORRELATION_ID as CORRELATION_ID_ATTRIBUTE, FAILURE_KIND as FAILURE_KIND_ATTRIBUTE,
+    FAILURE_REASON as FAILURE_REASON_ATTRIBUTE, MESSAGE_ID as MESSAGE_ID_ATTRIBUTE,
 };
 use std::time::Duration;
 
@@ -28,14 +28,14 @@ pub(super) fn string_attribute(value: &str) -> MessageAttributeValue {
 /// Carries the X-Ray trace to the consumer as the `AWSTraceHeader` system attribute.
 pub(super) fn with_trace(
     request: SendMessageFluentBuilder,
-    trace: Option<&TraceHeader>,
+    trace: Option<&str>,
 ) -> SendMessageFluentBuilder {
     match trace {
         Some(trace) => request.message_system_attributes(
             MessageSystemAttributeNameForSends::AwsTraceHeader,
             MessageSystemAttributeValue::builder()
                 .data_type("String")
-                .string_value(trace.as_str())
+                .string_value(trace)
                 .build()
                 .expect("data type is set"),
         ),
@@ -78,7 +78,7 @@ impl SqsWorkQueue {
 
 #[async_trait]
 impl WorkQueue for SqsWorkQueue {
-    async fn enqueue(&self, envelope: &WorkEnvelope, delay_seconds: u32) -> Result<(), PortError> {
+    async fn enqueue(&self, envelope: &WorkMessage, delay_seconds: u32) -> Result<(), PortError> {
         let mut request = self.client.send_message().queue_url(&self.queue_url);
         if is_fifo(&self.queue_url) {
             // FIFO queues take no per-message delay; the group orders the work instead.
@@ -98,7 +98,7 @@ impl WorkQueue for SqsWorkQueue {
         } else {
             request = request.delay_seconds(delay_seconds as i32);
         }
-        with_trace(request, envelope.trace.as_ref())
+        with_trace(request, envelope.trace_header.as_deref())
             .message_body(envelope.to_json())
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,
@@ -165,7 +165,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                 .message_group_id("dead-letters")
                 .message_deduplication_id(deduplication_id(&[&letter.body, &reason]));
         }
-        with_trace(request, letter.trace.as_ref())
+        with_trace(request, letter.trace.as_ref().map(TraceHeader::as_str))
             .send()
             .await
             .map_err(|e| port_error("sqs:SendMessage(dead-letter)", e))?;

@@ -8,6 +8,6 @@ pub mod submission;
 
 pub use claim::{CallbackState, Claim, JobError, JobId, JobStatus, callback_state};
 pub use correlation::CorrelationId;
-pub use envelope::{Pattern, ReplyTo, WorkEnvelope};
+pub use envelope::{Pattern, ReplyTo, WorkMessage, record_key};
 pub use idempotency_key::IdempotencyKey;
 pub use submission::{Submission, SubmissionError};

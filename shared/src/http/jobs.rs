@@ -8,7 +8,7 @@ use super::messages::validate_request;
 use super::problem::Problem;
 use super::router::AppState;
 use crate::clock::rfc3339;
-use crate::domain::{CallbackState, Claim, CorrelationId, JobId, JobStatus, Pattern, WorkEnvelope};
+use crate::domain::{CallbackState, Claim, CorrelationId, JobId, JobStatus, Pattern, WorkMessage};
 use crate::ports::{CancelOutcome, StoredResponse};
 use crate::telemetry::TraceHeader;
 use axum::Extension;
@@ -147,9 +147,9 @@ pub async fn post_job(
         );
         claim.callback = callback_url.clone().map(CallbackState::waiting);
         let delay_seconds = submission.delay_seconds;
-        let envelope = WorkEnvelope {
+        let envelope = WorkMessage {
             message_id: claim.id.to_string(),
-            correlation_id: correlation_id.clone(),
+            correlation_id: correlation_id.to_string(),
             pattern: Pattern::ClaimCheck,
             job_type: submission.job_type,
             payload: submission.payload,
@@ -157,7 +157,7 @@ pub async fn post_job(
             has_callback: claim.callback.is_some(),
             reply_to: None,
             redrive: 0,
-            trace,
+            trace_header: trace.map(|t| t.as_str().to_owned()),
         };
         let accepted = crate::intake::record_and_queue(
             state.claims.as_ref(),

@@ -6,7 +6,7 @@ use super::problem::Problem;
 use super::router::AppState;
 use crate::clock::rfc3339;
 use crate::domain::{
-    CorrelationId, IdempotencyKey, Pattern, Submission, SubmissionError, WorkEnvelope,
+    CorrelationId, IdempotencyKey, Pattern, Submission, SubmissionError, WorkMessage,
 };
 use crate::ports::StoredResponse;
 use crate::telemetry::TraceHeader;
@@ -72,9 +72,9 @@ pub async fn post_message(
     }
     run_once(state.idempotency.as_ref(), "messages", key, &body, || async {
         let delay_seconds = submission.delay_seconds;
-        let envelope = WorkEnvelope {
+        let envelope = WorkMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
-            correlation_id: correlation_id.clone(),
+            correlation_id: correlation_id.to_string(),
             pattern: Pattern::FireAndForget,
             job_type: submission.job_type,
             payload: submission.payload,
@@ -82,7 +82,7 @@ pub async fn post_message(
             has_callback: false,
             reply_to: None,
             redrive: 0,
-            trace,
+            trace_header: trace.map(|t| t.as_str().to_owned()),
         };
         if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
             tracing::error!(%error, "work queue unavailable; message not accepted");

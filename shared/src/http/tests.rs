@@ -303,7 +303,10 @@ mod jobs {
         let h = Harness::new();
         let id = submit(&h).await;
         assert_eq!(h.queue.sent()[0].message_id, id);
-        assert_eq!(h.queue.sent()[0].record_key(), format!("JOB#{id}"));
+        assert_eq!(
+            crate::domain::record_key(&h.queue.sent()[0]),
+            format!("JOB#{id}")
+        );
         let (status, headers, body) = get(&h, &format!("/v1/jobs/{id}")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["retry-after"], "1");

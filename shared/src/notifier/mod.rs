@@ -6,7 +6,6 @@ mod http_sender;
 
 pub use http_sender::{GuardedResolver, HttpWebhookSender};
 
-use crate::aws::CallbackRequest;
 use crate::clock::{Clock, rfc3339};
 use crate::domain::{JobId, callback_state};
 use crate::http::JobView;
@@ -17,6 +16,7 @@ use crate::processor::{
 use crate::telemetry::{TraceHeader, record_trace_id};
 use crate::webhook::{Secret, SsrfPolicy, signature_header};
 use async_trait::async_trait;
+use courier_protocol::queue::{CallbackMessage, QueueMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -77,10 +77,13 @@ impl Notifier {
     }
 
     pub async fn deliver(&self, record: SqsMessage) -> Result<(), NotifyError> {
-        let request: CallbackRequest = match serde_json::from_str(
-            record.body.as_deref().unwrap_or(""),
-        ) {
-            Ok(request) => request,
+        let request = match QueueMessage::from_json(record.body.as_deref().unwrap_or("")) {
+            Ok(QueueMessage::Callback(request)) => request,
+            Ok(other) => {
+                let error = format!("a {} message on the callback queue", other.kind());
+                tracing::error!(%error, "not a callback request; redrive moves it to the callback DLQ");
+                return Err(NotifyError::Unparseable(error));
+            }
             Err(error) => {
                 tracing::error!(%error, sqs_message_id = record.message_id.as_deref().unwrap_or("-"),
                         "not a callback request; redrive moves it to the callback DLQ");
@@ -109,7 +112,7 @@ impl Notifier {
     async fn deliver_in_span(
         &self,
         record: SqsMessage,
-        request: CallbackRequest,
+        request: CallbackMessage,
     ) -> Result<(), NotifyError> {
         let job_id =
             JobId::parse(&request.job_id).map_err(|e| NotifyError::Unparseable(e.to_string()))?;

@@ -15,8 +15,7 @@
 //! are best effort: the claim, readable by id, is the record of truth.
 
 use super::retry_delay;
-use crate::domain::WorkEnvelope;
-use crate::domain::envelope::{CORRELATION_ID_ATTRIBUTE, MESSAGE_ID_ATTRIBUTE};
+use crate::domain::WorkMessage;
 use crate::ports::{
     AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
     MessageLedger, PortError, RetryScheduler,
@@ -26,7 +25,11 @@ use crate::websocket::{Delivery, Draft, FrameSender};
 use crate::worker::{ProgressSink, WorkContext, WorkError, WorkerRegistry};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
-use courier_client::frames::{FrameKind, error_code};
+use courier_protocol::frames::{FrameKind, error_code};
+use courier_protocol::queue::QueueMessage;
+use courier_protocol::queue::attribute::{
+    CORRELATION_ID as CORRELATION_ID_ATTRIBUTE, MESSAGE_ID as MESSAGE_ID_ATTRIBUTE,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,7 +71,7 @@ pub struct MessageProcessor {
 /// logged, never fatal.
 struct JobProgress<'a> {
     processor: &'a MessageProcessor,
-    envelope: &'a WorkEnvelope,
+    envelope: &'a WorkMessage,
     record_key: &'a str,
 }
 
@@ -94,7 +97,7 @@ impl ProgressSink for JobProgress<'_> {
 }
 
 /// The pattern a piece of work came in by, as metrics name it.
-fn pattern_label(envelope: &WorkEnvelope) -> &'static str {
+fn pattern_label(envelope: &WorkMessage) -> &'static str {
     if envelope.has_callback {
         "callback"
     } else {
@@ -103,7 +106,7 @@ fn pattern_label(envelope: &WorkEnvelope) -> &'static str {
 }
 
 /// The dead-letter queue a piece of work ends up in, as metrics name it.
-fn queue_label(envelope: &WorkEnvelope) -> &'static str {
+fn queue_label(envelope: &WorkMessage) -> &'static str {
     match envelope.pattern {
         crate::domain::Pattern::Bidirectional => "ordered-work",
         _ => "work",
@@ -111,7 +114,7 @@ fn queue_label(envelope: &WorkEnvelope) -> &'static str {
 }
 
 /// From acceptance to now, if the acceptance time is readable.
-fn since_accepted(envelope: &WorkEnvelope) -> Option<Duration> {
+fn since_accepted(envelope: &WorkMessage) -> Option<Duration> {
     let accepted = crate::clock::parse_rfc3339(&envelope.accepted_at)?;
     let elapsed = time::OffsetDateTime::now_utc() - accepted;
     elapsed.try_into().ok()
@@ -156,7 +159,7 @@ impl MessageProcessor {
 
     /// Sends one frame to the job's WebSocket client, if it has one. Never fails the message:
     /// a client that left still finds the outcome on the claim.
-    async fn tell_client(&self, envelope: &WorkEnvelope, kind: FrameKind, data: Value) {
+    async fn tell_client(&self, envelope: &WorkMessage, kind: FrameKind, data: Value) {
         let (Some(frames), Some(to)) = (&self.frames, &envelope.reply_to) else {
             return;
         };
@@ -185,7 +188,7 @@ impl MessageProcessor {
 
     /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
     /// the first delivery stopped in between), hand its callback to the notifier.
-    async fn start_callback(&self, envelope: &WorkEnvelope) -> Result<(), ProcessError> {
+    async fn start_callback(&self, envelope: &WorkMessage) -> Result<(), ProcessError> {
         if envelope.has_callback {
             self.callbacks.start(envelope).await?;
         }
@@ -195,7 +198,13 @@ impl MessageProcessor {
     pub async fn process(&self, record: SqsMessage) -> Result<(), ProcessError> {
         let body = record.body.clone().unwrap_or_default();
         let trace = TraceHeader::of_record(&record);
-        let mut envelope = match WorkEnvelope::from_json(&body) {
+        let parsed = QueueMessage::from_json(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|m| match m {
+                QueueMessage::Work(work) => Ok(work),
+                other => Err(format!("a {} message on a work queue", other.kind())),
+            });
+        let mut envelope = match parsed {
             Ok(envelope) => envelope,
             Err(error) => {
                 let letter = DeadLetter {
@@ -226,7 +235,7 @@ impl MessageProcessor {
                 return Ok(());
             }
         };
-        envelope.trace = trace;
+        envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
         let span = tracing::info_span!(
             "message",
             correlation_id = %envelope.correlation_id,
@@ -234,7 +243,7 @@ impl MessageProcessor {
             job_type = %envelope.job_type,
             trace_id = tracing::field::Empty,
         );
-        record_trace_id(&span, envelope.trace.as_ref());
+        record_trace_id(&span, trace.as_ref());
         let result = self
             .process_envelope(&record, &body, &envelope)
             .instrument(span.clone())
@@ -252,7 +261,7 @@ impl MessageProcessor {
         &self,
         record: &SqsMessage,
         body: &str,
-        envelope: &WorkEnvelope,
+        envelope: &WorkMessage,
     ) -> Result<(), ProcessError> {
         let attempt = match self.ledger.start_attempt(envelope).await? {
             AttemptStart::Run { attempt } => attempt,
@@ -269,7 +278,7 @@ impl MessageProcessor {
             .unwrap_or(attempt);
         tracing::info!(attempt, receive_count, "running job");
 
-        let record_key = envelope.record_key();
+        let record_key = crate::domain::record_key(envelope);
         let progress = JobProgress {
             processor: self,
             envelope,
@@ -332,7 +341,10 @@ impl MessageProcessor {
                         message_id: Some(envelope.message_id.clone()),
                         correlation_id: Some(envelope.correlation_id.to_string()),
                         failure: failure.clone(),
-                        trace: envelope.trace.clone(),
+                        trace: envelope
+                            .trace_header
+                            .as_deref()
+                            .and_then(TraceHeader::parse),
                     })
                     .await?;
                 self.ledger.record_failure(&record_key, &failure).await?;
@@ -382,7 +394,7 @@ impl MessageProcessor {
     async fn retry_later(
         &self,
         record: &SqsMessage,
-        envelope: &WorkEnvelope,
+        envelope: &WorkMessage,
         receive_count: u32,
         reason: String,
     ) -> Result<(), ProcessError> {
@@ -394,7 +406,7 @@ impl MessageProcessor {
                 reason: format!("gave up after {receive_count} attempts; last error: {reason}"),
             };
             self.ledger
-                .record_failure(&envelope.record_key(), &failure)
+                .record_failure(&crate::domain::record_key(envelope), &failure)
                 .await?;
             tracing::warn!(%reason, receive_count, "retries exhausted; SQS redrive moves it to the dead-letter queue");
             self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
@@ -403,7 +415,7 @@ impl MessageProcessor {
             Duration::ZERO
         } else {
             self.ledger
-                .record_retry(&envelope.record_key(), &reason)
+                .record_retry(&crate::domain::record_key(envelope), &reason)
                 .await?;
             let delay = retry_delay(
                 receive_count,

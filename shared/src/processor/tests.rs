@@ -1,7 +1,7 @@
 //! Processor tests: SQS events built from a Lambda fixture, in-memory ledger and queues.
 
 use super::{MessageProcessor, RetryPolicy, SqsEvent};
-use crate::domain::{CorrelationId, Pattern, WorkEnvelope};
+use crate::domain::{Pattern, WorkMessage};
 use crate::ports::FailureKind;
 use crate::testing::{InMemoryDeadLetters, InMemoryLedger, RecordingCallbacks, RecordingRetries};
 use crate::worker::WorkerRegistry;
@@ -74,10 +74,10 @@ impl Harness {
     }
 }
 
-fn envelope(job_type: &str, payload: Value) -> WorkEnvelope {
-    WorkEnvelope {
+fn envelope(job_type: &str, payload: Value) -> WorkMessage {
+    WorkMessage {
         message_id: format!("msg-{job_type}"),
-        correlation_id: CorrelationId::parse("corr-fixture").unwrap(),
+        correlation_id: "corr-fixture".into(),
         pattern: Pattern::FireAndForget,
         job_type: job_type.to_owned(),
         payload,
@@ -85,7 +85,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkEnvelope {
         has_callback: false,
         reply_to: None,
         redrive: 0,
-        trace: None,
+        trace_header: None,
     }
 }
 
@@ -223,7 +223,7 @@ async fn a_dead_letter_keeps_the_trace_its_work_was_accepted_under() {
             .await
             .is_empty()
     );
-    let untraced = WorkEnvelope {
+    let untraced = WorkMessage {
         message_id: "msg-untraced".into(),
         ..envelope("fail", json!({"reason": "no"}))
     };
@@ -240,14 +240,14 @@ async fn a_dead_letter_keeps_the_trace_its_work_was_accepted_under() {
     );
 }
 
-fn job_with_callback(job_type: &str, payload: Value) -> WorkEnvelope {
-    WorkEnvelope {
+fn job_with_callback(job_type: &str, payload: Value) -> WorkMessage {
+    WorkMessage {
         message_id: format!("job-{job_type}"),
         pattern: Pattern::ClaimCheck,
         has_callback: true,
         reply_to: None,
         redrive: 0,
-        trace: None,
+        trace_header: None,
         ..envelope(job_type, payload)
     }
 }
@@ -299,7 +299,7 @@ mod bidirectional {
     use crate::ports::{Connection, ConnectionStore};
     use crate::testing::{InMemoryConnections, RecordingPoster};
     use crate::websocket::FrameSender;
-    use courier_client::frames::{FrameKind, error_code};
+    use courier_protocol::frames::{FrameKind, error_code};
 
     const CONN: &str = "conn-1";
 
@@ -332,15 +332,15 @@ mod bidirectional {
         (h, connections, poster)
     }
 
-    fn ws_envelope(job_type: &str, payload: Value) -> WorkEnvelope {
-        WorkEnvelope {
+    fn ws_envelope(job_type: &str, payload: Value) -> WorkMessage {
+        WorkMessage {
             pattern: Pattern::Bidirectional,
             reply_to: Some(ReplyTo {
                 connection_id: CONN.into(),
                 request_id: "req-1".into(),
             }),
             redrive: 0,
-            trace: None,
+            trace_header: None,
             ..envelope(job_type, payload)
         }
     }

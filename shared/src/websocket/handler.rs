@@ -6,7 +6,7 @@ use super::auth::{AccessTokens, presented_token};
 use super::inbound::{self, SubmitRequest};
 use super::outbox::{Delivery, Draft, FrameSender};
 use crate::clock::{Clock, rfc3339};
-use crate::domain::{Claim, CorrelationId, IdempotencyKey, JobId, Pattern, ReplyTo, WorkEnvelope};
+use crate::domain::{Claim, CorrelationId, IdempotencyKey, JobId, Pattern, ReplyTo, WorkMessage};
 use crate::http::idempotency::fingerprint;
 use crate::ports::{
     ClaimStore, Connection, ConnectionStore, IdempotencyClaim, IdempotencyStore, PortError,
@@ -15,7 +15,7 @@ use crate::ports::{
 use crate::telemetry::{TraceHeader, record_trace_id};
 use crate::worker::{RegistryError, WorkerRegistry};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use courier_client::frames::{FrameKind, error_code};
+use courier_protocol::frames::{FrameKind, error_code};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -307,9 +307,9 @@ impl WebSocketApp {
             now,
             self.claim_lifetime,
         );
-        let envelope = WorkEnvelope {
+        let envelope = WorkMessage {
             message_id: claim.id.to_string(),
-            correlation_id: correlation_id.clone(),
+            correlation_id: correlation_id.to_string(),
             pattern: Pattern::Bidirectional,
             job_type: request.job_type.clone(),
             payload: request.payload.clone(),
@@ -320,7 +320,7 @@ impl WebSocketApp {
                 request_id: request.request_id.clone(),
             }),
             redrive: 0,
-            trace: trace.cloned(),
+            trace_header: trace.map(|t| t.as_str().to_owned()),
         };
         let accepted = crate::intake::record_and_queue(
             self.claims.as_ref(),

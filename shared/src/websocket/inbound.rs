@@ -1,7 +1,7 @@
 //! What a client's message means: a valid submit, or the precise reason it is not one (which
 //! becomes an error frame, never silence).
 
-use courier_client::frames::{SUBMIT_ACTION, error_code};
+use courier_protocol::frames::{SUBMIT_ACTION, error_code};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! Gateway's frame limit, post it, and forget a connection API Gateway says is gone.
 
 use crate::ports::{ConnectionPoster, ConnectionStore, PortError, PostOutcome};
-use courier_client::frames::{FrameKind, MAX_FRAME_BYTES, ResultRef, ServerFrame};
+use courier_protocol::frames::{FrameKind, MAX_FRAME_BYTES, ResultRef, ServerFrame};
 use serde_json::{Value, json};
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use crate::testing::{
 };
 use crate::worker::WorkerRegistry;
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
-use courier_client::frames::{FrameKind, ServerFrame, error_code};
+use courier_protocol::frames::{FrameKind, ServerFrame, error_code};
 use serde_json::json;
 use std::sync::Arc;
 use time::macros::datetime;

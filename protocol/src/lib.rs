@@ -1,0 +1,14 @@
+//! courier's wire types, shared by the server library, the Rust client and the CLI, so the
+//! three can never disagree on a field name:
+//!
+//! - [`rest`]: the bodies of the HTTP API (submissions, acceptances, the job view, problems);
+//! - [`queue`]: the messages courier puts on its SQS queues, as one tagged enum;
+//! - [`frames`]: the WebSocket API's client and server frames;
+//! - [`webhook`]: the callback payload's signing and verification (Standard Webhooks).
+//!
+//! Everything here is plain data plus (de)serialisation: no I/O, no AWS types.
+
+pub mod frames;
+pub mod queue;
+pub mod rest;
+pub mod webhook;

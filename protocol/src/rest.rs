@@ -1,0 +1,251 @@
+//! The HTTP API's request and response bodies (`/v1/messages`, `/v1/jobs`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The RFC 9457 problem type prefix; the rest is the slug (`job-not-found`, ...).
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:courier:problem:";
+
+/// Where a job's outcome is posted (the callback pattern).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSpec {
+    pub url: String,
+}
+
+/// The body of `POST /v1/messages` and `POST /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Submission {
+    #[serde(rename = "type")]
+    pub job_type: String,
+    #[serde(default)]
+    pub payload: Value,
+    /// Hold the work back this long (SQS delay), 0–900 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_seconds: Option<u32>,
+    /// Jobs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackSpec>,
+}
+
+/// 202 to `POST /v1/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageAccepted {
+    pub message_id: String,
+    pub correlation_id: String,
+    pub accepted_at: String,
+}
+
+/// 202 to `POST /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobAccepted {
+    pub id: String,
+    pub status: JobStatus,
+    pub status_url: String,
+    pub expires_at: String,
+}
+
+/// Where a job stands. The transitions between these are the domain's job lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    /// The one spelling of each status, on the wire and in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Finished: the claim will not change again (short of an operator's redrive).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a job's callback delivery stands. The transitions between these are the domain's
+/// callback lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallbackStatus {
+    /// The job has not finished yet.
+    Waiting,
+    /// The job finished; a delivery is queued for the notifier.
+    Queued,
+    /// An attempt failed and another is scheduled (`nextAttemptAt`).
+    Retrying,
+    Delivered,
+    /// Gave up: the last attempt failed, the receiver answered 410 Gone, or the URL was refused.
+    Failed,
+}
+
+impl CallbackStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Waiting,
+        Self::Queued,
+        Self::Retrying,
+        Self::Delivered,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "WAITING",
+            Self::Queued => "QUEUED",
+            Self::Retrying => "RETRYING",
+            Self::Delivered => "DELIVERED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for CallbackStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    /// `permanent`, `retries-exhausted` or `timeout`.
+    pub kind: String,
+    pub reason: String,
+}
+
+/// A job's callback and its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackView {
+    pub url: String,
+    pub state: CallbackStatus,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+}
+
+/// A job's claim as `GET /v1/jobs/{id}` returns it. A callback's body is the same, without
+/// `callback`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub status: JobStatus,
+    pub progress: u8,
+    pub attempts: u32,
+    pub correlation_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    pub expires_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackView>,
+}
+
+impl Job {
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+}
+
+/// An RFC 9457 problem (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type", default)]
+    pub problem_type: String,
+    #[serde(default)]
+    pub title: String,
+    pub status: u16,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+impl Problem {
+    /// The slug after [`PROBLEM_TYPE_PREFIX`] (`job-not-found`, ...).
+    pub fn slug(&self) -> &str {
+        self.problem_type
+            .strip_prefix(PROBLEM_TYPE_PREFIX)
+            .unwrap_or(&self.problem_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_spell_and_parse_one_way() {
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
+        for s in CallbackStatus::ALL {
+            assert_eq!(CallbackStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
+        assert_eq!(JobStatus::parse("pending"), None);
+    }
+
+    #[test]
+    fn submissions_refuse_unknown_fields() {
+        let ok: Submission =
+            serde_json::from_value(json!({"type": "echo", "delaySeconds": 3})).unwrap();
+        assert_eq!(ok.delay_seconds, Some(3));
+        assert_eq!(ok.payload, Value::Null);
+        assert!(serde_json::from_value::<Submission>(json!({"type": "echo", "x": 1})).is_err());
+    }
+}

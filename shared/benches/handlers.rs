@@ -5,14 +5,14 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use courier::domain::{CorrelationId, Pattern, WorkMessage};
-use courier::http::{AppState, router};
-use courier::processor::{MessageProcessor, RetryPolicy, SqsEvent};
-use courier::testing::{
+use courier_shared::adapters::http::{AppState, router};
+use courier_shared::adapters::memory::{
     FixedClock, InMemoryClaims, InMemoryDeadLetters, InMemoryIdempotencyStore, InMemoryLedger,
     InMemoryQueue, RecordingRetries,
 };
-use courier::worker::WorkerRegistry;
+use courier_shared::application::consumer::SqsEvent;
+use courier_shared::application::processor::{MessageProcessor, RetryPolicy};
+use courier_shared::domain::{CorrelationId, Pattern, WorkMessage};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,9 +40,9 @@ fn state() -> AppState {
         queue: Arc::new(InMemoryQueue::default()),
         claims: Arc::new(InMemoryClaims::default()),
         claim_lifetime: Duration::from_secs(86_400),
-        callback_policy: Arc::new(courier::webhook::SsrfPolicy::default()),
+        callback_policy: Arc::new(courier_shared::application::ssrf::SsrfPolicy::default()),
         idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-        registry: Arc::new(WorkerRegistry::with_builtins()),
+        registry: Arc::new(courier_jobs::examples::offline()),
         clock: Arc::new(FixedClock::at(time::OffsetDateTime::now_utc())),
     }
 }
@@ -70,11 +70,11 @@ async fn bench_post(name: &str, path: &'static str, with_key: bool) {
 
 async fn bench_processor() {
     let processor = MessageProcessor::new(
-        Arc::new(WorkerRegistry::with_builtins()),
+        Arc::new(courier_jobs::examples::offline()),
         Arc::new(InMemoryLedger::default()),
         Arc::new(InMemoryDeadLetters::default()),
         Arc::new(RecordingRetries::default()),
-        Arc::new(courier::testing::RecordingCallbacks::default()),
+        Arc::new(courier_shared::adapters::memory::RecordingCallbacks::default()),
         RetryPolicy {
             max_receive_count: 5,
             base_delay: Duration::from_secs(2),
@@ -102,7 +102,7 @@ async fn bench_processor() {
         }]}))
         .unwrap();
         let started = Instant::now();
-        let response = processor.handle_event(event).await;
+        let response = processor.handle_event(event, None).await;
         if i >= WARM_UP {
             samples.push(started.elapsed());
         }
@@ -112,8 +112,8 @@ async fn bench_processor() {
 }
 
 async fn bench_websocket_submit() {
-    use courier::ports::{Connection, ConnectionStore};
-    use courier::testing::{InMemoryConnections, RecordingPoster};
+    use courier_shared::adapters::memory::{InMemoryConnections, RecordingPoster};
+    use courier_shared::application::ports::{Connection, ConnectionStore};
     let connections = Arc::new(InMemoryConnections::default());
     let poster = Arc::new(RecordingPoster::default());
     let now = time::OffsetDateTime::now_utc();
@@ -125,20 +125,21 @@ async fn bench_websocket_submit() {
         })
         .await
         .unwrap();
-    let app = courier::websocket::WebSocketApp {
+    let app = courier_shared::adapters::websocket::WebSocketApp {
         connections: connections.clone(),
-        frames: courier::websocket::FrameSender::new(connections, poster.clone()),
+        frames: courier_shared::application::frames::FrameSender::new(connections, poster.clone()),
         queue: Arc::new(InMemoryQueue::default()),
         claims: Arc::new(InMemoryClaims::default()),
         idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-        registry: Arc::new(WorkerRegistry::with_builtins()),
+        registry: Arc::new(courier_jobs::examples::offline()),
         clock: Arc::new(FixedClock::at(now)),
         claim_lifetime: Duration::from_secs(86_400),
-        tokens: courier::websocket::AccessTokens::parse("bench-token-0123456789").unwrap(),
+        tokens: courier_shared::adapters::websocket::AccessTokens::parse("bench-token-0123456789")
+            .unwrap(),
     };
     let mut samples = Vec::with_capacity(ITERATIONS);
     for i in 0..WARM_UP + ITERATIONS {
-        let event: courier::websocket::WebSocketRequest =
+        let event: courier_shared::adapters::websocket::WebSocketRequest =
             serde_json::from_value(serde_json::json!({
                 "requestContext": {"connectionId": "bench", "eventType": "MESSAGE",
                                    "routeKey": "submit", "connectedAt": 0, "requestTimeEpoch": 0},
@@ -161,9 +162,9 @@ fn bench_emf() {
     let mut samples = Vec::with_capacity(ITERATIONS);
     for i in 0..WARM_UP + ITERATIONS {
         let started = Instant::now();
-        courier::metrics::processed(
+        courier_shared::metrics::processed(
             "claim-check",
-            courier::metrics::Outcome::Succeeded,
+            courier_shared::metrics::Outcome::Succeeded,
             Duration::from_millis(12),
             Some(Duration::from_millis(80)),
             "3f1c8d52-2b8e-4a57-9e0f-6d3f0c1b2a99",
@@ -182,7 +183,7 @@ fn main() {
         .build()
         .unwrap();
     // EMF records are still encoded, just not printed between the results.
-    courier::metrics::discard_output();
+    courier_shared::metrics::discard_output();
     runtime.block_on(async {
         bench_post("POST /v1/messages", "/v1/messages", false).await;
         bench_post("POST /v1/messages + Idempotency-Key", "/v1/messages", true).await;

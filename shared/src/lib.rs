@@ -1,20 +1,22 @@
-//! courier's shared library: everything the Lambda functions do, as plain async code over ports.
+//! courier's library: everything the Lambda functions do, in four layers.
 //!
-//! Each function binary wires real AWS clients into these types and hands a handler to the
-//! Lambda runtime; tests wire in-memory adapters from [`testing`] instead.
+//! - [`domain`]: the values, and the job and callback lifecycles (one transition table each).
+//!   No I/O, no AWS types.
+//! - [`application`]: what courier does with them, over ports (traits): one intake for every
+//!   door that accepts work, one SQS consumer skeleton, the processor, the notifier's delivery
+//!   steps, numbered WebSocket frames.
+//! - [`adapters`]: the ports' implementations (AWS SDK), the doors work comes in by (the HTTP
+//!   router, the WebSocket routes), and in-memory twins for tests (feature `test-support`).
+//! - [`composition`]: one wiring function per Lambda function, reading its settings and the
+//!   job registry it is given.
+//!
+//! [`telemetry`] and [`metrics`] are the cross-cutting output (JSON logs, EMF metrics). Job
+//! types themselves live in the `courier-jobs` crate: this library knows none by name.
+//! `ARCHITECTURE.md` at the repository root is the map.
 
-pub mod aws;
-pub mod clock;
-pub mod config;
+pub mod adapters;
+pub mod application;
+pub mod composition;
 pub mod domain;
-pub mod http;
-pub mod intake;
 pub mod metrics;
-pub mod notifier;
-pub mod ports;
-pub mod processor;
 pub mod telemetry;
-pub mod testing;
-pub mod webhook;
-pub mod websocket;
-pub mod worker;

@@ -1,21 +1,6 @@
-//! The WebSocket API function: `$connect` (token check), `$disconnect`, `submit` and `$default`.
-
-use courier::config::WebSocketSettings;
-use courier::websocket::WebSocketRequest;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+//! The WebSocket API function: `$connect`, `$disconnect`, `submit` and `$default`.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    courier::telemetry::init();
-    courier::metrics::cold_start("websocket");
-    let settings = WebSocketSettings::from_env()?;
-    let aws = courier::aws::load_config().await;
-    let app = courier::aws::websocket_app(&aws, &settings);
-    let app = &app;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<WebSocketRequest>| async move {
-            Ok::<_, Error>(app.handle(event.payload).await)
-        },
-    ))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    courier_shared::composition::websocket::run(courier_jobs::deployment).await
 }

@@ -1,0 +1,17 @@
+use crate::{JobContext, JobError, JobType};
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// `echo`: the result is the payload, whatever JSON it is.
+pub struct Echo;
+
+#[async_trait]
+impl JobType for Echo {
+    const NAME: &'static str = "echo";
+    type Input = Value;
+    type Output = Value;
+
+    async fn run(&self, input: Value, _: &JobContext<'_>) -> Result<Value, JobError> {
+        Ok(input)
+    }
+}

@@ -1,0 +1,87 @@
+//! Job types: the one place courier learns what work it can run.
+//!
+//! - [`api`] is what a job type implements ([`JobType`]) and what it is given while it runs
+//!   ([`JobContext`]), plus the [`Registry`] the functions are built with. The courier library
+//!   depends on this API and on nothing else here: it knows no job type by name.
+//! - [`examples`] are the types a new deployment ships with (`echo`, `sha256`, `sleep`,
+//!   `fail`, `flaky`, and `ledger`, a team-style type with a downstream write), switched off
+//!   per deployment with the template parameter `ExampleJobTypes`.
+//! - [`catalog`] lists what this deployment registers: add your own types there.
+
+pub mod api;
+pub mod examples;
+
+pub use api::{
+    JobContext, JobError, JobSettings, JobType, OnTimeout, PayloadError, ProgressSink, Registry,
+    RegistryError, RetryPolicy,
+};
+
+/// Which job types a deployment registers, read from its environment.
+#[derive(Debug, Clone)]
+pub struct CatalogOptions {
+    /// `EXAMPLE_JOB_TYPES=enabled` (the template parameter `ExampleJobTypes`).
+    pub examples: bool,
+    /// The table the `ledger` example writes to (`LEDGER_TABLE_NAME`, courier's own table by
+    /// default).
+    pub ledger_table: Option<String>,
+}
+
+impl CatalogOptions {
+    pub fn from_env() -> Self {
+        let examples = std::env::var("EXAMPLE_JOB_TYPES").map_or(true, |v| v != "disabled");
+        let ledger_table = std::env::var("LEDGER_TABLE_NAME")
+            .or_else(|_| std::env::var("TABLE_NAME"))
+            .ok()
+            .filter(|t| !t.is_empty());
+        Self {
+            examples,
+            ledger_table,
+        }
+    }
+}
+
+/// The registry a deployment's functions are built with: [`catalog`] with the options in the
+/// function's environment.
+pub fn deployment(aws: &aws_config::SdkConfig) -> Registry {
+    catalog(&CatalogOptions::from_env(), aws)
+}
+
+/// The job types this deployment runs. Register your own types here: nothing in the courier
+/// library changes. Builds no client and makes no network call (cold starts stay short).
+pub fn catalog(options: &CatalogOptions, aws: &aws_config::SdkConfig) -> Registry {
+    let mut registry = Registry::new();
+    if options.examples {
+        examples::register(&mut registry, aws, options.ledger_table.as_deref());
+    }
+    // registry.register(your_crate::Thumbnail::new(...));
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build()
+    }
+
+    #[test]
+    fn examples_can_be_switched_off() {
+        let on = CatalogOptions {
+            examples: true,
+            ledger_table: Some("t".into()),
+        };
+        let names: Vec<_> = catalog(&on, &aws()).names().collect();
+        assert_eq!(
+            names,
+            ["echo", "fail", "flaky", "ledger", "sha256", "sleep"]
+        );
+        let off = CatalogOptions {
+            examples: false,
+            ..on
+        };
+        assert_eq!(catalog(&off, &aws()).names().count(), 0);
+    }
+}

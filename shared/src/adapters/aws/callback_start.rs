@@ -1,0 +1,111 @@
+//! Starts a callback delivery: claim `callbackState` WAITING → QUEUED (conditional, so once per
+//! job), then one message on the callback queue for the notifier.
+
+use super::sqs::{string_attribute, with_trace};
+use super::{port_error, s};
+use crate::application::ports::{CallbackStarter, PortError};
+use crate::domain::{JobStatus, WorkMessage, callback_state};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use courier_protocol::queue::CallbackMessage;
+use courier_protocol::queue::attribute::CORRELATION_ID as CORRELATION_ID_ATTRIBUTE;
+
+#[derive(Clone)]
+pub struct QueuedCallbackStarter {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl QueuedCallbackStarter {
+    pub fn new(
+        dynamodb: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        sqs: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            dynamodb,
+            table: table.into(),
+            sqs,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    async fn move_state(
+        &self,
+        key: &str,
+        from: &str,
+        to: &str,
+        terminal_only: bool,
+    ) -> Result<bool, PortError> {
+        let mut request = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET callbackState = :to")
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":from", s(from));
+        request = if terminal_only {
+            request
+                .condition_expression(
+                    "callbackState = :from AND #status IN (:ok, :failed, :cancelled)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":ok", s(JobStatus::Succeeded.as_str()))
+                .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+                .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.as_str()))
+        } else {
+            request.condition_expression("callbackState = :from")
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(port_error("dynamodb:UpdateItem(callback start)", other)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl CallbackStarter for QueuedCallbackStarter {
+    async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
+        let key = crate::domain::record_key(envelope);
+        if !self
+            .move_state(&key, callback_state::WAITING, callback_state::QUEUED, true)
+            .await?
+        {
+            return Ok(()); // Already started (or the job is not finished).
+        }
+        let body = CallbackMessage {
+            job_id: envelope.message_id.clone(),
+            correlation_id: envelope.correlation_id.to_string(),
+            redrive: 0,
+        }
+        .to_json();
+        let request = self.sqs.send_message().queue_url(&self.queue_url);
+        let sent = with_trace(request, envelope.trace_header.as_deref())
+            .message_body(body)
+            .message_attributes(
+                CORRELATION_ID_ATTRIBUTE,
+                string_attribute(envelope.correlation_id.as_str()),
+            )
+            .send()
+            .await;
+        if let Err(error) = sent {
+            // Put the claim back so the work message's retry starts the delivery again.
+            if let Err(revert) = self
+                .move_state(&key, callback_state::QUEUED, callback_state::WAITING, false)
+                .await
+            {
+                tracing::error!(%revert, "callback state left QUEUED without a message");
+            }
+            return Err(port_error("sqs:SendMessage(callback)", error));
+        }
+        tracing::info!(job_id = %envelope.message_id, "callback delivery queued");
+        Ok(())
+    }
+}

@@ -1,0 +1,283 @@
+//! Claim records (`JOB#<id>`) as the HTTP API creates, reads and cancels them. The processor's
+//! writes to the same items live in the ledger adapter.
+
+use super::{n, port_error, s};
+use crate::application::clock::{parse_rfc3339, rfc3339};
+use crate::application::ports::{CancelOutcome, ClaimStore, PortError};
+use crate::domain::{
+    CallbackState, Claim, CorrelationId, JobError, JobId, JobStatus, Pattern, callback_state,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoClaimStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoClaimStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn pk(id: &JobId) -> AttributeValue {
+        s(format!("JOB#{id}"))
+    }
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn number(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn instant(item: &Item, name: &str) -> Option<OffsetDateTime> {
+    text(item, name).and_then(parse_rfc3339)
+}
+
+/// Maps a stored item back to a claim; `None` if it is not a well-formed claim.
+pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
+    let id = JobId::parse(text(item, "pk")?.strip_prefix("JOB#")?).ok()?;
+    let error = item
+        .get("error")
+        .and_then(|v| v.as_m().ok())
+        .map(|m| JobError {
+            kind: text(m, "kind").unwrap_or("unknown").to_owned(),
+            reason: text(m, "reason").unwrap_or("").to_owned(),
+        });
+    Some(Claim {
+        id,
+        job_type: text(item, "jobType")?.to_owned(),
+        status: JobStatus::parse(text(item, "status")?)?,
+        progress: number(item, "progress").unwrap_or(0).min(100) as u8,
+        attempts: number(item, "attempts").unwrap_or(0) as u32,
+        correlation_id: CorrelationId::parse(text(item, "correlationId")?).ok()?,
+        created_at: instant(item, "createdAt")?,
+        updated_at: instant(item, "updatedAt")?,
+        started_at: instant(item, "startedAt"),
+        completed_at: instant(item, "completedAt"),
+        expires_at: instant(item, "expiresAt")?,
+        result: text(item, "result").and_then(|r| serde_json::from_str(r).ok()),
+        error,
+        callback: text(item, "callbackUrl").map(|url| CallbackState {
+            url: url.to_owned(),
+            state: text(item, "callbackState")
+                .unwrap_or(callback_state::WAITING)
+                .to_owned(),
+            attempts: number(item, "callbackAttempts").unwrap_or(0) as u32,
+            last_status: number(item, "callbackLastStatus").map(|s| s as u16),
+            last_error: text(item, "callbackLastError").map(str::to_owned),
+            next_attempt_at: text(item, "callbackNextAttemptAt").map(str::to_owned),
+            delivered_at: text(item, "callbackDeliveredAt").map(str::to_owned),
+        }),
+    })
+}
+
+#[async_trait]
+impl ClaimStore for DynamoClaimStore {
+    async fn create(&self, claim: &Claim) -> Result<(), PortError> {
+        let created = rfc3339(claim.created_at);
+        let mut request = self.client.put_item();
+        if let Some(callback) = &claim.callback {
+            request = request
+                .item("callbackUrl", s(&callback.url))
+                .item("callbackState", s(&callback.state))
+                .item("callbackAttempts", n(0));
+        }
+        request
+            .table_name(&self.table)
+            .item("pk", Self::pk(&claim.id))
+            .item("kind", s("job"))
+            .item("status", s(claim.status.as_str()))
+            .item("jobType", s(&claim.job_type))
+            .item("correlationId", s(claim.correlation_id.as_str()))
+            .item("pattern", s(Pattern::ClaimCheck.as_str()))
+            .item("acceptedAt", s(&created))
+            .item("createdAt", s(&created))
+            .item("updatedAt", s(&created))
+            .item("expiresAt", s(rfc3339(claim.expires_at)))
+            .item("ttl", n(claim.expires_at.unix_timestamp()))
+            .item("progress", n(0))
+            .item("attempts", n(0))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:PutItem(claim)", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            // A caller polling right after its 202 must see the claim.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:GetItem(claim)", e))?;
+        Ok(out.item.as_ref().and_then(claim_from_item))
+    }
+
+    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError> {
+        let stamp = rfc3339(now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .update_expression("SET #status = :cancelled, completedAt = :now, updatedAt = :now")
+            // Timestamps share one fixed-width UTC format, so they compare as strings.
+            .condition_expression("#status = :pending AND expiresAt > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.as_str()))
+            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
+            .expression_attribute_values(":now", s(&stamp))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out
+                .attributes
+                .as_ref()
+                .and_then(claim_from_item)
+                .map_or(CancelOutcome::NotFound, CancelOutcome::Cancelled)),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let claim = match failed.item {
+                        Some(item) => claim_from_item(&item),
+                        None => self.get(id).await?,
+                    };
+                    Ok(match claim {
+                        Some(claim) if !claim.is_expired(now) => CancelOutcome::TooLate(claim),
+                        _ => CancelOutcome::NotFound,
+                    })
+                }
+                other => Err(port_error("dynamodb:UpdateItem(cancel)", other)),
+            },
+        }
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:DeleteItem(claim)", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::CallbackLedger for DynamoClaimStore {
+    async fn record(
+        &self,
+        job: &JobId,
+        update: &crate::application::ports::CallbackUpdate,
+    ) -> Result<(), PortError> {
+        let mut set = vec!["callbackState = :state", "callbackAttempts = :attempts"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(job))
+            .condition_expression("callbackState IN (:queued, :retrying)")
+            .expression_attribute_values(":queued", s(callback_state::QUEUED))
+            .expression_attribute_values(":retrying", s(callback_state::RETRYING))
+            .expression_attribute_values(":state", s(update.state))
+            .expression_attribute_values(":attempts", n(update.attempts));
+        let optional = [
+            ("callbackLastStatus", ":status", update.last_status.map(n)),
+            (
+                "callbackLastError",
+                ":error",
+                update.last_error.as_deref().map(s),
+            ),
+            (
+                "callbackNextAttemptAt",
+                ":next",
+                update.next_attempt_at.as_deref().map(s),
+            ),
+            (
+                "callbackDeliveredAt",
+                ":delivered",
+                update.delivered_at.as_deref().map(s),
+            ),
+        ];
+        let mut assignments = Vec::new();
+        for (attribute, placeholder, value) in optional {
+            match value {
+                Some(value) => {
+                    assignments.push(format!("{attribute} = {placeholder}"));
+                    request = request.expression_attribute_values(placeholder, value);
+                }
+                None => remove.push(attribute),
+            }
+        }
+        set.extend(assignments.iter().map(String::as_str));
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    tracing::warn!("callback already settled; update skipped");
+                    Ok(())
+                }
+                other => Err(port_error("dynamodb:UpdateItem(callback)", other)),
+            },
+        }
+    }
+
+    async fn reopen(&self, job: &JobId, redrive: u32) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(job))
+            .update_expression(
+                "SET callbackState = :queued, callbackRedrives = :redrive, callbackAttempts = :zero \
+                 REMOVE callbackNextAttemptAt",
+            )
+            .condition_expression(
+                "callbackState = :failed AND \
+                 (attribute_not_exists(callbackRedrives) OR callbackRedrives < :redrive)",
+            )
+            .expression_attribute_values(":queued", s(callback_state::QUEUED))
+            .expression_attribute_values(":failed", s(callback_state::FAILED))
+            .expression_attribute_values(":redrive", n(redrive))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(port_error("dynamodb:UpdateItem(reopen callback)", other)),
+            },
+        }
+    }
+}

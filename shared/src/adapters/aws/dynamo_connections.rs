@@ -1,0 +1,95 @@
+//! WebSocket connection records, `CONN#<connectionId>`: written at `$connect`, removed at
+//! `$disconnect` or when a post finds the connection gone, and expired by TTL after API
+//! Gateway's 2-hour connection limit in case neither happens (`$disconnect` is best effort).
+//! `seq` is the connection's frame counter, taken one at a time by atomic `ADD`.
+
+use super::{n, port_error, s};
+use crate::application::ports::{Connection, ConnectionStore, PortError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValue;
+use time::OffsetDateTime;
+
+#[derive(Clone)]
+pub struct DynamoConnectionStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoConnectionStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn pk(connection_id: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+        s(format!("CONN#{connection_id}"))
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoConnectionStore {
+    async fn open(&self, connection: &Connection) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", Self::pk(&connection.id))
+            .item("kind", s("connection"))
+            .item("connectionId", s(&connection.id))
+            .item(
+                "connectedAt",
+                s(crate::application::clock::rfc3339(connection.connected_at)),
+            )
+            .item("seq", n(0))
+            .item("ttl", n(connection.expires_at.unix_timestamp()))
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:PutItem(connection)", e))?;
+        Ok(())
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(connection_id))
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:DeleteItem(connection)", e))?;
+        Ok(())
+    }
+
+    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(connection_id))
+            .update_expression("ADD seq :one")
+            // Never recreate a removed record (ADD alone would), nor count on an expired one.
+            .condition_expression("attribute_exists(pk) AND #ttl > :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get("seq"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .map(Some)
+                .ok_or_else(|| PortError::new("dynamodb:UpdateItem(seq)", "no seq returned")),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(port_error("dynamodb:UpdateItem(seq)", other)),
+            },
+        }
+    }
+}

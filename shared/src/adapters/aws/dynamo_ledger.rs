@@ -1,0 +1,240 @@
+//! The processor's writes to a work record — `MSG#<messageId>` for a fire-and-forget message,
+//! the claim `JOB#<id>` for a job — moved only forward by conditional writes.
+//!
+//! `status` is RUNNING while attempts go on, then SUCCEEDED or FAILED, never back. `attempts`
+//! counts runs of the job. A message record expires (TTL) after the configured retention; a
+//! claim keeps the expiry it was created with.
+
+use super::{n, port_error, s, ttl_after};
+use crate::application::clock::{Clock, rfc3339};
+use crate::application::ports::{AttemptStart, Failure, MessageLedger, PortError};
+use crate::domain::{Pattern, WorkMessage};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const PENDING: &str = "PENDING";
+pub const RUNNING: &str = "RUNNING";
+pub const SUCCEEDED: &str = "SUCCEEDED";
+pub const FAILED: &str = "FAILED";
+
+#[derive(Clone)]
+pub struct DynamoMessageLedger {
+    client: Client,
+    table: String,
+    keep_for: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl DynamoMessageLedger {
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        keep_for: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            keep_for,
+            clock,
+        }
+    }
+
+    /// An update that applies only while the record is RUNNING. A failed condition means another
+    /// delivery already finished the message: not an error, there is nothing left to do.
+    async fn update_running(
+        &self,
+        operation: &'static str,
+        record_key: &str,
+        expression: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), PortError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(record_key))
+            .update_expression(expression)
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(RUNNING))
+            .expression_attribute_values(":now", s(rfc3339(self.clock.now())));
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    tracing::warn!(
+                        record_key,
+                        operation,
+                        "record already terminal; update skipped"
+                    );
+                    Ok(())
+                }
+                other => Err(port_error(operation, other)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl MessageLedger for DynamoMessageLedger {
+    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError> {
+        let now = self.clock.now();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(crate::domain::record_key(envelope)))
+            .update_expression(format!(
+                "SET #status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
+                 correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
+                 updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
+                 #ttl = if_not_exists(#ttl, :ttl){reply_to}{redrive} ADD attempts :one",
+                // Which connection and request a WebSocket job answers, for operators.
+                reply_to = if envelope.reply_to.is_some() {
+                    ", connectionId = :conn, requestId = :req"
+                } else {
+                    ""
+                },
+                redrive = if envelope.redrive > 0 {
+                    ", redrives = :redrive REMOVE #error"
+                } else {
+                    ""
+                }
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":running", s(RUNNING))
+            .expression_attribute_values(":kind", s("message"))
+            .expression_attribute_values(":type", s(&envelope.job_type))
+            .expression_attribute_values(":cid", s(envelope.correlation_id.as_str()))
+            .expression_attribute_values(":pattern", s(envelope.pattern.as_str()))
+            .expression_attribute_values(":accepted", s(&envelope.accepted_at))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew);
+        if let Some(to) = &envelope.reply_to {
+            request = request
+                .expression_attribute_values(":conn", s(&to.connection_id))
+                .expression_attribute_values(":req", s(&to.request_id));
+        }
+        // An operator's redrive may run FAILED work once more: once per redrive, so a
+        // duplicate delivery of the redriven message does not run it again.
+        let redriven = if envelope.redrive > 0 {
+            request = request
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":failed", s(FAILED))
+                .expression_attribute_values(":redrive", n(envelope.redrive));
+            " OR (#status = :failed AND (attribute_not_exists(redrives) OR redrives < :redrive))"
+        } else {
+            ""
+        };
+        request = match envelope.pattern {
+            // The first delivery creates the record.
+            Pattern::FireAndForget => request.condition_expression(format!(
+                "attribute_not_exists(pk) OR #status = :running{redriven}"
+            )),
+            // A claim must exist, be waiting or running (not cancelled or finished), and not
+            // have expired: a job nobody can read any more is not worth running.
+            Pattern::ClaimCheck | Pattern::Bidirectional => request
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND (#status IN (:pending, :running){redriven}) \
+                     AND #ttl > :epoch"
+                ))
+                .expression_attribute_values(":pending", s(PENDING))
+                .expression_attribute_values(":epoch", n(now.unix_timestamp())),
+        };
+        match request.send().await {
+            Ok(out) => {
+                let attempt = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("attempts"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                Ok(AttemptStart::Run { attempt })
+            }
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Ok(AttemptStart::AlreadyFinished)
+                }
+                other => Err(port_error("dynamodb:UpdateItem(start)", other)),
+            },
+        }
+    }
+
+    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
+        self.update_running(
+            "dynamodb:UpdateItem(progress)",
+            record_key,
+            "SET progress = :p, updatedAt = :now",
+            &[],
+            vec![(":p", n(percent))],
+        )
+        .await
+    }
+
+    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
+        self.update_running(
+            "dynamodb:UpdateItem(succeed)",
+            record_key,
+            "SET #status = :done, #result = :result, progress = :full, completedAt = :now, \
+             updatedAt = :now REMOVE lastError",
+            &[("#result", "result")],
+            vec![
+                (":done", s(SUCCEEDED)),
+                (":result", s(result.to_string())),
+                (":full", n(100)),
+            ],
+        )
+        .await
+    }
+
+    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+        self.update_running(
+            "dynamodb:UpdateItem(fail)",
+            record_key,
+            "SET #status = :failed, #error = :error, completedAt = :now, updatedAt = :now",
+            &[("#error", "error")],
+            vec![
+                (":failed", s(FAILED)),
+                (
+                    ":error",
+                    AttributeValue::M(
+                        [
+                            ("kind".to_owned(), s(failure.kind.as_str())),
+                            ("reason".to_owned(), s(&failure.reason)),
+                        ]
+                        .into(),
+                    ),
+                ),
+            ],
+        )
+        .await
+    }
+
+    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
+        self.update_running(
+            "dynamodb:UpdateItem(retry)",
+            record_key,
+            "SET lastError = :reason, updatedAt = :now",
+            &[],
+            vec![(":reason", s(reason))],
+        )
+        .await
+    }
+}

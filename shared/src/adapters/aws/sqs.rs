@@ -1,0 +1,276 @@
+use super::port_error;
+use crate::application::ports::{
+    DeadLetter, DeadLetterQueue, PortError, RetryScheduler, WorkQueue,
+};
+use crate::domain::WorkMessage;
+use crate::telemetry::TraceHeader;
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
+use courier_protocol::queue::attribute::{
+    CORRELATION_ID as CORRELATION_ID_ATTRIBUTE, FAILURE_KIND as FAILURE_KIND_ATTRIBUTE,
+    FAILURE_REASON as FAILURE_REASON_ATTRIBUTE, MESSAGE_ID as MESSAGE_ID_ATTRIBUTE,
+};
+use std::time::Duration;
+
+/// SQS caps message attribute values at the message size; a reason is kept readable instead.
+const MAX_REASON_CHARS: usize = 1024;
+
+pub(super) fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("data type is set")
+}
+
+/// Carries the X-Ray trace to the consumer as the `AWSTraceHeader` system attribute.
+pub(super) fn with_trace(
+    request: SendMessageFluentBuilder,
+    trace: Option<&str>,
+) -> SendMessageFluentBuilder {
+    match trace {
+        Some(trace) => request.message_system_attributes(
+            MessageSystemAttributeNameForSends::AwsTraceHeader,
+            MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(trace)
+                .build()
+                .expect("data type is set"),
+        ),
+        None => request,
+    }
+}
+
+fn is_fifo(queue_url: &str) -> bool {
+    queue_url.ends_with(".fifo")
+}
+
+/// A FIFO deduplication id: SQS allows 128 characters, a SHA-256 in hex is 64.
+fn deduplication_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The work queue: one `SendMessage` per accepted request. On a FIFO queue a bidirectional job
+/// goes in its connection's message group (frames keep per-connection order) with a
+/// deduplication id derived from connection and request, so a resent submit is queued once.
+#[derive(Clone)]
+pub struct SqsWorkQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsWorkQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl WorkQueue for SqsWorkQueue {
+    async fn enqueue(&self, envelope: &WorkMessage, delay_seconds: u32) -> Result<(), PortError> {
+        let mut request = self.client.send_message().queue_url(&self.queue_url);
+        if is_fifo(&self.queue_url) {
+            // FIFO queues take no per-message delay; the group orders the work instead.
+            let (group, dedup) = match &envelope.reply_to {
+                Some(to) => (
+                    to.connection_id.clone(),
+                    deduplication_id(&[&to.connection_id, &to.request_id]),
+                ),
+                None => (
+                    envelope.message_id.clone(),
+                    deduplication_id(&[&envelope.message_id]),
+                ),
+            };
+            request = request
+                .message_group_id(group)
+                .message_deduplication_id(dedup);
+        } else {
+            request = request.delay_seconds(delay_seconds as i32);
+        }
+        with_trace(request, envelope.trace_header.as_deref())
+            .message_body(envelope.to_json())
+            .message_attributes(
+                CORRELATION_ID_ATTRIBUTE,
+                string_attribute(envelope.correlation_id.as_str()),
+            )
+            .message_attributes(MESSAGE_ID_ATTRIBUTE, string_attribute(&envelope.message_id))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:SendMessage", e))?;
+        Ok(())
+    }
+}
+
+/// A work queue's dead-letter queue, for messages that must not be retried.
+#[derive(Clone)]
+pub struct SqsDeadLetterQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetterQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        let reason: String = letter
+            .failure
+            .reason
+            .chars()
+            .take(MAX_REASON_CHARS)
+            .collect();
+        // SQS rejects empty attribute values; an empty reason still says which kind it was.
+        let reason = if reason.is_empty() {
+            letter.failure.kind.as_str().to_owned()
+        } else {
+            reason
+        };
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(&letter.body)
+            .message_attributes(FAILURE_REASON_ATTRIBUTE, string_attribute(&reason))
+            .message_attributes(
+                FAILURE_KIND_ATTRIBUTE,
+                string_attribute(letter.failure.kind.as_str()),
+            );
+        if let Some(id) = &letter.correlation_id {
+            request = request.message_attributes(CORRELATION_ID_ATTRIBUTE, string_attribute(id));
+        }
+        if let Some(id) = &letter.message_id {
+            request = request.message_attributes(MESSAGE_ID_ATTRIBUTE, string_attribute(id));
+        }
+        if is_fifo(&self.queue_url) {
+            // One group: dead letters need no order among themselves, only a place to wait.
+            request = request
+                .message_group_id("dead-letters")
+                .message_deduplication_id(deduplication_id(&[&letter.body, &reason]));
+        }
+        with_trace(request, letter.trace.as_ref().map(TraceHeader::as_str))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:SendMessage(dead-letter)", e))?;
+        Ok(())
+    }
+}
+
+/// SQS counts visibility in whole seconds, up to 12 hours: round up, so a 600 ms backoff is
+/// a 1 s wait rather than none.
+fn visibility_seconds(delay: Duration) -> i32 {
+    let whole = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    whole.min(43_200) as i32
+}
+
+/// Backs off retries by extending the failed message's visibility timeout.
+#[derive(Clone)]
+pub struct SqsRetryScheduler {
+    client: Client,
+    /// The queues this function consumes; an event names its queue by ARN.
+    queue_urls: Vec<String>,
+}
+
+impl SqsRetryScheduler {
+    pub fn new(client: Client, queue_urls: Vec<String>) -> Self {
+        Self { client, queue_urls }
+    }
+
+    /// An ARN ends in the queue name, a URL's path does too: match on that, so the scheme and
+    /// host of the URL (AWS or an emulator) do not matter.
+    fn url_for(&self, queue_arn: &str) -> Option<&str> {
+        let name = queue_arn.rsplit(':').next()?;
+        self.queue_urls
+            .iter()
+            .find(|url| url.rsplit('/').next() == Some(name))
+            .map(String::as_str)
+    }
+}
+
+#[async_trait]
+impl RetryScheduler for SqsRetryScheduler {
+    async fn retry_after(
+        &self,
+        source_queue_arn: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), PortError> {
+        let url = self.url_for(source_queue_arn).ok_or_else(|| {
+            PortError::new(
+                "sqs:ChangeMessageVisibility",
+                format!("no queue URL configured for {source_queue_arn}"),
+            )
+        })?;
+        let seconds = visibility_seconds(delay);
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduler(urls: &[&str]) -> SqsRetryScheduler {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .build();
+        SqsRetryScheduler::new(
+            Client::from_conf(config),
+            urls.iter().map(|u| u.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn visibility_rounds_up_to_whole_seconds_within_the_sqs_limit() {
+        assert_eq!(visibility_seconds(Duration::ZERO), 0);
+        assert_eq!(visibility_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(visibility_seconds(Duration::from_millis(613)), 1);
+        assert_eq!(visibility_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(visibility_seconds(Duration::from_millis(2001)), 3);
+        assert_eq!(visibility_seconds(Duration::from_secs(86_400)), 43_200);
+    }
+
+    #[test]
+    fn finds_the_queue_url_for_an_arn_on_aws_and_locally() {
+        let s = scheduler(&[
+            "http://localhost:4566/000000000000/courier-work",
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/courier-work-dlq",
+        ]);
+        assert_eq!(
+            s.url_for("arn:aws:sqs:us-east-1:000000000000:courier-work"),
+            Some("http://localhost:4566/000000000000/courier-work")
+        );
+        assert_eq!(
+            s.url_for("arn:aws:sqs:eu-west-1:123456789012:courier-work-dlq"),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/courier-work-dlq")
+        );
+        assert_eq!(s.url_for("arn:aws:sqs:eu-west-1:1:other"), None);
+    }
+}

@@ -1,0 +1,504 @@
+//! Holds `openapi.json` to what the router serves: the same operations, every documented status
+//! code produced by a real request, and every response body valid against its documented schema.
+
+use super::tests::Harness;
+use crate::domain::JobStatus;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashSet};
+
+const DOC: &str = include_str!("../../../../openapi.json");
+
+fn doc() -> Value {
+    serde_json::from_str(DOC).expect("openapi.json is JSON")
+}
+
+/// Follows a local `$ref` (`#/components/...`).
+fn resolve<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(pointer) => resolve(
+            doc,
+            doc.pointer(pointer.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("dangling $ref {pointer}")),
+        ),
+        None => node,
+    }
+}
+
+/// The JSON Schema subset the document uses; returns what does not match.
+fn violations(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    let schema = resolve(doc, schema);
+    let mut out = Vec::new();
+    if let Some(kind) = schema.get("type").and_then(Value::as_str) {
+        let ok = match kind {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            other => panic!("unsupported type {other}"),
+        };
+        if !ok {
+            return vec![format!("{at}: expected {kind}, got {value}")];
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        out.push(format!("{at}: {value} not in {options:?}"));
+    }
+    if let Some(n) = value.as_f64() {
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+            && n < min
+        {
+            out.push(format!("{at}: {n} < {min}"));
+        }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+            && n > max
+        {
+            out.push(format!("{at}: {n} > {max}"));
+        }
+    }
+    if let (Some("date-time"), Some(text)) =
+        (schema.get("format").and_then(Value::as_str), value.as_str())
+        && crate::application::clock::parse_rfc3339(text).is_none()
+    {
+        out.push(format!("{at}: {text:?} is not a date-time"));
+    }
+    if let (Some("uuid"), Some(text)) =
+        (schema.get("format").and_then(Value::as_str), value.as_str())
+        && uuid::Uuid::try_parse(text).is_err()
+    {
+        out.push(format!("{at}: {text:?} is not a uuid"));
+    }
+    if let Some(object) = value.as_object() {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for required in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !object.contains_key(required.as_str().unwrap()) {
+                out.push(format!("{at}: missing {required}"));
+            }
+        }
+        for (name, field) in object {
+            match properties.and_then(|p| p.get(name)) {
+                Some(field_schema) => out.extend(violations(
+                    doc,
+                    field_schema,
+                    field,
+                    &format!("{at}.{name}"),
+                )),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    out.push(format!("{at}: undocumented field {name}"));
+                }
+                None => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_schema_check_catches_what_it_should() {
+    let doc = doc();
+    let job = json!({"$ref": "#/components/schemas/Job"});
+    let wrong = json!({"id": "x", "type": 1, "status": "DONE", "progress": 101, "extra": true});
+    let found = violations(&doc, &job, &wrong, "body").join("\n");
+    for expected in [
+        "missing \"attempts\"",
+        "body.id",
+        "body.type",
+        "body.status",
+        "body.progress",
+        "undocumented field extra",
+    ] {
+        assert!(found.contains(expected), "{expected} not in:\n{found}");
+    }
+}
+
+#[test]
+fn the_document_lists_exactly_the_router_operations() {
+    let doc = doc();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served: BTreeSet<_> = super::OPERATIONS
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, served);
+}
+
+#[tokio::test]
+async fn every_listed_operation_is_routed_and_other_methods_are_not() {
+    let h = Harness::new();
+    let id = crate::domain::JobId::generate();
+    let paths: HashSet<&str> = super::OPERATIONS.iter().map(|(_, p)| *p).collect();
+    for path in paths {
+        let concrete = path.replace("{id}", id.as_str());
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let request = Request::builder()
+                .method(method)
+                .uri(&concrete)
+                .header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap();
+            let (status, _, body) = h.send(request).await;
+            let listed = super::OPERATIONS.contains(&(method, path));
+            let not_routed = status == StatusCode::METHOD_NOT_ALLOWED
+                || body["type"] == "urn:courier:problem:not-found";
+            assert_eq!(!not_routed, listed, "{method} {path}: {status} {body}");
+        }
+    }
+}
+
+struct Exchange {
+    method: &'static str,
+    template: &'static str,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+async fn call(
+    h: &Harness,
+    method: &'static str,
+    template: &'static str,
+    path: &str,
+    content_type: &str,
+    body: String,
+    headers: &[(&str, &str)],
+) -> Exchange {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (status, headers, body) = h.send(request.body(Body::from(body)).unwrap()).await;
+    Exchange {
+        method,
+        template,
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Requests that between them produce every documented status code of every operation.
+async fn exchanges() -> Vec<Exchange> {
+    let mut out = Vec::new();
+    let big = format!(
+        r#"{{"type":"echo","payload":"{}"}}"#,
+        "x".repeat(crate::composition::settings::MAX_REQUEST_BYTES)
+    );
+    for (template, path) in [("/v1/messages", "/v1/messages"), ("/v1/jobs", "/v1/jobs")] {
+        let h = Harness::new();
+        let ok = r#"{"type":"echo","payload":{"a":1}}"#.to_owned();
+        out.push(
+            call(
+                &h,
+                "POST",
+                template,
+                path,
+                "application/json",
+                ok.clone(),
+                &[("idempotency-key", "k")],
+            )
+            .await,
+        );
+        out.push(
+            call(
+                &h,
+                "POST",
+                template,
+                path,
+                "application/json",
+                ok.clone(),
+                &[("idempotency-key", "k")],
+            )
+            .await,
+        );
+        out.push(
+            call(
+                &h,
+                "POST",
+                template,
+                path,
+                "application/json",
+                r#"{"type":"echo"}"#.into(),
+                &[("idempotency-key", "k")],
+            )
+            .await,
+        );
+        out.push(
+            call(
+                &h,
+                "POST",
+                template,
+                path,
+                "application/json",
+                r#"{"type":"nope"}"#.into(),
+                &[],
+            )
+            .await,
+        );
+        out.push(
+            call(
+                &h,
+                "POST",
+                template,
+                path,
+                "application/json",
+                big.clone(),
+                &[],
+            )
+            .await,
+        );
+        out.push(call(&h, "POST", template, path, "text/plain", ok.clone(), &[]).await);
+        h.queue.fail.set(true);
+        out.push(call(&h, "POST", template, path, "application/json", ok, &[]).await);
+    }
+
+    let h = Harness::new();
+    let submitted = call(
+        &h,
+        "POST",
+        "/v1/jobs",
+        "/v1/jobs",
+        "application/json",
+        r#"{"type":"echo"}"#.into(),
+        &[],
+    )
+    .await;
+    let id = submitted.body["id"].as_str().unwrap().to_owned();
+    let job = format!("/v1/jobs/{id}");
+    let unknown = format!("/v1/jobs/{}", crate::domain::JobId::generate());
+    for method in ["GET", "DELETE"] {
+        out.push(
+            call(
+                &h,
+                method,
+                "/v1/jobs/{id}",
+                "/v1/jobs/not-an-id",
+                "application/json",
+                String::new(),
+                &[],
+            )
+            .await,
+        );
+        out.push(
+            call(
+                &h,
+                method,
+                "/v1/jobs/{id}",
+                &unknown,
+                "application/json",
+                String::new(),
+                &[],
+            )
+            .await,
+        );
+    }
+    out.push(
+        call(
+            &h,
+            "GET",
+            "/v1/jobs/{id}",
+            &job,
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            &h,
+            "DELETE",
+            "/v1/jobs/{id}",
+            &job,
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            &h,
+            "DELETE",
+            "/v1/jobs/{id}",
+            &job,
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    let finished = call(
+        &h,
+        "POST",
+        "/v1/jobs",
+        "/v1/jobs",
+        "application/json",
+        r#"{"type":"echo"}"#.into(),
+        &[],
+    )
+    .await;
+    let finished_id = finished.body["id"].as_str().unwrap().to_owned();
+    h.claims.set_status(&finished_id, JobStatus::Succeeded);
+    out.push(
+        call(
+            &h,
+            "GET",
+            "/v1/jobs/{id}",
+            &format!("/v1/jobs/{finished_id}"),
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    h.claims.fail.set(true);
+    out.push(
+        call(
+            &h,
+            "GET",
+            "/v1/jobs/{id}",
+            &job,
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            &h,
+            "DELETE",
+            "/v1/jobs/{id}",
+            &job,
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(submitted);
+    let h = Harness::new();
+    let with_callback = call(
+        &h,
+        "POST",
+        "/v1/jobs",
+        "/v1/jobs",
+        "application/json",
+        r#"{"type":"echo","callback":{"url":"http://127.0.0.1:9/cb"}}"#.into(),
+        &[],
+    )
+    .await;
+    let callback_job = format!("/v1/jobs/{}", with_callback.body["id"].as_str().unwrap());
+    out.push(
+        call(
+            &h,
+            "GET",
+            "/v1/jobs/{id}",
+            &callback_job,
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            &h,
+            "POST",
+            "/v1/jobs",
+            "/v1/jobs",
+            "application/json",
+            r#"{"type":"echo","callback":{"url":"http://10.0.0.1/cb"}}"#.into(),
+            &[],
+        )
+        .await,
+    );
+    out.push(with_callback);
+    out
+}
+
+#[tokio::test]
+async fn every_documented_status_is_produced_and_every_body_matches_its_schema() {
+    let doc = doc();
+    let mut produced = BTreeSet::new();
+    for exchange in exchanges().await {
+        let operation = &doc["paths"][exchange.template][exchange.method.to_lowercase()];
+        let code = exchange.status.as_str().to_owned();
+        let response = operation["responses"]
+            .get(&code)
+            .map(|r| resolve(&doc, r))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} {} answered undocumented {code}: {}",
+                    exchange.method, exchange.template, exchange.body
+                )
+            });
+        let content_type = exchange.headers["content-type"].to_str().unwrap();
+        let schema = &response["content"][content_type]["schema"];
+        assert!(
+            !schema.is_null(),
+            "{} {} {code}: undocumented content type {content_type}",
+            exchange.method,
+            exchange.template
+        );
+        let problems = violations(&doc, schema, &exchange.body, "body");
+        assert!(
+            problems.is_empty(),
+            "{} {} {code}: {problems:?}\n{}",
+            exchange.method,
+            exchange.template,
+            exchange.body
+        );
+        for (name, _) in response["headers"].as_object().into_iter().flatten() {
+            // Documented headers are optional unless always sent; the ones always sent are checked here.
+            if name == "X-Correlation-Id" || name == "Location" {
+                assert!(
+                    exchange.headers.contains_key(name.as_str()),
+                    "{} {} {code}: missing {name}",
+                    exchange.method,
+                    exchange.template
+                );
+            }
+        }
+        produced.insert((
+            exchange.method.to_owned(),
+            exchange.template.to_owned(),
+            code,
+        ));
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
+                continue;
+            };
+            for code in responses.keys() {
+                assert!(
+                    produced.contains(&(method.to_uppercase(), path.clone(), code.clone())),
+                    "documented but never produced: {method} {path} {code}"
+                );
+            }
+        }
+    }
+}

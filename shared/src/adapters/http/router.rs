@@ -1,0 +1,55 @@
+use super::correlation::correlate;
+use super::jobs::{cancel_job, get_job, post_job};
+use super::messages::post_message;
+use super::problem::Problem;
+use crate::application::clock::Clock;
+use crate::application::ports::{ClaimStore, IdempotencyStore, WorkQueue};
+use axum::Router;
+use axum::http::{Method, Uri};
+use axum::middleware;
+use axum::routing::{get, post};
+use courier_jobs::Registry;
+use std::sync::Arc;
+
+/// Everything the HTTP handlers use, built once per cold start.
+#[derive(Clone)]
+pub struct AppState {
+    pub queue: Arc<dyn WorkQueue>,
+    pub claims: Arc<dyn ClaimStore>,
+    /// How long a claim stays readable (`expiresAt` = acceptance + this).
+    pub claim_lifetime: std::time::Duration,
+    /// Which callback URLs jobs may name.
+    pub callback_policy: Arc<crate::application::ssrf::SsrfPolicy>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub registry: Arc<Registry>,
+    pub clock: Arc<dyn Clock>,
+}
+
+async fn not_found(uri: Uri) -> Problem {
+    Problem::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
+    Problem::method_not_allowed(method.as_str(), uri.path())
+}
+
+/// Every operation the router serves, as `(method, path template)`; the OpenAPI document is
+/// checked against this list and this list against the router.
+pub const OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/jobs"),
+    ("GET", "/v1/jobs/{id}"),
+    ("DELETE", "/v1/jobs/{id}"),
+];
+
+/// All REST routes. Unknown paths and methods answer with problem+json like every other error.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/messages", post(post_message))
+        .route("/v1/jobs", post(post_job))
+        .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(correlate))
+        .with_state(state)
+}

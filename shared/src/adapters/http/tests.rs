@@ -1,0 +1,415 @@
+//! Handler tests: the real router over in-memory adapters, one request at a time.
+
+use super::{AppState, router};
+use crate::adapters::memory::{
+    FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue,
+};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use time::macros::datetime;
+use tower::ServiceExt;
+
+pub(super) struct Harness {
+    pub(super) queue: Arc<InMemoryQueue>,
+    pub(super) claims: Arc<InMemoryClaims>,
+    clock: Arc<FixedClock>,
+    idempotency: Arc<InMemoryIdempotencyStore>,
+    state: AppState,
+}
+
+impl Harness {
+    pub(super) fn new() -> Self {
+        let queue = Arc::new(InMemoryQueue::default());
+        let idempotency = Arc::new(InMemoryIdempotencyStore::default());
+        let claims = Arc::new(InMemoryClaims::default());
+        let clock = Arc::new(FixedClock::at(datetime!(2026-11-23 12:00:00.5 UTC)));
+        let state = AppState {
+            queue: queue.clone(),
+            claims: claims.clone(),
+            claim_lifetime: std::time::Duration::from_secs(3600),
+            callback_policy: Arc::new(crate::application::ssrf::SsrfPolicy {
+                allow_http: true,
+                allowed_hosts: vec!["127.0.0.1".into()],
+            }),
+            idempotency: idempotency.clone(),
+            registry: Arc::new(courier_jobs::examples::offline()),
+            clock: clock.clone(),
+        };
+        Self {
+            queue,
+            claims,
+            clock,
+            idempotency,
+            state,
+        }
+    }
+
+    async fn post(
+        &self,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        self.post_to("/v1/messages", body, headers).await
+    }
+
+    async fn post_to(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut request = Request::post(path).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    pub(super) async fn send(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+}
+
+fn problem_slug(body: &Value) -> &str {
+    body["type"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("urn:courier:problem:"))
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn accepts_only_after_the_queue_has_the_message() {
+    let h = Harness::new();
+    let (status, headers, body) = h
+        .post(
+            r#"{"type":"echo","payload":{"a":1}}"#,
+            &[("x-correlation-id", "corr-1")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["x-correlation-id"], "corr-1");
+    assert_eq!(body["correlationId"], "corr-1");
+    assert_eq!(body["acceptedAt"], "2026-11-23T12:00:00.500Z");
+    let sent = h.queue.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message_id, body["messageId"].as_str().unwrap());
+    assert_eq!(sent[0].correlation_id.as_str(), "corr-1");
+    assert_eq!(sent[0].payload, json!({"a": 1}));
+}
+
+#[tokio::test]
+async fn a_failed_queue_write_is_a_503_with_retry_after_never_a_202() {
+    let h = Harness::new();
+    h.queue.fail.set(true);
+    let (status, headers, body) = h
+        .post(r#"{"type":"echo"}"#, &[("idempotency-key", "k-1")])
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem_slug(&body), "temporarily-unavailable");
+    assert!(h.queue.sent().is_empty());
+
+    // The key was released: once the queue is back, the client's retry is accepted for real.
+    h.queue.fail.set(false);
+    let (status, headers, _) = h
+        .post(r#"{"type":"echo"}"#, &[("idempotency-key", "k-1")])
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(!headers.contains_key("idempotent-replayed"));
+    assert_eq!(h.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_idempotency_store_is_a_503_and_enqueues_nothing() {
+    let h = Harness::new();
+    h.idempotency.fail.set(true);
+    let (status, headers, body) = h
+        .post(r#"{"type":"echo"}"#, &[("idempotency-key", "k-2")])
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(problem_slug(&body), "temporarily-unavailable");
+    assert!(h.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_key_and_body_replays_and_another_body_conflicts() {
+    let h = Harness::new();
+    let first = h
+        .post(
+            r#"{"type":"echo","payload":[1]}"#,
+            &[("idempotency-key", "k")],
+        )
+        .await;
+    let again = h
+        .post(
+            r#"{ "payload": [1], "type": "echo" }"#,
+            &[("idempotency-key", "k")],
+        )
+        .await;
+    assert_eq!(first.0, StatusCode::ACCEPTED);
+    assert_eq!(again.0, StatusCode::ACCEPTED);
+    assert_eq!(again.1["idempotent-replayed"], "true");
+    assert_eq!(again.2, first.2);
+    assert_eq!(h.queue.sent().len(), 1);
+
+    let other = h
+        .post(
+            r#"{"type":"echo","payload":[2]}"#,
+            &[("idempotency-key", "k")],
+        )
+        .await;
+    assert_eq!(other.0, StatusCode::CONFLICT);
+    assert_eq!(problem_slug(&other.2), "idempotency-key-reused");
+    assert_eq!(h.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_precise_problem_and_enqueues_nothing() {
+    let h = Harness::new();
+    let big = format!(
+        r#"{{"type":"echo","payload":"{}"}}"#,
+        "x".repeat(crate::composition::settings::MAX_REQUEST_BYTES)
+    );
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "application/json",
+            "{".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+        ),
+        (
+            "application/json",
+            "".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+        ),
+        (
+            "application/json",
+            r#"{"payload":1}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+        (
+            "application/json",
+            r#"{"type":"nope"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "unknown-job-type",
+        ),
+        (
+            "application/json",
+            r#"{"type":"flaky"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid-payload",
+        ),
+        (
+            "text/plain",
+            r#"{"type":"echo"}"#.into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        ),
+        (
+            "application/json",
+            big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+        ),
+    ];
+    for (content_type, body, status, slug) in cases {
+        let request = Request::post("/v1/messages")
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let (got, headers, problem) = h.send(request).await;
+        assert_eq!(got, status, "{slug}");
+        assert_eq!(problem_slug(&problem), slug);
+        assert_eq!(problem["status"], status.as_u16());
+        assert!(
+            headers.contains_key("x-correlation-id"),
+            "{slug}: errors carry the correlation id"
+        );
+    }
+    assert!(h.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems_too() {
+    let h = Harness::new();
+    let (status, _, body) = h
+        .send(Request::get("/v2/x").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem_slug(&body), "not-found");
+    let (status, _, body) = h
+        .send(Request::delete("/v1/messages").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(problem_slug(&body), "method-not-allowed");
+}
+
+#[tokio::test]
+async fn a_hostile_correlation_id_is_refused() {
+    let h = Harness::new();
+    let (status, _, body) = h
+        .post(r#"{"type":"echo"}"#, &[("x-correlation-id", "a b c")])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem_slug(&body), "invalid-header");
+    assert!(h.queue.sent().is_empty());
+}
+
+mod jobs {
+    use super::*;
+    use crate::domain::JobStatus;
+
+    async fn submit(h: &Harness) -> String {
+        let (status, headers, body) = h
+            .post_to("/v1/jobs", r#"{"type":"sleep","payload":{"ms":10}}"#, &[])
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        assert_eq!(headers["location"], format!("/v1/jobs/{id}"));
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(body["status"], "PENDING");
+        assert_eq!(body["statusUrl"], format!("/v1/jobs/{id}"));
+        assert_eq!(body["expiresAt"], "2026-11-23T13:00:00.500Z");
+        id
+    }
+
+    async fn get(h: &Harness, path: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        h.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn delete(h: &Harness, path: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        h.send(Request::delete(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_job_is_claimed_queued_and_readable() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        assert_eq!(h.queue.sent()[0].message_id, id);
+        assert_eq!(
+            crate::domain::record_key(&h.queue.sent()[0]),
+            format!("JOB#{id}")
+        );
+        let (status, headers, body) = get(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(body["status"], "PENDING");
+        assert_eq!(body["type"], "sleep");
+        assert_eq!(body["progress"], 0);
+        assert_eq!(body["expiresAt"], "2026-11-23T13:00:00.500Z");
+        assert!(body.get("result").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_terminal_job_has_no_retry_after() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        h.claims.set_status(&id, JobStatus::Succeeded);
+        let (status, headers, _) = get(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!headers.contains_key("retry-after"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_claim_write_is_a_503_and_the_queue_write_fails_the_job_too() {
+        let h = Harness::new();
+        h.claims.fail_create.set(true);
+        let (status, headers, body) = h.post_to("/v1/jobs", r#"{"type":"echo"}"#, &[]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(problem_slug(&body), "temporarily-unavailable");
+
+        let h = Harness::new();
+        h.queue.fail.set(true);
+        let (status, _, _) = h.post_to("/v1/jobs", r#"{"type":"echo"}"#, &[]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            h.claims.is_empty(),
+            "the claim of an unqueued job is removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_unknown_and_malformed_ids_are_told_apart() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        h.clock.advance(std::time::Duration::from_secs(3600));
+        let (status, _, body) = get(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "expired at expiresAt");
+        assert_eq!(problem_slug(&body), "job-not-found");
+        let unknown = crate::domain::JobId::generate();
+        let (status, _, _) = get(&h, &format!("/v1/jobs/{unknown}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        for bad in ["not-a-uuid", "0F8FAD5B-D9CB-469F-A165-70867728950E", "%FF"] {
+            let (status, _, body) = get(&h, &format!("/v1/jobs/{bad}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(problem_slug(&body), "invalid-job-id");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_pending_job_can_be_cancelled() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        let (status, headers, body) = delete(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "CANCELLED");
+        assert!(!headers.contains_key("retry-after"));
+        let (status, _, body) = delete(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(problem_slug(&body), "job-not-cancellable");
+
+        let running = submit(&h).await;
+        h.claims.set_status(&running, JobStatus::Running);
+        let (status, _, body) = delete(&h, &format!("/v1/jobs/{running}")).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body["detail"].as_str().unwrap().contains("RUNNING"));
+
+        let unknown = crate::domain::JobId::generate();
+        let (status, _, _) = delete(&h, &format!("/v1/jobs/{unknown}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_replays_the_same_claim() {
+        let h = Harness::new();
+        let first = h
+            .post_to(
+                "/v1/jobs",
+                r#"{"type":"echo"}"#,
+                &[("idempotency-key", "j")],
+            )
+            .await;
+        let again = h
+            .post_to(
+                "/v1/jobs",
+                r#"{"type":"echo"}"#,
+                &[("idempotency-key", "j")],
+            )
+            .await;
+        assert_eq!(again.2, first.2);
+        assert_eq!(again.1["location"], first.1["location"]);
+        assert_eq!(again.1["idempotent-replayed"], "true");
+        assert_eq!(h.claims.len(), 1);
+        assert_eq!(h.queue.sent().len(), 1);
+    }
+}

@@ -1,0 +1,463 @@
+//! In-memory adapters for unit tests of handlers, with switches to make dependencies fail.
+//! They follow the DynamoDB adapters' rules (conditional, forward-only) so tests mean something.
+
+use crate::application::clock::Clock;
+use crate::application::ports::{
+    AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, DeadLetter, DeadLetterQueue, Failure,
+    IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler, StoredResponse,
+    WorkQueue,
+};
+use crate::domain::{Claim, IdempotencyKey, JobId, JobStatus, WorkMessage};
+use async_trait::async_trait;
+use courier_jobs::ProgressSink;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A clock that stands still unless moved.
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn at(at: OffsetDateTime) -> Self {
+        Self(Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A switch shared with a test to make a dependency fail on demand.
+#[derive(Default)]
+pub struct FailSwitch(AtomicBool);
+
+impl FailSwitch {
+    pub fn set(&self, failing: bool) {
+        self.0.store(failing, Ordering::SeqCst);
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), PortError> {
+        if self.0.load(Ordering::SeqCst) {
+            Err(PortError::new(operation, "injected failure"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryQueue {
+    pub messages: Mutex<Vec<WorkMessage>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryQueue {
+    pub fn sent(&self) -> Vec<WorkMessage> {
+        self.messages.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl WorkQueue for InMemoryQueue {
+    async fn enqueue(&self, envelope: &WorkMessage, _delay_seconds: u32) -> Result<(), PortError> {
+        self.fail.check("enqueue")?;
+        self.messages.lock().unwrap().push(envelope.clone());
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum KeyState {
+    InProgress(String),
+    Completed(String, StoredResponse),
+}
+
+#[derive(Default)]
+pub struct InMemoryIdempotencyStore {
+    keys: Mutex<HashMap<String, KeyState>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryIdempotencyStore {
+    fn id(scope: &str, key: &IdempotencyKey) -> String {
+        format!("{scope}#{key}")
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for InMemoryIdempotencyStore {
+    async fn acquire(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, PortError> {
+        self.fail.check("acquire")?;
+        let mut keys = self.keys.lock().unwrap();
+        let id = Self::id(scope, key);
+        Ok(match keys.get(&id) {
+            None => {
+                keys.insert(id, KeyState::InProgress(fingerprint.to_owned()));
+                IdempotencyClaim::Acquired
+            }
+            Some(KeyState::InProgress(print) | KeyState::Completed(print, _))
+                if print != fingerprint =>
+            {
+                IdempotencyClaim::KeyReused
+            }
+            Some(KeyState::InProgress(_)) => IdempotencyClaim::InProgress,
+            Some(KeyState::Completed(_, response)) => IdempotencyClaim::Replay(response.clone()),
+        })
+    }
+
+    async fn complete(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), PortError> {
+        let mut keys = self.keys.lock().unwrap();
+        let id = Self::id(scope, key);
+        if let Some(KeyState::InProgress(print)) = keys.get(&id).cloned() {
+            keys.insert(id, KeyState::Completed(print, response.clone()));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError> {
+        self.keys.lock().unwrap().remove(&Self::id(scope, key));
+        Ok(())
+    }
+}
+
+/// One message's record, as the DynamoDB ledger keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub status: &'static str,
+    pub attempts: u32,
+    pub progress: Vec<u8>,
+    pub result: Option<Value>,
+    pub failure: Option<Failure>,
+    pub last_error: Option<String>,
+    /// The highest redrive that has run this record.
+    pub redrives: u32,
+}
+
+#[derive(Default)]
+pub struct InMemoryLedger {
+    entries: Mutex<HashMap<String, LedgerEntry>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryLedger {
+    /// The entry for a record key (`MSG#<id>` or `JOB#<id>`).
+    pub fn entry(&self, record_key: &str) -> Option<LedgerEntry> {
+        self.entries.lock().unwrap().get(record_key).cloned()
+    }
+
+    fn update_running(&self, record_key: &str, change: impl FnOnce(&mut LedgerEntry)) {
+        if let Some(entry) = self.entries.lock().unwrap().get_mut(record_key)
+            && entry.status == "RUNNING"
+        {
+            change(entry);
+        }
+    }
+}
+
+#[async_trait]
+impl MessageLedger for InMemoryLedger {
+    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError> {
+        self.fail.check("start_attempt")?;
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries
+            .entry(crate::domain::record_key(envelope))
+            .or_insert_with(|| LedgerEntry {
+                status: "RUNNING",
+                attempts: 0,
+                progress: vec![],
+                result: None,
+                failure: None,
+                last_error: None,
+                redrives: 0,
+            });
+        let redriven = entry.status == "FAILED" && envelope.redrive > entry.redrives;
+        if redriven {
+            entry.status = "RUNNING";
+            entry.failure = None;
+            entry.redrives = envelope.redrive;
+        }
+        if entry.status != "RUNNING" {
+            return Ok(AttemptStart::AlreadyFinished);
+        }
+        entry.attempts += 1;
+        Ok(AttemptStart::Run {
+            attempt: entry.attempts,
+        })
+    }
+
+    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
+        self.update_running(record_key, |e| e.progress.push(percent));
+        Ok(())
+    }
+
+    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
+        self.fail.check("record_success")?;
+        self.update_running(record_key, |e| {
+            e.status = "SUCCEEDED";
+            e.result = Some(result.clone());
+        });
+        Ok(())
+    }
+
+    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+        self.fail.check("record_failure")?;
+        self.update_running(record_key, |e| {
+            e.status = "FAILED";
+            e.failure = Some(failure.clone());
+        });
+        Ok(())
+    }
+
+    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
+        self.update_running(record_key, |e| e.last_error = Some(reason.to_owned()));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryDeadLetters {
+    pub letters: Mutex<Vec<DeadLetter>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryDeadLetters {
+    pub fn letters(&self) -> Vec<DeadLetter> {
+        self.letters.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for InMemoryDeadLetters {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        self.fail.check("dead_letter")?;
+        self.letters.lock().unwrap().push(letter.clone());
+        Ok(())
+    }
+}
+
+/// Records the delays the processor asked for.
+#[derive(Default)]
+pub struct RecordingRetries(pub Mutex<Vec<Duration>>);
+
+impl RecordingRetries {
+    pub fn delays(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl RetryScheduler for RecordingRetries {
+    async fn retry_after(&self, _: &str, _: &str, delay: Duration) -> Result<(), PortError> {
+        self.0.lock().unwrap().push(delay);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct RecordingProgress(Mutex<Vec<u8>>);
+
+impl RecordingProgress {
+    pub fn reports(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ProgressSink for RecordingProgress {
+    async fn report(&self, percent: u8) {
+        self.0.lock().unwrap().push(percent);
+    }
+}
+
+/// Claims by id, with the DynamoDB adapter's cancel rules.
+#[derive(Default)]
+pub struct InMemoryClaims {
+    claims: Mutex<HashMap<String, Claim>>,
+    pub fail_create: FailSwitch,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryClaims {
+    pub fn get_now(&self, id: &str) -> Option<Claim> {
+        self.claims.lock().unwrap().get(id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.claims.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves a claim on, as the processor would.
+    pub fn set_status(&self, id: &str, status: JobStatus) {
+        if let Some(claim) = self.claims.lock().unwrap().get_mut(id) {
+            claim.status = status;
+        }
+    }
+}
+
+#[async_trait]
+impl ClaimStore for InMemoryClaims {
+    async fn create(&self, claim: &Claim) -> Result<(), PortError> {
+        self.fail_create.check("create")?;
+        self.claims
+            .lock()
+            .unwrap()
+            .insert(claim.id.to_string(), claim.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError> {
+        self.fail.check("get")?;
+        Ok(self.get_now(id.as_str()))
+    }
+
+    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError> {
+        self.fail.check("cancel")?;
+        let mut claims = self.claims.lock().unwrap();
+        Ok(match claims.get_mut(id.as_str()) {
+            Some(claim) if claim.is_expired(now) => CancelOutcome::NotFound,
+            Some(claim) if claim.status == JobStatus::Pending => {
+                claim.status = JobStatus::Cancelled;
+                claim.completed_at = Some(now);
+                claim.updated_at = now;
+                CancelOutcome::Cancelled(claim.clone())
+            }
+            Some(claim) => CancelOutcome::TooLate(claim.clone()),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<(), PortError> {
+        self.claims.lock().unwrap().remove(id.as_str());
+        Ok(())
+    }
+}
+
+/// Records which jobs had their callback started, once each, as the DynamoDB condition does.
+#[derive(Default)]
+pub struct RecordingCallbacks(Mutex<Vec<String>>);
+
+impl RecordingCallbacks {
+    pub fn started(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl CallbackStarter for RecordingCallbacks {
+    async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
+        let mut started = self.0.lock().unwrap();
+        if !started.contains(&envelope.message_id) {
+            started.push(envelope.message_id.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Connection records with their frame counters, like `CONN#<id>` items.
+#[derive(Default)]
+pub struct InMemoryConnections {
+    pub records: Mutex<HashMap<String, (crate::application::ports::Connection, u64)>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryConnections {
+    pub fn is_open(&self, id: &str) -> bool {
+        self.records.lock().unwrap().contains_key(id)
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::ConnectionStore for InMemoryConnections {
+    async fn open(
+        &self,
+        connection: &crate::application::ports::Connection,
+    ) -> Result<(), PortError> {
+        self.fail.check("connection open")?;
+        self.records
+            .lock()
+            .unwrap()
+            .insert(connection.id.clone(), (connection.clone(), 0));
+        Ok(())
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<(), PortError> {
+        self.fail.check("connection close")?;
+        self.records.lock().unwrap().remove(connection_id);
+        Ok(())
+    }
+
+    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError> {
+        self.fail.check("next seq")?;
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .get_mut(connection_id)
+            .map(|(_, seq)| {
+                *seq += 1;
+                *seq
+            }))
+    }
+}
+
+/// Records posted frames per connection; connections listed in `gone` answer `Gone`.
+#[derive(Default)]
+pub struct RecordingPoster {
+    pub posted: Mutex<Vec<(String, courier_protocol::frames::ServerFrame)>>,
+    pub gone: Mutex<Vec<String>>,
+}
+
+impl RecordingPoster {
+    pub fn frames_to(&self, connection_id: &str) -> Vec<courier_protocol::frames::ServerFrame> {
+        self.posted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(to, _)| to == connection_id)
+            .map(|(_, frame)| frame.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::ConnectionPoster for RecordingPoster {
+    async fn post(
+        &self,
+        connection_id: &str,
+        data: &[u8],
+    ) -> Result<crate::application::ports::PostOutcome, PortError> {
+        if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
+            return Ok(crate::application::ports::PostOutcome::Gone);
+        }
+        let frame = serde_json::from_slice(data)
+            .map_err(|e| PortError::new("post", format!("not a frame: {e}")))?;
+        self.posted
+            .lock()
+            .unwrap()
+            .push((connection_id.to_owned(), frame));
+        Ok(crate::application::ports::PostOutcome::Delivered)
+    }
+}

@@ -1,0 +1,8 @@
+//! The ports' implementations and the doors work comes in by.
+
+pub mod aws;
+pub mod http;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
+pub mod webhook_sender;
+pub mod websocket;

@@ -1,0 +1,18 @@
+//! The bidirectional pattern's WebSocket side: the `$connect` token check, client frames in,
+//! numbered server frames out (shared with the processor, which sends progress and results).
+
+pub mod auth;
+mod handler;
+pub mod inbound;
+
+pub use auth::AccessTokens;
+pub use handler::{CONNECTION_RECORD_LIFETIME, WebSocketApp};
+
+/// The event API Gateway sends for every WebSocket route, and what the function answers.
+pub use aws_lambda_events::event::apigw::{
+    ApiGatewayProxyResponse as WebSocketResponse,
+    ApiGatewayWebsocketProxyRequest as WebSocketRequest,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,256 @@
+//! The WebSocket routes over in-memory adapters: events in, frames out.
+
+use super::{AccessTokens, WebSocketApp};
+use crate::adapters::memory::{
+    FixedClock, InMemoryClaims, InMemoryConnections, InMemoryIdempotencyStore, InMemoryQueue,
+    RecordingPoster,
+};
+use crate::application::frames::{Delivery, Draft, FrameSender};
+use crate::domain::Pattern;
+use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
+use courier_protocol::frames::{FrameKind, ServerFrame, error_code};
+use serde_json::json;
+use std::sync::Arc;
+use time::macros::datetime;
+
+const TOKEN: &str = "local-token-0123456789";
+const CONN: &str = "conn-A";
+
+struct Harness {
+    connections: Arc<InMemoryConnections>,
+    poster: Arc<RecordingPoster>,
+    queue: Arc<InMemoryQueue>,
+    claims: Arc<InMemoryClaims>,
+    app: WebSocketApp,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let connections = Arc::new(InMemoryConnections::default());
+        let poster = Arc::new(RecordingPoster::default());
+        let queue = Arc::new(InMemoryQueue::default());
+        let claims = Arc::new(InMemoryClaims::default());
+        let app = WebSocketApp {
+            connections: connections.clone(),
+            frames: FrameSender::new(connections.clone(), poster.clone()),
+            queue: queue.clone(),
+            claims: claims.clone(),
+            idempotency: Arc::new(InMemoryIdempotencyStore::default()),
+            registry: Arc::new(courier_jobs::examples::offline()),
+            clock: Arc::new(FixedClock::at(datetime!(2026-11-24 08:00:00 UTC))),
+            claim_lifetime: std::time::Duration::from_secs(3600),
+            tokens: AccessTokens::parse(TOKEN).unwrap(),
+        };
+        Self {
+            connections,
+            poster,
+            queue,
+            claims,
+            app,
+        }
+    }
+
+    fn event(kind: &str, route: &str, extra: serde_json::Value) -> ApiGatewayWebsocketProxyRequest {
+        let mut event = json!({
+            "requestContext": {"connectionId": CONN, "eventType": kind, "routeKey": route,
+                               "connectedAt": 0, "requestTimeEpoch": 0},
+            "isBase64Encoded": false
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            event[k] = v.clone();
+        }
+        serde_json::from_value(event).unwrap()
+    }
+
+    async fn connect(&self, extra: serde_json::Value) -> i64 {
+        self.app
+            .handle(Self::event("CONNECT", "$connect", extra))
+            .await
+            .status_code
+    }
+
+    async fn send(&self, body: &str) -> ServerFrame {
+        let response = self
+            .app
+            .handle(Self::event("MESSAGE", "submit", json!({"body": body})))
+            .await;
+        assert_eq!(response.status_code, 200);
+        assert!(
+            response.body.is_none(),
+            "frames go through @connections only"
+        );
+        self.poster.frames_to(CONN).pop().expect("a frame was sent")
+    }
+}
+
+#[tokio::test]
+async fn connect_requires_a_configured_token() {
+    let h = Harness::new();
+    assert_eq!(h.connect(json!({})).await, 401);
+    assert_eq!(
+        h.connect(json!({"queryStringParameters": {"token": "wrong-token-0123456789"}}))
+            .await,
+        401
+    );
+    assert_eq!(
+        h.connect(json!({"headers": {"authorization": "Basic abc"}}))
+            .await,
+        401
+    );
+    assert!(!h.connections.is_open(CONN));
+    assert_eq!(
+        h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+            .await,
+        200
+    );
+    assert!(h.connections.is_open(CONN));
+    let h = Harness::new();
+    assert_eq!(
+        h.connect(json!({"headers": {"authorization": format!("Bearer {TOKEN}")}}))
+            .await,
+        200
+    );
+    assert!(h.connections.is_open(CONN));
+}
+
+#[tokio::test]
+async fn a_connection_that_cannot_be_recorded_is_refused() {
+    let h = Harness::new();
+    h.connections.fail.set(true);
+    assert_eq!(
+        h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+            .await,
+        500
+    );
+}
+
+#[tokio::test]
+async fn disconnect_forgets_the_connection() {
+    let h = Harness::new();
+    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+        .await;
+    let response = h
+        .app
+        .handle(Harness::event("DISCONNECT", "$disconnect", json!({})))
+        .await;
+    assert_eq!(response.status_code, 200);
+    assert!(!h.connections.is_open(CONN));
+}
+
+#[tokio::test]
+async fn a_submit_is_claimed_queued_in_the_connections_group_and_accepted() {
+    let h = Harness::new();
+    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+        .await;
+    let frame = h
+        .send(r#"{"action":"submit","requestId":"r1","type":"echo","payload":{"n":1}}"#)
+        .await;
+    assert_eq!(frame.kind, FrameKind::Accepted);
+    assert_eq!(frame.seq, 1);
+    assert_eq!(frame.request_id.as_deref(), Some("r1"));
+    let job_id = frame.job_id.clone().unwrap();
+    assert_eq!(frame.data["statusUrl"], format!("/v1/jobs/{job_id}"));
+    assert!(h.claims.get_now(&job_id).is_some());
+    let sent = h.queue.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].pattern, Pattern::Bidirectional);
+    assert_eq!(sent[0].message_id, job_id);
+    let reply_to = sent[0].reply_to.as_ref().unwrap();
+    assert_eq!(
+        (
+            reply_to.connection_id.as_str(),
+            reply_to.request_id.as_str()
+        ),
+        (CONN, "r1")
+    );
+    assert_eq!(
+        sent[0].correlation_id.as_str(),
+        frame.correlation_id.as_deref().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_resent_submit_is_accepted_once_and_a_reused_request_id_is_refused() {
+    let h = Harness::new();
+    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+        .await;
+    let submit = r#"{"action":"submit","requestId":"r1","type":"echo","payload":1}"#;
+    let first = h.send(submit).await;
+    let again = h.send(submit).await;
+    assert_eq!(again.kind, FrameKind::Accepted);
+    assert_eq!(again.job_id, first.job_id);
+    assert_eq!(again.seq, 2);
+    assert_eq!(h.queue.sent().len(), 1);
+    let reused = h
+        .send(r#"{"action":"submit","requestId":"r1","type":"echo","payload":2}"#)
+        .await;
+    assert_eq!(reused.error_code(), Some(error_code::REQUEST_ID_REUSED));
+    assert_eq!(h.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_nothing_is_queued() {
+    let h = Harness::new();
+    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+        .await;
+    let cases = [
+        ("not json", error_code::MALFORMED_FRAME),
+        (
+            r#"{"action":"dance","requestId":"r2"}"#,
+            error_code::UNKNOWN_ACTION,
+        ),
+        (
+            r#"{"action":"submit","requestId":"r3"}"#,
+            error_code::INVALID_FRAME,
+        ),
+        (
+            r#"{"action":"submit","requestId":"r4","type":"nope"}"#,
+            error_code::UNKNOWN_JOB_TYPE,
+        ),
+        (
+            r#"{"action":"submit","requestId":"r5","type":"sleep","payload":{"ms":"x"}}"#,
+            error_code::INVALID_PAYLOAD,
+        ),
+    ];
+    for (index, (body, code)) in cases.iter().enumerate() {
+        let frame = h.send(body).await;
+        assert_eq!(frame.error_code(), Some(*code), "{body}");
+        assert_eq!(frame.seq, index as u64 + 1, "{body}");
+        assert!(
+            frame.correlation_id.is_some(),
+            "every reply is traceable: {body}"
+        );
+    }
+    assert!(h.queue.sent().is_empty());
+    assert_eq!(h.claims.len(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_queue_write_is_an_unavailable_error_and_the_request_id_stays_usable() {
+    let h = Harness::new();
+    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+        .await;
+    let submit = r#"{"action":"submit","requestId":"r1","type":"echo"}"#;
+    h.queue.fail.set(true);
+    let frame = h.send(submit).await;
+    assert_eq!(frame.error_code(), Some(error_code::UNAVAILABLE));
+    assert_eq!(h.claims.len(), 0, "the claim of an unqueued job is removed");
+    h.queue.fail.set(false);
+    assert_eq!(h.send(submit).await.kind, FrameKind::Accepted);
+}
+
+#[tokio::test]
+async fn a_gone_connection_is_forgotten() {
+    let h = Harness::new();
+    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
+        .await;
+    h.poster.gone.lock().unwrap().push(CONN.into());
+    let draft = Draft::error(None, "x", "y");
+    let delivery = h.app.frames.send(CONN, draft.clone()).await.unwrap();
+    assert_eq!(delivery, Delivery::Gone);
+    assert!(!h.connections.is_open(CONN));
+    assert_eq!(
+        h.app.frames.send(CONN, draft).await.unwrap(),
+        Delivery::NotConnected
+    );
+}

@@ -1,0 +1,12 @@
+//! What courier does, over ports: accepting work, processing it, reporting it back.
+//! Imports the domain and the ports it defines; never an adapter or an AWS SDK type.
+
+pub mod backoff;
+pub mod clock;
+pub mod consumer;
+pub mod frames;
+pub mod intake;
+pub mod notifier;
+pub mod ports;
+pub mod processor;
+pub mod ssrf;

@@ -1,0 +1,235 @@
+//! The ports courier's handlers depend on. AWS adapters live in [`crate::adapters::aws`], in-memory ones in
+//! [`crate::adapters::memory`]; handlers never name a concrete store or queue.
+
+use crate::domain::{Claim, IdempotencyKey, JobId, WorkMessage};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::time::Duration;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+/// A dependency (queue, table) could not do what was asked. Always worth retrying later.
+#[derive(Debug, Error)]
+#[error("{operation} failed: {detail}")]
+pub struct PortError {
+    pub operation: &'static str,
+    pub detail: String,
+}
+
+impl PortError {
+    pub fn new(operation: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            operation,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Durable hand-off of accepted work. `Ok` means the queue has stored the message.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// `delay_seconds` holds the message back before any consumer can see it.
+    async fn enqueue(&self, envelope: &WorkMessage, delay_seconds: u32) -> Result<(), PortError>;
+}
+
+/// The response an idempotent request produced, kept so a retry can be answered identically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// Lower-case header names with their values, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What the idempotency store says about a key when a request arrives with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// This request owns the key: do the work, then `complete` (or `release` on failure).
+    Acquired,
+    /// The same request was completed before: answer with its response.
+    Replay(StoredResponse),
+    /// The same request is being handled right now by another invocation.
+    InProgress,
+    /// The key was used with a different request body.
+    KeyReused,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// `scope` separates endpoints; `fingerprint` identifies the request body.
+    async fn acquire(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, PortError>;
+    async fn complete(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), PortError>;
+    /// Forget an acquired key whose work failed, so the client's retry can proceed.
+    async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError>;
+}
+
+/// Why a message ended up failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The job said it can never succeed.
+    Permanent,
+    /// Transient failures used up every receive the queue allows.
+    RetriesExhausted,
+    /// The job ran past its type's timeout, whose policy is to fail.
+    Timeout,
+    /// The message is not a courier envelope.
+    Unparseable,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permanent => "permanent",
+            Self::RetriesExhausted => "retries-exhausted",
+            Self::Timeout => "timeout",
+            Self::Unparseable => "unparseable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub reason: String,
+}
+
+/// What cancelling a claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    Cancelled(Claim),
+    /// The job already started (or finished): cancelling is no longer possible.
+    TooLate(Claim),
+    NotFound,
+}
+
+/// The claim records callers poll (`JOB#<id>`): created at submission, read on status requests.
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
+    async fn create(&self, claim: &Claim) -> Result<(), PortError>;
+    /// The claim as stored, expired or not: expiry is the caller's decision.
+    async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError>;
+    /// PENDING → CANCELLED, only if still PENDING and not expired at `now`.
+    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError>;
+    /// Compensation for a claim whose job could not be enqueued.
+    async fn delete(&self, id: &JobId) -> Result<(), PortError>;
+}
+
+/// Where the processor stands with one message, as recorded before it runs the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStart {
+    /// Run the job; `attempt` counts runs of this message, starting at 1.
+    Run { attempt: u32 },
+    /// The record is terminal (or cancelled, or the claim is gone): nothing to do.
+    AlreadyFinished,
+}
+
+/// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
+#[async_trait]
+pub trait MessageLedger: Send + Sync {
+    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError>;
+    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError>;
+    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError>;
+    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
+    /// A transient failure that will be retried: the record stays non-terminal.
+    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError>;
+}
+
+/// A message that reached the dead-letter queue, with the attributes it travelled with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub body: String,
+    pub message_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub failure: Failure,
+    /// The X-Ray trace it was accepted under, kept so a redrive continues it.
+    pub trace: Option<crate::telemetry::TraceHeader>,
+}
+
+/// Sends a message that must not be retried straight to its dead-letter queue.
+#[async_trait]
+pub trait DeadLetterQueue: Send + Sync {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError>;
+}
+
+/// Defers the next delivery of a message (SQS visibility), so retries back off.
+#[async_trait]
+pub trait RetryScheduler: Send + Sync {
+    async fn retry_after(
+        &self,
+        source_queue_arn: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), PortError>;
+}
+
+/// Starts a finished job's callback delivery, exactly once per job: only a claim whose job is
+/// terminal and whose callback is still WAITING is moved on and queued for the notifier, so a
+/// redelivered work message cannot start a second delivery.
+#[async_trait]
+pub trait CallbackStarter: Send + Sync {
+    async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError>;
+}
+
+/// A callback delivery's progress, written onto the claim after each attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackUpdate {
+    pub state: &'static str,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+#[async_trait]
+pub trait CallbackLedger: Send + Sync {
+    /// Records an attempt's outcome; never moves a settled (delivered or failed) callback.
+    async fn record(&self, job: &JobId, update: &CallbackUpdate) -> Result<(), PortError>;
+    /// An operator redrove a failed delivery: FAILED → QUEUED, once per `redrive` number.
+    /// `false` when the callback is not FAILED or this redrive already reopened it.
+    async fn reopen(&self, job: &JobId, redrive: u32) -> Result<bool, PortError>;
+}
+
+/// A WebSocket connection as recorded at `$connect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: String,
+    pub connected_at: OffsetDateTime,
+    /// When the record may be deleted (DynamoDB TTL): after API Gateway's 2-hour limit.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The connection records (`CONN#<id>`) and their per-connection frame counter.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    async fn open(&self, connection: &Connection) -> Result<(), PortError>;
+    /// Forgets a connection; forgetting one that is already gone is not an error.
+    async fn close(&self, connection_id: &str) -> Result<(), PortError>;
+    /// Takes the connection's next frame number (1, 2, 3, ... atomically), or `None` when the
+    /// connection is no longer recorded: nobody is listening, so send nothing.
+    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError>;
+}
+
+/// What happened to a frame posted to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOutcome {
+    Delivered,
+    /// API Gateway no longer knows the connection (`GoneException`).
+    Gone,
+}
+
+/// API Gateway's `@connections` management API.
+#[async_trait]
+pub trait ConnectionPoster: Send + Sync {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<PostOutcome, PortError>;
+}

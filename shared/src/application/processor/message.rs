@@ -1,0 +1,467 @@
+//! What the processor does with one SQS message.
+//!
+//! 1. Parse the envelope; an unparseable message goes straight to the DLQ with the reason.
+//! 2. Start an attempt on the ledger (conditional): a message already SUCCEEDED or FAILED is a
+//!    redelivery and is acknowledged without running anything.
+//! 3. Run the job. Success is recorded. A permanent failure is sent to the DLQ with its reason,
+//!    then recorded FAILED. A transient failure is retried through SQS visibility with backoff;
+//!    on the receive that reaches the queue's `maxReceiveCount` it is recorded FAILED and left to
+//!    SQS redrive, which moves it to the DLQ.
+//!
+//! Any store or queue error leaves the message unacknowledged, so SQS delivers it again.
+//!
+//! A bidirectional job (one with `replyTo`) also tells its WebSocket client: a `progress` frame
+//! per progress report, then a `result` or `error` frame once the outcome is recorded. Frames
+//! are best effort: the claim, readable by id, is the record of truth.
+
+use super::attempt::{AttemptOutcome, run_attempt};
+use crate::application::backoff::retry_delay;
+use crate::application::frames::{Delivery, Draft, FrameSender};
+use crate::application::ports::{
+    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
+    MessageLedger, PortError, RetryScheduler,
+};
+use crate::domain::WorkMessage;
+use crate::telemetry::{TraceHeader, record_trace_id};
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::SqsMessage;
+use courier_jobs::{ProgressSink, Registry};
+use courier_protocol::frames::{FrameKind, error_code};
+use courier_protocol::queue::QueueMessage;
+use courier_protocol::queue::attribute::{
+    CORRELATION_ID as CORRELATION_ID_ATTRIBUTE, MESSAGE_ID as MESSAGE_ID_ATTRIBUTE,
+};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+#[derive(Debug, Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Dependency(#[from] PortError),
+    #[error("{0}")]
+    WillRetry(String),
+    /// The function's deadline is too close to start (or finish) it: handed back unstarted.
+    #[error("handed back for redelivery: the function's deadline is too close")]
+    OutOfTime,
+}
+
+/// When and how often transient failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The queue's redrive `maxReceiveCount`.
+    pub max_receive_count: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+pub struct MessageProcessor {
+    registry: Arc<Registry>,
+    ledger: Arc<dyn MessageLedger>,
+    dead_letters: Arc<dyn DeadLetterQueue>,
+    retries: Arc<dyn RetryScheduler>,
+    callbacks: Arc<dyn CallbackStarter>,
+    policy: RetryPolicy,
+    /// Set on the processor of the ordered (FIFO) queue, whose jobs came over WebSocket.
+    frames: Option<FrameSender>,
+}
+
+/// Progress goes onto the message's record (and to a WebSocket client); a failed write is
+/// logged, never fatal.
+struct JobProgress<'a> {
+    processor: &'a MessageProcessor,
+    envelope: &'a WorkMessage,
+    record_key: &'a str,
+}
+
+#[async_trait]
+impl ProgressSink for JobProgress<'_> {
+    async fn report(&self, percent: u8) {
+        if let Err(error) = self
+            .processor
+            .ledger
+            .record_progress(self.record_key, percent)
+            .await
+        {
+            tracing::warn!(%error, percent, "progress not recorded");
+        }
+        self.processor
+            .tell_client(
+                self.envelope,
+                FrameKind::Progress,
+                json!({"percent": percent}),
+            )
+            .await;
+    }
+}
+
+/// The pattern a piece of work came in by, as metrics name it.
+fn pattern_label(envelope: &WorkMessage) -> &'static str {
+    if envelope.has_callback {
+        "callback"
+    } else {
+        envelope.pattern.as_str()
+    }
+}
+
+/// The dead-letter queue a piece of work ends up in, as metrics name it.
+fn queue_label(envelope: &WorkMessage) -> &'static str {
+    match envelope.pattern {
+        crate::domain::Pattern::Bidirectional => "ordered-work",
+        _ => "work",
+    }
+}
+
+/// From acceptance to now, if the acceptance time is readable.
+fn since_accepted(envelope: &WorkMessage) -> Option<Duration> {
+    let accepted = crate::application::clock::parse_rfc3339(&envelope.accepted_at)?;
+    let elapsed = time::OffsetDateTime::now_utc() - accepted;
+    elapsed.try_into().ok()
+}
+
+fn job_failed(failure: &Failure) -> Value {
+    json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": failure.reason})
+}
+
+fn attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
+    record
+        .message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.as_deref())
+}
+
+impl MessageProcessor {
+    pub fn new(
+        registry: Arc<Registry>,
+        ledger: Arc<dyn MessageLedger>,
+        dead_letters: Arc<dyn DeadLetterQueue>,
+        retries: Arc<dyn RetryScheduler>,
+        callbacks: Arc<dyn CallbackStarter>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            registry,
+            ledger,
+            dead_letters,
+            retries,
+            callbacks,
+            policy,
+            frames: None,
+        }
+    }
+
+    /// Sends frames to the WebSocket clients of bidirectional jobs.
+    pub fn with_frames(mut self, frames: FrameSender) -> Self {
+        self.frames = Some(frames);
+        self
+    }
+
+    /// Sends one frame to the job's WebSocket client, if it has one. Never fails the message:
+    /// a client that left still finds the outcome on the claim.
+    async fn tell_client(&self, envelope: &WorkMessage, kind: FrameKind, data: Value) {
+        let (Some(frames), Some(to)) = (&self.frames, &envelope.reply_to) else {
+            return;
+        };
+        let draft = Draft {
+            request_id: Some(to.request_id.clone()),
+            kind,
+            job_id: None,
+            correlation_id: None,
+            data,
+        }
+        .for_job(&envelope.message_id, envelope.correlation_id.as_str());
+        match frames.send(&to.connection_id, draft).await {
+            Ok(Delivery::Delivered { seq }) => tracing::debug!(seq, ?kind, "frame sent"),
+            Ok(Delivery::NotConnected) => {
+                tracing::info!(?kind, "client not connected; the claim keeps the outcome")
+            }
+            Ok(Delivery::Gone) => {
+                tracing::info!(
+                    ?kind,
+                    "client gone; connection forgotten, the claim keeps the outcome"
+                )
+            }
+            Err(error) => tracing::warn!(%error, ?kind, "frame not sent"),
+        }
+    }
+
+    /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
+    /// the first delivery stopped in between), hand its callback to the notifier.
+    async fn start_callback(&self, envelope: &WorkMessage) -> Result<(), ProcessError> {
+        if envelope.has_callback {
+            self.callbacks.start(envelope).await?;
+        }
+        Ok(())
+    }
+
+    /// Handles one message. `deadline` is the function's (Lambda's) own: no work is started
+    /// inside its last moments, and a job still running then is stopped and handed back.
+    pub async fn process(
+        &self,
+        record: SqsMessage,
+        deadline: Option<Instant>,
+    ) -> Result<(), ProcessError> {
+        if !super::may_start(deadline, Instant::now()) {
+            self.release(record).await;
+            return Err(ProcessError::OutOfTime);
+        }
+        let body = record.body.clone().unwrap_or_default();
+        let trace = TraceHeader::of_record(&record);
+        let parsed = QueueMessage::from_json(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|m| match m {
+                QueueMessage::Work(work) => Ok(work),
+                other => Err(format!("a {} message on a work queue", other.kind())),
+            });
+        let mut envelope = match parsed {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let letter = DeadLetter {
+                    body,
+                    message_id: attribute(&record, MESSAGE_ID_ATTRIBUTE).map(str::to_owned),
+                    correlation_id: attribute(&record, CORRELATION_ID_ATTRIBUTE).map(str::to_owned),
+                    failure: Failure {
+                        kind: FailureKind::Unparseable,
+                        reason: format!("not a courier envelope: {error}"),
+                    },
+                    trace,
+                };
+                tracing::error!(
+                    correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
+                    reason = %letter.failure.reason,
+                    "unparseable message sent to the dead-letter queue"
+                );
+                self.dead_letters.dead_letter(&letter).await?;
+                let fifo = record
+                    .event_source_arn
+                    .as_deref()
+                    .is_some_and(|arn| arn.ends_with(".fifo"));
+                crate::metrics::dead_lettered(
+                    if fifo { "ordered-work" } else { "work" },
+                    letter.correlation_id.as_deref().unwrap_or("-"),
+                    letter.message_id.as_deref().unwrap_or("-"),
+                );
+                return Ok(());
+            }
+        };
+        envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
+        let span = tracing::info_span!(
+            "message",
+            correlation_id = %envelope.correlation_id,
+            message_id = %envelope.message_id,
+            job_type = %envelope.job_type,
+            trace_id = tracing::field::Empty,
+        );
+        record_trace_id(&span, trace.as_ref());
+        let result = self
+            .process_envelope(&record, &body, &envelope, deadline)
+            .instrument(span.clone())
+            .await;
+        if let Err(ProcessError::Dependency(error)) = &result {
+            // Logged here, inside the message's span, so the line names its correlation id.
+            span.in_scope(
+                || tracing::error!(%error, "a dependency failed; SQS delivers the message again"),
+            );
+        }
+        result
+    }
+
+    async fn process_envelope(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        envelope: &WorkMessage,
+        deadline: Option<Instant>,
+    ) -> Result<(), ProcessError> {
+        let attempt = match self.ledger.start_attempt(envelope).await? {
+            AttemptStart::Run { attempt } => attempt,
+            AttemptStart::AlreadyFinished => {
+                tracing::info!("already finished; redelivery acknowledged without running");
+                self.start_callback(envelope).await?;
+                return Ok(());
+            }
+        };
+        let receive_count: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(attempt);
+        tracing::info!(attempt, receive_count, "running job");
+
+        let record_key = crate::domain::record_key(envelope);
+        let progress = JobProgress {
+            processor: self,
+            envelope,
+            record_key: &record_key,
+        };
+        let started = std::time::Instant::now();
+        let report = |outcome: crate::metrics::Outcome| {
+            let terminal = outcome != crate::metrics::Outcome::Retried;
+            crate::metrics::processed(
+                pattern_label(envelope),
+                outcome,
+                started.elapsed(),
+                terminal.then(|| since_accepted(envelope)).flatten(),
+                envelope.correlation_id.as_str(),
+                &envelope.message_id,
+            );
+        };
+        let job = self.registry.get(&envelope.job_type);
+        let outcome = run_attempt(job.as_deref(), envelope, attempt, deadline, &progress).await;
+        let retry = self.retry_policy(job.as_deref());
+
+        match outcome {
+            AttemptOutcome::Succeeded(result) => {
+                self.ledger.record_success(&record_key, &result).await?;
+                tracing::info!(attempt, "job succeeded");
+                report(crate::metrics::Outcome::Succeeded);
+                self.tell_client(envelope, FrameKind::Result, result).await;
+                self.start_callback(envelope).await
+            }
+            AttemptOutcome::OutOfTime => {
+                let reason = "stopped before the function's deadline; handed back for redelivery";
+                self.ledger.record_retry(&record_key, reason).await?;
+                tracing::warn!("{reason}");
+                self.release(record.clone()).await;
+                Err(ProcessError::OutOfTime)
+            }
+            AttemptOutcome::Failed(failure) => {
+                // Dead-letter first: if recording then fails, the retry finds the record still
+                // RUNNING and repeats both, so the DLQ copy is never the one that goes missing.
+                self.dead_letters
+                    .dead_letter(&DeadLetter {
+                        body: body.to_owned(),
+                        message_id: Some(envelope.message_id.clone()),
+                        correlation_id: Some(envelope.correlation_id.to_string()),
+                        failure: failure.clone(),
+                        trace: envelope
+                            .trace_header
+                            .as_deref()
+                            .and_then(TraceHeader::parse),
+                    })
+                    .await?;
+                self.ledger.record_failure(&record_key, &failure).await?;
+                tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");
+                report(crate::metrics::Outcome::Failed);
+                crate::metrics::dead_lettered(
+                    queue_label(envelope),
+                    envelope.correlation_id.as_str(),
+                    &envelope.message_id,
+                );
+                self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
+                    .await;
+                self.start_callback(envelope).await
+            }
+            AttemptOutcome::Transient(reason) => {
+                let last = receive_count >= retry.max_receive_count;
+                let result = self
+                    .retry_later(record, body, envelope, receive_count, reason, retry)
+                    .await;
+                // Counted once the outcome is recorded (retry_later fails early otherwise).
+                if matches!(result, Err(ProcessError::WillRetry(_))) {
+                    if last {
+                        report(crate::metrics::Outcome::Failed);
+                        crate::metrics::dead_lettered(
+                            queue_label(envelope),
+                            envelope.correlation_id.as_str(),
+                            &envelope.message_id,
+                        );
+                    } else {
+                        report(crate::metrics::Outcome::Retried);
+                    }
+                }
+                result
+            }
+        }
+    }
+
+    /// Makes a message that was not processed visible again at once (best effort).
+    pub async fn release(&self, record: SqsMessage) {
+        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
+            && let Err(error) = self.retries.retry_after(arn, handle, Duration::ZERO).await
+        {
+            tracing::warn!(%error, "held-back message stays in flight until its visibility timeout");
+        }
+    }
+
+    /// The type's retry schedule within the queue's: a type may allow fewer attempts than the
+    /// queue's redrive limit, never more (SQS would dead-letter the message first).
+    fn retry_policy(&self, job: Option<&dyn courier_jobs::api::RegisteredType>) -> RetryPolicy {
+        match job.and_then(|j| j.settings().retry) {
+            Some(own) => RetryPolicy {
+                max_receive_count: own.max_attempts.clamp(1, self.policy.max_receive_count),
+                base_delay: own.base_delay,
+                max_delay: own.max_delay,
+            },
+            None => self.policy,
+        }
+    }
+
+    async fn retry_later(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        envelope: &WorkMessage,
+        receive_count: u32,
+        reason: String,
+        retry: RetryPolicy,
+    ) -> Result<(), ProcessError> {
+        let record_key = crate::domain::record_key(envelope);
+        let delay = if receive_count >= retry.max_receive_count {
+            let failure = Failure {
+                kind: FailureKind::RetriesExhausted,
+                reason: format!("gave up after {receive_count} attempts; last error: {reason}"),
+            };
+            let queue_limit = receive_count >= self.policy.max_receive_count;
+            if !queue_limit {
+                // The type's own limit comes before the queue's: dead-letter it ourselves.
+                self.dead_letters
+                    .dead_letter(&self.letter(body, envelope, &failure))
+                    .await?;
+            }
+            self.ledger.record_failure(&record_key, &failure).await?;
+            tracing::warn!(%reason, receive_count, "retries exhausted; the message goes to the dead-letter queue");
+            self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
+                .await;
+            self.start_callback(envelope).await?;
+            if !queue_limit {
+                return Ok(());
+            }
+            // SQS redrive moves it on the next receive; make that now.
+            Duration::ZERO
+        } else {
+            self.ledger.record_retry(&record_key, &reason).await?;
+            let delay = retry_delay(
+                receive_count,
+                retry.base_delay,
+                retry.max_delay,
+                &mut rand::rng(),
+            );
+            tracing::warn!(%reason, receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
+            delay
+        };
+        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle) {
+            // Best effort: without it SQS retries after the queue's visibility timeout anyway.
+            if let Err(error) = self.retries.retry_after(arn, handle, delay).await {
+                tracing::warn!(%error, "could not shorten the retry delay");
+            }
+        }
+        Err(ProcessError::WillRetry(reason))
+    }
+
+    fn letter(&self, body: &str, envelope: &WorkMessage, failure: &Failure) -> DeadLetter {
+        DeadLetter {
+            body: body.to_owned(),
+            message_id: Some(envelope.message_id.clone()),
+            correlation_id: Some(envelope.correlation_id.to_string()),
+            failure: failure.clone(),
+            trace: envelope
+                .trace_header
+                .as_deref()
+                .and_then(TraceHeader::parse),
+        }
+    }
+}

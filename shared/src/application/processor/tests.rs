@@ -1,0 +1,417 @@
+//! Processor tests: SQS events built from a Lambda fixture, in-memory ledger and queues.
+
+use super::{MessageProcessor, RetryPolicy, SqsEvent};
+use crate::adapters::memory::{
+    InMemoryDeadLetters, InMemoryLedger, RecordingCallbacks, RecordingRetries,
+};
+use crate::application::ports::FailureKind;
+use crate::domain::{Pattern, WorkMessage};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const FIXTURE: &str = include_str!("../../../fixtures/sqs-event.json");
+
+struct Harness {
+    ledger: Arc<InMemoryLedger>,
+    dead_letters: Arc<InMemoryDeadLetters>,
+    retries: Arc<RecordingRetries>,
+    callbacks: Arc<RecordingCallbacks>,
+    processor: MessageProcessor,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let ledger = Arc::new(InMemoryLedger::default());
+        let dead_letters = Arc::new(InMemoryDeadLetters::default());
+        let retries = Arc::new(RecordingRetries::default());
+        let callbacks = Arc::new(RecordingCallbacks::default());
+        let processor = MessageProcessor::new(
+            Arc::new(courier_jobs::examples::offline()),
+            ledger.clone(),
+            dead_letters.clone(),
+            retries.clone(),
+            callbacks.clone(),
+            RetryPolicy {
+                max_receive_count: 5,
+                base_delay: Duration::from_secs(2),
+                max_delay: Duration::from_secs(60),
+            },
+        );
+        Self {
+            ledger,
+            dead_letters,
+            retries,
+            callbacks,
+            processor,
+        }
+    }
+
+    /// Delivers `body` as the fixture's single record on its `receive`th receive; returns the
+    /// ids reported as batch item failures.
+    async fn deliver(&self, body: &str, receive: u32) -> Vec<String> {
+        self.deliver_traced(body, receive, None).await
+    }
+
+    /// As `deliver`, with the producer's X-Ray header in the record's system attributes.
+    async fn deliver_traced(&self, body: &str, receive: u32, trace: Option<&str>) -> Vec<String> {
+        let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
+        event["Records"][0]["body"] = Value::String(body.to_owned());
+        event["Records"][0]["attributes"]["ApproximateReceiveCount"] =
+            Value::String(receive.to_string());
+        if let Some(trace) = trace {
+            event["Records"][0]["attributes"]["AWSTraceHeader"] = Value::String(trace.to_owned());
+        }
+        let event: SqsEvent = serde_json::from_value(event).unwrap();
+        let response = self.processor.handle_event(event, None).await;
+        // What Lambda sends back to SQS must be the documented shape.
+        let wire = serde_json::to_value(&response).unwrap();
+        assert!(wire["batchItemFailures"].is_array(), "{wire}");
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+}
+
+fn envelope(job_type: &str, payload: Value) -> WorkMessage {
+    WorkMessage {
+        message_id: format!("msg-{job_type}"),
+        correlation_id: "corr-fixture".into(),
+        pattern: Pattern::FireAndForget,
+        job_type: job_type.to_owned(),
+        payload,
+        accepted_at: "2026-11-23T12:00:00.000Z".to_owned(),
+        has_callback: false,
+        reply_to: None,
+        redrive: 0,
+        trace_header: None,
+    }
+}
+
+const FIXTURE_ID: &str = "059f36b4-87a3-44ab-83d2-661975830a7d";
+
+#[tokio::test]
+async fn success_is_recorded_once_and_a_redelivery_is_a_no_op() {
+    let h = Harness::new();
+    let env = envelope("echo", json!({"x": 1}));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 1));
+    assert_eq!(entry.result, Some(json!({"x": 1})));
+
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    assert_eq!(
+        h.ledger.entry("MSG#msg-echo").unwrap(),
+        entry,
+        "redelivery changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_dead_lettered_at_once_and_acknowledged() {
+    let h = Harness::new();
+    let env = envelope("fail", json!({"reason": "no"}));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::Permanent);
+    assert_eq!(letters[0].failure.reason, "no");
+    assert_eq!(letters[0].correlation_id.as_deref(), Some("corr-fixture"));
+    let entry = h.ledger.entry("MSG#msg-fail").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("FAILED", 1));
+}
+
+#[tokio::test]
+async fn a_failed_dead_letter_write_leaves_the_message_for_retry() {
+    let h = Harness::new();
+    h.dead_letters.fail.set(true);
+    let env = envelope("fail", json!({}));
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert_eq!(h.ledger.entry("MSG#msg-fail").unwrap().status, "RUNNING");
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_then_succeed() {
+    let h = Harness::new();
+    let env = envelope("flaky", json!({"failures": 2}));
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert_eq!(h.deliver(&env.to_json(), 2).await, vec![FIXTURE_ID]);
+    assert!(h.deliver(&env.to_json(), 3).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 3));
+    let delays = h.retries.delays();
+    assert_eq!(delays.len(), 2);
+    assert!(
+        delays[0] >= Duration::from_secs(1) && delays[0] <= Duration::from_secs(2),
+        "{delays:?}"
+    );
+    assert!(
+        delays[1] >= Duration::from_secs(2) && delays[1] <= Duration::from_secs(4),
+        "{delays:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_last_allowed_receive_records_failure_and_hands_over_to_redrive() {
+    let h = Harness::new();
+    let env = envelope("flaky", json!({"failures": 50}));
+    for receive in 1..=5 {
+        assert_eq!(h.deliver(&env.to_json(), receive).await, vec![FIXTURE_ID]);
+    }
+    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    assert_eq!((entry.status, entry.attempts), ("FAILED", 5));
+    let failure = entry.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::RetriesExhausted);
+    assert!(
+        failure.reason.contains("planned failure 5 of 50"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(
+        h.retries.delays().last(),
+        Some(&Duration::ZERO),
+        "redrive right away"
+    );
+    assert!(
+        h.dead_letters.letters().is_empty(),
+        "SQS redrive moves it, not the processor"
+    );
+}
+
+#[tokio::test]
+async fn an_unparseable_body_is_dead_lettered_with_the_reason() {
+    let h = Harness::new();
+    assert!(h.deliver("{not json", 1).await.is_empty());
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::Unparseable);
+    assert_eq!(letters[0].body, "{not json");
+    assert_eq!(letters[0].correlation_id.as_deref(), Some("corr-fixture"));
+}
+
+#[tokio::test]
+async fn a_ledger_outage_leaves_the_message_for_retry_without_running_it() {
+    let h = Harness::new();
+    h.ledger.fail.set(true);
+    let env = envelope("echo", json!(1));
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert!(h.ledger.entry("MSG#msg-echo").is_none());
+}
+
+#[tokio::test]
+async fn an_oversized_result_fails_the_job_clearly() {
+    let h = Harness::new();
+    let big = "x".repeat(courier_jobs::api::MAX_RESULT_BYTES + 1);
+    let env = envelope("echo", json!(big));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    assert_eq!(entry.status, "FAILED");
+    assert!(entry.failure.unwrap().reason.contains("-byte limit"));
+}
+
+#[tokio::test]
+async fn a_dead_letter_keeps_the_trace_its_work_was_accepted_under() {
+    const TRACE: &str =
+        "Root=1-6b053a39-467db03884e6bcef80e376d6;Parent=02611718fca8e0bf;Sampled=1";
+    let h = Harness::new();
+    let failing = envelope("fail", json!({"reason": "no"})).to_json();
+    assert!(h.deliver_traced(&failing, 1, Some(TRACE)).await.is_empty());
+    let unparseable = "not an envelope";
+    assert!(
+        h.deliver_traced(unparseable, 1, Some(TRACE))
+            .await
+            .is_empty()
+    );
+    let untraced = WorkMessage {
+        message_id: "msg-untraced".into(),
+        ..envelope("fail", json!({"reason": "no"}))
+    };
+    assert!(h.deliver(&untraced.to_json(), 1).await.is_empty());
+    let traces: Vec<Option<String>> = h
+        .dead_letters
+        .letters()
+        .iter()
+        .map(|letter| letter.trace.as_ref().map(|t| t.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        traces,
+        vec![Some(TRACE.to_owned()), Some(TRACE.to_owned()), None]
+    );
+}
+
+fn job_with_callback(job_type: &str, payload: Value) -> WorkMessage {
+    WorkMessage {
+        message_id: format!("job-{job_type}"),
+        pattern: Pattern::ClaimCheck,
+        has_callback: true,
+        reply_to: None,
+        redrive: 0,
+        trace_header: None,
+        ..envelope(job_type, payload)
+    }
+}
+
+#[tokio::test]
+async fn a_finished_job_starts_its_callback_once_even_when_redelivered() {
+    let h = Harness::new();
+    let env = job_with_callback("echo", json!(1));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    assert_eq!(h.callbacks.started(), vec!["job-echo"]);
+}
+
+#[tokio::test]
+async fn failed_jobs_start_their_callback_and_running_ones_do_not() {
+    let h = Harness::new();
+    assert!(
+        h.deliver(&job_with_callback("fail", json!({})).to_json(), 1)
+            .await
+            .is_empty()
+    );
+    let flaky = job_with_callback("flaky", json!({"failures": 9}));
+    assert_eq!(h.deliver(&flaky.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert_eq!(
+        h.callbacks.started(),
+        vec!["job-fail"],
+        "a retrying job has no outcome yet"
+    );
+    for receive in 2..=5 {
+        h.deliver(&flaky.to_json(), receive).await;
+    }
+    assert_eq!(h.callbacks.started(), vec!["job-fail", "job-flaky"]);
+}
+
+#[tokio::test]
+async fn messages_without_callbacks_start_none() {
+    let h = Harness::new();
+    assert!(
+        h.deliver(&envelope("echo", json!(1)).to_json(), 1)
+            .await
+            .is_empty()
+    );
+    assert!(h.callbacks.started().is_empty());
+}
+
+mod bidirectional {
+    use super::*;
+    use crate::adapters::memory::{InMemoryConnections, RecordingPoster};
+    use crate::application::frames::FrameSender;
+    use crate::application::ports::{Connection, ConnectionStore};
+    use crate::domain::ReplyTo;
+    use courier_protocol::frames::{FrameKind, error_code};
+
+    const CONN: &str = "conn-1";
+
+    async fn harness() -> (Harness, Arc<InMemoryConnections>, Arc<RecordingPoster>) {
+        let mut h = Harness::new();
+        let connections = Arc::new(InMemoryConnections::default());
+        let poster = Arc::new(RecordingPoster::default());
+        let now = time::OffsetDateTime::now_utc();
+        connections
+            .open(&Connection {
+                id: CONN.into(),
+                connected_at: now,
+                expires_at: now + Duration::from_secs(3600),
+            })
+            .await
+            .unwrap();
+        h.processor = MessageProcessor::new(
+            Arc::new(courier_jobs::examples::offline()),
+            h.ledger.clone(),
+            h.dead_letters.clone(),
+            h.retries.clone(),
+            h.callbacks.clone(),
+            RetryPolicy {
+                max_receive_count: 5,
+                base_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
+            },
+        )
+        .with_frames(FrameSender::new(connections.clone(), poster.clone()));
+        (h, connections, poster)
+    }
+
+    fn ws_envelope(job_type: &str, payload: Value) -> WorkMessage {
+        WorkMessage {
+            pattern: Pattern::Bidirectional,
+            reply_to: Some(ReplyTo {
+                connection_id: CONN.into(),
+                request_id: "req-1".into(),
+            }),
+            redrive: 0,
+            trace_header: None,
+            ..envelope(job_type, payload)
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_then_result_frames_in_seq_order() {
+        let (h, _, poster) = harness().await;
+        let env = ws_envelope("sleep", json!({"ms": 10}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        let kinds: Vec<FrameKind> = frames.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds.last(), Some(&FrameKind::Result));
+        assert!(
+            kinds[..kinds.len() - 1]
+                .iter()
+                .all(|k| *k == FrameKind::Progress)
+        );
+        assert!(frames.len() >= 3, "progress reports, then the result");
+        let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
+        assert_eq!(seqs, (1..=frames.len() as u64).collect::<Vec<_>>());
+        assert!(
+            frames
+                .iter()
+                .all(|f| f.request_id.as_deref() == Some("req-1")
+                    && f.job_id.as_deref() == Some("msg-sleep")
+                    && f.correlation_id.as_deref() == Some("corr-fixture"))
+        );
+        assert_eq!(frames[0].data, json!({"percent": 10}));
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_ends_with_an_error_frame() {
+        let (h, _, poster) = harness().await;
+        let env = ws_envelope("fail", json!({"reason": "bad input"}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].error_code(), Some(error_code::JOB_FAILED));
+        assert_eq!(frames[0].data["message"], "bad input");
+    }
+
+    #[tokio::test]
+    async fn a_gone_client_does_not_stop_the_job() {
+        let (h, connections, poster) = harness().await;
+        poster.gone.lock().unwrap().push(CONN.into());
+        let env = ws_envelope("sleep", json!({"ms": 10}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        assert!(
+            !connections.is_open(CONN),
+            "the stale connection is forgotten"
+        );
+        assert_eq!(h.ledger.entry("JOB#msg-sleep").unwrap().status, "SUCCEEDED");
+    }
+}
+
+#[tokio::test]
+async fn a_redriven_message_runs_failed_work_once_more_and_only_once_per_redrive() {
+    let h = Harness::new();
+    let mut env = envelope("flaky", json!({"failures": 1}));
+    // Fails (permanently, via the last receive), then is final.
+    assert!(!h.deliver(&env.to_json(), 5).await.is_empty());
+    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().status, "FAILED");
+    assert!(h.deliver(&env.to_json(), 6).await.is_empty());
+    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().status, "FAILED");
+    // An operator redrives it: it runs again and succeeds.
+    env.redrive = 1;
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    assert_eq!(entry.status, "SUCCEEDED");
+    // A duplicate of the redriven message changes nothing.
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap(), entry);
+}

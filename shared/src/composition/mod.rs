@@ -1,0 +1,45 @@
+//! The composition root: one module per Lambda function, each reading that function's settings,
+//! wiring the AWS adapters behind the application's ports with the job registry it is given,
+//! and handing the handler to the Lambda runtime. `functions/*/src/main.rs` call `run` and
+//! nothing else.
+//!
+//! Nothing here makes a network call: cold starts build clients, not connections.
+
+pub mod http_api;
+pub mod notifier;
+pub mod processor;
+pub mod settings;
+pub mod websocket;
+
+/// Builds a deployment's job registry from the function's AWS configuration (the
+/// `courier-jobs` crate's `deployment`).
+pub type JobCatalog = fn(&aws_config::SdkConfig) -> courier_jobs::Registry;
+
+/// Shared AWS configuration, loaded once per cold start. Honours `AWS_ENDPOINT_URL`, which is how
+/// the local stack points functions at the emulator. Makes no network call.
+pub async fn load_aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// What every function does first: JSON logs, and the cold-start metric.
+fn start(function: &str) {
+    crate::telemetry::init();
+    crate::metrics::cold_start(function);
+}
+
+/// The frame sender both the WebSocket and processor functions use.
+fn frame_sender(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    management_url: &str,
+) -> crate::application::frames::FrameSender {
+    use crate::adapters::aws::{ApiGatewayConnectionPoster, DynamoConnectionStore};
+    use std::sync::Arc;
+    crate::application::frames::FrameSender::new(
+        Arc::new(DynamoConnectionStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            table,
+        )),
+        Arc::new(ApiGatewayConnectionPoster::new(config, management_url)),
+    )
+}

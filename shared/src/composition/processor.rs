@@ -1,0 +1,80 @@
+//! The work-queue consumer: SQS batches (the standard work queue, and the FIFO queue of
+//! WebSocket jobs) → job registry → DynamoDB (+ WebSocket frames), partial batch failures back.
+
+use super::settings::ProcessorSettings;
+use super::{JobCatalog, frame_sender, load_aws_config, start};
+use crate::adapters::aws::{
+    DynamoMessageLedger, QueuedCallbackStarter, SqsDeadLetterQueue, SqsRetryScheduler,
+};
+use crate::application::clock::SystemClock;
+use crate::application::consumer::SqsEvent;
+use crate::application::processor::{MessageProcessor, RetryPolicy, WorkConsumer};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+
+/// One processor per source queue, each with its own dead-letter queue; the FIFO one also
+/// sends WebSocket frames.
+pub fn wire(
+    config: &aws_config::SdkConfig,
+    settings: &ProcessorSettings,
+    jobs: courier_jobs::Registry,
+) -> WorkConsumer {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let registry = Arc::new(jobs);
+    let ledger = Arc::new(DynamoMessageLedger::new(
+        dynamodb.clone(),
+        &settings.table_name,
+        settings.record_ttl,
+        Arc::new(SystemClock),
+    ));
+    let retries = Arc::new(SqsRetryScheduler::new(
+        sqs.clone(),
+        vec![
+            settings.work_queue_url.clone(),
+            settings.ordered_work_queue_url.clone(),
+        ],
+    ));
+    let callbacks = Arc::new(QueuedCallbackStarter::new(
+        dynamodb,
+        &settings.table_name,
+        sqs.clone(),
+        &settings.callback_queue_url,
+    ));
+    let policy = RetryPolicy {
+        max_receive_count: settings.max_receive_count,
+        base_delay: settings.retry_base_delay,
+        max_delay: settings.retry_max_delay,
+    };
+    let processor = |dead_letter_queue_url: &str| {
+        MessageProcessor::new(
+            registry.clone(),
+            ledger.clone(),
+            Arc::new(SqsDeadLetterQueue::new(sqs.clone(), dead_letter_queue_url)),
+            retries.clone(),
+            callbacks.clone(),
+            policy,
+        )
+    };
+    WorkConsumer {
+        standard: processor(&settings.dead_letter_queue_url),
+        ordered: processor(&settings.ordered_dead_letter_queue_url).with_frames(frame_sender(
+            config,
+            &settings.table_name,
+            &settings.websocket_management_url,
+        )),
+    }
+}
+
+pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
+    start("processor");
+    let settings = ProcessorSettings::from_env()?;
+    let aws = load_aws_config().await;
+    let consumer = wire(&aws, &settings, catalog(&aws));
+    let consumer = &consumer;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = event.context.deadline();
+        Ok::<_, Error>(consumer.handle_event(event.payload, deadline).await)
+    }))
+    .await
+}

@@ -1,0 +1,63 @@
+//! The WebSocket API function: `$connect` (token check), `$disconnect`, `submit` and `$default`.
+
+use super::settings::WebSocketSettings;
+use super::{JobCatalog, frame_sender, load_aws_config, start};
+use crate::adapters::aws::{
+    DynamoClaimStore, DynamoConnectionStore, DynamoIdempotencyStore, SqsWorkQueue,
+};
+use crate::adapters::websocket::{WebSocketApp, WebSocketRequest};
+use crate::application::clock::{Clock, SystemClock};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+
+pub fn wire(
+    config: &aws_config::SdkConfig,
+    settings: &WebSocketSettings,
+    jobs: courier_jobs::Registry,
+) -> WebSocketApp {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    WebSocketApp {
+        connections: Arc::new(DynamoConnectionStore::new(
+            dynamodb.clone(),
+            &settings.table_name,
+        )),
+        frames: frame_sender(
+            config,
+            &settings.table_name,
+            &settings.websocket_management_url,
+        ),
+        queue: Arc::new(SqsWorkQueue::new(
+            aws_sdk_sqs::Client::new(config),
+            &settings.ordered_work_queue_url,
+        )),
+        claims: Arc::new(DynamoClaimStore::new(
+            dynamodb.clone(),
+            &settings.table_name,
+        )),
+        idempotency: Arc::new(DynamoIdempotencyStore::new(
+            dynamodb,
+            &settings.table_name,
+            settings.idempotency_ttl,
+            clock.clone(),
+        )),
+        registry: Arc::new(jobs),
+        clock,
+        claim_lifetime: settings.claim_lifetime,
+        tokens: settings.tokens.clone(),
+    }
+}
+
+pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
+    start("websocket");
+    let settings = WebSocketSettings::from_env()?;
+    let aws = load_aws_config().await;
+    let app = wire(&aws, &settings, catalog(&aws));
+    let app = &app;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<WebSocketRequest>| async move {
+            Ok::<_, Error>(app.handle(event.payload).await)
+        },
+    ))
+    .await
+}

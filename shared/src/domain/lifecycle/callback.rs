@@ -1,0 +1,120 @@
+//! A callback's lifecycle: `WAITING → QUEUED → (RETRYING →)* DELIVERED | FAILED`.
+//!
+//! `WAITING` lasts while the job runs; the job's end starts the delivery. An attempt that
+//! fails moves it to `RETRYING` until one succeeds (`DELIVERED`) or the notifier gives up
+//! (`FAILED`). An operator's redrive reopens a `FAILED` delivery.
+
+pub use courier_protocol::rest::CallbackStatus;
+use CallbackEvent::*;
+use CallbackStatus::*;
+
+/// What can happen to a callback delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallbackEvent {
+    /// The job reached a terminal state: its delivery is handed to the notifier.
+    Start,
+    /// Handing it over failed after the state moved: put it back so a retry starts it again.
+    Unstart,
+    /// An attempt failed and another is scheduled.
+    Retry,
+    /// The receiver answered 2xx.
+    Deliver,
+    /// No more attempts: the last one failed, the receiver answered 410, or the URL was refused.
+    GiveUp,
+    /// An operator sent the delivery's dead letter back.
+    Reopen,
+}
+
+impl CallbackEvent {
+    pub const ALL: [Self; 6] = [Start, Unstart, Retry, Deliver, GiveUp, Reopen];
+}
+
+/// The table: `(from, event, to)`. A pair not listed is refused.
+pub const TRANSITIONS: &[(CallbackStatus, CallbackEvent, CallbackStatus)] = &[
+    (Waiting, Start, Queued),
+    (Queued, Unstart, Waiting),
+    (Queued, Retry, Retrying),
+    (Retrying, Retry, Retrying),
+    (Queued, Deliver, Delivered),
+    (Retrying, Deliver, Delivered),
+    (Queued, GiveUp, Failed),
+    (Retrying, GiveUp, Failed),
+    (Failed, Reopen, Queued),
+];
+
+pub fn transition(from: CallbackStatus, event: CallbackEvent) -> Option<CallbackStatus> {
+    TRANSITIONS
+        .iter()
+        .find(|(f, e, _)| *f == from && *e == event)
+        .map(|(_, _, to)| *to)
+}
+
+/// The states `event` may start from, in table order: what a conditional write checks.
+pub fn sources(event: CallbackEvent) -> Vec<CallbackStatus> {
+    TRANSITIONS
+        .iter()
+        .filter(|(_, e, _)| *e == event)
+        .map(|(from, _, _)| *from)
+        .collect()
+}
+
+pub fn target(event: CallbackEvent) -> CallbackStatus {
+    TRANSITIONS
+        .iter()
+        .find(|(_, e, _)| *e == event)
+        .map(|(_, _, to)| *to)
+        .expect("every event is in the table")
+}
+
+/// Settled: no attempt is under way or scheduled.
+pub fn is_settled(status: CallbackStatus) -> bool {
+    matches!(status, Delivered | Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pair_against_the_table() {
+        let expected = |from: CallbackStatus, event: CallbackEvent| -> Option<CallbackStatus> {
+            match (from, event) {
+                (Waiting, Start) => Some(Queued),
+                (Queued, Unstart) => Some(Waiting),
+                (Queued | Retrying, Retry) => Some(Retrying),
+                (Queued | Retrying, Deliver) => Some(Delivered),
+                (Queued | Retrying, GiveUp) => Some(Failed),
+                (Failed, Reopen) => Some(Queued),
+                _ => None,
+            }
+        };
+        for from in CallbackStatus::ALL {
+            for event in CallbackEvent::ALL {
+                assert_eq!(
+                    transition(from, event),
+                    expected(from, event),
+                    "{from:?} + {event:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_settled_delivery_moves_only_when_an_operator_reopens_it() {
+        for from in CallbackStatus::ALL.into_iter().filter(|s| is_settled(*s)) {
+            for event in CallbackEvent::ALL {
+                let allowed = transition(from, event).is_some();
+                assert_eq!(allowed, from == Failed && event == Reopen, "{from:?} {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_event_has_one_target() {
+        for event in CallbackEvent::ALL {
+            for from in sources(event) {
+                assert_eq!(transition(from, event), Some(target(event)));
+            }
+        }
+    }
+}

@@ -7,7 +7,8 @@ use crate::application::ports::{
     IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler, StoredResponse,
     WorkQueue,
 };
-use crate::domain::{Claim, IdempotencyKey, JobId, JobStatus, WorkMessage};
+use crate::domain::lifecycle::job;
+use crate::domain::{Claim, IdempotencyKey, JobEvent, JobId, JobStatus, WorkMessage};
 use async_trait::async_trait;
 use courier_jobs::ProgressSink;
 use serde_json::Value;
@@ -142,7 +143,7 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
 /// One message's record, as the DynamoDB ledger keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {
-    pub status: &'static str,
+    pub status: JobStatus,
     pub attempts: u32,
     pub progress: Vec<u8>,
     pub result: Option<Value>,
@@ -164,10 +165,12 @@ impl InMemoryLedger {
         self.entries.lock().unwrap().get(record_key).cloned()
     }
 
-    fn update_running(&self, record_key: &str, change: impl FnOnce(&mut LedgerEntry)) {
+    /// Applies `event` where the job lifecycle allows it, as the DynamoDB condition does.
+    fn apply(&self, record_key: &str, event: JobEvent, change: impl FnOnce(&mut LedgerEntry)) {
         if let Some(entry) = self.entries.lock().unwrap().get_mut(record_key)
-            && entry.status == "RUNNING"
+            && let Some(to) = job::transition(entry.status, event)
         {
+            entry.status = to;
             change(entry);
         }
     }
@@ -180,8 +183,9 @@ impl MessageLedger for InMemoryLedger {
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
             .entry(crate::domain::record_key(envelope))
+            // A fire-and-forget record is created by its first start.
             .or_insert_with(|| LedgerEntry {
-                status: "RUNNING",
+                status: JobStatus::Pending,
                 attempts: 0,
                 progress: vec![],
                 result: None,
@@ -189,15 +193,21 @@ impl MessageLedger for InMemoryLedger {
                 last_error: None,
                 redrives: 0,
             });
-        let redriven = entry.status == "FAILED" && envelope.redrive > entry.redrives;
+        let redriven = envelope.redrive > entry.redrives
+            && job::transition(entry.status, JobEvent::Redrive).is_some();
         if redriven {
-            entry.status = "RUNNING";
             entry.failure = None;
             entry.redrives = envelope.redrive;
         }
-        if entry.status != "RUNNING" {
+        let event = if redriven {
+            JobEvent::Redrive
+        } else {
+            JobEvent::Start
+        };
+        let Some(to) = job::transition(entry.status, event) else {
             return Ok(AttemptStart::AlreadyFinished);
-        }
+        };
+        entry.status = to;
         entry.attempts += 1;
         Ok(AttemptStart::Run {
             attempt: entry.attempts,
@@ -205,30 +215,30 @@ impl MessageLedger for InMemoryLedger {
     }
 
     async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
-        self.update_running(record_key, |e| e.progress.push(percent));
+        self.apply(record_key, JobEvent::Progress, |e| e.progress.push(percent));
         Ok(())
     }
 
     async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
         self.fail.check("record_success")?;
-        self.update_running(record_key, |e| {
-            e.status = "SUCCEEDED";
-            e.result = Some(result.clone());
+        self.apply(record_key, JobEvent::Succeed, |e| {
+            e.result = Some(result.clone())
         });
         Ok(())
     }
 
     async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
         self.fail.check("record_failure")?;
-        self.update_running(record_key, |e| {
-            e.status = "FAILED";
-            e.failure = Some(failure.clone());
+        self.apply(record_key, JobEvent::Fail, |e| {
+            e.failure = Some(failure.clone())
         });
         Ok(())
     }
 
     async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
-        self.update_running(record_key, |e| e.last_error = Some(reason.to_owned()));
+        self.apply(record_key, JobEvent::Progress, |e| {
+            e.last_error = Some(reason.to_owned())
+        });
         Ok(())
     }
 }
@@ -338,8 +348,8 @@ impl ClaimStore for InMemoryClaims {
         let mut claims = self.claims.lock().unwrap();
         Ok(match claims.get_mut(id.as_str()) {
             Some(claim) if claim.is_expired(now) => CancelOutcome::NotFound,
-            Some(claim) if claim.status == JobStatus::Pending => {
-                claim.status = JobStatus::Cancelled;
+            Some(claim) if let Some(to) = job::transition(claim.status, JobEvent::Cancel) => {
+                claim.status = to;
                 claim.completed_at = Some(now);
                 claim.updated_at = now;
                 CancelOutcome::Cancelled(claim.clone())

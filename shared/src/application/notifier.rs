@@ -2,7 +2,6 @@
 //! to the caller's URL, retried with backoff until it is delivered, refused for good (410), or
 //! out of attempts (then SQS redrive moves it to the callback DLQ).
 
-use crate::adapters::http::JobView;
 use crate::application::backoff::retry_delay;
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::consumer::{SqsBatchResponse, SqsEvent, SqsMessage, handle_batch};
@@ -11,7 +10,7 @@ use crate::application::ports::{
 };
 use crate::application::processor::RetryPolicy;
 use crate::application::ssrf::SsrfPolicy;
-use crate::domain::{JobId, callback_state};
+use crate::domain::{CallbackEvent, CallbackStatus, JobId};
 use crate::telemetry::{TraceHeader, record_trace_id};
 use async_trait::async_trait;
 use courier_protocol::queue::{CallbackMessage, QueueMessage};
@@ -122,19 +121,19 @@ impl Notifier {
         let Some(mut callback) = claim.callback.clone() else {
             return Ok(());
         };
-        if request.redrive > 0 && callback.state == callback_state::FAILED {
+        if request.redrive > 0 && callback.state == CallbackStatus::Failed {
             if self.ledger.reopen(&job_id, request.redrive).await? {
                 tracing::info!(
                     redrive = request.redrive,
                     "failed callback redriven; delivering again"
                 );
-                callback.state = callback_state::QUEUED.to_owned();
+                callback.state = CallbackStatus::Queued;
             } else {
                 tracing::info!("redrive already handled; duplicate ignored");
                 return Ok(());
             }
         }
-        if callback.is_finished() {
+        if callback.is_settled() {
             tracing::info!(state = %callback.state, "callback already settled; duplicate ignored");
             return Ok(());
         }
@@ -145,7 +144,7 @@ impl Notifier {
             .unwrap_or(1);
         let now = self.clock.now();
         let mut update = CallbackUpdate {
-            state: callback_state::FAILED,
+            event: CallbackEvent::GiveUp,
             attempts: attempt,
             last_status: None,
             last_error: None,
@@ -161,8 +160,8 @@ impl Notifier {
             return Ok(());
         }
 
-        let body =
-            serde_json::to_string(&JobView::of(&claim).without_callback()).expect("serialisable");
+        let body = serde_json::to_string(&crate::application::job_view::callback_body(&claim))
+            .expect("serialisable");
         let id = webhook_id(job_id.as_str());
         let timestamp = now.unix_timestamp();
         let headers = vec![
@@ -195,7 +194,7 @@ impl Notifier {
         update.last_status = status;
         match status {
             Some(code) if (200..300).contains(&code) => {
-                update.state = callback_state::DELIVERED;
+                update.event = CallbackEvent::Deliver;
                 update.delivered_at = Some(rfc3339(now));
                 self.ledger.record(&job_id, &update).await?;
                 tracing::info!(attempt, code, "callback delivered");
@@ -242,7 +241,7 @@ impl Notifier {
                     let delay = retry_after.map_or(backoff, |asked| {
                         backoff.max(asked.min(self.retry.max_delay))
                     });
-                    update.state = callback_state::RETRYING;
+                    update.event = CallbackEvent::Retry;
                     update.next_attempt_at = Some(rfc3339(now + delay));
                     tracing::warn!(attempt, %reason, delay_ms = delay.as_millis() as u64, "callback failed; will retry");
                     delay

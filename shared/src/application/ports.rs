@@ -1,7 +1,7 @@
 //! The ports courier's handlers depend on. AWS adapters live in [`crate::adapters::aws`], in-memory ones in
 //! [`crate::adapters::memory`]; handlers never name a concrete store or queue.
 
-use crate::domain::{Claim, IdempotencyKey, JobId, WorkMessage};
+use crate::domain::{CallbackEvent, CallbackStatus, Claim, IdempotencyKey, JobId, WorkMessage};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::time::Duration;
@@ -183,12 +183,20 @@ pub trait CallbackStarter: Send + Sync {
 /// A callback delivery's progress, written onto the claim after each attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackUpdate {
-    pub state: &'static str,
+    /// What the attempt did to the delivery; the stored state follows the callback lifecycle.
+    pub event: CallbackEvent,
     pub attempts: u32,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<String>,
     pub delivered_at: Option<String>,
+}
+
+impl CallbackUpdate {
+    /// The state `event` leads to.
+    pub fn state(&self) -> CallbackStatus {
+        crate::domain::lifecycle::callback::target(self.event)
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,7 @@
 //! The claim check: a job's id, its status, and the record callers poll.
 
 use super::CorrelationId;
+use super::lifecycle::{CallbackStatus, JobStatus};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -42,69 +43,15 @@ impl fmt::Display for JobId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum JobStatus {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Running => "RUNNING",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-            Self::Cancelled => "CANCELLED",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "PENDING" => Self::Pending,
-            "RUNNING" => Self::Running,
-            "SUCCEEDED" => Self::Succeeded,
-            "FAILED" => Self::Failed,
-            "CANCELLED" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
-    }
-}
-
 /// Why a job failed, as stored on its claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct JobError {
-    pub kind: String,
-    pub reason: String,
-}
-
-/// Where a job's callback delivery stands.
-pub mod callback_state {
-    /// The job has not finished yet.
-    pub const WAITING: &str = "WAITING";
-    /// The job finished; a delivery is queued for the notifier.
-    pub const QUEUED: &str = "QUEUED";
-    /// An attempt failed and another is scheduled (`nextAttemptAt`).
-    pub const RETRYING: &str = "RETRYING";
-    pub const DELIVERED: &str = "DELIVERED";
-    /// Gave up: the last attempt failed, or the receiver answered 410 Gone.
-    pub const FAILED: &str = "FAILED";
-}
+pub use courier_protocol::rest::JobFailure;
 
 /// A job's callback and its delivery state, as stored on the claim and shown to callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallbackState {
     pub url: String,
-    pub state: String,
+    pub state: CallbackStatus,
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status: Option<u16>,
@@ -120,7 +67,7 @@ impl CallbackState {
     pub fn waiting(url: String) -> Self {
         Self {
             url,
-            state: callback_state::WAITING.to_owned(),
+            state: CallbackStatus::Waiting,
             attempts: 0,
             last_status: None,
             last_error: None,
@@ -129,8 +76,9 @@ impl CallbackState {
         }
     }
 
-    pub fn is_finished(&self) -> bool {
-        self.state == callback_state::DELIVERED || self.state == callback_state::FAILED
+    /// Delivered or given up: no attempt is under way or scheduled.
+    pub fn is_settled(&self) -> bool {
+        super::lifecycle::callback::is_settled(self.state)
     }
 }
 
@@ -149,7 +97,7 @@ pub struct Claim {
     pub completed_at: Option<OffsetDateTime>,
     pub expires_at: OffsetDateTime,
     pub result: Option<Value>,
-    pub error: Option<JobError>,
+    pub error: Option<JobFailure>,
     pub callback: Option<CallbackState>,
 }
 
@@ -220,19 +168,5 @@ mod tests {
         );
         assert!(!claim.is_expired(now + time::Duration::seconds(59)));
         assert!(claim.is_expired(now + time::Duration::seconds(60)));
-    }
-
-    #[test]
-    fn only_finished_states_are_terminal() {
-        assert!(!JobStatus::Pending.is_terminal());
-        assert!(!JobStatus::Running.is_terminal());
-        for s in [
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ] {
-            assert!(s.is_terminal());
-            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
-        }
     }
 }

@@ -4,10 +4,12 @@ pub mod claim;
 pub mod correlation;
 pub mod envelope;
 pub mod idempotency_key;
+pub mod lifecycle;
 pub mod submission;
 
-pub use claim::{CallbackState, Claim, JobError, JobId, JobStatus, callback_state};
+pub use claim::{CallbackState, Claim, JobFailure, JobId};
 pub use correlation::CorrelationId;
 pub use envelope::{Pattern, ReplyTo, WorkMessage, record_key};
 pub use idempotency_key::IdempotencyKey;
+pub use lifecycle::{CallbackEvent, CallbackStatus, JobEvent, JobStatus};
 pub use submission::{Submission, SubmissionError};

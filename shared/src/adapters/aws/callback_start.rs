@@ -2,9 +2,10 @@
 //! job), then one message on the callback queue for the notifier.
 
 use super::sqs::{string_attribute, with_trace};
-use super::{port_error, s};
+use super::{callback_sources, one_of, port_error, s};
 use crate::application::ports::{CallbackStarter, PortError};
-use crate::domain::{JobStatus, WorkMessage, callback_state};
+use crate::domain::lifecycle::callback::target;
+use crate::domain::{CallbackEvent, JobStatus, WorkMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use courier_protocol::queue::CallbackMessage;
@@ -33,34 +34,32 @@ impl QueuedCallbackStarter {
         }
     }
 
-    async fn move_state(
-        &self,
-        key: &str,
-        from: &str,
-        to: &str,
-        terminal_only: bool,
-    ) -> Result<bool, PortError> {
+    /// Applies a callback lifecycle event to the claim; `false` when the table refuses it
+    /// from the stored state. Starting also needs the job to be finished.
+    async fn apply(&self, key: &str, event: CallbackEvent) -> Result<bool, PortError> {
+        let (mut condition, from) = one_of("callbackState", "from", &callback_sources(event));
         let mut request = self
             .dynamodb
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
             .update_expression("SET callbackState = :to")
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":from", s(from));
-        request = if terminal_only {
-            request
-                .condition_expression(
-                    "callbackState = :from AND #status IN (:ok, :failed, :cancelled)",
-                )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":ok", s(JobStatus::Succeeded.as_str()))
-                .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
-                .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.as_str()))
-        } else {
-            request.condition_expression("callbackState = :from")
-        };
-        match request.send().await {
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
+            .expression_attribute_values(":to", s(target(event).as_str()));
+        if event == CallbackEvent::Start {
+            let terminal: Vec<&'static str> = JobStatus::ALL
+                .into_iter()
+                .filter(|s| s.is_terminal())
+                .map(JobStatus::as_str)
+                .collect();
+            let (finished, values) = one_of("#status", "done", &terminal);
+            condition = format!("{condition} AND {finished}");
+            request = request.expression_attribute_names("#status", "status");
+            for (placeholder, value) in values {
+                request = request.expression_attribute_values(placeholder, value);
+            }
+        }
+        match request.condition_expression(condition).send().await {
             Ok(_) => Ok(true),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
@@ -74,10 +73,7 @@ impl QueuedCallbackStarter {
 impl CallbackStarter for QueuedCallbackStarter {
     async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
         let key = crate::domain::record_key(envelope);
-        if !self
-            .move_state(&key, callback_state::WAITING, callback_state::QUEUED, true)
-            .await?
-        {
+        if !self.apply(&key, CallbackEvent::Start).await? {
             return Ok(()); // Already started (or the job is not finished).
         }
         let body = CallbackMessage {
@@ -97,10 +93,7 @@ impl CallbackStarter for QueuedCallbackStarter {
             .await;
         if let Err(error) = sent {
             // Put the claim back so the work message's retry starts the delivery again.
-            if let Err(revert) = self
-                .move_state(&key, callback_state::QUEUED, callback_state::WAITING, false)
-                .await
-            {
+            if let Err(revert) = self.apply(&key, CallbackEvent::Unstart).await {
                 tracing::error!(%revert, "callback state left QUEUED without a message");
             }
             return Err(port_error("sqs:SendMessage(callback)", error));

@@ -1,11 +1,12 @@
 //! Claim records (`JOB#<id>`) as the HTTP API creates, reads and cancels them. The processor's
 //! writes to the same items live in the ledger adapter.
 
-use super::{n, port_error, s};
+use super::{callback_sources, job_sources, n, one_of, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::application::ports::{CancelOutcome, ClaimStore, PortError};
 use crate::domain::{
-    CallbackState, Claim, CorrelationId, JobError, JobId, JobStatus, Pattern, callback_state,
+    CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, JobEvent, JobFailure,
+    JobId, JobStatus, Pattern,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -57,7 +58,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
     let error = item
         .get("error")
         .and_then(|v| v.as_m().ok())
-        .map(|m| JobError {
+        .map(|m| JobFailure {
             kind: text(m, "kind").unwrap_or("unknown").to_owned(),
             reason: text(m, "reason").unwrap_or("").to_owned(),
         });
@@ -78,8 +79,8 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         callback: text(item, "callbackUrl").map(|url| CallbackState {
             url: url.to_owned(),
             state: text(item, "callbackState")
-                .unwrap_or(callback_state::WAITING)
-                .to_owned(),
+                .and_then(CallbackStatus::parse)
+                .unwrap_or(CallbackStatus::Waiting),
             attempts: number(item, "callbackAttempts").unwrap_or(0) as u32,
             last_status: number(item, "callbackLastStatus").map(|s| s as u16),
             last_error: text(item, "callbackLastError").map(str::to_owned),
@@ -97,7 +98,7 @@ impl ClaimStore for DynamoClaimStore {
         if let Some(callback) = &claim.callback {
             request = request
                 .item("callbackUrl", s(&callback.url))
-                .item("callbackState", s(&callback.state))
+                .item("callbackState", s(callback.state.as_str()))
                 .item("callbackAttempts", n(0));
         }
         request
@@ -138,17 +139,21 @@ impl ClaimStore for DynamoClaimStore {
 
     async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError> {
         let stamp = rfc3339(now);
+        let (cancellable, from) = one_of("#status", "from", &job_sources(JobEvent::Cancel));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
-            .update_expression("SET #status = :cancelled, completedAt = :now, updatedAt = :now")
+            .update_expression("SET #status = :to, completedAt = :now, updatedAt = :now")
             // Timestamps share one fixed-width UTC format, so they compare as strings.
-            .condition_expression("#status = :pending AND expiresAt > :now")
+            .condition_expression(format!("{cancellable} AND expiresAt > :now"))
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.as_str()))
-            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
+            .expression_attribute_values(
+                ":to",
+                s(crate::domain::lifecycle::job::target(JobEvent::Cancel).as_str()),
+            )
             .expression_attribute_values(":now", s(&stamp))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -197,15 +202,15 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
     ) -> Result<(), PortError> {
         let mut set = vec!["callbackState = :state", "callbackAttempts = :attempts"];
         let mut remove = Vec::new();
+        let (condition, from) = one_of("callbackState", "from", &callback_sources(update.event));
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(job))
-            .condition_expression("callbackState IN (:queued, :retrying)")
-            .expression_attribute_values(":queued", s(callback_state::QUEUED))
-            .expression_attribute_values(":retrying", s(callback_state::RETRYING))
-            .expression_attribute_values(":state", s(update.state))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
+            .expression_attribute_values(":state", s(update.state().as_str()))
             .expression_attribute_values(":attempts", n(update.attempts));
         let optional = [
             ("callbackLastStatus", ":status", update.last_status.map(n)),
@@ -253,21 +258,27 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
     }
 
     async fn reopen(&self, job: &JobId, redrive: u32) -> Result<bool, PortError> {
+        let (reopenable, from) = one_of(
+            "callbackState",
+            "from",
+            &callback_sources(CallbackEvent::Reopen),
+        );
+        let reopened = crate::domain::lifecycle::callback::target(CallbackEvent::Reopen);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(job))
             .update_expression(
-                "SET callbackState = :queued, callbackRedrives = :redrive, callbackAttempts = :zero \
+                "SET callbackState = :to, callbackRedrives = :redrive, callbackAttempts = :zero \
                  REMOVE callbackNextAttemptAt",
             )
-            .condition_expression(
-                "callbackState = :failed AND \
-                 (attribute_not_exists(callbackRedrives) OR callbackRedrives < :redrive)",
-            )
-            .expression_attribute_values(":queued", s(callback_state::QUEUED))
-            .expression_attribute_values(":failed", s(callback_state::FAILED))
+            .condition_expression(format!(
+                "{reopenable} AND \
+                 (attribute_not_exists(callbackRedrives) OR callbackRedrives < :redrive)"
+            ))
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
+            .expression_attribute_values(":to", s(reopened.as_str()))
             .expression_attribute_values(":redrive", n(redrive))
             .expression_attribute_values(":zero", n(0))
             .send()

@@ -5,10 +5,11 @@
 //! counts runs of the job. A message record expires (TTL) after the configured retention; a
 //! claim keeps the expiry it was created with.
 
-use super::{n, port_error, s, ttl_after};
+use super::{job_sources, n, one_of, port_error, s, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{AttemptStart, Failure, MessageLedger, PortError};
-use crate::domain::{Pattern, WorkMessage};
+use crate::domain::lifecycle::job::target;
+use crate::domain::{JobEvent, Pattern, WorkMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -16,11 +17,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-
-pub const PENDING: &str = "PENDING";
-pub const RUNNING: &str = "RUNNING";
-pub const SUCCEEDED: &str = "SUCCEEDED";
-pub const FAILED: &str = "FAILED";
 
 #[derive(Clone)]
 pub struct DynamoMessageLedger {
@@ -45,25 +41,29 @@ impl DynamoMessageLedger {
         }
     }
 
-    /// An update that applies only while the record is RUNNING. A failed condition means another
-    /// delivery already finished the message: not an error, there is nothing left to do.
+    /// An update that applies only where the job lifecycle allows `event` (`:to` is the state it
+    /// leads to). A failed condition means another delivery already finished the message: not
+    /// an error, there is nothing left to do.
     async fn update_running(
         &self,
+        event: JobEvent,
         operation: &'static str,
         record_key: &str,
         expression: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<(), PortError> {
+        let (condition, from) = one_of("#status", "from", &job_sources(event));
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(record_key))
             .update_expression(expression)
-            .condition_expression("#status = :running")
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":running", s(RUNNING))
+            .expression_attribute_values(":to", s(target(event).as_str()))
             .expression_attribute_values(":now", s(rfc3339(self.clock.now())));
         for (placeholder, name) in names {
             request = request.expression_attribute_names(*placeholder, *name);
@@ -116,7 +116,7 @@ impl MessageLedger for DynamoMessageLedger {
             ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":running", s(RUNNING))
+            .expression_attribute_values(":running", s(target(JobEvent::Start).as_str()))
             .expression_attribute_values(":kind", s("message"))
             .expression_attribute_values(":type", s(&envelope.job_type))
             .expression_attribute_values(":cid", s(envelope.correlation_id.as_str()))
@@ -133,28 +133,35 @@ impl MessageLedger for DynamoMessageLedger {
         }
         // An operator's redrive may run FAILED work once more: once per redrive, so a
         // duplicate delivery of the redriven message does not run it again.
+        let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
+        for (placeholder, value) in from {
+            request = request.expression_attribute_values(placeholder, value);
+        }
         let redriven = if envelope.redrive > 0 {
+            let (redrivable, from) =
+                one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
+            for (placeholder, value) in from {
+                request = request.expression_attribute_values(placeholder, value);
+            }
             request = request
                 .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":failed", s(FAILED))
                 .expression_attribute_values(":redrive", n(envelope.redrive));
-            " OR (#status = :failed AND (attribute_not_exists(redrives) OR redrives < :redrive))"
+            format!(
+                " OR ({redrivable} AND (attribute_not_exists(redrives) OR redrives < :redrive))"
+            )
         } else {
-            ""
+            String::new()
         };
         request = match envelope.pattern {
             // The first delivery creates the record.
-            Pattern::FireAndForget => request.condition_expression(format!(
-                "attribute_not_exists(pk) OR #status = :running{redriven}"
-            )),
+            Pattern::FireAndForget => request
+                .condition_expression(format!("attribute_not_exists(pk) OR {startable}{redriven}")),
             // A claim must exist, be waiting or running (not cancelled or finished), and not
             // have expired: a job nobody can read any more is not worth running.
             Pattern::ClaimCheck | Pattern::Bidirectional => request
                 .condition_expression(format!(
-                    "attribute_exists(pk) AND (#status IN (:pending, :running){redriven}) \
-                     AND #ttl > :epoch"
+                    "attribute_exists(pk) AND ({startable}{redriven}) AND #ttl > :epoch"
                 ))
-                .expression_attribute_values(":pending", s(PENDING))
                 .expression_attribute_values(":epoch", n(now.unix_timestamp())),
         };
         match request.send().await {
@@ -179,9 +186,10 @@ impl MessageLedger for DynamoMessageLedger {
 
     async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
         self.update_running(
+            JobEvent::Progress,
             "dynamodb:UpdateItem(progress)",
             record_key,
-            "SET progress = :p, updatedAt = :now",
+            "SET #status = :to, progress = :p, updatedAt = :now",
             &[],
             vec![(":p", n(percent))],
         )
@@ -190,48 +198,44 @@ impl MessageLedger for DynamoMessageLedger {
 
     async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
         self.update_running(
+            JobEvent::Succeed,
             "dynamodb:UpdateItem(succeed)",
             record_key,
-            "SET #status = :done, #result = :result, progress = :full, completedAt = :now, \
+            "SET #status = :to, #result = :result, progress = :full, completedAt = :now, \
              updatedAt = :now REMOVE lastError",
             &[("#result", "result")],
-            vec![
-                (":done", s(SUCCEEDED)),
-                (":result", s(result.to_string())),
-                (":full", n(100)),
-            ],
+            vec![(":result", s(result.to_string())), (":full", n(100))],
         )
         .await
     }
 
     async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
         self.update_running(
+            JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
             record_key,
-            "SET #status = :failed, #error = :error, completedAt = :now, updatedAt = :now",
+            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now",
             &[("#error", "error")],
-            vec![
-                (":failed", s(FAILED)),
-                (
-                    ":error",
-                    AttributeValue::M(
-                        [
-                            ("kind".to_owned(), s(failure.kind.as_str())),
-                            ("reason".to_owned(), s(&failure.reason)),
-                        ]
-                        .into(),
-                    ),
+            vec![(
+                ":error",
+                AttributeValue::M(
+                    [
+                        ("kind".to_owned(), s(failure.kind.as_str())),
+                        ("reason".to_owned(), s(&failure.reason)),
+                    ]
+                    .into(),
                 ),
-            ],
+            )],
         )
         .await
     }
 
     async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
         self.update_running(
+            JobEvent::Progress,
             "dynamodb:UpdateItem(retry)",
             record_key,
-            "SET lastError = :reason, updatedAt = :now",
+            "SET #status = :to, lastError = :reason, updatedAt = :now",
             &[],
             vec![(":reason", s(reason))],
         )

@@ -38,7 +38,87 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// A condition that an attribute holds one of `values`, with the values it binds: how every
+/// transition's "from" states, read from the domain's lifecycle tables, become a DynamoDB
+/// condition. `prefix` keeps the placeholders of two such conditions apart.
+pub(crate) fn one_of(
+    attribute: &str,
+    prefix: &str,
+    values: &[&'static str],
+) -> (String, Vec<(String, AttributeValue)>) {
+    let placeholders: Vec<String> = (0..values.len()).map(|i| format!(":{prefix}{i}")).collect();
+    let condition = format!("{attribute} IN ({})", placeholders.join(", "));
+    let bound = placeholders
+        .into_iter()
+        .zip(values)
+        .map(|(placeholder, value)| (placeholder, s(*value)))
+        .collect();
+    (condition, bound)
+}
+
+/// The spellings of the job states `event` may start from.
+pub(crate) fn job_sources(event: crate::domain::JobEvent) -> Vec<&'static str> {
+    crate::domain::lifecycle::job::sources(event)
+        .into_iter()
+        .map(|s| s.as_str())
+        .collect()
+}
+
+/// The spellings of the callback states `event` may start from.
+pub(crate) fn callback_sources(event: crate::domain::CallbackEvent) -> Vec<&'static str> {
+    crate::domain::lifecycle::callback::sources(event)
+        .into_iter()
+        .map(|s| s.as_str())
+        .collect()
+}
+
 /// Epoch seconds for DynamoDB's TTL attribute.
 pub(crate) fn ttl_after(now: time::OffsetDateTime, keep: std::time::Duration) -> AttributeValue {
     n(now.unix_timestamp() + keep.as_secs() as i64)
 }
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+    use crate::domain::lifecycle::{callback, job};
+    use crate::domain::{CallbackEvent, JobEvent};
+
+    /// The conditions the adapters send name exactly the table's source states.
+    #[test]
+    fn conditions_follow_the_lifecycle_tables() {
+        for event in JobEvent::ALL {
+            let (condition, values) = one_of("#status", "from", &job_sources(event));
+            let bound: Vec<_> = values
+                .iter()
+                .map(|(_, v)| v.as_s().unwrap().clone())
+                .collect();
+            let table: Vec<_> = job::sources(event)
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            assert_eq!(bound, table, "{event:?}");
+            assert_eq!(
+                condition.matches(":from").count(),
+                table.len(),
+                "{condition}"
+            );
+        }
+        for event in CallbackEvent::ALL {
+            let bound: Vec<_> = one_of("callbackState", "cb", &callback_sources(event))
+                .1
+                .iter()
+                .map(|(_, v)| v.as_s().unwrap().clone())
+                .collect();
+            let table: Vec<_> = callback::sources(event)
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            assert_eq!(bound, table, "{event:?}");
+        }
+        assert_eq!(
+            one_of("#status", "from", &["PENDING", "RUNNING"]).0,
+            "#status IN (:from0, :from1)"
+        );
+    }
+}
+

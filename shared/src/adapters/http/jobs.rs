@@ -8,6 +8,7 @@ use super::messages::validate_request;
 use super::problem::Problem;
 use super::router::AppState;
 use crate::application::clock::rfc3339;
+use crate::application::job_view::{job_view, status_path};
 use crate::application::ports::{CancelOutcome, StoredResponse};
 use crate::domain::{CallbackState, Claim, CorrelationId, JobId, JobStatus, Pattern, WorkMessage};
 use crate::telemetry::TraceHeader;
@@ -18,14 +19,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 
 /// How soon a caller should poll a job that is not finished yet, in seconds.
 pub const POLL_AFTER_SECONDS: u32 = 1;
-
-pub fn status_path(id: &JobId) -> String {
-    format!("/v1/jobs/{id}")
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -36,67 +32,8 @@ struct JobAccepted<'a> {
     expires_at: String,
 }
 
-/// A claim as callers see it (`GET /v1/jobs/{id}`).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobView<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    job_type: &'a str,
-    status: JobStatus,
-    progress: u8,
-    attempts: u32,
-    correlation_id: &'a str,
-    created_at: String,
-    updated_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    completed_at: Option<String>,
-    expires_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a crate::domain::JobError>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    callback: Option<&'a CallbackState>,
-}
-
-impl<'a> JobView<'a> {
-    /// The view a callback carries: the job as `GET` shows it, less the delivery's own state.
-    pub fn without_callback(mut self) -> Self {
-        self.callback = None;
-        self
-    }
-
-    pub fn of(claim: &'a Claim) -> Self {
-        Self {
-            id: claim.id.as_str(),
-            job_type: &claim.job_type,
-            status: claim.status,
-            progress: claim.progress,
-            attempts: claim.attempts,
-            correlation_id: claim.correlation_id.as_str(),
-            created_at: rfc3339(claim.created_at),
-            updated_at: rfc3339(claim.updated_at),
-            started_at: claim.started_at.map(rfc3339),
-            completed_at: claim.completed_at.map(rfc3339),
-            expires_at: rfc3339(claim.expires_at),
-            result: claim
-                .result
-                .as_ref()
-                .filter(|_| claim.status == JobStatus::Succeeded),
-            error: claim
-                .error
-                .as_ref()
-                .filter(|_| claim.status == JobStatus::Failed),
-            callback: claim.callback.as_ref(),
-        }
-    }
-}
-
 fn job_response(claim: &Claim) -> Response {
-    let mut response = Json(JobView::of(claim)).into_response();
+    let mut response = Json(job_view(claim)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if !claim.status.is_terminal() {

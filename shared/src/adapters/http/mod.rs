@@ -8,7 +8,7 @@ mod messages;
 pub mod problem;
 mod router;
 
-pub use jobs::{JobView, POLL_AFTER_SECONDS, status_path};
+pub use jobs::POLL_AFTER_SECONDS;
 pub use router::{AppState, OPERATIONS, router};
 
 /// Response and request header names courier defines.

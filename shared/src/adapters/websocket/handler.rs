@@ -346,7 +346,7 @@ impl WebSocketApp {
             correlation_id: correlation_id.to_string(),
             data: json!({
                 "status": claim.status,
-                "statusUrl": crate::adapters::http::status_path(&claim.id),
+                "statusUrl": crate::application::job_view::status_path(&claim.id),
                 "expiresAt": rfc3339(claim.expires_at),
             }),
         })

@@ -5,7 +5,7 @@ use crate::adapters::memory::{
     InMemoryDeadLetters, InMemoryLedger, RecordingCallbacks, RecordingRetries,
 };
 use crate::application::ports::FailureKind;
-use crate::domain::{Pattern, WorkMessage};
+use crate::domain::{JobStatus, Pattern, WorkMessage};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +98,7 @@ async fn success_is_recorded_once_and_a_redelivery_is_a_no_op() {
     let env = envelope("echo", json!({"x": 1}));
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
     let entry = h.ledger.entry("MSG#msg-echo").unwrap();
-    assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 1));
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 1));
     assert_eq!(entry.result, Some(json!({"x": 1})));
 
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
@@ -120,7 +120,7 @@ async fn a_permanent_failure_is_dead_lettered_at_once_and_acknowledged() {
     assert_eq!(letters[0].failure.reason, "no");
     assert_eq!(letters[0].correlation_id.as_deref(), Some("corr-fixture"));
     let entry = h.ledger.entry("MSG#msg-fail").unwrap();
-    assert_eq!((entry.status, entry.attempts), ("FAILED", 1));
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Failed, 1));
 }
 
 #[tokio::test]
@@ -129,7 +129,10 @@ async fn a_failed_dead_letter_write_leaves_the_message_for_retry() {
     h.dead_letters.fail.set(true);
     let env = envelope("fail", json!({}));
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
-    assert_eq!(h.ledger.entry("MSG#msg-fail").unwrap().status, "RUNNING");
+    assert_eq!(
+        h.ledger.entry("MSG#msg-fail").unwrap().status,
+        JobStatus::Running
+    );
 }
 
 #[tokio::test]
@@ -140,7 +143,7 @@ async fn transient_failures_back_off_then_succeed() {
     assert_eq!(h.deliver(&env.to_json(), 2).await, vec![FIXTURE_ID]);
     assert!(h.deliver(&env.to_json(), 3).await.is_empty());
     let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
-    assert_eq!((entry.status, entry.attempts), ("SUCCEEDED", 3));
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 3));
     let delays = h.retries.delays();
     assert_eq!(delays.len(), 2);
     assert!(
@@ -161,7 +164,7 @@ async fn the_last_allowed_receive_records_failure_and_hands_over_to_redrive() {
         assert_eq!(h.deliver(&env.to_json(), receive).await, vec![FIXTURE_ID]);
     }
     let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
-    assert_eq!((entry.status, entry.attempts), ("FAILED", 5));
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Failed, 5));
     let failure = entry.failure.unwrap();
     assert_eq!(failure.kind, FailureKind::RetriesExhausted);
     assert!(
@@ -207,7 +210,7 @@ async fn an_oversized_result_fails_the_job_clearly() {
     let env = envelope("echo", json!(big));
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
     let entry = h.ledger.entry("MSG#msg-echo").unwrap();
-    assert_eq!(entry.status, "FAILED");
+    assert_eq!(entry.status, JobStatus::Failed);
     assert!(entry.failure.unwrap().reason.contains("-byte limit"));
 }
 
@@ -393,7 +396,10 @@ mod bidirectional {
             !connections.is_open(CONN),
             "the stale connection is forgotten"
         );
-        assert_eq!(h.ledger.entry("JOB#msg-sleep").unwrap().status, "SUCCEEDED");
+        assert_eq!(
+            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            JobStatus::Succeeded
+        );
     }
 }
 
@@ -403,14 +409,20 @@ async fn a_redriven_message_runs_failed_work_once_more_and_only_once_per_redrive
     let mut env = envelope("flaky", json!({"failures": 1}));
     // Fails (permanently, via the last receive), then is final.
     assert!(!h.deliver(&env.to_json(), 5).await.is_empty());
-    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().status, "FAILED");
+    assert_eq!(
+        h.ledger.entry("MSG#msg-flaky").unwrap().status,
+        JobStatus::Failed
+    );
     assert!(h.deliver(&env.to_json(), 6).await.is_empty());
-    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().status, "FAILED");
+    assert_eq!(
+        h.ledger.entry("MSG#msg-flaky").unwrap().status,
+        JobStatus::Failed
+    );
     // An operator redrives it: it runs again and succeeds.
     env.redrive = 1;
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
     let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
-    assert_eq!(entry.status, "SUCCEEDED");
+    assert_eq!(entry.status, JobStatus::Succeeded);
     // A duplicate of the redriven message changes nothing.
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
     assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap(), entry);

@@ -4,9 +4,9 @@
 //! fails moves it to `RETRYING` until one succeeds (`DELIVERED`) or the notifier gives up
 //! (`FAILED`). An operator's redrive reopens a `FAILED` delivery.
 
-pub use courier_protocol::rest::CallbackStatus;
 use CallbackEvent::*;
 use CallbackStatus::*;
+pub use courier_protocol::rest::CallbackStatus;
 
 /// What can happen to a callback delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,7 +104,11 @@ mod tests {
         for from in CallbackStatus::ALL.into_iter().filter(|s| is_settled(*s)) {
             for event in CallbackEvent::ALL {
                 let allowed = transition(from, event).is_some();
-                assert_eq!(allowed, from == Failed && event == Reopen, "{from:?} {event:?}");
+                assert_eq!(
+                    allowed,
+                    from == Failed && event == Reopen,
+                    "{from:?} {event:?}"
+                );
             }
         }
     }

@@ -4,9 +4,9 @@
 //! [`JobEvent::Start`] (there is no `PENDING` record to start from), and otherwise follows the
 //! same table.
 
-pub use courier_protocol::rest::JobStatus;
 use JobEvent::*;
 use JobStatus::*;
+pub use courier_protocol::rest::JobStatus;
 
 /// What can happen to a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,7 +101,11 @@ mod tests {
         for from in JobStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
             for event in JobEvent::ALL {
                 let allowed = transition(from, event).is_some();
-                assert_eq!(allowed, from == Failed && event == Redrive, "{from:?} {event:?}");
+                assert_eq!(
+                    allowed,
+                    from == Failed && event == Redrive,
+                    "{from:?} {event:?}"
+                );
             }
         }
     }

@@ -1,0 +1,54 @@
+//! A claim as callers see it: the protocol's `Job`, from `GET /v1/jobs/{id}`, an `accepted`
+//! frame's `statusUrl`, and a callback's body.
+
+use crate::application::clock::rfc3339;
+use crate::domain::{Claim, JobId, JobStatus};
+use courier_protocol::rest::{CallbackView, Job};
+
+/// Where a job's claim is read, below the API's base URL.
+pub fn status_path(id: &JobId) -> String {
+    format!("/v1/jobs/{id}")
+}
+
+/// The job as `GET /v1/jobs/{id}` shows it: the result only once SUCCEEDED, the error only
+/// once FAILED.
+pub fn job_view(claim: &Claim) -> Job {
+    Job {
+        id: claim.id.to_string(),
+        job_type: claim.job_type.clone(),
+        status: claim.status,
+        progress: claim.progress,
+        attempts: claim.attempts,
+        correlation_id: claim.correlation_id.to_string(),
+        created_at: rfc3339(claim.created_at),
+        updated_at: rfc3339(claim.updated_at),
+        started_at: claim.started_at.map(rfc3339),
+        completed_at: claim.completed_at.map(rfc3339),
+        expires_at: rfc3339(claim.expires_at),
+        result: claim
+            .result
+            .clone()
+            .filter(|_| claim.status == JobStatus::Succeeded),
+        error: claim
+            .error
+            .clone()
+            .filter(|_| claim.status == JobStatus::Failed),
+        callback: claim.callback.as_ref().map(|c| CallbackView {
+            url: c.url.clone(),
+            state: c.state,
+            attempts: c.attempts,
+            last_status: c.last_status,
+            last_error: c.last_error.clone(),
+            next_attempt_at: c.next_attempt_at.clone(),
+            delivered_at: c.delivered_at.clone(),
+        }),
+    }
+}
+
+/// The body a callback carries: the job, less the delivery's own state.
+pub fn callback_body(claim: &Claim) -> Job {
+    Job {
+        callback: None,
+        ..job_view(claim)
+    }
+}

@@ -11,6 +11,7 @@ use courier_shared::adapters::memory::{
     InMemoryQueue, RecordingRetries,
 };
 use courier_shared::application::consumer::SqsEvent;
+use courier_shared::application::intake::Intake;
 use courier_shared::application::processor::{MessageProcessor, RetryPolicy};
 use courier_shared::domain::{CorrelationId, Pattern, WorkMessage};
 use std::hint::black_box;
@@ -35,15 +36,25 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-fn state() -> AppState {
-    AppState {
+/// The intake over in-memory stores, as every door uses it.
+fn intake(now: time::OffsetDateTime) -> Arc<Intake> {
+    Arc::new(Intake {
+        registry: Arc::new(courier_jobs::examples::offline()),
         queue: Arc::new(InMemoryQueue::default()),
         claims: Arc::new(InMemoryClaims::default()),
-        claim_lifetime: Duration::from_secs(86_400),
-        callback_policy: Arc::new(courier_shared::application::ssrf::SsrfPolicy::default()),
         idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-        registry: Arc::new(courier_jobs::examples::offline()),
-        clock: Arc::new(FixedClock::at(time::OffsetDateTime::now_utc())),
+        callback_policy: Arc::new(courier_shared::application::ssrf::SsrfPolicy::default()),
+        clock: Arc::new(FixedClock::at(now)),
+        claim_lifetime: Duration::from_secs(86_400),
+    })
+}
+
+fn state() -> AppState {
+    let now = time::OffsetDateTime::now_utc();
+    AppState {
+        intake: intake(now),
+        claims: Arc::new(InMemoryClaims::default()),
+        clock: Arc::new(FixedClock::at(now)),
     }
 }
 
@@ -128,12 +139,8 @@ async fn bench_websocket_submit() {
     let app = courier_shared::adapters::websocket::WebSocketApp {
         connections: connections.clone(),
         frames: courier_shared::application::frames::FrameSender::new(connections, poster.clone()),
-        queue: Arc::new(InMemoryQueue::default()),
-        claims: Arc::new(InMemoryClaims::default()),
-        idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-        registry: Arc::new(courier_jobs::examples::offline()),
+        intake: intake(now),
         clock: Arc::new(FixedClock::at(now)),
-        claim_lifetime: Duration::from_secs(86_400),
         tokens: courier_shared::adapters::websocket::AccessTokens::parse("bench-token-0123456789")
             .unwrap(),
     };

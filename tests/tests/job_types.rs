@@ -30,7 +30,10 @@ async fn a_job_type_outside_the_library_keeps_one_downstream_key_across_retries(
     .await;
     let job = stack.wait_for_job(&id).await;
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
-    assert_eq!(job["attempts"], 3, "two transient failures, then success: {job}");
+    assert_eq!(
+        job["attempts"], 3,
+        "two transient failures, then success: {job}"
+    );
     let entry = &job["result"];
     assert_eq!(entry["attempt"], 3, "{job}");
     // The third attempt found the entry the first one booked: same key on every attempt.
@@ -51,8 +54,14 @@ async fn a_job_type_outside_the_library_keeps_one_downstream_key_across_retries(
 async fn a_payload_that_breaks_its_schema_is_refused_with_the_pointer() {
     let stack = Stack::load().await;
     let cases = [
-        (json!({"type": "sleep", "payload": {"ms": "soon"}}), "/payload/ms"),
-        (json!({"type": "sleep", "payload": {"ms": 20001}}), "/payload/ms"),
+        (
+            json!({"type": "sleep", "payload": {"ms": "soon"}}),
+            "/payload/ms",
+        ),
+        (
+            json!({"type": "sleep", "payload": {"ms": 20001}}),
+            "/payload/ms",
+        ),
         (
             json!({"type": "ledger", "payload": {"account": "", "amountCents": 1}}),
             "/payload/account",
@@ -69,7 +78,10 @@ async fn a_payload_that_breaks_its_schema_is_refused_with_the_pointer() {
             assert_eq!(reply.status, 400, "{path} {body}: {reply:?}");
             assert_eq!(reply.problem_type(), "invalid-payload", "{body}");
             let detail = reply.json()["detail"].as_str().unwrap().to_owned();
-            assert!(detail.contains(&format!("at {pointer}")), "{body}: {detail}");
+            assert!(
+                detail.contains(&format!("at {pointer}")),
+                "{body}: {detail}"
+            );
         }
     }
     let reply = stack.post_json("/v1/jobs", &json!({"type": ""}), &[]).await;

@@ -1,32 +1,357 @@
-//! Accepting a job, whichever door it came in by (`POST /v1/jobs` or a WebSocket submit): its
-//! claim and its queued message must both exist before anyone is told it was accepted.
+//! Accepting work, whichever door it came in by (`POST /v1/messages`, `POST /v1/jobs`, a
+//! WebSocket `submit`): validate, take the idempotency key once, build the work message, make
+//! the durable writes, and return a transport-free result each door turns into its own reply
+//! (a 202, an `accepted` frame, a problem, an error frame).
+//!
+//! The claim and the queued message must both exist before anyone is told a job was accepted.
 
-use crate::application::ports::{ClaimStore, WorkQueue};
-use crate::domain::{Claim, WorkMessage};
+use crate::application::clock::{Clock, rfc3339};
+use crate::application::ports::{
+    ClaimStore, IdempotencyClaim, IdempotencyStore, StoredResponse, WorkQueue,
+};
+use crate::application::ssrf::SsrfPolicy;
+use crate::domain::{
+    CallbackState, Claim, CorrelationId, IdempotencyKey, JobId, JobStatus, Pattern, ReplyTo,
+    Submission, WorkMessage,
+};
+use crate::telemetry::TraceHeader;
+use courier_jobs::{Registry, RegistryError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
 
-/// Writes the claim and queues the job, concurrently (they are independent, so the caller waits
-/// for one round trip). `false` when either failed: then the job is not accepted, and a claim
-/// written without its message is removed (nobody was given its id).
-pub async fn record_and_queue(
-    claims: &dyn ClaimStore,
-    queue: &dyn WorkQueue,
-    claim: &Claim,
-    envelope: &WorkMessage,
-    delay_seconds: u32,
-) -> bool {
-    let (created, enqueued) =
-        tokio::join!(claims.create(claim), queue.enqueue(envelope, delay_seconds));
-    if let Err(error) = &created {
-        // A message without a claim is dropped by the processor: nothing to undo.
-        tracing::error!(%error, "claim not written; job not accepted");
-    }
-    if let Err(error) = &enqueued {
-        tracing::error!(%error, "job not queued; job not accepted");
-        if created.is_ok()
-            && let Err(error) = claims.delete(&claim.id).await
-        {
-            tracing::warn!(%error, "unqueued claim left for TTL to remove");
+/// Which door the work came in by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Door {
+    /// `POST /v1/messages`: fire and forget, no claim.
+    Messages,
+    /// `POST /v1/jobs`: a claim to poll, maybe a callback.
+    Jobs,
+    /// A WebSocket `submit`: a claim, and frames to the connection.
+    WebSocket {
+        connection_id: String,
+        request_id: String,
+    },
+}
+
+impl Door {
+    /// Keeps one door's idempotency keys apart from another's.
+    fn scope(&self) -> &'static str {
+        match self {
+            Self::Messages => "messages",
+            Self::Jobs => "jobs",
+            Self::WebSocket { .. } => "ws-submit",
         }
     }
-    created.is_ok() && enqueued.is_ok()
+
+    fn pattern(&self) -> Pattern {
+        match self {
+            Self::Messages => Pattern::FireAndForget,
+            Self::Jobs => Pattern::ClaimCheck,
+            Self::WebSocket { .. } => Pattern::Bidirectional,
+        }
+    }
+}
+
+/// One submission as a door hands it over.
+pub struct Request {
+    pub submission: Submission,
+    pub correlation_id: CorrelationId,
+    pub trace: Option<TraceHeader>,
+    /// The caller's key (HTTP `Idempotency-Key`; a WebSocket connection + `requestId`), and
+    /// the request it stands for (what a reuse of the key is compared against).
+    pub idempotency: Option<(IdempotencyKey, Value)>,
+}
+
+/// What was accepted: enough for every door to answer, the same on a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Acceptance {
+    /// The message id (fire and forget) or the job id.
+    pub id: String,
+    pub correlation_id: String,
+    pub accepted_at: String,
+    /// Jobs only: when the claim stops being readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl Acceptance {
+    /// A job's status right after acceptance.
+    pub const STATUS: JobStatus = JobStatus::Pending;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    UnknownJobType(String),
+    #[error("{0}")]
+    InvalidPayload(String),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    InvalidCallback(String),
+    /// The idempotency key was used with a different request.
+    #[error("the key was used with a different request")]
+    KeyReused,
+    /// The first request with this key is still being accepted.
+    #[error("a request with this key is being accepted right now")]
+    InProgress,
+    /// A dependency failed; nothing was accepted. Safe to retry.
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub acceptance: Acceptance,
+    /// An earlier request with the same key was accepted; nothing new was written.
+    pub replayed: bool,
+}
+
+/// The intake of one function: its queue, and the stores a job needs.
+pub struct Intake {
+    pub registry: Arc<Registry>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub claims: Arc<dyn ClaimStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub callback_policy: Arc<SsrfPolicy>,
+    pub clock: Arc<dyn Clock>,
+    /// How long a claim stays readable (`expiresAt` = acceptance + this).
+    pub claim_lifetime: Duration,
+}
+
+/// Identifies a request regardless of key order and whitespace.
+pub fn fingerprint(scope: &str, request: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(scope.as_bytes());
+    hasher.update([0]);
+    // serde_json's map is ordered by key, so this is a canonical form.
+    hasher.update(request.to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+impl Intake {
+    pub async fn accept(&self, door: Door, request: Request) -> Result<Accepted, Refusal> {
+        let callback_url = self.validate(&door, &request.submission).await?;
+        let Some((key, original)) = &request.idempotency else {
+            let acceptance = self.write(&door, request, callback_url).await?;
+            return Ok(Accepted {
+                acceptance,
+                replayed: false,
+            });
+        };
+        let scope = door.scope();
+        let print = fingerprint(scope, original);
+        let claim = self.idempotency.acquire(scope, key, &print).await;
+        match claim.map_err(|error| {
+            tracing::error!(%error, "idempotency store unavailable");
+            Refusal::Unavailable("could not record the idempotency key; nothing was accepted")
+        })? {
+            IdempotencyClaim::KeyReused => Err(Refusal::KeyReused),
+            IdempotencyClaim::InProgress => Err(Refusal::InProgress),
+            IdempotencyClaim::Replay(stored) => match serde_json::from_str(&stored.body) {
+                Ok(acceptance) => {
+                    tracing::info!(idempotency_key = %key, "replaying the acceptance");
+                    Ok(Accepted {
+                        acceptance,
+                        replayed: true,
+                    })
+                }
+                Err(error) => {
+                    tracing::error!(%error, "stored acceptance unreadable");
+                    Err(Refusal::Unavailable(
+                        "the earlier acceptance could not be read",
+                    ))
+                }
+            },
+            IdempotencyClaim::Acquired => {
+                let (key, scope) = (key.clone(), scope);
+                match self.write(&door, request, callback_url).await {
+                    Ok(acceptance) => {
+                        let stored = StoredResponse {
+                            status: 202,
+                            headers: Vec::new(),
+                            body: serde_json::to_string(&acceptance).expect("serialisable"),
+                        };
+                        // The work is durable already; a lost completion only costs the
+                        // replay, and the key frees itself when its in-progress lock lapses.
+                        if let Err(error) = self.idempotency.complete(scope, &key, &stored).await {
+                            tracing::error!(%error, "accepted, but not stored for replay");
+                        }
+                        Ok(Accepted {
+                            acceptance,
+                            replayed: false,
+                        })
+                    }
+                    Err(refusal) => {
+                        if let Err(error) = self.idempotency.release(scope, &key).await {
+                            tracing::warn!(%error, "could not release the idempotency key; it frees itself when its lock lapses");
+                        }
+                        Err(refusal)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The checks made before anything is written: the type, its payload, the callback URL
+    /// (names resolved; checked again at every delivery).
+    async fn validate(
+        &self,
+        door: &Door,
+        submission: &Submission,
+    ) -> Result<Option<String>, Refusal> {
+        self.registry
+            .validate(&submission.job_type, &submission.payload)
+            .map_err(|e| match e {
+                RegistryError::UnknownType { .. } => Refusal::UnknownJobType(e.to_string()),
+                RegistryError::InvalidPayload { .. } => Refusal::InvalidPayload(e.to_string()),
+            })?;
+        let Some(raw) = &submission.callback_url else {
+            return Ok(None);
+        };
+        if *door != Door::Jobs {
+            return Err(Refusal::InvalidBody(
+                "callback is accepted on POST /v1/jobs only: a fire-and-forget message has no outcome to report".into(),
+            ));
+        }
+        let url = self
+            .callback_policy
+            .check_url(raw)
+            .map_err(|rejected| Refusal::InvalidCallback(rejected.to_string()))?;
+        self.callback_policy
+            .resolve(&url)
+            .await
+            .map_err(|rejected| Refusal::InvalidCallback(rejected.to_string()))?;
+        Ok(Some(url.as_str().to_owned()))
+    }
+
+    /// The work message and its durable writes.
+    async fn write(
+        &self,
+        door: &Door,
+        request: Request,
+        callback_url: Option<String>,
+    ) -> Result<Acceptance, Refusal> {
+        let now = self.clock.now();
+        let pattern = door.pattern();
+        let id = JobId::generate();
+        let work = WorkMessage {
+            message_id: id.to_string(),
+            correlation_id: request.correlation_id.to_string(),
+            pattern,
+            job_type: request.submission.job_type,
+            payload: request.submission.payload,
+            accepted_at: rfc3339(now),
+            has_callback: callback_url.is_some(),
+            reply_to: match door {
+                Door::WebSocket {
+                    connection_id,
+                    request_id,
+                } => Some(ReplyTo {
+                    connection_id: connection_id.clone(),
+                    request_id: request_id.clone(),
+                }),
+                _ => None,
+            },
+            redrive: 0,
+            trace_header: request.trace.map(|t| t.as_str().to_owned()),
+        };
+        let delay_seconds = request.submission.delay_seconds;
+        let expires_at = if pattern == Pattern::FireAndForget {
+            if let Err(error) = self.queue.enqueue(&work, delay_seconds).await {
+                tracing::error!(%error, "work queue unavailable; message not accepted");
+                return Err(Refusal::Unavailable(
+                    "the message could not be queued and was not accepted; retry later",
+                ));
+            }
+            None
+        } else {
+            let mut claim = Claim::pending(
+                id,
+                work.job_type.clone(),
+                request.correlation_id.clone(),
+                now,
+                self.claim_lifetime,
+            );
+            claim.callback = callback_url.map(CallbackState::waiting);
+            if !self.record_and_queue(&claim, &work, delay_seconds).await {
+                return Err(Refusal::Unavailable(
+                    "the job could not be recorded and queued, and was not accepted; retry later",
+                ));
+            }
+            Some(rfc3339(claim.expires_at))
+        };
+        let label = if work.has_callback {
+            "callback"
+        } else {
+            pattern.as_str()
+        };
+        tracing::info!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
+        crate::metrics::accepted(label, &work.correlation_id, &work.message_id);
+        Ok(Acceptance {
+            id: work.message_id,
+            correlation_id: work.correlation_id,
+            accepted_at: work.accepted_at,
+            expires_at,
+        })
+    }
+
+    /// Writes the claim and queues the job, concurrently (they are independent, so the caller
+    /// waits for one round trip). `false` when either failed: then the job is not accepted, and
+    /// a claim written without its message is removed (nobody was given its id).
+    async fn record_and_queue(&self, claim: &Claim, work: &WorkMessage, delay: u32) -> bool {
+        let (created, enqueued) =
+            tokio::join!(self.claims.create(claim), self.queue.enqueue(work, delay));
+        if let Err(error) = &created {
+            // A message without a claim is dropped by the processor: nothing to undo.
+            tracing::error!(%error, "claim not written; job not accepted");
+        }
+        if let Err(error) = &enqueued {
+            tracing::error!(%error, "job not queued; job not accepted");
+            if created.is_ok()
+                && let Err(error) = self.claims.delete(&claim.id).await
+            {
+                tracing::warn!(%error, "unqueued claim left for TTL to remove");
+            }
+        }
+        created.is_ok() && enqueued.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fingerprint_ignores_key_order_but_not_values_or_scope() {
+        let a = fingerprint(
+            "messages",
+            &json!({"type": "echo", "payload": {"a": 1, "b": 2}}),
+        );
+        let b = fingerprint(
+            "messages",
+            &serde_json::from_str(r#"{ "payload": {"b": 2, "a": 1}, "type": "echo" }"#).unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            fingerprint(
+                "messages",
+                &json!({"type": "echo", "payload": {"a": 2, "b": 2}})
+            )
+        );
+        assert_ne!(
+            a,
+            fingerprint(
+                "jobs",
+                &json!({"type": "echo", "payload": {"a": 1, "b": 2}})
+            )
+        );
+    }
 }

@@ -7,6 +7,8 @@ use crate::adapters::aws::{
 };
 use crate::adapters::websocket::{WebSocketApp, WebSocketRequest};
 use crate::application::clock::{Clock, SystemClock};
+use crate::application::intake::Intake;
+use crate::application::ssrf::SsrfPolicy;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
@@ -27,23 +29,28 @@ pub fn wire(
             &settings.table_name,
             &settings.websocket_management_url,
         ),
-        queue: Arc::new(SqsWorkQueue::new(
-            aws_sdk_sqs::Client::new(config),
-            &settings.ordered_work_queue_url,
-        )),
-        claims: Arc::new(DynamoClaimStore::new(
-            dynamodb.clone(),
-            &settings.table_name,
-        )),
-        idempotency: Arc::new(DynamoIdempotencyStore::new(
-            dynamodb,
-            &settings.table_name,
-            settings.idempotency_ttl,
-            clock.clone(),
-        )),
-        registry: Arc::new(jobs),
+        intake: Arc::new(Intake {
+            registry: Arc::new(jobs),
+            queue: Arc::new(SqsWorkQueue::new(
+                aws_sdk_sqs::Client::new(config),
+                &settings.ordered_work_queue_url,
+            )),
+            claims: Arc::new(DynamoClaimStore::new(
+                dynamodb.clone(),
+                &settings.table_name,
+            )),
+            idempotency: Arc::new(DynamoIdempotencyStore::new(
+                dynamodb,
+                &settings.table_name,
+                settings.idempotency_ttl,
+                clock.clone(),
+            )),
+            // WebSocket jobs take no callback.
+            callback_policy: Arc::new(SsrfPolicy::default()),
+            clock: clock.clone(),
+            claim_lifetime: settings.claim_lifetime,
+        }),
         clock,
-        claim_lifetime: settings.claim_lifetime,
         tokens: settings.tokens.clone(),
     }
 }

@@ -1,6 +1,5 @@
 //! The body of both POSTs: `{"type": "<job type>", "payload": <any JSON>, "delaySeconds": n}`.
 
-use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -15,12 +14,6 @@ pub struct Submission {
     pub callback_url: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallbackWire {
-    url: String,
-}
-
 /// SQS's longest message delay.
 pub const MAX_DELAY_SECONDS: u32 = 900;
 
@@ -32,28 +25,16 @@ pub enum SubmissionError {
     Shape(String),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire {
-    #[serde(rename = "type")]
-    job_type: String,
-    #[serde(default)]
-    payload: Value,
-    #[serde(default, rename = "delaySeconds")]
-    delay_seconds: u32,
-    #[serde(default)]
-    callback: Option<CallbackWire>,
-}
-
 impl Submission {
     /// Checks the shape only; whether the job type exists is the registry's call.
     pub fn from_json(value: Value) -> Result<Self, SubmissionError> {
         if !value.is_object() {
             return Err(SubmissionError::NotAnObject);
         }
-        let wire: Wire =
+        let wire: courier_protocol::rest::Submission =
             serde_json::from_value(value).map_err(|e| SubmissionError::Shape(e.to_string()))?;
-        if wire.delay_seconds > MAX_DELAY_SECONDS {
+        let delay_seconds = wire.delay_seconds.unwrap_or(0);
+        if delay_seconds > MAX_DELAY_SECONDS {
             return Err(SubmissionError::Shape(format!(
                 "delaySeconds must be from 0 to {MAX_DELAY_SECONDS}"
             )));
@@ -61,7 +42,7 @@ impl Submission {
         Ok(Self {
             job_type: wire.job_type,
             payload: wire.payload,
-            delay_seconds: wire.delay_seconds,
+            delay_seconds,
             callback_url: wire.callback.map(|c| c.url),
         })
     }

@@ -121,4 +121,3 @@ mod condition_tests {
         );
     }
 }
-

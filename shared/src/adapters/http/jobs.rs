@@ -2,15 +2,13 @@
 //! reads it, `DELETE /v1/jobs/{id}` cancels a job that has not started.
 
 use super::body::JsonBody;
-use super::headers::CORRELATION_ID;
-use super::idempotency::run_once;
-use super::messages::validate_request;
+use super::messages::{accepted_response, intake_request, refused};
 use super::problem::Problem;
 use super::router::AppState;
-use crate::application::clock::rfc3339;
+use crate::application::intake::{Acceptance, Door};
 use crate::application::job_view::{job_view, status_path};
-use crate::application::ports::{CancelOutcome, StoredResponse};
-use crate::domain::{CallbackState, Claim, CorrelationId, JobId, JobStatus, Pattern, WorkMessage};
+use crate::application::ports::CancelOutcome;
+use crate::domain::{Claim, CorrelationId, JobId};
 use crate::telemetry::TraceHeader;
 use axum::Extension;
 use axum::Json;
@@ -18,19 +16,10 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use courier_protocol::rest::JobAccepted;
 
 /// How soon a caller should poll a job that is not finished yet, in seconds.
 pub const POLL_AFTER_SECONDS: u32 = 1;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JobAccepted<'a> {
-    id: &'a str,
-    status: JobStatus,
-    status_url: &'a str,
-    expires_at: String,
-}
 
 fn job_response(claim: &Claim) -> Response {
     let mut response = Json(job_view(claim)).into_response();
@@ -54,91 +43,33 @@ pub async fn post_job(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let (submission, key) = match validate_request(&state, &headers, &body) {
-        Ok(valid) => valid,
+    let request = match intake_request(&headers, body, correlation_id, trace) {
+        Ok(request) => request,
         Err(problem) => return problem.into_response(),
     };
-    // Checked at submission (here, names resolved) and again at every delivery.
-    let callback_url = match &submission.callback_url {
-        None => None,
-        Some(raw) => match state.callback_policy.check_url(raw) {
-            Err(rejected) => {
-                return Problem::invalid_callback_url(rejected.to_string()).into_response();
-            }
-            Ok(url) => match state.callback_policy.resolve(&url).await {
-                Err(rejected) => {
-                    return Problem::invalid_callback_url(rejected.to_string()).into_response();
-                }
-                Ok(_) => Some(url.as_str().to_owned()),
-            },
-        },
-    };
-    run_once(state.idempotency.as_ref(), "jobs", key, &body, || async {
-        let now = state.clock.now();
-        let mut claim = Claim::pending(
-            JobId::generate(),
-            submission.job_type.clone(),
-            correlation_id.clone(),
-            now,
-            state.claim_lifetime,
-        );
-        claim.callback = callback_url.clone().map(CallbackState::waiting);
-        let delay_seconds = submission.delay_seconds;
-        let envelope = WorkMessage {
-            message_id: claim.id.to_string(),
-            correlation_id: correlation_id.to_string(),
-            pattern: Pattern::ClaimCheck,
-            job_type: submission.job_type,
-            payload: submission.payload,
-            accepted_at: rfc3339(now),
-            has_callback: claim.callback.is_some(),
-            reply_to: None,
-            redrive: 0,
-            trace_header: trace.map(|t| t.as_str().to_owned()),
-        };
-        let accepted = crate::application::intake::record_and_queue(
-            state.claims.as_ref(),
-            state.queue.as_ref(),
-            &claim,
-            &envelope,
-            delay_seconds,
-        )
-        .await;
-        if !accepted {
-            return Err(Problem::unavailable(
-                "the job could not be recorded and queued, and was not accepted; retry later",
-            ));
+    match state.intake.accept(Door::Jobs, request).await {
+        Ok(accepted) => {
+            let acceptance = &accepted.acceptance;
+            let id = JobId::parse(&acceptance.id).expect("intake makes job ids");
+            let location = status_path(&id);
+            let body = serde_json::to_string(&JobAccepted {
+                id: acceptance.id.clone(),
+                status: Acceptance::STATUS,
+                status_url: location.clone(),
+                expires_at: acceptance.expires_at.clone().unwrap_or_default(),
+            })
+            .expect("serialisable");
+            accepted_response(
+                &accepted,
+                body,
+                &[
+                    (header::LOCATION, location),
+                    (header::RETRY_AFTER, POLL_AFTER_SECONDS.to_string()),
+                ],
+            )
         }
-        tracing::info!(job_id = %claim.id, job_type = %claim.job_type, "job accepted");
-        crate::metrics::accepted(
-            if claim.callback.is_some() {
-                "callback"
-            } else {
-                Pattern::ClaimCheck.as_str()
-            },
-            correlation_id.as_str(),
-            claim.id.as_str(),
-        );
-        let location = status_path(&claim.id);
-        let body = serde_json::to_string(&JobAccepted {
-            id: claim.id.as_str(),
-            status: claim.status,
-            status_url: &location,
-            expires_at: rfc3339(claim.expires_at),
-        })
-        .expect("serialisable");
-        Ok(StoredResponse {
-            status: 202,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("location".into(), location.clone()),
-                ("retry-after".into(), POLL_AFTER_SECONDS.to_string()),
-                (CORRELATION_ID.into(), correlation_id.to_string()),
-            ],
-            body,
-        })
-    })
-    .await
+        Err(refusal) => refused(refusal).into_response(),
+    }
 }
 
 pub async fn get_job(

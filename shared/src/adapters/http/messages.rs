@@ -1,56 +1,75 @@
 //! `POST /v1/messages`: fire and forget. 202 only once SQS has the message.
 
 use super::body::JsonBody;
-use super::idempotency::{key_from, run_once};
+use super::headers::CORRELATION_ID;
+use super::idempotency::{key_from, replayed};
 use super::problem::Problem;
 use super::router::AppState;
-use crate::application::clock::rfc3339;
-use crate::application::ports::StoredResponse;
-use crate::domain::{
-    CorrelationId, IdempotencyKey, Pattern, Submission, SubmissionError, WorkMessage,
-};
+use crate::application::intake::{Accepted, Door, Refusal, Request};
+use crate::domain::{CorrelationId, Submission, SubmissionError};
 use crate::telemetry::TraceHeader;
 use axum::Extension;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use courier_jobs::RegistryError;
-use serde::Serialize;
+use courier_protocol::rest::MessageAccepted;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageAccepted<'a> {
-    message_id: &'a str,
-    correlation_id: &'a str,
-    accepted_at: &'a str,
-}
-
-/// Turns a request body into a submission the registry accepts, or the precise 400.
-pub fn validate_submission(
-    state: &AppState,
-    body: &serde_json::Value,
-) -> Result<Submission, Problem> {
+/// Reads both POSTs' body and headers into an intake request, or the precise 400.
+pub fn intake_request(
+    headers: &HeaderMap,
+    body: serde_json::Value,
+    correlation_id: CorrelationId,
+    trace: Option<TraceHeader>,
+) -> Result<Request, Problem> {
     let submission = Submission::from_json(body.clone()).map_err(|e| match e {
         SubmissionError::NotAnObject => Problem::invalid_body(e.to_string()),
         SubmissionError::Shape(detail) => Problem::invalid_body(detail),
     })?;
-    state
-        .registry
-        .validate(&submission.job_type, &submission.payload)
-        .map_err(|e| match e {
-            RegistryError::UnknownType { .. } => Problem::unknown_job_type(e.to_string()),
-            RegistryError::InvalidPayload { .. } => Problem::invalid_payload(e.to_string()),
-        })?;
-    Ok(submission)
+    Ok(Request {
+        submission,
+        correlation_id,
+        trace,
+        idempotency: key_from(headers)?.map(|key| (key, body)),
+    })
 }
 
-/// The checks both POSTs make before anything is written: body, job type, payload, key.
-pub fn validate_request(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &serde_json::Value,
-) -> Result<(Submission, Option<IdempotencyKey>), Problem> {
-    Ok((validate_submission(state, body)?, key_from(headers)?))
+/// The problem for a refused submission.
+pub fn refused(refusal: Refusal) -> Problem {
+    match refusal {
+        Refusal::UnknownJobType(detail) => Problem::unknown_job_type(detail),
+        Refusal::InvalidPayload(detail) => Problem::invalid_payload(detail),
+        Refusal::InvalidBody(detail) => Problem::invalid_body(detail),
+        Refusal::InvalidCallback(detail) => Problem::invalid_callback_url(detail),
+        Refusal::KeyReused => Problem::idempotency_key_reused(),
+        Refusal::InProgress => Problem::request_in_progress(),
+        Refusal::Unavailable(detail) => Problem::unavailable(detail),
+    }
+}
+
+/// A 202 with a JSON body, the original correlation id, and the replay mark when it is one.
+pub fn accepted_response(
+    accepted: &Accepted,
+    body: String,
+    extra: &[(header::HeaderName, String)],
+) -> Response {
+    let mut response = (StatusCode::ACCEPTED, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for (name, value) in extra {
+        headers.insert(name, HeaderValue::from_str(value).expect("header-safe"));
+    }
+    headers.insert(
+        CORRELATION_ID,
+        HeaderValue::from_str(&accepted.acceptance.correlation_id)
+            .expect("validated ids are header-safe"),
+    );
+    if accepted.replayed {
+        replayed(&mut response);
+    }
+    response
 }
 
 pub async fn post_message(
@@ -60,56 +79,21 @@ pub async fn post_message(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let (submission, key) = match validate_request(&state, &headers, &body) {
-        Ok(valid) => valid,
+    let request = match intake_request(&headers, body, correlation_id, trace) {
+        Ok(request) => request,
         Err(problem) => return problem.into_response(),
     };
-    if submission.callback_url.is_some() {
-        return Problem::invalid_body(
-            "callback is accepted on POST /v1/jobs only: a fire-and-forget message has no outcome to report",
-        )
-        .into_response();
-    }
-    run_once(state.idempotency.as_ref(), "messages", key, &body, || async {
-        let delay_seconds = submission.delay_seconds;
-        let envelope = WorkMessage {
-            message_id: uuid::Uuid::new_v4().to_string(),
-            correlation_id: correlation_id.to_string(),
-            pattern: Pattern::FireAndForget,
-            job_type: submission.job_type,
-            payload: submission.payload,
-            accepted_at: rfc3339(state.clock.now()),
-            has_callback: false,
-            reply_to: None,
-            redrive: 0,
-            trace_header: trace.map(|t| t.as_str().to_owned()),
-        };
-        if let Err(error) = state.queue.enqueue(&envelope, delay_seconds).await {
-            tracing::error!(%error, "work queue unavailable; message not accepted");
-            return Err(Problem::unavailable(
-                "the message could not be queued and was not accepted; retry later",
-            ));
+    match state.intake.accept(Door::Messages, request).await {
+        Ok(accepted) => {
+            let acceptance = &accepted.acceptance;
+            let body = serde_json::to_string(&MessageAccepted {
+                message_id: acceptance.id.clone(),
+                correlation_id: acceptance.correlation_id.clone(),
+                accepted_at: acceptance.accepted_at.clone(),
+            })
+            .expect("serialisable");
+            accepted_response(&accepted, body, &[])
         }
-        tracing::info!(message_id = %envelope.message_id, job_type = %envelope.job_type, "message accepted");
-        crate::metrics::accepted(
-            envelope.pattern.as_str(),
-            envelope.correlation_id.as_str(),
-            &envelope.message_id,
-        );
-        let body = serde_json::to_string(&MessageAccepted {
-            message_id: &envelope.message_id,
-            correlation_id: envelope.correlation_id.as_str(),
-            accepted_at: &envelope.accepted_at,
-        })
-        .expect("serialisable");
-        Ok(StoredResponse {
-            status: 202,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                (super::headers::CORRELATION_ID.into(), correlation_id.to_string()),
-            ],
-            body,
-        })
-    })
-    .await
+        Err(refusal) => refused(refusal).into_response(),
+    }
 }

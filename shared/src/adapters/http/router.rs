@@ -3,25 +3,21 @@ use super::jobs::{cancel_job, get_job, post_job};
 use super::messages::post_message;
 use super::problem::Problem;
 use crate::application::clock::Clock;
-use crate::application::ports::{ClaimStore, IdempotencyStore, WorkQueue};
+use crate::application::intake::Intake;
+use crate::application::ports::ClaimStore;
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::middleware;
 use axum::routing::{get, post};
-use courier_jobs::Registry;
 use std::sync::Arc;
 
 /// Everything the HTTP handlers use, built once per cold start.
 #[derive(Clone)]
 pub struct AppState {
-    pub queue: Arc<dyn WorkQueue>,
+    /// The two POSTs' door to the intake (its queue is the standard work queue).
+    pub intake: Arc<Intake>,
+    /// Reads and cancels claims.
     pub claims: Arc<dyn ClaimStore>,
-    /// How long a claim stays readable (`expiresAt` = acceptance + this).
-    pub claim_lifetime: std::time::Duration,
-    /// Which callback URLs jobs may name.
-    pub callback_policy: Arc<crate::application::ssrf::SsrfPolicy>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
-    pub registry: Arc<Registry>,
     pub clock: Arc<dyn Clock>,
 }
 

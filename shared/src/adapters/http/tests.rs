@@ -27,15 +27,19 @@ impl Harness {
         let claims = Arc::new(InMemoryClaims::default());
         let clock = Arc::new(FixedClock::at(datetime!(2026-11-23 12:00:00.5 UTC)));
         let state = AppState {
-            queue: queue.clone(),
-            claims: claims.clone(),
-            claim_lifetime: std::time::Duration::from_secs(3600),
-            callback_policy: Arc::new(crate::application::ssrf::SsrfPolicy {
-                allow_http: true,
-                allowed_hosts: vec!["127.0.0.1".into()],
+            intake: Arc::new(crate::application::intake::Intake {
+                registry: Arc::new(courier_jobs::examples::offline()),
+                queue: queue.clone(),
+                claims: claims.clone(),
+                idempotency: idempotency.clone(),
+                callback_policy: Arc::new(crate::application::ssrf::SsrfPolicy {
+                    allow_http: true,
+                    allowed_hosts: vec!["127.0.0.1".into()],
+                }),
+                clock: clock.clone(),
+                claim_lifetime: std::time::Duration::from_secs(3600),
             }),
-            idempotency: idempotency.clone(),
-            registry: Arc::new(courier_jobs::examples::offline()),
+            claims: claims.clone(),
             clock: clock.clone(),
         };
         Self {

@@ -4,20 +4,16 @@
 
 use super::auth::{AccessTokens, presented_token};
 use super::inbound::{self, SubmitRequest};
-use crate::adapters::http::idempotency::fingerprint;
-use crate::application::clock::{Clock, rfc3339};
+use crate::application::clock::Clock;
 use crate::application::frames::{Delivery, Draft, FrameSender};
-use crate::application::ports::{
-    ClaimStore, Connection, ConnectionStore, IdempotencyClaim, IdempotencyStore, PortError,
-    StoredResponse, WorkQueue,
-};
-use crate::domain::{Claim, CorrelationId, IdempotencyKey, JobId, Pattern, ReplyTo, WorkMessage};
+use crate::application::intake::{Acceptance, Door, Intake, Refusal, Request};
+use crate::application::job_view::status_path;
+use crate::application::ports::{Connection, ConnectionStore, PortError};
+use crate::domain::{CorrelationId, IdempotencyKey, JobId, Submission};
 use crate::telemetry::{TraceHeader, record_trace_id};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use courier_jobs::{Registry, RegistryError};
 use courier_protocol::frames::{FrameKind, error_code};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -26,28 +22,13 @@ use tracing::Instrument;
 /// hour so a frame can never find its connection's counter gone while it is still open.
 pub const CONNECTION_RECORD_LIFETIME: Duration = Duration::from_secs(3 * 3600);
 
-const IDEMPOTENCY_SCOPE: &str = "ws-submit";
-
 pub struct WebSocketApp {
     pub connections: Arc<dyn ConnectionStore>,
     pub frames: FrameSender,
-    /// The FIFO work queue.
-    pub queue: Arc<dyn WorkQueue>,
-    pub claims: Arc<dyn ClaimStore>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
-    pub registry: Arc<Registry>,
+    /// The submit door to the intake (its queue is the FIFO work queue).
+    pub intake: Arc<Intake>,
     pub clock: Arc<dyn Clock>,
-    pub claim_lifetime: Duration,
     pub tokens: AccessTokens,
-}
-
-/// What an `accepted` frame says, kept with the `requestId` so a resent submit gets it again.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Accepted {
-    job_id: String,
-    correlation_id: String,
-    data: Value,
 }
 
 fn status(code: i64) -> ApiGatewayProxyResponse {
@@ -213,152 +194,67 @@ impl WebSocketApp {
         trace: Option<&TraceHeader>,
     ) -> Draft {
         let request_id = Some(request.request_id.clone());
-        if let Err(error) = self.registry.validate(&request.job_type, &request.payload) {
-            let code = match error {
-                RegistryError::UnknownType { .. } => error_code::UNKNOWN_JOB_TYPE,
-                RegistryError::InvalidPayload { .. } => error_code::INVALID_PAYLOAD,
-            };
-            return Draft::error(request_id, code, &error.to_string());
-        }
         // Connection ids are short ASCII and request ids at most 128 visible ASCII characters,
         // so the key always parses.
         let key = IdempotencyKey::parse(&format!("{connection_id}:{}", request.request_id))
             .expect("connection and request ids make a valid key");
-        let print = fingerprint(
-            IDEMPOTENCY_SCOPE,
-            &json!({"type": request.job_type, "payload": request.payload}),
-        );
-        match self
-            .idempotency
-            .acquire(IDEMPOTENCY_SCOPE, &key, &print)
-            .await
-        {
-            Err(error) => {
-                tracing::error!(%error, "idempotency store unavailable");
-                Draft::error(
-                    request_id,
-                    error_code::UNAVAILABLE,
-                    "the request could not be recorded; nothing was accepted, retry later",
-                )
-            }
-            Ok(IdempotencyClaim::KeyReused) => Draft::error(
-                request_id,
-                error_code::REQUEST_ID_REUSED,
-                "this requestId was already used on this connection for a different job",
-            ),
-            Ok(IdempotencyClaim::InProgress) => Draft::error(
-                request_id,
-                error_code::REQUEST_IN_PROGRESS,
-                "this request is being accepted right now; its accepted frame follows",
-            ),
-            Ok(IdempotencyClaim::Replay(stored)) => match serde_json::from_str(&stored.body) {
-                Ok(accepted) => accepted_draft(request_id, accepted),
-                Err(error) => {
-                    tracing::error!(%error, "stored acceptance unreadable");
-                    Draft::error(request_id, error_code::UNAVAILABLE, "retry later")
-                }
-            },
-            Ok(IdempotencyClaim::Acquired) => {
-                match self
-                    .accept(connection_id, &request, correlation_id, trace)
-                    .await
-                {
-                    Ok(accepted) => {
-                        let stored = StoredResponse {
-                            status: 202,
-                            headers: Vec::new(),
-                            body: serde_json::to_string(&accepted).expect("serialisable"),
-                        };
-                        if let Err(error) = self
-                            .idempotency
-                            .complete(IDEMPOTENCY_SCOPE, &key, &stored)
-                            .await
-                        {
-                            // The job is queued; only a resend's replay is at risk.
-                            tracing::warn!(%error, "acceptance not stored for replays");
-                        }
-                        accepted_draft(request_id, accepted)
-                    }
-                    Err(message) => {
-                        if let Err(error) = self.idempotency.release(IDEMPOTENCY_SCOPE, &key).await
-                        {
-                            tracing::warn!(%error, "requestId stays taken until its record expires");
-                        }
-                        Draft::error(request_id, error_code::UNAVAILABLE, message)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Records the claim and queues the job; both must succeed for the job to be accepted.
-    async fn accept(
-        &self,
-        connection_id: &str,
-        request: &SubmitRequest,
-        correlation_id: &CorrelationId,
-        trace: Option<&TraceHeader>,
-    ) -> Result<Accepted, &'static str> {
-        let now = self.clock.now();
-        let claim = Claim::pending(
-            JobId::generate(),
-            request.job_type.clone(),
-            correlation_id.clone(),
-            now,
-            self.claim_lifetime,
-        );
-        let envelope = WorkMessage {
-            message_id: claim.id.to_string(),
-            correlation_id: correlation_id.to_string(),
-            pattern: Pattern::Bidirectional,
-            job_type: request.job_type.clone(),
-            payload: request.payload.clone(),
-            accepted_at: rfc3339(now),
-            has_callback: false,
-            reply_to: Some(ReplyTo {
-                connection_id: connection_id.to_owned(),
-                request_id: request.request_id.clone(),
-            }),
-            redrive: 0,
-            trace_header: trace.map(|t| t.as_str().to_owned()),
+        let original = json!({"type": request.job_type, "payload": request.payload});
+        let door = Door::WebSocket {
+            connection_id: connection_id.to_owned(),
+            request_id: request.request_id,
         };
-        let accepted = crate::application::intake::record_and_queue(
-            self.claims.as_ref(),
-            self.queue.as_ref(),
-            &claim,
-            &envelope,
-            0,
-        )
-        .await;
-        if !accepted {
-            return Err(
-                "the job could not be recorded and queued, and was not accepted; retry later",
-            );
+        let request = Request {
+            submission: Submission {
+                job_type: request.job_type,
+                payload: request.payload,
+                delay_seconds: 0,
+                callback_url: None,
+            },
+            correlation_id: correlation_id.clone(),
+            trace: trace.cloned(),
+            idempotency: Some((key, original)),
+        };
+        match self.intake.accept(door, request).await {
+            Ok(accepted) => accepted_draft(request_id, &accepted.acceptance),
+            Err(refusal) => {
+                let code = match &refusal {
+                    Refusal::UnknownJobType(_) => error_code::UNKNOWN_JOB_TYPE,
+                    Refusal::InvalidPayload(_) => error_code::INVALID_PAYLOAD,
+                    Refusal::InvalidBody(_) | Refusal::InvalidCallback(_) => {
+                        error_code::INVALID_FRAME
+                    }
+                    Refusal::KeyReused => error_code::REQUEST_ID_REUSED,
+                    Refusal::InProgress => error_code::REQUEST_IN_PROGRESS,
+                    Refusal::Unavailable(_) => error_code::UNAVAILABLE,
+                };
+                let message = match refusal {
+                    Refusal::KeyReused => {
+                        "this requestId was already used on this connection for a different job"
+                            .to_owned()
+                    }
+                    Refusal::InProgress => {
+                        "this request is being accepted right now; its accepted frame follows"
+                            .to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                Draft::error(request_id, code, &message)
+            }
         }
-        tracing::info!(job_id = %claim.id, job_type = %claim.job_type, correlation_id = %correlation_id, "job accepted");
-        crate::metrics::accepted(
-            Pattern::Bidirectional.as_str(),
-            correlation_id.as_str(),
-            claim.id.as_str(),
-        );
-        Ok(Accepted {
-            job_id: claim.id.to_string(),
-            correlation_id: correlation_id.to_string(),
-            data: json!({
-                "status": claim.status,
-                "statusUrl": crate::application::job_view::status_path(&claim.id),
-                "expiresAt": rfc3339(claim.expires_at),
-            }),
-        })
     }
 }
 
-fn accepted_draft(request_id: Option<String>, accepted: Accepted) -> Draft {
+fn accepted_draft(request_id: Option<String>, acceptance: &Acceptance) -> Draft {
+    let id = JobId::parse(&acceptance.id).expect("intake makes job ids");
     Draft {
         request_id,
         kind: FrameKind::Accepted,
-        job_id: Some(accepted.job_id),
-        correlation_id: Some(accepted.correlation_id),
-        data: accepted.data,
+        job_id: Some(acceptance.id.clone()),
+        correlation_id: Some(acceptance.correlation_id.clone()),
+        data: json!({
+            "status": Acceptance::STATUS,
+            "statusUrl": status_path(&id),
+            "expiresAt": acceptance.expires_at,
+        }),
     }
 }

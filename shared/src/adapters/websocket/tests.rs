@@ -30,15 +30,21 @@ impl Harness {
         let poster = Arc::new(RecordingPoster::default());
         let queue = Arc::new(InMemoryQueue::default());
         let claims = Arc::new(InMemoryClaims::default());
+        let clock: Arc<dyn crate::application::clock::Clock> =
+            Arc::new(FixedClock::at(datetime!(2026-11-24 08:00:00 UTC)));
         let app = WebSocketApp {
             connections: connections.clone(),
             frames: FrameSender::new(connections.clone(), poster.clone()),
-            queue: queue.clone(),
-            claims: claims.clone(),
-            idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-            registry: Arc::new(courier_jobs::examples::offline()),
-            clock: Arc::new(FixedClock::at(datetime!(2026-11-24 08:00:00 UTC))),
-            claim_lifetime: std::time::Duration::from_secs(3600),
+            intake: Arc::new(crate::application::intake::Intake {
+                registry: Arc::new(courier_jobs::examples::offline()),
+                queue: queue.clone(),
+                claims: claims.clone(),
+                idempotency: Arc::new(InMemoryIdempotencyStore::default()),
+                callback_policy: Arc::new(crate::application::ssrf::SsrfPolicy::default()),
+                clock: clock.clone(),
+                claim_lifetime: std::time::Duration::from_secs(3600),
+            }),
+            clock,
             tokens: AccessTokens::parse(TOKEN).unwrap(),
         };
         Self {

@@ -3,10 +3,6 @@
 use std::time::Duration;
 use thiserror::Error;
 
-/// Largest request body the HTTP API accepts. A fire-and-forget envelope must fit in one SQS
-/// message (256 KiB) with room for its own fields and attributes.
-pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
-
 /// A claim's lifetime when the template does not set one: one day.
 pub const DEFAULT_CLAIM_LIFETIME_SECONDS: u64 = 86_400;
 

@@ -2,10 +2,13 @@
 //! wrong media type (415), too large (413), not JSON (400).
 
 use super::problem::Problem;
-use crate::composition::settings::MAX_REQUEST_BYTES;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::Value;
+
+/// Largest request body the HTTP API accepts. A fire-and-forget envelope must fit in one SQS
+/// message (256 KiB) with room for its own fields and attributes.
+pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
 
 /// A request body that is well-formed JSON of at most [`MAX_REQUEST_BYTES`], with the raw bytes
 /// kept for fingerprinting.

@@ -1,20 +1,17 @@
 //! The claim check: `POST /v1/jobs` accepts work and hands back a claim, `GET /v1/jobs/{id}`
 //! reads it, `DELETE /v1/jobs/{id}` cancels a job that has not started.
 
-use super::body::JsonBody;
-use super::messages::{accepted_response, intake_request, refused};
+use super::messages::{Submitted, accepted_response, refused};
 use super::problem::Problem;
 use super::router::AppState;
 use crate::application::intake::{Acceptance, Door};
 use crate::application::job_view::{job_view, status_path};
 use crate::application::ports::CancelOutcome;
-use crate::domain::{Claim, CorrelationId, JobId};
-use crate::telemetry::TraceHeader;
-use axum::Extension;
+use crate::domain::{Claim, JobId};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use courier_protocol::rest::JobAccepted;
 
@@ -36,17 +33,7 @@ fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<JobId, Problem>
     JobId::parse(&raw).map_err(|e| Problem::invalid_job_id(e.to_string()))
 }
 
-pub async fn post_job(
-    State(state): State<AppState>,
-    Extension(correlation_id): Extension<CorrelationId>,
-    Extension(trace): Extension<Option<TraceHeader>>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
-) -> Response {
-    let request = match intake_request(&headers, body, correlation_id, trace) {
-        Ok(request) => request,
-        Err(problem) => return problem.into_response(),
-    };
+pub async fn post_job(State(state): State<AppState>, Submitted(request): Submitted) -> Response {
     match state.intake.accept(Door::Jobs, request).await {
         Ok(accepted) => {
             let acceptance = &accepted.acceptance;

@@ -8,14 +8,35 @@ use super::router::AppState;
 use crate::application::intake::{Accepted, Door, Refusal, Request};
 use crate::domain::{CorrelationId, Submission, SubmissionError};
 use crate::telemetry::TraceHeader;
-use axum::Extension;
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use courier_protocol::rest::MessageAccepted;
 
-/// Reads both POSTs' body and headers into an intake request, or the precise 400.
-pub fn intake_request(
+/// Both POSTs' input: body and headers read into an intake request, or the precise 4xx.
+pub struct Submitted(pub Request);
+
+impl<S: Send + Sync> FromRequest<S> for Submitted {
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        let correlation_id = request
+            .extensions()
+            .get::<CorrelationId>()
+            .cloned()
+            .expect("the correlate middleware runs first");
+        let trace = request
+            .extensions()
+            .get::<Option<TraceHeader>>()
+            .cloned()
+            .flatten();
+        let headers = request.headers().clone();
+        let JsonBody(body) = JsonBody::from_request(request, state).await?;
+        intake_request(&headers, body, correlation_id, trace).map(Submitted)
+    }
+}
+
+fn intake_request(
     headers: &HeaderMap,
     body: serde_json::Value,
     correlation_id: CorrelationId,
@@ -74,15 +95,8 @@ pub fn accepted_response(
 
 pub async fn post_message(
     State(state): State<AppState>,
-    Extension(correlation_id): Extension<CorrelationId>,
-    Extension(trace): Extension<Option<TraceHeader>>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    Submitted(request): Submitted,
 ) -> Response {
-    let request = match intake_request(&headers, body, correlation_id, trace) {
-        Ok(request) => request,
-        Err(problem) => return problem.into_response(),
-    };
     match state.intake.accept(Door::Messages, request).await {
         Ok(accepted) => {
             let acceptance = &accepted.acceptance;

@@ -1,6 +1,6 @@
 //! The REST API: one axum router, served by `lambda_http` in Lambda and called directly in tests.
 
-mod body;
+pub mod body;
 mod correlation;
 pub(crate) mod idempotency;
 mod jobs;

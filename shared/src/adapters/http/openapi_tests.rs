@@ -203,7 +203,7 @@ async fn exchanges() -> Vec<Exchange> {
     let mut out = Vec::new();
     let big = format!(
         r#"{{"type":"echo","payload":"{}"}}"#,
-        "x".repeat(crate::composition::settings::MAX_REQUEST_BYTES)
+        "x".repeat(super::body::MAX_REQUEST_BYTES)
     );
     for (template, path) in [("/v1/messages", "/v1/messages"), ("/v1/jobs", "/v1/jobs")] {
         let h = Harness::new();

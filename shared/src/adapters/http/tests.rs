@@ -186,7 +186,7 @@ async fn bad_input_gets_its_precise_problem_and_enqueues_nothing() {
     let h = Harness::new();
     let big = format!(
         r#"{{"type":"echo","payload":"{}"}}"#,
-        "x".repeat(crate::composition::settings::MAX_REQUEST_BYTES)
+        "x".repeat(super::body::MAX_REQUEST_BYTES)
     );
     let cases: Vec<(&str, String, StatusCode, &str)> = vec![
         (

@@ -3,9 +3,6 @@
 use std::time::Duration;
 use thiserror::Error;
 
-/// A claim's lifetime when the template does not set one: one day.
-pub const DEFAULT_CLAIM_LIFETIME_SECONDS: u64 = 86_400;
-
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -19,6 +16,81 @@ fn required(name: &'static str) -> Result<String, ConfigError> {
         .ok()
         .filter(|v| !v.is_empty())
         .ok_or(ConfigError::Missing(name))
+}
+
+/// A setting the template passes in: its environment variable, the template parameter that sets
+/// it, and the default both sides use (a test holds `template.yaml` to these).
+#[derive(Debug, Clone, Copy)]
+pub struct Parameter {
+    pub env: &'static str,
+    pub template: &'static str,
+    pub default: u64,
+}
+
+impl Parameter {
+    fn number(&self) -> Result<u64, ConfigError> {
+        number_or(self.env, self.default)
+    }
+
+    fn count(&self) -> Result<u32, ConfigError> {
+        count_or(
+            self.env,
+            u32::try_from(self.default).expect("counts fit u32"),
+        )
+    }
+}
+
+/// The template-set settings with defaults, stated once.
+pub mod parameters {
+    use super::Parameter;
+
+    pub const MAX_RECEIVE_COUNT: Parameter = Parameter {
+        env: "MAX_RECEIVE_COUNT",
+        template: "MaxReceiveCount",
+        default: 5,
+    };
+    pub const RETRY_BASE_DELAY_SECONDS: Parameter = Parameter {
+        env: "RETRY_BASE_DELAY_SECONDS",
+        template: "RetryBaseDelaySeconds",
+        default: 2,
+    };
+    pub const CLAIM_LIFETIME_SECONDS: Parameter = Parameter {
+        env: "CLAIM_LIFETIME_SECONDS",
+        template: "ClaimLifetimeSeconds",
+        default: 86_400,
+    };
+    pub const CALLBACK_TIMEOUT_MS: Parameter = Parameter {
+        env: "CALLBACK_TIMEOUT_MS",
+        template: "CallbackTimeoutMs",
+        default: 5_000,
+    };
+    /// The callback queue's own schedule: a receiver may be down for longer than a job would
+    /// ever wait on a retry.
+    pub const CALLBACK_MAX_ATTEMPTS: Parameter = Parameter {
+        env: "CALLBACK_MAX_ATTEMPTS",
+        template: "CallbackMaxAttempts",
+        default: 8,
+    };
+    pub const CALLBACK_RETRY_BASE_DELAY_SECONDS: Parameter = Parameter {
+        env: "CALLBACK_RETRY_BASE_DELAY_SECONDS",
+        template: "CallbackRetryBaseDelaySeconds",
+        default: 30,
+    };
+    pub const CALLBACK_RETRY_MAX_DELAY_SECONDS: Parameter = Parameter {
+        env: "CALLBACK_RETRY_MAX_DELAY_SECONDS",
+        template: "CallbackRetryMaxDelaySeconds",
+        default: 3_600,
+    };
+
+    pub const ALL: [Parameter; 7] = [
+        MAX_RECEIVE_COUNT,
+        RETRY_BASE_DELAY_SECONDS,
+        CLAIM_LIFETIME_SECONDS,
+        CALLBACK_TIMEOUT_MS,
+        CALLBACK_MAX_ATTEMPTS,
+        CALLBACK_RETRY_BASE_DELAY_SECONDS,
+        CALLBACK_RETRY_MAX_DELAY_SECONDS,
+    ];
 }
 
 fn number_or(name: &'static str, default: u64) -> Result<u64, ConfigError> {
@@ -73,10 +145,7 @@ impl HttpApiSettings {
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
             idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
-            claim_lifetime: Duration::from_secs(number_or(
-                "CLAIM_LIFETIME_SECONDS",
-                DEFAULT_CLAIM_LIFETIME_SECONDS,
-            )?),
+            claim_lifetime: Duration::from_secs(parameters::CLAIM_LIFETIME_SECONDS.number()?),
             callback_policy: callback_policy_from_env(),
         })
     }
@@ -111,8 +180,8 @@ impl ProcessorSettings {
             work_queue_url: required("WORK_QUEUE_URL")?,
             dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
-            max_receive_count: count_or("MAX_RECEIVE_COUNT", 5)?,
-            retry_base_delay: Duration::from_secs(number_or("RETRY_BASE_DELAY_SECONDS", 2)?),
+            max_receive_count: parameters::MAX_RECEIVE_COUNT.count()?,
+            retry_base_delay: Duration::from_secs(parameters::RETRY_BASE_DELAY_SECONDS.number()?),
             retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
             record_ttl: Duration::from_secs(number_or("RECORD_TTL_SECONDS", 7 * 86_400)?),
             ordered_work_queue_url: required("ORDERED_WORK_QUEUE_URL")?,
@@ -149,10 +218,7 @@ impl WebSocketSettings {
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
             tokens,
             idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
-            claim_lifetime: Duration::from_secs(number_or(
-                "CLAIM_LIFETIME_SECONDS",
-                DEFAULT_CLAIM_LIFETIME_SECONDS,
-            )?),
+            claim_lifetime: Duration::from_secs(parameters::CLAIM_LIFETIME_SECONDS.number()?),
         })
     }
 }
@@ -186,19 +252,64 @@ impl NotifierSettings {
             table_name: required("TABLE_NAME")?,
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
             secrets,
-            timeout: Duration::from_millis(number_or("CALLBACK_TIMEOUT_MS", 5_000)?),
-            // The callback queue's own schedule: a receiver may be down for longer than a job
-            // would ever wait on a retry.
-            max_attempts: count_or("CALLBACK_MAX_ATTEMPTS", 8)?,
-            retry_base_delay: Duration::from_secs(number_or(
-                "CALLBACK_RETRY_BASE_DELAY_SECONDS",
-                30,
-            )?),
-            retry_max_delay: Duration::from_secs(number_or(
-                "CALLBACK_RETRY_MAX_DELAY_SECONDS",
-                3_600,
-            )?),
+            timeout: Duration::from_millis(parameters::CALLBACK_TIMEOUT_MS.number()?),
+            max_attempts: parameters::CALLBACK_MAX_ATTEMPTS.count()?,
+            retry_base_delay: Duration::from_secs(
+                parameters::CALLBACK_RETRY_BASE_DELAY_SECONDS.number()?,
+            ),
+            retry_max_delay: Duration::from_secs(
+                parameters::CALLBACK_RETRY_MAX_DELAY_SECONDS.number()?,
+            ),
             url_policy: callback_policy_from_env(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parameters;
+    use std::collections::HashMap;
+
+    /// `template.yaml`'s parameter defaults (`Parameters:` → `  Name:` → `    Default: v`).
+    fn template_defaults() -> HashMap<String, String> {
+        let template = include_str!("../../../template.yaml");
+        let mut defaults = HashMap::new();
+        let mut current = None;
+        for line in template
+            .lines()
+            .skip_while(|l| *l != "Parameters:")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+        {
+            if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
+                && !name.starts_with(' ')
+            {
+                current = Some(name.to_owned());
+            } else if let (Some(name), Some(value)) = (&current, line.strip_prefix("    Default: "))
+            {
+                defaults.insert(name.clone(), value.trim_matches('"').to_owned());
+            }
+        }
+        defaults
+    }
+
+    #[test]
+    fn template_and_code_state_the_same_defaults() {
+        let template = template_defaults();
+        assert!(
+            template.len() > 10,
+            "parsed the template's parameters: {template:?}"
+        );
+        for parameter in parameters::ALL {
+            assert_eq!(
+                template.get(parameter.template).map(String::as_str),
+                Some(parameter.default.to_string().as_str()),
+                "{} ({})",
+                parameter.template,
+                parameter.env
+            );
+        }
+        // The job catalog's switch: absent from the environment means the template's default.
+        assert_eq!(template["ExampleJobTypes"], "enabled");
     }
 }

@@ -1,0 +1,386 @@
+//! The callback side: one message on the callback queue → one signed POST of the job's outcome
+//! to the caller's URL, retried with backoff until it is delivered, refused for good (410), or
+//! out of attempts (then SQS redrive moves it to the callback DLQ).
+//!
+//! One delivery attempt is four steps: **prepare** (read the claim, decide whether there is
+//! anything to send, sign it), **send**, **classify** the response ([`classify`]), and
+//! **schedule** what comes next ([`schedule`]); the last two are pure functions.
+
+use crate::application::backoff::retry_delay;
+use crate::application::clock::{Clock, rfc3339};
+use crate::application::consumer::{SqsBatchResponse, SqsEvent, SqsMessage, handle_batch};
+use crate::application::ports::{
+    CallbackLedger, CallbackUpdate, ClaimStore, PortError, RetryScheduler,
+};
+use crate::application::processor::RetryPolicy;
+use crate::application::ssrf::SsrfPolicy;
+use crate::domain::{CallbackEvent, CallbackStatus, Claim, JobId};
+use crate::telemetry::{TraceHeader, record_trace_id};
+use async_trait::async_trait;
+use courier_protocol::queue::{CallbackMessage, QueueMessage};
+use courier_protocol::webhook::{Secret, signature_header};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+/// One POST to a callback URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What came back: a status, or no response at all (timeout, refused, blocked address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookResponse {
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
+    NoResponse(String),
+}
+
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn send(&self, request: &WebhookRequest) -> WebhookResponse;
+}
+
+#[derive(Debug, Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Dependency(#[from] PortError),
+    #[error("not a callback request: {0}")]
+    Unparseable(String),
+    #[error("delivery will be retried: {0}")]
+    WillRetry(String),
+}
+
+pub struct Notifier {
+    pub claims: Arc<dyn ClaimStore>,
+    pub ledger: Arc<dyn CallbackLedger>,
+    pub sender: Arc<dyn WebhookSender>,
+    pub retries: Arc<dyn RetryScheduler>,
+    pub secrets: Vec<Secret>,
+    pub url_policy: SsrfPolicy,
+    pub retry: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The stable `webhook-id` of a job's callback: the same across every retry.
+pub fn webhook_id(job_id: &str) -> String {
+    format!("msg_{job_id}")
+}
+
+impl Notifier {
+    pub async fn handle_event(&self, event: SqsEvent) -> SqsBatchResponse {
+        handle_batch(event, |record| self.deliver(record)).await
+    }
+
+    pub async fn deliver(&self, record: SqsMessage) -> Result<(), NotifyError> {
+        let request = match QueueMessage::from_json(record.body.as_deref().unwrap_or("")) {
+            Ok(QueueMessage::Callback(request)) => request,
+            Ok(other) => {
+                let error = format!("a {} message on the callback queue", other.kind());
+                tracing::error!(%error, "not a callback request; redrive moves it to the callback DLQ");
+                return Err(NotifyError::Unparseable(error));
+            }
+            Err(error) => {
+                tracing::error!(%error, sqs_message_id = record.message_id.as_deref().unwrap_or("-"),
+                        "not a callback request; redrive moves it to the callback DLQ");
+                return Err(NotifyError::Unparseable(error.to_string()));
+            }
+        };
+        let span = tracing::info_span!(
+            "callback",
+            job_id = %request.job_id,
+            correlation_id = %request.correlation_id,
+            trace_id = tracing::field::Empty,
+        );
+        record_trace_id(&span, TraceHeader::of_record(&record).as_ref());
+        let result = self
+            .deliver_in_span(record, request)
+            .instrument(span.clone())
+            .await;
+        if let Err(NotifyError::Dependency(error)) = &result {
+            span.in_scope(
+                || tracing::error!(%error, "a dependency failed; SQS delivers the callback again"),
+            );
+        }
+        result
+    }
+
+    async fn deliver_in_span(
+        &self,
+        record: SqsMessage,
+        request: CallbackMessage,
+    ) -> Result<(), NotifyError> {
+        let job_id =
+            JobId::parse(&request.job_id).map_err(|e| NotifyError::Unparseable(e.to_string()))?;
+        let attempt: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let now = self.clock.now();
+        let (claim, webhook) = match self.prepare(&job_id, &request, attempt, now).await? {
+            Prepared::Nothing(why) => {
+                tracing::info!("{why}; nothing to deliver");
+                return Ok(());
+            }
+            Prepared::Refused(update) => {
+                tracing::warn!(reason = ?update.last_error, "callback URL refused at delivery");
+                self.ledger.record(&job_id, &update).await?;
+                return Ok(());
+            }
+            Prepared::Send { claim, webhook } => (claim, webhook),
+        };
+        let response = self.sender.send(&webhook).await;
+        let verdict = classify(&response);
+        let plan = schedule(&verdict, attempt, &self.retry, now, &mut rand::rng());
+        self.ledger.record(&job_id, &plan.update).await?;
+        self.report(&claim, &verdict, &plan, attempt, now);
+        match plan.retry_in {
+            None => Ok(()),
+            Some(delay) => {
+                if let (Some(arn), Some(handle)) =
+                    (&record.event_source_arn, &record.receipt_handle)
+                    && let Err(error) = self.retries.retry_after(arn, handle, delay).await
+                {
+                    tracing::warn!(%error, "could not set the retry delay");
+                }
+                Err(NotifyError::WillRetry(
+                    plan.update.last_error.clone().unwrap_or_default(),
+                ))
+            }
+        }
+    }
+
+    /// Step 1: read the claim and decide whether there is anything to send; if so, the signed
+    /// request. A redriven delivery reopens a FAILED callback (once per redrive); a settled one
+    /// is a duplicate; a URL the guard now refuses fails the delivery without a request.
+    async fn prepare(
+        &self,
+        job_id: &JobId,
+        request: &CallbackMessage,
+        attempt: u32,
+        now: OffsetDateTime,
+    ) -> Result<Prepared, PortError> {
+        let Some(claim) = self.claims.get(job_id).await? else {
+            return Ok(Prepared::Nothing("claim gone"));
+        };
+        let Some(mut callback) = claim.callback.clone() else {
+            return Ok(Prepared::Nothing("the job has no callback"));
+        };
+        if request.redrive > 0 && callback.state == CallbackStatus::Failed {
+            if !self.ledger.reopen(job_id, request.redrive).await? {
+                return Ok(Prepared::Nothing("redrive already handled"));
+            }
+            tracing::info!(
+                redrive = request.redrive,
+                "failed callback redriven; delivering again"
+            );
+            callback.state = CallbackStatus::Queued;
+        }
+        if callback.is_settled() {
+            return Ok(Prepared::Nothing("callback already settled (a duplicate)"));
+        }
+        // Checked again at delivery: configuration may have changed since submission.
+        if let Err(rejected) = self.url_policy.check_url(&callback.url) {
+            return Ok(Prepared::Refused(CallbackUpdate {
+                event: CallbackEvent::GiveUp,
+                attempts: attempt,
+                last_status: None,
+                last_error: Some(rejected.to_string()),
+                next_attempt_at: None,
+                delivered_at: None,
+            }));
+        }
+        let body = serde_json::to_string(&crate::application::job_view::callback_body(&claim))
+            .expect("serialisable");
+        let id = webhook_id(job_id.as_str());
+        let timestamp = now.unix_timestamp();
+        let headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("user-agent".to_owned(), "courier-notifier".to_owned()),
+            ("webhook-id".to_owned(), id.clone()),
+            ("webhook-timestamp".to_owned(), timestamp.to_string()),
+            (
+                "webhook-signature".to_owned(),
+                signature_header(&self.secrets, &id, timestamp, body.as_bytes()),
+            ),
+            (
+                "x-correlation-id".to_owned(),
+                claim.correlation_id.to_string(),
+            ),
+        ];
+        Ok(Prepared::Send {
+            webhook: WebhookRequest {
+                url: callback.url,
+                headers,
+                body,
+            },
+            claim: Box::new(claim),
+        })
+    }
+
+    /// Logs and metrics for one attempt's outcome.
+    fn report(
+        &self,
+        claim: &Claim,
+        verdict: &Verdict,
+        plan: &Plan,
+        attempt: u32,
+        now: OffsetDateTime,
+    ) {
+        let (correlation_id, job_id) = (claim.correlation_id.as_str(), claim.id.as_str());
+        match verdict {
+            Verdict::Delivered { code } => {
+                tracing::info!(attempt, code, "callback delivered");
+                let latency = claim
+                    .completed_at
+                    .and_then(|done| Duration::try_from(now - done).ok());
+                crate::metrics::callback_attempt(true, false, latency, correlation_id, job_id);
+            }
+            Verdict::Gone => {
+                tracing::warn!(attempt, "callback refused with 410 Gone");
+                crate::metrics::callback_attempt(false, true, None, correlation_id, job_id);
+            }
+            Verdict::Retry { reason, .. } => {
+                let gave_up = plan.update.event == CallbackEvent::GiveUp;
+                if gave_up {
+                    tracing::warn!(attempt, %reason, "callback attempts exhausted; redrive moves it to the callback DLQ");
+                    crate::metrics::dead_lettered("callback", correlation_id, job_id);
+                } else {
+                    let delay_ms = plan.retry_in.unwrap_or_default().as_millis() as u64;
+                    tracing::warn!(attempt, %reason, delay_ms, "callback failed; will retry");
+                }
+                crate::metrics::callback_attempt(false, gave_up, None, correlation_id, job_id);
+            }
+        }
+    }
+}
+
+/// What step 1 found.
+enum Prepared {
+    /// Nothing to send, and nothing to record (the reason is logged).
+    Nothing(&'static str),
+    /// The URL is refused: record the failure, send nothing.
+    Refused(CallbackUpdate),
+    Send {
+        claim: Box<Claim>,
+        webhook: WebhookRequest,
+    },
+}
+
+/// What an attempt's response means for the delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A 2xx within the timeout.
+    Delivered { code: u16 },
+    /// 410: the receiver wants no more; not retried.
+    Gone,
+    /// Anything else: 3xx (redirects are not followed), 4xx, 429, 5xx, no response. The
+    /// receiver may ask for a pause (`Retry-After`).
+    Retry {
+        status: Option<u16>,
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Step 3: classify the response.
+pub fn classify(response: &WebhookResponse) -> Verdict {
+    match response {
+        WebhookResponse::Status { code, .. } if (200..300).contains(code) => {
+            Verdict::Delivered { code: *code }
+        }
+        WebhookResponse::Status { code: 410, .. } => Verdict::Gone,
+        WebhookResponse::Status { code, retry_after } => Verdict::Retry {
+            status: Some(*code),
+            reason: format!("the receiver answered {code}"),
+            retry_after: *retry_after,
+        },
+        WebhookResponse::NoResponse(reason) => Verdict::Retry {
+            status: None,
+            reason: reason.clone(),
+            retry_after: None,
+        },
+    }
+}
+
+/// What to record, and when (if ever) to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub update: CallbackUpdate,
+    /// `Some`: hand the message back to SQS this long (zero on the last attempt, so redrive
+    /// moves it to the callback DLQ at once).
+    pub retry_in: Option<Duration>,
+}
+
+/// Step 4: schedule. Exponential backoff with jitter, never sooner than the receiver's
+/// `Retry-After` and never later than the policy's ceiling; the last attempt gives up.
+pub fn schedule(
+    verdict: &Verdict,
+    attempt: u32,
+    policy: &RetryPolicy,
+    now: OffsetDateTime,
+    rng: &mut impl rand::Rng,
+) -> Plan {
+    let mut update = CallbackUpdate {
+        event: CallbackEvent::GiveUp,
+        attempts: attempt,
+        last_status: None,
+        last_error: None,
+        next_attempt_at: None,
+        delivered_at: None,
+    };
+    match verdict {
+        Verdict::Delivered { code } => {
+            update.event = CallbackEvent::Deliver;
+            update.last_status = Some(*code);
+            update.delivered_at = Some(rfc3339(now));
+            Plan {
+                update,
+                retry_in: None,
+            }
+        }
+        Verdict::Gone => {
+            update.last_status = Some(410);
+            update.last_error = Some("the receiver answered 410 Gone; not retried".into());
+            Plan {
+                update,
+                retry_in: None,
+            }
+        }
+        Verdict::Retry {
+            status,
+            reason,
+            retry_after,
+        } => {
+            update.last_status = *status;
+            update.last_error = Some(reason.clone());
+            if attempt >= policy.max_receive_count {
+                return Plan {
+                    update,
+                    retry_in: Some(Duration::ZERO),
+                };
+            }
+            let backoff = retry_delay(attempt, policy.base_delay, policy.max_delay, rng);
+            // The receiver may ask for longer; never longer than our own ceiling.
+            let delay =
+                retry_after.map_or(backoff, |asked| backoff.max(asked.min(policy.max_delay)));
+            update.event = CallbackEvent::Retry;
+            update.next_attempt_at = Some(rfc3339(now + delay));
+            Plan {
+                update,
+                retry_in: Some(delay),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+//! The notifier's steps over fakes: one test per kind of answer a receiver can give.
+
+use super::*;
+use crate::adapters::memory::{FixedClock, InMemoryClaims, RecordingRetries};
+use crate::domain::{CallbackState, CorrelationId, JobStatus};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::sync::Mutex;
+use time::macros::datetime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-30 12:00 UTC);
+const JOB: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_receive_count: 5,
+        base_delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(60),
+    }
+}
+
+/// Answers every request with one scripted response, and keeps the requests.
+struct ScriptedReceiver {
+    response: WebhookResponse,
+    requests: Mutex<Vec<WebhookRequest>>,
+}
+
+#[async_trait]
+impl WebhookSender for ScriptedReceiver {
+    async fn send(&self, request: &WebhookRequest) -> WebhookResponse {
+        self.requests.lock().unwrap().push(request.clone());
+        self.response.clone()
+    }
+}
+
+#[derive(Default)]
+struct RecordingLedger {
+    updates: Mutex<Vec<CallbackUpdate>>,
+}
+
+#[async_trait]
+impl CallbackLedger for RecordingLedger {
+    async fn record(&self, _: &JobId, update: &CallbackUpdate) -> Result<(), PortError> {
+        self.updates.lock().unwrap().push(update.clone());
+        Ok(())
+    }
+
+    async fn reopen(&self, _: &JobId, _: u32) -> Result<bool, PortError> {
+        Ok(true)
+    }
+}
+
+struct Harness {
+    notifier: Notifier,
+    receiver: Arc<ScriptedReceiver>,
+    ledger: Arc<RecordingLedger>,
+    retries: Arc<RecordingRetries>,
+}
+
+async fn harness(url: &str, response: WebhookResponse) -> Harness {
+    let claims = Arc::new(InMemoryClaims::default());
+    let mut claim = Claim::pending(
+        JobId::parse(JOB).unwrap(),
+        "echo".into(),
+        CorrelationId::parse("corr-1").unwrap(),
+        NOW,
+        Duration::from_secs(3600),
+    );
+    claim.status = JobStatus::Succeeded;
+    claim.result = Some(serde_json::json!({"ok": true}));
+    claim.callback = Some(CallbackState {
+        state: CallbackStatus::Queued,
+        ..CallbackState::waiting(url.into())
+    });
+    claims.create(&claim).await.unwrap();
+    let receiver = Arc::new(ScriptedReceiver {
+        response,
+        requests: Mutex::default(),
+    });
+    let ledger = Arc::new(RecordingLedger::default());
+    let retries = Arc::new(RecordingRetries::default());
+    Harness {
+        notifier: Notifier {
+            claims,
+            ledger: ledger.clone(),
+            sender: receiver.clone(),
+            retries: retries.clone(),
+            secrets: vec![Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()],
+            url_policy: SsrfPolicy::default(),
+            retry: policy(),
+            clock: Arc::new(FixedClock::at(NOW)),
+        },
+        receiver,
+        ledger,
+        retries,
+    }
+}
+
+impl Harness {
+    async fn deliver(&self, attempt: u32) -> Result<(), NotifyError> {
+        let mut record = SqsMessage::default();
+        record.message_id = Some("sqs-1".into());
+        record.body = Some(
+            CallbackMessage {
+                job_id: JOB.into(),
+                correlation_id: "corr-1".into(),
+                redrive: 0,
+            }
+            .to_json(),
+        );
+        record.event_source_arn = Some("arn:aws:sqs:us-east-1:1:courier-callbacks".into());
+        record.receipt_handle = Some("handle".into());
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), attempt.to_string());
+        self.notifier.deliver(record).await
+    }
+
+    fn update(&self) -> CallbackUpdate {
+        let updates = self.ledger.updates.lock().unwrap();
+        assert_eq!(updates.len(), 1, "one update per attempt: {updates:?}");
+        updates[0].clone()
+    }
+}
+
+fn status(code: u16, retry_after: Option<u64>) -> WebhookResponse {
+    WebhookResponse::Status {
+        code,
+        retry_after: retry_after.map(Duration::from_secs),
+    }
+}
+
+const URL: &str = "https://hooks.example.com/courier";
+
+#[tokio::test]
+async fn a_2xx_is_delivered_signed_with_a_stable_id() {
+    let h = harness(URL, status(204, None)).await;
+    h.deliver(1).await.unwrap();
+    let update = h.update();
+    assert_eq!(update.state(), CallbackStatus::Delivered);
+    assert_eq!(update.last_status, Some(204));
+    assert_eq!(
+        update.delivered_at.as_deref(),
+        Some("2026-11-30T12:00:00.000Z")
+    );
+    assert!(h.retries.delays().is_empty());
+    let request = h.receiver.requests.lock().unwrap()[0].clone();
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(header("webhook-id"), format!("msg_{JOB}"));
+    let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+    courier_protocol::webhook::verify(
+        &secret,
+        &header("webhook-id"),
+        timestamp,
+        request.body.as_bytes(),
+        &header("webhook-signature"),
+        NOW.unix_timestamp(),
+        300,
+    )
+    .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(body["status"], "SUCCEEDED");
+    assert!(
+        body.get("callback").is_none(),
+        "the body is the job, less its delivery state"
+    );
+}
+
+#[tokio::test]
+async fn a_410_gives_up_at_once() {
+    let h = harness(URL, status(410, None)).await;
+    h.deliver(1).await.unwrap();
+    let update = h.update();
+    assert_eq!(update.state(), CallbackStatus::Failed);
+    assert_eq!(update.last_status, Some(410));
+    assert!(h.retries.delays().is_empty(), "not retried");
+}
+
+#[tokio::test]
+async fn a_429_waits_at_least_its_retry_after_within_the_ceiling() {
+    let h = harness(URL, status(429, Some(45))).await;
+    assert!(matches!(h.deliver(1).await, Err(NotifyError::WillRetry(_))));
+    let update = h.update();
+    assert_eq!(update.state(), CallbackStatus::Retrying);
+    assert_eq!(h.retries.delays(), vec![Duration::from_secs(45)]);
+    assert_eq!(
+        update.next_attempt_at.as_deref(),
+        Some("2026-11-30T12:00:45.000Z")
+    );
+
+    let greedy = harness(URL, status(429, Some(86_400))).await;
+    assert!(greedy.deliver(1).await.is_err());
+    assert_eq!(
+        greedy.retries.delays(),
+        vec![Duration::from_secs(60)],
+        "capped"
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_with_growing_backoff() {
+    let h = harness(URL, status(503, None)).await;
+    assert!(h.deliver(3).await.is_err());
+    let update = h.update();
+    assert_eq!(update.state(), CallbackStatus::Retrying);
+    assert_eq!(
+        update.last_error.as_deref(),
+        Some("the receiver answered 503")
+    );
+    let delay = h.retries.delays()[0];
+    // Attempt 3: step 2 s × 2² = 8 s, equal jitter → 4–8 s.
+    assert!(
+        (Duration::from_secs(4)..=Duration::from_secs(8)).contains(&delay),
+        "{delay:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried() {
+    let h = harness(URL, WebhookResponse::NoResponse("timed out".into())).await;
+    assert!(h.deliver(1).await.is_err());
+    let update = h.update();
+    assert_eq!(update.state(), CallbackStatus::Retrying);
+    assert_eq!(update.last_status, None);
+    assert_eq!(update.last_error.as_deref(), Some("timed out"));
+}
+
+#[tokio::test]
+async fn a_url_refused_at_delivery_fails_without_a_request() {
+    let h = harness("https://127.0.0.1/hook", status(200, None)).await;
+    h.deliver(1).await.unwrap();
+    let update = h.update();
+    assert_eq!(update.state(), CallbackStatus::Failed);
+    assert!(update.last_error.is_some());
+    assert!(
+        h.receiver.requests.lock().unwrap().is_empty(),
+        "nothing sent"
+    );
+}
+
+#[tokio::test]
+async fn the_last_attempt_gives_up_and_hands_the_message_to_redrive_at_once() {
+    let h = harness(URL, status(500, None)).await;
+    assert!(
+        h.deliver(5).await.is_err(),
+        "left unacknowledged for SQS redrive"
+    );
+    assert_eq!(h.update().state(), CallbackStatus::Failed);
+    assert_eq!(h.retries.delays(), vec![Duration::ZERO]);
+}
+
+#[test]
+fn classify_and_schedule_are_plain_functions() {
+    assert_eq!(
+        classify(&status(200, None)),
+        Verdict::Delivered { code: 200 }
+    );
+    assert_eq!(classify(&status(410, None)), Verdict::Gone);
+    assert!(matches!(
+        classify(&status(302, None)),
+        Verdict::Retry {
+            status: Some(302),
+            ..
+        }
+    ));
+    let mut rng = StdRng::seed_from_u64(7);
+    let retry = classify(&status(500, None));
+    for attempt in 1..5 {
+        let plan = schedule(&retry, attempt, &policy(), NOW, &mut rng);
+        assert_eq!(plan.update.event, CallbackEvent::Retry);
+        assert!(plan.retry_in.unwrap() <= policy().max_delay);
+    }
+    let last = schedule(&retry, 5, &policy(), NOW, &mut rng);
+    assert_eq!(
+        (last.update.event, last.retry_in),
+        (CallbackEvent::GiveUp, Some(Duration::ZERO))
+    );
+}

@@ -5,6 +5,7 @@ mod correlation;
 pub(crate) mod idempotency;
 mod jobs;
 mod messages;
+pub mod openapi;
 pub mod problem;
 mod router;
 

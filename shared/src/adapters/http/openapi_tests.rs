@@ -502,3 +502,95 @@ async fn every_documented_status_is_produced_and_every_body_matches_its_schema()
         }
     }
 }
+
+/// The catalog a deployment with the example types runs (what the committed document shows).
+fn deployed_catalog() -> courier_jobs::Registry {
+    let aws = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let options = courier_jobs::CatalogOptions {
+        examples: true,
+        ledger_table: Some("courier".into()),
+    };
+    courier_jobs::catalog(&options, &aws)
+}
+
+/// `UPDATE_OPENAPI=1 cargo test -p courier-shared --lib openapi` rewrites the generated parts.
+#[test]
+fn the_documented_job_types_are_the_registrys() {
+    let mut expected = doc();
+    super::openapi::apply(&mut expected, &deployed_catalog());
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+        let text = serde_json::to_string_pretty(&expected).unwrap() + "\n";
+        std::fs::write(path, text).unwrap();
+        return;
+    }
+    assert!(
+        doc() == expected,
+        "openapi.json is out of step with the job registry; run \
+         UPDATE_OPENAPI=1 cargo test -p courier-shared --lib openapi"
+    );
+    let names: Vec<_> = doc()["components"]["schemas"]["JobSubmission"]["discriminator"]["mapping"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        names,
+        ["echo", "fail", "flaky", "ledger", "sha256", "sleep"]
+    );
+}
+
+/// A validator for one of the document's schemas, with its `$ref`s resolved in the document.
+fn validator(name: &str) -> jsonschema::Validator {
+    let document = doc();
+    let root = json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": document["components"],
+    });
+    jsonschema::validator_for(&root).expect("the document's schemas compile")
+}
+
+#[tokio::test]
+async fn bodies_valid_against_the_document_are_accepted_and_invalid_ones_are_not() {
+    let jobs = validator("JobSubmission");
+    let messages = validator("MessageSubmission");
+    let valid = [
+        json!({"type": "echo"}),
+        json!({"type": "echo", "payload": [1, {"a": null}], "delaySeconds": 3}),
+        json!({"type": "fail"}),
+        json!({"type": "sleep", "payload": {"ms": 0}}),
+        json!({"type": "sha256", "payload": {"data": ""}}),
+        json!({"type": "flaky", "payload": {"failures": 50}}),
+    ];
+    let h = Harness::new();
+    for body in &valid {
+        assert!(jobs.is_valid(body) && messages.is_valid(body), "{body}");
+        for path in ["/v1/jobs", "/v1/messages"] {
+            let (status, _, answer) = h.post_to(path, &body.to_string(), &[]).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{path} {body}: {answer}");
+        }
+    }
+    let invalid = [
+        json!({"type": ""}),
+        json!({"type": "nope"}),
+        json!({"type": "sleep"}),
+        json!({"type": "sleep", "payload": {"ms": 20001}}),
+        json!({"type": "sleep", "payload": {"ms": 1, "extra": true}}),
+        json!({"type": "echo", "priority": 1}),
+        json!({"type": "echo", "delaySeconds": 901}),
+    ];
+    for body in &invalid {
+        assert!(!jobs.is_valid(body), "the document refuses {body}");
+        let (status, _, _) = h.post_to("/v1/jobs", &body.to_string(), &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let with_callback = json!({"type": "echo", "callback": {"url": "https://example.com/hook"}});
+    assert!(jobs.is_valid(&with_callback));
+    assert!(
+        !messages.is_valid(&with_callback),
+        "messages take no callback"
+    );
+}

@@ -59,7 +59,7 @@ impl Harness {
         self.post_to("/v1/messages", body, headers).await
     }
 
-    async fn post_to(
+    pub(super) async fn post_to(
         &self,
         path: &str,
         body: &str,

@@ -42,3 +42,6 @@ fi
 
 log "end-to-end tests against the local stack"
 cargo test --release --locked --workspace --test '*'
+
+# Last: the fuzzer leaves delayed jobs and dead letters behind that the suite above would wait on.
+"$COURIER_ROOT/infra/fuzz.sh"

@@ -247,6 +247,8 @@ struct Registered<T: JobType> {
     validator: OnceLock<Result<jsonschema::Validator, String>>,
 }
 
+pub use courier_protocol::json::whole_numbers_as_integers;
+
 fn pointer_under_payload(instance_path: &str) -> String {
     format!("/payload{instance_path}")
 }
@@ -281,7 +283,7 @@ impl<T: JobType> RegisteredType for Registered<T> {
             });
         }
         // What the schema cannot say, the type's own deserialisation does.
-        serde_json::from_value::<T::Input>(payload.clone())
+        serde_json::from_value::<T::Input>(whole_numbers_as_integers(payload.clone()))
             .map(drop)
             .map_err(|e| PayloadError {
                 pointer: "/payload".into(),
@@ -290,7 +292,7 @@ impl<T: JobType> RegisteredType for Registered<T> {
     }
 
     async fn run(&self, payload: Value, context: &JobContext<'_>) -> Result<Value, JobError> {
-        let input: T::Input = serde_json::from_value(payload)
+        let input: T::Input = serde_json::from_value(whole_numbers_as_integers(payload))
             .map_err(|e| JobError::permanent(format!("payload does not fit the type: {e}")))?;
         let output = self.job.run(input, context).await?;
         serde_json::to_value(output)

@@ -85,3 +85,45 @@ mod tests {
         assert_eq!(catalog(&off, &aws()).names().count(), 0);
     }
 }
+
+#[cfg(test)]
+mod validation_tests {
+    use crate::{RegistryError, examples};
+    use serde_json::json;
+
+    #[test]
+    fn a_payload_is_checked_against_its_types_schema_with_a_pointer() {
+        let registry = examples::offline();
+        assert!(registry.validate("echo", &json!(null)).is_ok());
+        assert!(registry.validate("fail", &json!(null)).is_ok());
+        assert!(
+            registry.validate("sleep", &json!({"ms": 5.0})).is_ok(),
+            "a whole float is an integer"
+        );
+        let cases = [
+            ("sleep", json!({"ms": "soon"}), "/payload/ms"),
+            ("sleep", json!({"ms": 20001}), "/payload/ms"),
+            ("sleep", json!(null), "/payload"),
+            ("sha256", json!({"data": 5}), "/payload/data"),
+            ("flaky", json!({"failures": 51}), "/payload/failures"),
+            ("fail", json!({"reason": 1}), "/payload/reason"),
+        ];
+        for (name, payload, pointer) in cases {
+            match registry.validate(name, &payload) {
+                Err(RegistryError::InvalidPayload { error, .. }) => {
+                    assert_eq!(
+                        error.pointer, pointer,
+                        "{name} {payload}: {}",
+                        error.message
+                    )
+                }
+                other => panic!("{name} {payload}: {other:?}"),
+            }
+        }
+        let unknown = registry.validate("nope", &json!(null)).unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "unknown job type \"nope\"; known types: echo, fail, flaky, sha256, sleep"
+        );
+    }
+}

@@ -9,6 +9,7 @@
 //! Everything here is plain data plus (de)serialisation: no I/O, no AWS types.
 
 pub mod frames;
+pub mod json;
 pub mod queue;
 pub mod rest;
 pub mod webhook;

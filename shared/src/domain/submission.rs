@@ -32,7 +32,8 @@ impl Submission {
             return Err(SubmissionError::NotAnObject);
         }
         let wire: courier_protocol::rest::Submission =
-            serde_json::from_value(value).map_err(|e| SubmissionError::Shape(e.to_string()))?;
+            serde_json::from_value(courier_protocol::json::whole_numbers_as_integers(value))
+                .map_err(|e| SubmissionError::Shape(e.to_string()))?;
         let delay_seconds = wire.delay_seconds.unwrap_or(0);
         if delay_seconds > MAX_DELAY_SECONDS {
             return Err(SubmissionError::Shape(format!(

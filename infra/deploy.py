@@ -69,6 +69,8 @@ PARAMETERS = {
     "CallbackAllowHttp": "true",
     "CallbackAllowedHosts": "127.0.0.1,localhost",
     "CallbackTimeoutMs": "1000",
+    # The test command switches the example job types off once to see them refused.
+    "ExampleJobTypes": os.environ.get("COURIER_EXAMPLE_JOB_TYPES", "enabled"),
 }
 
 CODE_URI = re.compile(r"^(\s*CodeUri:\s*)functions/([A-Za-z0-9_-]+)\s*$", re.MULTILINE)

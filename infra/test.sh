@@ -45,3 +45,11 @@ cargo test --release --locked --workspace --test '*'
 
 # Last: the fuzzer leaves delayed jobs and dead letters behind that the suite above would wait on.
 "$COURIER_ROOT/infra/fuzz.sh"
+
+# The template parameter that switches the example job types off, on the deployed stack; then
+# the stack is put back as `up` left it.
+log "redeploying with ExampleJobTypes=disabled"
+deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
+COURIER_EXAMPLE_JOB_TYPES=disabled deploy
+cargo test --release --locked -p courier-e2e --features examples-disabled --test examples_disabled
+deploy

@@ -1,0 +1,46 @@
+//! The stack deployed with the template parameter `ExampleJobTypes=disabled`: the example types
+//! are unknown types at every door, as if they had never been written. Built only with the
+//! `examples-disabled` feature; `infra/test.sh` redeploys the stack that way to run it.
+
+use courier_client::frames::{SubmitFrame, error_code};
+use courier_client::ws::{Auth, WsClient};
+use courier_e2e::Stack;
+use serde_json::json;
+
+#[tokio::test]
+async fn switched_off_example_types_are_unknown_types() {
+    let stack = Stack::load().await;
+    for job_type in ["echo", "sha256", "sleep", "fail", "flaky", "ledger"] {
+        for path in ["/v1/messages", "/v1/jobs"] {
+            let reply = stack
+                .post_json(path, &json!({"type": job_type, "payload": null}), &[])
+                .await;
+            assert_eq!(reply.status, 400, "{path} {job_type}: {reply:?}");
+            assert_eq!(reply.problem_type(), "unknown-job-type", "{job_type}");
+            let detail = reply.json()["detail"].as_str().unwrap().to_owned();
+            assert!(
+                detail.ends_with("known types: "),
+                "none are registered: {detail}"
+            );
+        }
+    }
+    let mut ws = WsClient::connect(
+        stack.output("WebSocketUrl"),
+        Auth::Header(stack.output("LocalWebSocketToken")),
+    )
+    .await
+    .expect("the local token is accepted");
+    ws.submit(&SubmitFrame::new("r1", "echo", json!(1)))
+        .await
+        .unwrap();
+    let frame = ws
+        .next_frame(std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("an answer");
+    assert_eq!(
+        frame.error_code(),
+        Some(error_code::UNKNOWN_JOB_TYPE),
+        "{frame:?}"
+    );
+}

@@ -26,7 +26,7 @@ cargo test --release --locked --workspace --lib --bins
 cargo test --release --locked --workspace --doc
 
 log "cargo clippy"
-cargo clippy --release --locked --workspace --all-targets -- -D warnings
+cargo clippy --release --locked --workspace --all-targets --features courier-e2e/examples-disabled -- -D warnings
 
 log "sam validate --lint"
 ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"

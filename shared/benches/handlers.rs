@@ -91,6 +91,7 @@ async fn bench_processor() {
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(60),
         },
+        Arc::new(courier_shared::application::clock::SystemClock),
     );
     let mut samples = Vec::with_capacity(ITERATIONS);
     for i in 0..WARM_UP + ITERATIONS {

@@ -32,6 +32,7 @@ fn frame_sender(
     config: &aws_config::SdkConfig,
     table: &str,
     management_url: &str,
+    clock: std::sync::Arc<dyn crate::application::clock::Clock>,
 ) -> crate::application::frames::FrameSender {
     use crate::adapters::aws::{ApiGatewayConnectionPoster, DynamoConnectionStore};
     use std::sync::Arc;
@@ -39,6 +40,7 @@ fn frame_sender(
         Arc::new(DynamoConnectionStore::new(
             aws_sdk_dynamodb::Client::new(config),
             table,
+            clock,
         )),
         Arc::new(ApiGatewayConnectionPoster::new(config, management_url)),
     )

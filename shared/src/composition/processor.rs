@@ -6,7 +6,7 @@ use super::{JobCatalog, frame_sender, load_aws_config, start};
 use crate::adapters::aws::{
     DynamoMessageLedger, QueuedCallbackStarter, SqsDeadLetterQueue, SqsRetryScheduler,
 };
-use crate::application::clock::SystemClock;
+use crate::application::clock::{Clock, SystemClock};
 use crate::application::consumer::SqsEvent;
 use crate::application::processor::{MessageProcessor, RetryPolicy, WorkConsumer};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -22,11 +22,12 @@ pub fn wire(
     let sqs = aws_sdk_sqs::Client::new(config);
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let registry = Arc::new(jobs);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ledger = Arc::new(DynamoMessageLedger::new(
         dynamodb.clone(),
         &settings.table_name,
         settings.record_ttl,
-        Arc::new(SystemClock),
+        clock.clone(),
     ));
     let retries = Arc::new(SqsRetryScheduler::new(
         sqs.clone(),
@@ -54,6 +55,7 @@ pub fn wire(
             retries.clone(),
             callbacks.clone(),
             policy,
+            clock.clone(),
         )
     };
     WorkConsumer {
@@ -62,6 +64,7 @@ pub fn wire(
             config,
             &settings.table_name,
             &settings.websocket_management_url,
+            clock.clone(),
         )),
     }
 }

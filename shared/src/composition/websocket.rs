@@ -23,11 +23,13 @@ pub fn wire(
         connections: Arc::new(DynamoConnectionStore::new(
             dynamodb.clone(),
             &settings.table_name,
+            clock.clone(),
         )),
         frames: frame_sender(
             config,
             &settings.table_name,
             &settings.websocket_management_url,
+            clock.clone(),
         ),
         intake: Arc::new(Intake {
             registry: Arc::new(jobs),

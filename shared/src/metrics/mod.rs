@@ -8,7 +8,6 @@
 pub mod emf;
 
 use emf::{Record, Unit};
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -66,12 +65,9 @@ fn emit(record: Record) {
     if DISCARD.load(Ordering::Relaxed) {
         return;
     }
-    if cfg!(test) {
-        // Through the test harness's capture: shown only for a failing test.
-        print!("{line}");
-    } else {
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
-    }
+    // `print!` takes stdout's lock for the one call (so the line is written whole), and in
+    // tests goes through the harness's capture.
+    print!("{line}");
 }
 
 /// How a processing attempt ended.

@@ -4,24 +4,27 @@
 //! `seq` is the connection's frame counter, taken one at a time by atomic `ADD`.
 
 use super::{n, port_error, s};
+use crate::application::clock::Clock;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
-use time::OffsetDateTime;
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct DynamoConnectionStore {
     client: Client,
     table: String,
+    clock: Arc<dyn Clock>,
 }
 
 impl DynamoConnectionStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,
             table: table.into(),
+            clock,
         }
     }
 
@@ -73,7 +76,7 @@ impl ConnectionStore for DynamoConnectionStore {
             .condition_expression("attribute_exists(pk) AND #ttl > :now")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;

@@ -16,6 +16,7 @@
 
 use super::attempt::{AttemptOutcome, run_attempt};
 use crate::application::backoff::retry_delay;
+use crate::application::clock::Clock;
 use crate::application::frames::{Delivery, Draft, FrameSender};
 use crate::application::ports::{
     AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
@@ -65,6 +66,7 @@ pub struct MessageProcessor {
     retries: Arc<dyn RetryScheduler>,
     callbacks: Arc<dyn CallbackStarter>,
     policy: RetryPolicy,
+    clock: Arc<dyn Clock>,
     /// Set on the processor of the ordered (FIFO) queue, whose jobs came over WebSocket.
     frames: Option<FrameSender>,
 }
@@ -116,10 +118,9 @@ fn queue_label(envelope: &WorkMessage) -> &'static str {
 }
 
 /// From acceptance to now, if the acceptance time is readable.
-fn since_accepted(envelope: &WorkMessage) -> Option<Duration> {
+fn since_accepted(envelope: &WorkMessage, now: time::OffsetDateTime) -> Option<Duration> {
     let accepted = crate::application::clock::parse_rfc3339(&envelope.accepted_at)?;
-    let elapsed = time::OffsetDateTime::now_utc() - accepted;
-    elapsed.try_into().ok()
+    (now - accepted).try_into().ok()
 }
 
 fn job_failed(failure: &Failure) -> Value {
@@ -141,8 +142,10 @@ impl MessageProcessor {
         retries: Arc<dyn RetryScheduler>,
         callbacks: Arc<dyn CallbackStarter>,
         policy: RetryPolicy,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            clock,
             registry,
             ledger,
             dead_letters,
@@ -304,7 +307,9 @@ impl MessageProcessor {
                 pattern_label(envelope),
                 outcome,
                 started.elapsed(),
-                terminal.then(|| since_accepted(envelope)).flatten(),
+                terminal
+                    .then(|| since_accepted(envelope, self.clock.now()))
+                    .flatten(),
                 envelope.correlation_id.as_str(),
                 &envelope.message_id,
             );

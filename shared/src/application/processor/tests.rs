@@ -37,6 +37,7 @@ impl Harness {
                 base_delay: Duration::from_secs(2),
                 max_delay: Duration::from_secs(60),
             },
+            Arc::new(crate::application::clock::SystemClock),
         );
         Self {
             ledger,
@@ -331,6 +332,7 @@ mod bidirectional {
                 base_delay: Duration::ZERO,
                 max_delay: Duration::ZERO,
             },
+            Arc::new(crate::application::clock::SystemClock),
         )
         .with_frames(FrameSender::new(connections.clone(), poster.clone()));
         (h, connections, poster)

@@ -1,27 +1,112 @@
-//! Generic helpers that turn a per-message async function into an SQS batch handler returning
-//! `batchItemFailures`, so only the failed messages are retried: one for standard queues (any
-//! order, concurrently) and one for FIFO queues (each message group in order).
+//! The SQS consumer skeleton both queue consumers (processor, notifier) run on: each record's
+//! body is parsed once into a courier [`QueueMessage`] and handed, with the record, to a
+//! per-message async function; the batch answers with `batchItemFailures`, so only the failed
+//! messages are retried. A panic while handling one message fails that message only. Standard
+//! queues run messages concurrently; FIFO queues run each message group in order.
 
 use aws_lambda_events::event::sqs::BatchItemFailure;
 pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures_util::StreamExt;
+use courier_protocol::queue::QueueMessage;
 use futures_util::stream;
+use futures_util::{FutureExt, StreamExt};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+/// One SQS record, with its body parsed (once) as a courier queue message.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub record: SqsMessage,
+    /// The body as a queue message, or why it is not one.
+    pub message: Result<QueueMessage, String>,
+}
+
+impl Delivery {
+    pub fn parse(record: SqsMessage) -> Self {
+        let message = QueueMessage::from_json(record.body.as_deref().unwrap_or(""))
+            .map_err(|e| e.to_string());
+        Self { record, message }
+    }
+
+    /// SQS's count of receives, this one included (1 when absent).
+    pub fn receive_count(&self) -> u32 {
+        self.record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// A message attribute's string value.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.record
+            .message_attributes
+            .get(name)
+            .and_then(|a| a.string_value.as_deref())
+    }
+}
+
+/// Why a message was reported as a batch item failure.
+#[derive(Debug)]
+pub enum ItemFailure<E> {
+    /// The handler said so (and logged why, in the message's span).
+    Failed(E),
+    /// The handler panicked.
+    Panicked(String),
+    /// FIFO: an earlier message of its group failed, so it was not processed.
+    BehindAFailure,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for ItemFailure<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failed(error) => error.fmt(f),
+            Self::Panicked(message) => write!(f, "the handler panicked: {message}"),
+            Self::BehindAFailure => f.write_str("an earlier message of its group failed"),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
+}
+
+/// Runs `handle` on one delivery, turning a panic into that message's failure.
+async fn guarded<F, Fut, E>(handle: &F, record: SqsMessage) -> Result<(), ItemFailure<E>>
+where
+    F: Fn(Delivery) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    match AssertUnwindSafe(handle(Delivery::parse(record)))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result.map_err(ItemFailure::Failed),
+        Err(panic) => {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(panic = %message, "a message's handler panicked; only it is retried");
+            Err(ItemFailure::Panicked(message))
+        }
+    }
+}
 
 /// Messages of one batch handled at once. Standard queues carry no order, so concurrency is safe.
 pub const BATCH_CONCURRENCY: usize = 10;
 
 pub async fn handle_batch<F, Fut, E>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
-    F: Fn(SqsMessage) -> Fut,
+    F: Fn(Delivery) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let outcomes: Vec<Outcome<E>> = stream::iter(event.records)
-        .map(|record| {
+    let handle = &handle;
+    let outcomes: Vec<Outcome<ItemFailure<E>>> = stream::iter(event.records)
+        .map(|record| async move {
             let id = record.message_id.clone();
-            let fut = handle(record);
-            async move { (id, fut.await) }
+            (id, guarded(handle, record).await)
         })
         .buffer_unordered(BATCH_CONCURRENCY)
         .collect()
@@ -52,22 +137,6 @@ fn failures<E: std::fmt::Display>(outcomes: Vec<Outcome<E>>) -> SqsBatchResponse
     response
 }
 
-/// Why a FIFO message was not processed: an earlier one of its group failed.
-#[derive(Debug)]
-pub enum Ordered<E> {
-    Failed(E),
-    BehindAFailure,
-}
-
-impl<E: std::fmt::Display> std::fmt::Display for Ordered<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Failed(error) => error.fmt(f),
-            Self::BehindAFailure => f.write_str("an earlier message of its group failed"),
-        }
-    }
-}
-
 /// A FIFO batch: message groups run concurrently, each group's messages one after another. Once
 /// a message fails, the rest of its group is reported failed unprocessed, so SQS redelivers
 /// them after it, in order. Each of those is handed to `hold` first, which should make it
@@ -80,7 +149,7 @@ pub async fn handle_ordered_batch<F, Fut, E, H, HFut>(
     hold: H,
 ) -> SqsBatchResponse
 where
-    F: Fn(SqsMessage) -> Fut,
+    F: Fn(Delivery) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
     H: Fn(SqsMessage) -> HFut,
@@ -99,7 +168,7 @@ where
         }
     }
     let (handle, hold) = (&handle, &hold);
-    let outcomes: Vec<Vec<Outcome<Ordered<E>>>> = stream::iter(groups)
+    let outcomes: Vec<Vec<Outcome<ItemFailure<E>>>> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut outcomes = Vec::with_capacity(records.len());
             let mut failed = false;
@@ -107,10 +176,10 @@ where
                 let id = record.message_id.clone();
                 if failed {
                     hold(record).await;
-                    outcomes.push((id, Err(Ordered::BehindAFailure)));
+                    outcomes.push((id, Err(ItemFailure::BehindAFailure)));
                     continue;
                 }
-                let outcome = handle(record).await.map_err(Ordered::Failed);
+                let outcome = guarded(handle, record).await;
                 failed = outcome.is_err();
                 outcomes.push((id, outcome));
             }
@@ -137,8 +206,8 @@ mod tests {
     async fn reports_only_the_failed_messages() {
         let mut event = SqsEvent::default();
         event.records = vec![record("a", "ok"), record("b", "bad"), record("c", "ok")];
-        let response = handle_batch(event, |m| async move {
-            if m.body.as_deref() == Some("ok") {
+        let response = handle_batch(event, |d| async move {
+            if d.record.body.as_deref() == Some("ok") {
                 Ok(())
             } else {
                 Err("boom")
@@ -175,10 +244,12 @@ mod tests {
         let held = std::sync::Mutex::new(Vec::new());
         let response = handle_ordered_batch(
             event,
-            |m| {
-                seen.lock().unwrap().push(m.message_id.clone().unwrap());
+            |d| {
+                seen.lock()
+                    .unwrap()
+                    .push(d.record.message_id.clone().unwrap());
                 async move {
-                    if m.body.as_deref() == Some("ok") {
+                    if d.record.body.as_deref() == Some("ok") {
                         Ok(())
                     } else {
                         Err("boom")
@@ -206,6 +277,37 @@ mod tests {
         );
         let position = |id: &str| seen.iter().position(|s| s == id).unwrap();
         assert!(position("a1") < position("a2") && position("b1") < position("b2"));
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_only_its_own_message() {
+        let mut event = SqsEvent::default();
+        event.records = vec![record("a", "ok"), record("b", "panic"), record("c", "ok")];
+        let response = handle_batch(event, |d| async move {
+            if d.record.body.as_deref() == Some("panic") {
+                panic!("a bug in one message's handling");
+            }
+            Ok::<(), String>(())
+        })
+        .await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, vec!["b"]);
+    }
+
+    #[test]
+    fn bodies_are_parsed_once_into_queue_messages() {
+        let work = record(
+            "w",
+            r#"{"kind":"callback","jobId":"j","correlationId":"c"}"#,
+        );
+        let delivery = Delivery::parse(work);
+        assert_eq!(delivery.message.unwrap().subject_id(), "j");
+        assert_eq!(Delivery::parse(record("x", "{}")).receive_count(), 1);
+        assert!(Delivery::parse(record("x", "junk")).message.is_err());
     }
 
     #[tokio::test]

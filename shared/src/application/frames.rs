@@ -52,7 +52,7 @@ impl Draft {
 
 /// What became of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub enum FrameDelivery {
     Delivered {
         seq: u64,
     },
@@ -108,9 +108,13 @@ impl FrameSender {
     }
 
     /// Numbers and posts a frame.
-    pub async fn send(&self, connection_id: &str, draft: Draft) -> Result<Delivery, PortError> {
+    pub async fn send(
+        &self,
+        connection_id: &str,
+        draft: Draft,
+    ) -> Result<FrameDelivery, PortError> {
         match self.reserve(connection_id).await? {
-            None => Ok(Delivery::NotConnected),
+            None => Ok(FrameDelivery::NotConnected),
             Some(seq) => self.send_reserved(connection_id, seq, draft).await,
         }
     }
@@ -121,13 +125,13 @@ impl FrameSender {
         connection_id: &str,
         seq: u64,
         draft: Draft,
-    ) -> Result<Delivery, PortError> {
+    ) -> Result<FrameDelivery, PortError> {
         let kind = draft.kind;
         let text = encode(draft.numbered(seq));
         match self.poster.post(connection_id, text.as_bytes()).await? {
             PostOutcome::Delivered => {
                 crate::metrics::frame_sent(kind_name(kind));
-                Ok(Delivery::Delivered { seq })
+                Ok(FrameDelivery::Delivered { seq })
             }
             PostOutcome::Gone => {
                 crate::metrics::connection_gone(connection_id);
@@ -135,7 +139,7 @@ impl FrameSender {
                 // connection so later frames stop here, at the counter.
                 self.connections.close(connection_id).await?;
                 tracing::info!(connection_id, "connection gone; its record was removed");
-                Ok(Delivery::Gone)
+                Ok(FrameDelivery::Gone)
             }
         }
     }

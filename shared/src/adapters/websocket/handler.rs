@@ -5,7 +5,7 @@
 use super::auth::{AccessTokens, presented_token};
 use super::inbound::{self, SubmitRequest};
 use crate::application::clock::Clock;
-use crate::application::frames::{Delivery, Draft, FrameSender};
+use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::intake::{Acceptance, Door, Intake, Refusal, Request};
 use crate::application::job_view::status_path;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
@@ -159,7 +159,7 @@ impl WebSocketApp {
             ..draft
         };
         match self.frames.send_reserved(connection_id, seq, draft).await {
-            Ok(Delivery::Delivered { .. }) => {}
+            Ok(FrameDelivery::Delivered { .. }) => {}
             Ok(other) => tracing::info!(?other, "reply not delivered"),
             Err(error) => tracing::warn!(%error, "reply not delivered"),
         }

@@ -5,7 +5,7 @@ use crate::adapters::memory::{
     FixedClock, InMemoryClaims, InMemoryConnections, InMemoryIdempotencyStore, InMemoryQueue,
     RecordingPoster,
 };
-use crate::application::frames::{Delivery, Draft, FrameSender};
+use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::domain::Pattern;
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use courier_protocol::frames::{FrameKind, ServerFrame, error_code};
@@ -253,10 +253,10 @@ async fn a_gone_connection_is_forgotten() {
     h.poster.gone.lock().unwrap().push(CONN.into());
     let draft = Draft::error(None, "x", "y");
     let delivery = h.app.frames.send(CONN, draft.clone()).await.unwrap();
-    assert_eq!(delivery, Delivery::Gone);
+    assert_eq!(delivery, FrameDelivery::Gone);
     assert!(!h.connections.is_open(CONN));
     assert_eq!(
         h.app.frames.send(CONN, draft).await.unwrap(),
-        Delivery::NotConnected
+        FrameDelivery::NotConnected
     );
 }

@@ -8,7 +8,9 @@
 
 use crate::application::backoff::retry_delay;
 use crate::application::clock::{Clock, rfc3339};
-use crate::application::consumer::{SqsBatchResponse, SqsEvent, SqsMessage, handle_batch};
+use crate::application::consumer::{
+    Delivery, SqsBatchResponse, SqsEvent, SqsMessage, handle_batch,
+};
 use crate::application::ports::{
     CallbackLedger, CallbackUpdate, ClaimStore, PortError, RetryScheduler,
 };
@@ -79,8 +81,10 @@ impl Notifier {
         handle_batch(event, |record| self.deliver(record)).await
     }
 
-    pub async fn deliver(&self, record: SqsMessage) -> Result<(), NotifyError> {
-        let request = match QueueMessage::from_json(record.body.as_deref().unwrap_or("")) {
+    pub async fn deliver(&self, delivery: Delivery) -> Result<(), NotifyError> {
+        let attempt = delivery.receive_count();
+        let Delivery { record, message } = delivery;
+        let request = match message {
             Ok(QueueMessage::Callback(request)) => request,
             Ok(other) => {
                 let error = format!("a {} message on the callback queue", other.kind());
@@ -101,7 +105,7 @@ impl Notifier {
         );
         record_trace_id(&span, TraceHeader::of_record(&record).as_ref());
         let result = self
-            .deliver_in_span(record, request)
+            .deliver_in_span(record, attempt, request)
             .instrument(span.clone())
             .await;
         if let Err(NotifyError::Dependency(error)) = &result {
@@ -115,15 +119,11 @@ impl Notifier {
     async fn deliver_in_span(
         &self,
         record: SqsMessage,
+        attempt: u32,
         request: CallbackMessage,
     ) -> Result<(), NotifyError> {
         let job_id =
             JobId::parse(&request.job_id).map_err(|e| NotifyError::Unparseable(e.to_string()))?;
-        let attempt: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
         let now = self.clock.now();
         let (claim, webhook) = match self.prepare(&job_id, &request, attempt, now).await? {
             Prepared::Nothing(why) => {

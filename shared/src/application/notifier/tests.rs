@@ -113,7 +113,7 @@ impl Harness {
         record
             .attributes
             .insert("ApproximateReceiveCount".into(), attempt.to_string());
-        self.notifier.deliver(record).await
+        self.notifier.deliver(Delivery::parse(record)).await
     }
 
     fn update(&self) -> CallbackUpdate {

@@ -17,7 +17,8 @@
 use super::attempt::{AttemptOutcome, run_attempt};
 use crate::application::backoff::retry_delay;
 use crate::application::clock::Clock;
-use crate::application::frames::{Delivery, Draft, FrameSender};
+use crate::application::consumer::Delivery;
+use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
     AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
     MessageLedger, PortError, RetryScheduler,
@@ -177,11 +178,11 @@ impl MessageProcessor {
         }
         .for_job(&envelope.message_id, envelope.correlation_id.as_str());
         match frames.send(&to.connection_id, draft).await {
-            Ok(Delivery::Delivered { seq }) => tracing::debug!(seq, ?kind, "frame sent"),
-            Ok(Delivery::NotConnected) => {
+            Ok(FrameDelivery::Delivered { seq }) => tracing::debug!(seq, ?kind, "frame sent"),
+            Ok(FrameDelivery::NotConnected) => {
                 tracing::info!(?kind, "client not connected; the claim keeps the outcome")
             }
-            Ok(Delivery::Gone) => {
+            Ok(FrameDelivery::Gone) => {
                 tracing::info!(
                     ?kind,
                     "client gone; connection forgotten, the claim keeps the outcome"
@@ -204,21 +205,21 @@ impl MessageProcessor {
     /// inside its last moments, and a job still running then is stopped and handed back.
     pub async fn process(
         &self,
-        record: SqsMessage,
+        delivery: Delivery,
         deadline: Option<Instant>,
     ) -> Result<(), ProcessError> {
+        let receive_count = delivery.receive_count();
+        let Delivery { record, message } = delivery;
         if !super::may_start(deadline, Instant::now()) {
             self.release(record).await;
             return Err(ProcessError::OutOfTime);
         }
         let body = record.body.clone().unwrap_or_default();
         let trace = TraceHeader::of_record(&record);
-        let parsed = QueueMessage::from_json(&body)
-            .map_err(|e| e.to_string())
-            .and_then(|m| match m {
-                QueueMessage::Work(work) => Ok(work),
-                other => Err(format!("a {} message on a work queue", other.kind())),
-            });
+        let parsed = message.and_then(|m| match m {
+            QueueMessage::Work(work) => Ok(work),
+            other => Err(format!("a {} message on a work queue", other.kind())),
+        });
         let mut envelope = match parsed {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -260,7 +261,7 @@ impl MessageProcessor {
         );
         record_trace_id(&span, trace.as_ref());
         let result = self
-            .process_envelope(&record, &body, &envelope, deadline)
+            .process_envelope(&record, receive_count, &body, &envelope, deadline)
             .instrument(span.clone())
             .await;
         if let Err(ProcessError::Dependency(error)) = &result {
@@ -275,6 +276,7 @@ impl MessageProcessor {
     async fn process_envelope(
         &self,
         record: &SqsMessage,
+        receive_count: u32,
         body: &str,
         envelope: &WorkMessage,
         deadline: Option<Instant>,
@@ -287,11 +289,6 @@ impl MessageProcessor {
                 return Ok(());
             }
         };
-        let receive_count: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(attempt);
         tracing::info!(attempt, receive_count, "running job");
 
         let record_key = crate::domain::record_key(envelope);

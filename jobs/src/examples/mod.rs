@@ -21,12 +21,7 @@ use crate::Registry;
 
 /// Registers every example; `ledger` only where it has a table to write to.
 pub fn register(registry: &mut Registry, aws: &aws_config::SdkConfig, ledger_table: Option<&str>) {
-    registry
-        .register(Echo)
-        .register(Sha256Digest)
-        .register(Sleep)
-        .register(Fail)
-        .register(Flaky);
+    register_offline(registry);
     if let Some(table) = ledger_table {
         registry.register(Ledger::new(aws, table));
     }
@@ -35,13 +30,17 @@ pub fn register(registry: &mut Registry, aws: &aws_config::SdkConfig, ledger_tab
 /// The examples without anything that needs AWS: for tests of the courier library.
 pub fn offline() -> Registry {
     let mut registry = Registry::new();
+    register_offline(&mut registry);
+    registry
+}
+
+fn register_offline(registry: &mut Registry) {
     registry
         .register(Echo)
         .register(Sha256Digest)
         .register(Sleep)
         .register(Fail)
         .register(Flaky);
-    registry
 }
 
 #[cfg(test)]

@@ -66,7 +66,8 @@ impl<E: std::fmt::Display> std::fmt::Display for ItemFailure<E> {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+/// What a panic said, for the log and the failure reason.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

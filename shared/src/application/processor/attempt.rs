@@ -1,6 +1,7 @@
 //! One attempt at a job: run its type under the type's own settings (timeout, result size)
 //! and the function's deadline, and say what came of it. No I/O of its own.
 
+use crate::application::consumer::panic_message;
 use crate::application::ports::{Failure, FailureKind};
 use crate::domain::WorkMessage;
 use courier_jobs::api::RegisteredType;
@@ -46,14 +47,6 @@ fn failed(kind: FailureKind, reason: impl Into<String>) -> AttemptOutcome {
         kind,
         reason: reason.into(),
     })
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_owned())
 }
 
 pub async fn run_attempt(

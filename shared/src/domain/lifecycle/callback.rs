@@ -43,27 +43,16 @@ pub const TRANSITIONS: &[(CallbackStatus, CallbackEvent, CallbackStatus)] = &[
 ];
 
 pub fn transition(from: CallbackStatus, event: CallbackEvent) -> Option<CallbackStatus> {
-    TRANSITIONS
-        .iter()
-        .find(|(f, e, _)| *f == from && *e == event)
-        .map(|(_, _, to)| *to)
+    super::table::transition(TRANSITIONS, from, event)
 }
 
 /// The states `event` may start from, in table order: what a conditional write checks.
 pub fn sources(event: CallbackEvent) -> Vec<CallbackStatus> {
-    TRANSITIONS
-        .iter()
-        .filter(|(_, e, _)| *e == event)
-        .map(|(from, _, _)| *from)
-        .collect()
+    super::table::sources(TRANSITIONS, event)
 }
 
 pub fn target(event: CallbackEvent) -> CallbackStatus {
-    TRANSITIONS
-        .iter()
-        .find(|(_, e, _)| *e == event)
-        .map(|(_, _, to)| *to)
-        .expect("every event is in the table")
+    super::table::target(TRANSITIONS, event)
 }
 
 /// Settled: no attempt is under way or scheduled.

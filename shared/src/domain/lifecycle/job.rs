@@ -43,28 +43,17 @@ pub const TRANSITIONS: &[(JobStatus, JobEvent, JobStatus)] = &[
 
 /// Where `event` takes a job that is `from`; `None` when the table refuses it.
 pub fn transition(from: JobStatus, event: JobEvent) -> Option<JobStatus> {
-    TRANSITIONS
-        .iter()
-        .find(|(f, e, _)| *f == from && *e == event)
-        .map(|(_, _, to)| *to)
+    super::table::transition(TRANSITIONS, from, event)
 }
 
 /// The states `event` may start from, in table order: what a conditional write checks.
 pub fn sources(event: JobEvent) -> Vec<JobStatus> {
-    TRANSITIONS
-        .iter()
-        .filter(|(_, e, _)| *e == event)
-        .map(|(from, _, _)| *from)
-        .collect()
+    super::table::sources(TRANSITIONS, event)
 }
 
 /// The state `event` leads to (every event has exactly one).
 pub fn target(event: JobEvent) -> JobStatus {
-    TRANSITIONS
-        .iter()
-        .find(|(_, e, _)| *e == event)
-        .map(|(_, _, to)| *to)
-        .expect("every event is in the table")
+    super::table::target(TRANSITIONS, event)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod callback;
 pub mod job;
+mod table;
 
 pub use callback::{CallbackEvent, CallbackStatus};
 pub use job::{JobEvent, JobStatus};

@@ -1,9 +1,9 @@
 //! The claim check: `POST /v1/jobs` accepts work and hands back a claim, `GET /v1/jobs/{id}`
 //! reads it, `DELETE /v1/jobs/{id}` cancels a job that has not started.
 
-use super::messages::{Submitted, accepted_response, refused};
 use super::problem::Problem;
-use super::router::AppState;
+use super::state::AppState;
+use super::submission::{Submitted, accepted_response, refused};
 use crate::application::intake::{Acceptance, Door};
 use crate::application::job_view::{job_view, status_path};
 use crate::application::ports::CancelOutcome;

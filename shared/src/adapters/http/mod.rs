@@ -8,6 +8,8 @@ mod messages;
 pub mod openapi;
 pub mod problem;
 mod router;
+mod state;
+mod submission;
 
 pub use jobs::POLL_AFTER_SECONDS;
 pub use router::{AppState, OPERATIONS, router};

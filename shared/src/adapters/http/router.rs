@@ -2,24 +2,11 @@ use super::correlation::correlate;
 use super::jobs::{cancel_job, get_job, post_job};
 use super::messages::post_message;
 use super::problem::Problem;
-use crate::application::clock::Clock;
-use crate::application::intake::Intake;
-use crate::application::ports::ClaimStore;
+pub use super::state::AppState;
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::middleware;
 use axum::routing::{get, post};
-use std::sync::Arc;
-
-/// Everything the HTTP handlers use, built once per cold start.
-#[derive(Clone)]
-pub struct AppState {
-    /// The two POSTs' door to the intake (its queue is the standard work queue).
-    pub intake: Arc<Intake>,
-    /// Reads and cancels claims.
-    pub claims: Arc<dyn ClaimStore>,
-    pub clock: Arc<dyn Clock>,
-}
 
 async fn not_found(uri: Uri) -> Problem {
     Problem::not_found(uri.path())

@@ -1,0 +1,16 @@
+//! What the HTTP handlers share, built once per cold start by the composition root.
+
+use crate::application::clock::Clock;
+use crate::application::intake::Intake;
+use crate::application::ports::ClaimStore;
+use std::sync::Arc;
+
+/// Everything the HTTP handlers use, built once per cold start.
+#[derive(Clone)]
+pub struct AppState {
+    /// The two POSTs' door to the intake (its queue is the standard work queue).
+    pub intake: Arc<Intake>,
+    /// Reads and cancels claims.
+    pub claims: Arc<dyn ClaimStore>,
+    pub clock: Arc<dyn Clock>,
+}

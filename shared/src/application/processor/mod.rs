@@ -1,4 +1,4 @@
-//! The SQS-triggered side: one message at a time through the worker registry, one batch at a
+//! The SQS-triggered side: one message at a time through the job registry, one batch at a
 //! time back to SQS as partial batch failures.
 
 mod attempt;

@@ -1,6 +1,7 @@
 //! The stack deployed with the template parameter `ExampleJobTypes=disabled`: the example types
 //! are unknown types at every door, as if they had never been written. Built only with the
 //! `examples-disabled` feature; `infra/test.sh` redeploys the stack that way to run it.
+#![cfg(feature = "examples-disabled")]
 
 use courier_client::frames::{SubmitFrame, error_code};
 use courier_client::ws::{Auth, WsClient};

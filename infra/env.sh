@@ -22,6 +22,11 @@ EMULATOR_PID_FILE="$COURIER_LOCAL_DIR/ministack.pid"
 EMULATOR_LOG="$COURIER_LOCAL_DIR/ministack.log"
 OUTPUTS_FILE="$COURIER_LOCAL_DIR/outputs.json"
 
+# The local stack's builds carry the crash-safety failpoints (AWS builds, through sam build,
+# never do). Every cargo call of the local scripts uses this one feature set, so nothing is
+# compiled twice.
+export COURIER_FEATURES="courier-shared/failpoints"
+
 managed_emulator() {
   # MiniStack is ours to manage only when the endpoint is the default local one.
   [[ -z "${COURIER_EXTERNAL_EMULATOR:-}" && "$COURIER_ENDPOINT" == "http://127.0.0.1:4566" ]]

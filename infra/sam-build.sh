@@ -33,5 +33,10 @@ for function in HttpApiFunction ProcessorFunction NotifierFunction WebSocketFunc
   # ELF e_machine (bytes 18-19, little endian) 0xb7 is AArch64.
   machine="$(od -An -tx1 -j18 -N2 "$bootstrap" | tr -d ' \n')"
   [[ "$machine" == "b700" ]] || { echo "error: $bootstrap is not an aarch64 binary ($machine)" >&2; exit 1; }
-  log "$function: $(du -h "$bootstrap" | cut -f1) aarch64 bootstrap"
+  # The crash-safety failpoints are for the local stack only: none may reach AWS.
+  if grep -q "processor.after-start" "$bootstrap"; then
+    echo "error: $bootstrap carries failpoints" >&2
+    exit 1
+  fi
+  log "$function: $(du -h "$bootstrap" | cut -f1) aarch64 bootstrap, no failpoints"
 done

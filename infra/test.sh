@@ -19,14 +19,15 @@ cargo fmt --all -- --check
 # way each time and the AWS SDK is compiled once.
 log "building functions, CLI and tests"
 "$COURIER_ROOT/infra/build.sh"
-cargo test --release --locked --workspace --no-run
+cargo test --release --locked --workspace --features "$COURIER_FEATURES" --no-run
 
 log "unit tests"
-cargo test --release --locked --workspace --lib --bins
-cargo test --release --locked --workspace --doc
+cargo test --release --locked --workspace --features "$COURIER_FEATURES" --lib --bins
+cargo test --release --locked --workspace --features "$COURIER_FEATURES" --doc
 
 log "cargo clippy"
-cargo clippy --release --locked --workspace --all-targets --features courier-e2e/examples-disabled -- -D warnings
+cargo clippy --release --locked --workspace --all-targets \
+  --features "$COURIER_FEATURES,courier-e2e/examples-disabled" -- -D warnings
 
 log "sam validate --lint"
 ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
@@ -41,7 +42,7 @@ fi
 "$COURIER_ROOT/infra/up.sh" >/dev/null
 
 log "end-to-end tests against the local stack"
-cargo test --release --locked --workspace --test '*'
+cargo test --release --locked --workspace --features "$COURIER_FEATURES" --test '*'
 
 # Last: the fuzzer leaves delayed jobs and dead letters behind that the suite above would wait on.
 "$COURIER_ROOT/infra/fuzz.sh"
@@ -51,5 +52,6 @@ cargo test --release --locked --workspace --test '*'
 log "redeploying with ExampleJobTypes=disabled"
 deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
 COURIER_EXAMPLE_JOB_TYPES=disabled deploy
-cargo test --release --locked -p courier-e2e --features examples-disabled --test examples_disabled
+cargo test --release --locked --workspace --features "$COURIER_FEATURES,courier-e2e/examples-disabled" \
+  --test examples_disabled
 deploy

@@ -14,6 +14,9 @@
 //! types themselves live in the `courier-jobs` crate: this library knows none by name.
 //! `ARCHITECTURE.md` at the repository root is the map.
 
+#[macro_use]
+pub mod failpoints;
+
 pub mod adapters;
 pub mod application;
 pub mod composition;

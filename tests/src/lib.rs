@@ -274,6 +274,76 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// Arms crash-safety failpoints in one function (`FAILPOINTS`, as the `fail` crate reads
+    /// it; empty disarms) through the emulator's Lambda API, which then starts the function
+    /// afresh. Only work whose correlation id starts with `failpoint-` is affected, so other
+    /// tests' jobs are not; still, tests that arm points run one at a time.
+    pub async fn arm_failpoints(&self, function_output: &str, failpoints: &str) {
+        let url = format!(
+            "{}/2015-03-31/functions/{}/configuration",
+            self.output("Endpoint"),
+            self.output(function_output)
+        );
+        let config: Value = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .expect("GetFunctionConfiguration")
+            .json()
+            .await
+            .expect("a function configuration");
+        let mut variables = config["Environment"]["Variables"].clone();
+        let variables = variables
+            .as_object_mut()
+            .expect("the function has an environment");
+        if failpoints.is_empty() {
+            variables.remove("FAILPOINTS");
+        } else {
+            variables.insert("FAILPOINTS".into(), Value::String(failpoints.to_owned()));
+        }
+        let reply = self
+            .http
+            .put(&url)
+            .json(&serde_json::json!({"Environment": {"Variables": variables}}))
+            .send()
+            .await
+            .expect("UpdateFunctionConfiguration");
+        assert!(reply.status().is_success(), "{:?}", reply.text().await);
+        eventually("the function's new configuration", || async {
+            let config: Value = self.http.get(&url).send().await.ok()?.json().await.ok()?;
+            let armed = config["Environment"]["Variables"]["FAILPOINTS"]
+                .as_str()
+                .unwrap_or("");
+            (armed == failpoints && config["LastUpdateStatus"] != "InProgress").then_some(())
+        })
+        .await;
+    }
+
+    /// Every `ledger` example entry booked to `account` (a scan: the local table is small).
+    pub async fn ledger_entries(&self, account: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(self.output("TableName"))
+                .filter_expression("kind = :kind AND account = :account")
+                .expression_attribute_values(":kind", AttributeValue::S("ledger-entry".into()))
+                .expression_attribute_values(":account", AttributeValue::S(account.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("Scan");
+            entries.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return entries;
+            }
+        }
+    }
+
     pub async fn send_raw_to_work_queue(&self, body: &str) {
         self.sqs
             .send_message()

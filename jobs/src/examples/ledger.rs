@@ -39,6 +39,10 @@ pub struct LedgerInput {
     #[serde(default)]
     #[schemars(range(max = 4))]
     pub fail_attempts: u32,
+    /// How long the downstream call takes, in milliseconds (a slow system of record).
+    #[serde(default)]
+    #[schemars(range(max = 5000))]
+    pub hold_ms: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
@@ -85,6 +89,17 @@ impl JobType for Ledger {
                 other => return Err(JobError::transient(format!("ledger unavailable: {other}"))),
             },
         };
+        // Every run is counted on the entry, so a run twice would show.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("LEDGER#{entry_id}")))
+            .update_expression("ADD runs :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(|e| JobError::transient(format!("ledger unavailable: {e}")))?;
+        tokio::time::sleep(std::time::Duration::from_millis(input.hold_ms)).await;
         if context.attempt <= input.fail_attempts {
             return Err(JobError::transient(format!(
                 "ledger: planned failure after booking, attempt {} of {}",

@@ -3,9 +3,9 @@
 
 use crate::application::clock::Clock;
 use crate::application::ports::{
-    AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, DeadLetter, DeadLetterQueue, Failure,
-    IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler, StoredResponse,
-    WorkQueue,
+    AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter, DeadLetterQueue,
+    Failure, IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler,
+    StoredResponse, WorkQueue,
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{Claim, IdempotencyKey, JobEvent, JobId, JobStatus, WorkMessage};
@@ -86,9 +86,19 @@ enum KeyState {
 pub struct InMemoryIdempotencyStore {
     keys: Mutex<HashMap<String, KeyState>>,
     pub fail: FailSwitch,
+    /// Loses completions, as a crash between the durable write and the completion would.
+    pub fail_complete: FailSwitch,
 }
 
 impl InMemoryIdempotencyStore {
+    /// Lets every in-progress key's lock lapse, as time would after a crash.
+    pub fn lapse(&self) {
+        self.keys
+            .lock()
+            .unwrap()
+            .retain(|_, state| !matches!(state, KeyState::InProgress(_)));
+    }
+
     fn id(scope: &str, key: &IdempotencyKey) -> String {
         format!("{scope}#{key}")
     }
@@ -126,6 +136,7 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         key: &IdempotencyKey,
         response: &StoredResponse,
     ) -> Result<(), PortError> {
+        self.fail_complete.check("complete")?;
         let mut keys = self.keys.lock().unwrap();
         let id = Self::id(scope, key);
         if let Some(KeyState::InProgress(print)) = keys.get(&id).cloned() {
@@ -151,6 +162,8 @@ pub struct LedgerEntry {
     pub last_error: Option<String>,
     /// The highest redrive that has run this record.
     pub redrives: u32,
+    /// Until when the running attempt holds the job.
+    pub lease_until: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -178,7 +191,11 @@ impl InMemoryLedger {
 
 #[async_trait]
 impl MessageLedger for InMemoryLedger {
-    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError> {
+    async fn start_attempt(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<AttemptStart, PortError> {
         self.fail.check("start_attempt")?;
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
@@ -192,7 +209,13 @@ impl MessageLedger for InMemoryLedger {
                 failure: None,
                 last_error: None,
                 redrives: 0,
+                lease_until: None,
             });
+        let now = std::time::Instant::now();
+        if entry.status == JobStatus::Running && entry.lease_until.is_some_and(|until| until > now)
+        {
+            return Ok(AttemptStart::RunningElsewhere);
+        }
         let redriven = envelope.redrive > entry.redrives
             && job::transition(entry.status, JobEvent::Redrive).is_some();
         if redriven {
@@ -209,6 +232,7 @@ impl MessageLedger for InMemoryLedger {
         };
         entry.status = to;
         entry.attempts += 1;
+        entry.lease_until = Some(now + lease);
         Ok(AttemptStart::Run {
             attempt: entry.attempts,
         })
@@ -222,7 +246,8 @@ impl MessageLedger for InMemoryLedger {
     async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
         self.fail.check("record_success")?;
         self.apply(record_key, JobEvent::Succeed, |e| {
-            e.result = Some(result.clone())
+            e.result = Some(result.clone());
+            e.lease_until = None;
         });
         Ok(())
     }
@@ -230,14 +255,16 @@ impl MessageLedger for InMemoryLedger {
     async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
         self.fail.check("record_failure")?;
         self.apply(record_key, JobEvent::Fail, |e| {
-            e.failure = Some(failure.clone())
+            e.failure = Some(failure.clone());
+            e.lease_until = None;
         });
         Ok(())
     }
 
     async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
         self.apply(record_key, JobEvent::Progress, |e| {
-            e.last_error = Some(reason.to_owned())
+            e.last_error = Some(reason.to_owned());
+            e.lease_until = None;
         });
         Ok(())
     }
@@ -329,13 +356,14 @@ impl InMemoryClaims {
 
 #[async_trait]
 impl ClaimStore for InMemoryClaims {
-    async fn create(&self, claim: &Claim) -> Result<(), PortError> {
+    async fn create(&self, claim: &Claim) -> Result<Created, PortError> {
         self.fail_create.check("create")?;
-        self.claims
-            .lock()
-            .unwrap()
-            .insert(claim.id.to_string(), claim.clone());
-        Ok(())
+        let mut claims = self.claims.lock().unwrap();
+        if claims.contains_key(claim.id.as_str()) {
+            return Ok(Created::AlreadyThere);
+        }
+        claims.insert(claim.id.to_string(), claim.clone());
+        Ok(Created::New)
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError> {

@@ -7,7 +7,7 @@
 
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
-    ClaimStore, IdempotencyClaim, IdempotencyStore, StoredResponse, WorkQueue,
+    ClaimStore, Created, IdempotencyClaim, IdempotencyStore, StoredResponse, WorkQueue,
 };
 use crate::application::ssrf::SsrfPolicy;
 use crate::domain::{
@@ -105,6 +105,13 @@ pub enum Refusal {
     Unavailable(&'static str),
 }
 
+impl From<crate::application::ports::PortError> for Refusal {
+    fn from(error: crate::application::ports::PortError) -> Self {
+        tracing::error!(%error, "a dependency failed; nothing was accepted");
+        Self::Unavailable("a dependency failed; nothing was accepted, retry later")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub acceptance: Acceptance,
@@ -170,8 +177,10 @@ impl Intake {
             },
             IdempotencyClaim::Acquired => {
                 let (key, scope) = (key.clone(), scope);
+                let correlation_id = request.correlation_id.clone();
                 match self.write(&door, request, callback_url).await {
                     Ok(acceptance) => {
+                        crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
                             status: 202,
                             headers: Vec::new(),
@@ -239,7 +248,12 @@ impl Intake {
     ) -> Result<Acceptance, Refusal> {
         let now = self.clock.now();
         let pattern = door.pattern();
-        let id = JobId::generate();
+        // With an idempotency key, every try of the request names the same job: a retry after a
+        // crash finds the first try's claim (and message) instead of starting a second job.
+        let id = match &request.idempotency {
+            Some((key, _)) => JobId::derive(&[door.scope(), key.as_str()]),
+            None => JobId::generate(),
+        };
         let work = WorkMessage {
             message_id: id.to_string(),
             correlation_id: request.correlation_id.to_string(),
@@ -262,6 +276,7 @@ impl Intake {
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
         let delay_seconds = request.submission.delay_seconds;
+        crate::error_point!("intake.before-write", &work.correlation_id);
         let expires_at = if pattern == Pattern::FireAndForget {
             if let Err(error) = self.queue.enqueue(&work, delay_seconds).await {
                 tracing::error!(%error, "work queue unavailable; message not accepted");
@@ -313,11 +328,15 @@ impl Intake {
         }
         if let Err(error) = &enqueued {
             tracing::error!(%error, "job not queued; job not accepted");
-            if created.is_ok()
+            // Only a claim this try wrote: one an earlier try wrote may have its message queued.
+            if matches!(created, Ok(Created::New))
                 && let Err(error) = self.claims.delete(&claim.id).await
             {
                 tracing::warn!(%error, "unqueued claim left for TTL to remove");
             }
+        }
+        if matches!(created, Ok(Created::AlreadyThere)) {
+            tracing::info!(job_id = %claim.id, "claim already written by an earlier try of this request");
         }
         created.is_ok() && enqueued.is_ok()
     }
@@ -326,7 +345,138 @@ impl Intake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::memory::{
+        FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue,
+    };
     use serde_json::json;
+
+    struct Harness {
+        intake: Intake,
+        queue: Arc<InMemoryQueue>,
+        claims: Arc<InMemoryClaims>,
+        keys: Arc<InMemoryIdempotencyStore>,
+    }
+
+    fn harness() -> Harness {
+        let (queue, claims, keys) = (
+            Arc::new(InMemoryQueue::default()),
+            Arc::new(InMemoryClaims::default()),
+            Arc::new(InMemoryIdempotencyStore::default()),
+        );
+        let intake = Intake {
+            registry: Arc::new(courier_jobs::examples::offline()),
+            queue: queue.clone(),
+            claims: claims.clone(),
+            idempotency: keys.clone(),
+            callback_policy: Arc::new(SsrfPolicy::default()),
+            clock: Arc::new(FixedClock::at(
+                time::macros::datetime!(2026-11-30 12:00 UTC),
+            )),
+            claim_lifetime: Duration::from_secs(3600),
+        };
+        Harness {
+            intake,
+            queue,
+            claims,
+            keys,
+        }
+    }
+
+    fn request(key: Option<&str>) -> Request {
+        let body = json!({"type": "echo", "payload": {"n": 1}});
+        Request {
+            submission: Submission::from_json(body.clone()).unwrap(),
+            correlation_id: CorrelationId::generate(),
+            trace: None,
+            idempotency: key.map(|k| (IdempotencyKey::parse(k).unwrap(), body)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_lost_completion_names_the_same_job_and_makes_no_second_one() {
+        let h = harness();
+        // The first try writes claim and message, then its completion is lost (a crash).
+        h.keys.fail_complete.set(true);
+        let first = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-1")))
+            .await
+            .unwrap();
+        h.keys.fail_complete.set(false);
+        // Its in-progress lock lapses; the client's retry takes the key again.
+        h.keys.lapse();
+        let second = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-1")))
+            .await
+            .unwrap();
+        assert!(!second.replayed);
+        assert_eq!(second.acceptance.id, first.acceptance.id, "the same job");
+        assert_eq!(h.claims.len(), 1, "one claim");
+        let sent: Vec<_> = h.queue.sent().into_iter().map(|m| m.message_id).collect();
+        assert_eq!(
+            sent,
+            [first.acceptance.id.clone(), first.acceptance.id],
+            "one job, sent twice"
+        );
+        // And now the key replays.
+        let third = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-1")))
+            .await
+            .unwrap();
+        assert!(third.replayed);
+    }
+
+    #[tokio::test]
+    async fn a_retry_never_removes_the_claim_an_earlier_try_wrote() {
+        let h = harness();
+        h.keys.fail_complete.set(true);
+        let first = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-2")))
+            .await
+            .unwrap();
+        h.keys.lapse();
+        h.queue.fail.set(true);
+        let refused = h.intake.accept(Door::Jobs, request(Some("k-2"))).await;
+        assert!(matches!(refused, Err(Refusal::Unavailable(_))));
+        assert!(
+            h.claims.get_now(&first.acceptance.id).is_some(),
+            "the first try's claim (its message is queued) stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_key_every_request_is_its_own_job() {
+        let h = harness();
+        let a = h.intake.accept(Door::Jobs, request(None)).await.unwrap();
+        let b = h.intake.accept(Door::Jobs, request(None)).await.unwrap();
+        assert_ne!(a.acceptance.id, b.acceptance.id);
+        assert_eq!(h.claims.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_websocket_resubmit_names_the_same_job() {
+        let h = harness();
+        let door = || Door::WebSocket {
+            connection_id: "conn-1".into(),
+            request_id: "r1".into(),
+        };
+        h.keys.fail_complete.set(true);
+        let first = h
+            .intake
+            .accept(door(), request(Some("conn-1:r1")))
+            .await
+            .unwrap();
+        h.keys.lapse();
+        let again = h
+            .intake
+            .accept(door(), request(Some("conn-1:r1")))
+            .await
+            .unwrap();
+        assert_eq!(first.acceptance.id, again.acceptance.id);
+    }
 
     #[test]
     fn fingerprint_ignores_key_order_but_not_values_or_scope() {

@@ -103,6 +103,13 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// Whether a write made a record or found it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    AlreadyThere,
+}
+
 /// What cancelling a claim found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CancelOutcome {
@@ -115,7 +122,9 @@ pub enum CancelOutcome {
 /// The claim records callers poll (`JOB#<id>`): created at submission, read on status requests.
 #[async_trait]
 pub trait ClaimStore: Send + Sync {
-    async fn create(&self, claim: &Claim) -> Result<(), PortError>;
+    /// Writes a new claim. A claim already stored under the id is left as it is: ids are
+    /// random or derived from one request, so it is this request's, written by an earlier try.
+    async fn create(&self, claim: &Claim) -> Result<Created, PortError>;
     /// The claim as stored, expired or not: expiry is the caller's decision.
     async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError>;
     /// PENDING → CANCELLED, only if still PENDING and not expired at `now`.
@@ -131,12 +140,20 @@ pub enum AttemptStart {
     Run { attempt: u32 },
     /// The record is terminal (or cancelled, or the claim is gone): nothing to do.
     AlreadyFinished,
+    /// Another delivery of the same message holds the job's lease and is running it now. If
+    /// that run dies, its own copy of the message comes back once the lease has lapsed.
+    RunningElsewhere,
 }
 
 /// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
 #[async_trait]
 pub trait MessageLedger: Send + Sync {
-    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError>;
+    /// Starts an attempt and takes the job's lease for `lease` (the attempt's longest run).
+    async fn start_attempt(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<AttemptStart, PortError>;
     async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError>;
     async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError>;
     async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;

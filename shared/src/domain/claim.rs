@@ -21,6 +21,24 @@ impl JobId {
         Self(uuid::Uuid::new_v4().to_string())
     }
 
+    /// The id of the job one request names, derived from what identifies the request (its
+    /// door, the caller's idempotency key): every retry of that request names the same job, so
+    /// a retry after a crash finds the first attempt's claim and message instead of starting a
+    /// second job. A UUID (version 8, RFC 9562) made of SHA-256 bits.
+    pub fn derive(parts: &[&str]) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&hasher.finalize()[..16]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8
+        bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 9562 variant
+        Self(uuid::Uuid::from_bytes(bytes).hyphenated().to_string())
+    }
+
     pub fn parse(raw: &str) -> Result<Self, InvalidJobId> {
         let uuid = uuid::Uuid::try_parse(raw).map_err(|_| InvalidJobId)?;
         // One spelling per id, so a claim has exactly one URL.
@@ -154,6 +172,17 @@ mod tests {
         ] {
             assert_eq!(JobId::parse(bad), Err(InvalidJobId), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn derived_ids_are_stable_canonical_and_distinct() {
+        let a = JobId::derive(&["jobs", "key-1"]);
+        assert_eq!(a, JobId::derive(&["jobs", "key-1"]));
+        assert_eq!(JobId::parse(a.as_str()), Ok(a.clone()));
+        assert_eq!(&a.as_str()[14..15], "8", "version 8: {a}");
+        assert_ne!(a, JobId::derive(&["jobs", "key-2"]));
+        assert_ne!(a, JobId::derive(&["messages", "key-1"]));
+        assert_ne!(JobId::derive(&["ab", "c"]), JobId::derive(&["a", "bc"]));
     }
 
     #[test]

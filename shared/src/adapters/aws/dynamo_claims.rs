@@ -3,13 +3,14 @@
 
 use super::{callback_sources, job_sources, n, one_of, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
-use crate::application::ports::{CancelOutcome, ClaimStore, PortError};
+use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError};
 use crate::domain::{
     CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, JobEvent, JobFailure,
     JobId, JobStatus, Pattern,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
@@ -92,7 +93,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
 
 #[async_trait]
 impl ClaimStore for DynamoClaimStore {
-    async fn create(&self, claim: &Claim) -> Result<(), PortError> {
+    async fn create(&self, claim: &Claim) -> Result<Created, PortError> {
         let created = rfc3339(claim.created_at);
         let mut request = self.client.put_item();
         if let Some(callback) = &claim.callback {
@@ -101,7 +102,7 @@ impl ClaimStore for DynamoClaimStore {
                 .item("callbackState", s(callback.state.as_str()))
                 .item("callbackAttempts", n(0));
         }
-        request
+        let written = request
             .table_name(&self.table)
             .item("pk", Self::pk(&claim.id))
             .item("kind", s("job"))
@@ -118,9 +119,14 @@ impl ClaimStore for DynamoClaimStore {
             .item("attempts", n(0))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await
-            .map_err(|e| port_error("dynamodb:PutItem(claim)", e))?;
-        Ok(())
+            .await;
+        match written {
+            Ok(_) => Ok(Created::New),
+            Err(error) => match error.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(Created::AlreadyThere),
+                other => Err(port_error("dynamodb:PutItem(claim)", other)),
+            },
+        }
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError> {

@@ -9,11 +9,11 @@ use super::{job_sources, n, one_of, port_error, s, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{AttemptStart, Failure, MessageLedger, PortError};
 use crate::domain::lifecycle::job::target;
-use crate::domain::{JobEvent, Pattern, WorkMessage};
+use crate::domain::{JobEvent, JobStatus, Pattern, WorkMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +90,11 @@ impl DynamoMessageLedger {
 
 #[async_trait]
 impl MessageLedger for DynamoMessageLedger {
-    async fn start_attempt(&self, envelope: &WorkMessage) -> Result<AttemptStart, PortError> {
+    async fn start_attempt(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<AttemptStart, PortError> {
         let now = self.clock.now();
         let mut request = self
             .client
@@ -101,7 +105,8 @@ impl MessageLedger for DynamoMessageLedger {
                 "SET #status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
                  correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
                  updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
-                 #ttl = if_not_exists(#ttl, :ttl){reply_to}{redrive} ADD attempts :one",
+                 leaseUntil = :lease, #ttl = if_not_exists(#ttl, :ttl){reply_to}{redrive} \
+                 ADD attempts :one",
                 // Which connection and request a WebSocket job answers, for operators.
                 reply_to = if envelope.reply_to.is_some() {
                     ", connectionId = :conn, requestId = :req"
@@ -125,7 +130,10 @@ impl MessageLedger for DynamoMessageLedger {
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew);
+            .expression_attribute_values(":lease", ttl_after(now, lease))
+            .expression_attribute_values(":epoch", n(now.unix_timestamp()))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(to) = &envelope.reply_to {
             request = request
                 .expression_attribute_values(":conn", s(&to.connection_id))
@@ -137,6 +145,9 @@ impl MessageLedger for DynamoMessageLedger {
         for (placeholder, value) in from {
             request = request.expression_attribute_values(placeholder, value);
         }
+        // The lease: a RUNNING job is another delivery's until its lease lapses.
+        let startable =
+            format!("({startable} AND (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch))");
         let redriven = if envelope.redrive > 0 {
             let (redrivable, from) =
                 one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
@@ -158,11 +169,9 @@ impl MessageLedger for DynamoMessageLedger {
                 .condition_expression(format!("attribute_not_exists(pk) OR {startable}{redriven}")),
             // A claim must exist, be waiting or running (not cancelled or finished), and not
             // have expired: a job nobody can read any more is not worth running.
-            Pattern::ClaimCheck | Pattern::Bidirectional => request
-                .condition_expression(format!(
-                    "attribute_exists(pk) AND ({startable}{redriven}) AND #ttl > :epoch"
-                ))
-                .expression_attribute_values(":epoch", n(now.unix_timestamp())),
+            Pattern::ClaimCheck | Pattern::Bidirectional => request.condition_expression(format!(
+                "attribute_exists(pk) AND ({startable}{redriven}) AND #ttl > :epoch"
+            )),
         };
         match request.send().await {
             Ok(out) => {
@@ -176,8 +185,20 @@ impl MessageLedger for DynamoMessageLedger {
                 Ok(AttemptStart::Run { attempt })
             }
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => {
-                    Ok(AttemptStart::AlreadyFinished)
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let old = failed.item.unwrap_or_default();
+                    let running = old.get("status").and_then(|v| v.as_s().ok())
+                        == Some(&JobStatus::Running.as_str().to_owned());
+                    let leased = old
+                        .get("leaseUntil")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .is_some_and(|until| until >= now.unix_timestamp());
+                    Ok(if running && leased {
+                        AttemptStart::RunningElsewhere
+                    } else {
+                        AttemptStart::AlreadyFinished
+                    })
                 }
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
             },
@@ -202,7 +223,7 @@ impl MessageLedger for DynamoMessageLedger {
             "dynamodb:UpdateItem(succeed)",
             record_key,
             "SET #status = :to, #result = :result, progress = :full, completedAt = :now, \
-             updatedAt = :now REMOVE lastError",
+             updatedAt = :now REMOVE lastError, leaseUntil",
             &[("#result", "result")],
             vec![(":result", s(result.to_string())), (":full", n(100))],
         )
@@ -214,7 +235,8 @@ impl MessageLedger for DynamoMessageLedger {
             JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
             record_key,
-            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now",
+            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
+             REMOVE leaseUntil",
             &[("#error", "error")],
             vec![(
                 ":error",
@@ -235,7 +257,8 @@ impl MessageLedger for DynamoMessageLedger {
             JobEvent::Progress,
             "dynamodb:UpdateItem(retry)",
             record_key,
-            "SET #status = :to, lastError = :reason, updatedAt = :now",
+            // The retry (a later delivery) may start at once: the lease goes.
+            "SET #status = :to, lastError = :reason, updatedAt = :now REMOVE leaseUntil",
             &[],
             vec![(":reason", s(reason))],
         )

@@ -42,6 +42,18 @@ pub fn may_start(function_deadline: Option<Instant>, now: Instant) -> bool {
     working_deadline(function_deadline).is_none_or(|cutoff| now < cutoff)
 }
 
+/// How long an attempt holds the job's lease: its longest run (the type's timeout, or the
+/// function's working time if that ends first), the cancel grace, and time to record the
+/// outcome. Another delivery of the same job waits that long before it may take over.
+pub fn lease_for(job: Option<&dyn RegisteredType>, function_deadline: Option<Instant>) -> Duration {
+    const RECORDING: Duration = Duration::from_secs(5);
+    let own = job.map_or(Duration::ZERO, |j| j.settings().timeout);
+    let left = working_deadline(function_deadline).map_or(own, |cutoff| {
+        cutoff.saturating_duration_since(Instant::now())
+    });
+    own.min(left) + CANCEL_GRACE + RECORDING
+}
+
 fn failed(kind: FailureKind, reason: impl Into<String>) -> AttemptOutcome {
     AttemptOutcome::Failed(Failure {
         kind,
@@ -76,7 +88,11 @@ pub async fn run_attempt(
         progress,
     };
     // A panic is the job's bug, not the batch's: it fails this attempt only.
-    let run = AssertUnwindSafe(job.run(work.payload.clone(), &context)).catch_unwind();
+    let run = AssertUnwindSafe(async {
+        crate::crash_point!("job.run", &work.correlation_id);
+        job.run(work.payload.clone(), &context).await
+    })
+    .catch_unwind();
     let result = match tokio::time::timeout_at(deadline + CANCEL_GRACE, run).await {
         Err(_elapsed) if function_first => return AttemptOutcome::OutOfTime,
         Err(_elapsed) => {

@@ -281,14 +281,23 @@ impl MessageProcessor {
         envelope: &WorkMessage,
         deadline: Option<Instant>,
     ) -> Result<(), ProcessError> {
-        let attempt = match self.ledger.start_attempt(envelope).await? {
+        let job = self.registry.get(&envelope.job_type);
+        let lease = super::lease_for(job.as_deref(), deadline);
+        crate::error_point!("processor.before-start", &envelope.correlation_id);
+        let attempt = match self.ledger.start_attempt(envelope, lease).await? {
             AttemptStart::Run { attempt } => attempt,
             AttemptStart::AlreadyFinished => {
                 tracing::info!("already finished; redelivery acknowledged without running");
                 self.start_callback(envelope).await?;
                 return Ok(());
             }
+            AttemptStart::RunningElsewhere => {
+                // Its own copy of the message comes back if that run dies.
+                tracing::info!("running under another delivery's lease; this copy acknowledged");
+                return Ok(());
+            }
         };
+        crate::crash_point!("processor.after-start", &envelope.correlation_id);
         tracing::info!(attempt, receive_count, "running job");
 
         let record_key = crate::domain::record_key(envelope);
@@ -311,8 +320,8 @@ impl MessageProcessor {
                 &envelope.message_id,
             );
         };
-        let job = self.registry.get(&envelope.job_type);
         let outcome = run_attempt(job.as_deref(), envelope, attempt, deadline, &progress).await;
+        crate::crash_point!("processor.before-outcome", &envelope.correlation_id);
         let retry = self.retry_policy(job.as_deref());
 
         match outcome {

@@ -4,7 +4,9 @@
 mod attempt;
 mod message;
 
-pub use attempt::{AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, may_start, run_attempt};
+pub use attempt::{
+    AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, lease_for, may_start, run_attempt,
+};
 
 pub use message::{MessageProcessor, ProcessError, RetryPolicy};
 

@@ -429,3 +429,40 @@ async fn a_redriven_message_runs_failed_work_once_more_and_only_once_per_redrive
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
     assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap(), entry);
 }
+
+#[tokio::test]
+async fn a_copy_delivered_while_the_job_runs_elsewhere_is_acknowledged_without_running() {
+    use crate::application::ports::{AttemptStart, MessageLedger};
+    let h = Harness::new();
+    let env = envelope("echo", json!({"x": 1}));
+    // Another invocation took the job's lease and is running it.
+    let held = h
+        .ledger
+        .start_attempt(&env, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(held, AttemptStart::Run { attempt: 1 });
+    assert!(
+        h.deliver(&env.to_json(), 1).await.is_empty(),
+        "acknowledged"
+    );
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    assert_eq!(
+        (entry.status, entry.attempts),
+        (JobStatus::Running, 1),
+        "not run again"
+    );
+    assert_eq!(entry.result, None);
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_lets_a_redelivery_take_over() {
+    use crate::application::ports::MessageLedger;
+    let h = Harness::new();
+    let env = envelope("echo", json!({"x": 1}));
+    // A run that died: its lease is over.
+    h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
+}

@@ -1,0 +1,147 @@
+//! Crash safety on the deployed stack: failpoints (compiled into the local build only) armed in
+//! one function at a time, for jobs whose correlation id starts with `failpoint-`, then the
+//! invariants: every accepted job ends, none runs to completion twice, a retry names the same
+//! job, a panic fails one message only.
+
+use courier_e2e::{Stack, eventually, unique};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+/// Armed points are per function, not per test: tests that arm them take turns.
+static ARMING: Mutex<()> = Mutex::const_new(());
+
+fn marked(name: &str) -> String {
+    unique(&format!("failpoint-{name}"))
+}
+
+fn number(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    name: &str,
+) -> i64 {
+    item[name].as_n().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_before_the_key_is_completed_names_the_same_job() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints(
+            "HttpApiFunctionName",
+            "intake.before-complete=return(crash)",
+        )
+        .await;
+    let account = unique("acct");
+    let body = json!({"type": "ledger", "payload": {"account": account, "amountCents": 7}});
+    let key = unique("key");
+    let correlation_id = marked("intake");
+    let headers = [
+        ("idempotency-key", key.as_str()),
+        ("x-correlation-id", correlation_id.as_str()),
+    ];
+    // The claim and the message are written, then the function dies: no answer.
+    let first = stack.post_json("/v1/jobs", &body, &headers).await;
+    assert!(first.status >= 500, "the caller saw the crash: {first:?}");
+    stack.arm_failpoints("HttpApiFunctionName", "").await;
+    // The client retries with the same key; once the first try's lock lapses it is let in.
+    let id = eventually("the retry to be accepted", || async {
+        let reply = stack.post_json("/v1/jobs", &body, &headers).await;
+        match reply.status {
+            202 => Some(reply.json()["id"].as_str().unwrap().to_owned()),
+            409 => {
+                assert_eq!(reply.problem_type(), "request-in-progress", "{reply:?}");
+                None
+            }
+            other => panic!("unexpected {other}: {reply:?}"),
+        }
+    })
+    .await;
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    // Both tries' messages named this job: it ran once, and there is no second job.
+    stack.wait_for_work_queue_idle().await;
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "one job booked: {entries:?}");
+    assert_eq!(entries[0]["jobId"].as_s().unwrap(), &id);
+    assert_eq!(number(&entries[0], "runs"), 1, "run to completion once");
+    assert_eq!(job["attempts"], 1, "{job}");
+}
+
+#[tokio::test]
+async fn a_copy_delivered_while_its_job_runs_does_not_run_it_again() {
+    let stack = Stack::load().await;
+    let account = unique("acct");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "ledger", "payload": {"account": account, "amountCents": 7, "holdMs": 4000}}),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let running = stack
+        .poll_job(&id, |job| job["status"] == "RUNNING")
+        .await
+        .pop()
+        .unwrap();
+    // SQS delivers at least once: the same message again, while the first copy runs.
+    let copy = json!({
+        "kind": "work", "messageId": id, "correlationId": running["correlationId"],
+        "pattern": "claim-check", "type": "ledger",
+        "payload": {"account": account, "amountCents": 7, "holdMs": 4000},
+        "acceptedAt": running["createdAt"],
+    });
+    stack.send_raw_to_work_queue(&copy.to_string()).await;
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    stack.wait_for_work_queue_idle().await;
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        number(&entries[0], "runs"),
+        1,
+        "the copy did not run the job again"
+    );
+    let after = stack.get(&format!("/v1/jobs/{id}")).await.json();
+    assert_eq!(after["attempts"], 1, "{after}");
+}
+
+#[tokio::test]
+async fn a_panic_in_one_job_fails_only_its_own_message() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    // The first marked run panics inside the job; every other message is left alone.
+    stack
+        .arm_failpoints("ProcessorFunctionName", "job.run=1*return(panic)")
+        .await;
+    // Held back together, so they come to the processor in one batch.
+    let submit = |correlation_id: String| {
+        let stack = &stack;
+        async move {
+            let reply = stack
+                .post_json(
+                    "/v1/jobs",
+                    &json!({"type": "echo", "payload": 1, "delaySeconds": 2}),
+                    &[("x-correlation-id", correlation_id.as_str())],
+                )
+                .await;
+            assert_eq!(reply.status, 202, "{reply:?}");
+            reply.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let panicking = submit(marked("panic")).await;
+    let others = [submit(unique("calm")).await, submit(unique("calm")).await];
+    let job = stack.wait_for_job(&panicking).await;
+    assert_eq!(job["status"], "SUCCEEDED", "retried after the panic: {job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    for id in others {
+        let job = stack.wait_for_job(&id).await;
+        assert_eq!(
+            (job["status"].clone(), job["attempts"].clone()),
+            (json!("SUCCEEDED"), json!(1)),
+            "{job}"
+        );
+    }
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+}

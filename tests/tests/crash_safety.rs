@@ -7,7 +7,8 @@ use courier_e2e::{Stack, eventually, unique};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-/// Armed points are per function, not per test: tests that arm them take turns.
+/// Armed points are per function, not per test, and a crash fails a whole batch: the tests
+/// here take turns.
 static ARMING: Mutex<()> = Mutex::const_new(());
 
 fn marked(name: &str) -> String {
@@ -69,6 +70,7 @@ async fn a_retry_after_a_crash_before_the_key_is_completed_names_the_same_job() 
 
 #[tokio::test]
 async fn a_copy_delivered_while_its_job_runs_does_not_run_it_again() {
+    let _turn = ARMING.lock().await;
     let stack = Stack::load().await;
     let account = unique("acct");
     let reply = stack
@@ -143,5 +145,39 @@ async fn a_panic_in_one_job_fails_only_its_own_message() {
             "{job}"
         );
     }
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+}
+
+#[tokio::test]
+async fn a_crash_between_marking_a_callback_and_queueing_it_still_delivers_it_once() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    // The processor dies after the claim's callback is QUEUED and before its message is sent.
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "callback.after-mark=1*return(crash)",
+        )
+        .await;
+    let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let correlation_id = marked("callback");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "echo", "payload": "once", "callback": {"url": receiver.url}}),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    // The work message comes back after the queue's visibility timeout; its redelivery finds
+    // the job finished and the callback QUEUED, and queues the message that was never sent.
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    stack.wait_for_work_queue_idle().await;
+    stack.wait_for_queue_idle("CallbackQueueUrl").await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals.len(), 1, "one delivery");
+    assert_eq!(arrivals[0].header("webhook-id"), format!("msg_{id}"));
     stack.arm_failpoints("ProcessorFunctionName", "").await;
 }

@@ -189,9 +189,10 @@ pub trait RetryScheduler: Send + Sync {
     ) -> Result<(), PortError>;
 }
 
-/// Starts a finished job's callback delivery, exactly once per job: only a claim whose job is
-/// terminal and whose callback is still WAITING is moved on and queued for the notifier, so a
-/// redelivered work message cannot start a second delivery.
+/// Starts a finished job's callback delivery: only a claim whose job is terminal and whose
+/// callback the notifier has not taken yet (WAITING or QUEUED) is queued for the notifier, so
+/// a redelivered work message completes an interrupted start and never starts a second
+/// delivery once the notifier has one.
 #[async_trait]
 pub trait CallbackStarter: Send + Sync {
     async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError>;

@@ -1,5 +1,7 @@
-//! Starts a callback delivery: claim `callbackState` WAITING → QUEUED (conditional, so once per
-//! job), then one message on the callback queue for the notifier.
+//! Starts a callback delivery: claim `callbackState` WAITING → QUEUED (conditional, and only
+//! for a finished job), then one message on the callback queue for the notifier. A start
+//! repeated while the delivery is still QUEUED sends the message again (see the callback
+//! lifecycle): a crash between the two steps is healed by the work message's redelivery.
 
 use super::sqs::{string_attribute, with_trace};
 use super::{callback_sources, one_of, port_error, s};
@@ -74,8 +76,9 @@ impl CallbackStarter for QueuedCallbackStarter {
     async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
         let key = crate::domain::record_key(envelope);
         if !self.apply(&key, CallbackEvent::Start).await? {
-            return Ok(()); // Already started (or the job is not finished).
+            return Ok(()); // Taken by the notifier already (or the job is not finished).
         }
+        crate::crash_point!("callback.after-mark", &envelope.correlation_id);
         let body = CallbackMessage {
             job_id: envelope.message_id.clone(),
             correlation_id: envelope.correlation_id.to_string(),
@@ -91,13 +94,8 @@ impl CallbackStarter for QueuedCallbackStarter {
             )
             .send()
             .await;
-        if let Err(error) = sent {
-            // Put the claim back so the work message's retry starts the delivery again.
-            if let Err(revert) = self.apply(&key, CallbackEvent::Unstart).await {
-                tracing::error!(%revert, "callback state left QUEUED without a message");
-            }
-            return Err(port_error("sqs:SendMessage(callback)", error));
-        }
+        // Unsent, the work message's retry starts it again: QUEUED may start again.
+        sent.map_err(|e| port_error("sqs:SendMessage(callback)", e))?;
         tracing::info!(job_id = %envelope.message_id, "callback delivery queued");
         Ok(())
     }

@@ -3,6 +3,11 @@
 //! `WAITING` lasts while the job runs; the job's end starts the delivery. An attempt that
 //! fails moves it to `RETRYING` until one succeeds (`DELIVERED`) or the notifier gives up
 //! (`FAILED`). An operator's redrive reopens a `FAILED` delivery.
+//!
+//! Starting is marked first, then the callback message is sent. A start repeated while the
+//! delivery is still `QUEUED` (a redelivered work message) sends the message again: if the
+//! first start died between the two steps, that is what delivers it; otherwise the notifier
+//! receives a copy of a delivery it settles once, under the same `webhook-id`.
 
 use CallbackEvent::*;
 use CallbackStatus::*;
@@ -11,10 +16,9 @@ pub use courier_protocol::rest::CallbackStatus;
 /// What can happen to a callback delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallbackEvent {
-    /// The job reached a terminal state: its delivery is handed to the notifier.
+    /// The job reached a terminal state: its delivery is handed to the notifier (again, while
+    /// the notifier has not taken it yet).
     Start,
-    /// Handing it over failed after the state moved: put it back so a retry starts it again.
-    Unstart,
     /// An attempt failed and another is scheduled.
     Retry,
     /// The receiver answered 2xx.
@@ -26,13 +30,13 @@ pub enum CallbackEvent {
 }
 
 impl CallbackEvent {
-    pub const ALL: [Self; 6] = [Start, Unstart, Retry, Deliver, GiveUp, Reopen];
+    pub const ALL: [Self; 5] = [Start, Retry, Deliver, GiveUp, Reopen];
 }
 
 /// The table: `(from, event, to)`. A pair not listed is refused.
 pub const TRANSITIONS: &[(CallbackStatus, CallbackEvent, CallbackStatus)] = &[
     (Waiting, Start, Queued),
-    (Queued, Unstart, Waiting),
+    (Queued, Start, Queued),
     (Queued, Retry, Retrying),
     (Retrying, Retry, Retrying),
     (Queued, Deliver, Delivered),
@@ -68,8 +72,7 @@ mod tests {
     fn every_pair_against_the_table() {
         let expected = |from: CallbackStatus, event: CallbackEvent| -> Option<CallbackStatus> {
             match (from, event) {
-                (Waiting, Start) => Some(Queued),
-                (Queued, Unstart) => Some(Waiting),
+                (Waiting | Queued, Start) => Some(Queued),
                 (Queued | Retrying, Retry) => Some(Retrying),
                 (Queued | Retrying, Deliver) => Some(Delivered),
                 (Queued | Retrying, GiveUp) => Some(Failed),

@@ -88,6 +88,27 @@ impl DynamoMessageLedger {
     }
 }
 
+/// When an attempt may start: the record's status allows `Start` (`startable`) and no other
+/// delivery holds the lease, or an operator's redrive (`redrivable`, once per redrive) reopens
+/// a FAILED record. A fire-and-forget record may not exist yet; a claim must exist and not have
+/// expired (a job nobody can read any more is not worth running). Parenthesised only where
+/// needed: DynamoDB refuses redundant parentheses.
+fn start_condition(pattern: Pattern, startable: &str, redrivable: Option<&str>) -> String {
+    let free = format!("{startable} AND (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)");
+    let may_start = match redrivable {
+        None => free,
+        Some(redrivable) => format!(
+            "({free}) OR ({redrivable} AND (attribute_not_exists(redrives) OR redrives < :redrive))"
+        ),
+    };
+    match pattern {
+        Pattern::FireAndForget => format!("attribute_not_exists(pk) OR {may_start}"),
+        Pattern::ClaimCheck | Pattern::Bidirectional => {
+            format!("attribute_exists(pk) AND ({may_start}) AND #ttl > :epoch")
+        }
+    }
+}
+
 #[async_trait]
 impl MessageLedger for DynamoMessageLedger {
     async fn start_attempt(
@@ -145,10 +166,7 @@ impl MessageLedger for DynamoMessageLedger {
         for (placeholder, value) in from {
             request = request.expression_attribute_values(placeholder, value);
         }
-        // The lease: a RUNNING job is another delivery's until its lease lapses.
-        let startable =
-            format!("({startable} AND (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch))");
-        let redriven = if envelope.redrive > 0 {
+        let redrivable = if envelope.redrive > 0 {
             let (redrivable, from) =
                 one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
             for (placeholder, value) in from {
@@ -157,22 +175,15 @@ impl MessageLedger for DynamoMessageLedger {
             request = request
                 .expression_attribute_names("#error", "error")
                 .expression_attribute_values(":redrive", n(envelope.redrive));
-            format!(
-                " OR ({redrivable} AND (attribute_not_exists(redrives) OR redrives < :redrive))"
-            )
+            Some(redrivable)
         } else {
-            String::new()
+            None
         };
-        request = match envelope.pattern {
-            // The first delivery creates the record.
-            Pattern::FireAndForget => request
-                .condition_expression(format!("attribute_not_exists(pk) OR {startable}{redriven}")),
-            // A claim must exist, be waiting or running (not cancelled or finished), and not
-            // have expired: a job nobody can read any more is not worth running.
-            Pattern::ClaimCheck | Pattern::Bidirectional => request.condition_expression(format!(
-                "attribute_exists(pk) AND ({startable}{redriven}) AND #ttl > :epoch"
-            )),
-        };
+        request = request.condition_expression(start_condition(
+            envelope.pattern,
+            &startable,
+            redrivable.as_deref(),
+        ));
         match request.send().await {
             Ok(out) => {
                 let attempt = out
@@ -263,5 +274,59 @@ impl MessageLedger for DynamoMessageLedger {
             vec![(":reason", s(reason))],
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exact conditions sent, none with a doubled parenthesis (DynamoDB refuses those).
+    #[test]
+    fn start_conditions_read_as_intended() {
+        let startable = "#status IN (:from0, :from1)";
+        let redrivable = Some("#status IN (:redrivable0)");
+        let cases = [
+            (
+                start_condition(Pattern::FireAndForget, startable, None),
+                "attribute_not_exists(pk) OR #status IN (:from0, :from1) AND \
+                 (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
+            ),
+            (
+                start_condition(Pattern::ClaimCheck, startable, None),
+                "attribute_exists(pk) AND (#status IN (:from0, :from1) AND \
+                 (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)) AND #ttl > :epoch",
+            ),
+            (
+                start_condition(Pattern::Bidirectional, startable, redrivable),
+                "attribute_exists(pk) AND ((#status IN (:from0, :from1) AND \
+                 (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)) OR \
+                 (#status IN (:redrivable0) AND (attribute_not_exists(redrives) OR \
+                 redrives < :redrive))) AND #ttl > :epoch",
+            ),
+        ];
+        for (built, expected) in cases {
+            assert_eq!(built, expected);
+            // A parenthesis right inside another, closing together: redundant.
+            assert!(!redundant(&built), "{built}");
+        }
+        assert!(redundant("a AND ((b))"));
+    }
+
+    /// Whether some parenthesised expression is nothing but another parenthesised expression.
+    fn redundant(expression: &str) -> bool {
+        let bytes = expression.as_bytes();
+        let mut opened = Vec::new();
+        let mut pairs = Vec::new();
+        for (i, b) in bytes.iter().enumerate() {
+            match b {
+                b'(' => opened.push(i),
+                b')' => pairs.push((opened.pop().unwrap(), i)),
+                _ => {}
+            }
+        }
+        pairs
+            .iter()
+            .any(|(open, close)| pairs.contains(&(open + 1, close - 1)))
     }
 }

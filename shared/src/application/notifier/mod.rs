@@ -105,15 +105,32 @@ impl Notifier {
         );
         record_trace_id(&span, TraceHeader::of_record(&record).as_ref());
         let result = self
-            .deliver_in_span(record, attempt, request)
+            .deliver_in_span(record.clone(), attempt, request)
             .instrument(span.clone())
             .await;
         if let Err(NotifyError::Dependency(error)) = &result {
             span.in_scope(
                 || tracing::error!(%error, "a dependency failed; SQS delivers the callback again"),
             );
+            let delay = retry_delay(
+                attempt,
+                self.retry.base_delay,
+                self.retry.max_delay,
+                &mut rand::rng(),
+            );
+            self.hand_back(&record, delay).await;
         }
         result
+    }
+
+    /// Has SQS deliver the message again after `delay` (best effort: without it, after the
+    /// queue's visibility timeout).
+    async fn hand_back(&self, record: &SqsMessage, delay: Duration) {
+        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
+            && let Err(error) = self.retries.retry_after(arn, handle, delay).await
+        {
+            tracing::warn!(%error, "the message comes back after its visibility timeout instead");
+        }
     }
 
     async fn deliver_in_span(
@@ -145,12 +162,7 @@ impl Notifier {
         match plan.retry_in {
             None => Ok(()),
             Some(delay) => {
-                if let (Some(arn), Some(handle)) =
-                    (&record.event_source_arn, &record.receipt_handle)
-                    && let Err(error) = self.retries.retry_after(arn, handle, delay).await
-                {
-                    tracing::warn!(%error, "could not set the retry delay");
-                }
+                self.hand_back(&record, delay).await;
                 Err(NotifyError::WillRetry(
                     plan.update.last_error.clone().unwrap_or_default(),
                 ))

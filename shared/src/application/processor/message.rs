@@ -269,6 +269,15 @@ impl MessageProcessor {
             span.in_scope(
                 || tracing::error!(%error, "a dependency failed; SQS delivers the message again"),
             );
+            // Back off as after a transient failure, rather than for the whole visibility
+            // timeout: a throttled or briefly unavailable dependency is usually back soon.
+            let delay = retry_delay(
+                receive_count,
+                self.policy.base_delay,
+                self.policy.max_delay,
+                &mut rand::rng(),
+            );
+            self.hand_back(&record, delay).await;
         }
         result
     }
@@ -391,10 +400,16 @@ impl MessageProcessor {
 
     /// Makes a message that was not processed visible again at once (best effort).
     pub async fn release(&self, record: SqsMessage) {
+        self.hand_back(&record, Duration::ZERO).await;
+    }
+
+    /// Has SQS deliver the message again after `delay` (best effort: without it, after the
+    /// queue's visibility timeout).
+    async fn hand_back(&self, record: &SqsMessage, delay: Duration) {
         if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
-            && let Err(error) = self.retries.retry_after(arn, handle, Duration::ZERO).await
+            && let Err(error) = self.retries.retry_after(arn, handle, delay).await
         {
-            tracing::warn!(%error, "held-back message stays in flight until its visibility timeout");
+            tracing::warn!(%error, "the message comes back after its visibility timeout instead");
         }
     }
 
@@ -454,12 +469,7 @@ impl MessageProcessor {
             tracing::warn!(%reason, receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
             delay
         };
-        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle) {
-            // Best effort: without it SQS retries after the queue's visibility timeout anyway.
-            if let Err(error) = self.retries.retry_after(arn, handle, delay).await {
-                tracing::warn!(%error, "could not shorten the retry delay");
-            }
-        }
+        self.hand_back(record, delay).await;
         Err(ProcessError::WillRetry(reason))
     }
 

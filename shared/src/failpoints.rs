@@ -5,8 +5,9 @@
 //! `FAILPOINTS="processor.after-start=return(crash);intake.before-send=return(error)"`.
 //! It fires only for work whose correlation id starts with [`MARK`], so a test arms a point
 //! for its own jobs and nothing else running on the stack is touched. What it does:
-//! `crash` ends the process at once (as a killed function would), `panic` panics, `error`
-//! fails the step as a dependency error would.
+//! `crash` ends the process at once (as a killed function would), `crash-once` does so the
+//! first time a job passes (a marker file outlives the process; counts like `1*` restart with
+//! it), `panic` panics, `error` fails the step as a dependency error would.
 
 /// Work whose correlation id starts with this is subject to armed points.
 pub const MARK: &str = "failpoint-";
@@ -34,9 +35,18 @@ pub fn setup() {}
 #[cfg(feature = "failpoints")]
 pub fn hit(name: &str, correlation_id: &str) -> Option<crate::application::ports::PortError> {
     match action(name, correlation_id)?.as_str() {
-        "crash" => {
-            tracing::error!(failpoint = name, "failpoint: crashing the process");
-            std::process::exit(137);
+        "crash" => crash(name),
+        "crash-once" => {
+            let marker =
+                std::env::temp_dir().join(format!("courier-failpoint-{name}-{correlation_id}"));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&marker)
+            {
+                Ok(_) => crash(name),
+                Err(_) => None,
+            }
         }
         "panic" => panic!("failpoint {name}"),
         _ => Some(crate::application::ports::PortError::new(
@@ -44,6 +54,12 @@ pub fn hit(name: &str, correlation_id: &str) -> Option<crate::application::ports
             format!("{name} armed to fail"),
         )),
     }
+}
+
+#[cfg(feature = "failpoints")]
+fn crash(name: &str) -> ! {
+    tracing::error!(failpoint = name, "failpoint: crashing the process");
+    std::process::exit(137);
 }
 
 /// A point where a local build can crash (or panic). Compiles to nothing without the feature.

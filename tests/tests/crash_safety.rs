@@ -156,7 +156,7 @@ async fn a_crash_between_marking_a_callback_and_queueing_it_still_delivers_it_on
     stack
         .arm_failpoints(
             "ProcessorFunctionName",
-            "callback.after-mark=1*return(crash)",
+            "callback.after-mark=return(crash-once)",
         )
         .await;
     let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;

@@ -352,16 +352,7 @@ impl MessageProcessor {
                 // Dead-letter first: if recording then fails, the retry finds the record still
                 // RUNNING and repeats both, so the DLQ copy is never the one that goes missing.
                 self.dead_letters
-                    .dead_letter(&DeadLetter {
-                        body: body.to_owned(),
-                        message_id: Some(envelope.message_id.clone()),
-                        correlation_id: Some(envelope.correlation_id.to_string()),
-                        failure: failure.clone(),
-                        trace: envelope
-                            .trace_header
-                            .as_deref()
-                            .and_then(TraceHeader::parse),
-                    })
+                    .dead_letter(&self.letter(body, envelope, &failure))
                     .await?;
                 self.ledger.record_failure(&record_key, &failure).await?;
                 tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");

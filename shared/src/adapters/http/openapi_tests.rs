@@ -594,3 +594,42 @@ async fn bodies_valid_against_the_document_are_accepted_and_invalid_ones_are_not
         "messages take no callback"
     );
 }
+
+/// The documented header schemas accept exactly what the API accepts.
+#[test]
+fn the_documented_headers_are_the_ones_the_api_takes() {
+    let document = doc();
+    let header = |name: &str| {
+        jsonschema::validator_for(&document["components"]["parameters"][name]["schema"])
+            .expect("the header schema compiles")
+    };
+    let (keys, correlation_ids) = (header("IdempotencyKey"), header("CorrelationId"));
+    let long = "k".repeat(256);
+    for sample in [
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "a",
+        "!~",
+        "",
+        " ",
+        "with space",
+        "tab\t",
+        "ключ",
+        "é",
+        long.as_str(),
+        &long[..255],
+        "req:1.2_x",
+        "<script>",
+    ] {
+        let value = json!(sample);
+        assert_eq!(
+            keys.is_valid(&value),
+            crate::domain::IdempotencyKey::parse(sample).is_ok(),
+            "Idempotency-Key {sample:?}"
+        );
+        assert_eq!(
+            correlation_ids.is_valid(&value),
+            crate::domain::CorrelationId::parse(sample).is_ok(),
+            "X-Correlation-Id {sample:?}"
+        );
+    }
+}

@@ -31,6 +31,14 @@ impl Submission {
         if !value.is_object() {
             return Err(SubmissionError::NotAnObject);
         }
+        // Optional fields are left out, not null: the documented types admit no null.
+        for field in ["delaySeconds", "callback"] {
+            if value.get(field).is_some_and(Value::is_null) {
+                return Err(SubmissionError::Shape(format!(
+                    "{field} must be left out rather than null"
+                )));
+            }
+        }
         let wire: courier_protocol::rest::Submission =
             serde_json::from_value(courier_protocol::json::whole_numbers_as_integers(value))
                 .map_err(|e| SubmissionError::Shape(e.to_string()))?;
@@ -73,6 +81,8 @@ mod tests {
         );
         assert!(Submission::from_json(json!({"type": "echo", "delaySeconds": 901})).is_err());
         assert!(Submission::from_json(json!({"type": "echo", "delaySeconds": -1})).is_err());
+        assert!(Submission::from_json(json!({"type": "echo", "delaySeconds": null})).is_err());
+        assert!(Submission::from_json(json!({"type": "echo", "callback": null})).is_err());
     }
 
     #[test]

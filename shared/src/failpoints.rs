@@ -70,6 +70,11 @@ macro_rules! crash_point {
         {
             let _ = $crate::failpoints::hit($name, $correlation_id);
         }
+        // Without the feature the point is nothing, but its argument still counts as used.
+        #[cfg(not(feature = "failpoints"))]
+        {
+            let _ = &$correlation_id;
+        }
     };
 }
 
@@ -83,6 +88,10 @@ macro_rules! error_point {
             if let Some(error) = $crate::failpoints::hit($name, $correlation_id) {
                 return Err(error.into());
             }
+        }
+        #[cfg(not(feature = "failpoints"))]
+        {
+            let _ = &$correlation_id;
         }
     };
 }

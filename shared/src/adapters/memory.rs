@@ -3,9 +3,9 @@
 
 use crate::application::clock::Clock;
 use crate::application::ports::{
-    AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter, DeadLetterQueue,
-    Failure, IdempotencyClaim, IdempotencyStore, MessageLedger, PortError, RetryScheduler,
-    StoredResponse, WorkQueue,
+    Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
+    DeadLetterQueue, Failure, IdempotencyClaim, IdempotencyStore, MessageLedger, PortError,
+    RetryScheduler, StoredResponse, WorkQueue,
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{Claim, IdempotencyKey, JobEvent, JobId, JobStatus, WorkMessage};
@@ -267,6 +267,51 @@ impl MessageLedger for InMemoryLedger {
             e.lease_until = None;
         });
         Ok(())
+    }
+
+    async fn abandon(
+        &self,
+        envelope: &WorkMessage,
+        failure: &Failure,
+    ) -> Result<Abandonment, PortError> {
+        self.fail.check("abandon")?;
+        let mut entries = self.entries.lock().unwrap();
+        let key = crate::domain::record_key(envelope);
+        if envelope.pattern == crate::domain::Pattern::FireAndForget {
+            entries.entry(key.clone()).or_insert_with(|| LedgerEntry {
+                status: JobStatus::Pending,
+                attempts: 0,
+                progress: vec![],
+                result: None,
+                failure: None,
+                last_error: None,
+                redrives: 0,
+                lease_until: None,
+            });
+        }
+        let Some(entry) = entries.get_mut(&key) else {
+            return Ok(Abandonment::Missing);
+        };
+        let now = std::time::Instant::now();
+        if let Some(until) = entry.lease_until.filter(|until| *until > now)
+            && !entry.status.is_terminal()
+        {
+            return Ok(Abandonment::Leased {
+                remaining: until - now,
+            });
+        }
+        match job::transition(entry.status, JobEvent::Abandon) {
+            Some(to) => {
+                entry.status = to;
+                entry.failure = Some(failure.clone());
+                entry.lease_until = None;
+                Ok(Abandonment::Abandoned)
+            }
+            None => Ok(Abandonment::Ended {
+                status: entry.status,
+                failure_kind: entry.failure.as_ref().map(|f| f.kind.as_str().to_owned()),
+            }),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The ports courier's handlers depend on. AWS adapters live in [`crate::adapters::aws`], in-memory ones in
 //! [`crate::adapters::memory`]; handlers never name a concrete store or queue.
 
-use crate::domain::{CallbackEvent, CallbackStatus, Claim, IdempotencyKey, JobId, WorkMessage};
+use crate::domain::{
+    CallbackEvent, CallbackStatus, Claim, IdempotencyKey, JobId, JobStatus, WorkMessage,
+};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::time::Duration;
@@ -84,6 +86,8 @@ pub enum FailureKind {
     Timeout,
     /// The message is not a courier envelope.
     Unparseable,
+    /// SQS redrive moved the message to the dead-letter queue with no outcome recorded.
+    DeadLettered,
 }
 
 impl FailureKind {
@@ -93,8 +97,17 @@ impl FailureKind {
             Self::RetriesExhausted => "retries-exhausted",
             Self::Timeout => "timeout",
             Self::Unparseable => "unparseable",
+            Self::DeadLettered => "dead-lettered",
         }
     }
+
+    pub const ALL: [Self; 5] = [
+        Self::Permanent,
+        Self::RetriesExhausted,
+        Self::Timeout,
+        Self::Unparseable,
+        Self::DeadLettered,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +158,23 @@ pub enum AttemptStart {
     RunningElsewhere,
 }
 
+/// What abandoning a job whose message SQS dead-lettered found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abandonment {
+    /// It was PENDING or RUNNING with no live lease (or a fire-and-forget message had no
+    /// record yet): it is FAILED now, as `dead-lettered`.
+    Abandoned,
+    /// A delivery still holds the job's lease for `remaining`: that run records its own outcome.
+    Leased { remaining: Duration },
+    /// It had ended; `failure_kind` is the recorded kind of a FAILED job.
+    Ended {
+        status: JobStatus,
+        failure_kind: Option<String>,
+    },
+    /// The claim is gone (expired) or never existed.
+    Missing,
+}
+
 /// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
 #[async_trait]
 pub trait MessageLedger: Send + Sync {
@@ -159,6 +189,13 @@ pub trait MessageLedger: Send + Sync {
     async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
     /// A transient failure that will be retried: the record stays non-terminal.
     async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError>;
+    /// Ends a job SQS gave up on (`JobEvent::Abandon`) with `failure`, unless a delivery holds
+    /// its lease or it has ended.
+    async fn abandon(
+        &self,
+        envelope: &WorkMessage,
+        failure: &Failure,
+    ) -> Result<Abandonment, PortError>;
 }
 
 /// A message that reached the dead-letter queue, with the attributes it travelled with.

@@ -8,12 +8,12 @@ use crate::adapters::aws::{
 };
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::consumer::SqsEvent;
-use crate::application::processor::{MessageProcessor, RetryPolicy, WorkConsumer};
+use crate::application::processor::{Inboxes, MessageProcessor, RetryPolicy, WorkConsumer};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
-/// One processor per source queue, each with its own dead-letter queue; the FIFO one also
-/// sends WebSocket frames.
+/// One processor per work queue, each with its own dead-letter queue and inbox; the FIFO one
+/// also sends WebSocket frames.
 pub fn wire(
     config: &aws_config::SdkConfig,
     settings: &ProcessorSettings,
@@ -34,6 +34,8 @@ pub fn wire(
         vec![
             settings.work_queue_url.clone(),
             settings.ordered_work_queue_url.clone(),
+            settings.dead_letter_inbox_url.clone(),
+            settings.ordered_dead_letter_inbox_url.clone(),
         ],
     ));
     let callbacks = Arc::new(QueuedCallbackStarter::new(
@@ -66,7 +68,16 @@ pub fn wire(
             &settings.websocket_management_url,
             clock.clone(),
         )),
+        inboxes: Inboxes {
+            standard: queue_name(&settings.dead_letter_inbox_url),
+            ordered: queue_name(&settings.ordered_dead_letter_inbox_url),
+        },
     }
+}
+
+/// A queue URL ends in the queue's name.
+fn queue_name(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or(url).to_owned()
 }
 
 pub async fn run(catalog: JobCatalog) -> Result<(), Error> {

@@ -169,6 +169,9 @@ pub struct ProcessorSettings {
     /// The FIFO queue of jobs submitted over WebSocket, and its dead-letter queue.
     pub ordered_work_queue_url: String,
     pub ordered_dead_letter_queue_url: String,
+    /// Where SQS redrive puts what it gave up on, one inbox per work queue.
+    pub dead_letter_inbox_url: String,
+    pub ordered_dead_letter_inbox_url: String,
     /// The WebSocket API's `@connections` endpoint, for progress and result frames.
     pub websocket_management_url: String,
 }
@@ -186,6 +189,8 @@ impl ProcessorSettings {
             record_ttl: Duration::from_secs(number_or("RECORD_TTL_SECONDS", 7 * 86_400)?),
             ordered_work_queue_url: required("ORDERED_WORK_QUEUE_URL")?,
             ordered_dead_letter_queue_url: required("ORDERED_DEAD_LETTER_QUEUE_URL")?,
+            dead_letter_inbox_url: required("DEAD_LETTER_INBOX_URL")?,
+            ordered_dead_letter_inbox_url: required("ORDERED_DEAD_LETTER_INBOX_URL")?,
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
         })
     }

@@ -7,7 +7,7 @@
 
 use super::{job_sources, n, one_of, port_error, s, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
-use crate::application::ports::{AttemptStart, Failure, MessageLedger, PortError};
+use crate::application::ports::{Abandonment, AttemptStart, Failure, MessageLedger, PortError};
 use crate::domain::lifecycle::job::target;
 use crate::domain::{JobEvent, JobStatus, Pattern, WorkMessage};
 use async_trait::async_trait;
@@ -106,6 +106,60 @@ fn start_condition(pattern: Pattern, startable: &str, redrivable: Option<&str>) 
         Pattern::ClaimCheck | Pattern::Bidirectional => {
             format!("attribute_exists(pk) AND ({may_start}) AND #ttl > :epoch")
         }
+    }
+}
+
+/// When a dead-lettered job may be abandoned: its status allows `Abandon` and no delivery holds
+/// its lease. A fire-and-forget message that never started has no record yet; a claim must
+/// exist.
+fn abandon_condition(pattern: Pattern, abandonable: &str) -> String {
+    let free =
+        format!("{abandonable} AND (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)");
+    match pattern {
+        Pattern::FireAndForget => format!("attribute_not_exists(pk) OR {free}"),
+        Pattern::ClaimCheck | Pattern::Bidirectional => format!("attribute_exists(pk) AND {free}"),
+    }
+}
+
+fn failure_value(failure: &Failure) -> AttributeValue {
+    AttributeValue::M(
+        [
+            ("kind".to_owned(), s(failure.kind.as_str())),
+            ("reason".to_owned(), s(&failure.reason)),
+        ]
+        .into(),
+    )
+}
+
+/// What a refused abandonment found in the record it read back.
+fn abandonment_of(
+    old: &std::collections::HashMap<String, AttributeValue>,
+    now: i64,
+) -> Abandonment {
+    let text = |name: &str| old.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let Some(status) = text("status").as_deref().and_then(JobStatus::parse) else {
+        return Abandonment::Missing;
+    };
+    if status.is_terminal() {
+        let failure_kind = old
+            .get("error")
+            .and_then(|v| v.as_m().ok())
+            .and_then(|m| m.get("kind"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        return Abandonment::Ended {
+            status,
+            failure_kind,
+        };
+    }
+    let until = old
+        .get("leaseUntil")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(now);
+    // A lease read back as lapsed cannot have refused the write: the next try will pass.
+    Abandonment::Leased {
+        remaining: Duration::from_secs(until.saturating_sub(now).max(1) as u64),
     }
 }
 
@@ -249,16 +303,7 @@ impl MessageLedger for DynamoMessageLedger {
             "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
              REMOVE leaseUntil",
             &[("#error", "error")],
-            vec![(
-                ":error",
-                AttributeValue::M(
-                    [
-                        ("kind".to_owned(), s(failure.kind.as_str())),
-                        ("reason".to_owned(), s(&failure.reason)),
-                    ]
-                    .into(),
-                ),
-            )],
+            vec![(":error", failure_value(failure))],
         )
         .await
     }
@@ -274,6 +319,58 @@ impl MessageLedger for DynamoMessageLedger {
             vec![(":reason", s(reason))],
         )
         .await
+    }
+
+    async fn abandon(
+        &self,
+        envelope: &WorkMessage,
+        failure: &Failure,
+    ) -> Result<Abandonment, PortError> {
+        let now = self.clock.now();
+        let (abandonable, from) = one_of("#status", "from", &job_sources(JobEvent::Abandon));
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(crate::domain::record_key(envelope)))
+            // A fire-and-forget message that never started gets the record its start would
+            // have written.
+            .update_expression(
+                "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
+                 kind = if_not_exists(kind, :kind), jobType = if_not_exists(jobType, :type), \
+                 correlationId = if_not_exists(correlationId, :cid), \
+                 pattern = if_not_exists(pattern, :pattern), \
+                 acceptedAt = if_not_exists(acceptedAt, :accepted), \
+                 attempts = if_not_exists(attempts, :zero), #ttl = if_not_exists(#ttl, :ttl) \
+                 REMOVE leaseUntil",
+            )
+            .condition_expression(abandon_condition(envelope.pattern, &abandonable))
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":to", s(target(JobEvent::Abandon).as_str()))
+            .expression_attribute_values(":error", failure_value(failure))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":kind", s("message"))
+            .expression_attribute_values(":type", s(&envelope.job_type))
+            .expression_attribute_values(":cid", s(envelope.correlation_id.as_str()))
+            .expression_attribute_values(":pattern", s(envelope.pattern.as_str()))
+            .expression_attribute_values(":accepted", s(&envelope.accepted_at))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
+            .expression_attribute_values(":epoch", n(now.unix_timestamp()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match request.send().await {
+            Ok(_) => Ok(Abandonment::Abandoned),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(abandonment_of(
+                    &failed.item.unwrap_or_default(),
+                    now.unix_timestamp(),
+                )),
+                other => Err(port_error("dynamodb:UpdateItem(abandon)", other)),
+            },
+        }
     }
 }
 
@@ -305,6 +402,21 @@ mod tests {
                  redrives < :redrive))) AND #ttl > :epoch",
             ),
         ];
+        let abandonable = "#status IN (:from0, :from1)";
+        let lease = "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)";
+        let cases = cases
+            .into_iter()
+            .map(|(built, expected)| (built, expected.to_owned()))
+            .chain([
+                (
+                    abandon_condition(Pattern::FireAndForget, abandonable),
+                    format!("attribute_not_exists(pk) OR {abandonable} AND {lease}"),
+                ),
+                (
+                    abandon_condition(Pattern::ClaimCheck, abandonable),
+                    format!("attribute_exists(pk) AND {abandonable} AND {lease}"),
+                ),
+            ]);
         for (built, expected) in cases {
             assert_eq!(built, expected);
             // A parenthesis right inside another, closing together: redundant.

@@ -5,10 +5,11 @@
 //!    redelivery and is acknowledged without running anything.
 //! 3. Run the job. Success is recorded. A permanent failure is sent to the DLQ with its reason,
 //!    then recorded FAILED. A transient failure is retried through SQS visibility with backoff;
-//!    on the receive that reaches the queue's `maxReceiveCount` it is recorded FAILED and left to
-//!    SQS redrive, which moves it to the DLQ.
+//!    the attempt that uses up the retry budget is failed the same way as a permanent one.
 //!
-//! Any store or queue error leaves the message unacknowledged, so SQS delivers it again.
+//! Any store or queue error leaves the message unacknowledged, so SQS delivers it again, after
+//! a backoff. If that goes on until SQS redrive gives up on the message, the job is ended by
+//! the dead-letter inbox's reader (`abandoned.rs`).
 //!
 //! A bidirectional job (one with `replyTo`) also tells its WebSocket client: a `progress` frame
 //! per progress report, then a `result` or `error` frame once the outcome is recorded. Frames
@@ -62,12 +63,12 @@ pub struct RetryPolicy {
 
 pub struct MessageProcessor {
     registry: Arc<Registry>,
-    ledger: Arc<dyn MessageLedger>,
-    dead_letters: Arc<dyn DeadLetterQueue>,
+    pub(super) ledger: Arc<dyn MessageLedger>,
+    pub(super) dead_letters: Arc<dyn DeadLetterQueue>,
     retries: Arc<dyn RetryScheduler>,
     callbacks: Arc<dyn CallbackStarter>,
-    policy: RetryPolicy,
-    clock: Arc<dyn Clock>,
+    pub(super) policy: RetryPolicy,
+    pub(super) clock: Arc<dyn Clock>,
     /// Set on the processor of the ordered (FIFO) queue, whose jobs came over WebSocket.
     frames: Option<FrameSender>,
 }
@@ -102,7 +103,7 @@ impl ProgressSink for JobProgress<'_> {
 }
 
 /// The pattern a piece of work came in by, as metrics name it.
-fn pattern_label(envelope: &WorkMessage) -> &'static str {
+pub(super) fn pattern_label(envelope: &WorkMessage) -> &'static str {
     if envelope.has_callback {
         "callback"
     } else {
@@ -111,7 +112,7 @@ fn pattern_label(envelope: &WorkMessage) -> &'static str {
 }
 
 /// The dead-letter queue a piece of work ends up in, as metrics name it.
-fn queue_label(envelope: &WorkMessage) -> &'static str {
+pub(super) fn queue_label(envelope: &WorkMessage) -> &'static str {
     match envelope.pattern {
         crate::domain::Pattern::Bidirectional => "ordered-work",
         _ => "work",
@@ -119,13 +120,37 @@ fn queue_label(envelope: &WorkMessage) -> &'static str {
 }
 
 /// From acceptance to now, if the acceptance time is readable.
-fn since_accepted(envelope: &WorkMessage, now: time::OffsetDateTime) -> Option<Duration> {
+pub(super) fn since_accepted(
+    envelope: &WorkMessage,
+    now: time::OffsetDateTime,
+) -> Option<Duration> {
     let accepted = crate::application::clock::parse_rfc3339(&envelope.accepted_at)?;
     (now - accepted).try_into().ok()
 }
 
-fn job_failed(failure: &Failure) -> Value {
+pub(super) fn job_failed(failure: &Failure) -> Value {
     json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": failure.reason})
+}
+
+/// The span every line about one message is logged in.
+pub(super) fn message_span(envelope: &WorkMessage, trace: Option<&TraceHeader>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "message",
+        correlation_id = %envelope.correlation_id,
+        message_id = %envelope.message_id,
+        job_type = %envelope.job_type,
+        trace_id = tracing::field::Empty,
+    );
+    record_trace_id(&span, trace);
+    span
+}
+
+/// The work envelope a delivery carries, or why it carries none.
+pub(super) fn work_of(message: Result<QueueMessage, String>) -> Result<WorkMessage, String> {
+    message.and_then(|m| match m {
+        QueueMessage::Work(work) => Ok(work),
+        other => Err(format!("a {} message on a work queue", other.kind())),
+    })
 }
 
 fn attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
@@ -165,7 +190,7 @@ impl MessageProcessor {
 
     /// Sends one frame to the job's WebSocket client, if it has one. Never fails the message:
     /// a client that left still finds the outcome on the claim.
-    async fn tell_client(&self, envelope: &WorkMessage, kind: FrameKind, data: Value) {
+    pub(super) async fn tell_client(&self, envelope: &WorkMessage, kind: FrameKind, data: Value) {
         let (Some(frames), Some(to)) = (&self.frames, &envelope.reply_to) else {
             return;
         };
@@ -194,7 +219,7 @@ impl MessageProcessor {
 
     /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
     /// the first delivery stopped in between), hand its callback to the notifier.
-    async fn start_callback(&self, envelope: &WorkMessage) -> Result<(), ProcessError> {
+    pub(super) async fn start_callback(&self, envelope: &WorkMessage) -> Result<(), ProcessError> {
         if envelope.has_callback {
             self.callbacks.start(envelope).await?;
         }
@@ -216,68 +241,19 @@ impl MessageProcessor {
         }
         let body = record.body.clone().unwrap_or_default();
         let trace = TraceHeader::of_record(&record);
-        let parsed = message.and_then(|m| match m {
-            QueueMessage::Work(work) => Ok(work),
-            other => Err(format!("a {} message on a work queue", other.kind())),
-        });
-        let mut envelope = match parsed {
+        let mut envelope = match work_of(message) {
             Ok(envelope) => envelope,
-            Err(error) => {
-                let letter = DeadLetter {
-                    body,
-                    message_id: attribute(&record, MESSAGE_ID_ATTRIBUTE).map(str::to_owned),
-                    correlation_id: attribute(&record, CORRELATION_ID_ATTRIBUTE).map(str::to_owned),
-                    failure: Failure {
-                        kind: FailureKind::Unparseable,
-                        reason: format!("not a courier envelope: {error}"),
-                    },
-                    trace,
-                };
-                tracing::error!(
-                    correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
-                    reason = %letter.failure.reason,
-                    "unparseable message sent to the dead-letter queue"
-                );
-                self.dead_letters.dead_letter(&letter).await?;
-                let fifo = record
-                    .event_source_arn
-                    .as_deref()
-                    .is_some_and(|arn| arn.ends_with(".fifo"));
-                crate::metrics::dead_lettered(
-                    if fifo { "ordered-work" } else { "work" },
-                    letter.correlation_id.as_deref().unwrap_or("-"),
-                    letter.message_id.as_deref().unwrap_or("-"),
-                );
-                return Ok(());
-            }
+            Err(error) => return self.reject_unparseable(&record, body, trace, error).await,
         };
         envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
-        let span = tracing::info_span!(
-            "message",
-            correlation_id = %envelope.correlation_id,
-            message_id = %envelope.message_id,
-            job_type = %envelope.job_type,
-            trace_id = tracing::field::Empty,
-        );
-        record_trace_id(&span, trace.as_ref());
+        let span = message_span(&envelope, trace.as_ref());
         let result = self
             .process_envelope(&record, receive_count, &body, &envelope, deadline)
             .instrument(span.clone())
             .await;
         if let Err(ProcessError::Dependency(error)) = &result {
-            // Logged here, inside the message's span, so the line names its correlation id.
-            span.in_scope(
-                || tracing::error!(%error, "a dependency failed; SQS delivers the message again"),
-            );
-            // Back off as after a transient failure, rather than for the whole visibility
-            // timeout: a throttled or briefly unavailable dependency is usually back soon.
-            let delay = retry_delay(
-                receive_count,
-                self.policy.base_delay,
-                self.policy.max_delay,
-                &mut rand::rng(),
-            );
-            self.hand_back(&record, delay).await;
+            let delay = self.redelivery_delay(receive_count);
+            self.back_off(&span, &record, error, delay).await;
         }
         result
     }
@@ -349,43 +325,138 @@ impl MessageProcessor {
                 Err(ProcessError::OutOfTime)
             }
             AttemptOutcome::Failed(failure) => {
-                // Dead-letter first: if recording then fails, the retry finds the record still
-                // RUNNING and repeats both, so the DLQ copy is never the one that goes missing.
-                self.dead_letters
-                    .dead_letter(&self.letter(body, envelope, &failure))
-                    .await?;
-                self.ledger.record_failure(&record_key, &failure).await?;
-                tracing::warn!(reason = %failure.reason, "job failed permanently; sent to the dead-letter queue");
+                self.fail_for_good(body, envelope, &failure).await?;
                 report(crate::metrics::Outcome::Failed);
-                crate::metrics::dead_lettered(
-                    queue_label(envelope),
-                    envelope.correlation_id.as_str(),
-                    &envelope.message_id,
-                );
-                self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
-                    .await;
-                self.start_callback(envelope).await
+                self.announce_failure(envelope, &failure).await
+            }
+            AttemptOutcome::Transient(reason) if receive_count >= retry.max_receive_count => {
+                // The last attempt the budget allows: the message is dead-lettered here, never
+                // left to SQS redrive, so the letter carries its reason.
+                let failure = Failure {
+                    kind: FailureKind::RetriesExhausted,
+                    reason: format!("gave up after {receive_count} attempts; last error: {reason}"),
+                };
+                self.fail_for_good(body, envelope, &failure).await?;
+                report(crate::metrics::Outcome::Failed);
+                self.announce_failure(envelope, &failure).await
             }
             AttemptOutcome::Transient(reason) => {
-                let last = receive_count >= retry.max_receive_count;
-                let result = self
-                    .retry_later(record, body, envelope, receive_count, reason, retry)
-                    .await;
-                // Counted once the outcome is recorded (retry_later fails early otherwise).
-                if matches!(result, Err(ProcessError::WillRetry(_))) {
-                    if last {
-                        report(crate::metrics::Outcome::Failed);
-                        crate::metrics::dead_lettered(
-                            queue_label(envelope),
-                            envelope.correlation_id.as_str(),
-                            &envelope.message_id,
-                        );
-                    } else {
-                        report(crate::metrics::Outcome::Retried);
-                    }
-                }
-                result
+                self.ledger.record_retry(&record_key, &reason).await?;
+                report(crate::metrics::Outcome::Retried);
+                let delay = retry_delay(
+                    receive_count,
+                    retry.base_delay,
+                    retry.max_delay,
+                    &mut rand::rng(),
+                );
+                tracing::warn!(%reason, receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
+                self.hand_back(record, delay).await;
+                Err(ProcessError::WillRetry(reason))
             }
+        }
+    }
+
+    /// Ends a job that failed for good. The letter goes to the dead-letter queue first: if
+    /// recording then fails, the retry finds the record still RUNNING and repeats both, so the
+    /// DLQ copy is never the one that goes missing.
+    async fn fail_for_good(
+        &self,
+        body: &str,
+        envelope: &WorkMessage,
+        failure: &Failure,
+    ) -> Result<(), ProcessError> {
+        self.dead_letters
+            .dead_letter(&self.letter(body, envelope, failure))
+            .await?;
+        self.ledger
+            .record_failure(&crate::domain::record_key(envelope), failure)
+            .await?;
+        tracing::warn!(kind = failure.kind.as_str(), reason = %failure.reason, "job failed; sent to the dead-letter queue");
+        crate::metrics::dead_lettered(
+            queue_label(envelope),
+            envelope.correlation_id.as_str(),
+            &envelope.message_id,
+        );
+        Ok(())
+    }
+
+    /// Tells whoever waits on a failed job: its WebSocket client and its callback.
+    pub(super) async fn announce_failure(
+        &self,
+        envelope: &WorkMessage,
+        failure: &Failure,
+    ) -> Result<(), ProcessError> {
+        self.tell_client(envelope, FrameKind::Error, job_failed(failure))
+            .await;
+        self.start_callback(envelope).await
+    }
+
+    /// A message that is not a courier work envelope goes straight to the dead-letter queue
+    /// with the reason: no delivery could ever do more with it.
+    pub(super) async fn reject_unparseable(
+        &self,
+        record: &SqsMessage,
+        body: String,
+        trace: Option<TraceHeader>,
+        error: String,
+    ) -> Result<(), ProcessError> {
+        let letter = DeadLetter {
+            body,
+            message_id: attribute(record, MESSAGE_ID_ATTRIBUTE).map(str::to_owned),
+            correlation_id: attribute(record, CORRELATION_ID_ATTRIBUTE).map(str::to_owned),
+            failure: Failure {
+                kind: FailureKind::Unparseable,
+                reason: format!("not a courier envelope: {error}"),
+            },
+            trace,
+        };
+        tracing::error!(
+            correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
+            reason = %letter.failure.reason,
+            "unparseable message sent to the dead-letter queue"
+        );
+        self.dead_letters.dead_letter(&letter).await?;
+        let fifo = record
+            .event_source_arn
+            .as_deref()
+            .is_some_and(|arn| arn.ends_with(".fifo"));
+        crate::metrics::dead_lettered(
+            if fifo { "ordered-work" } else { "work" },
+            letter.correlation_id.as_deref().unwrap_or("-"),
+            letter.message_id.as_deref().unwrap_or("-"),
+        );
+        Ok(())
+    }
+
+    /// Backs off after a dependency error, for `delay` rather than the whole visibility
+    /// timeout: a throttled or briefly unavailable dependency is usually back soon. Logged
+    /// inside the message's span, so the line names its correlation id.
+    pub(super) async fn back_off(
+        &self,
+        span: &tracing::Span,
+        record: &SqsMessage,
+        error: &PortError,
+        delay: Duration,
+    ) {
+        span.in_scope(
+            || tracing::error!(%error, "a dependency failed; SQS delivers the message again"),
+        );
+        self.hand_back(record, delay).await;
+    }
+
+    /// How long a work message waits after a dependency error on its `receive_count`th
+    /// receive: as after a transient failure, except on the last receive, when SQS redrive
+    /// will move it to the dead-letter inbox anyway: that happens at once.
+    fn redelivery_delay(&self, receive_count: u32) -> Duration {
+        if receive_count >= self.policy.max_receive_count {
+            Duration::ZERO
+        } else {
+            retry_delay(
+                receive_count,
+                self.policy.base_delay,
+                self.policy.max_delay,
+                &mut rand::rng(),
+            )
         }
     }
 
@@ -396,7 +467,7 @@ impl MessageProcessor {
 
     /// Has SQS deliver the message again after `delay` (best effort: without it, after the
     /// queue's visibility timeout).
-    async fn hand_back(&self, record: &SqsMessage, delay: Duration) {
+    pub(super) async fn hand_back(&self, record: &SqsMessage, delay: Duration) {
         if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
             && let Err(error) = self.retries.retry_after(arn, handle, delay).await
         {
@@ -417,54 +488,12 @@ impl MessageProcessor {
         }
     }
 
-    async fn retry_later(
+    pub(super) fn letter(
         &self,
-        record: &SqsMessage,
         body: &str,
         envelope: &WorkMessage,
-        receive_count: u32,
-        reason: String,
-        retry: RetryPolicy,
-    ) -> Result<(), ProcessError> {
-        let record_key = crate::domain::record_key(envelope);
-        let delay = if receive_count >= retry.max_receive_count {
-            let failure = Failure {
-                kind: FailureKind::RetriesExhausted,
-                reason: format!("gave up after {receive_count} attempts; last error: {reason}"),
-            };
-            let queue_limit = receive_count >= self.policy.max_receive_count;
-            if !queue_limit {
-                // The type's own limit comes before the queue's: dead-letter it ourselves.
-                self.dead_letters
-                    .dead_letter(&self.letter(body, envelope, &failure))
-                    .await?;
-            }
-            self.ledger.record_failure(&record_key, &failure).await?;
-            tracing::warn!(%reason, receive_count, "retries exhausted; the message goes to the dead-letter queue");
-            self.tell_client(envelope, FrameKind::Error, job_failed(&failure))
-                .await;
-            self.start_callback(envelope).await?;
-            if !queue_limit {
-                return Ok(());
-            }
-            // SQS redrive moves it on the next receive; make that now.
-            Duration::ZERO
-        } else {
-            self.ledger.record_retry(&record_key, &reason).await?;
-            let delay = retry_delay(
-                receive_count,
-                retry.base_delay,
-                retry.max_delay,
-                &mut rand::rng(),
-            );
-            tracing::warn!(%reason, receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
-            delay
-        };
-        self.hand_back(record, delay).await;
-        Err(ProcessError::WillRetry(reason))
-    }
-
-    fn letter(&self, body: &str, envelope: &WorkMessage, failure: &Failure) -> DeadLetter {
+        failure: &Failure,
+    ) -> DeadLetter {
         DeadLetter {
             body: body.to_owned(),
             message_id: Some(envelope.message_id.clone()),

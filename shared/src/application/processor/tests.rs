@@ -54,6 +54,21 @@ impl Harness {
         self.deliver_traced(body, receive, None).await
     }
 
+    /// Delivers `body` as a letter from the work queue's dead-letter inbox; returns the ids
+    /// reported as batch item failures.
+    async fn deliver_abandoned(&self, body: &str) -> Vec<String> {
+        let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
+        event["Records"][0]["body"] = Value::String(body.to_owned());
+        let event: SqsEvent = serde_json::from_value(event).unwrap();
+        self.processor
+            .handle_abandoned_event(event, false)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
     /// As `deliver`, with the producer's X-Ray header in the record's system attributes.
     async fn deliver_traced(&self, body: &str, receive: u32, trace: Option<&str>) -> Vec<String> {
         let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
@@ -158,12 +173,16 @@ async fn transient_failures_back_off_then_succeed() {
 }
 
 #[tokio::test]
-async fn the_last_allowed_receive_records_failure_and_hands_over_to_redrive() {
+async fn the_last_allowed_receive_records_failure_and_dead_letters_it_with_the_reason() {
     let h = Harness::new();
     let env = envelope("flaky", json!({"failures": 50}));
-    for receive in 1..=5 {
+    for receive in 1..=4 {
         assert_eq!(h.deliver(&env.to_json(), receive).await, vec![FIXTURE_ID]);
     }
+    assert!(
+        h.deliver(&env.to_json(), 5).await.is_empty(),
+        "the last receive is acknowledged: the processor dead-lettered it"
+    );
     let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Failed, 5));
     let failure = entry.failure.unwrap();
@@ -173,15 +192,14 @@ async fn the_last_allowed_receive_records_failure_and_hands_over_to_redrive() {
         "{}",
         failure.reason
     );
-    assert_eq!(
-        h.retries.delays().last(),
-        Some(&Duration::ZERO),
-        "redrive right away"
-    );
-    assert!(
-        h.dead_letters.letters().is_empty(),
-        "SQS redrive moves it, not the processor"
-    );
+    assert_eq!(h.retries.delays().len(), 4, "backed off before each retry");
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure, failure_of(&h, "MSG#msg-flaky"));
+}
+
+fn failure_of(h: &Harness, record_key: &str) -> crate::application::ports::Failure {
+    h.ledger.entry(record_key).unwrap().failure.unwrap()
 }
 
 #[tokio::test]
@@ -410,7 +428,7 @@ async fn a_redriven_message_runs_failed_work_once_more_and_only_once_per_redrive
     let h = Harness::new();
     let mut env = envelope("flaky", json!({"failures": 1}));
     // Fails (permanently, via the last receive), then is final.
-    assert!(!h.deliver(&env.to_json(), 5).await.is_empty());
+    assert!(h.deliver(&env.to_json(), 5).await.is_empty());
     assert_eq!(
         h.ledger.entry("MSG#msg-flaky").unwrap().status,
         JobStatus::Failed
@@ -465,4 +483,134 @@ async fn a_lapsed_lease_lets_a_redelivery_take_over() {
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
     let entry = h.ledger.entry("MSG#msg-echo").unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
+}
+
+mod abandoned {
+    use super::*;
+    use crate::application::ports::MessageLedger;
+
+    fn claim_envelope(job_type: &str) -> WorkMessage {
+        WorkMessage {
+            pattern: Pattern::ClaimCheck,
+            has_callback: true,
+            ..envelope(job_type, json!({"ms": 10}))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_that_never_started_fails_as_dead_lettered_and_its_letter_goes_on() {
+        let h = Harness::new();
+        let env = envelope("echo", json!({}));
+        assert!(h.deliver_abandoned(&env.to_json()).await.is_empty());
+        let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+        assert_eq!((entry.status, entry.attempts), (JobStatus::Failed, 0));
+        let failure = entry.failure.unwrap();
+        assert_eq!(failure.kind, FailureKind::DeadLettered);
+        assert!(
+            failure.reason.contains("after 5 receives"),
+            "{}",
+            failure.reason
+        );
+        let letters = h.dead_letters.letters();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].failure, failure);
+        assert_eq!(letters[0].body, env.to_json());
+    }
+
+    #[tokio::test]
+    async fn a_job_left_running_fails_and_its_callback_starts() {
+        let h = Harness::new();
+        let env = claim_envelope("sleep");
+        // An attempt that started and whose lease has lapsed (its function died).
+        h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
+        assert!(h.deliver_abandoned(&env.to_json()).await.is_empty());
+        assert_eq!(
+            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            JobStatus::Failed
+        );
+        assert_eq!(h.callbacks.started(), vec!["msg-sleep"]);
+        assert_eq!(h.dead_letters.letters().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_under_a_live_lease_is_left_to_its_run_and_looked_at_after_the_lease() {
+        let h = Harness::new();
+        let env = claim_envelope("sleep");
+        h.ledger
+            .start_attempt(&env, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(h.deliver_abandoned(&env.to_json()).await, vec![FIXTURE_ID]);
+        assert_eq!(
+            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            JobStatus::Running
+        );
+        let delays = h.retries.delays();
+        assert_eq!(delays.len(), 1);
+        assert!(
+            delays[0] > Duration::from_secs(25) && delays[0] <= Duration::from_secs(30),
+            "{delays:?}"
+        );
+        assert!(h.dead_letters.letters().is_empty());
+        assert!(h.callbacks.started().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_job_that_ended_is_not_dead_lettered_again() {
+        let h = Harness::new();
+        let done = envelope("echo", json!({}));
+        assert!(h.deliver(&done.to_json(), 1).await.is_empty());
+        let failed = envelope("fail", json!({"reason": "no"}));
+        assert!(h.deliver(&failed.to_json(), 1).await.is_empty());
+        assert_eq!(
+            h.dead_letters.letters().len(),
+            1,
+            "the processor's own letter"
+        );
+        for env in [&done, &failed] {
+            assert!(h.deliver_abandoned(&env.to_json()).await.is_empty());
+        }
+        assert_eq!(
+            h.ledger.entry("MSG#msg-echo").unwrap().status,
+            JobStatus::Succeeded
+        );
+        assert_eq!(h.dead_letters.letters().len(), 1, "no second letter");
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_forward_is_finished_by_the_letter_coming_back() {
+        let h = Harness::new();
+        let env = claim_envelope("sleep");
+        h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
+        h.dead_letters.fail.set(true);
+        assert_eq!(h.deliver_abandoned(&env.to_json()).await, vec![FIXTURE_ID]);
+        assert_eq!(
+            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            JobStatus::Failed
+        );
+        assert!(h.callbacks.started().is_empty());
+        h.dead_letters.fail.set(false);
+        assert!(h.deliver_abandoned(&env.to_json()).await.is_empty());
+        assert_eq!(h.dead_letters.letters().len(), 1);
+        assert_eq!(h.callbacks.started(), vec!["msg-sleep"]);
+    }
+
+    #[tokio::test]
+    async fn a_ledger_outage_keeps_the_letter_in_the_inbox() {
+        let h = Harness::new();
+        h.ledger.fail.set(true);
+        let env = envelope("echo", json!({}));
+        assert_eq!(h.deliver_abandoned(&env.to_json()).await, vec![FIXTURE_ID]);
+        assert!(h.dead_letters.letters().is_empty());
+        assert_eq!(h.retries.delays().len(), 1, "backed off");
+    }
+
+    #[tokio::test]
+    async fn an_unparseable_letter_goes_on_with_the_reason() {
+        let h = Harness::new();
+        assert!(h.deliver_abandoned("{not json").await.is_empty());
+        let letters = h.dead_letters.letters();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].failure.kind, FailureKind::Unparseable);
+    }
 }

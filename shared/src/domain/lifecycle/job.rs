@@ -1,4 +1,5 @@
-//! A job's lifecycle: `PENDING → RUNNING → SUCCEEDED | FAILED`, or `PENDING → CANCELLED`.
+//! A job's lifecycle: `PENDING → RUNNING → SUCCEEDED | FAILED`, or `PENDING → CANCELLED`; a
+//! job whose message SQS gave up on goes from `PENDING` or `RUNNING` to `FAILED`.
 //!
 //! A fire-and-forget message has no claim: its record is created `RUNNING` by the first
 //! [`JobEvent::Start`] (there is no `PENDING` record to start from), and otherwise follows the
@@ -24,10 +25,13 @@ pub enum JobEvent {
     Cancel,
     /// An operator sent a dead letter back (`courier dlq redrive`): a FAILED job runs once more.
     Redrive,
+    /// SQS redrive moved the message aside before any delivery recorded an outcome (each one
+    /// crashed, timed out or met a dependency error): the job fails without another attempt.
+    Abandon,
 }
 
 impl JobEvent {
-    pub const ALL: [Self; 6] = [Start, Progress, Succeed, Fail, Cancel, Redrive];
+    pub const ALL: [Self; 7] = [Start, Progress, Succeed, Fail, Cancel, Redrive, Abandon];
 }
 
 /// The table: `(from, event, to)`. A pair not listed is refused.
@@ -39,6 +43,8 @@ pub const TRANSITIONS: &[(JobStatus, JobEvent, JobStatus)] = &[
     (Running, Fail, Failed),
     (Pending, Cancel, Cancelled),
     (Failed, Redrive, Running),
+    (Pending, Abandon, Failed),
+    (Running, Abandon, Failed),
 ];
 
 /// Where `event` takes a job that is `from`; `None` when the table refuses it.
@@ -71,6 +77,7 @@ mod tests {
                 (Running, Fail) => Some(Failed),
                 (Pending, Cancel) => Some(Cancelled),
                 (Failed, Redrive) => Some(Running),
+                (Pending | Running, Abandon) => Some(Failed),
                 _ => None,
             }
         };
@@ -104,6 +111,7 @@ mod tests {
         assert_eq!(sources(Start), vec![Pending, Running]);
         assert_eq!(sources(Cancel), vec![Pending]);
         assert_eq!(sources(Succeed), vec![Running]);
+        assert_eq!(sources(Abandon), vec![Pending, Running]);
         for event in JobEvent::ALL {
             for from in sources(event) {
                 assert_eq!(transition(from, event), Some(target(event)));

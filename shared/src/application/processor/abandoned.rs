@@ -1,0 +1,134 @@
+//! What the processor does with a message SQS redrive gave up on.
+//!
+//! A work queue's redrive policy moves a message received `maxReceiveCount` times and never
+//! deleted into the queue's dead-letter inbox. No delivery recorded an outcome — each one
+//! crashed, timed out or met a dependency error — so its job may still be PENDING or RUNNING.
+//! Read from the inbox, the job is ended here:
+//!
+//! 1. The job becomes FAILED (`dead-lettered`), unless a delivery holds its lease (that run
+//!    records its own outcome; the letter is looked at again once the lease lapses) or it had
+//!    ended already.
+//! 2. The letter goes on, with the reason, to the operators' dead-letter queue, where it can
+//!    be listed and redriven.
+//! 3. The WebSocket client gets the error frame and the callback starts, as for any failure.
+//!
+//! Each step can be repeated: a crash anywhere brings the letter back, and a job found FAILED
+//! as `dead-lettered` has the remaining steps done again.
+
+use super::message::{
+    MessageProcessor, ProcessError, message_span, pattern_label, queue_label, since_accepted,
+    work_of,
+};
+use crate::application::backoff::retry_delay;
+use crate::application::consumer::Delivery;
+use crate::application::ports::{Abandonment, Failure, FailureKind};
+use crate::domain::{JobStatus, WorkMessage};
+use crate::telemetry::TraceHeader;
+use aws_lambda_events::event::sqs::SqsMessage;
+use tracing::Instrument;
+
+impl MessageProcessor {
+    /// Handles one letter from a work queue's dead-letter inbox.
+    pub async fn reconcile(&self, delivery: Delivery) -> Result<(), ProcessError> {
+        let receive_count = delivery.receive_count();
+        let Delivery { record, message } = delivery;
+        let body = record.body.clone().unwrap_or_default();
+        let trace = TraceHeader::of_record(&record);
+        let mut envelope = match work_of(message) {
+            Ok(envelope) => envelope,
+            Err(error) => return self.reject_unparseable(&record, body, trace, error).await,
+        };
+        envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
+        let span = message_span(&envelope, trace.as_ref());
+        let result = self
+            .reconcile_envelope(&record, &body, &envelope)
+            .instrument(span.clone())
+            .await;
+        if let Err(ProcessError::Dependency(error)) = &result {
+            // A moved message may keep the receives it had on its work queue: count from there.
+            let tries = receive_count
+                .saturating_sub(self.policy.max_receive_count)
+                .max(1);
+            let delay = retry_delay(
+                tries,
+                self.policy.base_delay,
+                self.policy.max_delay,
+                &mut rand::rng(),
+            );
+            self.back_off(&span, &record, error, delay).await;
+        }
+        result
+    }
+
+    async fn reconcile_envelope(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        envelope: &WorkMessage,
+    ) -> Result<(), ProcessError> {
+        let failure = Failure {
+            kind: FailureKind::DeadLettered,
+            reason: format!(
+                "dead-lettered after {} receives with no outcome recorded",
+                self.policy.max_receive_count
+            ),
+        };
+        crate::error_point!("reconciler.before-abandon", &envelope.correlation_id);
+        match self.ledger.abandon(envelope, &failure).await? {
+            Abandonment::Abandoned => {
+                tracing::warn!(reason = %failure.reason, "job failed: SQS gave up on its message");
+                crate::metrics::processed(
+                    pattern_label(envelope),
+                    crate::metrics::Outcome::Failed,
+                    std::time::Duration::ZERO,
+                    since_accepted(envelope, self.clock.now()),
+                    envelope.correlation_id.as_str(),
+                    &envelope.message_id,
+                );
+            }
+            Abandonment::Ended {
+                status: JobStatus::Failed,
+                failure_kind,
+            } if failure_kind.as_deref() == Some(FailureKind::DeadLettered.as_str()) => {
+                tracing::info!("failed by an earlier try at this letter; finishing its steps");
+            }
+            Abandonment::Ended { status, .. } => {
+                // Whoever ended it dead-lettered it too if it failed; only an interrupted
+                // callback start may be left to finish.
+                tracing::info!(%status, "the job had ended; nothing to dead-letter");
+                if status != JobStatus::Cancelled {
+                    self.start_callback(envelope).await?;
+                }
+                return Ok(());
+            }
+            Abandonment::Leased { remaining } => {
+                tracing::info!(
+                    remaining_s = remaining.as_secs(),
+                    "a delivery holds the job's lease; looked at again once it lapses"
+                );
+                self.hand_back(record, remaining).await;
+                return Err(ProcessError::WillRetry(
+                    "a delivery holds the job's lease".into(),
+                ));
+            }
+            Abandonment::Missing => {
+                // Nothing left to fail or to call back; operators still see the letter.
+                tracing::warn!("no claim for the dead-lettered job (expired?); letter kept");
+                self.dead_letters
+                    .dead_letter(&self.letter(body, envelope, &failure))
+                    .await?;
+                return Ok(());
+            }
+        }
+        crate::crash_point!("reconciler.after-abandon", &envelope.correlation_id);
+        self.dead_letters
+            .dead_letter(&self.letter(body, envelope, &failure))
+            .await?;
+        crate::metrics::dead_lettered(
+            queue_label(envelope),
+            envelope.correlation_id.as_str(),
+            &envelope.message_id,
+        );
+        self.announce_failure(envelope, &failure).await
+    }
+}

@@ -24,6 +24,11 @@ pub struct SubmitFrame {
     pub job_type: String,
     #[serde(default)]
     pub payload: Value,
+    /// Ties the job's logs, frames and claim to the client's own: 1-128 characters of
+    /// letters, digits, `.`, `_`, `:` or `-`, as the HTTP API's `X-Correlation-Id`. Made up
+    /// by courier when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 impl SubmitFrame {
@@ -33,7 +38,13 @@ impl SubmitFrame {
             request_id: request_id.into(),
             job_type: job_type.into(),
             payload,
+            correlation_id: None,
         }
+    }
+
+    pub fn with_correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
+        self.correlation_id = Some(correlation_id.into());
+        self
     }
 }
 

@@ -371,6 +371,42 @@ pub fn courier_binary() -> PathBuf {
     courier
 }
 
+/// Runs `courier dlq <action> --queue <queue> --id <id> --json` until it prints a line (other
+/// tests peek at the same DLQ, hiding messages for a moment); returns that line's JSON. A
+/// step that finds nothing changes nothing, so retrying it is safe.
+pub async fn courier_dlq_until_listed(action: &[&str], queue: &str, id: &str) -> Value {
+    let mut args: Vec<String> = ["dlq"]
+        .iter()
+        .chain(action)
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--queue", queue, "--id", id, "--json"].map(String::from));
+    eventually(&format!("courier {}", args.join(" ")), || {
+        let args = args.clone();
+        async move {
+            let output = run_courier(args).await;
+            assert!(output.status.success(), "{output:?}");
+            let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            (!text.is_empty()).then(|| serde_json::from_str::<Value>(&text).expect("one JSON line"))
+        }
+    })
+    .await
+}
+
+/// Runs the `courier` CLI from the tests' directory (where it finds `.local/outputs.json`).
+pub async fn run_courier(args: Vec<String>) -> std::process::Output {
+    let courier = courier_binary();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&courier)
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run courier")
+    })
+    .await
+    .unwrap()
+}
+
 /// One line of a function's log.
 #[derive(Debug, Clone)]
 pub struct LogEvent {

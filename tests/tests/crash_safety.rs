@@ -181,3 +181,67 @@ async fn a_crash_between_marking_a_callback_and_queueing_it_still_delivers_it_on
     assert_eq!(arrivals[0].header("webhook-id"), format!("msg_{id}"));
     stack.arm_failpoints("ProcessorFunctionName", "").await;
 }
+
+#[tokio::test]
+async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    // Every receive, the last included, meets a DynamoDB error before the job starts: no
+    // delivery records an outcome, and SQS redrive moves the message to the dead-letter inbox.
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.before-start=return(error)",
+        )
+        .await;
+    let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let correlation_id = marked("stranded");
+    let account = unique("acct");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({
+                "type": "ledger",
+                "payload": {"account": account, "amountCents": 7},
+                "callback": {"url": receiver.url},
+            }),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert_eq!(job["error"]["kind"], "dead-lettered", "{job}");
+    let reason = job["error"]["reason"].as_str().unwrap();
+    assert!(reason.contains("after 5 receives"), "{reason}");
+    assert!(stack.ledger_entries(&account).await.is_empty(), "never ran");
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals.len(), 1, "one delivery");
+    assert_eq!(arrivals[0].header("webhook-id"), format!("msg_{id}"));
+    let body: serde_json::Value = serde_json::from_slice(&arrivals[0].body).unwrap();
+    assert_eq!(body["status"], "FAILED", "{body}");
+
+    // The letter waits in the operators' DLQ with the reason, and can be sent back to run.
+    let letter = courier_e2e::courier_dlq_until_listed(&["list"], "work", &id).await;
+    assert_eq!(letter["failureKind"], "dead-lettered", "{letter}");
+    let moved = courier_e2e::courier_dlq_until_listed(&["redrive"], "work", &id).await;
+    assert_eq!(moved["messageId"], id);
+    let done = stack
+        .poll_job(&id, |job| job["status"] == "SUCCEEDED")
+        .await
+        .pop()
+        .unwrap();
+    assert!(done.get("error").is_none(), "{done}");
+    stack.wait_for_work_queue_idle().await;
+    stack.wait_for_queue_idle("WorkDeadLetterInboxUrl").await;
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        number(&entries[0], "runs"),
+        1,
+        "ran once, after the redrive"
+    );
+}

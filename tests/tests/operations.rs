@@ -1,7 +1,7 @@
 //! Operations, end to end: the metrics and logs the functions write, read back from the
 //! emulator's CloudWatch Logs, and the operator's dead-letter redrive.
 
-use courier_e2e::{Stack, eventually, unique};
+use courier_e2e::{Stack, courier_dlq_until_listed, eventually, run_courier, unique};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -257,7 +257,7 @@ async fn one_trace_id_follows_a_job_through_both_queues_to_its_callback() {
 #[tokio::test]
 async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
     let stack = Stack::load().await;
-    // Fails on all five receives, so SQS redrive moves it to the DLQ; a sixth attempt succeeds.
+    // Fails on all five attempts, so the last one dead-letters it; a sixth attempt succeeds.
     let reply = stack
         .post_json(
             "/v1/jobs",
@@ -271,43 +271,8 @@ async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
     assert_eq!(job["status"], "FAILED", "{job}");
     stack.wait_for_dead_letter(&job_id).await;
 
-    let courier = |args: Vec<String>| async move {
-        let courier = courier_e2e::courier_binary();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(&courier)
-                .args(&args)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .output()
-                .expect("run courier")
-        })
-        .await
-        .unwrap()
-    };
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = ["dlq"].iter().chain(extra).map(|s| s.to_string()).collect();
-        args.extend(["--queue", "work", "--id", &job_id, "--json"].map(String::from));
-        args
-    };
-
-    // Other tests peek at the same DLQ (hiding messages for a moment), so each step is retried
-    // until it sees this message; a step that finds nothing changes nothing.
-    let run_until_listed = |extra: &'static [&'static str]| {
-        let args = args(extra);
-        let courier = &courier;
-        async move {
-            eventually(&format!("courier {}", args.join(" ")), || {
-                let args = args.clone();
-                async move {
-                    let output = courier(args).await;
-                    assert!(output.status.success(), "{output:?}");
-                    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-                    (!text.is_empty())
-                        .then(|| serde_json::from_str::<Value>(&text).expect("one JSON line"))
-                }
-            })
-            .await
-        }
-    };
+    let run_until_listed =
+        |action: &'static [&'static str]| courier_dlq_until_listed(action, "work", &job_id);
     let letter = run_until_listed(&["list"]).await;
     assert_eq!(letter["messageId"], job_id);
     assert_eq!(letter["type"], "flaky");
@@ -329,7 +294,12 @@ async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
     assert_eq!(job["result"], json!({"attempts": 6}), "{job}");
     assert!(job.get("error").is_none(), "{job}");
 
-    let after = courier(args(&["list"])).await;
+    let after = run_courier(
+        ["dlq", "list", "--queue", "work", "--id", &job_id, "--json"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
     assert!(after.status.success());
     assert!(after.stdout.is_empty(), "no longer in the DLQ: {after:?}");
 }

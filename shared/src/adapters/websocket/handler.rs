@@ -118,10 +118,16 @@ impl WebSocketApp {
     }
 
     async fn message(&self, connection_id: &str, body: &str, trace: Option<&TraceHeader>) {
-        // Every message gets a correlation id: the job's, if it becomes one, and its reply's.
-        let correlation_id = CorrelationId::generate();
+        let parsed = inbound::parse(body);
+        // Every message gets a correlation id, the client's or a new one: the job's, if it
+        // becomes one, and its reply's.
+        let correlation_id = parsed
+            .as_ref()
+            .ok()
+            .and_then(|request| request.correlation_id.clone())
+            .unwrap_or_else(CorrelationId::generate);
         let span = tracing::info_span!("message", correlation_id = %correlation_id);
-        self.answer(connection_id, body, &correlation_id, trace)
+        self.answer(connection_id, parsed, &correlation_id, trace)
             .instrument(span)
             .await
     }
@@ -129,7 +135,7 @@ impl WebSocketApp {
     async fn answer(
         &self,
         connection_id: &str,
-        body: &str,
+        parsed: Result<SubmitRequest, inbound::Rejection>,
         correlation_id: &CorrelationId,
         trace: Option<&TraceHeader>,
     ) {
@@ -142,7 +148,7 @@ impl WebSocketApp {
                 return;
             }
         };
-        let draft = match inbound::parse(body) {
+        let draft = match parsed {
             Ok(request) => {
                 self.submit(connection_id, request, correlation_id, trace)
                     .await

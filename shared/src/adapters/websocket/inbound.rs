@@ -1,6 +1,8 @@
 //! What a client's message means: a valid submit, or the precise reason it is not one (which
 //! becomes an error frame, never silence).
 
+use crate::domain::CorrelationId;
+use crate::domain::correlation::MAX_CORRELATION_ID_LEN;
 use courier_protocol::frames::{SUBMIT_ACTION, error_code};
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,6 +20,8 @@ pub struct SubmitRequest {
     pub request_id: String,
     pub job_type: String,
     pub payload: Value,
+    /// The client's own, if it sent one.
+    pub correlation_id: Option<CorrelationId>,
 }
 
 /// Why a message was refused; `request_id` is echoed only when it was itself valid.
@@ -54,6 +58,8 @@ struct Wire {
     job_type: String,
     #[serde(default)]
     payload: Value,
+    #[serde(default)]
+    correlation_id: Option<String>,
 }
 
 pub fn parse(body: &str) -> Result<SubmitRequest, Rejection> {
@@ -114,10 +120,25 @@ pub fn parse(body: &str) -> Result<SubmitRequest, Rejection> {
             format!("requestId must be 1 to {MAX_REQUEST_ID_CHARS} visible ASCII characters"),
         ));
     }
+    let correlation_id = match wire.correlation_id.as_deref().map(CorrelationId::parse) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return Err(Rejection::new(
+                request_id,
+                error_code::INVALID_FRAME,
+                format!(
+                    "correlationId must be 1 to {MAX_CORRELATION_ID_LEN} characters of letters, \
+                     digits, '.', '_', ':' or '-'"
+                ),
+            ));
+        }
+    };
     Ok(SubmitRequest {
         request_id: wire.request_id,
         job_type: wire.job_type,
         payload: wire.payload,
+        correlation_id,
     })
 }
 
@@ -138,6 +159,7 @@ mod tests {
                 .unwrap();
         assert_eq!(request.request_id, "r-1");
         assert_eq!(request.job_type, "echo");
+        assert_eq!(request.correlation_id, None);
         assert_eq!(request.payload, json!({"a": 1}));
     }
 
@@ -177,5 +199,25 @@ mod tests {
             "x".repeat(MAX_MESSAGE_BYTES)
         );
         assert_eq!(code(&big), (error_code::FRAME_TOO_LARGE, None));
+    }
+
+    #[test]
+    fn takes_the_clients_correlation_id_when_it_is_valid() {
+        let request = parse(
+            r#"{"action":"submit","requestId":"r-1","type":"echo","correlationId":"order-7:a"}"#,
+        )
+        .unwrap();
+        assert_eq!(request.correlation_id.unwrap().as_str(), "order-7:a");
+        for bad in ["", "has space", &"a".repeat(129), "é"] {
+            let body = json!({"action": "submit", "requestId": "r-1", "type": "echo", "correlationId": bad});
+            assert_eq!(
+                code(&body.to_string()),
+                (error_code::INVALID_FRAME, Some("r-1".to_owned())),
+                "{bad:?}"
+            );
+        }
+        let body =
+            json!({"action": "submit", "requestId": "r-1", "type": "echo", "correlationId": 7});
+        assert_eq!(code(&body.to_string()).0, error_code::INVALID_FRAME);
     }
 }

@@ -56,6 +56,10 @@ pub async fn run(options: Options) -> Result<Outcome, WsError> {
         let released = match ws.next_event(wait.min(deadline - now)).await? {
             Event::Frame(frame) => sequencer.push(frame),
             Event::Idle => sequencer.skip_gap(),
+            Event::Gateway(message) => {
+                eprintln!("courier: the gateway reported a failure: {message}");
+                Vec::new()
+            }
             Event::Closed => {
                 eprintln!("courier: the server closed the connection");
                 return Ok(Outcome::Failed);

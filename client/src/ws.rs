@@ -35,7 +35,11 @@ pub enum WsError {
     Url(String),
     #[error("WebSocket error: {0}")]
     Transport(String),
-    /// The server sent text that is not a courier frame.
+    /// API Gateway answered instead of courier: the route's function failed (see
+    /// [`Event::Gateway`]).
+    #[error("the gateway reported a failure: {0}")]
+    Gateway(String),
+    /// The server sent text that is neither a courier frame nor a gateway message.
     #[error("unexpected frame from the server: {0}")]
     Protocol(String),
 }
@@ -103,6 +107,7 @@ impl WsClient {
         match self.next_event(wait).await? {
             Event::Frame(frame) => Ok(Some(frame)),
             Event::Closed | Event::Idle => Ok(None),
+            Event::Gateway(message) => Err(WsError::Gateway(message.to_string())),
         }
     }
 
@@ -116,11 +121,7 @@ impl WsClient {
                 Ok(Some(message)) => message?,
             };
             match message {
-                Message::Text(text) => {
-                    return serde_json::from_str(text.as_str())
-                        .map(Event::Frame)
-                        .map_err(|e| WsError::Protocol(format!("{e}: {}", text.as_str())));
-                }
+                Message::Text(text) => return event_of(text.as_str()),
                 Message::Close(_) => return Ok(Event::Closed),
                 // Pings are answered by the library; binary frames are not part of the protocol.
                 _ => continue,
@@ -137,9 +138,25 @@ impl WsClient {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Frame(ServerFrame),
+    /// A message from API Gateway itself, not from courier: the route's function failed (AWS
+    /// sends `{"message": "Internal server error", ...}`). The submit it answers may or may not
+    /// have been accepted: sending it again, with the same `requestId`, finds out safely.
+    Gateway(serde_json::Value),
     Closed,
     /// Nothing arrived in the time given.
     Idle,
+}
+
+/// A courier frame carries `seq`; any other JSON object is the gateway speaking.
+fn event_of(text: &str) -> Result<Event, WsError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| WsError::Protocol(format!("{e}: {text}")))?;
+    if value.get("seq").is_none() && value.is_object() {
+        return Ok(Event::Gateway(value));
+    }
+    serde_json::from_value(value)
+        .map(Event::Frame)
+        .map_err(|e| WsError::Protocol(format!("{e}: {text}")))
 }
 
 fn encode_query_value(raw: &str) -> String {
@@ -219,6 +236,23 @@ impl Sequencer {
 mod tests {
     use super::*;
     use crate::frames::FrameKind;
+
+    #[test]
+    fn a_gateway_message_is_told_apart_from_frames_and_from_garbage() {
+        let gateway =
+            r#"{"message": "Internal server error", "connectionId": "c", "requestId": "r"}"#;
+        assert!(
+            matches!(event_of(gateway), Ok(Event::Gateway(v)) if v["message"] == "Internal server error")
+        );
+        let frame =
+            r#"{"requestId": "r", "seq": 2, "kind": "progress", "jobId": null, "data": {}}"#;
+        assert!(matches!(event_of(frame), Ok(Event::Frame(f)) if f.seq == 2));
+        assert!(matches!(event_of("not json"), Err(WsError::Protocol(_))));
+        assert!(matches!(
+            event_of(r#"{"seq": "two"}"#),
+            Err(WsError::Protocol(_))
+        ));
+    }
 
     fn frame(seq: u64) -> ServerFrame {
         ServerFrame {

@@ -191,3 +191,31 @@ fn the_library_names_no_job_type() {
     }
     assert!(named.is_empty(), "{}", named.join("\n"));
 }
+
+/// Every failpoint in the code is in `ARCHITECTURE.md`'s table and armed by an end-to-end test.
+#[test]
+fn every_failpoint_is_mapped_and_armed_by_a_test() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let tests = std::fs::read_to_string(root.join("tests/tests/crash_safety.rs")).unwrap();
+    let mut points = BTreeSet::new();
+    for (_, path) in sources() {
+        let code = std::fs::read_to_string(&path).unwrap();
+        for marker in ["crash_point!(\"", "error_point!(\""] {
+            for (at, _) in code.match_indices(marker) {
+                let rest = &code[at + marker.len()..];
+                points.insert(rest[..rest.find('"').unwrap()].to_owned());
+            }
+        }
+    }
+    assert!(points.len() >= 8, "found the points: {points:?}");
+    let missing: Vec<String> = points
+        .iter()
+        .filter(|point| !map.contains(&format!("`{point}`")) || !tests.contains(point.as_str()))
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in ARCHITECTURE.md's table or not armed in crash_safety.rs: {missing:?}"
+    );
+}

@@ -4,6 +4,7 @@
 //! Every wait is a poll with a deadline, never a fixed sleep.
 
 pub mod receiver;
+pub mod ws;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};

@@ -4,70 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use courier_client::frames::{FrameKind, ServerFrame, SubmitFrame, error_code};
 use courier_client::ws::{Auth, Event, WsClient, WsError};
+use courier_e2e::ws::{connect, for_request, frames_until, frames_until_final, in_seq_order};
 use courier_e2e::{DEADLINE, Stack, eventually, unique};
 use serde_json::{Value, json};
-use std::collections::HashSet;
-use std::time::Instant;
-
-async fn connect(stack: &Stack) -> WsClient {
-    WsClient::connect(
-        stack.output("WebSocketUrl"),
-        Auth::Header(stack.output("LocalWebSocketToken")),
-    )
-    .await
-    .expect("the local token is accepted")
-}
-
-/// Reads frames (in arrival order) until `done` holds for those read so far.
-async fn frames_until(
-    ws: &mut WsClient,
-    what: &str,
-    done: impl Fn(&[ServerFrame]) -> bool,
-) -> Vec<ServerFrame> {
-    let mut frames = Vec::new();
-    let started = Instant::now();
-    while !done(&frames) {
-        let left = DEADLINE.checked_sub(started.elapsed()).unwrap_or_default();
-        match ws
-            .next_event(left)
-            .await
-            .expect("the connection stays healthy")
-        {
-            Event::Frame(frame) => frames.push(frame),
-            other => panic!("{other:?} while waiting for {what}; frames so far: {frames:#?}"),
-        }
-    }
-    frames
-}
-
-/// Reads frames until every request in `requests` has its final frame.
-async fn frames_until_final(ws: &mut WsClient, requests: &[&str]) -> Vec<ServerFrame> {
-    frames_until(ws, &format!("final frames of {requests:?}"), |frames| {
-        let finished: HashSet<&str> = frames
-            .iter()
-            .filter(|f| f.is_final())
-            .filter_map(|f| f.request_id.as_deref())
-            .collect();
-        requests.iter().all(|r| finished.contains(r))
-    })
-    .await
-}
-
-/// The frames in `seq` order, checked to be a gapless run that starts at `first`.
-fn in_seq_order(mut frames: Vec<ServerFrame>, first: u64) -> Vec<ServerFrame> {
-    frames.sort_by_key(|f| f.seq);
-    let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
-    let expected: Vec<u64> = (first..first + frames.len() as u64).collect();
-    assert_eq!(seqs, expected, "seq strictly increasing without gaps");
-    frames
-}
-
-fn for_request<'a>(frames: &'a [ServerFrame], request_id: &str) -> Vec<&'a ServerFrame> {
-    frames
-        .iter()
-        .filter(|f| f.request_id.as_deref() == Some(request_id))
-        .collect()
-}
 
 #[tokio::test]
 async fn a_bad_or_missing_token_is_refused_at_connect() {

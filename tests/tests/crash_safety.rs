@@ -3,6 +3,8 @@
 //! invariants: every accepted job ends, none runs to completion twice, a retry names the same
 //! job, a panic fails one message only.
 
+use courier_client::frames::{FrameKind, SubmitFrame, error_code};
+use courier_client::ws::Event;
 use courier_e2e::{Stack, eventually, unique};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -25,22 +27,32 @@ fn number(
 #[tokio::test]
 async fn a_retry_after_a_crash_before_the_key_is_completed_names_the_same_job() {
     let _turn = ARMING.lock().await;
+    retry_after_an_intake_crash("intake.before-complete").await;
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_before_the_message_is_sent_names_the_same_job() {
+    let _turn = ARMING.lock().await;
+    retry_after_an_intake_crash("intake.before-send").await;
+}
+
+/// The HTTP API dies at `point` while accepting a job with an `Idempotency-Key`; the client's
+/// retry is accepted once the first try's lock lapses, names the job the first try may have
+/// recorded, and the job runs once.
+async fn retry_after_an_intake_crash(point: &str) {
     let stack = Stack::load().await;
     stack
-        .arm_failpoints(
-            "HttpApiFunctionName",
-            "intake.before-complete=return(crash)",
-        )
+        .arm_failpoints("HttpApiFunctionName", &format!("{point}=return(crash)"))
         .await;
     let account = unique("acct");
     let body = json!({"type": "ledger", "payload": {"account": account, "amountCents": 7}});
     let key = unique("key");
-    let correlation_id = marked("intake");
+    let correlation_id = marked(point);
     let headers = [
         ("idempotency-key", key.as_str()),
         ("x-correlation-id", correlation_id.as_str()),
     ];
-    // The claim and the message are written, then the function dies: no answer.
+    // The function dies part way: no answer.
     let first = stack.post_json("/v1/jobs", &body, &headers).await;
     assert!(first.status >= 500, "the caller saw the crash: {first:?}");
     stack.arm_failpoints("HttpApiFunctionName", "").await;
@@ -183,15 +195,17 @@ async fn a_crash_between_marking_a_callback_and_queueing_it_still_delivers_it_on
 }
 
 #[tokio::test]
-async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven() {
+async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven_even_after_a_crash() {
     let _turn = ARMING.lock().await;
     let stack = Stack::load().await;
     // Every receive, the last included, meets a DynamoDB error before the job starts: no
     // delivery records an outcome, and SQS redrive moves the message to the dead-letter inbox.
+    // There, the first reading dies after failing the job; the letter comes back (after the
+    // inbox's visibility timeout) and the remaining steps are done.
     stack
         .arm_failpoints(
             "ProcessorFunctionName",
-            "processor.before-start=return(error)",
+            "processor.before-start=return(error);reconciler.after-abandon=return(crash-once)",
         )
         .await;
     let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
@@ -227,6 +241,7 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven() {
     // The letter waits in the operators' DLQ with the reason, and can be sent back to run.
     let letter = courier_e2e::courier_dlq_until_listed(&["list"], "work", &id).await;
     assert_eq!(letter["failureKind"], "dead-lettered", "{letter}");
+    stack.wait_for_queue_idle("WorkDeadLetterInboxUrl").await;
     let moved = courier_e2e::courier_dlq_until_listed(&["redrive"], "work", &id).await;
     assert_eq!(moved["messageId"], id);
     let done = stack
@@ -244,4 +259,239 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven() {
         1,
         "ran once, after the redrive"
     );
+}
+
+#[tokio::test]
+async fn a_websocket_job_sqs_gives_up_on_gets_its_error_frame_and_the_jobs_behind_it_run_in_order()
+{
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.before-start=return(error)",
+        )
+        .await;
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    // The first job of the connection never gets past a DynamoDB error; two more queue behind
+    // it in the connection's FIFO group.
+    ws.submit(
+        &SubmitFrame::new("stuck", "echo", json!("never runs"))
+            .with_correlation_id(marked("ws-stranded")),
+    )
+    .await
+    .unwrap();
+    for request in ["second", "third"] {
+        ws.submit(&SubmitFrame::new(request, "echo", json!(request)))
+            .await
+            .unwrap();
+    }
+    let frames = courier_e2e::ws::frames_until_final(&mut ws, &["stuck", "second", "third"]).await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+
+    let of = |request: &str| courier_e2e::ws::for_request(&frames, request);
+    let stuck = of("stuck");
+    let error = stuck.last().unwrap();
+    assert_eq!(
+        error.error_code(),
+        Some(error_code::JOB_FAILED),
+        "{stuck:?}"
+    );
+    assert_eq!(error.data["kind"], "dead-lettered", "{error:?}");
+    let job_id = error.job_id.clone().unwrap();
+    let job = stack.wait_for_job(&job_id).await;
+    assert_eq!(
+        (job["status"].clone(), job["error"]["kind"].clone()),
+        (json!("FAILED"), json!("dead-lettered")),
+        "{job}"
+    );
+    // The jobs behind it ran once each, in the order they were sent.
+    let result_seq = |request: &str| {
+        let frames = of(request);
+        let result = frames.last().unwrap();
+        assert_eq!(result.kind, FrameKind::Result, "{frames:?}");
+        assert_eq!(result.data, json!(request));
+        result.seq
+    };
+    assert!(result_seq("second") < result_seq("third"));
+    for request in ["second", "third"] {
+        let id = of(request)[0].job_id.clone().unwrap();
+        assert_eq!(stack.wait_for_job(&id).await["attempts"], 1);
+    }
+    stack.wait_for_queue_idle("OrderedWorkQueueUrl").await;
+    stack
+        .wait_for_queue_idle("OrderedWorkDeadLetterInboxUrl")
+        .await;
+}
+
+#[tokio::test]
+async fn a_websocket_resubmit_after_a_crash_gets_the_same_job_and_it_runs_once() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    // The claim and the message are written, then the function dies before completing the
+    // submit's idempotency record: the client hears nothing.
+    stack
+        .arm_failpoints(
+            "WebSocketFunctionName",
+            "intake.before-complete=return(crash)",
+        )
+        .await;
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    let account = unique("acct");
+    let submit = SubmitFrame::new(
+        "pay-1",
+        "ledger",
+        json!({"account": account, "amountCents": 7}),
+    )
+    .with_correlation_id(marked("ws-resubmit"));
+    ws.submit(&submit).await.unwrap();
+    // The first try's message runs the job (its result frame reaches the client too).
+    eventually("the first try's job to run", || async {
+        (!stack.ledger_entries(&account).await.is_empty()).then_some(())
+    })
+    .await;
+    stack.arm_failpoints("WebSocketFunctionName", "").await;
+    // The client sends the same submit again until it is answered: `request-in-progress`
+    // while the first try's lock holds, then the first try's job.
+    let mut results = Vec::new();
+    let started = std::time::Instant::now();
+    let accepted = loop {
+        ws.submit(&submit).await.unwrap();
+        let answer = loop {
+            match ws.next_event(courier_e2e::DEADLINE).await.unwrap() {
+                Event::Frame(frame) if frame.kind == FrameKind::Result => results.push(frame),
+                Event::Frame(frame) => break frame,
+                // The gateway's word that the crashed try failed.
+                Event::Gateway(_) => {}
+                other => panic!("every submit is answered: {other:?}"),
+            }
+        };
+        if answer.kind == FrameKind::Accepted {
+            break answer;
+        }
+        assert_eq!(
+            answer.error_code(),
+            Some(error_code::REQUEST_IN_PROGRESS),
+            "{answer:?}"
+        );
+        assert!(
+            started.elapsed() < courier_e2e::DEADLINE,
+            "still in progress"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    assert!(
+        results.iter().all(|r| r.job_id == accepted.job_id),
+        "the result frames name the same job: {results:?}"
+    );
+    let id = accepted.job_id.clone().unwrap();
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    stack.wait_for_queue_idle("OrderedWorkQueueUrl").await;
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "one job booked: {entries:?}");
+    assert_eq!(entries[0]["jobId"].as_s().unwrap(), &id);
+    assert_eq!(number(&entries[0], "runs"), 1, "run to completion once");
+}
+
+#[tokio::test]
+async fn a_crash_after_posting_a_callback_sends_it_again_under_the_same_webhook_id() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    // The notifier dies after the receiver answered and before the delivery is recorded.
+    stack
+        .arm_failpoints(
+            "NotifierFunctionName",
+            "notifier.after-post=return(crash-once)",
+        )
+        .await;
+    let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let correlation_id = marked("notifier");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "echo", "payload": "twice?", "callback": {"url": receiver.url}}),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    // The callback message comes back after its visibility timeout and is sent again.
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
+    stack.arm_failpoints("NotifierFunctionName", "").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    stack.wait_for_queue_idle("CallbackQueueUrl").await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(
+        arrivals.len(),
+        2,
+        "at least once: the unrecorded POST and its repeat"
+    );
+    for arrival in &arrivals {
+        assert_eq!(
+            arrival.header("webhook-id"),
+            format!("msg_{id}"),
+            "one id to deduplicate on"
+        );
+        assert_eq!(arrival.body, arrivals[0].body);
+    }
+}
+
+/// Arms one processor point for a `ledger` job, waits for the job to end, and returns the
+/// claim and the ledger entries it booked.
+async fn ledger_job_through_a_crash(
+    stack: &Stack,
+    point: &str,
+) -> (
+    serde_json::Value,
+    Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) {
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            &format!("{point}=return(crash-once)"),
+        )
+        .await;
+    let account = unique("acct");
+    let correlation_id = marked(point);
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "ledger", "payload": {"account": account, "amountCents": 7}}),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    // The message comes back after the queue's visibility timeout, the lease has lapsed.
+    let job = stack.wait_for_job(&id).await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    stack.wait_for_work_queue_idle().await;
+    (job, stack.ledger_entries(&account).await)
+}
+
+#[tokio::test]
+async fn a_crash_after_running_is_recorded_and_before_the_job_starts_runs_it_once() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let (job, entries) = ledger_job_through_a_crash(&stack, "processor.after-start").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["attempts"], 2, "the crashed start counts: {job}");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(number(&entries[0], "runs"), 1, "the job itself ran once");
+    assert_eq!(job["result"]["alreadyBooked"], false, "{job}");
+}
+
+#[tokio::test]
+async fn a_crash_after_the_job_and_before_its_outcome_runs_it_again_with_one_effect() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let (job, entries) = ledger_job_through_a_crash(&stack, "processor.before-outcome").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    // Execution is at least once: the outcome was never recorded, so the job ran again. Its
+    // downstream idempotency key, the same on both runs, made the booking happen once.
+    assert_eq!(entries.len(), 1, "booked once: {entries:?}");
+    assert_eq!(number(&entries[0], "runs"), 2, "{entries:?}");
+    assert_eq!(job["result"]["alreadyBooked"], true, "{job}");
 }

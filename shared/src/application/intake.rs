@@ -276,7 +276,6 @@ impl Intake {
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
         let delay_seconds = request.submission.delay_seconds;
-        crate::error_point!("intake.before-write", &work.correlation_id);
         let expires_at = if pattern == Pattern::FireAndForget {
             if let Err(error) = self.queue.enqueue(&work, delay_seconds).await {
                 tracing::error!(%error, "work queue unavailable; message not accepted");
@@ -320,8 +319,12 @@ impl Intake {
     /// waits for one round trip). `false` when either failed: then the job is not accepted, and
     /// a claim written without its message is removed (nobody was given its id).
     async fn record_and_queue(&self, claim: &Claim, work: &WorkMessage, delay: u32) -> bool {
-        let (created, enqueued) =
-            tokio::join!(self.claims.create(claim), self.queue.enqueue(work, delay));
+        let enqueue = async {
+            // After (or while) the claim is written, before the message is sent.
+            crate::error_point!("intake.before-send", &work.correlation_id);
+            self.queue.enqueue(work, delay).await
+        };
+        let (created, enqueued) = tokio::join!(self.claims.create(claim), enqueue);
         if let Err(error) = &created {
             // A message without a claim is dropped by the processor: nothing to undo.
             tracing::error!(%error, "claim not written; job not accepted");

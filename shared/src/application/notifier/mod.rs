@@ -155,6 +155,9 @@ impl Notifier {
             Prepared::Send { claim, webhook } => (claim, webhook),
         };
         let response = self.sender.send(&webhook).await;
+        // A crash here sends the same delivery again (same `webhook-id`) once the message
+        // comes back: receivers deduplicate on it.
+        crate::crash_point!("notifier.after-post", claim.correlation_id.as_str());
         let verdict = classify(&response);
         let plan = schedule(&verdict, attempt, &self.retry, now, &mut rand::rng());
         self.ledger.record(&job_id, &plan.update).await?;

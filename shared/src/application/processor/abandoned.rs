@@ -73,7 +73,6 @@ impl MessageProcessor {
                 self.policy.max_receive_count
             ),
         };
-        crate::error_point!("reconciler.before-abandon", &envelope.correlation_id);
         match self.ledger.abandon(envelope, &failure).await? {
             Abandonment::Abandoned => {
                 tracing::warn!(reason = %failure.reason, "job failed: SQS gave up on its message");

@@ -15,7 +15,8 @@ pub mod attribute {
     pub const MESSAGE_ID: &str = "messageId";
     /// Set on a dead letter: why it was dead-lettered.
     pub const FAILURE_REASON: &str = "failureReason";
-    /// Set on a dead letter: `permanent`, `retries-exhausted`, `timeout` or `unparseable`.
+    /// Set on a dead letter: `permanent`, `retries-exhausted`, `timeout`, `unparseable` or
+    /// `dead-lettered`.
     pub const FAILURE_KIND: &str = "failureKind";
 }
 

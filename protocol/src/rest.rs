@@ -144,7 +144,7 @@ impl std::fmt::Display for CallbackStatus {
 /// Why a job failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFailure {
-    /// `permanent`, `retries-exhausted` or `timeout`.
+    /// `permanent`, `retries-exhausted`, `timeout`, `unparseable` or `dead-lettered`.
     pub kind: String,
     pub reason: String,
 }

@@ -633,3 +633,20 @@ fn the_documented_headers_are_the_ones_the_api_takes() {
         );
     }
 }
+
+#[test]
+fn the_documented_failure_kinds_are_the_ones_the_processor_records() {
+    let doc = doc();
+    let documented: BTreeSet<&str> = doc
+        .pointer("/components/schemas/JobError/properties/kind/enum")
+        .and_then(Value::as_array)
+        .expect("JobError.kind is an enum")
+        .iter()
+        .map(|kind| kind.as_str().unwrap())
+        .collect();
+    let recorded: BTreeSet<&str> = crate::application::ports::FailureKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .collect();
+    assert_eq!(documented, recorded);
+}

@@ -57,6 +57,8 @@ def local_websocket_token() -> str:
 # callbacks allowed to reach receivers on this machine.
 PARAMETERS = {
     "Architecture": "x86_64",
+    "MaxAttempts": "5",
+    # Locally SQS gives up right after the budget, so the dead-letter tests take seconds.
     "MaxReceiveCount": "5",
     "RetryBaseDelaySeconds": "1",
     "CallbackMaxAttempts": "5",

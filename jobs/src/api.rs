@@ -73,9 +73,9 @@ pub enum OnTimeout {
     Fail,
 }
 
-/// How transient failures are retried. Attempts are capped by the work queue's redrive limit
-/// (`MaxReceiveCount`); delays double per attempt from `base_delay`, with jitter, up to
-/// `max_delay`.
+/// How transient failures are retried. Attempts (runs of the job, counted on its record) are
+/// capped by the work queue's redrive limit (`MaxReceiveCount`); delays double per attempt
+/// from `base_delay`, with jitter, up to `max_delay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
@@ -91,7 +91,7 @@ pub struct JobSettings {
     /// attempt is also stopped before the function's own deadline.
     pub timeout: Duration,
     pub on_timeout: OnTimeout,
-    /// `None`: the deployment's schedule (`MaxReceiveCount`, `RetryBaseDelaySeconds`).
+    /// `None`: the deployment's schedule (`MaxAttempts`, `RetryBaseDelaySeconds`).
     pub retry: Option<RetryPolicy>,
     /// Largest result kept (as JSON); a larger one fails the job. DynamoDB items stop at 400 KB.
     pub max_result_bytes: usize,

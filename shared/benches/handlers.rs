@@ -12,7 +12,7 @@ use courier_shared::adapters::memory::{
 };
 use courier_shared::application::consumer::SqsEvent;
 use courier_shared::application::intake::Intake;
-use courier_shared::application::processor::{MessageProcessor, RetryPolicy};
+use courier_shared::application::processor::{Limits, MessageProcessor, RetryPolicy};
 use courier_shared::domain::{CorrelationId, Pattern, WorkMessage};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -86,10 +86,13 @@ async fn bench_processor() {
         Arc::new(InMemoryDeadLetters::default()),
         Arc::new(RecordingRetries::default()),
         Arc::new(courier_shared::adapters::memory::RecordingCallbacks::default()),
-        RetryPolicy {
+        Limits {
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_secs(2),
+                max_delay: Duration::from_secs(60),
+            },
             max_receive_count: 5,
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(60),
         },
         Arc::new(courier_shared::application::clock::SystemClock),
     );

@@ -162,6 +162,8 @@ pub struct LedgerEntry {
     pub last_error: Option<String>,
     /// The highest redrive that has run this record.
     pub redrives: u32,
+    /// `attempts` when the last redrive reopened it.
+    pub redrive_base: u32,
     /// Until when the running attempt holds the job.
     pub lease_until: Option<std::time::Instant>,
 }
@@ -209,6 +211,7 @@ impl MessageLedger for InMemoryLedger {
                 failure: None,
                 last_error: None,
                 redrives: 0,
+                redrive_base: 0,
                 lease_until: None,
             });
         let now = std::time::Instant::now();
@@ -230,11 +233,15 @@ impl MessageLedger for InMemoryLedger {
         let Some(to) = job::transition(entry.status, event) else {
             return Ok(AttemptStart::AlreadyFinished);
         };
+        if redriven {
+            entry.redrive_base = entry.attempts;
+        }
         entry.status = to;
         entry.attempts += 1;
         entry.lease_until = Some(now + lease);
         Ok(AttemptStart::Run {
             attempt: entry.attempts,
+            round: entry.attempts - entry.redrive_base,
         })
     }
 
@@ -286,6 +293,7 @@ impl MessageLedger for InMemoryLedger {
                 failure: None,
                 last_error: None,
                 redrives: 0,
+                redrive_base: 0,
                 lease_until: None,
             });
         }

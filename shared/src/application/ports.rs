@@ -149,8 +149,10 @@ pub trait ClaimStore: Send + Sync {
 /// Where the processor stands with one message, as recorded before it runs the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptStart {
-    /// Run the job; `attempt` counts runs of this message, starting at 1.
-    Run { attempt: u32 },
+    /// Run the job. `attempt` counts its runs, starting at 1; `round` counts them since the
+    /// last operator redrive (the same as `attempt` if it was never redriven): what the retry
+    /// budget spends.
+    Run { attempt: u32, round: u32 },
     /// The record is terminal (or cancelled, or the claim is gone): nothing to do.
     AlreadyFinished,
     /// Another delivery of the same message holds the job's lease and is running it now. If

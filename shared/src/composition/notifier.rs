@@ -33,7 +33,7 @@ pub fn wire(
         secrets: settings.secrets.clone(),
         url_policy: settings.url_policy.clone(),
         retry: RetryPolicy {
-            max_receive_count: settings.max_attempts,
+            max_attempts: settings.max_attempts,
             base_delay: settings.retry_base_delay,
             max_delay: settings.retry_max_delay,
         },

@@ -8,7 +8,7 @@ use crate::adapters::aws::{
 };
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::consumer::SqsEvent;
-use crate::application::processor::{Inboxes, MessageProcessor, RetryPolicy, WorkConsumer};
+use crate::application::processor::{Inboxes, Limits, MessageProcessor, RetryPolicy, WorkConsumer};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
@@ -44,8 +44,8 @@ pub fn wire(
         sqs.clone(),
         &settings.callback_queue_url,
     ));
-    let policy = RetryPolicy {
-        max_receive_count: settings.max_receive_count,
+    let retry = RetryPolicy {
+        max_attempts: settings.max_attempts,
         base_delay: settings.retry_base_delay,
         max_delay: settings.retry_max_delay,
     };
@@ -56,7 +56,10 @@ pub fn wire(
             Arc::new(SqsDeadLetterQueue::new(sqs.clone(), dead_letter_queue_url)),
             retries.clone(),
             callbacks.clone(),
-            policy,
+            Limits {
+                retry,
+                max_receive_count: settings.max_receive_count,
+            },
             clock.clone(),
         )
     };

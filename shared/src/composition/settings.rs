@@ -44,10 +44,15 @@ impl Parameter {
 pub mod parameters {
     use super::Parameter;
 
+    pub const MAX_ATTEMPTS: Parameter = Parameter {
+        env: "MAX_ATTEMPTS",
+        template: "MaxAttempts",
+        default: 5,
+    };
     pub const MAX_RECEIVE_COUNT: Parameter = Parameter {
         env: "MAX_RECEIVE_COUNT",
         template: "MaxReceiveCount",
-        default: 5,
+        default: 20,
     };
     pub const RETRY_BASE_DELAY_SECONDS: Parameter = Parameter {
         env: "RETRY_BASE_DELAY_SECONDS",
@@ -82,7 +87,8 @@ pub mod parameters {
         default: 3_600,
     };
 
-    pub const ALL: [Parameter; 7] = [
+    pub const ALL: [Parameter; 8] = [
+        MAX_ATTEMPTS,
         MAX_RECEIVE_COUNT,
         RETRY_BASE_DELAY_SECONDS,
         CLAIM_LIFETIME_SECONDS,
@@ -159,7 +165,11 @@ pub struct ProcessorSettings {
     pub dead_letter_queue_url: String,
     /// Where finished jobs with a callback are handed to the notifier.
     pub callback_queue_url: String,
-    /// The work queue's redrive `maxReceiveCount`: the attempt that reaches it is the last.
+    /// Runs of a job at most (`MaxAttempts`), counted on its record: receives that run
+    /// nothing (a job held behind another, handed back before starting) do not count.
+    pub max_attempts: u32,
+    /// The work queues' redrive `maxReceiveCount`: a backstop for messages that never get to
+    /// run, above `max_attempts`.
     pub max_receive_count: u32,
     /// First retry delay; doubles per receive (with jitter) up to `retry_max_delay`.
     pub retry_base_delay: Duration,
@@ -183,6 +193,7 @@ impl ProcessorSettings {
             work_queue_url: required("WORK_QUEUE_URL")?,
             dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
+            max_attempts: parameters::MAX_ATTEMPTS.count()?,
             max_receive_count: parameters::MAX_RECEIVE_COUNT.count()?,
             retry_base_delay: Duration::from_secs(parameters::RETRY_BASE_DELAY_SECONDS.number()?),
             retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),

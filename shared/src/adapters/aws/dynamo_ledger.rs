@@ -88,25 +88,173 @@ impl DynamoMessageLedger {
     }
 }
 
-/// When an attempt may start: the record's status allows `Start` (`startable`) and no other
-/// delivery holds the lease, or an operator's redrive (`redrivable`, once per redrive) reopens
-/// a FAILED record. A fire-and-forget record may not exist yet; a claim must exist and not have
-/// expired (a job nobody can read any more is not worth running). Parenthesised only where
-/// needed: DynamoDB refuses redundant parentheses.
-fn start_condition(pattern: Pattern, startable: &str, redrivable: Option<&str>) -> String {
-    let free = format!("{startable} AND (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)");
-    let may_start = match redrivable {
-        None => free,
-        Some(redrivable) => format!(
-            "({free}) OR ({redrivable} AND (attribute_not_exists(redrives) OR redrives < :redrive))"
-        ),
-    };
-    match pattern {
-        Pattern::FireAndForget => format!("attribute_not_exists(pk) OR {may_start}"),
-        Pattern::ClaimCheck | Pattern::Bidirectional => {
-            format!("attribute_exists(pk) AND ({may_start}) AND #ttl > :epoch")
+impl DynamoMessageLedger {
+    /// The fields every start writes, on `request`.
+    fn started(
+        &self,
+        request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let now = self.clock.now();
+        let mut request = request
+            .table_name(&self.table)
+            .key("pk", s(crate::domain::record_key(envelope)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":running", s(target(JobEvent::Start).as_str()))
+            .expression_attribute_values(":kind", s("message"))
+            .expression_attribute_values(":type", s(&envelope.job_type))
+            .expression_attribute_values(":cid", s(envelope.correlation_id.as_str()))
+            .expression_attribute_values(":pattern", s(envelope.pattern.as_str()))
+            .expression_attribute_values(":accepted", s(&envelope.accepted_at))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":lease", ttl_after(now, lease))
+            .expression_attribute_values(":epoch", n(now.unix_timestamp()))
+            .return_values(ReturnValue::AllNew);
+        if let Some(to) = &envelope.reply_to {
+            request = request
+                .expression_attribute_values(":conn", s(&to.connection_id))
+                .expression_attribute_values(":req", s(&to.request_id));
+        }
+        request
+    }
+
+    /// The SET clauses every start shares; `attempts` is the caller's.
+    fn started_expression(envelope: &WorkMessage) -> String {
+        format!(
+            "#status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
+             correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
+             updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
+             leaseUntil = :lease, #ttl = if_not_exists(#ttl, :ttl){reply_to}",
+            // Which connection and request a WebSocket job answers, for operators.
+            reply_to = if envelope.reply_to.is_some() {
+                ", connectionId = :conn, requestId = :req"
+            } else {
+                ""
+            },
+        )
+    }
+
+    /// An operator's redrive reopens a FAILED record, once per redrive (so a duplicate of the
+    /// redriven message does not run it again), and starts a new round of the retry budget.
+    /// `None`: this redrive has already reopened it (or it is not FAILED): start as usual.
+    async fn start_redriven(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<Option<AttemptStart>, PortError> {
+        let (redrivable, from) = one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
+        let request = self
+            .started(self.client.update_item(), envelope, lease)
+            .update_expression(format!(
+                "SET {}, redrives = :redrive, redriveBase = if_not_exists(attempts, :zero), \
+                 attempts = if_not_exists(attempts, :zero) + :one REMOVE #error",
+                Self::started_expression(envelope)
+            ))
+            .condition_expression(redrive_condition(envelope.pattern, &redrivable))
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":redrive", n(envelope.redrive));
+        let request = from.into_iter().fold(request, |r, (placeholder, value)| {
+            r.expression_attribute_values(placeholder, value)
+        });
+        match request.send().await {
+            Ok(out) => {
+                let attributes = out.attributes.unwrap_or_default();
+                Ok(Some(AttemptStart::Run {
+                    attempt: number_of(&attributes, "attempts").unwrap_or(1),
+                    round: 1,
+                }))
+            }
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(port_error("dynamodb:UpdateItem(redrive)", other)),
+            },
         }
     }
+
+    /// Starts an attempt where the lifecycle allows it and no live lease stands in the way.
+    async fn start(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<AttemptStart, PortError> {
+        let now = self.clock.now();
+        let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
+        let request = self
+            .started(self.client.update_item(), envelope, lease)
+            .update_expression(format!(
+                "SET {} ADD attempts :one",
+                Self::started_expression(envelope)
+            ))
+            .condition_expression(start_condition(envelope.pattern, &startable))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = from.into_iter().fold(request, |r, (placeholder, value)| {
+            r.expression_attribute_values(placeholder, value)
+        });
+        match request.send().await {
+            Ok(out) => {
+                let attributes = out.attributes.unwrap_or_default();
+                let attempt = number_of(&attributes, "attempts").unwrap_or(1);
+                let base = number_of(&attributes, "redriveBase").unwrap_or(0);
+                Ok(AttemptStart::Run {
+                    attempt,
+                    round: attempt.saturating_sub(base).max(1),
+                })
+            }
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let old = failed.item.unwrap_or_default();
+                    let running = old.get("status").and_then(|v| v.as_s().ok())
+                        == Some(&JobStatus::Running.as_str().to_owned());
+                    let leased = old
+                        .get("leaseUntil")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .is_some_and(|until| until >= now.unix_timestamp());
+                    Ok(if running && leased {
+                        AttemptStart::RunningElsewhere
+                    } else {
+                        AttemptStart::AlreadyFinished
+                    })
+                }
+                other => Err(port_error("dynamodb:UpdateItem(start)", other)),
+            },
+        }
+    }
+}
+
+/// When an attempt may start: the record's status allows `Start` (`startable`) and no other
+/// delivery holds the lease. A fire-and-forget record may not exist yet; a claim must exist and
+/// not have expired (a job nobody can read any more is not worth running).
+fn start_condition(pattern: Pattern, startable: &str) -> String {
+    let free = format!("{startable} AND (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)");
+    match pattern {
+        Pattern::FireAndForget => format!("attribute_not_exists(pk) OR {free}"),
+        Pattern::ClaimCheck | Pattern::Bidirectional => {
+            format!("attribute_exists(pk) AND {free} AND #ttl > :epoch")
+        }
+    }
+}
+
+/// When an operator's redrive may reopen a record: it is `redrivable` (FAILED), this redrive
+/// has not run it yet, and a claim has not expired.
+fn redrive_condition(pattern: Pattern, redrivable: &str) -> String {
+    let fresh = format!(
+        "attribute_exists(pk) AND {redrivable} AND (attribute_not_exists(redrives) OR redrives < :redrive)"
+    );
+    match pattern {
+        Pattern::FireAndForget => fresh,
+        Pattern::ClaimCheck | Pattern::Bidirectional => format!("{fresh} AND #ttl > :epoch"),
+    }
+}
+
+/// A number attribute of an item, if present.
+fn number_of(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<u32> {
+    item.get(name)?.as_n().ok()?.parse().ok()
 }
 
 /// When a dead-lettered job may be abandoned: its status allows `Abandon` and no delivery holds
@@ -170,104 +318,12 @@ impl MessageLedger for DynamoMessageLedger {
         envelope: &WorkMessage,
         lease: Duration,
     ) -> Result<AttemptStart, PortError> {
-        let now = self.clock.now();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(crate::domain::record_key(envelope)))
-            .update_expression(format!(
-                "SET #status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
-                 correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
-                 updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
-                 leaseUntil = :lease, #ttl = if_not_exists(#ttl, :ttl){reply_to}{redrive} \
-                 ADD attempts :one",
-                // Which connection and request a WebSocket job answers, for operators.
-                reply_to = if envelope.reply_to.is_some() {
-                    ", connectionId = :conn, requestId = :req"
-                } else {
-                    ""
-                },
-                redrive = if envelope.redrive > 0 {
-                    ", redrives = :redrive REMOVE #error"
-                } else {
-                    ""
-                }
-            ))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":running", s(target(JobEvent::Start).as_str()))
-            .expression_attribute_values(":kind", s("message"))
-            .expression_attribute_values(":type", s(&envelope.job_type))
-            .expression_attribute_values(":cid", s(envelope.correlation_id.as_str()))
-            .expression_attribute_values(":pattern", s(envelope.pattern.as_str()))
-            .expression_attribute_values(":accepted", s(&envelope.accepted_at))
-            .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":lease", ttl_after(now, lease))
-            .expression_attribute_values(":epoch", n(now.unix_timestamp()))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(to) = &envelope.reply_to {
-            request = request
-                .expression_attribute_values(":conn", s(&to.connection_id))
-                .expression_attribute_values(":req", s(&to.request_id));
+        if envelope.redrive > 0
+            && let Some(start) = self.start_redriven(envelope, lease).await?
+        {
+            return Ok(start);
         }
-        // An operator's redrive may run FAILED work once more: once per redrive, so a
-        // duplicate delivery of the redriven message does not run it again.
-        let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
-        for (placeholder, value) in from {
-            request = request.expression_attribute_values(placeholder, value);
-        }
-        let redrivable = if envelope.redrive > 0 {
-            let (redrivable, from) =
-                one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
-            for (placeholder, value) in from {
-                request = request.expression_attribute_values(placeholder, value);
-            }
-            request = request
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":redrive", n(envelope.redrive));
-            Some(redrivable)
-        } else {
-            None
-        };
-        request = request.condition_expression(start_condition(
-            envelope.pattern,
-            &startable,
-            redrivable.as_deref(),
-        ));
-        match request.send().await {
-            Ok(out) => {
-                let attempt = out
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get("attempts"))
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1);
-                Ok(AttemptStart::Run { attempt })
-            }
-            Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    let old = failed.item.unwrap_or_default();
-                    let running = old.get("status").and_then(|v| v.as_s().ok())
-                        == Some(&JobStatus::Running.as_str().to_owned());
-                    let leased = old
-                        .get("leaseUntil")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .is_some_and(|until| until >= now.unix_timestamp());
-                    Ok(if running && leased {
-                        AttemptStart::RunningElsewhere
-                    } else {
-                        AttemptStart::AlreadyFinished
-                    })
-                }
-                other => Err(port_error("dynamodb:UpdateItem(start)", other)),
-            },
-        }
+        self.start(envelope, lease).await
     }
 
     async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
@@ -382,41 +438,38 @@ mod tests {
     #[test]
     fn start_conditions_read_as_intended() {
         let startable = "#status IN (:from0, :from1)";
-        let redrivable = Some("#status IN (:redrivable0)");
+        let redrivable = "#status IN (:redrivable0)";
+        let lease = "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)";
+        let fresh = "(attribute_not_exists(redrives) OR redrives < :redrive)";
         let cases = [
             (
-                start_condition(Pattern::FireAndForget, startable, None),
-                "attribute_not_exists(pk) OR #status IN (:from0, :from1) AND \
-                 (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
+                start_condition(Pattern::FireAndForget, startable),
+                format!("attribute_not_exists(pk) OR {startable} AND {lease}"),
             ),
             (
-                start_condition(Pattern::ClaimCheck, startable, None),
-                "attribute_exists(pk) AND (#status IN (:from0, :from1) AND \
-                 (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)) AND #ttl > :epoch",
+                start_condition(Pattern::ClaimCheck, startable),
+                format!("attribute_exists(pk) AND {startable} AND {lease} AND #ttl > :epoch"),
             ),
             (
-                start_condition(Pattern::Bidirectional, startable, redrivable),
-                "attribute_exists(pk) AND ((#status IN (:from0, :from1) AND \
-                 (attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)) OR \
-                 (#status IN (:redrivable0) AND (attribute_not_exists(redrives) OR \
-                 redrives < :redrive))) AND #ttl > :epoch",
+                redrive_condition(Pattern::FireAndForget, redrivable),
+                format!("attribute_exists(pk) AND {redrivable} AND {fresh}"),
+            ),
+            (
+                redrive_condition(Pattern::Bidirectional, redrivable),
+                format!("attribute_exists(pk) AND {redrivable} AND {fresh} AND #ttl > :epoch"),
             ),
         ];
         let abandonable = "#status IN (:from0, :from1)";
-        let lease = "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)";
-        let cases = cases
-            .into_iter()
-            .map(|(built, expected)| (built, expected.to_owned()))
-            .chain([
-                (
-                    abandon_condition(Pattern::FireAndForget, abandonable),
-                    format!("attribute_not_exists(pk) OR {abandonable} AND {lease}"),
-                ),
-                (
-                    abandon_condition(Pattern::ClaimCheck, abandonable),
-                    format!("attribute_exists(pk) AND {abandonable} AND {lease}"),
-                ),
-            ]);
+        let cases = cases.into_iter().chain([
+            (
+                abandon_condition(Pattern::FireAndForget, abandonable),
+                format!("attribute_not_exists(pk) OR {abandonable} AND {lease}"),
+            ),
+            (
+                abandon_condition(Pattern::ClaimCheck, abandonable),
+                format!("attribute_exists(pk) AND {abandonable} AND {lease}"),
+            ),
+        ]);
         for (built, expected) in cases {
             assert_eq!(built, expected);
             // A parenthesis right inside another, closing together: redundant.

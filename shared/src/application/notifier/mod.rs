@@ -377,7 +377,7 @@ pub fn schedule(
         } => {
             update.last_status = *status;
             update.last_error = Some(reason.clone());
-            if attempt >= policy.max_receive_count {
+            if attempt >= policy.max_attempts {
                 return Plan {
                     update,
                     retry_in: Some(Duration::ZERO),

@@ -13,7 +13,7 @@ const JOB: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
-        max_receive_count: 5,
+        max_attempts: 5,
         base_delay: Duration::from_secs(2),
         max_delay: Duration::from_secs(60),
     }

@@ -47,12 +47,12 @@ impl MessageProcessor {
         if let Err(ProcessError::Dependency(error)) = &result {
             // A moved message may keep the receives it had on its work queue: count from there.
             let tries = receive_count
-                .saturating_sub(self.policy.max_receive_count)
+                .saturating_sub(self.limits.max_receive_count)
                 .max(1);
             let delay = retry_delay(
                 tries,
-                self.policy.base_delay,
-                self.policy.max_delay,
+                self.limits.retry.base_delay,
+                self.limits.retry.max_delay,
                 &mut rand::rng(),
             );
             self.back_off(&span, &record, error, delay).await;
@@ -70,7 +70,7 @@ impl MessageProcessor {
             kind: FailureKind::DeadLettered,
             reason: format!(
                 "dead-lettered after {} receives with no outcome recorded",
-                self.policy.max_receive_count
+                self.limits.max_receive_count
             ),
         };
         match self.ledger.abandon(envelope, &failure).await? {

@@ -5,7 +5,9 @@
 //!    redelivery and is acknowledged without running anything.
 //! 3. Run the job. Success is recorded. A permanent failure is sent to the DLQ with its reason,
 //!    then recorded FAILED. A transient failure is retried through SQS visibility with backoff;
-//!    the attempt that uses up the retry budget is failed the same way as a permanent one.
+//!    the attempt that uses up the retry budget is failed the same way as a permanent one. The
+//!    budget counts attempts on the record (each start), not SQS receives: a receive that runs
+//!    nothing costs a job none of its attempts; the queue's `maxReceiveCount` is a backstop.
 //!
 //! Any store or queue error leaves the message unacknowledged, so SQS delivers it again, after
 //! a backoff. If that goes on until SQS redrive gives up on the message, the job is ended by
@@ -55,10 +57,19 @@ pub enum ProcessError {
 /// When and how often transient failures are retried.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// The queue's redrive `maxReceiveCount`.
-    pub max_receive_count: u32,
+    /// Runs of the job at most, counted where the runs are recorded.
+    pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+}
+
+/// How long work may go on: the retry schedule, and the receives SQS allows a message.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub retry: RetryPolicy,
+    /// The queue's redrive `maxReceiveCount`: the receive after which SQS gives up on a
+    /// message. A backstop for messages that never get to run; above `retry.max_attempts`.
+    pub max_receive_count: u32,
 }
 
 pub struct MessageProcessor {
@@ -67,7 +78,7 @@ pub struct MessageProcessor {
     pub(super) dead_letters: Arc<dyn DeadLetterQueue>,
     retries: Arc<dyn RetryScheduler>,
     callbacks: Arc<dyn CallbackStarter>,
-    pub(super) policy: RetryPolicy,
+    pub(super) limits: Limits,
     pub(super) clock: Arc<dyn Clock>,
     /// Set on the processor of the ordered (FIFO) queue, whose jobs came over WebSocket.
     frames: Option<FrameSender>,
@@ -167,17 +178,17 @@ impl MessageProcessor {
         dead_letters: Arc<dyn DeadLetterQueue>,
         retries: Arc<dyn RetryScheduler>,
         callbacks: Arc<dyn CallbackStarter>,
-        policy: RetryPolicy,
+        limits: Limits,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            limits,
             clock,
             registry,
             ledger,
             dead_letters,
             retries,
             callbacks,
-            policy,
             frames: None,
         }
     }
@@ -269,8 +280,8 @@ impl MessageProcessor {
         let job = self.registry.get(&envelope.job_type);
         let lease = super::lease_for(job.as_deref(), deadline);
         crate::error_point!("processor.before-start", &envelope.correlation_id);
-        let attempt = match self.ledger.start_attempt(envelope, lease).await? {
-            AttemptStart::Run { attempt } => attempt,
+        let (attempt, round) = match self.ledger.start_attempt(envelope, lease).await? {
+            AttemptStart::Run { attempt, round } => (attempt, round),
             AttemptStart::AlreadyFinished => {
                 tracing::info!("already finished; redelivery acknowledged without running");
                 self.start_callback(envelope).await?;
@@ -305,9 +316,20 @@ impl MessageProcessor {
                 &envelope.message_id,
             );
         };
+        let retry = self.retry_policy(job.as_deref());
+        if round > retry.max_attempts {
+            // The earlier attempts started and never finished (their function died, or ran out
+            // of time): the budget is spent without running the job once more.
+            let failure = Failure {
+                kind: FailureKind::RetriesExhausted,
+                reason: format!("gave up: {} attempts started and none finished", round - 1),
+            };
+            self.fail_for_good(body, envelope, &failure).await?;
+            report(crate::metrics::Outcome::Failed);
+            return self.announce_failure(envelope, &failure).await;
+        }
         let outcome = run_attempt(job.as_deref(), envelope, attempt, deadline, &progress).await;
         crate::crash_point!("processor.before-outcome", &envelope.correlation_id);
-        let retry = self.retry_policy(job.as_deref());
 
         match outcome {
             AttemptOutcome::Succeeded(result) => {
@@ -329,12 +351,12 @@ impl MessageProcessor {
                 report(crate::metrics::Outcome::Failed);
                 self.announce_failure(envelope, &failure).await
             }
-            AttemptOutcome::Transient(reason) if receive_count >= retry.max_receive_count => {
+            AttemptOutcome::Transient(reason) if round >= retry.max_attempts => {
                 // The last attempt the budget allows: the message is dead-lettered here, never
                 // left to SQS redrive, so the letter carries its reason.
                 let failure = Failure {
                     kind: FailureKind::RetriesExhausted,
-                    reason: format!("gave up after {receive_count} attempts; last error: {reason}"),
+                    reason: format!("gave up after {round} attempts; last error: {reason}"),
                 };
                 self.fail_for_good(body, envelope, &failure).await?;
                 report(crate::metrics::Outcome::Failed);
@@ -448,13 +470,13 @@ impl MessageProcessor {
     /// receive: as after a transient failure, except on the last receive, when SQS redrive
     /// will move it to the dead-letter inbox anyway: that happens at once.
     fn redelivery_delay(&self, receive_count: u32) -> Duration {
-        if receive_count >= self.policy.max_receive_count {
+        if receive_count >= self.limits.max_receive_count {
             Duration::ZERO
         } else {
             retry_delay(
                 receive_count,
-                self.policy.base_delay,
-                self.policy.max_delay,
+                self.limits.retry.base_delay,
+                self.limits.retry.max_delay,
                 &mut rand::rng(),
             )
         }
@@ -475,16 +497,20 @@ impl MessageProcessor {
         }
     }
 
-    /// The type's retry schedule within the queue's: a type may allow fewer attempts than the
-    /// queue's redrive limit, never more (SQS would dead-letter the message first).
+    /// The type's retry schedule, or the deployment's; either way no more attempts than the
+    /// queue has receives (SQS would give up on the message first).
     fn retry_policy(&self, job: Option<&dyn courier_jobs::api::RegisteredType>) -> RetryPolicy {
-        match job.and_then(|j| j.settings().retry) {
+        let chosen = match job.and_then(|j| j.settings().retry) {
             Some(own) => RetryPolicy {
-                max_receive_count: own.max_attempts.clamp(1, self.policy.max_receive_count),
+                max_attempts: own.max_attempts,
                 base_delay: own.base_delay,
                 max_delay: own.max_delay,
             },
-            None => self.policy,
+            None => self.limits.retry,
+        };
+        RetryPolicy {
+            max_attempts: chosen.max_attempts.clamp(1, self.limits.max_receive_count),
+            ..chosen
         }
     }
 

@@ -9,7 +9,7 @@ pub use attempt::{
     AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, lease_for, may_start, run_attempt,
 };
 
-pub use message::{MessageProcessor, ProcessError, RetryPolicy};
+pub use message::{Limits, MessageProcessor, ProcessError, RetryPolicy};
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).
 pub type Deadline = Option<tokio::time::Instant>;

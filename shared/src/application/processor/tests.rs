@@ -1,6 +1,6 @@
 //! Processor tests: SQS events built from a Lambda fixture, in-memory ledger and queues.
 
-use super::{MessageProcessor, RetryPolicy, SqsEvent};
+use super::{Limits, MessageProcessor, RetryPolicy, SqsEvent};
 use crate::adapters::memory::{
     InMemoryDeadLetters, InMemoryLedger, RecordingCallbacks, RecordingRetries,
 };
@@ -32,10 +32,13 @@ impl Harness {
             dead_letters.clone(),
             retries.clone(),
             callbacks.clone(),
-            RetryPolicy {
+            Limits {
+                retry: RetryPolicy {
+                    max_attempts: 5,
+                    base_delay: Duration::from_secs(2),
+                    max_delay: Duration::from_secs(60),
+                },
                 max_receive_count: 5,
-                base_delay: Duration::from_secs(2),
-                max_delay: Duration::from_secs(60),
             },
             Arc::new(crate::application::clock::SystemClock),
         );
@@ -345,10 +348,13 @@ mod bidirectional {
             h.dead_letters.clone(),
             h.retries.clone(),
             h.callbacks.clone(),
-            RetryPolicy {
+            Limits {
+                retry: RetryPolicy {
+                    max_attempts: 5,
+                    base_delay: Duration::ZERO,
+                    max_delay: Duration::ZERO,
+                },
                 max_receive_count: 5,
-                base_delay: Duration::ZERO,
-                max_delay: Duration::ZERO,
             },
             Arc::new(crate::application::clock::SystemClock),
         )
@@ -426,26 +432,65 @@ mod bidirectional {
 #[tokio::test]
 async fn a_redriven_message_runs_failed_work_once_more_and_only_once_per_redrive() {
     let h = Harness::new();
-    let mut env = envelope("flaky", json!({"failures": 1}));
-    // Fails (permanently, via the last receive), then is final.
-    assert!(h.deliver(&env.to_json(), 5).await.is_empty());
+    let mut env = envelope("flaky", json!({"failures": 5}));
+    // Five attempts, five transient failures: FAILED, then final.
+    for receive in 1..=5 {
+        h.deliver(&env.to_json(), receive).await;
+    }
     assert_eq!(
         h.ledger.entry("MSG#msg-flaky").unwrap().status,
         JobStatus::Failed
     );
     assert!(h.deliver(&env.to_json(), 6).await.is_empty());
-    assert_eq!(
-        h.ledger.entry("MSG#msg-flaky").unwrap().status,
-        JobStatus::Failed
-    );
-    // An operator redrives it: it runs again and succeeds.
+    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().attempts, 5);
+    // An operator redrives it: a new round of the budget; the sixth attempt succeeds.
     env.redrive = 1;
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
     let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
     assert_eq!(entry.status, JobStatus::Succeeded);
+    assert_eq!(entry.result, Some(json!({"attempts": 6})));
     // A duplicate of the redriven message changes nothing.
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
     assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap(), entry);
+}
+
+#[tokio::test]
+async fn receives_that_run_nothing_spend_none_of_the_budget() {
+    let h = Harness::new();
+    let env = envelope("flaky", json!({"failures": 1}));
+    // Received many times before (held behind another job, handed back before starting):
+    // this is still its first attempt, and a transient failure is retried.
+    assert_eq!(h.deliver(&env.to_json(), 9).await, vec![FIXTURE_ID]);
+    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Running, 1));
+    assert!(h.deliver(&env.to_json(), 10).await.is_empty());
+    assert_eq!(
+        h.ledger.entry("MSG#msg-flaky").unwrap().status,
+        JobStatus::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn attempts_that_started_and_never_finished_use_up_the_budget() {
+    use crate::application::ports::MessageLedger;
+    let h = Harness::new();
+    let env = envelope("echo", json!({}));
+    // Five starts whose function died each time (the lease lapsed at once).
+    for _ in 0..5 {
+        h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
+    }
+    assert!(h.deliver(&env.to_json(), 6).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    assert_eq!(entry.status, JobStatus::Failed);
+    assert_eq!(entry.result, None, "not run once more");
+    let failure = entry.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::RetriesExhausted);
+    assert!(
+        failure.reason.contains("5 attempts started"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(h.dead_letters.letters().len(), 1);
 }
 
 #[tokio::test]
@@ -459,7 +504,13 @@ async fn a_copy_delivered_while_the_job_runs_elsewhere_is_acknowledged_without_r
         .start_attempt(&env, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(held, AttemptStart::Run { attempt: 1 });
+    assert_eq!(
+        held,
+        AttemptStart::Run {
+            attempt: 1,
+            round: 1
+        }
+    );
     assert!(
         h.deliver(&env.to_json(), 1).await.is_empty(),
         "acknowledged"

@@ -6,7 +6,8 @@
 2. Points each function's `CodeUri` at its upload (the only change made to the template, the
    same one `sam package` makes) and creates or updates the stack through a change set.
 3. Applies what the emulator does not do from the template (TTL on the table).
-4. Writes the stack outputs as one flat JSON object for tests, the CLI and other tools, with the
+4. Makes sure the local caller exists in the stack's user pool (username and password sign-in).
+5. Writes the stack outputs as one flat JSON object for tests, the CLI and other tools, with the
    API URL in the emulator's path form.
 
 Reads its settings from the environment set by infra/env.sh.
@@ -78,6 +79,32 @@ PARAMETERS = {
 }
 
 CODE_URI = re.compile(r"^(\s*CodeUri:\s*)functions/([A-Za-z0-9_-]+)\s*$", re.MULTILINE)
+
+
+LOCAL_USER = "courier-local"
+
+
+def local_password() -> str:
+    """The local caller's password, made once per checkout and kept in .local/; it meets the
+    pool's policy (upper, lower, digits)."""
+    path = LOCAL / "local-password"
+    if not path.exists():
+        path.write_text("Local-" + os.urandom(12).hex() + "-Pw1\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def ensure_local_user(pool_id: str) -> None:
+    """The local caller, confirmed with its permanent password (no first-sign-in challenge)."""
+    idp = client("cognito-idp")
+    try:
+        idp.admin_create_user(UserPoolId=pool_id, Username=LOCAL_USER, MessageAction="SUPPRESS")
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "UsernameExistsException":
+            raise
+    idp.admin_set_user_password(
+        UserPoolId=pool_id, Username=LOCAL_USER, Password=local_password(), Permanent=True
+    )
 
 
 def client(service: str):
@@ -211,6 +238,9 @@ def main() -> None:
     outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     outputs["StackName"] = STACK
     outputs["LocalWebhookSecret"] = PARAMETERS["LocalWebhookSecrets"]
+    ensure_local_user(outputs["UserPoolId"])
+    outputs["LocalUsername"] = LOCAL_USER
+    outputs["LocalPassword"] = local_password()
     (LOCAL / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     log(f"outputs written to {(LOCAL / 'outputs.json').relative_to(ROOT)}")
 

@@ -22,8 +22,13 @@ courier is up.
   outputs      : ${OUTPUTS_FILE#"$COURIER_ROOT"/}
   stop it with : infra/down.sh
 
+Every route takes a JWT of the stack's user pool; the local user ($(output LocalUsername),
+password in the outputs) signs in by itself when the courier CLI talks to the local stack:
+  TOKEN="\$(target/release/courier token)"
+
 Send a fire-and-forget message:
   curl -si -X POST '$url/v1/messages' \\
+    -H "Authorization: Bearer \$TOKEN" \\
     -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
     -d '{"type": "sha256", "payload": {"data": "hello"}}'
 

@@ -3,6 +3,7 @@
 
 mod dlq;
 mod listen;
+mod login;
 mod target;
 mod watch;
 mod ws;
@@ -20,6 +21,10 @@ struct Cli {
     /// from .local/outputs.json.
     #[arg(long, env = "COURIER_URL", global = true)]
     url: Option<String>,
+    /// The JWT to call the API with (an access token of the deployment's issuer). Defaults to
+    /// the local stack's user when --url is not given, else to the tokens `courier login` kept.
+    #[arg(long, env = "COURIER_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,7 +98,7 @@ enum Command {
         ws_url: Option<String>,
         /// $connect access token; defaults to the local stack's LocalWebSocketToken.
         #[arg(long, env = "COURIER_WS_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        ws_token: Option<String>,
         /// Print each frame as one JSON line.
         #[arg(long)]
         json: bool,
@@ -103,6 +108,23 @@ enum Command {
         #[command(flatten)]
         waiting: Waiting,
     },
+    /// Sign in to the deployment's Cognito user pool and keep the tokens (refreshed when used).
+    /// Without --username: the local stack's user. The password is read from standard input.
+    Login {
+        #[arg(long)]
+        username: Option<String>,
+        /// The user pool app client (the stack's UserPoolClientId output).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The user pool's region (for AWS).
+        #[arg(long)]
+        region: Option<String>,
+        /// Cognito's endpoint, for an emulator.
+        #[arg(long)]
+        cognito_endpoint: Option<String>,
+    },
+    /// Print the token the other commands send (for curl: -H "Authorization: Bearer $(courier token)").
+    Token,
     /// Operators: list dead letters with their failure reasons, or send them back to run again.
     Dlq {
         #[command(subcommand)]
@@ -249,6 +271,31 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     if let Command::Dlq { action } = cli.command {
         return Ok(run_dlq(action).await);
     }
+    if let Command::Login {
+        username,
+        client_id,
+        region,
+        cognito_endpoint,
+    } = cli.command
+    {
+        let target = login::LoginTarget {
+            username,
+            client_id,
+            region,
+            cognito_endpoint,
+        };
+        return Ok(match login::login(target).await {
+            Ok(message) => {
+                eprintln!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("courier: {message}");
+                ExitCode::from(exit::API_ERROR)
+            }
+        });
+    }
+    let local = cli.url.is_none();
     let url = match cli.url {
         Some(url) => url,
         None => match target::local_api_url() {
@@ -259,7 +306,23 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             }
         },
     };
-    let client = Client::new(url)?;
+    let mut client = Client::new(url)?;
+    match login::token(cli.token, local).await {
+        Ok(Some(token)) if matches!(cli.command, Command::Token) => {
+            println!("{token}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(Some(token)) => client = client.with_token(token),
+        Ok(None) if matches!(cli.command, Command::Token) => {
+            eprintln!("courier: no token: give --token, or courier login");
+            return Ok(ExitCode::from(exit::USAGE));
+        }
+        Ok(None) => {}
+        Err(message) => {
+            eprintln!("courier: {message}");
+            return Ok(ExitCode::from(exit::API_ERROR));
+        }
+    }
     let usage = |message: String| {
         eprintln!("courier: {message}");
         Ok(ExitCode::from(exit::USAGE))
@@ -305,7 +368,11 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             print_json(&serde_json::to_value(&job).map_err(ClientError::Decode)?);
         }
         Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
-        Command::Listen { .. } | Command::Ws { .. } | Command::Dlq { .. } => {
+        Command::Listen { .. }
+        | Command::Ws { .. }
+        | Command::Dlq { .. }
+        | Command::Login { .. }
+        | Command::Token => {
             unreachable!("handled above")
         }
         Command::Cancel { id } => {
@@ -322,7 +389,7 @@ async fn run_ws(cli: Cli) -> ExitCode {
         payload,
         count,
         ws_url,
-        token,
+        ws_token,
         json,
         gap_wait_ms,
         waiting,
@@ -338,7 +405,7 @@ async fn run_ws(cli: Cli) -> ExitCode {
         Ok(url) => url,
         Err(message) => return fail(message),
     };
-    let token = match token.map_or_else(target::local_websocket_token, Ok) {
+    let token = match ws_token.map_or_else(target::local_websocket_token, Ok) {
         Ok(token) => token,
         Err(message) => return fail(message),
     };

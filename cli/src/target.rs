@@ -15,7 +15,7 @@ pub fn local_websocket_url() -> Result<String, String> {
 }
 
 pub fn local_websocket_token() -> Result<String, String> {
-    local_output("LocalWebSocketToken", "--token or COURIER_WS_TOKEN")
+    local_output("LocalWebSocketToken", "--ws-token or COURIER_WS_TOKEN")
 }
 
 pub fn local_output(key: &str, instead: &str) -> Result<String, String> {

@@ -74,6 +74,8 @@ impl Default for WaitOptions {
 pub struct Client {
     base_url: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer`: every route requires a JWT.
+    token: Option<String>,
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -96,7 +98,26 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
-        Ok(Self { base_url, http })
+        Ok(Self {
+            base_url,
+            http,
+            token: None,
+        })
+    }
+
+    /// Calls the API with this JWT (an access token from the deployment's issuer; see
+    /// [`crate::auth`]).
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -120,6 +141,10 @@ impl Client {
         if status == expected {
             return Ok((serde_json::from_str(&body)?, headers));
         }
+        if status == 401 {
+            // The gateway's answer, before courier runs: no problem document.
+            return Err(ClientError::Unauthorized);
+        }
         match serde_json::from_str::<Problem>(&body) {
             Ok(problem) => Err(ClientError::Api(problem)),
             Err(_) => Err(ClientError::Unexpected { status, body }),
@@ -127,7 +152,7 @@ impl Client {
     }
 
     async fn post(&self, path: &str, submit: &Submit) -> Result<reqwest::Response, ClientError> {
-        let mut request = self.http.post(self.url(path)).json(&submit.body);
+        let mut request = self.request(reqwest::Method::POST, path).json(&submit.body);
         if let Some(key) = &submit.idempotency_key {
             request = request.header("idempotency-key", key);
         }
@@ -152,8 +177,7 @@ impl Client {
     /// `GET /v1/jobs/{id}`, with the server's `Retry-After` when the job is not finished.
     pub async fn get_job(&self, id: &str) -> Result<(Job, Option<Duration>), ClientError> {
         let response = self
-            .http
-            .get(self.url(&format!("/v1/jobs/{id}")))
+            .request(reqwest::Method::GET, &format!("/v1/jobs/{id}"))
             .send()
             .await?;
         let (job, headers) = Self::decode(response, 200).await?;
@@ -163,8 +187,7 @@ impl Client {
     /// `DELETE /v1/jobs/{id}`: cancels a job that has not started.
     pub async fn cancel_job(&self, id: &str) -> Result<Job, ClientError> {
         let response = self
-            .http
-            .delete(self.url(&format!("/v1/jobs/{id}")))
+            .request(reqwest::Method::DELETE, &format!("/v1/jobs/{id}"))
             .send()
             .await?;
         Ok(Self::decode(response, 200).await?.0)

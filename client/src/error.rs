@@ -7,6 +7,9 @@ pub enum ClientError {
     BaseUrl(String),
     #[error("{} ({}): {}", .0.title, .0.status, .0.detail)]
     Api(Problem),
+    /// No token, or one the API's authorizer refused (expired, another issuer or audience).
+    #[error("the API refused the token (401): sign in again (`courier login`)")]
+    Unauthorized,
     #[error("unexpected HTTP {status}: {body}")]
     Unexpected { status: u16, body: String },
     #[error("request failed: {0}")]

@@ -14,6 +14,8 @@
 #[cfg(feature = "http")]
 mod api;
 #[cfg(feature = "http")]
+pub mod auth;
+#[cfg(feature = "http")]
 pub mod backoff;
 #[cfg(feature = "http")]
 mod error;

@@ -25,6 +25,8 @@ const PEEK_VISIBILITY_SECONDS: i32 = 2;
 pub struct Stack {
     pub outputs: HashMap<String, String>,
     pub http: reqwest::Client,
+    /// The local user's access token, from the stack's Cognito: every API route requires one.
+    pub token: String,
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
@@ -59,8 +61,18 @@ impl Stack {
             ))
             .load()
             .await;
+        let token = courier_client::auth::CognitoSignIn::new(
+            format!("{endpoint}/"),
+            outputs["UserPoolClientId"].clone(),
+        )
+        .expect("sign-in client")
+        .with_password(&outputs["LocalUsername"], &outputs["LocalPassword"])
+        .await
+        .expect("the local user signs in")
+        .access_token;
         Self {
             outputs,
+            token,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -80,11 +92,17 @@ impl Stack {
         format!("{}{path}", self.output("HttpApiUrl"))
     }
 
+    /// A request to the HTTP API, signed in as the local user.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
     /// `POST path` with a JSON body and extra headers.
     pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
         let mut request = self
-            .http
-            .post(self.url(path))
+            .api(reqwest::Method::POST, path)
             .header("content-type", "application/json")
             .body(body.to_string());
         for (name, value) in headers {
@@ -560,8 +578,7 @@ pub fn unique(prefix: &str) -> String {
 impl Stack {
     pub async fn get(&self, path: &str) -> Reply {
         Reply::from(
-            self.http
-                .get(self.url(path))
+            self.api(reqwest::Method::GET, path)
                 .send()
                 .await
                 .expect("request reaches the API"),
@@ -571,8 +588,7 @@ impl Stack {
 
     pub async fn delete(&self, path: &str) -> Reply {
         Reply::from(
-            self.http
-                .delete(self.url(path))
+            self.api(reqwest::Method::DELETE, path)
                 .send()
                 .await
                 .expect("request reaches the API"),

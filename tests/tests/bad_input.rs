@@ -159,8 +159,7 @@ fn cases() -> Vec<Case> {
 
 async fn send(stack: &Stack, case: &Case, correlation_id: &str) -> Reply {
     let mut request = stack
-        .http
-        .request(case.method.clone(), stack.url(case.path))
+        .api(case.method.clone(), case.path)
         .body(case.body.clone());
     if let Some(content_type) = case.content_type {
         request = request.header("content-type", content_type);
@@ -219,4 +218,80 @@ async fn bad_requests_get_precise_problems_and_enqueue_nothing() {
             "a rejected request left a record ({correlation_id})"
         );
     }
+}
+
+/// A token whose claims were changed after signing: same header and signature, another `sub`.
+fn tampered(token: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT");
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = json!("someone-else");
+    let claims = engine.encode(claims.to_string());
+    format!("{}.{claims}.{}", parts[0], parts[2])
+}
+
+/// The same claims, unsigned (`alg: none`).
+fn unsigned(token: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = token.split('.').nth(1).unwrap();
+    format!(
+        "{}.{claims}.",
+        engine.encode(r#"{"alg":"none","typ":"JWT"}"#)
+    )
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_missing_forged_or_unsigned_token_and_accepts_nothing() {
+    let stack = Stack::load().await;
+    let job = uuid::Uuid::new_v4().to_string();
+    let routes = [
+        (reqwest::Method::POST, "/v1/messages".to_owned()),
+        (reqwest::Method::POST, "/v1/jobs".to_owned()),
+        (reqwest::Method::GET, format!("/v1/jobs/{job}")),
+        (reqwest::Method::DELETE, format!("/v1/jobs/{job}")),
+        (reqwest::Method::GET, "/v1/nothing-here".to_owned()),
+    ];
+    let tokens = [
+        None,
+        Some("not-a-jwt".to_owned()),
+        Some(tampered(&stack.token)),
+        Some(unsigned(&stack.token)),
+    ];
+    let correlation_id = unique("unauthorized");
+    for (method, path) in &routes {
+        for token in &tokens {
+            let mut request = stack
+                .http
+                .request(method.clone(), stack.url(path))
+                .header("content-type", "application/json")
+                .header("x-correlation-id", &correlation_id)
+                .body(json!({"type": "echo", "payload": 1}).to_string());
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let reply = Reply::from(request.send().await.expect("request reaches the API")).await;
+            assert_eq!(
+                reply.status, 401,
+                "{method} {path} with {token:?}: {reply:?}"
+            );
+        }
+    }
+    // The same requests signed in are answered by courier (and accepted, for the POSTs).
+    let accepted = stack
+        .post_json("/v1/jobs", &json!({"type": "echo", "payload": 1}), &[])
+        .await;
+    assert_eq!(accepted.status, 202, "{accepted:?}");
+    stack
+        .wait_for_job(accepted.json()["id"].as_str().unwrap())
+        .await;
+    stack.wait_for_work_queue_idle().await;
+    assert_eq!(
+        stack.records_with_correlation_id(&correlation_id).await,
+        0,
+        "an unauthorized request left a record"
+    );
 }

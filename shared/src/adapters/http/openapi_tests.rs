@@ -493,7 +493,12 @@ async fn every_documented_status_is_produced_and_every_body_matches_its_schema()
             let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
                 continue;
             };
-            for code in responses.keys() {
+            for (code, response) in responses {
+                // Answered by API Gateway's JWT authorizer, before courier runs (the end-to-end
+                // tests send every route a missing, forged and unsigned token).
+                if response["$ref"] == "#/components/responses/Unauthorized" {
+                    continue;
+                }
                 assert!(
                     produced.contains(&(method.to_uppercase(), path.clone(), code.clone())),
                     "documented but never produced: {method} {path} {code}"

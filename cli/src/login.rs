@@ -1,0 +1,142 @@
+//! The JWT the `courier` commands call the API with, and `courier login`.
+//!
+//! Where it comes from, first match wins: `--token` / `COURIER_TOKEN`; on the local stack (no
+//! `--url`), a sign-in as its local user (`LocalUsername` in `.local/outputs.json`); otherwise
+//! the tokens `courier login` stored, refreshed when they are about to run out.
+
+use crate::target;
+use courier_client::auth::{CognitoSignIn, Tokens};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Tokens this close to their expiry are refreshed before use.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// What `courier login` keeps: the tokens and where to refresh them.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    endpoint: String,
+    client_id: String,
+    tokens: Tokens,
+}
+
+/// `$XDG_CONFIG_HOME/courier/tokens.json`, or `~/.config/courier/tokens.json`.
+fn stored_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(base.join("courier/tokens.json"))
+}
+
+fn save(stored: &Stored) -> Result<PathBuf, String> {
+    let path = stored_path().ok_or("no HOME or XDG_CONFIG_HOME to keep the tokens in")?;
+    let dir = path.parent().expect("a file in a directory");
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let text = serde_json::to_string_pretty(stored).expect("serialisable");
+    write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Written readable by its owner only: it holds a refresh token.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The local stack's sign-in: its Cognito (the emulator) and app client.
+fn local_sign_in() -> Result<CognitoSignIn, String> {
+    let endpoint = target::local_output("Endpoint", "--token or COURIER_TOKEN")?;
+    let client_id = target::local_output("UserPoolClientId", "--token or COURIER_TOKEN")?;
+    CognitoSignIn::new(format!("{endpoint}/"), client_id).map_err(|e| e.to_string())
+}
+
+async fn sign_in_locally() -> Result<Tokens, String> {
+    let username = target::local_output("LocalUsername", "--token or COURIER_TOKEN")?;
+    let password = target::local_output("LocalPassword", "--token or COURIER_TOKEN")?;
+    local_sign_in()?
+        .with_password(&username, &password)
+        .await
+        .map_err(|e| format!("signing in to the local stack: {e}"))
+}
+
+/// The token for a command. `local`: the command talks to the local stack.
+pub async fn token(explicit: Option<String>, local: bool) -> Result<Option<String>, String> {
+    if explicit.is_some() {
+        return Ok(explicit);
+    }
+    if local {
+        return Ok(Some(sign_in_locally().await?.access_token));
+    }
+    let Some(path) = stored_path().filter(|p| p.is_file()) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut stored: Stored =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if stored.tokens.expires_within(REFRESH_MARGIN) {
+        let Some(refresh) = stored.tokens.refresh_token.clone() else {
+            return Err("the stored token has expired: courier login again".into());
+        };
+        let sign_in =
+            CognitoSignIn::new(&stored.endpoint, &stored.client_id).map_err(|e| e.to_string())?;
+        stored.tokens = sign_in
+            .refresh(&refresh)
+            .await
+            .map_err(|e| format!("refreshing the stored token (courier login again): {e}"))?;
+        save(&stored)?;
+    }
+    Ok(Some(stored.tokens.access_token))
+}
+
+/// Where `courier login` signs in.
+pub struct LoginTarget {
+    pub username: Option<String>,
+    pub client_id: Option<String>,
+    pub region: Option<String>,
+    pub cognito_endpoint: Option<String>,
+}
+
+/// Signs in and stores the tokens. Without a username: the local stack's user. The password
+/// is read from the first line of standard input.
+pub async fn login(target: LoginTarget) -> Result<String, String> {
+    let (endpoint, client_id, tokens) = match target.username {
+        None => {
+            let endpoint = format!("{}/", target::local_output("Endpoint", "--username")?);
+            let client_id = target::local_output("UserPoolClientId", "--username")?;
+            (endpoint, client_id, sign_in_locally().await?)
+        }
+        Some(username) => {
+            let client_id = match target.client_id {
+                Some(id) => id,
+                None => target::local_output("UserPoolClientId", "--client-id")?,
+            };
+            let endpoint = match (target.cognito_endpoint, target.region) {
+                (Some(endpoint), _) => endpoint,
+                (None, Some(region)) => format!("https://cognito-idp.{region}.amazonaws.com/"),
+                (None, None) => format!("{}/", target::local_output("Endpoint", "--region")?),
+            };
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("reading the password from standard input: {e}"))?;
+            let sign_in = CognitoSignIn::new(&endpoint, &client_id).map_err(|e| e.to_string())?;
+            let tokens = sign_in
+                .with_password(&username, password.trim_end_matches(['\r', '\n']))
+                .await
+                .map_err(|e| e.to_string())?;
+            (endpoint, client_id, tokens)
+        }
+    };
+    let path = save(&Stored {
+        endpoint,
+        client_id,
+        tokens,
+    })?;
+    Ok(format!("signed in; tokens kept in {}", path.display()))
+}

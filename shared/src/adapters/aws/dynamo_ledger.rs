@@ -13,6 +13,7 @@ use crate::domain::{JobEvent, JobStatus, Pattern, WorkMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::Value;
 use std::sync::Arc;
@@ -89,13 +90,14 @@ impl DynamoMessageLedger {
 }
 
 impl DynamoMessageLedger {
-    /// The fields every start writes, on `request`.
+    /// The fields every start writes, on `request`. (DynamoDB refuses a value the expression
+    /// does not use: what only one kind of start needs, it adds itself.)
     fn started(
         &self,
-        request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        request: UpdateItemFluentBuilder,
         envelope: &WorkMessage,
         lease: Duration,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    ) -> UpdateItemFluentBuilder {
         let now = self.clock.now();
         let mut request = request
             .table_name(&self.table)
@@ -110,10 +112,8 @@ impl DynamoMessageLedger {
             .expression_attribute_values(":accepted", s(&envelope.accepted_at))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
-            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":lease", ttl_after(now, lease))
-            .expression_attribute_values(":epoch", n(now.unix_timestamp()))
             .return_values(ReturnValue::AllNew);
         if let Some(to) = &envelope.reply_to {
             request = request
@@ -142,11 +142,8 @@ impl DynamoMessageLedger {
     /// An operator's redrive reopens a FAILED record, once per redrive (so a duplicate of the
     /// redriven message does not run it again), and starts a new round of the retry budget.
     /// `None`: this redrive has already reopened it (or it is not FAILED): start as usual.
-    async fn start_redriven(
-        &self,
-        envelope: &WorkMessage,
-        lease: Duration,
-    ) -> Result<Option<AttemptStart>, PortError> {
+    /// The redrive start's request (see [`Self::start_redriven`]).
+    fn redrive_request(&self, envelope: &WorkMessage, lease: Duration) -> UpdateItemFluentBuilder {
         let (redrivable, from) = one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
         let request = self
             .started(self.client.update_item(), envelope, lease)
@@ -157,10 +154,25 @@ impl DynamoMessageLedger {
             ))
             .condition_expression(redrive_condition(envelope.pattern, &redrivable))
             .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":redrive", n(envelope.redrive));
-        let request = from.into_iter().fold(request, |r, (placeholder, value)| {
+        // Only a claim's condition looks at the clock (its expiry).
+        let request = if envelope.pattern == Pattern::FireAndForget {
+            request
+        } else {
+            request.expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
+        };
+        from.into_iter().fold(request, |r, (placeholder, value)| {
             r.expression_attribute_values(placeholder, value)
-        });
+        })
+    }
+
+    async fn start_redriven(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<Option<AttemptStart>, PortError> {
+        let request = self.redrive_request(envelope, lease);
         match request.send().await {
             Ok(out) => {
                 let attributes = out.attributes.unwrap_or_default();
@@ -176,13 +188,8 @@ impl DynamoMessageLedger {
         }
     }
 
-    /// Starts an attempt where the lifecycle allows it and no live lease stands in the way.
-    async fn start(
-        &self,
-        envelope: &WorkMessage,
-        lease: Duration,
-    ) -> Result<AttemptStart, PortError> {
-        let now = self.clock.now();
+    /// The usual start's request (see [`Self::start`]).
+    fn start_request(&self, envelope: &WorkMessage, lease: Duration) -> UpdateItemFluentBuilder {
         let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
         let request = self
             .started(self.client.update_item(), envelope, lease)
@@ -191,10 +198,21 @@ impl DynamoMessageLedger {
                 Self::started_expression(envelope)
             ))
             .condition_expression(start_condition(envelope.pattern, &startable))
+            .expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let request = from.into_iter().fold(request, |r, (placeholder, value)| {
+        from.into_iter().fold(request, |r, (placeholder, value)| {
             r.expression_attribute_values(placeholder, value)
-        });
+        })
+    }
+
+    /// Starts an attempt where the lifecycle allows it and no live lease stands in the way.
+    async fn start(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<AttemptStart, PortError> {
+        let now = self.clock.now();
+        let request = self.start_request(envelope, lease);
         match request.send().await {
             Ok(out) => {
                 let attributes = out.attributes.unwrap_or_default();
@@ -476,6 +494,75 @@ mod tests {
             assert!(!redundant(&built), "{built}");
         }
         assert!(redundant("a AND ((b))"));
+    }
+
+    /// DynamoDB refuses a request whose expressions leave a placeholder it was given unused,
+    /// or use one it was not given: every start request, each kind of work, both ways round.
+    #[test]
+    fn start_requests_use_exactly_the_placeholders_they_bind() {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        let ledger = DynamoMessageLedger::new(
+            Client::from_conf(config),
+            "table",
+            Duration::from_secs(60),
+            Arc::new(crate::application::clock::SystemClock),
+        );
+        for pattern in [
+            Pattern::FireAndForget,
+            Pattern::ClaimCheck,
+            Pattern::Bidirectional,
+        ] {
+            let envelope = WorkMessage {
+                message_id: "m".into(),
+                correlation_id: "c".into(),
+                pattern,
+                job_type: "echo".into(),
+                payload: Value::Null,
+                accepted_at: "2026-11-30T00:00:00.000Z".into(),
+                has_callback: false,
+                reply_to: (pattern == Pattern::Bidirectional).then(|| crate::domain::ReplyTo {
+                    connection_id: "conn".into(),
+                    request_id: "r".into(),
+                }),
+                redrive: 1,
+                trace_header: None,
+            };
+            let lease = Duration::from_secs(10);
+            for request in [
+                ledger.start_request(&envelope, lease),
+                ledger.redrive_request(&envelope, lease),
+            ] {
+                let input = request.as_input();
+                let expressions = format!(
+                    "{} {}",
+                    input.get_update_expression().as_deref().unwrap_or(""),
+                    input.get_condition_expression().as_deref().unwrap_or("")
+                );
+                let bound: std::collections::BTreeSet<&String> = input
+                    .get_expression_attribute_values()
+                    .as_ref()
+                    .unwrap()
+                    .keys()
+                    .chain(
+                        input
+                            .get_expression_attribute_names()
+                            .as_ref()
+                            .unwrap()
+                            .keys(),
+                    )
+                    .collect();
+                let used: std::collections::BTreeSet<String> = expressions
+                    .split(|c: char| !(c.is_alphanumeric() || c == ':' || c == '#'))
+                    .filter(|t| t.starts_with(':') || t.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect();
+                let bound: std::collections::BTreeSet<String> =
+                    bound.into_iter().cloned().collect();
+                assert_eq!(bound, used, "{pattern:?}: {expressions}");
+            }
+        }
     }
 
     /// Whether some parenthesised expression is nothing but another parenthesised expression.

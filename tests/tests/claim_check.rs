@@ -279,6 +279,7 @@ async fn the_courier_tool_submits_and_waits_for_a_job() {
     let stack = Stack::load().await;
     let courier = courier_e2e::courier_binary();
     let url = stack.output("HttpApiUrl").to_owned();
+    let token = stack.token.clone();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&courier)
             .args([
@@ -289,7 +290,9 @@ async fn the_courier_tool_submits_and_waits_for_a_job() {
                 "--timeout",
                 "90",
             ])
+            // As against a deployed stack: URL and token given.
             .env("COURIER_URL", url)
+            .env("COURIER_TOKEN", token)
             .output()
             .expect("run courier")
     })

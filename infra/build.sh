@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-FUNCTIONS=(http-api processor notifier websocket)
+FUNCTIONS=(http-api processor notifier websocket authorizer)
 log "building functions and the courier CLI (release, host architecture)"
 # --workspace (not -p): the same package set as the test builds, so no dependency is compiled twice.
 (cd "$COURIER_ROOT" && cargo build --release --locked --workspace --bins --features "$COURIER_FEATURES")

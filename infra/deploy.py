@@ -45,15 +45,6 @@ def local_webhook_secret() -> str:
     return path.read_text().strip()
 
 
-def local_websocket_token() -> str:
-    """The $connect access token of the local stack, made once per checkout, kept in .local/."""
-    path = LOCAL / "websocket-token"
-    if not path.exists():
-        path.write_text("wst_" + os.urandom(24).hex() + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 # Local values for template parameters: host binaries, quick retries for a fast feedback loop,
 # callbacks allowed to reach receivers on this machine.
 PARAMETERS = {
@@ -67,7 +58,6 @@ PARAMETERS = {
     "CallbackRetryMaxDelaySeconds": "30",
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
     "LocalWebhookSecrets": local_webhook_secret(),
-    "LocalWebSocketTokens": local_websocket_token(),
     "LocalEmulatorEndpoint": ENDPOINT,
     "CallbackAllowHttp": "true",
     "CallbackAllowedHosts": "127.0.0.1,localhost",
@@ -81,29 +71,31 @@ PARAMETERS = {
 CODE_URI = re.compile(r"^(\s*CodeUri:\s*)functions/([A-Za-z0-9_-]+)\s*$", re.MULTILINE)
 
 
-LOCAL_USER = "courier-local"
+# The local callers: one to use, and a second the tests use to see that callers' jobs are
+# kept apart.
+LOCAL_USERS = ("courier-local", "courier-local-other")
 
 
-def local_password() -> str:
-    """The local caller's password, made once per checkout and kept in .local/; it meets the
+def local_password(username: str) -> str:
+    """A local caller's password, made once per checkout and kept in .local/; it meets the
     pool's policy (upper, lower, digits)."""
-    path = LOCAL / "local-password"
+    path = LOCAL / f"password-{username}"
     if not path.exists():
         path.write_text("Local-" + os.urandom(12).hex() + "-Pw1\n")
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-def ensure_local_user(pool_id: str) -> None:
-    """The local caller, confirmed with its permanent password (no first-sign-in challenge)."""
+def ensure_local_user(pool_id: str, username: str) -> None:
+    """A local caller, confirmed with its permanent password (no first-sign-in challenge)."""
     idp = client("cognito-idp")
     try:
-        idp.admin_create_user(UserPoolId=pool_id, Username=LOCAL_USER, MessageAction="SUPPRESS")
+        idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
     except ClientError as error:
         if error.response["Error"]["Code"] != "UsernameExistsException":
             raise
     idp.admin_set_user_password(
-        UserPoolId=pool_id, Username=LOCAL_USER, Password=local_password(), Permanent=True
+        UserPoolId=pool_id, Username=username, Password=local_password(username), Permanent=True
     )
 
 
@@ -233,14 +225,17 @@ def main() -> None:
     outputs["HttpApiUrl"] = f"{ENDPOINT}/_aws/execute-api/{outputs['HttpApiId']}/$default"
     ws_endpoint = ENDPOINT.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     outputs["WebSocketUrl"] = f"{ws_endpoint}/_aws/execute-api/{outputs['WebSocketApiId']}/v1"
-    outputs["LocalWebSocketToken"] = PARAMETERS["LocalWebSocketTokens"]
     outputs["Endpoint"] = ENDPOINT
     outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     outputs["StackName"] = STACK
     outputs["LocalWebhookSecret"] = PARAMETERS["LocalWebhookSecrets"]
-    ensure_local_user(outputs["UserPoolId"])
-    outputs["LocalUsername"] = LOCAL_USER
-    outputs["LocalPassword"] = local_password()
+    for username in LOCAL_USERS:
+        ensure_local_user(outputs["UserPoolId"], username)
+    user, other = LOCAL_USERS
+    outputs["LocalUsername"] = user
+    outputs["LocalPassword"] = local_password(user)
+    outputs["LocalOtherUsername"] = other
+    outputs["LocalOtherPassword"] = local_password(other)
     (LOCAL / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     log(f"outputs written to {(LOCAL / 'outputs.json').relative_to(ROOT)}")
 

@@ -18,7 +18,7 @@ cat <<MSG
 
 courier is up.
   API base URL : $url
-  WebSocket    : $ws_url  (token: LocalWebSocketToken in the outputs)
+  WebSocket    : $ws_url  (the same token, as Authorization: Bearer or ?token=)
   outputs      : ${OUTPUTS_FILE#"$COURIER_ROOT"/}
   stop it with : infra/down.sh
 

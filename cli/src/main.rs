@@ -96,9 +96,6 @@ enum Command {
         /// WebSocket URL; defaults to the local stack's WebSocketUrl.
         #[arg(long, env = "COURIER_WS_URL")]
         ws_url: Option<String>,
-        /// $connect access token; defaults to the local stack's LocalWebSocketToken.
-        #[arg(long, env = "COURIER_WS_TOKEN", hide_env_values = true)]
-        ws_token: Option<String>,
         /// Print each frame as one JSON line.
         #[arg(long)]
         json: bool,
@@ -295,7 +292,8 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             }
         });
     }
-    let local = cli.url.is_none();
+    // The local stack, named or not: its own user signs in.
+    let local = cli.url.is_none() || cli.url == target::local_api_url().ok();
     let url = match cli.url {
         Some(url) => url,
         None => match target::local_api_url() {
@@ -389,7 +387,6 @@ async fn run_ws(cli: Cli) -> ExitCode {
         payload,
         count,
         ws_url,
-        ws_token,
         json,
         gap_wait_ms,
         waiting,
@@ -405,8 +402,11 @@ async fn run_ws(cli: Cli) -> ExitCode {
         Ok(url) => url,
         Err(message) => return fail(message),
     };
-    let token = match ws_token.map_or_else(target::local_websocket_token, Ok) {
-        Ok(token) => token,
+    // The same token as the HTTP API takes: `$connect` checks it too.
+    let local = cli.url.is_none() || cli.url == target::local_api_url().ok();
+    let token = match login::token(cli.token, local).await {
+        Ok(Some(token)) => token,
+        Ok(None) => return fail("no token: give --token, or courier login".into()),
         Err(message) => return fail(message),
     };
     let payload = match payload.as_deref().map(serde_json::from_str).transpose() {
@@ -418,7 +418,8 @@ async fn run_ws(cli: Cli) -> ExitCode {
         .url
         .map_or_else(target::local_api_url, Ok)
         .ok()
-        .and_then(|url| Client::new(url).ok());
+        .and_then(|url| Client::new(url).ok())
+        .map(|client| client.with_token(token.clone()));
     let options = ws::Options {
         url,
         token,

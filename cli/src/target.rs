@@ -14,10 +14,6 @@ pub fn local_websocket_url() -> Result<String, String> {
     local_output("WebSocketUrl", "--ws-url or COURIER_WS_URL")
 }
 
-pub fn local_websocket_token() -> Result<String, String> {
-    local_output("LocalWebSocketToken", "--ws-token or COURIER_WS_TOKEN")
-}
-
 pub fn local_output(key: &str, instead: &str) -> Result<String, String> {
     let start = std::env::current_dir().map_err(|e| e.to_string())?;
     for dir in start.ancestors() {

@@ -123,6 +123,9 @@ pub mod error_code {
     pub const REQUEST_IN_PROGRESS: &str = "request-in-progress";
     /// courier could not record or queue the job; nothing was accepted. Retry later.
     pub const UNAVAILABLE: &str = "unavailable";
+    /// A message on a connection with no verified caller (it did not come through the
+    /// `$connect` authorizer).
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
     /// The job ran and failed; `message` says why, the claim holds the details.
     pub const JOB_FAILED: &str = "job-failed";
 }

@@ -4,12 +4,14 @@
 //! - [`rest`]: the bodies of the HTTP API (submissions, acceptances, the job view, problems);
 //! - [`queue`]: the messages courier puts on its SQS queues, as one tagged enum;
 //! - [`frames`]: the WebSocket API's client and server frames;
-//! - [`webhook`]: the callback payload's signing and verification (Standard Webhooks).
+//! - [`webhook`]: the callback payload's signing and verification (Standard Webhooks);
+//! - [`principal`]: who called (issuer and subject of the caller's token).
 //!
 //! Everything here is plain data plus (de)serialisation: no I/O, no AWS types.
 
 pub mod frames;
 pub mod json;
+pub mod principal;
 pub mod queue;
 pub mod rest;
 pub mod webhook;

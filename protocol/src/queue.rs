@@ -143,6 +143,9 @@ pub struct WorkMessage {
     /// Set for a job submitted over a WebSocket connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyTo>,
+    /// Who submitted it (absent only on work accepted before callers were authenticated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::principal::Principal>,
     /// How many times an operator has sent this work back from its dead-letter queue. A
     /// redriven message may run a FAILED record again, once per redrive.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -184,6 +187,7 @@ mod tests {
             has_callback: false,
             reply_to: None,
             redrive: 0,
+            owner: None,
             trace_header: None,
         }
     }

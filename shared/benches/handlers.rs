@@ -67,7 +67,14 @@ async fn bench_post(name: &str, path: &'static str, with_key: bool) {
         if with_key {
             request = request.header("idempotency-key", format!("key-{i}"));
         }
-        let request = request.body(Body::from(body)).unwrap();
+        let mut request = request.body(Body::from(body)).unwrap();
+        // What API Gateway's JWT authorizer verified.
+        request
+            .extensions_mut()
+            .insert(courier_shared::domain::Principal::new(
+                "https://issuer.example",
+                "bench",
+            ));
         let started = Instant::now();
         let response = app.clone().oneshot(request).await.unwrap();
         if i >= WARM_UP {
@@ -108,6 +115,7 @@ async fn bench_processor() {
             has_callback: false,
             reply_to: None,
             redrive: 0,
+            owner: None,
             trace_header: None,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
@@ -135,6 +143,7 @@ async fn bench_websocket_submit() {
     connections
         .open(&Connection {
             id: "bench".into(),
+            owner: None,
             connected_at: now,
             expires_at: now + Duration::from_secs(3600),
         })
@@ -145,15 +154,15 @@ async fn bench_websocket_submit() {
         frames: courier_shared::application::frames::FrameSender::new(connections, poster.clone()),
         intake: intake(now),
         clock: Arc::new(FixedClock::at(now)),
-        tokens: courier_shared::adapters::websocket::AccessTokens::parse("bench-token-0123456789")
-            .unwrap(),
     };
     let mut samples = Vec::with_capacity(ITERATIONS);
     for i in 0..WARM_UP + ITERATIONS {
         let event: courier_shared::adapters::websocket::WebSocketRequest =
             serde_json::from_value(serde_json::json!({
                 "requestContext": {"connectionId": "bench", "eventType": "MESSAGE",
-                                   "routeKey": "submit", "connectedAt": 0, "requestTimeEpoch": 0},
+                                   "routeKey": "submit", "connectedAt": 0, "requestTimeEpoch": 0,
+                                   "authorizer": {"issuer": "https://issuer.example",
+                                                  "subject": "bench"}},
                 "body": format!(r#"{{"action":"submit","requestId":"r{i}","type":"sha256","payload":{{"data":"a fairly ordinary request payload"}}}}"#),
                 "isBase64Encoded": false
             }))

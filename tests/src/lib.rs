@@ -31,6 +31,19 @@ pub struct Stack {
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
+/// An access token of the local user whose name and password are the outputs named.
+async fn sign_in(outputs: &HashMap<String, String>, username: &str, password: &str) -> String {
+    courier_client::auth::CognitoSignIn::new(
+        format!("{}/", outputs["Endpoint"]),
+        outputs["UserPoolClientId"].clone(),
+    )
+    .expect("sign-in client")
+    .with_password(&outputs[username], &outputs[password])
+    .await
+    .unwrap_or_else(|e| panic!("{} signs in: {e}", outputs[username]))
+    .access_token
+}
+
 fn outputs_path() -> PathBuf {
     std::env::var_os("COURIER_OUTPUTS")
         .map(PathBuf::from)
@@ -61,15 +74,7 @@ impl Stack {
             ))
             .load()
             .await;
-        let token = courier_client::auth::CognitoSignIn::new(
-            format!("{endpoint}/"),
-            outputs["UserPoolClientId"].clone(),
-        )
-        .expect("sign-in client")
-        .with_password(&outputs["LocalUsername"], &outputs["LocalPassword"])
-        .await
-        .expect("the local user signs in")
-        .access_token;
+        let token = sign_in(&outputs, "LocalUsername", "LocalPassword").await;
         Self {
             outputs,
             token,
@@ -80,6 +85,11 @@ impl Stack {
             sqs: aws_sdk_sqs::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
         }
+    }
+
+    /// A token of the stack's second local user: someone else.
+    pub async fn other_callers_token(&self) -> String {
+        sign_in(&self.outputs, "LocalOtherUsername", "LocalOtherPassword").await
     }
 
     pub fn output(&self, key: &str) -> &str {
@@ -568,6 +578,30 @@ impl Record {
             .and_then(|v| v.as_s().ok())
             .cloned()
     }
+}
+
+/// A token whose claims were changed after signing: same header and signature, another `sub`.
+pub fn tampered_token(token: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT");
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = serde_json::json!("someone-else");
+    let claims = engine.encode(claims.to_string());
+    format!("{}.{claims}.{}", parts[0], parts[2])
+}
+
+/// The same claims, unsigned (`alg: none`).
+pub fn unsigned_token(token: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = token.split('.').nth(1).unwrap();
+    format!(
+        "{}.{claims}.",
+        engine.encode(r#"{"alg":"none","typ":"JWT"}"#)
+    )
 }
 
 /// A fresh id for a test's own correlation ids and idempotency keys.

@@ -7,12 +7,9 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 pub async fn connect(stack: &Stack) -> WsClient {
-    WsClient::connect(
-        stack.output("WebSocketUrl"),
-        Auth::Header(stack.output("LocalWebSocketToken")),
-    )
-    .await
-    .expect("the local token is accepted")
+    WsClient::connect(stack.output("WebSocketUrl"), Auth::Header(&stack.token))
+        .await
+        .expect("the local token is accepted")
 }
 
 /// Reads frames (in arrival order) until `done` holds for those read so far.

@@ -220,30 +220,6 @@ async fn bad_requests_get_precise_problems_and_enqueue_nothing() {
     }
 }
 
-/// A token whose claims were changed after signing: same header and signature, another `sub`.
-fn tampered(token: &str) -> String {
-    use base64::Engine;
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "a JWT");
-    let mut claims: serde_json::Value =
-        serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
-    claims["sub"] = json!("someone-else");
-    let claims = engine.encode(claims.to_string());
-    format!("{}.{claims}.{}", parts[0], parts[2])
-}
-
-/// The same claims, unsigned (`alg: none`).
-fn unsigned(token: &str) -> String {
-    use base64::Engine;
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let claims = token.split('.').nth(1).unwrap();
-    format!(
-        "{}.{claims}.",
-        engine.encode(r#"{"alg":"none","typ":"JWT"}"#)
-    )
-}
-
 #[tokio::test]
 async fn every_route_refuses_a_missing_forged_or_unsigned_token_and_accepts_nothing() {
     let stack = Stack::load().await;
@@ -258,8 +234,8 @@ async fn every_route_refuses_a_missing_forged_or_unsigned_token_and_accepts_noth
     let tokens = [
         None,
         Some("not-a-jwt".to_owned()),
-        Some(tampered(&stack.token)),
-        Some(unsigned(&stack.token)),
+        Some(courier_e2e::tampered_token(&stack.token)),
+        Some(courier_e2e::unsigned_token(&stack.token)),
     ];
     let correlation_id = unique("unauthorized");
     for (method, path) in &routes {

@@ -12,9 +12,12 @@ use serde_json::{Value, json};
 async fn a_bad_or_missing_token_is_refused_at_connect() {
     let stack = Stack::load().await;
     let url = stack.output("WebSocketUrl");
+    let forged = courier_e2e::tampered_token(&stack.token);
     for auth in [
-        Auth::Header("not-the-token-0123456789"),
-        Auth::Query("not-the-token-0123456789"),
+        Auth::Header("not-a-jwt"),
+        Auth::Query("not-a-jwt"),
+        Auth::Header(&forged),
+        Auth::Query(&forged),
         Auth::None,
     ] {
         match WsClient::connect(url, auth).await {
@@ -25,9 +28,11 @@ async fn a_bad_or_missing_token_is_refused_at_connect() {
             Ok(_) => panic!("{auth:?}: a bad token was accepted"),
         }
     }
-    // The same token as a query parameter (what browsers use) is accepted.
-    let ws = WsClient::connect(url, Auth::Query(stack.output("LocalWebSocketToken"))).await;
-    assert!(ws.is_ok(), "{:?}", ws.err());
+    // The caller's own token, as a header or as a query parameter (what browsers use).
+    for auth in [Auth::Header(&stack.token), Auth::Query(&stack.token)] {
+        let ws = WsClient::connect(url, auth).await;
+        assert!(ws.is_ok(), "{auth:?}: {:?}", ws.err());
+    }
 }
 
 #[tokio::test]
@@ -337,16 +342,12 @@ async fn a_result_too_large_for_a_frame_arrives_as_a_claim_reference() {
 async fn the_courier_tool_streams_frames_in_order() {
     let stack = Stack::load().await;
     let courier = courier_e2e::courier_binary();
-    let (ws_url, token) = (
-        stack.output("WebSocketUrl").to_owned(),
-        stack.output("LocalWebSocketToken").to_owned(),
-    );
+    let ws_url = stack.output("WebSocketUrl").to_owned();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&courier)
             .args(["ws", "sleep", r#"{"ms":500}"#, "--count", "2", "--json"])
             .args(["--timeout", "90"])
             .env("COURIER_WS_URL", ws_url)
-            .env("COURIER_WS_TOKEN", token)
             .output()
             .expect("run courier")
     })

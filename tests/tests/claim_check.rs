@@ -1,7 +1,7 @@
 //! Claim check, end to end: submit, poll, cancel, expire, through the deployed local stack.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use courier_e2e::{Stack, unique};
+use courier_e2e::{Reply, Stack, unique};
 use serde_json::{Value, json};
 
 async fn submit(stack: &Stack, body: Value, headers: &[(&str, &str)]) -> String {
@@ -307,4 +307,70 @@ async fn the_courier_tool_submits_and_waits_for_a_job() {
     );
     // Not a terminal: progress is printed as plain lines, ending with the terminal state.
     assert!(stderr.lines().any(|l| l == "SUCCEEDED 100%"), "{stderr}");
+}
+
+#[tokio::test]
+async fn another_callers_job_is_unknown_to_them_and_keys_are_per_caller() {
+    let stack = Stack::load().await;
+    let other = stack.other_callers_token().await;
+    let as_other = |method: reqwest::Method, path: &str| {
+        stack
+            .http
+            .request(method, stack.url(path))
+            .bearer_auth(&other)
+    };
+    let key = unique("shared-key");
+    let body = json!({"type": "sleep", "payload": {"ms": 3000}});
+    let mine = stack
+        .post_json("/v1/jobs", &body, &[("idempotency-key", key.as_str())])
+        .await;
+    assert_eq!(mine.status, 202, "{mine:?}");
+    let id = mine.json()["id"].as_str().unwrap().to_owned();
+
+    // To the other caller it does not exist: the same 404 as an id nobody has.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let theirs = Reply::from(
+            as_other(method.clone(), &format!("/v1/jobs/{id}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let nobodys = Reply::from(
+            as_other(method.clone(), &format!("/v1/jobs/{unknown}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(theirs.status, 404, "{method}: {theirs:?}");
+        assert_eq!(
+            theirs.json()["detail"]
+                .as_str()
+                .unwrap()
+                .replace(&id, "<id>"),
+            nobodys.json()["detail"]
+                .as_str()
+                .unwrap()
+                .replace(&unknown, "<id>"),
+        );
+    }
+    // The same key from the other caller is another request, with its own job.
+    let theirs = Reply::from(
+        as_other(reqwest::Method::POST, "/v1/jobs")
+            .header("content-type", "application/json")
+            .header("idempotency-key", &key)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(theirs.status, 202, "{theirs:?}");
+    assert_ne!(theirs.json()["id"], mine.json()["id"]);
+    assert!(theirs.header("idempotent-replayed").is_none());
+    // The owner's job was neither read nor cancelled by the other caller.
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
 }

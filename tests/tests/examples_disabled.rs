@@ -25,12 +25,9 @@ async fn switched_off_example_types_are_unknown_types() {
             );
         }
     }
-    let mut ws = WsClient::connect(
-        stack.output("WebSocketUrl"),
-        Auth::Header(stack.output("LocalWebSocketToken")),
-    )
-    .await
-    .expect("the local token is accepted");
+    let mut ws = WsClient::connect(stack.output("WebSocketUrl"), Auth::Header(&stack.token))
+        .await
+        .expect("the local token is accepted");
     ws.submit(&SubmitFrame::new("r1", "echo", json!(1)))
         .await
         .unwrap();

@@ -8,7 +8,7 @@ use crate::application::ports::{
     RetryScheduler, StoredResponse, WorkQueue,
 };
 use crate::domain::lifecycle::job;
-use crate::domain::{Claim, IdempotencyKey, JobEvent, JobId, JobStatus, WorkMessage};
+use crate::domain::{Claim, IdempotencyKey, JobEvent, JobId, JobStatus, Principal, WorkMessage};
 use async_trait::async_trait;
 use courier_jobs::ProgressSink;
 use serde_json::Value;
@@ -111,6 +111,7 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         scope: &str,
         key: &IdempotencyKey,
         fingerprint: &str,
+        _owner: &Principal,
     ) -> Result<IdempotencyClaim, PortError> {
         self.fail.check("acquire")?;
         let mut keys = self.keys.lock().unwrap();
@@ -424,11 +425,16 @@ impl ClaimStore for InMemoryClaims {
         Ok(self.get_now(id.as_str()))
     }
 
-    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError> {
+    async fn cancel(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        now: OffsetDateTime,
+    ) -> Result<CancelOutcome, PortError> {
         self.fail.check("cancel")?;
         let mut claims = self.claims.lock().unwrap();
         Ok(match claims.get_mut(id.as_str()) {
-            Some(claim) if claim.is_expired(now) => CancelOutcome::NotFound,
+            Some(claim) if !claim.visible_to(owner, now) => CancelOutcome::NotFound,
             Some(claim) if let Some(to) = job::transition(claim.status, JobEvent::Cancel) => {
                 claim.status = to;
                 claim.completed_at = Some(now);

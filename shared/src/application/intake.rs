@@ -11,8 +11,8 @@ use crate::application::ports::{
 };
 use crate::application::ssrf::SsrfPolicy;
 use crate::domain::{
-    CallbackState, Claim, CorrelationId, IdempotencyKey, JobId, JobStatus, Pattern, ReplyTo,
-    Submission, WorkMessage,
+    CallbackState, Claim, CorrelationId, IdempotencyKey, JobId, JobStatus, Pattern, Principal,
+    ReplyTo, Submission, WorkMessage,
 };
 use crate::telemetry::TraceHeader;
 use courier_jobs::{Registry, RegistryError};
@@ -64,6 +64,13 @@ pub struct Request {
     /// The caller's key (HTTP `Idempotency-Key`; a WebSocket connection + `requestId`), and
     /// the request it stands for (what a reuse of the key is compared against).
     pub idempotency: Option<(IdempotencyKey, Value)>,
+    /// Who asks: the work, its claim and its idempotency key belong to them.
+    pub owner: Principal,
+}
+
+/// Where an idempotency key lives: one door, one caller. Two callers may use the same key.
+fn key_scope(door: &Door, owner: &Principal) -> String {
+    format!("{}#{}", door.scope(), owner.tag())
 }
 
 /// What was accepted: enough for every door to answer, the same on a replay.
@@ -151,9 +158,12 @@ impl Intake {
                 replayed: false,
             });
         };
-        let scope = door.scope();
-        let print = fingerprint(scope, original);
-        let claim = self.idempotency.acquire(scope, key, &print).await;
+        let scope = key_scope(&door, &request.owner);
+        let print = fingerprint(&scope, original);
+        let claim = self
+            .idempotency
+            .acquire(&scope, key, &print, &request.owner)
+            .await;
         match claim.map_err(|error| {
             tracing::error!(%error, "idempotency store unavailable");
             Refusal::Unavailable("could not record the idempotency key; nothing was accepted")
@@ -176,7 +186,7 @@ impl Intake {
                 }
             },
             IdempotencyClaim::Acquired => {
-                let (key, scope) = (key.clone(), scope);
+                let key = key.clone();
                 let correlation_id = request.correlation_id.clone();
                 match self.write(&door, request, callback_url).await {
                     Ok(acceptance) => {
@@ -188,7 +198,7 @@ impl Intake {
                         };
                         // The work is durable already; a lost completion only costs the
                         // replay, and the key frees itself when its in-progress lock lapses.
-                        if let Err(error) = self.idempotency.complete(scope, &key, &stored).await {
+                        if let Err(error) = self.idempotency.complete(&scope, &key, &stored).await {
                             tracing::error!(%error, "accepted, but not stored for replay");
                         }
                         Ok(Accepted {
@@ -197,7 +207,7 @@ impl Intake {
                         })
                     }
                     Err(refusal) => {
-                        if let Err(error) = self.idempotency.release(scope, &key).await {
+                        if let Err(error) = self.idempotency.release(&scope, &key).await {
                             tracing::warn!(%error, "could not release the idempotency key; it frees itself when its lock lapses");
                         }
                         Err(refusal)
@@ -251,7 +261,7 @@ impl Intake {
         // With an idempotency key, every try of the request names the same job: a retry after a
         // crash finds the first try's claim (and message) instead of starting a second job.
         let id = match &request.idempotency {
-            Some((key, _)) => JobId::derive(&[door.scope(), key.as_str()]),
+            Some((key, _)) => JobId::derive(&[&key_scope(door, &request.owner), key.as_str()]),
             None => JobId::generate(),
         };
         let work = WorkMessage {
@@ -273,6 +283,7 @@ impl Intake {
                 _ => None,
             },
             redrive: 0,
+            owner: Some(request.owner.clone()),
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
         let delay_seconds = request.submission.delay_seconds;
@@ -289,6 +300,7 @@ impl Intake {
                 id,
                 work.job_type.clone(),
                 request.correlation_id.clone(),
+                request.owner.clone(),
                 now,
                 self.claim_lifetime,
             );
@@ -392,7 +404,12 @@ mod tests {
             correlation_id: CorrelationId::generate(),
             trace: None,
             idempotency: key.map(|k| (IdempotencyKey::parse(k).unwrap(), body)),
+            owner: alice(),
         }
+    }
+
+    fn alice() -> Principal {
+        Principal::new("https://issuer.example", "alice")
     }
 
     #[tokio::test]

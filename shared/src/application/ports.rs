@@ -2,7 +2,7 @@
 //! [`crate::adapters::memory`]; handlers never name a concrete store or queue.
 
 use crate::domain::{
-    CallbackEvent, CallbackStatus, Claim, IdempotencyKey, JobId, JobStatus, WorkMessage,
+    CallbackEvent, CallbackStatus, Claim, IdempotencyKey, JobId, JobStatus, Principal, WorkMessage,
 };
 use async_trait::async_trait;
 use serde_json::Value;
@@ -58,12 +58,14 @@ pub enum IdempotencyClaim {
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// `scope` separates endpoints; `fingerprint` identifies the request body.
+    /// `scope` separates doors and callers; `fingerprint` identifies the request body;
+    /// `owner` is recorded with the key.
     async fn acquire(
         &self,
         scope: &str,
         key: &IdempotencyKey,
         fingerprint: &str,
+        owner: &Principal,
     ) -> Result<IdempotencyClaim, PortError>;
     async fn complete(
         &self,
@@ -73,6 +75,23 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> Result<(), PortError>;
     /// Forget an acquired key whose work failed, so the client's retry can proceed.
     async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError>;
+}
+
+/// Why a caller's token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TokenRejected {
+    /// Malformed, badly signed, expired, or of another issuer or audience.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The issuer's keys could not be had: nobody can be let in just now.
+    #[error("the issuer's keys are unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+/// Checks a caller's token and says whose it is.
+#[async_trait]
+pub trait TokenVerifier: Send + Sync {
+    async fn verify(&self, token: &str) -> Result<Principal, TokenRejected>;
 }
 
 /// Why a message ended up failed.
@@ -140,8 +159,14 @@ pub trait ClaimStore: Send + Sync {
     async fn create(&self, claim: &Claim) -> Result<Created, PortError>;
     /// The claim as stored, expired or not: expiry is the caller's decision.
     async fn get(&self, id: &JobId) -> Result<Option<Claim>, PortError>;
-    /// PENDING → CANCELLED, only if still PENDING and not expired at `now`.
-    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError>;
+    /// PENDING → CANCELLED, only if still PENDING, not expired at `now` and `owner`'s: another
+    /// caller's claim is `NotFound`, as if it did not exist.
+    async fn cancel(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        now: OffsetDateTime,
+    ) -> Result<CancelOutcome, PortError>;
     /// Compensation for a claim whose job could not be enqueued.
     async fn delete(&self, id: &JobId) -> Result<(), PortError>;
 }
@@ -269,6 +294,8 @@ pub trait CallbackLedger: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     pub id: String,
+    /// Who connected: the jobs submitted on the connection are theirs.
+    pub owner: Option<Principal>,
     pub connected_at: OffsetDateTime,
     /// When the record may be deleted (DynamoDB TTL): after API Gateway's 2-hour limit.
     pub expires_at: OffsetDateTime,

@@ -6,6 +6,7 @@ use crate::adapters::aws::{DynamoClaimStore, DynamoIdempotencyStore, SqsWorkQueu
 use crate::adapters::http::AppState;
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
+use crate::domain::Principal;
 use std::sync::Arc;
 
 /// Real SQS and DynamoDB behind the HTTP handlers' ports.
@@ -43,10 +44,58 @@ pub fn wire(
     }
 }
 
+/// The caller API Gateway's JWT authorizer verified: the token's `iss` and `sub`, from the
+/// request context `lambda_http` puts on every request.
+fn verified_caller(extensions: &axum::http::Extensions) -> Option<Principal> {
+    use lambda_http::request::RequestContext;
+    let Some(RequestContext::ApiGatewayV2(context)) = extensions.get::<RequestContext>() else {
+        return None;
+    };
+    let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
+    Some(Principal::new(claims.get("iss")?, claims.get("sub")?))
+}
+
+/// Puts the verified caller on the request, where the router's `Caller` finds it.
+async fn with_verified_caller(mut request: axum::extract::Request) -> axum::extract::Request {
+    if let Some(caller) = verified_caller(request.extensions()) {
+        request.extensions_mut().insert(caller);
+    }
+    request
+}
+
 pub async fn run(catalog: JobCatalog) -> Result<(), lambda_http::Error> {
     start("http-api");
     let settings = HttpApiSettings::from_env()?;
     let aws = load_aws_config().await;
-    let app = crate::adapters::http::router(wire(&aws, &settings, catalog(&aws)));
+    let app = crate::adapters::http::router(wire(&aws, &settings, catalog(&aws)))
+        .layer(axum::middleware::map_request(with_verified_caller));
     lambda_http::run(app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+
+    #[test]
+    fn the_caller_is_the_verified_tokens_issuer_and_subject() {
+        let context: ApiGatewayV2httpRequestContext = serde_json::from_value(serde_json::json!({
+            "accountId": "000000000000", "apiId": "api", "domainName": "d", "domainPrefix": "d",
+            "http": {"method": "GET", "path": "/v1/jobs/x", "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "requestId": "r", "routeKey": "GET /v1/jobs/{id}", "stage": "$default",
+            "time": "30/Nov/2026:12:00:00 +0000", "timeEpoch": 0,
+            "authorizer": {"jwt": {"claims": {"iss": "https://issuer", "sub": "alice",
+                                              "client_id": "c"}, "scopes": null}},
+        }))
+        .unwrap();
+        let mut extensions = axum::http::Extensions::new();
+        assert_eq!(verified_caller(&extensions), None);
+        extensions.insert(RequestContext::ApiGatewayV2(context));
+        assert_eq!(
+            verified_caller(&extensions),
+            Some(Principal::new("https://issuer", "alice"))
+        );
+    }
 }

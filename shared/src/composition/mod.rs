@@ -5,6 +5,7 @@
 //!
 //! Nothing here makes a network call: cold starts build clients, not connections.
 
+pub mod authorizer;
 pub mod http_api;
 pub mod notifier;
 pub mod processor;

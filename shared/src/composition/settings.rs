@@ -207,6 +207,43 @@ impl ProcessorSettings {
     }
 }
 
+/// What the `$connect` authorizer needs: whose tokens to accept, and where their keys are.
+#[derive(Debug, Clone)]
+pub struct AuthorizerSettings {
+    /// `JWT_ISSUER`: the tokens' `iss`, exactly.
+    pub issuer: String,
+    /// `JWT_AUDIENCES`: comma-separated; a token's `aud` (or `client_id`) must be one.
+    pub audiences: Vec<String>,
+    /// `JWKS_URL`: the issuer's keys; default `<issuer>/.well-known/jwks.json`.
+    pub jwks_url: String,
+}
+
+impl AuthorizerSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let issuer = required("JWT_ISSUER")?;
+        let audiences: Vec<String> = required("JWT_AUDIENCES")?
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if audiences.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "JWT_AUDIENCES",
+                reason: "no audience given".into(),
+            });
+        }
+        let jwks_url = std::env::var("JWKS_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+        Ok(Self {
+            issuer,
+            audiences,
+            jwks_url,
+        })
+    }
+}
+
 /// What the WebSocket function needs.
 #[derive(Debug, Clone)]
 pub struct WebSocketSettings {
@@ -214,25 +251,16 @@ pub struct WebSocketSettings {
     /// The FIFO work queue.
     pub ordered_work_queue_url: String,
     pub websocket_management_url: String,
-    /// `WEBSOCKET_TOKENS`: the tokens `$connect` accepts, comma or space separated.
-    pub tokens: crate::adapters::websocket::AccessTokens,
     pub idempotency_ttl: Duration,
     pub claim_lifetime: Duration,
 }
 
 impl WebSocketSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let tokens =
-            crate::adapters::websocket::AccessTokens::parse(&required("WEBSOCKET_TOKENS")?)
-                .map_err(|e| ConfigError::Invalid {
-                    name: "WEBSOCKET_TOKENS",
-                    reason: e.to_string(),
-                })?;
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             ordered_work_queue_url: required("ORDERED_WORK_QUEUE_URL")?,
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
-            tokens,
             idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
             claim_lifetime: Duration::from_secs(parameters::CLAIM_LIFETIME_SECONDS.number()?),
         })

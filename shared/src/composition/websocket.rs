@@ -1,4 +1,5 @@
-//! The WebSocket API function: `$connect` (token check), `$disconnect`, `submit` and `$default`.
+//! The WebSocket API function: `$connect` (after the authorizer), `$disconnect`, `submit` and
+//! `$default`.
 
 use super::settings::WebSocketSettings;
 use super::{JobCatalog, frame_sender, load_aws_config, start};
@@ -53,7 +54,6 @@ pub fn wire(
             claim_lifetime: settings.claim_lifetime,
         }),
         clock,
-        tokens: settings.tokens.clone(),
     }
 }
 

@@ -109,6 +109,9 @@ pub struct Claim {
     pub progress: u8,
     pub attempts: u32,
     pub correlation_id: CorrelationId,
+    /// Who submitted it: only they can read or cancel it. `None` only for a claim written
+    /// before callers were authenticated, which nobody can.
+    pub owner: Option<super::Principal>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
@@ -125,6 +128,7 @@ impl Claim {
         id: JobId,
         job_type: String,
         correlation_id: CorrelationId,
+        owner: super::Principal,
         now: OffsetDateTime,
         lifetime: std::time::Duration,
     ) -> Self {
@@ -135,6 +139,7 @@ impl Claim {
             progress: 0,
             attempts: 0,
             correlation_id,
+            owner: Some(owner),
             created_at: now,
             updated_at: now,
             started_at: None,
@@ -144,6 +149,12 @@ impl Claim {
             error: None,
             callback: None,
         }
+    }
+
+    /// Whether `caller` may see it: its owner, while it has not expired. To anyone else it
+    /// does not exist.
+    pub fn visible_to(&self, caller: &super::Principal, now: OffsetDateTime) -> bool {
+        self.owner.as_ref() == Some(caller) && !self.is_expired(now)
     }
 
     /// Expiry is decided on read: DynamoDB's TTL sweep may lag by up to 48 hours.
@@ -188,14 +199,26 @@ mod tests {
     #[test]
     fn a_claim_is_expired_from_its_expiry_instant() {
         let now = time::macros::datetime!(2026-11-23 12:00 UTC);
+        let alice = crate::domain::Principal::new("https://issuer.example", "alice");
         let claim = Claim::pending(
             JobId::generate(),
             "echo".into(),
             CorrelationId::generate(),
+            alice.clone(),
             now,
             std::time::Duration::from_secs(60),
         );
         assert!(!claim.is_expired(now + time::Duration::seconds(59)));
         assert!(claim.is_expired(now + time::Duration::seconds(60)));
+        // Visible to its owner only, and to nobody once expired.
+        let bob = crate::domain::Principal::new("https://issuer.example", "bob");
+        assert!(claim.visible_to(&alice, now));
+        assert!(!claim.visible_to(&bob, now));
+        assert!(!claim.visible_to(&alice, now + time::Duration::seconds(60)));
+        let unowned = Claim {
+            owner: None,
+            ..claim
+        };
+        assert!(!unowned.visible_to(&alice, now));
     }
 }

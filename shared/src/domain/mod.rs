@@ -9,6 +9,7 @@ pub mod submission;
 
 pub use claim::{CallbackState, Claim, JobFailure, JobId};
 pub use correlation::CorrelationId;
+pub use courier_protocol::principal::Principal;
 pub use envelope::{Pattern, ReplyTo, WorkMessage, record_key};
 pub use idempotency_key::IdempotencyKey;
 pub use lifecycle::{CallbackEvent, CallbackStatus, JobEvent, JobStatus};

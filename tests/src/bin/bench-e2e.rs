@@ -88,12 +88,9 @@ async fn main() {
 
     // WebSocket: submit → accepted frame, and submit → result frame, one job at a time on one
     // connection (a FIFO group runs its jobs one after another anyway).
-    let mut ws = WsClient::connect(
-        stack.output("WebSocketUrl"),
-        Auth::Header(stack.output("LocalWebSocketToken")),
-    )
-    .await
-    .expect("connect");
+    let mut ws = WsClient::connect(stack.output("WebSocketUrl"), Auth::Header(&stack.token))
+        .await
+        .expect("connect");
     let mut ws_accepts = Vec::new();
     let mut ws_results = Vec::new();
     for i in 0..requests.min(50) {

@@ -6,7 +6,7 @@ use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError};
 use crate::domain::{
     CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, JobEvent, JobFailure,
-    JobId, JobStatus, Pattern,
+    JobId, JobStatus, Pattern, Principal,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -70,6 +70,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         progress: number(item, "progress").unwrap_or(0).min(100) as u8,
         attempts: number(item, "attempts").unwrap_or(0) as u32,
         correlation_id: CorrelationId::parse(text(item, "correlationId")?).ok()?,
+        owner: text(item, "owner").and_then(Principal::parse_key),
         created_at: instant(item, "createdAt")?,
         updated_at: instant(item, "updatedAt")?,
         started_at: instant(item, "startedAt"),
@@ -96,6 +97,9 @@ impl ClaimStore for DynamoClaimStore {
     async fn create(&self, claim: &Claim) -> Result<Created, PortError> {
         let created = rfc3339(claim.created_at);
         let mut request = self.client.put_item();
+        if let Some(owner) = &claim.owner {
+            request = request.item("owner", s(owner.key()));
+        }
         if let Some(callback) = &claim.callback {
             request = request
                 .item("callbackUrl", s(&callback.url))
@@ -143,7 +147,12 @@ impl ClaimStore for DynamoClaimStore {
         Ok(out.item.as_ref().and_then(claim_from_item))
     }
 
-    async fn cancel(&self, id: &JobId, now: OffsetDateTime) -> Result<CancelOutcome, PortError> {
+    async fn cancel(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        now: OffsetDateTime,
+    ) -> Result<CancelOutcome, PortError> {
         let stamp = rfc3339(now);
         let (cancellable, from) = one_of("#status", "from", &job_sources(JobEvent::Cancel));
         let result = self
@@ -153,9 +162,13 @@ impl ClaimStore for DynamoClaimStore {
             .key("pk", Self::pk(id))
             .update_expression("SET #status = :to, completedAt = :now, updatedAt = :now")
             // Timestamps share one fixed-width UTC format, so they compare as strings.
-            .condition_expression(format!("{cancellable} AND expiresAt > :now"))
+            .condition_expression(format!(
+                "{cancellable} AND expiresAt > :now AND #owner = :owner"
+            ))
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner.key()))
             .expression_attribute_values(
                 ":to",
                 s(crate::domain::lifecycle::job::target(JobEvent::Cancel).as_str()),
@@ -178,7 +191,9 @@ impl ClaimStore for DynamoClaimStore {
                         None => self.get(id).await?,
                     };
                     Ok(match claim {
-                        Some(claim) if !claim.is_expired(now) => CancelOutcome::TooLate(claim),
+                        Some(claim) if claim.visible_to(owner, now) => {
+                            CancelOutcome::TooLate(claim)
+                        }
                         _ => CancelOutcome::NotFound,
                     })
                 }

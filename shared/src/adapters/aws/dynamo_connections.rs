@@ -36,8 +36,11 @@ impl DynamoConnectionStore {
 #[async_trait]
 impl ConnectionStore for DynamoConnectionStore {
     async fn open(&self, connection: &Connection) -> Result<(), PortError> {
-        self.client
-            .put_item()
+        let mut request = self.client.put_item();
+        if let Some(owner) = &connection.owner {
+            request = request.item("owner", s(owner.key()));
+        }
+        request
             .table_name(&self.table)
             .item("pk", Self::pk(&connection.id))
             .item("kind", s("connection"))

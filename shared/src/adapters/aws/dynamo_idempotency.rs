@@ -5,7 +5,7 @@
 use super::{n, port_error, s, ttl_after};
 use crate::application::clock::Clock;
 use crate::application::ports::{IdempotencyClaim, IdempotencyStore, PortError, StoredResponse};
-use crate::domain::IdempotencyKey;
+use crate::domain::{IdempotencyKey, Principal};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -101,6 +101,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         scope: &str,
         key: &IdempotencyKey,
         fingerprint: &str,
+        owner: &Principal,
     ) -> Result<IdempotencyClaim, PortError> {
         let now = self.clock.now();
         let pk = Self::pk(scope, key);
@@ -112,6 +113,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .item("kind", s("idempotency"))
             .item("status", s(IN_PROGRESS))
             .item("fingerprint", s(fingerprint))
+            .item("owner", s(owner.key()))
             .item("lockedUntil", ttl_after(now, IN_PROGRESS_LOCK))
             .item("ttl", ttl_after(now, self.keep_for))
             // Free if absent, expired (TTL deletion is lazy) or abandoned mid-flight.

@@ -120,6 +120,11 @@ impl DynamoMessageLedger {
                 .expression_attribute_values(":conn", s(&to.connection_id))
                 .expression_attribute_values(":req", s(&to.request_id));
         }
+        if let Some(owner) = &envelope.owner {
+            request = request
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", s(owner.key()));
+        }
         request
     }
 
@@ -129,10 +134,16 @@ impl DynamoMessageLedger {
             "#status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
              correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
              updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
-             leaseUntil = :lease, #ttl = if_not_exists(#ttl, :ttl){reply_to}",
+             leaseUntil = :lease, #ttl = if_not_exists(#ttl, :ttl){reply_to}{owner}",
             // Which connection and request a WebSocket job answers, for operators.
             reply_to = if envelope.reply_to.is_some() {
                 ", connectionId = :conn, requestId = :req"
+            } else {
+                ""
+            },
+            // Whose work it is (a fire-and-forget record is first written here).
+            owner = if envelope.owner.is_some() {
+                ", #owner = if_not_exists(#owner, :owner)"
             } else {
                 ""
             },
@@ -527,6 +538,7 @@ mod tests {
                     request_id: "r".into(),
                 }),
                 redrive: 1,
+                owner: Some(crate::domain::Principal::new("https://issuer", "alice")),
                 trace_header: None,
             };
             let lease = Duration::from_secs(10);

@@ -1,6 +1,7 @@
 //! The claim check: `POST /v1/jobs` accepts work and hands back a claim, `GET /v1/jobs/{id}`
 //! reads it, `DELETE /v1/jobs/{id}` cancels a job that has not started.
 
+use super::caller::Caller;
 use super::problem::Problem;
 use super::state::AppState;
 use super::submission::{Submitted, accepted_response, refused};
@@ -61,6 +62,7 @@ pub async fn post_job(State(state): State<AppState>, Submitted(request): Submitt
 
 pub async fn get_job(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let id = match parse_id(path) {
@@ -68,7 +70,8 @@ pub async fn get_job(
         Err(problem) => return problem.into_response(),
     };
     match state.claims.get(&id).await {
-        Ok(Some(claim)) if !claim.is_expired(state.clock.now()) => job_response(&claim),
+        // Another caller's job answers as an unknown one: nothing about it leaks.
+        Ok(Some(claim)) if claim.visible_to(&caller, state.clock.now()) => job_response(&claim),
         Ok(_) => Problem::job_not_found(id.as_str()).into_response(),
         Err(error) => {
             tracing::error!(%error, "claim store unavailable");
@@ -79,13 +82,14 @@ pub async fn get_job(
 
 pub async fn cancel_job(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let id = match parse_id(path) {
         Ok(id) => id,
         Err(problem) => return problem.into_response(),
     };
-    match state.claims.cancel(&id, state.clock.now()).await {
+    match state.claims.cancel(&id, &caller, state.clock.now()).await {
         Ok(CancelOutcome::Cancelled(claim)) => {
             tracing::info!(job_id = %id, "job cancelled");
             job_response(&claim)

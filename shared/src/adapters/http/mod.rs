@@ -1,6 +1,7 @@
 //! The REST API: one axum router, served by `lambda_http` in Lambda and called directly in tests.
 
 pub mod body;
+mod caller;
 mod correlation;
 pub(crate) mod idempotency;
 mod jobs;
@@ -11,6 +12,7 @@ mod router;
 mod state;
 mod submission;
 
+pub use caller::Caller;
 pub use jobs::POLL_AFTER_SECONDS;
 pub use router::{AppState, OPERATIONS, router};
 

@@ -177,6 +177,16 @@ impl Problem {
     }
 
     /// A dependency failed before anything was accepted: safe to retry.
+    /// No verified caller on the request: it did not come through the JWT authorizer.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            "the request carries no verified caller; send Authorization: Bearer <token>",
+        )
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -2,13 +2,14 @@
 //! and the intake's answer turned into a 202 or a problem.
 
 use super::body::JsonBody;
+use super::caller::Caller;
 use super::headers::CORRELATION_ID;
 use super::idempotency::{key_from, replayed};
 use super::problem::Problem;
 use crate::application::intake::{Accepted, Refusal, Request};
-use crate::domain::{CorrelationId, Submission, SubmissionError};
+use crate::domain::{CorrelationId, Principal, Submission, SubmissionError};
 use crate::telemetry::TraceHeader;
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -29,9 +30,12 @@ impl<S: Send + Sync> FromRequest<S> for Submitted {
             .get::<Option<TraceHeader>>()
             .cloned()
             .flatten();
-        let headers = request.headers().clone();
+        let (mut parts, body) = request.into_parts();
+        let Caller(owner) = Caller::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let request = axum::extract::Request::from_parts(parts, body);
         let JsonBody(body) = JsonBody::from_request(request, state).await?;
-        intake_request(&headers, body, correlation_id, trace).map(Submitted)
+        intake_request(&headers, body, correlation_id, trace, owner).map(Submitted)
     }
 }
 
@@ -40,6 +44,7 @@ fn intake_request(
     body: serde_json::Value,
     correlation_id: CorrelationId,
     trace: Option<TraceHeader>,
+    owner: Principal,
 ) -> Result<Request, Problem> {
     let submission = Submission::from_json(body.clone()).map_err(|e| match e {
         SubmissionError::NotAnObject => Problem::invalid_body(e.to_string()),
@@ -50,6 +55,7 @@ fn intake_request(
         correlation_id,
         trace,
         idempotency: key_from(headers)?.map(|key| (key, body)),
+        owner,
     })
 }
 

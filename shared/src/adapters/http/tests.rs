@@ -4,6 +4,7 @@ use super::{AppState, router};
 use crate::adapters::memory::{
     FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue,
 };
+use crate::domain::Principal;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -73,10 +74,23 @@ impl Harness {
             .await
     }
 
+    /// Sends `request` as the verified caller [`alice`].
     pub(super) async fn send(
         &self,
         request: Request<Body>,
     ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        self.send_as(request, Some(alice())).await
+    }
+
+    /// Sends `request` as `caller` (`None`: no verified caller on it).
+    pub(super) async fn send_as(
+        &self,
+        mut request: Request<Body>,
+        caller: Option<Principal>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        if let Some(caller) = caller {
+            request.extensions_mut().insert(caller);
+        }
         let response = router(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -84,6 +98,14 @@ impl Harness {
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, headers, body)
     }
+}
+
+pub(super) fn alice() -> Principal {
+    Principal::new("https://issuer.example", "alice")
+}
+
+pub(super) fn bob() -> Principal {
+    Principal::new("https://issuer.example", "bob")
 }
 
 fn problem_slug(body: &Value) -> &str {
@@ -321,6 +343,87 @@ mod jobs {
         assert_eq!(body["progress"], 0);
         assert_eq!(body["expiresAt"], "2026-11-23T13:00:00.500Z");
         assert!(body.get("result").is_none());
+    }
+
+    #[tokio::test]
+    async fn another_callers_job_answers_exactly_as_an_unknown_one() {
+        let h = Harness::new();
+        let id = submit(&h).await;
+        let unknown = crate::domain::JobId::generate();
+        for method in ["GET", "DELETE"] {
+            let request = |id: &str| {
+                Request::builder()
+                    .method(method)
+                    .uri(format!("/v1/jobs/{id}"))
+                    .body(Body::empty())
+                    .unwrap()
+            };
+            let (status, _, theirs) = h.send_as(request(&id), Some(bob())).await;
+            let (_, _, nobodys) = h.send_as(request(unknown.as_str()), Some(bob())).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {theirs}");
+            // The same problem, but for the id it names.
+            let same = |body: &Value, id: &str| body.to_string().replace(id, "<id>");
+            assert_eq!(
+                same(&theirs, &id),
+                same(&nobodys, unknown.as_str()),
+                "{method}"
+            );
+        }
+        // Bob's DELETE cancelled nothing: Alice still sees her job pending.
+        let (status, _, body) = get(&h, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(
+            (status, body["status"].clone()),
+            (StatusCode::OK, json!("PENDING"))
+        );
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys_belong_to_their_caller() {
+        let h = Harness::new();
+        let body = r#"{"type":"echo","payload":1}"#;
+        let key = [("idempotency-key", "shared-key")];
+        let request = || {
+            let mut request = Request::post("/v1/jobs").header("content-type", "application/json");
+            for (name, value) in key {
+                request = request.header(name, value);
+            }
+            request.body(Body::from(body)).unwrap()
+        };
+        let (alice_status, _, alices) = h.send_as(request(), Some(alice())).await;
+        let (bob_status, headers, bobs) = h.send_as(request(), Some(bob())).await;
+        assert_eq!(
+            (alice_status, bob_status),
+            (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+        );
+        assert_ne!(alices["id"], bobs["id"], "two callers, two jobs");
+        assert!(
+            !headers.contains_key("idempotent-replayed"),
+            "not Alice's replay"
+        );
+        assert_eq!(h.queue.sent().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_verified_caller_is_refused_on_every_route() {
+        let h = Harness::new();
+        let id = crate::domain::JobId::generate();
+        for (method, path, body) in [
+            ("POST", "/v1/messages".to_owned(), r#"{"type":"echo"}"#),
+            ("POST", "/v1/jobs".to_owned(), r#"{"type":"echo"}"#),
+            ("GET", format!("/v1/jobs/{id}"), ""),
+            ("DELETE", format!("/v1/jobs/{id}"), ""),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(&path)
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            let (status, _, problem) = h.send_as(request, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert_eq!(problem_slug(&problem), "unauthenticated");
+        }
+        assert!(h.queue.sent().is_empty());
     }
 
     #[tokio::test]

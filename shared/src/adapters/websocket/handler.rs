@@ -1,15 +1,16 @@
-//! The WebSocket API's routes: `$connect` checks the token and records the connection,
+//! The WebSocket API's routes: `$connect` records the connection and its caller (the
+//! authorizer, `auth.rs`, has checked the token before),
 //! `$disconnect` forgets it, and every message (`submit`, or anything `$default` catches)
 //! is answered with frames: `accepted` once the job is recorded and queued, or `error`.
 
-use super::auth::{AccessTokens, presented_token};
+use super::auth::caller_of;
 use super::inbound::{self, SubmitRequest};
 use crate::application::clock::Clock;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::intake::{Acceptance, Door, Intake, Refusal, Request};
 use crate::application::job_view::status_path;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
-use crate::domain::{CorrelationId, IdempotencyKey, JobId, Submission};
+use crate::domain::{CorrelationId, IdempotencyKey, JobId, Principal, Submission};
 use crate::telemetry::{TraceHeader, record_trace_id};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use courier_protocol::frames::{FrameKind, error_code};
@@ -28,7 +29,6 @@ pub struct WebSocketApp {
     /// The submit door to the intake (its queue is the FIFO work queue).
     pub intake: Arc<Intake>,
     pub clock: Arc<dyn Clock>,
-    pub tokens: AccessTokens,
 }
 
 fn status(code: i64) -> ApiGatewayProxyResponse {
@@ -53,13 +53,16 @@ impl WebSocketApp {
         );
         let trace = TraceHeader::of_invocation();
         record_trace_id(&span, trace.as_ref());
+        // Who the `$connect` authorizer let in: API Gateway passes it on with every event.
+        let caller = caller_of(&context.authorizer.fields);
         async {
             match context.event_type.as_deref() {
-                Some("CONNECT") => self.connect(connection_id, &event).await,
+                Some("CONNECT") => self.connect(connection_id, caller).await,
                 Some("DISCONNECT") => self.disconnect(connection_id).await,
                 _ => {
                     let body = event.body.as_deref().unwrap_or_default();
-                    self.message(connection_id, body, trace.as_ref()).await;
+                    self.message(connection_id, body, trace.as_ref(), caller.as_ref())
+                        .await;
                     // Frames go out through @connections with their seq; the route returns
                     // nothing (API Gateway would send a body back without a seq).
                     status(200)
@@ -73,26 +76,17 @@ impl WebSocketApp {
     async fn connect(
         &self,
         connection_id: &str,
-        event: &ApiGatewayWebsocketProxyRequest,
+        caller: Option<Principal>,
     ) -> ApiGatewayProxyResponse {
-        let query_token = event.query_string_parameters.first("token");
-        let authorization = event
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        match presented_token(query_token, authorization) {
-            Some(token) if self.tokens.accepts(token) => {}
-            presented => {
-                tracing::warn!(
-                    token_presented = presented.is_some(),
-                    "connection refused: bad or missing token"
-                );
-                return status(401);
-            }
-        }
+        let Some(owner) = caller else {
+            // Not through the authorizer: nobody to own the connection's jobs.
+            tracing::warn!("connection refused: no verified caller");
+            return status(401);
+        };
         let now = self.clock.now();
         let connection = Connection {
             id: connection_id.to_owned(),
+            owner: Some(owner),
             connected_at: now,
             expires_at: now + CONNECTION_RECORD_LIFETIME,
         };
@@ -117,7 +111,13 @@ impl WebSocketApp {
         status(200)
     }
 
-    async fn message(&self, connection_id: &str, body: &str, trace: Option<&TraceHeader>) {
+    async fn message(
+        &self,
+        connection_id: &str,
+        body: &str,
+        trace: Option<&TraceHeader>,
+        caller: Option<&Principal>,
+    ) {
         let parsed = inbound::parse(body);
         // Every message gets a correlation id, the client's or a new one: the job's, if it
         // becomes one, and its reply's.
@@ -127,7 +127,7 @@ impl WebSocketApp {
             .and_then(|request| request.correlation_id.clone())
             .unwrap_or_else(CorrelationId::generate);
         let span = tracing::info_span!("message", correlation_id = %correlation_id);
-        self.answer(connection_id, parsed, &correlation_id, trace)
+        self.answer(connection_id, parsed, &correlation_id, trace, caller)
             .instrument(span)
             .await
     }
@@ -138,22 +138,31 @@ impl WebSocketApp {
         parsed: Result<SubmitRequest, inbound::Rejection>,
         correlation_id: &CorrelationId,
         trace: Option<&TraceHeader>,
+        caller: Option<&Principal>,
     ) {
         // The frame's place in the connection's order is taken first, so the `accepted` frame
         // comes before any frame the processor sends for the job.
-        let seq = match self.reserve_seq(connection_id).await {
+        let seq = match self.reserve_seq(connection_id, caller).await {
             Ok(seq) => seq,
             Err(error) => {
                 tracing::error!(%error, "no frame number; message dropped unanswered");
                 return;
             }
         };
-        let draft = match parsed {
-            Ok(request) => {
-                self.submit(connection_id, request, correlation_id, trace)
+        let draft = match (parsed, caller) {
+            (Ok(request), Some(owner)) => {
+                self.submit(connection_id, request, correlation_id, trace, owner)
                     .await
             }
-            Err(rejection) => {
+            (Ok(request), None) => {
+                tracing::warn!("submit refused: no verified caller");
+                Draft::error(
+                    Some(request.request_id),
+                    error_code::UNAUTHENTICATED,
+                    "the connection has no verified caller; reconnect with a token",
+                )
+            }
+            (Err(rejection), _) => {
                 tracing::info!(code = rejection.code, reason = %rejection.message, "frame refused");
                 Draft::error(rejection.request_id, rejection.code, &rejection.message)
             }
@@ -174,7 +183,11 @@ impl WebSocketApp {
     /// The connection's next `seq`. A message always comes from a live connection, so a
     /// missing record (its `$connect` write lost to a race with a `GoneException` cleanup) is
     /// written again rather than leaving the client unanswered.
-    async fn reserve_seq(&self, connection_id: &str) -> Result<u64, PortError> {
+    async fn reserve_seq(
+        &self,
+        connection_id: &str,
+        caller: Option<&Principal>,
+    ) -> Result<u64, PortError> {
         if let Some(seq) = self.frames.reserve(connection_id).await? {
             return Ok(seq);
         }
@@ -182,6 +195,7 @@ impl WebSocketApp {
         self.connections
             .open(&Connection {
                 id: connection_id.to_owned(),
+                owner: caller.cloned(),
                 connected_at: now,
                 expires_at: now + CONNECTION_RECORD_LIFETIME,
             })
@@ -198,6 +212,7 @@ impl WebSocketApp {
         request: SubmitRequest,
         correlation_id: &CorrelationId,
         trace: Option<&TraceHeader>,
+        owner: &Principal,
     ) -> Draft {
         let request_id = Some(request.request_id.clone());
         // Connection ids are short ASCII and request ids at most 128 visible ASCII characters,
@@ -219,6 +234,7 @@ impl WebSocketApp {
             correlation_id: correlation_id.clone(),
             trace: trace.cloned(),
             idempotency: Some((key, original)),
+            owner: owner.clone(),
         };
         match self.intake.accept(door, request).await {
             Ok(accepted) => accepted_draft(request_id, &accepted.acceptance),

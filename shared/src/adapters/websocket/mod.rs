@@ -1,11 +1,10 @@
-//! The bidirectional pattern's WebSocket side: the `$connect` token check, client frames in,
+//! The bidirectional pattern's WebSocket side: the `$connect` authorizer, client frames in,
 //! numbered server frames out (shared with the processor, which sends progress and results).
 
 pub mod auth;
 mod handler;
 pub mod inbound;
 
-pub use auth::AccessTokens;
 pub use handler::{CONNECTION_RECORD_LIFETIME, WebSocketApp};
 
 /// The event API Gateway sends for every WebSocket route, and what the function answers.

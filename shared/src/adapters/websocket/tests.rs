@@ -1,6 +1,6 @@
 //! The WebSocket routes over in-memory adapters: events in, frames out.
 
-use super::{AccessTokens, WebSocketApp};
+use super::WebSocketApp;
 use crate::adapters::memory::{
     FixedClock, InMemoryClaims, InMemoryConnections, InMemoryIdempotencyStore, InMemoryQueue,
     RecordingPoster,
@@ -13,8 +13,12 @@ use serde_json::json;
 use std::sync::Arc;
 use time::macros::datetime;
 
-const TOKEN: &str = "local-token-0123456789";
 const CONN: &str = "conn-A";
+
+/// What the `$connect` authorizer passes on with every event of a connection it let in.
+fn allowed() -> serde_json::Value {
+    json!({"issuer": "https://issuer.example", "subject": "alice", "principalId": "alice"})
+}
 
 struct Harness {
     connections: Arc<InMemoryConnections>,
@@ -45,7 +49,6 @@ impl Harness {
                 claim_lifetime: std::time::Duration::from_secs(3600),
             }),
             clock,
-            tokens: AccessTokens::parse(TOKEN).unwrap(),
         };
         Self {
             connections,
@@ -59,7 +62,8 @@ impl Harness {
     fn event(kind: &str, route: &str, extra: serde_json::Value) -> ApiGatewayWebsocketProxyRequest {
         let mut event = json!({
             "requestContext": {"connectionId": CONN, "eventType": kind, "routeKey": route,
-                               "connectedAt": 0, "requestTimeEpoch": 0},
+                               "connectedAt": 0, "requestTimeEpoch": 0,
+                               "authorizer": allowed()},
             "isBase64Encoded": false
         });
         for (k, v) in extra.as_object().unwrap() {
@@ -90,51 +94,63 @@ impl Harness {
 }
 
 #[tokio::test]
-async fn connect_requires_a_configured_token() {
+async fn connect_records_the_caller_the_authorizer_let_in_and_refuses_without_one() {
     let h = Harness::new();
-    assert_eq!(h.connect(json!({})).await, 401);
-    assert_eq!(
-        h.connect(json!({"queryStringParameters": {"token": "wrong-token-0123456789"}}))
-            .await,
-        401
-    );
-    assert_eq!(
-        h.connect(json!({"headers": {"authorization": "Basic abc"}}))
-            .await,
-        401
-    );
+    let mut unauthorized = Harness::event("CONNECT", "$connect", json!({}));
+    unauthorized.request_context.authorizer = Default::default();
+    assert_eq!(h.app.handle(unauthorized).await.status_code, 401);
     assert!(!h.connections.is_open(CONN));
-    assert_eq!(
-        h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-            .await,
-        200
-    );
+    assert_eq!(h.connect(json!({})).await, 200);
     assert!(h.connections.is_open(CONN));
+    let owner = h.connections.records.lock().unwrap()[CONN].0.owner.clone();
+    assert_eq!(
+        owner,
+        Some(crate::domain::Principal::new(
+            "https://issuer.example",
+            "alice"
+        ))
+    );
+}
+
+#[tokio::test]
+async fn a_submitted_job_belongs_to_the_connections_caller() {
     let h = Harness::new();
+    assert_eq!(h.connect(json!({})).await, 200);
+    let frame = h
+        .send(r#"{"action":"submit","requestId":"r1","type":"echo","payload":1}"#)
+        .await;
+    assert_eq!(frame.kind, FrameKind::Accepted, "{frame:?}");
+    let id = frame.job_id.unwrap();
+    let claim = h.claims.get_now(&id).unwrap();
     assert_eq!(
-        h.connect(json!({"headers": {"authorization": format!("Bearer {TOKEN}")}}))
-            .await,
-        200
+        claim.owner,
+        Some(crate::domain::Principal::new(
+            "https://issuer.example",
+            "alice"
+        ))
     );
-    assert!(h.connections.is_open(CONN));
+    let mut unauthorized = Harness::event(
+        "MESSAGE",
+        "submit",
+        json!({"body": r#"{"action":"submit","requestId":"r2","type":"echo"}"#}),
+    );
+    unauthorized.request_context.authorizer = Default::default();
+    assert_eq!(h.app.handle(unauthorized).await.status_code, 200);
+    let refused = h.poster.frames_to(CONN).pop().unwrap();
+    assert_eq!(refused.error_code(), Some(error_code::UNAUTHENTICATED));
 }
 
 #[tokio::test]
 async fn a_connection_that_cannot_be_recorded_is_refused() {
     let h = Harness::new();
     h.connections.fail.set(true);
-    assert_eq!(
-        h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-            .await,
-        500
-    );
+    assert_eq!(h.connect(json!({})).await, 500);
 }
 
 #[tokio::test]
 async fn disconnect_forgets_the_connection() {
     let h = Harness::new();
-    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-        .await;
+    h.connect(json!({})).await;
     let response = h
         .app
         .handle(Harness::event("DISCONNECT", "$disconnect", json!({})))
@@ -146,8 +162,7 @@ async fn disconnect_forgets_the_connection() {
 #[tokio::test]
 async fn a_submit_is_claimed_queued_in_the_connections_group_and_accepted() {
     let h = Harness::new();
-    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-        .await;
+    h.connect(json!({})).await;
     let frame = h
         .send(r#"{"action":"submit","requestId":"r1","type":"echo","payload":{"n":1}}"#)
         .await;
@@ -178,8 +193,7 @@ async fn a_submit_is_claimed_queued_in_the_connections_group_and_accepted() {
 #[tokio::test]
 async fn a_resent_submit_is_accepted_once_and_a_reused_request_id_is_refused() {
     let h = Harness::new();
-    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-        .await;
+    h.connect(json!({})).await;
     let submit = r#"{"action":"submit","requestId":"r1","type":"echo","payload":1}"#;
     let first = h.send(submit).await;
     let again = h.send(submit).await;
@@ -197,8 +211,7 @@ async fn a_resent_submit_is_accepted_once_and_a_reused_request_id_is_refused() {
 #[tokio::test]
 async fn bad_frames_get_error_frames_and_nothing_is_queued() {
     let h = Harness::new();
-    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-        .await;
+    h.connect(json!({})).await;
     let cases = [
         ("not json", error_code::MALFORMED_FRAME),
         (
@@ -234,8 +247,7 @@ async fn bad_frames_get_error_frames_and_nothing_is_queued() {
 #[tokio::test]
 async fn a_failed_queue_write_is_an_unavailable_error_and_the_request_id_stays_usable() {
     let h = Harness::new();
-    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-        .await;
+    h.connect(json!({})).await;
     let submit = r#"{"action":"submit","requestId":"r1","type":"echo"}"#;
     h.queue.fail.set(true);
     let frame = h.send(submit).await;
@@ -248,8 +260,7 @@ async fn a_failed_queue_write_is_an_unavailable_error_and_the_request_id_stays_u
 #[tokio::test]
 async fn a_gone_connection_is_forgotten() {
     let h = Harness::new();
-    h.connect(json!({"queryStringParameters": {"token": TOKEN}}))
-        .await;
+    h.connect(json!({})).await;
     h.poster.gone.lock().unwrap().push(CONN.into());
     let draft = Draft::error(None, "x", "y");
     let delivery = h.app.frames.send(CONN, draft.clone()).await.unwrap();

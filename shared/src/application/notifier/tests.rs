@@ -63,6 +63,7 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
         JobId::parse(JOB).unwrap(),
         "echo".into(),
         CorrelationId::parse("corr-1").unwrap(),
+        crate::domain::Principal::new("https://issuer.example", "alice"),
         NOW,
         Duration::from_secs(3600),
     );

@@ -191,6 +191,7 @@ mod tests {
             has_callback: false,
             reply_to: None,
             redrive: 0,
+            owner: None,
             trace_header: None,
         }
     }

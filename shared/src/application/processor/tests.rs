@@ -105,6 +105,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkMessage {
         has_callback: false,
         reply_to: None,
         redrive: 0,
+        owner: None,
         trace_header: None,
     }
 }
@@ -273,6 +274,7 @@ fn job_with_callback(job_type: &str, payload: Value) -> WorkMessage {
         has_callback: true,
         reply_to: None,
         redrive: 0,
+        owner: None,
         trace_header: None,
         ..envelope(job_type, payload)
     }
@@ -337,6 +339,7 @@ mod bidirectional {
         connections
             .open(&Connection {
                 id: CONN.into(),
+                owner: None,
                 connected_at: now,
                 expires_at: now + Duration::from_secs(3600),
             })
@@ -370,6 +373,7 @@ mod bidirectional {
                 request_id: "req-1".into(),
             }),
             redrive: 0,
+            owner: None,
             trace_header: None,
             ..envelope(job_type, payload)
         }

@@ -2,7 +2,8 @@
 //!
 //! Where it comes from, first match wins: `--token` / `COURIER_TOKEN`; on the local stack (no
 //! `--url`), a sign-in as its local user (`LocalUsername` in `.local/outputs.json`); otherwise
-//! the tokens `courier login` stored, refreshed when they are about to run out.
+//! the tokens `courier login` stored, refreshed when they are about to run out — and only for
+//! the API they were signed in for, so a token is never sent to another host.
 
 use crate::target;
 use courier_client::auth::{CognitoSignIn, Tokens};
@@ -17,6 +18,8 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Stored {
+    /// The API base URL the tokens are for (`--url` at login).
+    api_url: String,
     endpoint: String,
     client_id: String,
     tokens: Tokens,
@@ -33,20 +36,40 @@ fn stored_path() -> Option<PathBuf> {
 fn save(stored: &Stored) -> Result<PathBuf, String> {
     let path = stored_path().ok_or("no HOME or XDG_CONFIG_HOME to keep the tokens in")?;
     let dir = path.parent().expect("a file in a directory");
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    create_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let text = serde_json::to_string_pretty(stored).expect("serialisable");
     write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 
-/// Written readable by its owner only: it holds a refresh token.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Readable by its owner only (it holds a refresh token), and replaced whole: written to a
+/// private temporary file beside it, then renamed over it, so a reader never sees half a file
+/// and an existing file's looser mode does not carry over.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
+    let written = options
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    match written.and_then(|()| std::fs::rename(&temporary, path)) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(error)
+        }
+    }
 }
 
 /// The local stack's sign-in: its Cognito (the emulator) and app client.
@@ -65,8 +88,12 @@ async fn sign_in_locally() -> Result<Tokens, String> {
         .map_err(|e| format!("signing in to the local stack: {e}"))
 }
 
-/// The token for a command. `local`: the command talks to the local stack.
-pub async fn token(explicit: Option<String>, local: bool) -> Result<Option<String>, String> {
+/// The token for a command calling `api_url`. `local`: that is the local stack.
+pub async fn token(
+    explicit: Option<String>,
+    local: bool,
+    api_url: &str,
+) -> Result<Option<String>, String> {
     if explicit.is_some() {
         return Ok(explicit);
     }
@@ -79,6 +106,12 @@ pub async fn token(explicit: Option<String>, local: bool) -> Result<Option<Strin
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut stored: Stored =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if stored.api_url.trim_end_matches('/') != api_url.trim_end_matches('/') {
+        return Err(format!(
+            "the kept tokens are for {}, not {api_url}: courier login --url {api_url}, or --token",
+            stored.api_url
+        ));
+    }
     if stored.tokens.expires_within(REFRESH_MARGIN) {
         let Some(refresh) = stored.tokens.refresh_token.clone() else {
             return Err("the stored token has expired: courier login again".into());
@@ -96,6 +129,8 @@ pub async fn token(explicit: Option<String>, local: bool) -> Result<Option<Strin
 
 /// Where `courier login` signs in.
 pub struct LoginTarget {
+    /// The API the tokens are for.
+    pub api_url: String,
     pub username: Option<String>,
     pub client_id: Option<String>,
     pub region: Option<String>,
@@ -134,6 +169,7 @@ pub async fn login(target: LoginTarget) -> Result<String, String> {
         }
     };
     let path = save(&Stored {
+        api_url: target.api_url,
         endpoint,
         client_id,
         tokens,

@@ -275,7 +275,15 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         cognito_endpoint,
     } = cli.command
     {
+        let api_url = match cli.url.map_or_else(target::local_api_url, Ok) {
+            Ok(url) => url,
+            Err(message) => {
+                eprintln!("courier: {message}");
+                return Ok(ExitCode::from(exit::USAGE));
+            }
+        };
         let target = login::LoginTarget {
+            api_url,
             username,
             client_id,
             region,
@@ -304,8 +312,8 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             }
         },
     };
-    let mut client = Client::new(url)?;
-    match login::token(cli.token, local).await {
+    let mut client = Client::new(&url)?;
+    match login::token(cli.token, local, &url).await {
         Ok(Some(token)) if matches!(cli.command, Command::Token) => {
             println!("{token}");
             return Ok(ExitCode::SUCCESS);
@@ -404,7 +412,8 @@ async fn run_ws(cli: Cli) -> ExitCode {
     };
     // The same token as the HTTP API takes: `$connect` checks it too.
     let local = cli.url.is_none() || cli.url == target::local_api_url().ok();
-    let token = match login::token(cli.token, local).await {
+    let api_url = cli.url.clone().or_else(|| target::local_api_url().ok());
+    let token = match login::token(cli.token, local, api_url.as_deref().unwrap_or("")).await {
         Ok(Some(token)) => token,
         Ok(None) => return fail("no token: give --token, or courier login".into()),
         Err(message) => return fail(message),

@@ -107,19 +107,23 @@ impl JwtVerifier {
         {
             return key.map_err(|e| TokenRejected::Invalid(e.to_string()));
         }
-        let mut cached = self.cached.write().await;
-        let stale = cached
+        let stale = self
+            .cached
+            .read()
+            .await
             .as_ref()
             .is_none_or(|(fetched, _)| fetched.elapsed() >= REFETCH_AFTER);
         if stale {
+            // Fetched without holding the lock: a slow issuer holds up no one else.
             let keys = self
                 .source
                 .keys()
                 .await
                 .map_err(TokenRejected::KeysUnavailable)?;
-            *cached = Some((Instant::now(), keys));
+            *self.cached.write().await = Some((Instant::now(), keys));
         }
-        let (_, keys) = cached.as_ref().expect("fetched above");
+        let cached = self.cached.read().await;
+        let (_, keys) = cached.as_ref().expect("fetched at least once");
         known(keys)
             .ok_or_else(|| TokenRejected::Invalid(format!("no key {kid:?} in the issuer's keys")))?
             .map_err(|e| TokenRejected::Invalid(e.to_string()))

@@ -173,9 +173,18 @@ pub struct LedgerEntry {
 pub struct InMemoryLedger {
     entries: Mutex<HashMap<String, LedgerEntry>>,
     pub fail: FailSwitch,
+    /// Fails only the success write: the job ran, its outcome could not be recorded.
+    pub fail_success: FailSwitch,
 }
 
 impl InMemoryLedger {
+    /// As if every lease had run out (the runs holding them died).
+    pub fn lapse_leases(&self) {
+        for entry in self.entries.lock().unwrap().values_mut() {
+            entry.lease_until = None;
+        }
+    }
+
     /// The entry for a record key (`MSG#<id>` or `JOB#<id>`).
     pub fn entry(&self, record_key: &str) -> Option<LedgerEntry> {
         self.entries.lock().unwrap().get(record_key).cloned()
@@ -216,9 +225,12 @@ impl MessageLedger for InMemoryLedger {
                 lease_until: None,
             });
         let now = std::time::Instant::now();
-        if entry.status == JobStatus::Running && entry.lease_until.is_some_and(|until| until > now)
+        if entry.status == JobStatus::Running
+            && let Some(until) = entry.lease_until.filter(|until| *until > now)
         {
-            return Ok(AttemptStart::RunningElsewhere);
+            return Ok(AttemptStart::RunningElsewhere {
+                remaining: until - now,
+            });
         }
         let redriven = envelope.redrive > entry.redrives
             && job::transition(entry.status, JobEvent::Redrive).is_some();
@@ -253,6 +265,7 @@ impl MessageLedger for InMemoryLedger {
 
     async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
         self.fail.check("record_success")?;
+        self.fail_success.check("record_success")?;
         self.apply(record_key, JobEvent::Succeed, |e| {
             e.result = Some(result.clone());
             e.lease_until = None;

@@ -178,11 +178,14 @@ pub enum AttemptStart {
     /// last operator redrive (the same as `attempt` if it was never redriven): what the retry
     /// budget spends.
     Run { attempt: u32, round: u32 },
-    /// The record is terminal (or cancelled, or the claim is gone): nothing to do.
+    /// The record is terminal (or cancelled, or the claim has expired): nothing to do.
     AlreadyFinished,
-    /// Another delivery of the same message holds the job's lease and is running it now. If
-    /// that run dies, its own copy of the message comes back once the lease has lapsed.
-    RunningElsewhere,
+    /// A delivery holds the job's lease for `remaining`: another copy running it now, or an
+    /// earlier run of this one that could not record its outcome. Looked at again after it.
+    RunningElsewhere { remaining: Duration },
+    /// No claim (yet): the message can outrun its claim's write, which the intake makes at
+    /// the same time; or the job was never accepted.
+    NoClaim,
 }
 
 /// What abandoning a job whose message SQS dead-lettered found.

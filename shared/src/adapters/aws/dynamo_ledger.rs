@@ -236,18 +236,25 @@ impl DynamoMessageLedger {
             }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    let old = failed.item.unwrap_or_default();
+                    // Only a claim's start can find no record (a message's creates it).
+                    let Some(old) = failed.item.filter(|item| !item.is_empty()) else {
+                        return Ok(AttemptStart::NoClaim);
+                    };
                     let running = old.get("status").and_then(|v| v.as_s().ok())
                         == Some(&JobStatus::Running.as_str().to_owned());
-                    let leased = old
+                    let lease_until = old
                         .get("leaseUntil")
                         .and_then(|v| v.as_n().ok())
                         .and_then(|v| v.parse::<i64>().ok())
-                        .is_some_and(|until| until >= now.unix_timestamp());
-                    Ok(if running && leased {
-                        AttemptStart::RunningElsewhere
-                    } else {
-                        AttemptStart::AlreadyFinished
+                        .filter(|until| *until >= now.unix_timestamp());
+                    Ok(match lease_until {
+                        Some(until) if running => AttemptStart::RunningElsewhere {
+                            // The lease holds through its last second.
+                            remaining: Duration::from_secs(
+                                (until - now.unix_timestamp() + 1) as u64,
+                            ),
+                        },
+                        _ => AttemptStart::AlreadyFinished,
                     })
                 }
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
@@ -420,15 +427,20 @@ impl MessageLedger for DynamoMessageLedger {
             .key("pk", s(crate::domain::record_key(envelope)))
             // A fire-and-forget message that never started gets the record its start would
             // have written.
-            .update_expression(
+            .update_expression(format!(
                 "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
                  kind = if_not_exists(kind, :kind), jobType = if_not_exists(jobType, :type), \
                  correlationId = if_not_exists(correlationId, :cid), \
                  pattern = if_not_exists(pattern, :pattern), \
                  acceptedAt = if_not_exists(acceptedAt, :accepted), \
-                 attempts = if_not_exists(attempts, :zero), #ttl = if_not_exists(#ttl, :ttl) \
+                 attempts = if_not_exists(attempts, :zero), #ttl = if_not_exists(#ttl, :ttl){owner} \
                  REMOVE leaseUntil",
-            )
+                owner = if envelope.owner.is_some() {
+                    ", #owner = if_not_exists(#owner, :owner)"
+                } else {
+                    ""
+                },
+            ))
             .condition_expression(abandon_condition(envelope.pattern, &abandonable))
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
@@ -446,6 +458,12 @@ impl MessageLedger for DynamoMessageLedger {
             .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
             .expression_attribute_values(":epoch", n(now.unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = match &envelope.owner {
+            Some(owner) => request
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", s(owner.key())),
+            None => request,
+        };
         match request.send().await {
             Ok(_) => Ok(Abandonment::Abandoned),
             Err(error) => match error.into_service_error() {

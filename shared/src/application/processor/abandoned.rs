@@ -95,9 +95,7 @@ impl MessageProcessor {
                 // Whoever ended it dead-lettered it too if it failed; only an interrupted
                 // callback start may be left to finish.
                 tracing::info!(%status, "the job had ended; nothing to dead-letter");
-                if status != JobStatus::Cancelled {
-                    self.start_callback(envelope).await?;
-                }
+                self.start_callback(envelope).await?;
                 return Ok(());
             }
             Abandonment::Leased { remaining } => {

@@ -54,6 +54,11 @@ pub enum ProcessError {
     OutOfTime,
 }
 
+/// Receives a job's message waits for its claim before it counts as never accepted. The
+/// intake writes the claim and sends the message at the same time: the claim is normally
+/// there first, and one that is slower is there within a retry or two.
+const NO_CLAIM_RECEIVES: u32 = 3;
+
 /// When and how often transient failures are retried.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -287,9 +292,30 @@ impl MessageProcessor {
                 self.start_callback(envelope).await?;
                 return Ok(());
             }
-            AttemptStart::RunningElsewhere => {
-                // Its own copy of the message comes back if that run dies.
-                tracing::info!("running under another delivery's lease; this copy acknowledged");
+            AttemptStart::RunningElsewhere { remaining } => {
+                // Never acknowledged: the lease may be an earlier run of this very message
+                // that could not record its outcome. Once the lease has lapsed, this copy
+                // finds the job finished (and is acknowledged) or runs it.
+                tracing::info!(
+                    remaining_s = remaining.as_secs(),
+                    "running under a delivery's lease; looked at again when it lapses"
+                );
+                self.hand_back(record, remaining).await;
+                return Err(ProcessError::WillRetry(
+                    "the job is running under a lease".into(),
+                ));
+            }
+            AttemptStart::NoClaim if receive_count < NO_CLAIM_RECEIVES => {
+                tracing::info!(receive_count, "no claim yet; looked at again shortly");
+                let delay = self.redelivery_delay(receive_count);
+                self.hand_back(record, delay).await;
+                return Err(ProcessError::WillRetry("no claim yet".into()));
+            }
+            AttemptStart::NoClaim => {
+                tracing::warn!(
+                    receive_count,
+                    "no claim for this job: it was never accepted (or its claim is long gone); dropped"
+                );
                 return Ok(());
             }
         };

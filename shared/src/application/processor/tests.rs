@@ -498,7 +498,7 @@ async fn attempts_that_started_and_never_finished_use_up_the_budget() {
 }
 
 #[tokio::test]
-async fn a_copy_delivered_while_the_job_runs_elsewhere_is_acknowledged_without_running() {
+async fn a_copy_delivered_while_the_job_runs_elsewhere_waits_out_the_lease_without_running() {
     use crate::application::ports::{AttemptStart, MessageLedger};
     let h = Harness::new();
     let env = envelope("echo", json!({"x": 1}));
@@ -515,9 +515,15 @@ async fn a_copy_delivered_while_the_job_runs_elsewhere_is_acknowledged_without_r
             round: 1
         }
     );
+    assert_eq!(
+        h.deliver(&env.to_json(), 1).await,
+        vec![FIXTURE_ID],
+        "handed back, not acknowledged: the lease may be this message's own dead run"
+    );
+    let delays = h.retries.delays();
     assert!(
-        h.deliver(&env.to_json(), 1).await.is_empty(),
-        "acknowledged"
+        delays.len() == 1 && delays[0] > Duration::from_secs(55),
+        "until the lease lapses: {delays:?}"
     );
     let entry = h.ledger.entry("MSG#msg-echo").unwrap();
     assert_eq!(
@@ -526,6 +532,21 @@ async fn a_copy_delivered_while_the_job_runs_elsewhere_is_acknowledged_without_r
         "not run again"
     );
     assert_eq!(entry.result, None);
+}
+
+#[tokio::test]
+async fn a_run_whose_outcome_could_not_be_written_is_finished_by_the_next_delivery() {
+    let h = Harness::new();
+    let env = envelope("echo", json!({"x": 1}));
+    // The job ran; recording its success failed; the message comes back.
+    h.ledger.fail_success.set(true);
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    h.ledger.fail_success.set(false);
+    // While the dead run's lease holds, the copy waits; once it lapses, the job runs again.
+    h.ledger.lapse_leases();
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
 }
 
 #[tokio::test]

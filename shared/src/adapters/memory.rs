@@ -169,6 +169,23 @@ pub struct LedgerEntry {
     pub lease_until: Option<std::time::Instant>,
 }
 
+impl LedgerEntry {
+    /// A record before its first start (a fire-and-forget message has none until then).
+    fn new() -> Self {
+        Self {
+            status: JobStatus::Pending,
+            attempts: 0,
+            progress: vec![],
+            result: None,
+            failure: None,
+            last_error: None,
+            redrives: 0,
+            redrive_base: 0,
+            lease_until: None,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct InMemoryLedger {
     entries: Mutex<HashMap<String, LedgerEntry>>,
@@ -213,17 +230,7 @@ impl MessageLedger for InMemoryLedger {
         let entry = entries
             .entry(crate::domain::record_key(envelope))
             // A fire-and-forget record is created by its first start.
-            .or_insert_with(|| LedgerEntry {
-                status: JobStatus::Pending,
-                attempts: 0,
-                progress: vec![],
-                result: None,
-                failure: None,
-                last_error: None,
-                redrives: 0,
-                redrive_base: 0,
-                lease_until: None,
-            });
+            .or_insert_with(LedgerEntry::new);
         let now = std::time::Instant::now();
         if entry.status == JobStatus::Running
             && let Some(until) = entry.lease_until.filter(|until| *until > now)
@@ -299,17 +306,7 @@ impl MessageLedger for InMemoryLedger {
         let mut entries = self.entries.lock().unwrap();
         let key = crate::domain::record_key(envelope);
         if envelope.pattern == crate::domain::Pattern::FireAndForget {
-            entries.entry(key.clone()).or_insert_with(|| LedgerEntry {
-                status: JobStatus::Pending,
-                attempts: 0,
-                progress: vec![],
-                result: None,
-                failure: None,
-                last_error: None,
-                redrives: 0,
-                redrive_base: 0,
-                lease_until: None,
-            });
+            entries.entry(key.clone()).or_insert_with(LedgerEntry::new);
         }
         let Some(entry) = entries.get_mut(&key) else {
             return Ok(Abandonment::Missing);

@@ -99,14 +99,7 @@ impl MessageProcessor {
                 return Ok(());
             }
             Abandonment::Leased { remaining } => {
-                tracing::info!(
-                    remaining_s = remaining.as_secs(),
-                    "a delivery holds the job's lease; looked at again once it lapses"
-                );
-                self.hand_back(record, remaining).await;
-                return Err(ProcessError::WillRetry(
-                    "a delivery holds the job's lease".into(),
-                ));
+                return Err(self.wait_out_lease(record, remaining).await);
             }
             Abandonment::Missing => {
                 // Nothing left to fail or to call back; operators still see the letter.

@@ -296,14 +296,7 @@ impl MessageProcessor {
                 // Never acknowledged: the lease may be an earlier run of this very message
                 // that could not record its outcome. Once the lease has lapsed, this copy
                 // finds the job finished (and is acknowledged) or runs it.
-                tracing::info!(
-                    remaining_s = remaining.as_secs(),
-                    "running under a delivery's lease; looked at again when it lapses"
-                );
-                self.hand_back(record, remaining).await;
-                return Err(ProcessError::WillRetry(
-                    "the job is running under a lease".into(),
-                ));
+                return Err(self.wait_out_lease(record, remaining).await);
             }
             AttemptStart::NoClaim if receive_count < NO_CLAIM_RECEIVES => {
                 tracing::info!(receive_count, "no claim yet; looked at again shortly");
@@ -506,6 +499,21 @@ impl MessageProcessor {
                 &mut rand::rng(),
             )
         }
+    }
+
+    /// A delivery holds the job's lease for `remaining`: the message comes back once it has
+    /// lapsed, when the job has ended (or its run died).
+    pub(super) async fn wait_out_lease(
+        &self,
+        record: &SqsMessage,
+        remaining: Duration,
+    ) -> ProcessError {
+        tracing::info!(
+            remaining_s = remaining.as_secs(),
+            "a delivery holds the job's lease; looked at again when it lapses"
+        );
+        self.hand_back(record, remaining).await;
+        ProcessError::WillRetry("the job is running under a lease".into())
     }
 
     /// Makes a message that was not processed visible again at once (best effort).

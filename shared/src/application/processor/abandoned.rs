@@ -16,14 +16,12 @@
 //! as `dead-lettered` has the remaining steps done again.
 
 use super::message::{
-    MessageProcessor, ProcessError, message_span, pattern_label, queue_label, since_accepted,
-    work_of,
+    MessageProcessor, Opened, ProcessError, pattern_label, queue_label, since_accepted,
 };
 use crate::application::backoff::retry_delay;
 use crate::application::consumer::Delivery;
 use crate::application::ports::{Abandonment, Failure, FailureKind};
 use crate::domain::{JobStatus, WorkMessage};
-use crate::telemetry::TraceHeader;
 use aws_lambda_events::event::sqs::SqsMessage;
 use tracing::Instrument;
 
@@ -32,14 +30,14 @@ impl MessageProcessor {
     pub async fn reconcile(&self, delivery: Delivery) -> Result<(), ProcessError> {
         let receive_count = delivery.receive_count();
         let Delivery { record, message } = delivery;
-        let body = record.body.clone().unwrap_or_default();
-        let trace = TraceHeader::of_record(&record);
-        let mut envelope = match work_of(message) {
-            Ok(envelope) => envelope,
-            Err(error) => return self.reject_unparseable(&record, body, trace, error).await,
+        let Some(Opened {
+            body,
+            envelope,
+            span,
+        }) = self.open(&record, message).await?
+        else {
+            return Ok(());
         };
-        envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
-        let span = message_span(&envelope, trace.as_ref());
         let result = self
             .reconcile_envelope(&record, &body, &envelope)
             .instrument(span.clone())

@@ -148,8 +148,15 @@ pub(super) fn job_failed(failure: &Failure) -> Value {
     json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": failure.reason})
 }
 
+/// A delivery ready to handle (see [`MessageProcessor::open`]).
+pub(super) struct Opened {
+    pub body: String,
+    pub envelope: WorkMessage,
+    pub span: tracing::Span,
+}
+
 /// The span every line about one message is logged in.
-pub(super) fn message_span(envelope: &WorkMessage, trace: Option<&TraceHeader>) -> tracing::Span {
+fn message_span(envelope: &WorkMessage, trace: Option<&TraceHeader>) -> tracing::Span {
     let span = tracing::info_span!(
         "message",
         correlation_id = %envelope.correlation_id,
@@ -162,7 +169,7 @@ pub(super) fn message_span(envelope: &WorkMessage, trace: Option<&TraceHeader>) 
 }
 
 /// The work envelope a delivery carries, or why it carries none.
-pub(super) fn work_of(message: Result<QueueMessage, String>) -> Result<WorkMessage, String> {
+fn work_of(message: Result<QueueMessage, String>) -> Result<WorkMessage, String> {
     message.and_then(|m| match m {
         QueueMessage::Work(work) => Ok(work),
         other => Err(format!("a {} message on a work queue", other.kind())),
@@ -255,14 +262,14 @@ impl MessageProcessor {
             self.release(record).await;
             return Err(ProcessError::OutOfTime);
         }
-        let body = record.body.clone().unwrap_or_default();
-        let trace = TraceHeader::of_record(&record);
-        let mut envelope = match work_of(message) {
-            Ok(envelope) => envelope,
-            Err(error) => return self.reject_unparseable(&record, body, trace, error).await,
+        let Some(Opened {
+            body,
+            envelope,
+            span,
+        }) = self.open(&record, message).await?
+        else {
+            return Ok(());
         };
-        envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
-        let span = message_span(&envelope, trace.as_ref());
         let result = self
             .process_envelope(&record, receive_count, &body, &envelope, deadline)
             .instrument(span.clone())
@@ -432,9 +439,35 @@ impl MessageProcessor {
         self.start_callback(envelope).await
     }
 
+    /// Opens a delivery: its body, its work envelope (carrying the trace it came with) and the
+    /// span its lines are logged in. `None`: not a courier work envelope, and dead-lettered as
+    /// such already.
+    pub(super) async fn open(
+        &self,
+        record: &SqsMessage,
+        message: Result<QueueMessage, String>,
+    ) -> Result<Option<Opened>, ProcessError> {
+        let body = record.body.clone().unwrap_or_default();
+        let trace = TraceHeader::of_record(record);
+        let mut envelope = match work_of(message) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                self.reject_unparseable(record, body, trace, error).await?;
+                return Ok(None);
+            }
+        };
+        envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
+        let span = message_span(&envelope, trace.as_ref());
+        Ok(Some(Opened {
+            body,
+            envelope,
+            span,
+        }))
+    }
+
     /// A message that is not a courier work envelope goes straight to the dead-letter queue
     /// with the reason: no delivery could ever do more with it.
-    pub(super) async fn reject_unparseable(
+    async fn reject_unparseable(
         &self,
         record: &SqsMessage,
         body: String,

@@ -88,16 +88,13 @@ async fn sign_in_locally() -> Result<Tokens, String> {
         .map_err(|e| format!("signing in to the local stack: {e}"))
 }
 
-/// The token for a command calling `api_url`. `local`: that is the local stack.
-pub async fn token(
-    explicit: Option<String>,
-    local: bool,
-    api_url: &str,
-) -> Result<Option<String>, String> {
+/// The token for a command calling `api_url`.
+pub async fn token(explicit: Option<String>, api_url: &str) -> Result<Option<String>, String> {
     if explicit.is_some() {
         return Ok(explicit);
     }
-    if local {
+    // The local stack, named or not: its own user signs in.
+    if target::local_api_url().is_ok_and(|local| local == api_url) {
         return Ok(Some(sign_in_locally().await?.access_token));
     }
     let Some(path) = stored_path().filter(|p| p.is_file()) else {

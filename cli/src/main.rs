@@ -300,8 +300,6 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             }
         });
     }
-    // The local stack, named or not: its own user signs in.
-    let local = cli.url.is_none() || cli.url == target::local_api_url().ok();
     let url = match cli.url {
         Some(url) => url,
         None => match target::local_api_url() {
@@ -313,7 +311,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         },
     };
     let mut client = Client::new(&url)?;
-    match login::token(cli.token, local, &url).await {
+    match login::token(cli.token, &url).await {
         Ok(Some(token)) if matches!(cli.command, Command::Token) => {
             println!("{token}");
             return Ok(ExitCode::SUCCESS);
@@ -411,9 +409,8 @@ async fn run_ws(cli: Cli) -> ExitCode {
         Err(message) => return fail(message),
     };
     // The same token as the HTTP API takes: `$connect` checks it too.
-    let local = cli.url.is_none() || cli.url == target::local_api_url().ok();
-    let api_url = cli.url.clone().or_else(|| target::local_api_url().ok());
-    let token = match login::token(cli.token, local, api_url.as_deref().unwrap_or("")).await {
+    let api_url = cli.url.or_else(|| target::local_api_url().ok());
+    let token = match login::token(cli.token, api_url.as_deref().unwrap_or("")).await {
         Ok(Some(token)) => token,
         Ok(None) => return fail("no token: give --token, or courier login".into()),
         Err(message) => return fail(message),
@@ -423,10 +420,7 @@ async fn run_ws(cli: Cli) -> ExitCode {
         Err(error) => return fail(format!("PAYLOAD_JSON is not valid JSON: {error}")),
     };
     // Optional: only needed to fetch a result too large for a frame.
-    let api = cli
-        .url
-        .map_or_else(target::local_api_url, Ok)
-        .ok()
+    let api = api_url
         .and_then(|url| Client::new(url).ok())
         .map(|client| client.with_token(token.clone()));
     let options = ws::Options {

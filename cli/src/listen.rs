@@ -56,17 +56,27 @@ async fn receive(
     }
 }
 
-pub async fn listen(port: u16, secret: Secret, answer: StatusCode) -> std::io::Result<()> {
+/// Binds 127.0.0.1 only: this is a development tool.
+pub async fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
+
+/// Serves deliveries until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    secret: Secret,
+    answer: StatusCode,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = Router::new()
         .fallback(receive)
         .with_state(Arc::new(Receiver { secret, answer }));
-    // Loopback only: this is a development tool.
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(address).await?;
     eprintln!(
-        "listening on http://{} (answering {} to verified deliveries)",
+        "listening on http://{} (answering {} to verified deliveries; Ctrl-C stops)",
         listener.local_addr()?,
         answer.as_u16()
     );
-    axum::serve(listener, app).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -46,8 +46,9 @@ struct Work {
     /// Hold the work back this many seconds (0-900).
     #[arg(long)]
     delay: Option<u32>,
-    /// Jobs only: POST the outcome to this URL (try `courier listen`).
-    #[arg(long, value_name = "URL")]
+    /// Jobs only: POST the outcome to this webhook endpoint of yours (an id from
+    /// `courier endpoints create`, or the one `courier listen` prints).
+    #[arg(long, value_name = "ENDPOINT_ID")]
     callback: Option<String>,
 }
 
@@ -127,17 +128,43 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
-    /// Receive callbacks on 127.0.0.1: verify each signature and print the delivery.
+    /// Your webhook endpoints: where callbacks go, and the secrets that sign them.
+    Endpoints {
+        #[command(subcommand)]
+        action: EndpointAction,
+    },
+    /// Receive callbacks on 127.0.0.1: verify each signature and print the delivery. Without
+    /// --secret it registers itself as a webhook endpoint (deleted again on Ctrl-C) and prints
+    /// the id to submit jobs with.
     Listen {
         #[arg(long, default_value_t = 9000)]
         port: u16,
-        /// Signing secret (whsec_...); defaults to the local stack's LocalWebhookSecret.
-        #[arg(long, env = "COURIER_WEBHOOK_SECRET")]
+        /// Verify with this secret (whsec_...) of an endpoint already registered for this
+        /// listener's URL, instead of registering one.
+        #[arg(long, env = "COURIER_WEBHOOK_SECRET", hide_env_values = true)]
         secret: Option<String>,
         /// Status to answer verified deliveries with (try 500 or 410 to see retries).
         #[arg(long, default_value_t = 204)]
         answer: u16,
     },
+}
+
+#[derive(Subcommand)]
+enum EndpointAction {
+    /// Register a URL (POST /v1/webhook-endpoints); prints the endpoint with its secret, which
+    /// is shown only now.
+    Create { url: String },
+    /// Show an endpoint: its URL and when its secrets were made and expire.
+    Show { id: String },
+    /// Make a new secret (printed, once); the ones signing now keep signing for --grace.
+    Rotate {
+        id: String,
+        /// Seconds the current secrets stay valid beside the new one (0-604800; default 86400).
+        #[arg(long, value_name = "SECONDS")]
+        grace: Option<u64>,
+    },
+    /// Delete an endpoint: callbacks still due to it fail without a request.
+    Delete { id: String },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -210,8 +237,8 @@ fn submission(work: &Work) -> Result<Submit, String> {
     if let Some(delay) = work.delay {
         submit = submit.delay_seconds(delay);
     }
-    if let Some(url) = &work.callback {
-        submit = submit.callback(url);
+    if let Some(endpoint_id) = &work.callback {
+        submit = submit.callback_endpoint(endpoint_id);
     }
     Ok(submit)
 }
@@ -254,14 +281,6 @@ async fn wait(client: &Client, id: &str, waiting: &Waiting) -> Result<ExitCode, 
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
-    if let Command::Listen {
-        port,
-        secret,
-        answer,
-    } = &cli.command
-    {
-        return Ok(run_listener(*port, secret.clone(), *answer).await);
-    }
     if let Command::Ws { .. } = &cli.command {
         return Ok(run_ws(cli).await);
     }
@@ -372,8 +391,29 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             print_json(&serde_json::to_value(&job).map_err(ClientError::Decode)?);
         }
         Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
-        Command::Listen { .. }
-        | Command::Ws { .. }
+        Command::Endpoints { action } => {
+            let endpoint = match action {
+                EndpointAction::Create { url } => client.create_webhook_endpoint(&url).await?,
+                EndpointAction::Show { id } => client.webhook_endpoint(&id).await?,
+                EndpointAction::Rotate { id, grace } => {
+                    client
+                        .rotate_webhook_secret(&id, grace.map(Duration::from_secs))
+                        .await?
+                }
+                EndpointAction::Delete { id } => {
+                    client.delete_webhook_endpoint(&id).await?;
+                    eprintln!("endpoint {id} deleted");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            };
+            print_json(&serde_json::to_value(&endpoint).map_err(ClientError::Decode)?);
+        }
+        Command::Listen {
+            port,
+            secret,
+            answer,
+        } => return Ok(run_listener(&client, port, secret, answer).await),
+        Command::Ws { .. }
         | Command::Dlq { .. }
         | Command::Login { .. }
         | Command::Token => {
@@ -567,32 +607,78 @@ async fn run_dlq(action: DlqAction) -> ExitCode {
     }
 }
 
-async fn run_listener(port: u16, secret: Option<String>, answer: u16) -> ExitCode {
-    let secret = match secret.map_or_else(target::local_webhook_secret, Ok) {
-        Ok(secret) => secret,
-        Err(message) => {
-            eprintln!("courier: {message}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
-    let secret = match courier_client::webhook::Secret::parse(&secret) {
-        Ok(secret) => secret,
-        Err(error) => {
-            eprintln!("courier: --secret: {error}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
+async fn run_listener(
+    client: &Client,
+    port: u16,
+    secret: Option<String>,
+    answer: u16,
+) -> ExitCode {
     let Ok(answer) = axum::http::StatusCode::from_u16(answer) else {
         eprintln!("courier: --answer must be an HTTP status code");
         return ExitCode::from(exit::USAGE);
     };
-    match listen::listen(port, secret, answer).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let listener = match listen::bind(port).await {
+        Ok(listener) => listener,
         Err(error) => {
             eprintln!("courier: cannot listen on 127.0.0.1:{port}: {error}");
+            return ExitCode::from(exit::API_ERROR);
+        }
+    };
+    let url = format!("http://{}/", listener.local_addr().expect("bound"));
+    let (secret, registered) = match secret {
+        Some(text) => match courier_client::webhook::Secret::parse(&text) {
+            Ok(secret) => (secret, None),
+            Err(error) => {
+                eprintln!("courier: --secret: {error}");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
+        None => match register(client, &url).await {
+            Ok(pair) => pair,
+            Err(error) => {
+                eprintln!("courier: could not register {url} as a webhook endpoint: {error}");
+                return ExitCode::from(exit::API_ERROR);
+            }
+        },
+    };
+    let served = listen::serve(listener, secret, answer, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    if let Some(id) = registered {
+        match client.delete_webhook_endpoint(&id).await {
+            Ok(()) => eprintln!("endpoint {id} deleted"),
+            Err(error) => eprintln!("courier: endpoint {id} was not deleted: {error}"),
+        }
+    }
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("courier: {error}");
             ExitCode::from(exit::API_ERROR)
         }
     }
+}
+
+/// Registers `url` as a webhook endpoint: its secret, and its id to delete it by.
+async fn register(
+    client: &Client,
+    url: &str,
+) -> Result<(courier_client::webhook::Secret, Option<String>), ClientError> {
+    let endpoint = client.create_webhook_endpoint(url).await?;
+    let secret = endpoint
+        .secret
+        .as_deref()
+        .and_then(|s| courier_client::webhook::Secret::parse(s).ok())
+        .ok_or_else(|| ClientError::Unexpected {
+            status: 201,
+            body: "the registration's answer carries no usable secret".into(),
+        })?;
+    eprintln!(
+        "registered webhook endpoint {}: submit with --callback {}",
+        endpoint.id, endpoint.id
+    );
+    Ok((secret, Some(endpoint.id)))
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -6,10 +6,6 @@ pub fn local_api_url() -> Result<String, String> {
     local_output("HttpApiUrl", "--url or COURIER_URL")
 }
 
-pub fn local_webhook_secret() -> Result<String, String> {
-    local_output("LocalWebhookSecret", "--secret or COURIER_WEBHOOK_SECRET")
-}
-
 pub fn local_websocket_url() -> Result<String, String> {
     local_output("WebSocketUrl", "--ws-url or COURIER_WS_URL")
 }

@@ -1,7 +1,8 @@
 use crate::backoff::Backoff;
 use crate::error::ClientError;
 use courier_protocol::rest::{
-    CallbackSpec, Job, JobAccepted, MessageAccepted, Problem, Submission,
+    CallbackSpec, Job, JobAccepted, MessageAccepted, NewWebhookEndpoint, Problem, SecretRotation,
+    Submission, WebhookEndpoint,
 };
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
@@ -40,9 +41,12 @@ impl Submit {
         self
     }
 
-    /// Jobs only: where courier posts the outcome (signed; see [`crate::webhook`]).
-    pub fn callback(mut self, url: impl Into<String>) -> Self {
-        self.body.callback = Some(CallbackSpec { url: url.into() });
+    /// Jobs only: the caller's webhook endpoint courier posts the outcome to, signed with
+    /// its secrets (see [`Client::create_webhook_endpoint`] and [`crate::webhook`]).
+    pub fn callback_endpoint(mut self, endpoint_id: impl Into<String>) -> Self {
+        self.body.callback = Some(CallbackSpec {
+            endpoint_id: endpoint_id.into(),
+        });
         self
     }
 
@@ -135,11 +139,20 @@ impl Client {
         response: reqwest::Response,
         expected: u16,
     ) -> Result<(T, HeaderMap), ClientError> {
+        let (body, headers) = Self::expect(response, expected).await?;
+        Ok((serde_json::from_str(&body)?, headers))
+    }
+
+    /// The body of an `expected` answer, or the error any other answer means.
+    async fn expect(
+        response: reqwest::Response,
+        expected: u16,
+    ) -> Result<(String, HeaderMap), ClientError> {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.text().await?;
         if status == expected {
-            return Ok((serde_json::from_str(&body)?, headers));
+            return Ok((body, headers));
         }
         if status == 401 {
             // The gateway's answer, before courier runs: no problem document.
@@ -191,6 +204,59 @@ impl Client {
             .send()
             .await?;
         Ok(Self::decode(response, 200).await?.0)
+    }
+
+    /// `POST /v1/webhook-endpoints`: registers `url` for this caller's callbacks. The answer's
+    /// `secret` is shown only now: keep it where the receiver can verify with it.
+    pub async fn create_webhook_endpoint(&self, url: &str) -> Result<WebhookEndpoint, ClientError> {
+        let response = self
+            .request(reqwest::Method::POST, "/v1/webhook-endpoints")
+            .json(&NewWebhookEndpoint { url: url.into() })
+            .send()
+            .await?;
+        Ok(Self::decode(response, 201).await?.0)
+    }
+
+    /// `GET /v1/webhook-endpoints/{id}`: the URL and the secrets' lives (never the secrets).
+    pub async fn webhook_endpoint(&self, id: &str) -> Result<WebhookEndpoint, ClientError> {
+        let response = self
+            .request(reqwest::Method::GET, &format!("/v1/webhook-endpoints/{id}"))
+            .send()
+            .await?;
+        Ok(Self::decode(response, 200).await?.0)
+    }
+
+    /// `POST /v1/webhook-endpoints/{id}/rotate`: a new secret (in the answer, once); the ones
+    /// signing now keep signing for `grace` (the server's default, 24 hours, when `None`).
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        grace: Option<Duration>,
+    ) -> Result<WebhookEndpoint, ClientError> {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/v1/webhook-endpoints/{id}/rotate"),
+            )
+            .json(&SecretRotation {
+                grace_period_seconds: grace.map(|g| g.as_secs()),
+            })
+            .send()
+            .await?;
+        Ok(Self::decode(response, 200).await?.0)
+    }
+
+    /// `DELETE /v1/webhook-endpoints/{id}`.
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), ClientError> {
+        let response = self
+            .request(
+                reqwest::Method::DELETE,
+                &format!("/v1/webhook-endpoints/{id}"),
+            )
+            .send()
+            .await?;
+        Self::expect(response, 204).await?;
+        Ok(())
     }
 
     /// Polls until the job is terminal, calling `on_update` with every state seen. Waits follow

@@ -29,7 +29,8 @@ pub use api::{Client, Submit, WaitOptions};
 #[cfg(feature = "http")]
 pub use backoff::Backoff;
 pub use courier_protocol::rest::{
-    CallbackSpec, Job, JobAccepted, JobFailure, JobStatus, MessageAccepted, Problem,
+    CallbackSpec, Job, JobAccepted, JobFailure, JobStatus, MessageAccepted, NewWebhookEndpoint,
+    Problem, SecretInfo, SecretRotation, WebhookEndpoint,
 };
 #[cfg(feature = "http")]
 pub use error::ClientError;

@@ -6,11 +6,12 @@ use serde_json::Value;
 /// The RFC 9457 problem type prefix; the rest is the slug (`job-not-found`, ...).
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:courier:problem:";
 
-/// Where a job's outcome is posted (the callback pattern).
+/// Where a job's outcome is posted (the callback pattern): one of the caller's webhook
+/// endpoints, whose URL and signing secrets are kept with the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CallbackSpec {
-    pub url: String,
+    pub endpoint_id: String,
 }
 
 /// The body of `POST /v1/messages` and `POST /v1/jobs`.
@@ -153,7 +154,7 @@ pub struct JobFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallbackView {
-    pub url: String,
+    pub endpoint_id: String,
     pub state: CallbackStatus,
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +198,49 @@ impl Job {
     pub fn is_terminal(&self) -> bool {
         self.status.is_terminal()
     }
+}
+
+/// The body of `POST /v1/webhook-endpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookEndpoint {
+    pub url: String,
+}
+
+/// The body of `POST /v1/webhook-endpoints/{id}/rotate` (optional: an empty body takes the
+/// default grace period).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretRotation {
+    /// How long the secrets in use now stay valid beside the new one, 0–604800 s (7 days);
+    /// 86400 (24 hours) when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period_seconds: Option<u64>,
+}
+
+/// One signing secret of an endpoint, as listed (the secret itself is shown only once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretInfo {
+    pub created_at: String,
+    /// When it stops signing deliveries; absent for the newest secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// A webhook endpoint: where a caller's callbacks go, and the secrets that sign them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    pub created_at: String,
+    /// The secrets that sign deliveries now, oldest first.
+    pub secrets: Vec<SecretInfo>,
+    /// The new secret (`whsec_...`): only in the answer to the registration or rotation
+    /// that made it, never again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// An RFC 9457 problem (`application/problem+json`).

@@ -45,10 +45,20 @@ impl Secret {
         let key = STANDARD
             .decode(encoded)
             .map_err(|_| SecretError::Malformed)?;
+        Self::from_bytes(key)
+    }
+
+    /// A key of 24 to 64 raw bytes.
+    pub fn from_bytes(key: Vec<u8>) -> Result<Self, SecretError> {
         if !(24..=64).contains(&key.len()) {
             return Err(SecretError::BadLength);
         }
         Ok(Self(key))
+    }
+
+    /// The raw key, for sealing it; never for printing.
+    pub fn expose_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// Several secrets, separated by spaces or commas: the first signs new messages, all sign

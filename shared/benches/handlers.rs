@@ -8,11 +8,12 @@ use axum::http::Request;
 use courier_shared::adapters::http::{AppState, router};
 use courier_shared::adapters::memory::{
     FixedClock, InMemoryClaims, InMemoryDeadLetters, InMemoryIdempotencyStore, InMemoryLedger,
-    InMemoryQueue, RecordingRetries,
+    InMemoryQueue, InMemorySealer, InMemoryWebhookEndpoints, RecordingRetries,
 };
 use courier_shared::application::consumer::SqsEvent;
 use courier_shared::application::intake::Intake;
 use courier_shared::application::processor::{Limits, MessageProcessor, RetryPolicy};
+use courier_shared::application::webhook_endpoints::WebhookEndpoints;
 use courier_shared::domain::{CorrelationId, Pattern, WorkMessage};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -43,7 +44,7 @@ fn intake(now: time::OffsetDateTime) -> Arc<Intake> {
         queue: Arc::new(InMemoryQueue::default()),
         claims: Arc::new(InMemoryClaims::default()),
         idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-        callback_policy: Arc::new(courier_shared::application::ssrf::SsrfPolicy::default()),
+        endpoints: Arc::new(InMemoryWebhookEndpoints::default()),
         clock: Arc::new(FixedClock::at(now)),
         claim_lifetime: Duration::from_secs(86_400),
     })
@@ -54,6 +55,12 @@ fn state() -> AppState {
     AppState {
         intake: intake(now),
         claims: Arc::new(InMemoryClaims::default()),
+        endpoints: Arc::new(WebhookEndpoints {
+            store: Arc::new(InMemoryWebhookEndpoints::default()),
+            sealer: Arc::new(InMemorySealer::default()),
+            url_policy: Arc::new(courier_shared::application::ssrf::SsrfPolicy::default()),
+            clock: Arc::new(FixedClock::at(now)),
+        }),
         clock: Arc::new(FixedClock::at(now)),
     }
 }

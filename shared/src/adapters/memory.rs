@@ -568,3 +568,114 @@ impl crate::application::ports::ConnectionPoster for RecordingPoster {
         Ok(crate::application::ports::PostOutcome::Delivered)
     }
 }
+
+/// Webhook endpoints by id, with the DynamoDB adapter's conditions.
+#[derive(Default)]
+pub struct InMemoryWebhookEndpoints {
+    pub endpoints: Mutex<HashMap<String, crate::domain::WebhookEndpoint>>,
+    pub fail: FailSwitch,
+}
+
+#[async_trait]
+impl crate::application::ports::WebhookEndpointStore for InMemoryWebhookEndpoints {
+    async fn create(&self, endpoint: &crate::domain::WebhookEndpoint) -> Result<(), PortError> {
+        self.fail.check("create endpoint")?;
+        let mut endpoints = self.endpoints.lock().unwrap();
+        assert!(
+            !endpoints.contains_key(endpoint.id.as_str()),
+            "endpoint ids are fresh"
+        );
+        endpoints.insert(endpoint.id.to_string(), endpoint.clone());
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        id: &crate::domain::EndpointId,
+    ) -> Result<Option<crate::domain::WebhookEndpoint>, PortError> {
+        self.fail.check("get endpoint")?;
+        Ok(self.endpoints.lock().unwrap().get(id.as_str()).cloned())
+    }
+
+    async fn replace_secrets(
+        &self,
+        endpoint: &crate::domain::WebhookEndpoint,
+    ) -> Result<bool, PortError> {
+        self.fail.check("rotate endpoint secret")?;
+        let mut endpoints = self.endpoints.lock().unwrap();
+        match endpoints.get_mut(endpoint.id.as_str()) {
+            Some(stored) if stored.revision + 1 == endpoint.revision => {
+                stored.secrets = endpoint.secrets.clone();
+                stored.revision = endpoint.revision;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(
+        &self,
+        id: &crate::domain::EndpointId,
+        owner: &Principal,
+    ) -> Result<bool, PortError> {
+        self.fail.check("delete endpoint")?;
+        let mut endpoints = self.endpoints.lock().unwrap();
+        if endpoints
+            .get(id.as_str())
+            .is_some_and(|e| e.visible_to(owner))
+        {
+            endpoints.remove(id.as_str());
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// A stand-in key service: "seals" by XOR with a pad derived from the context, so a secret
+/// opened under another endpoint or owner comes out wrong, as with KMS's encryption context.
+#[derive(Default)]
+pub struct InMemorySealer {
+    pub fail: FailSwitch,
+}
+
+impl InMemorySealer {
+    fn pad(context: &crate::application::ports::SealingContext) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(format!("{} {}", context.endpoint, context.owner.key())).into()
+    }
+
+    fn xor(bytes: &[u8], context: &crate::application::ports::SealingContext) -> Vec<u8> {
+        let pad = Self::pad(context);
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ pad[i % pad.len()])
+            .collect()
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::SecretSealer for InMemorySealer {
+    async fn seal(
+        &self,
+        secret: &courier_protocol::webhook::Secret,
+        context: &crate::application::ports::SealingContext,
+    ) -> Result<crate::domain::SealedSecret, PortError> {
+        self.fail.check("seal secret")?;
+        Ok(crate::domain::SealedSecret(Self::xor(
+            secret.expose_bytes(),
+            context,
+        )))
+    }
+
+    async fn open(
+        &self,
+        sealed: &crate::domain::SealedSecret,
+        context: &crate::application::ports::SealingContext,
+    ) -> Result<courier_protocol::webhook::Secret, PortError> {
+        self.fail.check("open secret")?;
+        courier_protocol::webhook::Secret::from_bytes(Self::xor(&sealed.0, context))
+            .map_err(|e| PortError::new("open secret", e.to_string()))
+    }
+}

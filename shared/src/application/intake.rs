@@ -7,12 +7,12 @@
 
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
-    ClaimStore, Created, IdempotencyClaim, IdempotencyStore, StoredResponse, WorkQueue,
+    ClaimStore, Created, IdempotencyClaim, IdempotencyStore, StoredResponse, WebhookEndpointStore,
+    WorkQueue,
 };
-use crate::application::ssrf::SsrfPolicy;
 use crate::domain::{
-    CallbackState, Claim, CorrelationId, IdempotencyKey, JobId, JobStatus, Pattern, Principal,
-    ReplyTo, Submission, WorkMessage,
+    CallbackState, Claim, CorrelationId, EndpointId, IdempotencyKey, JobId, JobStatus, Pattern,
+    Principal, ReplyTo, Submission, WorkMessage,
 };
 use crate::telemetry::TraceHeader;
 use courier_jobs::{Registry, RegistryError};
@@ -132,7 +132,8 @@ pub struct Intake {
     pub queue: Arc<dyn WorkQueue>,
     pub claims: Arc<dyn ClaimStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
-    pub callback_policy: Arc<SsrfPolicy>,
+    /// Where a callback's endpoint is looked up (it must be the caller's).
+    pub endpoints: Arc<dyn WebhookEndpointStore>,
     pub clock: Arc<dyn Clock>,
     /// How long a claim stays readable (`expiresAt` = acceptance + this).
     pub claim_lifetime: Duration,
@@ -150,9 +151,9 @@ pub fn fingerprint(scope: &str, request: &Value) -> String {
 
 impl Intake {
     pub async fn accept(&self, door: Door, request: Request) -> Result<Accepted, Refusal> {
-        let callback_url = self.validate(&door, &request.submission).await?;
+        let callback = self.validate(&door, &request).await?;
         let Some((key, original)) = &request.idempotency else {
-            let acceptance = self.write(&door, request, callback_url).await?;
+            let acceptance = self.write(&door, request, callback).await?;
             return Ok(Accepted {
                 acceptance,
                 replayed: false,
@@ -188,7 +189,7 @@ impl Intake {
             IdempotencyClaim::Acquired => {
                 let key = key.clone();
                 let correlation_id = request.correlation_id.clone();
-                match self.write(&door, request, callback_url).await {
+                match self.write(&door, request, callback).await {
                     Ok(acceptance) => {
                         crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
@@ -217,20 +218,22 @@ impl Intake {
         }
     }
 
-    /// The checks made before anything is written: the type, its payload, the callback URL
-    /// (names resolved; checked again at every delivery).
+    /// The checks made before anything is written: the type, its payload, and the callback's
+    /// endpoint (one of the caller's; its URL was checked at registration and is checked again
+    /// at every delivery).
     async fn validate(
         &self,
         door: &Door,
-        submission: &Submission,
-    ) -> Result<Option<String>, Refusal> {
+        request: &Request,
+    ) -> Result<Option<EndpointId>, Refusal> {
+        let submission = &request.submission;
         self.registry
             .validate(&submission.job_type, &submission.payload)
             .map_err(|e| match e {
                 RegistryError::UnknownType { .. } => Refusal::UnknownJobType(e.to_string()),
                 RegistryError::InvalidPayload { .. } => Refusal::InvalidPayload(e.to_string()),
             })?;
-        let Some(raw) = &submission.callback_url else {
+        let Some(raw) = &submission.callback_endpoint else {
             return Ok(None);
         };
         if *door != Door::Jobs {
@@ -238,15 +241,16 @@ impl Intake {
                 "callback is accepted on POST /v1/jobs only: a fire-and-forget message has no outcome to report".into(),
             ));
         }
-        let url = self
-            .callback_policy
-            .check_url(raw)
-            .map_err(|rejected| Refusal::InvalidCallback(rejected.to_string()))?;
-        self.callback_policy
-            .resolve(&url)
-            .await
-            .map_err(|rejected| Refusal::InvalidCallback(rejected.to_string()))?;
-        Ok(Some(url.as_str().to_owned()))
+        let unknown = || {
+            Refusal::InvalidCallback(format!(
+                "callback.endpointId: no webhook endpoint {raw} is registered to you"
+            ))
+        };
+        let id = EndpointId::parse(raw).map_err(|_| unknown())?;
+        match self.endpoints.get(&id).await? {
+            Some(endpoint) if endpoint.visible_to(&request.owner) => Ok(Some(id)),
+            _ => Err(unknown()),
+        }
     }
 
     /// The work message and its durable writes.
@@ -254,7 +258,7 @@ impl Intake {
         &self,
         door: &Door,
         request: Request,
-        callback_url: Option<String>,
+        callback: Option<EndpointId>,
     ) -> Result<Acceptance, Refusal> {
         let now = self.clock.now();
         let pattern = door.pattern();
@@ -271,7 +275,7 @@ impl Intake {
             job_type: request.submission.job_type,
             payload: request.submission.payload,
             accepted_at: rfc3339(now),
-            has_callback: callback_url.is_some(),
+            has_callback: callback.is_some(),
             reply_to: match door {
                 Door::WebSocket {
                     connection_id,
@@ -304,7 +308,7 @@ impl Intake {
                 now,
                 self.claim_lifetime,
             );
-            claim.callback = callback_url.map(CallbackState::waiting);
+            claim.callback = callback.map(CallbackState::waiting);
             if !self.record_and_queue(&claim, &work, delay_seconds).await {
                 return Err(Refusal::Unavailable(
                     "the job could not be recorded and queued, and was not accepted; retry later",
@@ -362,7 +366,9 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{
         FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue,
+        InMemoryWebhookEndpoints,
     };
+    use crate::domain::{SealedSecret, WebhookEndpoint};
     use serde_json::json;
 
     struct Harness {
@@ -370,20 +376,22 @@ mod tests {
         queue: Arc<InMemoryQueue>,
         claims: Arc<InMemoryClaims>,
         keys: Arc<InMemoryIdempotencyStore>,
+        endpoints: Arc<InMemoryWebhookEndpoints>,
     }
 
     fn harness() -> Harness {
-        let (queue, claims, keys) = (
+        let (queue, claims, keys, endpoints) = (
             Arc::new(InMemoryQueue::default()),
             Arc::new(InMemoryClaims::default()),
             Arc::new(InMemoryIdempotencyStore::default()),
+            Arc::new(InMemoryWebhookEndpoints::default()),
         );
         let intake = Intake {
             registry: Arc::new(courier_jobs::examples::offline()),
             queue: queue.clone(),
             claims: claims.clone(),
             idempotency: keys.clone(),
-            callback_policy: Arc::new(SsrfPolicy::default()),
+            endpoints: endpoints.clone(),
             clock: Arc::new(FixedClock::at(
                 time::macros::datetime!(2026-11-30 12:00 UTC),
             )),
@@ -394,6 +402,7 @@ mod tests {
             queue,
             claims,
             keys,
+            endpoints,
         }
     }
 
@@ -465,6 +474,58 @@ mod tests {
             h.claims.get_now(&first.acceptance.id).is_some(),
             "the first try's claim (its message is queued) stays"
         );
+    }
+
+    #[tokio::test]
+    async fn a_callback_names_one_of_the_callers_own_endpoints() {
+        let h = harness();
+        let endpoint = WebhookEndpoint::new(
+            EndpointId::generate(),
+            alice(),
+            "https://example.com/hook".into(),
+            SealedSecret(vec![1]),
+            time::macros::datetime!(2026-11-30 12:00 UTC),
+        );
+        h.endpoints.create(&endpoint).await.unwrap();
+        let with_callback = |owner: Principal, endpoint_id: &str| {
+            let body = json!({"type": "echo", "callback": {"endpointId": endpoint_id}});
+            Request {
+                submission: Submission::from_json(body).unwrap(),
+                owner,
+                ..request(None)
+            }
+        };
+        let bob = Principal::new("https://issuer.example", "bob");
+        for refused in [
+            with_callback(bob, endpoint.id.as_str()),
+            with_callback(alice(), EndpointId::generate().as_str()),
+            with_callback(alice(), "not-an-id"),
+        ] {
+            assert!(matches!(
+                h.intake.accept(Door::Jobs, refused).await,
+                Err(Refusal::InvalidCallback(_))
+            ));
+        }
+        assert_eq!(h.claims.len(), 0, "a refused callback writes nothing");
+        let refused = h
+            .intake
+            .accept(Door::Messages, with_callback(alice(), endpoint.id.as_str()))
+            .await;
+        assert!(matches!(refused, Err(Refusal::InvalidBody(_))));
+
+        let accepted = h
+            .intake
+            .accept(Door::Jobs, with_callback(alice(), endpoint.id.as_str()))
+            .await
+            .unwrap();
+        let claim = h
+            .claims
+            .get(&JobId::parse(&accepted.acceptance.id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.callback.unwrap().endpoint_id, endpoint.id);
+        assert!(h.queue.messages.lock().unwrap()[0].has_callback);
     }
 
     #[tokio::test]

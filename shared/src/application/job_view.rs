@@ -34,7 +34,7 @@ pub fn job_view(claim: &Claim) -> Job {
             .clone()
             .filter(|_| claim.status == JobStatus::Failed),
         callback: claim.callback.as_ref().map(|c| CallbackView {
-            url: c.url.clone(),
+            endpoint_id: c.endpoint_id.to_string(),
             state: c.state,
             attempts: c.attempts,
             last_status: c.last_status,

@@ -11,3 +11,4 @@ pub mod notifier;
 pub mod ports;
 pub mod processor;
 pub mod ssrf;
+pub mod webhook_endpoints;

@@ -2,9 +2,11 @@
 //! [`crate::adapters::memory`]; handlers never name a concrete store or queue.
 
 use crate::domain::{
-    CallbackEvent, CallbackStatus, Claim, IdempotencyKey, JobId, JobStatus, Principal, WorkMessage,
+    CallbackEvent, CallbackStatus, Claim, EndpointId, IdempotencyKey, JobId, JobStatus, Principal,
+    SealedSecret, WebhookEndpoint, WorkMessage,
 };
 use async_trait::async_trait;
+use courier_protocol::webhook::Secret;
 use serde_json::Value;
 use std::time::Duration;
 use thiserror::Error;
@@ -169,6 +171,50 @@ pub trait ClaimStore: Send + Sync {
     ) -> Result<CancelOutcome, PortError>;
     /// Compensation for a claim whose job could not be enqueued.
     async fn delete(&self, id: &JobId) -> Result<(), PortError>;
+}
+
+/// Callers' webhook endpoints (`ENDPOINT#<id>`).
+#[async_trait]
+pub trait WebhookEndpointStore: Send + Sync {
+    /// Stores a new endpoint (its id is fresh and random).
+    async fn create(&self, endpoint: &WebhookEndpoint) -> Result<(), PortError>;
+    async fn get(&self, id: &EndpointId) -> Result<Option<WebhookEndpoint>, PortError>;
+    /// Replaces the endpoint's secrets (and revision) if it is still at `revision - 1`:
+    /// `false` if another change came first or it is gone.
+    async fn replace_secrets(&self, endpoint: &WebhookEndpoint) -> Result<bool, PortError>;
+    /// Removes it if `owner`'s: `false` if there was no such endpoint of theirs.
+    async fn delete(&self, id: &EndpointId, owner: &Principal) -> Result<bool, PortError>;
+}
+
+/// What a sealed secret is bound to: opening it under any other endpoint or owner fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealingContext {
+    pub endpoint: EndpointId,
+    pub owner: Principal,
+}
+
+impl SealingContext {
+    pub fn of(endpoint: &WebhookEndpoint) -> Self {
+        Self {
+            endpoint: endpoint.id.clone(),
+            owner: endpoint.owner.clone(),
+        }
+    }
+}
+
+/// Encrypts webhook secrets for storage and decrypts them to sign (a key service).
+#[async_trait]
+pub trait SecretSealer: Send + Sync {
+    async fn seal(
+        &self,
+        secret: &Secret,
+        context: &SealingContext,
+    ) -> Result<SealedSecret, PortError>;
+    async fn open(
+        &self,
+        sealed: &SealedSecret,
+        context: &SealingContext,
+    ) -> Result<Secret, PortError>;
 }
 
 /// Where the processor stands with one message, as recorded before it runs the job.

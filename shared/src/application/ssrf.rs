@@ -15,23 +15,23 @@ pub const MAX_URL_LEN: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlRejected {
-    #[error("callback.url is not a valid absolute URL: {0}")]
+    #[error("the URL is not a valid absolute URL: {0}")]
     Malformed(String),
-    #[error("callback.url must be at most {MAX_URL_LEN} characters")]
+    #[error("the URL must be at most {MAX_URL_LEN} characters")]
     TooLong,
-    #[error("callback.url must use https (or http where allowed), not {0}")]
+    #[error("the URL must use https (or http where allowed), not {0}")]
     Scheme(String),
-    #[error("callback.url must use https")]
+    #[error("the URL must use https")]
     HttpNotAllowed,
-    #[error("callback.url must not contain credentials (user:password@)")]
+    #[error("the URL must not contain credentials (user:password@)")]
     Credentials,
-    #[error("callback.url has no host")]
+    #[error("the URL has no host")]
     NoHost,
     #[error(
-        "callback.url points at a non-public address ({0}): loopback, private, link-local, unique-local, multicast and metadata addresses are refused"
+        "the URL points at a non-public address ({0}): loopback, private, link-local, unique-local, multicast and metadata addresses are refused"
     )]
     ForbiddenAddress(IpAddr),
-    #[error("callback.url host {0} does not resolve")]
+    #[error("the URL host {0} does not resolve")]
     Unresolvable(String),
 }
 

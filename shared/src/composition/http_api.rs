@@ -2,14 +2,17 @@
 
 use super::settings::HttpApiSettings;
 use super::{JobCatalog, load_aws_config, start};
-use crate::adapters::aws::{DynamoClaimStore, DynamoIdempotencyStore, SqsWorkQueue};
+use crate::adapters::aws::{
+    DynamoClaimStore, DynamoIdempotencyStore, DynamoWebhookEndpoints, KmsSecretSealer, SqsWorkQueue,
+};
 use crate::adapters::http::AppState;
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
+use crate::application::webhook_endpoints::WebhookEndpoints;
 use crate::domain::Principal;
 use std::sync::Arc;
 
-/// Real SQS and DynamoDB behind the HTTP handlers' ports.
+/// Real SQS, DynamoDB and KMS behind the HTTP handlers' ports.
 pub fn wire(
     config: &aws_config::SdkConfig,
     settings: &HttpApiSettings,
@@ -18,6 +21,10 @@ pub fn wire(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let claims = Arc::new(DynamoClaimStore::new(
+        dynamodb.clone(),
+        &settings.table_name,
+    ));
+    let endpoints = Arc::new(DynamoWebhookEndpoints::new(
         dynamodb.clone(),
         &settings.table_name,
     ));
@@ -35,11 +42,20 @@ pub fn wire(
                 settings.idempotency_ttl,
                 clock.clone(),
             )),
-            callback_policy: Arc::new(settings.callback_policy.clone()),
+            endpoints: endpoints.clone(),
             clock: clock.clone(),
             claim_lifetime: settings.claim_lifetime,
         }),
         claims,
+        endpoints: Arc::new(WebhookEndpoints {
+            store: endpoints,
+            sealer: Arc::new(KmsSecretSealer::new(
+                aws_sdk_kms::Client::new(config),
+                &settings.webhook_key_id,
+            )),
+            url_policy: Arc::new(settings.callback_policy.clone()),
+            clock: clock.clone(),
+        }),
         clock,
     }
 }

@@ -2,7 +2,9 @@
 
 use super::settings::NotifierSettings;
 use super::{load_aws_config, start};
-use crate::adapters::aws::{DynamoClaimStore, SqsRetryScheduler};
+use crate::adapters::aws::{
+    DynamoClaimStore, DynamoWebhookEndpoints, KmsSecretSealer, SqsRetryScheduler,
+};
 use crate::adapters::webhook_sender::HttpWebhookSender;
 use crate::application::clock::SystemClock;
 use crate::application::consumer::SqsEvent;
@@ -15,8 +17,9 @@ pub fn wire(
     config: &aws_config::SdkConfig,
     settings: &NotifierSettings,
 ) -> Result<Notifier, reqwest::Error> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let claims = Arc::new(DynamoClaimStore::new(
-        aws_sdk_dynamodb::Client::new(config),
+        dynamodb.clone(),
         &settings.table_name,
     ));
     Ok(Notifier {
@@ -30,7 +33,11 @@ pub fn wire(
             aws_sdk_sqs::Client::new(config),
             vec![settings.callback_queue_url.clone()],
         )),
-        secrets: settings.secrets.clone(),
+        endpoints: Arc::new(DynamoWebhookEndpoints::new(dynamodb, &settings.table_name)),
+        sealer: Arc::new(KmsSecretSealer::new(
+            aws_sdk_kms::Client::new(config),
+            &settings.webhook_key_id,
+        )),
         url_policy: settings.url_policy.clone(),
         retry: RetryPolicy {
             max_attempts: settings.max_attempts,

@@ -128,6 +128,8 @@ pub struct HttpApiSettings {
     /// template's `ClaimLifetimeSeconds`.
     pub claim_lifetime: Duration,
     pub callback_policy: crate::application::ssrf::SsrfPolicy,
+    /// `WEBHOOK_KEY_ID`: the KMS key that seals webhook endpoints' secrets.
+    pub webhook_key_id: String,
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -153,6 +155,7 @@ impl HttpApiSettings {
             idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
             claim_lifetime: Duration::from_secs(parameters::CLAIM_LIFETIME_SECONDS.number()?),
             callback_policy: callback_policy_from_env(),
+            webhook_key_id: required("WEBHOOK_KEY_ID")?,
         })
     }
 }
@@ -272,8 +275,8 @@ impl WebSocketSettings {
 pub struct NotifierSettings {
     pub table_name: String,
     pub callback_queue_url: String,
-    /// `WEBHOOK_SECRETS`: one or more `whsec_` secrets; the first signs, all sign in rotation.
-    pub secrets: Vec<courier_protocol::webhook::Secret>,
+    /// `WEBHOOK_KEY_ID`: the KMS key that opens webhook endpoints' secrets.
+    pub webhook_key_id: String,
     pub timeout: Duration,
     /// The callback queue's `maxReceiveCount`: attempts before the callback DLQ.
     pub max_attempts: u32,
@@ -284,18 +287,10 @@ pub struct NotifierSettings {
 
 impl NotifierSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let secrets = courier_protocol::webhook::Secret::parse_list(&required("WEBHOOK_SECRETS")?)
-            .map_err(|e| ConfigError::Invalid {
-                name: "WEBHOOK_SECRETS",
-                reason: e.to_string(),
-            })?;
-        if secrets.is_empty() {
-            return Err(ConfigError::Missing("WEBHOOK_SECRETS"));
-        }
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
-            secrets,
+            webhook_key_id: required("WEBHOOK_KEY_ID")?,
             timeout: Duration::from_millis(parameters::CALLBACK_TIMEOUT_MS.number()?),
             max_attempts: parameters::CALLBACK_MAX_ATTEMPTS.count()?,
             retry_base_delay: Duration::from_secs(

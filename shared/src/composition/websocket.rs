@@ -4,12 +4,12 @@
 use super::settings::WebSocketSettings;
 use super::{JobCatalog, frame_sender, load_aws_config, start};
 use crate::adapters::aws::{
-    DynamoClaimStore, DynamoConnectionStore, DynamoIdempotencyStore, SqsWorkQueue,
+    DynamoClaimStore, DynamoConnectionStore, DynamoIdempotencyStore, DynamoWebhookEndpoints,
+    SqsWorkQueue,
 };
 use crate::adapters::websocket::{WebSocketApp, WebSocketRequest};
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
-use crate::application::ssrf::SsrfPolicy;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
@@ -43,13 +43,13 @@ pub fn wire(
                 &settings.table_name,
             )),
             idempotency: Arc::new(DynamoIdempotencyStore::new(
-                dynamodb,
+                dynamodb.clone(),
                 &settings.table_name,
                 settings.idempotency_ttl,
                 clock.clone(),
             )),
-            // WebSocket jobs take no callback.
-            callback_policy: Arc::new(SsrfPolicy::default()),
+            // WebSocket jobs take no callback (the intake refuses one before any look-up).
+            endpoints: Arc::new(DynamoWebhookEndpoints::new(dynamodb, &settings.table_name)),
             clock: clock.clone(),
             claim_lifetime: settings.claim_lifetime,
         }),

@@ -68,7 +68,7 @@ pub use courier_protocol::rest::JobFailure;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallbackState {
-    pub url: String,
+    pub endpoint_id: super::EndpointId,
     pub state: CallbackStatus,
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,9 +82,9 @@ pub struct CallbackState {
 }
 
 impl CallbackState {
-    pub fn waiting(url: String) -> Self {
+    pub fn waiting(endpoint_id: super::EndpointId) -> Self {
         Self {
-            url,
+            endpoint_id,
             state: CallbackStatus::Waiting,
             attempts: 0,
             last_status: None,

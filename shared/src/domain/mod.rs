@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod idempotency_key;
 pub mod lifecycle;
 pub mod submission;
+pub mod webhook_endpoint;
 
 pub use claim::{CallbackState, Claim, JobFailure, JobId};
 pub use correlation::CorrelationId;
@@ -14,3 +15,4 @@ pub use envelope::{Pattern, ReplyTo, WorkMessage, record_key};
 pub use idempotency_key::IdempotencyKey;
 pub use lifecycle::{CallbackEvent, CallbackStatus, JobEvent, JobStatus};
 pub use submission::{Submission, SubmissionError};
+pub use webhook_endpoint::{EndpointId, SealedSecret, SigningSecret, WebhookEndpoint};

@@ -10,8 +10,9 @@ pub struct Submission {
     pub payload: Value,
     /// Hold the work this long before it becomes available to the processor (SQS delay).
     pub delay_seconds: u32,
-    /// Where to post the outcome (callback pattern; jobs only). Checked against SSRF later.
-    pub callback_url: Option<String>,
+    /// The caller's webhook endpoint to post the outcome to (callback pattern; jobs only), as
+    /// given: whether it exists and is theirs is the intake's call.
+    pub callback_endpoint: Option<String>,
 }
 
 /// SQS's longest message delay.
@@ -52,7 +53,7 @@ impl Submission {
             job_type: wire.job_type,
             payload: wire.payload,
             delay_seconds,
-            callback_url: wire.callback.map(|c| c.url),
+            callback_endpoint: wire.callback.map(|c| c.endpoint_id),
         })
     }
 }

@@ -5,8 +5,8 @@ use super::{callback_sources, job_sources, n, one_of, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError};
 use crate::domain::{
-    CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, JobEvent, JobFailure,
-    JobId, JobStatus, Pattern, Principal,
+    CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, EndpointId, JobEvent,
+    JobFailure, JobId, JobStatus, Pattern, Principal,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -78,17 +78,19 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         expires_at: instant(item, "expiresAt")?,
         result: text(item, "result").and_then(|r| serde_json::from_str(r).ok()),
         error,
-        callback: text(item, "callbackUrl").map(|url| CallbackState {
-            url: url.to_owned(),
-            state: text(item, "callbackState")
-                .and_then(CallbackStatus::parse)
-                .unwrap_or(CallbackStatus::Waiting),
-            attempts: number(item, "callbackAttempts").unwrap_or(0) as u32,
-            last_status: number(item, "callbackLastStatus").map(|s| s as u16),
-            last_error: text(item, "callbackLastError").map(str::to_owned),
-            next_attempt_at: text(item, "callbackNextAttemptAt").map(str::to_owned),
-            delivered_at: text(item, "callbackDeliveredAt").map(str::to_owned),
-        }),
+        callback: text(item, "callbackEndpoint")
+            .and_then(|id| EndpointId::parse(id).ok())
+            .map(|endpoint_id| CallbackState {
+                endpoint_id,
+                state: text(item, "callbackState")
+                    .and_then(CallbackStatus::parse)
+                    .unwrap_or(CallbackStatus::Waiting),
+                attempts: number(item, "callbackAttempts").unwrap_or(0) as u32,
+                last_status: number(item, "callbackLastStatus").map(|s| s as u16),
+                last_error: text(item, "callbackLastError").map(str::to_owned),
+                next_attempt_at: text(item, "callbackNextAttemptAt").map(str::to_owned),
+                delivered_at: text(item, "callbackDeliveredAt").map(str::to_owned),
+            }),
     })
 }
 
@@ -102,7 +104,7 @@ impl ClaimStore for DynamoClaimStore {
         }
         if let Some(callback) = &claim.callback {
             request = request
-                .item("callbackUrl", s(&callback.url))
+                .item("callbackEndpoint", s(callback.endpoint_id.as_str()))
                 .item("callbackState", s(callback.state.as_str()))
                 .item("callbackAttempts", n(0));
         }

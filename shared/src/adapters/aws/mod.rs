@@ -1,19 +1,23 @@
-//! Adapters from courier's ports to SQS and DynamoDB.
+//! Adapters from courier's ports to SQS, DynamoDB and KMS.
 
 mod callback_start;
 mod connections_api;
 mod dynamo_claims;
 mod dynamo_connections;
+mod dynamo_endpoints;
 mod dynamo_idempotency;
 mod dynamo_ledger;
+mod kms_sealer;
 mod sqs;
 
 pub use callback_start::QueuedCallbackStarter;
 pub use connections_api::ApiGatewayConnectionPoster;
 pub use dynamo_claims::DynamoClaimStore;
 pub use dynamo_connections::DynamoConnectionStore;
+pub use dynamo_endpoints::DynamoWebhookEndpoints;
 pub use dynamo_idempotency::DynamoIdempotencyStore;
 pub use dynamo_ledger::DynamoMessageLedger;
+pub use kms_sealer::KmsSecretSealer;
 pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
 
 use crate::application::ports::PortError;

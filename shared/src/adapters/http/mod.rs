@@ -11,6 +11,7 @@ pub mod problem;
 mod router;
 mod state;
 mod submission;
+mod webhook_endpoints;
 
 pub use caller::Caller;
 pub use jobs::POLL_AFTER_SECONDS;

@@ -122,11 +122,41 @@ impl Problem {
         .retry_after(1)
     }
 
-    pub fn invalid_callback_url(detail: impl Into<String>) -> Self {
+    /// A job's callback names no webhook endpoint of the caller's.
+    pub fn invalid_callback(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid-callback-url",
-            "The callback URL is refused",
+            "invalid-callback",
+            "The callback is refused",
+            detail,
+        )
+    }
+
+    /// A webhook endpoint's URL is malformed or points where courier will not call.
+    pub fn invalid_endpoint_url(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-endpoint-url",
+            "The endpoint URL is refused",
+            detail,
+        )
+    }
+
+    /// Unknown and another caller's endpoints answer alike.
+    pub fn endpoint_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "endpoint-not-found",
+            "No such webhook endpoint",
+            format!("no webhook endpoint {id} is registered to you"),
+        )
+    }
+
+    pub fn too_many_secrets(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "too-many-secrets",
+            "Too many signing secrets",
             detail,
         )
     }
@@ -176,7 +206,6 @@ impl Problem {
         )
     }
 
-    /// A dependency failed before anything was accepted: safe to retry.
     /// No verified caller on the request: it did not come through the JWT authorizer.
     pub fn unauthenticated() -> Self {
         Self::new(
@@ -187,6 +216,7 @@ impl Problem {
         )
     }
 
+    /// A dependency failed before anything was done: safe to retry.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@ use super::jobs::{cancel_job, get_job, post_job};
 use super::messages::post_message;
 use super::problem::Problem;
 pub use super::state::AppState;
+use super::webhook_endpoints::{create_endpoint, delete_endpoint, get_endpoint, rotate_secret};
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::middleware;
@@ -23,6 +24,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/jobs"),
     ("GET", "/v1/jobs/{id}"),
     ("DELETE", "/v1/jobs/{id}"),
+    ("POST", "/v1/webhook-endpoints"),
+    ("GET", "/v1/webhook-endpoints/{id}"),
+    ("DELETE", "/v1/webhook-endpoints/{id}"),
+    ("POST", "/v1/webhook-endpoints/{id}/rotate"),
 ];
 
 /// All REST routes. Unknown paths and methods answer with problem+json like every other error.
@@ -31,6 +36,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages", post(post_message))
         .route("/v1/jobs", post(post_job))
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
+        .route("/v1/webhook-endpoints", post(create_endpoint))
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            get(get_endpoint).delete(delete_endpoint),
+        )
+        .route("/v1/webhook-endpoints/{id}/rotate", post(rotate_secret))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(correlate))

@@ -3,6 +3,7 @@
 use crate::application::clock::Clock;
 use crate::application::intake::Intake;
 use crate::application::ports::ClaimStore;
+use crate::application::webhook_endpoints::WebhookEndpoints;
 use std::sync::Arc;
 
 /// Everything the HTTP handlers use, built once per cold start.
@@ -12,5 +13,7 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     /// Reads and cancels claims.
     pub claims: Arc<dyn ClaimStore>,
+    /// Callers' webhook endpoints.
+    pub endpoints: Arc<WebhookEndpoints>,
     pub clock: Arc<dyn Clock>,
 }

@@ -65,7 +65,7 @@ pub fn refused(refusal: Refusal) -> Problem {
         Refusal::UnknownJobType(detail) => Problem::unknown_job_type(detail),
         Refusal::InvalidPayload(detail) => Problem::invalid_payload(detail),
         Refusal::InvalidBody(detail) => Problem::invalid_body(detail),
-        Refusal::InvalidCallback(detail) => Problem::invalid_callback_url(detail),
+        Refusal::InvalidCallback(detail) => Problem::invalid_callback(detail),
         Refusal::KeyReused => Problem::idempotency_key_reused(),
         Refusal::InProgress => Problem::request_in_progress(),
         Refusal::Unavailable(detail) => Problem::unavailable(detail),

@@ -2,7 +2,8 @@
 
 use super::{AppState, router};
 use crate::adapters::memory::{
-    FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue,
+    FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue, InMemorySealer,
+    InMemoryWebhookEndpoints,
 };
 use crate::domain::Principal;
 use axum::body::Body;
@@ -18,6 +19,7 @@ pub(super) struct Harness {
     pub(super) claims: Arc<InMemoryClaims>,
     clock: Arc<FixedClock>,
     idempotency: Arc<InMemoryIdempotencyStore>,
+    pub(super) endpoints: Arc<InMemoryWebhookEndpoints>,
     state: AppState,
 }
 
@@ -27,20 +29,27 @@ impl Harness {
         let idempotency = Arc::new(InMemoryIdempotencyStore::default());
         let claims = Arc::new(InMemoryClaims::default());
         let clock = Arc::new(FixedClock::at(datetime!(2026-11-23 12:00:00.5 UTC)));
+        let endpoints = Arc::new(InMemoryWebhookEndpoints::default());
         let state = AppState {
             intake: Arc::new(crate::application::intake::Intake {
                 registry: Arc::new(courier_jobs::examples::offline()),
                 queue: queue.clone(),
                 claims: claims.clone(),
                 idempotency: idempotency.clone(),
-                callback_policy: Arc::new(crate::application::ssrf::SsrfPolicy {
-                    allow_http: true,
-                    allowed_hosts: vec!["127.0.0.1".into()],
-                }),
+                endpoints: endpoints.clone(),
                 clock: clock.clone(),
                 claim_lifetime: std::time::Duration::from_secs(3600),
             }),
             claims: claims.clone(),
+            endpoints: Arc::new(crate::application::webhook_endpoints::WebhookEndpoints {
+                store: endpoints.clone(),
+                sealer: Arc::new(InMemorySealer::default()),
+                url_policy: Arc::new(crate::application::ssrf::SsrfPolicy {
+                    allow_http: true,
+                    allowed_hosts: vec!["127.0.0.1".into()],
+                }),
+                clock: clock.clone(),
+            }),
             clock: clock.clone(),
         };
         Self {
@@ -48,6 +57,7 @@ impl Harness {
             claims,
             clock,
             idempotency,
+            endpoints,
             state,
         }
     }
@@ -518,5 +528,99 @@ mod jobs {
         assert_eq!(again.1["idempotent-replayed"], "true");
         assert_eq!(h.claims.len(), 1);
         assert_eq!(h.queue.sent().len(), 1);
+    }
+}
+
+mod webhook_endpoints {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_secret_is_shown_once_and_never_cached() {
+        let h = Harness::new();
+        let (status, headers, created) = h
+            .post_to(
+                "/v1/webhook-endpoints",
+                r#"{"url":"http://127.0.0.1:9/hook"}"#,
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap();
+        assert_eq!(
+            headers["location"].to_str().unwrap(),
+            format!("/v1/webhook-endpoints/{id}")
+        );
+        assert_eq!(headers["cache-control"], "no-store");
+        let secret = created["secret"].as_str().unwrap();
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        assert_eq!(created["url"], "http://127.0.0.1:9/hook");
+
+        let get = Request::get(format!("/v1/webhook-endpoints/{id}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, shown) = h.send(get).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(shown.get("secret").is_none(), "never shown again: {shown}");
+        assert!(
+            !shown.to_string().contains(&secret[6..]),
+            "not even in part"
+        );
+        assert_eq!(shown["secrets"].as_array().unwrap().len(), 1);
+
+        let rotate = Request::post(format!("/v1/webhook-endpoints/{id}/rotate"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, rotated) = h.send(rotate).await;
+        assert_eq!(status, StatusCode::OK, "{rotated}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_ne!(rotated["secret"], created["secret"]);
+        let secrets = rotated["secrets"].as_array().unwrap();
+        assert_eq!(secrets.len(), 2, "{rotated}");
+        assert_eq!(
+            secrets[0]["expiresAt"], "2026-11-24T12:00:00.500Z",
+            "the old one signs for the default 24 hours"
+        );
+        assert!(secrets[1].get("expiresAt").is_none());
+    }
+
+    #[tokio::test]
+    async fn another_caller_cannot_see_rotate_delete_or_name_it() {
+        let h = Harness::new();
+        let (_, _, created) = h
+            .post_to(
+                "/v1/webhook-endpoints",
+                r#"{"url":"http://127.0.0.1:9/hook"}"#,
+                &[],
+            )
+            .await;
+        let one = format!("/v1/webhook-endpoints/{}", created["id"].as_str().unwrap());
+        for request in [
+            Request::get(&one).body(Body::empty()).unwrap(),
+            Request::delete(&one).body(Body::empty()).unwrap(),
+            Request::post(format!("{one}/rotate"))
+                .body(Body::empty())
+                .unwrap(),
+        ] {
+            let (status, _, body) = h.send_as(request, Some(bob())).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+            assert_eq!(problem_slug(&body), "endpoint-not-found");
+        }
+        let job = format!(
+            r#"{{"type":"echo","callback":{{"endpointId":"{}"}}}}"#,
+            created["id"].as_str().unwrap()
+        );
+        let request = Request::post("/v1/jobs")
+            .header("content-type", "application/json")
+            .body(Body::from(job.clone()))
+            .unwrap();
+        let (status, _, body) = h.send_as(request, Some(bob())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem_slug(&body), "invalid-callback");
+        let (status, _, _) = h.post_to("/v1/jobs", &job, &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "its owner can");
+        let (status, _, _) = h
+            .send(Request::get(&one).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "still there for its owner");
     }
 }

@@ -229,7 +229,7 @@ impl WebSocketApp {
                 job_type: request.job_type,
                 payload: request.payload,
                 delay_seconds: 0,
-                callback_url: None,
+                callback_endpoint: None,
             },
             correlation_id: correlation_id.clone(),
             trace: trace.cloned(),

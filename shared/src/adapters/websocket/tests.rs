@@ -44,7 +44,7 @@ impl Harness {
                 queue: queue.clone(),
                 claims: claims.clone(),
                 idempotency: Arc::new(InMemoryIdempotencyStore::default()),
-                callback_policy: Arc::new(crate::application::ssrf::SsrfPolicy::default()),
+                endpoints: Arc::new(crate::adapters::memory::InMemoryWebhookEndpoints::default()),
                 clock: clock.clone(),
                 claim_lifetime: std::time::Duration::from_secs(3600),
             }),

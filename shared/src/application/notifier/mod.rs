@@ -12,15 +12,17 @@ use crate::application::consumer::{
     Delivery, SqsBatchResponse, SqsEvent, SqsMessage, handle_batch,
 };
 use crate::application::ports::{
-    CallbackLedger, CallbackUpdate, ClaimStore, PortError, RetryScheduler,
+    CallbackLedger, CallbackUpdate, ClaimStore, PortError, RetryScheduler, SecretSealer,
+    WebhookEndpointStore,
 };
 use crate::application::processor::RetryPolicy;
 use crate::application::ssrf::SsrfPolicy;
+use crate::application::webhook_endpoints::signing_secrets;
 use crate::domain::{CallbackEvent, CallbackStatus, Claim, JobId};
 use crate::telemetry::{TraceHeader, record_trace_id};
 use async_trait::async_trait;
 use courier_protocol::queue::{CallbackMessage, QueueMessage};
-use courier_protocol::webhook::{Secret, signature_header};
+use courier_protocol::webhook::signature_header;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -65,7 +67,9 @@ pub struct Notifier {
     pub ledger: Arc<dyn CallbackLedger>,
     pub sender: Arc<dyn WebhookSender>,
     pub retries: Arc<dyn RetryScheduler>,
-    pub secrets: Vec<Secret>,
+    /// Where each delivery's URL and signing secrets come from: the job's endpoint.
+    pub endpoints: Arc<dyn WebhookEndpointStore>,
+    pub sealer: Arc<dyn SecretSealer>,
     pub url_policy: SsrfPolicy,
     pub retry: RetryPolicy,
     pub clock: Arc<dyn Clock>,
@@ -174,8 +178,10 @@ impl Notifier {
     }
 
     /// Step 1: read the claim and decide whether there is anything to send; if so, the signed
-    /// request. A redriven delivery reopens a FAILED callback (once per redrive); a settled one
-    /// is a duplicate; a URL the guard now refuses fails the delivery without a request.
+    /// request, to the job's endpoint, signed with every secret of it that signs now. A
+    /// redriven delivery reopens a FAILED callback (once per redrive); a settled one is a
+    /// duplicate; a deleted endpoint, or a URL the guard now refuses, fails the delivery
+    /// without a request.
     async fn prepare(
         &self,
         job_id: &JobId,
@@ -202,17 +208,31 @@ impl Notifier {
         if callback.is_settled() {
             return Ok(Prepared::Nothing("callback already settled (a duplicate)"));
         }
-        // Checked again at delivery: configuration may have changed since submission.
-        if let Err(rejected) = self.url_policy.check_url(&callback.url) {
-            return Ok(Prepared::Refused(CallbackUpdate {
+        let give_up = |why: String| {
+            Ok(Prepared::Refused(CallbackUpdate {
                 event: CallbackEvent::GiveUp,
                 attempts: attempt,
                 last_status: None,
-                last_error: Some(rejected.to_string()),
+                last_error: Some(why),
                 next_attempt_at: None,
                 delivered_at: None,
-            }));
+            }))
+        };
+        // The endpoint may have been deleted since submission; only the job's owner's counts.
+        let endpoint = match self.endpoints.get(&callback.endpoint_id).await? {
+            Some(endpoint) if claim.owner.as_ref() == Some(&endpoint.owner) => endpoint,
+            _ => {
+                return give_up(format!(
+                    "webhook endpoint {} was deleted; nothing was sent",
+                    callback.endpoint_id
+                ));
+            }
+        };
+        // Checked again at delivery: configuration may have changed since registration.
+        if let Err(rejected) = self.url_policy.check_url(&endpoint.url) {
+            return give_up(rejected.to_string());
         }
+        let secrets = signing_secrets(self.sealer.as_ref(), &endpoint, now).await?;
         let body = serde_json::to_string(&crate::application::job_view::callback_body(&claim))
             .expect("serialisable");
         let id = webhook_id(job_id.as_str());
@@ -224,7 +244,7 @@ impl Notifier {
             ("webhook-timestamp".to_owned(), timestamp.to_string()),
             (
                 "webhook-signature".to_owned(),
-                signature_header(&self.secrets, &id, timestamp, body.as_bytes()),
+                signature_header(&secrets, &id, timestamp, body.as_bytes()),
             ),
             (
                 "x-correlation-id".to_owned(),
@@ -233,7 +253,7 @@ impl Notifier {
         ];
         Ok(Prepared::Send {
             webhook: WebhookRequest {
-                url: callback.url,
+                url: endpoint.url,
                 headers,
                 body,
             },

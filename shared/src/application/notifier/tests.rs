@@ -1,8 +1,12 @@
 //! The notifier's steps over fakes: one test per kind of answer a receiver can give.
 
 use super::*;
-use crate::adapters::memory::{FixedClock, InMemoryClaims, RecordingRetries};
-use crate::domain::{CallbackState, CorrelationId, JobStatus};
+use crate::adapters::memory::{
+    FixedClock, InMemoryClaims, InMemorySealer, InMemoryWebhookEndpoints, RecordingRetries,
+};
+use crate::application::ports::SealingContext;
+use crate::domain::{CallbackState, CorrelationId, EndpointId, JobStatus, WebhookEndpoint};
+use courier_protocol::webhook::Secret;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::sync::Mutex;
@@ -10,6 +14,13 @@ use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-11-30 12:00 UTC);
 const JOB: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+const ENDPOINT: &str = "ep_0123456789abcdef0123456789abcdef";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const NEWER_SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn alice() -> crate::domain::Principal {
+    crate::domain::Principal::new("https://issuer.example", "alice")
+}
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -55,6 +66,8 @@ struct Harness {
     receiver: Arc<ScriptedReceiver>,
     ledger: Arc<RecordingLedger>,
     retries: Arc<RecordingRetries>,
+    endpoints: Arc<InMemoryWebhookEndpoints>,
+    sealer: Arc<InMemorySealer>,
 }
 
 async fn harness(url: &str, response: WebhookResponse) -> Harness {
@@ -63,7 +76,7 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
         JobId::parse(JOB).unwrap(),
         "echo".into(),
         CorrelationId::parse("corr-1").unwrap(),
-        crate::domain::Principal::new("https://issuer.example", "alice"),
+        alice(),
         NOW,
         Duration::from_secs(3600),
     );
@@ -71,9 +84,24 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
     claim.result = Some(serde_json::json!({"ok": true}));
     claim.callback = Some(CallbackState {
         state: CallbackStatus::Queued,
-        ..CallbackState::waiting(url.into())
+        ..CallbackState::waiting(EndpointId::parse(ENDPOINT).unwrap())
     });
     claims.create(&claim).await.unwrap();
+    let sealer = Arc::new(InMemorySealer::default());
+    let id = EndpointId::parse(ENDPOINT).unwrap();
+    let context = SealingContext {
+        endpoint: id.clone(),
+        owner: alice(),
+    };
+    let sealed = sealer
+        .seal(&Secret::parse(SECRET).unwrap(), &context)
+        .await
+        .unwrap();
+    let endpoints = Arc::new(InMemoryWebhookEndpoints::default());
+    endpoints
+        .create(&WebhookEndpoint::new(id, alice(), url.into(), sealed, NOW))
+        .await
+        .unwrap();
     let receiver = Arc::new(ScriptedReceiver {
         response,
         requests: Mutex::default(),
@@ -86,7 +114,8 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
             ledger: ledger.clone(),
             sender: receiver.clone(),
             retries: retries.clone(),
-            secrets: vec![Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()],
+            endpoints: endpoints.clone(),
+            sealer: sealer.clone(),
             url_policy: SsrfPolicy::default(),
             retry: policy(),
             clock: Arc::new(FixedClock::at(NOW)),
@@ -94,6 +123,8 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
         receiver,
         ledger,
         retries,
+        endpoints,
+        sealer,
     }
 }
 
@@ -115,6 +146,16 @@ impl Harness {
             .attributes
             .insert("ApproximateReceiveCount".into(), attempt.to_string());
         self.notifier.deliver(Delivery::parse(record)).await
+    }
+
+    fn sent_header(&self, name: &str) -> String {
+        let request = self.receiver.requests.lock().unwrap()[0].clone();
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
     }
 
     fn update(&self) -> CallbackUpdate {
@@ -155,7 +196,7 @@ async fn a_2xx_is_delivered_signed_with_a_stable_id() {
             .unwrap()
     };
     assert_eq!(header("webhook-id"), format!("msg_{JOB}"));
-    let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let secret = Secret::parse(SECRET).unwrap();
     let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
     courier_protocol::webhook::verify(
         &secret,
@@ -173,6 +214,75 @@ async fn a_2xx_is_delivered_signed_with_a_stable_id() {
         body.get("callback").is_none(),
         "the body is the job, less its delivery state"
     );
+}
+
+fn verifies(h: &Harness, secret: &str) -> bool {
+    let request = h.receiver.requests.lock().unwrap()[0].clone();
+    courier_protocol::webhook::verify(
+        &Secret::parse(secret).unwrap(),
+        &h.sent_header("webhook-id"),
+        h.sent_header("webhook-timestamp").parse().unwrap(),
+        request.body.as_bytes(),
+        &h.sent_header("webhook-signature"),
+        NOW.unix_timestamp(),
+        300,
+    )
+    .is_ok()
+}
+
+#[tokio::test]
+async fn during_a_rotation_the_delivery_is_signed_with_both_secrets() {
+    let h = harness(URL, status(204, None)).await;
+    let id = EndpointId::parse(ENDPOINT).unwrap();
+    let mut endpoint = h.endpoints.get(&id).await.unwrap().unwrap();
+    let context = SealingContext::of(&endpoint);
+    let newer = h
+        .sealer
+        .seal(&Secret::parse(NEWER_SECRET).unwrap(), &context)
+        .await
+        .unwrap();
+    endpoint
+        .rotate(newer, Duration::from_secs(60), NOW)
+        .unwrap();
+    assert!(h.endpoints.replace_secrets(&endpoint).await.unwrap());
+    h.deliver(1).await.unwrap();
+    assert_eq!(h.sent_header("webhook-signature").split(' ').count(), 2);
+    assert!(verifies(&h, SECRET) && verifies(&h, NEWER_SECRET));
+}
+
+#[tokio::test]
+async fn a_deleted_endpoint_fails_the_callback_without_a_request() {
+    let h = harness(URL, status(204, None)).await;
+    let id = EndpointId::parse(ENDPOINT).unwrap();
+    assert!(h.endpoints.delete(&id, &alice()).await.unwrap());
+    h.deliver(1).await.unwrap();
+    let update = h.update();
+    assert_eq!(update.state(), CallbackStatus::Failed);
+    assert!(
+        update
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("was deleted"),
+        "{update:?}"
+    );
+    assert!(h.receiver.requests.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_key_service_failure_retries_the_delivery_and_sends_nothing() {
+    let h = harness(URL, status(204, None)).await;
+    h.sealer.fail.set(true);
+    assert!(matches!(
+        h.deliver(1).await,
+        Err(NotifyError::Dependency(_))
+    ));
+    assert!(h.receiver.requests.lock().unwrap().is_empty());
+    assert!(
+        h.ledger.updates.lock().unwrap().is_empty(),
+        "nothing recorded"
+    );
+    assert_eq!(h.retries.delays().len(), 1, "handed back with a backoff");
 }
 
 #[tokio::test]

@@ -1,0 +1,210 @@
+//! Webhook endpoints (`ENDPOINT#<id>`) in the same table as claims: the owner, the URL, and
+//! the sealed signing secrets (ciphertext from the key service; never the secrets themselves).
+
+use super::{n, port_error, s};
+use crate::application::clock::{parse_rfc3339, rfc3339};
+use crate::application::ports::{PortError, WebhookEndpointStore};
+use crate::domain::{EndpointId, Principal, SealedSecret, SigningSecret, WebhookEndpoint};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoWebhookEndpoints {
+    client: Client,
+    table: String,
+}
+
+impl DynamoWebhookEndpoints {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn pk(id: &EndpointId) -> AttributeValue {
+        s(format!("ENDPOINT#{id}"))
+    }
+}
+
+fn secrets_value(secrets: &[SigningSecret]) -> AttributeValue {
+    AttributeValue::L(
+        secrets
+            .iter()
+            .map(|secret| {
+                let mut map = HashMap::from([
+                    (
+                        "sealed".to_owned(),
+                        AttributeValue::B(Blob::new(secret.sealed.0.clone())),
+                    ),
+                    ("createdAt".to_owned(), s(rfc3339(secret.created_at))),
+                ]);
+                if let Some(end) = secret.expires_at {
+                    map.insert("expiresAt".to_owned(), s(rfc3339(end)));
+                }
+                AttributeValue::M(map)
+            })
+            .collect(),
+    )
+}
+
+fn secret_from(value: &AttributeValue) -> Option<SigningSecret> {
+    let map = value.as_m().ok()?;
+    let instant = |name: &str| map.get(name)?.as_s().ok().and_then(|t| parse_rfc3339(t));
+    Some(SigningSecret {
+        sealed: SealedSecret(map.get("sealed")?.as_b().ok()?.as_ref().to_vec()),
+        created_at: instant("createdAt")?,
+        expires_at: instant("expiresAt"),
+    })
+}
+
+/// Maps a stored item back to an endpoint; `None` if it is not a well-formed one.
+fn endpoint_from(item: &Item) -> Option<WebhookEndpoint> {
+    let text = |name: &str| item.get(name)?.as_s().ok().map(String::as_str);
+    Some(WebhookEndpoint {
+        id: EndpointId::parse(text("pk")?.strip_prefix("ENDPOINT#")?).ok()?,
+        owner: Principal::parse_key(text("owner")?)?,
+        url: text("url")?.to_owned(),
+        created_at: parse_rfc3339(text("createdAt")?)?,
+        secrets: item
+            .get("secrets")?
+            .as_l()
+            .ok()?
+            .iter()
+            .map(secret_from)
+            .collect::<Option<_>>()?,
+        revision: item.get("revision")?.as_n().ok()?.parse().ok()?,
+    })
+}
+
+#[async_trait]
+impl WebhookEndpointStore for DynamoWebhookEndpoints {
+    async fn create(&self, endpoint: &WebhookEndpoint) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", Self::pk(&endpoint.id))
+            .item("kind", s("webhook-endpoint"))
+            .item("owner", s(endpoint.owner.key()))
+            .item("url", s(&endpoint.url))
+            .item("createdAt", s(rfc3339(endpoint.created_at)))
+            .item("secrets", secrets_value(&endpoint.secrets))
+            .item("revision", n(endpoint.revision))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| port_error("put endpoint", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &EndpointId) -> Result<Option<WebhookEndpoint>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("get endpoint", e))?;
+        Ok(output.item().and_then(|item| {
+            let endpoint = endpoint_from(item);
+            if endpoint.is_none() {
+                tracing::error!(endpoint_id = %id, "stored endpoint unreadable");
+            }
+            endpoint
+        }))
+    }
+
+    async fn replace_secrets(&self, endpoint: &WebhookEndpoint) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(&endpoint.id))
+            .update_expression("SET secrets = :secrets, revision = :next")
+            .condition_expression("revision = :current")
+            .expression_attribute_values(":secrets", secrets_value(&endpoint.secrets))
+            .expression_attribute_values(":next", n(endpoint.revision))
+            .expression_attribute_values(":current", n(endpoint.revision.saturating_sub(1)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(port_error("rotate endpoint secret", error)),
+        }
+    }
+
+    async fn delete(&self, id: &EndpointId, owner: &Principal) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner.key()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(port_error("delete endpoint", error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn an_endpoint_reads_back_as_it_was_written() {
+        let now = datetime!(2026-11-30 12:00 UTC);
+        let mut endpoint = WebhookEndpoint::new(
+            EndpointId::generate(),
+            Principal::new("https://issuer.example", "alice"),
+            "https://example.com/hook".into(),
+            SealedSecret(vec![1, 2, 3]),
+            now,
+        );
+        endpoint
+            .rotate(
+                SealedSecret(vec![4, 5]),
+                std::time::Duration::from_secs(60),
+                now,
+            )
+            .unwrap();
+        let item: Item = HashMap::from([
+            ("pk".to_owned(), DynamoWebhookEndpoints::pk(&endpoint.id)),
+            ("owner".to_owned(), s(endpoint.owner.key())),
+            ("url".to_owned(), s(&endpoint.url)),
+            ("createdAt".to_owned(), s(rfc3339(endpoint.created_at))),
+            ("secrets".to_owned(), secrets_value(&endpoint.secrets)),
+            ("revision".to_owned(), n(endpoint.revision)),
+        ]);
+        assert_eq!(endpoint_from(&item), Some(endpoint));
+        let mut claim_like = item.clone();
+        claim_like.insert("pk".to_owned(), s("JOB#x"));
+        assert_eq!(endpoint_from(&claim_like), None);
+    }
+}

@@ -15,7 +15,6 @@ Reads its settings from the environment set by infra/env.sh.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -35,16 +34,6 @@ ENDPOINT = os.environ["COURIER_ENDPOINT"]
 STACK = os.environ["COURIER_STACK_NAME"]
 BUCKET = f"{STACK}-artifacts"
 
-def local_webhook_secret() -> str:
-    """A signing secret made once per checkout and kept in .local/ (never committed)."""
-    LOCAL.mkdir(parents=True, exist_ok=True)
-    path = LOCAL / "webhook-secret"
-    if not path.exists():
-        path.write_text("whsec_" + base64.b64encode(os.urandom(32)).decode() + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 # Local values for template parameters: host binaries, quick retries for a fast feedback loop,
 # callbacks allowed to reach receivers on this machine.
 PARAMETERS = {
@@ -57,7 +46,6 @@ PARAMETERS = {
     "CallbackRetryBaseDelaySeconds": "1",
     "CallbackRetryMaxDelaySeconds": "30",
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
-    "LocalWebhookSecrets": local_webhook_secret(),
     "LocalEmulatorEndpoint": ENDPOINT,
     "CallbackAllowHttp": "true",
     "CallbackAllowedHosts": "127.0.0.1,localhost",
@@ -97,6 +85,23 @@ def ensure_local_user(pool_id: str, username: str) -> None:
     idp.admin_set_user_password(
         UserPoolId=pool_id, Username=username, Password=local_password(username), Permanent=True
     )
+
+
+def elsewhere_client(pool_id: str) -> str:
+    """A second app client of the pool: its tokens are genuine, signed by the pool, but for
+    another audience, which courier's authorizers must refuse (the tests use it)."""
+    idp = client("cognito-idp")
+    name = "courier-local-elsewhere"
+    for existing in idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]:
+        if existing["ClientName"] == name:
+            return existing["ClientId"]
+    created = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=name,
+        GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )
+    return created["UserPoolClient"]["ClientId"]
 
 
 def client(service: str):
@@ -228,7 +233,6 @@ def main() -> None:
     outputs["Endpoint"] = ENDPOINT
     outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     outputs["StackName"] = STACK
-    outputs["LocalWebhookSecret"] = PARAMETERS["LocalWebhookSecrets"]
     for username in LOCAL_USERS:
         ensure_local_user(outputs["UserPoolId"], username)
     user, other = LOCAL_USERS
@@ -236,6 +240,7 @@ def main() -> None:
     outputs["LocalPassword"] = local_password(user)
     outputs["LocalOtherUsername"] = other
     outputs["LocalOtherPassword"] = local_password(other)
+    outputs["LocalElsewhereClientId"] = elsewhere_client(outputs["UserPoolId"])
     (LOCAL / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     log(f"outputs written to {(LOCAL / 'outputs.json').relative_to(ROOT)}")
 

@@ -413,10 +413,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             secret,
             answer,
         } => return Ok(run_listener(&client, port, secret, answer).await),
-        Command::Ws { .. }
-        | Command::Dlq { .. }
-        | Command::Login { .. }
-        | Command::Token => {
+        Command::Ws { .. } | Command::Dlq { .. } | Command::Login { .. } | Command::Token => {
             unreachable!("handled above")
         }
         Command::Cancel { id } => {
@@ -607,12 +604,7 @@ async fn run_dlq(action: DlqAction) -> ExitCode {
     }
 }
 
-async fn run_listener(
-    client: &Client,
-    port: u16,
-    secret: Option<String>,
-    answer: u16,
-) -> ExitCode {
+async fn run_listener(client: &Client, port: u16, secret: Option<String>, answer: u16) -> ExitCode {
     let Ok(answer) = axum::http::StatusCode::from_u16(answer) else {
         eprintln!("courier: --answer must be an HTTP status code");
         return ExitCode::from(exit::USAGE);

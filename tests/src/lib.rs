@@ -33,9 +33,18 @@ pub struct Stack {
 
 /// An access token of the local user whose name and password are the outputs named.
 async fn sign_in(outputs: &HashMap<String, String>, username: &str, password: &str) -> String {
+    sign_in_with(outputs, "UserPoolClientId", username, password).await
+}
+
+async fn sign_in_with(
+    outputs: &HashMap<String, String>,
+    client: &str,
+    username: &str,
+    password: &str,
+) -> String {
     courier_client::auth::CognitoSignIn::new(
         format!("{}/", outputs["Endpoint"]),
-        outputs["UserPoolClientId"].clone(),
+        outputs[client].clone(),
     )
     .expect("sign-in client")
     .with_password(&outputs[username], &outputs[password])
@@ -85,6 +94,18 @@ impl Stack {
             sqs: aws_sdk_sqs::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
         }
+    }
+
+    /// A genuine token of the local user, issued by the stack's pool to another app client:
+    /// for another audience.
+    pub async fn token_for_another_audience(&self) -> String {
+        sign_in_with(
+            &self.outputs,
+            "LocalElsewhereClientId",
+            "LocalUsername",
+            "LocalPassword",
+        )
+        .await
     }
 
     /// A token of the stack's second local user: someone else.
@@ -604,12 +625,36 @@ pub fn unsigned_token(token: &str) -> String {
     )
 }
 
+/// A webhook endpoint a test registered, with the secret its registration showed.
+#[derive(Debug, Clone)]
+pub struct RegisteredEndpoint {
+    pub id: String,
+    pub secret: String,
+}
+
 /// A fresh id for a test's own correlation ids and idempotency keys.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
 impl Stack {
+    /// Registers `url` as a webhook endpoint of the local user's.
+    pub async fn register_endpoint(&self, url: &str) -> RegisteredEndpoint {
+        let reply = self
+            .post_json(
+                "/v1/webhook-endpoints",
+                &serde_json::json!({ "url": url }),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        let body = reply.json();
+        RegisteredEndpoint {
+            id: body["id"].as_str().unwrap().to_owned(),
+            secret: body["secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         Reply::from(
             self.api(reqwest::Method::GET, path)

@@ -221,14 +221,29 @@ async fn bad_requests_get_precise_problems_and_enqueue_nothing() {
 }
 
 #[tokio::test]
-async fn every_route_refuses_a_missing_forged_or_unsigned_token_and_accepts_nothing() {
+async fn every_route_refuses_a_missing_forged_unsigned_or_foreign_token_and_accepts_nothing() {
     let stack = Stack::load().await;
     let job = uuid::Uuid::new_v4().to_string();
+    // A real endpoint of the signed-in user's: the refusals must not depend on it being unknown.
+    let endpoint = stack.register_endpoint("http://127.0.0.1:9/").await.id;
     let routes = [
         (reqwest::Method::POST, "/v1/messages".to_owned()),
         (reqwest::Method::POST, "/v1/jobs".to_owned()),
         (reqwest::Method::GET, format!("/v1/jobs/{job}")),
         (reqwest::Method::DELETE, format!("/v1/jobs/{job}")),
+        (reqwest::Method::POST, "/v1/webhook-endpoints".to_owned()),
+        (
+            reqwest::Method::GET,
+            format!("/v1/webhook-endpoints/{endpoint}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/webhook-endpoints/{endpoint}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/webhook-endpoints/{endpoint}/rotate"),
+        ),
         (reqwest::Method::GET, "/v1/nothing-here".to_owned()),
     ];
     let tokens = [
@@ -236,6 +251,7 @@ async fn every_route_refuses_a_missing_forged_or_unsigned_token_and_accepts_noth
         Some("not-a-jwt".to_owned()),
         Some(courier_e2e::tampered_token(&stack.token)),
         Some(courier_e2e::unsigned_token(&stack.token)),
+        Some(stack.token_for_another_audience().await),
     ];
     let correlation_id = unique("unauthorized");
     for (method, path) in &routes {
@@ -256,6 +272,12 @@ async fn every_route_refuses_a_missing_forged_or_unsigned_token_and_accepts_noth
             );
         }
     }
+    // The endpoint was neither rotated nor deleted.
+    let shown = stack
+        .get(&format!("/v1/webhook-endpoints/{endpoint}"))
+        .await;
+    assert_eq!(shown.status, 200, "{shown:?}");
+    assert_eq!(shown.json()["secrets"].as_array().unwrap().len(), 1);
     // The same requests signed in are answered by courier (and accepted, for the POSTs).
     let accepted = stack
         .post_json("/v1/jobs", &json!({"type": "echo", "payload": 1}), &[])

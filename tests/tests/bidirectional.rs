@@ -13,11 +13,16 @@ async fn a_bad_or_missing_token_is_refused_at_connect() {
     let stack = Stack::load().await;
     let url = stack.output("WebSocketUrl");
     let forged = courier_e2e::tampered_token(&stack.token);
+    let unsigned = courier_e2e::unsigned_token(&stack.token);
+    let foreign = stack.token_for_another_audience().await;
     for auth in [
         Auth::Header("not-a-jwt"),
         Auth::Query("not-a-jwt"),
         Auth::Header(&forged),
         Auth::Query(&forged),
+        Auth::Header(&unsigned),
+        Auth::Header(&foreign),
+        Auth::Query(&foreign),
         Auth::None,
     ] {
         match WsClient::connect(url, auth).await {

@@ -1,15 +1,22 @@
-//! Callbacks, end to end: jobs submitted with a callback URL pointing at a real HTTP receiver on
-//! 127.0.0.1 (allow-listed in the local stack), delivered by the notifier Lambda.
+//! Callbacks, end to end: jobs submitted with a callback to a webhook endpoint whose URL is a
+//! real HTTP receiver on 127.0.0.1 (allow-listed in the local stack), delivered by the notifier
+//! Lambda.
 
 use courier_client::webhook::{Secret, verify_headers};
 use courier_e2e::receiver::{Answer, Receiver};
-use courier_e2e::{Stack, eventually};
+use courier_e2e::{RegisteredEndpoint, Stack, eventually};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Registers `url` as an endpoint and submits `body` with a callback to it.
 async fn submit_with_callback(stack: &Stack, body: Value, url: &str) -> String {
+    let endpoint = stack.register_endpoint(url).await;
+    submit_to(stack, body, &endpoint).await
+}
+
+async fn submit_to(stack: &Stack, body: Value, endpoint: &RegisteredEndpoint) -> String {
     let mut body = body;
-    body["callback"] = json!({ "url": url });
+    body["callback"] = json!({ "endpointId": endpoint.id });
     let reply = stack.post_json("/v1/jobs", &body, &[]).await;
     assert_eq!(reply.status, 202, "{reply:?}");
     reply.json()["id"].as_str().unwrap().to_owned()
@@ -26,13 +33,15 @@ fn now() -> i64 {
 async fn a_callback_is_delivered_once_and_its_signature_verifies() {
     let stack = Stack::load().await;
     let receiver = Receiver::start(vec![], None).await;
-    let id = submit_with_callback(
+    let endpoint = stack.register_endpoint(&receiver.url).await;
+    let id = submit_to(
         &stack,
         json!({"type": "sha256", "payload": {"data": "cb"}}),
-        &receiver.url,
+        &endpoint,
     )
     .await;
     let job = stack.wait_for_callback(&id, "DELIVERED").await;
+    assert_eq!(job["callback"]["endpointId"], endpoint.id.as_str());
     assert_eq!(job["callback"]["attempts"], 1);
     assert_eq!(job["callback"]["lastStatus"], 204);
     stack.wait_for_queue_idle("CallbackQueueUrl").await;
@@ -56,7 +65,7 @@ async fn a_callback_is_delivered_once_and_its_signature_verifies() {
     );
 
     let get = |name: &str| arrival.headers.get(name).and_then(|v| v.to_str().ok());
-    let secret = Secret::parse(stack.output("LocalWebhookSecret")).unwrap();
+    let secret = Secret::parse(&endpoint.secret).unwrap();
     assert_eq!(
         verify_headers(&secret, get, &arrival.body, now(), 300),
         Ok(format!("msg_{id}"))
@@ -169,32 +178,38 @@ async fn a_redelivered_work_message_starts_no_second_delivery() {
 }
 
 #[tokio::test]
-async fn hostile_callback_urls_are_refused_at_submission() {
+async fn a_callback_must_name_an_endpoint_of_the_callers_and_only_on_jobs() {
     let stack = Stack::load().await;
-    for url in [
-        "http://10.0.0.1/hook",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[::ffff:127.0.0.2]/",
-        "http://2130706434/",
-        "ftp://127.0.0.1/",
-        "https://user:pw@127.0.0.1/",
-        "http://no-such-host.invalid/",
-        "not a url",
+    for endpoint_id in [
+        "ep_0123456789abcdef0123456789abcdef",
+        "ep_not-an-id",
+        "../../etc/passwd",
     ] {
         let reply = stack
             .post_json(
                 "/v1/jobs",
-                &json!({"type": "echo", "callback": {"url": url}}),
+                &json!({"type": "echo", "callback": {"endpointId": endpoint_id}}),
                 &[],
             )
             .await;
-        assert_eq!(reply.status, 400, "{url}: {reply:?}");
-        assert_eq!(reply.problem_type(), "invalid-callback-url", "{url}");
+        assert_eq!(reply.status, 400, "{endpoint_id}: {reply:?}");
+        assert_eq!(reply.problem_type(), "invalid-callback", "{endpoint_id}");
     }
+    // A URL in place of an endpoint is the old shape: refused, never called.
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "echo", "callback": {"url": "http://127.0.0.1:9/"}}),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.problem_type(), "invalid-body");
+    let endpoint = stack.register_endpoint("http://127.0.0.1:9/").await;
     let reply = stack
         .post_json(
             "/v1/messages",
-            &json!({"type": "echo", "callback": {"url": "http://127.0.0.1/"}}),
+            &json!({"type": "echo", "callback": {"endpointId": endpoint.id}}),
             &[],
         )
         .await;
@@ -248,4 +263,79 @@ async fn a_dead_lettered_callback_is_delivered_after_a_redrive() {
         "a redrive starts from attempt 1"
     );
     assert_eq!(receiver.arrivals().len(), 6);
+}
+
+/// `courier listen` as a developer runs it: it registers itself as an endpoint, verifies and
+/// prints a delivery to it, and deletes the endpoint when interrupted.
+#[tokio::test]
+async fn courier_listen_registers_itself_prints_verified_deliveries_and_cleans_up() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let stack = Stack::load().await;
+    let mut listener = Command::new(courier_e2e::courier_binary())
+        .args(["listen", "--port", "0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run courier listen");
+    let (lines, seen) = std::sync::mpsc::channel::<(bool, String)>();
+    for (is_stdout, stream) in [
+        (
+            true,
+            Box::new(listener.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        ),
+        (false, Box::new(listener.stderr.take().unwrap())),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = lines.send((is_stdout, line));
+            }
+        });
+    }
+    let next = |stdout: bool, contains: &str| -> String {
+        let deadline = std::time::Instant::now() + courier_e2e::DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let (from_stdout, line) = seen
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("courier listen never printed {contains:?}"));
+            if from_stdout == stdout && line.contains(contains) {
+                return line;
+            }
+        }
+    };
+    let registered = next(false, "registered webhook endpoint ");
+    let endpoint_id = registered
+        .split_whitespace()
+        .find(|word| word.starts_with("ep_"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "echo", "payload": "to listen", "callback": {"endpointId": endpoint_id}}),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let printed: Value = serde_json::from_str(&next(true, &id)).unwrap();
+    assert_eq!(printed["verified"], true);
+    assert_eq!(printed["webhookId"], format!("msg_{id}"));
+    assert_eq!(printed["body"]["result"], "to listen");
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &listener.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    next(false, &format!("endpoint {endpoint_id} deleted"));
+    assert!(listener.wait().unwrap().success());
+    let gone = stack
+        .get(&format!("/v1/webhook-endpoints/{endpoint_id}"))
+        .await;
+    assert_eq!(gone.status, 404, "{gone:?}");
 }

@@ -172,11 +172,12 @@ async fn a_crash_between_marking_a_callback_and_queueing_it_still_delivers_it_on
         )
         .await;
     let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint(&receiver.url).await;
     let correlation_id = marked("callback");
     let reply = stack
         .post_json(
             "/v1/jobs",
-            &json!({"type": "echo", "payload": "once", "callback": {"url": receiver.url}}),
+            &json!({"type": "echo", "payload": "once", "callback": {"endpointId": endpoint.id}}),
             &[("x-correlation-id", correlation_id.as_str())],
         )
         .await;
@@ -209,6 +210,7 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven_even_af
         )
         .await;
     let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint(&receiver.url).await;
     let correlation_id = marked("stranded");
     let account = unique("acct");
     let reply = stack
@@ -217,7 +219,7 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven_even_af
             &json!({
                 "type": "ledger",
                 "payload": {"account": account, "amountCents": 7},
-                "callback": {"url": receiver.url},
+                "callback": {"endpointId": endpoint.id},
             }),
             &[("x-correlation-id", correlation_id.as_str())],
         )
@@ -406,11 +408,12 @@ async fn a_crash_after_posting_a_callback_sends_it_again_under_the_same_webhook_
         )
         .await;
     let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint(&receiver.url).await;
     let correlation_id = marked("notifier");
     let reply = stack
         .post_json(
             "/v1/jobs",
-            &json!({"type": "echo", "payload": "twice?", "callback": {"url": receiver.url}}),
+            &json!({"type": "echo", "payload": "twice?", "callback": {"endpointId": endpoint.id}}),
             &[("x-correlation-id", correlation_id.as_str())],
         )
         .await;

@@ -228,11 +228,12 @@ async fn trace_id_of(stack: &Stack, function: &str, term: &str) -> String {
 async fn one_trace_id_follows_a_job_through_both_queues_to_its_callback() {
     let stack = Stack::load().await;
     let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint(&receiver.url).await;
     let correlation_id = unique("xray");
     let reply = stack
         .post_json(
             "/v1/jobs",
-            &json!({"type": "echo", "payload": 1, "callback": {"url": receiver.url}}),
+            &json!({"type": "echo", "payload": 1, "callback": {"endpointId": endpoint.id}}),
             &[("x-correlation-id", &correlation_id)],
         )
         .await;

@@ -4,12 +4,11 @@
 //! lifecycle): a crash between the two steps is healed by the work message's redelivery.
 
 use super::sqs::{string_attribute, with_trace};
-use super::{callback_sources, one_of, port_error, s};
+use super::{callback_sources, condition_held, one_of, port_error, s};
 use crate::application::ports::{CallbackStarter, PortError};
 use crate::domain::lifecycle::callback::target;
 use crate::domain::{CallbackEvent, JobStatus, WorkMessage};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use courier_protocol::queue::CallbackMessage;
 use courier_protocol::queue::attribute::CORRELATION_ID as CORRELATION_ID_ATTRIBUTE;
 
@@ -61,13 +60,10 @@ impl QueuedCallbackStarter {
                 request = request.expression_attribute_values(placeholder, value);
             }
         }
-        match request.condition_expression(condition).send().await {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(port_error("dynamodb:UpdateItem(callback start)", other)),
-            },
-        }
+        condition_held(
+            "dynamodb:UpdateItem(callback start)",
+            request.condition_expression(condition).send().await,
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! Claim records (`JOB#<id>`) as the HTTP API creates, reads and cancels them. The processor's
 //! writes to the same items live in the ledger adapter.
 
-use super::{callback_sources, job_sources, n, one_of, port_error, s};
+use super::{callback_sources, condition_held, job_sources, n, one_of, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError};
 use crate::domain::{
@@ -306,12 +306,6 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(port_error("dynamodb:UpdateItem(reopen callback)", other)),
-            },
-        }
+        condition_held("dynamodb:UpdateItem(reopen callback)", result)
     }
 }

@@ -1,7 +1,7 @@
 //! Webhook endpoints (`ENDPOINT#<id>`) in the same table as claims: the owner, the URL, and
 //! the sealed signing secrets (ciphertext from the key service; never the secrets themselves).
 
-use super::{n, port_error, s};
+use super::{condition_held, n, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::application::ports::{PortError, WebhookEndpointStore};
 use crate::domain::{EndpointId, Principal, SealedSecret, SigningSecret, WebhookEndpoint};
@@ -98,7 +98,7 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(|e| port_error("put endpoint", e))?;
+            .map_err(|e| port_error("dynamodb:PutItem(endpoint)", e))?;
         Ok(())
     }
 
@@ -111,7 +111,7 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| port_error("get endpoint", e))?;
+            .map_err(|e| port_error("dynamodb:GetItem(endpoint)", e))?;
         Ok(output.item().and_then(|item| {
             let endpoint = endpoint_from(item);
             if endpoint.is_none() {
@@ -134,17 +134,7 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
             .expression_attribute_values(":current", n(endpoint.revision.saturating_sub(1)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(port_error("rotate endpoint secret", error)),
-        }
+        condition_held("dynamodb:UpdateItem(endpoint secrets)", result)
     }
 
     async fn delete(&self, id: &EndpointId, owner: &Principal) -> Result<bool, PortError> {
@@ -158,17 +148,7 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
             .expression_attribute_values(":owner", s(owner.key()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(port_error("delete endpoint", error)),
-        }
+        condition_held("dynamodb:DeleteItem(endpoint)", result)
     }
 }
 

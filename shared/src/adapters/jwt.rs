@@ -32,6 +32,7 @@ pub struct HttpKeySource {
 impl HttpKeySource {
     pub fn new(url: impl Into<String>) -> Result<Self, String> {
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*super::https::tls_config()).clone())
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| e.to_string())?;

@@ -42,6 +42,7 @@ pub struct HttpWebhookSender {
 impl HttpWebhookSender {
     pub fn new(policy: SsrfPolicy, timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured((*super::https::tls_config()).clone())
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)

@@ -16,10 +16,19 @@ pub mod websocket;
 /// `courier-jobs` crate's `deployment`).
 pub type JobCatalog = fn(&aws_config::SdkConfig) -> courier_jobs::Registry;
 
-/// Shared AWS configuration, loaded once per cold start. Honours `AWS_ENDPOINT_URL`, which is how
-/// the local stack points functions at the emulator. Makes no network call.
+/// Shared AWS configuration, loaded once per cold start: credentials and region from the
+/// environment Lambda gives every function (no profile, container or instance look-ups), one
+/// HTTPS client for every SDK client. Honours `AWS_ENDPOINT_URL`, which is how the local stack
+/// points functions at the emulator. Makes no network call.
 pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::adapters::https::sdk_http_client())
+        .credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
+        .region(aws_config::environment::EnvironmentVariableRegionProvider::new())
+        .load()
+        .await
 }
 
 /// What every function does first: JSON logs, and the cold-start metric.

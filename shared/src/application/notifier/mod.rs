@@ -220,7 +220,9 @@ impl Notifier {
         };
         // The endpoint may have been deleted since submission; only the job's owner's counts.
         let endpoint = match self.endpoints.get(&callback.endpoint_id).await? {
-            Some(endpoint) if claim.owner.as_ref() == Some(&endpoint.owner) => endpoint,
+            Some(endpoint) if claim.owner.as_ref().is_some_and(|o| endpoint.visible_to(o)) => {
+                endpoint
+            }
             _ => {
                 return give_up(format!(
                     "webhook endpoint {} was deleted; nothing was sent",

@@ -16,7 +16,10 @@ use std::sync::Mutex;
 /// Opened secrets kept per instance; past this the cache starts over.
 const CACHE_ENTRIES: usize = 1024;
 
-type CacheKey = (Vec<u8>, String, String);
+/// The encryption context's entries, always in this order.
+type Context = [(String, String); 2];
+
+type CacheKey = (Vec<u8>, Context);
 
 pub struct KmsSecretSealer {
     client: Client,
@@ -35,19 +38,15 @@ impl KmsSecretSealer {
 
     /// The encryption context: the endpoint, and the owner as a tag (KMS logs the context
     /// in the clear; the tag names nobody).
-    fn context(context: &SealingContext) -> [(&'static str, String); 2] {
+    fn context(context: &SealingContext) -> Context {
         [
-            ("courier:endpoint", context.endpoint.to_string()),
-            ("courier:owner", context.owner.tag()),
+            ("courier:endpoint".to_owned(), context.endpoint.to_string()),
+            ("courier:owner".to_owned(), context.owner.tag()),
         ]
     }
 
-    fn cache_key(sealed: &SealedSecret, context: &SealingContext) -> CacheKey {
-        (
-            sealed.0.clone(),
-            context.endpoint.to_string(),
-            context.owner.tag(),
-        )
+    fn as_map(context: &Context) -> Option<HashMap<String, String>> {
+        Some(context.iter().cloned().collect())
     }
 }
 
@@ -58,15 +57,12 @@ impl SecretSealer for KmsSecretSealer {
         secret: &Secret,
         context: &SealingContext,
     ) -> Result<SealedSecret, PortError> {
-        let mut request = self
+        let output = self
             .client
             .encrypt()
             .key_id(&self.key_id)
-            .plaintext(Blob::new(secret.expose_bytes()));
-        for (name, value) in Self::context(context) {
-            request = request.encryption_context(name, value);
-        }
-        let output = request
+            .plaintext(Blob::new(secret.expose_bytes()))
+            .set_encryption_context(Self::as_map(&Self::context(context)))
             .send()
             .await
             .map_err(|e| port_error("kms encrypt", e))?;
@@ -81,20 +77,17 @@ impl SecretSealer for KmsSecretSealer {
         sealed: &SealedSecret,
         context: &SealingContext,
     ) -> Result<Secret, PortError> {
-        let key = Self::cache_key(sealed, context);
+        let key = (sealed.0.clone(), Self::context(context));
         if let Some(secret) = self.opened.lock().unwrap().get(&key) {
             return Ok(secret.clone());
         }
         // The key is named too, so a ciphertext made under another key is refused.
-        let mut request = self
+        let output = self
             .client
             .decrypt()
             .key_id(&self.key_id)
-            .ciphertext_blob(Blob::new(sealed.0.clone()));
-        for (name, value) in Self::context(context) {
-            request = request.encryption_context(name, value);
-        }
-        let output = request
+            .ciphertext_blob(Blob::new(sealed.0.clone()))
+            .set_encryption_context(Self::as_map(&key.1))
             .send()
             .await
             .map_err(|e| port_error("kms decrypt", e))?;

@@ -153,7 +153,11 @@ enum Command {
 enum EndpointAction {
     /// Register a URL (POST /v1/webhook-endpoints); prints the endpoint with its secret, which
     /// is shown only now.
-    Create { url: String },
+    Create {
+        /// Where callbacks are POSTed (https; a public address).
+        #[arg(value_name = "URL")]
+        endpoint_url: String,
+    },
     /// Show an endpoint: its URL and when its secrets were made and expire.
     Show { id: String },
     /// Make a new secret (printed, once); the ones signing now keep signing for --grace.
@@ -393,7 +397,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
         Command::Endpoints { action } => {
             let endpoint = match action {
-                EndpointAction::Create { url } => client.create_webhook_endpoint(&url).await?,
+                EndpointAction::Create { endpoint_url } => {
+                    client.create_webhook_endpoint(&endpoint_url).await?
+                }
                 EndpointAction::Show { id } => client.webhook_endpoint(&id).await?,
                 EndpointAction::Rotate { id, grace } => {
                     client
@@ -685,5 +691,26 @@ async fn main() -> ExitCode {
             eprintln!("courier: {error}");
             ExitCode::from(exit::API_ERROR)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subcommand's own URL argument must not land in the global `--url` (the API's).
+    #[test]
+    fn an_endpoint_url_is_not_the_api_url() {
+        let cli =
+            Cli::try_parse_from(["courier", "endpoints", "create", "https://hooks.example/x"])
+                .unwrap();
+        assert_eq!(cli.url, None);
+        let Command::Endpoints {
+            action: EndpointAction::Create { endpoint_url },
+        } = cli.command
+        else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(endpoint_url, "https://hooks.example/x");
     }
 }

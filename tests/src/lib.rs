@@ -640,13 +640,18 @@ pub fn unique(prefix: &str) -> String {
 impl Stack {
     /// Registers `url` as a webhook endpoint of the local user's.
     pub async fn register_endpoint(&self, url: &str) -> RegisteredEndpoint {
-        let reply = self
-            .post_json(
-                "/v1/webhook-endpoints",
-                &serde_json::json!({ "url": url }),
-                &[],
-            )
-            .await;
+        self.register_endpoint_as(&self.token, url).await
+    }
+
+    /// Registers `url` as a webhook endpoint of whoever `token` belongs to.
+    pub async fn register_endpoint_as(&self, token: &str, url: &str) -> RegisteredEndpoint {
+        let request = self
+            .http
+            .post(self.url("/v1/webhook-endpoints"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "url": url }).to_string());
+        let reply = Reply::from(request.send().await.expect("request reaches the API")).await;
         assert_eq!(reply.status, 201, "{reply:?}");
         let body = reply.json();
         RegisteredEndpoint {

@@ -57,6 +57,8 @@ async fn a_delivery_verifies_with_its_endpoints_secret_and_no_other() {
     let mine = stack.register_endpoint(&receiver.url).await;
     let also_mine = stack.register_endpoint(&receiver.url).await;
     assert_ne!(mine.secret, also_mine.secret, "one secret per endpoint");
+    let bob = stack.other_callers_token().await;
+    let bobs = stack.register_endpoint_as(&bob, &receiver.url).await;
 
     let arrival = delivery(&stack, &receiver, &mine).await;
     assert!(
@@ -66,6 +68,10 @@ async fn a_delivery_verifies_with_its_endpoints_secret_and_no_other() {
     assert!(
         !verifies(&arrival, &also_mine.secret),
         "another endpoint's secret does not verify it, though the URL is the same"
+    );
+    assert!(
+        !verifies(&arrival, &bobs.secret),
+        "nor another caller's endpoint secret for the same URL"
     );
     assert_eq!(
         arrival.header("webhook-signature").split(' ').count(),

@@ -7,9 +7,14 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 pub async fn connect(stack: &Stack) -> WsClient {
-    WsClient::connect(stack.output("WebSocketUrl"), Auth::Header(&stack.token))
+    connect_as(stack, &stack.token).await
+}
+
+/// Connects as whoever `token` belongs to.
+pub async fn connect_as(stack: &Stack, token: &str) -> WsClient {
+    WsClient::connect(stack.output("WebSocketUrl"), Auth::Header(token))
         .await
-        .expect("the local token is accepted")
+        .expect("a local user's token is accepted")
 }
 
 /// Reads frames (in arrival order) until `done` holds for those read so far.

@@ -115,16 +115,29 @@ async fn two_jobs_on_one_connection_keep_per_connection_order() {
 async fn two_connections_do_not_see_each_others_frames() {
     let stack = Stack::load().await;
     let mut a = connect(&stack).await;
-    let mut b = connect(&stack).await;
+    let mut same_caller = connect(&stack).await;
+    let mut b = courier_e2e::ws::connect_as(&stack, &stack.other_callers_token().await).await;
     a.submit(&SubmitFrame::new("a1", "sleep", json!({"ms": 600})))
+        .await
+        .unwrap();
+    same_caller
+        .submit(&SubmitFrame::new("s1", "sleep", json!({"ms": 600})))
         .await
         .unwrap();
     b.submit(&SubmitFrame::new("b1", "sleep", json!({"ms": 600})))
         .await
         .unwrap();
-    let (frames_a, frames_b) = tokio::join!(
+    let (frames_a, frames_same, frames_b) = tokio::join!(
         frames_until_final(&mut a, &["a1"]),
+        frames_until_final(&mut same_caller, &["s1"]),
         frames_until_final(&mut b, &["b1"])
+    );
+    // Another principal's connection, like another of the same principal's, carries only its own.
+    let frames_same = in_seq_order(frames_same, 1);
+    assert!(
+        frames_same
+            .iter()
+            .all(|f| f.request_id.as_deref() == Some("s1"))
     );
     // Each connection has its own counter, starting at 1.
     let frames_a = in_seq_order(frames_a, 1);
@@ -140,6 +153,10 @@ async fn two_connections_do_not_see_each_others_frames() {
             .all(|f| f.request_id.as_deref() == Some("b1"))
     );
     assert_ne!(frames_a[0].job_id, frames_b[0].job_id);
+    assert_ne!(frames_a[0].job_id, frames_same[0].job_id);
+    // And B's job is B's: A cannot read it.
+    let bs_job = frames_b[0].job_id.clone().unwrap();
+    assert_eq!(stack.get(&format!("/v1/jobs/{bs_job}")).await.status, 404);
 }
 
 async fn connection_of_job(stack: &Stack, job_id: &str) -> String {

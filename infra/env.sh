@@ -22,10 +22,10 @@ EMULATOR_PID_FILE="$COURIER_LOCAL_DIR/ministack.pid"
 EMULATOR_LOG="$COURIER_LOCAL_DIR/ministack.log"
 OUTPUTS_FILE="$COURIER_LOCAL_DIR/outputs.json"
 
-# The local stack's builds carry the crash-safety failpoints (AWS builds, through sam build,
-# never do). Every cargo call of the local scripts uses this one feature set, so nothing is
-# compiled twice.
-export COURIER_FEATURES="courier-shared/failpoints"
+# The local stack's builds carry the crash-safety failpoints and the AWS-call meter (AWS
+# builds, through sam build, carry neither). Every cargo call of the local scripts uses this one
+# feature set, so nothing is compiled twice.
+export COURIER_FEATURES="courier-shared/failpoints,courier-shared/metering"
 
 managed_emulator() {
   # MiniStack is ours to manage only when the endpoint is the default local one.

@@ -33,10 +33,14 @@ for function in HttpApiFunction ProcessorFunction NotifierFunction WebSocketFunc
   # ELF e_machine (bytes 18-19, little endian) 0xb7 is AArch64.
   machine="$(od -An -tx1 -j18 -N2 "$bootstrap" | tr -d ' \n')"
   [[ "$machine" == "b700" ]] || { echo "error: $bootstrap is not an aarch64 binary ($machine)" >&2; exit 1; }
-  # The crash-safety failpoints are for the local stack only: none may reach AWS.
+  # The crash-safety failpoints and the AWS-call meter are for the local stack only.
   if grep -q "processor.after-start" "$bootstrap"; then
     echo "error: $bootstrap carries failpoints" >&2
     exit 1
   fi
-  log "$function: $(du -h "$bootstrap" | cut -f1) aarch64 bootstrap, no failpoints"
+  if grep -q "courierMeter" "$bootstrap"; then
+    echo "error: $bootstrap carries the AWS-call meter" >&2
+    exit 1
+  fi
+  log "$function: $(du -h "$bootstrap" | cut -f1) aarch64 bootstrap, no failpoints, no meter"
 done

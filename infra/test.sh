@@ -44,6 +44,10 @@ fi
 log "end-to-end tests against the local stack"
 cargo test --release --locked --workspace --features "$COURIER_FEATURES" --test '*'
 
+# The measured bill (BENCHMARKS.md): every AWS call the requests made is one the pricing knows.
+log "cost per million requests, measured"
+"$COURIER_ROOT/target/release/cost" --requests 20
+
 # Last: the fuzzer leaves delayed jobs and dead letters behind that the suite above would wait on.
 "$COURIER_ROOT/infra/fuzz.sh"
 

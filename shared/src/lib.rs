@@ -10,7 +10,8 @@
 //! - [`composition`]: one wiring function per Lambda function, reading its settings and the
 //!   job registry it is given.
 //!
-//! [`telemetry`] and [`metrics`] are the cross-cutting output (JSON logs, EMF metrics). Job
+//! [`telemetry`] and [`metrics`] are the cross-cutting output (JSON logs, EMF metrics);
+//! [`metering`] counts AWS calls per invocation in local builds, for the measured cost. Job
 //! types themselves live in the `courier-jobs` crate: this library knows none by name.
 //! `ARCHITECTURE.md` at the repository root is the map.
 
@@ -21,5 +22,6 @@ pub mod adapters;
 pub mod application;
 pub mod composition;
 pub mod domain;
+pub mod metering;
 pub mod metrics;
 pub mod telemetry;

@@ -70,6 +70,7 @@ pub fn sdk_http_client() -> SharedHttpClient {
 
 impl HttpConnector for LeanHttps {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        crate::metering::count_request(&request);
         let client = self.0.clone();
         HttpConnectorFuture::new(async move {
             let request = request

@@ -22,8 +22,10 @@ pub async fn run() -> Result<(), Error> {
     let verifier = wire(&settings)?;
     let verifier = &verifier;
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| async move {
-            Ok::<_, Error>(authorize(verifier, &event.payload).await)
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+            crate::metering::invocation(async move {
+                Ok::<_, Error>(authorize(verifier, &event.payload).await)
+            })
         },
     ))
     .await

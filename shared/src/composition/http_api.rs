@@ -85,7 +85,7 @@ pub async fn run(catalog: JobCatalog) -> Result<(), lambda_http::Error> {
     let aws = load_aws_config().await;
     let app = crate::adapters::http::router(wire(&aws, &settings, catalog(&aws)))
         .layer(axum::middleware::map_request(with_verified_caller));
-    lambda_http::run(app).await
+    lambda_http::run(crate::metering::router(app)).await
 }
 
 #[cfg(test)]

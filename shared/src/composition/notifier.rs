@@ -54,8 +54,10 @@ pub async fn run() -> Result<(), Error> {
     let aws = load_aws_config().await;
     let notifier = wire(&aws, &settings)?;
     let notifier = &notifier;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(notifier.handle_event(event.payload).await)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        crate::metering::invocation(async move {
+            Ok::<_, Error>(notifier.handle_event(event.payload).await)
+        })
     }))
     .await
 }

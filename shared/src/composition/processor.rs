@@ -89,9 +89,11 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
     let aws = load_aws_config().await;
     let consumer = wire(&aws, &settings, catalog(&aws));
     let consumer = &consumer;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = event.context.deadline();
-        Ok::<_, Error>(consumer.handle_event(event.payload, deadline).await)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        crate::metering::invocation(async move {
+            let deadline = event.context.deadline();
+            Ok::<_, Error>(consumer.handle_event(event.payload, deadline).await)
+        })
     }))
     .await
 }

@@ -63,10 +63,8 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
     let aws = load_aws_config().await;
     let app = wire(&aws, &settings, catalog(&aws));
     let app = &app;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<WebSocketRequest>| async move {
-            Ok::<_, Error>(app.handle(event.payload).await)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<WebSocketRequest>| {
+        crate::metering::invocation(async move { Ok::<_, Error>(app.handle(event.payload).await) })
+    }))
     .await
 }

@@ -192,10 +192,15 @@ fn bench_emf() {
         courier_shared::metrics::processed(
             "claim-check",
             courier_shared::metrics::Outcome::Succeeded,
+            Some(1),
             Duration::from_millis(12),
             Some(Duration::from_millis(80)),
-            "3f1c8d52-2b8e-4a57-9e0f-6d3f0c1b2a99",
-            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            courier_shared::metrics::About::new(
+                "3f1c8d52-2b8e-4a57-9e0f-6d3f0c1b2a99",
+                "0f8fad5b-d9cb-469f-a165-70867728950e",
+            )
+            .job_type("sha256")
+            .trace_id(Some("1-6b0dc3af-b952ec1e75e946062b44f544")),
         );
         if i >= WARM_UP {
             samples.push(started.elapsed());

@@ -321,8 +321,14 @@ impl Intake {
         } else {
             pattern.as_str()
         };
-        tracing::info!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
-        crate::metrics::accepted(label, &work.correlation_id, &work.message_id);
+        tracing::debug!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
+        let trace = work.trace_header.as_deref().and_then(TraceHeader::parse);
+        crate::metrics::accepted(
+            label,
+            crate::metrics::About::new(&work.correlation_id, &work.message_id)
+                .job_type(&work.job_type)
+                .trace_id(trace.as_ref().map(TraceHeader::trace_id)),
+        );
         Ok(Acceptance {
             id: work.message_id,
             correlation_id: work.correlation_id,

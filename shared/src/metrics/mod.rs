@@ -1,9 +1,11 @@
 //! courier's CloudWatch metrics, all in the `Courier` namespace, written as Embedded Metric
 //! Format lines on stdout (see [`emf`]). The catalogue, with dimensions, is in the README.
 //!
-//! Each record also carries the correlation id (and job or message id where there is one) as
-//! plain properties, so a metric's spike can be followed to the requests behind it in Logs
-//! Insights.
+//! A record about a unit of work is also that unit's log line at INFO: it names the event
+//! (`message`) and carries the work's correlation id, id, job type and X-Ray trace id as
+//! top-level properties, so a metric's spike can be followed to the requests behind it in Logs
+//! Insights, and a request costs one line per function rather than a log line and a metric
+//! line (the per-line detail is at DEBUG).
 
 pub mod emf;
 
@@ -47,8 +49,56 @@ fn record() -> Record {
     Record::new(NAMESPACE, (now.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
+/// Milliseconds to the microsecond: more digits are noise, and bytes in every line.
 fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// The unit of work a record is about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct About<'a> {
+    pub correlation_id: &'a str,
+    /// The job's or message's id.
+    pub id: &'a str,
+    pub job_type: Option<&'a str>,
+    /// The X-Ray trace id (`1-…-…`), when the work is traced.
+    pub trace_id: Option<&'a str>,
+}
+
+impl<'a> About<'a> {
+    pub fn new(correlation_id: &'a str, id: &'a str) -> Self {
+        Self {
+            correlation_id,
+            id,
+            ..Self::default()
+        }
+    }
+
+    pub fn job_type(self, job_type: &'a str) -> Self {
+        Self {
+            job_type: Some(job_type),
+            ..self
+        }
+    }
+
+    pub fn trace_id(self, trace_id: Option<&'a str>) -> Self {
+        Self { trace_id, ..self }
+    }
+}
+
+/// A record that is a unit of work's line: the event, and what it is about.
+fn event(message: &str, about: About<'_>) -> Record {
+    let mut record = record()
+        .property("message", message)
+        .property("correlationId", about.correlation_id)
+        .property("id", about.id);
+    if let Some(job_type) = about.job_type {
+        record = record.property("jobType", job_type);
+    }
+    if let Some(trace_id) = about.trace_id {
+        record = record.property("traceId", trace_id);
+    }
+    record
 }
 
 static DISCARD: AtomicBool = AtomicBool::new(false);
@@ -91,14 +141,13 @@ impl Outcome {
 
 /// A request accepted (after its durable write). `pattern`: `fire-and-forget`, `claim-check`,
 /// `callback` or `bidirectional`.
-pub fn accepted(pattern: &str, correlation_id: &str, id: &str) {
-    emit(
-        record()
-            .dimension(PATTERN, pattern)
-            .property("correlationId", correlation_id)
-            .property("id", id)
-            .metric(&[PATTERN], ACCEPTED, Unit::Count, 1.0),
-    );
+pub fn accepted(pattern: &str, about: About<'_>) {
+    emit(event("accepted", about).dimension(PATTERN, pattern).metric(
+        &[PATTERN],
+        ACCEPTED,
+        Unit::Count,
+        1.0,
+    ));
 }
 
 /// One processing attempt. `end_to_end` (acceptance to a terminal state) only for the attempt
@@ -106,16 +155,19 @@ pub fn accepted(pattern: &str, correlation_id: &str, id: &str) {
 pub fn processed(
     pattern: &str,
     outcome: Outcome,
+    attempt: Option<u32>,
     duration: Duration,
     end_to_end: Option<Duration>,
-    correlation_id: &str,
-    id: &str,
+    about: About<'_>,
 ) {
-    let mut record = record()
+    let message = match outcome {
+        Outcome::Succeeded => "job succeeded",
+        Outcome::Failed => "job failed",
+        Outcome::Retried => "job attempt failed; will retry",
+    };
+    let mut record = event(message, about)
         .dimension(PATTERN, pattern)
         .dimension(OUTCOME, outcome.as_str())
-        .property("correlationId", correlation_id)
-        .property("id", id)
         .metric(&[PATTERN, OUTCOME], PROCESSED, Unit::Count, 1.0)
         .metric(
             &[PATTERN],
@@ -123,6 +175,9 @@ pub fn processed(
             Unit::Milliseconds,
             millis(duration),
         );
+    if let Some(attempt) = attempt {
+        record = record.property("attempt", attempt);
+    }
     if outcome == Outcome::Retried {
         record = record.metric(&[PATTERN], RETRIES, Unit::Count, 1.0);
     }
@@ -154,14 +209,21 @@ pub fn dead_lettered(queue: &str, correlation_id: &str, id: &str) {
 pub fn callback_attempt(
     delivered: bool,
     gave_up: bool,
+    attempt: u32,
     latency: Option<Duration>,
-    correlation_id: &str,
-    id: &str,
+    about: About<'_>,
 ) {
-    let mut record = record()
-        .property("correlationId", correlation_id)
-        .property("id", id)
-        .metric(&[], CALLBACK_ATTEMPTS, Unit::Count, 1.0);
+    let message = match (delivered, gave_up) {
+        (true, _) => "callback delivered",
+        (false, true) => "callback failed",
+        (false, false) => "callback attempt failed; will retry",
+    };
+    let mut record = event(message, about).property("attempt", attempt).metric(
+        &[],
+        CALLBACK_ATTEMPTS,
+        Unit::Count,
+        1.0,
+    );
     if delivered {
         record = record.metric(&[], CALLBACK_DELIVERED, Unit::Count, 1.0);
         if let Some(latency) = latency {
@@ -204,4 +266,36 @@ pub fn cold_start(function: &str) {
             .dimension(FUNCTION, function)
             .metric(&[FUNCTION], COLD_START, Unit::Count, 1.0),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_units_record_is_its_log_line_with_the_ids_at_the_top_level() {
+        let about = About::new("corr-1", "job-1")
+            .job_type("echo")
+            .trace_id(Some("1-6b0dc3af-b952ec1e75e946062b44f544"));
+        let line: serde_json::Value = serde_json::from_str(
+            &event("accepted", about)
+                .metric(&[], ACCEPTED, Unit::Count, 1.0)
+                .to_json(),
+        )
+        .unwrap();
+        assert_eq!(line["message"], "accepted");
+        assert_eq!(line["correlationId"], "corr-1");
+        assert_eq!(line["id"], "job-1");
+        assert_eq!(line["jobType"], "echo");
+        assert_eq!(line["traceId"], "1-6b0dc3af-b952ec1e75e946062b44f544");
+        let bare: serde_json::Value =
+            serde_json::from_str(&event("accepted", About::new("c", "i")).to_json()).unwrap();
+        assert!(bare.get("jobType").is_none() && bare.get("traceId").is_none());
+    }
+
+    #[test]
+    fn durations_are_kept_to_the_microsecond() {
+        assert_eq!(millis(Duration::from_nanos(950_678_999)), 950.679);
+        assert_eq!(millis(Duration::from_nanos(1_499)), 0.001);
+    }
 }

@@ -92,7 +92,7 @@ impl CallbackStarter for QueuedCallbackStarter {
             .await;
         // Unsent, the work message's retry starts it again: QUEUED may start again.
         sent.map_err(|e| port_error("sqs:SendMessage(callback)", e))?;
-        tracing::info!(job_id = %envelope.message_id, "callback delivery queued");
+        tracing::debug!(job_id = %envelope.message_id, "callback delivery queued");
         Ok(())
     }
 }

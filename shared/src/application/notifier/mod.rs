@@ -165,7 +165,8 @@ impl Notifier {
         let verdict = classify(&response);
         let plan = schedule(&verdict, attempt, &self.retry, now, &mut rand::rng());
         self.ledger.record(&job_id, &plan.update).await?;
-        self.report(&claim, &verdict, &plan, attempt, now);
+        let trace = TraceHeader::of_record(&record);
+        self.report(&claim, &verdict, &plan, attempt, now, trace.as_ref());
         match plan.retry_in {
             None => Ok(()),
             Some(delay) => {
@@ -271,19 +272,23 @@ impl Notifier {
         plan: &Plan,
         attempt: u32,
         now: OffsetDateTime,
+        trace: Option<&TraceHeader>,
     ) {
         let (correlation_id, job_id) = (claim.correlation_id.as_str(), claim.id.as_str());
+        let about = crate::metrics::About::new(correlation_id, job_id)
+            .job_type(&claim.job_type)
+            .trace_id(trace.map(TraceHeader::trace_id));
         match verdict {
             Verdict::Delivered { code } => {
-                tracing::info!(attempt, code, "callback delivered");
+                tracing::debug!(attempt, code, "callback delivered");
                 let latency = claim
                     .completed_at
                     .and_then(|done| Duration::try_from(now - done).ok());
-                crate::metrics::callback_attempt(true, false, latency, correlation_id, job_id);
+                crate::metrics::callback_attempt(true, false, attempt, latency, about);
             }
             Verdict::Gone => {
                 tracing::warn!(attempt, "callback refused with 410 Gone");
-                crate::metrics::callback_attempt(false, true, None, correlation_id, job_id);
+                crate::metrics::callback_attempt(false, true, attempt, None, about);
             }
             Verdict::Retry { reason, .. } => {
                 let gave_up = plan.update.event == CallbackEvent::GiveUp;
@@ -294,7 +299,7 @@ impl Notifier {
                     let delay_ms = plan.retry_in.unwrap_or_default().as_millis() as u64;
                     tracing::warn!(attempt, %reason, delay_ms, "callback failed; will retry");
                 }
-                crate::metrics::callback_attempt(false, gave_up, None, correlation_id, job_id);
+                crate::metrics::callback_attempt(false, gave_up, attempt, None, about);
             }
         }
     }

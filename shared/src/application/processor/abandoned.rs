@@ -16,7 +16,7 @@
 //! as `dead-lettered` has the remaining steps done again.
 
 use super::message::{
-    MessageProcessor, Opened, ProcessError, pattern_label, queue_label, since_accepted,
+    MessageProcessor, Opened, ProcessError, about, pattern_label, queue_label, since_accepted,
 };
 use crate::application::backoff::retry_delay;
 use crate::application::consumer::Delivery;
@@ -74,13 +74,17 @@ impl MessageProcessor {
         match self.ledger.abandon(envelope, &failure).await? {
             Abandonment::Abandoned => {
                 tracing::warn!(reason = %failure.reason, "job failed: SQS gave up on its message");
+                let trace = envelope
+                    .trace_header
+                    .as_deref()
+                    .and_then(crate::telemetry::TraceHeader::parse);
                 crate::metrics::processed(
                     pattern_label(envelope),
                     crate::metrics::Outcome::Failed,
+                    None,
                     std::time::Duration::ZERO,
                     since_accepted(envelope, self.clock.now()),
-                    envelope.correlation_id.as_str(),
-                    &envelope.message_id,
+                    about(envelope, trace.as_ref()),
                 );
             }
             Abandonment::Ended {

@@ -127,6 +127,16 @@ pub(super) fn pattern_label(envelope: &WorkMessage) -> &'static str {
     }
 }
 
+/// What a metrics record about a piece of work names: its ids, type and trace.
+pub(super) fn about<'a>(
+    envelope: &'a WorkMessage,
+    trace: Option<&'a TraceHeader>,
+) -> crate::metrics::About<'a> {
+    crate::metrics::About::new(envelope.correlation_id.as_str(), &envelope.message_id)
+        .job_type(&envelope.job_type)
+        .trace_id(trace.map(TraceHeader::trace_id))
+}
+
 /// The dead-letter queue a piece of work ends up in, as metrics name it.
 pub(super) fn queue_label(envelope: &WorkMessage) -> &'static str {
     match envelope.pattern {
@@ -320,7 +330,7 @@ impl MessageProcessor {
             }
         };
         crate::crash_point!("processor.after-start", &envelope.correlation_id);
-        tracing::info!(attempt, receive_count, "running job");
+        tracing::debug!(attempt, receive_count, "running job");
 
         let record_key = crate::domain::record_key(envelope);
         let progress = JobProgress {
@@ -331,15 +341,19 @@ impl MessageProcessor {
         let started = std::time::Instant::now();
         let report = |outcome: crate::metrics::Outcome| {
             let terminal = outcome != crate::metrics::Outcome::Retried;
+            let trace = envelope
+                .trace_header
+                .as_deref()
+                .and_then(TraceHeader::parse);
             crate::metrics::processed(
                 pattern_label(envelope),
                 outcome,
+                Some(attempt),
                 started.elapsed(),
                 terminal
                     .then(|| since_accepted(envelope, self.clock.now()))
                     .flatten(),
-                envelope.correlation_id.as_str(),
-                &envelope.message_id,
+                about(envelope, trace.as_ref()),
             );
         };
         let retry = self.retry_policy(job.as_deref());
@@ -360,7 +374,7 @@ impl MessageProcessor {
         match outcome {
             AttemptOutcome::Succeeded(result) => {
                 self.ledger.record_success(&record_key, &result).await?;
-                tracing::info!(attempt, "job succeeded");
+                tracing::debug!(attempt, "job succeeded");
                 report(crate::metrics::Outcome::Succeeded);
                 self.tell_client(envelope, FrameKind::Result, result).await;
                 self.start_callback(envelope).await

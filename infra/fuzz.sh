@@ -43,7 +43,7 @@ TOML
 
 # Signed in as the local user (the CLI's sign-in); Schemathesis also sends each route a
 # request without it and expects the documented 401.
-token="$("$COURIER_ROOT/target/release/courier" token)"
+token="$("$COURIER_ROOT/target/local/courier" token)"
 
 log "fuzzing the HTTP API (schemathesis, seed ${COURIER_FUZZ_SEED:-1})"
 cd "$work"

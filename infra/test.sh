@@ -19,14 +19,14 @@ cargo fmt --all -- --check
 # way each time and the AWS SDK is compiled once.
 log "building functions, CLI and tests"
 "$COURIER_ROOT/infra/build.sh"
-cargo test --release --locked --workspace --features "$COURIER_FEATURES" --no-run
+cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --no-run
 
 log "unit tests"
-cargo test --release --locked --workspace --features "$COURIER_FEATURES" --lib --bins
-cargo test --release --locked --workspace --features "$COURIER_FEATURES" --doc
+cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --lib --bins
+cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --doc
 
 log "cargo clippy"
-cargo clippy --release --locked --workspace --all-targets \
+cargo clippy --profile local --locked --workspace --all-targets \
   --features "$COURIER_FEATURES,courier-e2e/examples-disabled" -- -D warnings
 
 log "sam validate --lint"
@@ -42,11 +42,11 @@ fi
 "$COURIER_ROOT/infra/up.sh" >/dev/null
 
 log "end-to-end tests against the local stack"
-cargo test --release --locked --workspace --features "$COURIER_FEATURES" --test '*'
+cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --test '*'
 
 # The measured bill (BENCHMARKS.md): every AWS call the requests made is one the pricing knows.
 log "cost per million requests, measured"
-"$COURIER_ROOT/target/release/cost" --requests 20
+"$COURIER_ROOT/target/local/cost" --requests 20
 
 # Last: the fuzzer leaves delayed jobs and dead letters behind that the suite above would wait on.
 "$COURIER_ROOT/infra/fuzz.sh"
@@ -56,6 +56,6 @@ log "cost per million requests, measured"
 log "redeploying with ExampleJobTypes=disabled"
 deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
 COURIER_EXAMPLE_JOB_TYPES=disabled deploy
-cargo test --release --locked --workspace --features "$COURIER_FEATURES,courier-e2e/examples-disabled" \
+cargo test --profile local --locked --workspace --features "$COURIER_FEATURES,courier-e2e/examples-disabled" \
   --test examples_disabled
 deploy

@@ -24,7 +24,7 @@ courier is up.
 
 Every route takes a JWT of the stack's user pool; the local user ($(output LocalUsername),
 password in the outputs) signs in by itself when the courier CLI talks to the local stack:
-  TOKEN="\$(target/release/courier token)"
+  TOKEN="\$(target/local/courier token)"
 
 Send a fire-and-forget message:
   curl -si -X POST '$url/v1/messages' \\
@@ -33,6 +33,6 @@ Send a fire-and-forget message:
     -d '{"type": "sha256", "payload": {"data": "hello"}}'
 
 Submit a job and wait for it, or stream one over the WebSocket API:
-  target/release/courier submit sleep '{"ms": 2000}' --wait
-  target/release/courier ws sleep '{"ms": 2000}'
+  target/local/courier submit sleep '{"ms": 2000}' --wait
+  target/local/courier ws sleep '{"ms": 2000}'
 MSG

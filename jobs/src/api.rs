@@ -242,7 +242,9 @@ pub trait RegisteredType: Send + Sync {
 struct Registered<T: JobType> {
     job: T,
     settings: JobSettings,
-    schema: Value,
+    /// Generated on first use, not at cold start: the processor never needs it, the doors
+    /// only once a payload is to be checked.
+    schema: OnceLock<Value>,
     /// Compiled on first use, not at cold start.
     validator: OnceLock<Result<jsonschema::Validator, String>>,
 }
@@ -264,13 +266,15 @@ impl<T: JobType> RegisteredType for Registered<T> {
     }
 
     fn payload_schema(&self) -> &Value {
-        &self.schema
+        self.schema.get_or_init(payload_schema::<T::Input>)
     }
 
     fn validate(&self, payload: &Value) -> Result<(), PayloadError> {
         let validator = self
             .validator
-            .get_or_init(|| jsonschema::validator_for(&self.schema).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                jsonschema::validator_for(self.payload_schema()).map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|e| PayloadError {
                 pointer: "/payload".into(),
@@ -339,13 +343,12 @@ impl Registry {
             T::NAME
         );
         let settings = job.settings();
-        let schema = payload_schema::<T::Input>();
         let previous = self.types.insert(
             T::NAME,
             Arc::new(Registered {
                 job,
                 settings,
-                schema,
+                schema: OnceLock::new(),
                 validator: OnceLock::new(),
             }),
         );

@@ -299,8 +299,14 @@ impl Stack {
 
     /// Every log event of a function written at or after `since` (milliseconds since the epoch).
     pub async fn log_events_since(&self, function_output: &str, since: i64) -> Vec<LogEvent> {
+        let group = format!("/aws/lambda/{}", self.output(function_output));
+        self.log_group_events_since(&group, since).await
+    }
+
+    /// Every event of a log group written at or after `since`.
+    pub async fn log_group_events_since(&self, group: &str, since: i64) -> Vec<LogEvent> {
         self.filter_log_events(serde_json::json!({
-            "logGroupName": format!("/aws/lambda/{}", self.output(function_output)),
+            "logGroupName": group,
             "limit": 10000,
             "startTime": since,
         }))

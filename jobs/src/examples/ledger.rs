@@ -13,17 +13,24 @@ use serde::{Deserialize, Serialize};
 /// `failAttempts` makes the first attempts fail transiently *after* booking: the case the key
 /// exists for (the work was done, the attempt still failed).
 pub struct Ledger {
-    client: Client,
+    aws: aws_config::SdkConfig,
+    /// Built on the first run: the doors register the type too, and never run it.
+    client: std::sync::OnceLock<Client>,
     table: String,
 }
 
 impl Ledger {
-    /// Builds the client from the function's shared configuration; connects on first use.
+    /// Keeps the function's shared configuration; the client is built and connects on first use.
     pub fn new(aws: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self {
-            client: Client::new(aws),
+            aws: aws.clone(),
+            client: std::sync::OnceLock::new(),
             table: table.into(),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| Client::new(&self.aws))
     }
 }
 
@@ -68,7 +75,7 @@ impl JobType for Ledger {
     ) -> Result<LedgerEntry, JobError> {
         let entry_id = context.idempotency_key();
         let booked = self
-            .client
+            .client()
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(format!("LEDGER#{entry_id}")))
@@ -90,7 +97,7 @@ impl JobType for Ledger {
             },
         };
         // Every run is counted on the entry, so a run twice would show.
-        self.client
+        self.client()
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("LEDGER#{entry_id}")))

@@ -49,10 +49,7 @@ pub fn wire(
         claims,
         endpoints: Arc::new(WebhookEndpoints {
             store: endpoints,
-            sealer: Arc::new(KmsSecretSealer::new(
-                aws_sdk_kms::Client::new(config),
-                &settings.webhook_key_id,
-            )),
+            sealer: Arc::new(KmsSecretSealer::new(config, &settings.webhook_key_id)),
             url_policy: Arc::new(settings.callback_policy.clone()),
             clock: clock.clone(),
         }),

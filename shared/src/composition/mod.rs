@@ -38,9 +38,11 @@ fn start(function: &str) {
     crate::metrics::cold_start(function);
 }
 
-/// The frame sender both the WebSocket and processor functions use.
+/// The frame sender both the WebSocket and processor functions use, on the function's own
+/// DynamoDB client (one client per service per function keeps cold starts short).
 fn frame_sender(
     config: &aws_config::SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
     table: &str,
     management_url: &str,
     clock: std::sync::Arc<dyn crate::application::clock::Clock>,
@@ -48,11 +50,7 @@ fn frame_sender(
     use crate::adapters::aws::{ApiGatewayConnectionPoster, DynamoConnectionStore};
     use std::sync::Arc;
     crate::application::frames::FrameSender::new(
-        Arc::new(DynamoConnectionStore::new(
-            aws_sdk_dynamodb::Client::new(config),
-            table,
-            clock,
-        )),
+        Arc::new(DynamoConnectionStore::new(dynamodb, table, clock)),
         Arc::new(ApiGatewayConnectionPoster::new(config, management_url)),
     )
 }

@@ -34,10 +34,7 @@ pub fn wire(
             vec![settings.callback_queue_url.clone()],
         )),
         endpoints: Arc::new(DynamoWebhookEndpoints::new(dynamodb, &settings.table_name)),
-        sealer: Arc::new(KmsSecretSealer::new(
-            aws_sdk_kms::Client::new(config),
-            &settings.webhook_key_id,
-        )),
+        sealer: Arc::new(KmsSecretSealer::new(config, &settings.webhook_key_id)),
         url_policy: settings.url_policy.clone(),
         retry: RetryPolicy {
             max_attempts: settings.max_attempts,

@@ -39,7 +39,7 @@ pub fn wire(
         ],
     ));
     let callbacks = Arc::new(QueuedCallbackStarter::new(
-        dynamodb,
+        dynamodb.clone(),
         &settings.table_name,
         sqs.clone(),
         &settings.callback_queue_url,
@@ -67,6 +67,7 @@ pub fn wire(
         standard: processor(&settings.dead_letter_queue_url),
         ordered: processor(&settings.ordered_dead_letter_queue_url).with_frames(frame_sender(
             config,
+            dynamodb.clone(),
             &settings.table_name,
             &settings.websocket_management_url,
             clock.clone(),

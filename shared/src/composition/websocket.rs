@@ -28,6 +28,7 @@ pub fn wire(
         )),
         frames: frame_sender(
             config,
+            dynamodb.clone(),
             &settings.table_name,
             &settings.websocket_management_url,
             clock.clone(),

@@ -11,7 +11,7 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
 use courier_protocol::webhook::Secret;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Opened secrets kept per instance; past this the cache starts over.
 const CACHE_ENTRIES: usize = 1024;
@@ -22,18 +22,26 @@ type Context = [(String, String); 2];
 type CacheKey = (Vec<u8>, Context);
 
 pub struct KmsSecretSealer {
-    client: Client,
+    config: aws_config::SdkConfig,
+    /// Built on first use: most requests to the HTTP function, and most deliveries once their
+    /// secrets are cached, never call KMS, so cold starts do not build its client.
+    client: OnceLock<Client>,
     key_id: String,
     opened: Mutex<HashMap<CacheKey, Secret>>,
 }
 
 impl KmsSecretSealer {
-    pub fn new(client: Client, key_id: impl Into<String>) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
         Self {
-            client,
+            config: config.clone(),
+            client: OnceLock::new(),
             key_id: key_id.into(),
             opened: Mutex::default(),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| Client::new(&self.config))
     }
 
     /// The encryption context: the endpoint, and the owner as a tag (KMS logs the context
@@ -58,7 +66,7 @@ impl SecretSealer for KmsSecretSealer {
         context: &SealingContext,
     ) -> Result<SealedSecret, PortError> {
         let output = self
-            .client
+            .client()
             .encrypt()
             .key_id(&self.key_id)
             .plaintext(Blob::new(secret.expose_bytes()))
@@ -83,7 +91,7 @@ impl SecretSealer for KmsSecretSealer {
         }
         // The key is named too, so a ciphertext made under another key is refused.
         let output = self
-            .client
+            .client()
             .decrypt()
             .key_id(&self.key_id)
             .ciphertext_blob(Blob::new(sealed.0.clone()))

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Puts the ack-throughput reference onto the running local stack (BENCHMARKS.md).
+
+The reference (`bench/src/bin/reference_send.rs`, built by infra/build.sh as
+target/local/reference-send) does exactly one raw SDK SendMessage per request. It goes behind
+the stack's own HTTP API as `POST /bench/reference`, with the same JWT authorizer and the same
+environment and role as the HTTP function, so a request to it differs from `POST /v1/messages`
+only in the function that answers. It sends to its own queue, which nothing consumes.
+
+Idempotent; the stack itself is not changed, and a redeploy of it leaves the route in place.
+`pause-work-consumer` / `resume-work-consumer` switch the processor's work-queue mapping off and
+on around the measurement (infra/bench-throughput.sh).
+Reads its settings from the environment set by infra/env.sh (run it through infra/bench.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from deploy import LOCAL, ROOT, STACK, client, log, zipped
+
+ROUTE = "POST /bench/reference"
+
+
+def code() -> bytes:
+    built = ROOT / "target" / "local" / "reference-send"
+    if not built.is_file():
+        sys.exit(f"error: {built} is missing; run infra/build.sh first")
+    with tempfile.TemporaryDirectory() as directory:
+        shutil.copy(built, Path(directory) / "bootstrap")
+        return zipped(Path(directory))
+
+
+def ensure_function(outputs: dict, queue_url: str) -> str:
+    lambda_ = client("lambda")
+    name = f"{STACK}-reference-send"
+    template = lambda_.get_function(FunctionName=outputs["HttpApiFunctionName"])["Configuration"]
+    environment = dict(template.get("Environment", {}).get("Variables", {}))
+    environment["QUEUE_URL"] = queue_url
+    try:
+        lambda_.get_function(FunctionName=name)
+        lambda_.update_function_code(FunctionName=name, ZipFile=code())
+        lambda_.update_function_configuration(
+            FunctionName=name, Environment={"Variables": environment}
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        lambda_.create_function(
+            FunctionName=name,
+            Runtime=template["Runtime"],
+            Handler="bootstrap",
+            Role=template["Role"],
+            MemorySize=template.get("MemorySize", 256),
+            Timeout=template.get("Timeout", 10),
+            Architectures=template.get("Architectures", ["x86_64"]),
+            Code={"ZipFile": code()},
+            Environment={"Variables": environment},
+        )
+    deadline = time.monotonic() + 60
+    while lambda_.get_function(FunctionName=name)["Configuration"].get("State") not in (None, "Active"):
+        if time.monotonic() > deadline:
+            sys.exit(f"error: {name} did not become active")
+        time.sleep(0.5)
+    return lambda_.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+
+
+def ensure_route(api_id: str, function_arn: str) -> None:
+    api = client("apigatewayv2")
+    if any(r["RouteKey"] == ROUTE for r in api.get_routes(ApiId=api_id)["Items"]):
+        return
+    authorizer = next(a for a in api.get_authorizers(ApiId=api_id)["Items"] if a["AuthorizerType"] == "JWT")
+    integration = api.create_integration(
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationUri=function_arn,
+        PayloadFormatVersion="2.0",
+    )
+    api.create_route(
+        ApiId=api_id,
+        RouteKey=ROUTE,
+        Target=f"integrations/{integration['IntegrationId']}",
+        AuthorizationType="JWT",
+        AuthorizerId=authorizer["AuthorizerId"],
+    )
+
+
+def set_work_consumer(outputs: dict, enabled: bool) -> None:
+    """Pauses (or resumes) the processor's reading of the work queue: the measured ack path is
+    then the same for both routes, a SendMessage to a queue no one reads meanwhile."""
+    lambda_ = client("lambda")
+    queue = outputs["WorkQueueUrl"].rsplit("/", 1)[-1]
+    mappings = lambda_.list_event_source_mappings(FunctionName=outputs["ProcessorFunctionName"])
+    for mapping in mappings["EventSourceMappings"]:
+        if mapping["EventSourceArn"].endswith(f":{queue}"):
+            lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=enabled)
+    log(f"work queue consumer {'resumed' if enabled else 'paused'}")
+
+
+def main() -> None:
+    outputs = json.loads((LOCAL / "outputs.json").read_text())
+    if sys.argv[1:] in (["pause-work-consumer"], ["resume-work-consumer"]):
+        set_work_consumer(outputs, sys.argv[1] == "resume-work-consumer")
+        return
+    queue_url = client("sqs").create_queue(QueueName=f"{STACK}-reference")["QueueUrl"]
+    function_arn = ensure_function(outputs, queue_url)
+    ensure_route(outputs["HttpApiId"], function_arn)
+    log(f"reference deployed: {ROUTE} on the HTTP API, sending to {queue_url}")
+
+
+if __name__ == "__main__":
+    main()

@@ -235,7 +235,8 @@ pub trait RegisteredType: Send + Sync {
     fn settings(&self) -> &JobSettings;
     /// The payload's JSON Schema (draft 2020-12, as OpenAPI 3.1 uses).
     fn payload_schema(&self) -> &Value;
-    fn validate(&self, payload: &Value) -> Result<(), PayloadError>;
+    /// What the schema cannot say: the payload deserialises into the type's input.
+    fn fits_input(&self, payload: &Value) -> Result<(), PayloadError>;
     async fn run(&self, payload: Value, context: &JobContext<'_>) -> Result<Value, JobError>;
 }
 
@@ -245,9 +246,12 @@ struct Registered<T: JobType> {
     /// Generated on first use, not at cold start: the processor never needs it, the doors
     /// only once a payload is to be checked.
     schema: OnceLock<Value>,
-    /// Compiled on first use, not at cold start.
-    validator: OnceLock<Result<jsonschema::Validator, String>>,
 }
+
+/// A type's compiled payload schema, on first use. The registry keeps these, not the types,
+/// so only a function that checks payloads (the doors) links the validator: the processor
+/// never does, and its bootstrap is smaller by the schema engine and its regular expressions.
+type CompiledSchema = Arc<OnceLock<Result<jsonschema::Validator, String>>>;
 
 pub use courier_protocol::json::whole_numbers_as_integers;
 
@@ -269,24 +273,7 @@ impl<T: JobType> RegisteredType for Registered<T> {
         self.schema.get_or_init(payload_schema::<T::Input>)
     }
 
-    fn validate(&self, payload: &Value) -> Result<(), PayloadError> {
-        let validator = self
-            .validator
-            .get_or_init(|| {
-                jsonschema::validator_for(self.payload_schema()).map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| PayloadError {
-                pointer: "/payload".into(),
-                message: format!("the type's schema does not compile: {e}"),
-            })?;
-        if let Some(error) = validator.iter_errors(payload).next() {
-            return Err(PayloadError {
-                pointer: pointer_under_payload(&error.instance_path().to_string()),
-                message: error.to_string(),
-            });
-        }
-        // What the schema cannot say, the type's own deserialisation does.
+    fn fits_input(&self, payload: &Value) -> Result<(), PayloadError> {
         serde_json::from_value::<T::Input>(whole_numbers_as_integers(payload.clone()))
             .map(drop)
             .map_err(|e| PayloadError {
@@ -308,6 +295,7 @@ impl<T: JobType> RegisteredType for Registered<T> {
 #[derive(Default, Clone)]
 pub struct Registry {
     types: BTreeMap<&'static str, Arc<dyn RegisteredType>>,
+    schemas: BTreeMap<&'static str, CompiledSchema>,
 }
 
 /// The payload's schema, self-contained (no `$defs`), so it can be embedded in the OpenAPI
@@ -349,9 +337,9 @@ impl Registry {
                 job,
                 settings,
                 schema: OnceLock::new(),
-                validator: OnceLock::new(),
             }),
         );
+        self.schemas.insert(T::NAME, CompiledSchema::default());
         assert!(
             previous.is_none(),
             "job type {:?} registered twice",
@@ -372,18 +360,34 @@ impl Registry {
         self.types.values()
     }
 
-    /// The acceptance check: the type exists and the payload fits its schema.
+    /// The acceptance check: the type exists and the payload fits its schema, then its input.
     pub fn validate(&self, name: &str, payload: &Value) -> Result<(), RegistryError> {
         let registered = self.get(name).ok_or_else(|| RegistryError::UnknownType {
             name: name.to_owned(),
             known: self.names().collect::<Vec<_>>().join(", "),
         })?;
-        registered
-            .validate(payload)
-            .map_err(|error| RegistryError::InvalidPayload {
-                name: name.to_owned(),
-                error,
+        let invalid = |error| RegistryError::InvalidPayload {
+            name: name.to_owned(),
+            error,
+        };
+        let validator = self.schemas[name]
+            .get_or_init(|| {
+                jsonschema::validator_for(registered.payload_schema()).map_err(|e| e.to_string())
             })
+            .as_ref()
+            .map_err(|e| {
+                invalid(PayloadError {
+                    pointer: "/payload".into(),
+                    message: format!("the type's schema does not compile: {e}"),
+                })
+            })?;
+        if let Some(error) = validator.iter_errors(payload).next() {
+            return Err(invalid(PayloadError {
+                pointer: pointer_under_payload(&error.instance_path().to_string()),
+                message: error.to_string(),
+            }));
+        }
+        registered.fits_input(payload).map_err(invalid)
     }
 }
 

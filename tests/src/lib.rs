@@ -220,9 +220,14 @@ impl Stack {
 
     /// The same for any queue named by its output key.
     pub async fn wait_for_queue_idle(&self, output: &str) {
+        self.wait_for_queue_idle_within(DEADLINE, output).await
+    }
+
+    /// The same, with a deadline of its own.
+    pub async fn wait_for_queue_idle_within(&self, deadline: Duration, output: &str) {
         let url = self.output(output).to_owned();
         let what = format!("{output} to be idle");
-        eventually(&what, || async {
+        eventually_within(deadline, &what, || async {
             (self.queue_counts(&url).await == 0).then_some(())
         })
         .await
@@ -522,14 +527,23 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    eventually_within(DEADLINE, what, check).await
+}
+
+/// [`eventually`] with a deadline of its own.
+pub async fn eventually_within<T, F, Fut>(deadline: Duration, what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
     let started = Instant::now();
     loop {
         if let Some(value) = check().await {
             return value;
         }
         assert!(
-            started.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
         );
         tokio::time::sleep(POLL_INTERVAL).await;
     }

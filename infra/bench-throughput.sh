@@ -12,6 +12,6 @@ reference() { (cd "$COURIER_ROOT/infra" && "$EMULATOR_VENV/bin/python" deploy_re
 reference
 # Both routes then only send: the processor does not read the work queue during the run (it
 # catches up afterwards), so the emulator is not also serving courier's processing.
-reference pause-work-consumer
 trap 'reference resume-work-consumer' EXIT
+reference pause-work-consumer
 "$COURIER_ROOT/target/local/throughput" "$@"

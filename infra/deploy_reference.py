@@ -10,7 +10,8 @@ only in the function that answers. It sends to its own queue, which nothing cons
 Idempotent; the stack itself is not changed, and a redeploy of it leaves the route in place.
 `pause-work-consumer` / `resume-work-consumer` switch the processor's work-queue mapping off and
 on around the measurement (infra/bench-throughput.sh).
-Reads its settings from the environment set by infra/env.sh (run it through infra/bench.sh).
+Reads its settings from the environment set by infra/env.sh (run it through
+infra/bench-throughput.sh).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -47,6 +47,8 @@ def ensure_function(outputs: dict, queue_url: str) -> str:
     try:
         lambda_.get_function(FunctionName=name)
         lambda_.update_function_code(FunctionName=name, ZipFile=code())
+        # Lambda refuses a second update while the first is in progress.
+        lambda_.get_waiter("function_updated").wait(FunctionName=name)
         lambda_.update_function_configuration(
             FunctionName=name, Environment={"Variables": environment}
         )
@@ -64,19 +66,35 @@ def ensure_function(outputs: dict, queue_url: str) -> str:
             Code={"ZipFile": code()},
             Environment={"Variables": environment},
         )
-    deadline = time.monotonic() + 60
-    while lambda_.get_function(FunctionName=name)["Configuration"].get("State") not in (None, "Active"):
-        if time.monotonic() > deadline:
-            sys.exit(f"error: {name} did not become active")
-        time.sleep(0.5)
-    return lambda_.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    lambda_.get_waiter("function_active_v2").wait(FunctionName=name)
+    lambda_.get_waiter("function_updated_v2").wait(FunctionName=name)
+    arn = lambda_.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    try:
+        lambda_.add_permission(
+            FunctionName=name,
+            StatementId="http-api",
+            Action="lambda:InvokeFunction",
+            Principal="apigateway.amazonaws.com",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceConflictException":
+            raise
+    return arn
 
 
 def ensure_route(api_id: str, function_arn: str) -> None:
     api = client("apigatewayv2")
-    if any(r["RouteKey"] == ROUTE for r in api.get_routes(ApiId=api_id)["Items"]):
+
+    def every(operation: str) -> list:
+        pages = api.get_paginator(operation).paginate(ApiId=api_id)
+        return [item for page in pages for item in page["Items"]]
+
+    if any(r["RouteKey"] == ROUTE for r in every("get_routes")):
         return
-    authorizer = next(a for a in api.get_authorizers(ApiId=api_id)["Items"] if a["AuthorizerType"] == "JWT")
+    authorizers = [a for a in every("get_authorizers") if a["AuthorizerType"] == "JWT"]
+    if not authorizers:
+        sys.exit("error: the HTTP API has no JWT authorizer; is the stack deployed?")
+    authorizer = authorizers[0]
     integration = api.create_integration(
         ApiId=api_id,
         IntegrationType="AWS_PROXY",

@@ -98,10 +98,17 @@ impl FunctionUsage {
     }
 }
 
+/// Lambda's own lines, in text (`REPORT RequestId: …`) or JSON (`{"type": "platform.report"}`)
+/// log format.
 fn is_platform_line(message: &str) -> bool {
     ["START RequestId:", "END RequestId:", "REPORT RequestId:"]
         .iter()
         .any(|prefix| message.starts_with(prefix))
+        || serde_json::from_str::<Value>(message).is_ok_and(|line| {
+            line["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("platform."))
+        })
 }
 
 /// A whole run of one pattern.
@@ -253,7 +260,7 @@ fn is_dynamodb_read(operation: &str) -> bool {
 fn is_priced(operation: &str) -> bool {
     is_dynamodb_write(operation)
         || is_dynamodb_read(operation)
-        || operation.starts_with("sqs.SendMessage")
+        || operation.starts_with("sqs.")
         || operation.starts_with("kms.")
         || operation == "apigatewaymanagement.PostToConnection"
         // Free: a gone connection is deleted once, not per request.
@@ -278,6 +285,7 @@ mod tests {
                 2.2,
             ),
             "END RequestId: r".to_owned(),
+            r#"{"time":"t","type":"platform.report","record":{}}"#.to_owned(),
             meter(serde_json::json!({"dynamodb.PutItem": 2}), 0.3),
         ];
         let usage = FunctionUsage::from_log(lines.iter().map(String::as_str));
@@ -289,7 +297,7 @@ mod tests {
         assert_eq!(usage.log_bytes, lines[1].len() as u64);
         assert_eq!(
             usage.platform_log_bytes,
-            (lines[0].len() + lines[3].len()) as u64
+            (lines[0].len() + lines[3].len() + lines[4].len()) as u64
         );
     }
 
@@ -349,7 +357,11 @@ mod tests {
     #[test]
     fn a_call_no_line_prices_is_reported() {
         let function = FunctionUsage {
-            calls: [("dynamodb.Scan".to_owned(), 1)].into(),
+            calls: [
+                ("dynamodb.Scan".to_owned(), 1),
+                ("sqs.ChangeMessageVisibility".to_owned(), 1),
+            ]
+            .into(),
             ..Default::default()
         };
         let run = Run {

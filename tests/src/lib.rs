@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 /// Long enough for a loaded 2-core machine; polls return as soon as the condition holds.
 pub const DEADLINE: Duration = Duration::from_secs(90);
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// The most events one `FilterLogEvents` call returns (the emulator has no `nextToken`).
+const MAX_LOG_EVENTS: usize = 10_000;
 /// Messages looked at while searching a queue stay hidden this long, so each poll sees the
 /// next ones (a queue returns at most 10 per receive) and other tests see them again soon.
 const PEEK_VISIBILITY_SECONDS: i32 = 2;
@@ -305,17 +307,32 @@ impl Stack {
     /// Every log event of a function written at or after `since` (milliseconds since the epoch).
     pub async fn log_events_since(&self, function_output: &str, since: i64) -> Vec<LogEvent> {
         let group = format!("/aws/lambda/{}", self.output(function_output));
-        self.log_group_events_since(&group, since).await
+        self.log_group_events_since(&group, since, None).await
     }
 
-    /// Every event of a log group written at or after `since`.
-    pub async fn log_group_events_since(&self, group: &str, since: i64) -> Vec<LogEvent> {
-        self.filter_log_events(serde_json::json!({
+    /// Every event of a log group written at or after `since`, optionally only those
+    /// containing `term`. Panics rather than return a capped list: a count that silently stops
+    /// at the emulator's 10 000 would look settled.
+    pub async fn log_group_events_since(
+        &self,
+        group: &str,
+        since: i64,
+        term: Option<&str>,
+    ) -> Vec<LogEvent> {
+        let mut request = serde_json::json!({
             "logGroupName": group,
-            "limit": 10000,
+            "limit": MAX_LOG_EVENTS,
             "startTime": since,
-        }))
-        .await
+        });
+        if let Some(term) = term {
+            request["filterPattern"] = Value::String(format!("\"{term}\""));
+        }
+        let events = self.filter_log_events(request).await;
+        assert!(
+            events.len() < MAX_LOG_EVENTS,
+            "{group} has {MAX_LOG_EVENTS} or more events since {since}: narrow the window"
+        );
+        events
     }
 
     async fn filter_log_events(&self, request: Value) -> Vec<LogEvent> {
@@ -336,7 +353,10 @@ impl Stack {
         let status = response.status();
         let body: Value = response.json().await.expect("FilterLogEvents answers JSON");
         // A function never invoked has no log group yet: no lines.
-        if body.to_string().contains("ResourceNotFoundException") {
+        let missing_group = body["__type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("ResourceNotFoundException"));
+        if !status.is_success() && missing_group {
             return vec![];
         }
         assert!(status.is_success(), "FilterLogEvents: {status} {body}");

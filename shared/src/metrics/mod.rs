@@ -194,12 +194,10 @@ pub fn processed(
 
 /// A message on its way to a dead-letter queue (`work`, `ordered-work` or `callback`), sent
 /// directly or left to SQS redrive after its last receive.
-pub fn dead_lettered(queue: &str, correlation_id: &str, id: &str) {
+pub fn dead_lettered(queue: &str, about: About<'_>) {
     emit(
-        record()
+        event("dead-lettered", about)
             .dimension(QUEUE, queue)
-            .property("correlationId", correlation_id)
-            .property("id", id)
             .metric(&[QUEUE], DEAD_LETTERED, Unit::Count, 1.0),
     );
 }
@@ -210,6 +208,7 @@ pub fn callback_attempt(
     delivered: bool,
     gave_up: bool,
     attempt: u32,
+    code: Option<u16>,
     latency: Option<Duration>,
     about: About<'_>,
 ) {
@@ -224,6 +223,9 @@ pub fn callback_attempt(
         Unit::Count,
         1.0,
     );
+    if let Some(code) = code {
+        record = record.property("code", code);
+    }
     if delivered {
         record = record.metric(&[], CALLBACK_DELIVERED, Unit::Count, 1.0);
         if let Some(latency) = latency {

@@ -56,9 +56,9 @@ struct Measurer {
 }
 
 impl Measurer {
-    /// Waits until the queues are empty and the functions' logs have stopped growing: every
-    /// invocation of the work so far has ended and its lines are in.
-    async fn settle(&self) {
+    /// Waits until the queues are empty and the functions' logs (since `since`) have stopped
+    /// growing: every invocation of the work so far has ended and its lines are in.
+    async fn settle(&self, since: i64) {
         // Generous: after the test suite, a callback may still be retrying with backoff.
         for queue in QUEUES {
             self.stack
@@ -67,7 +67,6 @@ impl Measurer {
         }
         // Lines are written when an invocation ends: the log has stopped growing once two
         // reads a moment apart find the same count.
-        let since = now_ms() - 600_000;
         let last = std::sync::Mutex::new(None);
         eventually_within(
             SETTLE_DEADLINE,
@@ -109,11 +108,12 @@ impl Measurer {
         W: Future<Output = ()>,
         D: Future<Output = ClientSide>,
     {
+        let warming = now_ms();
         warm.await;
-        self.settle().await;
+        self.settle(warming).await;
         let started = now_ms();
         let client = drive.await;
-        self.settle().await;
+        self.settle(started).await;
         let mut functions = BTreeMap::new();
         for (name, output) in FUNCTIONS {
             let lines = self.log_since(output, started).await;

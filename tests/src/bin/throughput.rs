@@ -4,7 +4,7 @@
 //! so the machine's drift falls on both. Then where the time goes: each function's handler
 //! time (courier's from its meter lines) and the emulator's REPORT duration per invocation.
 //!
-//!     infra/bench.sh throughput [--clients 16] [--seconds 5] [--rounds 3]
+//!     infra/bench-throughput.sh [--clients 16] [--seconds 5] [--rounds 3]
 
 use courier_e2e::{LogEvent, Stack};
 use futures_util::future::join_all;
@@ -134,8 +134,26 @@ async fn main() {
     let (courier_rate, reference_rate) = (median(courier.clone()), median(reference.clone()));
     let ratio = courier_rate / reference_rate;
 
-    let courier_log = stack.log_events_since("HttpApiFunctionName", since).await;
-    let reference_log = stack.log_group_events_since(&reference_group, since).await;
+    // Only the lines the means need: a run writes more lines than one read returns.
+    let courier_group = format!("/aws/lambda/{}", stack.output("HttpApiFunctionName"));
+    let lines = |group: String, term: &'static str| {
+        let stack = &stack;
+        async move {
+            stack
+                .log_group_events_since(&group, since, Some(term))
+                .await
+        }
+    };
+    let courier_log = [
+        lines(courier_group.clone(), "REPORT RequestId").await,
+        lines(courier_group, "handlerMs").await,
+    ]
+    .concat();
+    let reference_log = [
+        lines(reference_group.clone(), "REPORT RequestId").await,
+        lines(reference_group, "handlerMs").await,
+    ]
+    .concat();
     let ms = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.1}"));
 
     println!(

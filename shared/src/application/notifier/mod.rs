@@ -284,22 +284,22 @@ impl Notifier {
                 let latency = claim
                     .completed_at
                     .and_then(|done| Duration::try_from(now - done).ok());
-                crate::metrics::callback_attempt(true, false, attempt, latency, about);
+                crate::metrics::callback_attempt(true, false, attempt, Some(*code), latency, about);
             }
             Verdict::Gone => {
                 tracing::warn!(attempt, "callback refused with 410 Gone");
-                crate::metrics::callback_attempt(false, true, attempt, None, about);
+                crate::metrics::callback_attempt(false, true, attempt, Some(410), None, about);
             }
             Verdict::Retry { reason, .. } => {
                 let gave_up = plan.update.event == CallbackEvent::GiveUp;
                 if gave_up {
                     tracing::warn!(attempt, %reason, "callback attempts exhausted; redrive moves it to the callback DLQ");
-                    crate::metrics::dead_lettered("callback", correlation_id, job_id);
+                    crate::metrics::dead_lettered("callback", about);
                 } else {
                     let delay_ms = plan.retry_in.unwrap_or_default().as_millis() as u64;
                     tracing::warn!(attempt, %reason, delay_ms, "callback failed; will retry");
                 }
-                crate::metrics::callback_attempt(false, gave_up, attempt, None, about);
+                crate::metrics::callback_attempt(false, gave_up, attempt, None, None, about);
             }
         }
     }

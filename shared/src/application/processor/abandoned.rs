@@ -116,11 +116,11 @@ impl MessageProcessor {
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;
-        crate::metrics::dead_lettered(
-            queue_label(envelope),
-            envelope.correlation_id.as_str(),
-            &envelope.message_id,
-        );
+        let trace = envelope
+            .trace_header
+            .as_deref()
+            .and_then(crate::telemetry::TraceHeader::parse);
+        crate::metrics::dead_lettered(queue_label(envelope), about(envelope, trace.as_ref()));
         self.announce_failure(envelope, &failure).await
     }
 }

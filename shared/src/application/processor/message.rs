@@ -330,7 +330,13 @@ impl MessageProcessor {
             }
         };
         crate::crash_point!("processor.after-start", &envelope.correlation_id);
-        tracing::debug!(attempt, receive_count, "running job");
+        // A first run is told by its outcome's line; a later one also here, at INFO: an earlier
+        // attempt may have died (timeout, crash) without writing any line of its own.
+        if attempt > 1 {
+            tracing::info!(attempt, receive_count, "running job again");
+        } else {
+            tracing::debug!(attempt, receive_count, "running job");
+        }
 
         let record_key = crate::domain::record_key(envelope);
         let progress = JobProgress {
@@ -434,11 +440,11 @@ impl MessageProcessor {
             .record_failure(&crate::domain::record_key(envelope), failure)
             .await?;
         tracing::warn!(kind = failure.kind.as_str(), reason = %failure.reason, "job failed; sent to the dead-letter queue");
-        crate::metrics::dead_lettered(
-            queue_label(envelope),
-            envelope.correlation_id.as_str(),
-            &envelope.message_id,
-        );
+        let trace = envelope
+            .trace_header
+            .as_deref()
+            .and_then(TraceHeader::parse);
+        crate::metrics::dead_lettered(queue_label(envelope), about(envelope, trace.as_ref()));
         Ok(())
     }
 
@@ -510,8 +516,10 @@ impl MessageProcessor {
             .is_some_and(|arn| arn.ends_with(".fifo"));
         crate::metrics::dead_lettered(
             if fifo { "ordered-work" } else { "work" },
-            letter.correlation_id.as_deref().unwrap_or("-"),
-            letter.message_id.as_deref().unwrap_or("-"),
+            crate::metrics::About::new(
+                letter.correlation_id.as_deref().unwrap_or("-"),
+                letter.message_id.as_deref().unwrap_or("-"),
+            ),
         );
         Ok(())
     }

@@ -322,12 +322,15 @@ impl Intake {
             pattern.as_str()
         };
         tracing::debug!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
-        let trace = work.trace_header.as_deref().and_then(TraceHeader::parse);
         crate::metrics::accepted(
             label,
             crate::metrics::About::new(&work.correlation_id, &work.message_id)
                 .job_type(&work.job_type)
-                .trace_id(trace.as_ref().map(TraceHeader::trace_id)),
+                .trace_id(
+                    work.trace_header
+                        .as_deref()
+                        .and_then(TraceHeader::trace_id_of),
+                ),
         );
         Ok(Acceptance {
             id: work.message_id,

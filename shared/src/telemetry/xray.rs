@@ -36,26 +36,36 @@ fn is_root(id: &str) -> bool {
     )
 }
 
+/// Where a well-formed header's root trace id stands in it.
+fn root_at(raw: &str) -> Option<std::ops::Range<usize>> {
+    if raw.len() > MAX_HEADER_CHARS || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let mut offset = 0;
+    for field in raw.split(';') {
+        if let Some(id) = field.strip_prefix("Root=")
+            && is_root(id)
+        {
+            let start = offset + "Root=".len();
+            return Some(start..start + id.len());
+        }
+        offset += field.len() + 1;
+    }
+    None
+}
+
 impl TraceHeader {
     /// `None` unless `raw` is a well-formed header with a root trace id.
     pub fn parse(raw: &str) -> Option<Self> {
-        if raw.len() > MAX_HEADER_CHARS || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-            return None;
-        }
-        let mut offset = 0;
-        for field in raw.split(';') {
-            if let Some(id) = field.strip_prefix("Root=")
-                && is_root(id)
-            {
-                let start = offset + "Root=".len();
-                return Some(Self {
-                    header: raw.to_owned(),
-                    root_at: start..start + id.len(),
-                });
-            }
-            offset += field.len() + 1;
-        }
-        None
+        Some(Self {
+            root_at: root_at(raw)?,
+            header: raw.to_owned(),
+        })
+    }
+
+    /// The trace id of a header kept as text (a work message's), without copying it.
+    pub fn trace_id_of(raw: &str) -> Option<&str> {
+        root_at(raw).map(|at| &raw[at])
     }
 
     /// The current invocation's header, when the function runs traced.
@@ -103,6 +113,10 @@ mod tests {
             TraceHeader::parse(reordered).unwrap().trace_id(),
             "1-5759e988-bd862e3fe1be46a994272793"
         );
+        assert_eq!(
+            TraceHeader::trace_id_of(reordered),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
     }
 
     #[test]
@@ -119,6 +133,7 @@ mod tests {
             "Root=1-5759e988-bd862e3fe1be46a994272793;\nSampled=1",
         ] {
             assert_eq!(TraceHeader::parse(bad), None, "{bad:?}");
+            assert_eq!(TraceHeader::trace_id_of(bad), None, "{bad:?}");
         }
         let long = format!("{LAMBDA};Lineage={}", "a".repeat(300));
         assert_eq!(TraceHeader::parse(&long), None);

@@ -107,9 +107,10 @@ impl Notifier {
             correlation_id = %request.correlation_id,
             trace_id = tracing::field::Empty,
         );
-        record_trace_id(&span, TraceHeader::of_record(&record).as_ref());
+        let trace = TraceHeader::of_record(&record);
+        record_trace_id(&span, trace.as_ref());
         let result = self
-            .deliver_in_span(record.clone(), attempt, request)
+            .deliver_in_span(record.clone(), attempt, request, trace.as_ref())
             .instrument(span.clone())
             .await;
         if let Err(NotifyError::Dependency(error)) = &result {
@@ -142,6 +143,7 @@ impl Notifier {
         record: SqsMessage,
         attempt: u32,
         request: CallbackMessage,
+        trace: Option<&TraceHeader>,
     ) -> Result<(), NotifyError> {
         let job_id =
             JobId::parse(&request.job_id).map_err(|e| NotifyError::Unparseable(e.to_string()))?;
@@ -165,8 +167,7 @@ impl Notifier {
         let verdict = classify(&response);
         let plan = schedule(&verdict, attempt, &self.retry, now, &mut rand::rng());
         self.ledger.record(&job_id, &plan.update).await?;
-        let trace = TraceHeader::of_record(&record);
-        self.report(&claim, &verdict, &plan, attempt, now, trace.as_ref());
+        self.report(&claim, &verdict, &plan, attempt, now, trace);
         match plan.retry_in {
             None => Ok(()),
             Some(delay) => {

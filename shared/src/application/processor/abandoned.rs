@@ -74,17 +74,13 @@ impl MessageProcessor {
         match self.ledger.abandon(envelope, &failure).await? {
             Abandonment::Abandoned => {
                 tracing::warn!(reason = %failure.reason, "job failed: SQS gave up on its message");
-                let trace = envelope
-                    .trace_header
-                    .as_deref()
-                    .and_then(crate::telemetry::TraceHeader::parse);
                 crate::metrics::processed(
                     pattern_label(envelope),
                     crate::metrics::Outcome::Failed,
                     None,
                     std::time::Duration::ZERO,
                     since_accepted(envelope, self.clock.now()),
-                    about(envelope, trace.as_ref()),
+                    about(envelope),
                 );
             }
             Abandonment::Ended {
@@ -116,11 +112,7 @@ impl MessageProcessor {
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;
-        let trace = envelope
-            .trace_header
-            .as_deref()
-            .and_then(crate::telemetry::TraceHeader::parse);
-        crate::metrics::dead_lettered(queue_label(envelope), about(envelope, trace.as_ref()));
+        crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
         self.announce_failure(envelope, &failure).await
     }
 }

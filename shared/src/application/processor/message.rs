@@ -128,13 +128,15 @@ pub(super) fn pattern_label(envelope: &WorkMessage) -> &'static str {
 }
 
 /// What a metrics record about a piece of work names: its ids, type and trace.
-pub(super) fn about<'a>(
-    envelope: &'a WorkMessage,
-    trace: Option<&'a TraceHeader>,
-) -> crate::metrics::About<'a> {
+pub(super) fn about(envelope: &WorkMessage) -> crate::metrics::About<'_> {
     crate::metrics::About::new(envelope.correlation_id.as_str(), &envelope.message_id)
         .job_type(&envelope.job_type)
-        .trace_id(trace.map(TraceHeader::trace_id))
+        .trace_id(
+            envelope
+                .trace_header
+                .as_deref()
+                .and_then(TraceHeader::trace_id_of),
+        )
 }
 
 /// The dead-letter queue a piece of work ends up in, as metrics name it.
@@ -347,10 +349,6 @@ impl MessageProcessor {
         let started = std::time::Instant::now();
         let report = |outcome: crate::metrics::Outcome| {
             let terminal = outcome != crate::metrics::Outcome::Retried;
-            let trace = envelope
-                .trace_header
-                .as_deref()
-                .and_then(TraceHeader::parse);
             crate::metrics::processed(
                 pattern_label(envelope),
                 outcome,
@@ -359,7 +357,7 @@ impl MessageProcessor {
                 terminal
                     .then(|| since_accepted(envelope, self.clock.now()))
                     .flatten(),
-                about(envelope, trace.as_ref()),
+                about(envelope),
             );
         };
         let retry = self.retry_policy(job.as_deref());
@@ -440,11 +438,7 @@ impl MessageProcessor {
             .record_failure(&crate::domain::record_key(envelope), failure)
             .await?;
         tracing::warn!(kind = failure.kind.as_str(), reason = %failure.reason, "job failed; sent to the dead-letter queue");
-        let trace = envelope
-            .trace_header
-            .as_deref()
-            .and_then(TraceHeader::parse);
-        crate::metrics::dead_lettered(queue_label(envelope), about(envelope, trace.as_ref()));
+        crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
         Ok(())
     }
 

@@ -73,6 +73,95 @@ impl Default for WaitOptions {
     }
 }
 
+/// When a request is sent again: after `429 Too Many Requests` (API Gateway's throttling, or
+/// Lambda's), `503 Service Unavailable` (courier could not write; the gateway timed out) and a
+/// `409 request-in-progress` (the first try with the same `Idempotency-Key` is still running).
+/// Waits follow `backoff`, never sooner than the answer's `Retry-After` (in seconds), and all
+/// of them together stay within `budget`: a `Retry-After` that would pass it ends the retries.
+///
+/// A submission is retried only with an `Idempotency-Key`, so a retry can never enqueue work
+/// twice: the caller's, or one the client makes for the submission (and keeps for its
+/// retries). A key costs the API a little more per submission (it is stored); turn retries off
+/// with [`Retries::none`] where that matters more than riding out a throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// Tries in all, the first included; 1 is no retry.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    pub budget: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            backoff: Backoff {
+                base: Duration::from_millis(500),
+                cap: Duration::from_secs(8),
+            },
+            budget: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Retries {
+    /// Every request is sent once.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.max_attempts > 1
+    }
+}
+
+/// Which answers a request may be sent again after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Reads, deletes and keyed submissions: repeating them changes nothing.
+    Safe,
+    /// Creating an endpoint or rotating a secret makes something new each time: only a `429`,
+    /// which the gateway answers before courier runs, is retried.
+    ThrottledOnly,
+}
+
+impl Replay {
+    fn allows(self, answer: &Answer) -> bool {
+        match (self, answer.status) {
+            (_, 429) => true,
+            (Self::Safe, 503) => true,
+            (Self::Safe, 409) => serde_json::from_str::<Problem>(&answer.body)
+                .is_ok_and(|p| p.slug() == "request-in-progress"),
+            _ => false,
+        }
+    }
+}
+
+/// An answer, read whole.
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> Result<Self, ClientError> {
+        Ok(Self {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await?,
+        })
+    }
+}
+
+/// A key for a submission whose caller gave none, so that its retries are safe.
+fn new_idempotency_key() -> String {
+    format!("courier-client-{:032x}", rand::random::<u128>())
+}
+
 /// A courier API at one base URL (everything before `/v1`).
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -80,8 +169,10 @@ pub struct Client {
     http: reqwest::Client,
     /// Sent as `Authorization: Bearer`: every route requires a JWT.
     token: Option<String>,
+    retries: Retries,
 }
 
+/// `Retry-After` in seconds (the form courier and API Gateway send); an HTTP date is ignored.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)?
@@ -106,7 +197,14 @@ impl Client {
             base_url,
             http,
             token: None,
+            retries: Retries::default(),
         })
+    }
+
+    /// How throttled and unavailable answers are retried ([`Retries::default`] unless set).
+    pub fn with_retries(mut self, retries: Retries) -> Self {
+        self.retries = retries;
+        self
     }
 
     /// Calls the API with this JWT (an access token from the deployment's issuer; see
@@ -135,22 +233,52 @@ impl Client {
         format!("{}{path}", self.base_url)
     }
 
-    async fn decode<T: serde::de::DeserializeOwned>(
-        response: reqwest::Response,
+    /// Sends the request `build` makes, again while the answer is one `replay` allows and the
+    /// retry policy has tries and time left.
+    async fn call(
+        &self,
+        replay: Replay,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, ClientError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let answer = Answer::read(build().send().await?).await?;
+            attempt += 1;
+            if attempt >= self.retries.max_attempts || !replay.allows(&answer) {
+                return Ok(answer);
+            }
+            let asked = retry_after(&answer.headers);
+            let remaining = self.retries.budget.saturating_sub(started.elapsed());
+            if asked.is_some_and(|asked| asked > remaining) {
+                return Ok(answer);
+            }
+            let Some(wait) =
+                self.retries
+                    .backoff
+                    .delay(attempt - 1, asked, remaining, &mut rand::rng())
+            else {
+                return Ok(answer);
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        answer: Answer,
         expected: u16,
     ) -> Result<(T, HeaderMap), ClientError> {
-        let (body, headers) = Self::expect(response, expected).await?;
+        let (body, headers) = Self::expect(answer, expected)?;
         Ok((serde_json::from_str(&body)?, headers))
     }
 
     /// The body of an `expected` answer, or the error any other answer means.
-    async fn expect(
-        response: reqwest::Response,
-        expected: u16,
-    ) -> Result<(String, HeaderMap), ClientError> {
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().await?;
+    fn expect(answer: Answer, expected: u16) -> Result<(String, HeaderMap), ClientError> {
+        let Answer {
+            status,
+            headers,
+            body,
+        } = answer;
         if status == expected {
             return Ok((body, headers));
         }
@@ -164,66 +292,77 @@ impl Client {
         }
     }
 
-    async fn post(&self, path: &str, submit: &Submit) -> Result<reqwest::Response, ClientError> {
-        let mut request = self.request(reqwest::Method::POST, path).json(&submit.body);
-        if let Some(key) = &submit.idempotency_key {
-            request = request.header("idempotency-key", key);
-        }
-        if let Some(id) = &submit.correlation_id {
-            request = request.header("x-correlation-id", id);
-        }
-        Ok(request.send().await?)
+    /// A submission, retried only under an idempotency key (the caller's, or one made here).
+    async fn post(&self, path: &str, submit: &Submit) -> Result<Answer, ClientError> {
+        let key = submit
+            .idempotency_key
+            .clone()
+            .or_else(|| self.retries.enabled().then(new_idempotency_key));
+        self.call(Replay::Safe, || {
+            let mut request = self.request(reqwest::Method::POST, path).json(&submit.body);
+            if let Some(key) = &key {
+                request = request.header("idempotency-key", key);
+            }
+            if let Some(id) = &submit.correlation_id {
+                request = request.header("x-correlation-id", id);
+            }
+            request
+        })
+        .await
     }
 
     /// Fire and forget: `POST /v1/messages`.
     pub async fn send_message(&self, submit: &Submit) -> Result<MessageAccepted, ClientError> {
-        let response = self.post("/v1/messages", submit).await?;
-        Ok(Self::decode(response, 202).await?.0)
+        let answer = self.post("/v1/messages", submit).await?;
+        Ok(Self::decode(answer, 202)?.0)
     }
 
     /// Claim check: `POST /v1/jobs`.
     pub async fn submit_job(&self, submit: &Submit) -> Result<JobAccepted, ClientError> {
-        let response = self.post("/v1/jobs", submit).await?;
-        Ok(Self::decode(response, 202).await?.0)
+        let answer = self.post("/v1/jobs", submit).await?;
+        Ok(Self::decode(answer, 202)?.0)
     }
 
     /// `GET /v1/jobs/{id}`, with the server's `Retry-After` when the job is not finished.
     pub async fn get_job(&self, id: &str) -> Result<(Job, Option<Duration>), ClientError> {
-        let response = self
-            .request(reqwest::Method::GET, &format!("/v1/jobs/{id}"))
-            .send()
+        let path = format!("/v1/jobs/{id}");
+        let answer = self
+            .call(Replay::Safe, || self.request(reqwest::Method::GET, &path))
             .await?;
-        let (job, headers) = Self::decode(response, 200).await?;
+        let (job, headers) = Self::decode(answer, 200)?;
         Ok((job, retry_after(&headers)))
     }
 
     /// `DELETE /v1/jobs/{id}`: cancels a job that has not started.
     pub async fn cancel_job(&self, id: &str) -> Result<Job, ClientError> {
-        let response = self
-            .request(reqwest::Method::DELETE, &format!("/v1/jobs/{id}"))
-            .send()
+        let path = format!("/v1/jobs/{id}");
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::DELETE, &path)
+            })
             .await?;
-        Ok(Self::decode(response, 200).await?.0)
+        Ok(Self::decode(answer, 200)?.0)
     }
 
     /// `POST /v1/webhook-endpoints`: registers `url` for this caller's callbacks. The answer's
     /// `secret` is shown only now: keep it where the receiver can verify with it.
     pub async fn create_webhook_endpoint(&self, url: &str) -> Result<WebhookEndpoint, ClientError> {
-        let response = self
-            .request(reqwest::Method::POST, "/v1/webhook-endpoints")
-            .json(&NewWebhookEndpoint { url: url.into() })
-            .send()
+        let answer = self
+            .call(Replay::ThrottledOnly, || {
+                self.request(reqwest::Method::POST, "/v1/webhook-endpoints")
+                    .json(&NewWebhookEndpoint { url: url.into() })
+            })
             .await?;
-        Ok(Self::decode(response, 201).await?.0)
+        Ok(Self::decode(answer, 201)?.0)
     }
 
     /// `GET /v1/webhook-endpoints/{id}`: the URL and the secrets' lives (never the secrets).
     pub async fn webhook_endpoint(&self, id: &str) -> Result<WebhookEndpoint, ClientError> {
-        let response = self
-            .request(reqwest::Method::GET, &format!("/v1/webhook-endpoints/{id}"))
-            .send()
+        let path = format!("/v1/webhook-endpoints/{id}");
+        let answer = self
+            .call(Replay::Safe, || self.request(reqwest::Method::GET, &path))
             .await?;
-        Ok(Self::decode(response, 200).await?.0)
+        Ok(Self::decode(answer, 200)?.0)
     }
 
     /// `POST /v1/webhook-endpoints/{id}/rotate`: a new secret (in the answer, once); the ones
@@ -233,29 +372,27 @@ impl Client {
         id: &str,
         grace: Option<Duration>,
     ) -> Result<WebhookEndpoint, ClientError> {
-        let response = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/v1/webhook-endpoints/{id}/rotate"),
-            )
-            .json(&SecretRotation {
-                grace_period_seconds: grace.map(|g| g.as_secs()),
+        let path = format!("/v1/webhook-endpoints/{id}/rotate");
+        let rotation = SecretRotation {
+            grace_period_seconds: grace.map(|g| g.as_secs()),
+        };
+        let answer = self
+            .call(Replay::ThrottledOnly, || {
+                self.request(reqwest::Method::POST, &path).json(&rotation)
             })
-            .send()
             .await?;
-        Ok(Self::decode(response, 200).await?.0)
+        Ok(Self::decode(answer, 200)?.0)
     }
 
     /// `DELETE /v1/webhook-endpoints/{id}`.
     pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), ClientError> {
-        let response = self
-            .request(
-                reqwest::Method::DELETE,
-                &format!("/v1/webhook-endpoints/{id}"),
-            )
-            .send()
+        let path = format!("/v1/webhook-endpoints/{id}");
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::DELETE, &path)
+            })
             .await?;
-        Self::expect(response, 204).await?;
+        Self::expect(answer, 204)?;
         Ok(())
     }
 

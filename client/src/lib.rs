@@ -25,7 +25,7 @@ pub use courier_protocol::{frames, queue, rest, webhook};
 pub mod ws;
 
 #[cfg(feature = "http")]
-pub use api::{Client, Submit, WaitOptions};
+pub use api::{Client, Retries, Submit, WaitOptions};
 #[cfg(feature = "http")]
 pub use backoff::Backoff;
 pub use courier_protocol::rest::{

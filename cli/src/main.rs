@@ -1,30 +1,71 @@
-//! `courier`: send messages, submit jobs and wait for them, against the local stack or any
-//! deployed courier API.
+//! `courier`: send messages, submit jobs and wait for them, and operate a stack's dead-letter
+//! queues — against the local stack, a deployed stack by name (`--stack`), or any courier API
+//! (`--url`).
 
 mod dlq;
 mod listen;
 mod login;
+mod output;
+mod payload;
 mod target;
 mod watch;
 mod ws;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use courier_client::{Client, ClientError, Submit, WaitOptions};
-use serde_json::Value;
+use output::Format;
+use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::Duration;
+use target::Target;
+
+const EXIT_CODES: &str = "Exit codes:
+  0  done (the job succeeded, where the command waits for one)
+  1  the job failed or was cancelled
+  2  usage: a bad argument, or nothing says which API or stack to use
+  3  timed out waiting
+  4  the API or AWS refused the request or could not be reached";
 
 #[derive(Parser)]
-#[command(name = "courier", version, about = "Talk to a courier API", long_about = None)]
+#[command(
+    name = "courier",
+    version,
+    about = "Talk to a courier API and operate its stack",
+    long_about = None,
+    after_long_help = EXIT_CODES
+)]
 struct Cli {
-    /// Base URL of the API (everything before /v1). Defaults to the local stack's HttpApiUrl
-    /// from .local/outputs.json.
+    /// Base URL of the API (everything before /v1). Defaults to the stack's HttpApiUrl output
+    /// (--stack, else the local stack's .local/outputs.json).
     #[arg(long, env = "COURIER_URL", global = true)]
     url: Option<String>,
     /// The JWT to call the API with (an access token of the deployment's issuer). Defaults to
-    /// the local stack's user when --url is not given, else to the tokens `courier login` kept.
+    /// the local stack's user on the local stack, else to the tokens `courier login` kept.
     #[arg(long, env = "COURIER_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// A deployed stack by name: its URLs and queues come from its CloudFormation outputs.
+    #[arg(long, env = "COURIER_STACK", global = true)]
+    stack: Option<String>,
+    /// AWS region of the stack (default: the AWS configuration's).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// AWS profile to use (default: the AWS configuration's).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// An emulator's endpoint instead of AWS (also AWS_ENDPOINT_URL); API URLs become its paths.
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// text for people; json for scripts (one document per result, one line per streamed item,
+    /// failures as a JSON object on standard error).
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        default_value_t,
+        env = "COURIER_OUTPUT",
+        global = true
+    )]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,8 +75,8 @@ struct Work {
     /// Job type: echo, sha256, sleep, fail, flaky, or your own.
     #[arg(value_name = "TYPE")]
     job_type: String,
-    /// Payload as JSON (default: null).
-    #[arg(value_name = "PAYLOAD_JSON")]
+    /// Payload: JSON, @FILE (a file's contents) or - (standard input); default null.
+    #[arg(value_name = "PAYLOAD")]
     payload: Option<String>,
     /// Idempotency-Key: retries with the same key and body are accepted once.
     #[arg(long)]
@@ -88,17 +129,17 @@ enum Command {
         /// Job type: echo, sha256, sleep, fail, flaky, or your own.
         #[arg(value_name = "TYPE")]
         job_type: String,
-        /// Payload as JSON (default: null).
-        #[arg(value_name = "PAYLOAD_JSON")]
+        /// Payload: JSON, @FILE (a file's contents) or - (standard input); default null.
+        #[arg(value_name = "PAYLOAD")]
         payload: Option<String>,
         /// Submit this many jobs on the one connection (request ids r1, r2, ...).
         #[arg(long, default_value_t = 1)]
         count: u32,
-        /// WebSocket URL; defaults to the local stack's WebSocketUrl.
+        /// WebSocket URL; defaults to the stack's WebSocketUrl output.
         #[arg(long, env = "COURIER_WS_URL")]
         ws_url: Option<String>,
-        /// Print each frame as one JSON line.
-        #[arg(long)]
+        /// The same as --output json (each frame as one JSON line).
+        #[arg(long, hide = true)]
         json: bool,
         /// How long to wait for a missing frame before reporting the gap, in milliseconds.
         #[arg(long, default_value_t = 2000)]
@@ -111,13 +152,10 @@ enum Command {
     Login {
         #[arg(long)]
         username: Option<String>,
-        /// The user pool app client (the stack's UserPoolClientId output).
+        /// The user pool app client (default: the stack's UserPoolClientId output).
         #[arg(long)]
         client_id: Option<String>,
-        /// The user pool's region (for AWS).
-        #[arg(long)]
-        region: Option<String>,
-        /// Cognito's endpoint, for an emulator.
+        /// Cognito's endpoint (default: --endpoint-url for an emulator, else the --region's).
         #[arg(long)]
         cognito_endpoint: Option<String>,
     },
@@ -146,6 +184,11 @@ enum Command {
         /// Status to answer verified deliveries with (try 500 or 410 to see retries).
         #[arg(long, default_value_t = 204)]
         answer: u16,
+    },
+    /// Print a completion script for a shell (e.g. `courier completions bash > /etc/bash_completion.d/courier`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -183,10 +226,10 @@ enum QueueName {
 
 #[derive(Args)]
 struct DlqTarget {
-    /// Which dead-letter queue, by the local stack's outputs.
+    /// Which dead-letter queue, by the stack's outputs.
     #[arg(long, value_enum, default_value = "work")]
     queue: QueueName,
-    /// The dead-letter queue's URL (instead of --queue; for a deployed stack, from its outputs).
+    /// The dead-letter queue's URL (instead of --queue).
     #[arg(long)]
     dlq: Option<String>,
     /// Handle at most this many messages.
@@ -195,8 +238,8 @@ struct DlqTarget {
     /// Only the message(s) with this courier messageId (a job's id for jobs); repeatable.
     #[arg(long = "id", value_name = "ID")]
     ids: Vec<String>,
-    /// Print each message as one JSON line.
-    #[arg(long)]
+    /// The same as --output json (each message as one JSON line).
+    #[arg(long, hide = true)]
     json: bool,
 }
 
@@ -217,7 +260,7 @@ enum DlqAction {
     },
 }
 
-/// Exit codes: scripts can tell a failed job from a broken request.
+/// Exit codes (see [`EXIT_CODES`]): scripts can tell a failed job from a broken request.
 mod exit {
     pub const JOB_FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
@@ -225,12 +268,40 @@ mod exit {
     pub const API_ERROR: u8 = 4;
 }
 
-fn submission(work: &Work) -> Result<Submit, String> {
-    let payload = match &work.payload {
-        None => Value::Null,
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| format!("PAYLOAD_JSON is not valid JSON: {e}"))?,
-    };
+/// A command that did not get to its result: the exit code and what to say.
+enum Stop {
+    Usage(String),
+    Api(String),
+    Client(ClientError),
+}
+
+impl From<ClientError> for Stop {
+    fn from(error: ClientError) -> Self {
+        Self::Client(error)
+    }
+}
+
+impl Stop {
+    fn report(self, format: Format) -> ExitCode {
+        let code = match &self {
+            Self::Usage(_) => exit::USAGE,
+            Self::Api(_) => exit::API_ERROR,
+            Self::Client(ClientError::Deadline { .. }) => exit::TIMED_OUT,
+            Self::Client(_) => exit::API_ERROR,
+        };
+        match self {
+            Self::Usage(message) | Self::Api(message) => format.failure(code, &message, None),
+            Self::Client(ClientError::Deadline { status }) => {
+                format.failure(code, &format!("timed out; the job is still {status}"), None)
+            }
+            Self::Client(error) => format.client_error(code, &error),
+        }
+        ExitCode::from(code)
+    }
+}
+
+fn submission(work: &Work) -> Result<Submit, Stop> {
+    let payload = payload::read(work.payload.as_deref()).map_err(Stop::Usage)?;
     let mut submit = Submit::new(&work.job_type, payload);
     if let Some(key) = &work.key {
         submit = submit.idempotency_key(key);
@@ -247,154 +318,209 @@ fn submission(work: &Work) -> Result<Submit, String> {
     Ok(submit)
 }
 
-fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values serialise")
-    );
+fn to_value(value: &impl serde::Serialize) -> Result<Value, Stop> {
+    serde_json::to_value(value).map_err(|e| Stop::Client(ClientError::Decode(e)))
 }
 
-async fn wait(client: &Client, id: &str, waiting: &Waiting) -> Result<ExitCode, ClientError> {
+/// Waits for the job, then prints its result (text) or the whole claim (JSON).
+async fn wait(
+    client: &Client,
+    id: &str,
+    waiting: &Waiting,
+    format: Format,
+) -> Result<ExitCode, Stop> {
     let options = WaitOptions {
         timeout: Duration::from_secs(waiting.timeout),
         ..WaitOptions::default()
     };
-    let mut display = watch::Display::new(id);
+    let mut display = watch::Display::new(id, format == Format::Text);
     let job = client
         .wait_for_job(id, &options, |job| display.update(job))
         .await;
     display.finish();
     let job = job?;
-    match job.status.as_str() {
-        "SUCCEEDED" => {
-            print_json(job.result.as_ref().unwrap_or(&Value::Null));
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => {
-            if let Some(error) = &job.error {
-                eprintln!(
-                    "job {} {}: {} ({})",
-                    job.id, job.status, error.reason, error.kind
-                );
-            } else {
-                eprintln!("job {} {}", job.id, job.status);
-            }
-            Ok(ExitCode::from(exit::JOB_FAILED))
-        }
+    let succeeded = job.status.as_str() == "SUCCEEDED";
+    match format {
+        Format::Json => format.value(&to_value(&job)?),
+        Format::Text if succeeded => format.value(job.result.as_ref().unwrap_or(&Value::Null)),
+        Format::Text => match &job.error {
+            Some(error) => eprintln!(
+                "job {} {}: {} ({})",
+                job.id, job.status, error.reason, error.kind
+            ),
+            None => eprintln!("job {} {}", job.id, job.status),
+        },
+    }
+    Ok(if succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::JOB_FAILED)
+    })
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let format = cli.output;
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(stop) => stop.report(format),
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
-    if let Command::Ws { .. } = &cli.command {
-        return Ok(run_ws(cli).await);
+async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
+    let format = cli.output;
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "courier", &mut script);
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        return Ok(ExitCode::SUCCESS);
     }
-    if let Command::Dlq { action } = cli.command {
-        return Ok(run_dlq(action).await);
-    }
-    if let Command::Login {
-        username,
-        client_id,
-        region,
-        cognito_endpoint,
-    } = cli.command
-    {
-        let api_url = match cli.url.map_or_else(target::local_api_url, Ok) {
-            Ok(url) => url,
-            Err(message) => {
-                eprintln!("courier: {message}");
-                return Ok(ExitCode::from(exit::USAGE));
-            }
-        };
-        let target = login::LoginTarget {
-            api_url,
-            username,
-            client_id,
-            region,
-            cognito_endpoint,
-        };
-        return Ok(match login::login(target).await {
-            Ok(message) => {
-                eprintln!("{message}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("courier: {message}");
-                ExitCode::from(exit::API_ERROR)
-            }
-        });
-    }
-    let url = match cli.url {
-        Some(url) => url,
-        None => match target::local_api_url() {
-            Ok(url) => url,
-            Err(message) => {
-                eprintln!("courier: {message}");
-                return Ok(ExitCode::from(exit::USAGE));
-            }
-        },
+    let aws = target::Aws {
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
     };
-    let mut client = Client::new(&url)?;
-    match login::token(cli.token, &url).await {
-        Ok(Some(token)) if matches!(cli.command, Command::Token) => {
-            println!("{token}");
-            return Ok(ExitCode::SUCCESS);
-        }
-        Ok(Some(token)) => client = client.with_token(token),
-        Ok(None) if matches!(cli.command, Command::Token) => {
-            eprintln!("courier: no token: give --token, or courier login");
-            return Ok(ExitCode::from(exit::USAGE));
-        }
-        Ok(None) => {}
-        Err(message) => {
-            eprintln!("courier: {message}");
-            return Ok(ExitCode::from(exit::API_ERROR));
-        }
-    }
-    let usage = |message: String| {
-        eprintln!("courier: {message}");
-        Ok(ExitCode::from(exit::USAGE))
+    let target = Target::resolve(cli.stack.as_deref(), aws)
+        .await
+        .map_err(Stop::Api)?;
+    let api_url = match &cli.url {
+        Some(url) => Ok(url.clone()),
+        None => target.api_url(),
     };
     match cli.command {
-        Command::Send(work) => {
-            let submit = match submission(&work) {
-                Ok(submit) => submit,
-                Err(message) => return usage(message),
+        Command::Ws {
+            job_type,
+            payload,
+            count,
+            ws_url,
+            json,
+            gap_wait_ms,
+            waiting,
+        } => {
+            let url = ws_url
+                .map_or_else(|| target.websocket_url(), Ok)
+                .map_err(Stop::Usage)?;
+            // The same token as the HTTP API takes: `$connect` checks it too.
+            let api_url = api_url.ok();
+            let token = login::token(cli.token, api_url.as_deref().unwrap_or(""))
+                .await
+                .map_err(Stop::Usage)?
+                .ok_or_else(|| Stop::Usage("no token: give --token, or courier login".into()))?;
+            let payload = payload::read(payload.as_deref()).map_err(Stop::Usage)?;
+            // Optional: only needed to fetch a result too large for a frame.
+            let api = api_url
+                .and_then(|url| Client::new(url).ok())
+                .map(|client| client.with_token(token.clone()));
+            let options = ws::Options {
+                url,
+                token,
+                job_type,
+                payload,
+                count,
+                json: json || format == Format::Json,
+                gap_wait: Duration::from_millis(gap_wait_ms),
+                timeout: Duration::from_secs(waiting.timeout),
+                api,
             };
-            let accepted = client.send_message(&submit).await?;
-            println!("{}", accepted.message_id);
-            eprintln!(
-                "accepted at {} (correlation id {})",
-                accepted.accepted_at, accepted.correlation_id
-            );
+            return match ws::run(options).await {
+                Ok(ws::Outcome::Succeeded) => Ok(ExitCode::SUCCESS),
+                Ok(ws::Outcome::Failed) => Ok(ExitCode::from(exit::JOB_FAILED)),
+                Ok(ws::Outcome::TimedOut) => {
+                    format.failure(exit::TIMED_OUT, "timed out waiting for frames", None);
+                    Ok(ExitCode::from(exit::TIMED_OUT))
+                }
+                Err(error) => Err(Stop::Api(error.to_string())),
+            };
+        }
+        Command::Dlq { action } => return run_dlq(action, &target, format).await,
+        Command::Login {
+            username,
+            client_id,
+            cognito_endpoint,
+        } => {
+            let login = login::LoginTarget {
+                api_url: api_url.map_err(Stop::Usage)?,
+                username,
+                client_id: client_id.or_else(|| target.output("UserPoolClientId", "").ok()),
+                region: cli.region,
+                cognito_endpoint: cognito_endpoint.or_else(|| {
+                    cli.endpoint_url
+                        .map(|e| format!("{}/", e.trim_end_matches('/')))
+                }),
+            };
+            let message = login::login(login).await.map_err(Stop::Api)?;
+            match format {
+                Format::Text => eprintln!("{message}"),
+                Format::Json => format.value(&json!({"signedIn": true, "message": message})),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let url = api_url.map_err(Stop::Usage)?;
+    let mut client = Client::new(&url)?;
+    let token = login::token(cli.token, &url).await.map_err(Stop::Api)?;
+    if let Command::Token = cli.command {
+        let token =
+            token.ok_or_else(|| Stop::Usage("no token: give --token, or courier login".into()))?;
+        match format {
+            Format::Text => println!("{token}"),
+            Format::Json => format.value(&json!({"accessToken": token})),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(token) = token {
+        client = client.with_token(token);
+    }
+    match cli.command {
+        Command::Send(work) => {
+            let accepted = client.send_message(&submission(&work)?).await?;
+            match format {
+                Format::Text => {
+                    println!("{}", accepted.message_id);
+                    eprintln!(
+                        "accepted at {} (correlation id {})",
+                        accepted.accepted_at, accepted.correlation_id
+                    );
+                }
+                Format::Json => format.value(&to_value(&accepted)?),
+            }
         }
         Command::Submit {
             work,
             wait: and_wait,
             waiting,
         } => {
-            let submit = match submission(&work) {
-                Ok(submit) => submit,
-                Err(message) => return usage(message),
-            };
-            let accepted = client.submit_job(&submit).await?;
-            if !and_wait {
-                println!("{}", accepted.id);
-                eprintln!(
-                    "status at {}{} until {}",
-                    client.base_url(),
-                    accepted.status_url,
-                    accepted.expires_at
-                );
-                return Ok(ExitCode::SUCCESS);
+            let accepted = client.submit_job(&submission(&work)?).await?;
+            if and_wait {
+                format.note(format_args!("job {}", accepted.id));
+                return wait(&client, &accepted.id, &waiting, format).await;
             }
-            eprintln!("job {}", accepted.id);
-            return wait(&client, &accepted.id, &waiting).await;
+            match format {
+                Format::Text => {
+                    println!("{}", accepted.id);
+                    eprintln!(
+                        "status at {}{} until {}",
+                        client.base_url(),
+                        accepted.status_url,
+                        accepted.expires_at
+                    );
+                }
+                Format::Json => format.value(&to_value(&accepted)?),
+            }
         }
         Command::Status { id } => {
             let (job, _) = client.get_job(&id).await?;
-            print_json(&serde_json::to_value(&job).map_err(ClientError::Decode)?);
+            format.value(&to_value(&job)?);
         }
-        Command::Wait { id, waiting } => return wait(&client, &id, &waiting).await,
+        Command::Wait { id, waiting } => return wait(&client, &id, &waiting, format).await,
+        Command::Cancel { id } => {
+            let job = client.cancel_job(&id).await?;
+            match format {
+                Format::Text => eprintln!("job {} {}", job.id, job.status),
+                Format::Json => format.value(&to_value(&job)?),
+            }
+        }
         Command::Endpoints { action } => {
             let endpoint = match action {
                 EndpointAction::Create { endpoint_url } => {
@@ -408,125 +534,49 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 }
                 EndpointAction::Delete { id } => {
                     client.delete_webhook_endpoint(&id).await?;
-                    eprintln!("endpoint {id} deleted");
+                    match format {
+                        Format::Text => eprintln!("endpoint {id} deleted"),
+                        Format::Json => format.value(&json!({"id": id, "deleted": true})),
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
             };
-            print_json(&serde_json::to_value(&endpoint).map_err(ClientError::Decode)?);
+            format.value(&to_value(&endpoint)?);
         }
         Command::Listen {
             port,
             secret,
             answer,
-        } => return Ok(run_listener(&client, port, secret, answer).await),
-        Command::Ws { .. } | Command::Dlq { .. } | Command::Login { .. } | Command::Token => {
-            unreachable!("handled above")
-        }
-        Command::Cancel { id } => {
-            let job = client.cancel_job(&id).await?;
-            eprintln!("job {} {}", job.id, job.status);
-        }
+        } => return run_listener(&client, port, secret, answer).await,
+        Command::Ws { .. }
+        | Command::Dlq { .. }
+        | Command::Login { .. }
+        | Command::Token
+        | Command::Completions { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_ws(cli: Cli) -> ExitCode {
-    let Command::Ws {
-        job_type,
-        payload,
-        count,
-        ws_url,
-        json,
-        gap_wait_ms,
-        waiting,
-    } = cli.command
-    else {
-        unreachable!("called for ws only")
-    };
-    let fail = |message: String| {
-        eprintln!("courier: {message}");
-        ExitCode::from(exit::USAGE)
-    };
-    let url = match ws_url.map_or_else(target::local_websocket_url, Ok) {
-        Ok(url) => url,
-        Err(message) => return fail(message),
-    };
-    // The same token as the HTTP API takes: `$connect` checks it too.
-    let api_url = cli.url.or_else(|| target::local_api_url().ok());
-    let token = match login::token(cli.token, api_url.as_deref().unwrap_or("")).await {
-        Ok(Some(token)) => token,
-        Ok(None) => return fail("no token: give --token, or courier login".into()),
-        Err(message) => return fail(message),
-    };
-    let payload = match payload.as_deref().map(serde_json::from_str).transpose() {
-        Ok(payload) => payload.unwrap_or(Value::Null),
-        Err(error) => return fail(format!("PAYLOAD_JSON is not valid JSON: {error}")),
-    };
-    // Optional: only needed to fetch a result too large for a frame.
-    let api = api_url
-        .and_then(|url| Client::new(url).ok())
-        .map(|client| client.with_token(token.clone()));
-    let options = ws::Options {
-        url,
-        token,
-        job_type,
-        payload,
-        count,
-        json,
-        gap_wait: Duration::from_millis(gap_wait_ms),
-        timeout: Duration::from_secs(waiting.timeout),
-        api,
-    };
-    match ws::run(options).await {
-        Ok(ws::Outcome::Succeeded) => ExitCode::SUCCESS,
-        Ok(ws::Outcome::Failed) => ExitCode::from(exit::JOB_FAILED),
-        Ok(ws::Outcome::TimedOut) => {
-            eprintln!("courier: timed out waiting for frames");
-            ExitCode::from(exit::TIMED_OUT)
-        }
-        Err(error) => {
-            eprintln!("courier: {error}");
-            ExitCode::from(exit::API_ERROR)
-        }
-    }
-}
-
-/// An SQS client: the local stack's emulator (from its outputs, with its throwaway
-/// credentials) unless a queue URL was given, then the usual AWS configuration.
-async fn sqs_client(local: bool) -> Result<aws_sdk_sqs::Client, String> {
-    if !local {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        return Ok(aws_sdk_sqs::Client::new(&config));
-    }
-    let endpoint = target::local_output("Endpoint", "--dlq")?;
-    let region = target::local_output("Region", "--dlq")?;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new(region))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "local",
-        ))
-        .load()
-        .await;
-    Ok(aws_sdk_sqs::Client::new(&config))
-}
-
-fn dlq_queues(target: &DlqTarget, to: Option<String>) -> Result<dlq::Queues, String> {
-    let (dlq_key, source_key) = match target.queue {
+fn dlq_queues(
+    target: &Target,
+    queue: &DlqTarget,
+    to: Option<String>,
+) -> Result<dlq::Queues, String> {
+    let (dlq_key, source_key) = match queue.queue {
         QueueName::Work => ("WorkDeadLetterQueueUrl", "WorkQueueUrl"),
         QueueName::Ordered => ("OrderedWorkDeadLetterQueueUrl", "OrderedWorkQueueUrl"),
         QueueName::Callback => ("CallbackDeadLetterQueueUrl", "CallbackQueueUrl"),
     };
-    let dead_letters = match &target.dlq {
+    let dead_letters = match &queue.dlq {
         Some(url) => url.clone(),
-        None => target::local_output(dlq_key, "--dlq")?,
+        None => target.output(dlq_key, "--dlq")?,
     };
     let source = match to {
         Some(url) => url,
-        None if target.dlq.is_some() => {
+        None if queue.dlq.is_some() => {
             return Err("with --dlq, name the destination with --to".into());
         }
-        None => target::local_output(source_key, "--to")?,
+        None => target.output(source_key, "--to")?,
     };
     Ok(dlq::Queues {
         dead_letters,
@@ -552,92 +602,68 @@ fn print_letters(letters: &[Value], json: bool, verb: &str) {
     }
 }
 
-async fn run_dlq(action: DlqAction) -> ExitCode {
-    let (target, to, dry_run, redrive) = match action {
-        DlqAction::List(target) => (target, None, true, false),
+async fn run_dlq(action: DlqAction, target: &Target, format: Format) -> Result<ExitCode, Stop> {
+    let (queue, to, dry_run, redrive) = match action {
+        DlqAction::List(queue) => (queue, None, true, false),
         DlqAction::Redrive {
             target,
             to,
             dry_run,
         } => (target, to, dry_run, true),
     };
-    let queues = match dlq_queues(&target, to) {
-        Ok(queues) => queues,
-        Err(message) => {
-            eprintln!("courier: {message}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
-    let client = match sqs_client(target.dlq.is_none()).await {
-        Ok(client) => client,
-        Err(message) => {
-            eprintln!("courier: {message}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
+    let queues = dlq_queues(target, &queue, to).map_err(Stop::Usage)?;
+    let client = target.sqs().await.map_err(Stop::Usage)?;
     let selection = dlq::Selection {
-        max: target.max,
-        ids: target.ids.clone(),
+        max: queue.max,
+        ids: queue.ids.clone(),
     };
-    let result = if redrive {
+    let letters = if redrive {
         dlq::redrive(&client, &queues, &selection, dry_run).await
     } else {
         dlq::list(&client, &queues, &selection).await
-    };
-    match result {
-        Ok(letters) => {
-            let verb = match (redrive, dry_run) {
-                (false, _) => "dead-lettered",
-                (true, true) => "would be redriven; dead-lettered",
-                (true, false) => "redriven; was",
-            };
-            print_letters(&letters, target.json, verb);
-            eprintln!(
-                "{} message(s){}",
-                letters.len(),
-                if redrive && !dry_run {
-                    format!(" sent to {}", queues.source)
-                } else {
-                    String::new()
-                }
-            );
-            ExitCode::SUCCESS
-        }
-        Err(message) => {
-            eprintln!("courier: {message}");
-            ExitCode::from(exit::API_ERROR)
-        }
     }
+    .map_err(Stop::Api)?;
+    let verb = match (redrive, dry_run) {
+        (false, _) => "dead-lettered",
+        (true, true) => "would be redriven; dead-lettered",
+        (true, false) => "redriven; was",
+    };
+    print_letters(&letters, queue.json || format == Format::Json, verb);
+    format.note(format_args!(
+        "{} message(s){}",
+        letters.len(),
+        if redrive && !dry_run {
+            format!(" sent to {}", queues.source)
+        } else {
+            String::new()
+        }
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn run_listener(client: &Client, port: u16, secret: Option<String>, answer: u16) -> ExitCode {
-    let Ok(answer) = axum::http::StatusCode::from_u16(answer) else {
-        eprintln!("courier: --answer must be an HTTP status code");
-        return ExitCode::from(exit::USAGE);
-    };
-    let listener = match listen::bind(port).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("courier: cannot listen on 127.0.0.1:{port}: {error}");
-            return ExitCode::from(exit::API_ERROR);
-        }
-    };
+async fn run_listener(
+    client: &Client,
+    port: u16,
+    secret: Option<String>,
+    answer: u16,
+) -> Result<ExitCode, Stop> {
+    let answer = axum::http::StatusCode::from_u16(answer)
+        .map_err(|_| Stop::Usage("--answer must be an HTTP status code".into()))?;
+    let listener = listen::bind(port)
+        .await
+        .map_err(|e| Stop::Api(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let url = format!("http://{}/", listener.local_addr().expect("bound"));
     let (secret, registered) = match secret {
-        Some(text) => match courier_client::webhook::Secret::parse(&text) {
-            Ok(secret) => (secret, None),
-            Err(error) => {
-                eprintln!("courier: --secret: {error}");
-                return ExitCode::from(exit::USAGE);
-            }
-        },
-        None => match register(client, &url).await {
-            Ok(pair) => pair,
-            Err(error) => {
-                eprintln!("courier: could not register {url} as a webhook endpoint: {error}");
-                return ExitCode::from(exit::API_ERROR);
-            }
-        },
+        Some(text) => {
+            let secret = courier_client::webhook::Secret::parse(&text)
+                .map_err(|e| Stop::Usage(format!("--secret: {e}")))?;
+            (secret, None)
+        }
+        None => register(client, &url).await.map_err(|e| {
+            Stop::Api(format!(
+                "could not register {url} as a webhook endpoint: {e}"
+            ))
+        })?,
     };
     let served = listen::serve(listener, secret, answer, async {
         let _ = tokio::signal::ctrl_c().await;
@@ -649,13 +675,8 @@ async fn run_listener(client: &Client, port: u16, secret: Option<String>, answer
             Err(error) => eprintln!("courier: endpoint {id} was not deleted: {error}"),
         }
     }
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("courier: {error}");
-            ExitCode::from(exit::API_ERROR)
-        }
-    }
+    served.map_err(|e| Stop::Api(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Registers `url` as a webhook endpoint: its secret, and its id to delete it by.
@@ -681,22 +702,61 @@ async fn register(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
-        Ok(code) => code,
-        Err(ClientError::Deadline { status }) => {
-            eprintln!("courier: timed out; the job is still {status}");
-            ExitCode::from(exit::TIMED_OUT)
-        }
-        Err(error) => {
-            eprintln!("courier: {error}");
-            ExitCode::from(exit::API_ERROR)
-        }
-    }
+    run(Cli::parse()).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stack_and_the_output_format_are_global() {
+        for args in [
+            &["courier", "--stack", "prod", "-o", "json", "status", "abc"][..],
+            &[
+                "courier", "status", "abc", "--stack", "prod", "--output", "json",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.stack.as_deref(), Some("prod"));
+            assert_eq!(cli.output, Format::Json);
+        }
+        let cli = Cli::try_parse_from(["courier", "dlq", "list", "--queue", "callback", "--json"])
+            .unwrap();
+        assert_eq!(
+            cli.output,
+            Format::Text,
+            "--json is the command's own alias"
+        );
+        assert!(Cli::try_parse_from(["courier", "-o", "yaml", "status", "abc"]).is_err());
+    }
+
+    #[test]
+    fn every_exit_code_is_in_the_help() {
+        for code in [
+            0,
+            exit::JOB_FAILED,
+            exit::USAGE,
+            exit::TIMED_OUT,
+            exit::API_ERROR,
+        ] {
+            assert!(
+                EXIT_CODES.contains(&format!("\n  {code}  ")),
+                "exit code {code} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn completions_are_made_for_the_usual_shells() {
+        for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+            let cli = Cli::try_parse_from(["courier", "completions", shell]).unwrap();
+            assert!(
+                matches!(cli.command, Command::Completions { .. }),
+                "{shell}"
+            );
+        }
+    }
 
     /// A subcommand's own URL argument must not land in the global `--url` (the API's).
     #[test]

@@ -1,35 +1,246 @@
-//! Finds the local stack's outputs: `.local/outputs.json` in this directory or an ancestor.
+//! Where the commands go: a stack's outputs (the API and WebSocket URLs, the queues) and how to
+//! reach its AWS account.
+//!
+//! With `--stack NAME` the outputs are read from CloudFormation (`DescribeStacks`) with the
+//! usual AWS configuration, or `--region`, `--profile`, `--endpoint-url` (`AWS_ENDPOINT_URL`).
+//! Without it they are the local stack's `.local/outputs.json`, in this directory or an
+//! ancestor. `--url`, `--ws-url` and `--dlq` override single values either way.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How to reach AWS (or an emulator): the `--region`, `--profile` and `--endpoint-url` flags.
+#[derive(Debug, Clone, Default)]
+pub struct Aws {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// An emulator's endpoint (`AWS_ENDPOINT_URL` is read by the SDK when this is not set).
+    pub endpoint_url: Option<String>,
+}
+
+impl Aws {
+    pub async fn config(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &self.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(endpoint) = &self.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        loader.load().await
+    }
+}
+
+/// Where the outputs came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `.local/outputs.json`: the local stack `infra/up.sh` brought up.
+    Local(PathBuf),
+    /// A stack named with `--stack`.
+    Stack(String),
+    /// Neither: only what the flags say.
+    Flags,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub source: Source,
+    outputs: BTreeMap<String, String>,
+    pub aws: Aws,
+}
+
+impl Target {
+    /// The stack named, or the local stack if there is one here.
+    pub async fn resolve(stack: Option<&str>, aws: Aws) -> Result<Self, String> {
+        match stack {
+            Some(name) => {
+                let config = aws.config().await;
+                let outputs = stack_outputs(&config, name).await?;
+                let endpoint = config.endpoint_url().map(str::to_owned);
+                Ok(Self {
+                    source: Source::Stack(name.to_owned()),
+                    outputs: with_emulator_urls(outputs, endpoint.as_deref()),
+                    aws,
+                })
+            }
+            None => Ok(match local_outputs_file() {
+                Some(path) => Self {
+                    outputs: read_outputs(&path)?,
+                    source: Source::Local(path),
+                    aws,
+                },
+                None => Self {
+                    source: Source::Flags,
+                    outputs: BTreeMap::new(),
+                    aws,
+                },
+            }),
+        }
+    }
+
+    /// An output, or what to give instead.
+    pub fn output(&self, key: &str, instead: &str) -> Result<String, String> {
+        if let Some(value) = self.outputs.get(key) {
+            return Ok(value.clone());
+        }
+        Err(match &self.source {
+            Source::Local(path) => format!("{} has no {key}; give {instead}", path.display()),
+            Source::Stack(name) => format!("stack {name} has no output {key}; give {instead}"),
+            Source::Flags => format!(
+                "no {instead}, no --stack, and no .local/outputs.json here or above \
+                 (bring the local stack up with infra/up.sh)"
+            ),
+        })
+    }
+
+    pub fn api_url(&self) -> Result<String, String> {
+        self.output("HttpApiUrl", "--url or COURIER_URL")
+    }
+
+    pub fn websocket_url(&self) -> Result<String, String> {
+        self.output("WebSocketUrl", "--ws-url or COURIER_WS_URL")
+    }
+
+    /// An SQS client for the target's queues: the emulator's throwaway credentials for the
+    /// local stack, the AWS configuration otherwise.
+    pub async fn sqs(&self) -> Result<aws_sdk_sqs::Client, String> {
+        if !matches!(self.source, Source::Local(_)) {
+            return Ok(aws_sdk_sqs::Client::new(&self.aws.config().await));
+        }
+        let endpoint = self.output("Endpoint", "--stack")?;
+        let region = self.output("Region", "--stack")?;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(region))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "local",
+            ))
+            .load()
+            .await;
+        Ok(aws_sdk_sqs::Client::new(&config))
+    }
+}
+
+/// A stack's outputs by key.
+async fn stack_outputs(
+    config: &aws_config::SdkConfig,
+    name: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let stacks = aws_sdk_cloudformation::Client::new(config)
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "stack {name}: {}",
+                aws_sdk_cloudformation::error::DisplayErrorContext(e)
+            )
+        })?;
+    let stack = stacks
+        .stacks()
+        .first()
+        .ok_or_else(|| format!("no stack named {name}"))?;
+    Ok(stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect())
+}
+
+/// Behind an emulator the APIs are served under a path on its own port, not on their AWS host
+/// names: the URLs are rebuilt from the API ids (the `$default` stage of the HTTP API, the
+/// `v1` stage of the WebSocket API), as `infra/deploy.py` writes them for the local stack.
+fn with_emulator_urls(
+    mut outputs: BTreeMap<String, String>,
+    endpoint: Option<&str>,
+) -> BTreeMap<String, String> {
+    let Some(endpoint) = endpoint.map(|e| e.trim_end_matches('/')) else {
+        return outputs;
+    };
+    if let Some(id) = outputs.get("HttpApiId").cloned() {
+        outputs.insert(
+            "HttpApiUrl".into(),
+            format!("{endpoint}/_aws/execute-api/{id}/$default"),
+        );
+    }
+    if let Some(id) = outputs.get("WebSocketApiId").cloned() {
+        let ws = endpoint
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1);
+        outputs.insert(
+            "WebSocketUrl".into(),
+            format!("{ws}/_aws/execute-api/{id}/v1"),
+        );
+    }
+    outputs
+}
+
+fn local_outputs_file() -> Option<PathBuf> {
+    let start = std::env::current_dir().ok()?;
+    start
+        .ancestors()
+        .map(|dir| dir.join(".local/outputs.json"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn read_outputs(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let outputs: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(outputs
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value.as_str()?.to_owned())))
+        .collect())
+}
+
+/// The local stack's output `key` (its user and sign-in, which no deployed stack has).
+pub fn local_output(key: &str, instead: &str) -> Result<String, String> {
+    let path = local_outputs_file().ok_or_else(|| {
+        format!(
+            "no {instead}, and no .local/outputs.json here or above \
+             (bring the local stack up with infra/up.sh)"
+        )
+    })?;
+    read_outputs(&path)?
+        .remove(key)
+        .ok_or_else(|| format!("{} has no {key}", path.display()))
+}
 
 pub fn local_api_url() -> Result<String, String> {
     local_output("HttpApiUrl", "--url or COURIER_URL")
 }
 
-pub fn local_websocket_url() -> Result<String, String> {
-    local_output("WebSocketUrl", "--ws-url or COURIER_WS_URL")
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn local_output(key: &str, instead: &str) -> Result<String, String> {
-    let start = std::env::current_dir().map_err(|e| e.to_string())?;
-    for dir in start.ancestors() {
-        let candidate = dir.join(".local/outputs.json");
-        if candidate.is_file() {
-            return read_output(&candidate, key);
-        }
+    #[test]
+    fn behind_an_emulator_the_api_urls_are_its_paths() {
+        let outputs = BTreeMap::from([
+            ("HttpApiId".to_owned(), "abc123".to_owned()),
+            (
+                "HttpApiUrl".to_owned(),
+                "https://abc123.execute-api.us-east-1.amazonaws.com".to_owned(),
+            ),
+            ("WebSocketApiId".to_owned(), "ws9".to_owned()),
+        ]);
+        let local = with_emulator_urls(outputs.clone(), Some("http://127.0.0.1:4566/"));
+        assert_eq!(
+            local["HttpApiUrl"],
+            "http://127.0.0.1:4566/_aws/execute-api/abc123/$default"
+        );
+        assert_eq!(
+            local["WebSocketUrl"],
+            "ws://127.0.0.1:4566/_aws/execute-api/ws9/v1"
+        );
+        let aws = with_emulator_urls(outputs, None);
+        assert_eq!(
+            aws["HttpApiUrl"],
+            "https://abc123.execute-api.us-east-1.amazonaws.com"
+        );
     }
-    Err(format!(
-        "no {instead}, and no .local/outputs.json here or above \
-         (bring the local stack up with infra/up.sh)"
-    ))
-}
-
-fn read_output(path: &Path, key: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let outputs: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    outputs[key]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{} has no {key}", path.display()))
 }

@@ -8,11 +8,13 @@ use std::io::IsTerminal;
 pub struct Display {
     bar: Option<ProgressBar>,
     last: Option<(JobStatus, u8)>,
+    /// Off for `--output json`: nothing but the result is printed.
+    shown: bool,
 }
 
 impl Display {
-    pub fn new(id: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    pub fn new(id: &str, shown: bool) -> Self {
+        let bar = (shown && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(100);
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos:>3}% {msg}")
@@ -23,12 +25,16 @@ impl Display {
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
-        Self { bar, last: None }
+        Self {
+            bar,
+            last: None,
+            shown,
+        }
     }
 
     pub fn update(&mut self, job: &Job) {
         let now = (job.status, job.progress);
-        if self.last.as_ref() == Some(&now) {
+        if !self.shown || self.last.as_ref() == Some(&now) {
             return;
         }
         match &self.bar {

@@ -471,7 +471,7 @@ pub fn courier_binary() -> PathBuf {
     courier
 }
 
-/// Runs `courier dlq <action> --queue <queue> --id <id> --json` until it prints a line (other
+/// Runs `courier dlq <action> --queue <queue> --id <id> -o json` until it prints a line (other
 /// tests peek at the same DLQ, hiding messages for a moment); returns that line's JSON. A
 /// step that finds nothing changes nothing, so retrying it is safe.
 pub async fn courier_dlq_until_listed(action: &[&str], queue: &str, id: &str) -> Value {
@@ -480,7 +480,7 @@ pub async fn courier_dlq_until_listed(action: &[&str], queue: &str, id: &str) ->
         .chain(action)
         .map(|s| s.to_string())
         .collect();
-    args.extend(["--queue", queue, "--id", id, "--json"].map(String::from));
+    args.extend(["--queue", queue, "--id", id, "-o", "json"].map(String::from));
     eventually(&format!("courier {}", args.join(" ")), || {
         let args = args.clone();
         async move {
@@ -502,6 +502,38 @@ pub async fn run_courier(args: Vec<String>) -> std::process::Output {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("run courier")
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs the `courier` CLI the way a user elsewhere would: in `dir` (so it finds no local
+/// stack's outputs unless told), with `env` added, `stdin` piped in.
+pub async fn run_courier_with(
+    dir: &std::path::Path,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Option<String>,
+) -> std::process::Output {
+    use std::io::Write;
+    let courier = courier_binary();
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(&courier)
+            .args(&args)
+            .envs(env)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run courier");
+        let mut input = child.stdin.take().expect("piped");
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .expect("write stdin");
+        drop(input);
+        child.wait_with_output().expect("courier ends")
     })
     .await
     .unwrap()

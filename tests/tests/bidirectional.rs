@@ -367,7 +367,7 @@ async fn the_courier_tool_streams_frames_in_order() {
     let ws_url = stack.output("WebSocketUrl").to_owned();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&courier)
-            .args(["ws", "sleep", r#"{"ms":500}"#, "--count", "2", "--json"])
+            .args(["ws", "sleep", r#"{"ms":500}"#, "--count", "2", "-o", "json"])
             .args(["--timeout", "90"])
             .env("COURIER_WS_URL", ws_url)
             .output()

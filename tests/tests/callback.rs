@@ -241,7 +241,7 @@ async fn a_dead_lettered_callback_is_delivered_after_a_redrive() {
             let output = tokio::task::spawn_blocking(move || {
                 std::process::Command::new(&courier)
                     .args([
-                        "dlq", "redrive", "--queue", "callback", "--id", &id, "--json",
+                        "dlq", "redrive", "--queue", "callback", "--id", &id, "-o", "json",
                     ])
                     .current_dir(env!("CARGO_MANIFEST_DIR"))
                     .output()

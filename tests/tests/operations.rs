@@ -1,7 +1,9 @@
 //! Operations, end to end: the metrics and logs the functions write, read back from the
 //! emulator's CloudWatch Logs, and the operator's dead-letter redrive.
 
-use courier_e2e::{Stack, courier_dlq_until_listed, eventually, run_courier, unique};
+use courier_e2e::{
+    Stack, courier_dlq_until_listed, eventually, run_courier, run_courier_with, unique,
+};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -306,11 +308,146 @@ async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
     assert!(job.get("error").is_none(), "{job}");
 
     let after = run_courier(
-        ["dlq", "list", "--queue", "work", "--id", &job_id, "--json"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "dlq", "list", "--queue", "work", "--id", &job_id, "-o", "json",
+        ]
+        .map(String::from)
+        .to_vec(),
     )
     .await;
     assert!(after.status.success());
     assert!(after.stdout.is_empty(), "no longer in the DLQ: {after:?}");
+}
+
+/// `courier --stack NAME` as a user outside the repository runs it: no `.local/outputs.json`
+/// to find, so the API URL and the queues come from the stack's CloudFormation outputs (the
+/// emulator's, through `--endpoint-url`), and every result is JSON with `--output json`.
+#[tokio::test]
+async fn the_cli_finds_a_stack_by_name_and_answers_in_json() {
+    let stack = Stack::load().await;
+    let elsewhere = std::env::temp_dir().join(unique("courier-cli-elsewhere"));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+        // No tokens `courier login` kept elsewhere on this machine are used.
+        (
+            "XDG_CONFIG_HOME".to_owned(),
+            elsewhere.display().to_string(),
+        ),
+    ];
+    let courier = |args: &[&str], stdin: Option<&str>| {
+        let mut all: Vec<String> = [
+            "--stack",
+            &stack.outputs["StackName"],
+            "--endpoint-url",
+            &stack.outputs["Endpoint"],
+            "--region",
+            &stack.outputs["Region"],
+            "--token",
+            &stack.token,
+        ]
+        .map(String::from)
+        .to_vec();
+        all.extend(args.iter().map(|a| a.to_string()));
+        run_courier_with(&elsewhere, all, env.clone(), stdin.map(str::to_owned))
+    };
+    let stdout_json = |output: &std::process::Output| -> Value {
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("one JSON document on stdout ({e}): {output:?}"))
+    };
+
+    // A payload from a file, waited for: the whole claim comes back.
+    let payload = json!({"data": "from a file", "n": [1, 2, 3]});
+    let file = elsewhere.join("payload.json");
+    std::fs::write(&file, payload.to_string()).unwrap();
+    let argument = format!("@{}", file.display());
+    let done = courier(&["-o", "json", "submit", "echo", &argument, "--wait"], None).await;
+    assert!(done.status.success(), "{done:?}");
+    let job = stdout_json(&done);
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["result"], payload, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+
+    let status = courier(&["--output", "json", "status", &id], None).await;
+    assert!(status.status.success(), "{status:?}");
+    assert_eq!(stdout_json(&status)["id"], id);
+
+    // A payload from standard input, sent fire-and-forget.
+    let sent = courier(
+        &["-o", "json", "send", "echo", "-"],
+        Some(r#""from stdin""#),
+    )
+    .await;
+    assert!(sent.status.success(), "{sent:?}");
+    assert!(stdout_json(&sent)["messageId"].is_string(), "{sent:?}");
+
+    // The dead-letter queue by the stack's outputs: nothing there with this id, and no error.
+    let listed = courier(
+        &[
+            "-o",
+            "json",
+            "dlq",
+            "list",
+            "--queue",
+            "work",
+            "--id",
+            &unique("none"),
+        ],
+        None,
+    )
+    .await;
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(listed.stdout.is_empty(), "{listed:?}");
+
+    // Failures: exit code 4, and a JSON object on standard error with the API's problem.
+    let unknown = courier(
+        &[
+            "-o",
+            "json",
+            "status",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status.code(), Some(4), "{unknown:?}");
+    assert!(unknown.stdout.is_empty(), "{unknown:?}");
+    let failure: Value = serde_json::from_slice(&unknown.stderr).expect("JSON on stderr");
+    assert_eq!(failure["exitCode"], 4, "{failure}");
+    assert_eq!(failure["problem"]["status"], 404, "{failure}");
+
+    let bad_payload = courier(&["-o", "json", "send", "echo", "{not json"], None).await;
+    assert_eq!(bad_payload.status.code(), Some(2), "{bad_payload:?}");
+
+    let no_stack = run_courier_with(
+        &elsewhere,
+        [
+            "--stack",
+            &unique("no-such-stack"),
+            "--endpoint-url",
+            &stack.outputs["Endpoint"],
+            "--region",
+            &stack.outputs["Region"],
+            "-o",
+            "json",
+            "status",
+            &id,
+        ]
+        .map(String::from)
+        .to_vec(),
+        env.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(no_stack.status.code(), Some(4), "{no_stack:?}");
+    let failure: Value = serde_json::from_slice(&no_stack.stderr).expect("JSON on stderr");
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-stack"),
+        "{failure}"
+    );
+    std::fs::remove_dir_all(&elsewhere).unwrap();
 }

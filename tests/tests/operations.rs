@@ -160,9 +160,9 @@ async fn every_log_line_of_a_request_carries_its_correlation_id() {
         .iter()
         .filter_map(|event| event.json())
         .filter(|line| {
-            // Lines of this invocation: inside the runtime's invoke span, or metrics about a
-            // request (not the cold-start record written before any invocation).
-            line.to_string().contains("Lambda runtime invoke")
+            // Lines of this invocation: inside the runtime's invoke span (its `requestId`), or
+            // metrics about a request (not the cold-start record written before any invocation).
+            line.get("requestId").is_some()
                 || (line.get("_aws").is_some() && line.get("correlationId").is_some())
         })
         .collect();
@@ -174,8 +174,9 @@ async fn every_log_line_of_a_request_carries_its_correlation_id() {
         "{lines:#?}"
     );
     for line in &invocation_lines {
-        assert!(
-            line.to_string().contains(&correlation_id),
+        // At the top level, where Logs Insights filters on it.
+        assert_eq!(
+            line["correlationId"], correlation_id,
             "a line without the correlation id: {line}"
         );
         // Info lines never carry request bodies.
@@ -189,11 +190,58 @@ async fn every_log_line_of_a_request_carries_its_correlation_id() {
     let processor_lines: Vec<Value> = processor_lines.iter().filter_map(|e| e.json()).collect();
     assert!(!processor_lines.is_empty());
     for line in processor_lines {
-        assert!(line.to_string().contains(&correlation_id), "{line}");
+        assert_eq!(line["correlationId"], correlation_id, "{line}");
+        assert_eq!(line["jobId"], job_id, "{line}");
     }
 }
 
-/// The `trace_id` span field of a function's lines naming `term`: one value, well formed.
+/// A log line (not a metrics record) names its work at the top level, where CloudWatch Logs
+/// Insights filters on it: the span fields are flattened, none nested in a span list.
+#[tokio::test]
+async fn a_log_line_names_its_work_at_the_top_level() {
+    let stack = Stack::load().await;
+    let correlation_id = unique("flat");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "flaky", "payload": {"failures": 1}}),
+            &[("x-correlation-id", &correlation_id)],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job_id = reply.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.wait_for_job(&job_id).await["status"], "SUCCEEDED");
+
+    let retry_line = eventually("the processor's retry line", || async {
+        stack
+            .log_events("ProcessorFunctionName", Some(&correlation_id), &[])
+            .await
+            .iter()
+            .filter_map(|event| event.json())
+            .find(|line| line["message"] == "transient failure; will retry")
+    })
+    .await;
+    assert_eq!(retry_line["level"], "WARN", "{retry_line}");
+    assert_eq!(retry_line["correlationId"], correlation_id, "{retry_line}");
+    assert_eq!(retry_line["jobId"], job_id, "{retry_line}");
+    assert_eq!(retry_line["jobType"], "flaky", "{retry_line}");
+    assert!(
+        retry_line["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "Lambda's request id: {retry_line}"
+    );
+    let principal = retry_line["principal"].as_str().unwrap_or_default();
+    assert!(
+        principal.starts_with("http") && principal.contains(' '),
+        "the caller (issuer and subject): {retry_line}"
+    );
+    for nested in ["spans", "span", "fields"] {
+        assert!(retry_line.get(nested).is_none(), "{nested}: {retry_line}");
+    }
+}
+
+/// The `traceId` field of a function's lines naming `term`: one value, well formed.
 async fn trace_id_of(stack: &Stack, function: &str, term: &str) -> String {
     let what = format!("{function} lines naming {term}");
     let lines: Vec<Value> = eventually(&what, || async {
@@ -206,21 +254,10 @@ async fn trace_id_of(stack: &Stack, function: &str, term: &str) -> String {
         (!lines.is_empty()).then_some(lines)
     })
     .await;
-    // A metrics record carries it at the top level, a log line in its span.
+    // Metrics records and log lines alike carry it at the top level.
     let ids: HashSet<String> = lines
         .iter()
-        .map(|line| {
-            line["traceId"]
-                .as_str()
-                .or_else(|| {
-                    line["spans"]
-                        .as_array()?
-                        .iter()
-                        .find_map(|span| span["trace_id"].as_str())
-                })
-                .unwrap_or("-")
-                .to_owned()
-        })
+        .map(|line| line["traceId"].as_str().unwrap_or("-").to_owned())
         .collect();
     assert_eq!(
         ids.len(),

@@ -322,16 +322,7 @@ impl Intake {
             pattern.as_str()
         };
         tracing::debug!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
-        crate::metrics::accepted(
-            label,
-            crate::metrics::About::new(&work.correlation_id, &work.message_id)
-                .job_type(&work.job_type)
-                .trace_id(
-                    work.trace_header
-                        .as_deref()
-                        .and_then(TraceHeader::trace_id_of),
-                ),
-        );
+        crate::metrics::accepted(label, crate::metrics::About::of_work(&work));
         Ok(Acceptance {
             id: work.message_id,
             correlation_id: work.correlation_id,

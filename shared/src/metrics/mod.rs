@@ -60,6 +60,8 @@ pub struct About<'a> {
     pub correlation_id: &'a str,
     /// The job's or message's id.
     pub id: &'a str,
+    /// Whether `id` names a fire-and-forget message (`messageId`) rather than a job (`jobId`).
+    pub is_message: bool,
     pub job_type: Option<&'a str>,
     /// The X-Ray trace id (`1-…-…`), when the work is traced.
     pub trace_id: Option<&'a str>,
@@ -71,6 +73,39 @@ impl<'a> About<'a> {
             correlation_id,
             id,
             ..Self::default()
+        }
+    }
+
+    /// A piece of accepted work: its ids, type and the trace it was accepted under.
+    pub fn of_work(work: &'a crate::domain::WorkMessage) -> Self {
+        let about = Self::new(work.correlation_id.as_str(), &work.message_id)
+            .job_type(&work.job_type)
+            .trace_id(
+                work.trace_header
+                    .as_deref()
+                    .and_then(crate::telemetry::TraceHeader::trace_id_of),
+            );
+        match work.pattern {
+            crate::domain::Pattern::FireAndForget => about.message(),
+            crate::domain::Pattern::ClaimCheck | crate::domain::Pattern::Bidirectional => about,
+        }
+    }
+
+    /// The id is a fire-and-forget message's, not a job's.
+    pub fn message(self) -> Self {
+        Self {
+            is_message: true,
+            ..self
+        }
+    }
+
+    /// The key the id goes under, in metrics records and log lines alike: the name the 202
+    /// gave it.
+    pub fn id_field(&self) -> &'static str {
+        if self.is_message {
+            crate::telemetry::fields::MESSAGE_ID
+        } else {
+            crate::telemetry::fields::JOB_ID
         }
     }
 
@@ -90,13 +125,16 @@ impl<'a> About<'a> {
 fn event(message: &str, about: About<'_>) -> Record {
     let mut record = record()
         .property("message", message)
-        .property("correlationId", about.correlation_id)
-        .property("id", about.id);
+        .property(
+            crate::telemetry::fields::CORRELATION_ID,
+            about.correlation_id,
+        )
+        .property(about.id_field(), about.id);
     if let Some(job_type) = about.job_type {
         record = record.property("jobType", job_type);
     }
     if let Some(trace_id) = about.trace_id {
-        record = record.property("traceId", trace_id);
+        record = record.property(crate::telemetry::fields::TRACE_ID, trace_id);
     }
     record
 }
@@ -287,12 +325,15 @@ mod tests {
         .unwrap();
         assert_eq!(line["message"], "accepted");
         assert_eq!(line["correlationId"], "corr-1");
-        assert_eq!(line["id"], "job-1");
+        assert_eq!(line["jobId"], "job-1");
         assert_eq!(line["jobType"], "echo");
         assert_eq!(line["traceId"], "1-6b0dc3af-b952ec1e75e946062b44f544");
         let bare: serde_json::Value =
-            serde_json::from_str(&event("accepted", About::new("c", "i")).to_json()).unwrap();
-        assert!(bare.get("jobType").is_none() && bare.get("traceId").is_none());
+            serde_json::from_str(&event("accepted", About::new("c", "m-1").message()).to_json())
+                .unwrap();
+        assert_eq!(bare["messageId"], "m-1", "{bare}");
+        assert!(bare.get("jobId").is_none() && bare.get("jobType").is_none());
+        assert!(bare.get("traceId").is_none());
     }
 
     #[test]

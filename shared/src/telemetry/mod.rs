@@ -1,5 +1,11 @@
-//! JSON logs through `tracing`, one object per line, with the span fields (Lambda request id,
-//! correlation id, message id) on every line so CloudWatch Logs Insights can filter by them.
+//! JSON logs through `tracing`, one flat object per line: the event's fields and those of every
+//! span it is in — Lambda's `requestId` and `xrayTraceId`, courier's `correlationId`, `jobId` or
+//! `messageId`, `jobType`, `traceId`, `principal` — at the top level, where CloudWatch Logs
+//! Insights filters on them directly (`filter correlationId = "…"`). The metrics records
+//! (`metrics/`) use the same names.
+//!
+//! Span fields are named as the JSON keys they become (camelCase, [`fields`]); an event field
+//! never takes one of those names, so no line carries a key twice.
 
 mod xray;
 
@@ -23,14 +29,22 @@ pub fn init() {
         .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
     tracing_subscriber::registry()
         .with(
-            tracing_subscriber::fmt::layer()
-                .json()
+            json_subscriber::layer()
                 .with_current_span(false)
-                .with_span_list(true)
+                .with_span_list(false)
+                .flatten_span_list_on_top_level(true)
                 .flatten_event(true)
-                .with_target(false)
-                .with_ansi(false),
+                .with_target(false),
         )
         .with(targets)
         .init();
+}
+
+/// The names of the span fields courier's lines carry at the top level.
+pub mod fields {
+    pub const CORRELATION_ID: &str = "correlationId";
+    pub const JOB_ID: &str = "jobId";
+    pub const MESSAGE_ID: &str = "messageId";
+    pub const TRACE_ID: &str = "traceId";
+    pub const PRINCIPAL: &str = "principal";
 }

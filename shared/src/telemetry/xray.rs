@@ -92,7 +92,7 @@ impl TraceHeader {
 /// A span field value for an optional trace: recorded when present, left out of the log otherwise.
 pub fn record_trace_id(span: &tracing::Span, trace: Option<&TraceHeader>) {
     if let Some(trace) = trace {
-        span.record("trace_id", trace.trace_id());
+        span.record(super::fields::TRACE_ID, trace.trace_id());
     }
 }
 

@@ -29,12 +29,16 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
         "request",
-        correlation_id = %id,
+        correlationId = %id,
         method = %request.method(),
         path = %request.uri().path(),
-        trace_id = tracing::field::Empty,
+        traceId = tracing::field::Empty,
+        principal = tracing::field::Empty,
     );
     record_trace_id(&span, trace.as_ref());
+    if let Some(caller) = request.extensions().get::<crate::domain::Principal>() {
+        span.record(crate::telemetry::fields::PRINCIPAL, caller.key());
+    }
     request.extensions_mut().insert(trace);
     let mut response = next.run(request).instrument(span).await;
     if !response.headers().contains_key(CORRELATION_ID) {

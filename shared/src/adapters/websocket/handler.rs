@@ -47,14 +47,18 @@ impl WebSocketApp {
         };
         let span = tracing::info_span!(
             "websocket",
-            connection_id,
+            connectionId = connection_id,
             route = context.route_key.as_deref().unwrap_or("-"),
-            trace_id = tracing::field::Empty,
+            traceId = tracing::field::Empty,
+            principal = tracing::field::Empty,
         );
         let trace = TraceHeader::of_invocation();
         record_trace_id(&span, trace.as_ref());
         // Who the `$connect` authorizer let in: API Gateway passes it on with every event.
         let caller = caller_of(&context.authorizer.fields);
+        if let Some(caller) = &caller {
+            span.record(crate::telemetry::fields::PRINCIPAL, caller.key());
+        }
         async {
             match context.event_type.as_deref() {
                 Some("CONNECT") => self.connect(connection_id, caller).await,
@@ -126,7 +130,7 @@ impl WebSocketApp {
             .ok()
             .and_then(|request| request.correlation_id.clone())
             .unwrap_or_else(CorrelationId::generate);
-        let span = tracing::info_span!("message", correlation_id = %correlation_id);
+        let span = tracing::info_span!("message", correlationId = %correlation_id);
         self.answer(connection_id, parsed, &correlation_id, trace, caller)
             .instrument(span)
             .await

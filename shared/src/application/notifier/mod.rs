@@ -103,9 +103,9 @@ impl Notifier {
         };
         let span = tracing::info_span!(
             "callback",
-            job_id = %request.job_id,
-            correlation_id = %request.correlation_id,
-            trace_id = tracing::field::Empty,
+            jobId = %request.job_id,
+            correlationId = %request.correlation_id,
+            traceId = tracing::field::Empty,
         );
         let trace = TraceHeader::of_record(&record);
         record_trace_id(&span, trace.as_ref());

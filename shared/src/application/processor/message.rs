@@ -129,14 +129,7 @@ pub(super) fn pattern_label(envelope: &WorkMessage) -> &'static str {
 
 /// What a metrics record about a piece of work names: its ids, type and trace.
 pub(super) fn about(envelope: &WorkMessage) -> crate::metrics::About<'_> {
-    crate::metrics::About::new(envelope.correlation_id.as_str(), &envelope.message_id)
-        .job_type(&envelope.job_type)
-        .trace_id(
-            envelope
-                .trace_header
-                .as_deref()
-                .and_then(TraceHeader::trace_id_of),
-        )
+    crate::metrics::About::of_work(envelope)
 }
 
 /// The dead-letter queue a piece of work ends up in, as metrics name it.
@@ -171,11 +164,17 @@ pub(super) struct Opened {
 fn message_span(envelope: &WorkMessage, trace: Option<&TraceHeader>) -> tracing::Span {
     let span = tracing::info_span!(
         "message",
-        correlation_id = %envelope.correlation_id,
-        message_id = %envelope.message_id,
-        job_type = %envelope.job_type,
-        trace_id = tracing::field::Empty,
+        correlationId = %envelope.correlation_id,
+        jobId = tracing::field::Empty,
+        messageId = tracing::field::Empty,
+        jobType = %envelope.job_type,
+        traceId = tracing::field::Empty,
+        principal = tracing::field::Empty,
     );
+    span.record(about(envelope).id_field(), envelope.message_id.as_str());
+    if let Some(owner) = &envelope.owner {
+        span.record(crate::telemetry::fields::PRINCIPAL, owner.key());
+    }
     record_trace_id(&span, trace);
     span
 }

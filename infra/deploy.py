@@ -4,7 +4,8 @@
 1. Zips each function's built `bootstrap` and uploads it to an artifacts bucket (the emulator,
    like AWS, only takes code from S3 in a CloudFormation deploy).
 2. Points each function's `CodeUri` at its upload (the only change made to the template, the
-   same one `sam package` makes) and creates or updates the stack through a change set.
+   same one `sam package` makes), uploads the template beside them (a body over 51 200 bytes
+   must come from S3) and creates or updates the stack through a change set.
 3. Applies what the emulator does not do from the template (TTL on the table).
 4. Makes sure the local caller exists in the stack's user pool (username and password sign-in).
 5. Writes the stack outputs as one flat JSON object for tests, the CLI and other tools, with the
@@ -176,6 +177,15 @@ def wait_for(cfn, done, what: str, timeout: float = 300) -> dict:
     sys.exit(f"error: {what} did not finish within {timeout:.0f} s")
 
 
+def upload_template(template_body: str) -> str:
+    """The packaged template's URL in the artifacts bucket: a body over CloudFormation's 51 200
+    bytes must come from S3, as `sam deploy` sends it."""
+    body = template_body.encode()
+    key = f"template-{hashlib.sha256(body).hexdigest()[:16]}.yaml"
+    client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+    return f"{ENDPOINT}/{BUCKET}/{key}"
+
+
 def deploy(template_body: str) -> dict:
     cfn = client("cloudformation")
     change_type = "UPDATE" if stack_exists(cfn) else "CREATE"
@@ -185,7 +195,7 @@ def deploy(template_body: str) -> dict:
         StackName=STACK,
         ChangeSetName=name,
         ChangeSetType=change_type,
-        TemplateBody=template_body,
+        TemplateURL=upload_template(template_body),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in PARAMETERS.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )

@@ -8,14 +8,18 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 
 /// Checks an EMF record against the specification: every metric a directive names is a number
-/// at the root, every dimension a string, and the namespace is courier's.
-fn assert_well_formed_emf(record: &Value) {
+/// at the root, every dimension a string, and the namespace is the stack's own.
+fn assert_well_formed_emf(record: &Value, stack_name: &str) {
     let aws = &record["_aws"];
     assert!(aws["Timestamp"].as_i64().is_some(), "{record}");
     let directives = aws["CloudWatchMetrics"].as_array().expect("directives");
     assert!(!directives.is_empty(), "{record}");
     for directive in directives {
-        assert_eq!(directive["Namespace"], "Courier", "{record}");
+        assert_eq!(
+            directive["Namespace"],
+            format!("Courier/{stack_name}"),
+            "{record}"
+        );
         for set in directive["Dimensions"].as_array().expect("dimension sets") {
             for name in set.as_array().expect("a dimension set") {
                 let name = name.as_str().unwrap();
@@ -46,7 +50,7 @@ async fn metrics_for(stack: &Stack, function: &str, prefix: &str) -> Vec<Value> 
                 .as_str()
                 .is_some_and(|id| id.starts_with(prefix))
         })
-        .inspect(assert_well_formed_emf)
+        .inspect(|record| assert_well_formed_emf(record, &stack.outputs["StackName"]))
         .collect()
 }
 

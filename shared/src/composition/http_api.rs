@@ -5,7 +5,7 @@ use super::{JobCatalog, load_aws_config, start};
 use crate::adapters::aws::{
     DynamoClaimStore, DynamoIdempotencyStore, DynamoWebhookEndpoints, KmsSecretSealer, SqsWorkQueue,
 };
-use crate::adapters::http::AppState;
+use crate::adapters::http::{AppState, GatewayRequestId};
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
 use crate::application::webhook_endpoints::WebhookEndpoints;
@@ -68,10 +68,23 @@ fn verified_caller(extensions: &axum::http::Extensions) -> Option<Principal> {
     Some(Principal::new(claims.get("iss")?, claims.get("sub")?))
 }
 
-/// Puts the verified caller on the request, where the router's `Caller` finds it.
-async fn with_verified_caller(mut request: axum::extract::Request) -> axum::extract::Request {
+/// API Gateway's id of the request, from the same request context.
+fn gateway_request_id(extensions: &axum::http::Extensions) -> Option<GatewayRequestId> {
+    use lambda_http::request::RequestContext;
+    let Some(RequestContext::ApiGatewayV2(context)) = extensions.get::<RequestContext>() else {
+        return None;
+    };
+    context.request_id.clone().map(GatewayRequestId)
+}
+
+/// Puts the verified caller on the request, where the router's `Caller` finds it, and the
+/// gateway's request id, which its log lines carry.
+async fn with_gateway_context(mut request: axum::extract::Request) -> axum::extract::Request {
     if let Some(caller) = verified_caller(request.extensions()) {
         request.extensions_mut().insert(caller);
+    }
+    if let Some(id) = gateway_request_id(request.extensions()) {
+        request.extensions_mut().insert(id);
     }
     request
 }
@@ -81,7 +94,7 @@ pub async fn run(catalog: JobCatalog) -> Result<(), lambda_http::Error> {
     let settings = HttpApiSettings::from_env()?;
     let aws = load_aws_config().await;
     let app = crate::adapters::http::router(wire(&aws, &settings, catalog(&aws)))
-        .layer(axum::middleware::map_request(with_verified_caller));
+        .layer(axum::middleware::map_request(with_gateway_context));
     lambda_http::run(crate::metering::router(app)).await
 }
 
@@ -92,7 +105,7 @@ mod tests {
     use lambda_http::request::RequestContext;
 
     #[test]
-    fn the_caller_is_the_verified_tokens_issuer_and_subject() {
+    fn the_caller_and_the_gateways_request_id_come_from_the_request_context() {
         let context: ApiGatewayV2httpRequestContext = serde_json::from_value(serde_json::json!({
             "accountId": "000000000000", "apiId": "api", "domainName": "d", "domainPrefix": "d",
             "http": {"method": "GET", "path": "/v1/jobs/x", "protocol": "HTTP/1.1",
@@ -109,6 +122,10 @@ mod tests {
         assert_eq!(
             verified_caller(&extensions),
             Some(Principal::new("https://issuer", "alice"))
+        );
+        assert_eq!(
+            gateway_request_id(&extensions).map(|GatewayRequestId(id)| id),
+            Some("r".to_owned())
         );
     }
 }

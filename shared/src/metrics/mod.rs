@@ -1,5 +1,6 @@
-//! courier's CloudWatch metrics, all in the `Courier` namespace, written as Embedded Metric
-//! Format lines on stdout (see [`emf`]). The catalogue, with dimensions, is in the README.
+//! courier's CloudWatch metrics, in the stack's namespace (`Courier/<stack>`, from
+//! `METRICS_NAMESPACE`; `Courier` outside a stack), written as Embedded Metric Format lines on
+//! stdout (see [`emf`]). The catalogue, with dimensions, is in the README.
 //!
 //! A record about a unit of work is also that unit's log line at INFO: it names the event
 //! (`message`) and carries the work's correlation id, id, job type and X-Ray trace id as
@@ -13,7 +14,19 @@ use emf::{Record, Unit};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// The namespace outside a stack (tests, benchmarks).
 pub const NAMESPACE: &str = "Courier";
+
+/// The namespace the stack gives its functions (`METRICS_NAMESPACE`), read once.
+fn namespace() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("METRICS_NAMESPACE")
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| NAMESPACE.to_owned())
+    })
+}
 
 /// Dimension names.
 pub mod dimension {
@@ -46,7 +59,7 @@ use name::*;
 
 fn record() -> Record {
     let now = time::OffsetDateTime::now_utc();
-    Record::new(NAMESPACE, (now.unix_timestamp_nanos() / 1_000_000) as i64)
+    Record::new(namespace(), (now.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// Milliseconds to the microsecond: more digits are noise, and bytes in every line.

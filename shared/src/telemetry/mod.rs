@@ -47,4 +47,6 @@ pub mod fields {
     pub const MESSAGE_ID: &str = "messageId";
     pub const TRACE_ID: &str = "traceId";
     pub const PRINCIPAL: &str = "principal";
+    /// API Gateway's id of the request: its access log's `requestId`.
+    pub const API_REQUEST_ID: &str = "apiRequestId";
 }

@@ -11,6 +11,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+/// The gateway's own id for the request (its access log's `requestId`), where the serving
+/// layer knows it: courier's lines carry it as `apiRequestId`.
+#[derive(Debug, Clone)]
+pub struct GatewayRequestId(pub String);
+
 pub async fn correlate(mut request: Request, next: Next) -> Response {
     let supplied = request.headers().get(CORRELATION_ID).map(|v| v.to_str());
     let id = match supplied {
@@ -34,10 +39,14 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         path = %request.uri().path(),
         traceId = tracing::field::Empty,
         principal = tracing::field::Empty,
+        apiRequestId = tracing::field::Empty,
     );
     record_trace_id(&span, trace.as_ref());
     if let Some(caller) = request.extensions().get::<crate::domain::Principal>() {
         span.record(crate::telemetry::fields::PRINCIPAL, caller.key());
+    }
+    if let Some(GatewayRequestId(id)) = request.extensions().get::<GatewayRequestId>() {
+        span.record(crate::telemetry::fields::API_REQUEST_ID, id.as_str());
     }
     request.extensions_mut().insert(trace);
     let mut response = next.run(request).instrument(span).await;

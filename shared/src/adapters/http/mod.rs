@@ -14,6 +14,7 @@ mod submission;
 mod webhook_endpoints;
 
 pub use caller::Caller;
+pub use correlation::GatewayRequestId;
 pub use jobs::POLL_AFTER_SECONDS;
 pub use router::{AppState, OPERATIONS, router};
 

@@ -51,6 +51,7 @@ impl WebSocketApp {
             route = context.route_key.as_deref().unwrap_or("-"),
             traceId = tracing::field::Empty,
             principal = tracing::field::Empty,
+            apiRequestId = context.request_id.as_deref(),
         );
         let trace = TraceHeader::of_invocation();
         record_trace_id(&span, trace.as_ref());

@@ -128,6 +128,21 @@ pub mod error_code {
     pub const UNAUTHENTICATED: &str = "unauthenticated";
     /// The job ran and failed; `message` says why, the claim holds the details.
     pub const JOB_FAILED: &str = "job-failed";
+
+    /// Every code, in the order above (what `asyncapi.json` documents).
+    pub const ALL: [&str; 11] = [
+        MALFORMED_FRAME,
+        UNKNOWN_ACTION,
+        INVALID_FRAME,
+        FRAME_TOO_LARGE,
+        UNKNOWN_JOB_TYPE,
+        INVALID_PAYLOAD,
+        REQUEST_ID_REUSED,
+        REQUEST_IN_PROGRESS,
+        UNAVAILABLE,
+        UNAUTHENTICATED,
+        JOB_FAILED,
+    ];
 }
 
 #[cfg(test)]

@@ -559,6 +559,9 @@ impl crate::application::ports::ConnectionPoster for RecordingPoster {
         if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
             return Ok(crate::application::ports::PostOutcome::Gone);
         }
+        // Every frame any unit test posts is one `asyncapi.json` documents, byte for byte.
+        #[cfg(test)]
+        crate::adapters::websocket::contract::assert_documented(data);
         let frame = serde_json::from_slice(data)
             .map_err(|e| PortError::new("post", format!("not a frame: {e}")))?;
         self.posted

@@ -769,3 +769,67 @@ fn the_documented_failure_kinds_are_the_ones_the_processor_records() {
         .collect();
     assert_eq!(documented, recorded);
 }
+
+/// Every OpenAPI link leads somewhere real: an operation of the document, given exactly its
+/// path parameters, each read from a property the linking response always has.
+#[test]
+fn links_name_real_operations_and_fill_their_parameters_from_the_answer() {
+    let doc = doc();
+    let mut operations = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for operation in item.as_object().unwrap().values() {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.insert(id.to_owned(), (path.clone(), operation.clone()));
+            }
+        }
+    }
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let Some(responses) = operation["responses"].as_object() else {
+                continue;
+            };
+            for response in responses.values() {
+                let response = resolve(&doc, response);
+                let Some(found) = response["links"].as_object() else {
+                    continue;
+                };
+                let schema = resolve(&doc, &response["content"]["application/json"]["schema"]);
+                let required: BTreeSet<&str> = schema["required"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                for (name, link) in found {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let (path, _) = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("link {name} names no operation {target}"));
+                    let path_parameters: BTreeSet<&str> = path
+                        .split('/')
+                        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                        .collect();
+                    let given = link["parameters"].as_object().unwrap();
+                    assert_eq!(
+                        given.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+                        path_parameters,
+                        "link {name}"
+                    );
+                    for expression in given.values() {
+                        let field = expression
+                            .as_str()
+                            .and_then(|e| e.strip_prefix("$response.body#/"))
+                            .unwrap_or_else(|| panic!("link {name}: {expression}"));
+                        assert!(required.contains(field), "link {name}: {field}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        links, 2,
+        "POST /v1/jobs links to GET and DELETE /v1/jobs/{{id}}"
+    );
+}

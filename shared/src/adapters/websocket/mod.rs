@@ -14,4 +14,6 @@ pub use aws_lambda_events::event::apigw::{
 };
 
 #[cfg(test)]
+pub(crate) mod contract;
+#[cfg(test)]
 mod tests;

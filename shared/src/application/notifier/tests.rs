@@ -376,3 +376,75 @@ fn classify_and_schedule_are_plain_functions() {
         (CallbackEvent::GiveUp, Some(Duration::ZERO))
     );
 }
+
+/// The callback request is the one `openapi.json` documents as its `jobFinished` webhook: every
+/// documented header is sent and fits its schema (two signatures during a rotation), nothing
+/// else is, and the body is a valid `Job`.
+#[tokio::test]
+async fn the_request_is_the_webhook_openapi_documents() {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../openapi.json")).unwrap();
+    let webhook = &doc["webhooks"]["jobFinished"]["post"];
+    let h = harness(URL, status(204, None)).await;
+    let mut endpoint = h
+        .endpoints
+        .get(&EndpointId::parse(ENDPOINT).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let newer = h
+        .sealer
+        .seal(
+            &Secret::parse(NEWER_SECRET).unwrap(),
+            &SealingContext::of(&endpoint),
+        )
+        .await
+        .unwrap();
+    endpoint
+        .rotate(newer, Duration::from_secs(60), NOW)
+        .unwrap();
+    assert!(h.endpoints.replace_secrets(&endpoint).await.unwrap());
+    h.deliver(1).await.unwrap();
+    let request = h.receiver.requests.lock().unwrap()[0].clone();
+
+    let documented: Vec<(String, serde_json::Value)> = webhook["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["in"], "header", "{p}");
+            (
+                p["name"].as_str().unwrap().to_ascii_lowercase(),
+                p["schema"].clone(),
+            )
+        })
+        .collect();
+    for (name, schema) in &documented {
+        let value = h.sent_header(name);
+        assert!(
+            jsonschema::is_valid(schema, &serde_json::json!(value)),
+            "{name}: {value:?} does not fit {schema}"
+        );
+    }
+    let sent: std::collections::BTreeSet<String> = request
+        .headers
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| !["content-type", "user-agent"].contains(&name.as_str()))
+        .collect();
+    let documented_names: std::collections::BTreeSet<String> =
+        documented.iter().map(|(name, _)| name.clone()).collect();
+    assert_eq!(sent, documented_names);
+
+    let job_schema = serde_json::json!({
+        "$ref": webhook["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "components": doc["components"],
+    });
+    let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    let validator = jsonschema::validator_for(&job_schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}: {body}");
+}

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Deploys template.yaml into the local emulator, as `sam deploy` would into AWS.
 
-1. Zips each function's built `bootstrap` and uploads it to an artifacts bucket (the emulator,
-   like AWS, only takes code from S3 in a CloudFormation deploy).
-2. Points each function's `CodeUri` at its upload (the only change made to the template, the
-   same one `sam package` makes), uploads the template beside them (a body over 51 200 bytes
-   must come from S3) and creates or updates the stack through a change set.
+1. Reads template.yaml (the AWS template) and changes it for the local stack: where the emulator
+   differs (API paths, Cognito keys, an identity source, no saved queries), and the local
+   settings of infra/local.json — none of them template parameters, so `sam deploy --guided`
+   never asks for them. `infra/deploy.py --render` prints the result.
+2. Zips each function's built `bootstrap`, uploads it to an artifacts bucket (the emulator, like
+   AWS, only takes code from S3 in a CloudFormation deploy) and points its `CodeUri` there, as
+   `sam package` does; uploads the template beside them (a body over 51 200 bytes must come
+   from S3) and creates or updates the stack through a change set.
 3. Applies what the emulator does not do from the template (TTL on the table).
 4. Makes sure the local caller exists in the stack's user pool (username and password sign-in).
 5. Writes the stack outputs as one flat JSON object for tests, the CLI and other tools, with the
@@ -20,13 +23,13 @@ import hashlib
 import io
 import json
 import os
-import re
 import sys
 import time
 import zipfile
 from pathlib import Path
 
 import boto3
+import yaml
 from botocore.exceptions import ClientError
 
 ROOT = Path(os.environ["COURIER_ROOT"])
@@ -37,27 +40,78 @@ BUCKET = f"{STACK}-artifacts"
 
 # Local values for template parameters: host binaries, quick retries for a fast feedback loop,
 # callbacks allowed to reach receivers on this machine.
+# The local stack's settings (infra/local.json): template parameter values, and environment
+# only development may relax. The test command overrides two of them through the environment.
+LOCAL_SETTINGS = json.loads((ROOT / "infra" / "local.json").read_text())
 PARAMETERS = {
-    "Architecture": "x86_64",
-    "MaxAttempts": "5",
-    # Locally SQS gives up right after the budget, so the dead-letter tests take seconds.
-    "MaxReceiveCount": "5",
-    "RetryBaseDelaySeconds": "1",
-    "CallbackMaxAttempts": "5",
-    "CallbackRetryBaseDelaySeconds": "1",
-    "CallbackRetryMaxDelaySeconds": "30",
+    **LOCAL_SETTINGS["parameters"],
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
-    "LocalEmulatorEndpoint": ENDPOINT,
-    "CallbackAllowHttp": "true",
-    "CallbackAllowedHosts": "127.0.0.1,localhost",
-    "CallbackTimeoutMs": "1000",
-    # A message whose handler died comes back after 40 s instead of 3 minutes.
-    "QueueVisibilityTimeoutSeconds": "40",
     # The test command switches the example job types off once to see them refused.
     "ExampleJobTypes": os.environ.get("COURIER_EXAMPLE_JOB_TYPES", "enabled"),
 }
 
-CODE_URI = re.compile(r"^(\s*CodeUri:\s*)functions/([A-Za-z0-9_-]+)\s*$", re.MULTILINE)
+
+class TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form intrinsics (`!Ref`, `!Sub`, ...) read into their
+    long JSON form, so the template is changed as data and sent as JSON."""
+
+
+def _intrinsic(name: str):
+    def construct(loader: yaml.Loader, node: yaml.Node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if name == "Fn::GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
+
+    return construct
+
+
+for _tag, _name in {
+    "!Ref": "Ref", "!Sub": "Fn::Sub", "!GetAtt": "Fn::GetAtt", "!If": "Fn::If",
+    "!Equals": "Fn::Equals", "!Not": "Fn::Not", "!And": "Fn::And", "!Or": "Fn::Or",
+    "!Join": "Fn::Join", "!Select": "Fn::Select", "!Split": "Fn::Split",
+    "!FindInMap": "Fn::FindInMap", "!Base64": "Fn::Base64", "!GetAZs": "Fn::GetAZs",
+    "!ImportValue": "Fn::ImportValue", "!Cidr": "Fn::Cidr", "!Condition": "Condition",
+}.items():
+    TemplateLoader.add_constructor(_tag, _intrinsic(_name))
+
+
+def load_template() -> dict:
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=TemplateLoader)
+
+
+def for_the_emulator(template: dict) -> dict:
+    """The AWS template, changed where the emulator differs and for local development. Nothing
+    here is a template parameter, so none of it reaches `sam deploy --guided`."""
+    resources = template["Resources"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    # The emulator serves every API under a path on its own port.
+    variables["WEBSOCKET_MANAGEMENT_URL"] = {
+        "Fn::Sub": ENDPOINT + "/_aws/execute-api/${WebSocketApi}/v1"
+    }
+    # Development only: http:// callback URLs, and the local receivers' hosts past the SSRF guard.
+    variables.update(LOCAL_SETTINGS["environment"])
+    # The emulator serves its Cognito pools' keys itself, not at the issuer's address.
+    authorizer = resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    authorizer["JWKS_URL"] = {
+        "Fn::If": [
+            "OwnUserPool",
+            {"Fn::Sub": ENDPOINT + "/${UserPool}/.well-known/jwks.json"},
+            "",
+        ]
+    }
+    # It defaults an undeclared identity source to the Authorization header, which would refuse
+    # a browser's `?token=` before the authorizer runs.
+    resources["WebSocketAuthorizer"]["Properties"]["IdentitySource"] = []
+    # It cannot create saved Logs Insights queries.
+    for name in [n for n, r in resources.items() if r["Type"] == "AWS::Logs::QueryDefinition"]:
+        del resources[name]
+    return template
 
 
 # The local callers: one to use, and a second the tests use to see that callers' jobs are
@@ -126,28 +180,33 @@ def zipped(build_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def upload_code(template: str) -> str:
+def upload_code(template: dict) -> dict:
+    """Points each function's `CodeUri: functions/<name>` at its zipped build in the artifacts
+    bucket, as `sam package` does."""
     s3 = client("s3")
     try:
         s3.create_bucket(Bucket=BUCKET)
     except ClientError as error:
         if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
-
-    def replace(match: re.Match) -> str:
-        function = match.group(2)
+    functions = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+        and str(r["Properties"].get("CodeUri", "")).startswith("functions/")
+    ]
+    if not functions:
+        sys.exit("error: no CodeUri: functions/<name> found in template.yaml")
+    for properties in functions:
+        function = properties["CodeUri"].removeprefix("functions/")
         build_dir = LOCAL / "build" / function
         if not (build_dir / "bootstrap").is_file():
             sys.exit(f"error: {build_dir}/bootstrap is missing; run infra/build.sh first")
         body = zipped(build_dir)
         key = f"{function}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-        return f"{match.group(1)}s3://{BUCKET}/{key}"
-
-    packaged, count = CODE_URI.subn(replace, template)
-    if count == 0:
-        sys.exit("error: no CodeUri: functions/<name> found in template.yaml")
-    return packaged
+        properties["CodeUri"] = f"s3://{BUCKET}/{key}"
+    return template
 
 
 def stack_exists(cfn) -> bool:
@@ -232,8 +291,12 @@ def enable_ttl(table: str) -> None:
 
 
 def main() -> None:
-    template = (ROOT / "template.yaml").read_text()
-    stack = deploy(upload_code(template))
+    template = for_the_emulator(load_template())
+    if sys.argv[1:] == ["--render"]:
+        # What the local stack is deployed from (code locations aside), for inspection and tests.
+        print(json.dumps(template, indent=2))
+        return
+    stack = deploy(json.dumps(upload_code(template)))
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     enable_ttl(outputs["TableName"])
     # The emulator serves APIs under a path on its own port; the $default stage is the root.

@@ -351,4 +351,38 @@ mod tests {
         // The job catalog's switch: absent from the environment means the template's default.
         assert_eq!(template["ExampleJobTypes"], "enabled");
     }
+
+    /// `sam deploy --guided` asks for every template parameter, so what only the local stack
+    /// needs is no parameter: `infra/deploy.py` applies `infra/local.json` itself.
+    #[test]
+    fn local_settings_are_the_deploy_scripts_never_a_guided_prompt() {
+        let local: serde_json::Value =
+            serde_json::from_str(include_str!("../../../infra/local.json")).unwrap();
+        let template_text = include_str!("../../../template.yaml");
+        let parameters = template_defaults();
+        for name in local["parameters"].as_object().unwrap().keys() {
+            assert!(
+                parameters.contains_key(name),
+                "{name} is no template parameter"
+            );
+        }
+        let environment = local["environment"].as_object().unwrap();
+        assert!(!environment.is_empty());
+        for variable in environment.keys() {
+            assert!(
+                include_str!("settings.rs").contains(&format!("\"{variable}\"")),
+                "{variable} is read by no function"
+            );
+            assert!(
+                !template_text.contains(variable.as_str()),
+                "{variable} must not come from the template (a guided deploy would ask for it)"
+            );
+        }
+        for name in parameters.keys() {
+            assert!(
+                !name.contains("Local") && !name.contains("Emulator"),
+                "{name} is a local-only template parameter"
+            );
+        }
+    }
 }

@@ -22,10 +22,10 @@ start() {
     die "something else already answers at $COURIER_ENDPOINT; stop it or set COURIER_ENDPOINT"
   fi
   mkdir -p "$COURIER_LOCAL_DIR"
-  log "starting MiniStack on 127.0.0.1:4566 (log: ${EMULATOR_LOG#"$COURIER_ROOT"/})"
+  log "starting MiniStack on 127.0.0.1:$COURIER_PORT (log: ${EMULATOR_LOG#"$COURIER_ROOT"/})"
   # BIND_HOST keeps it off other interfaces; AWS_ENDPOINT_URL is what it hands to every function,
   # so their SDK calls come back here instead of going to AWS.
-  BIND_HOST=127.0.0.1 GATEWAY_PORT=4566 AWS_ENDPOINT_URL="$COURIER_ENDPOINT" \
+  BIND_HOST=127.0.0.1 GATEWAY_PORT="$COURIER_PORT" AWS_ENDPOINT_URL="$COURIER_ENDPOINT" \
     setsid "$EMULATOR_VENV/bin/ministack" >"$EMULATOR_LOG" 2>&1 < /dev/null &
   echo $! >"$EMULATOR_PID_FILE"
   for _ in $(seq 1 120); do

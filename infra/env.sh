@@ -5,9 +5,11 @@ COURIER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export COURIER_ROOT
 export COURIER_LOCAL_DIR="${COURIER_LOCAL_DIR:-$COURIER_ROOT/.local}"
 
-# The emulator. Point COURIER_ENDPOINT at a running LocalStack-compatible endpoint to use it
-# instead; the scripts then neither install nor start nor stop MiniStack.
-export COURIER_ENDPOINT="${COURIER_ENDPOINT:-http://127.0.0.1:4566}"
+# The emulator: MiniStack on 127.0.0.1:$COURIER_PORT (4566 unless set; give each checkout its
+# own port to run two local stacks side by side). Point COURIER_ENDPOINT at a running emulator
+# to use it instead; the scripts then neither install nor start nor stop MiniStack.
+export COURIER_PORT="${COURIER_PORT:-4566}"
+export COURIER_ENDPOINT="${COURIER_ENDPOINT:-http://127.0.0.1:$COURIER_PORT}"
 export COURIER_STACK_NAME="${COURIER_STACK_NAME:-courier-local}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 export AWS_REGION="$AWS_DEFAULT_REGION"
@@ -29,7 +31,7 @@ export COURIER_FEATURES="courier-shared/failpoints,courier-shared/metering"
 
 managed_emulator() {
   # MiniStack is ours to manage only when the endpoint is the default local one.
-  [[ -z "${COURIER_EXTERNAL_EMULATOR:-}" && "$COURIER_ENDPOINT" == "http://127.0.0.1:4566" ]]
+  [[ -z "${COURIER_EXTERNAL_EMULATOR:-}" && "$COURIER_ENDPOINT" == "http://127.0.0.1:$COURIER_PORT" ]]
 }
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }

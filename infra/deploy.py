@@ -43,8 +43,11 @@ BUCKET = f"{STACK}-artifacts"
 # The local stack's settings (infra/local.json): template parameter values, and environment
 # only development may relax. The test command overrides two of them through the environment.
 LOCAL_SETTINGS = json.loads((ROOT / "infra" / "local.json").read_text())
+# The web console infra/console.py serves: the one origin the local HTTP API allows (CORS).
+CONSOLE_ORIGIN = f"http://127.0.0.1:{os.environ['COURIER_CONSOLE_PORT']}"
 PARAMETERS = {
     **LOCAL_SETTINGS["parameters"],
+    "CorsAllowedOrigins": CONSOLE_ORIGIN,
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
     # The test command switches the example job types off once to see them refused.
     "ExampleJobTypes": os.environ.get("COURIER_EXAMPLE_JOB_TYPES", "enabled"),
@@ -278,6 +281,15 @@ def deploy(template_body: str) -> dict:
     return wait_for(cfn, lambda s: s in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), "deploy")
 
 
+def apply_cors(template: dict, api_id: str) -> None:
+    """The emulator's CloudFormation keeps an HTTP API's CorsConfiguration as the template spells
+    it (PascalCase), which its gateway does not read: set the template's configuration again
+    through the API."""
+    configuration = dict(template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["Fn::If"][1])
+    configuration["AllowOrigins"] = PARAMETERS["CorsAllowedOrigins"].split(",")
+    client("apigatewayv2").update_api(ApiId=api_id, CorsConfiguration=configuration)
+
+
 def enable_ttl(table: str) -> None:
     """The emulator ignores TimeToLiveSpecification in templates; AWS honours it."""
     dynamodb = client("dynamodb")
@@ -299,6 +311,7 @@ def main() -> None:
     stack = deploy(json.dumps(upload_code(template)))
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     enable_ttl(outputs["TableName"])
+    apply_cors(template, outputs["HttpApiId"])
     # The emulator serves APIs under a path on its own port; the $default stage is the root.
     outputs["HttpApiUrl"] = f"{ENDPOINT}/_aws/execute-api/{outputs['HttpApiId']}/$default"
     ws_endpoint = ENDPOINT.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
@@ -306,6 +319,7 @@ def main() -> None:
     outputs["Endpoint"] = ENDPOINT
     outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     outputs["StackName"] = STACK
+    outputs["ConsoleUrl"] = CONSOLE_ORIGIN + "/"
     for username in LOCAL_USERS:
         ensure_local_user(outputs["UserPoolId"], username)
     user, other = LOCAL_USERS

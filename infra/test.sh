@@ -15,6 +15,19 @@ trap cleanup EXIT
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
+# The browser test drives Debian's Chromium through its WebDriver (chromedriver): installed from
+# the distribution's packages in the background while the workspace builds.
+install_browser() {
+  command -v chromedriver >/dev/null && return 0
+  local sudo=()
+  [[ $EUID -eq 0 ]] || sudo=(sudo -n)
+  local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+  "${install[@]}" || { "${sudo[@]}" apt-get update -qq && "${install[@]}"; }
+}
+mkdir -p "$COURIER_LOCAL_DIR"
+install_browser >"$COURIER_LOCAL_DIR/browser-install.log" 2>&1 &
+browser_install=$!
+
 # One profile and one package set (--workspace) for every cargo call, so features unify the same
 # way each time and the AWS SDK is compiled once.
 log "building functions, CLI and tests"
@@ -41,7 +54,8 @@ if managed_emulator && ! "$COURIER_ROOT/infra/emulator.sh" status >/dev/null 2>&
 fi
 "$COURIER_ROOT/infra/up.sh" >/dev/null
 
-log "end-to-end tests against the local stack"
+wait "$browser_install" || { cat "$COURIER_LOCAL_DIR/browser-install.log" >&2; die "could not install chromium and chromium-driver"; }
+log "end-to-end tests against the local stack (and the web console in headless $(chromium --version 2>/dev/null || echo Chromium))"
 cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --test '*'
 
 # The measured bill (BENCHMARKS.md): every AWS call the requests made is one the pricing knows.

@@ -10,6 +10,7 @@ source "$(dirname "$0")/env.sh"
 ensure_venv "$EMULATOR_VENV" "$COURIER_ROOT/infra/requirements-emulator.txt"
 PYTHON="$EMULATOR_VENV/bin/python"
 "$PYTHON" "$COURIER_ROOT/infra/deploy.py"
+"$PYTHON" "$COURIER_ROOT/infra/console.py" start
 
 output() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OUTPUTS_FILE" "$1"; }
 url="$(output HttpApiUrl)"
@@ -19,6 +20,7 @@ cat <<MSG
 courier is up.
   API base URL : $url
   WebSocket    : $ws_url  (the same token, as Authorization: Bearer or ?token=)
+  web console  : $(output ConsoleUrl)  (sign in as $(output LocalUsername); password in the outputs)
   outputs      : ${OUTPUTS_FILE#"$COURIER_ROOT"/}
   stop it with : infra/down.sh
 

@@ -561,7 +561,7 @@ impl crate::application::ports::ConnectionPoster for RecordingPoster {
         }
         // Every frame any unit test posts is one `asyncapi.json` documents, byte for byte.
         #[cfg(test)]
-        crate::adapters::websocket::contract::assert_documented(data);
+        crate::adapters::websocket::contract_tests::assert_documented(data);
         let frame = serde_json::from_slice(data)
             .map_err(|e| PortError::new("post", format!("not a frame: {e}")))?;
         self.posted

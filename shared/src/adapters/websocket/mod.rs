@@ -14,6 +14,6 @@ pub use aws_lambda_events::event::apigw::{
 };
 
 #[cfg(test)]
-pub(crate) mod contract;
+pub(crate) mod contract_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,204 @@
+// courier's web console: plain JavaScript against the HTTP API (CORS) and the WebSocket API, no
+// build step. `config.json` beside this page, if there is one, fills in the stack's URLs and
+// where to sign in (infra/up.sh writes it for the local stack):
+//   {"apiUrl", "webSocketUrl", "cognitoEndpoint", "userPoolClientId", "username"}
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let config = {};
+let token = "";
+
+const TERMINAL = ["SUCCEEDED", "FAILED", "CANCELLED"];
+
+async function loadConfig() {
+  try {
+    const answer = await fetch("config.json", { cache: "no-store" });
+    if (answer.ok) config = await answer.json();
+  } catch (_) {
+    // No config: the fields are filled in by hand.
+  }
+  if (config.apiUrl) $("api-url").value = config.apiUrl;
+  if (config.webSocketUrl) $("ws-url").value = config.webSocketUrl;
+  if (config.username) $("username").value = config.username;
+}
+
+// Cognito's USER_PASSWORD_AUTH, straight from the page (the stack's app client allows it).
+async function signIn(event) {
+  event.preventDefault();
+  if (!config.cognitoEndpoint || !config.userPoolClientId) {
+    showError("no Cognito endpoint in config.json: paste an access token instead");
+    return;
+  }
+  $("who").textContent = "signing in…";
+  const answer = await fetch(config.cognitoEndpoint, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-amz-json-1.1",
+      "x-amz-target": "AWSCognitoIdentityProviderService.InitiateAuth",
+    },
+    body: JSON.stringify({
+      AuthFlow: "USER_PASSWORD_AUTH",
+      ClientId: config.userPoolClientId,
+      AuthParameters: { USERNAME: $("username").value, PASSWORD: $("password").value },
+    }),
+  });
+  const body = await answer.json().catch(() => ({}));
+  if (!answer.ok || !body.AuthenticationResult) {
+    $("who").textContent = "";
+    showError(`sign-in refused: ${body.message || body.__type || answer.status}`);
+    return;
+  }
+  token = body.AuthenticationResult.AccessToken;
+  $("token").value = token;
+  $("who").textContent = `signed in as ${$("username").value}`;
+}
+
+function currentToken() {
+  return $("token").value.trim() || token;
+}
+
+function reset() {
+  $("job-id").textContent = "–";
+  $("progress").value = 0;
+  $("progress").dataset.seen = "";
+  for (const id of ["result", "error"]) {
+    $(id).hidden = true;
+    $(id).textContent = "";
+  }
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+// Every value the bar showed, in order: what the browser test reads.
+function setProgress(percent) {
+  const bar = $("progress");
+  bar.value = percent;
+  const seen = bar.dataset.seen ? bar.dataset.seen.split(",") : [];
+  if (seen[seen.length - 1] !== String(percent)) seen.push(String(percent));
+  bar.dataset.seen = seen.join(",");
+}
+
+function showResult(value) {
+  $("result").textContent = JSON.stringify(value, null, 2);
+  $("result").hidden = false;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+async function problemOf(answer) {
+  const body = await answer.json().catch(() => null);
+  return body && body.detail ? `${body.title}: ${body.detail}` : `HTTP ${answer.status}`;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Claim check: submit, then poll the claim, never sooner than its Retry-After.
+async function overHttp(jobType, payload) {
+  const api = $("api-url").value.replace(/\/$/, "");
+  const headers = { authorization: `Bearer ${currentToken()}`, "content-type": "application/json" };
+  const accepted = await fetch(`${api}/v1/jobs`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ type: jobType, payload }),
+  });
+  if (accepted.status !== 202) {
+    setStatus("refused");
+    showError(await problemOf(accepted));
+    return;
+  }
+  const { id } = await accepted.json();
+  $("job-id").textContent = id;
+  for (;;) {
+    const answer = await fetch(`${api}/v1/jobs/${id}`, { headers });
+    if (!answer.ok) {
+      setStatus("unreadable");
+      showError(await problemOf(answer));
+      return;
+    }
+    const job = await answer.json();
+    setStatus(job.status);
+    setProgress(job.progress);
+    if (TERMINAL.includes(job.status)) {
+      if (job.status === "SUCCEEDED") showResult(job.result);
+      else showError(job.error ? `${job.error.kind}: ${job.error.reason}` : job.status);
+      return;
+    }
+    const after = Number(answer.headers.get("retry-after"));
+    await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : 1000);
+  }
+}
+
+// Bidirectional: one connection, one submit frame, then its frames until result or error.
+function overWebSocket(jobType, payload) {
+  return new Promise((resolve) => {
+    const url = `${$("ws-url").value}?token=${encodeURIComponent(currentToken())}`;
+    const socket = new WebSocket(url);
+    const requestId = `console-${Date.now()}`;
+    socket.onopen = () =>
+      socket.send(JSON.stringify({ action: "submit", requestId, type: jobType, payload }));
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(message.data);
+      if (frame.requestId !== requestId) return;
+      if (frame.jobId) $("job-id").textContent = frame.jobId;
+      switch (frame.kind) {
+        case "accepted":
+          setStatus("PENDING");
+          break;
+        case "progress":
+          setStatus("RUNNING");
+          setProgress(frame.data.percent);
+          break;
+        case "result":
+          setStatus("SUCCEEDED");
+          setProgress(100);
+          showResult(frame.resultRef ? { resultRef: frame.resultRef } : frame.data);
+          socket.close();
+          break;
+        case "error":
+          setStatus(frame.data.code === "job-failed" ? "FAILED" : "refused");
+          showError(`${frame.data.code}: ${frame.data.message}`);
+          socket.close();
+          break;
+      }
+    };
+    socket.onerror = () => {
+      setStatus("disconnected");
+      showError("the WebSocket connection failed (is the token valid?)");
+    };
+    socket.onclose = () => resolve();
+  });
+}
+
+async function submit(event) {
+  event.preventDefault();
+  reset();
+  let payload;
+  try {
+    payload = JSON.parse($("payload").value || "null");
+  } catch (error) {
+    showError(`the payload is not JSON: ${error.message}`);
+    return;
+  }
+  const jobType = $("job-type").value.trim();
+  const mode = document.querySelector('input[name="mode"]:checked').value;
+  setStatus("submitting");
+  $("submit-button").disabled = true;
+  try {
+    if (mode === "ws") await overWebSocket(jobType, payload);
+    else await overHttp(jobType, payload);
+  } catch (error) {
+    setStatus("failed to reach the API");
+    showError(String(error));
+  } finally {
+    $("submit-button").disabled = false;
+  }
+}
+
+$("sign-in").addEventListener("submit", signIn);
+$("submit").addEventListener("submit", submit);
+loadConfig();

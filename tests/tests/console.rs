@@ -1,0 +1,299 @@
+//! The web console in a real browser: headless Chromium driven over WebDriver (chromedriver)
+//! against the local stack. The page signs in with the stack's Cognito, calls the HTTP API
+//! across origins (CORS) and the WebSocket API with `?token=`, and shows what it gets: a job's
+//! progress bar from polling, then from frames, its result, and a failed job's error.
+
+use courier_e2e::Stack;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// chromedriver on a free port of 127.0.0.1, stopped when dropped.
+struct Chromedriver {
+    process: Child,
+    url: String,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn chromedriver() -> Chromedriver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let process = Command::new(&binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{binary}: {e} (infra/test.sh installs Debian's chromium and chromium-driver)")
+        });
+    let driver = Chromedriver {
+        process,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let status = format!("{}/status", driver.url);
+    courier_e2e::eventually("chromedriver to answer", || {
+        let status = status.clone();
+        async move {
+            reqwest::get(&status)
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        }
+    })
+    .await;
+    driver
+}
+
+async fn browser(driver: &Chromedriver) -> Client {
+    let mut options = json!({
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    if let Ok(binary) = std::env::var("CHROME_BINARY") {
+        options["binary"] = Value::String(binary);
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a headless Chromium session")
+}
+
+async fn text(browser: &Client, id: &str) -> String {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Polls the page until `id`'s text satisfies `done`, within a deadline.
+async fn wait_for_text(browser: &Client, id: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = text(browser, id).await;
+        if done(&now) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "#{id} stayed {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn fill(browser: &Client, id: &str, value: &str) {
+    let field = browser.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+/// Runs one job from the page and returns (final status, progress values the bar showed,
+/// result text, error text).
+async fn run_job(
+    browser: &Client,
+    mode: &str,
+    job_type: &str,
+    payload: &str,
+) -> (String, Vec<u8>, String, String) {
+    fill(browser, "job-type", job_type).await;
+    fill(browser, "payload", payload).await;
+    browser
+        .find(Locator::Css(&format!("input[name=mode][value={mode}]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("submit-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = wait_for_text(browser, "status", |s| {
+        [
+            "SUCCEEDED",
+            "FAILED",
+            "CANCELLED",
+            "refused",
+            "disconnected",
+        ]
+        .contains(&s)
+    })
+    .await;
+    // The button comes back once the page is done with the job.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser
+        .find(Locator::Id("submit-button"))
+        .await
+        .unwrap()
+        .prop("disabled")
+        .await
+        .unwrap()
+        .as_deref()
+        == Some("true")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the submit button stayed disabled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = browser
+        .find(Locator::Id("progress"))
+        .await
+        .unwrap()
+        .attr("data-seen")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    let seen = seen
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let result = browser
+        .find(Locator::Id("result"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let error = browser
+        .find(Locator::Id("error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (status, seen, result, error)
+}
+
+#[tokio::test]
+async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
+    let stack = Stack::load().await;
+    let console = stack.outputs["ConsoleUrl"].clone();
+    let driver = chromedriver().await;
+    let browser = browser(&driver).await;
+    browser.goto(&console).await.unwrap();
+
+    // config.json filled in the stack; the user types the password and signs in with Cognito.
+    wait_for_text(&browser, "who", |_| true).await;
+    let username = browser
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(username, stack.outputs["LocalUsername"]);
+    fill(&browser, "password", &stack.outputs["LocalPassword"]).await;
+    browser
+        .find(Locator::Id("sign-in-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let who = wait_for_text(&browser, "who", |s| s.starts_with("signed in")).await;
+    assert!(who.contains(&stack.outputs["LocalUsername"]), "{who}");
+
+    // Claim check from the page: the bar moves with the polls, then the result shows.
+    let (status, seen, result, error) = run_job(&browser, "http", "sleep", r#"{"ms": 3000}"#).await;
+    assert_eq!(status, "SUCCEEDED", "error: {error}");
+    assert!(
+        seen.iter().any(|p| (1..100).contains(p)),
+        "a progress value between 0 and 100 from polling: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&100), "{seen:?}");
+    assert!(error.is_empty(), "{error}");
+    let result: Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(result["sleptMs"], 3000, "{result}");
+
+    // Bidirectional from the page: every progress frame moves the bar.
+    let (status, seen, result, error) = run_job(&browser, "ws", "sleep", r#"{"ms": 1500}"#).await;
+    assert_eq!(status, "SUCCEEDED", "error: {error}");
+    assert!(
+        seen.iter().filter(|p| (1..100).contains(*p)).count() >= 3,
+        "progress frames: {seen:?}"
+    );
+    let result: Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(result["sleptMs"], 1500, "{result}");
+
+    // A failed job shows its error, over either API.
+    let (status, _, result, error) = run_job(
+        &browser,
+        "http",
+        "fail",
+        r#"{"reason": "shown in the page"}"#,
+    )
+    .await;
+    assert_eq!(status, "FAILED");
+    assert!(result.is_empty(), "{result}");
+    assert!(error.contains("permanent: shown in the page"), "{error}");
+    let (status, _, _, error) = run_job(&browser, "ws", "fail", r#"{"reason": "framed"}"#).await;
+    assert_eq!(status, "FAILED");
+    assert!(error.starts_with("job-failed: "), "{error}");
+    assert!(error.contains("framed"), "{error}");
+
+    // A refused submission shows the API's problem, and nothing runs.
+    let (status, seen, _, error) = run_job(&browser, "http", "no-such-type", "1").await;
+    assert_eq!(status, "refused");
+    assert!(seen.is_empty(), "{seen:?}");
+    assert!(error.contains("no-such-type"), "{error}");
+
+    browser.close().await.unwrap();
+}
+
+/// The HTTP API lets the console's origin call it and no other: API Gateway answers the
+/// preflight for the allowed origin only.
+#[tokio::test]
+async fn only_the_consoles_origin_passes_the_preflight() {
+    let stack = Stack::load().await;
+    let console = stack.outputs["ConsoleUrl"].trim_end_matches('/').to_owned();
+    let preflight = |origin: String| {
+        let url = format!("{}/v1/jobs", stack.outputs["HttpApiUrl"]);
+        async move {
+            reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization,content-type",
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let allowed = preflight(console.clone()).await;
+    assert!(allowed.status().is_success(), "{allowed:?}");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        console.as_str()
+    );
+    let elsewhere = preflight("http://127.0.0.1:9".into()).await;
+    assert!(
+        elsewhere
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{elsewhere:?}"
+    );
+}

@@ -94,6 +94,10 @@ async fn wait_for_text(browser: &Client, id: &str, done: impl Fn(&str) -> bool) 
     }
 }
 
+async fn click(browser: &Client, locator: Locator<'_>) {
+    browser.find(locator).await.unwrap().click().await.unwrap();
+}
+
 async fn fill(browser: &Client, id: &str, value: &str) {
     let field = browser.find(Locator::Id(id)).await.unwrap();
     field.clear().await.unwrap();
@@ -110,20 +114,12 @@ async fn run_job(
 ) -> (String, Vec<u8>, String, String) {
     fill(browser, "job-type", job_type).await;
     fill(browser, "payload", payload).await;
-    browser
-        .find(Locator::Css(&format!("input[name=mode][value={mode}]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("submit-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        browser,
+        Locator::Css(&format!("input[name=mode][value={mode}]")),
+    )
+    .await;
+    click(browser, Locator::Id("submit-button")).await;
     let status = wait_for_text(browser, "status", |s| {
         [
             "SUCCEEDED",
@@ -203,13 +199,7 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
         .unwrap_or_default();
     assert_eq!(username, stack.outputs["LocalUsername"]);
     fill(&browser, "password", &stack.outputs["LocalPassword"]).await;
-    browser
-        .find(Locator::Id("sign-in-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("sign-in-button")).await;
     let who = wait_for_text(&browser, "who", |s| s.starts_with("signed in")).await;
     assert!(who.contains(&stack.outputs["LocalUsername"]), "{who}");
 

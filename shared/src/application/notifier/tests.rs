@@ -211,9 +211,8 @@ fn verifies(h: &Harness, secret: &str) -> bool {
     .is_ok()
 }
 
-#[tokio::test]
-async fn during_a_rotation_the_delivery_is_signed_with_both_secrets() {
-    let h = harness(URL, status(204, None)).await;
+/// Rotates the endpoint's secret to `NEWER_SECRET`, the old one signing a minute longer.
+async fn rotate_to_the_newer_secret(h: &Harness) {
     let id = EndpointId::parse(ENDPOINT).unwrap();
     let mut endpoint = h.endpoints.get(&id).await.unwrap().unwrap();
     let context = SealingContext::of(&endpoint);
@@ -226,6 +225,12 @@ async fn during_a_rotation_the_delivery_is_signed_with_both_secrets() {
         .rotate(newer, Duration::from_secs(60), NOW)
         .unwrap();
     assert!(h.endpoints.replace_secrets(&endpoint).await.unwrap());
+}
+
+#[tokio::test]
+async fn during_a_rotation_the_delivery_is_signed_with_both_secrets() {
+    let h = harness(URL, status(204, None)).await;
+    rotate_to_the_newer_secret(&h).await;
     h.deliver(1).await.unwrap();
     assert_eq!(h.sent_header("webhook-signature").split(' ').count(), 2);
     assert!(verifies(&h, SECRET) && verifies(&h, NEWER_SECRET));
@@ -386,24 +391,7 @@ async fn the_request_is_the_webhook_openapi_documents() {
         serde_json::from_str(include_str!("../../../../openapi.json")).unwrap();
     let webhook = &doc["webhooks"]["jobFinished"]["post"];
     let h = harness(URL, status(204, None)).await;
-    let mut endpoint = h
-        .endpoints
-        .get(&EndpointId::parse(ENDPOINT).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let newer = h
-        .sealer
-        .seal(
-            &Secret::parse(NEWER_SECRET).unwrap(),
-            &SealingContext::of(&endpoint),
-        )
-        .await
-        .unwrap();
-    endpoint
-        .rotate(newer, Duration::from_secs(60), NOW)
-        .unwrap();
-    assert!(h.endpoints.replace_secrets(&endpoint).await.unwrap());
+    rotate_to_the_newer_secret(&h).await;
     h.deliver(1).await.unwrap();
     let request = h.receiver.requests.lock().unwrap()[0].clone();
 

@@ -1,6 +1,6 @@
 // courier's web console: plain JavaScript against the HTTP API (CORS) and the WebSocket API, no
 // build step. `config.json` beside this page, if there is one, fills in the stack's URLs and
-// where to sign in (infra/up.sh writes it for the local stack):
+// where to sign in (infra/console.py serves one for the local stack):
 //   {"apiUrl", "webSocketUrl", "cognitoEndpoint", "userPoolClientId", "username"}
 "use strict";
 
@@ -30,19 +30,32 @@ async function signIn(event) {
     return;
   }
   $("who").textContent = "signing in…";
-  const answer = await fetch(config.cognitoEndpoint, {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-amz-json-1.1",
-      "x-amz-target": "AWSCognitoIdentityProviderService.InitiateAuth",
-    },
-    body: JSON.stringify({
-      AuthFlow: "USER_PASSWORD_AUTH",
-      ClientId: config.userPoolClientId,
-      AuthParameters: { USERNAME: $("username").value, PASSWORD: $("password").value },
-    }),
-  });
+  let answer;
+  try {
+    answer = await fetch(config.cognitoEndpoint, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-amz-json-1.1",
+        "x-amz-target": "AWSCognitoIdentityProviderService.InitiateAuth",
+      },
+      body: JSON.stringify({
+        AuthFlow: "USER_PASSWORD_AUTH",
+        ClientId: config.userPoolClientId,
+        AuthParameters: { USERNAME: $("username").value, PASSWORD: $("password").value },
+      }),
+    });
+  } catch (error) {
+    $("who").textContent = "";
+    showError(`sign-in failed: Cognito could not be reached (${error.message})`);
+    return;
+  }
   const body = await answer.json().catch(() => ({}));
+  if (body.ChallengeName) {
+    // An admin-created user's first sign-in: the password must be changed first.
+    $("who").textContent = "";
+    showError(`sign-in needs a step this page does not do (${body.ChallengeName}): finish it with \`courier login\` or the AWS CLI, then sign in here`);
+    return;
+  }
   if (!answer.ok || !body.AuthenticationResult) {
     $("who").textContent = "";
     showError(`sign-in refused: ${body.message || body.__type || answer.status}`);
@@ -115,6 +128,11 @@ async function overHttp(jobType, payload) {
   $("job-id").textContent = id;
   for (;;) {
     const answer = await fetch(`${api}/v1/jobs/${id}`, { headers });
+    if (answer.status === 429 || answer.status === 503) {
+      // Throttled, or a dependency briefly down: the claim is still there; ask again later.
+      await sleep(retryAfterMs(answer));
+      continue;
+    }
     if (!answer.ok) {
       setStatus("unreadable");
       showError(await problemOf(answer));
@@ -128,9 +146,14 @@ async function overHttp(jobType, payload) {
       else showError(job.error ? `${job.error.kind}: ${job.error.reason}` : job.status);
       return;
     }
-    const after = Number(answer.headers.get("retry-after"));
-    await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : 1000);
+    await sleep(retryAfterMs(answer));
   }
+}
+
+// The answer's Retry-After (seconds), else a second.
+function retryAfterMs(answer) {
+  const after = Number(answer.headers.get("retry-after"));
+  return Number.isFinite(after) && after > 0 ? after * 1000 : 1000;
 }
 
 // Bidirectional: one connection, one submit frame, then its frames until result or error.
@@ -139,6 +162,7 @@ function overWebSocket(jobType, payload) {
     const url = `${$("ws-url").value}?token=${encodeURIComponent(currentToken())}`;
     const socket = new WebSocket(url);
     const requestId = `console-${Date.now()}`;
+    let ended = false;
     socket.onopen = () =>
       socket.send(JSON.stringify({ action: "submit", requestId, type: jobType, payload }));
     socket.onmessage = (message) => {
@@ -157,20 +181,30 @@ function overWebSocket(jobType, payload) {
           setStatus("SUCCEEDED");
           setProgress(100);
           showResult(frame.resultRef ? { resultRef: frame.resultRef } : frame.data);
+          ended = true;
           socket.close();
           break;
         case "error":
           setStatus(frame.data.code === "job-failed" ? "FAILED" : "refused");
           showError(`${frame.data.code}: ${frame.data.message}`);
+          ended = true;
           socket.close();
           break;
       }
     };
     socket.onerror = () => {
+      ended = true;
       setStatus("disconnected");
       showError("the WebSocket connection failed (is the token valid?)");
     };
-    socket.onclose = () => resolve();
+    socket.onclose = () => {
+      if (!ended) {
+        // Closed before the job's last frame: the claim still has its outcome.
+        setStatus("disconnected");
+        showError("the connection closed before the job's outcome arrived: GET its claim");
+      }
+      resolve();
+    };
   });
 }
 

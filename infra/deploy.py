@@ -38,8 +38,6 @@ ENDPOINT = os.environ["COURIER_ENDPOINT"]
 STACK = os.environ["COURIER_STACK_NAME"]
 BUCKET = f"{STACK}-artifacts"
 
-# Local values for template parameters: host binaries, quick retries for a fast feedback loop,
-# callbacks allowed to reach receivers on this machine.
 # The local stack's settings (infra/local.json): template parameter values, and environment
 # only development may relax. The test command overrides two of them through the environment.
 LOCAL_SETTINGS = json.loads((ROOT / "infra" / "local.json").read_text())

@@ -52,7 +52,7 @@ struct Cli {
     /// AWS profile to use (default: the AWS configuration's).
     #[arg(long, global = true)]
     profile: Option<String>,
-    /// An emulator's endpoint instead of AWS (also AWS_ENDPOINT_URL); API URLs become its paths.
+    /// An emulator's endpoint instead of AWS: the stack's API URLs become its paths.
     #[arg(long, global = true, value_name = "URL")]
     endpoint_url: Option<String>,
     /// text for people; json for scripts (one document per result, one line per streamed item,
@@ -404,7 +404,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
             let api_url = api_url.ok();
             let token = login::token(cli.token, api_url.as_deref().unwrap_or(""))
                 .await
-                .map_err(Stop::Usage)?
+                .map_err(Stop::Api)?
                 .ok_or_else(|| Stop::Usage("no token: give --token, or courier login".into()))?;
             let payload = payload::read(payload.as_deref()).map_err(Stop::Usage)?;
             // Optional: only needed to fetch a result too large for a frame.
@@ -442,7 +442,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
                 api_url: api_url.map_err(Stop::Usage)?,
                 username,
                 client_id: client_id.or_else(|| target.output("UserPoolClientId", "").ok()),
-                region: cli.region,
+                // A deployed stack's Cognito is in its region; the local stack's is the emulator.
+                region: match (&cli.region, &target.source) {
+                    (Some(region), _) => Some(region.clone()),
+                    (None, target::Source::Stack(_)) => target.region().await,
+                    (None, _) => None,
+                },
                 cognito_endpoint: cognito_endpoint.or_else(|| {
                     cli.endpoint_url
                         .map(|e| format!("{}/", e.trim_end_matches('/')))
@@ -702,7 +707,17 @@ async fn register(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    run(Cli::parse()).await
+    use clap::FromArgMatches;
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // A stack named on the command line is the target: a COURIER_URL left in the environment
+    // must not send its jobs to another API than the one its queues belong to.
+    if cli.stack.is_some()
+        && matches.value_source("url") == Some(clap::parser::ValueSource::EnvVariable)
+    {
+        cli.url = None;
+    }
+    run(cli).await
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 pub struct Aws {
     pub region: Option<String>,
     pub profile: Option<String>,
-    /// An emulator's endpoint (`AWS_ENDPOINT_URL` is read by the SDK when this is not set).
+    /// An emulator's endpoint: AWS calls go there, and the stack's API URLs become its paths.
+    /// (`AWS_ENDPOINT_URL` or a profile's `endpoint_url` send the AWS calls elsewhere too, but
+    /// leave the URLs as the stack's outputs give them.)
     pub endpoint_url: Option<String>,
 }
 
@@ -59,10 +61,9 @@ impl Target {
             Some(name) => {
                 let config = aws.config().await;
                 let outputs = stack_outputs(&config, name).await?;
-                let endpoint = config.endpoint_url().map(str::to_owned);
                 Ok(Self {
                     source: Source::Stack(name.to_owned()),
-                    outputs: with_emulator_urls(outputs, endpoint.as_deref()),
+                    outputs: with_emulator_urls(outputs, aws.endpoint_url.as_deref()),
                     aws,
                 })
             }
@@ -98,6 +99,14 @@ impl Target {
 
     pub fn api_url(&self) -> Result<String, String> {
         self.output("HttpApiUrl", "--url or COURIER_URL")
+    }
+
+    /// The region the stack's AWS calls go to: `--region`, else the AWS configuration's.
+    pub async fn region(&self) -> Option<String> {
+        match &self.aws.region {
+            Some(region) => Some(region.clone()),
+            None => self.aws.config().await.region().map(|r| r.to_string()),
+        }
     }
 
     pub fn websocket_url(&self) -> Result<String, String> {

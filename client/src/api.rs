@@ -74,7 +74,8 @@ impl Default for WaitOptions {
 }
 
 /// When a request is sent again: after `429 Too Many Requests` (API Gateway's throttling, or
-/// Lambda's), `503 Service Unavailable` (courier could not write; the gateway timed out) and a
+/// Lambda's), `503 Service Unavailable` (courier could not write), `504 Gateway Timeout` (the
+/// gateway gave up on the function, which may or may not have finished) and a
 /// `409 request-in-progress` (the first try with the same `Idempotency-Key` is still running).
 /// Waits follow `backoff`, never sooner than the answer's `Retry-After` (in seconds), and all
 /// of them together stay within `budget`: a `Retry-After` that would pass it ends the retries.
@@ -132,7 +133,7 @@ impl Replay {
     fn allows(self, answer: &Answer) -> bool {
         match (self, answer.status) {
             (_, 429) => true,
-            (Self::Safe, 503) => true,
+            (Self::Safe, 503 | 504) => true,
             (Self::Safe, 409) => serde_json::from_str::<Problem>(&answer.body)
                 .is_ok_and(|p| p.slug() == "request-in-progress"),
             _ => false,

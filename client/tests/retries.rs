@@ -157,6 +157,7 @@ async fn the_callers_key_is_the_one_every_try_carries() {
     let server = Server::start(vec![
         (429, None, json!({"message": "Too Many Requests"})),
         (503, Some(0), problem(503, "queue-unavailable")),
+        (504, None, json!({"message": "Gateway Timeout"})),
         (202, None, json!({"messageId": "m-1", "correlationId": "c-1", "acceptedAt": "2026-11-30T00:00:00Z"})),
     ])
     .await;
@@ -165,7 +166,7 @@ async fn the_callers_key_is_the_one_every_try_carries() {
         .await
         .unwrap();
     let keys: Vec<_> = server.seen().into_iter().map(|s| s.key).collect();
-    assert_eq!(keys, vec![Some("order-42".to_owned()); 3]);
+    assert_eq!(keys, vec![Some("order-42".to_owned()); 4]);
 }
 
 #[tokio::test]

@@ -521,6 +521,13 @@ pub async fn run_courier_with(
     tokio::task::spawn_blocking(move || {
         let mut child = std::process::Command::new(&courier)
             .args(&args)
+            // Nothing from the caller's own environment picks the target or the format.
+            .env_remove("COURIER_URL")
+            .env_remove("COURIER_WS_URL")
+            .env_remove("COURIER_STACK")
+            .env_remove("COURIER_TOKEN")
+            .env_remove("COURIER_OUTPUT")
+            .env_remove("AWS_PROFILE")
             .envs(env)
             .current_dir(dir)
             .stdin(std::process::Stdio::piped())

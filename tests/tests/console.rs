@@ -187,16 +187,27 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
     let browser = browser(&driver).await;
     browser.goto(&console).await.unwrap();
 
-    // config.json filled in the stack; the user types the password and signs in with Cognito.
-    wait_for_text(&browser, "who", |_| true).await;
-    let username = browser
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    // config.json fills in the stack (fetched after the page loads: waited for); the user types
+    // the password and signs in with Cognito.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let username = loop {
+        let value = browser
+            .find(Locator::Id("username"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if !value.is_empty() {
+            break value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "config.json never filled the page in"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(username, stack.outputs["LocalUsername"]);
     fill(&browser, "password", &stack.outputs["LocalPassword"]).await;
     click(&browser, Locator::Id("sign-in-button")).await;

@@ -164,6 +164,24 @@ async fn every_listed_operation_is_routed_and_other_methods_are_not() {
     }
 }
 
+/// A CORS preflight reaches the function without a token (the gateway routes `OPTIONS` past
+/// its authorizer) and is answered 204 on any path, with no body.
+#[tokio::test]
+async fn a_preflight_is_answered_without_a_caller() {
+    let h = Harness::new();
+    for path in ["/v1/jobs", "/v1/jobs/x", "/v1/nowhere"] {
+        let request = Request::builder()
+            .method("OPTIONS")
+            .uri(path)
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = h.send_as(request, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{path}: {body}");
+    }
+}
+
 struct Exchange {
     method: &'static str,
     template: &'static str,

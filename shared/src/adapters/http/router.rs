@@ -5,8 +5,10 @@ use super::problem::Problem;
 pub use super::state::AppState;
 use super::webhook_endpoints::{create_endpoint, delete_endpoint, get_endpoint, rotate_secret};
 use axum::Router;
-use axum::http::{Method, Uri};
-use axum::middleware;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 async fn not_found(uri: Uri) -> Problem {
@@ -15,6 +17,15 @@ async fn not_found(uri: Uri) -> Problem {
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
     Problem::method_not_allowed(method.as_str(), uri.path())
+}
+
+/// A browser's CORS preflight (`OPTIONS`, no token: the gateway routes it past the JWT
+/// authorizer): 204 for any path. API Gateway puts the stack's CORS headers on the answer.
+async fn answer_preflight(request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    next.run(request).await
 }
 
 /// Every operation the router serves, as `(method, path template)`; the OpenAPI document is
@@ -45,5 +56,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(correlate))
+        .layer(middleware::from_fn(answer_preflight))
         .with_state(state)
 }

@@ -241,6 +241,17 @@ impl Client {
         replay: Replay,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer, ClientError> {
+        self.call_within(self.retries.budget, replay, build).await
+    }
+
+    /// [`Self::call`], its retries within `budget` (a caller's own deadline may be nearer than
+    /// the policy's).
+    async fn call_within(
+        &self,
+        budget: Duration,
+        replay: Replay,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, ClientError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -250,7 +261,7 @@ impl Client {
                 return Ok(answer);
             }
             let asked = retry_after(&answer.headers);
-            let remaining = self.retries.budget.saturating_sub(started.elapsed());
+            let remaining = budget.saturating_sub(started.elapsed());
             if asked.is_some_and(|asked| asked > remaining) {
                 return Ok(answer);
             }
@@ -326,9 +337,19 @@ impl Client {
 
     /// `GET /v1/jobs/{id}`, with the server's `Retry-After` when the job is not finished.
     pub async fn get_job(&self, id: &str) -> Result<(Job, Option<Duration>), ClientError> {
+        self.get_job_within(id, self.retries.budget).await
+    }
+
+    async fn get_job_within(
+        &self,
+        id: &str,
+        budget: Duration,
+    ) -> Result<(Job, Option<Duration>), ClientError> {
         let path = format!("/v1/jobs/{id}");
         let answer = self
-            .call(Replay::Safe, || self.request(reqwest::Method::GET, &path))
+            .call_within(budget.min(self.retries.budget), Replay::Safe, || {
+                self.request(reqwest::Method::GET, &path)
+            })
             .await?;
         let (job, headers) = Self::decode(answer, 200)?;
         Ok((job, retry_after(&headers)))
@@ -408,7 +429,9 @@ impl Client {
         let deadline = Instant::now() + options.timeout;
         let mut attempt = 0;
         loop {
-            let (job, server_wait) = self.get_job(id).await?;
+            // A throttled poll is retried only within the time the wait has left.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (job, server_wait) = self.get_job_within(id, left).await?;
             on_update(&job);
             if job.is_terminal() {
                 return Ok(job);

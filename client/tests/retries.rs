@@ -221,6 +221,39 @@ async fn reads_ride_out_throttling() {
 }
 
 #[tokio::test]
+async fn waiting_for_a_job_retries_a_throttled_poll_only_within_its_timeout() {
+    let server = Server::start(vec![(
+        429,
+        Some(3),
+        json!({"message": "Too Many Requests"}),
+    )])
+    .await;
+    let started = Instant::now();
+    let options = courier_client::WaitOptions {
+        timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let error = client(&server)
+        .wait_for_job("0f8fad5b-d9cb-469f-a165-70867728950e", &options, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Unexpected { status: 429, .. }),
+        "{error}"
+    );
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "a 3 s Retry-After is past the 1 s timeout"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn the_last_answer_is_returned_once_the_tries_are_spent() {
     let server = Server::start(vec![(503, Some(0), problem(503, "queue-unavailable"))]).await;
     let error = client(&server)

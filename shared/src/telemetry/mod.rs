@@ -40,6 +40,16 @@ pub fn init() {
         .init();
 }
 
+/// Records who the work is for on `span` (its `principal` field), when a caller is known.
+pub fn record_principal(
+    span: &tracing::Span,
+    caller: Option<&courier_protocol::principal::Principal>,
+) {
+    if let Some(caller) = caller {
+        span.record(fields::PRINCIPAL, caller.key());
+    }
+}
+
 /// The names of the span fields courier's lines carry at the top level.
 pub mod fields {
     pub const CORRELATION_ID: &str = "correlationId";

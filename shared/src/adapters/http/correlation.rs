@@ -4,7 +4,7 @@
 use super::headers::CORRELATION_ID;
 use super::problem::Problem;
 use crate::domain::CorrelationId;
-use crate::telemetry::{TraceHeader, record_trace_id};
+use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -42,9 +42,10 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         apiRequestId = tracing::field::Empty,
     );
     record_trace_id(&span, trace.as_ref());
-    if let Some(caller) = request.extensions().get::<crate::domain::Principal>() {
-        span.record(crate::telemetry::fields::PRINCIPAL, caller.key());
-    }
+    record_principal(
+        &span,
+        request.extensions().get::<crate::domain::Principal>(),
+    );
     if let Some(GatewayRequestId(id)) = request.extensions().get::<GatewayRequestId>() {
         span.record(crate::telemetry::fields::API_REQUEST_ID, id.as_str());
     }

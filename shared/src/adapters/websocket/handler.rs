@@ -11,7 +11,7 @@ use crate::application::intake::{Acceptance, Door, Intake, Refusal, Request};
 use crate::application::job_view::status_path;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
 use crate::domain::{CorrelationId, IdempotencyKey, JobId, Principal, Submission};
-use crate::telemetry::{TraceHeader, record_trace_id};
+use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use courier_protocol::frames::{FrameKind, error_code};
 use serde_json::json;
@@ -57,9 +57,7 @@ impl WebSocketApp {
         record_trace_id(&span, trace.as_ref());
         // Who the `$connect` authorizer let in: API Gateway passes it on with every event.
         let caller = caller_of(&context.authorizer.fields);
-        if let Some(caller) = &caller {
-            span.record(crate::telemetry::fields::PRINCIPAL, caller.key());
-        }
+        record_principal(&span, caller.as_ref());
         async {
             match context.event_type.as_deref() {
                 Some("CONNECT") => self.connect(connection_id, caller).await,

@@ -27,7 +27,7 @@ use crate::application::ports::{
     MessageLedger, PortError, RetryScheduler,
 };
 use crate::domain::WorkMessage;
-use crate::telemetry::{TraceHeader, record_trace_id};
+use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
 use courier_jobs::{ProgressSink, Registry};
@@ -172,9 +172,7 @@ fn message_span(envelope: &WorkMessage, trace: Option<&TraceHeader>) -> tracing:
         principal = tracing::field::Empty,
     );
     span.record(about(envelope).id_field(), envelope.message_id.as_str());
-    if let Some(owner) = &envelope.owner {
-        span.record(crate::telemetry::fields::PRINCIPAL, owner.key());
-    }
+    record_principal(&span, envelope.owner.as_ref());
     record_trace_id(&span, trace);
     span
 }

@@ -495,16 +495,13 @@ pub async fn courier_dlq_until_listed(action: &[&str], queue: &str, id: &str) ->
 
 /// Runs the `courier` CLI from the tests' directory (where it finds `.local/outputs.json`).
 pub async fn run_courier(args: Vec<String>) -> std::process::Output {
-    let courier = courier_binary();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&courier)
-            .args(&args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run courier")
-    })
+    run_courier_with(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        args,
+        Vec::new(),
+        None,
+    )
     .await
-    .unwrap()
 }
 
 /// Runs the `courier` CLI the way a user elsewhere would: in `dir` (so it finds no local

@@ -363,18 +363,28 @@ async fn a_result_too_large_for_a_frame_arrives_as_a_claim_reference() {
 #[tokio::test]
 async fn the_courier_tool_streams_frames_in_order() {
     let stack = Stack::load().await;
-    let courier = courier_e2e::courier_binary();
-    let ws_url = stack.output("WebSocketUrl").to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&courier)
-            .args(["ws", "sleep", r#"{"ms":500}"#, "--count", "2", "-o", "json"])
-            .args(["--timeout", "90"])
-            .env("COURIER_WS_URL", ws_url)
-            .output()
-            .expect("run courier")
-    })
-    .await
-    .unwrap();
+    let output = courier_e2e::run_courier_with(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        [
+            "ws",
+            "sleep",
+            r#"{"ms":500}"#,
+            "--count",
+            "2",
+            "-o",
+            "json",
+            "--timeout",
+            "90",
+        ]
+        .map(String::from)
+        .to_vec(),
+        vec![(
+            "COURIER_WS_URL".into(),
+            stack.output("WebSocketUrl").to_owned(),
+        )],
+        None,
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "courier ws failed: {stderr}");
     assert!(!stderr.contains("gap"), "{stderr}");

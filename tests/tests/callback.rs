@@ -4,7 +4,7 @@
 
 use courier_client::webhook::{Secret, verify_headers};
 use courier_e2e::receiver::{Answer, Receiver};
-use courier_e2e::{RegisteredEndpoint, Stack, eventually};
+use courier_e2e::{RegisteredEndpoint, Stack};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -233,28 +233,7 @@ async fn a_dead_lettered_callback_is_delivered_after_a_redrive() {
         .wait_for_message_with("CallbackDeadLetterQueueUrl", "jobId", &id)
         .await;
 
-    let courier = courier_e2e::courier_binary();
-    let moved = eventually("courier dlq redrive --queue callback", || {
-        let courier = courier.clone();
-        let id = id.clone();
-        async move {
-            let output = tokio::task::spawn_blocking(move || {
-                std::process::Command::new(&courier)
-                    .args([
-                        "dlq", "redrive", "--queue", "callback", "--id", &id, "-o", "json",
-                    ])
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .output()
-                    .expect("run courier")
-            })
-            .await
-            .unwrap();
-            assert!(output.status.success(), "{output:?}");
-            let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-            (!text.is_empty()).then(|| serde_json::from_str::<Value>(&text).unwrap())
-        }
-    })
-    .await;
+    let moved = courier_e2e::courier_dlq_until_listed(&["redrive"], "callback", &id).await;
     assert_eq!(moved["messageId"], id);
 
     let job = stack.wait_for_callback(&id, "DELIVERED").await;

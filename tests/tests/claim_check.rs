@@ -277,27 +277,26 @@ async fn malformed_unknown_ids_and_bad_bodies_get_their_4xx() {
 #[tokio::test]
 async fn the_courier_tool_submits_and_waits_for_a_job() {
     let stack = Stack::load().await;
-    let courier = courier_e2e::courier_binary();
-    let url = stack.output("HttpApiUrl").to_owned();
-    let token = stack.token.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&courier)
-            .args([
-                "submit",
-                "sha256",
-                r#"{"data":"abc"}"#,
-                "--wait",
-                "--timeout",
-                "90",
-            ])
-            // As against a deployed stack: URL and token given.
-            .env("COURIER_URL", url)
-            .env("COURIER_TOKEN", token)
-            .output()
-            .expect("run courier")
-    })
-    .await
-    .unwrap();
+    // As against a deployed stack: URL and token given.
+    let output = courier_e2e::run_courier_with(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        [
+            "submit",
+            "sha256",
+            r#"{"data":"abc"}"#,
+            "--wait",
+            "--timeout",
+            "90",
+        ]
+        .map(String::from)
+        .to_vec(),
+        vec![
+            ("COURIER_URL".into(), stack.output("HttpApiUrl").to_owned()),
+            ("COURIER_TOKEN".into(), stack.token.clone()),
+        ],
+        None,
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "courier failed: {stderr}");
     let result: Value = serde_json::from_slice(&output.stdout).expect("result JSON on stdout");

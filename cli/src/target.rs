@@ -2,7 +2,8 @@
 //! reach its AWS account.
 //!
 //! With `--stack NAME` the outputs are read from CloudFormation (`DescribeStacks`) with the
-//! usual AWS configuration, or `--region`, `--profile`, `--endpoint-url` (`AWS_ENDPOINT_URL`).
+//! usual AWS configuration, or `--region`, `--profile`, `--endpoint-url` (an emulator: its API
+//! paths replace the outputs' URLs).
 //! Without it they are the local stack's `.local/outputs.json`, in this directory or an
 //! ancestor. `--url`, `--ws-url` and `--dlq` override single values either way.
 

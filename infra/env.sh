@@ -27,10 +27,23 @@ EMULATOR_PID_FILE="$COURIER_LOCAL_DIR/ministack.pid"
 EMULATOR_LOG="$COURIER_LOCAL_DIR/ministack.log"
 OUTPUTS_FILE="$COURIER_LOCAL_DIR/outputs.json"
 
-# The local stack's builds carry the crash-safety failpoints and the AWS-call meter (AWS
-# builds, through sam build, carry neither). Every cargo call of the local scripts uses this one
-# feature set, so nothing is compiled twice.
-export COURIER_FEATURES="courier-shared/failpoints,courier-shared/metering"
+# The local stack's builds carry the crash-safety failpoints, the AWS-call meter and tokio's
+# paused clock (the unit tests'); AWS builds, through sam build, carry none of them. Every cargo
+# call of the local scripts uses this one profile and feature set, so the functions, the CLI and
+# every test share one compile of the dependencies.
+export COURIER_FEATURES="courier-shared/failpoints,courier-shared/metering,courier-shared/paused-clock"
+# `local` builds fast; `measure` is the shipped code generation without LTO, for benchmarks.
+export COURIER_PROFILE="${COURIER_PROFILE:-local}"
+COURIER_BIN="$COURIER_ROOT/target/$COURIER_PROFILE"
+# clippy-driver compiles courier's own crates (the workspace's compiler wrapper; dependencies are
+# compiled by rustc as usual): one compile gives the binaries, the tests and clippy's lints, where
+# `cargo clippy` would check every dependency a second time. Lints are warnings here; the test
+# command sets CLIPPY_ARGS=-Dwarnings. (sam build unsets both: what ships is compiled by rustc.)
+if [[ -z "${RUSTC_WORKSPACE_WRAPPER+set}" ]]; then
+  RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)"
+fi
+export RUSTC_WORKSPACE_WRAPPER
+export CLIPPY_ARGS="${CLIPPY_ARGS:-}"
 
 managed_emulator() {
   # MiniStack is ours to manage only when the endpoint is the default local one.

@@ -21,9 +21,21 @@ pub struct Aws {
     pub endpoint_url: Option<String>,
 }
 
+/// The AWS configuration every SDK client of the CLI starts from: the SDK's own HTTPS client,
+/// over rustls with `ring` and the platform's roots.
+fn sdk_defaults() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::{Builder, tls};
+    let https = Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
+}
+
 impl Aws {
     pub async fn config(&self) -> aws_config::SdkConfig {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut loader = sdk_defaults();
         if let Some(region) = &self.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
@@ -122,7 +134,7 @@ impl Target {
         }
         let endpoint = self.output("Endpoint", "--stack")?;
         let region = self.output("Region", "--stack")?;
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let config = sdk_defaults()
             .endpoint_url(endpoint)
             .region(aws_config::Region::new(region))
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(

@@ -192,6 +192,7 @@ impl Client {
             return Err(ClientError::BaseUrl(base_url));
         }
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
             .timeout(Duration::from_secs(30))
             .build()?;
         Ok(Self {

@@ -70,6 +70,7 @@ impl CognitoSignIn {
         client_id: impl Into<String>,
     ) -> Result<Self, AuthError> {
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
             .timeout(Duration::from_secs(15))
             .build()?;
         Ok(Self {

@@ -21,6 +21,8 @@ pub mod backoff;
 mod error;
 /// The wire types, shared with the server: one definition of every body and frame.
 pub use courier_protocol::{frames, queue, rest, webhook};
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "ws")]
 pub mod ws;
 

@@ -74,7 +74,14 @@ impl Stack {
         let outputs: HashMap<String, String> =
             serde_json::from_str(&text).expect("outputs.json is a flat JSON object");
         let endpoint = outputs["Endpoint"].clone();
+        // The SDK's HTTPS client with ring (no aws-lc), as the CLI builds it.
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(https)
             .endpoint_url(&endpoint)
             .region(aws_config::Region::new(outputs["Region"].clone()))
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(

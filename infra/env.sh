@@ -23,6 +23,7 @@ export SAM_CLI_TELEMETRY=0
 
 EMULATOR_VENV="$COURIER_LOCAL_DIR/venv-emulator"
 TOOLS_VENV="$COURIER_LOCAL_DIR/venv-tools"
+FUZZ_VENV="$COURIER_LOCAL_DIR/venv-fuzz"
 EMULATOR_PID_FILE="$COURIER_LOCAL_DIR/ministack.pid"
 EMULATOR_LOG="$COURIER_LOCAL_DIR/ministack.log"
 OUTPUTS_FILE="$COURIER_LOCAL_DIR/outputs.json"
@@ -68,3 +69,19 @@ ensure_venv() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
   echo "$want" >"$stamp"
 }
+
+# The test runner: cargo-nextest, pinned. Used from the machine where it is that version,
+# otherwise built from crates.io into .local/cargo-tools.
+NEXTEST_VERSION=0.9.143
+ensure_nextest() {
+  local own="$COURIER_LOCAL_DIR/cargo-tools/bin"
+  export PATH="$own:$PATH"
+  if [[ "$(cargo nextest --version 2>/dev/null | head -1)" == "cargo-nextest $NEXTEST_VERSION "* ]]; then
+    return 0
+  fi
+  log "installing cargo-nextest $NEXTEST_VERSION into ${own%/bin}"
+  cargo install --locked --quiet --root "${own%/bin}" "cargo-nextest@$NEXTEST_VERSION"
+}
+
+# The end-to-end tests (nextest's filter language): they need the deployed local stack.
+E2E_TESTS='package(courier-e2e) and kind(test)'

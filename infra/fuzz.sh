@@ -9,7 +9,6 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-FUZZ_VENV="$COURIER_LOCAL_DIR/venv-fuzz"
 ensure_venv "$FUZZ_VENV" "$COURIER_ROOT/infra/requirements-fuzz.txt"
 api="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["HttpApiUrl"])' "$OUTPUTS_FILE")"
 
@@ -43,7 +42,7 @@ TOML
 
 # Signed in as the local user (the CLI's sign-in); Schemathesis also sends each route a
 # request without it and expects the documented 401.
-token="$("$COURIER_ROOT/target/local/courier" token)"
+token="$("$COURIER_BIN/courier" token)"
 
 log "fuzzing the HTTP API (schemathesis, seed ${COURIER_FUZZ_SEED:-1})"
 cd "$work"

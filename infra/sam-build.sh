@@ -6,6 +6,9 @@ source "$(dirname "$0")/env.sh"
 cd "$COURIER_ROOT"
 
 ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
+# What ships is compiled by rustc alone: not through the local builds' clippy-driver wrapper
+# (which also turns MIR optimisations off), and never with their features.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 # Cross-compiling needs the Rust standard library for aarch64, a rustup component (from
 # static.rust-lang.org, not a package registry). Where it cannot be fetched, say so and stop

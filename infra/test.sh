@@ -1,22 +1,72 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, unit tests, the SAM template lint and the AWS (arm64)
-# build, then the end-to-end suite against a freshly deployed local stack. Installs what it needs
-# (pinned) on first run, and stops the emulator it started, pass or fail.
+# Runs every test: formatting, one compile that gives the functions, the CLI, every test binary
+# and clippy's lints; unit tests; the end-to-end suites against a freshly deployed local stack
+# (with a browser); the measured cost; the fuzzer; the examples-disabled deployment. The SAM
+# template lint and the AWS (arm64) build run beside all that, at the lowest CPU priority, so
+# they only take time the rest leaves idle. Installs what it needs (pinned) on first run, stops
+# the emulator it started, pass or fail, and prints where the minutes went.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$COURIER_ROOT"
+mkdir -p "$COURIER_LOCAL_DIR"
+# A run leaves the working tree as it found it (checked at the end).
+tree_before="$(git status --porcelain=v1 --untracked-files=all 2>/dev/null || true)"
+
+# Warnings of courier's own code (rustc's and clippy's) fail the run.
+export CLIPPY_ARGS=-Dwarnings
 
 started_here=""
+background=()
 cleanup() {
+  local pid
+  for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   if [[ -n "$started_here" ]]; then "$COURIER_ROOT/infra/down.sh" || true; fi
 }
 trap cleanup EXIT
 
-log "cargo fmt --check"
-cargo fmt --all -- --check
+# Where the minutes go: each step's wall time, printed at the end and kept in .local/.
+TIMES="$COURIER_LOCAL_DIR/test-times.txt"
+: >"$TIMES"
+step_started=$SECONDS
+step() {
+  local name="$1"
+  shift
+  log "$name"
+  step_started=$SECONDS
+  "$@"
+  printf '%-40s %4d s\n' "$name" $((SECONDS - step_started)) >>"$TIMES"
+}
 
-# The browser test drives Debian's Chromium through its WebDriver (chromedriver): installed from
-# the distribution's packages in the background while the workspace builds.
+# A job in the background: its own process group (cleanup ends a build with its children), its
+# CPU priority, its output in .local/<name>.log, and its time.
+spawn() {
+  local name="$1" nice="$2"
+  shift 2
+  set -m
+  (
+    renice -n "$nice" -p "$BASHPID" >/dev/null
+    at=$SECONDS
+    code=0
+    "$@" >"$COURIER_LOCAL_DIR/$name.log" 2>&1 || code=$?
+    printf '%-40s %4d s (in the background)\n' "$name" $((SECONDS - at)) >>"$TIMES"
+    exit "$code"
+  ) &
+  local pid=$!
+  set +m
+  background+=("$pid")
+  printf -v "pid_${name//-/_}" '%s' "$pid"
+}
+join() {
+  local name="$1" pid_var="pid_${1//-/_}"
+  if ! wait "${!pid_var}"; then
+    cat "$COURIER_LOCAL_DIR/$name.log" >&2
+    die "$name failed (its output is above, and in ${COURIER_LOCAL_DIR#"$COURIER_ROOT"/}/$name.log)"
+  fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+
+# The browser test drives Debian's Chromium through its WebDriver (chromedriver).
 install_browser() {
   command -v chromedriver >/dev/null && return 0
   local sudo=()
@@ -24,52 +74,77 @@ install_browser() {
   local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
   "${install[@]}" || { "${sudo[@]}" apt-get update -qq && "${install[@]}"; }
 }
-mkdir -p "$COURIER_LOCAL_DIR"
-install_browser >"$COURIER_LOCAL_DIR/browser-install.log" 2>&1 &
-browser_install=$!
+# The AWS build path: the template lint, then arm64 bootstraps through cargo-lambda, as
+# `sam deploy` would ship them (its own target directory: see infra/sam-build.sh).
+aws_build() {
+  ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
+  "$TOOLS_VENV/bin/sam" validate --lint --template-file "$COURIER_ROOT/template.yaml"
+  "$COURIER_ROOT/infra/sam-build.sh"
+}
+spawn browser-install 0 install_browser
+spawn emulator-install 0 ensure_venv "$EMULATOR_VENV" "$COURIER_ROOT/infra/requirements-emulator.txt"
+spawn fuzzer-install 0 ensure_venv "$FUZZ_VENV" "$COURIER_ROOT/infra/requirements-fuzz.txt"
+spawn aws-build 19 aws_build
+ensure_nextest
 
-# One profile and one package set (--workspace) for every cargo call, so features unify the same
-# way each time and the AWS SDK is compiled once.
-log "building functions, CLI and tests"
-"$COURIER_ROOT/infra/build.sh"
-cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --no-run
+# One profile and one feature set for every cargo call: the dependencies compile once for the
+# functions, the CLI, every test and the lints.
+build_everything() {
+  "$COURIER_ROOT/infra/build.sh"
+  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
+    --all-targets --no-run
+}
+step "build (functions, CLI, tests, lints)" build_everything
 
-log "unit tests"
-cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --lib --bins
-cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --doc
+# Everything but the end-to-end suites needs no stack.
+unit_tests() {
+  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
+    -E "not ($E2E_TESTS)"
+  cargo test --profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" --doc
+}
+step "unit tests" unit_tests
 
-log "cargo clippy"
-cargo clippy --profile local --locked --workspace --all-targets \
-  --features "$COURIER_FEATURES,courier-e2e/examples-disabled" -- -D warnings
-
-log "sam validate --lint"
-ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
-"$TOOLS_VENV/bin/sam" validate --lint --template-file "$COURIER_ROOT/template.yaml"
-
-# The AWS build path: arm64 bootstraps through cargo-lambda, as `sam deploy` would ship them.
-"$COURIER_ROOT/infra/sam-build.sh"
-
+join emulator-install
 if managed_emulator && ! "$COURIER_ROOT/infra/emulator.sh" status >/dev/null 2>&1; then
   started_here=1
 fi
-"$COURIER_ROOT/infra/up.sh" >/dev/null
+step "local stack up (emulator, deploy)" "$COURIER_ROOT/infra/up.sh" >/dev/null
 
-wait "$browser_install" || { cat "$COURIER_LOCAL_DIR/browser-install.log" >&2; die "could not install chromium and chromium-driver"; }
-log "end-to-end tests against the local stack (and the web console in headless $(chromium --version 2>/dev/null || echo Chromium))"
-cargo test --profile local --locked --workspace --features "$COURIER_FEATURES" --test '*'
+join browser-install
+# Many at a time: they wait on the emulator, not on the CPU. The crash-safety tests take turns
+# among themselves (.config/nextest.toml).
+e2e_tests() {
+  log "in headless $(chromium --version 2>/dev/null || echo Chromium) for the web console"
+  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
+    --profile e2e -E "$E2E_TESTS"
+}
+step "end-to-end tests" e2e_tests
 
 # The measured bill (BENCHMARKS.md): every AWS call the requests made is one the pricing knows.
-log "cost per million requests, measured"
-"$COURIER_ROOT/target/local/cost" --requests 20
+step "cost per million requests, measured" "$COURIER_BIN/cost" --requests 20
 
-# Last: the fuzzer leaves delayed jobs and dead letters behind that the suite above would wait on.
-"$COURIER_ROOT/infra/fuzz.sh"
+# After the suites: the fuzzer leaves delayed jobs and dead letters behind that they would wait on.
+join fuzzer-install
+step "fuzz the HTTP API" "$COURIER_ROOT/infra/fuzz.sh"
 
 # The template parameter that switches the example job types off, on the deployed stack; then
 # the stack is put back as `up` left it.
-log "redeploying with ExampleJobTypes=disabled"
-deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
-COURIER_EXAMPLE_JOB_TYPES=disabled deploy
-cargo test --profile local --locked --workspace --features "$COURIER_FEATURES,courier-e2e/examples-disabled" \
-  --test examples_disabled
-deploy
+examples_disabled() {
+  deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
+  COURIER_EXAMPLE_JOB_TYPES=disabled deploy
+  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
+    --profile e2e --run-ignored only -E 'binary(examples_disabled)'
+  deploy
+}
+step "redeployed with ExampleJobTypes=disabled" examples_disabled
+
+step "waiting for the AWS build" join aws-build
+grep -E "aarch64 bootstrap|SKIPPED" "$COURIER_LOCAL_DIR/aws-build.log" >&2 || true
+
+if [[ "$(git status --porcelain=v1 --untracked-files=all 2>/dev/null || true)" != "$tree_before" ]]; then
+  git status --short >&2
+  die "the run changed the working tree (above): whatever wrote there belongs in .local/ or target/"
+fi
+
+log "where the minutes went (total $((SECONDS / 60)) min $((SECONDS % 60)) s)"
+cat "$TIMES" >&2

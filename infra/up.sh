@@ -14,6 +14,7 @@ PYTHON="$EMULATOR_VENV/bin/python"
 
 output() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OUTPUTS_FILE" "$1"; }
 url="$(output HttpApiUrl)"
+courier="${COURIER_BIN#"$COURIER_ROOT"/}/courier"
 ws_url="$(output WebSocketUrl)"
 cat <<MSG
 
@@ -26,7 +27,7 @@ courier is up.
 
 Every route takes a JWT of the stack's user pool; the local user ($(output LocalUsername),
 password in the outputs) signs in by itself when the courier CLI talks to the local stack:
-  TOKEN="\$(target/local/courier token)"
+  TOKEN="\$($courier token)"
 
 Send a fire-and-forget message:
   curl -si -X POST '$url/v1/messages' \\
@@ -35,6 +36,6 @@ Send a fire-and-forget message:
     -d '{"type": "sha256", "payload": {"data": "hello"}}'
 
 Submit a job and wait for it, or stream one over the WebSocket API:
-  target/local/courier submit sleep '{"ms": 2000}' --wait
-  target/local/courier ws sleep '{"ms": 2000}'
+  $courier submit sleep '{"ms": 2000}' --wait
+  $courier ws sleep '{"ms": 2000}'
 MSG

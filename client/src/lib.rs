@@ -23,6 +23,8 @@ mod error;
 pub use courier_protocol::{frames, queue, rest, webhook};
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+pub use tls::client_config as tls_config;
 #[cfg(feature = "ws")]
 pub mod ws;
 

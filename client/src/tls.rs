@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use rustls_platform_verifier::BuilderVerifierExt;
 
-pub(crate) fn client_config() -> Arc<rustls::ClientConfig> {
+/// For other HTTP clients of the same program (reqwest's `tls_backend_preconfigured`).
+pub fn client_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {

@@ -97,10 +97,7 @@ impl Stack {
         Self {
             outputs,
             token,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("HTTP client"),
+            http: http_client(),
             sqs: aws_sdk_sqs::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
         }
@@ -460,6 +457,16 @@ impl Stack {
             .await
             .expect("SendMessage");
     }
+}
+
+/// A plain HTTP client for the tests' own requests, with the client crate's TLS configuration
+/// (reqwest brings no TLS provider of its own here).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(courier_client::tls_config().as_ref().clone())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
 }
 
 /// The `courier` CLI, built beside the test binaries (`target/<profile>/courier`).

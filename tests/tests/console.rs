@@ -45,7 +45,9 @@ async fn chromedriver() -> Chromedriver {
     courier_e2e::eventually("chromedriver to answer", || {
         let status = status.clone();
         async move {
-            reqwest::get(&status)
+            courier_e2e::http_client()
+                .get(&status)
+                .send()
                 .await
                 .ok()
                 .filter(|r| r.status().is_success())
@@ -270,7 +272,7 @@ async fn only_the_consoles_origin_passes_the_preflight() {
     let preflight = |origin: String| {
         let url = format!("{}/v1/jobs", stack.outputs["HttpApiUrl"]);
         async move {
-            reqwest::Client::new()
+            courier_e2e::http_client()
                 .request(reqwest::Method::OPTIONS, url)
                 .header("origin", origin)
                 .header("access-control-request-method", "POST")

@@ -1,7 +1,7 @@
 //! The stack deployed with the template parameter `ExampleJobTypes=disabled`: the example types
-//! are unknown types at every door, as if they had never been written. Built only with the
-//! `examples-disabled` feature; `infra/test.sh` redeploys the stack that way to run it.
-#![cfg(feature = "examples-disabled")]
+//! are unknown types at every door, as if they had never been written. Ignored unless asked
+//! for (`--run-ignored only`, or `-- --ignored`): `infra/test.sh` redeploys the stack that way
+//! to run it.
 
 use courier_client::frames::{SubmitFrame, error_code};
 use courier_client::ws::{Auth, WsClient};
@@ -9,6 +9,7 @@ use courier_e2e::Stack;
 use serde_json::json;
 
 #[tokio::test]
+#[ignore = "needs the stack deployed with ExampleJobTypes=disabled (infra/test.sh does that)"]
 async fn switched_off_example_types_are_unknown_types() {
     let stack = Stack::load().await;
     for job_type in ["echo", "sha256", "sleep", "fail", "flaky", "ledger"] {

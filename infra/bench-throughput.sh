@@ -2,7 +2,8 @@
 # Ack throughput through the emulator (BENCHMARKS.md): puts the reference function (one raw SDK
 # SendMessage) behind the local stack's HTTP API, then measures POST /v1/messages beside it,
 # with the work queue's consumer paused meanwhile.
-# Needs the stack up (infra/up.sh). Arguments go to target/local/throughput.
+# Needs the stack up (COURIER_PROFILE=measure infra/up.sh: the shipped code generation).
+# Arguments go to target/<profile>/throughput.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$COURIER_ROOT"
@@ -14,4 +15,4 @@ reference
 # catches up afterwards), so the emulator is not also serving courier's processing.
 trap 'reference resume-work-consumer' EXIT
 reference pause-work-consumer
-"$COURIER_ROOT/target/local/throughput" "$@"
+"$COURIER_BIN/throughput" "$@"

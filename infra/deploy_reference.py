@@ -2,7 +2,7 @@
 """Puts the ack-throughput reference onto the running local stack (BENCHMARKS.md).
 
 The reference (`bench/src/bin/reference_send.rs`, built by infra/build.sh as
-target/local/reference-send) does exactly one raw SDK SendMessage per request. It goes behind
+target/<profile>/reference-send) does exactly one raw SDK SendMessage per request. It goes behind
 the stack's own HTTP API as `POST /bench/reference`, with the same JWT authorizer and the same
 environment and role as the HTTP function, so a request to it differs from `POST /v1/messages`
 only in the function that answers. It sends to its own queue, which nothing consumes.
@@ -17,6 +17,7 @@ infra/bench-throughput.sh).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -30,7 +31,7 @@ ROUTE = "POST /bench/reference"
 
 
 def code() -> bytes:
-    built = ROOT / "target" / "local" / "reference-send"
+    built = ROOT / "target" / os.environ.get("COURIER_PROFILE", "local") / "reference-send"
     if not built.is_file():
         sys.exit(f"error: {built} is missing; run infra/build.sh first")
     with tempfile.TemporaryDirectory() as directory:

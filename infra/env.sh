@@ -28,23 +28,39 @@ EMULATOR_PID_FILE="$COURIER_LOCAL_DIR/ministack.pid"
 EMULATOR_LOG="$COURIER_LOCAL_DIR/ministack.log"
 OUTPUTS_FILE="$COURIER_LOCAL_DIR/outputs.json"
 
-# The local stack's builds carry the crash-safety failpoints, the AWS-call meter and tokio's
-# paused clock (the unit tests'); AWS builds, through sam build, carry none of them. Every cargo
-# call of the local scripts uses this one profile and feature set, so the functions, the CLI and
-# every test share one compile of the dependencies.
-export COURIER_FEATURES="courier-shared/failpoints,courier-shared/metering,courier-shared/paused-clock"
 # `local` builds fast; `measure` is the shipped code generation without LTO, for benchmarks.
 export COURIER_PROFILE="${COURIER_PROFILE:-local}"
-COURIER_BIN="$COURIER_ROOT/target/$COURIER_PROFILE"
-# clippy-driver compiles courier's own crates (the workspace's compiler wrapper; dependencies are
-# compiled by rustc as usual): one compile gives the binaries, the tests and clippy's lints, where
-# `cargo clippy` would check every dependency a second time. Lints are warnings here; the test
-# command sets CLIPPY_ARGS=-Dwarnings. (sam build unsets both: what ships is compiled by rustc.)
-if [[ -z "${RUSTC_WORKSPACE_WRAPPER+set}" ]]; then
-  RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)"
+# The local stack's builds carry the crash-safety failpoints and the AWS-call meter; `local`
+# builds also tokio's paused clock (the unit tests'), so that the functions, the CLI and every
+# test share one compile of the dependencies. AWS builds, through sam build, carry none of them.
+# Every cargo call of the local scripts uses this one profile and feature set.
+COURIER_FEATURES="courier-shared/failpoints,courier-shared/metering"
+if [[ "$COURIER_PROFILE" == local ]]; then
+  COURIER_FEATURES+=",courier-shared/paused-clock"
 fi
-export RUSTC_WORKSPACE_WRAPPER
-export CLIPPY_ARGS="${CLIPPY_ARGS:-}"
+export COURIER_FEATURES
+case "$COURIER_PROFILE" in
+  dev | test) COURIER_BIN="$COURIER_ROOT/target/debug" ;;
+  bench) COURIER_BIN="$COURIER_ROOT/target/release" ;;
+  *) COURIER_BIN="$COURIER_ROOT/target/$COURIER_PROFILE" ;;
+esac
+# In `local` builds clippy-driver compiles courier's own crates (the workspace's compiler wrapper;
+# dependencies are compiled by rustc as usual): one compile gives the binaries, the tests and
+# clippy's lints, where `cargo clippy` would check every dependency a second time. The lints are
+# warnings here; the test command fails on any warning cargo reports (it replays them for crates
+# already built), so `up` and the tests share that compile. `measure` builds, and sam build, are
+# compiled by rustc alone (clippy-driver turns MIR optimisations off).
+if [[ "$COURIER_PROFILE" == local ]]; then
+  if [[ -z "${RUSTC_WORKSPACE_WRAPPER+set}" ]]; then
+    RUSTC_WORKSPACE_WRAPPER="$(cd "$COURIER_ROOT" && { rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true; })"
+  fi
+  export RUSTC_WORKSPACE_WRAPPER
+  export CLIPPY_ARGS="${CLIPPY_ARGS:-}"
+else
+  unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+fi
+# The deploy scripts import each other: no __pycache__ in the working tree.
+export PYTHONDONTWRITEBYTECODE=1
 
 managed_emulator() {
   # MiniStack is ours to manage only when the endpoint is the default local one.
@@ -65,8 +81,9 @@ ensure_venv() {
   fi
   log "installing $(basename "$requirements") into ${venv#"$COURIER_ROOT"/}"
   rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
+  python3 -m venv "$venv" || return
+  # The stamp only once everything is in: a failed install is retried by the next run.
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements" || return
   echo "$want" >"$stamp"
 }
 

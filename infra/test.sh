@@ -12,29 +12,53 @@ mkdir -p "$COURIER_LOCAL_DIR"
 # A run leaves the working tree as it found it (checked at the end).
 tree_before="$(git status --porcelain=v1 --untracked-files=all 2>/dev/null || true)"
 
-# Warnings of courier's own code (rustc's and clippy's) fail the run.
-export CLIPPY_ARGS=-Dwarnings
+[[ "$COURIER_PROFILE" == local ]] || die "the test command builds with the local profile (COURIER_PROFILE=$COURIER_PROFILE)"
+[[ -n "${RUSTC_WORKSPACE_WRAPPER:-}" ]] || die "clippy is missing: rustup component add clippy"
+
+# Where the minutes go: each step's wall time, printed at the end (also when a step fails) and
+# kept in .local/.
+TIMES="$COURIER_LOCAL_DIR/test-times.txt"
+: >"$TIMES"
+step_name=""
+step_started=$SECONDS
+step() {
+  step_name="$1"
+  shift
+  log "$step_name"
+  step_started=$SECONDS
+  "$@"
+  printf '%-40s %4d s\n' "$step_name" $((SECONDS - step_started)) >>"$TIMES"
+  step_name=""
+}
 
 started_here=""
 background=()
 cleanup() {
-  local pid
-  for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  local code=$? pid
+  for pid in "${background[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null && kill -CONT -- "-$pid" 2>/dev/null || true
+  done
   if [[ -n "$started_here" ]]; then "$COURIER_ROOT/infra/down.sh" || true; fi
+  if [[ -n "$step_name" ]]; then
+    printf '%-40s %4d s, FAILED\n' "$step_name" $((SECONDS - step_started)) >>"$TIMES"
+  fi
+  if ((code != 0)); then
+    log "the run failed after $((SECONDS / 60)) min $((SECONDS % 60)) s; its steps:"
+    cat "$TIMES" >&2
+  fi
 }
 trap cleanup EXIT
 
-# Where the minutes go: each step's wall time, printed at the end and kept in .local/.
-TIMES="$COURIER_LOCAL_DIR/test-times.txt"
-: >"$TIMES"
-step_started=$SECONDS
-step() {
-  local name="$1"
-  shift
-  log "$name"
-  step_started=$SECONDS
-  "$@"
-  printf '%-40s %4d s\n' "$name" $((SECONDS - step_started)) >>"$TIMES"
+# Warnings of courier's own code (rustc's and clippy's: clippy-driver compiles it) fail the run.
+# Cargo reports a crate's warnings again whenever it finds the crate already built, so this
+# holds for what `up` compiled before, and both share one compile (the lint settings are the
+# same for both: see infra/env.sh).
+without_warnings() {
+  local output="$COURIER_LOCAL_DIR/build-output.log"
+  "$@" 2>&1 | tee "$output"
+  if grep -E "^warning: .+ generated [0-9]+ warnings?" "$output" >&2; then
+    die "courier's code has warnings (above); they fail the test command"
+  fi
 }
 
 # A job in the background: its own process group (cleanup ends a build with its children), its
@@ -44,10 +68,13 @@ spawn() {
   shift 2
   set -m
   (
-    renice -n "$nice" -p "$BASHPID" >/dev/null
     at=$SECONDS
-    code=0
-    "$@" >"$COURIER_LOCAL_DIR/$name.log" 2>&1 || code=$?
+    ((nice == 0)) || renice -n "$nice" -p "$BASHPID" >/dev/null || true
+    # `set -e` holds inside the job (a failure anywhere in it fails it), and nothing it runs
+    # can stop for input.
+    set +e
+    (set -e; "$@") </dev/null >"$COURIER_LOCAL_DIR/$name.log" 2>&1
+    code=$?
     printf '%-40s %4d s (in the background)\n' "$name" $((SECONDS - at)) >>"$TIMES"
     exit "$code"
   ) &
@@ -57,8 +84,12 @@ spawn() {
   printf -v "pid_${name//-/_}" '%s' "$pid"
 }
 join() {
-  local name="$1" pid_var="pid_${1//-/_}"
-  if ! wait "${!pid_var}"; then
+  local name="$1" pid_var="pid_${1//-/_}" code=0
+  wait "${!pid_var}" || code=$?
+  local pid left=()
+  for pid in "${background[@]}"; do [[ "$pid" == "${!pid_var}" ]] || left+=("$pid"); done
+  background=("${left[@]}")
+  if ((code != 0)); then
     cat "$COURIER_LOCAL_DIR/$name.log" >&2
     die "$name failed (its output is above, and in ${COURIER_LOCAL_DIR#"$COURIER_ROOT"/}/$name.log)"
   fi
@@ -75,7 +106,7 @@ install_browser() {
   "${install[@]}" || { "${sudo[@]}" apt-get update -qq && "${install[@]}"; }
 }
 # The AWS build path: the template lint, then arm64 bootstraps through cargo-lambda, as
-# `sam deploy` would ship them (its own target directory: see infra/sam-build.sh).
+# `sam deploy` would ship them (target/aarch64-…/release: no lock shared with target/local).
 aws_build() {
   ensure_venv "$TOOLS_VENV" "$COURIER_ROOT/infra/requirements-tools.txt"
   "$TOOLS_VENV/bin/sam" validate --lint --template-file "$COURIER_ROOT/template.yaml"
@@ -90,8 +121,8 @@ ensure_nextest
 # One profile and one feature set for every cargo call: the dependencies compile once for the
 # functions, the CLI, every test and the lints.
 build_everything() {
-  "$COURIER_ROOT/infra/build.sh"
-  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
+  without_warnings "$COURIER_ROOT/infra/build.sh"
+  without_warnings cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
     --all-targets --no-run
 }
 step "build (functions, CLI, tests, lints)" build_everything

@@ -192,7 +192,9 @@ impl Client {
             return Err(ClientError::BaseUrl(base_url));
         }
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
+            .tls_backend_preconfigured(
+                (*crate::tls::client_config().map_err(ClientError::Tls)?).clone(),
+            )
             .timeout(Duration::from_secs(30))
             .build()?;
         Ok(Self {

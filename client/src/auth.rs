@@ -27,6 +27,9 @@ pub enum AuthError {
     Challenge(String),
     #[error("request failed: {0}")]
     Transport(#[from] reqwest::Error),
+    /// The platform's certificate verifier could not be set up.
+    #[error("{0}")]
+    Tls(String),
     #[error("unexpected answer from Cognito: {0}")]
     Unexpected(String),
 }
@@ -70,7 +73,9 @@ impl CognitoSignIn {
         client_id: impl Into<String>,
     ) -> Result<Self, AuthError> {
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
+            .tls_backend_preconfigured(
+                (*crate::tls::client_config().map_err(AuthError::Tls)?).clone(),
+            )
             .timeout(Duration::from_secs(15))
             .build()?;
         Ok(Self {

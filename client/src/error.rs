@@ -14,6 +14,9 @@ pub enum ClientError {
     Unexpected { status: u16, body: String },
     #[error("request failed: {0}")]
     Transport(#[from] reqwest::Error),
+    /// The platform's certificate verifier could not be set up.
+    #[error("{0}")]
+    Tls(String),
     #[error("response was not what the API documents: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("gave up waiting: the job was still {status} at the deadline")]

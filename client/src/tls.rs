@@ -6,18 +6,18 @@ use std::sync::{Arc, OnceLock};
 
 use rustls_platform_verifier::BuilderVerifierExt;
 
-/// For other HTTP clients of the same program (reqwest's `tls_backend_preconfigured`).
-pub fn client_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+/// The configuration (built once per process), or why the platform's verifier is unavailable.
+/// For other HTTP clients of the same program too (reqwest's `tls_backend_preconfigured`).
+pub fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                .expect("ring supports rustls's default protocol versions")
-                .with_platform_verifier()
-                .expect("the platform's certificate verifier");
-            Arc::new(config.with_no_client_auth())
+                .and_then(|builder| builder.with_platform_verifier())
+                .map_err(|e| format!("no TLS configuration: {e}"))?;
+            Ok(Arc::new(config.with_no_client_auth()))
         })
         .clone()
 }

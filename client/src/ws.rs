@@ -84,7 +84,9 @@ impl WsClient {
                 .map_err(|e| WsError::Url(e.to_string()))?;
             request.headers_mut().insert("authorization", value);
         }
-        let tls = tokio_tungstenite::Connector::Rustls(crate::tls::client_config());
+        let tls = tokio_tungstenite::Connector::Rustls(
+            crate::tls::client_config().map_err(WsError::Transport)?,
+        );
         let (stream, _response) =
             tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(tls))
                 .await?;

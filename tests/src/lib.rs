@@ -463,7 +463,12 @@ impl Stack {
 /// (reqwest brings no TLS provider of its own here).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(courier_client::tls_config().as_ref().clone())
+        .tls_backend_preconfigured(
+            courier_client::tls_config()
+                .expect("a TLS configuration")
+                .as_ref()
+                .clone(),
+        )
         .timeout(Duration::from_secs(30))
         .build()
         .expect("HTTP client")

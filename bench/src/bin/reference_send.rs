@@ -2,7 +2,7 @@
 //! authorizer as `POST /v1/messages` that does exactly one raw SDK `SendMessage` of the request
 //! body and answers 202 — what any "accept after a durable write" function must do at least.
 //! Same profile, same runtime and SDK configuration as courier's functions; deployed onto the
-//! local stack by `infra/deploy_reference.py`, measured by `target/local/throughput`.
+//! local stack by `infra/deploy_reference.py`, measured by `target/<profile>/throughput`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::{Error, LambdaEvent, service_fn};

@@ -1,7 +1,7 @@
 //! End-to-end figures through the local stack, beside the bare emulator calls they contain, in
 //! the same run: what the emulator costs versus what courier adds. Needs `infra/up.sh` first.
 //!
-//!     target/local/bench-e2e [requests]   (infra/up.sh builds it)
+//!     target/measure/bench-e2e [requests]   (COURIER_PROFILE=measure infra/up.sh builds it)
 
 use courier_client::frames::{FrameKind, SubmitFrame};
 use courier_client::ws::{Auth, WsClient};

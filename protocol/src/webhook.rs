@@ -119,7 +119,8 @@ pub fn verify(
     now: i64,
     tolerance_seconds: i64,
 ) -> Result<(), VerifyError> {
-    if (now - timestamp).abs() > tolerance_seconds {
+    // `abs_diff` cannot overflow, whatever a sender put in `webhook-timestamp`.
+    if tolerance_seconds < 0 || now.abs_diff(timestamp) > tolerance_seconds.unsigned_abs() {
         return Err(VerifyError::Timestamp(tolerance_seconds));
     }
     let matches = header.split(' ').any(|candidate| {
@@ -245,6 +246,28 @@ mod tests {
                 300
             ),
             Err(VerifyError::NoMatch)
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_never_a_panic() {
+        let secret = Secret::parse(SECRET).unwrap();
+        for (timestamp, now) in [
+            (i64::MIN, TIMESTAMP),
+            (i64::MAX, TIMESTAMP),
+            (i64::MAX, i64::MIN),
+            (i64::MIN, i64::MAX),
+        ] {
+            assert_eq!(
+                verify(&secret, ID, timestamp, BODY, EXPECTED, now, 300),
+                Err(VerifyError::Timestamp(300)),
+                "timestamp {timestamp}, now {now}"
+            );
+        }
+        // A negative tolerance accepts nothing, and is no reason to panic either.
+        assert_eq!(
+            verify(&secret, ID, TIMESTAMP, BODY, EXPECTED, TIMESTAMP, -1),
+            Err(VerifyError::Timestamp(-1))
         );
     }
 

@@ -1,10 +1,12 @@
 //! Malformed, oversized, wrongly typed and hostile requests: each gets its precise problem+json
-//! answer, and none of them enqueues anything.
+//! answer, and none of them enqueues anything; valid JSON that queues refuse is carried intact.
 //!
-//! This binary runs on its own (cargo runs test binaries one after another), so "nothing was
-//! enqueued" is checked by draining the work queue and finding no record for the bad requests'
-//! correlation ids.
+//! "Nothing was enqueued" is checked by waiting until the work queue has been empty once after
+//! the bad requests (other suites' work comes and goes meanwhile) and finding no record for the
+//! bad requests' correlation ids.
 
+use courier_client::frames::{FrameKind, SubmitFrame};
+use courier_e2e::ws::{connect, frames_until_final};
 use courier_e2e::{Reply, Stack, unique};
 use serde_json::json;
 
@@ -292,4 +294,70 @@ async fn every_route_refuses_a_missing_forged_unsigned_or_foreign_token_and_acce
         0,
         "an unauthorized request left a record"
     );
+}
+
+/// Characters that are valid in JSON but that SQS refuses in a message (U+FFFE, U+FFFF and the
+/// control characters) reach the job intact through every door, and as a failure reason through
+/// the dead-letter queue: never a 5xx, never a lost job.
+#[tokio::test]
+async fn characters_sqs_refuses_travel_intact_through_every_door() {
+    let stack = Stack::load().await;
+    let text = "noncharacters \u{FFFE}\u{FFFF}, a control \u{1}, a tab \t, and \u{10FFFF}";
+    let payload = json!({"text": text, "\u{FFFF} as a key": [text]});
+
+    let job = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "echo", "payload": payload}),
+            &[],
+        )
+        .await;
+    assert_eq!(job.status, 202, "{job:?}");
+    let done = stack.wait_for_job(job.json()["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(
+        done["result"], payload,
+        "the payload came back as it went in"
+    );
+
+    let message = stack
+        .post_json(
+            "/v1/messages",
+            &json!({"type": "echo", "payload": payload}),
+            &[],
+        )
+        .await;
+    assert_eq!(message.status, 202, "{message:?}");
+    stack
+        .wait_for_status(message.json()["messageId"].as_str().unwrap(), "SUCCEEDED")
+        .await;
+
+    // The reason travels as a dead letter's message attribute too.
+    let reason = unique(text);
+    let failed = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "fail", "payload": {"reason": reason}}),
+            &[],
+        )
+        .await;
+    assert_eq!(failed.status, 202, "{failed:?}");
+    let id = failed.json()["id"].as_str().unwrap().to_owned();
+    let done = stack.wait_for_job(&id).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["attempts"], 1, "failed at once, not retried: {done}");
+    assert_eq!(
+        done["error"],
+        json!({"kind": "permanent", "reason": reason})
+    );
+    stack.wait_for_dead_letter(&id).await;
+
+    let mut ws = connect(&stack).await;
+    ws.submit(&SubmitFrame::new("nonchar", "echo", payload.clone()))
+        .await
+        .unwrap();
+    let frames = frames_until_final(&mut ws, &["nonchar"]).await;
+    let last = frames.last().unwrap();
+    assert_eq!(last.kind, FrameKind::Result, "{frames:#?}");
+    assert_eq!(last.data, payload);
 }

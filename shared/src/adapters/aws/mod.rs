@@ -9,6 +9,7 @@ mod dynamo_idempotency;
 mod dynamo_ledger;
 mod kms_sealer;
 mod sqs;
+mod sqs_text;
 
 pub use callback_start::QueuedCallbackStarter;
 pub use connections_api::ApiGatewayConnectionPoster;

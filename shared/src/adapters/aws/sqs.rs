@@ -19,10 +19,11 @@ use std::time::Duration;
 /// SQS caps message attribute values at the message size; a reason is kept readable instead.
 const MAX_REASON_CHARS: usize = 1024;
 
+/// A string attribute, with any character SQS would refuse replaced (`sqs_text`).
 pub(super) fn string_attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()
         .data_type("String")
-        .string_value(value)
+        .string_value(super::sqs_text::attribute(value))
         .build()
         .expect("data type is set")
 }
@@ -101,7 +102,7 @@ impl WorkQueue for SqsWorkQueue {
             request = request.delay_seconds(delay_seconds as i32);
         }
         with_trace(request, envelope.trace_header.as_deref())
-            .message_body(envelope.to_json())
+            .message_body(super::sqs_text::json_body(&envelope.to_json()))
             .message_attributes(
                 CORRELATION_ID_ATTRIBUTE,
                 string_attribute(envelope.correlation_id.as_str()),
@@ -149,7 +150,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
             .client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(&letter.body)
+            .message_body(super::sqs_text::json_body(&letter.body))
             .message_attributes(FAILURE_REASON_ATTRIBUTE, string_attribute(&reason))
             .message_attributes(
                 FAILURE_KIND_ATTRIBUTE,

@@ -245,6 +245,81 @@ async fn a_log_line_names_its_work_at_the_top_level() {
     }
 }
 
+/// What a caller controls reaches the logs bounded: a job's 20 000-character failure reason
+/// is cut short in every line about it, and an idempotency key is named by its digest only.
+#[tokio::test]
+async fn caller_text_reaches_the_logs_capped_and_keys_as_digests() {
+    let stack = Stack::load().await;
+    let correlation_id = unique("capped");
+    let key = unique("a-key-only-its-caller-should-know");
+    let reason = format!("{}{}", unique("reason"), "x".repeat(20_000));
+    let body = json!({"type": "fail", "payload": {"reason": reason}});
+    let headers = [
+        ("x-correlation-id", correlation_id.as_str()),
+        ("idempotency-key", key.as_str()),
+    ];
+    let first = stack.post_json("/v1/jobs", &body, &headers).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let job = stack
+        .wait_for_job(first.json()["id"].as_str().unwrap())
+        .await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert_eq!(
+        job["error"]["reason"], reason,
+        "the claim keeps the whole reason"
+    );
+    let replay = stack.post_json("/v1/jobs", &body, &headers).await;
+    assert_eq!(
+        replay.header("idempotent-replayed"),
+        Some("true"),
+        "{replay:?}"
+    );
+
+    let failed_line = eventually("the processor's failure line", || async {
+        stack
+            .log_events("ProcessorFunctionName", Some(&correlation_id), &[])
+            .await
+            .iter()
+            .filter_map(|event| event.json())
+            .find(|line| line["message"] == "job failed; sent to the dead-letter queue")
+    })
+    .await;
+    let logged = failed_line["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(logged.split('…').next().unwrap()) && logged.chars().count() < 400,
+        "the reason is cut short: {} characters logged",
+        logged.chars().count()
+    );
+    let replay_line = eventually("the HTTP function's replay line", || async {
+        stack
+            .log_events("HttpApiFunctionName", Some(&correlation_id), &[])
+            .await
+            .iter()
+            .filter_map(|event| event.json())
+            .find(|line| line["message"] == "replaying the acceptance")
+    })
+    .await;
+    let digest = replay_line["idempotencyKeySha256"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(digest.len(), 16, "a short digest of the key: {replay_line}");
+    for function in ["HttpApiFunctionName", "ProcessorFunctionName"] {
+        for event in stack.log_events(function, Some(&correlation_id), &[]).await {
+            assert!(
+                !event.message.contains(&key),
+                "the key in a log line: {}",
+                event.message
+            );
+            assert!(
+                event.message.len() < 4_000,
+                "a line of {} bytes: {}",
+                event.message.len(),
+                event.message.chars().take(300).collect::<String>()
+            );
+        }
+    }
+}
+
 /// The `traceId` field of a function's lines naming `term`: one value, well formed.
 async fn trace_id_of(stack: &Stack, function: &str, term: &str) -> String {
     let what = format!("{function} lines naming {term}");

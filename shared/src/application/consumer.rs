@@ -88,7 +88,7 @@ where
         Ok(result) => result.map_err(ItemFailure::Failed),
         Err(panic) => {
             let message = panic_message(panic.as_ref());
-            tracing::error!(panic = %message, "a message's handler panicked; only it is retried");
+            tracing::error!(panic = %crate::telemetry::capped(&message), "a message's handler panicked; only it is retried");
             Err(ItemFailure::Panicked(message))
         }
     }

@@ -173,7 +173,10 @@ impl Intake {
             IdempotencyClaim::InProgress => Err(Refusal::InProgress),
             IdempotencyClaim::Replay(stored) => match serde_json::from_str(&stored.body) {
                 Ok(acceptance) => {
-                    tracing::info!(idempotency_key = %key, "replaying the acceptance");
+                    tracing::info!(
+                        idempotencyKeySha256 = %crate::telemetry::key_digest(key.as_str()),
+                        "replaying the acceptance"
+                    );
                     Ok(Accepted {
                         acceptance,
                         replayed: true,

@@ -7,8 +7,10 @@
 //! Span fields are named as the JSON keys they become (camelCase, [`fields`]); an event field
 //! never takes one of those names, so no line carries a key twice.
 
+mod caller_text;
 mod xray;
 
+pub use caller_text::{MAX_CHARS as MAX_CALLER_TEXT_CHARS, capped, key_digest};
 pub use xray::{AWS_TRACE_HEADER, TraceHeader, record_trace_id};
 
 use tracing_subscriber::filter::{LevelFilter, Targets};

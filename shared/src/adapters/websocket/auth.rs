@@ -82,7 +82,7 @@ pub async fn authorize(
             policy(IamPolicyEffect::Allow, resource, &subject, context)
         }
         Err(rejected) => {
-            tracing::warn!(reason = %rejected, "connection denied");
+            tracing::warn!(reason = %crate::telemetry::capped(&rejected.to_string()), "connection denied");
             policy(IamPolicyEffect::Deny, resource, "anonymous", json!({}))
         }
     }

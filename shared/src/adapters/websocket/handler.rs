@@ -166,7 +166,7 @@ impl WebSocketApp {
                 )
             }
             (Err(rejection), _) => {
-                tracing::info!(code = rejection.code, reason = %rejection.message, "frame refused");
+                tracing::info!(code = rejection.code, reason = %crate::telemetry::capped(&rejection.message), "frame refused");
                 Draft::error(rejection.request_id, rejection.code, &rejection.message)
             }
         };

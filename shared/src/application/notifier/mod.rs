@@ -154,7 +154,7 @@ impl Notifier {
                 return Ok(());
             }
             Prepared::Refused(update) => {
-                tracing::warn!(reason = ?update.last_error, "callback URL refused at delivery");
+                tracing::warn!(reason = %crate::telemetry::capped(update.last_error.as_deref().unwrap_or("-")), "callback URL refused at delivery");
                 self.ledger.record(&job_id, &update).await?;
                 return Ok(());
             }
@@ -294,11 +294,11 @@ impl Notifier {
             Verdict::Retry { reason, .. } => {
                 let gave_up = plan.update.event == CallbackEvent::GiveUp;
                 if gave_up {
-                    tracing::warn!(attempt, %reason, "callback attempts exhausted; redrive moves it to the callback DLQ");
+                    tracing::warn!(attempt, reason = %crate::telemetry::capped(reason), "callback attempts exhausted; redrive moves it to the callback DLQ");
                     crate::metrics::dead_lettered("callback", about);
                 } else {
                     let delay_ms = plan.retry_in.unwrap_or_default().as_millis() as u64;
-                    tracing::warn!(attempt, %reason, delay_ms, "callback failed; will retry");
+                    tracing::warn!(attempt, reason = %crate::telemetry::capped(reason), delay_ms, "callback failed; will retry");
                 }
                 crate::metrics::callback_attempt(false, gave_up, attempt, None, None, about);
             }

@@ -73,7 +73,7 @@ impl MessageProcessor {
         };
         match self.ledger.abandon(envelope, &failure).await? {
             Abandonment::Abandoned => {
-                tracing::warn!(reason = %failure.reason, "job failed: SQS gave up on its message");
+                tracing::warn!(reason = %crate::telemetry::capped(&failure.reason), "job failed: SQS gave up on its message");
                 crate::metrics::processed(
                     pattern_label(envelope),
                     crate::metrics::Outcome::Failed,

@@ -412,7 +412,7 @@ impl MessageProcessor {
                     retry.max_delay,
                     &mut rand::rng(),
                 );
-                tracing::warn!(%reason, receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
+                tracing::warn!(reason = %crate::telemetry::capped(&reason), receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
                 self.hand_back(record, delay).await;
                 Err(ProcessError::WillRetry(reason))
             }
@@ -434,7 +434,7 @@ impl MessageProcessor {
         self.ledger
             .record_failure(&crate::domain::record_key(envelope), failure)
             .await?;
-        tracing::warn!(kind = failure.kind.as_str(), reason = %failure.reason, "job failed; sent to the dead-letter queue");
+        tracing::warn!(kind = failure.kind.as_str(), reason = %crate::telemetry::capped(&failure.reason), "job failed; sent to the dead-letter queue");
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
         Ok(())
     }
@@ -497,7 +497,7 @@ impl MessageProcessor {
         };
         tracing::error!(
             correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
-            reason = %letter.failure.reason,
+            reason = %crate::telemetry::capped(&letter.failure.reason),
             "unparseable message sent to the dead-letter queue"
         );
         self.dead_letters.dead_letter(&letter).await?;

@@ -15,7 +15,8 @@ fn resources() -> Vec<(String, String)> {
     let body = body.split("\nOutputs:\n").next().unwrap();
     let mut resources: Vec<(String, String)> = Vec::new();
     for line in body.lines() {
-        let top = line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':');
+        let top =
+            line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':');
         if top && !line.trim_start().starts_with('#') {
             resources.push((line.trim().trim_end_matches(':').to_owned(), String::new()));
         } else if let Some((_, text)) = resources.last_mut() {
@@ -28,7 +29,10 @@ fn resources() -> Vec<(String, String)> {
 
 fn of_type<'a>(resources: &'a [(String, String)], kind: &str) -> Vec<&'a (String, String)> {
     let wanted = format!("Type: {kind}\n");
-    resources.iter().filter(|(_, text)| text.contains(&wanted)).collect()
+    resources
+        .iter()
+        .filter(|(_, text)| text.contains(&wanted))
+        .collect()
 }
 
 /// The metrics the alarms watch on `queue`.
@@ -56,10 +60,15 @@ fn every_queue_has_its_alarms_and_a_place_on_the_dashboard() {
     let dashboard = &of_type(&resources, "AWS::CloudWatch::Dashboard")[0].1;
     for queue in queues {
         let metrics = alarmed_metrics(&resources, queue);
-        let depth = metrics.iter().any(|m| m == "ApproximateNumberOfMessagesVisible");
+        let depth = metrics
+            .iter()
+            .any(|m| m == "ApproximateNumberOfMessagesVisible");
         let age = metrics.iter().any(|m| m == "ApproximateAgeOfOldestMessage");
         if queue.ends_with("DeadLetterInbox") {
-            assert!(depth && age, "{queue}: depth and age alarms, found {metrics:?}");
+            assert!(
+                depth && age,
+                "{queue}: depth and age alarms, found {metrics:?}"
+            );
         } else if queue.ends_with("DeadLetterQueue") {
             assert!(depth, "{queue}: a depth alarm, found {metrics:?}");
         } else {

@@ -162,6 +162,44 @@ impl Stack {
             .item
     }
 
+    /// Moves an idempotency key's record past its window (its `ttl`), as if its 24 hours had
+    /// passed and DynamoDB's TTL sweep, which lags up to 48 hours, had not removed it yet.
+    /// Returns how many records held the key (one per door and caller that used it).
+    pub async fn age_idempotency_key(&self, key: &str) -> usize {
+        let table = self.output("TableName");
+        let found = self
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .filter_expression("kind = :kind AND contains(pk, :key)")
+            .expression_attribute_values(":kind", AttributeValue::S("idempotency".into()))
+            .expression_attribute_values(":key", AttributeValue::S(format!("#{key}")))
+            .send()
+            .await
+            .expect("Scan")
+            .items
+            .unwrap_or_default();
+        let past = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 1)
+        .to_string();
+        for item in &found {
+            self.dynamodb
+                .update_item()
+                .table_name(table)
+                .key("pk", item["pk"].clone())
+                .update_expression("SET #ttl = :past")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":past", AttributeValue::N(past.clone()))
+                .send()
+                .await
+                .expect("UpdateItem");
+        }
+        found.len()
+    }
+
     /// The processor's record of a message.
     pub async fn message_record(&self, message_id: &str) -> Option<Record> {
         self.item(&format!("MSG#{message_id}")).await.map(Record)

@@ -56,8 +56,12 @@ async fn retry_after_an_intake_crash(point: &str) {
     let first = stack.post_json("/v1/jobs", &body, &headers).await;
     assert!(first.status >= 500, "the caller saw the crash: {first:?}");
     stack.arm_failpoints("HttpApiFunctionName", "").await;
-    // The client retries with the same key; once the first try's lock lapses it is let in.
+    // The client retries with the same key; once the first try's lock lapses it is let in. A
+    // request with another body under that key is refused all along, the lapse included.
+    let other = json!({"type": "ledger", "payload": {"account": account, "amountCents": 8}});
     let id = eventually("the retry to be accepted", || async {
+        let reused = stack.post_json("/v1/jobs", &other, &headers).await;
+        assert_eq!(reused.status, 409, "another body under the key: {reused:?}");
         let reply = stack.post_json("/v1/jobs", &body, &headers).await;
         match reply.status {
             202 => Some(reply.json()["id"].as_str().unwrap().to_owned()),

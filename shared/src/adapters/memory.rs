@@ -76,15 +76,26 @@ impl WorkQueue for InMemoryQueue {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A key's record: the request it stands for, the job id it was taken with, and its state.
+#[derive(Clone)]
+struct KeyRecord {
+    print: String,
+    id: JobId,
+    state: KeyState,
+}
+
+#[derive(Clone)]
 enum KeyState {
-    InProgress(String),
-    Completed(String, StoredResponse),
+    /// Being handled; `lapsed` once its lock has run out (the try died).
+    InProgress {
+        lapsed: bool,
+    },
+    Completed(StoredResponse),
 }
 
 #[derive(Default)]
 pub struct InMemoryIdempotencyStore {
-    keys: Mutex<HashMap<String, KeyState>>,
+    keys: Mutex<HashMap<String, KeyRecord>>,
     pub fail: FailSwitch,
     /// Loses completions, as a crash between the durable write and the completion would.
     pub fail_complete: FailSwitch,
@@ -93,10 +104,16 @@ pub struct InMemoryIdempotencyStore {
 impl InMemoryIdempotencyStore {
     /// Lets every in-progress key's lock lapse, as time would after a crash.
     pub fn lapse(&self) {
-        self.keys
-            .lock()
-            .unwrap()
-            .retain(|_, state| !matches!(state, KeyState::InProgress(_)));
+        for record in self.keys.lock().unwrap().values_mut() {
+            if let KeyState::InProgress { lapsed } = &mut record.state {
+                *lapsed = true;
+            }
+        }
+    }
+
+    /// Moves every key past its window, as a day would.
+    pub fn expire(&self) {
+        self.keys.lock().unwrap().clear();
     }
 
     fn id(scope: &str, key: &IdempotencyKey) -> String {
@@ -112,22 +129,34 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         key: &IdempotencyKey,
         fingerprint: &str,
         _owner: &Principal,
+        fresh: &JobId,
     ) -> Result<IdempotencyClaim, PortError> {
         self.fail.check("acquire")?;
         let mut keys = self.keys.lock().unwrap();
         let id = Self::id(scope, key);
-        Ok(match keys.get(&id) {
-            None => {
-                keys.insert(id, KeyState::InProgress(fingerprint.to_owned()));
-                IdempotencyClaim::Acquired
+        let Some(record) = keys.get_mut(&id) else {
+            keys.insert(
+                id,
+                KeyRecord {
+                    print: fingerprint.to_owned(),
+                    id: fresh.clone(),
+                    state: KeyState::InProgress { lapsed: false },
+                },
+            );
+            return Ok(IdempotencyClaim::Acquired { id: fresh.clone() });
+        };
+        if record.print != fingerprint {
+            return Ok(IdempotencyClaim::KeyReused);
+        }
+        Ok(match &record.state {
+            KeyState::InProgress { lapsed: true } => {
+                record.state = KeyState::InProgress { lapsed: false };
+                IdempotencyClaim::Acquired {
+                    id: record.id.clone(),
+                }
             }
-            Some(KeyState::InProgress(print) | KeyState::Completed(print, _))
-                if print != fingerprint =>
-            {
-                IdempotencyClaim::KeyReused
-            }
-            Some(KeyState::InProgress(_)) => IdempotencyClaim::InProgress,
-            Some(KeyState::Completed(_, response)) => IdempotencyClaim::Replay(response.clone()),
+            KeyState::InProgress { lapsed: false } => IdempotencyClaim::InProgress,
+            KeyState::Completed(response) => IdempotencyClaim::Replay(response.clone()),
         })
     }
 
@@ -139,9 +168,10 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
     ) -> Result<(), PortError> {
         self.fail_complete.check("complete")?;
         let mut keys = self.keys.lock().unwrap();
-        let id = Self::id(scope, key);
-        if let Some(KeyState::InProgress(print)) = keys.get(&id).cloned() {
-            keys.insert(id, KeyState::Completed(print, response.clone()));
+        if let Some(record) = keys.get_mut(&Self::id(scope, key))
+            && matches!(record.state, KeyState::InProgress { .. })
+        {
+            record.state = KeyState::Completed(response.clone());
         }
         Ok(())
     }

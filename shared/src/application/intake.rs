@@ -153,7 +153,9 @@ impl Intake {
     pub async fn accept(&self, door: Door, request: Request) -> Result<Accepted, Refusal> {
         let callback = self.validate(&door, &request).await?;
         let Some((key, original)) = &request.idempotency else {
-            let acceptance = self.write(&door, request, callback).await?;
+            let acceptance = self
+                .write(&door, JobId::generate(), request, callback)
+                .await?;
             return Ok(Accepted {
                 acceptance,
                 replayed: false,
@@ -161,9 +163,11 @@ impl Intake {
         };
         let scope = key_scope(&door, &request.owner);
         let print = fingerprint(&scope, original);
+        // New work under the key gets a new id; a retry of a request whose try died gets that
+        // try's id back from the store (it may have written the claim and the message).
         let claim = self
             .idempotency
-            .acquire(&scope, key, &print, &request.owner)
+            .acquire(&scope, key, &print, &request.owner, &JobId::generate())
             .await;
         match claim.map_err(|error| {
             tracing::error!(%error, "idempotency store unavailable");
@@ -189,10 +193,10 @@ impl Intake {
                     ))
                 }
             },
-            IdempotencyClaim::Acquired => {
+            IdempotencyClaim::Acquired { id } => {
                 let key = key.clone();
                 let correlation_id = request.correlation_id.clone();
-                match self.write(&door, request, callback).await {
+                match self.write(&door, id, request, callback).await {
                     Ok(acceptance) => {
                         crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
@@ -260,17 +264,12 @@ impl Intake {
     async fn write(
         &self,
         door: &Door,
+        id: JobId,
         request: Request,
         callback: Option<EndpointId>,
     ) -> Result<Acceptance, Refusal> {
         let now = self.clock.now();
         let pattern = door.pattern();
-        // With an idempotency key, every try of the request names the same job: a retry after a
-        // crash finds the first try's claim (and message) instead of starting a second job.
-        let id = match &request.idempotency {
-            Some((key, _)) => JobId::derive(&[&key_scope(door, &request.owner), key.as_str()]),
-            None => JobId::generate(),
-        };
         let work = WorkMessage {
             message_id: id.to_string(),
             correlation_id: request.correlation_id.to_string(),
@@ -458,6 +457,65 @@ mod tests {
             .await
             .unwrap();
         assert!(third.replayed);
+    }
+
+    #[tokio::test]
+    async fn a_key_past_its_window_is_new_work_under_a_new_id() {
+        let h = harness();
+        for door in [Door::Jobs, Door::Messages] {
+            let first = h
+                .intake
+                .accept(door.clone(), request(Some("k-w")))
+                .await
+                .unwrap();
+            let replay = h
+                .intake
+                .accept(door.clone(), request(Some("k-w")))
+                .await
+                .unwrap();
+            assert!(replay.replayed);
+            assert_eq!(replay.acceptance.id, first.acceptance.id);
+            h.keys.expire();
+            let again = h.intake.accept(door, request(Some("k-w"))).await.unwrap();
+            assert!(!again.replayed);
+            assert_ne!(
+                again.acceptance.id, first.acceptance.id,
+                "new work, a new id"
+            );
+        }
+        let sent: Vec<_> = h.queue.sent().into_iter().map(|m| m.message_id).collect();
+        assert_eq!(sent.len(), 4, "each door sent new work twice: {sent:?}");
+        assert_eq!(h.claims.len(), 2, "two jobs");
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_key_is_taken_over_only_by_the_same_request() {
+        let h = harness();
+        h.keys.fail_complete.set(true);
+        let first = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-l")))
+            .await
+            .unwrap();
+        h.keys.fail_complete.set(false);
+        h.keys.lapse();
+        let other = Request {
+            idempotency: Some((
+                IdempotencyKey::parse("k-l").unwrap(),
+                json!({"type": "echo", "payload": {"n": 2}}),
+            )),
+            ..request(None)
+        };
+        assert!(matches!(
+            h.intake.accept(Door::Jobs, other).await,
+            Err(Refusal::KeyReused)
+        ));
+        let same = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-l")))
+            .await
+            .unwrap();
+        assert_eq!(same.acceptance.id, first.acceptance.id);
     }
 
     #[tokio::test]

@@ -48,8 +48,11 @@ pub struct StoredResponse {
 /// What the idempotency store says about a key when a request arrives with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
-    /// This request owns the key: do the work, then `complete` (or `release` on failure).
-    Acquired,
+    /// This request owns the key: do the work under `id`, then `complete` (or `release` on
+    /// failure). `id` is the one proposed to `acquire` when the key was free (never used, or
+    /// past its window), or the id an earlier try of this same request took it with, whose lock
+    /// has lapsed (that try may have written its claim and message: the retry names them).
+    Acquired { id: JobId },
     /// The same request was completed before: answer with its response.
     Replay(StoredResponse),
     /// The same request is being handled right now by another invocation.
@@ -61,13 +64,15 @@ pub enum IdempotencyClaim {
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     /// `scope` separates doors and callers; `fingerprint` identifies the request body;
-    /// `owner` is recorded with the key.
+    /// `owner` is recorded with the key; `fresh` is the id new work under the key gets, kept
+    /// with the key for the retries of this request.
     async fn acquire(
         &self,
         scope: &str,
         key: &IdempotencyKey,
         fingerprint: &str,
         owner: &Principal,
+        fresh: &JobId,
     ) -> Result<IdempotencyClaim, PortError>;
     async fn complete(
         &self,

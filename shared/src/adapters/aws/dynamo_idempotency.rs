@@ -1,11 +1,13 @@
 //! Idempotency keys as conditional writes, after the Powertools pattern: one `PutItem` claims a
 //! key unless a live record exists; the failed condition returns the old record, so a retry is
-//! answered without a second read.
+//! answered without a second read. The record keeps the job id the key was first taken with: a
+//! retry of the same request whose first try died (its lock lapsed) takes the key over with a
+//! conditional update and that same id; a key past its window is new, with a new id.
 
 use super::{n, port_error, s, ttl_after};
 use crate::application::clock::Clock;
 use crate::application::ports::{IdempotencyClaim, IdempotencyStore, PortError, StoredResponse};
-use crate::domain::{IdempotencyKey, Principal};
+use crate::domain::{IdempotencyKey, JobId, Principal};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -20,6 +22,17 @@ const COMPLETED: &str = "COMPLETED";
 /// An invocation that claimed a key and died frees it after this long, so the client's retry is
 /// not locked out until the TTL. Longer than the HTTP function's timeout.
 pub const IN_PROGRESS_LOCK: Duration = Duration::from_secs(30);
+
+/// A live record, read against a request with the same key.
+enum Classified {
+    Final(IdempotencyClaim),
+    /// The same request, in progress under a lock that has lapsed (its try died): the lock as
+    /// read, and the id the key was taken with.
+    Lapsed {
+        locked_until: String,
+        id: Option<JobId>,
+    },
+}
 
 #[derive(Clone)]
 pub struct DynamoIdempotencyStore {
@@ -48,24 +61,32 @@ impl DynamoIdempotencyStore {
         s(format!("IDEM#{scope}#{key}"))
     }
 
-    fn classify(item: &HashMap<String, AttributeValue>, fingerprint: &str) -> IdempotencyClaim {
+    /// What a live record (the `PutItem`'s condition failed on it) means for this request.
+    fn classify(item: &HashMap<String, AttributeValue>, fingerprint: &str, now: i64) -> Classified {
         let text = |name: &str| {
             item.get(name)
                 .and_then(|v| v.as_s().ok())
                 .map(String::as_str)
         };
         if text("fingerprint") != Some(fingerprint) {
-            return IdempotencyClaim::KeyReused;
+            return Classified::Final(IdempotencyClaim::KeyReused);
         }
         if text("status") != Some(COMPLETED) {
-            return IdempotencyClaim::InProgress;
+            let locked_until = item.get("lockedUntil").and_then(|v| v.as_n().ok());
+            return match locked_until.and_then(|n| n.parse::<i64>().ok()) {
+                Some(until) if until < now => Classified::Lapsed {
+                    locked_until: locked_until.unwrap().to_owned(),
+                    id: text("jobId").and_then(|id| JobId::parse(id).ok()),
+                },
+                _ => Classified::Final(IdempotencyClaim::InProgress),
+            };
         }
         let status = item
             .get("responseStatus")
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse().ok());
         let headers = text("responseHeaders").and_then(|h| serde_json::from_str(h).ok());
-        match (status, headers, text("responseBody")) {
+        Classified::Final(match (status, headers, text("responseBody")) {
             (Some(status), Some(headers), Some(body)) => IdempotencyClaim::Replay(StoredResponse {
                 status,
                 headers,
@@ -73,7 +94,31 @@ impl DynamoIdempotencyStore {
             }),
             // A completed record missing its response cannot be replayed faithfully.
             _ => IdempotencyClaim::InProgress,
-        }
+        })
+    }
+
+    /// Takes over a lapsed in-progress key for a retry of the same request: only if nobody
+    /// else did meanwhile (the lock is still the one read), keeping the record's job id.
+    async fn take_over(
+        &self,
+        pk: AttributeValue,
+        locked_until: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .update_expression("SET lockedUntil = :lock")
+            .condition_expression("#status = :in_progress AND lockedUntil = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":seen", AttributeValue::N(locked_until.to_owned()))
+            .expression_attribute_values(":lock", ttl_after(now, IN_PROGRESS_LOCK))
+            .send()
+            .await;
+        super::condition_held("dynamodb:UpdateItem(idempotency takeover)", result)
     }
 
     /// Fallback for stores that do not return the old item on a failed condition.
@@ -102,6 +147,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         key: &IdempotencyKey,
         fingerprint: &str,
         owner: &Principal,
+        fresh: &JobId,
     ) -> Result<IdempotencyClaim, PortError> {
         let now = self.clock.now();
         let pk = Self::pk(scope, key);
@@ -114,35 +160,41 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .item("status", s(IN_PROGRESS))
             .item("fingerprint", s(fingerprint))
             .item("owner", s(owner.key()))
+            .item("jobId", s(fresh.as_str()))
             .item("lockedUntil", ttl_after(now, IN_PROGRESS_LOCK))
             .item("ttl", ttl_after(now, self.keep_for))
-            // Free if absent, expired (TTL deletion is lazy) or abandoned mid-flight.
-            .condition_expression(
-                "attribute_not_exists(pk) OR #ttl < :now OR (#status = :in_progress AND lockedUntil < :now)",
-            )
+            // Free if absent or past its window (TTL deletion is lazy): new work, a new id.
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(IdempotencyClaim::Acquired),
+        let item = match result {
+            Ok(_) => return Ok(IdempotencyClaim::Acquired { id: fresh.clone() }),
             Err(error) => match error.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(failed) => {
-                    let item = match failed.item {
-                        Some(item) => Some(item),
-                        None => self.read(pk).await?,
-                    };
-                    Ok(match item {
-                        Some(item) => Self::classify(&item, fingerprint),
-                        // Deleted between the two calls: the client's retry will acquire it.
-                        None => IdempotencyClaim::InProgress,
-                    })
-                }
-                other => Err(port_error("dynamodb:PutItem(idempotency)", other)),
+                PutItemError::ConditionalCheckFailedException(failed) => match failed.item {
+                    Some(item) => Some(item),
+                    None => self.read(pk.clone()).await?,
+                },
+                other => return Err(port_error("dynamodb:PutItem(idempotency)", other)),
             },
+        };
+        // Deleted between the two calls: the client's retry will acquire it.
+        let Some(item) = item else {
+            return Ok(IdempotencyClaim::InProgress);
+        };
+        match Self::classify(&item, fingerprint, now.unix_timestamp()) {
+            Classified::Final(claim) => Ok(claim),
+            Classified::Lapsed { locked_until, id } => {
+                if !self.take_over(pk, &locked_until, now).await? {
+                    // Another retry took it first: this one waits its turn.
+                    return Ok(IdempotencyClaim::InProgress);
+                }
+                // A record written before keys kept their id named the job by the key.
+                let id = id.unwrap_or_else(|| JobId::derive(&[scope, key.as_str()]));
+                Ok(IdempotencyClaim::Acquired { id })
+            }
         }
     }
 

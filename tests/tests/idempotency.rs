@@ -1,0 +1,98 @@
+//! Idempotency keys over time: within its window a key names one piece of work; after it, the
+//! same key is a new request — new work under a new id, with a new callback `webhook-id` and a
+//! new downstream idempotency key — never the old work's answer or the old work's id.
+
+use courier_e2e::receiver::Receiver;
+use courier_e2e::{Stack, eventually, unique};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_job_key_reused_after_its_window_is_new_work_under_a_new_id() {
+    let stack = Stack::load().await;
+    let receiver = Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint(&receiver.url).await;
+    let account = unique("acct");
+    let key = unique("window");
+    let body = json!({
+        "type": "ledger",
+        "payload": {"account": account, "amountCents": 5},
+        "callback": {"endpointId": endpoint.id},
+    });
+    let headers = [("idempotency-key", key.as_str())];
+
+    let first = stack.post_json("/v1/jobs", &body, &headers).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let first_id = first.json()["id"].as_str().unwrap().to_owned();
+    stack.wait_for_callback(&first_id, "DELIVERED").await;
+    let replay = stack.post_json("/v1/jobs", &body, &headers).await;
+    assert_eq!(
+        replay.json()["id"],
+        first_id.as_str(),
+        "within the window: a replay"
+    );
+
+    assert_eq!(stack.age_idempotency_key(&key).await, 1);
+    let second = stack.post_json("/v1/jobs", &body, &headers).await;
+    assert_eq!(second.status, 202, "{second:?}");
+    assert_eq!(
+        second.header("idempotent-replayed"),
+        None,
+        "not a replay: {second:?}"
+    );
+    let second_id = second.json()["id"].as_str().unwrap().to_owned();
+    assert_ne!(second_id, first_id, "a new id for new work");
+    let job = stack.wait_for_callback(&second_id, "DELIVERED").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    // The earlier job is untouched, and still answers with its own result.
+    let earlier = stack.get(&format!("/v1/jobs/{first_id}")).await;
+    assert_eq!(earlier.json()["id"], first_id.as_str());
+
+    let entries = stack.ledger_entries(&account).await;
+    let mut booked: Vec<&str> = entries
+        .iter()
+        .map(|e| e["jobId"].as_s().unwrap().as_str())
+        .collect();
+    booked.sort();
+    let mut expected = vec![first_id.as_str(), second_id.as_str()];
+    expected.sort();
+    assert_eq!(
+        booked, expected,
+        "each job booked once under its own downstream key"
+    );
+
+    let webhook_ids = eventually("both callbacks", || async {
+        let ids: Vec<String> = receiver
+            .arrivals()
+            .iter()
+            .map(|a| a.header("webhook-id").to_owned())
+            .collect();
+        (ids.len() >= 2).then_some(ids)
+    })
+    .await;
+    assert_eq!(
+        webhook_ids,
+        [format!("msg_{first_id}"), format!("msg_{second_id}")],
+        "one delivery each, under its own webhook-id"
+    );
+}
+
+#[tokio::test]
+async fn a_message_key_reused_after_its_window_runs_again_under_a_new_id() {
+    let stack = Stack::load().await;
+    let key = unique("window");
+    let body = json!({"type": "sha256", "payload": {"data": key}});
+    let headers = [("idempotency-key", key.as_str())];
+    let first = stack.post_json("/v1/messages", &body, &headers).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let first_id = first.json()["messageId"].as_str().unwrap().to_owned();
+    stack.wait_for_status(&first_id, "SUCCEEDED").await;
+
+    assert_eq!(stack.age_idempotency_key(&key).await, 1);
+    let second = stack.post_json("/v1/messages", &body, &headers).await;
+    assert_eq!(second.status, 202, "{second:?}");
+    let second_id = second.json()["messageId"].as_str().unwrap().to_owned();
+    assert_ne!(second_id, first_id, "a new id for new work");
+    let record = stack.wait_for_status(&second_id, "SUCCEEDED").await;
+    assert_eq!(record.attempts(), 1);
+}

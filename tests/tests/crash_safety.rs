@@ -84,6 +84,91 @@ async fn retry_after_an_intake_crash(point: &str) {
     assert_eq!(job["attempts"], 1, "{job}");
 }
 
+/// The claim write is applied but reported as failed (a timeout after DynamoDB wrote it) while
+/// the message was sent: the job will run, so the caller is told it was accepted.
+#[tokio::test]
+async fn a_claim_write_applied_but_reported_failed_is_accepted_not_a_503() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints("HttpApiFunctionName", "intake.after-claim=return(error)")
+        .await;
+    let account = unique("acct");
+    let body = json!({"type": "ledger", "payload": {"account": account, "amountCents": 3}});
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &body,
+            &[("x-correlation-id", &marked("after-claim"))],
+        )
+        .await;
+    stack.arm_failpoints("HttpApiFunctionName", "").await;
+    assert_eq!(
+        reply.status, 202,
+        "the job runs, so it was accepted: {reply:?}"
+    );
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(stack.ledger_entries(&account).await.len(), 1);
+}
+
+/// The message is sent but reported as failed (a timeout after SQS stored it). If the job has
+/// started by the time the intake would take the claim back, the claim stays and the caller
+/// is told the job was accepted; if it has not, the claim is taken back, the caller gets a 503,
+/// and the message, finding no claim, never runs.
+#[tokio::test]
+async fn a_send_reported_failed_never_deletes_a_started_claim_nor_answers_503_for_work_that_runs() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let account = unique("acct");
+    let body = json!({"type": "ledger", "payload": {"account": account, "amountCents": 4}});
+
+    // The processor takes the message during the pause, before the send's failure is reported.
+    stack
+        .arm_failpoints(
+            "HttpApiFunctionName",
+            "intake.after-send.pause=sleep(5000);intake.after-send=return(error)",
+        )
+        .await;
+    let started = stack
+        .post_json(
+            "/v1/jobs",
+            &body,
+            &[("x-correlation-id", &marked("after-send"))],
+        )
+        .await;
+    // No pause: the claim is taken back while the message waits.
+    stack
+        .arm_failpoints("HttpApiFunctionName", "intake.after-send=return(error)")
+        .await;
+    let other = unique("acct");
+    let unstarted = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "ledger", "payload": {"account": other, "amountCents": 5}}),
+            &[("x-correlation-id", &marked("after-send"))],
+        )
+        .await;
+    stack.arm_failpoints("HttpApiFunctionName", "").await;
+
+    assert_eq!(
+        started.status, 202,
+        "the job started, so it was accepted: {started:?}"
+    );
+    let id = started.json()["id"].as_str().unwrap().to_owned();
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "its claim was kept: {job}");
+    assert_eq!(stack.ledger_entries(&account).await.len(), 1);
+
+    assert_eq!(unstarted.status, 503, "{unstarted:?}");
+    stack.wait_for_work_queue_idle().await;
+    assert!(
+        stack.ledger_entries(&other).await.is_empty(),
+        "a job answered with a 503 never runs"
+    );
+}
+
 #[tokio::test]
 async fn a_copy_delivered_while_its_job_runs_does_not_run_it_again() {
     let _turn = ARMING.lock().await;

@@ -5,7 +5,7 @@ use crate::application::clock::Clock;
 use crate::application::ports::{
     Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
     DeadLetterQueue, Failure, IdempotencyClaim, IdempotencyStore, MessageLedger, PortError,
-    RetryScheduler, StoredResponse, WorkQueue,
+    RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{Claim, IdempotencyKey, JobEvent, JobId, JobStatus, Principal, WorkMessage};
@@ -486,9 +486,17 @@ impl ClaimStore for InMemoryClaims {
         })
     }
 
-    async fn delete(&self, id: &JobId) -> Result<(), PortError> {
-        self.claims.lock().unwrap().remove(id.as_str());
-        Ok(())
+    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
+        let mut claims = self.claims.lock().unwrap();
+        Ok(match claims.get(id.as_str()) {
+            Some(claim) if claim.status != JobStatus::Pending || claim.attempts > 0 => {
+                Withdrawal::Started
+            }
+            _ => {
+                claims.remove(id.as_str());
+                Withdrawal::Withdrawn
+            }
+        })
     }
 }
 

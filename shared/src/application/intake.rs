@@ -8,7 +8,7 @@
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
     ClaimStore, Created, IdempotencyClaim, IdempotencyStore, StoredResponse, WebhookEndpointStore,
-    WorkQueue,
+    Withdrawal, WorkQueue,
 };
 use crate::domain::{
     CallbackState, Claim, CorrelationId, EndpointId, IdempotencyKey, JobId, JobStatus, Pattern,
@@ -334,32 +334,81 @@ impl Intake {
     }
 
     /// Writes the claim and queues the job, concurrently (they are independent, so the caller
-    /// waits for one round trip). `false` when either failed: then the job is not accepted, and
-    /// a claim written without its message is removed (nobody was given its id).
+    /// waits for one round trip). `true` when the job will run, so the caller may be told it
+    /// was accepted; `false` when it will not (then nothing of it runs). A write reported as
+    /// failed may still have been applied (a timeout after the fact), so a failure is looked
+    /// into before the answer: a claim that is there after all is accepted; a claim whose
+    /// message may not be queued is taken back only while no delivery has started it.
     async fn record_and_queue(&self, claim: &Claim, work: &WorkMessage, delay: u32) -> bool {
         let enqueue = async {
             // After (or while) the claim is written, before the message is sent.
             crate::error_point!("intake.before-send", &work.correlation_id);
-            self.queue.enqueue(work, delay).await
+            self.queue.enqueue(work, delay).await?;
+            // Sent, and then reported as failed: a timeout after SQS stored the message.
+            // (`.pause` lets the processor take it meanwhile.)
+            crate::crash_point!("intake.after-send.pause", &work.correlation_id);
+            crate::error_point!("intake.after-send", &work.correlation_id);
+            Ok::<_, crate::application::ports::PortError>(())
         };
-        let (created, enqueued) = tokio::join!(self.claims.create(claim), enqueue);
-        if let Err(error) = &created {
-            // A message without a claim is dropped by the processor: nothing to undo.
-            tracing::error!(%error, "claim not written; job not accepted");
-        }
-        if let Err(error) = &enqueued {
-            tracing::error!(%error, "job not queued; job not accepted");
-            // Only a claim this try wrote: one an earlier try wrote may have its message queued.
-            if matches!(created, Ok(Created::New))
-                && let Err(error) = self.claims.delete(&claim.id).await
-            {
-                tracing::warn!(%error, "unqueued claim left for TTL to remove");
-            }
-        }
+        let create = async {
+            let created = self.claims.create(claim).await?;
+            // Written, and then reported as failed: a timeout after DynamoDB applied it.
+            crate::error_point!("intake.after-claim", &work.correlation_id);
+            Ok::<_, crate::application::ports::PortError>(created)
+        };
+        let (created, enqueued) = tokio::join!(create, enqueue);
         if matches!(created, Ok(Created::AlreadyThere)) {
             tracing::info!(job_id = %claim.id, "claim already written by an earlier try of this request");
         }
-        created.is_ok() && enqueued.is_ok()
+        match (created, enqueued) {
+            (Ok(_), Ok(())) => true,
+            (Err(error), Ok(())) => {
+                tracing::error!(%error, "claim write failed; looking whether it was applied");
+                self.claim_is_there(&claim.id).await
+            }
+            (created, Err(error)) => {
+                tracing::error!(%error, "job not queued; job not accepted unless it has started");
+                // Only a claim this try wrote (or may have written): one an earlier try wrote
+                // may have its message queued.
+                match created {
+                    Ok(Created::AlreadyThere) => false,
+                    Ok(Created::New) | Err(_) => self.withdraw(&claim.id).await,
+                }
+            }
+        }
+    }
+
+    /// After a failed claim write: whether the claim exists all the same (its message is
+    /// queued, so the job runs). Unknown counts as absent: the message, finding no claim, is
+    /// dropped unrun (or, should the claim be there, runs: the README's failure model says so).
+    async fn claim_is_there(&self, id: &JobId) -> bool {
+        match self.claims.get(id).await {
+            Ok(Some(_)) => {
+                tracing::info!(job_id = %id, "the claim was written after all; job accepted");
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::error!(%error, "could not read the claim back; job not accepted");
+                false
+            }
+        }
+    }
+
+    /// Takes back a claim whose message may not have been queued: `true` if a delivery has
+    /// started it meanwhile (the message was queued after all: the job is accepted).
+    async fn withdraw(&self, id: &JobId) -> bool {
+        match self.claims.withdraw(id).await {
+            Ok(Withdrawal::Withdrawn) => false,
+            Ok(Withdrawal::Started) => {
+                tracing::info!(job_id = %id, "the job started: its message was queued after all; job accepted");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "unqueued claim left for TTL to remove");
+                false
+            }
+        }
     }
 }
 

@@ -149,6 +149,15 @@ pub enum Created {
     AlreadyThere,
 }
 
+/// What taking back a claim whose message may not have been queued found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// It had never started (or was not there): gone now, and no message will run it.
+    Withdrawn,
+    /// A delivery has started it: its message was queued after all, and the claim stays.
+    Started,
+}
+
 /// What cancelling a claim found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CancelOutcome {
@@ -174,8 +183,9 @@ pub trait ClaimStore: Send + Sync {
         owner: &Principal,
         now: OffsetDateTime,
     ) -> Result<CancelOutcome, PortError>;
-    /// Compensation for a claim whose job could not be enqueued.
-    async fn delete(&self, id: &JobId) -> Result<(), PortError>;
+    /// Compensation for a claim whose job may not have been enqueued: removes it only while no
+    /// delivery has started it (`PENDING`, no attempt), in one conditional write.
+    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError>;
 }
 
 /// Callers' webhook endpoints (`ENDPOINT#<id>`).

@@ -3,7 +3,7 @@
 
 use super::{callback_sources, condition_held, job_sources, n, one_of, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
-use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError};
+use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError, Withdrawal};
 use crate::domain::{
     CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, EndpointId, JobEvent,
     JobFailure, JobId, JobStatus, Pattern, Principal,
@@ -204,15 +204,27 @@ impl ClaimStore for DynamoClaimStore {
         }
     }
 
-    async fn delete(&self, id: &JobId) -> Result<(), PortError> {
-        self.client
+    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
+            // Absent already, or never started: a started claim's message was queued after all.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#status = :pending AND attempts = :none)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
+            .expression_attribute_values(":none", n(0))
             .send()
-            .await
-            .map_err(|e| port_error("dynamodb:DeleteItem(claim)", e))?;
-        Ok(())
+            .await;
+        Ok(
+            match condition_held("dynamodb:DeleteItem(claim withdrawal)", result)? {
+                true => Withdrawal::Withdrawn,
+                false => Withdrawal::Started,
+            },
+        )
     }
 }
 

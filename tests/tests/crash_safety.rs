@@ -169,6 +169,37 @@ async fn a_send_reported_failed_never_deletes_a_started_claim_nor_answers_503_fo
     );
 }
 
+/// A message whose send was reported failed (but stored) gets a 503; the client's retry under
+/// the same key names the same message, so the work runs once, not once per try.
+#[tokio::test]
+async fn a_retry_after_a_send_reported_failed_names_the_same_message() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let account = unique("acct");
+    let body = json!({"type": "ledger", "payload": {"account": account, "amountCents": 6}});
+    let key = unique("key");
+    let correlation_id = marked("after-send");
+    let headers = [
+        ("idempotency-key", key.as_str()),
+        ("x-correlation-id", correlation_id.as_str()),
+    ];
+    stack
+        .arm_failpoints("HttpApiFunctionName", "intake.after-send=return(error)")
+        .await;
+    let first = stack.post_json("/v1/messages", &body, &headers).await;
+    stack.arm_failpoints("HttpApiFunctionName", "").await;
+    assert_eq!(first.status, 503, "{first:?}");
+    let retry = stack.post_json("/v1/messages", &body, &headers).await;
+    assert_eq!(retry.status, 202, "the retry is let in at once: {retry:?}");
+    let id = retry.json()["messageId"].as_str().unwrap().to_owned();
+    stack.wait_for_status(&id, "SUCCEEDED").await;
+    stack.wait_for_work_queue_idle().await;
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "booked once: {entries:?}");
+    assert_eq!(entries[0]["jobId"].as_s().unwrap(), &id);
+    assert_eq!(number(&entries[0], "runs"), 1, "run once");
+}
+
 #[tokio::test]
 async fn a_copy_delivered_while_its_job_runs_does_not_run_it_again() {
     let _turn = ARMING.lock().await;

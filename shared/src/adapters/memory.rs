@@ -176,8 +176,12 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         Ok(())
     }
 
-    async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError> {
-        self.keys.lock().unwrap().remove(&Self::id(scope, key));
+    async fn unlock(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError> {
+        if let Some(record) = self.keys.lock().unwrap().get_mut(&Self::id(scope, key))
+            && matches!(record.state, KeyState::InProgress { .. })
+        {
+            record.state = KeyState::InProgress { lapsed: true };
+        }
         Ok(())
     }
 }

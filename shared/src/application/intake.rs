@@ -215,8 +215,8 @@ impl Intake {
                         })
                     }
                     Err(refusal) => {
-                        if let Err(error) = self.idempotency.release(&scope, &key).await {
-                            tracing::warn!(%error, "could not release the idempotency key; it frees itself when its lock lapses");
+                        if let Err(error) = self.idempotency.unlock(&scope, &key).await {
+                            tracing::warn!(%error, "could not unlock the idempotency key; it unlocks itself when its lock lapses");
                         }
                         Err(refusal)
                     }
@@ -294,7 +294,7 @@ impl Intake {
         };
         let delay_seconds = request.submission.delay_seconds;
         let expires_at = if pattern == Pattern::FireAndForget {
-            if let Err(error) = self.queue.enqueue(&work, delay_seconds).await {
+            if let Err(error) = self.send(&work, delay_seconds).await {
                 tracing::error!(%error, "work queue unavailable; message not accepted");
                 return Err(Refusal::Unavailable(
                     "the message could not be queued and was not accepted; retry later",
@@ -340,23 +340,13 @@ impl Intake {
     /// into before the answer: a claim that is there after all is accepted; a claim whose
     /// message may not be queued is taken back only while no delivery has started it.
     async fn record_and_queue(&self, claim: &Claim, work: &WorkMessage, delay: u32) -> bool {
-        let enqueue = async {
-            // After (or while) the claim is written, before the message is sent.
-            crate::error_point!("intake.before-send", &work.correlation_id);
-            self.queue.enqueue(work, delay).await?;
-            // Sent, and then reported as failed: a timeout after SQS stored the message.
-            // (`.pause` lets the processor take it meanwhile.)
-            crate::crash_point!("intake.after-send.pause", &work.correlation_id);
-            crate::error_point!("intake.after-send", &work.correlation_id);
-            Ok::<_, crate::application::ports::PortError>(())
-        };
         let create = async {
             let created = self.claims.create(claim).await?;
             // Written, and then reported as failed: a timeout after DynamoDB applied it.
             crate::error_point!("intake.after-claim", &work.correlation_id);
             Ok::<_, crate::application::ports::PortError>(created)
         };
-        let (created, enqueued) = tokio::join!(create, enqueue);
+        let (created, enqueued) = tokio::join!(create, self.send(work, delay));
         if matches!(created, Ok(Created::AlreadyThere)) {
             tracing::info!(job_id = %claim.id, "claim already written by an earlier try of this request");
         }
@@ -376,6 +366,22 @@ impl Intake {
                 }
             }
         }
+    }
+
+    /// Queues the work message.
+    async fn send(
+        &self,
+        work: &WorkMessage,
+        delay: u32,
+    ) -> Result<(), crate::application::ports::PortError> {
+        // After (or while) a job's claim is written, before the message is sent.
+        crate::error_point!("intake.before-send", &work.correlation_id);
+        self.queue.enqueue(work, delay).await?;
+        // Sent, and then reported as failed: a timeout after SQS stored the message.
+        // (`.pause` lets the processor take it meanwhile.)
+        crate::crash_point!("intake.after-send.pause", &work.correlation_id);
+        crate::error_point!("intake.after-send", &work.correlation_id);
+        Ok(())
     }
 
     /// After a failed claim write: whether the claim exists all the same (its message is
@@ -565,6 +571,43 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(same.acceptance.id, first.acceptance.id);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_refusal_names_the_same_work_at_once() {
+        let h = harness();
+        h.queue.fail.set(true);
+        assert!(matches!(
+            h.intake.accept(Door::Messages, request(Some("k-r"))).await,
+            Err(Refusal::Unavailable(_))
+        ));
+        h.queue.fail.set(false);
+        let other = Request {
+            idempotency: Some((
+                IdempotencyKey::parse("k-r").unwrap(),
+                json!({"type": "echo", "payload": {"n": 2}}),
+            )),
+            ..request(None)
+        };
+        assert!(
+            matches!(
+                h.intake.accept(Door::Messages, other).await,
+                Err(Refusal::KeyReused)
+            ),
+            "the key stays the refused request's"
+        );
+        let retry = h
+            .intake
+            .accept(Door::Messages, request(Some("k-r")))
+            .await
+            .unwrap();
+        let again = h
+            .intake
+            .accept(Door::Messages, request(Some("k-r")))
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.acceptance.id, retry.acceptance.id);
     }
 
     #[tokio::test]

@@ -80,8 +80,10 @@ pub trait IdempotencyStore: Send + Sync {
         key: &IdempotencyKey,
         response: &StoredResponse,
     ) -> Result<(), PortError>;
-    /// Forget an acquired key whose work failed, so the client's retry can proceed.
-    async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError>;
+    /// The request that acquired the key was not accepted (a dependency failed, and its writes
+    /// may have been applied all the same): the key stays that request's, with its id, and is
+    /// unlocked at once, so the client's retry of it takes the key over and names the same work.
+    async fn unlock(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError>;
 }
 
 /// Why a caller's token was not accepted.

@@ -226,17 +226,23 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         Ok(())
     }
 
-    async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError> {
-        self.client
-            .delete_item()
+    async fn unlock(&self, scope: &str, key: &IdempotencyKey) -> Result<(), PortError> {
+        // A lock that has already lapsed: the next try of the request takes the key over.
+        let lapsed = self.clock.now().unix_timestamp() - 1;
+        let result = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(scope, key))
+            .update_expression("SET lockedUntil = :lapsed")
             .condition_expression("#status = :in_progress")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":lapsed", n(lapsed))
             .send()
-            .await
-            .map_err(|e| port_error("dynamodb:DeleteItem(idempotency)", e))?;
+            .await;
+        // Not in progress any more: completed or gone, nothing to unlock.
+        super::condition_held("dynamodb:UpdateItem(idempotency unlock)", result)?;
         Ok(())
     }
 }

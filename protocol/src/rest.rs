@@ -145,7 +145,7 @@ impl std::fmt::Display for CallbackStatus {
 /// Why a job failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFailure {
-    /// `permanent`, `retries-exhausted`, `timeout`, `unparseable` or `dead-lettered`.
+    /// `permanent`, `retries-exhausted`, `timeout`, `unparseable`, `dead-lettered` or `expired`.
     pub kind: String,
     pub reason: String,
 }

@@ -200,6 +200,31 @@ impl Stack {
         found.len()
     }
 
+    /// Moves a job's claim past its lifetime (`expiresAt` and `ttl`), as if the claim lifetime
+    /// had run out while the job waited (a backlog), before DynamoDB's TTL sweep removed it.
+    pub async fn age_claim(&self, id: &str) {
+        let past = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 1;
+        self.dynamodb
+            .update_item()
+            .table_name(self.output("TableName"))
+            .key("pk", AttributeValue::S(format!("JOB#{id}")))
+            .update_expression("SET expiresAt = :at, #ttl = :ttl")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(
+                ":at",
+                AttributeValue::S("2020-01-01T00:00:00.000Z".into()),
+            )
+            .expression_attribute_values(":ttl", AttributeValue::N(past.to_string()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .expect("UpdateItem");
+    }
+
     /// The processor's record of a message.
     pub async fn message_record(&self, message_id: &str) -> Option<Record> {
         self.item(&format!("MSG#{message_id}")).await.map(Record)

@@ -124,11 +124,11 @@ async fn a_send_reported_failed_never_deletes_a_started_claim_nor_answers_503_fo
     let account = unique("acct");
     let body = json!({"type": "ledger", "payload": {"account": account, "amountCents": 4}});
 
-    // The processor takes the message during the pause, before the send's failure is reported.
+    // The intake waits for the processor to start the job before taking the claim back.
     stack
         .arm_failpoints(
             "HttpApiFunctionName",
-            "intake.after-send.pause=sleep(5000);intake.after-send=return(error)",
+            "intake.after-send=return(error);intake.before-withdraw=return(until-started)",
         )
         .await;
     let started = stack
@@ -198,6 +198,39 @@ async fn a_retry_after_a_send_reported_failed_names_the_same_message() {
     assert_eq!(entries.len(), 1, "booked once: {entries:?}");
     assert_eq!(entries[0]["jobId"].as_s().unwrap(), &id);
     assert_eq!(number(&entries[0], "runs"), 1, "run once");
+}
+
+/// A WebSocket submit whose claim write failed while its message went out is refused
+/// (`unavailable`); the message, finding no claim, is dropped unrun. The client's resubmit of
+/// the same `requestId` afterwards is accepted and runs — it is not swallowed by the queue's
+/// deduplication of the first message.
+#[tokio::test]
+async fn a_websocket_resubmit_after_a_failed_claim_write_runs() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    stack
+        .arm_failpoints("WebSocketFunctionName", "intake.before-claim=return(error)")
+        .await;
+    let submit = SubmitFrame::new("retry-me", "echo", json!("again"))
+        .with_correlation_id(marked("before-claim"));
+    ws.submit(&submit).await.unwrap();
+    let refused = courier_e2e::ws::frames_until(&mut ws, "the refusal", |frames| {
+        frames.iter().any(|f| f.is_final())
+    })
+    .await;
+    stack.arm_failpoints("WebSocketFunctionName", "").await;
+    let last = refused.last().unwrap();
+    assert_eq!(last.kind, FrameKind::Error, "{refused:?}");
+    assert_eq!(last.data["code"], error_code::UNAVAILABLE, "{refused:?}");
+    // The claimless message is dropped unrun.
+    stack.wait_for_queue_idle("OrderedWorkQueueUrl").await;
+
+    ws.submit(&submit).await.unwrap();
+    let frames = courier_e2e::ws::frames_until_final(&mut ws, &["retry-me"]).await;
+    let last = frames.last().unwrap();
+    assert_eq!(last.kind, FrameKind::Result, "{frames:?}");
+    assert_eq!(last.data, json!("again"));
 }
 
 #[tokio::test]

@@ -201,6 +201,8 @@ pub struct LedgerEntry {
     pub redrive_base: u32,
     /// Until when the running attempt holds the job.
     pub lease_until: Option<std::time::Instant>,
+    /// The job's claim is past its lifetime.
+    pub claim_expired: bool,
 }
 
 impl LedgerEntry {
@@ -216,6 +218,7 @@ impl LedgerEntry {
             redrives: 0,
             redrive_base: 0,
             lease_until: None,
+            claim_expired: false,
         }
     }
 }
@@ -229,6 +232,16 @@ pub struct InMemoryLedger {
 }
 
 impl InMemoryLedger {
+    /// As if the claim of the job at `record_key` had outlived its lifetime.
+    pub fn expire_claim(&self, record_key: &str) {
+        self.entries
+            .lock()
+            .unwrap()
+            .entry(record_key.to_owned())
+            .or_insert_with(LedgerEntry::new)
+            .claim_expired = true;
+    }
+
     /// As if every lease had run out (the runs holding them died).
     pub fn lapse_leases(&self) {
         for entry in self.entries.lock().unwrap().values_mut() {
@@ -273,6 +286,9 @@ impl MessageLedger for InMemoryLedger {
                 remaining: until - now,
             });
         }
+        if entry.claim_expired && !entry.status.is_terminal() {
+            return Ok(AttemptStart::Expired);
+        }
         let redriven = envelope.redrive > entry.redrives
             && job::transition(entry.status, JobEvent::Redrive).is_some();
         if redriven {
@@ -309,6 +325,15 @@ impl MessageLedger for InMemoryLedger {
         self.fail_success.check("record_success")?;
         self.apply(record_key, JobEvent::Succeed, |e| {
             e.result = Some(result.clone());
+            e.lease_until = None;
+        });
+        Ok(())
+    }
+
+    async fn expire(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+        self.fail.check("expire")?;
+        self.apply(record_key, JobEvent::Expire, |e| {
+            e.failure = Some(failure.clone());
             e.lease_until = None;
         });
         Ok(())

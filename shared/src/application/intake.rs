@@ -234,6 +234,16 @@ impl Intake {
         request: &Request,
     ) -> Result<Option<EndpointId>, Refusal> {
         let submission = &request.submission;
+        // A job held back past its claim's lifetime would expire before anyone could run it.
+        if *door != Door::Messages
+            && u64::from(submission.delay_seconds) >= self.claim_lifetime.as_secs()
+        {
+            return Err(Refusal::InvalidBody(format!(
+                "delaySeconds: {} s is not shorter than a job's claim lives ({} s): the job would expire before it could run",
+                submission.delay_seconds,
+                self.claim_lifetime.as_secs()
+            )));
+        }
         self.registry
             .validate(&submission.job_type, &submission.payload)
             .map_err(|e| match e {
@@ -341,6 +351,8 @@ impl Intake {
     /// message may not be queued is taken back only while no delivery has started it.
     async fn record_and_queue(&self, claim: &Claim, work: &WorkMessage, delay: u32) -> bool {
         let create = async {
+            // The claim write fails (and is not applied) while the message goes out.
+            crate::error_point!("intake.before-claim", &work.correlation_id);
             let created = self.claims.create(claim).await?;
             // Written, and then reported as failed: a timeout after DynamoDB applied it.
             crate::error_point!("intake.after-claim", &work.correlation_id);
@@ -358,6 +370,9 @@ impl Intake {
             }
             (created, Err(error)) => {
                 tracing::error!(%error, "job not queued; job not accepted unless it has started");
+                #[cfg(feature = "failpoints")]
+                self.until_started_if_armed(&claim.id, &work.correlation_id)
+                    .await;
                 // Only a claim this try wrote (or may have written): one an earlier try wrote
                 // may have its message queued.
                 match created {
@@ -378,10 +393,30 @@ impl Intake {
         crate::error_point!("intake.before-send", &work.correlation_id);
         self.queue.enqueue(work, delay).await?;
         // Sent, and then reported as failed: a timeout after SQS stored the message.
-        // (`.pause` lets the processor take it meanwhile.)
-        crate::crash_point!("intake.after-send.pause", &work.correlation_id);
         crate::error_point!("intake.after-send", &work.correlation_id);
         Ok(())
+    }
+
+    /// `intake.before-withdraw=return(until-started)`: waits (up to a minute) until a delivery
+    /// has started the job, so a test sees the processor win the race with the withdrawal
+    /// without betting on how long the processor takes.
+    #[cfg(feature = "failpoints")]
+    async fn until_started_if_armed(&self, id: &JobId, correlation_id: &str) {
+        if crate::failpoints::action("intake.before-withdraw", correlation_id).as_deref()
+            != Some("until-started")
+        {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(claim)) = self.claims.get(id).await
+                && (claim.attempts > 0 || claim.status != crate::domain::JobStatus::Pending)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tracing::warn!(job_id = %id, "failpoint: the job did not start within a minute");
     }
 
     /// After a failed claim write: whether the claim exists all the same (its message is
@@ -679,6 +714,28 @@ mod tests {
             .unwrap();
         assert_eq!(claim.callback.unwrap().endpoint_id, endpoint.id);
         assert!(h.queue.messages.lock().unwrap()[0].has_callback);
+    }
+
+    #[tokio::test]
+    async fn a_job_held_back_past_its_claims_lifetime_is_refused() {
+        let mut h = harness();
+        h.intake.claim_lifetime = Duration::from_secs(60);
+        let delayed = |seconds: u32| {
+            let body = json!({"type": "echo", "delaySeconds": seconds});
+            Request {
+                submission: Submission::from_json(body).unwrap(),
+                ..request(None)
+            }
+        };
+        let refused = h.intake.accept(Door::Jobs, delayed(60)).await;
+        assert!(
+            matches!(&refused, Err(Refusal::InvalidBody(detail)) if detail.contains("delaySeconds")),
+            "{refused:?}"
+        );
+        assert_eq!(h.claims.len(), 0);
+        assert!(h.intake.accept(Door::Jobs, delayed(59)).await.is_ok());
+        // A message has no claim to outlive.
+        assert!(h.intake.accept(Door::Messages, delayed(600)).await.is_ok());
     }
 
     #[tokio::test]

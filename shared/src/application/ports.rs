@@ -116,6 +116,9 @@ pub enum FailureKind {
     Unparseable,
     /// SQS redrive moved the message to the dead-letter queue with no outcome recorded.
     DeadLettered,
+    /// The claim's lifetime ran out before the job could finish (it never ran, or its retries
+    /// outlasted the claim).
+    Expired,
 }
 
 impl FailureKind {
@@ -126,15 +129,17 @@ impl FailureKind {
             Self::Timeout => "timeout",
             Self::Unparseable => "unparseable",
             Self::DeadLettered => "dead-lettered",
+            Self::Expired => "expired",
         }
     }
 
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Permanent,
         Self::RetriesExhausted,
         Self::Timeout,
         Self::Unparseable,
         Self::DeadLettered,
+        Self::Expired,
     ];
 }
 
@@ -249,6 +254,9 @@ pub enum AttemptStart {
     /// No claim (yet): the message can outrun its claim's write, which the intake makes at
     /// the same time; or the job was never accepted.
     NoClaim,
+    /// The claim is past its lifetime and the job has not finished: it is not run, but ended
+    /// (`expire`).
+    Expired,
 }
 
 /// What abandoning a job whose message SQS dead-lettered found.
@@ -280,6 +288,9 @@ pub trait MessageLedger: Send + Sync {
     async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError>;
     async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError>;
     async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
+    /// `PENDING | RUNNING → FAILED` for a job whose claim expired before it finished
+    /// (`JobEvent::Expire`); a job that ended meanwhile is left as it is.
+    async fn expire(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
     /// A transient failure that will be retried: the record stays non-terminal.
     async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError>;
     /// Ends a job SQS gave up on (`JobEvent::Abandon`) with `failure`, unless a delivery holds

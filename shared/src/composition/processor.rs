@@ -59,6 +59,7 @@ pub fn wire(
             Limits {
                 retry,
                 max_receive_count: settings.max_receive_count,
+                claim_lifetime: settings.claim_lifetime,
             },
             clock.clone(),
         )

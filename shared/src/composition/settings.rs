@@ -179,6 +179,8 @@ pub struct ProcessorSettings {
     pub retry_max_delay: Duration,
     /// How long a processed-message record is kept, so redeliveries stay no-ops.
     pub record_ttl: Duration,
+    /// How long a claim lives after acceptance (the HTTP and WebSocket functions' setting).
+    pub claim_lifetime: Duration,
     /// The FIFO queue of jobs submitted over WebSocket, and its dead-letter queue.
     pub ordered_work_queue_url: String,
     pub ordered_dead_letter_queue_url: String,
@@ -201,6 +203,7 @@ impl ProcessorSettings {
             retry_base_delay: Duration::from_secs(parameters::RETRY_BASE_DELAY_SECONDS.number()?),
             retry_max_delay: Duration::from_secs(number_or("RETRY_MAX_DELAY_SECONDS", 300)?),
             record_ttl: Duration::from_secs(number_or("RECORD_TTL_SECONDS", 7 * 86_400)?),
+            claim_lifetime: Duration::from_secs(parameters::CLAIM_LIFETIME_SECONDS.number()?),
             ordered_work_queue_url: required("ORDERED_WORK_QUEUE_URL")?,
             ordered_dead_letter_queue_url: required("ORDERED_DEAD_LETTER_QUEUE_URL")?,
             dead_letter_inbox_url: required("DEAD_LETTER_INBOX_URL")?,

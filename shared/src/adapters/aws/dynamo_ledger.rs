@@ -247,6 +247,18 @@ impl DynamoMessageLedger {
                         .and_then(|v| v.as_n().ok())
                         .and_then(|v| v.parse::<i64>().ok())
                         .filter(|until| *until >= now.unix_timestamp());
+                    let unfinished = old
+                        .get("status")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|status| JobStatus::parse(status))
+                        .is_some_and(|status| !status.is_terminal());
+                    // A claim's `ttl` is its `expiresAt` (a message record has its own).
+                    let expired = envelope.pattern != Pattern::FireAndForget
+                        && old
+                            .get("ttl")
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .is_some_and(|ttl| ttl <= now.unix_timestamp());
                     Ok(match lease_until {
                         Some(until) if running => AttemptStart::RunningElsewhere {
                             // The lease holds through its last second.
@@ -254,6 +266,7 @@ impl DynamoMessageLedger {
                                 (until - now.unix_timestamp() + 1) as u64,
                             ),
                         },
+                        _ if unfinished && expired => AttemptStart::Expired,
                         _ => AttemptStart::AlreadyFinished,
                     })
                 }
@@ -391,6 +404,19 @@ impl MessageLedger for DynamoMessageLedger {
         self.update_running(
             JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
+            record_key,
+            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
+             REMOVE leaseUntil",
+            &[("#error", "error")],
+            vec![(":error", failure_value(failure))],
+        )
+        .await
+    }
+
+    async fn expire(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+        self.update_running(
+            JobEvent::Expire,
+            "dynamodb:UpdateItem(expire)",
             record_key,
             "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
              REMOVE leaseUntil",

@@ -62,8 +62,10 @@ fn deduplication_id(parts: &[&str]) -> String {
 }
 
 /// The work queue: one `SendMessage` per accepted request. On a FIFO queue a bidirectional job
-/// goes in its connection's message group (frames keep per-connection order) with a
-/// deduplication id derived from connection and request, so a resent submit is queued once.
+/// goes in its connection's message group (frames keep per-connection order). Each send is its
+/// own message (a fresh deduplication id): SQS's five-minute deduplication would otherwise
+/// swallow a resubmit whose first message was sent without its claim and dropped, and a
+/// duplicate costs nothing, since a job's claim lets it run once however many messages name it.
 #[derive(Clone)]
 pub struct SqsWorkQueue {
     client: Client,
@@ -85,19 +87,13 @@ impl WorkQueue for SqsWorkQueue {
         let mut request = self.client.send_message().queue_url(&self.queue_url);
         if is_fifo(&self.queue_url) {
             // FIFO queues take no per-message delay; the group orders the work instead.
-            let (group, dedup) = match &envelope.reply_to {
-                Some(to) => (
-                    to.connection_id.clone(),
-                    deduplication_id(&[&to.connection_id, &to.request_id]),
-                ),
-                None => (
-                    envelope.message_id.clone(),
-                    deduplication_id(&[&envelope.message_id]),
-                ),
+            let group = match &envelope.reply_to {
+                Some(to) => to.connection_id.clone(),
+                None => envelope.message_id.clone(),
             };
             request = request
                 .message_group_id(group)
-                .message_deduplication_id(dedup);
+                .message_deduplication_id(uuid::Uuid::new_v4().simple().to_string());
         } else {
             request = request.delay_seconds(delay_seconds as i32);
         }

@@ -75,6 +75,9 @@ pub struct Limits {
     /// The queue's redrive `maxReceiveCount`: the receive after which SQS gives up on a
     /// message. A backstop for messages that never get to run; above `retry.max_attempts`.
     pub max_receive_count: u32,
+    /// How long a claim lives after acceptance: a job's message older than this whose claim is
+    /// gone (DynamoDB's TTL swept it) is an expired job, not one that was never accepted.
+    pub claim_lifetime: Duration,
 }
 
 pub struct MessageProcessor {
@@ -314,6 +317,10 @@ impl MessageProcessor {
                 // finds the job finished (and is acknowledged) or runs it.
                 return Err(self.wait_out_lease(record, remaining).await);
             }
+            AttemptStart::Expired => return self.expire(body, envelope, true).await,
+            AttemptStart::NoClaim if self.outlived_its_claim(envelope) => {
+                return self.expire(body, envelope, false).await;
+            }
             AttemptStart::NoClaim if receive_count < NO_CLAIM_RECEIVES => {
                 tracing::info!(receive_count, "no claim yet; looked at again shortly");
                 let delay = self.redelivery_delay(receive_count);
@@ -437,6 +444,54 @@ impl MessageProcessor {
         tracing::warn!(kind = failure.kind.as_str(), reason = %crate::telemetry::capped(&failure.reason), "job failed; sent to the dead-letter queue");
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
         Ok(())
+    }
+
+    /// Whether a job's message is older than any claim of it can be.
+    fn outlived_its_claim(&self, envelope: &WorkMessage) -> bool {
+        envelope.pattern != crate::domain::Pattern::FireAndForget
+            && since_accepted(envelope, self.clock.now())
+                .is_some_and(|age| age > self.limits.claim_lifetime)
+    }
+
+    /// Ends a job whose claim expired before it could finish, without running it: FAILED
+    /// (`expired`) on its claim if the claim is still stored, a letter in the dead-letter
+    /// queue, an error frame and its callback (which needs the claim: none once it is swept).
+    async fn expire(
+        &self,
+        body: &str,
+        envelope: &WorkMessage,
+        claim_stored: bool,
+    ) -> Result<(), ProcessError> {
+        let failure = Failure {
+            kind: FailureKind::Expired,
+            reason: format!(
+                "the claim expired before the job could finish (accepted {}, claims live {} s)",
+                envelope.accepted_at,
+                self.limits.claim_lifetime.as_secs()
+            ),
+        };
+        self.dead_letters
+            .dead_letter(&self.letter(body, envelope, &failure))
+            .await?;
+        if claim_stored {
+            self.ledger
+                .expire(&crate::domain::record_key(envelope), &failure)
+                .await?;
+        }
+        tracing::warn!(
+            claim_stored,
+            "job expired before it could finish; sent to the dead-letter queue"
+        );
+        crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
+        crate::metrics::processed(
+            pattern_label(envelope),
+            crate::metrics::Outcome::Failed,
+            None,
+            Duration::ZERO,
+            since_accepted(envelope, self.clock.now()),
+            about(envelope),
+        );
+        self.announce_failure(envelope, &failure).await
     }
 
     /// Tells whoever waits on a failed job: its WebSocket client and its callback.

@@ -39,6 +39,7 @@ impl Harness {
                     max_delay: Duration::from_secs(60),
                 },
                 max_receive_count: 5,
+                claim_lifetime: Duration::from_secs(86_400),
             },
             Arc::new(crate::application::clock::SystemClock),
         );
@@ -358,6 +359,7 @@ mod bidirectional {
                     max_delay: Duration::ZERO,
                 },
                 max_receive_count: 5,
+                claim_lifetime: Duration::from_secs(86_400),
             },
             Arc::new(crate::application::clock::SystemClock),
         )
@@ -689,4 +691,33 @@ mod abandoned {
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].failure.kind, FailureKind::Unparseable);
     }
+}
+
+#[tokio::test]
+async fn a_job_whose_claim_expired_is_failed_expired_unrun_and_its_callback_started() {
+    let h = Harness::new();
+    let mut env = envelope("echo", json!("late"));
+    env.pattern = Pattern::ClaimCheck;
+    env.message_id = "job-expired".into();
+    env.has_callback = true;
+    h.ledger.expire_claim("JOB#job-expired");
+    assert!(
+        h.deliver(&env.to_json(), 1).await.is_empty(),
+        "acknowledged"
+    );
+    let entry = h.ledger.entry("JOB#job-expired").unwrap();
+    assert_eq!(
+        (entry.status, entry.attempts),
+        (JobStatus::Failed, 0),
+        "never run"
+    );
+    assert_eq!(entry.failure.unwrap().kind, FailureKind::Expired);
+    assert_eq!(entry.result, None);
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::Expired);
+    assert_eq!(h.callbacks.started(), vec!["job-expired"]);
+    // A redelivery finds it finished: nothing more.
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    assert_eq!(h.dead_letters.letters().len(), 1);
 }

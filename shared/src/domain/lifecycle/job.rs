@@ -1,5 +1,6 @@
 //! A job's lifecycle: `PENDING → RUNNING → SUCCEEDED | FAILED`, or `PENDING → CANCELLED`; a
-//! job whose message SQS gave up on goes from `PENDING` or `RUNNING` to `FAILED`.
+//! job whose message SQS gave up on, or whose claim expired before it could finish, goes from
+//! `PENDING` or `RUNNING` to `FAILED`.
 //!
 //! A fire-and-forget message has no claim: its record is created `RUNNING` by the first
 //! [`JobEvent::Start`] (there is no `PENDING` record to start from), and otherwise follows the
@@ -28,10 +29,15 @@ pub enum JobEvent {
     /// SQS redrive moved the message aside before any delivery recorded an outcome (each one
     /// crashed, timed out or met a dependency error): the job fails without another attempt.
     Abandon,
+    /// A delivery finds the job's claim past its lifetime before the job could finish (it
+    /// waited in a backlog, or retried, longer than the claim lives): the job fails unrun.
+    Expire,
 }
 
 impl JobEvent {
-    pub const ALL: [Self; 7] = [Start, Progress, Succeed, Fail, Cancel, Redrive, Abandon];
+    pub const ALL: [Self; 8] = [
+        Start, Progress, Succeed, Fail, Cancel, Redrive, Abandon, Expire,
+    ];
 }
 
 /// The table: `(from, event, to)`. A pair not listed is refused.
@@ -45,6 +51,8 @@ pub const TRANSITIONS: &[(JobStatus, JobEvent, JobStatus)] = &[
     (Failed, Redrive, Running),
     (Pending, Abandon, Failed),
     (Running, Abandon, Failed),
+    (Pending, Expire, Failed),
+    (Running, Expire, Failed),
 ];
 
 /// Where `event` takes a job that is `from`; `None` when the table refuses it.
@@ -78,6 +86,7 @@ mod tests {
                 (Pending, Cancel) => Some(Cancelled),
                 (Failed, Redrive) => Some(Running),
                 (Pending | Running, Abandon) => Some(Failed),
+                (Pending | Running, Expire) => Some(Failed),
                 _ => None,
             }
         };
@@ -112,6 +121,7 @@ mod tests {
         assert_eq!(sources(Cancel), vec![Pending]);
         assert_eq!(sources(Succeed), vec![Running]);
         assert_eq!(sources(Abandon), vec![Pending, Running]);
+        assert_eq!(sources(Expire), vec![Pending, Running]);
         for event in JobEvent::ALL {
             for from in sources(event) {
                 assert_eq!(transition(from, event), Some(target(event)));

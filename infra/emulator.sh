@@ -22,6 +22,8 @@ start() {
     die "something else already answers at $COURIER_ENDPOINT; stop it or set COURIER_ENDPOINT"
   fi
   mkdir -p "$COURIER_LOCAL_DIR"
+  # Failpoints a crash-safety test armed in a stack that is gone must not fire in this one.
+  rm -rf "${TMPDIR:-/tmp}/courier-failpoints-${COURIER_ENDPOINT//[^A-Za-z0-9]/-}"
   log "starting MiniStack on 127.0.0.1:$COURIER_PORT (log: ${EMULATOR_LOG#"$COURIER_ROOT"/})"
   # BIND_HOST keeps it off other interfaces; AWS_ENDPOINT_URL is what it hands to every function,
   # so their SDK calls come back here instead of going to AWS.

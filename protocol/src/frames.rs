@@ -29,6 +29,13 @@ pub struct SubmitFrame {
     /// by courier when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// The caller's key for this work (1-255 visible ASCII characters), the same keys as the
+    /// HTTP API's `Idempotency-Key` on `POST /v1/jobs`: a resubmit under it, on any of the
+    /// caller's connections, is the same job, and its remaining frames go to the connection
+    /// that asked last. Without it, a resubmit is the same job only on the same connection
+    /// (by `requestId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 impl SubmitFrame {
@@ -39,7 +46,13 @@ impl SubmitFrame {
             job_type: job_type.into(),
             payload,
             correlation_id: None,
+            idempotency_key: None,
         }
+    }
+
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
     }
 
     pub fn with_correlation_id(mut self, correlation_id: impl Into<String>) -> Self {

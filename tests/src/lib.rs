@@ -441,50 +441,26 @@ impl Stack {
             .unwrap_or_default()
     }
 
-    /// Arms crash-safety failpoints in one function (`FAILPOINTS`, as the `fail` crate reads
-    /// it; empty disarms) through the emulator's Lambda API, which then starts the function
-    /// afresh. Only work whose correlation id starts with `failpoint-` is affected, so other
-    /// tests' jobs are not; still, tests that arm points run one at a time.
+    /// Arms crash-safety failpoints in one function (`name=actions;…`, as the `fail` crate
+    /// reads them; empty disarms) by writing its arming file, which every process of the
+    /// function reads at its next point (`courier_shared::failpoints`: the functions run as
+    /// host processes, so they share this temp dir). Only work whose correlation id starts
+    /// with `failpoint-` is affected, so other tests' jobs are not; still, tests that arm
+    /// points run one at a time.
     pub async fn arm_failpoints(&self, function_output: &str, failpoints: &str) {
-        let url = format!(
-            "{}/2015-03-31/functions/{}/configuration",
-            self.output("Endpoint"),
-            self.output(function_output)
-        );
-        let config: Value = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .expect("GetFunctionConfiguration")
-            .json()
-            .await
-            .expect("a function configuration");
-        let mut variables = config["Environment"]["Variables"].clone();
-        let variables = variables
-            .as_object_mut()
-            .expect("the function has an environment");
-        if failpoints.is_empty() {
-            variables.remove("FAILPOINTS");
-        } else {
-            variables.insert("FAILPOINTS".into(), Value::String(failpoints.to_owned()));
-        }
-        let reply = self
-            .http
-            .put(&url)
-            .json(&serde_json::json!({"Environment": {"Variables": variables}}))
-            .send()
-            .await
-            .expect("UpdateFunctionConfiguration");
-        assert!(reply.status().is_success(), "{:?}", reply.text().await);
-        eventually("the function's new configuration", || async {
-            let config: Value = self.http.get(&url).send().await.ok()?.json().await.ok()?;
-            let armed = config["Environment"]["Variables"]["FAILPOINTS"]
-                .as_str()
-                .unwrap_or("");
-            (armed == failpoints && config["LastUpdateStatus"] != "InProgress").then_some(())
-        })
-        .await;
+        let emulator: String = self
+            .output("Endpoint")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let file = std::env::temp_dir()
+            .join(format!("courier-failpoints-{emulator}"))
+            .join(self.output(function_output));
+        std::fs::create_dir_all(file.parent().unwrap()).expect("the arming directory");
+        // Written whole, then renamed: a function never reads half of it.
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, failpoints).expect("the arming file");
+        std::fs::rename(&partial, &file).expect("the arming file in place");
     }
 
     /// Every `ledger` example entry booked to `account` (a scan: the local table is small).

@@ -438,6 +438,34 @@ async fn a_failed_job_ends_with_an_error_frame_and_reaches_the_fifo_dead_letter_
     );
 }
 
+/// A reason far over the frame limit (control characters, six bytes each once escaped) still
+/// ends the job with its error frame, the message cut short, the claim keeping it whole.
+#[tokio::test]
+async fn a_long_failure_reason_arrives_in_a_frame_within_the_limit() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    let reason = "\u{0007}".repeat(20_000);
+    ws.submit(&SubmitFrame::new("long", "fail", json!({"reason": reason})))
+        .await
+        .unwrap();
+    let frames = in_seq_order(frames_until_final(&mut ws, &["long"]).await, 1);
+    let error = frames.last().unwrap();
+    assert_eq!(error.error_code(), Some(error_code::JOB_FAILED));
+    let shown = error.data["message"].as_str().unwrap();
+    assert!(
+        !shown.is_empty() && shown.len() < reason.len() && reason.starts_with(shown),
+        "cut short: {} of {} characters",
+        shown.len(),
+        reason.len()
+    );
+    assert!(serde_json::to_string(error).unwrap().len() <= courier_client::frames::MAX_FRAME_BYTES);
+    let job = stack.wait_for_job(error.job_id.as_deref().unwrap()).await;
+    assert_eq!(
+        job["error"]["reason"].as_str().map(str::len),
+        Some(reason.len())
+    );
+}
+
 #[tokio::test]
 async fn a_retried_job_holds_back_the_next_job_of_its_connection() {
     let stack = Stack::load().await;

@@ -651,3 +651,37 @@ async fn a_crash_after_the_job_and_before_its_outcome_runs_it_again_with_one_eff
     assert_eq!(number(&entries[0], "runs"), 2, "{entries:?}");
     assert_eq!(job["result"]["alreadyBooked"], true, "{job}");
 }
+
+/// The processor records a WebSocket job's result and dies before its frame: the redelivery
+/// runs nothing and sends the frame, so the client still hears how its job ended.
+#[tokio::test]
+async fn a_crash_between_a_jobs_outcome_and_its_frame_still_gets_the_frame_sent() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.before-final-frame=return(crash-once)",
+        )
+        .await;
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    let account = unique("acct");
+    ws.submit(
+        &SubmitFrame::new(
+            "last-word",
+            "ledger",
+            json!({"account": account, "amountCents": 8}),
+        )
+        .with_correlation_id(marked("final-frame")),
+    )
+    .await
+    .unwrap();
+    let frames = courier_e2e::ws::frames_until_final(&mut ws, &["last-word"]).await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    let last = frames.last().unwrap();
+    assert_eq!(last.kind, FrameKind::Result, "{frames:?}");
+    let job = stack.wait_for_job(last.job_id.as_deref().unwrap()).await;
+    assert_eq!(job["status"], "SUCCEEDED");
+    assert_eq!(job["attempts"], 1, "run once: {job}");
+    assert_eq!(stack.ledger_entries(&account).await.len(), 1);
+}

@@ -96,3 +96,51 @@ async fn a_message_key_reused_after_its_window_runs_again_under_a_new_id() {
     let record = stack.wait_for_status(&second_id, "SUCCEEDED").await;
     assert_eq!(record.attempts(), 1);
 }
+
+/// A client that lost its connection mid-job resubmits under its own key on a new one: the
+/// same job (run once), whose remaining frames come to the new connection; the same key on
+/// `POST /v1/jobs` names the same job too.
+#[tokio::test]
+async fn a_websocket_resubmit_under_the_callers_key_on_a_new_connection_is_the_same_job() {
+    use courier_client::frames::{FrameKind, SubmitFrame};
+    let stack = Stack::load().await;
+    let key = unique("ws-key");
+    let payload = json!({"ms": 3000});
+    let submit = |request_id: &str| {
+        SubmitFrame::new(request_id, "sleep", payload.clone()).with_idempotency_key(&key)
+    };
+
+    let mut first = courier_e2e::ws::connect(&stack).await;
+    first.submit(&submit("before-drop")).await.unwrap();
+    let accepted = courier_e2e::ws::frames_until(&mut first, "the accepted frame", |frames| {
+        frames.iter().any(|f| f.kind == FrameKind::Accepted)
+    })
+    .await;
+    let id = accepted[0].job_id.clone().unwrap();
+    drop(first);
+
+    let mut second = courier_e2e::ws::connect(&stack).await;
+    second.submit(&submit("after-drop")).await.unwrap();
+    let frames = courier_e2e::ws::frames_until_final(&mut second, &["after-drop"]).await;
+    assert_eq!(frames[0].kind, FrameKind::Accepted, "{frames:?}");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.job_id.as_deref() == Some(id.as_str())),
+        "the same job: {frames:?}"
+    );
+    assert_eq!(frames.last().unwrap().kind, FrameKind::Result, "{frames:?}");
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED");
+    assert_eq!(job["attempts"], 1, "run once: {job}");
+
+    let over_http = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "sleep", "payload": payload}),
+            &[("idempotency-key", key.as_str())],
+        )
+        .await;
+    assert_eq!(over_http.status, 202, "{over_http:?}");
+    assert_eq!(over_http.json()["id"], id.as_str(), "one key, one job");
+}

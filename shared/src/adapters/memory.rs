@@ -4,11 +4,13 @@
 use crate::application::clock::Clock;
 use crate::application::ports::{
     Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
-    DeadLetterQueue, Failure, IdempotencyClaim, IdempotencyStore, MessageLedger, PortError,
+    DeadLetterQueue, Ending, Failure, IdempotencyClaim, IdempotencyStore, MessageLedger, PortError,
     RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
 };
 use crate::domain::lifecycle::job;
-use crate::domain::{Claim, IdempotencyKey, JobEvent, JobId, JobStatus, Principal, WorkMessage};
+use crate::domain::{
+    Claim, IdempotencyKey, JobEvent, JobId, JobStatus, Principal, ReplyTo, WorkMessage,
+};
 use async_trait::async_trait;
 use courier_jobs::ProgressSink;
 use serde_json::Value;
@@ -203,6 +205,8 @@ pub struct LedgerEntry {
     pub lease_until: Option<std::time::Instant>,
     /// The job's claim is past its lifetime.
     pub claim_expired: bool,
+    /// Where its frames go (the claim's `connectionId`, `requestId`).
+    pub reply_to: Option<ReplyTo>,
 }
 
 impl LedgerEntry {
@@ -219,6 +223,19 @@ impl LedgerEntry {
             redrive_base: 0,
             lease_until: None,
             claim_expired: false,
+            reply_to: None,
+        }
+    }
+
+    /// How it ended, if it has.
+    fn ending(&self) -> Option<Ending> {
+        match self.status {
+            JobStatus::Succeeded => Some(Ending::Succeeded(
+                self.result.clone().unwrap_or(Value::Null),
+            )),
+            JobStatus::Failed => self.failure.clone().map(Ending::Failed),
+            JobStatus::Cancelled => Some(Ending::Cancelled),
+            JobStatus::Pending | JobStatus::Running => None,
         }
     }
 }
@@ -242,6 +259,16 @@ impl InMemoryLedger {
             .claim_expired = true;
     }
 
+    /// As if a resubmit on another connection had taken the job's frames over.
+    pub fn redirect(&self, record_key: &str, to: ReplyTo) {
+        self.entries
+            .lock()
+            .unwrap()
+            .entry(record_key.to_owned())
+            .or_insert_with(LedgerEntry::new)
+            .reply_to = Some(to);
+    }
+
     /// As if every lease had run out (the runs holding them died).
     pub fn lapse_leases(&self) {
         for entry in self.entries.lock().unwrap().values_mut() {
@@ -254,14 +281,21 @@ impl InMemoryLedger {
         self.entries.lock().unwrap().get(record_key).cloned()
     }
 
-    /// Applies `event` where the job lifecycle allows it, as the DynamoDB condition does.
-    fn apply(&self, record_key: &str, event: JobEvent, change: impl FnOnce(&mut LedgerEntry)) {
-        if let Some(entry) = self.entries.lock().unwrap().get_mut(record_key)
-            && let Some(to) = job::transition(entry.status, event)
-        {
+    /// Applies `event` where the job lifecycle allows it, as the DynamoDB condition does, and
+    /// answers where the job's frames go.
+    fn apply(
+        &self,
+        record_key: &str,
+        event: JobEvent,
+        change: impl FnOnce(&mut LedgerEntry),
+    ) -> Option<ReplyTo> {
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries.get_mut(record_key)?;
+        if let Some(to) = job::transition(entry.status, event) {
             entry.status = to;
             change(entry);
         }
+        entry.reply_to.clone()
     }
 }
 
@@ -289,6 +323,9 @@ impl MessageLedger for InMemoryLedger {
         if entry.claim_expired && !entry.status.is_terminal() {
             return Ok(AttemptStart::Expired);
         }
+        if entry.reply_to.is_none() {
+            entry.reply_to = envelope.reply_to.clone();
+        }
         let redriven = envelope.redrive > entry.redrives
             && job::transition(entry.status, JobEvent::Redrive).is_some();
         if redriven {
@@ -301,7 +338,10 @@ impl MessageLedger for InMemoryLedger {
             JobEvent::Start
         };
         let Some(to) = job::transition(entry.status, event) else {
-            return Ok(AttemptStart::AlreadyFinished);
+            return Ok(AttemptStart::AlreadyFinished {
+                ending: entry.ending(),
+                reply_to: entry.reply_to.clone(),
+            });
         };
         if redriven {
             entry.redrive_base = entry.attempts;
@@ -315,37 +355,49 @@ impl MessageLedger for InMemoryLedger {
         })
     }
 
-    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
-        self.apply(record_key, JobEvent::Progress, |e| e.progress.push(percent));
-        Ok(())
+    async fn record_progress(
+        &self,
+        record_key: &str,
+        percent: u8,
+    ) -> Result<Option<ReplyTo>, PortError> {
+        Ok(self.apply(record_key, JobEvent::Progress, |e| e.progress.push(percent)))
     }
 
-    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
+    async fn record_success(
+        &self,
+        record_key: &str,
+        result: &Value,
+    ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_success")?;
         self.fail_success.check("record_success")?;
-        self.apply(record_key, JobEvent::Succeed, |e| {
+        Ok(self.apply(record_key, JobEvent::Succeed, |e| {
             e.result = Some(result.clone());
             e.lease_until = None;
-        });
-        Ok(())
+        }))
     }
 
-    async fn expire(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+    async fn expire(
+        &self,
+        record_key: &str,
+        failure: &Failure,
+    ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("expire")?;
-        self.apply(record_key, JobEvent::Expire, |e| {
+        Ok(self.apply(record_key, JobEvent::Expire, |e| {
             e.failure = Some(failure.clone());
             e.lease_until = None;
-        });
-        Ok(())
+        }))
     }
 
-    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+    async fn record_failure(
+        &self,
+        record_key: &str,
+        failure: &Failure,
+    ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_failure")?;
-        self.apply(record_key, JobEvent::Fail, |e| {
+        Ok(self.apply(record_key, JobEvent::Fail, |e| {
             e.failure = Some(failure.clone());
             e.lease_until = None;
-        });
-        Ok(())
+        }))
     }
 
     async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
@@ -383,7 +435,9 @@ impl MessageLedger for InMemoryLedger {
                 entry.status = to;
                 entry.failure = Some(failure.clone());
                 entry.lease_until = None;
-                Ok(Abandonment::Abandoned)
+                Ok(Abandonment::Abandoned {
+                    reply_to: entry.reply_to.clone(),
+                })
             }
             None => Ok(Abandonment::Ended {
                 status: entry.status,
@@ -515,6 +569,23 @@ impl ClaimStore for InMemoryClaims {
         })
     }
 
+    async fn redirect(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        to: &ReplyTo,
+    ) -> Result<Option<Claim>, PortError> {
+        self.fail.check("redirect")?;
+        let mut claims = self.claims.lock().unwrap();
+        Ok(match claims.get_mut(id.as_str()) {
+            Some(claim) if claim.owner.as_ref() == Some(owner) => {
+                claim.reply_to = Some(to.clone());
+                Some(claim.clone())
+            }
+            _ => None,
+        })
+    }
+
     async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
         let mut claims = self.claims.lock().unwrap();
         Ok(match claims.get(id.as_str()) {
@@ -583,13 +654,18 @@ impl crate::application::ports::ConnectionStore for InMemoryConnections {
         Ok(())
     }
 
-    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError> {
+    async fn next_seq(
+        &self,
+        connection_id: &str,
+        owner: Option<&Principal>,
+    ) -> Result<Option<u64>, PortError> {
         self.fail.check("next seq")?;
         Ok(self
             .records
             .lock()
             .unwrap()
             .get_mut(connection_id)
+            .filter(|(connection, _)| owner.is_none_or(|o| connection.owner.as_ref() == Some(o)))
             .map(|(_, seq)| {
                 *seq += 1;
                 *seq
@@ -625,6 +701,13 @@ impl crate::application::ports::ConnectionPoster for RecordingPoster {
     ) -> Result<crate::application::ports::PostOutcome, PortError> {
         if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
             return Ok(crate::application::ports::PostOutcome::Gone);
+        }
+        // API Gateway refuses a larger frame (`PayloadTooLargeException`).
+        if data.len() > courier_protocol::frames::MAX_FRAME_BYTES {
+            return Err(PortError::new(
+                "post",
+                format!("{} bytes is over the frame limit", data.len()),
+            ));
         }
         // Every frame any unit test posts is one `asyncapi.json` documents, byte for byte.
         #[cfg(test)]

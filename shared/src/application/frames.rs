@@ -2,12 +2,56 @@
 //! Gateway's frame limit, post it, and forget a connection API Gateway says is gone.
 
 use crate::application::ports::{ConnectionPoster, ConnectionStore, PortError, PostOutcome};
-use courier_protocol::frames::{FrameKind, MAX_FRAME_BYTES, ResultRef, ServerFrame};
+use crate::domain::{Claim, JobStatus, Principal};
+use courier_protocol::frames::{FrameKind, MAX_FRAME_BYTES, ResultRef, ServerFrame, error_code};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Longest error message put in a frame; the claim keeps the whole reason.
 const MAX_ERROR_MESSAGE_CHARS: usize = 2048;
+
+/// An error frame's message: short enough that any frame holding it fits the frame limit
+/// (the claim keeps the whole reason).
+pub fn capped(message: &str) -> String {
+    message.chars().take(MAX_ERROR_MESSAGE_CHARS).collect()
+}
+
+/// An error frame's data for a failed job.
+pub fn job_failed(kind: &str, reason: &str) -> Value {
+    json!({"code": error_code::JOB_FAILED, "kind": kind, "message": capped(reason)})
+}
+
+/// The last frame of a finished job, from its claim (none for a cancelled one), to the
+/// claim's connection and request.
+pub fn final_draft(claim: &Claim) -> Option<Draft> {
+    let (kind, data) = match claim.status {
+        JobStatus::Succeeded => (
+            FrameKind::Result,
+            claim.result.clone().unwrap_or(Value::Null),
+        ),
+        JobStatus::Failed => {
+            let error = claim.error.as_ref();
+            (
+                FrameKind::Error,
+                job_failed(
+                    error.map_or("unknown", |e| e.kind.as_str()),
+                    error.map_or("", |e| e.reason.as_str()),
+                ),
+            )
+        }
+        JobStatus::Pending | JobStatus::Running | JobStatus::Cancelled => return None,
+    };
+    Some(
+        Draft {
+            request_id: claim.reply_to.as_ref().map(|to| to.request_id.clone()),
+            kind,
+            job_id: None,
+            correlation_id: None,
+            data,
+        }
+        .for_job(claim.id.as_str(), claim.correlation_id.as_str()),
+    )
+}
 
 /// A frame before it has its `seq`.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,13 +65,12 @@ pub struct Draft {
 
 impl Draft {
     pub fn error(request_id: Option<String>, code: &str, message: &str) -> Self {
-        let message: String = message.chars().take(MAX_ERROR_MESSAGE_CHARS).collect();
         Self {
             request_id,
             kind: FrameKind::Error,
             job_id: None,
             correlation_id: None,
-            data: json!({"code": code, "message": message}),
+            data: json!({"code": code, "message": capped(message)}),
         }
     }
 
@@ -103,17 +146,23 @@ impl FrameSender {
 
     /// Takes the connection's next `seq` now, for a frame posted later: this fixes the frame's
     /// place in the order before anything else (another function's frames) can take one.
-    pub async fn reserve(&self, connection_id: &str) -> Result<Option<u64>, PortError> {
-        self.connections.next_seq(connection_id).await
+    /// With `owner`, only a connection of theirs gets one.
+    pub async fn reserve(
+        &self,
+        connection_id: &str,
+        owner: Option<&Principal>,
+    ) -> Result<Option<u64>, PortError> {
+        self.connections.next_seq(connection_id, owner).await
     }
 
-    /// Numbers and posts a frame.
+    /// Numbers and posts a frame about `owner`'s work: to a connection of theirs only.
     pub async fn send(
         &self,
         connection_id: &str,
+        owner: Option<&Principal>,
         draft: Draft,
     ) -> Result<FrameDelivery, PortError> {
-        match self.reserve(connection_id).await? {
+        match self.reserve(connection_id, owner).await? {
             None => Ok(FrameDelivery::NotConnected),
             Some(seq) => self.send_reserved(connection_id, seq, draft).await,
         }

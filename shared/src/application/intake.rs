@@ -34,6 +34,9 @@ pub enum Door {
     WebSocket {
         connection_id: String,
         request_id: String,
+        /// The key is the caller's own (`idempotencyKey`), shared with `POST /v1/jobs`; else
+        /// it is the connection's `requestId`, known to this connection only.
+        keyed_by_caller: bool,
     },
 }
 
@@ -42,7 +45,12 @@ impl Door {
     fn scope(&self) -> &'static str {
         match self {
             Self::Messages => "messages",
-            Self::Jobs => "jobs",
+            // A caller's key names one job whichever door it comes through.
+            Self::Jobs
+            | Self::WebSocket {
+                keyed_by_caller: true,
+                ..
+            } => "jobs",
             Self::WebSocket { .. } => "ws-submit",
         }
     }
@@ -119,11 +127,14 @@ impl From<crate::application::ports::PortError> for Refusal {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Accepted {
     pub acceptance: Acceptance,
     /// An earlier request with the same key was accepted; nothing new was written.
     pub replayed: bool,
+    /// A WebSocket resubmit took over the frames of a job that had finished already: its
+    /// final frame is due to this connection now (the processor sent it elsewhere, if at all).
+    pub finished: Option<Claim>,
 }
 
 /// The intake of one function: its queue, and the stores a job needs.
@@ -153,12 +164,13 @@ impl Intake {
     pub async fn accept(&self, door: Door, request: Request) -> Result<Accepted, Refusal> {
         let callback = self.validate(&door, &request).await?;
         let Some((key, original)) = &request.idempotency else {
-            let acceptance = self
+            let (acceptance, _) = self
                 .write(&door, JobId::generate(), request, callback)
                 .await?;
             return Ok(Accepted {
                 acceptance,
                 replayed: false,
+                finished: None,
             });
         };
         let scope = key_scope(&door, &request.owner);
@@ -181,9 +193,11 @@ impl Intake {
                         idempotencyKeySha256 = %crate::telemetry::key_digest(key.as_str()),
                         "replaying the acceptance"
                     );
+                    let finished = self.take_frames_over(&door, &acceptance, &request).await;
                     Ok(Accepted {
                         acceptance,
                         replayed: true,
+                        finished,
                     })
                 }
                 Err(error) => {
@@ -197,7 +211,7 @@ impl Intake {
                 let key = key.clone();
                 let correlation_id = request.correlation_id.clone();
                 match self.write(&door, id, request, callback).await {
-                    Ok(acceptance) => {
+                    Ok((acceptance, finished)) => {
                         crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
                             status: 202,
@@ -212,6 +226,7 @@ impl Intake {
                         Ok(Accepted {
                             acceptance,
                             replayed: false,
+                            finished,
                         })
                     }
                     Err(refusal) => {
@@ -270,14 +285,15 @@ impl Intake {
         }
     }
 
-    /// The work message and its durable writes.
+    /// The work message and its durable writes; with the acceptance, a finished job whose
+    /// frames this WebSocket resubmit took over (see [`Accepted::finished`]).
     async fn write(
         &self,
         door: &Door,
         id: JobId,
         request: Request,
         callback: Option<EndpointId>,
-    ) -> Result<Acceptance, Refusal> {
+    ) -> Result<(Acceptance, Option<Claim>), Refusal> {
         let now = self.clock.now();
         let pattern = door.pattern();
         let work = WorkMessage {
@@ -292,6 +308,7 @@ impl Intake {
                 Door::WebSocket {
                     connection_id,
                     request_id,
+                    ..
                 } => Some(ReplyTo {
                     connection_id: connection_id.clone(),
                     request_id: request_id.clone(),
@@ -303,6 +320,7 @@ impl Intake {
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
         let delay_seconds = request.submission.delay_seconds;
+        let mut finished = None;
         let expires_at = if pattern == Pattern::FireAndForget {
             if let Err(error) = self.send(&work, delay_seconds).await {
                 tracing::error!(%error, "work queue unavailable; message not accepted");
@@ -321,10 +339,18 @@ impl Intake {
                 self.claim_lifetime,
             );
             claim.callback = callback.map(CallbackState::waiting);
-            if !self.record_and_queue(&claim, &work, delay_seconds).await {
-                return Err(Refusal::Unavailable(
-                    "the job could not be recorded and queued, and was not accepted; retry later",
-                ));
+            claim.reply_to = work.reply_to.clone();
+            match self.record_and_queue(&claim, &work, delay_seconds).await {
+                None => {
+                    return Err(Refusal::Unavailable(
+                        "the job could not be recorded and queued, and was not accepted; retry later",
+                    ));
+                }
+                // An earlier try's claim: its frames may be bound for the earlier connection.
+                Some(Created::AlreadyThere) => {
+                    finished = self.redirect(door, &claim.id, &request.owner).await;
+                }
+                Some(Created::New) => {}
             }
             Some(rfc3339(claim.expires_at))
         };
@@ -335,21 +361,65 @@ impl Intake {
         };
         tracing::debug!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
         crate::metrics::accepted(label, crate::metrics::About::of_work(&work));
-        Ok(Acceptance {
+        let acceptance = Acceptance {
             id: work.message_id,
             correlation_id: work.correlation_id,
             accepted_at: work.accepted_at,
             expires_at,
-        })
+        };
+        Ok((acceptance, finished))
+    }
+
+    /// A replayed WebSocket submit: the job's frames come to this connection from now on.
+    async fn take_frames_over(
+        &self,
+        door: &Door,
+        acceptance: &Acceptance,
+        request: &Request,
+    ) -> Option<Claim> {
+        let id = JobId::parse(&acceptance.id).ok()?;
+        self.redirect(door, &id, &request.owner).await
+    }
+
+    /// Points the job's frames at this WebSocket submit's connection and request; the claim
+    /// if the job has finished already (its final frame is then this door's to send).
+    async fn redirect(&self, door: &Door, id: &JobId, owner: &Principal) -> Option<Claim> {
+        let Door::WebSocket {
+            connection_id,
+            request_id,
+            ..
+        } = door
+        else {
+            return None;
+        };
+        let to = ReplyTo {
+            connection_id: connection_id.clone(),
+            request_id: request_id.clone(),
+        };
+        match self.claims.redirect(id, owner, &to).await {
+            Ok(Some(claim)) if claim.status.is_terminal() => Some(claim),
+            Ok(_) => None,
+            Err(error) => {
+                // The frames keep going where they went; the claim has the outcome.
+                tracing::warn!(%error, "the job's frames could not be taken over");
+                None
+            }
+        }
     }
 
     /// Writes the claim and queues the job, concurrently (they are independent, so the caller
-    /// waits for one round trip). `true` when the job will run, so the caller may be told it
-    /// was accepted; `false` when it will not (then nothing of it runs). A write reported as
+    /// waits for one round trip). `Some` when the job will run, so the caller may be told it
+    /// was accepted (`AlreadyThere`: the claim may be an earlier try's); `None` when it will
+    /// not (then nothing of it runs). A write reported as
     /// failed may still have been applied (a timeout after the fact), so a failure is looked
     /// into before the answer: a claim that is there after all is accepted; a claim whose
     /// message may not be queued is taken back only while no delivery has started it.
-    async fn record_and_queue(&self, claim: &Claim, work: &WorkMessage, delay: u32) -> bool {
+    async fn record_and_queue(
+        &self,
+        claim: &Claim,
+        work: &WorkMessage,
+        delay: u32,
+    ) -> Option<Created> {
         let create = async {
             // The claim write fails (and is not applied) while the message goes out.
             crate::error_point!("intake.before-claim", &work.correlation_id);
@@ -363,10 +433,12 @@ impl Intake {
             tracing::info!(job_id = %claim.id, "claim already written by an earlier try of this request");
         }
         match (created, enqueued) {
-            (Ok(_), Ok(())) => true,
+            (Ok(created), Ok(())) => Some(created),
             (Err(error), Ok(())) => {
                 tracing::error!(%error, "claim write failed; looking whether it was applied");
-                self.claim_is_there(&claim.id).await
+                self.claim_is_there(&claim.id)
+                    .await
+                    .then_some(Created::AlreadyThere)
             }
             (created, Err(error)) => {
                 tracing::error!(%error, "job not queued; job not accepted unless it has started");
@@ -376,8 +448,10 @@ impl Intake {
                 // Only a claim this try wrote (or may have written): one an earlier try wrote
                 // may have its message queued.
                 match created {
-                    Ok(Created::AlreadyThere) => false,
-                    Ok(Created::New) | Err(_) => self.withdraw(&claim.id).await,
+                    Ok(Created::AlreadyThere) => None,
+                    Ok(Created::New) | Err(_) => {
+                        self.withdraw(&claim.id).await.then_some(Created::New)
+                    }
                 }
             }
         }
@@ -753,6 +827,7 @@ mod tests {
         let door = || Door::WebSocket {
             connection_id: "conn-1".into(),
             request_id: "r1".into(),
+            keyed_by_caller: false,
         };
         h.keys.fail_complete.set(true);
         let first = h

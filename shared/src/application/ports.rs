@@ -3,7 +3,7 @@
 
 use crate::domain::{
     CallbackEvent, CallbackStatus, Claim, EndpointId, IdempotencyKey, JobId, JobStatus, Principal,
-    SealedSecret, WebhookEndpoint, WorkMessage,
+    ReplyTo, SealedSecret, WebhookEndpoint, WorkMessage,
 };
 use async_trait::async_trait;
 use courier_protocol::webhook::Secret;
@@ -133,6 +133,11 @@ impl FailureKind {
         }
     }
 
+    /// The kind a record names, if courier knows it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     pub const ALL: [Self; 6] = [
         Self::Permanent,
         Self::RetriesExhausted,
@@ -193,6 +198,15 @@ pub trait ClaimStore: Send + Sync {
     /// Compensation for a claim whose job may not have been enqueued: removes it only while no
     /// delivery has started it (`PENDING`, no attempt), in one conditional write.
     async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError>;
+    /// Sends the job's frames to `to` from now on (a resubmit on a new connection), if the
+    /// claim is `owner`'s: the claim as it is now, or `None` if there is no such claim of
+    /// theirs.
+    async fn redirect(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        to: &ReplyTo,
+    ) -> Result<Option<Claim>, PortError>;
 }
 
 /// Callers' webhook endpoints (`ENDPOINT#<id>`).
@@ -239,15 +253,28 @@ pub trait SecretSealer: Send + Sync {
     ) -> Result<Secret, PortError>;
 }
 
+/// How a finished job ended, as its record keeps it: what its client's last frame says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    Succeeded(Value),
+    Failed(Failure),
+    Cancelled,
+}
+
 /// Where the processor stands with one message, as recorded before it runs the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AttemptStart {
     /// Run the job. `attempt` counts its runs, starting at 1; `round` counts them since the
     /// last operator redrive (the same as `attempt` if it was never redriven): what the retry
     /// budget spends.
     Run { attempt: u32, round: u32 },
-    /// The record is terminal (or cancelled, or the claim has expired): nothing to do.
-    AlreadyFinished,
+    /// The record is terminal (or cancelled): nothing to run. `ending` and `reply_to` are
+    /// what the record says, so a delivery that stopped between recording the outcome and
+    /// sending its frame can be finished by the next.
+    AlreadyFinished {
+        ending: Option<Ending>,
+        reply_to: Option<ReplyTo>,
+    },
     /// A delivery holds the job's lease for `remaining`: another copy running it now, or an
     /// earlier run of this one that could not record its outcome. Looked at again after it.
     RunningElsewhere { remaining: Duration },
@@ -263,8 +290,8 @@ pub enum AttemptStart {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Abandonment {
     /// It was PENDING or RUNNING with no live lease (or a fire-and-forget message had no
-    /// record yet): it is FAILED now, as `dead-lettered`.
-    Abandoned,
+    /// record yet): it is FAILED now, as `dead-lettered`. `reply_to`: where its frames go.
+    Abandoned { reply_to: Option<ReplyTo> },
     /// A delivery still holds the job's lease for `remaining`: that run records its own outcome.
     Leased { remaining: Duration },
     /// It had ended; `failure_kind` is the recorded kind of a FAILED job.
@@ -285,12 +312,30 @@ pub trait MessageLedger: Send + Sync {
         envelope: &WorkMessage,
         lease: Duration,
     ) -> Result<AttemptStart, PortError>;
-    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError>;
-    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError>;
-    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
+    // The writes after which a frame may be due answer where the job's frames go now: the
+    // connection and request the record names (`None`: as the message says).
+    async fn record_progress(
+        &self,
+        record_key: &str,
+        percent: u8,
+    ) -> Result<Option<ReplyTo>, PortError>;
+    async fn record_success(
+        &self,
+        record_key: &str,
+        result: &Value,
+    ) -> Result<Option<ReplyTo>, PortError>;
+    async fn record_failure(
+        &self,
+        record_key: &str,
+        failure: &Failure,
+    ) -> Result<Option<ReplyTo>, PortError>;
     /// `PENDING | RUNNING → FAILED` for a job whose claim expired before it finished
     /// (`JobEvent::Expire`); a job that ended meanwhile is left as it is.
-    async fn expire(&self, record_key: &str, failure: &Failure) -> Result<(), PortError>;
+    async fn expire(
+        &self,
+        record_key: &str,
+        failure: &Failure,
+    ) -> Result<Option<ReplyTo>, PortError>;
     /// A transient failure that will be retried: the record stays non-terminal.
     async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError>;
     /// Ends a job SQS gave up on (`JobEvent::Abandon`) with `failure`, unless a delivery holds
@@ -385,8 +430,13 @@ pub trait ConnectionStore: Send + Sync {
     /// Forgets a connection; forgetting one that is already gone is not an error.
     async fn close(&self, connection_id: &str) -> Result<(), PortError>;
     /// Takes the connection's next frame number (1, 2, 3, ... atomically), or `None` when the
-    /// connection is no longer recorded: nobody is listening, so send nothing.
-    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError>;
+    /// connection is no longer recorded (nobody is listening) or, with `owner`, is not theirs:
+    /// send nothing.
+    async fn next_seq(
+        &self,
+        connection_id: &str,
+        owner: Option<&Principal>,
+    ) -> Result<Option<u64>, PortError>;
 }
 
 /// What happened to a frame posted to a connection.

@@ -34,7 +34,6 @@ pub async fn load_aws_config() -> aws_config::SdkConfig {
 /// What every function does first: JSON logs, and the cold-start metric.
 fn start(function: &str) {
     crate::telemetry::init();
-    crate::failpoints::setup();
     crate::metrics::cold_start(function);
 }
 

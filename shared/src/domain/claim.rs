@@ -120,6 +120,9 @@ pub struct Claim {
     pub result: Option<Value>,
     pub error: Option<JobFailure>,
     pub callback: Option<CallbackState>,
+    /// The WebSocket connection and request its frames go to: the latest submit of it (a
+    /// resubmit under the same idempotency key on a new connection takes them over).
+    pub reply_to: Option<super::ReplyTo>,
 }
 
 impl Claim {
@@ -148,6 +151,7 @@ impl Claim {
             result: None,
             error: None,
             callback: None,
+            reply_to: None,
         }
     }
 

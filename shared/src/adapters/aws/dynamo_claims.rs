@@ -6,7 +6,7 @@ use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError, Withdrawal};
 use crate::domain::{
     CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, EndpointId, JobEvent,
-    JobFailure, JobId, JobStatus, Pattern, Principal,
+    JobFailure, JobId, JobStatus, Pattern, Principal, ReplyTo,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -91,6 +91,13 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
                 next_attempt_at: text(item, "callbackNextAttemptAt").map(str::to_owned),
                 delivered_at: text(item, "callbackDeliveredAt").map(str::to_owned),
             }),
+        reply_to: match (text(item, "connectionId"), text(item, "requestId")) {
+            (Some(connection_id), Some(request_id)) => Some(ReplyTo {
+                connection_id: connection_id.to_owned(),
+                request_id: request_id.to_owned(),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -107,6 +114,11 @@ impl ClaimStore for DynamoClaimStore {
                 .item("callbackEndpoint", s(callback.endpoint_id.as_str()))
                 .item("callbackState", s(callback.state.as_str()))
                 .item("callbackAttempts", n(0));
+        }
+        if let Some(to) = &claim.reply_to {
+            request = request
+                .item("connectionId", s(&to.connection_id))
+                .item("requestId", s(&to.request_id));
         }
         let written = request
             .table_name(&self.table)
@@ -225,6 +237,35 @@ impl ClaimStore for DynamoClaimStore {
                 false => Withdrawal::Started,
             },
         )
+    }
+
+    async fn redirect(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        to: &ReplyTo,
+    ) -> Result<Option<Claim>, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .update_expression("SET connectionId = :conn, requestId = :req")
+            .condition_expression("attribute_exists(pk) AND #owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner.key()))
+            .expression_attribute_values(":conn", s(&to.connection_id))
+            .expression_attribute_values(":req", s(&to.request_id))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes.as_ref().and_then(claim_from_item)),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(port_error("dynamodb:UpdateItem(redirect)", other)),
+            },
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 use super::{n, port_error, s};
 use crate::application::clock::Clock;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
+use crate::domain::Principal;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -68,15 +69,26 @@ impl ConnectionStore for DynamoConnectionStore {
         Ok(())
     }
 
-    async fn next_seq(&self, connection_id: &str) -> Result<Option<u64>, PortError> {
-        let result = self
-            .client
-            .update_item()
+    async fn next_seq(
+        &self,
+        connection_id: &str,
+        owner: Option<&Principal>,
+    ) -> Result<Option<u64>, PortError> {
+        // Never recreate a removed record (ADD alone would), nor count on an expired one, nor
+        // number a frame for a connection of another caller.
+        let mut condition = "attribute_exists(pk) AND #ttl > :now".to_owned();
+        let mut request = self.client.update_item();
+        if let Some(owner) = owner {
+            condition.push_str(" AND #owner = :owner");
+            request = request
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", s(owner.key()));
+        }
+        let result = request
             .table_name(&self.table)
             .key("pk", Self::pk(connection_id))
             .update_expression("ADD seq :one")
-            // Never recreate a removed record (ADD alone would), nor count on an expired one.
-            .condition_expression("attribute_exists(pk) AND #ttl > :now")
+            .condition_expression(condition)
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))

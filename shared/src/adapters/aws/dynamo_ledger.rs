@@ -7,9 +7,11 @@
 
 use super::{job_sources, n, one_of, port_error, s, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
-use crate::application::ports::{Abandonment, AttemptStart, Failure, MessageLedger, PortError};
+use crate::application::ports::{
+    Abandonment, AttemptStart, Ending, Failure, FailureKind, MessageLedger, PortError,
+};
 use crate::domain::lifecycle::job::target;
-use crate::domain::{JobEvent, JobStatus, Pattern, WorkMessage};
+use crate::domain::{JobEvent, JobStatus, Pattern, ReplyTo, WorkMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -44,7 +46,7 @@ impl DynamoMessageLedger {
 
     /// An update that applies only where the job lifecycle allows `event` (`:to` is the state it
     /// leads to). A failed condition means another delivery already finished the message: not
-    /// an error, there is nothing left to do.
+    /// an error, there is nothing left to do. Either way, where the job's frames go now.
     async fn update_running(
         &self,
         event: JobEvent,
@@ -53,7 +55,7 @@ impl DynamoMessageLedger {
         expression: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
-    ) -> Result<(), PortError> {
+    ) -> Result<Option<ReplyTo>, PortError> {
         let (condition, from) = one_of("#status", "from", &job_sources(event));
         let mut request = self
             .client
@@ -65,7 +67,9 @@ impl DynamoMessageLedger {
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(target(event).as_str()))
-            .expression_attribute_values(":now", s(rfc3339(self.clock.now())));
+            .expression_attribute_values(":now", s(rfc3339(self.clock.now())))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (placeholder, name) in names {
             request = request.expression_attribute_names(*placeholder, *name);
         }
@@ -73,15 +77,15 @@ impl DynamoMessageLedger {
             request = request.expression_attribute_values(name, value);
         }
         match request.send().await {
-            Ok(_) => Ok(()),
+            Ok(out) => Ok(reply_to_of(&out.attributes.unwrap_or_default())),
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
                     tracing::warn!(
                         record_key,
                         operation,
                         "record already terminal; update skipped"
                     );
-                    Ok(())
+                    Ok(reply_to_of(&failed.item.unwrap_or_default()))
                 }
                 other => Err(port_error(operation, other)),
             },
@@ -135,9 +139,11 @@ impl DynamoMessageLedger {
              correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
              updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
              leaseUntil = :lease, #ttl = if_not_exists(#ttl, :ttl){reply_to}{owner}",
-            // Which connection and request a WebSocket job answers, for operators.
+            // Which connection and request a WebSocket job answers: the claim's own if it
+            // names them (a resubmit on another connection may have taken its frames over).
             reply_to = if envelope.reply_to.is_some() {
-                ", connectionId = :conn, requestId = :req"
+                ", connectionId = if_not_exists(connectionId, :conn), \
+                 requestId = if_not_exists(requestId, :req)"
             } else {
                 ""
             },
@@ -267,7 +273,10 @@ impl DynamoMessageLedger {
                             ),
                         },
                         _ if unfinished && expired => AttemptStart::Expired,
-                        _ => AttemptStart::AlreadyFinished,
+                        _ => AttemptStart::AlreadyFinished {
+                            ending: ending_of(&old),
+                            reply_to: reply_to_of(&old),
+                        },
                     })
                 }
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
@@ -298,6 +307,40 @@ fn redrive_condition(pattern: Pattern, redrivable: &str) -> String {
     match pattern {
         Pattern::FireAndForget => fresh,
         Pattern::ClaimCheck | Pattern::Bidirectional => format!("{fresh} AND #ttl > :epoch"),
+    }
+}
+
+/// The connection and request a record's frames go to, if it names them.
+fn reply_to_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option<ReplyTo> {
+    let text = |name: &str| item.get(name)?.as_s().ok().cloned();
+    Some(ReplyTo {
+        connection_id: text("connectionId")?,
+        request_id: text("requestId")?,
+    })
+}
+
+/// How a terminal record ended; `None` for one still going (or unreadable).
+fn ending_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option<Ending> {
+    let text = |item: &std::collections::HashMap<String, AttributeValue>, name: &str| {
+        item.get(name)?.as_s().ok().cloned()
+    };
+    match JobStatus::parse(&text(item, "status")?)? {
+        JobStatus::Succeeded => Some(Ending::Succeeded(
+            text(item, "result")
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .unwrap_or(Value::Null),
+        )),
+        JobStatus::Failed => {
+            let error = item.get("error")?.as_m().ok()?;
+            Some(Ending::Failed(Failure {
+                kind: text(error, "kind")
+                    .and_then(|kind| FailureKind::parse(&kind))
+                    .unwrap_or(FailureKind::Permanent),
+                reason: text(error, "reason").unwrap_or_default(),
+            }))
+        }
+        JobStatus::Cancelled => Some(Ending::Cancelled),
+        JobStatus::Pending | JobStatus::Running => None,
     }
 }
 
@@ -375,7 +418,11 @@ impl MessageLedger for DynamoMessageLedger {
         self.start(envelope, lease).await
     }
 
-    async fn record_progress(&self, record_key: &str, percent: u8) -> Result<(), PortError> {
+    async fn record_progress(
+        &self,
+        record_key: &str,
+        percent: u8,
+    ) -> Result<Option<ReplyTo>, PortError> {
         self.update_running(
             JobEvent::Progress,
             "dynamodb:UpdateItem(progress)",
@@ -387,7 +434,11 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn record_success(&self, record_key: &str, result: &Value) -> Result<(), PortError> {
+    async fn record_success(
+        &self,
+        record_key: &str,
+        result: &Value,
+    ) -> Result<Option<ReplyTo>, PortError> {
         self.update_running(
             JobEvent::Succeed,
             "dynamodb:UpdateItem(succeed)",
@@ -400,7 +451,11 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn record_failure(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+    async fn record_failure(
+        &self,
+        record_key: &str,
+        failure: &Failure,
+    ) -> Result<Option<ReplyTo>, PortError> {
         self.update_running(
             JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
@@ -413,7 +468,11 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn expire(&self, record_key: &str, failure: &Failure) -> Result<(), PortError> {
+    async fn expire(
+        &self,
+        record_key: &str,
+        failure: &Failure,
+    ) -> Result<Option<ReplyTo>, PortError> {
         self.update_running(
             JobEvent::Expire,
             "dynamodb:UpdateItem(expire)",
@@ -437,6 +496,7 @@ impl MessageLedger for DynamoMessageLedger {
             vec![(":reason", s(reason))],
         )
         .await
+        .map(|_| ())
     }
 
     async fn abandon(
@@ -483,6 +543,7 @@ impl MessageLedger for DynamoMessageLedger {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
             .expression_attribute_values(":epoch", n(now.unix_timestamp()))
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let request = match &envelope.owner {
             Some(owner) => request
@@ -491,7 +552,9 @@ impl MessageLedger for DynamoMessageLedger {
             None => request,
         };
         match request.send().await {
-            Ok(_) => Ok(Abandonment::Abandoned),
+            Ok(out) => Ok(Abandonment::Abandoned {
+                reply_to: reply_to_of(&out.attributes.unwrap_or_default()),
+            }),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => Ok(abandonment_of(
                     &failed.item.unwrap_or_default(),

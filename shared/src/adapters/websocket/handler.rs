@@ -6,11 +6,11 @@
 use super::auth::caller_of;
 use super::inbound::{self, SubmitRequest};
 use crate::application::clock::Clock;
-use crate::application::frames::{Draft, FrameDelivery, FrameSender};
+use crate::application::frames::{Draft, FrameDelivery, FrameSender, final_draft};
 use crate::application::intake::{Acceptance, Door, Intake, Refusal, Request};
 use crate::application::job_view::status_path;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
-use crate::domain::{CorrelationId, IdempotencyKey, JobId, Principal, Submission};
+use crate::domain::{Claim, CorrelationId, IdempotencyKey, JobId, Principal, Submission};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use courier_protocol::frames::{FrameKind, error_code};
@@ -152,10 +152,14 @@ impl WebSocketApp {
                 return;
             }
         };
+        let mut finished = None;
         let draft = match (parsed, caller) {
             (Ok(request), Some(owner)) => {
-                self.submit(connection_id, request, correlation_id, trace, owner)
-                    .await
+                let (draft, ended) = self
+                    .submit(connection_id, request, correlation_id, trace, owner)
+                    .await;
+                finished = ended;
+                draft
             }
             (Ok(request), None) => {
                 tracing::warn!("submit refused: no verified caller");
@@ -181,6 +185,14 @@ impl WebSocketApp {
             Ok(other) => tracing::info!(?other, "reply not delivered"),
             Err(error) => tracing::warn!(%error, "reply not delivered"),
         }
+        // A resubmit of a job that finished meanwhile: its final frame follows the accepted.
+        if let Some(draft) = finished.as_ref().and_then(final_draft) {
+            match self.frames.send(connection_id, caller, draft).await {
+                Ok(FrameDelivery::Delivered { .. }) => {}
+                Ok(other) => tracing::info!(?other, "final frame not delivered"),
+                Err(error) => tracing::warn!(%error, "final frame not delivered"),
+            }
+        }
     }
 
     /// The connection's next `seq`. A message always comes from a live connection, so a
@@ -191,7 +203,7 @@ impl WebSocketApp {
         connection_id: &str,
         caller: Option<&Principal>,
     ) -> Result<u64, PortError> {
-        if let Some(seq) = self.frames.reserve(connection_id).await? {
+        if let Some(seq) = self.frames.reserve(connection_id, None).await? {
             return Ok(seq);
         }
         let now = self.clock.now();
@@ -204,7 +216,7 @@ impl WebSocketApp {
             })
             .await?;
         self.frames
-            .reserve(connection_id)
+            .reserve(connection_id, None)
             .await?
             .ok_or_else(|| PortError::new("connection", "record vanished after being written"))
     }
@@ -216,16 +228,23 @@ impl WebSocketApp {
         correlation_id: &CorrelationId,
         trace: Option<&TraceHeader>,
         owner: &Principal,
-    ) -> Draft {
+    ) -> (Draft, Option<Claim>) {
         let request_id = Some(request.request_id.clone());
-        // Connection ids are short ASCII and request ids at most 128 visible ASCII characters,
-        // so the key always parses.
-        let key = IdempotencyKey::parse(&format!("{connection_id}:{}", request.request_id))
-            .expect("connection and request ids make a valid key");
+        let keyed_by_caller = request.idempotency_key.is_some();
+        // Without the caller's own key, the connection's request id is the key. Connection
+        // ids are short ASCII and request ids at most 128 visible ASCII characters, so it
+        // always parses.
+        let key = request.idempotency_key.unwrap_or_else(|| {
+            IdempotencyKey::parse(&format!("{connection_id}:{}", request.request_id))
+                .expect("connection and request ids make a valid key")
+        });
+        // The same as a `POST /v1/jobs` body of just a type and a payload, so a key shared
+        // by both doors names one job.
         let original = json!({"type": request.job_type, "payload": request.payload});
         let door = Door::WebSocket {
             connection_id: connection_id.to_owned(),
             request_id: request.request_id,
+            keyed_by_caller,
         };
         let request = Request {
             submission: Submission {
@@ -240,7 +259,10 @@ impl WebSocketApp {
             owner: owner.clone(),
         };
         match self.intake.accept(door, request).await {
-            Ok(accepted) => accepted_draft(request_id, &accepted.acceptance),
+            Ok(accepted) => (
+                accepted_draft(request_id, &accepted.acceptance),
+                accepted.finished,
+            ),
             Err(refusal) => {
                 let code = match &refusal {
                     Refusal::UnknownJobType(_) => error_code::UNKNOWN_JOB_TYPE,
@@ -253,6 +275,9 @@ impl WebSocketApp {
                     Refusal::Unavailable(_) => error_code::UNAVAILABLE,
                 };
                 let message = match refusal {
+                    Refusal::KeyReused if keyed_by_caller => {
+                        "this idempotencyKey was already used for a different job".to_owned()
+                    }
                     Refusal::KeyReused => {
                         "this requestId was already used on this connection for a different job"
                             .to_owned()
@@ -263,7 +288,7 @@ impl WebSocketApp {
                     }
                     other => other.to_string(),
                 };
-                Draft::error(request_id, code, &message)
+                (Draft::error(request_id, code, &message), None)
             }
         }
     }

@@ -1,8 +1,9 @@
 //! What a client's message means: a valid submit, or the precise reason it is not one (which
 //! becomes an error frame, never silence).
 
-use crate::domain::CorrelationId;
 use crate::domain::correlation::MAX_CORRELATION_ID_LEN;
+use crate::domain::idempotency_key::MAX_IDEMPOTENCY_KEY_LEN;
+use crate::domain::{CorrelationId, IdempotencyKey};
 use courier_protocol::frames::{SUBMIT_ACTION, error_code};
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,6 +23,9 @@ pub struct SubmitRequest {
     pub payload: Value,
     /// The client's own, if it sent one.
     pub correlation_id: Option<CorrelationId>,
+    /// The caller's key for this work, shared with `POST /v1/jobs`'s `Idempotency-Key`: a
+    /// resubmit under it, on any connection, is the same job.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Why a message was refused; `request_id` is echoed only when it was itself valid.
@@ -60,6 +64,8 @@ struct Wire {
     payload: Value,
     #[serde(default)]
     correlation_id: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
 }
 
 pub fn parse(body: &str) -> Result<SubmitRequest, Rejection> {
@@ -134,11 +140,25 @@ pub fn parse(body: &str) -> Result<SubmitRequest, Rejection> {
             ));
         }
     };
+    let idempotency_key = match wire.idempotency_key.as_deref().map(IdempotencyKey::parse) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(_)) => {
+            return Err(Rejection::new(
+                request_id,
+                error_code::INVALID_FRAME,
+                format!(
+                    "idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+                ),
+            ));
+        }
+    };
     Ok(SubmitRequest {
         request_id: wire.request_id,
         job_type: wire.job_type,
         payload: wire.payload,
         correlation_id,
+        idempotency_key,
     })
 }
 
@@ -160,7 +180,30 @@ mod tests {
         assert_eq!(request.request_id, "r-1");
         assert_eq!(request.job_type, "echo");
         assert_eq!(request.correlation_id, None);
+        assert_eq!(request.idempotency_key, None);
         assert_eq!(request.payload, json!({"a": 1}));
+        let keyed = parse(
+            r#"{"action":"submit","requestId":"r-1","type":"echo","idempotencyKey":"order-7"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            keyed.idempotency_key.as_ref().map(IdempotencyKey::as_str),
+            Some("order-7")
+        );
+    }
+
+    #[test]
+    fn a_bad_idempotency_key_is_an_invalid_frame() {
+        let long = "k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1);
+        for key in [json!(""), json!("has space"), json!(long), json!(7)] {
+            let body = json!({"action": "submit", "requestId": "r", "type": "echo",
+                              "idempotencyKey": key});
+            assert_eq!(
+                code(&body.to_string()),
+                (error_code::INVALID_FRAME, Some("r".into())),
+                "{key}"
+            );
+        }
     }
 
     #[test]

@@ -263,11 +263,75 @@ async fn a_gone_connection_is_forgotten() {
     h.connect(json!({})).await;
     h.poster.gone.lock().unwrap().push(CONN.into());
     let draft = Draft::error(None, "x", "y");
-    let delivery = h.app.frames.send(CONN, draft.clone()).await.unwrap();
+    let delivery = h.app.frames.send(CONN, None, draft.clone()).await.unwrap();
     assert_eq!(delivery, FrameDelivery::Gone);
     assert!(!h.connections.is_open(CONN));
     assert_eq!(
-        h.app.frames.send(CONN, draft).await.unwrap(),
+        h.app.frames.send(CONN, None, draft).await.unwrap(),
         FrameDelivery::NotConnected
+    );
+}
+
+/// A submit on `connection` (opened first), through the route handler.
+async fn submit_on(h: &Harness, connection: &str, body: serde_json::Value) {
+    let mut connect = Harness::event("CONNECT", "$connect", json!({}));
+    connect.request_context.connection_id = Some(connection.into());
+    if !h.connections.is_open(connection) {
+        assert_eq!(h.app.handle(connect).await.status_code, 200);
+    }
+    let mut event = Harness::event("MESSAGE", "submit", json!({"body": body.to_string()}));
+    event.request_context.connection_id = Some(connection.into());
+    assert_eq!(h.app.handle(event).await.status_code, 200);
+}
+
+#[tokio::test]
+async fn a_resubmit_under_the_callers_key_on_a_new_connection_is_the_same_job_and_gets_its_frames()
+{
+    let h = Harness::new();
+    let submit = |request_id: &str| {
+        json!({"action": "submit", "requestId": request_id, "type": "echo", "payload": 1,
+               "idempotencyKey": "order-7"})
+    };
+    submit_on(&h, "conn-A", submit("r1")).await;
+    let first = h.poster.frames_to("conn-A").pop().unwrap();
+    assert_eq!(first.kind, FrameKind::Accepted, "{first:?}");
+    let id = first.job_id.unwrap();
+
+    // The connection dropped; the job finished meanwhile; the client resubmits elsewhere.
+    h.claims
+        .set_status(&id, crate::domain::JobStatus::Succeeded);
+    submit_on(&h, "conn-B", submit("r9")).await;
+    let frames = h.poster.frames_to("conn-B");
+    let kinds: Vec<FrameKind> = frames.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [FrameKind::Accepted, FrameKind::Result],
+        "{frames:?}"
+    );
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.job_id.as_deref() == Some(id.as_str())
+                && f.request_id.as_deref() == Some("r9"))
+    );
+    assert_eq!(h.queue.sent().len(), 1, "one job, queued once");
+    let claim = h.claims.get_now(&id).unwrap();
+    assert_eq!(
+        claim.reply_to.map(|to| (to.connection_id, to.request_id)),
+        Some(("conn-B".to_owned(), "r9".to_owned())),
+        "the job's frames go to the connection that asked last"
+    );
+
+    // Another job under the same key is refused precisely.
+    let other = json!({"action": "submit", "requestId": "r10", "type": "echo", "payload": 2,
+                       "idempotencyKey": "order-7"});
+    submit_on(&h, "conn-B", other).await;
+    let refused = h.poster.frames_to("conn-B").pop().unwrap();
+    assert_eq!(refused.error_code(), Some(error_code::REQUEST_ID_REUSED));
+    assert!(
+        refused.data["message"]
+            .as_str()
+            .unwrap()
+            .contains("idempotencyKey")
     );
 }

@@ -71,8 +71,8 @@ impl MessageProcessor {
                 self.limits.max_receive_count
             ),
         };
-        match self.ledger.abandon(envelope, &failure).await? {
-            Abandonment::Abandoned => {
+        let to = match self.ledger.abandon(envelope, &failure).await? {
+            Abandonment::Abandoned { reply_to } => {
                 tracing::warn!(reason = %crate::telemetry::capped(&failure.reason), "job failed: SQS gave up on its message");
                 crate::metrics::processed(
                     pattern_label(envelope),
@@ -82,12 +82,14 @@ impl MessageProcessor {
                     since_accepted(envelope, self.clock.now()),
                     about(envelope),
                 );
+                reply_to
             }
             Abandonment::Ended {
                 status: JobStatus::Failed,
                 failure_kind,
             } if failure_kind.as_deref() == Some(FailureKind::DeadLettered.as_str()) => {
                 tracing::info!("failed by an earlier try at this letter; finishing its steps");
+                None
             }
             Abandonment::Ended { status, .. } => {
                 // Whoever ended it dead-lettered it too if it failed; only an interrupted
@@ -107,12 +109,12 @@ impl MessageProcessor {
                     .await?;
                 return Ok(());
             }
-        }
+        };
         crate::crash_point!("reconciler.after-abandon", &envelope.correlation_id);
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
-        self.announce_failure(envelope, &failure).await
+        self.announce_failure(envelope, to.as_ref(), &failure).await
     }
 }

@@ -23,15 +23,15 @@ use crate::application::clock::Clock;
 use crate::application::consumer::Delivery;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
-    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
+    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Ending, Failure, FailureKind,
     MessageLedger, PortError, RetryScheduler,
 };
-use crate::domain::WorkMessage;
+use crate::domain::{ReplyTo, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
 use courier_jobs::{ProgressSink, Registry};
-use courier_protocol::frames::{FrameKind, error_code};
+use courier_protocol::frames::FrameKind;
 use courier_protocol::queue::QueueMessage;
 use courier_protocol::queue::attribute::{
     CORRELATION_ID as CORRELATION_ID_ATTRIBUTE, MESSAGE_ID as MESSAGE_ID_ATTRIBUTE,
@@ -103,17 +103,22 @@ struct JobProgress<'a> {
 #[async_trait]
 impl ProgressSink for JobProgress<'_> {
     async fn report(&self, percent: u8) {
-        if let Err(error) = self
+        let to = match self
             .processor
             .ledger
             .record_progress(self.record_key, percent)
             .await
         {
-            tracing::warn!(%error, percent, "progress not recorded");
-        }
+            Ok(to) => to,
+            Err(error) => {
+                tracing::warn!(%error, percent, "progress not recorded");
+                None
+            }
+        };
         self.processor
             .tell_client(
                 self.envelope,
+                to.as_ref(),
                 FrameKind::Progress,
                 json!({"percent": percent}),
             )
@@ -152,8 +157,17 @@ pub(super) fn since_accepted(
     (now - accepted).try_into().ok()
 }
 
-pub(super) fn job_failed(failure: &Failure) -> Value {
-    json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": failure.reason})
+/// The last frame of a job that ended so; none for a cancelled one.
+fn final_frame(ending: &Ending) -> Option<(FrameKind, Value)> {
+    match ending {
+        Ending::Succeeded(result) => Some((FrameKind::Result, result.clone())),
+        Ending::Failed(failure) => Some((FrameKind::Error, job_failed(failure))),
+        Ending::Cancelled => None,
+    }
+}
+
+fn job_failed(failure: &Failure) -> Value {
+    crate::application::frames::job_failed(failure.kind.as_str(), &failure.reason)
 }
 
 /// A delivery ready to handle (see [`MessageProcessor::open`]).
@@ -223,10 +237,18 @@ impl MessageProcessor {
         self
     }
 
-    /// Sends one frame to the job's WebSocket client, if it has one. Never fails the message:
-    /// a client that left still finds the outcome on the claim.
-    pub(super) async fn tell_client(&self, envelope: &WorkMessage, kind: FrameKind, data: Value) {
-        let (Some(frames), Some(to)) = (&self.frames, &envelope.reply_to) else {
+    /// Sends one frame to the job's WebSocket client, if it has one: to `redirected` (where
+    /// the job's record sends its frames now), else where its message says. Never fails the
+    /// message: a client that left still finds the outcome on the claim.
+    pub(super) async fn tell_client(
+        &self,
+        envelope: &WorkMessage,
+        redirected: Option<&ReplyTo>,
+        kind: FrameKind,
+        data: Value,
+    ) {
+        let (Some(frames), Some(to)) = (&self.frames, redirected.or(envelope.reply_to.as_ref()))
+        else {
             return;
         };
         let draft = Draft {
@@ -237,7 +259,10 @@ impl MessageProcessor {
             data,
         }
         .for_job(&envelope.message_id, envelope.correlation_id.as_str());
-        match frames.send(&to.connection_id, draft).await {
+        match frames
+            .send(&to.connection_id, envelope.owner.as_ref(), draft)
+            .await
+        {
             Ok(FrameDelivery::Delivered { seq }) => tracing::debug!(seq, ?kind, "frame sent"),
             Ok(FrameDelivery::NotConnected) => {
                 tracing::info!(?kind, "client not connected; the claim keeps the outcome")
@@ -306,8 +331,13 @@ impl MessageProcessor {
         crate::error_point!("processor.before-start", &envelope.correlation_id);
         let (attempt, round) = match self.ledger.start_attempt(envelope, lease).await? {
             AttemptStart::Run { attempt, round } => (attempt, round),
-            AttemptStart::AlreadyFinished => {
+            AttemptStart::AlreadyFinished { ending, reply_to } => {
                 tracing::info!("already finished; redelivery acknowledged without running");
+                // The delivery that finished it may have stopped before its last frame.
+                if let Some((kind, data)) = ending.as_ref().and_then(final_frame) {
+                    self.tell_client(envelope, reply_to.as_ref(), kind, data)
+                        .await;
+                }
                 self.start_callback(envelope).await?;
                 return Ok(());
             }
@@ -372,19 +402,22 @@ impl MessageProcessor {
                 kind: FailureKind::RetriesExhausted,
                 reason: format!("gave up: {} attempts started and none finished", round - 1),
             };
-            self.fail_for_good(body, envelope, &failure).await?;
+            let to = self.fail_for_good(body, envelope, &failure).await?;
             report(crate::metrics::Outcome::Failed);
-            return self.announce_failure(envelope, &failure).await;
+            return self.announce_failure(envelope, to.as_ref(), &failure).await;
         }
         let outcome = run_attempt(job.as_deref(), envelope, attempt, deadline, &progress).await;
         crate::crash_point!("processor.before-outcome", &envelope.correlation_id);
 
         match outcome {
             AttemptOutcome::Succeeded(result) => {
-                self.ledger.record_success(&record_key, &result).await?;
+                let to = self.ledger.record_success(&record_key, &result).await?;
+                // A crash here leaves the frame to the redelivery (see `AlreadyFinished`).
+                crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
                 tracing::debug!(attempt, "job succeeded");
                 report(crate::metrics::Outcome::Succeeded);
-                self.tell_client(envelope, FrameKind::Result, result).await;
+                self.tell_client(envelope, to.as_ref(), FrameKind::Result, result)
+                    .await;
                 self.start_callback(envelope).await
             }
             AttemptOutcome::OutOfTime => {
@@ -395,9 +428,9 @@ impl MessageProcessor {
                 Err(ProcessError::OutOfTime)
             }
             AttemptOutcome::Failed(failure) => {
-                self.fail_for_good(body, envelope, &failure).await?;
+                let to = self.fail_for_good(body, envelope, &failure).await?;
                 report(crate::metrics::Outcome::Failed);
-                self.announce_failure(envelope, &failure).await
+                self.announce_failure(envelope, to.as_ref(), &failure).await
             }
             AttemptOutcome::Transient(reason) if round >= retry.max_attempts => {
                 // The last attempt the budget allows: the message is dead-lettered here, never
@@ -406,9 +439,9 @@ impl MessageProcessor {
                     kind: FailureKind::RetriesExhausted,
                     reason: format!("gave up after {round} attempts; last error: {reason}"),
                 };
-                self.fail_for_good(body, envelope, &failure).await?;
+                let to = self.fail_for_good(body, envelope, &failure).await?;
                 report(crate::metrics::Outcome::Failed);
-                self.announce_failure(envelope, &failure).await
+                self.announce_failure(envelope, to.as_ref(), &failure).await
             }
             AttemptOutcome::Transient(reason) => {
                 self.ledger.record_retry(&record_key, &reason).await?;
@@ -428,22 +461,23 @@ impl MessageProcessor {
 
     /// Ends a job that failed for good. The letter goes to the dead-letter queue first: if
     /// recording then fails, the retry finds the record still RUNNING and repeats both, so the
-    /// DLQ copy is never the one that goes missing.
+    /// DLQ copy is never the one that goes missing. Answers where the job's frames go.
     async fn fail_for_good(
         &self,
         body: &str,
         envelope: &WorkMessage,
         failure: &Failure,
-    ) -> Result<(), ProcessError> {
+    ) -> Result<Option<ReplyTo>, ProcessError> {
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, failure))
             .await?;
-        self.ledger
+        let to = self
+            .ledger
             .record_failure(&crate::domain::record_key(envelope), failure)
             .await?;
         tracing::warn!(kind = failure.kind.as_str(), reason = %crate::telemetry::capped(&failure.reason), "job failed; sent to the dead-letter queue");
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
-        Ok(())
+        Ok(to)
     }
 
     /// Whether a job's message is older than any claim of it can be.
@@ -473,11 +507,14 @@ impl MessageProcessor {
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;
-        if claim_stored {
-            self.ledger
-                .expire(&crate::domain::record_key(envelope), &failure)
-                .await?;
-        }
+        let to = match claim_stored {
+            true => {
+                self.ledger
+                    .expire(&crate::domain::record_key(envelope), &failure)
+                    .await?
+            }
+            false => None,
+        };
         tracing::warn!(
             claim_stored,
             "job expired before it could finish; sent to the dead-letter queue"
@@ -491,16 +528,18 @@ impl MessageProcessor {
             since_accepted(envelope, self.clock.now()),
             about(envelope),
         );
-        self.announce_failure(envelope, &failure).await
+        self.announce_failure(envelope, to.as_ref(), &failure).await
     }
 
-    /// Tells whoever waits on a failed job: its WebSocket client and its callback.
+    /// Tells whoever waits on a failed job: its WebSocket client (at `redirected`, if its
+    /// record sends its frames elsewhere now) and its callback.
     pub(super) async fn announce_failure(
         &self,
         envelope: &WorkMessage,
+        redirected: Option<&ReplyTo>,
         failure: &Failure,
     ) -> Result<(), ProcessError> {
-        self.tell_client(envelope, FrameKind::Error, job_failed(failure))
+        self.tell_client(envelope, redirected, FrameKind::Error, job_failed(failure))
             .await;
         self.start_callback(envelope).await
     }

@@ -419,6 +419,100 @@ mod bidirectional {
     }
 
     #[tokio::test]
+    async fn a_long_failure_reason_arrives_capped_within_the_frame_limit() {
+        let (h, _, poster) = harness().await;
+        let reason = "\u{0001}".repeat(40_000);
+        let env = ws_envelope("fail", json!({"reason": reason}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        assert_eq!(frames.len(), 1, "posted, within the frame limit");
+        assert_eq!(frames[0].error_code(), Some(error_code::JOB_FAILED));
+        let shown = frames[0].data["message"].as_str().unwrap();
+        assert!(shown.len() < reason.len(), "capped");
+        assert!(shown.starts_with("\u{0001}"));
+    }
+
+    #[tokio::test]
+    async fn frames_go_only_to_a_connection_of_the_jobs_owner() {
+        let (h, connections, poster) = harness().await;
+        let now = time::OffsetDateTime::now_utc();
+        connections
+            .open(&Connection {
+                id: CONN.into(),
+                owner: Some(crate::domain::Principal::new("https://issuer", "mallory")),
+                connected_at: now,
+                expires_at: now + Duration::from_secs(3600),
+            })
+            .await
+            .unwrap();
+        let env = WorkMessage {
+            owner: Some(crate::domain::Principal::new("https://issuer", "alice")),
+            ..ws_envelope("echo", json!({"x": 1}))
+        };
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        assert!(poster.frames_to(CONN).is_empty(), "nothing for mallory");
+        assert_eq!(
+            h.ledger.entry("JOB#msg-echo").unwrap().status,
+            JobStatus::Succeeded
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_of_a_finished_job_sends_its_final_frame_again() {
+        let (h, _, poster) = harness().await;
+        let env = ws_envelope("echo", json!({"x": 1}));
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        // As if the delivery stopped after recording the outcome, before its frame: the copy
+        // SQS delivers again runs nothing and sends the frame.
+        assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(frames.iter().all(|f| f.kind == FrameKind::Result
+            && f.data == json!({"x": 1})
+            && f.job_id.as_deref() == Some("msg-echo")));
+        assert_eq!(
+            h.ledger.entry("JOB#msg-echo").unwrap().attempts,
+            1,
+            "run once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_resubmit_on_another_connection_takes_the_jobs_frames_over() {
+        let (h, connections, poster) = harness().await;
+        let now = time::OffsetDateTime::now_utc();
+        connections
+            .open(&Connection {
+                id: "conn-2".into(),
+                owner: None,
+                connected_at: now,
+                expires_at: now + Duration::from_secs(3600),
+            })
+            .await
+            .unwrap();
+        let env = ws_envelope("sleep", json!({"ms": 10}));
+        h.ledger.redirect(
+            "JOB#msg-sleep",
+            ReplyTo {
+                connection_id: "conn-2".into(),
+                request_id: "again".into(),
+            },
+        );
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        assert!(
+            poster.frames_to(CONN).is_empty(),
+            "the old connection is left"
+        );
+        let frames = poster.frames_to("conn-2");
+        assert_eq!(frames.last().map(|f| f.kind), Some(FrameKind::Result));
+        assert!(
+            frames
+                .iter()
+                .all(|f| f.request_id.as_deref() == Some("again"))
+        );
+    }
+
+    #[tokio::test]
     async fn a_gone_client_does_not_stop_the_job() {
         let (h, connections, poster) = harness().await;
         poster.gone.lock().unwrap().push(CONN.into());

@@ -685,3 +685,48 @@ async fn a_crash_between_a_jobs_outcome_and_its_frame_still_gets_the_frame_sent(
     assert_eq!(job["attempts"], 1, "run once: {job}");
     assert_eq!(stack.ledger_entries(&account).await.len(), 1);
 }
+
+/// Every receive of a callback meets a dependency error, so no delivery outcome is ever
+/// recorded: SQS redrive gives up on it, and the delivery still ends FAILED on the claim, with
+/// the reason, and its letter reaches the callback DLQ. Nothing was posted.
+#[tokio::test]
+async fn a_callback_sqs_gives_up_on_ends_failed_on_the_claim_with_its_reason() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints(
+            "NotifierFunctionName",
+            "notifier.before-prepare=return(error)",
+        )
+        .await;
+    let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint(&receiver.url).await;
+    let correlation_id = marked("callback-given-up");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "echo", "payload": "never sent", "callback": {"endpointId": endpoint.id}}),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let job = stack.wait_for_callback(&id, "FAILED").await;
+    stack.arm_failpoints("NotifierFunctionName", "").await;
+    let reason = job["callback"]["lastError"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("dead-lettered after") && reason.contains("no delivery outcome"),
+        "{job}"
+    );
+    assert_eq!(job["callback"]["attempts"], 0, "nothing was posted: {job}");
+    let letter = stack
+        .wait_for_message("CallbackDeadLetterQueueUrl", &id, |m| {
+            courier_e2e::dead_letter_id(m).as_deref() == Some(id.as_str())
+        })
+        .await;
+    assert_eq!(
+        courier_e2e::message_attribute(&letter, "failureKind").as_deref(),
+        Some("dead-lettered")
+    );
+    assert!(receiver.arrivals().is_empty());
+}

@@ -523,6 +523,13 @@ impl InMemoryClaims {
         self.len() == 0
     }
 
+    /// Changes a stored claim as a test needs it.
+    pub fn update(&self, id: &str, change: impl FnOnce(&mut Claim)) {
+        if let Some(claim) = self.claims.lock().unwrap().get_mut(id) {
+            change(claim);
+        }
+    }
+
     /// Moves a claim on, as the processor would.
     pub fn set_status(&self, id: &str, status: JobStatus) {
         if let Some(claim) = self.claims.lock().unwrap().get_mut(id) {

@@ -3,7 +3,8 @@
 use super::settings::NotifierSettings;
 use super::{load_aws_config, start};
 use crate::adapters::aws::{
-    DynamoClaimStore, DynamoWebhookEndpoints, KmsSecretSealer, SqsRetryScheduler,
+    DynamoClaimStore, DynamoWebhookEndpoints, KmsSecretSealer, SqsDeadLetterQueue,
+    SqsRetryScheduler,
 };
 use crate::adapters::webhook_sender::HttpWebhookSender;
 use crate::application::clock::SystemClock;
@@ -22,16 +23,26 @@ pub fn wire(
         dynamodb.clone(),
         &settings.table_name,
     ));
+    let sqs = aws_sdk_sqs::Client::new(config);
     Ok(Notifier {
         claims: claims.clone(),
         ledger: claims,
+        dead_letters: Arc::new(SqsDeadLetterQueue::new(
+            sqs.clone(),
+            &settings.callback_dead_letter_queue_url,
+        )),
+        inbox: queue_name(&settings.callback_dead_letter_inbox_url),
+        max_receive_count: settings.max_receive_count,
         sender: Arc::new(HttpWebhookSender::new(
             settings.url_policy.clone(),
             settings.timeout,
         )?),
         retries: Arc::new(SqsRetryScheduler::new(
-            aws_sdk_sqs::Client::new(config),
-            vec![settings.callback_queue_url.clone()],
+            sqs,
+            vec![
+                settings.callback_queue_url.clone(),
+                settings.callback_dead_letter_inbox_url.clone(),
+            ],
         )),
         endpoints: Arc::new(DynamoWebhookEndpoints::new(dynamodb, &settings.table_name)),
         sealer: Arc::new(KmsSecretSealer::new(config, &settings.webhook_key_id)),
@@ -43,6 +54,11 @@ pub fn wire(
         },
         clock: Arc::new(SystemClock),
     })
+}
+
+/// A queue URL's last segment: the name its events' ARNs end in.
+fn queue_name(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or(url).to_owned()
 }
 
 pub async fn run() -> Result<(), Error> {

@@ -76,6 +76,13 @@ pub mod parameters {
         template: "CallbackMaxAttempts",
         default: 8,
     };
+    /// The callback queue's backstop: receives before SQS redrive gives up on a delivery
+    /// (above `CALLBACK_MAX_ATTEMPTS`: receives that end in a dependency error post nothing).
+    pub const CALLBACK_MAX_RECEIVE_COUNT: Parameter = Parameter {
+        env: "CALLBACK_MAX_RECEIVE_COUNT",
+        template: "CallbackMaxReceiveCount",
+        default: 20,
+    };
     pub const CALLBACK_RETRY_BASE_DELAY_SECONDS: Parameter = Parameter {
         env: "CALLBACK_RETRY_BASE_DELAY_SECONDS",
         template: "CallbackRetryBaseDelaySeconds",
@@ -87,13 +94,14 @@ pub mod parameters {
         default: 3_600,
     };
 
-    pub const ALL: [Parameter; 8] = [
+    pub const ALL: [Parameter; 9] = [
         MAX_ATTEMPTS,
         MAX_RECEIVE_COUNT,
         RETRY_BASE_DELAY_SECONDS,
         CLAIM_LIFETIME_SECONDS,
         CALLBACK_TIMEOUT_MS,
         CALLBACK_MAX_ATTEMPTS,
+        CALLBACK_MAX_RECEIVE_COUNT,
         CALLBACK_RETRY_BASE_DELAY_SECONDS,
         CALLBACK_RETRY_MAX_DELAY_SECONDS,
     ];
@@ -278,11 +286,17 @@ impl WebSocketSettings {
 pub struct NotifierSettings {
     pub table_name: String,
     pub callback_queue_url: String,
+    /// Where deliveries given up go, with their reason.
+    pub callback_dead_letter_queue_url: String,
+    /// Where SQS redrive puts the callback messages it gave up on.
+    pub callback_dead_letter_inbox_url: String,
     /// `WEBHOOK_KEY_ID`: the KMS key that opens webhook endpoints' secrets.
     pub webhook_key_id: String,
     pub timeout: Duration,
-    /// The callback queue's `maxReceiveCount`: attempts before the callback DLQ.
+    /// POSTs of one delivery before it is given up (counted on the claim).
     pub max_attempts: u32,
+    /// The callback queue's `maxReceiveCount`.
+    pub max_receive_count: u32,
     pub retry_base_delay: Duration,
     pub retry_max_delay: Duration,
     pub url_policy: crate::application::ssrf::SsrfPolicy,
@@ -293,9 +307,12 @@ impl NotifierSettings {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
+            callback_dead_letter_queue_url: required("CALLBACK_DEAD_LETTER_QUEUE_URL")?,
+            callback_dead_letter_inbox_url: required("CALLBACK_DEAD_LETTER_INBOX_URL")?,
             webhook_key_id: required("WEBHOOK_KEY_ID")?,
             timeout: Duration::from_millis(parameters::CALLBACK_TIMEOUT_MS.number()?),
             max_attempts: parameters::CALLBACK_MAX_ATTEMPTS.count()?,
+            max_receive_count: parameters::CALLBACK_MAX_RECEIVE_COUNT.count()?,
             retry_base_delay: Duration::from_secs(
                 parameters::CALLBACK_RETRY_BASE_DELAY_SECONDS.number()?,
             ),
@@ -353,6 +370,21 @@ mod tests {
         }
         // The job catalog's switch: absent from the environment means the template's default.
         assert_eq!(template["ExampleJobTypes"], "enabled");
+    }
+
+    /// SQS redrive is the callbacks' backstop only: it must leave every attempt its receive
+    /// (and room for receives that end in a dependency error), in AWS and locally.
+    #[test]
+    fn the_callback_queues_backstop_sits_above_the_delivery_attempts() {
+        let template = template_defaults();
+        let number = |v: &str| v.parse::<u32>().unwrap();
+        assert!(
+            number(&template["CallbackMaxReceiveCount"]) > number(&template["CallbackMaxAttempts"])
+        );
+        let local: serde_json::Value =
+            serde_json::from_str(include_str!("../../../infra/local.json")).unwrap();
+        let local = |name: &str| number(local["parameters"][name].as_str().unwrap());
+        assert!(local("CallbackMaxReceiveCount") > local("CallbackMaxAttempts"));
     }
 
     /// `sam deploy --guided` asks for every template parameter, so what only the local stack

@@ -1,6 +1,10 @@
 //! The callback side: one message on the callback queue → one signed POST of the job's outcome
 //! to the caller's URL, retried with backoff until it is delivered, refused for good (410), or
-//! out of attempts (then SQS redrive moves it to the callback DLQ).
+//! out of attempts (then the notifier records it FAILED and sends it to the callback DLQ with
+//! the reason). Attempts are POSTs made, counted on the claim: a receive that ends in courier's
+//! own dependency error costs none. Should SQS redrive give up on a message all the same (every
+//! receive crashed or failed), it lands in the callback dead-letter inbox, and the notifier
+//! records that failure and passes the letter on to the DLQ.
 //!
 //! One delivery attempt is four steps: **prepare** (read the claim, decide whether there is
 //! anything to send, sign it), **send**, **classify** the response ([`classify`]), and
@@ -12,8 +16,8 @@ use crate::application::consumer::{
     Delivery, SqsBatchResponse, SqsEvent, SqsMessage, handle_batch,
 };
 use crate::application::ports::{
-    CallbackLedger, CallbackUpdate, ClaimStore, PortError, RetryScheduler, SecretSealer,
-    WebhookEndpointStore,
+    CallbackLedger, CallbackUpdate, ClaimStore, DeadLetter, DeadLetterQueue, Failure, FailureKind,
+    PortError, RetryScheduler, SecretSealer, WebhookEndpointStore,
 };
 use crate::application::processor::RetryPolicy;
 use crate::application::ssrf::SsrfPolicy;
@@ -71,8 +75,15 @@ pub struct Notifier {
     pub endpoints: Arc<dyn WebhookEndpointStore>,
     pub sealer: Arc<dyn SecretSealer>,
     pub url_policy: SsrfPolicy,
+    /// `max_attempts`: POSTs of one delivery before it is given up.
     pub retry: RetryPolicy,
     pub clock: Arc<dyn Clock>,
+    /// The callback DLQ: deliveries given up, with their reason.
+    pub dead_letters: Arc<dyn DeadLetterQueue>,
+    /// The callback queue's dead-letter inbox (its queue name): what SQS redrive gave up on.
+    pub inbox: String,
+    /// The callback queue's `maxReceiveCount`, the backstop above `retry.max_attempts`.
+    pub max_receive_count: u32,
 }
 
 /// The stable `webhook-id` of a job's callback: the same across every retry.
@@ -86,8 +97,17 @@ impl Notifier {
     }
 
     pub async fn deliver(&self, delivery: Delivery) -> Result<(), NotifyError> {
-        let attempt = delivery.receive_count();
+        let receive_count = delivery.receive_count();
+        let from_inbox = queue_name(delivery.record.event_source_arn.as_deref()) == self.inbox;
         let Delivery { record, message } = delivery;
+        if from_inbox {
+            let result = self.settle_abandoned(&record, message).await;
+            if let Err(NotifyError::Dependency(error)) = &result {
+                tracing::error!(%error, "a dependency failed; the letter comes back");
+                self.hand_back(&record, self.retry.base_delay).await;
+            }
+            return result;
+        }
         let request = match message {
             Ok(QueueMessage::Callback(request)) => request,
             Ok(other) => {
@@ -110,7 +130,7 @@ impl Notifier {
         let trace = TraceHeader::of_record(&record);
         record_trace_id(&span, trace.as_ref());
         let result = self
-            .deliver_in_span(record.clone(), attempt, request, trace.as_ref())
+            .deliver_in_span(record.clone(), request, trace.as_ref())
             .instrument(span.clone())
             .await;
         if let Err(NotifyError::Dependency(error)) = &result {
@@ -118,7 +138,7 @@ impl Notifier {
                 || tracing::error!(%error, "a dependency failed; SQS delivers the callback again"),
             );
             let delay = retry_delay(
-                attempt,
+                receive_count,
                 self.retry.base_delay,
                 self.retry.max_delay,
                 &mut rand::rng(),
@@ -141,14 +161,14 @@ impl Notifier {
     async fn deliver_in_span(
         &self,
         record: SqsMessage,
-        attempt: u32,
         request: CallbackMessage,
         trace: Option<&TraceHeader>,
     ) -> Result<(), NotifyError> {
         let job_id =
             JobId::parse(&request.job_id).map_err(|e| NotifyError::Unparseable(e.to_string()))?;
+        crate::error_point!("notifier.before-prepare", &request.correlation_id);
         let now = self.clock.now();
-        let (claim, webhook) = match self.prepare(&job_id, &request, attempt, now).await? {
+        let (claim, webhook) = match self.prepare(&job_id, &request, now).await? {
             Prepared::Nothing(why) => {
                 tracing::info!("{why}; nothing to deliver");
                 return Ok(());
@@ -165,7 +185,22 @@ impl Notifier {
         // comes back: receivers deduplicate on it.
         crate::crash_point!("notifier.after-post", claim.correlation_id.as_str());
         let verdict = classify(&response);
+        // This POST is the claim's next attempt.
+        let attempt = claim.callback.as_ref().map_or(0, |c| c.attempts) + 1;
         let plan = schedule(&verdict, attempt, &self.retry, now, &mut rand::rng());
+        if let (Verdict::Retry { reason, .. }, CallbackEvent::GiveUp) =
+            (&verdict, plan.update.event)
+        {
+            // The letter first: if recording then fails, the redelivery repeats both, so the
+            // DLQ copy is never the one that goes missing.
+            let failure = Failure {
+                kind: FailureKind::RetriesExhausted,
+                reason: format!("gave up after {attempt} delivery attempts; last error: {reason}"),
+            };
+            self.dead_letters
+                .dead_letter(&callback_letter(&record, &request, failure, trace))
+                .await?;
+        }
         self.ledger.record(&job_id, &plan.update).await?;
         self.report(&claim, &verdict, &plan, attempt, now, trace);
         match plan.retry_in {
@@ -188,7 +223,6 @@ impl Notifier {
         &self,
         job_id: &JobId,
         request: &CallbackMessage,
-        attempt: u32,
         now: OffsetDateTime,
     ) -> Result<Prepared, PortError> {
         let Some(claim) = self.claims.get(job_id).await? else {
@@ -206,14 +240,18 @@ impl Notifier {
                 "failed callback redriven; delivering again"
             );
             callback.state = CallbackStatus::Queued;
+            // A redrive gives the delivery a fresh budget (the reopen counted it from 0).
+            callback.attempts = 0;
         }
         if callback.is_settled() {
             return Ok(Prepared::Nothing("callback already settled (a duplicate)"));
         }
+        // Nothing is sent: the count of attempts made stays as it is.
+        let attempts = callback.attempts;
         let give_up = |why: String| {
             Ok(Prepared::Refused(CallbackUpdate {
                 event: CallbackEvent::GiveUp,
-                attempts: attempt,
+                attempts,
                 last_status: None,
                 last_error: Some(why),
                 next_attempt_at: None,
@@ -255,6 +293,9 @@ impl Notifier {
                 claim.correlation_id.to_string(),
             ),
         ];
+        let mut claim = claim;
+        // A reopened delivery counts its attempts afresh.
+        claim.callback = Some(callback);
         Ok(Prepared::Send {
             webhook: WebhookRequest {
                 url: endpoint.url,
@@ -263,6 +304,73 @@ impl Notifier {
             },
             claim: Box::new(claim),
         })
+    }
+
+    /// A callback message SQS redrive gave up on: its delivery ends FAILED on the claim (unless
+    /// it has settled) with the reason, and the letter goes on to the callback DLQ. Each step
+    /// repeats safely.
+    async fn settle_abandoned(
+        &self,
+        record: &SqsMessage,
+        message: Result<QueueMessage, String>,
+    ) -> Result<(), NotifyError> {
+        let reason = format!(
+            "dead-lettered after {} receives with no delivery outcome recorded",
+            self.max_receive_count
+        );
+        let trace = TraceHeader::of_record(record);
+        let letter = match message {
+            Ok(QueueMessage::Callback(request)) => {
+                if let Ok(job_id) = JobId::parse(&request.job_id) {
+                    self.give_up_abandoned(&job_id, &reason).await?;
+                }
+                let failure = Failure {
+                    kind: FailureKind::DeadLettered,
+                    reason,
+                };
+                callback_letter(record, &request, failure, trace.as_ref())
+            }
+            Ok(_) | Err(_) => DeadLetter {
+                body: record.body.clone().unwrap_or_default(),
+                message_id: None,
+                correlation_id: None,
+                failure: Failure {
+                    kind: FailureKind::Unparseable,
+                    reason: "not a callback request".into(),
+                },
+                trace,
+            },
+        };
+        tracing::warn!(correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
+            reason = %crate::telemetry::capped(&letter.failure.reason),
+            "callback dead-lettered by SQS; sent on to the callback DLQ");
+        self.dead_letters.dead_letter(&letter).await?;
+        if let Some(id) = &letter.message_id {
+            crate::metrics::dead_lettered(
+                "callback",
+                crate::metrics::About::new(letter.correlation_id.as_deref().unwrap_or("-"), id),
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends a delivery SQS gave up on as FAILED, keeping its count of attempts made.
+    async fn give_up_abandoned(&self, job_id: &JobId, reason: &str) -> Result<(), PortError> {
+        let Some(callback) = self.claims.get(job_id).await?.and_then(|c| c.callback) else {
+            return Ok(());
+        };
+        if callback.is_settled() {
+            return Ok(());
+        }
+        let update = CallbackUpdate {
+            event: CallbackEvent::GiveUp,
+            attempts: callback.attempts,
+            last_status: callback.last_status,
+            last_error: Some(reason.to_owned()),
+            next_attempt_at: None,
+            delivered_at: None,
+        };
+        self.ledger.record(job_id, &update).await
     }
 
     /// Logs and metrics for one attempt's outcome.
@@ -294,7 +402,7 @@ impl Notifier {
             Verdict::Retry { reason, .. } => {
                 let gave_up = plan.update.event == CallbackEvent::GiveUp;
                 if gave_up {
-                    tracing::warn!(attempt, reason = %crate::telemetry::capped(reason), "callback attempts exhausted; redrive moves it to the callback DLQ");
+                    tracing::warn!(attempt, reason = %crate::telemetry::capped(reason), "callback attempts exhausted; sent to the callback DLQ");
                     crate::metrics::dead_lettered("callback", about);
                 } else {
                     let delay_ms = plan.retry_in.unwrap_or_default().as_millis() as u64;
@@ -358,9 +466,29 @@ pub fn classify(response: &WebhookResponse) -> Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub update: CallbackUpdate,
-    /// `Some`: hand the message back to SQS this long (zero on the last attempt, so redrive
-    /// moves it to the callback DLQ at once).
+    /// `Some`: hand the message back to SQS this long.
     pub retry_in: Option<Duration>,
+}
+
+/// The callback DLQ's copy of a delivery, with why it will not be made.
+fn callback_letter(
+    record: &SqsMessage,
+    request: &CallbackMessage,
+    failure: Failure,
+    trace: Option<&TraceHeader>,
+) -> DeadLetter {
+    DeadLetter {
+        body: record.body.clone().unwrap_or_default(),
+        message_id: Some(request.job_id.clone()),
+        correlation_id: Some(request.correlation_id.clone()),
+        failure,
+        trace: trace.cloned(),
+    }
+}
+
+/// The queue an event's ARN names.
+fn queue_name(arn: Option<&str>) -> &str {
+    arn.and_then(|arn| arn.rsplit(':').next()).unwrap_or("")
 }
 
 /// Step 4: schedule. Exponential backoff with jitter, never sooner than the receiver's
@@ -408,7 +536,7 @@ pub fn schedule(
             if attempt >= policy.max_attempts {
                 return Plan {
                     update,
-                    retry_in: Some(Duration::ZERO),
+                    retry_in: None,
                 };
             }
             let backoff = retry_delay(attempt, policy.base_delay, policy.max_delay, rng);

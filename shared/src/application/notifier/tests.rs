@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::adapters::memory::{
-    FixedClock, InMemoryClaims, InMemorySealer, InMemoryWebhookEndpoints, RecordingRetries,
+    FixedClock, InMemoryClaims, InMemoryDeadLetters, InMemorySealer, InMemoryWebhookEndpoints,
+    RecordingRetries,
 };
 use crate::application::ports::SealingContext;
 use crate::domain::{CallbackState, CorrelationId, EndpointId, JobStatus, WebhookEndpoint};
@@ -61,8 +62,12 @@ impl CallbackLedger for RecordingLedger {
     }
 }
 
+const INBOX: &str = "courier-CallbackDeadLetterInbox-1";
+
 struct Harness {
     notifier: Notifier,
+    claims: Arc<InMemoryClaims>,
+    dead_letters: Arc<InMemoryDeadLetters>,
     receiver: Arc<ScriptedReceiver>,
     ledger: Arc<RecordingLedger>,
     retries: Arc<RecordingRetries>,
@@ -108,9 +113,15 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
     });
     let ledger = Arc::new(RecordingLedger::default());
     let retries = Arc::new(RecordingRetries::default());
+    let dead_letters = Arc::new(InMemoryDeadLetters::default());
     Harness {
+        claims: claims.clone(),
+        dead_letters: dead_letters.clone(),
         notifier: Notifier {
             claims,
+            dead_letters,
+            inbox: INBOX.into(),
+            max_receive_count: 8,
             ledger: ledger.clone(),
             sender: receiver.clone(),
             retries: retries.clone(),
@@ -129,7 +140,21 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
 }
 
 impl Harness {
-    async fn deliver(&self, attempt: u32) -> Result<(), NotifyError> {
+    /// Delivery attempt `attempt` (the claim has counted `attempt - 1` before), on the receive
+    /// of the same number.
+    async fn deliver_attempt(&self, attempt: u32) -> Result<(), NotifyError> {
+        self.claims.update(JOB, |claim| {
+            claim.callback.as_mut().unwrap().attempts = attempt - 1;
+        });
+        self.deliver(attempt).await
+    }
+
+    /// The callback message on its `receive_count`th receive.
+    async fn deliver(&self, receive_count: u32) -> Result<(), NotifyError> {
+        self.deliver_from("courier-callbacks", receive_count).await
+    }
+
+    async fn deliver_from(&self, queue: &str, receive_count: u32) -> Result<(), NotifyError> {
         let mut record = SqsMessage::default();
         record.message_id = Some("sqs-1".into());
         record.body = Some(
@@ -140,11 +165,11 @@ impl Harness {
             }
             .to_json(),
         );
-        record.event_source_arn = Some("arn:aws:sqs:us-east-1:1:courier-callbacks".into());
+        record.event_source_arn = Some(format!("arn:aws:sqs:us-east-1:1:{queue}"));
         record.receipt_handle = Some("handle".into());
         record
             .attributes
-            .insert("ApproximateReceiveCount".into(), attempt.to_string());
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
         self.notifier.deliver(Delivery::parse(record)).await
     }
 
@@ -305,7 +330,7 @@ async fn a_429_waits_at_least_its_retry_after_within_the_ceiling() {
 #[tokio::test]
 async fn a_5xx_is_retried_with_growing_backoff() {
     let h = harness(URL, status(503, None)).await;
-    assert!(h.deliver(3).await.is_err());
+    assert!(h.deliver_attempt(3).await.is_err());
     let update = h.update();
     assert_eq!(update.state(), CallbackStatus::Retrying);
     assert_eq!(
@@ -344,14 +369,69 @@ async fn a_url_refused_at_delivery_fails_without_a_request() {
 }
 
 #[tokio::test]
-async fn the_last_attempt_gives_up_and_hands_the_message_to_redrive_at_once() {
+async fn the_last_attempt_gives_up_and_dead_letters_the_delivery_with_its_reason() {
     let h = harness(URL, status(500, None)).await;
-    assert!(
-        h.deliver(5).await.is_err(),
-        "left unacknowledged for SQS redrive"
+    h.deliver_attempt(5).await.unwrap();
+    let update = h.update();
+    assert_eq!(
+        (update.state(), update.attempts),
+        (CallbackStatus::Failed, 5)
     );
-    assert_eq!(h.update().state(), CallbackStatus::Failed);
-    assert_eq!(h.retries.delays(), vec![Duration::ZERO]);
+    assert!(
+        h.retries.delays().is_empty(),
+        "acknowledged, not handed back"
+    );
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::RetriesExhausted);
+    assert!(
+        letters[0].failure.reason.contains("5 delivery attempts")
+            && letters[0].failure.reason.contains("answered 500"),
+        "{}",
+        letters[0].failure.reason
+    );
+    assert_eq!(letters[0].message_id.as_deref(), Some(JOB));
+}
+
+/// Receives that ended in courier's own dependency errors (or crashes) posted nothing: the
+/// attempts are the claim's count of requests made, not SQS's count of receives.
+#[tokio::test]
+async fn receives_that_posted_nothing_spend_none_of_the_attempts() {
+    let h = harness(URL, status(503, None)).await;
+    assert!(h.deliver(7).await.is_err(), "retried");
+    let update = h.update();
+    assert_eq!(
+        (update.state(), update.attempts),
+        (CallbackStatus::Retrying, 1)
+    );
+    assert!(h.dead_letters.letters().is_empty());
+}
+
+/// A delivery SQS redrive gave up on (every receive crashed or met a dependency error) ends
+/// FAILED on the claim with the reason, and its letter goes on to the callback DLQ.
+#[tokio::test]
+async fn a_delivery_sqs_gave_up_on_ends_failed_on_the_claim_with_its_reason() {
+    let h = harness(URL, status(204, None)).await;
+    h.claims.update(JOB, |claim| {
+        claim.callback.as_mut().unwrap().attempts = 2;
+    });
+    h.deliver_from(INBOX, 9).await.unwrap();
+    assert!(
+        h.receiver.requests.lock().unwrap().is_empty(),
+        "nothing sent"
+    );
+    let update = h.update();
+    assert_eq!(
+        (update.state(), update.attempts),
+        (CallbackStatus::Failed, 2)
+    );
+    assert_eq!(
+        update.last_error.as_deref(),
+        Some("dead-lettered after 8 receives with no delivery outcome recorded")
+    );
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::DeadLettered);
 }
 
 #[test]
@@ -378,7 +458,7 @@ fn classify_and_schedule_are_plain_functions() {
     let last = schedule(&retry, 5, &policy(), NOW, &mut rng);
     assert_eq!(
         (last.update.event, last.retry_in),
-        (CallbackEvent::GiveUp, Some(Duration::ZERO))
+        (CallbackEvent::GiveUp, None)
     );
 }
 

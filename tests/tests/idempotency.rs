@@ -144,3 +144,39 @@ async fn a_websocket_resubmit_under_the_callers_key_on_a_new_connection_is_the_s
     assert_eq!(over_http.status, 202, "{over_http:?}");
     assert_eq!(over_http.json()["id"], id.as_str(), "one key, one job");
 }
+
+/// The other order: a job submitted over HTTP, then resubmitted over WebSocket under the same
+/// key while it runs, streams its remaining frames to that connection.
+#[tokio::test]
+async fn a_job_submitted_over_http_streams_to_a_websocket_resubmit_under_its_key() {
+    use courier_client::frames::{FrameKind, SubmitFrame};
+    let stack = Stack::load().await;
+    let key = unique("http-then-ws");
+    let payload = json!({"ms": 3000});
+    let first = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "sleep", "payload": payload}),
+            &[("idempotency-key", key.as_str())],
+        )
+        .await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    ws.submit(&SubmitFrame::new("follow", "sleep", payload).with_idempotency_key(&key))
+        .await
+        .unwrap();
+    let frames = courier_e2e::ws::frames_until_final(&mut ws, &["follow"]).await;
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.job_id.as_deref() == Some(id.as_str())),
+        "the same job: {frames:?}"
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(last.kind, FrameKind::Result, "{frames:?}");
+    assert_eq!(last.data, json!({"sleptMs": 3000}));
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["attempts"], 1, "run once: {job}");
+}

@@ -382,6 +382,14 @@ impl MessageLedger for InMemoryLedger {
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("expire")?;
+        let held = self
+            .entry(record_key)
+            .and_then(|e| e.lease_until)
+            .is_some_and(|until| until > std::time::Instant::now());
+        if held {
+            // A live run records its own outcome.
+            return Ok(self.entry(record_key).and_then(|e| e.reply_to));
+        }
         Ok(self.apply(record_key, JobEvent::Expire, |e| {
             e.failure = Some(failure.clone());
             e.lease_until = None;
@@ -685,6 +693,8 @@ impl crate::application::ports::ConnectionStore for InMemoryConnections {
 pub struct RecordingPoster {
     pub posted: Mutex<Vec<(String, courier_protocol::frames::ServerFrame)>>,
     pub gone: Mutex<Vec<String>>,
+    /// Every post fails, as a throttled or failing `@connections` API would.
+    pub fail: FailSwitch,
 }
 
 impl RecordingPoster {
@@ -706,6 +716,7 @@ impl crate::application::ports::ConnectionPoster for RecordingPoster {
         connection_id: &str,
         data: &[u8],
     ) -> Result<crate::application::ports::PostOutcome, PortError> {
+        self.fail.check("post")?;
         if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
             return Ok(crate::application::ports::PostOutcome::Gone);
         }

@@ -165,7 +165,7 @@ impl Intake {
         let callback = self.validate(&door, &request).await?;
         let Some((key, original)) = &request.idempotency else {
             let (acceptance, _) = self
-                .write(&door, JobId::generate(), request, callback)
+                .write(&door, JobId::generate(), request, callback, false)
                 .await?;
             return Ok(Accepted {
                 acceptance,
@@ -177,9 +177,10 @@ impl Intake {
         let print = fingerprint(&scope, original);
         // New work under the key gets a new id; a retry of a request whose try died gets that
         // try's id back from the store (it may have written the claim and the message).
+        let fresh = JobId::generate();
         let claim = self
             .idempotency
-            .acquire(&scope, key, &print, &request.owner, &JobId::generate())
+            .acquire(&scope, key, &print, &request.owner, &fresh)
             .await;
         match claim.map_err(|error| {
             tracing::error!(%error, "idempotency store unavailable");
@@ -210,7 +211,9 @@ impl Intake {
             IdempotencyClaim::Acquired { id } => {
                 let key = key.clone();
                 let correlation_id = request.correlation_id.clone();
-                match self.write(&door, id, request, callback).await {
+                // Not the id proposed: an earlier try of this request took the key with it.
+                let earlier_try = id != fresh;
+                match self.write(&door, id, request, callback, earlier_try).await {
                     Ok((acceptance, finished)) => {
                         crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
@@ -286,13 +289,15 @@ impl Intake {
     }
 
     /// The work message and its durable writes; with the acceptance, a finished job whose
-    /// frames this WebSocket resubmit took over (see [`Accepted::finished`]).
+    /// frames this WebSocket resubmit took over (see [`Accepted::finished`]). `earlier_try`:
+    /// the id is one an earlier try of the request may have written a claim under.
     async fn write(
         &self,
         door: &Door,
         id: JobId,
         request: Request,
         callback: Option<EndpointId>,
+        earlier_try: bool,
     ) -> Result<(Acceptance, Option<Claim>), Refusal> {
         let now = self.clock.now();
         let pattern = door.pattern();
@@ -340,7 +345,10 @@ impl Intake {
             );
             claim.callback = callback.map(CallbackState::waiting);
             claim.reply_to = work.reply_to.clone();
-            match self.record_and_queue(&claim, &work, delay_seconds).await {
+            match self
+                .record_and_queue(&claim, &work, delay_seconds, earlier_try)
+                .await
+            {
                 None => {
                     return Err(Refusal::Unavailable(
                         "the job could not be recorded and queued, and was not accepted; retry later",
@@ -419,6 +427,7 @@ impl Intake {
         claim: &Claim,
         work: &WorkMessage,
         delay: u32,
+        earlier_try: bool,
     ) -> Option<Created> {
         let create = async {
             // The claim write fails (and is not applied) while the message goes out.
@@ -449,6 +458,9 @@ impl Intake {
                 // may have its message queued.
                 match created {
                     Ok(Created::AlreadyThere) => None,
+                    // A claim write reported failed may have found an earlier try's claim,
+                    // whose message may be queued: never withdraw that one.
+                    Err(_) if earlier_try => None,
                     Ok(Created::New) | Err(_) => {
                         self.withdraw(&claim.id).await.then_some(Created::New)
                     }
@@ -735,6 +747,29 @@ mod tests {
         assert!(
             h.claims.get_now(&first.acceptance.id).is_some(),
             "the first try's claim (its message is queued) stays"
+        );
+    }
+
+    /// The retry's claim write is reported failed (it found the first try's claim) and its send
+    /// fails too: the first try's claim, whose message is queued, is never withdrawn.
+    #[tokio::test]
+    async fn a_retry_whose_writes_both_failed_never_withdraws_an_earlier_tries_claim() {
+        let h = harness();
+        h.keys.fail_complete.set(true);
+        let first = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-3")))
+            .await
+            .unwrap();
+        h.keys.fail_complete.set(false);
+        h.keys.lapse();
+        h.claims.fail_create.set(true);
+        h.queue.fail.set(true);
+        let refused = h.intake.accept(Door::Jobs, request(Some("k-3"))).await;
+        assert!(matches!(refused, Err(Refusal::Unavailable(_))));
+        assert!(
+            h.claims.get_now(&first.acceptance.id).is_some(),
+            "the first try's claim stays"
         );
     }
 

@@ -12,8 +12,9 @@ use crate::application::processor::{Inboxes, Limits, MessageProcessor, RetryPoli
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
-/// One processor per work queue, each with its own dead-letter queue and inbox; the FIFO one
-/// also sends WebSocket frames.
+/// One processor per work queue, each with its own dead-letter queue and inbox; both send
+/// WebSocket frames (a job submitted over HTTP may be resubmitted over WebSocket under the
+/// same key: its frames then go where its claim says).
 pub fn wire(
     config: &aws_config::SdkConfig,
     settings: &ProcessorSettings,
@@ -64,15 +65,16 @@ pub fn wire(
             clock.clone(),
         )
     };
+    let frames = frame_sender(
+        config,
+        dynamodb.clone(),
+        &settings.table_name,
+        &settings.websocket_management_url,
+        clock.clone(),
+    );
     WorkConsumer {
-        standard: processor(&settings.dead_letter_queue_url),
-        ordered: processor(&settings.ordered_dead_letter_queue_url).with_frames(frame_sender(
-            config,
-            dynamodb.clone(),
-            &settings.table_name,
-            &settings.websocket_management_url,
-            clock.clone(),
-        )),
+        standard: processor(&settings.dead_letter_queue_url).with_frames(frames.clone()),
+        ordered: processor(&settings.ordered_dead_letter_queue_url).with_frames(frames),
         inboxes: Inboxes {
             standard: queue_name(&settings.dead_letter_inbox_url),
             ordered: queue_name(&settings.ordered_dead_letter_inbox_url),

@@ -21,6 +21,9 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long an expired job's record stays after it is failed, for its callback.
+const EXPIRED_KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
+
 #[derive(Clone)]
 pub struct DynamoMessageLedger {
     client: Client,
@@ -56,7 +59,28 @@ impl DynamoMessageLedger {
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Option<ReplyTo>, PortError> {
+        self.update_running_if(event, operation, record_key, expression, "", names, values)
+            .await
+    }
+
+    /// [`Self::update_running`], applied only where `also` holds too (`""`: nothing more).
+    #[allow(clippy::too_many_arguments)]
+    async fn update_running_if(
+        &self,
+        event: JobEvent,
+        operation: &'static str,
+        record_key: &str,
+        expression: &str,
+        also: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<ReplyTo>, PortError> {
         let (condition, from) = one_of("#status", "from", &job_sources(event));
+        let condition = if also.is_empty() {
+            condition
+        } else {
+            format!("{condition} AND {also}")
+        };
         let mut request = self
             .client
             .update_item()
@@ -473,14 +497,23 @@ impl MessageLedger for DynamoMessageLedger {
         record_key: &str,
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError> {
-        self.update_running(
+        let now = self.clock.now();
+        self.update_running_if(
             JobEvent::Expire,
             "dynamodb:UpdateItem(expire)",
             record_key,
-            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
-             REMOVE leaseUntil",
-            &[("#error", "error")],
-            vec![(":error", failure_value(failure))],
+            // The record outlives its expiry by a day so its callback can still be sent (GET
+            // answers 404 past `expiresAt` all the same).
+            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
+             #ttl = :keep REMOVE leaseUntil",
+            // Never a job a live run holds: that run records its own outcome.
+            "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
+            &[("#error", "error"), ("#ttl", "ttl")],
+            vec![
+                (":error", failure_value(failure)),
+                (":keep", ttl_after(now, EXPIRED_KEPT_FOR)),
+                (":epoch", n(now.unix_timestamp())),
+            ],
         )
         .await
     }

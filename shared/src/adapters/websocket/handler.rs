@@ -64,11 +64,14 @@ impl WebSocketApp {
                 Some("DISCONNECT") => self.disconnect(connection_id).await,
                 _ => {
                     let body = event.body.as_deref().unwrap_or_default();
-                    self.message(connection_id, body, trace.as_ref(), caller.as_ref())
+                    let answered = self
+                        .message(connection_id, body, trace.as_ref(), caller.as_ref())
                         .await;
                     // Frames go out through @connections with their seq; the route returns
-                    // nothing (API Gateway would send a body back without a seq).
-                    status(200)
+                    // nothing (API Gateway would send a body back without a seq). A final
+                    // frame that could not be posted fails the route: the client hears of it
+                    // from the gateway and resubmits, which sends the frame again.
+                    if answered { status(200) } else { status(500) }
                 }
             }
         }
@@ -120,7 +123,7 @@ impl WebSocketApp {
         body: &str,
         trace: Option<&TraceHeader>,
         caller: Option<&Principal>,
-    ) {
+    ) -> bool {
         let parsed = inbound::parse(body);
         // Every message gets a correlation id, the client's or a new one: the job's, if it
         // becomes one, and its reply's.
@@ -142,14 +145,15 @@ impl WebSocketApp {
         correlation_id: &CorrelationId,
         trace: Option<&TraceHeader>,
         caller: Option<&Principal>,
-    ) {
+    ) -> bool {
         // The frame's place in the connection's order is taken first, so the `accepted` frame
         // comes before any frame the processor sends for the job.
         let seq = match self.reserve_seq(connection_id, caller).await {
             Ok(seq) => seq,
             Err(error) => {
-                tracing::error!(%error, "no frame number; message dropped unanswered");
-                return;
+                // Unanswered: the route fails, so the client hears of it from the gateway.
+                tracing::error!(%error, "no frame number; message not taken");
+                return false;
             }
         };
         let mut finished = None;
@@ -190,9 +194,13 @@ impl WebSocketApp {
             match self.frames.send(connection_id, caller, draft).await {
                 Ok(FrameDelivery::Delivered { .. }) => {}
                 Ok(other) => tracing::info!(?other, "final frame not delivered"),
-                Err(error) => tracing::warn!(%error, "final frame not delivered"),
+                Err(error) => {
+                    tracing::error!(%error, "final frame not delivered; the client is told to resubmit");
+                    return false;
+                }
             }
         }
+        true
     }
 
     /// The connection's next `seq`. A message always comes from a live connection, so a

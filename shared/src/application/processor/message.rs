@@ -115,7 +115,9 @@ impl ProgressSink for JobProgress<'_> {
                 None
             }
         };
-        self.processor
+        // A progress frame lost to a failed post is not worth a retry: the next one follows.
+        let _ = self
+            .processor
             .tell_client(
                 self.envelope,
                 to.as_ref(),
@@ -238,18 +240,19 @@ impl MessageProcessor {
     }
 
     /// Sends one frame to the job's WebSocket client, if it has one: to `redirected` (where
-    /// the job's record sends its frames now), else where its message says. Never fails the
-    /// message: a client that left still finds the outcome on the claim.
+    /// the job's record sends its frames now), else where its message says. A client that left
+    /// is no error (the claim keeps the outcome); a post that failed is, for the caller to
+    /// decide whether the frame is worth a redelivery.
     pub(super) async fn tell_client(
         &self,
         envelope: &WorkMessage,
         redirected: Option<&ReplyTo>,
         kind: FrameKind,
         data: Value,
-    ) {
+    ) -> Result<(), PortError> {
         let (Some(frames), Some(to)) = (&self.frames, redirected.or(envelope.reply_to.as_ref()))
         else {
-            return;
+            return Ok(());
         };
         let draft = Draft {
             request_id: Some(to.request_id.clone()),
@@ -273,8 +276,26 @@ impl MessageProcessor {
                     "client gone; connection forgotten, the claim keeps the outcome"
                 )
             }
-            Err(error) => tracing::warn!(%error, ?kind, "frame not sent"),
+            Err(error) => {
+                tracing::warn!(%error, ?kind, "frame not sent");
+                return Err(error);
+            }
         }
+        Ok(())
+    }
+
+    /// Sends a finished job's last frame, then starts its callback. A frame whose post failed
+    /// fails the message after the callback has started: its redelivery finds the job finished
+    /// and sends the frame again.
+    async fn finish(
+        &self,
+        envelope: &WorkMessage,
+        redirected: Option<&ReplyTo>,
+        (kind, data): (FrameKind, Value),
+    ) -> Result<(), ProcessError> {
+        let told = self.tell_client(envelope, redirected, kind, data).await;
+        self.start_callback(envelope).await?;
+        told.map_err(ProcessError::from)
     }
 
     /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
@@ -334,12 +355,10 @@ impl MessageProcessor {
             AttemptStart::AlreadyFinished { ending, reply_to } => {
                 tracing::info!("already finished; redelivery acknowledged without running");
                 // The delivery that finished it may have stopped before its last frame.
-                if let Some((kind, data)) = ending.as_ref().and_then(final_frame) {
-                    self.tell_client(envelope, reply_to.as_ref(), kind, data)
-                        .await;
-                }
-                self.start_callback(envelope).await?;
-                return Ok(());
+                return match ending.as_ref().and_then(final_frame) {
+                    Some(frame) => self.finish(envelope, reply_to.as_ref(), frame).await,
+                    None => self.start_callback(envelope).await,
+                };
             }
             AttemptStart::RunningElsewhere { remaining } => {
                 // Never acknowledged: the lease may be an earlier run of this very message
@@ -416,9 +435,8 @@ impl MessageProcessor {
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
                 tracing::debug!(attempt, "job succeeded");
                 report(crate::metrics::Outcome::Succeeded);
-                self.tell_client(envelope, to.as_ref(), FrameKind::Result, result)
-                    .await;
-                self.start_callback(envelope).await
+                self.finish(envelope, to.as_ref(), (FrameKind::Result, result))
+                    .await
             }
             AttemptOutcome::OutOfTime => {
                 let reason = "stopped before the function's deadline; handed back for redelivery";
@@ -539,9 +557,12 @@ impl MessageProcessor {
         redirected: Option<&ReplyTo>,
         failure: &Failure,
     ) -> Result<(), ProcessError> {
-        self.tell_client(envelope, redirected, FrameKind::Error, job_failed(failure))
-            .await;
-        self.start_callback(envelope).await
+        self.finish(
+            envelope,
+            redirected,
+            (FrameKind::Error, job_failed(failure)),
+        )
+        .await
     }
 
     /// Opens a delivery: its body, its work envelope (carrying the trace it came with) and the

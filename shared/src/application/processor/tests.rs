@@ -513,6 +513,32 @@ mod bidirectional {
     }
 
     #[tokio::test]
+    async fn a_final_frame_whose_post_failed_is_sent_again_by_the_redelivery() {
+        let (h, _, poster) = harness().await;
+        let env = ws_envelope("echo", json!({"x": 2}));
+        poster.fail.set(true);
+        assert_eq!(
+            h.deliver(&env.to_json(), 1).await,
+            vec![FIXTURE_ID],
+            "not acknowledged: the frame is still owed"
+        );
+        assert_eq!(
+            h.ledger.entry("JOB#msg-echo").unwrap().status,
+            JobStatus::Succeeded
+        );
+        poster.fail.set(false);
+        assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert_eq!(frames[0].kind, FrameKind::Result);
+        assert_eq!(
+            h.ledger.entry("JOB#msg-echo").unwrap().attempts,
+            1,
+            "run once"
+        );
+    }
+
+    #[tokio::test]
     async fn a_gone_client_does_not_stop_the_job() {
         let (h, connections, poster) = harness().await;
         poster.gone.lock().unwrap().push(CONN.into());

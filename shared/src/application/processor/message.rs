@@ -17,14 +17,15 @@
 //! per progress report, then a `result` or `error` frame once the outcome is recorded. Frames
 //! are best effort: the claim, readable by id, is the record of truth.
 
-use super::attempt::{AttemptOutcome, run_attempt};
+use super::attempt::run_attempt;
+use super::decision::{After, Before, Delivered, after_running, before_running, job_failed};
 use crate::application::backoff::retry_delay;
 use crate::application::clock::Clock;
 use crate::application::consumer::Delivery;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
-    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Ending, Failure, FailureKind,
-    MessageLedger, PortError, RetryScheduler,
+    CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
+    RetryScheduler,
 };
 use crate::domain::{ReplyTo, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
@@ -53,11 +54,6 @@ pub enum ProcessError {
     #[error("handed back for redelivery: the function's deadline is too close")]
     OutOfTime,
 }
-
-/// Receives a job's message waits for its claim before it counts as never accepted. The
-/// intake writes the claim and sends the message at the same time: the claim is normally
-/// there first, and one that is slower is there within a retry or two.
-const NO_CLAIM_RECEIVES: u32 = 3;
 
 /// When and how often transient failures are retried.
 #[derive(Debug, Clone, Copy)]
@@ -157,19 +153,6 @@ pub(super) fn since_accepted(
 ) -> Option<Duration> {
     let accepted = crate::application::clock::parse_rfc3339(&envelope.accepted_at)?;
     (now - accepted).try_into().ok()
-}
-
-/// The last frame of a job that ended so; none for a cancelled one.
-fn final_frame(ending: &Ending) -> Option<(FrameKind, Value)> {
-    match ending {
-        Ending::Succeeded(result) => Some((FrameKind::Result, result.clone())),
-        Ending::Failed(failure) => Some((FrameKind::Error, job_failed(failure))),
-        Ending::Cancelled => None,
-    }
-}
-
-fn job_failed(failure: &Failure) -> Value {
-    crate::application::frames::job_failed(failure.kind.as_str(), &failure.reason)
 }
 
 /// A delivery ready to handle (see [`MessageProcessor::open`]).
@@ -350,38 +333,48 @@ impl MessageProcessor {
         let job = self.registry.get(&envelope.job_type);
         let lease = super::lease_for(job.as_deref(), deadline);
         crate::error_point!("processor.before-start", &envelope.correlation_id);
-        let (attempt, round) = match self.ledger.start_attempt(envelope, lease).await? {
-            AttemptStart::Run { attempt, round } => (attempt, round),
-            AttemptStart::AlreadyFinished { ending, reply_to } => {
+        let retry = self.retry_policy(job.as_deref());
+        let start = self.ledger.start_attempt(envelope, lease).await?;
+        let (attempt, round) = match before_running(Delivered {
+            start,
+            receive_count,
+            outlived_its_claim: self.outlived_its_claim(envelope),
+            max_attempts: retry.max_attempts,
+        }) {
+            Before::Run { attempt, round } => (attempt, round),
+            Before::Finish { frame, reply_to } => {
                 tracing::info!("already finished; redelivery acknowledged without running");
                 // The delivery that finished it may have stopped before its last frame.
-                return match ending.as_ref().and_then(final_frame) {
+                return match frame {
                     Some(frame) => self.finish(envelope, reply_to.as_ref(), frame).await,
                     None => self.start_callback(envelope).await,
                 };
             }
-            AttemptStart::RunningElsewhere { remaining } => {
-                // Never acknowledged: the lease may be an earlier run of this very message
-                // that could not record its outcome. Once the lease has lapsed, this copy
-                // finds the job finished (and is acknowledged) or runs it.
+            Before::WaitOutLease(remaining) => {
                 return Err(self.wait_out_lease(record, remaining).await);
             }
-            AttemptStart::Expired => return self.expire(body, envelope, true).await,
-            AttemptStart::NoClaim if self.outlived_its_claim(envelope) => {
-                return self.expire(body, envelope, false).await;
+            Before::Expire { claim_stored } => {
+                return self.expire(body, envelope, claim_stored).await;
             }
-            AttemptStart::NoClaim if receive_count < NO_CLAIM_RECEIVES => {
+            Before::LookAgain => {
                 tracing::info!(receive_count, "no claim yet; looked at again shortly");
                 let delay = self.redelivery_delay(receive_count);
                 self.hand_back(record, delay).await;
                 return Err(ProcessError::WillRetry("no claim yet".into()));
             }
-            AttemptStart::NoClaim => {
+            Before::Drop => {
                 tracing::warn!(
                     receive_count,
                     "no claim for this job: it was never accepted (or its claim is long gone); dropped"
                 );
                 return Ok(());
+            }
+            Before::Exhausted(failure) => {
+                // The earlier attempts started and never finished (their function died, or
+                // ran out of time): the budget is spent without running the job once more.
+                let to = self.fail_for_good(body, envelope, &failure).await?;
+                self.report(envelope, crate::metrics::Outcome::Failed, None);
+                return self.announce_failure(envelope, to.as_ref(), &failure).await;
             }
         };
         crate::crash_point!("processor.after-start", &envelope.correlation_id);
@@ -400,70 +393,28 @@ impl MessageProcessor {
             record_key: &record_key,
         };
         let started = std::time::Instant::now();
-        let report = |outcome: crate::metrics::Outcome| {
-            let terminal = outcome != crate::metrics::Outcome::Retried;
-            crate::metrics::processed(
-                pattern_label(envelope),
-                outcome,
-                Some(attempt),
-                started.elapsed(),
-                terminal
-                    .then(|| since_accepted(envelope, self.clock.now()))
-                    .flatten(),
-                about(envelope),
-            );
-        };
-        let retry = self.retry_policy(job.as_deref());
-        if round > retry.max_attempts {
-            // The earlier attempts started and never finished (their function died, or ran out
-            // of time): the budget is spent without running the job once more.
-            let failure = Failure {
-                kind: FailureKind::RetriesExhausted,
-                reason: format!("gave up: {} attempts started and none finished", round - 1),
-            };
-            let to = self.fail_for_good(body, envelope, &failure).await?;
-            report(crate::metrics::Outcome::Failed);
-            return self.announce_failure(envelope, to.as_ref(), &failure).await;
-        }
         let outcome = run_attempt(job.as_deref(), envelope, attempt, deadline, &progress).await;
         crate::crash_point!("processor.before-outcome", &envelope.correlation_id);
+        let ran = Some((attempt, started.elapsed()));
 
-        match outcome {
-            AttemptOutcome::Succeeded(result) => {
+        match after_running(outcome, round, retry.max_attempts) {
+            After::Succeed(result) => {
                 let to = self.ledger.record_success(&record_key, &result).await?;
-                // A crash here leaves the frame to the redelivery (see `AlreadyFinished`).
+                // A crash here leaves the frame to the redelivery (see `Before::Finish`).
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
                 tracing::debug!(attempt, "job succeeded");
-                report(crate::metrics::Outcome::Succeeded);
+                self.report(envelope, crate::metrics::Outcome::Succeeded, ran);
                 self.finish(envelope, to.as_ref(), (FrameKind::Result, result))
                     .await
             }
-            AttemptOutcome::OutOfTime => {
-                let reason = "stopped before the function's deadline; handed back for redelivery";
-                self.ledger.record_retry(&record_key, reason).await?;
-                tracing::warn!("{reason}");
-                self.release(record.clone()).await;
-                Err(ProcessError::OutOfTime)
-            }
-            AttemptOutcome::Failed(failure) => {
+            After::FailForGood(failure) => {
                 let to = self.fail_for_good(body, envelope, &failure).await?;
-                report(crate::metrics::Outcome::Failed);
+                self.report(envelope, crate::metrics::Outcome::Failed, ran);
                 self.announce_failure(envelope, to.as_ref(), &failure).await
             }
-            AttemptOutcome::Transient(reason) if round >= retry.max_attempts => {
-                // The last attempt the budget allows: the message is dead-lettered here, never
-                // left to SQS redrive, so the letter carries its reason.
-                let failure = Failure {
-                    kind: FailureKind::RetriesExhausted,
-                    reason: format!("gave up after {round} attempts; last error: {reason}"),
-                };
-                let to = self.fail_for_good(body, envelope, &failure).await?;
-                report(crate::metrics::Outcome::Failed);
-                self.announce_failure(envelope, to.as_ref(), &failure).await
-            }
-            AttemptOutcome::Transient(reason) => {
+            After::Retry(reason) => {
                 self.ledger.record_retry(&record_key, &reason).await?;
-                report(crate::metrics::Outcome::Retried);
+                self.report(envelope, crate::metrics::Outcome::Retried, ran);
                 let delay = retry_delay(
                     receive_count,
                     retry.base_delay,
@@ -474,7 +425,35 @@ impl MessageProcessor {
                 self.hand_back(record, delay).await;
                 Err(ProcessError::WillRetry(reason))
             }
+            After::HandBack => {
+                let reason = "stopped before the function's deadline; handed back for redelivery";
+                self.ledger.record_retry(&record_key, reason).await?;
+                tracing::warn!("{reason}");
+                self.release(record.clone()).await;
+                Err(ProcessError::OutOfTime)
+            }
         }
+    }
+
+    /// The metrics record of a unit of work's outcome (`ran`: the attempt and how long it
+    /// ran; none when nothing ran).
+    fn report(
+        &self,
+        envelope: &WorkMessage,
+        outcome: crate::metrics::Outcome,
+        ran: Option<(u32, Duration)>,
+    ) {
+        let terminal = outcome != crate::metrics::Outcome::Retried;
+        crate::metrics::processed(
+            pattern_label(envelope),
+            outcome,
+            ran.map(|(attempt, _)| attempt),
+            ran.map_or(Duration::ZERO, |(_, took)| took),
+            terminal
+                .then(|| since_accepted(envelope, self.clock.now()))
+                .flatten(),
+            about(envelope),
+        );
     }
 
     /// Ends a job that failed for good. The letter goes to the dead-letter queue first: if

@@ -3,6 +3,7 @@
 
 mod abandoned;
 mod attempt;
+mod decision;
 mod message;
 
 pub use attempt::{

@@ -1,7 +1,25 @@
-//! How long a transiently failed message stays invisible before SQS delivers it again.
+//! How long a transiently failed message stays invisible before SQS delivers it again, and
+//! the one retry schedule work and callbacks share.
 
 use rand::Rng;
 use std::time::Duration;
+
+/// When and how often a transient failure is retried (a job's runs, a callback's POSTs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries at most, counted where they are recorded (on the claim, never by SQS receives).
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait after the `attempt`th try (or receive) failed: [`retry_delay`] on this
+    /// schedule.
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        retry_delay(attempt, self.base_delay, self.max_delay, rng)
+    }
+}
 
 /// Exponential in the receive count, capped, with "equal jitter": at least half the step, so
 /// gaps still grow, plus a random share of the rest, so a burst of failures does not retry in

@@ -97,6 +97,20 @@ where
 /// Messages of one batch handled at once. Standard queues carry no order, so concurrency is safe.
 pub const BATCH_CONCURRENCY: usize = 10;
 
+/// Has SQS deliver a message again after `delay` (best effort: without it, after the queue's
+/// visibility timeout). The one way both consumers retry, wait or let go of a message.
+pub async fn hand_back(
+    retries: &dyn crate::application::ports::RetryScheduler,
+    record: &SqsMessage,
+    delay: std::time::Duration,
+) {
+    if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
+        && let Err(error) = retries.retry_after(arn, handle, delay).await
+    {
+        tracing::warn!(%error, "the message comes back after its visibility timeout instead");
+    }
+}
+
 pub async fn handle_batch<F, Fut, E>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
     F: Fn(Delivery) -> Fut,

@@ -7,10 +7,10 @@ use crate::adapters::aws::{
     SqsRetryScheduler,
 };
 use crate::adapters::webhook_sender::HttpWebhookSender;
+use crate::application::backoff::RetryPolicy;
 use crate::application::clock::SystemClock;
 use crate::application::consumer::SqsEvent;
 use crate::application::notifier::Notifier;
-use crate::application::processor::RetryPolicy;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 

@@ -6,9 +6,10 @@ use super::{JobCatalog, frame_sender, load_aws_config, start};
 use crate::adapters::aws::{
     DynamoMessageLedger, QueuedCallbackStarter, SqsDeadLetterQueue, SqsRetryScheduler,
 };
+use crate::application::backoff::RetryPolicy;
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::consumer::SqsEvent;
-use crate::application::processor::{Inboxes, Limits, MessageProcessor, RetryPolicy, WorkConsumer};
+use crate::application::processor::{Inboxes, Limits, MessageProcessor, WorkConsumer};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 

@@ -10,16 +10,15 @@
 //! anything to send, sign it), **send**, **classify** the response ([`classify`]), and
 //! **schedule** what comes next ([`schedule`]); the last two are pure functions.
 
-use crate::application::backoff::retry_delay;
+use crate::application::backoff::RetryPolicy;
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::consumer::{
-    Delivery, SqsBatchResponse, SqsEvent, SqsMessage, handle_batch,
+    Delivery, SqsBatchResponse, SqsEvent, SqsMessage, hand_back, handle_batch,
 };
 use crate::application::ports::{
     CallbackLedger, CallbackUpdate, ClaimStore, DeadLetter, DeadLetterQueue, Failure, FailureKind,
     PortError, RetryScheduler, SecretSealer, WebhookEndpointStore,
 };
-use crate::application::processor::RetryPolicy;
 use crate::application::ssrf::SsrfPolicy;
 use crate::application::webhook_endpoints::signing_secrets;
 use crate::domain::{CallbackEvent, CallbackStatus, Claim, JobId};
@@ -137,25 +136,14 @@ impl Notifier {
             span.in_scope(
                 || tracing::error!(%error, "a dependency failed; SQS delivers the callback again"),
             );
-            let delay = retry_delay(
-                receive_count,
-                self.retry.base_delay,
-                self.retry.max_delay,
-                &mut rand::rng(),
-            );
+            let delay = self.retry.delay(receive_count, &mut rand::rng());
             self.hand_back(&record, delay).await;
         }
         result
     }
 
-    /// Has SQS deliver the message again after `delay` (best effort: without it, after the
-    /// queue's visibility timeout).
     async fn hand_back(&self, record: &SqsMessage, delay: Duration) {
-        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
-            && let Err(error) = self.retries.retry_after(arn, handle, delay).await
-        {
-            tracing::warn!(%error, "the message comes back after its visibility timeout instead");
-        }
+        hand_back(self.retries.as_ref(), record, delay).await;
     }
 
     async fn deliver_in_span(
@@ -539,7 +527,7 @@ pub fn schedule(
                     retry_in: None,
                 };
             }
-            let backoff = retry_delay(attempt, policy.base_delay, policy.max_delay, rng);
+            let backoff = policy.delay(attempt, rng);
             // The receiver may ask for longer; never longer than our own ceiling.
             let delay =
                 retry_after.map_or(backoff, |asked| backoff.max(asked.min(policy.max_delay)));

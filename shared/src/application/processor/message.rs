@@ -19,9 +19,9 @@
 
 use super::attempt::run_attempt;
 use super::decision::{After, Before, Delivered, after_running, before_running, job_failed};
-use crate::application::backoff::retry_delay;
+use crate::application::backoff::RetryPolicy;
 use crate::application::clock::Clock;
-use crate::application::consumer::Delivery;
+use crate::application::consumer::{Delivery, hand_back};
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
     CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
@@ -53,15 +53,6 @@ pub enum ProcessError {
     /// The function's deadline is too close to start (or finish) it: handed back unstarted.
     #[error("handed back for redelivery: the function's deadline is too close")]
     OutOfTime,
-}
-
-/// When and how often transient failures are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Runs of the job at most, counted where the runs are recorded.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
 }
 
 /// How long work may go on: the retry schedule, and the receives SQS allows a message.
@@ -415,12 +406,7 @@ impl MessageProcessor {
             After::Retry(reason) => {
                 self.ledger.record_retry(&record_key, &reason).await?;
                 self.report(envelope, crate::metrics::Outcome::Retried, ran);
-                let delay = retry_delay(
-                    receive_count,
-                    retry.base_delay,
-                    retry.max_delay,
-                    &mut rand::rng(),
-                );
+                let delay = retry.delay(receive_count, &mut rand::rng());
                 tracing::warn!(reason = %crate::telemetry::capped(&reason), receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
                 self.hand_back(record, delay).await;
                 Err(ProcessError::WillRetry(reason))
@@ -632,12 +618,7 @@ impl MessageProcessor {
         if receive_count >= self.limits.max_receive_count {
             Duration::ZERO
         } else {
-            retry_delay(
-                receive_count,
-                self.limits.retry.base_delay,
-                self.limits.retry.max_delay,
-                &mut rand::rng(),
-            )
+            self.limits.retry.delay(receive_count, &mut rand::rng())
         }
     }
 
@@ -661,14 +642,8 @@ impl MessageProcessor {
         self.hand_back(&record, Duration::ZERO).await;
     }
 
-    /// Has SQS deliver the message again after `delay` (best effort: without it, after the
-    /// queue's visibility timeout).
     pub(super) async fn hand_back(&self, record: &SqsMessage, delay: Duration) {
-        if let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle)
-            && let Err(error) = self.retries.retry_after(arn, handle, delay).await
-        {
-            tracing::warn!(%error, "the message comes back after its visibility timeout instead");
-        }
+        hand_back(self.retries.as_ref(), record, delay).await;
     }
 
     /// The type's retry schedule, or the deployment's; either way no more attempts than the

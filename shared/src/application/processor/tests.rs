@@ -1,9 +1,10 @@
 //! Processor tests: SQS events built from a Lambda fixture, in-memory ledger and queues.
 
-use super::{Limits, MessageProcessor, RetryPolicy, SqsEvent};
+use super::{Limits, MessageProcessor, SqsEvent};
 use crate::adapters::memory::{
     InMemoryDeadLetters, InMemoryLedger, RecordingCallbacks, RecordingRetries,
 };
+use crate::application::backoff::RetryPolicy;
 use crate::application::ports::FailureKind;
 use crate::domain::{JobStatus, Pattern, WorkMessage};
 use serde_json::{Value, json};

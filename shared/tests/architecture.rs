@@ -219,3 +219,22 @@ fn every_failpoint_is_mapped_and_armed_by_a_test() {
         "not in ARCHITECTURE.md's table or not armed in crash_safety.rs: {missing:?}"
     );
 }
+
+/// How the table keys its items (`JOB#<id>`, `MSG#<id>`, `CONN#<id>`, …) is the AWS adapters'
+/// business: everything else names work by `WorkId` and `JobId`.
+#[test]
+fn storage_keys_are_spelled_only_in_the_aws_adapters() {
+    let mut offenders = Vec::new();
+    for (module, path) in sources() {
+        if module.starts_with("adapters::aws") {
+            continue;
+        }
+        let code = shipped_code(&module, &path);
+        for prefix in ["JOB#", "MSG#", "CONN#", "ENDPOINT#", "IDEMPOTENCY#"] {
+            if code.contains(&format!("\"{prefix}")) {
+                offenders.push(format!("{module}: {prefix}"));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:?}");
+}

@@ -359,7 +359,7 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven_even_af
     stack
         .arm_failpoints(
             "ProcessorFunctionName",
-            "processor.before-start=return(error);reconciler.after-abandon=return(crash-once)",
+            "processor.before-start=return(error);processor.after-abandon=return(crash-once)",
         )
         .await;
     let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;

@@ -9,7 +9,7 @@ use crate::application::ports::{
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{
-    Claim, IdempotencyKey, JobEvent, JobId, JobStatus, Principal, ReplyTo, WorkMessage,
+    Claim, IdempotencyKey, JobEvent, JobId, JobStatus, Principal, ReplyTo, WorkId, WorkMessage,
 };
 use async_trait::async_trait;
 use courier_jobs::ProgressSink;
@@ -242,29 +242,29 @@ impl LedgerEntry {
 
 #[derive(Default)]
 pub struct InMemoryLedger {
-    entries: Mutex<HashMap<String, LedgerEntry>>,
+    entries: Mutex<HashMap<WorkId, LedgerEntry>>,
     pub fail: FailSwitch,
     /// Fails only the success write: the job ran, its outcome could not be recorded.
     pub fail_success: FailSwitch,
 }
 
 impl InMemoryLedger {
-    /// As if the claim of the job at `record_key` had outlived its lifetime.
-    pub fn expire_claim(&self, record_key: &str) {
+    /// As if the claim of the job `work` had outlived its lifetime.
+    pub fn expire_claim(&self, work: &WorkId) {
         self.entries
             .lock()
             .unwrap()
-            .entry(record_key.to_owned())
+            .entry(work.clone())
             .or_insert_with(LedgerEntry::new)
             .claim_expired = true;
     }
 
     /// As if a resubmit on another connection had taken the job's frames over.
-    pub fn redirect(&self, record_key: &str, to: ReplyTo) {
+    pub fn redirect(&self, work: &WorkId, to: ReplyTo) {
         self.entries
             .lock()
             .unwrap()
-            .entry(record_key.to_owned())
+            .entry(work.clone())
             .or_insert_with(LedgerEntry::new)
             .reply_to = Some(to);
     }
@@ -277,20 +277,20 @@ impl InMemoryLedger {
     }
 
     /// The entry for a record key (`MSG#<id>` or `JOB#<id>`).
-    pub fn entry(&self, record_key: &str) -> Option<LedgerEntry> {
-        self.entries.lock().unwrap().get(record_key).cloned()
+    pub fn entry(&self, work: &WorkId) -> Option<LedgerEntry> {
+        self.entries.lock().unwrap().get(work).cloned()
     }
 
     /// Applies `event` where the job lifecycle allows it, as the DynamoDB condition does, and
     /// answers where the job's frames go.
     fn apply(
         &self,
-        record_key: &str,
+        work: &WorkId,
         event: JobEvent,
         change: impl FnOnce(&mut LedgerEntry),
     ) -> Option<ReplyTo> {
         let mut entries = self.entries.lock().unwrap();
-        let entry = entries.get_mut(record_key)?;
+        let entry = entries.get_mut(work)?;
         if let Some(to) = job::transition(entry.status, event) {
             entry.status = to;
             change(entry);
@@ -309,7 +309,7 @@ impl MessageLedger for InMemoryLedger {
         self.fail.check("start_attempt")?;
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
-            .entry(crate::domain::record_key(envelope))
+            .entry(WorkId::of(envelope))
             // A fire-and-forget record is created by its first start.
             .or_insert_with(LedgerEntry::new);
         let now = std::time::Instant::now();
@@ -357,40 +357,36 @@ impl MessageLedger for InMemoryLedger {
 
     async fn record_progress(
         &self,
-        record_key: &str,
+        work: &WorkId,
         percent: u8,
     ) -> Result<Option<ReplyTo>, PortError> {
-        Ok(self.apply(record_key, JobEvent::Progress, |e| e.progress.push(percent)))
+        Ok(self.apply(work, JobEvent::Progress, |e| e.progress.push(percent)))
     }
 
     async fn record_success(
         &self,
-        record_key: &str,
+        work: &WorkId,
         result: &Value,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_success")?;
         self.fail_success.check("record_success")?;
-        Ok(self.apply(record_key, JobEvent::Succeed, |e| {
+        Ok(self.apply(work, JobEvent::Succeed, |e| {
             e.result = Some(result.clone());
             e.lease_until = None;
         }))
     }
 
-    async fn expire(
-        &self,
-        record_key: &str,
-        failure: &Failure,
-    ) -> Result<Option<ReplyTo>, PortError> {
+    async fn expire(&self, work: &WorkId, failure: &Failure) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("expire")?;
         let held = self
-            .entry(record_key)
+            .entry(work)
             .and_then(|e| e.lease_until)
             .is_some_and(|until| until > std::time::Instant::now());
         if held {
             // A live run records its own outcome.
-            return Ok(self.entry(record_key).and_then(|e| e.reply_to));
+            return Ok(self.entry(work).and_then(|e| e.reply_to));
         }
-        Ok(self.apply(record_key, JobEvent::Expire, |e| {
+        Ok(self.apply(work, JobEvent::Expire, |e| {
             e.failure = Some(failure.clone());
             e.lease_until = None;
         }))
@@ -398,18 +394,18 @@ impl MessageLedger for InMemoryLedger {
 
     async fn record_failure(
         &self,
-        record_key: &str,
+        work: &WorkId,
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_failure")?;
-        Ok(self.apply(record_key, JobEvent::Fail, |e| {
+        Ok(self.apply(work, JobEvent::Fail, |e| {
             e.failure = Some(failure.clone());
             e.lease_until = None;
         }))
     }
 
-    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
-        self.apply(record_key, JobEvent::Progress, |e| {
+    async fn record_retry(&self, work: &WorkId, reason: &str) -> Result<(), PortError> {
+        self.apply(work, JobEvent::Progress, |e| {
             e.last_error = Some(reason.to_owned());
             e.lease_until = None;
         });
@@ -423,7 +419,7 @@ impl MessageLedger for InMemoryLedger {
     ) -> Result<Abandonment, PortError> {
         self.fail.check("abandon")?;
         let mut entries = self.entries.lock().unwrap();
-        let key = crate::domain::record_key(envelope);
+        let key = WorkId::of(envelope);
         if envelope.pattern == crate::domain::Pattern::FireAndForget {
             entries.entry(key.clone()).or_insert_with(LedgerEntry::new);
         }

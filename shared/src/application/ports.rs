@@ -3,7 +3,7 @@
 
 use crate::domain::{
     CallbackEvent, CallbackStatus, Claim, EndpointId, IdempotencyKey, JobId, JobStatus, Principal,
-    ReplyTo, SealedSecret, WebhookEndpoint, WorkMessage,
+    ReplyTo, SealedSecret, WebhookEndpoint, WorkId, WorkMessage,
 };
 use async_trait::async_trait;
 use courier_protocol::webhook::Secret;
@@ -316,28 +316,24 @@ pub trait MessageLedger: Send + Sync {
     // connection and request the record names (`None`: as the message says).
     async fn record_progress(
         &self,
-        record_key: &str,
+        work: &WorkId,
         percent: u8,
     ) -> Result<Option<ReplyTo>, PortError>;
     async fn record_success(
         &self,
-        record_key: &str,
+        work: &WorkId,
         result: &Value,
     ) -> Result<Option<ReplyTo>, PortError>;
     async fn record_failure(
         &self,
-        record_key: &str,
+        work: &WorkId,
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError>;
     /// `PENDING | RUNNING → FAILED` for a job whose claim expired before it finished
     /// (`JobEvent::Expire`); a job that ended meanwhile is left as it is.
-    async fn expire(
-        &self,
-        record_key: &str,
-        failure: &Failure,
-    ) -> Result<Option<ReplyTo>, PortError>;
+    async fn expire(&self, work: &WorkId, failure: &Failure) -> Result<Option<ReplyTo>, PortError>;
     /// A transient failure that will be retried: the record stays non-terminal.
-    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError>;
+    async fn record_retry(&self, work: &WorkId, reason: &str) -> Result<(), PortError>;
     /// Ends a job SQS gave up on (`JobEvent::Abandon`) with `failure`, unless a delivery holds
     /// its lease or it has ended.
     async fn abandon(

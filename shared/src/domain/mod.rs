@@ -11,7 +11,7 @@ pub mod webhook_endpoint;
 pub use claim::{CallbackState, Claim, JobFailure, JobId};
 pub use correlation::CorrelationId;
 pub use courier_protocol::principal::Principal;
-pub use envelope::{Pattern, ReplyTo, WorkMessage, record_key};
+pub use envelope::{Pattern, ReplyTo, WorkId, WorkMessage};
 pub use idempotency_key::IdempotencyKey;
 pub use lifecycle::{CallbackEvent, CallbackStatus, JobEvent, JobStatus};
 pub use submission::{Submission, SubmissionError};

@@ -70,7 +70,7 @@ impl QueuedCallbackStarter {
 #[async_trait]
 impl CallbackStarter for QueuedCallbackStarter {
     async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
-        let key = crate::domain::record_key(envelope);
+        let key = super::dynamo_ledger::record_key(&crate::domain::WorkId::of(envelope));
         if !self.apply(&key, CallbackEvent::Start).await? {
             return Ok(()); // Taken by the notifier already (or the job is not finished).
         }

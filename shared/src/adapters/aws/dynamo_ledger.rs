@@ -11,7 +11,7 @@ use crate::application::ports::{
     Abandonment, AttemptStart, Ending, Failure, FailureKind, MessageLedger, PortError,
 };
 use crate::domain::lifecycle::job::target;
-use crate::domain::{JobEvent, JobStatus, Pattern, ReplyTo, WorkMessage};
+use crate::domain::{JobEvent, JobStatus, Pattern, ReplyTo, WorkId, WorkMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -20,6 +20,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The table key of the record a unit of work is tracked on: a fire-and-forget message's own
+/// record, or the job's claim. The one place (with the claim store's) that spells them.
+pub(crate) fn record_key(work: &WorkId) -> String {
+    match work {
+        WorkId::Message(id) => format!("MSG#{id}"),
+        WorkId::Job(id) => format!("JOB#{id}"),
+    }
+}
 
 /// How long an expired job's record stays after it is failed, for its callback.
 const EXPIRED_KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -54,12 +63,12 @@ impl DynamoMessageLedger {
         &self,
         event: JobEvent,
         operation: &'static str,
-        record_key: &str,
+        work: &WorkId,
         expression: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Option<ReplyTo>, PortError> {
-        self.update_running_if(event, operation, record_key, expression, "", names, values)
+        self.update_running_if(event, operation, work, expression, "", names, values)
             .await
     }
 
@@ -69,7 +78,7 @@ impl DynamoMessageLedger {
         &self,
         event: JobEvent,
         operation: &'static str,
-        record_key: &str,
+        work: &WorkId,
         expression: &str,
         also: &str,
         names: &[(&str, &str)],
@@ -85,7 +94,7 @@ impl DynamoMessageLedger {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(record_key))
+            .key("pk", s(record_key(work)))
             .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_values(Some(from.into_iter().collect()))
@@ -105,7 +114,7 @@ impl DynamoMessageLedger {
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     tracing::warn!(
-                        record_key,
+                        work = work.as_str(),
                         operation,
                         "record already terminal; update skipped"
                     );
@@ -129,7 +138,7 @@ impl DynamoMessageLedger {
         let now = self.clock.now();
         let mut request = request
             .table_name(&self.table)
-            .key("pk", s(crate::domain::record_key(envelope)))
+            .key("pk", s(record_key(&WorkId::of(envelope))))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":running", s(target(JobEvent::Start).as_str()))
@@ -444,13 +453,13 @@ impl MessageLedger for DynamoMessageLedger {
 
     async fn record_progress(
         &self,
-        record_key: &str,
+        work: &WorkId,
         percent: u8,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.update_running(
             JobEvent::Progress,
             "dynamodb:UpdateItem(progress)",
-            record_key,
+            work,
             "SET #status = :to, progress = :p, updatedAt = :now",
             &[],
             vec![(":p", n(percent))],
@@ -460,13 +469,13 @@ impl MessageLedger for DynamoMessageLedger {
 
     async fn record_success(
         &self,
-        record_key: &str,
+        work: &WorkId,
         result: &Value,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.update_running(
             JobEvent::Succeed,
             "dynamodb:UpdateItem(succeed)",
-            record_key,
+            work,
             "SET #status = :to, #result = :result, progress = :full, completedAt = :now, \
              updatedAt = :now REMOVE lastError, leaseUntil",
             &[("#result", "result")],
@@ -477,13 +486,13 @@ impl MessageLedger for DynamoMessageLedger {
 
     async fn record_failure(
         &self,
-        record_key: &str,
+        work: &WorkId,
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.update_running(
             JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
-            record_key,
+            work,
             "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
              REMOVE leaseUntil",
             &[("#error", "error")],
@@ -492,16 +501,12 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn expire(
-        &self,
-        record_key: &str,
-        failure: &Failure,
-    ) -> Result<Option<ReplyTo>, PortError> {
+    async fn expire(&self, work: &WorkId, failure: &Failure) -> Result<Option<ReplyTo>, PortError> {
         let now = self.clock.now();
         self.update_running_if(
             JobEvent::Expire,
             "dynamodb:UpdateItem(expire)",
-            record_key,
+            work,
             // The record outlives its expiry by a day so its callback can still be sent (GET
             // answers 404 past `expiresAt` all the same).
             "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
@@ -518,11 +523,11 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn record_retry(&self, record_key: &str, reason: &str) -> Result<(), PortError> {
+    async fn record_retry(&self, work: &WorkId, reason: &str) -> Result<(), PortError> {
         self.update_running(
             JobEvent::Progress,
             "dynamodb:UpdateItem(retry)",
-            record_key,
+            work,
             // The retry (a later delivery) may start at once: the lease goes.
             "SET #status = :to, lastError = :reason, updatedAt = :now REMOVE leaseUntil",
             &[],
@@ -543,7 +548,7 @@ impl MessageLedger for DynamoMessageLedger {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(crate::domain::record_key(envelope)))
+            .key("pk", s(record_key(&WorkId::of(envelope))))
             // A fire-and-forget message that never started gets the record its start would
             // have written.
             .update_expression(format!(

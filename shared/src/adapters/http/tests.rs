@@ -341,8 +341,9 @@ mod jobs {
         let id = submit(&h).await;
         assert_eq!(h.queue.sent()[0].message_id, id);
         assert_eq!(
-            crate::domain::record_key(&h.queue.sent()[0]),
-            format!("JOB#{id}")
+            crate::domain::WorkId::of(&h.queue.sent()[0]),
+            crate::domain::WorkId::job(&id),
+            "tracked on its claim"
         );
         let (status, headers, body) = get(&h, &format!("/v1/jobs/{id}")).await;
         assert_eq!(status, StatusCode::OK);

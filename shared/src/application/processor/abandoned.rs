@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 impl MessageProcessor {
     /// Handles one letter from a work queue's dead-letter inbox.
-    pub async fn reconcile(&self, delivery: Delivery) -> Result<(), ProcessError> {
+    pub async fn settle_abandoned(&self, delivery: Delivery) -> Result<(), ProcessError> {
         let receive_count = delivery.receive_count();
         let Delivery { record, message } = delivery;
         let Some(Opened {
@@ -39,7 +39,7 @@ impl MessageProcessor {
             return Ok(());
         };
         let result = self
-            .reconcile_envelope(&record, &body, &envelope)
+            .settle_abandoned_job(&record, &body, &envelope)
             .instrument(span.clone())
             .await;
         if let Err(ProcessError::Dependency(error)) = &result {
@@ -58,7 +58,7 @@ impl MessageProcessor {
         result
     }
 
-    async fn reconcile_envelope(
+    async fn settle_abandoned_job(
         &self,
         record: &SqsMessage,
         body: &str,
@@ -110,7 +110,7 @@ impl MessageProcessor {
                 return Ok(());
             }
         };
-        crate::crash_point!("reconciler.after-abandon", &envelope.correlation_id);
+        crate::crash_point!("processor.after-abandon", &envelope.correlation_id);
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;

@@ -27,7 +27,7 @@ use crate::application::ports::{
     CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
     RetryScheduler,
 };
-use crate::domain::{ReplyTo, WorkMessage};
+use crate::domain::{ReplyTo, WorkId, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
@@ -84,7 +84,7 @@ pub struct MessageProcessor {
 struct JobProgress<'a> {
     processor: &'a MessageProcessor,
     envelope: &'a WorkMessage,
-    record_key: &'a str,
+    work: &'a WorkId,
 }
 
 #[async_trait]
@@ -93,7 +93,7 @@ impl ProgressSink for JobProgress<'_> {
         let to = match self
             .processor
             .ledger
-            .record_progress(self.record_key, percent)
+            .record_progress(self.work, percent)
             .await
         {
             Ok(to) => to,
@@ -377,11 +377,11 @@ impl MessageProcessor {
             tracing::debug!(attempt, receive_count, "running job");
         }
 
-        let record_key = crate::domain::record_key(envelope);
+        let work = WorkId::of(envelope);
         let progress = JobProgress {
             processor: self,
             envelope,
-            record_key: &record_key,
+            work: &work,
         };
         let started = std::time::Instant::now();
         let outcome = run_attempt(job.as_deref(), envelope, attempt, deadline, &progress).await;
@@ -390,7 +390,7 @@ impl MessageProcessor {
 
         match after_running(outcome, round, retry.max_attempts) {
             After::Succeed(result) => {
-                let to = self.ledger.record_success(&record_key, &result).await?;
+                let to = self.ledger.record_success(&work, &result).await?;
                 // A crash here leaves the frame to the redelivery (see `Before::Finish`).
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
                 tracing::debug!(attempt, "job succeeded");
@@ -404,7 +404,7 @@ impl MessageProcessor {
                 self.announce_failure(envelope, to.as_ref(), &failure).await
             }
             After::Retry(reason) => {
-                self.ledger.record_retry(&record_key, &reason).await?;
+                self.ledger.record_retry(&work, &reason).await?;
                 self.report(envelope, crate::metrics::Outcome::Retried, ran);
                 let delay = retry.delay(receive_count, &mut rand::rng());
                 tracing::warn!(reason = %crate::telemetry::capped(&reason), receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
@@ -413,7 +413,7 @@ impl MessageProcessor {
             }
             After::HandBack => {
                 let reason = "stopped before the function's deadline; handed back for redelivery";
-                self.ledger.record_retry(&record_key, reason).await?;
+                self.ledger.record_retry(&work, reason).await?;
                 tracing::warn!("{reason}");
                 self.release(record.clone()).await;
                 Err(ProcessError::OutOfTime)
@@ -456,7 +456,7 @@ impl MessageProcessor {
             .await?;
         let to = self
             .ledger
-            .record_failure(&crate::domain::record_key(envelope), failure)
+            .record_failure(&WorkId::of(envelope), failure)
             .await?;
         tracing::warn!(kind = failure.kind.as_str(), reason = %crate::telemetry::capped(&failure.reason), "job failed; sent to the dead-letter queue");
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
@@ -491,11 +491,7 @@ impl MessageProcessor {
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;
         let to = match claim_stored {
-            true => {
-                self.ledger
-                    .expire(&crate::domain::record_key(envelope), &failure)
-                    .await?
-            }
+            true => self.ledger.expire(&WorkId::of(envelope), &failure).await?,
             false => None,
         };
         tracing::warn!(

@@ -47,12 +47,12 @@ impl MessageProcessor {
         if ordered {
             handle_ordered_batch(
                 event,
-                |record| self.reconcile(record),
+                |record| self.settle_abandoned(record),
                 |record| self.release(record),
             )
             .await
         } else {
-            handle_batch(event, |record| self.reconcile(record)).await
+            handle_batch(event, |record| self.settle_abandoned(record)).await
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::adapters::memory::{
 };
 use crate::application::backoff::RetryPolicy;
 use crate::application::ports::FailureKind;
-use crate::domain::{JobStatus, Pattern, WorkMessage};
+use crate::domain::{JobStatus, Pattern, WorkId, WorkMessage};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,13 +119,13 @@ async fn success_is_recorded_once_and_a_redelivery_is_a_no_op() {
     let h = Harness::new();
     let env = envelope("echo", json!({"x": 1}));
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
-    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 1));
     assert_eq!(entry.result, Some(json!({"x": 1})));
 
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
     assert_eq!(
-        h.ledger.entry("MSG#msg-echo").unwrap(),
+        h.ledger.entry(&WorkId::message("msg-echo")).unwrap(),
         entry,
         "redelivery changed nothing"
     );
@@ -141,7 +141,7 @@ async fn a_permanent_failure_is_dead_lettered_at_once_and_acknowledged() {
     assert_eq!(letters[0].failure.kind, FailureKind::Permanent);
     assert_eq!(letters[0].failure.reason, "no");
     assert_eq!(letters[0].correlation_id.as_deref(), Some("corr-fixture"));
-    let entry = h.ledger.entry("MSG#msg-fail").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-fail")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Failed, 1));
 }
 
@@ -152,7 +152,7 @@ async fn a_failed_dead_letter_write_leaves_the_message_for_retry() {
     let env = envelope("fail", json!({}));
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
     assert_eq!(
-        h.ledger.entry("MSG#msg-fail").unwrap().status,
+        h.ledger.entry(&WorkId::message("msg-fail")).unwrap().status,
         JobStatus::Running
     );
 }
@@ -164,7 +164,7 @@ async fn transient_failures_back_off_then_succeed() {
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
     assert_eq!(h.deliver(&env.to_json(), 2).await, vec![FIXTURE_ID]);
     assert!(h.deliver(&env.to_json(), 3).await.is_empty());
-    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-flaky")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 3));
     let delays = h.retries.delays();
     assert_eq!(delays.len(), 2);
@@ -189,7 +189,7 @@ async fn the_last_allowed_receive_records_failure_and_dead_letters_it_with_the_r
         h.deliver(&env.to_json(), 5).await.is_empty(),
         "the last receive is acknowledged: the processor dead-lettered it"
     );
-    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-flaky")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Failed, 5));
     let failure = entry.failure.unwrap();
     assert_eq!(failure.kind, FailureKind::RetriesExhausted);
@@ -201,11 +201,14 @@ async fn the_last_allowed_receive_records_failure_and_dead_letters_it_with_the_r
     assert_eq!(h.retries.delays().len(), 4, "backed off before each retry");
     let letters = h.dead_letters.letters();
     assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].failure, failure_of(&h, "MSG#msg-flaky"));
+    assert_eq!(
+        letters[0].failure,
+        failure_of(&h, &WorkId::message("msg-flaky"))
+    );
 }
 
-fn failure_of(h: &Harness, record_key: &str) -> crate::application::ports::Failure {
-    h.ledger.entry(record_key).unwrap().failure.unwrap()
+fn failure_of(h: &Harness, work: &WorkId) -> crate::application::ports::Failure {
+    h.ledger.entry(work).unwrap().failure.unwrap()
 }
 
 #[tokio::test]
@@ -225,7 +228,7 @@ async fn a_ledger_outage_leaves_the_message_for_retry_without_running_it() {
     h.ledger.fail.set(true);
     let env = envelope("echo", json!(1));
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
-    assert!(h.ledger.entry("MSG#msg-echo").is_none());
+    assert!(h.ledger.entry(&WorkId::message("msg-echo")).is_none());
 }
 
 #[tokio::test]
@@ -234,7 +237,7 @@ async fn an_oversized_result_fails_the_job_clearly() {
     let big = "x".repeat(courier_jobs::api::MAX_RESULT_BYTES + 1);
     let env = envelope("echo", json!(big));
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
-    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
     assert_eq!(entry.status, JobStatus::Failed);
     assert!(entry.failure.unwrap().reason.contains("-byte limit"));
 }
@@ -453,7 +456,7 @@ mod bidirectional {
         assert!(h.deliver(&env.to_json(), 1).await.is_empty());
         assert!(poster.frames_to(CONN).is_empty(), "nothing for mallory");
         assert_eq!(
-            h.ledger.entry("JOB#msg-echo").unwrap().status,
+            h.ledger.entry(&WorkId::job("msg-echo")).unwrap().status,
             JobStatus::Succeeded
         );
     }
@@ -472,7 +475,7 @@ mod bidirectional {
             && f.data == json!({"x": 1})
             && f.job_id.as_deref() == Some("msg-echo")));
         assert_eq!(
-            h.ledger.entry("JOB#msg-echo").unwrap().attempts,
+            h.ledger.entry(&WorkId::job("msg-echo")).unwrap().attempts,
             1,
             "run once"
         );
@@ -493,7 +496,7 @@ mod bidirectional {
             .unwrap();
         let env = ws_envelope("sleep", json!({"ms": 10}));
         h.ledger.redirect(
-            "JOB#msg-sleep",
+            &WorkId::job("msg-sleep"),
             ReplyTo {
                 connection_id: "conn-2".into(),
                 request_id: "again".into(),
@@ -524,7 +527,7 @@ mod bidirectional {
             "not acknowledged: the frame is still owed"
         );
         assert_eq!(
-            h.ledger.entry("JOB#msg-echo").unwrap().status,
+            h.ledger.entry(&WorkId::job("msg-echo")).unwrap().status,
             JobStatus::Succeeded
         );
         poster.fail.set(false);
@@ -533,7 +536,7 @@ mod bidirectional {
         assert_eq!(frames.len(), 1, "{frames:?}");
         assert_eq!(frames[0].kind, FrameKind::Result);
         assert_eq!(
-            h.ledger.entry("JOB#msg-echo").unwrap().attempts,
+            h.ledger.entry(&WorkId::job("msg-echo")).unwrap().attempts,
             1,
             "run once"
         );
@@ -550,7 +553,7 @@ mod bidirectional {
             "the stale connection is forgotten"
         );
         assert_eq!(
-            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            h.ledger.entry(&WorkId::job("msg-sleep")).unwrap().status,
             JobStatus::Succeeded
         );
     }
@@ -565,20 +568,32 @@ async fn a_redriven_message_runs_failed_work_once_more_and_only_once_per_redrive
         h.deliver(&env.to_json(), receive).await;
     }
     assert_eq!(
-        h.ledger.entry("MSG#msg-flaky").unwrap().status,
+        h.ledger
+            .entry(&WorkId::message("msg-flaky"))
+            .unwrap()
+            .status,
         JobStatus::Failed
     );
     assert!(h.deliver(&env.to_json(), 6).await.is_empty());
-    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap().attempts, 5);
+    assert_eq!(
+        h.ledger
+            .entry(&WorkId::message("msg-flaky"))
+            .unwrap()
+            .attempts,
+        5
+    );
     // An operator redrives it: a new round of the budget; the sixth attempt succeeds.
     env.redrive = 1;
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
-    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-flaky")).unwrap();
     assert_eq!(entry.status, JobStatus::Succeeded);
     assert_eq!(entry.result, Some(json!({"attempts": 6})));
     // A duplicate of the redriven message changes nothing.
     assert!(h.deliver(&env.to_json(), 1).await.is_empty());
-    assert_eq!(h.ledger.entry("MSG#msg-flaky").unwrap(), entry);
+    assert_eq!(
+        h.ledger.entry(&WorkId::message("msg-flaky")).unwrap(),
+        entry
+    );
 }
 
 #[tokio::test]
@@ -588,11 +603,14 @@ async fn receives_that_run_nothing_spend_none_of_the_budget() {
     // Received many times before (held behind another job, handed back before starting):
     // this is still its first attempt, and a transient failure is retried.
     assert_eq!(h.deliver(&env.to_json(), 9).await, vec![FIXTURE_ID]);
-    let entry = h.ledger.entry("MSG#msg-flaky").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-flaky")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Running, 1));
     assert!(h.deliver(&env.to_json(), 10).await.is_empty());
     assert_eq!(
-        h.ledger.entry("MSG#msg-flaky").unwrap().status,
+        h.ledger
+            .entry(&WorkId::message("msg-flaky"))
+            .unwrap()
+            .status,
         JobStatus::Succeeded
     );
 }
@@ -607,7 +625,7 @@ async fn attempts_that_started_and_never_finished_use_up_the_budget() {
         h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
     }
     assert!(h.deliver(&env.to_json(), 6).await.is_empty());
-    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
     assert_eq!(entry.status, JobStatus::Failed);
     assert_eq!(entry.result, None, "not run once more");
     let failure = entry.failure.unwrap();
@@ -648,7 +666,7 @@ async fn a_copy_delivered_while_the_job_runs_elsewhere_waits_out_the_lease_witho
         delays.len() == 1 && delays[0] > Duration::from_secs(55),
         "until the lease lapses: {delays:?}"
     );
-    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
     assert_eq!(
         (entry.status, entry.attempts),
         (JobStatus::Running, 1),
@@ -668,7 +686,7 @@ async fn a_run_whose_outcome_could_not_be_written_is_finished_by_the_next_delive
     // While the dead run's lease holds, the copy waits; once it lapses, the job runs again.
     h.ledger.lapse_leases();
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
-    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
 }
 
@@ -680,7 +698,7 @@ async fn a_lapsed_lease_lets_a_redelivery_take_over() {
     // A run that died: its lease is over.
     h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
-    let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
 }
 
@@ -701,7 +719,7 @@ mod abandoned {
         let h = Harness::new();
         let env = envelope("echo", json!({}));
         assert!(h.deliver_abandoned(&env.to_json()).await.is_empty());
-        let entry = h.ledger.entry("MSG#msg-echo").unwrap();
+        let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
         assert_eq!((entry.status, entry.attempts), (JobStatus::Failed, 0));
         let failure = entry.failure.unwrap();
         assert_eq!(failure.kind, FailureKind::DeadLettered);
@@ -724,7 +742,7 @@ mod abandoned {
         h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
         assert!(h.deliver_abandoned(&env.to_json()).await.is_empty());
         assert_eq!(
-            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            h.ledger.entry(&WorkId::job("msg-sleep")).unwrap().status,
             JobStatus::Failed
         );
         assert_eq!(h.callbacks.started(), vec!["msg-sleep"]);
@@ -741,7 +759,7 @@ mod abandoned {
             .unwrap();
         assert_eq!(h.deliver_abandoned(&env.to_json()).await, vec![FIXTURE_ID]);
         assert_eq!(
-            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            h.ledger.entry(&WorkId::job("msg-sleep")).unwrap().status,
             JobStatus::Running
         );
         let delays = h.retries.delays();
@@ -770,7 +788,7 @@ mod abandoned {
             assert!(h.deliver_abandoned(&env.to_json()).await.is_empty());
         }
         assert_eq!(
-            h.ledger.entry("MSG#msg-echo").unwrap().status,
+            h.ledger.entry(&WorkId::message("msg-echo")).unwrap().status,
             JobStatus::Succeeded
         );
         assert_eq!(h.dead_letters.letters().len(), 1, "no second letter");
@@ -784,7 +802,7 @@ mod abandoned {
         h.dead_letters.fail.set(true);
         assert_eq!(h.deliver_abandoned(&env.to_json()).await, vec![FIXTURE_ID]);
         assert_eq!(
-            h.ledger.entry("JOB#msg-sleep").unwrap().status,
+            h.ledger.entry(&WorkId::job("msg-sleep")).unwrap().status,
             JobStatus::Failed
         );
         assert!(h.callbacks.started().is_empty());
@@ -821,12 +839,12 @@ async fn a_job_whose_claim_expired_is_failed_expired_unrun_and_its_callback_star
     env.pattern = Pattern::ClaimCheck;
     env.message_id = "job-expired".into();
     env.has_callback = true;
-    h.ledger.expire_claim("JOB#job-expired");
+    h.ledger.expire_claim(&WorkId::job("job-expired"));
     assert!(
         h.deliver(&env.to_json(), 1).await.is_empty(),
         "acknowledged"
     );
-    let entry = h.ledger.entry("JOB#job-expired").unwrap();
+    let entry = h.ledger.entry(&WorkId::job("job-expired")).unwrap();
     assert_eq!(
         (entry.status, entry.attempts),
         (JobStatus::Failed, 0),

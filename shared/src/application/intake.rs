@@ -86,7 +86,7 @@ fn key_scope(door: &Door, owner: &Principal) -> String {
 #[serde(rename_all = "camelCase")]
 pub struct Acceptance {
     /// The message id (fire and forget) or the job id.
-    pub id: String,
+    pub id: JobId,
     pub correlation_id: String,
     pub accepted_at: String,
     /// Jobs only: when the claim stops being readable.
@@ -336,7 +336,7 @@ impl Intake {
             None
         } else {
             let mut claim = Claim::pending(
-                id,
+                id.clone(),
                 work.job_type.clone(),
                 request.correlation_id.clone(),
                 request.owner.clone(),
@@ -370,7 +370,7 @@ impl Intake {
         tracing::debug!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
         crate::metrics::accepted(label, crate::metrics::About::of_work(&work));
         let acceptance = Acceptance {
-            id: work.message_id,
+            id,
             correlation_id: work.correlation_id,
             accepted_at: work.accepted_at,
             expires_at,
@@ -385,8 +385,7 @@ impl Intake {
         acceptance: &Acceptance,
         request: &Request,
     ) -> Option<Claim> {
-        let id = JobId::parse(&acceptance.id).ok()?;
-        self.redirect(door, &id, &request.owner).await
+        self.redirect(door, &acceptance.id, &request.owner).await
     }
 
     /// Points the job's frames at this WebSocket submit's connection and request; the claim
@@ -623,7 +622,10 @@ mod tests {
         let sent: Vec<_> = h.queue.sent().into_iter().map(|m| m.message_id).collect();
         assert_eq!(
             sent,
-            [first.acceptance.id.clone(), first.acceptance.id],
+            [
+                first.acceptance.id.to_string(),
+                first.acceptance.id.to_string()
+            ],
             "one job, sent twice"
         );
         // And now the key replays.
@@ -745,7 +747,7 @@ mod tests {
         let refused = h.intake.accept(Door::Jobs, request(Some("k-2"))).await;
         assert!(matches!(refused, Err(Refusal::Unavailable(_))));
         assert!(
-            h.claims.get_now(&first.acceptance.id).is_some(),
+            h.claims.get_now(first.acceptance.id.as_str()).is_some(),
             "the first try's claim (its message is queued) stays"
         );
     }
@@ -768,7 +770,7 @@ mod tests {
         let refused = h.intake.accept(Door::Jobs, request(Some("k-3"))).await;
         assert!(matches!(refused, Err(Refusal::Unavailable(_))));
         assert!(
-            h.claims.get_now(&first.acceptance.id).is_some(),
+            h.claims.get_now(first.acceptance.id.as_str()).is_some(),
             "the first try's claim stays"
         );
     }
@@ -817,7 +819,7 @@ mod tests {
             .unwrap();
         let claim = h
             .claims
-            .get(&JobId::parse(&accepted.acceptance.id).unwrap())
+            .get(&accepted.acceptance.id)
             .await
             .unwrap()
             .unwrap();

@@ -61,6 +61,20 @@ impl fmt::Display for JobId {
     }
 }
 
+impl Serialize for JobId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Read back only as what it is: a stored id that is not a job id is an error, not a job.
+impl<'de> serde::Deserialize<'de> for JobId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a job failed, as stored on its claim.
 pub use courier_protocol::rest::JobFailure;
 

@@ -38,10 +38,10 @@ pub async fn post_job(State(state): State<AppState>, Submitted(request): Submitt
     match state.intake.accept(Door::Jobs, request).await {
         Ok(accepted) => {
             let acceptance = &accepted.acceptance;
-            let id = JobId::parse(&acceptance.id).expect("intake makes job ids");
-            let location = status_path(&id);
+            let id = &acceptance.id;
+            let location = status_path(id);
             let body = serde_json::to_string(&JobAccepted {
-                id: acceptance.id.clone(),
+                id: acceptance.id.to_string(),
                 status: Acceptance::STATUS,
                 status_url: location.clone(),
                 expires_at: acceptance.expires_at.clone().unwrap_or_default(),

@@ -15,7 +15,7 @@ pub async fn post_message(
         Ok(accepted) => {
             let acceptance = &accepted.acceptance;
             let body = serde_json::to_string(&MessageAccepted {
-                message_id: acceptance.id.clone(),
+                message_id: acceptance.id.to_string(),
                 correlation_id: acceptance.correlation_id.clone(),
                 accepted_at: acceptance.accepted_at.clone(),
             })

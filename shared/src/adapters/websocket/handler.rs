@@ -10,7 +10,7 @@ use crate::application::frames::{Draft, FrameDelivery, FrameSender, final_draft}
 use crate::application::intake::{Acceptance, Door, Intake, Refusal, Request};
 use crate::application::job_view::status_path;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
-use crate::domain::{Claim, CorrelationId, IdempotencyKey, JobId, Principal, Submission};
+use crate::domain::{Claim, CorrelationId, IdempotencyKey, Principal, Submission};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use courier_protocol::frames::{FrameKind, error_code};
@@ -303,15 +303,15 @@ impl WebSocketApp {
 }
 
 fn accepted_draft(request_id: Option<String>, acceptance: &Acceptance) -> Draft {
-    let id = JobId::parse(&acceptance.id).expect("intake makes job ids");
+    let id = &acceptance.id;
     Draft {
         request_id,
         kind: FrameKind::Accepted,
-        job_id: Some(acceptance.id.clone()),
+        job_id: Some(acceptance.id.to_string()),
         correlation_id: Some(acceptance.correlation_id.clone()),
         data: json!({
             "status": Acceptance::STATUS,
-            "statusUrl": status_path(&id),
+            "statusUrl": status_path(id),
             "expiresAt": acceptance.expires_at,
         }),
     }

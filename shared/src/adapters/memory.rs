@@ -446,6 +446,7 @@ impl MessageLedger for InMemoryLedger {
             None => Ok(Abandonment::Ended {
                 status: entry.status,
                 failure_kind: entry.failure.as_ref().map(|f| f.kind.as_str().to_owned()),
+                reply_to: entry.reply_to.clone(),
             }),
         }
     }

@@ -294,10 +294,12 @@ pub enum Abandonment {
     Abandoned { reply_to: Option<ReplyTo> },
     /// A delivery still holds the job's lease for `remaining`: that run records its own outcome.
     Leased { remaining: Duration },
-    /// It had ended; `failure_kind` is the recorded kind of a FAILED job.
+    /// It had ended; `failure_kind` is the recorded kind of a FAILED job, `reply_to` where its
+    /// frames go.
     Ended {
         status: JobStatus,
         failure_kind: Option<String>,
+        reply_to: Option<ReplyTo>,
     },
     /// The claim is gone (expired) or never existed.
     Missing,

@@ -423,6 +423,7 @@ fn abandonment_of(
         return Abandonment::Ended {
             status,
             failure_kind,
+            reply_to: reply_to_of(old),
         };
     }
     let until = old

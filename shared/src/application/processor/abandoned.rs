@@ -87,9 +87,10 @@ impl MessageProcessor {
             Abandonment::Ended {
                 status: JobStatus::Failed,
                 failure_kind,
+                reply_to,
             } if failure_kind.as_deref() == Some(FailureKind::DeadLettered.as_str()) => {
                 tracing::info!("failed by an earlier try at this letter; finishing its steps");
-                None
+                reply_to
             }
             Abandonment::Ended { status, .. } => {
                 // Whoever ended it dead-lettered it too if it failed; only an interrupted

@@ -715,7 +715,7 @@ async fn a_callback_sqs_gives_up_on_ends_failed_on_the_claim_with_its_reason() {
     stack.arm_failpoints("NotifierFunctionName", "").await;
     let reason = job["callback"]["lastError"].as_str().unwrap_or_default();
     assert!(
-        reason.starts_with("dead-lettered after") && reason.contains("no delivery outcome"),
+        reason.starts_with("dead-lettered after") && reason.contains("0 delivery attempts"),
         "{job}"
     );
     assert_eq!(job["callback"]["attempts"], 0, "nothing was posted: {job}");

@@ -528,6 +528,11 @@ impl InMemoryClaims {
         self.len() == 0
     }
 
+    /// As if DynamoDB's TTL had swept the claim.
+    pub fn sweep(&self, id: &str) {
+        self.claims.lock().unwrap().remove(id);
+    }
+
     /// Changes a stored claim as a test needs it.
     pub fn update(&self, id: &str, change: impl FnOnce(&mut Claim)) {
         if let Some(claim) = self.claims.lock().unwrap().get_mut(id) {

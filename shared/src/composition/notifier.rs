@@ -48,7 +48,11 @@ pub fn wire(
         sealer: Arc::new(KmsSecretSealer::new(config, &settings.webhook_key_id)),
         url_policy: settings.url_policy.clone(),
         retry: RetryPolicy {
-            max_attempts: settings.max_attempts,
+            // Every attempt needs a receive: no more than the queue allows, one to spare.
+            max_attempts: settings
+                .max_attempts
+                .min(settings.max_receive_count.saturating_sub(1))
+                .max(1),
             base_delay: settings.retry_base_delay,
             max_delay: settings.retry_max_delay,
         },

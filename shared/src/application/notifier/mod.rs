@@ -103,7 +103,10 @@ impl Notifier {
             let result = self.settle_abandoned(&record, message).await;
             if let Err(NotifyError::Dependency(error)) = &result {
                 tracing::error!(%error, "a dependency failed; the letter comes back");
-                self.hand_back(&record, self.retry.base_delay).await;
+                // Its receives in the inbox count on from the callback queue's.
+                let tries = receive_count.saturating_sub(self.max_receive_count);
+                self.hand_back(&record, self.retry.delay(tries, &mut rand::rng()))
+                    .await;
             }
             return result;
         }
@@ -111,14 +114,13 @@ impl Notifier {
             Ok(QueueMessage::Callback(request)) => request,
             Ok(other) => {
                 let error = format!("a {} message on the callback queue", other.kind());
-                tracing::error!(%error, "not a callback request; redrive moves it to the callback DLQ");
-                return Err(NotifyError::Unparseable(error));
+                return self.reject_unparseable(&record, error).await;
             }
-            Err(error) => {
-                tracing::error!(%error, sqs_message_id = record.message_id.as_deref().unwrap_or("-"),
-                        "not a callback request; redrive moves it to the callback DLQ");
-                return Err(NotifyError::Unparseable(error.to_string()));
-            }
+            Err(error) => return self.reject_unparseable(&record, error.to_string()).await,
+        };
+        let Ok(job_id) = JobId::parse(&request.job_id) else {
+            let error = format!("{:?} is not a job id", request.job_id);
+            return self.reject_unparseable(&record, error).await;
         };
         let span = tracing::info_span!(
             "callback",
@@ -129,14 +131,25 @@ impl Notifier {
         let trace = TraceHeader::of_record(&record);
         record_trace_id(&span, trace.as_ref());
         let result = self
-            .deliver_in_span(record.clone(), request, trace.as_ref())
+            .deliver_in_span(
+                record.clone(),
+                receive_count,
+                job_id,
+                request,
+                trace.as_ref(),
+            )
             .instrument(span.clone())
             .await;
         if let Err(NotifyError::Dependency(error)) = &result {
             span.in_scope(
                 || tracing::error!(%error, "a dependency failed; SQS delivers the callback again"),
             );
-            let delay = self.retry.delay(receive_count, &mut rand::rng());
+            // On the last receive SQS redrive moves it to the inbox anyway: at once.
+            let delay = if receive_count >= self.max_receive_count {
+                Duration::ZERO
+            } else {
+                self.retry.delay(receive_count, &mut rand::rng())
+            };
             self.hand_back(&record, delay).await;
         }
         result
@@ -146,19 +159,51 @@ impl Notifier {
         hand_back(self.retries.as_ref(), record, delay).await;
     }
 
+    /// A message that is not a callback request goes straight to the callback DLQ with the
+    /// reason: no delivery could ever do more with it.
+    async fn reject_unparseable(
+        &self,
+        record: &SqsMessage,
+        error: String,
+    ) -> Result<(), NotifyError> {
+        tracing::error!(reason = %crate::telemetry::capped(&error), sqs_message_id = record.message_id.as_deref().unwrap_or("-"),
+            "not a callback request; sent to the callback DLQ");
+        let letter = DeadLetter {
+            body: record.body.clone().unwrap_or_default(),
+            message_id: None,
+            correlation_id: None,
+            failure: Failure {
+                kind: FailureKind::Unparseable,
+                reason: format!("not a callback request: {error}"),
+            },
+            trace: TraceHeader::of_record(record),
+        };
+        self.dead_letters.dead_letter(&letter).await?;
+        Ok(())
+    }
+
     async fn deliver_in_span(
         &self,
         record: SqsMessage,
+        receive_count: u32,
+        job_id: JobId,
         request: CallbackMessage,
         trace: Option<&TraceHeader>,
     ) -> Result<(), NotifyError> {
-        let job_id =
-            JobId::parse(&request.job_id).map_err(|e| NotifyError::Unparseable(e.to_string()))?;
         crate::error_point!("notifier.before-prepare", &request.correlation_id);
         let now = self.clock.now();
         let (claim, webhook) = match self.prepare(&job_id, &request, now).await? {
             Prepared::Nothing(why) => {
                 tracing::info!("{why}; nothing to deliver");
+                return Ok(());
+            }
+            Prepared::Undeliverable(failure) => {
+                // An operator's redrive of a letter whose claim is gone: back to the DLQ,
+                // saying why, rather than dropped.
+                tracing::warn!(reason = %failure.reason, "redriven callback cannot be delivered; sent back to the callback DLQ");
+                self.dead_letters
+                    .dead_letter(&callback_letter(&record, &request, failure, trace))
+                    .await?;
                 return Ok(());
             }
             Prepared::Refused(update) => {
@@ -173,9 +218,13 @@ impl Notifier {
         // comes back: receivers deduplicate on it.
         crate::crash_point!("notifier.after-post", claim.correlation_id.as_str());
         let verdict = classify(&response);
-        // This POST is the claim's next attempt.
+        // This POST is the claim's next attempt; on the queue's last receive it is the last.
         let attempt = claim.callback.as_ref().map_or(0, |c| c.attempts) + 1;
-        let plan = schedule(&verdict, attempt, &self.retry, now, &mut rand::rng());
+        let mut policy = self.retry;
+        if receive_count >= self.max_receive_count {
+            policy.max_attempts = attempt;
+        }
+        let plan = schedule(&verdict, attempt, &policy, now, &mut rand::rng());
         if let (Verdict::Retry { reason, .. }, CallbackEvent::GiveUp) =
             (&verdict, plan.update.event)
         {
@@ -214,6 +263,14 @@ impl Notifier {
         now: OffsetDateTime,
     ) -> Result<Prepared, PortError> {
         let Some(claim) = self.claims.get(job_id).await? else {
+            if request.redrive > 0 {
+                return Ok(Prepared::Undeliverable(Failure {
+                    kind: FailureKind::Expired,
+                    reason: "redriven, but the job's claim is gone (past its lifetime): nothing \
+                             left to deliver"
+                        .into(),
+                }));
+            }
             return Ok(Prepared::Nothing("claim gone"));
         };
         let Some(mut callback) = claim.callback.clone() else {
@@ -236,6 +293,17 @@ impl Notifier {
         }
         // Nothing is sent: the count of attempts made stays as it is.
         let attempts = callback.attempts;
+        if attempts >= self.retry.max_attempts {
+            // The last attempt was made and dead-lettered; only its FAILED was not recorded.
+            return Ok(Prepared::Refused(CallbackUpdate {
+                event: CallbackEvent::GiveUp,
+                attempts,
+                last_status: callback.last_status,
+                last_error: Some(format!("gave up after {attempts} delivery attempts")),
+                next_attempt_at: None,
+                delivered_at: None,
+            }));
+        }
         let give_up = |why: String| {
             Ok(Prepared::Refused(CallbackUpdate {
                 event: CallbackEvent::GiveUp,
@@ -302,19 +370,21 @@ impl Notifier {
         record: &SqsMessage,
         message: Result<QueueMessage, String>,
     ) -> Result<(), NotifyError> {
-        let reason = format!(
-            "dead-lettered after {} receives with no delivery outcome recorded",
-            self.max_receive_count
-        );
         let trace = TraceHeader::of_record(record);
         let letter = match message {
             Ok(QueueMessage::Callback(request)) => {
-                if let Ok(job_id) = JobId::parse(&request.job_id) {
-                    self.give_up_abandoned(&job_id, &reason).await?;
-                }
-                let failure = Failure {
-                    kind: FailureKind::DeadLettered,
-                    reason,
+                let failure = match JobId::parse(&request.job_id) {
+                    Ok(job_id) => match self.give_up_abandoned(&job_id).await? {
+                        Abandoned::Ended(failure) => failure,
+                        Abandoned::SettledElsewhere => {
+                            tracing::info!("the callback had settled; nothing to dead-letter");
+                            return Ok(());
+                        }
+                    },
+                    Err(_) => Failure {
+                        kind: FailureKind::Unparseable,
+                        reason: format!("{:?} is not a job id", request.job_id),
+                    },
                 };
                 callback_letter(record, &request, failure, trace.as_ref())
             }
@@ -342,23 +412,46 @@ impl Notifier {
         Ok(())
     }
 
-    /// Ends a delivery SQS gave up on as FAILED, keeping its count of attempts made.
-    async fn give_up_abandoned(&self, job_id: &JobId, reason: &str) -> Result<(), PortError> {
+    /// Ends a delivery SQS gave up on as FAILED, keeping its count of attempts made; the
+    /// failure its letter carries. One that settled otherwise (delivered, or given up by the
+    /// notifier, whose letter is in the DLQ already) is left as it is.
+    async fn give_up_abandoned(&self, job_id: &JobId) -> Result<Abandoned, PortError> {
+        let reason = |attempts: u32| {
+            format!(
+                "dead-lettered after {} receives; {attempts} delivery attempts recorded, none delivered",
+                self.max_receive_count
+            )
+        };
         let Some(callback) = self.claims.get(job_id).await?.and_then(|c| c.callback) else {
-            return Ok(());
+            // Nothing left to mark; operators still get the letter.
+            return Ok(Abandoned::Ended(Failure {
+                kind: FailureKind::DeadLettered,
+                reason: reason(0),
+            }));
+        };
+        let failure = Failure {
+            kind: FailureKind::DeadLettered,
+            reason: reason(callback.attempts),
         };
         if callback.is_settled() {
-            return Ok(());
+            // An earlier try at this letter recorded it, and stopped before passing it on.
+            let ours = callback.state == CallbackStatus::Failed
+                && callback.last_error.as_deref() == Some(failure.reason.as_str());
+            return Ok(match ours {
+                true => Abandoned::Ended(failure),
+                false => Abandoned::SettledElsewhere,
+            });
         }
         let update = CallbackUpdate {
             event: CallbackEvent::GiveUp,
             attempts: callback.attempts,
             last_status: callback.last_status,
-            last_error: Some(reason.to_owned()),
+            last_error: Some(failure.reason.clone()),
             next_attempt_at: None,
             delivered_at: None,
         };
-        self.ledger.record(job_id, &update).await
+        self.ledger.record(job_id, &update).await?;
+        Ok(Abandoned::Ended(failure))
     }
 
     /// Logs and metrics for one attempt's outcome.
@@ -402,10 +495,21 @@ impl Notifier {
     }
 }
 
+/// What ending a delivery SQS gave up on found.
+enum Abandoned {
+    /// It is FAILED now (or was, by an earlier try at this letter): pass the letter on.
+    Ended(Failure),
+    /// It had settled otherwise: nothing to pass on.
+    SettledElsewhere,
+}
+
 /// What step 1 found.
 enum Prepared {
     /// Nothing to send, and nothing to record (the reason is logged).
     Nothing(&'static str),
+    /// Nothing can ever be sent (an operator redrove it after its claim was gone): back to
+    /// the DLQ with the reason.
+    Undeliverable(Failure),
     /// The URL is refused: record the failure, send nothing.
     Refused(CallbackUpdate),
     Send {

@@ -140,6 +140,18 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
 }
 
 impl Harness {
+    /// A raw body on the callback queue.
+    async fn deliver_body(&self, body: &str) -> Result<(), NotifyError> {
+        let mut record = SqsMessage::default();
+        record.body = Some(body.into());
+        record.event_source_arn = Some("arn:aws:sqs:us-east-1:1:courier-callbacks".into());
+        record.receipt_handle = Some("handle".into());
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        self.notifier.deliver(Delivery::parse(record)).await
+    }
+
     /// Delivery attempt `attempt` (the claim has counted `attempt - 1` before), on the receive
     /// of the same number.
     async fn deliver_attempt(&self, attempt: u32) -> Result<(), NotifyError> {
@@ -427,7 +439,7 @@ async fn a_delivery_sqs_gave_up_on_ends_failed_on_the_claim_with_its_reason() {
     );
     assert_eq!(
         update.last_error.as_deref(),
-        Some("dead-lettered after 8 receives with no delivery outcome recorded")
+        Some("dead-lettered after 8 receives; 2 delivery attempts recorded, none delivered")
     );
     let letters = h.dead_letters.letters();
     assert_eq!(letters.len(), 1);
@@ -515,4 +527,97 @@ async fn the_request_is_the_webhook_openapi_documents() {
         .map(|e| e.to_string())
         .collect();
     assert!(errors.is_empty(), "{errors:?}: {body}");
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_a_callback_request_is_dead_lettered_at_once() {
+    let h = harness(URL, status(204, None)).await;
+    let redrived_job_id = CallbackMessage {
+        job_id: "not-a-job-id".into(),
+        correlation_id: "corr-1".into(),
+        redrive: 0,
+    }
+    .to_json();
+    for body in ["{not json", redrived_job_id.as_str()] {
+        h.deliver_body(body).await.unwrap();
+    }
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 2);
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.failure.kind == FailureKind::Unparseable)
+    );
+    assert!(h.receiver.requests.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_redrive_whose_claim_is_gone_goes_back_to_the_dlq_saying_so() {
+    let h = harness(URL, status(204, None)).await;
+    h.claims.sweep(JOB);
+    let mut record = SqsMessage::default();
+    record.body = Some(
+        CallbackMessage {
+            job_id: JOB.into(),
+            correlation_id: "corr-1".into(),
+            redrive: 1,
+        }
+        .to_json(),
+    );
+    record.event_source_arn = Some("arn:aws:sqs:us-east-1:1:courier-callbacks".into());
+    h.notifier.deliver(Delivery::parse(record)).await.unwrap();
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1, "not dropped");
+    assert_eq!(letters[0].failure.kind, FailureKind::Expired);
+}
+
+/// The last attempt was made and dead-lettered, but its FAILED was not recorded: the
+/// redelivery records it without another request or another letter.
+#[tokio::test]
+async fn a_spent_budget_is_recorded_without_another_request() {
+    let h = harness(URL, status(204, None)).await;
+    h.claims.update(JOB, |claim| {
+        claim.callback.as_mut().unwrap().attempts = 5;
+    });
+    h.deliver(6).await.unwrap();
+    assert!(
+        h.receiver.requests.lock().unwrap().is_empty(),
+        "no sixth POST"
+    );
+    let update = h.update();
+    assert_eq!(
+        (update.state(), update.attempts),
+        (CallbackStatus::Failed, 5)
+    );
+    assert!(
+        h.dead_letters.letters().is_empty(),
+        "its letter went with attempt 5"
+    );
+}
+
+/// On the queue's last receive, whatever the budget left, the attempt is the last one: the
+/// notifier gives up with the true count rather than leave it to SQS redrive.
+#[tokio::test]
+async fn the_queues_last_receive_makes_the_last_attempt() {
+    let h = harness(URL, status(503, None)).await;
+    h.deliver(8).await.unwrap();
+    let update = h.update();
+    assert_eq!(
+        (update.state(), update.attempts),
+        (CallbackStatus::Failed, 1)
+    );
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].failure.kind, FailureKind::RetriesExhausted);
+}
+
+#[tokio::test]
+async fn a_letter_for_a_callback_that_settled_meanwhile_is_not_passed_on() {
+    let h = harness(URL, status(204, None)).await;
+    h.claims.update(JOB, |claim| {
+        claim.callback.as_mut().unwrap().state = CallbackStatus::Delivered;
+    });
+    h.deliver_from(INBOX, 9).await.unwrap();
+    assert!(h.ledger.updates.lock().unwrap().is_empty(), "left as it is");
+    assert!(h.dead_letters.letters().is_empty());
 }

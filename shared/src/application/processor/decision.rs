@@ -31,8 +31,9 @@ pub struct Delivered {
 pub enum Before {
     /// Run attempt `attempt` (`round`: its number since the last operator redrive).
     Run { attempt: u32, round: u32 },
-    /// Fail it for good unrun: the budget went to starts that never finished.
-    Exhausted(Failure),
+    /// Fail it for good unrun (as attempt `attempt`): the budget went to starts that never
+    /// finished.
+    Exhausted { attempt: u32, failure: Failure },
     /// It has ended: send its last frame again (if it has one) and finish its callback.
     Finish {
         frame: Option<(FrameKind, Value)>,
@@ -50,11 +51,14 @@ pub enum Before {
 
 pub fn before_running(delivered: Delivered) -> Before {
     match delivered.start {
-        AttemptStart::Run { round, .. } if round > delivered.max_attempts => {
-            Before::Exhausted(Failure {
-                kind: FailureKind::RetriesExhausted,
-                reason: format!("gave up: {} attempts started and none finished", round - 1),
-            })
+        AttemptStart::Run { attempt, round } if round > delivered.max_attempts => {
+            Before::Exhausted {
+                attempt,
+                failure: Failure {
+                    kind: FailureKind::RetriesExhausted,
+                    reason: format!("gave up: {} attempts started and none finished", round - 1),
+                },
+            }
         }
         AttemptStart::Run { attempt, round } => Before::Run { attempt, round },
         AttemptStart::AlreadyFinished { ending, reply_to } => Before::Finish {
@@ -184,10 +188,13 @@ mod tests {
                         max_attempts: 3,
                     });
                     let expected = match &start {
-                        AttemptStart::Run { round: 4, .. } => Before::Exhausted(Failure {
-                            kind: FailureKind::RetriesExhausted,
-                            reason: "gave up: 3 attempts started and none finished".into(),
-                        }),
+                        AttemptStart::Run { round: 4, .. } => Before::Exhausted {
+                            attempt: 4,
+                            failure: Failure {
+                                kind: FailureKind::RetriesExhausted,
+                                reason: "gave up: 3 attempts started and none finished".into(),
+                            },
+                        },
                         AttemptStart::Run { attempt, round } => Before::Run {
                             attempt: *attempt,
                             round: *round,

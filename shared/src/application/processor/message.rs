@@ -360,11 +360,12 @@ impl MessageProcessor {
                 );
                 return Ok(());
             }
-            Before::Exhausted(failure) => {
+            Before::Exhausted { attempt, failure } => {
                 // The earlier attempts started and never finished (their function died, or
                 // ran out of time): the budget is spent without running the job once more.
                 let to = self.fail_for_good(body, envelope, &failure).await?;
-                self.report(envelope, crate::metrics::Outcome::Failed, None);
+                let ran = Some((attempt, Duration::ZERO));
+                self.report(envelope, crate::metrics::Outcome::Failed, ran);
                 return self.announce_failure(envelope, to.as_ref(), &failure).await;
             }
         };

@@ -388,6 +388,10 @@ pub struct CallbackUpdate {
     /// What the attempt did to the delivery; the stored state follows the callback lifecycle.
     pub event: CallbackEvent,
     pub attempts: u32,
+    /// The count of attempts this one follows: the update applies only while the claim still
+    /// says so (another copy of the delivery that got there first owns it). `None`: whatever
+    /// the count.
+    pub follows: Option<u32>,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<String>,
@@ -404,7 +408,8 @@ impl CallbackUpdate {
 #[async_trait]
 pub trait CallbackLedger: Send + Sync {
     /// Records an attempt's outcome; never moves a settled (delivered or failed) callback.
-    async fn record(&self, job: &JobId, update: &CallbackUpdate) -> Result<(), PortError>;
+    /// `false`: not applied (settled, or another attempt was recorded since).
+    async fn record(&self, job: &JobId, update: &CallbackUpdate) -> Result<bool, PortError>;
     /// An operator redrove a failed delivery: FAILED → QUEUED, once per `redrive` number.
     /// `false` when the callback is not FAILED or this redrive already reopened it.
     async fn reopen(&self, job: &JobId, redrive: u32) -> Result<bool, PortError>;

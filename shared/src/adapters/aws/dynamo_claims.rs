@@ -275,10 +275,14 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
         &self,
         job: &JobId,
         update: &crate::application::ports::CallbackUpdate,
-    ) -> Result<(), PortError> {
+    ) -> Result<bool, PortError> {
         let mut set = vec!["callbackState = :state", "callbackAttempts = :attempts"];
         let mut remove = Vec::new();
         let (condition, from) = one_of("callbackState", "from", &callback_sources(update.event));
+        let condition = match update.follows {
+            Some(_) => format!("{condition} AND callbackAttempts = :follows"),
+            None => condition,
+        };
         let mut request = self
             .client
             .update_item()
@@ -288,6 +292,9 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_values(":state", s(update.state().as_str()))
             .expression_attribute_values(":attempts", n(update.attempts));
+        if let Some(follows) = update.follows {
+            request = request.expression_attribute_values(":follows", n(follows));
+        }
         let optional = [
             ("callbackLastStatus", ":status", update.last_status.map(n)),
             (
@@ -322,11 +329,13 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         match request.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => {
-                    tracing::warn!("callback already settled; update skipped");
-                    Ok(())
+                    tracing::warn!(
+                        "callback settled, or another attempt recorded since; update skipped"
+                    );
+                    Ok(false)
                 }
                 other => Err(port_error("dynamodb:UpdateItem(callback)", other)),
             },

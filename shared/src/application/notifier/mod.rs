@@ -238,7 +238,15 @@ impl Notifier {
                 .dead_letter(&callback_letter(&record, &request, failure, trace))
                 .await?;
         }
-        self.ledger.record(&job_id, &plan.update).await?;
+        if !self.ledger.record(&job_id, &plan.update).await? {
+            // Another copy of this delivery recorded an attempt first (or settled it): that
+            // copy carries the delivery on; this one stops here.
+            tracing::info!(
+                attempt,
+                "another copy of the delivery got there first; this one stops"
+            );
+            return Ok(());
+        }
         self.report(&claim, &verdict, &plan, attempt, now, trace);
         match plan.retry_in {
             None => Ok(()),
@@ -298,6 +306,7 @@ impl Notifier {
             return Ok(Prepared::Refused(CallbackUpdate {
                 event: CallbackEvent::GiveUp,
                 attempts,
+                follows: None,
                 last_status: callback.last_status,
                 last_error: Some(format!("gave up after {attempts} delivery attempts")),
                 next_attempt_at: None,
@@ -308,6 +317,7 @@ impl Notifier {
             Ok(Prepared::Refused(CallbackUpdate {
                 event: CallbackEvent::GiveUp,
                 attempts,
+                follows: None,
                 last_status: None,
                 last_error: Some(why),
                 next_attempt_at: None,
@@ -445,6 +455,7 @@ impl Notifier {
         let update = CallbackUpdate {
             event: CallbackEvent::GiveUp,
             attempts: callback.attempts,
+            follows: None,
             last_status: callback.last_status,
             last_error: Some(failure.reason.clone()),
             next_attempt_at: None,
@@ -595,6 +606,7 @@ pub fn schedule(
     let mut update = CallbackUpdate {
         event: CallbackEvent::GiveUp,
         attempts: attempt,
+        follows: Some(attempt - 1),
         last_status: None,
         last_error: None,
         next_attempt_at: None,

@@ -48,13 +48,15 @@ impl WebhookSender for ScriptedReceiver {
 #[derive(Default)]
 struct RecordingLedger {
     updates: Mutex<Vec<CallbackUpdate>>,
+    /// Another copy of the delivery recorded an attempt since this one read the claim.
+    overtaken: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
 impl CallbackLedger for RecordingLedger {
-    async fn record(&self, _: &JobId, update: &CallbackUpdate) -> Result<(), PortError> {
+    async fn record(&self, _: &JobId, update: &CallbackUpdate) -> Result<bool, PortError> {
         self.updates.lock().unwrap().push(update.clone());
-        Ok(())
+        Ok(!self.overtaken.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     async fn reopen(&self, _: &JobId, _: u32) -> Result<bool, PortError> {
@@ -620,4 +622,21 @@ async fn a_letter_for_a_callback_that_settled_meanwhile_is_not_passed_on() {
     h.deliver_from(INBOX, 9).await.unwrap();
     assert!(h.ledger.updates.lock().unwrap().is_empty(), "left as it is");
     assert!(h.dead_letters.letters().is_empty());
+}
+
+/// Two copies of one delivery (a redelivered work message may queue it twice): the one whose
+/// attempt is recorded second stops, rather than run a second chain of retries.
+#[tokio::test]
+async fn a_copy_overtaken_by_another_stops_instead_of_retrying_in_parallel() {
+    let h = harness(URL, status(503, None)).await;
+    h.ledger
+        .overtaken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    h.deliver_attempt(2).await.unwrap();
+    let update = h.update();
+    assert_eq!(update.follows, Some(1), "conditional on the count it read");
+    assert!(
+        h.retries.delays().is_empty(),
+        "not handed back: the other copy retries"
+    );
 }

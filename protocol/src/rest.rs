@@ -293,3 +293,46 @@ mod tests {
         assert!(serde_json::from_value::<Submission>(json!({"type": "echo", "x": 1})).is_err());
     }
 }
+
+/// How a job's attempt ends: the target's answer is the result (`inline`), or the worker
+/// reports it later (`external`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Completion {
+    Inline,
+    External,
+}
+
+/// What happens to an attempt that runs past its type's timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    /// A transient failure: retried like any other.
+    Retry,
+    /// The job fails at once (error kind `timeout`).
+    Fail,
+}
+
+/// One job type a deployment runs, as `GET /v1/job-types` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTypeView {
+    pub name: String,
+    /// The JSON Schema (draft 2020-12) a submission's `payload` must fit.
+    pub payload_schema: Value,
+    /// Longest one attempt may run.
+    pub timeout_seconds: u64,
+    pub on_timeout: OnTimeout,
+    /// Runs of the job at most (the type's own schedule, or the deployment's).
+    pub max_attempts: u32,
+    /// Largest result kept, as JSON; a larger one fails the job.
+    pub max_result_bytes: usize,
+    pub completion: Completion,
+}
+
+/// `GET /v1/job-types`: every type the deployment runs, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTypeList {
+    pub job_types: Vec<JobTypeView>,
+}

@@ -62,6 +62,10 @@ fn state() -> AppState {
             clock: Arc::new(FixedClock::at(now)),
         }),
         clock: Arc::new(FixedClock::at(now)),
+        attempt_limits: courier_shared::application::job_types::AttemptLimits {
+            default_max_attempts: 5,
+            max_receive_count: 20,
+        },
     }
 }
 

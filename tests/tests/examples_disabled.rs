@@ -26,6 +26,9 @@ async fn switched_off_example_types_are_unknown_types() {
             );
         }
     }
+    let listed = stack.get("/v1/job-types").await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(listed.json(), json!({"jobTypes": []}), "none are listed");
     let mut ws = WsClient::connect(stack.output("WebSocketUrl"), Auth::Header(&stack.token))
         .await
         .expect("the local token is accepted");

@@ -104,3 +104,37 @@ async fn a_job_past_its_timeout_ends_as_its_type_says() {
         "stopped at its timeout, not the sleep's end: {ran}"
     );
 }
+
+/// `GET /v1/job-types` lists every type the deployment runs, each with the schema its payload
+/// is checked against at acceptance and the settings it runs under.
+#[tokio::test]
+async fn the_deployment_lists_its_job_types_with_their_schemas_and_settings() {
+    let stack = Stack::load().await;
+    let reply = stack.get("/v1/job-types").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let listed = reply.json();
+    let types = listed["jobTypes"].as_array().expect("a list");
+    let names: Vec<&str> = types.iter().filter_map(|t| t["name"].as_str()).collect();
+    for example in ["echo", "fail", "flaky", "ledger", "sha256", "sleep"] {
+        assert!(names.contains(&example), "{example} in {names:?}");
+    }
+    let sleep = types.iter().find(|t| t["name"] == "sleep").unwrap();
+    assert_eq!(sleep["completion"], "inline");
+    assert_eq!(sleep["onTimeout"], "fail", "{sleep}");
+    let echo = types.iter().find(|t| t["name"] == "echo").unwrap();
+    assert_eq!(
+        echo["maxAttempts"], 5,
+        "the local stack's MaxAttempts: {echo}"
+    );
+    // The listed schema is the one acceptance applies: a payload it refuses is a 400.
+    let schema = &sleep["payloadSchema"];
+    assert!(schema.is_object(), "{sleep}");
+    let refused = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "sleep", "payload": {"ms": "long"}}),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+}

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod consumer;
 pub mod frames;
 pub mod intake;
+pub mod job_types;
 pub mod job_view;
 pub mod notifier;
 pub mod ports;

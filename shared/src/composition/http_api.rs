@@ -54,6 +54,7 @@ pub fn wire(
             clock: clock.clone(),
         }),
         clock,
+        attempt_limits: settings.attempt_limits,
     }
 }
 

@@ -138,6 +138,9 @@ pub struct HttpApiSettings {
     pub callback_policy: crate::application::ssrf::SsrfPolicy,
     /// `WEBHOOK_KEY_ID`: the KMS key that seals webhook endpoints' secrets.
     pub webhook_key_id: String,
+    /// The deployment's retry limits (`MaxAttempts`, `MaxReceiveCount`), as the job types'
+    /// listing states them.
+    pub attempt_limits: crate::application::job_types::AttemptLimits,
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -164,6 +167,10 @@ impl HttpApiSettings {
             claim_lifetime: Duration::from_secs(parameters::CLAIM_LIFETIME_SECONDS.number()?),
             callback_policy: callback_policy_from_env(),
             webhook_key_id: required("WEBHOOK_KEY_ID")?,
+            attempt_limits: crate::application::job_types::AttemptLimits {
+                default_max_attempts: parameters::MAX_ATTEMPTS.count()?,
+                max_receive_count: parameters::MAX_RECEIVE_COUNT.count()?,
+            },
         })
     }
 }

@@ -468,6 +468,18 @@ async fn exchanges() -> Vec<Exchange> {
     out.push(registered);
     out.extend(endpoint_exchanges(&h, &endpoint_id).await);
     out.push(with_callback);
+    out.push(
+        call(
+            &h,
+            "GET",
+            "/v1/job-types",
+            "/v1/job-types",
+            "application/json",
+            String::new(),
+            &[],
+        )
+        .await,
+    );
     out
 }
 

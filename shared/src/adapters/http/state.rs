@@ -2,6 +2,7 @@
 
 use crate::application::clock::Clock;
 use crate::application::intake::Intake;
+use crate::application::job_types::AttemptLimits;
 use crate::application::ports::ClaimStore;
 use crate::application::webhook_endpoints::WebhookEndpoints;
 use std::sync::Arc;
@@ -16,4 +17,6 @@ pub struct AppState {
     /// Callers' webhook endpoints.
     pub endpoints: Arc<WebhookEndpoints>,
     pub clock: Arc<dyn Clock>,
+    /// The deployment's retry limits, for the job types' listing.
+    pub attempt_limits: AttemptLimits,
 }

@@ -51,6 +51,10 @@ impl Harness {
                 clock: clock.clone(),
             }),
             clock: clock.clone(),
+            attempt_limits: crate::application::job_types::AttemptLimits {
+                default_max_attempts: 5,
+                max_receive_count: 20,
+            },
         };
         Self {
             queue,

@@ -31,7 +31,7 @@ use crate::domain::{ReplyTo, WorkId, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
-use courier_jobs::{ProgressSink, Registry};
+use courier_jobs::{JobSettings, ProgressSink, Registry};
 use courier_protocol::frames::FrameKind;
 use courier_protocol::queue::QueueMessage;
 use courier_protocol::queue::attribute::{
@@ -654,8 +654,15 @@ impl MessageProcessor {
             },
             None => self.limits.retry,
         };
+        let limits = crate::application::job_types::AttemptLimits {
+            default_max_attempts: self.limits.retry.max_attempts,
+            max_receive_count: self.limits.max_receive_count,
+        };
         RetryPolicy {
-            max_attempts: chosen.max_attempts.clamp(1, self.limits.max_receive_count),
+            max_attempts: crate::application::job_types::max_attempts(
+                job.map_or(&JobSettings::default(), |j| j.settings()),
+                limits,
+            ),
             ..chosen
         }
     }

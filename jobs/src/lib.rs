@@ -9,6 +9,7 @@
 //! - [`catalog`] lists what this deployment registers: add your own types there.
 
 pub mod api;
+pub mod declared;
 pub mod examples;
 
 pub use api::{

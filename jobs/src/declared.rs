@@ -1,0 +1,273 @@
+//! Job types declared in a job-types document rather than compiled: work that lives in an
+//! existing Lambda function or an HTTP service. The document's shape is
+//! `jobs/job-types.schema.json`; [`parse`] holds a document to it and to what the schema cannot
+//! say, and answers every problem with the JSON pointer of the value at fault, so a bad
+//! document is refused at deploy, never at the first job.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The document's JSON Schema (draft 2020-12), as committed.
+pub const SCHEMA: &str = include_str!("../job-types.schema.json");
+
+/// An attempt's longest run when the document does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A declared type's largest result when the document does not say (the same ceiling as a
+/// compiled type's).
+pub const DEFAULT_MAX_RESULT_BYTES: usize = crate::api::MAX_RESULT_BYTES;
+
+/// Where a declared type's attempts run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A Lambda function: its name or ARN.
+    Lambda(String),
+    /// An HTTP service: courier POSTs each attempt to this URL.
+    Http(String),
+}
+
+pub use courier_protocol::rest::Completion;
+
+/// One declared type, with the document's defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredType {
+    pub target: Target,
+    /// The schema a payload must fit (`true`: any payload).
+    pub payload_schema: Value,
+    pub timeout: Duration,
+    /// `None`: the deployment's `MaxAttempts`.
+    pub max_attempts: Option<u32>,
+    pub max_result_bytes: usize,
+    pub completion: Completion,
+    /// External completions only: the longest a worker may go without a report.
+    pub heartbeat: Option<Duration>,
+}
+
+/// A job-types document that holds: its types by name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobTypesDocument {
+    pub types: BTreeMap<String, DeclaredType>,
+}
+
+/// One thing wrong with a document, where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{pointer}: {message}")]
+pub struct DocumentError {
+    /// The JSON pointer of the value at fault (`""`: the document itself).
+    pub pointer: String,
+    pub message: String,
+}
+
+/// What a document is checked against besides its schema.
+#[derive(Debug, Clone, Copy)]
+pub struct DeploymentLimits<'a> {
+    /// `ClaimLifetimeSeconds`: an attempt must be able to end before its job's claim does.
+    pub claim_lifetime: Duration,
+    /// The compiled types' names: a declared type may not take one.
+    pub compiled: &'a [&'a str],
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    job_types: BTreeMap<String, WireType>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireType {
+    target: Target,
+    payload_schema: Option<Value>,
+    timeout_seconds: Option<u64>,
+    max_attempts: Option<u32>,
+    max_result_bytes: Option<usize>,
+    completion: Option<Completion>,
+    heartbeat_seconds: Option<u64>,
+}
+
+fn problem(pointer: impl Into<String>, message: impl Into<String>) -> DocumentError {
+    DocumentError {
+        pointer: pointer.into(),
+        message: message.into(),
+    }
+}
+
+/// Reads a job-types document: every type it declares, or every problem it has.
+pub fn parse(
+    text: &str,
+    limits: DeploymentLimits<'_>,
+) -> Result<JobTypesDocument, Vec<DocumentError>> {
+    let document: Value =
+        serde_json::from_str(text).map_err(|e| vec![problem("", format!("not JSON: {e}"))])?;
+    let schema: Value = serde_json::from_str(SCHEMA).expect("the committed schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the committed schema compiles");
+    let mut problems: Vec<DocumentError> = validator
+        .iter_errors(&document)
+        .map(|e| problem(e.instance_path().to_string(), e.to_string()))
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let wire: Wire = serde_json::from_value(document).map_err(|e| {
+        vec![problem(
+            "",
+            format!("does not fit the document's shape: {e}"),
+        )]
+    })?;
+    let mut types = BTreeMap::new();
+    for (name, declared) in wire.job_types {
+        let at = format!("/jobTypes/{name}");
+        if limits.compiled.contains(&name.as_str()) {
+            problems.push(problem(
+                &at,
+                format!("{name:?} is a compiled job type of this deployment; choose another name"),
+            ));
+        }
+        let payload_schema = declared.payload_schema.unwrap_or(Value::Bool(true));
+        if let Err(error) = jsonschema::validator_for(&payload_schema) {
+            problems.push(problem(
+                format!("{at}/payloadSchema"),
+                format!("not a usable JSON Schema: {error}"),
+            ));
+        }
+        let timeout = declared
+            .timeout_seconds
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+        // Refused rather than given longer claims: every claim of a deployment lives as long,
+        // and a job's claim must outlive its attempts for anyone to read the outcome.
+        if timeout >= limits.claim_lifetime {
+            problems.push(problem(
+                format!("{at}/timeoutSeconds"),
+                format!(
+                    "an attempt of {} s cannot end before its job's claim does (claims live {} s: \
+                     raise ClaimLifetimeSeconds or shorten the timeout)",
+                    timeout.as_secs(),
+                    limits.claim_lifetime.as_secs()
+                ),
+            ));
+        }
+        types.insert(
+            name,
+            DeclaredType {
+                target: declared.target,
+                payload_schema,
+                timeout,
+                max_attempts: declared.max_attempts,
+                max_result_bytes: declared
+                    .max_result_bytes
+                    .unwrap_or(DEFAULT_MAX_RESULT_BYTES),
+                completion: declared.completion.unwrap_or(Completion::Inline),
+                heartbeat: declared.heartbeat_seconds.map(Duration::from_secs),
+            },
+        );
+    }
+    match problems.is_empty() {
+        true => Ok(JobTypesDocument { types }),
+        false => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const LIMITS: DeploymentLimits<'static> = DeploymentLimits {
+        claim_lifetime: Duration::from_secs(86_400),
+        compiled: &["echo", "sleep"],
+    };
+
+    fn pointers(document: Value) -> Vec<String> {
+        parse(&document.to_string(), LIMITS)
+            .expect_err("refused")
+            .into_iter()
+            .map(|e| e.pointer)
+            .collect()
+    }
+
+    /// The issue's own example document holds, with its defaults applied.
+    #[test]
+    fn the_documented_example_is_a_valid_document() {
+        let document = json!({"jobTypes": {
+            "resize": {"target": {"lambda": "resize-fn"}, "payloadSchema": {"type": "object"},
+                       "timeoutSeconds": 60, "maxAttempts": 3, "maxResultBytes": 65536},
+            "transcode": {"target": {"http": "https://worker.example/transcode"},
+                          "completion": "external", "heartbeatSeconds": 120,
+                          "timeoutSeconds": 86399}}});
+        let parsed = parse(&document.to_string(), LIMITS).unwrap();
+        let resize = &parsed.types["resize"];
+        assert_eq!(resize.target, Target::Lambda("resize-fn".into()));
+        assert_eq!(resize.max_attempts, Some(3));
+        assert_eq!(resize.completion, Completion::Inline);
+        let transcode = &parsed.types["transcode"];
+        assert_eq!(
+            transcode.target,
+            Target::Http("https://worker.example/transcode".into())
+        );
+        assert_eq!(transcode.completion, Completion::External);
+        assert_eq!(transcode.heartbeat, Some(Duration::from_secs(120)));
+        assert_eq!(transcode.payload_schema, json!(true), "any payload");
+        assert_eq!(transcode.max_result_bytes, DEFAULT_MAX_RESULT_BYTES);
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_pointer() {
+        let ok = || json!({"target": {"lambda": "fn"}});
+        assert_eq!(pointers(json!({"jobTypes": {}, "extra": 1})), [""]);
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"}, "colour": "red"}}})),
+            ["/jobTypes/a"]
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"ftp": "x"}}}})),
+            ["/jobTypes/a/target"]
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"lambda": "not a name!"}}}})),
+            ["/jobTypes/a/target"]
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"}, "timeoutSeconds": 0}}})),
+            ["/jobTypes/a/timeoutSeconds"]
+        );
+        assert_eq!(
+            pointers(
+                json!({"jobTypes": {"a": {"target": {"lambda": "fn"}, "heartbeatSeconds": 5}}})
+            ),
+            ["/jobTypes/a"],
+            "a heartbeat belongs to an external completion"
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"},
+                                                 "payloadSchema": {"type": "nonsense"}}}})),
+            ["/jobTypes/a/payloadSchema"]
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"},
+                                                 "timeoutSeconds": 86400}}})),
+            ["/jobTypes/a/timeoutSeconds"],
+            "an attempt must end before the claim"
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"echo": ok()}})),
+            ["/jobTypes/echo"]
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"Bad Name": ok()}})),
+            ["/jobTypes"]
+        );
+        let broken = parse("{not json", LIMITS).unwrap_err();
+        assert_eq!(broken[0].pointer, "");
+    }
+
+    #[test]
+    fn a_function_arn_with_an_alias_is_a_lambda_target() {
+        let document = json!({"jobTypes": {"a": {"target": {
+            "lambda": "arn:aws:lambda:eu-west-1:123456789012:function:resize:live"}}}});
+        assert!(parse(&document.to_string(), LIMITS).is_ok());
+    }
+}

@@ -185,11 +185,60 @@ enum Command {
         #[arg(long, default_value_t = 204)]
         answer: u16,
     },
+    /// Job types declared in a job-types document (jobs/job-types.schema.json).
+    JobTypes {
+        #[command(subcommand)]
+        action: JobTypesAction,
+    },
     /// Print a completion script for a shell (e.g. `courier completions bash > /etc/bash_completion.d/courier`).
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand)]
+enum JobTypesAction {
+    /// Check a job-types document as a deployment would, naming every problem by its JSON
+    /// pointer (exit 2 if there is any).
+    Check {
+        /// The document: a file, or - for standard input.
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// The deployment's ClaimLifetimeSeconds: every attempt must end before its claim.
+        #[arg(long, default_value_t = 86_400)]
+        claim_lifetime_seconds: u64,
+    },
+}
+
+/// The lines `courier job-types check` prints: the types declared, or every problem.
+fn check_job_types(text: &str, claim_lifetime: std::time::Duration) -> Result<String, String> {
+    let limits = courier_jobs::declared::DeploymentLimits {
+        claim_lifetime,
+        compiled: &[],
+    };
+    match courier_jobs::declared::parse(text, limits) {
+        Ok(document) => {
+            let names: Vec<&str> = document.types.keys().map(String::as_str).collect();
+            Ok(format!(
+                "{} job types declared: {}",
+                names.len(),
+                names.join(", ")
+            ))
+        }
+        Err(problems) => Err(problems
+            .iter()
+            .map(|p| {
+                let at = if p.pointer.is_empty() {
+                    "(document)"
+                } else {
+                    &p.pointer
+                };
+                format!("{at}: {}", p.message)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -368,6 +417,37 @@ async fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
     let format = cli.output;
+    if let Command::JobTypes {
+        action:
+            JobTypesAction::Check {
+                file,
+                claim_lifetime_seconds,
+            },
+    } = &cli.command
+    {
+        let text = match file.as_str() {
+            "-" => std::io::read_to_string(std::io::stdin()),
+            path => std::fs::read_to_string(path),
+        };
+        let text = match text {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!("error: cannot read {file}: {error}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let lifetime = std::time::Duration::from_secs(*claim_lifetime_seconds);
+        return Ok(match check_job_types(&text, lifetime) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                eprintln!("{problems}");
+                ExitCode::from(2)
+            }
+        });
+    }
     if let Command::Completions { shell } = cli.command {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "courier", &mut script);
@@ -557,6 +637,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
         | Command::Dlq { .. }
         | Command::Login { .. }
         | Command::Token
+        | Command::JobTypes { .. }
         | Command::Completions { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
@@ -723,6 +804,23 @@ async fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_types_check_names_the_declared_types_or_every_problem_by_pointer() {
+        let day = std::time::Duration::from_secs(86_400);
+        let good = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"}},
+                                     "mail": {"target": {"http": "https://mail.example/send"}}}}"#;
+        assert_eq!(
+            check_job_types(good, day).unwrap(),
+            "2 job types declared: mail, resize"
+        );
+        let bad = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"},
+                                              "timeoutSeconds": 90000, "colour": 1}}}"#;
+        let problems = check_job_types(bad, day).unwrap_err();
+        assert!(problems.starts_with("/jobTypes/resize: "), "{problems}");
+        let cli = Cli::try_parse_from(["courier", "job-types", "check", "-"]).unwrap();
+        assert!(matches!(cli.command, Command::JobTypes { .. }));
+    }
 
     #[test]
     fn a_stack_and_the_output_format_are_global() {

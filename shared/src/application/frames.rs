@@ -1,8 +1,10 @@
 //! Sending server frames: number each one from the connection's counter, keep it within API
 //! Gateway's frame limit, post it, and forget a connection API Gateway says is gone.
 
-use crate::application::ports::{ConnectionPoster, ConnectionStore, PortError, PostOutcome};
-use crate::domain::{Claim, JobStatus, Principal};
+use crate::application::ports::{
+    ConnectionPoster, ConnectionStore, Ending, Failure, PortError, PostOutcome,
+};
+use crate::domain::{Claim, Principal};
 use courier_protocol::frames::{FrameKind, MAX_FRAME_BYTES, ResultRef, ServerFrame, error_code};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -17,30 +19,23 @@ pub fn capped(message: &str) -> String {
 }
 
 /// An error frame's data for a failed job.
-pub fn job_failed(kind: &str, reason: &str) -> Value {
-    json!({"code": error_code::JOB_FAILED, "kind": kind, "message": capped(reason)})
+pub fn job_failed(failure: &Failure) -> Value {
+    json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": capped(&failure.reason)})
+}
+
+/// The last frame of a job that ended so; none for a cancelled one.
+pub fn final_frame(ending: &Ending) -> Option<(FrameKind, Value)> {
+    match ending {
+        Ending::Succeeded(result) => Some((FrameKind::Result, result.clone())),
+        Ending::Failed(failure) => Some((FrameKind::Error, job_failed(failure))),
+        Ending::Cancelled => None,
+    }
 }
 
 /// The last frame of a finished job, from its claim (none for a cancelled one), to the
 /// claim's connection and request.
 pub fn final_draft(claim: &Claim) -> Option<Draft> {
-    let (kind, data) = match claim.status {
-        JobStatus::Succeeded => (
-            FrameKind::Result,
-            claim.result.clone().unwrap_or(Value::Null),
-        ),
-        JobStatus::Failed => {
-            let error = claim.error.as_ref();
-            (
-                FrameKind::Error,
-                job_failed(
-                    error.map_or("unknown", |e| e.kind.as_str()),
-                    error.map_or("", |e| e.reason.as_str()),
-                ),
-            )
-        }
-        JobStatus::Pending | JobStatus::Running | JobStatus::Cancelled => return None,
-    };
+    let (kind, data) = Ending::of(claim).as_ref().and_then(final_frame)?;
     Some(
         Draft {
             request_id: claim.reply_to.as_ref().map(|to| to.request_id.clone()),

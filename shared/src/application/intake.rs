@@ -188,26 +188,29 @@ impl Intake {
         })? {
             IdempotencyClaim::KeyReused => Err(Refusal::KeyReused),
             IdempotencyClaim::InProgress => Err(Refusal::InProgress),
-            IdempotencyClaim::Replay(stored) => match serde_json::from_str(&stored.body) {
-                Ok(acceptance) => {
-                    tracing::info!(
-                        idempotencyKeySha256 = %crate::telemetry::key_digest(key.as_str()),
-                        "replaying the acceptance"
-                    );
-                    let finished = self.take_frames_over(&door, &acceptance, &request).await;
-                    Ok(Accepted {
-                        acceptance,
-                        replayed: true,
-                        finished,
-                    })
+            IdempotencyClaim::Replay(stored) => {
+                match serde_json::from_str::<Acceptance>(&stored.body) {
+                    Ok(acceptance) => {
+                        tracing::info!(
+                            idempotencyKeySha256 = %crate::telemetry::key_digest(key.as_str()),
+                            "replaying the acceptance"
+                        );
+                        // A WebSocket resubmit: the job's frames come to this connection now.
+                        let finished = self.redirect(&door, &acceptance.id, &request.owner).await;
+                        Ok(Accepted {
+                            acceptance,
+                            replayed: true,
+                            finished,
+                        })
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "stored acceptance unreadable");
+                        Err(Refusal::Unavailable(
+                            "the earlier acceptance could not be read",
+                        ))
+                    }
                 }
-                Err(error) => {
-                    tracing::error!(%error, "stored acceptance unreadable");
-                    Err(Refusal::Unavailable(
-                        "the earlier acceptance could not be read",
-                    ))
-                }
-            },
+            }
             IdempotencyClaim::Acquired { id } => {
                 let key = key.clone();
                 let correlation_id = request.correlation_id.clone();
@@ -376,16 +379,6 @@ impl Intake {
             expires_at,
         };
         Ok((acceptance, finished))
-    }
-
-    /// A replayed WebSocket submit: the job's frames come to this connection from now on.
-    async fn take_frames_over(
-        &self,
-        door: &Door,
-        acceptance: &Acceptance,
-        request: &Request,
-    ) -> Option<Claim> {
-        self.redirect(door, &acceptance.id, &request.owner).await
     }
 
     /// Points the job's frames at this WebSocket submit's connection and request; the claim

@@ -261,6 +261,31 @@ pub enum Ending {
     Cancelled,
 }
 
+impl Ending {
+    /// How the job on this claim ended; `None` while it has not.
+    pub fn of(claim: &Claim) -> Option<Self> {
+        match claim.status {
+            JobStatus::Succeeded => {
+                Some(Self::Succeeded(claim.result.clone().unwrap_or(Value::Null)))
+            }
+            JobStatus::Failed => Some(Self::Failed(Failure {
+                kind: claim
+                    .error
+                    .as_ref()
+                    .and_then(|e| FailureKind::parse(&e.kind))
+                    .unwrap_or(FailureKind::Permanent),
+                reason: claim
+                    .error
+                    .as_ref()
+                    .map(|e| e.reason.clone())
+                    .unwrap_or_default(),
+            })),
+            JobStatus::Cancelled => Some(Self::Cancelled),
+            JobStatus::Pending | JobStatus::Running => None,
+        }
+    }
+}
+
 /// Where the processor stands with one message, as recorded before it runs the job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptStart {
@@ -399,6 +424,20 @@ pub struct CallbackUpdate {
 }
 
 impl CallbackUpdate {
+    /// The delivery ends FAILED without another request: its count of attempts made and its
+    /// last answer stay as they are.
+    pub fn give_up(attempts: u32, last_status: Option<u16>, reason: String) -> Self {
+        Self {
+            event: CallbackEvent::GiveUp,
+            attempts,
+            follows: None,
+            last_status,
+            last_error: Some(reason),
+            next_attempt_at: None,
+            delivered_at: None,
+        }
+    }
+
     /// The state `event` leads to.
     pub fn state(&self) -> CallbackStatus {
         crate::domain::lifecycle::callback::target(self.event)

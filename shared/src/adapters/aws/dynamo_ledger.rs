@@ -8,7 +8,7 @@
 use super::{job_sources, n, one_of, port_error, s, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
-    Abandonment, AttemptStart, Ending, Failure, FailureKind, MessageLedger, PortError,
+    Abandonment, AttemptStart, Ending, Failure, MessageLedger, PortError,
 };
 use crate::domain::lifecycle::job::target;
 use crate::domain::{JobEvent, JobStatus, Pattern, ReplyTo, WorkId, WorkMessage};
@@ -354,27 +354,10 @@ fn reply_to_of(item: &std::collections::HashMap<String, AttributeValue>) -> Opti
 
 /// How a terminal record ended; `None` for one still going (or unreadable).
 fn ending_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option<Ending> {
-    let text = |item: &std::collections::HashMap<String, AttributeValue>, name: &str| {
-        item.get(name)?.as_s().ok().cloned()
-    };
-    match JobStatus::parse(&text(item, "status")?)? {
-        JobStatus::Succeeded => Some(Ending::Succeeded(
-            text(item, "result")
-                .and_then(|r| serde_json::from_str(&r).ok())
-                .unwrap_or(Value::Null),
-        )),
-        JobStatus::Failed => {
-            let error = item.get("error")?.as_m().ok()?;
-            Some(Ending::Failed(Failure {
-                kind: text(error, "kind")
-                    .and_then(|kind| FailureKind::parse(&kind))
-                    .unwrap_or(FailureKind::Permanent),
-                reason: text(error, "reason").unwrap_or_default(),
-            }))
-        }
-        JobStatus::Cancelled => Some(Ending::Cancelled),
-        JobStatus::Pending | JobStatus::Running => None,
-    }
+    // Only a claim has frames to send again; a message's record is no claim.
+    super::dynamo_claims::claim_from_item(item)
+        .as_ref()
+        .and_then(Ending::of)
 }
 
 /// A number attribute of an item, if present.

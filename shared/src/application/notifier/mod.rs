@@ -168,17 +168,9 @@ impl Notifier {
     ) -> Result<(), NotifyError> {
         tracing::error!(reason = %crate::telemetry::capped(&error), sqs_message_id = record.message_id.as_deref().unwrap_or("-"),
             "not a callback request; sent to the callback DLQ");
-        let letter = DeadLetter {
-            body: record.body.clone().unwrap_or_default(),
-            message_id: None,
-            correlation_id: None,
-            failure: Failure {
-                kind: FailureKind::Unparseable,
-                reason: format!("not a callback request: {error}"),
-            },
-            trace: TraceHeader::of_record(record),
-        };
-        self.dead_letters.dead_letter(&letter).await?;
+        self.dead_letters
+            .dead_letter(&unparseable_letter(record, &error))
+            .await?;
         Ok(())
     }
 
@@ -303,26 +295,16 @@ impl Notifier {
         let attempts = callback.attempts;
         if attempts >= self.retry.max_attempts {
             // The last attempt was made and dead-lettered; only its FAILED was not recorded.
-            return Ok(Prepared::Refused(CallbackUpdate {
-                event: CallbackEvent::GiveUp,
+            return Ok(Prepared::Refused(CallbackUpdate::give_up(
                 attempts,
-                follows: None,
-                last_status: callback.last_status,
-                last_error: Some(format!("gave up after {attempts} delivery attempts")),
-                next_attempt_at: None,
-                delivered_at: None,
-            }));
+                callback.last_status,
+                format!("gave up after {attempts} delivery attempts"),
+            )));
         }
         let give_up = |why: String| {
-            Ok(Prepared::Refused(CallbackUpdate {
-                event: CallbackEvent::GiveUp,
-                attempts,
-                follows: None,
-                last_status: None,
-                last_error: Some(why),
-                next_attempt_at: None,
-                delivered_at: None,
-            }))
+            Ok(Prepared::Refused(CallbackUpdate::give_up(
+                attempts, None, why,
+            )))
         };
         // The endpoint may have been deleted since submission; only the job's owner's counts.
         let endpoint = match self.endpoints.get(&callback.endpoint_id).await? {
@@ -398,16 +380,8 @@ impl Notifier {
                 };
                 callback_letter(record, &request, failure, trace.as_ref())
             }
-            Ok(_) | Err(_) => DeadLetter {
-                body: record.body.clone().unwrap_or_default(),
-                message_id: None,
-                correlation_id: None,
-                failure: Failure {
-                    kind: FailureKind::Unparseable,
-                    reason: "not a callback request".into(),
-                },
-                trace,
-            },
+            Ok(other) => unparseable_letter(record, &format!("a {} message", other.kind())),
+            Err(error) => unparseable_letter(record, &error),
         };
         tracing::warn!(correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
             reason = %crate::telemetry::capped(&letter.failure.reason),
@@ -452,15 +426,11 @@ impl Notifier {
                 false => Abandoned::SettledElsewhere,
             });
         }
-        let update = CallbackUpdate {
-            event: CallbackEvent::GiveUp,
-            attempts: callback.attempts,
-            follows: None,
-            last_status: callback.last_status,
-            last_error: Some(failure.reason.clone()),
-            next_attempt_at: None,
-            delivered_at: None,
-        };
+        let update = CallbackUpdate::give_up(
+            callback.attempts,
+            callback.last_status,
+            failure.reason.clone(),
+        );
         self.ledger.record(job_id, &update).await?;
         Ok(Abandoned::Ended(failure))
     }
@@ -586,6 +556,20 @@ fn callback_letter(
         correlation_id: Some(request.correlation_id.clone()),
         failure,
         trace: trace.cloned(),
+    }
+}
+
+/// The callback DLQ's copy of a message that is not a callback request.
+fn unparseable_letter(record: &SqsMessage, error: &str) -> DeadLetter {
+    DeadLetter {
+        body: record.body.clone().unwrap_or_default(),
+        message_id: None,
+        correlation_id: None,
+        failure: Failure {
+            kind: FailureKind::Unparseable,
+            reason: format!("not a callback request: {error}"),
+        },
+        trace: TraceHeader::of_record(record),
     }
 }
 

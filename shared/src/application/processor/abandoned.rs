@@ -15,10 +15,7 @@
 //! Each step can be repeated: a crash anywhere brings the letter back, and a job found FAILED
 //! as `dead-lettered` has the remaining steps done again.
 
-use super::message::{
-    MessageProcessor, Opened, ProcessError, about, pattern_label, queue_label, since_accepted,
-};
-use crate::application::backoff::retry_delay;
+use super::message::{MessageProcessor, Opened, ProcessError, about, queue_label};
 use crate::application::consumer::Delivery;
 use crate::application::ports::{Abandonment, Failure, FailureKind};
 use crate::domain::{JobStatus, WorkMessage};
@@ -47,12 +44,7 @@ impl MessageProcessor {
             let tries = receive_count
                 .saturating_sub(self.limits.max_receive_count)
                 .max(1);
-            let delay = retry_delay(
-                tries,
-                self.limits.retry.base_delay,
-                self.limits.retry.max_delay,
-                &mut rand::rng(),
-            );
+            let delay = self.limits.retry.delay(tries, &mut rand::rng());
             self.back_off(&span, &record, error, delay).await;
         }
         result
@@ -74,14 +66,7 @@ impl MessageProcessor {
         let to = match self.ledger.abandon(envelope, &failure).await? {
             Abandonment::Abandoned { reply_to } => {
                 tracing::warn!(reason = %crate::telemetry::capped(&failure.reason), "job failed: SQS gave up on its message");
-                crate::metrics::processed(
-                    pattern_label(envelope),
-                    crate::metrics::Outcome::Failed,
-                    None,
-                    std::time::Duration::ZERO,
-                    since_accepted(envelope, self.clock.now()),
-                    about(envelope),
-                );
+                self.report(envelope, crate::metrics::Outcome::Failed, None);
                 reply_to
             }
             Abandonment::Ended {

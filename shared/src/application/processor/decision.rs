@@ -3,7 +3,8 @@
 //! came to ([`after_running`]). `message.rs` carries the decisions out.
 
 use super::attempt::AttemptOutcome;
-use crate::application::ports::{AttemptStart, Ending, Failure, FailureKind};
+use crate::application::frames::final_frame;
+use crate::application::ports::{AttemptStart, Failure, FailureKind};
 use crate::domain::ReplyTo;
 use courier_protocol::frames::FrameKind;
 use serde_json::Value;
@@ -77,20 +78,6 @@ pub fn before_running(delivered: Delivered) -> Before {
     }
 }
 
-/// The last frame of a job that ended so; none for a cancelled one.
-pub fn final_frame(ending: &Ending) -> Option<(FrameKind, Value)> {
-    match ending {
-        Ending::Succeeded(result) => Some((FrameKind::Result, result.clone())),
-        Ending::Failed(failure) => Some((FrameKind::Error, job_failed(failure))),
-        Ending::Cancelled => None,
-    }
-}
-
-/// A failed job's error frame data.
-pub fn job_failed(failure: &Failure) -> Value {
-    crate::application::frames::job_failed(failure.kind.as_str(), &failure.reason)
-}
-
 /// What to do with an attempt's outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub enum After {
@@ -123,6 +110,8 @@ pub fn after_running(outcome: AttemptOutcome, round: u32, max_attempts: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::application::frames::job_failed;
+    use crate::application::ports::Ending;
     use serde_json::json;
 
     fn to() -> Option<ReplyTo> {

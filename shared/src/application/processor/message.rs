@@ -18,10 +18,11 @@
 //! are best effort: the claim, readable by id, is the record of truth.
 
 use super::attempt::run_attempt;
-use super::decision::{After, Before, Delivered, after_running, before_running, job_failed};
+use super::decision::{After, Before, Delivered, after_running, before_running};
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::Clock;
 use crate::application::consumer::{Delivery, hand_back};
+use crate::application::frames::job_failed;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
     CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
@@ -424,7 +425,7 @@ impl MessageProcessor {
 
     /// The metrics record of a unit of work's outcome (`ran`: the attempt and how long it
     /// ran; none when nothing ran).
-    fn report(
+    pub(super) fn report(
         &self,
         envelope: &WorkMessage,
         outcome: crate::metrics::Outcome,
@@ -500,14 +501,7 @@ impl MessageProcessor {
             "job expired before it could finish; sent to the dead-letter queue"
         );
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
-        crate::metrics::processed(
-            pattern_label(envelope),
-            crate::metrics::Outcome::Failed,
-            None,
-            Duration::ZERO,
-            since_accepted(envelope, self.clock.now()),
-            about(envelope),
-        );
+        self.report(envelope, crate::metrics::Outcome::Failed, None);
         self.announce_failure(envelope, to.as_ref(), &failure).await
     }
 

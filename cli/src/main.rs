@@ -3,6 +3,7 @@
 //! (`--url`).
 
 mod dlq;
+mod job_types;
 mod listen;
 mod login;
 mod output;
@@ -205,39 +206,51 @@ enum JobTypesAction {
         /// The document: a file, or - for standard input.
         #[arg(value_name = "FILE")]
         file: String,
-        /// The deployment's ClaimLifetimeSeconds: every attempt must end before its claim.
-        #[arg(long, default_value_t = 86_400)]
-        claim_lifetime_seconds: u64,
+        #[command(flatten)]
+        deployment: DeploymentFlags,
+    },
+    /// Check a document, upload it to S3 under its digest, and print the template parameters
+    /// to deploy with (JobTypesObject and JobTypeLambdaTargets, as `sam deploy
+    /// --parameter-overrides` takes them). Exit 2 if the document has a problem.
+    Publish {
+        /// The document: a file, or - for standard input.
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// The bucket to upload it to (one the deployment may read: sam deploy's own will do).
+        #[arg(long)]
+        bucket: String,
+        /// Where in the bucket.
+        #[arg(long, default_value = "courier/job-types")]
+        prefix: String,
+        #[command(flatten)]
+        deployment: DeploymentFlags,
     },
 }
 
-/// The lines `courier job-types check` prints: the types declared, or every problem.
-fn check_job_types(text: &str, claim_lifetime: std::time::Duration) -> Result<String, String> {
-    let limits = courier_jobs::declared::DeploymentLimits {
-        claim_lifetime,
-        compiled: &[],
-    };
-    match courier_jobs::declared::parse(text, limits) {
-        Ok(document) => {
-            let names: Vec<&str> = document.types.keys().map(String::as_str).collect();
-            Ok(format!(
-                "{} job types declared: {}",
-                names.len(),
-                names.join(", ")
-            ))
-        }
-        Err(problems) => Err(problems
-            .iter()
-            .map(|p| {
-                let at = if p.pointer.is_empty() {
-                    "(document)"
-                } else {
-                    &p.pointer
-                };
-                format!("{at}: {}", p.message)
-            })
-            .collect::<Vec<_>>()
-            .join("\n")),
+/// What a job-types document is checked against: the deployment it is for.
+#[derive(clap::Args)]
+struct DeploymentFlags {
+    /// The deployment's ClaimLifetimeSeconds: every attempt must end before its claim.
+    #[arg(long, default_value_t = 86_400)]
+    claim_lifetime_seconds: u64,
+    /// The deployment's ExampleJobTypes: enabled, their names are taken.
+    #[arg(long, value_parser = ["enabled", "disabled"], default_value = "enabled")]
+    example_job_types: String,
+}
+
+impl DeploymentFlags {
+    fn check(&self, text: &str) -> Result<courier_jobs::declared::JobTypesDocument, String> {
+        let compiled = job_types::compiled_names(self.example_job_types == "enabled");
+        let lifetime = std::time::Duration::from_secs(self.claim_lifetime_seconds);
+        job_types::check(text, lifetime, &compiled)
+    }
+}
+
+/// A document from a file, or standard input for `-`.
+fn read_document(file: &str) -> std::io::Result<String> {
+    match file {
+        "-" => std::io::read_to_string(std::io::stdin()),
+        path => std::fs::read_to_string(path),
     }
 }
 
@@ -415,38 +428,57 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// `courier job-types check|publish`: exit 2 for a document with a problem, every problem
+/// printed by its pointer.
+async fn job_types_command(
+    action: &JobTypesAction,
+    cli: &Cli,
+    format: Format,
+) -> Result<ExitCode, Stop> {
+    let (JobTypesAction::Check { file, deployment }
+    | JobTypesAction::Publish {
+        file, deployment, ..
+    }) = action;
+    let text = match read_document(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("error: cannot read {file}: {error}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let document = match deployment.check(&text) {
+        Ok(document) => document,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let JobTypesAction::Publish { bucket, prefix, .. } = action else {
+        println!("{}", job_types::summary(&document));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let aws = target::Aws {
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    };
+    let published = job_types::publish(&aws.config().await, &document, &text, bucket, prefix)
+        .await
+        .map_err(Stop::Api)?;
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&published).expect("parameters are JSON")
+        ),
+        Format::Text => println!("{}", published.overrides()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
     let format = cli.output;
-    if let Command::JobTypes {
-        action:
-            JobTypesAction::Check {
-                file,
-                claim_lifetime_seconds,
-            },
-    } = &cli.command
-    {
-        let text = match file.as_str() {
-            "-" => std::io::read_to_string(std::io::stdin()),
-            path => std::fs::read_to_string(path),
-        };
-        let text = match text {
-            Ok(text) => text,
-            Err(error) => {
-                eprintln!("error: cannot read {file}: {error}");
-                return Ok(ExitCode::from(2));
-            }
-        };
-        let lifetime = std::time::Duration::from_secs(*claim_lifetime_seconds);
-        return Ok(match check_job_types(&text, lifetime) {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
-            }
-            Err(problems) => {
-                eprintln!("{problems}");
-                ExitCode::from(2)
-            }
-        });
+    if let Command::JobTypes { action } = &cli.command {
+        return job_types_command(action, &cli, format).await;
     }
     if let Command::Completions { shell } = cli.command {
         let mut script = Vec::new();
@@ -806,19 +838,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn job_types_check_names_the_declared_types_or_every_problem_by_pointer() {
-        let day = std::time::Duration::from_secs(86_400);
-        let good = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"}},
-                                     "mail": {"target": {"http": "https://mail.example/send"}}}}"#;
-        assert_eq!(
-            check_job_types(good, day).unwrap(),
-            "2 job types declared: mail, resize"
-        );
-        let bad = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"},
-                                              "timeoutSeconds": 90000, "colour": 1}}}"#;
-        let problems = check_job_types(bad, day).unwrap_err();
-        assert!(problems.starts_with("/jobTypes/resize: "), "{problems}");
+    fn job_types_take_a_file_or_standard_input() {
         let cli = Cli::try_parse_from(["courier", "job-types", "check", "-"]).unwrap();
+        assert!(matches!(cli.command, Command::JobTypes { .. }));
+        let cli = Cli::try_parse_from([
+            "courier",
+            "job-types",
+            "publish",
+            "types.json",
+            "--bucket",
+            "b",
+        ])
+        .unwrap();
         assert!(matches!(cli.command, Command::JobTypes { .. }));
     }
 

@@ -33,6 +33,7 @@
 //! ```
 
 use async_trait::async_trait;
+pub use courier_protocol::rest::Completion;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,6 +94,9 @@ pub struct JobSettings {
     pub on_timeout: OnTimeout,
     /// `None`: the deployment's schedule (`MaxAttempts`, `RetryBaseDelaySeconds`).
     pub retry: Option<RetryPolicy>,
+    /// Runs at most on the deployment's schedule of delays (a declared type's `maxAttempts`);
+    /// a [`RetryPolicy`] of the type's own says instead.
+    pub max_attempts: Option<u32>,
     /// Largest result kept (as JSON); a larger one fails the job. DynamoDB items stop at 400 KB.
     pub max_result_bytes: usize,
 }
@@ -106,6 +110,7 @@ impl Default for JobSettings {
             timeout: Duration::from_secs(20),
             on_timeout: OnTimeout::Retry,
             retry: None,
+            max_attempts: None,
             max_result_bytes: MAX_RESULT_BYTES,
         }
     }
@@ -124,6 +129,11 @@ impl JobSettings {
 
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = Some(retry);
+        self
+    }
+
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
         self
     }
 
@@ -237,6 +247,11 @@ pub trait RegisteredType: Send + Sync {
     fn payload_schema(&self) -> &Value;
     /// What the schema cannot say: the payload deserialises into the type's input.
     fn fits_input(&self, payload: &Value) -> Result<(), PayloadError>;
+    /// How an attempt ends: inline (the run's answer is the result) unless the type is a
+    /// declared one whose worker reports later.
+    fn completion(&self) -> Completion {
+        Completion::Inline
+    }
     async fn run(&self, payload: Value, context: &JobContext<'_>) -> Result<Value, JobError>;
 }
 
@@ -331,20 +346,19 @@ impl Registry {
             T::NAME
         );
         let settings = job.settings();
-        let previous = self.types.insert(
-            T::NAME,
-            Arc::new(Registered {
-                job,
-                settings,
-                schema: OnceLock::new(),
-            }),
-        );
-        self.schemas.insert(T::NAME, CompiledSchema::default());
-        assert!(
-            previous.is_none(),
-            "job type {:?} registered twice",
-            T::NAME
-        );
+        self.insert(Arc::new(Registered {
+            job,
+            settings,
+            schema: OnceLock::new(),
+        }))
+    }
+
+    /// Adds a type with its name erased (a declared one). Panics on a duplicate name.
+    pub fn insert(&mut self, registered: Arc<dyn RegisteredType>) -> &mut Self {
+        let name = registered.name();
+        let previous = self.types.insert(name, registered);
+        self.schemas.insert(name, CompiledSchema::default());
+        assert!(previous.is_none(), "job type {name:?} registered twice");
         self
     }
 

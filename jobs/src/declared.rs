@@ -13,8 +13,13 @@ use thiserror::Error;
 /// The document's JSON Schema (draft 2020-12), as committed.
 pub const SCHEMA: &str = include_str!("../job-types.schema.json");
 
-/// An attempt's longest run when the document does not say.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// An attempt's longest run when the document does not say (a compiled type's default too).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The longest an inline attempt may take: it runs inside one invocation of the processor
+/// (30 s), which stops work 3 s before its deadline to record the outcome. Longer work is an
+/// external completion, which no invocation waits for.
+pub const INLINE_TIMEOUT_CEILING: Duration = Duration::from_secs(25);
 
 /// A declared type's largest result when the document does not say (the same ceiling as a
 /// compiled type's).
@@ -150,6 +155,17 @@ pub fn parse(
                 ),
             ));
         }
+        let completion = declared.completion.unwrap_or(Completion::Inline);
+        if completion == Completion::Inline && timeout > INLINE_TIMEOUT_CEILING {
+            problems.push(problem(
+                format!("{at}/timeoutSeconds"),
+                format!(
+                    "an inline attempt runs inside one processor invocation, so at most {} s; \
+                     declare \"completion\": \"external\" for longer work",
+                    INLINE_TIMEOUT_CEILING.as_secs()
+                ),
+            ));
+        }
         types.insert(
             name,
             DeclaredType {
@@ -160,7 +176,7 @@ pub fn parse(
                 max_result_bytes: declared
                     .max_result_bytes
                     .unwrap_or(DEFAULT_MAX_RESULT_BYTES),
-                completion: declared.completion.unwrap_or(Completion::Inline),
+                completion,
                 heartbeat: declared.heartbeat_seconds.map(Duration::from_secs),
             },
         );
@@ -189,12 +205,13 @@ mod tests {
             .collect()
     }
 
-    /// The issue's own example document holds, with its defaults applied.
+    /// The documented example holds, with its defaults applied (an inline timeout within
+    /// one processor invocation).
     #[test]
     fn the_documented_example_is_a_valid_document() {
         let document = json!({"jobTypes": {
             "resize": {"target": {"lambda": "resize-fn"}, "payloadSchema": {"type": "object"},
-                       "timeoutSeconds": 60, "maxAttempts": 3, "maxResultBytes": 65536},
+                       "timeoutSeconds": 25, "maxAttempts": 3, "maxResultBytes": 65536},
             "transcode": {"target": {"http": "https://worker.example/transcode"},
                           "completion": "external", "heartbeatSeconds": 120,
                           "timeoutSeconds": 86399}}});
@@ -248,9 +265,16 @@ mod tests {
         );
         assert_eq!(
             pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"},
+                                                 "completion": "external",
                                                  "timeoutSeconds": 86400}}})),
             ["/jobTypes/a/timeoutSeconds"],
             "an attempt must end before the claim"
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"},
+                                                 "timeoutSeconds": 26}}})),
+            ["/jobTypes/a/timeoutSeconds"],
+            "an inline attempt must fit one processor invocation"
         );
         assert_eq!(
             pointers(json!({"jobTypes": {"echo": ok()}})),

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod declared;
 pub mod examples;
+pub mod remote;
 
 pub use api::{
     JobContext, JobError, JobSettings, JobType, OnTimeout, PayloadError, ProgressSink, Registry,

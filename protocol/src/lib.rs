@@ -5,7 +5,8 @@
 //! - [`queue`]: the messages courier puts on its SQS queues, as one tagged enum;
 //! - [`frames`]: the WebSocket API's client and server frames;
 //! - [`webhook`]: the callback payload's signing and verification (Standard Webhooks);
-//! - [`principal`]: who called (issuer and subject of the caller's token).
+//! - [`principal`]: who called (issuer and subject of the caller's token);
+//! - [`task`]: what a declared job type's target is sent for each attempt.
 //!
 //! Everything here is plain data plus (de)serialisation: no I/O, no AWS types.
 
@@ -14,4 +15,5 @@ pub mod json;
 pub mod principal;
 pub mod queue;
 pub mod rest;
+pub mod task;
 pub mod webhook;

@@ -3,7 +3,7 @@
 
 use courier_jobs::Registry;
 use courier_jobs::api::{JobSettings, OnTimeout};
-use courier_protocol::rest::{self, Completion, JobTypeList, JobTypeView};
+use courier_protocol::rest::{self, JobTypeList, JobTypeView};
 
 /// The deployment's retry limits, as its template sets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,9 @@ pub struct AttemptLimits {
 pub fn max_attempts(settings: &JobSettings, limits: AttemptLimits) -> u32 {
     settings
         .retry
-        .map_or(limits.default_max_attempts, |own| own.max_attempts)
+        .map(|own| own.max_attempts)
+        .or(settings.max_attempts)
+        .unwrap_or(limits.default_max_attempts)
         .clamp(1, limits.max_receive_count.max(1))
 }
 
@@ -41,7 +43,7 @@ pub fn listing(registry: &Registry, limits: AttemptLimits) -> JobTypeList {
                     },
                     max_attempts: max_attempts(settings, limits),
                     max_result_bytes: settings.max_result_bytes,
-                    completion: Completion::Inline,
+                    completion: job.completion(),
                 }
             })
             .collect(),
@@ -52,6 +54,7 @@ pub fn listing(registry: &Registry, limits: AttemptLimits) -> JobTypeList {
 mod tests {
     use super::*;
     use courier_jobs::api::RetryPolicy;
+    use courier_protocol::rest::Completion;
     use std::time::Duration;
 
     const LIMITS: AttemptLimits = AttemptLimits {
@@ -72,6 +75,16 @@ mod tests {
         assert_eq!(max_attempts(&own(3), LIMITS), 3);
         assert_eq!(max_attempts(&own(50), LIMITS), 20, "capped by the receives");
         assert_eq!(max_attempts(&own(0), LIMITS), 1, "at least one run");
+        let declared = JobSettings::default().max_attempts(3);
+        assert_eq!(
+            max_attempts(&declared, LIMITS),
+            3,
+            "on the deployment's delays"
+        );
+        assert_eq!(
+            max_attempts(&JobSettings::default().max_attempts(99), LIMITS),
+            20
+        );
     }
 
     #[test]

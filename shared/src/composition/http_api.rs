@@ -94,8 +94,12 @@ pub async fn run(catalog: JobCatalog) -> Result<(), lambda_http::Error> {
     start("http-api");
     let settings = HttpApiSettings::from_env()?;
     let aws = load_aws_config().await;
-    let app = crate::adapters::http::router(wire(&aws, &settings, catalog(&aws)))
-        .layer(axum::middleware::map_request(with_gateway_context));
+    let app = crate::adapters::http::router(wire(
+        &aws,
+        &settings,
+        super::deployment_registry(&aws, catalog, settings.claim_lifetime, None).await?,
+    ))
+    .layer(axum::middleware::map_request(with_gateway_context));
     lambda_http::run(crate::metering::router(app)).await
 }
 

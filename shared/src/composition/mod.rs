@@ -3,7 +3,8 @@
 //! and handing the handler to the Lambda runtime. `functions/*/src/main.rs` call `run` and
 //! nothing else.
 //!
-//! Nothing here makes a network call: cold starts build clients, not connections.
+//! Nothing here makes a network call — cold starts build clients, not connections — except one
+//! `GetObject` of the deployment's job-types document, made only when the template names one.
 
 pub mod authorizer;
 pub mod http_api;
@@ -15,6 +16,47 @@ pub mod websocket;
 /// Builds a deployment's job registry from the function's AWS configuration (the
 /// `courier-jobs` crate's `deployment`).
 pub type JobCatalog = fn(&aws_config::SdkConfig) -> courier_jobs::Registry;
+
+/// The registry a function that accepts or runs work is built with: the compiled catalog, and
+/// the types the deployment's job-types document declares (`JOB_TYPES_OBJECT`, from the
+/// template's `JobTypesObject`), each run through `caller` (`None` where work is only
+/// accepted). A document that does not hold stops the function at start: it was checked
+/// before it was deployed, so it has been changed since.
+async fn deployment_registry(
+    aws: &aws_config::SdkConfig,
+    catalog: JobCatalog,
+    claim_lifetime: std::time::Duration,
+    caller: Option<std::sync::Arc<dyn courier_jobs::remote::TargetCaller>>,
+) -> Result<courier_jobs::Registry, lambda_runtime::Error> {
+    let mut registry = catalog(aws);
+    let Some(object) = std::env::var("JOB_TYPES_OBJECT")
+        .ok()
+        .filter(|o| !o.is_empty())
+    else {
+        return Ok(registry);
+    };
+    let s3 = aws_sdk_s3::Client::new(aws);
+    let text = crate::adapters::aws::read_job_types_object(&s3, &object).await?;
+    let compiled: Vec<&str> = registry.names().collect();
+    let limits = courier_jobs::declared::DeploymentLimits {
+        claim_lifetime,
+        compiled: &compiled,
+    };
+    let document = courier_jobs::declared::parse(&text, limits).map_err(|problems| {
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        format!(
+            "the job-types document {object} does not hold: {}",
+            problems.join("; ")
+        )
+    })?;
+    tracing::info!(
+        object,
+        types = document.types.len(),
+        "declared job types loaded"
+    );
+    registry.declare(&document, caller);
+    Ok(registry)
+}
 
 /// Shared AWS configuration, loaded once per cold start: credentials and region from the
 /// environment Lambda gives every function (no profile, container or instance look-ups), one

@@ -4,7 +4,8 @@
 use super::settings::ProcessorSettings;
 use super::{JobCatalog, frame_sender, load_aws_config, start};
 use crate::adapters::aws::{
-    DynamoMessageLedger, QueuedCallbackStarter, SqsDeadLetterQueue, SqsRetryScheduler,
+    DynamoMessageLedger, LambdaTargets, QueuedCallbackStarter, SqsDeadLetterQueue,
+    SqsRetryScheduler,
 };
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::{Clock, SystemClock};
@@ -92,7 +93,10 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
     start("processor");
     let settings = ProcessorSettings::from_env()?;
     let aws = load_aws_config().await;
-    let consumer = wire(&aws, &settings, catalog(&aws));
+    let targets = Arc::new(LambdaTargets::new(aws_sdk_lambda::Client::new(&aws)));
+    let registry =
+        super::deployment_registry(&aws, catalog, settings.claim_lifetime, Some(targets)).await?;
+    let consumer = wire(&aws, &settings, registry);
     let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         crate::metering::invocation(async move {

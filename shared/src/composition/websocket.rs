@@ -62,7 +62,11 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
     start("websocket");
     let settings = WebSocketSettings::from_env()?;
     let aws = load_aws_config().await;
-    let app = wire(&aws, &settings, catalog(&aws));
+    let app = wire(
+        &aws,
+        &settings,
+        super::deployment_registry(&aws, catalog, settings.claim_lifetime, None).await?,
+    );
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<WebSocketRequest>| {
         crate::metering::invocation(async move { Ok::<_, Error>(app.handle(event.payload).await) })

@@ -1,4 +1,5 @@
-//! Adapters from courier's ports to SQS, DynamoDB and KMS.
+//! Adapters from courier's ports to SQS, DynamoDB, KMS, Lambda (declared job types' targets)
+//! and S3 (the job-types document).
 
 mod callback_start;
 mod connections_api;
@@ -7,7 +8,9 @@ mod dynamo_connections;
 mod dynamo_endpoints;
 mod dynamo_idempotency;
 mod dynamo_ledger;
+mod job_types_object;
 mod kms_sealer;
+mod lambda_target;
 mod sqs;
 mod sqs_text;
 
@@ -18,7 +21,9 @@ pub use dynamo_connections::DynamoConnectionStore;
 pub use dynamo_endpoints::DynamoWebhookEndpoints;
 pub use dynamo_idempotency::DynamoIdempotencyStore;
 pub use dynamo_ledger::DynamoMessageLedger;
+pub use job_types_object::read_job_types_object;
 pub use kms_sealer::KmsSecretSealer;
+pub use lambda_target::LambdaTargets;
 pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
 
 use crate::application::ports::PortError;

@@ -1,0 +1,214 @@
+//! `courier job-types`: a job-types document checked as a deployment reads it, and published
+//! for one (uploaded under its digest, with the template parameters derived from it).
+
+use courier_jobs::declared::{self, DeploymentLimits, JobTypesDocument, Target};
+use std::time::Duration;
+
+/// The names a deployment's compiled catalog holds, which a declared type may not take.
+pub fn compiled_names(examples: bool) -> Vec<&'static str> {
+    let aws = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let options = courier_jobs::CatalogOptions {
+        examples,
+        ledger_table: None,
+    };
+    courier_jobs::catalog(&options, &aws).names().collect()
+}
+
+/// The document, or every problem as `pointer: message` lines.
+pub fn check(
+    text: &str,
+    claim_lifetime: Duration,
+    compiled: &[&str],
+) -> Result<JobTypesDocument, String> {
+    let limits = DeploymentLimits {
+        claim_lifetime,
+        compiled,
+    };
+    declared::parse(text, limits).map_err(|problems| {
+        problems
+            .iter()
+            .map(|p| {
+                let at = if p.pointer.is_empty() {
+                    "(document)"
+                } else {
+                    &p.pointer
+                };
+                format!("{at}: {}", p.message)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// `N job types declared: a, b`.
+pub fn summary(document: &JobTypesDocument) -> String {
+    let names: Vec<&str> = document.types.keys().map(String::as_str).collect();
+    format!("{} job types declared: {}", names.len(), names.join(", "))
+}
+
+/// Where a caller's account and region put a function, for the processor's policy: an ARN as
+/// it is, a name (with its version or alias) as the ARN it has there. Sorted, no repeats.
+pub fn lambda_target_arns(
+    document: &JobTypesDocument,
+    partition: &str,
+    region: &str,
+    account: &str,
+) -> Vec<String> {
+    let mut arns: Vec<String> = document
+        .types
+        .values()
+        .filter_map(|t| match &t.target {
+            Target::Lambda(function) if function.starts_with("arn:") => Some(function.clone()),
+            Target::Lambda(function) => Some(format!(
+                "arn:{partition}:lambda:{region}:{account}:function:{function}"
+            )),
+            Target::Http(_) => None,
+        })
+        .collect();
+    arns.sort();
+    arns.dedup();
+    arns
+}
+
+/// The object key a document is published under: named by its digest, so a changed document
+/// is a new key (and a redeploy) and an unchanged one changes nothing.
+pub fn object_key(prefix: &str, text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(&Sha256::digest(text.as_bytes())[..16]);
+    format!("{}/{digest}.json", prefix.trim_end_matches('/'))
+}
+
+/// What `publish` derived: the template parameters to deploy with.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Published {
+    pub job_types_object: String,
+    pub job_type_lambda_targets: String,
+}
+
+impl Published {
+    /// As `sam deploy --parameter-overrides` takes them.
+    pub fn overrides(&self) -> String {
+        format!(
+            "JobTypesObject={} JobTypeLambdaTargets={}",
+            self.job_types_object, self.job_type_lambda_targets
+        )
+    }
+}
+
+/// Uploads a checked document and derives the parameters from it and the caller's account.
+pub async fn publish(
+    aws: &aws_config::SdkConfig,
+    document: &JobTypesDocument,
+    text: &str,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Published, String> {
+    let identity = aws_sdk_sts::Client::new(aws)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "who am I (STS): {}",
+                aws_sdk_sts::error::DisplayErrorContext(e)
+            )
+        })?;
+    let account = identity.account().unwrap_or_default();
+    let partition = identity
+        .arn()
+        .and_then(|arn| arn.split(':').nth(1))
+        .unwrap_or("aws");
+    let region = aws
+        .region()
+        .map(ToString::to_string)
+        .ok_or("no AWS region: set --region or AWS_REGION")?;
+    let key = object_key(prefix, text);
+    let mut s3 = aws_sdk_s3::config::Builder::from(aws);
+    if aws.endpoint_url().is_some() {
+        s3 = s3.force_path_style(true); // an emulator serves buckets under paths
+    }
+    aws_sdk_s3::Client::from_conf(s3.build())
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(text.as_bytes().to_vec().into())
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "uploading s3://{bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(Published {
+        job_types_object: format!("{bucket}/{key}"),
+        job_type_lambda_targets: lambda_target_arns(document, partition, &region, account)
+            .join(","),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn check_names_the_declared_types_or_every_problem_by_pointer() {
+        let good = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"}},
+                                     "mail": {"target": {"http": "https://mail.example/send"}}}}"#;
+        let document = check(good, DAY, &[]).unwrap();
+        assert_eq!(summary(&document), "2 job types declared: mail, resize");
+        let bad = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"},
+                                              "timeoutSeconds": 90000, "colour": 1}}}"#;
+        let problems = check(bad, DAY, &[]).unwrap_err();
+        assert!(problems.starts_with("/jobTypes/resize: "), "{problems}");
+    }
+
+    #[test]
+    fn a_compiled_types_name_is_refused() {
+        let names = compiled_names(true);
+        assert!(names.contains(&"echo"), "{names:?}");
+        let clash = r#"{"jobTypes": {"echo": {"target": {"lambda": "f"}}}}"#;
+        assert!(
+            check(clash, DAY, &names)
+                .unwrap_err()
+                .starts_with("/jobTypes/echo: ")
+        );
+        assert!(check(clash, DAY, &compiled_names(false)).is_ok());
+    }
+
+    #[test]
+    fn the_processor_may_invoke_exactly_the_declared_functions() {
+        let text = r#"{"jobTypes": {
+            "a": {"target": {"lambda": "resize"}},
+            "b": {"target": {"lambda": "resize"}},
+            "c": {"target": {"lambda": "thumbs:live"}},
+            "d": {"target": {"lambda": "arn:aws:lambda:eu-west-1:111122223333:function:other"}},
+            "e": {"target": {"http": "https://worker.example/x"}}}}"#;
+        let document = check(text, DAY, &[]).unwrap();
+        assert_eq!(
+            lambda_target_arns(&document, "aws", "us-east-1", "000000000000"),
+            [
+                "arn:aws:lambda:eu-west-1:111122223333:function:other",
+                "arn:aws:lambda:us-east-1:000000000000:function:resize",
+                "arn:aws:lambda:us-east-1:000000000000:function:thumbs:live",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_is_published_under_its_digest() {
+        let a = object_key("courier/job-types/", "{}");
+        assert!(
+            a.starts_with("courier/job-types/") && a.ends_with(".json"),
+            "{a}"
+        );
+        assert_eq!(a, object_key("courier/job-types", "{}"));
+        assert_ne!(a, object_key("courier/job-types", "{ }"));
+    }
+}

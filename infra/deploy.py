@@ -11,6 +11,9 @@
    from S3) and creates or updates the stack through a change set.
 3. Applies what the emulator does not do from the template (TTL on the table).
 4. Makes sure the local caller exists in the stack's user pool (username and password sign-in).
+   With `COURIER_JOB_TYPES=FILE` (`infra/up.sh --job-types FILE`), first checks and publishes
+   the job-types document as `courier job-types publish` does on AWS, and deploys with the
+   parameters derived from it; a bad document stops here, named by its JSON pointer.
 5. Writes the stack outputs as one flat JSON object for tests, the CLI and other tools, with the
    API URL in the emulator's path form.
 
@@ -23,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 import zipfile
@@ -49,7 +53,12 @@ PARAMETERS = {
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
     # The test command switches the example job types off once to see them refused.
     "ExampleJobTypes": os.environ.get("COURIER_EXAMPLE_JOB_TYPES", "enabled"),
+    # No declared job types unless a document is given (publish_job_types).
+    "JobTypesObject": "",
+    "JobTypeLambdaTargets": "",
 }
+# `infra/up.sh --job-types FILE` (or COURIER_JOB_TYPES=FILE): the declared job types.
+JOB_TYPES = os.environ.get("COURIER_JOB_TYPES", "")
 
 
 class TemplateLoader(yaml.SafeLoader):
@@ -181,15 +190,40 @@ def zipped(build_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
+def ensure_bucket() -> None:
+    try:
+        client("s3").create_bucket(Bucket=BUCKET)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+
+def publish_job_types(template: dict) -> None:
+    """Checks the job-types document as the deployment will read it and uploads it under its
+    digest (`courier job-types publish`, as on AWS), deploying with the parameters derived from
+    it. A document with a problem stops the deploy, every problem named by its JSON pointer."""
+    if not JOB_TYPES:
+        return
+    defaults = template["Parameters"]
+    lifetime = PARAMETERS.get("ClaimLifetimeSeconds", str(defaults["ClaimLifetimeSeconds"]["Default"]))
+    courier = Path(os.environ["COURIER_BIN"]) / "courier"
+    run = subprocess.run(
+        [str(courier), "--endpoint-url", ENDPOINT, "--region", os.environ["AWS_REGION"],
+         "--output", "json", "job-types", "publish", JOB_TYPES, "--bucket", BUCKET,
+         "--claim-lifetime-seconds", str(lifetime),
+         "--example-job-types", PARAMETERS["ExampleJobTypes"]],
+        capture_output=True, text=True,
+    )
+    if run.returncode != 0:
+        sys.exit(f"error: the job-types document {JOB_TYPES} is refused:\n{run.stderr.strip()}")
+    PARAMETERS.update(json.loads(run.stdout))
+    log(f"job types from {JOB_TYPES}: {PARAMETERS['JobTypesObject']}")
+
+
 def upload_code(template: dict) -> dict:
     """Points each function's `CodeUri: functions/<name>` at its zipped build in the artifacts
     bucket, as `sam package` does."""
     s3 = client("s3")
-    try:
-        s3.create_bucket(Bucket=BUCKET)
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
     functions = [
         r["Properties"]
         for r in template["Resources"].values()
@@ -306,6 +340,8 @@ def main() -> None:
         # What the local stack is deployed from (code locations aside), for inspection and tests.
         print(json.dumps(template, indent=2))
         return
+    ensure_bucket()
+    publish_job_types(template)
     stack = deploy(json.dumps(upload_code(template)))
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     enable_ttl(outputs["TableName"])

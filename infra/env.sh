@@ -44,6 +44,7 @@ case "$COURIER_PROFILE" in
   bench) COURIER_BIN="$COURIER_ROOT/target/release" ;;
   *) COURIER_BIN="$COURIER_ROOT/target/$COURIER_PROFILE" ;;
 esac
+export COURIER_BIN
 # In `local` builds clippy-driver compiles courier's own crates (the workspace's compiler wrapper;
 # dependencies are compiled by rustc as usual): one compile gives the binaries, the tests and
 # clippy's lints, where `cargo clippy` would check every dependency a second time. The lints are

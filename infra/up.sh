@@ -4,6 +4,20 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
+# --job-types FILE: deploy with the job types a document declares (or COURIER_JOB_TYPES=FILE).
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --job-types) [[ $# -ge 2 ]] || die "--job-types needs a FILE"; COURIER_JOB_TYPES="$2"; shift 2 ;;
+    --job-types=*) COURIER_JOB_TYPES="${1#*=}"; shift ;;
+    *) die "unknown argument $1 (usage: infra/up.sh [--job-types FILE])" ;;
+  esac
+done
+if [[ -n "${COURIER_JOB_TYPES:-}" ]]; then
+  [[ -f "$COURIER_JOB_TYPES" ]] || die "no job-types document at $COURIER_JOB_TYPES"
+  COURIER_JOB_TYPES="$(cd "$(dirname "$COURIER_JOB_TYPES")" && pwd)/$(basename "$COURIER_JOB_TYPES")"
+  export COURIER_JOB_TYPES
+fi
+
 "$COURIER_ROOT/infra/emulator.sh" start
 "$COURIER_ROOT/infra/build.sh"
 # The deploy script uses the emulator virtualenv's boto3 (pinned with it).

@@ -35,7 +35,11 @@ async fn deployment_registry(
     else {
         return Ok(registry);
     };
-    let s3 = aws_sdk_s3::Client::new(aws);
+    let mut s3 = aws_sdk_s3::config::Builder::from(aws);
+    if aws.endpoint_url().is_some() {
+        s3 = s3.force_path_style(true); // an emulator serves buckets under paths
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
     let text = crate::adapters::aws::read_job_types_object(&s3, &object).await?;
     let compiled: Vec<&str> = registry.names().collect();
     let limits = courier_jobs::declared::DeploymentLimits {

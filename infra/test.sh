@@ -139,6 +139,9 @@ join emulator-install
 if managed_emulator && ! "$COURIER_ROOT/infra/emulator.sh" status >/dev/null 2>&1; then
   started_here=1
 fi
+# With the example job-types document: its types are served by the example workers, plain
+# Python and Node.js functions that `up` deploys beside the stack.
+export COURIER_JOB_TYPES="$COURIER_ROOT/examples/job-types.json"
 step "local stack up (emulator, deploy)" "$COURIER_ROOT/infra/up.sh" >/dev/null
 
 join browser-install

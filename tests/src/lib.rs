@@ -32,6 +32,8 @@ pub struct Stack {
     pub token: String,
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The emulator's AWS configuration, for other clients.
+    pub aws: aws_config::SdkConfig,
 }
 
 /// An access token of the local user whose name and password are the outputs named.
@@ -100,6 +102,7 @@ impl Stack {
             http: http_client(),
             sqs: aws_sdk_sqs::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            aws: config,
         }
     }
 
@@ -500,6 +503,53 @@ impl Stack {
 
 /// A plain HTTP client for the tests' own requests, with the client crate's TLS configuration
 /// (reqwest brings no TLS provider of its own here).
+/// The deployed stack's template parameters, as CloudFormation holds them.
+pub async fn stack_parameters(stack: &Stack) -> HashMap<String, String> {
+    let described = aws_sdk_cloudformation::Client::new(&stack.aws)
+        .describe_stacks()
+        .stack_name(stack.output("StackName"))
+        .send()
+        .await
+        .expect("the stack is described");
+    let deployed = &described.stacks()[0];
+    deployed
+        .parameters()
+        .iter()
+        .map(|p| {
+            (
+                p.parameter_key().unwrap_or_default().to_owned(),
+                p.parameter_value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs the local deploy (`infra/deploy.py`) with `document` as its job-types document:
+/// its exit code and standard error. Only for documents that must be refused before anything
+/// is deployed (a good one would redeploy the stack under the other tests).
+pub async fn deploy_with_job_types(document: &Value) -> (Option<i32>, String) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let file = std::env::temp_dir().join(format!("{}.json", unique("job-types")));
+    std::fs::write(&file, document.to_string()).unwrap();
+    let job_types = file.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(r#"source infra/env.sh && exec "$EMULATOR_VENV/bin/python" infra/deploy.py"#)
+            .current_dir(&root)
+            .env("COURIER_JOB_TYPES", &job_types)
+            .output()
+            .expect("the deploy script runs")
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_file(&file);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(

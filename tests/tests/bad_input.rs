@@ -232,6 +232,7 @@ async fn every_route_refuses_a_missing_forged_unsigned_or_foreign_token_and_acce
         (reqwest::Method::POST, "/v1/messages".to_owned()),
         (reqwest::Method::POST, "/v1/jobs".to_owned()),
         (reqwest::Method::GET, "/v1/job-types".to_owned()),
+        (reqwest::Method::GET, "/v1/openapi.json".to_owned()),
         (reqwest::Method::GET, format!("/v1/jobs/{job}")),
         (reqwest::Method::DELETE, format!("/v1/jobs/{job}")),
         (reqwest::Method::POST, "/v1/webhook-endpoints".to_owned()),

@@ -1,7 +1,10 @@
 //! The parts of `openapi.json` that come from the job registry: the two submission bodies, one
-//! `oneOf` branch per registered type (discriminated by `type`), each with its payload's JSON
-//! Schema. The rest of the document is written by hand; a test regenerates these parts from the
-//! deployment's catalog and requires the committed document to match.
+//! `oneOf` branch per registered type, each with its payload's JSON Schema. The rest of the
+//! document is written by hand; a test regenerates these parts from the compiled catalog and
+//! requires the committed document to match. The committed document also takes any other
+//! `type` generically (a deployment's declared types are not in it); a deployment serves its
+//! own complete document, declared types included and nothing generic, at
+//! `GET /v1/openapi.json` ([`deployment_document`]).
 
 use courier_jobs::Registry;
 use serde_json::{Map, Value, json};
@@ -38,8 +41,42 @@ fn branch(registry: &Registry, job_type: &str, with_callback: bool) -> Value {
     })
 }
 
+/// Whether a document takes types other than the registry's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherTypes {
+    /// The committed document: any other well-formed `type` with any payload (declared types,
+    /// which each deployment has its own of).
+    Generic,
+    /// A deployment's own document: exactly its types.
+    Refused,
+}
+
+/// The branch that takes a type the registry does not know, with any payload.
+fn generic_branch(registry: &Registry, with_callback: bool) -> Value {
+    let known: Vec<&str> = registry.names().collect();
+    let mut properties = json!({
+        "type": {
+            "description": "A job type this document does not describe: one the deployment declares (see GET /v1/job-types or the deployment's GET /v1/openapi.json).",
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9-]{0,63}$",
+            "not": {"enum": known},
+        },
+        "payload": {"description": "Checked against the declared type's payload schema."},
+        "delaySeconds": {"$ref": pointer("DelaySeconds")},
+    });
+    if with_callback {
+        properties["callback"] = json!({"$ref": pointer("CallbackSpec")});
+    }
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["type"],
+        "properties": properties,
+    })
+}
+
 /// The generated `components.schemas` entries.
-pub fn submission_schemas(registry: &Registry) -> Map<String, Value> {
+pub fn submission_schemas(registry: &Registry, others: OtherTypes) -> Map<String, Value> {
     let mut schemas = Map::new();
     for (door, with_callback, what) in [
         ("MessageSubmission", false, "POST /v1/messages"),
@@ -53,14 +90,24 @@ pub fn submission_schemas(registry: &Registry) -> Map<String, Value> {
             branches.push(json!({"$ref": pointer(&name)}));
             mapping.insert(job_type.to_owned(), Value::String(pointer(&name)));
         }
-        schemas.insert(
-            door.to_owned(),
-            json!({
-                "description": format!("The body of {what}: one branch per registered job type, chosen by `type`."),
+        let body = match others {
+            OtherTypes::Refused => json!({
+                "description": format!("The body of {what}: one branch per job type, chosen by `type`."),
                 "oneOf": branches,
                 "discriminator": {"propertyName": "type", "mapping": mapping},
             }),
-        );
+            // No discriminator: a `type` outside its mapping is the generic branch's.
+            OtherTypes::Generic => {
+                let name = format!("{door}.declared");
+                schemas.insert(name.clone(), generic_branch(registry, with_callback));
+                branches.push(json!({"$ref": pointer(&name)}));
+                json!({
+                    "description": format!("The body of {what}: one branch per compiled job type, chosen by `type`, and one for any type a deployment declares (its payload is checked against the declared schema)."),
+                    "oneOf": branches,
+                })
+            }
+        };
+        schemas.insert(door.to_owned(), body);
     }
     for registered in registry.types() {
         let settings = registered.settings();
@@ -82,7 +129,7 @@ pub fn submission_schemas(registry: &Registry) -> Map<String, Value> {
 
 /// Replaces the document's generated entries with the registry's (and drops ones for types no
 /// longer registered).
-pub fn apply(document: &mut Value, registry: &Registry) {
+pub fn apply(document: &mut Value, registry: &Registry, others: OtherTypes) {
     let schemas = document["components"]["schemas"]
         .as_object_mut()
         .expect("the document has components.schemas");
@@ -91,5 +138,16 @@ pub fn apply(document: &mut Value, registry: &Registry) {
             || name.starts_with("MessageSubmission")
             || name.starts_with("JobSubmission"))
     });
-    schemas.extend(submission_schemas(registry));
+    schemas.extend(submission_schemas(registry, others));
+}
+
+/// The committed document, as the repository holds it.
+pub const COMMITTED: &str = include_str!("../../../../openapi.json");
+
+/// A deployment's own document: the committed one with exactly the deployment's job types,
+/// declared ones included.
+pub fn deployment_document(registry: &Registry) -> Value {
+    let mut document: Value = serde_json::from_str(COMMITTED).expect("openapi.json is JSON");
+    apply(&mut document, registry, OtherTypes::Refused);
+    document
 }

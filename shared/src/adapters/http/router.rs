@@ -1,5 +1,5 @@
 use super::correlation::correlate;
-use super::job_types::list_job_types;
+use super::job_types::{api_document, list_job_types};
 use super::jobs::{cancel_job, get_job, post_job};
 use super::messages::post_message;
 use super::problem::Problem;
@@ -35,6 +35,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/messages"),
     ("POST", "/v1/jobs"),
     ("GET", "/v1/job-types"),
+    ("GET", "/v1/openapi.json"),
     ("GET", "/v1/jobs/{id}"),
     ("DELETE", "/v1/jobs/{id}"),
     ("POST", "/v1/webhook-endpoints"),
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages", post(post_message))
         .route("/v1/jobs", post(post_job))
         .route("/v1/job-types", get(list_job_types))
+        .route("/v1/openapi.json", get(api_document))
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .route("/v1/webhook-endpoints", post(create_endpoint))
         .route(

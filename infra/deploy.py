@@ -59,6 +59,10 @@ PARAMETERS = {
 }
 # `infra/up.sh --job-types FILE` (or COURIER_JOB_TYPES=FILE): the declared job types.
 JOB_TYPES = os.environ.get("COURIER_JOB_TYPES", "")
+# examples/job-types.json names the example HTTP worker where it runs beside the default local
+# stack; a checkout on another port runs it on its own port (COURIER_WORKER_PORT).
+EXAMPLE_WORKER_ORIGIN = "http://127.0.0.1:6566/"
+WORKER_ORIGIN = f"http://127.0.0.1:{os.environ.get('COURIER_WORKER_PORT', '6566')}/"
 
 
 class TemplateLoader(yaml.SafeLoader):
@@ -207,16 +211,24 @@ def publish_job_types(template: dict) -> None:
     defaults = template["Parameters"]
     lifetime = PARAMETERS.get("ClaimLifetimeSeconds", str(defaults["ClaimLifetimeSeconds"]["Default"]))
     courier = Path(os.environ["COURIER_BIN"]) / "courier"
+    document = Path(JOB_TYPES)
+    text = document.read_text()
+    if EXAMPLE_WORKER_ORIGIN in text and WORKER_ORIGIN != EXAMPLE_WORKER_ORIGIN:
+        document = LOCAL / "job-types.json"
+        document.write_text(text.replace(EXAMPLE_WORKER_ORIGIN, WORKER_ORIGIN))
     run = subprocess.run(
         [str(courier), "--endpoint-url", ENDPOINT, "--region", os.environ["AWS_REGION"],
-         "--output", "json", "job-types", "publish", JOB_TYPES, "--bucket", BUCKET,
+         "--stack", STACK, "--output", "json", "job-types", "publish", str(document),
+         "--bucket", BUCKET,
          "--claim-lifetime-seconds", str(lifetime),
          "--example-job-types", PARAMETERS["ExampleJobTypes"]],
         capture_output=True, text=True,
     )
     if run.returncode != 0:
         sys.exit(f"error: the job-types document {JOB_TYPES} is refused:\n{run.stderr.strip()}")
-    PARAMETERS.update(json.loads(run.stdout))
+    published = json.loads(run.stdout)
+    PARAMETERS["JobTypesObject"] = published["JobTypesObject"]
+    PARAMETERS["JobTypeLambdaTargets"] = published["JobTypeLambdaTargets"]
     log(f"job types from {JOB_TYPES}: {PARAMETERS['JobTypesObject']}")
 
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Deploys the example workers (examples/lambda/*: plain Python and Node.js functions with no
-courier code in them) into the local emulator, as a team's existing functions would already be
-deployed in its account. Each folder is one function: its code, and `function.json` with the
-function's configuration (name, runtime, handler, timeout). Running it again updates them.
+"""The example workers, as a team's existing work would already be running: the functions of
+examples/lambda/* (plain Python and Node.js, no courier code in them) deployed into the local
+emulator, and the HTTP service examples/http-worker/worker.py on 127.0.0.1:COURIER_WORKER_PORT.
+Each Lambda folder is one function: its code, and `function.json` with its configuration
+(name, runtime, handler, timeout).
 
-Then `infra/up.sh --job-types examples/job-types.json` puts them behind courier.
-Reads its settings from the environment set by infra/env.sh.
+    infra/example_workers.py start|stop     (infra/up.sh starts them, infra/down.sh stops them)
+
+`infra/up.sh --job-types examples/job-types.json` puts them behind courier. Reads its settings
+from the environment set by infra/env.sh.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -22,7 +29,10 @@ import boto3
 from botocore.exceptions import ClientError
 
 ROOT = Path(os.environ["COURIER_ROOT"])
+LOCAL = Path(os.environ["COURIER_LOCAL_DIR"])
 ENDPOINT = os.environ["COURIER_ENDPOINT"]
+WORKER_PORT = int(os.environ["COURIER_WORKER_PORT"])
+WORKER_PID_FILE = LOCAL / "http-worker.pid"
 # The emulator neither needs nor checks an execution role; AWS would.
 ROLE = "arn:aws:iam::000000000000:role/courier-example-worker"
 
@@ -60,12 +70,49 @@ def deploy(lambda_client, folder: Path) -> str:
     return name
 
 
-def main() -> None:
+def stop() -> None:
+    if WORKER_PID_FILE.exists():
+        try:
+            os.kill(int(WORKER_PID_FILE.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+        WORKER_PID_FILE.unlink()
+
+
+def start_http_worker() -> None:
+    stop()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / "http-worker" / "worker.py"),
+         "--port", str(WORKER_PORT), "--stack", os.environ["COURIER_STACK_NAME"]],
+        env={**os.environ, "AWS_ENDPOINT_URL": ENDPOINT},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(LOCAL / "http-worker.log", "w"),
+        start_new_session=True,
+    )
+    WORKER_PID_FILE.write_text(str(process.pid))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{WORKER_PORT}/", timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (every GET is a 501)
+        except OSError:
+            if process.poll() is not None:
+                sys.exit(f"error: the HTTP worker exited (is port {WORKER_PORT} taken?)")
+            time.sleep(0.1)
+    sys.exit(f"error: the HTTP worker did not answer on port {WORKER_PORT} within 10 s")
+
+
+def start() -> None:
     lambda_client = boto3.client("lambda", endpoint_url=ENDPOINT)
     folders = sorted(p.parent for p in (ROOT / "examples" / "lambda").glob("*/function.json"))
     names = [deploy(lambda_client, folder) for folder in folders]
-    print(f"\033[1m==>\033[0m example workers deployed: {', '.join(names)}", file=sys.stderr)
+    start_http_worker()
+    print(f"\033[1m==>\033[0m example workers: {', '.join(names)} (Lambda), "
+          f"http://127.0.0.1:{WORKER_PORT} (HTTP)", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    {"start": start, "stop": stop}[sys.argv[1]]()

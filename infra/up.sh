@@ -26,7 +26,7 @@ PYTHON="$EMULATOR_VENV/bin/python"
 "$PYTHON" "$COURIER_ROOT/infra/deploy.py"
 # The example workers (examples/lambda): functions of the kind a team already has, which
 # examples/job-types.json declares as job types.
-"$PYTHON" "$COURIER_ROOT/infra/example_workers.py"
+"$PYTHON" "$COURIER_ROOT/infra/example_workers.py" start
 "$PYTHON" "$COURIER_ROOT/infra/console.py" start
 
 output() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OUTPUTS_FILE" "$1"; }

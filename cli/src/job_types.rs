@@ -80,6 +80,121 @@ pub fn object_key(prefix: &str, text: &str) -> String {
     format!("{}/{digest}.json", prefix.trim_end_matches('/'))
 }
 
+/// Where a stack keeps a declared HTTP target's signing secrets (an SSM SecureString: one or
+/// more `whsec_` secrets, separated by spaces, the first the newest).
+pub fn secret_parameter(stack: &str, job_type: &str) -> String {
+    format!("/courier/{stack}/targets/{job_type}")
+}
+
+fn new_secret() -> String {
+    let key: [u8; 32] = rand::random();
+    courier_client::webhook::Secret::from_bytes(key.to_vec())
+        .expect("32 bytes make a secret")
+        .to_whsec()
+}
+
+fn ssm_client(aws: &aws_config::SdkConfig) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(aws)
+}
+
+/// Gives every HTTP target of the document a signing secret if it has none yet: the types
+/// that got one.
+pub async fn ensure_secrets(
+    aws: &aws_config::SdkConfig,
+    stack: &str,
+    document: &JobTypesDocument,
+) -> Result<Vec<String>, String> {
+    let ssm = ssm_client(aws);
+    let mut created = Vec::new();
+    for (name, declared) in &document.types {
+        if !matches!(declared.target, Target::Http(_)) {
+            continue;
+        }
+        let parameter = secret_parameter(stack, name);
+        let put = ssm
+            .put_parameter()
+            .name(&parameter)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .value(new_secret())
+            .overwrite(false)
+            .send()
+            .await;
+        match put {
+            Ok(_) => created.push(name.clone()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_parameter_already_exists()) => {}
+            Err(e) => {
+                return Err(format!(
+                    "creating {parameter}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                ));
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// What `courier job-types secret` does to a target's secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretAction {
+    Show,
+    /// A new secret first; the others keep signing until retired.
+    Rotate,
+    /// Only the newest secret signs from now on.
+    Retire,
+}
+
+/// The secrets after `action`, newest first.
+pub async fn secret(
+    aws: &aws_config::SdkConfig,
+    stack: &str,
+    job_type: &str,
+    action: SecretAction,
+) -> Result<Vec<String>, String> {
+    let ssm = ssm_client(aws);
+    let parameter = secret_parameter(stack, job_type);
+    let current = ssm
+        .get_parameter()
+        .name(&parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "reading {parameter}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        })?;
+    let mut secrets: Vec<String> = current
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap_or_default()
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match action {
+        SecretAction::Show => return Ok(secrets),
+        SecretAction::Rotate => secrets.insert(0, new_secret()),
+        SecretAction::Retire => secrets.truncate(1),
+    }
+    ssm.put_parameter()
+        .name(&parameter)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(secrets.join(" "))
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "writing {parameter}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(secrets)
+}
+
 /// What `publish` derived: the template parameters to deploy with.
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -199,6 +314,20 @@ mod tests {
                 "arn:aws:lambda:us-east-1:000000000000:function:thumbs:live",
             ]
         );
+    }
+
+    #[test]
+    fn a_targets_secret_lives_under_its_stacks_prefix() {
+        assert_eq!(
+            secret_parameter("courier-prod", "transcode"),
+            "/courier/courier-prod/targets/transcode"
+        );
+        let secret = new_secret();
+        assert!(
+            courier_client::webhook::Secret::parse(&secret).is_ok(),
+            "{secret}"
+        );
+        assert_ne!(secret, new_secret());
     }
 
     #[test]

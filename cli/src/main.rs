@@ -225,6 +225,18 @@ enum JobTypesAction {
         #[command(flatten)]
         deployment: DeploymentFlags,
     },
+    /// Show, rotate or retire the signing secrets of a declared HTTP target (kept in SSM under
+    /// the stack's name, which --stack gives): the service verifies each attempt with them.
+    Secret {
+        /// The declared job type.
+        job_type: String,
+        /// Make a new secret, printed first; the others keep signing until --retire.
+        #[arg(long, conflicts_with = "retire")]
+        rotate: bool,
+        /// Only the newest secret signs from now on.
+        #[arg(long)]
+        retire: bool,
+    },
 }
 
 /// What a job-types document is checked against: the deployment it is for.
@@ -435,10 +447,45 @@ async fn job_types_command(
     cli: &Cli,
     format: Format,
 ) -> Result<ExitCode, Stop> {
-    let (JobTypesAction::Check { file, deployment }
-    | JobTypesAction::Publish {
-        file, deployment, ..
-    }) = action;
+    let aws = target::Aws {
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    };
+    let stack = || {
+        cli.stack.clone().ok_or_else(|| {
+            Stop::Usage(
+                "name the stack (--stack NAME): HTTP targets' secrets live under \
+                 /courier/NAME/targets"
+                    .into(),
+            )
+        })
+    };
+    let (file, deployment) = match action {
+        JobTypesAction::Check { file, deployment }
+        | JobTypesAction::Publish {
+            file, deployment, ..
+        } => (file, deployment),
+        JobTypesAction::Secret {
+            job_type,
+            rotate,
+            retire,
+        } => {
+            let what = match (rotate, retire) {
+                (true, _) => job_types::SecretAction::Rotate,
+                (_, true) => job_types::SecretAction::Retire,
+                _ => job_types::SecretAction::Show,
+            };
+            let secrets = job_types::secret(&aws.config().await, &stack()?, job_type, what)
+                .await
+                .map_err(Stop::Api)?;
+            match format {
+                Format::Json => format.value(&serde_json::json!({"secrets": secrets})),
+                Format::Text => println!("{}", secrets.join(" ")),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let text = match read_document(file) {
         Ok(text) => text,
         Err(error) => {
@@ -457,12 +504,24 @@ async fn job_types_command(
         println!("{}", job_types::summary(&document));
         return Ok(ExitCode::SUCCESS);
     };
-    let aws = target::Aws {
-        region: cli.region.clone(),
-        profile: cli.profile.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-    };
-    let published = job_types::publish(&aws.config().await, &document, &text, bucket, prefix)
+    let config = aws.config().await;
+    let has_http = document
+        .types
+        .values()
+        .any(|t| matches!(t.target, courier_jobs::declared::Target::Http(_)));
+    if has_http {
+        let stack = stack()?;
+        for created in job_types::ensure_secrets(&config, &stack, &document)
+            .await
+            .map_err(Stop::Api)?
+        {
+            format.note(format!(
+                "{created}: a new signing secret; give it to the service: \
+                 courier --stack {stack} job-types secret {created}"
+            ));
+        }
+    }
+    let published = job_types::publish(&config, &document, &text, bucket, prefix)
         .await
         .map_err(Stop::Api)?;
     match format {

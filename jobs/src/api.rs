@@ -53,6 +53,10 @@ pub enum JobError {
     /// Can never succeed: the job fails at once, without retries.
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// Worth retrying, but not before `after` (a target's `Retry-After`): the retry waits for
+    /// the longer of this and the policy's own delay.
+    #[error("transient failure, retry after {} s: {reason}", .after.as_secs())]
+    RetryAfter { reason: String, after: Duration },
 }
 
 impl JobError {
@@ -62,6 +66,13 @@ impl JobError {
 
     pub fn permanent(reason: impl Into<String>) -> Self {
         Self::Permanent(reason.into())
+    }
+
+    pub fn retry_after(reason: impl Into<String>, after: Duration) -> Self {
+        Self::RetryAfter {
+            reason: reason.into(),
+            after,
+        }
     }
 }
 

@@ -24,6 +24,28 @@ pub trait TargetCaller: Send + Sync {
     ) -> Result<Value, JobError>;
 }
 
+/// The callers of each kind of target, as one: a Lambda function's or an HTTP service's.
+pub struct ByKind {
+    pub lambda: Arc<dyn TargetCaller>,
+    pub http: Arc<dyn TargetCaller>,
+}
+
+#[async_trait]
+impl TargetCaller for ByKind {
+    async fn call(
+        &self,
+        target: &Target,
+        request: &TaskRequest,
+        timeout: Duration,
+    ) -> Result<Value, JobError> {
+        let caller = match target {
+            Target::Lambda(_) => &self.lambda,
+            Target::Http(_) => &self.http,
+        };
+        caller.call(target, request, timeout).await
+    }
+}
+
 /// A declared type, registered under its name.
 pub struct RemoteType {
     /// Leaked once per cold start: registered names are `'static`, and a deployment's

@@ -278,3 +278,138 @@ async fn a_bad_job_types_document_is_refused_at_deploy_with_its_pointer() {
         );
     }
 }
+
+/// The example HTTP worker's secrets, as an operator reads them with the CLI.
+async fn target_secrets(stack: &Stack, job_type: &str) -> Vec<String> {
+    let output = courier_e2e::run_courier(
+        [
+            "--stack",
+            stack.output("StackName"),
+            "--endpoint-url",
+            stack.output("Endpoint"),
+            "--region",
+            stack.output("Region"),
+            "-o",
+            "json",
+            "job-types",
+            "secret",
+            job_type,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_value(answer["secrets"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn an_http_targets_request_is_signed_and_verifies_with_the_stock_library() {
+    let stack = Stack::load().await;
+    let id = submit(
+        &stack,
+        json!({"type": "shout", "payload": {"text": "signed", "echoRequest": true}}),
+    )
+    .await;
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["result"]["shouted"], "SIGNED", "{job}");
+    let received = &job["result"]["request"];
+    let body = received["body"].as_str().unwrap();
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in received["headers"].as_object().unwrap() {
+        headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.as_str().unwrap().parse().unwrap(),
+        );
+    }
+    let secrets = target_secrets(&stack, "shout").await;
+    assert!(!secrets.is_empty());
+    let verified = secrets.iter().any(|secret| {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(body.as_bytes(), &headers)
+            .is_ok()
+    });
+    assert!(
+        verified,
+        "the Standard Webhooks library verifies it: {received}"
+    );
+    assert!(
+        standardwebhooks::Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap()
+            .verify(body.as_bytes(), &headers)
+            .is_err(),
+        "and no other secret does"
+    );
+    assert_eq!(received["headers"]["webhook-id"], format!("task_{id}_1"));
+    let key = courier_jobs::api::downstream_idempotency_key(&id);
+    assert_eq!(received["headers"]["idempotency-key"], key.as_str());
+    let task: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(task["jobId"], id.as_str());
+    assert_eq!(task["type"], "shout");
+    assert_eq!(task["attempt"], 1);
+    assert_eq!(task["idempotencyKey"], key.as_str());
+    assert_eq!(task["correlationId"], job["correlationId"]);
+}
+
+#[tokio::test]
+async fn a_busy_service_is_retried_no_sooner_than_its_retry_after() {
+    let stack = Stack::load().await;
+    // The local retry schedule starts at 1 s; the service asks for 6.
+    let id = submit(
+        &stack,
+        json!({"type": "shout", "payload": {"text": "later", "busyAttempts": 1,
+                                            "retryAfterSeconds": 6}}),
+    )
+    .await;
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    let at = |field: &str| {
+        time::OffsetDateTime::parse(
+            job[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let waited = at("completedAt") - at("createdAt");
+    assert!(
+        waited >= time::Duration::seconds(6),
+        "the second attempt came after the service's Retry-After: {waited}"
+    );
+}
+
+#[tokio::test]
+async fn a_refusing_service_fails_the_job_for_good_with_its_reason() {
+    let stack = Stack::load().await;
+    let id = submit(
+        &stack,
+        json!({"type": "shout", "payload": {"text": "x", "reject": "the codec is unknown"}}),
+    )
+    .await;
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert_eq!(job["attempts"], 1, "not retried: {job}");
+    assert_eq!(job["error"]["kind"], "permanent", "{job}");
+    assert_eq!(job["error"]["reason"], "the codec is unknown", "{job}");
+}
+
+#[tokio::test]
+async fn a_slow_service_times_out_and_the_attempt_is_retried() {
+    let stack = Stack::load().await;
+    // `shout` times out at 3 s; the first attempt takes 6.
+    let id = submit(
+        &stack,
+        json!({"type": "shout", "payload": {"text": "slow", "slowMs": 6000}}),
+    )
+    .await;
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(
+        job["attempts"], 2,
+        "the timed-out attempt was retried: {job}"
+    );
+    assert_eq!(job["result"]["attempt"], 2, "{job}");
+}

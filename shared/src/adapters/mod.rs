@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod http;
+pub mod http_target;
 pub mod https;
 pub mod jwt;
 #[cfg(any(test, feature = "test-support"))]

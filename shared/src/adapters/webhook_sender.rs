@@ -39,20 +39,32 @@ pub struct HttpWebhookSender {
     client: reqwest::Client,
 }
 
+/// An HTTP client for callers' and declared targets' URLs: names resolved through the SSRF
+/// guard (it connects only to addresses that were checked), no redirects, `timeout` at most.
+pub fn guarded_client(
+    policy: SsrfPolicy,
+    timeout: Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured((*super::https::tls_config()).clone())
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+}
+
 impl HttpWebhookSender {
     pub fn new(policy: SsrfPolicy, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured((*super::https::tls_config()).clone())
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client: guarded_client(policy, timeout)?,
+        })
     }
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// A response's `Retry-After` in seconds (the date form is not used by the services courier
+/// calls back or runs jobs on, and counts as none).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod clock;
 pub mod consumer;
 pub mod frames;
+pub mod http_targets;
 pub mod intake;
 pub mod job_types;
 pub mod job_view;

@@ -253,6 +253,13 @@ pub trait SecretSealer: Send + Sync {
     ) -> Result<Secret, PortError>;
 }
 
+/// The signing secrets of a declared job type's HTTP target: the first signs, all sign during
+/// a rotation (a secret store the operator writes, the processor only reads).
+#[async_trait]
+pub trait TargetSecrets: Send + Sync {
+    async fn secrets(&self, job_type: &str) -> Result<Vec<Secret>, PortError>;
+}
+
 /// How a finished job ended, as its record keeps it: what its client's last frame says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ending {

@@ -3,14 +3,17 @@
 
 use super::settings::ProcessorSettings;
 use super::{JobCatalog, frame_sender, load_aws_config, start};
+use crate::adapters::aws::SsmTargetSecrets;
 use crate::adapters::aws::{
     DynamoMessageLedger, LambdaTargets, QueuedCallbackStarter, SqsDeadLetterQueue,
     SqsRetryScheduler,
 };
+use crate::adapters::http_target::HttpTargets;
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::consumer::SqsEvent;
 use crate::application::processor::{Inboxes, Limits, MessageProcessor, WorkConsumer};
+use courier_jobs::remote::{ByKind, TargetCaller};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
@@ -84,6 +87,29 @@ pub fn wire(
     }
 }
 
+/// How declared types' attempts reach their targets: Lambda's `Invoke`, or a signed POST.
+fn targets(
+    aws: &aws_config::SdkConfig,
+    settings: &ProcessorSettings,
+) -> Result<Arc<dyn TargetCaller>, Error> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets = SsmTargetSecrets::new(
+        aws_sdk_ssm::Client::new(aws),
+        &settings.target_secrets_prefix,
+        clock.clone(),
+    );
+    let http = HttpTargets::new(
+        settings.target_policy.clone(),
+        Arc::new(secrets),
+        clock,
+        courier_jobs::declared::INLINE_TIMEOUT_CEILING,
+    )?;
+    Ok(Arc::new(ByKind {
+        lambda: Arc::new(LambdaTargets::new(aws_sdk_lambda::Client::new(aws))),
+        http: Arc::new(http),
+    }))
+}
+
 /// A queue URL ends in the queue's name.
 fn queue_name(url: &str) -> String {
     url.rsplit('/').next().unwrap_or(url).to_owned()
@@ -93,9 +119,13 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
     start("processor");
     let settings = ProcessorSettings::from_env()?;
     let aws = load_aws_config().await;
-    let targets = Arc::new(LambdaTargets::new(aws_sdk_lambda::Client::new(&aws)));
-    let registry =
-        super::deployment_registry(&aws, catalog, settings.claim_lifetime, Some(targets)).await?;
+    let registry = super::deployment_registry(
+        &aws,
+        catalog,
+        settings.claim_lifetime,
+        Some(targets(&aws, &settings)?),
+    )
+    .await?;
     let consumer = wire(&aws, &settings, registry);
     let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -204,6 +204,11 @@ pub struct ProcessorSettings {
     pub ordered_dead_letter_inbox_url: String,
     /// The WebSocket API's `@connections` endpoint, for progress and result frames.
     pub websocket_management_url: String,
+    /// Which HTTP targets' URLs may be called (the callbacks' rules).
+    pub target_policy: crate::application::ssrf::SsrfPolicy,
+    /// Where HTTP targets' signing secrets are (`TARGET_SECRETS_PREFIX`: SSM parameters
+    /// `<prefix>/<job type>`).
+    pub target_secrets_prefix: String,
 }
 
 impl ProcessorSettings {
@@ -224,6 +229,8 @@ impl ProcessorSettings {
             dead_letter_inbox_url: required("DEAD_LETTER_INBOX_URL")?,
             ordered_dead_letter_inbox_url: required("ORDERED_DEAD_LETTER_INBOX_URL")?,
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
+            target_policy: callback_policy_from_env(),
+            target_secrets_prefix: std::env::var("TARGET_SECRETS_PREFIX").unwrap_or_default(),
         })
     }
 }

@@ -11,24 +11,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 
-/// Invokes Lambda targets; an HTTP target is someone else's (`fallback`).
+/// Invokes Lambda targets.
 pub struct LambdaTargets {
     lambda: aws_sdk_lambda::Client,
-    fallback: Option<std::sync::Arc<dyn TargetCaller>>,
 }
 
 impl LambdaTargets {
     pub fn new(lambda: aws_sdk_lambda::Client) -> Self {
-        Self {
-            lambda,
-            fallback: None,
-        }
-    }
-
-    /// Hands targets that are not Lambda functions to `other`.
-    pub fn or(mut self, other: std::sync::Arc<dyn TargetCaller>) -> Self {
-        self.fallback = Some(other);
-        self
+        Self { lambda }
     }
 }
 
@@ -74,17 +64,12 @@ impl TargetCaller for LambdaTargets {
         request: &TaskRequest,
         timeout: Duration,
     ) -> Result<Value, JobError> {
-        let function = match target {
-            Target::Lambda(function) => function,
-            other => {
-                return match &self.fallback {
-                    Some(fallback) => fallback.call(other, request, timeout).await,
-                    None => Err(JobError::permanent(format!(
-                        "this deployment cannot call {other:?}"
-                    ))),
-                };
-            }
+        let Target::Lambda(function) = target else {
+            return Err(JobError::permanent(format!(
+                "not a Lambda target: {target:?}"
+            )));
         };
+        let _ = timeout; // the attempt's own timeout bounds the call
         let body = serde_json::to_vec(request).expect("a task request is JSON");
         // The SDK retries throttling (`TooManyRequestsException`) itself, with backoff; what
         // is left after that is a transient failure, on the job's own schedule.

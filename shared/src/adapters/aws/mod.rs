@@ -13,6 +13,7 @@ mod kms_sealer;
 mod lambda_target;
 mod sqs;
 mod sqs_text;
+mod ssm_target_secrets;
 
 pub use callback_start::QueuedCallbackStarter;
 pub use connections_api::ApiGatewayConnectionPoster;
@@ -25,6 +26,7 @@ pub use job_types_object::read_job_types_object;
 pub use kms_sealer::KmsSecretSealer;
 pub use lambda_target::LambdaTargets;
 pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
+pub use ssm_target_secrets::SsmTargetSecrets;
 
 use crate::application::ports::PortError;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -25,6 +25,11 @@ pub enum AttemptOutcome {
     Succeeded(Value),
     /// Worth another attempt (a transient failure, or a timeout whose policy is to retry).
     Transient(String),
+    /// Worth another attempt, not before `after` (the target said when).
+    RetryAfter {
+        reason: String,
+        after: Duration,
+    },
     /// The function's own deadline came first: hand the message back for redelivery.
     OutOfTime,
     /// Done for good.
@@ -127,6 +132,7 @@ pub async fn run_attempt(
         }
         Err(JobError::Transient(reason)) => AttemptOutcome::Transient(reason),
         Err(JobError::Permanent(reason)) => failed(FailureKind::Permanent, reason),
+        Err(JobError::RetryAfter { reason, after }) => AttemptOutcome::RetryAfter { reason, after },
     }
 }
 

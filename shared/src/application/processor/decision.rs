@@ -85,8 +85,9 @@ pub enum After {
     Succeed(Value),
     /// Dead-letter it with the reason, record FAILED, announce it.
     FailForGood(Failure),
-    /// Record the error and hand the message back with the retry backoff.
-    Retry(String),
+    /// Record the error and hand the message back with the retry backoff, or after
+    /// `at_least` if that is longer.
+    Retry { reason: String, at_least: Duration },
     /// The function's deadline came first: hand the message back at once, costing nothing.
     HandBack,
 }
@@ -98,11 +99,22 @@ pub fn after_running(outcome: AttemptOutcome, round: u32, max_attempts: u32) -> 
         AttemptOutcome::Failed(failure) => After::FailForGood(failure),
         // The last attempt the budget allows: dead-lettered here, never left to SQS redrive,
         // so the letter carries its reason.
-        AttemptOutcome::Transient(reason) if round >= max_attempts => After::FailForGood(Failure {
-            kind: FailureKind::RetriesExhausted,
-            reason: format!("gave up after {round} attempts; last error: {reason}"),
-        }),
-        AttemptOutcome::Transient(reason) => After::Retry(reason),
+        AttemptOutcome::Transient(reason) | AttemptOutcome::RetryAfter { reason, .. }
+            if round >= max_attempts =>
+        {
+            After::FailForGood(Failure {
+                kind: FailureKind::RetriesExhausted,
+                reason: format!("gave up after {round} attempts; last error: {reason}"),
+            })
+        }
+        AttemptOutcome::Transient(reason) => After::Retry {
+            reason,
+            at_least: Duration::ZERO,
+        },
+        AttemptOutcome::RetryAfter { reason, after } => After::Retry {
+            reason,
+            at_least: after,
+        },
         AttemptOutcome::OutOfTime => After::HandBack,
     }
 }
@@ -243,7 +255,27 @@ mod tests {
                             reason: "gave up after 3 attempts; last error: flaky".into(),
                         })
                     } else {
-                        After::Retry("flaky".into())
+                        After::Retry {
+                            reason: "flaky".into(),
+                            at_least: Duration::ZERO,
+                        }
+                    },
+                ),
+                (
+                    AttemptOutcome::RetryAfter {
+                        reason: "busy".into(),
+                        after: Duration::from_secs(7),
+                    },
+                    if last {
+                        After::FailForGood(Failure {
+                            kind: FailureKind::RetriesExhausted,
+                            reason: "gave up after 3 attempts; last error: busy".into(),
+                        })
+                    } else {
+                        After::Retry {
+                            reason: "busy".into(),
+                            at_least: Duration::from_secs(7),
+                        }
                     },
                 ),
                 (AttemptOutcome::OutOfTime, After::HandBack),

@@ -405,10 +405,10 @@ impl MessageProcessor {
                 self.report(envelope, crate::metrics::Outcome::Failed, ran);
                 self.announce_failure(envelope, to.as_ref(), &failure).await
             }
-            After::Retry(reason) => {
+            After::Retry { reason, at_least } => {
                 self.ledger.record_retry(&work, &reason).await?;
                 self.report(envelope, crate::metrics::Outcome::Retried, ran);
-                let delay = retry.delay(receive_count, &mut rand::rng());
+                let delay = retry.delay(receive_count, &mut rand::rng()).max(at_least);
                 tracing::warn!(reason = %crate::telemetry::capped(&reason), receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
                 self.hand_back(record, delay).await;
                 Err(ProcessError::WillRetry(reason))

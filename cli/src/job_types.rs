@@ -177,7 +177,17 @@ pub async fn secret(
     match action {
         SecretAction::Show => return Ok(secrets),
         SecretAction::Rotate => secrets.insert(0, new_secret()),
-        SecretAction::Retire => secrets.truncate(1),
+        SecretAction::Retire => {
+            let changed = current
+                .parameter()
+                .and_then(|p| p.last_modified_date())
+                .map(|at| at.secs());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            retire_allowed(changed, now)?;
+            secrets.truncate(1)
+        }
     }
     ssm.put_parameter()
         .name(&parameter)
@@ -193,6 +203,23 @@ pub async fn secret(
             )
         })?;
     Ok(secrets)
+}
+
+/// How long courier's instances keep a target's secrets (its processor reads them again after
+/// that): until then an instance may still sign with only the old ones.
+pub const SECRETS_KEPT_FOR_SECONDS: i64 = 300;
+
+/// Retiring the older secrets is safe once every instance has read the rotated list.
+pub fn retire_allowed(last_changed: Option<i64>, now: i64) -> Result<(), String> {
+    match last_changed {
+        Some(at) if now - at < SECRETS_KEPT_FOR_SECONDS => Err(format!(
+            "the secrets changed {} s ago; courier's instances keep them up to {} s, so retire \
+             the older ones after that (the service must hold the newest one first)",
+            now - at,
+            SECRETS_KEPT_FOR_SECONDS
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What `publish` derived: the template parameters to deploy with.
@@ -328,6 +355,13 @@ mod tests {
             "{secret}"
         );
         assert_ne!(secret, new_secret());
+    }
+
+    #[test]
+    fn older_secrets_are_retired_only_once_every_instance_has_the_new_one() {
+        assert!(retire_allowed(Some(1_000), 1_100).is_err());
+        assert!(retire_allowed(Some(1_000), 1_000 + SECRETS_KEPT_FOR_SECONDS).is_ok());
+        assert!(retire_allowed(None, 0).is_ok());
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub const INLINE_TIMEOUT_CEILING: Duration = Duration::from_secs(25);
 /// compiled type's).
 pub const DEFAULT_MAX_RESULT_BYTES: usize = crate::api::MAX_RESULT_BYTES;
 
+/// Whether this version runs external completions (workers that report later).
+pub const EXTERNAL_COMPLETION: bool = false;
+
 /// Where a declared type's attempts run.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,6 +159,15 @@ pub fn parse(
             ));
         }
         let completion = declared.completion.unwrap_or(Completion::Inline);
+        // Refused rather than run as if inline: the worker's acknowledgement would be taken
+        // for its result.
+        if completion == Completion::External && !EXTERNAL_COMPLETION {
+            problems.push(problem(
+                format!("{at}/completion"),
+                "external completion (POST /v1/tasks/report) is not available in this version \
+                 of courier yet; declare an inline type",
+            ));
+        }
         if completion == Completion::Inline && timeout > INLINE_TIMEOUT_CEILING {
             problems.push(problem(
                 format!("{at}/timeoutSeconds"),
@@ -215,7 +227,16 @@ mod tests {
             "transcode": {"target": {"http": "https://worker.example/transcode"},
                           "completion": "external", "heartbeatSeconds": 120,
                           "timeoutSeconds": 86399}}});
-        let parsed = parse(&document.to_string(), LIMITS).unwrap();
+        let parsed = match parse(&document.to_string(), LIMITS) {
+            Ok(parsed) => parsed,
+            // Until this version runs external completions, that is the only problem.
+            Err(problems) if !EXTERNAL_COMPLETION => {
+                let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+                assert_eq!(pointers, ["/jobTypes/transcode/completion"]);
+                return;
+            }
+            Err(problems) => panic!("{problems:?}"),
+        };
         let resize = &parsed.types["resize"];
         assert_eq!(resize.target, Target::Lambda("resize-fn".into()));
         assert_eq!(resize.max_attempts, Some(3));
@@ -266,7 +287,10 @@ mod tests {
         assert_eq!(
             pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"},
                                                  "completion": "external",
-                                                 "timeoutSeconds": 86400}}})),
+                                                 "timeoutSeconds": 86400}}}))
+                .into_iter()
+                .filter(|p| !p.ends_with("/completion"))
+                .collect::<Vec<_>>(),
             ["/jobTypes/a/timeoutSeconds"],
             "an attempt must end before the claim"
         );

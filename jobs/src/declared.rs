@@ -288,9 +288,9 @@ mod tests {
             pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"},
                                                  "completion": "external",
                                                  "timeoutSeconds": 86400}}}))
-                .into_iter()
-                .filter(|p| !p.ends_with("/completion"))
-                .collect::<Vec<_>>(),
+            .into_iter()
+            .filter(|p| !p.ends_with("/completion"))
+            .collect::<Vec<_>>(),
             ["/jobTypes/a/timeoutSeconds"],
             "an attempt must end before the claim"
         );

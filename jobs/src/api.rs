@@ -170,6 +170,8 @@ pub struct JobContext<'a> {
     /// whichever comes first.
     pub deadline: Instant,
     pub progress: &'a dyn ProgressSink,
+    /// A declared type whose worker finishes later: how that worker reports back.
+    pub task: Option<&'a courier_protocol::task::TaskHandle>,
 }
 
 impl JobContext<'_> {
@@ -262,6 +264,10 @@ pub trait RegisteredType: Send + Sync {
     /// declared one whose worker reports later.
     fn completion(&self) -> Completion {
         Completion::Inline
+    }
+    /// A worker that finishes later: the longest it may go without a report.
+    fn heartbeat(&self) -> Option<Duration> {
+        None
     }
     async fn run(&self, payload: Value, context: &JobContext<'_>) -> Result<Value, JobError>;
 }

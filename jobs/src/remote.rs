@@ -95,6 +95,7 @@ pub fn task_request(job_type: &str, payload: Value, context: &JobContext<'_>) ->
             .expect("a UTC instant formats"),
         correlation_id: context.correlation_id.to_owned(),
         idempotency_key: downstream_idempotency_key(context.job_id),
+        task: context.task.cloned(),
     }
 }
 
@@ -118,6 +119,10 @@ impl RegisteredType for RemoteType {
 
     fn completion(&self) -> Completion {
         self.declared.completion
+    }
+
+    fn heartbeat(&self) -> Option<Duration> {
+        self.declared.heartbeat
     }
 
     async fn run(&self, payload: Value, context: &JobContext<'_>) -> Result<Value, JobError> {
@@ -213,6 +218,7 @@ mod tests {
             attempt: 2,
             deadline: tokio::time::Instant::now() + Duration::from_secs(10),
             progress: &Nothing,
+            task: None,
         };
         let result = resize.run(json!({"w": 5}), &context).await;
         assert_eq!(result, Ok(json!({"done": 2})));
@@ -251,6 +257,7 @@ mod tests {
             attempt: 1,
             deadline: tokio::time::Instant::now() + Duration::from_secs(1),
             progress: &Nothing,
+            task: None,
         };
         let outcome = registry
             .get("resize")

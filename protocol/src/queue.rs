@@ -28,6 +28,9 @@ pub enum QueueMessage {
     Work(WorkMessage),
     /// A finished job whose outcome is to be posted, on the callback queue.
     Callback(CallbackMessage),
+    /// A look at an attempt a worker finishes later (reported, or past a deadline?), on the
+    /// work queue: sent when its worker reports an outcome, and as its timer.
+    TaskCheck(TaskCheck),
 }
 
 impl QueueMessage {
@@ -44,6 +47,7 @@ impl QueueMessage {
         match self {
             Self::Work(_) => "work",
             Self::Callback(_) => "callback",
+            Self::TaskCheck(_) => "task-check",
         }
     }
 
@@ -52,6 +56,7 @@ impl QueueMessage {
         match self {
             Self::Work(work) => &work.message_id,
             Self::Callback(callback) => &callback.job_id,
+            Self::TaskCheck(check) => &check.job_id,
         }
     }
 
@@ -60,6 +65,7 @@ impl QueueMessage {
         match self {
             Self::Work(work) => work.redrive,
             Self::Callback(callback) => callback.redrive,
+            Self::TaskCheck(_) => 0,
         }
     }
 
@@ -68,6 +74,7 @@ impl QueueMessage {
         match &mut self {
             Self::Work(work) => work.redrive += 1,
             Self::Callback(callback) => callback.redrive += 1,
+            Self::TaskCheck(_) => {}
         }
         self
     }
@@ -79,6 +86,7 @@ impl QueueMessage {
 enum Tagged<'a> {
     Work(&'a WorkMessage),
     Callback(&'a CallbackMessage),
+    TaskCheck(&'a TaskCheck),
 }
 
 impl WorkMessage {
@@ -165,6 +173,26 @@ pub struct CallbackMessage {
     /// Set by `courier dlq redrive`: a FAILED callback may be delivered again, once per redrive.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub redrive: u32,
+}
+
+/// A look at one attempt of a job whose worker finishes later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskCheck {
+    pub job_id: String,
+    pub attempt: u32,
+    pub correlation_id: String,
+    /// The timer's own mark (Unix seconds it was due): of two timers of one attempt, only the
+    /// one the claim names goes on. Absent on a check a report asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<i64>,
+}
+
+impl TaskCheck {
+    /// The queue body: this check as a [`QueueMessage::TaskCheck`].
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&Tagged::TaskCheck(self)).expect("serialisable")
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

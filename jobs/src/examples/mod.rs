@@ -67,6 +67,7 @@ pub(crate) mod test_support {
             attempt,
             deadline: tokio::time::Instant::now() + Duration::from_secs(60),
             progress,
+            task: None,
         }
     }
 }

@@ -94,6 +94,7 @@ mod tests {
             deadline: "2026-12-03T00:00:00Z".into(),
             correlation_id: "c1".into(),
             idempotency_key: "k1".into(),
+            task: None,
         }
     }
 

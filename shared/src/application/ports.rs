@@ -260,6 +260,103 @@ pub trait TargetSecrets: Send + Sync {
     async fn secrets(&self, job_type: &str) -> Result<Vec<Secret>, PortError>;
 }
 
+/// An attempt handed to a worker that finishes later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskBegin {
+    pub attempt: u32,
+    /// The attempt's number since the last operator redrive (what the budget counts).
+    pub round: u32,
+    /// The digest of the attempt's task token (the token itself is never stored).
+    pub digest: String,
+    /// The attempt's overall deadline.
+    pub attempt_by: time::OffsetDateTime,
+    pub heartbeat: Option<Duration>,
+    /// The work message's body, to run the job again or dead-letter it.
+    pub envelope: String,
+}
+
+/// A job's attempt as the processor's look at it finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskView {
+    pub running: bool,
+    pub task: Option<crate::domain::TaskState>,
+    /// Where the job's frames go.
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// What a report did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportAnswer {
+    /// Recorded on the claim (or the same outcome was already): `settle` when it ends the
+    /// attempt and the processor is to be told.
+    Recorded {
+        reply_to: Option<ReplyTo>,
+        settle: bool,
+    },
+    Refused(ReportRefusal),
+}
+
+/// Why a report changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportRefusal {
+    /// No attempt has this token: forged, another job's, or for no job at all.
+    Unknown,
+    /// The token's attempt is over; another one runs (or ran) the job.
+    Stale,
+    /// The job has finished.
+    Finished,
+    /// The attempt's deadline passed.
+    Expired,
+    /// The attempt already reported a different outcome.
+    AlreadyReported,
+}
+
+/// Attempts of jobs whose workers finish later, on their claims.
+#[async_trait]
+pub trait TaskLedger: Send + Sync {
+    /// Hands the job's running `begin.attempt` to a worker (only while it is that attempt).
+    async fn begin(&self, job: &JobId, begin: &TaskBegin) -> Result<bool, PortError>;
+    /// The worker acknowledged: no delivery waits on the attempt any more; a copy of the work
+    /// message finds the job running under the worker's lease until `attempt_by`.
+    async fn acknowledged(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        attempt_by: time::OffsetDateTime,
+    ) -> Result<bool, PortError>;
+    /// A worker's report, checked against the claim in the write itself.
+    async fn report(
+        &self,
+        token: &crate::domain::TaskToken,
+        report: &courier_protocol::task::TaskReport,
+    ) -> Result<ReportAnswer, PortError>;
+    /// The job's attempt as stored (a consistent read); `None`: no claim.
+    async fn task(&self, job: &JobId) -> Result<Option<TaskView>, PortError>;
+    /// Ends the attempt without an outcome, so the job can run again: only if it is still
+    /// this attempt. Records `reason` as the job's last error.
+    async fn retire(&self, job: &JobId, attempt: u32, reason: &str) -> Result<bool, PortError>;
+    /// Moves the attempt's timer from `due` (none: the first) to `next`; false if another
+    /// timer moved it first (that one goes on, this one stops).
+    async fn rearm(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        due: Option<i64>,
+        next: i64,
+    ) -> Result<bool, PortError>;
+}
+
+/// Where a look at an attempt is sent: the work queue, after `delay` (at most 15 minutes: a
+/// later look is re-sent from there).
+#[async_trait]
+pub trait TaskChecks: Send + Sync {
+    async fn schedule(
+        &self,
+        check: &courier_protocol::queue::TaskCheck,
+        delay: Duration,
+    ) -> Result<(), PortError>;
+}
+
 /// How a finished job ended, as its record keeps it: what its client's last frame says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ending {

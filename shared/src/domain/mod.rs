@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod idempotency_key;
 pub mod lifecycle;
 pub mod submission;
+pub mod task;
 pub mod webhook_endpoint;
 
 pub use claim::{CallbackState, Claim, JobFailure, JobId};
@@ -15,4 +16,5 @@ pub use envelope::{Pattern, ReplyTo, WorkId, WorkMessage};
 pub use idempotency_key::IdempotencyKey;
 pub use lifecycle::{CallbackEvent, CallbackStatus, JobEvent, JobStatus};
 pub use submission::{Submission, SubmissionError};
+pub use task::{Reported, TaskState, TaskToken};
 pub use webhook_endpoint::{EndpointId, SealedSecret, SigningSecret, WebhookEndpoint};

@@ -35,10 +35,10 @@ const EXPIRED_KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Clone)]
 pub struct DynamoMessageLedger {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
     keep_for: Duration,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl DynamoMessageLedger {
@@ -344,7 +344,9 @@ fn redrive_condition(pattern: Pattern, redrivable: &str) -> String {
 }
 
 /// The connection and request a record's frames go to, if it names them.
-fn reply_to_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option<ReplyTo> {
+pub(super) fn reply_to_of(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Option<ReplyTo> {
     let text = |name: &str| item.get(name)?.as_s().ok().cloned();
     Some(ReplyTo {
         connection_id: text("connectionId")?,

@@ -8,6 +8,7 @@ mod dynamo_connections;
 mod dynamo_endpoints;
 mod dynamo_idempotency;
 mod dynamo_ledger;
+mod dynamo_tasks;
 mod job_types_object;
 mod kms_sealer;
 mod lambda_target;

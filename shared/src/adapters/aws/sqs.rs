@@ -1,6 +1,6 @@
 use super::port_error;
 use crate::application::ports::{
-    DeadLetter, DeadLetterQueue, PortError, RetryScheduler, WorkQueue,
+    DeadLetter, DeadLetterQueue, PortError, RetryScheduler, TaskChecks, WorkQueue,
 };
 use crate::domain::WorkMessage;
 use crate::telemetry::TraceHeader;
@@ -10,6 +10,7 @@ use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
 };
+use courier_protocol::queue::TaskCheck;
 use courier_protocol::queue::attribute::{
     CORRELATION_ID as CORRELATION_ID_ATTRIBUTE, FAILURE_KIND as FAILURE_KIND_ATTRIBUTE,
     FAILURE_REASON as FAILURE_REASON_ATTRIBUTE, MESSAGE_ID as MESSAGE_ID_ATTRIBUTE,
@@ -107,6 +108,29 @@ impl WorkQueue for SqsWorkQueue {
             .send()
             .await
             .map_err(|e| port_error("sqs:SendMessage", e))?;
+        Ok(())
+    }
+}
+
+/// The standard work queue also carries the looks at attempts of workers that finish later.
+#[async_trait]
+impl TaskChecks for SqsWorkQueue {
+    async fn schedule(&self, check: &TaskCheck, delay: Duration) -> Result<(), PortError> {
+        // SQS holds a message back for 15 minutes at most; a later look is sent on from there.
+        let delay = delay.as_secs().min(900) as i32;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .delay_seconds(delay)
+            .message_body(check.to_json())
+            .message_attributes(
+                CORRELATION_ID_ATTRIBUTE,
+                string_attribute(check.correlation_id.as_str()),
+            )
+            .message_attributes(MESSAGE_ID_ATTRIBUTE, string_attribute(&check.job_id))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:SendMessage(task check)", e))?;
         Ok(())
     }
 }

@@ -4,8 +4,10 @@
 use crate::application::consumer::panic_message;
 use crate::application::ports::{Failure, FailureKind};
 use crate::domain::WorkMessage;
+use courier_jobs::api::Completion;
 use courier_jobs::api::RegisteredType;
 use courier_jobs::{JobContext, JobError, OnTimeout, ProgressSink};
+use courier_protocol::task::TaskHandle;
 use futures_util::FutureExt;
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
@@ -66,12 +68,16 @@ fn failed(kind: FailureKind, reason: impl Into<String>) -> AttemptOutcome {
     })
 }
 
+/// The longest a worker that finishes later may take to acknowledge an attempt.
+pub const ACKNOWLEDGE_WITHIN: Duration = Duration::from_secs(20);
+
 pub async fn run_attempt(
     job: Option<&dyn RegisteredType>,
     work: &WorkMessage,
     attempt: u32,
     function_deadline: Option<Instant>,
     progress: &dyn ProgressSink,
+    task: Option<&TaskHandle>,
 ) -> AttemptOutcome {
     let Some(job) = job else {
         return failed(
@@ -81,17 +87,26 @@ pub async fn run_attempt(
     };
     let settings = job.settings();
     let own_deadline = Instant::now() + settings.timeout;
-    let (deadline, function_first) = match working_deadline(function_deadline) {
-        Some(cutoff) if cutoff < own_deadline => (cutoff, true),
-        _ => (own_deadline, false),
+    // A worker that finishes later is given its attempt's own deadline; what this invocation
+    // waits for is only its acknowledgement.
+    let external = job.completion() == Completion::External;
+    let wait_until = match external {
+        true => Instant::now() + ACKNOWLEDGE_WITHIN,
+        false => own_deadline,
+    };
+    let (until, function_first) = match working_deadline(function_deadline) {
+        Some(cutoff) if cutoff < wait_until => (cutoff, true),
+        _ => (wait_until, false),
     };
     let context = JobContext {
         job_id: &work.message_id,
         correlation_id: &work.correlation_id,
         attempt,
-        deadline,
+        deadline: if external { own_deadline } else { until },
         progress,
+        task,
     };
+    let deadline = until;
     // A panic is the job's bug, not the batch's: it fails this attempt only.
     let run = AssertUnwindSafe(async {
         crate::crash_point!("job.run", &work.correlation_id);
@@ -100,6 +115,12 @@ pub async fn run_attempt(
     .catch_unwind();
     let result = match tokio::time::timeout_at(deadline + CANCEL_GRACE, run).await {
         Err(_elapsed) if function_first => return AttemptOutcome::OutOfTime,
+        Err(_elapsed) if external => {
+            return AttemptOutcome::Transient(format!(
+                "the worker did not acknowledge within {} s",
+                ACKNOWLEDGE_WITHIN.as_secs()
+            ));
+        }
         Err(_elapsed) => {
             let reason = format!("ran past its {} s timeout", settings.timeout.as_secs_f64());
             return match settings.on_timeout {
@@ -215,6 +236,7 @@ mod tests {
             1,
             function_deadline,
             &Nothing,
+            None,
         )
         .await
     }

@@ -17,7 +17,7 @@
 //! per progress report, then a `result` or `error` frame once the outcome is recorded. Frames
 //! are best effort: the claim, readable by id, is the record of truth.
 
-use super::attempt::run_attempt;
+use super::attempt::{AttemptOutcome, run_attempt};
 use super::decision::{After, Before, Delivered, after_running, before_running};
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::Clock;
@@ -32,6 +32,7 @@ use crate::domain::{ReplyTo, WorkId, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
+use courier_jobs::api::Completion;
 use courier_jobs::{JobSettings, ProgressSink, Registry};
 use courier_protocol::frames::FrameKind;
 use courier_protocol::queue::QueueMessage;
@@ -69,7 +70,7 @@ pub struct Limits {
 }
 
 pub struct MessageProcessor {
-    registry: Arc<Registry>,
+    pub(super) registry: Arc<Registry>,
     pub(super) ledger: Arc<dyn MessageLedger>,
     pub(super) dead_letters: Arc<dyn DeadLetterQueue>,
     retries: Arc<dyn RetryScheduler>,
@@ -78,6 +79,8 @@ pub struct MessageProcessor {
     pub(super) clock: Arc<dyn Clock>,
     /// Set on the processor of the ordered (FIFO) queue, whose jobs came over WebSocket.
     frames: Option<FrameSender>,
+    /// Workers that finish later: their tokens, timers and reruns.
+    pub(super) tasks: Option<super::tasks::Tasks>,
 }
 
 /// Progress goes onto the message's record (and to a WebSocket client); a failed write is
@@ -205,7 +208,14 @@ impl MessageProcessor {
             retries,
             callbacks,
             frames: None,
+            tasks: None,
         }
+    }
+
+    /// Runs declared types whose workers finish later.
+    pub fn with_tasks(mut self, tasks: super::tasks::Tasks) -> Self {
+        self.tasks = Some(tasks);
+        self
     }
 
     /// Sends frames to the WebSocket clients of bidirectional jobs.
@@ -262,7 +272,7 @@ impl MessageProcessor {
     /// Sends a finished job's last frame, then starts its callback. A frame whose post failed
     /// fails the message after the callback has started: its redelivery finds the job finished
     /// and sends the frame again.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         envelope: &WorkMessage,
         redirected: Option<&ReplyTo>,
@@ -295,6 +305,18 @@ impl MessageProcessor {
             self.release(record).await;
             return Err(ProcessError::OutOfTime);
         }
+        let message = match message {
+            Ok(QueueMessage::TaskCheck(check)) => {
+                let result = self.check_task(&record, check).await;
+                if let Err(ProcessError::Dependency(error)) = &result {
+                    let delay = self.redelivery_delay(receive_count);
+                    self.back_off(&tracing::Span::current(), &record, error, delay)
+                        .await;
+                }
+                return result;
+            }
+            other => other,
+        };
         let Some(Opened {
             body,
             envelope,
@@ -385,10 +407,38 @@ impl MessageProcessor {
             envelope,
             work: &work,
         };
+        // A worker that finishes later gets the attempt with its task token.
+        let external = job
+            .as_deref()
+            .filter(|j| j.completion() == Completion::External);
+        let handed = match external {
+            Some(j) => match self
+                .hand_to_worker(j, envelope, body, attempt, round)
+                .await?
+            {
+                Some(handed) => Some(handed),
+                None => return Ok(()),
+            },
+            None => None,
+        };
         let started = std::time::Instant::now();
-        let outcome = run_attempt(job.as_deref(), envelope, attempt, deadline, &progress).await;
+        let outcome = run_attempt(
+            job.as_deref(),
+            envelope,
+            attempt,
+            deadline,
+            &progress,
+            handed.as_ref().map(|h| &h.handle),
+        )
+        .await;
         crate::crash_point!("processor.before-outcome", &envelope.correlation_id);
         let ran = Some((attempt, started.elapsed()));
+        if let (Some(handed), Some(j), AttemptOutcome::Succeeded(_)) = (&handed, external, &outcome)
+        {
+            return self
+                .worker_acknowledged(envelope, attempt, handed, j.heartbeat())
+                .await;
+        }
 
         match after_running(outcome, round, retry.max_attempts) {
             After::Succeed(result) => {
@@ -447,7 +497,7 @@ impl MessageProcessor {
     /// Ends a job that failed for good. The letter goes to the dead-letter queue first: if
     /// recording then fails, the retry finds the record still RUNNING and repeats both, so the
     /// DLQ copy is never the one that goes missing. Answers where the job's frames go.
-    async fn fail_for_good(
+    pub(super) async fn fail_for_good(
         &self,
         body: &str,
         envelope: &WorkMessage,
@@ -639,7 +689,10 @@ impl MessageProcessor {
 
     /// The type's retry schedule, or the deployment's; either way no more attempts than the
     /// queue has receives (SQS would give up on the message first).
-    fn retry_policy(&self, job: Option<&dyn courier_jobs::api::RegisteredType>) -> RetryPolicy {
+    pub(super) fn retry_policy(
+        &self,
+        job: Option<&dyn courier_jobs::api::RegisteredType>,
+    ) -> RetryPolicy {
         let chosen = match job.and_then(|j| j.settings().retry) {
             Some(own) => RetryPolicy {
                 max_attempts: own.max_attempts,

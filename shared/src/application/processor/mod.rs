@@ -5,12 +5,14 @@ mod abandoned;
 mod attempt;
 mod decision;
 mod message;
+mod tasks;
 
 pub use attempt::{
     AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, lease_for, may_start, run_attempt,
 };
 
 pub use message::{Limits, MessageProcessor, ProcessError};
+pub use tasks::Tasks;
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).
 pub type Deadline = Option<tokio::time::Instant>;

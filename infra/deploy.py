@@ -221,7 +221,10 @@ def publish_job_types(template: dict) -> None:
          "--stack", STACK, "--output", "json", "job-types", "publish", str(document),
          "--bucket", BUCKET,
          "--claim-lifetime-seconds", str(lifetime),
-         "--example-job-types", PARAMETERS["ExampleJobTypes"]],
+         "--example-job-types", PARAMETERS["ExampleJobTypes"],
+         # The local stack lets callbacks and targets use http:// to its own hosts.
+         *[arg for host in LOCAL_SETTINGS["environment"]["CALLBACK_ALLOWED_HOSTS"].split(",")
+           for arg in ("--allow-http-host", host)]],
         capture_output=True, text=True,
     )
     if run.returncode != 0:

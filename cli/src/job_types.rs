@@ -9,9 +9,11 @@ pub fn compiled_names(examples: bool) -> Vec<&'static str> {
     let aws = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
+    // A deployed function always has a table, so `ledger` is registered wherever the
+    // examples are: any name stands in for it here.
     let options = courier_jobs::CatalogOptions {
         examples,
-        ledger_table: None,
+        ledger_table: Some("courier".into()),
     };
     courier_jobs::catalog(&options, &aws).names().collect()
 }
@@ -21,10 +23,12 @@ pub fn check(
     text: &str,
     claim_lifetime: Duration,
     compiled: &[&str],
+    plain_http_hosts: &[&str],
 ) -> Result<JobTypesDocument, String> {
     let limits = DeploymentLimits {
         claim_lifetime,
         compiled,
+        plain_http_hosts,
     };
     declared::parse(text, limits).map_err(|problems| {
         problems
@@ -75,9 +79,11 @@ pub fn lambda_target_arns(
 /// The object key a document is published under: named by its digest, so a changed document
 /// is a new key (and a redeploy) and an unchanged one changes nothing.
 pub fn object_key(prefix: &str, text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = hex::encode(&Sha256::digest(text.as_bytes())[..16]);
-    format!("{}/{digest}.json", prefix.trim_end_matches('/'))
+    format!(
+        "{}/{}.json",
+        prefix.trim_end_matches('/'),
+        declared::document_digest(text)
+    )
 }
 
 /// Where a stack keeps a declared HTTP target's signing secrets (an SSM SecureString: one or
@@ -303,25 +309,28 @@ mod tests {
     fn check_names_the_declared_types_or_every_problem_by_pointer() {
         let good = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"}},
                                      "mail": {"target": {"http": "https://mail.example/send"}}}}"#;
-        let document = check(good, DAY, &[]).unwrap();
+        let document = check(good, DAY, &[], &[]).unwrap();
         assert_eq!(summary(&document), "2 job types declared: mail, resize");
         let bad = r#"{"jobTypes": {"resize": {"target": {"lambda": "resize-fn"},
                                               "timeoutSeconds": 90000, "colour": 1}}}"#;
-        let problems = check(bad, DAY, &[]).unwrap_err();
+        let problems = check(bad, DAY, &[], &[]).unwrap_err();
         assert!(problems.starts_with("/jobTypes/resize: "), "{problems}");
     }
 
     #[test]
     fn a_compiled_types_name_is_refused() {
         let names = compiled_names(true);
-        assert!(names.contains(&"echo"), "{names:?}");
+        // Every name a deployed function registers (they all have a table for `ledger`).
+        for name in ["echo", "fail", "flaky", "ledger", "sha256", "sleep"] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
         let clash = r#"{"jobTypes": {"echo": {"target": {"lambda": "f"}}}}"#;
         assert!(
-            check(clash, DAY, &names)
+            check(clash, DAY, &names, &[])
                 .unwrap_err()
                 .starts_with("/jobTypes/echo: ")
         );
-        assert!(check(clash, DAY, &compiled_names(false)).is_ok());
+        assert!(check(clash, DAY, &compiled_names(false), &[]).is_ok());
     }
 
     #[test]
@@ -332,7 +341,7 @@ mod tests {
             "c": {"target": {"lambda": "thumbs:live"}},
             "d": {"target": {"lambda": "arn:aws:lambda:eu-west-1:111122223333:function:other"}},
             "e": {"target": {"http": "https://worker.example/x"}}}}"#;
-        let document = check(text, DAY, &[]).unwrap();
+        let document = check(text, DAY, &[], &[]).unwrap();
         assert_eq!(
             lambda_target_arns(&document, "aws", "us-east-1", "000000000000"),
             [

@@ -248,13 +248,17 @@ struct DeploymentFlags {
     /// The deployment's ExampleJobTypes: enabled, their names are taken.
     #[arg(long, value_parser = ["enabled", "disabled"], default_value = "enabled")]
     example_job_types: String,
+    /// A host HTTP targets may name with http:// (local development only; repeat for more).
+    #[arg(long, value_name = "HOST")]
+    allow_http_host: Vec<String>,
 }
 
 impl DeploymentFlags {
     fn check(&self, text: &str) -> Result<courier_jobs::declared::JobTypesDocument, String> {
         let compiled = job_types::compiled_names(self.example_job_types == "enabled");
         let lifetime = std::time::Duration::from_secs(self.claim_lifetime_seconds);
-        job_types::check(text, lifetime, &compiled)
+        let plain: Vec<&str> = self.allow_http_host.iter().map(String::as_str).collect();
+        job_types::check(text, lifetime, &compiled, &plain)
     }
 }
 

@@ -25,6 +25,14 @@ pub const INLINE_TIMEOUT_CEILING: Duration = Duration::from_secs(25);
 /// compiled type's).
 pub const DEFAULT_MAX_RESULT_BYTES: usize = crate::api::MAX_RESULT_BYTES;
 
+/// A document's digest as its published object is named by (`<prefix>/<digest>.json`): the
+/// first 16 bytes of its SHA-256, in hex. A function reading the document checks it, so an
+/// object replaced after its check is refused, not run.
+pub fn document_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
 /// Whether this version runs external completions (workers that report later).
 pub const EXTERNAL_COMPLETION: bool = false;
 
@@ -77,6 +85,9 @@ pub struct DeploymentLimits<'a> {
     pub claim_lifetime: Duration,
     /// The compiled types' names: a declared type may not take one.
     pub compiled: &'a [&'a str],
+    /// Hosts an HTTP target may name with `http://` (local development only: every other
+    /// target must be `https://`).
+    pub plain_http_hosts: &'a [&'a str],
 }
 
 #[derive(Deserialize)]
@@ -95,6 +106,52 @@ struct WireType {
     max_result_bytes: Option<usize>,
     completion: Option<Completion>,
     heartbeat_seconds: Option<u64>,
+}
+
+/// Where in a schema a reference or a definitions block is, if anywhere.
+fn reference_in(schema: &Value, at: &str) -> Option<String> {
+    match schema {
+        Value::Object(object) => object.iter().find_map(|(key, value)| {
+            let here = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+            match key.as_str() {
+                "$ref" | "$defs" | "definitions" | "$dynamicRef" => Some(here),
+                _ => reference_in(value, &here),
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| reference_in(item, &format!("{at}/{i}"))),
+        _ => None,
+    }
+}
+
+/// An HTTP target is `https://`, or `http://` to a host local development allows; no
+/// credentials in it.
+fn http_target_allowed(url: &str, plain_http_hosts: &[&str]) -> Result<(), String> {
+    let (plain, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => return Err("an HTTP target's URL is https://".into()),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("an HTTP target's URL holds no credentials".into());
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return Err("an HTTP target's URL names a host".into());
+    }
+    if plain && !plain_http_hosts.contains(&host) {
+        return Err(format!(
+            "an HTTP target's URL is https:// ({host} is not a host this deployment allows \
+             plain http to)"
+        ));
+    }
+    Ok(())
 }
 
 fn problem(pointer: impl Into<String>, message: impl Into<String>) -> DocumentError {
@@ -135,8 +192,19 @@ pub fn parse(
                 format!("{name:?} is a compiled job type of this deployment; choose another name"),
             ));
         }
+        if let Target::Http(url) = &declared.target
+            && let Err(message) = http_target_allowed(url, limits.plain_http_hosts)
+        {
+            problems.push(problem(format!("{at}/target/http"), message));
+        }
         let payload_schema = declared.payload_schema.unwrap_or(Value::Bool(true));
-        if let Err(error) = jsonschema::validator_for(&payload_schema) {
+        if let Some(at_ref) = reference_in(&payload_schema, "") {
+            problems.push(problem(
+                format!("{at}/payloadSchema{at_ref}"),
+                "a payload schema is self-contained here (it is published in the deployment's \
+                 API document as it is): write its subschemas inline, without $ref or $defs",
+            ));
+        } else if let Err(error) = jsonschema::validator_for(&payload_schema) {
             problems.push(problem(
                 format!("{at}/payloadSchema"),
                 format!("not a usable JSON Schema: {error}"),
@@ -207,6 +275,7 @@ mod tests {
     const LIMITS: DeploymentLimits<'static> = DeploymentLimits {
         claim_lifetime: Duration::from_secs(86_400),
         compiled: &["echo", "sleep"],
+        plain_http_hosts: &["127.0.0.1"],
     };
 
     fn pointers(document: Value) -> Vec<String> {
@@ -310,6 +379,36 @@ mod tests {
         );
         let broken = parse("{not json", LIMITS).unwrap_err();
         assert_eq!(broken[0].pointer, "");
+    }
+
+    #[test]
+    fn an_http_target_is_https_unless_its_host_is_allowed_plain_http() {
+        let target = |url: &str| json!({"jobTypes": {"a": {"target": {"http": url}}}});
+        assert!(parse(&target("https://worker.example/x").to_string(), LIMITS).is_ok());
+        assert!(parse(&target("http://127.0.0.1:6566/x").to_string(), LIMITS).is_ok());
+        for bad in [
+            "http://worker.example/x",
+            "https://user:pw@worker.example/x",
+            "http://127.0.0.1@evil.example/x",
+        ] {
+            assert_eq!(pointers(target(bad)), ["/jobTypes/a/target/http"], "{bad}");
+        }
+    }
+
+    /// A declared schema is published as it is: a reference would point nowhere in the
+    /// deployment's API document.
+    #[test]
+    fn a_payload_schema_with_references_is_refused_where_they_are() {
+        let schema = json!({"type": "object", "properties": {
+            "a": {"$ref": "#/$defs/A"}}, "$defs": {"A": {"type": "string"}}});
+        let document = json!({"jobTypes": {"a": {"target": {"lambda": "f"},
+                                                  "payloadSchema": schema}}});
+        let found = pointers(document);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("/jobTypes/a/payloadSchema/"),
+            "{found:?}"
+        );
     }
 
     #[test]

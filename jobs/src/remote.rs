@@ -198,6 +198,7 @@ mod tests {
             crate::declared::DeploymentLimits {
                 claim_lifetime: Duration::from_secs(3600),
                 compiled: &[],
+                plain_http_hosts: &["127.0.0.1"],
             },
         )
         .unwrap()

@@ -215,6 +215,7 @@ async fn main() {
         DeploymentLimits {
             claim_lifetime: Duration::from_secs(86_400),
             compiled: &[],
+            plain_http_hosts: &["127.0.0.1"],
         },
     )
     .expect("the examples' document holds");

@@ -82,7 +82,8 @@ impl TargetCaller for HttpTargets {
                     std::error::Error::source(&error).map_or(error.to_string(), |s| s.to_string())
                 ),
             };
-            JobError::transient(format!("calling {}: {what}", url.as_str()))
+            // The URL stays out of the reason: its query may hold what only the operator knows.
+            JobError::transient(format!("calling the service: {what}"))
         })?;
         let status = response.status().as_u16();
         let after = retry_after(response.headers());

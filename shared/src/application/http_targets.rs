@@ -59,15 +59,21 @@ fn reason_of(status: u16, body: &[u8]) -> String {
 }
 
 /// What the service's answer means: 2xx with JSON is the result; 408, 429 and 5xx are
-/// transient (after `Retry-After`, when it says); any other answer fails the job for good, a
-/// 4xx with the service's own reason.
+/// transient (after `Retry-After`, when it says), and so are 401, 403 and 404 — an endpoint
+/// or a secret not in place yet (a deploy ahead of its service, a rotation under way), which
+/// a retry may find fixed; any other answer fails the job for good, a 4xx with the service's
+/// own reason. A 5xx's body is not kept: it is the service's inside (a stack trace), not a
+/// reason for the caller.
 pub fn outcome(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Result<Value, JobError> {
     match status {
         200..=299 => serde_json::from_slice(body).map_err(|e| {
             JobError::permanent(format!("the service answered {status} without JSON: {e}"))
         }),
-        408 | 429 | 500..=599 => {
-            let reason = format!("the service answered {status}: {}", reason_of(status, body));
+        401 | 403 | 404 | 408 | 429 | 500..=599 => {
+            let reason = match status {
+                500..=599 => format!("the service answered {status}"),
+                _ => format!("the service answered {status}: {}", reason_of(status, body)),
+            };
             Err(match retry_after {
                 Some(after) => JobError::retry_after(reason, after),
                 None => JobError::transient(reason),
@@ -153,13 +159,18 @@ mod tests {
     fn busy_or_broken_services_are_retried_after_what_they_say() {
         let after = Some(Duration::from_secs(3));
         assert_eq!(
-            outcome(503, after, b""),
+            outcome(
+                503,
+                after,
+                b"Traceback (most recent call last): secret stuff"
+            ),
             Err(JobError::retry_after(
-                "the service answered 503: the service answered 503",
+                "the service answered 503",
                 Duration::from_secs(3)
-            ))
+            )),
+            "a 5xx's body stays the service's"
         );
-        for status in [408, 429, 500, 502] {
+        for status in [401, 403, 404, 408, 429, 500, 502] {
             assert!(
                 matches!(outcome(status, None, b"busy"), Err(JobError::Transient(_))),
                 "{status}"
@@ -179,8 +190,8 @@ mod tests {
             Err(JobError::permanent("plain words"))
         );
         assert_eq!(
-            outcome(404, None, b""),
-            Err(JobError::permanent("the service answered 404"))
+            outcome(410, None, b""),
+            Err(JobError::permanent("the service answered 410"))
         );
         assert!(matches!(
             outcome(302, None, b""),

@@ -40,11 +40,20 @@ async fn deployment_registry(
         s3 = s3.force_path_style(true); // an emulator serves buckets under paths
     }
     let s3 = aws_sdk_s3::Client::from_conf(s3.build());
-    let text = crate::adapters::aws::read_job_types_object(&s3, &object).await?;
+    let owner = std::env::var("AWS_ACCOUNT_ID")
+        .ok()
+        .filter(|a| !a.is_empty());
+    let text = crate::adapters::aws::read_job_types_object(&s3, &object, owner.as_deref()).await?;
     let compiled: Vec<&str> = registry.names().collect();
+    let policy = settings::callback_policy_from_env();
+    let plain_http: Vec<&str> = match policy.allow_http {
+        true => policy.allowed_hosts.iter().map(String::as_str).collect(),
+        false => Vec::new(),
+    };
     let limits = courier_jobs::declared::DeploymentLimits {
         claim_lifetime,
         compiled: &compiled,
+        plain_http_hosts: &plain_http,
     };
     let document = courier_jobs::declared::parse(&text, limits).map_err(|problems| {
         let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();

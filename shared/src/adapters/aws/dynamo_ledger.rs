@@ -383,7 +383,7 @@ fn failure_value(failure: &Failure) -> AttributeValue {
     AttributeValue::M(
         [
             ("kind".to_owned(), s(failure.kind.as_str())),
-            ("reason".to_owned(), s(&failure.reason)),
+            ("reason".to_owned(), super::bounded_reason(&failure.reason)),
         ]
         .into(),
     )
@@ -517,7 +517,7 @@ impl MessageLedger for DynamoMessageLedger {
             // The retry (a later delivery) may start at once: the lease goes.
             "SET #status = :to, lastError = :reason, updatedAt = :now REMOVE leaseUntil",
             &[],
-            vec![(":reason", s(reason))],
+            vec![(":reason", super::bounded_reason(reason))],
         )
         .await
         .map(|_| ())

@@ -277,7 +277,7 @@ impl TaskLedger for DynamoMessageLedger {
             .update_expression("SET lastError = :reason, updatedAt = :now REMOVE task, leaseUntil")
             .condition_expression("#status = :running AND task.attempt = :attempt")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":reason", super::bounded_reason(reason))
             .expression_attribute_values(":now", s(rfc3339(self.clock.now())))
             .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
             .expression_attribute_values(":attempt", n(attempt))

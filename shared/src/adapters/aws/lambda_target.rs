@@ -22,6 +22,42 @@ impl LambdaTargets {
     }
 }
 
+/// Why an `Invoke` failed, as the job's reason: the error's code only (its message names
+/// accounts, roles and ARNs, which are the operator's, in the log line, not the caller's).
+fn invoke_failed(
+    function: &str,
+    error: &aws_sdk_lambda::error::SdkError<
+        aws_sdk_lambda::operation::invoke::InvokeError,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> JobError {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    tracing::warn!(
+        function,
+        error = %aws_sdk_lambda::error::DisplayErrorContext(error),
+        "a target function could not be invoked"
+    );
+    let Some(service) = error.as_service_error() else {
+        return JobError::transient("the function could not be reached");
+    };
+    let code = service.code().unwrap_or("an error");
+    let reason = format!("the function could not be invoked ({code})");
+    if let aws_sdk_lambda::operation::invoke::InvokeError::TooManyRequestsException(throttled) =
+        service
+    {
+        let after = throttled
+            .retry_after_seconds()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(1);
+        return JobError::retry_after(reason, Duration::from_secs(after.max(1)));
+    }
+    // Too large a request or answer is the same on every attempt.
+    if service.is_request_too_large_exception() || code == "ResponseSizeTooLarge" {
+        return JobError::permanent(reason);
+    }
+    JobError::transient(reason)
+}
+
 /// An unhandled error as every Lambda runtime reports it.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -30,17 +66,42 @@ struct FunctionError {
     error_type: String,
 }
 
+/// The most of a function's error message kept as the job's reason.
+const REASON_CHARS: usize = 1000;
+
+/// The largest answer read at all: what a job may keep, and room for the JSON around it.
+/// Anything larger fails the job before it is parsed (a target cannot make the processor
+/// hold megabytes per job).
+fn readable(limit: usize) -> usize {
+    limit.saturating_mul(2).max(8 * 1024)
+}
+
+fn capped(text: &str) -> String {
+    text.chars().take(REASON_CHARS).collect()
+}
+
 /// What a function's answer means: its return value is the result; an error whose message
 /// starts with [`PERMANENT_ERROR_PREFIX`] (or of type [`PERMANENT_ERROR_TYPE`], as AWS names
 /// it) fails the job for good with the rest of the message as its reason; any other error is
-/// transient.
-pub fn outcome(function_error: Option<&str>, payload: &[u8]) -> Result<Value, JobError> {
+/// transient. `limit`: the largest result a job keeps.
+pub fn outcome(
+    function_error: Option<&str>,
+    payload: &[u8],
+    limit: usize,
+) -> Result<Value, JobError> {
+    if payload.len() > readable(limit) {
+        return Err(JobError::permanent(format!(
+            "the function answered {} bytes, over the {limit}-byte limit of a result",
+            payload.len()
+        )));
+    }
     if function_error.is_none() {
         return serde_json::from_slice(payload)
             .map_err(|e| JobError::permanent(format!("the function's answer is not JSON: {e}")));
     }
     let error: FunctionError = serde_json::from_slice(payload).unwrap_or_default();
-    let message = error.error_message.trim();
+    let message = capped(error.error_message.trim());
+    let message = message.as_str();
     if let Some(reason) = message.strip_prefix(PERMANENT_ERROR_PREFIX) {
         return Err(JobError::permanent(reason.trim()));
     }
@@ -51,6 +112,7 @@ pub fn outcome(function_error: Option<&str>, payload: &[u8]) -> Result<Value, Jo
         "" => function_error.unwrap_or("Unhandled"),
         kind => kind,
     };
+    let kind = capped(kind);
     Err(JobError::transient(format!(
         "the function failed ({kind}): {message}"
     )))
@@ -72,7 +134,7 @@ impl TargetCaller for LambdaTargets {
         let _ = timeout; // the attempt's own timeout bounds the call
         let body = serde_json::to_vec(request).expect("a task request is JSON");
         // The SDK retries throttling (`TooManyRequestsException`) itself, with backoff; what
-        // is left after that is a transient failure, on the job's own schedule.
+        // is left after that waits as long as Lambda says, on the job's own schedule.
         let answer = self
             .lambda
             .invoke()
@@ -80,21 +142,14 @@ impl TargetCaller for LambdaTargets {
             .payload(Blob::new(body))
             .send()
             .await
-            .map_err(|error| {
-                let permanent = error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_request_too_large_exception());
-                let reason = format!(
-                    "invoking {function}: {}",
-                    aws_sdk_lambda::error::DisplayErrorContext(&error)
-                );
-                match permanent {
-                    true => JobError::permanent(reason),
-                    false => JobError::transient(reason),
-                }
-            })?;
+            .map_err(|error| invoke_failed(function, &error))?;
         let payload = answer.payload().map_or(&b"null"[..], |p| p.as_ref());
-        outcome(answer.function_error(), payload)
+        // The largest result any job keeps (a type's own limit is applied after).
+        outcome(
+            answer.function_error(),
+            payload,
+            courier_jobs::api::MAX_RESULT_BYTES,
+        )
     }
 }
 
@@ -109,26 +164,54 @@ mod tests {
             .into_bytes()
     }
 
+    const LIMIT: usize = 64 * 1024;
+
     #[test]
     fn a_return_value_is_the_result() {
-        assert_eq!(outcome(None, br#"{"w": 2}"#), Ok(json!({"w": 2})));
-        assert_eq!(outcome(None, b"null"), Ok(Value::Null));
+        assert_eq!(outcome(None, br#"{"w": 2}"#, LIMIT), Ok(json!({"w": 2})));
+        assert_eq!(outcome(None, b"null", LIMIT), Ok(Value::Null));
         assert!(matches!(
-            outcome(None, b"<html>"),
+            outcome(None, b"<html>", LIMIT),
             Err(JobError::Permanent(_))
         ));
+    }
+
+    /// A target cannot make the processor parse megabytes: what no job could keep is refused
+    /// unread, answer or error alike; a long error message is cut.
+    #[test]
+    fn an_answer_too_large_to_keep_is_refused_before_it_is_read() {
+        let huge = format!("[{}0]", "0,".repeat(3 * 1024 * 1024));
+        match outcome(None, huge.as_bytes(), LIMIT) {
+            Err(JobError::Permanent(reason)) => assert!(reason.contains("over the"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let shouting = error("Runtime.HandlerError", &"x".repeat(300_000));
+        assert!(matches!(
+            outcome(Some("Unhandled"), &shouting, LIMIT),
+            Err(JobError::Permanent(_))
+        ));
+        let long = error(
+            "Runtime.HandlerError",
+            &format!("courier:permanent: {}", "y".repeat(5000)),
+        );
+        match outcome(Some("Unhandled"), &long, LIMIT) {
+            Err(JobError::Permanent(reason)) => {
+                assert!(reason.len() <= REASON_CHARS, "{}", reason.len())
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn a_marked_error_fails_for_good_in_any_runtime() {
         let emulator = error("Runtime.HandlerError", "courier:permanent: no such image");
         assert_eq!(
-            outcome(Some("Unhandled"), &emulator),
+            outcome(Some("Unhandled"), &emulator, LIMIT),
             Err(JobError::permanent("no such image"))
         );
         let aws = error("PermanentError", "no such image");
         assert_eq!(
-            outcome(Some("Unhandled"), &aws),
+            outcome(Some("Unhandled"), &aws, LIMIT),
             Err(JobError::permanent("no such image"))
         );
     }
@@ -137,13 +220,13 @@ mod tests {
     fn any_other_error_is_transient_and_says_what_it_was() {
         let crashed = error("Runtime.HandlerError", "connection reset");
         assert_eq!(
-            outcome(Some("Unhandled"), &crashed),
+            outcome(Some("Unhandled"), &crashed, LIMIT),
             Err(JobError::transient(
                 "the function failed (Runtime.HandlerError): connection reset"
             ))
         );
         assert!(matches!(
-            outcome(Some("Unhandled"), b"not json"),
+            outcome(Some("Unhandled"), b"not json", LIMIT),
             Err(JobError::Transient(_))
         ));
     }

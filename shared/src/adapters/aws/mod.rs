@@ -68,6 +68,18 @@ where
     }
 }
 
+/// The longest failure reason a record keeps: a reason can come from outside (a target's
+/// answer, a worker's report), and a record must stay well inside DynamoDB's 400 KB.
+pub(crate) const MAX_STORED_REASON_CHARS: usize = 2000;
+
+/// A reason as a record keeps it: at most [`MAX_STORED_REASON_CHARS`] characters.
+pub(crate) fn bounded_reason(reason: &str) -> AttributeValue {
+    match reason.char_indices().nth(MAX_STORED_REASON_CHARS) {
+        Some((end, _)) => s(format!("{}…", &reason[..end])),
+        None => s(reason),
+    }
+}
+
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -157,5 +169,20 @@ mod condition_tests {
             one_of("#status", "from", &["PENDING", "RUNNING"]).0,
             "#status IN (:from0, :from1)"
         );
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_reason_is_bounded_on_a_character_boundary() {
+        let long = "é".repeat(MAX_STORED_REASON_CHARS + 10);
+        let stored = bounded_reason(&long);
+        let text = stored.as_s().unwrap();
+        assert_eq!(text.chars().count(), MAX_STORED_REASON_CHARS + 1);
+        assert!(text.ends_with('…'));
+        assert_eq!(bounded_reason("short").as_s().unwrap(), "short");
     }
 }

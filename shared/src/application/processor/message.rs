@@ -458,7 +458,11 @@ impl MessageProcessor {
             After::Retry { reason, at_least } => {
                 self.ledger.record_retry(&work, &reason).await?;
                 self.report(envelope, crate::metrics::Outcome::Retried, ran);
-                let delay = retry.delay(receive_count, &mut rand::rng()).max(at_least);
+                // A target's Retry-After is honoured up to the schedule's longest delay: a queue's
+                // visibility (and a connection's FIFO group) is not the target's to hold for hours.
+                let delay = retry
+                    .delay(receive_count, &mut rand::rng())
+                    .max(at_least.min(retry.max_delay));
                 tracing::warn!(reason = %crate::telemetry::capped(&reason), receive_count, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
                 self.hand_back(record, delay).await;
                 Err(ProcessError::WillRetry(reason))

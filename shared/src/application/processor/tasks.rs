@@ -292,7 +292,7 @@ impl MessageProcessor {
     ) -> Result<(), ProcessError> {
         let delay = retry
             .delay(state.attempt, &mut rand::rng())
-            .max(at_least)
+            .max(at_least.min(retry.max_delay))
             .min(Duration::from_secs(900));
         tasks
             .requeue

@@ -23,12 +23,16 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_registry(courier_jobs::examples::offline())
+    }
+
+    fn with_registry(registry: courier_jobs::Registry) -> Self {
         let ledger = Arc::new(InMemoryLedger::default());
         let dead_letters = Arc::new(InMemoryDeadLetters::default());
         let retries = Arc::new(RecordingRetries::default());
         let callbacks = Arc::new(RecordingCallbacks::default());
         let processor = MessageProcessor::new(
-            Arc::new(courier_jobs::examples::offline()),
+            Arc::new(registry),
             ledger.clone(),
             dead_letters.clone(),
             retries.clone(),
@@ -176,6 +180,47 @@ async fn transient_failures_back_off_then_succeed() {
         delays[1] >= Duration::from_secs(2) && delays[1] <= Duration::from_secs(4),
         "{delays:?}"
     );
+}
+
+/// Fails with a `Retry-After` of `payload` seconds.
+struct Busy;
+
+#[async_trait::async_trait]
+impl courier_jobs::JobType for Busy {
+    const NAME: &'static str = "busy";
+    type Input = u64;
+    type Output = Value;
+
+    async fn run(
+        &self,
+        seconds: u64,
+        _: &courier_jobs::JobContext<'_>,
+    ) -> Result<Value, courier_jobs::JobError> {
+        Err(courier_jobs::JobError::retry_after(
+            "busy",
+            Duration::from_secs(seconds),
+        ))
+    }
+}
+
+/// A target's `Retry-After` is honoured, but never past the schedule's longest delay: a
+/// hostile or confused service cannot park a message (or a connection's FIFO group) for hours.
+#[tokio::test]
+async fn a_retry_after_is_honoured_up_to_the_schedules_longest_delay() {
+    let mut registry = courier_jobs::Registry::new();
+    registry.register(Busy);
+    let h = Harness::with_registry(registry);
+    for (seconds, expected) in [(30, 30), (36_000, 60)] {
+        let mut env = envelope("busy", json!(seconds));
+        env.message_id = format!("msg-busy-{seconds}");
+        assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+        let delay = *h.retries.delays().last().unwrap();
+        assert_eq!(
+            delay,
+            Duration::from_secs(expected),
+            "Retry-After {seconds}"
+        );
+    }
 }
 
 #[tokio::test]

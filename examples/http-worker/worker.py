@@ -35,6 +35,12 @@ import time
 import boto3
 
 TOLERANCE_SECONDS = 300
+# The job types this service runs, by path: each verifies with its own type's secret.
+ROUTES = {"/shout": "shout"}
+MAX_BODY_BYTES = 1024 * 1024
+# A signature that does not verify may mean a rotation: the secrets are read again, but not
+# more often than this (unsigned traffic cannot make every request wait on SSM).
+REREAD_AFTER_SECONDS = 30
 
 
 class Secrets:
@@ -43,19 +49,21 @@ class Secrets:
     def __init__(self, stack: str):
         self.prefix = f"/courier/{stack}/targets"
         self.ssm = boto3.client("ssm", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-        self.kept: dict[str, list[bytes]] = {}
+        self.kept: dict[str, tuple[float, list[bytes]]] = {}
         self.lock = threading.Lock()
 
     def get(self, job_type: str, fresh: bool = False) -> list[bytes]:
         with self.lock:
-            if fresh or job_type not in self.kept:
+            read_at, secrets = self.kept.get(job_type, (0.0, []))
+            if not secrets or (fresh and time.monotonic() - read_at > REREAD_AFTER_SECONDS):
                 value = self.ssm.get_parameter(
                     Name=f"{self.prefix}/{job_type}", WithDecryption=True
                 )["Parameter"]["Value"]
-                self.kept[job_type] = [
+                secrets = [
                     base64.b64decode(s.removeprefix("whsec_")) for s in value.replace(",", " ").split()
                 ]
-            return self.kept[job_type]
+                self.kept[job_type] = (time.monotonic(), secrets)
+            return secrets
 
 
 def signature_holds(secrets: list[bytes], headers, body: bytes) -> bool:
@@ -87,21 +95,26 @@ class Worker(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        try:
-            task = json.loads(body)
-            job_type = task["type"]
-        except (ValueError, KeyError):
-            return self.answer(400, {"title": "Bad Request", "detail": "not a task request"})
+        # The path says which type's work this is, and so which secret verifies it: never
+        # anything in the body, which is not verified yet.
+        job_type = ROUTES.get(self.path)
+        if job_type is None:
+            return self.answer(404, {"title": "Not Found", "detail": f"no work at {self.path}"})
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            return self.answer(413, {"title": "Content Too Large", "detail": "at most 1 MiB"})
+        body = self.rfile.read(length)
         verified = any(
             signature_holds(self.secrets.get(job_type, fresh), self.headers, body)
             for fresh in (False, True)
         )
         if not verified:
             return self.answer(401, {"title": "Unauthorized", "detail": "the signature does not verify"})
-        if self.path != "/shout":
-            return self.answer(404, {"title": "Not Found", "detail": f"no work at {self.path}"})
-        payload = task["payload"]
+        try:
+            task = json.loads(body)
+            payload = task["payload"]
+        except (ValueError, KeyError):
+            return self.answer(400, {"title": "Bad Request", "detail": "not a task request"})
         if payload.get("reject"):
             return self.answer(422, {"title": "Unprocessable Content", "detail": payload["reject"]})
         if task["attempt"] <= payload.get("busyAttempts", 0):

@@ -108,6 +108,11 @@ def for_the_emulator(template: dict) -> dict:
     variables["WEBSOCKET_MANAGEMENT_URL"] = {
         "Fn::Sub": ENDPOINT + "/_aws/execute-api/${WebSocketApi}/v1"
     }
+    # Workers report to the emulator's path of the HTTP API.
+    processor = resources["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    processor["TASK_REPORT_URL"] = {
+        "Fn::Sub": ENDPOINT + "/_aws/execute-api/${HttpApi}/$default/v1/tasks/report"
+    }
     # Development only: http:// callback URLs, and the local receivers' hosts past the SSRF guard.
     variables.update(LOCAL_SETTINGS["environment"])
     # The emulator serves its Cognito pools' keys itself, not at the issuer's address.

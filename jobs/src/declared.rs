@@ -34,7 +34,7 @@ pub fn document_digest(text: &str) -> String {
 }
 
 /// Whether this version runs external completions (workers that report later).
-pub const EXTERNAL_COMPLETION: bool = false;
+pub const EXTERNAL_COMPLETION: bool = true;
 
 /// Where a declared type's attempts run.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -246,6 +246,17 @@ pub fn parse(
                 ),
             ));
         }
+        if let Some(heartbeat) = declared.heartbeat_seconds
+            && Duration::from_secs(heartbeat) > timeout
+        {
+            problems.push(problem(
+                format!("{at}/heartbeatSeconds"),
+                format!(
+                    "a heartbeat of {heartbeat} s is longer than the attempt's {} s timeout",
+                    timeout.as_secs()
+                ),
+            ));
+        }
         types.insert(
             name,
             DeclaredType {
@@ -368,6 +379,14 @@ mod tests {
                                                  "timeoutSeconds": 26}}})),
             ["/jobTypes/a/timeoutSeconds"],
             "an inline attempt must fit one processor invocation"
+        );
+        assert_eq!(
+            pointers(json!({"jobTypes": {"a": {"target": {"lambda": "fn"},
+                                                 "completion": "external",
+                                                 "heartbeatSeconds": 61,
+                                                 "timeoutSeconds": 60}}})),
+            ["/jobTypes/a/heartbeatSeconds"],
+            "a heartbeat fits in its attempt"
         );
         assert_eq!(
             pointers(json!({"jobTypes": {"echo": ok()}})),

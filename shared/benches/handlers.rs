@@ -66,6 +66,11 @@ fn state() -> AppState {
             default_max_attempts: 5,
             max_receive_count: 20,
         },
+        tasks: Arc::new(courier_shared::application::task_reports::TaskReports::new(
+            Arc::new(courier_shared::adapters::memory::InMemoryTasks::default()),
+            Arc::new(courier_shared::adapters::memory::RecordingTaskChecks::default()),
+            None,
+        )),
     }
 }
 

@@ -852,3 +852,177 @@ impl crate::application::ports::SecretSealer for InMemorySealer {
             .map_err(|e| PortError::new("open secret", e.to_string()))
     }
 }
+
+/// Attempts of workers that finish later, on the same conditions as the DynamoDB ledger's.
+#[derive(Default)]
+pub struct InMemoryTasks {
+    entries: Mutex<HashMap<String, (bool, crate::domain::TaskState)>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryTasks {
+    /// Ends the job (for good) without touching its attempt.
+    pub fn finish(&self, job: &JobId) {
+        if let Some(entry) = self.entries.lock().unwrap().get_mut(job.as_str()) {
+            entry.0 = false;
+        }
+    }
+
+    pub fn state(&self, job: &JobId) -> Option<crate::domain::TaskState> {
+        self.entries
+            .lock()
+            .unwrap()
+            .get(job.as_str())
+            .map(|e| e.1.clone())
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::TaskLedger for InMemoryTasks {
+    async fn begin(
+        &self,
+        job: &JobId,
+        begin: &crate::application::ports::TaskBegin,
+    ) -> Result<bool, PortError> {
+        self.fail.check("task begin")?;
+        let state = crate::domain::TaskState {
+            attempt: begin.attempt,
+            round: begin.round,
+            digest: begin.digest.clone(),
+            awaiting: false,
+            last_heard: OffsetDateTime::now_utc(),
+            heartbeat: begin.heartbeat,
+            attempt_by: begin.attempt_by,
+            reported: None,
+            envelope: begin.envelope.clone(),
+        };
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(job.to_string(), (true, state));
+        Ok(true)
+    }
+
+    async fn acknowledged(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        _attempt_by: OffsetDateTime,
+    ) -> Result<bool, PortError> {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get_mut(job.as_str()) {
+            Some((true, state)) if state.attempt == attempt => {
+                state.awaiting = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn report(
+        &self,
+        token: &crate::domain::TaskToken,
+        report: &courier_protocol::task::TaskReport,
+    ) -> Result<crate::application::ports::ReportAnswer, PortError> {
+        use crate::application::ports::{ReportAnswer, ReportRefusal};
+        use courier_protocol::task::TaskReport;
+        self.fail.check("task report")?;
+        let mut entries = self.entries.lock().unwrap();
+        let Some((running, state)) = entries.get_mut(token.job_id.as_str()) else {
+            return Ok(ReportAnswer::Refused(ReportRefusal::Unknown));
+        };
+        let refusal = if state.attempt == token.attempt && state.digest != token.digest {
+            Some(ReportRefusal::Unknown)
+        } else if state.attempt != token.attempt {
+            Some(ReportRefusal::Stale)
+        } else if !*running {
+            Some(ReportRefusal::Finished)
+        } else if state.attempt_by <= OffsetDateTime::now_utc() {
+            Some(ReportRefusal::Expired)
+        } else if state.reported.is_some() {
+            Some(ReportRefusal::AlreadyReported)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            return Ok(ReportAnswer::Refused(refusal));
+        }
+        state.last_heard = OffsetDateTime::now_utc();
+        let settle = match report {
+            TaskReport::Result(result) => {
+                state.reported = Some(crate::domain::Reported::Result(result.clone()));
+                true
+            }
+            TaskReport::Error { kind, reason } => {
+                state.reported = Some(crate::domain::Reported::Error {
+                    kind: *kind,
+                    reason: reason.clone(),
+                });
+                true
+            }
+            TaskReport::Progress { .. } | TaskReport::Heartbeat => false,
+        };
+        Ok(ReportAnswer::Recorded {
+            claim: None,
+            settle,
+        })
+    }
+
+    async fn task(
+        &self,
+        job: &JobId,
+    ) -> Result<Option<crate::application::ports::TaskView>, PortError> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .get(job.as_str())
+            .map(|(running, state)| crate::application::ports::TaskView {
+                running: *running,
+                task: Some(state.clone()),
+                reply_to: None,
+            }))
+    }
+
+    async fn retire(&self, job: &JobId, attempt: u32, _reason: &str) -> Result<bool, PortError> {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get(job.as_str()) {
+            Some((true, state)) if state.attempt == attempt => {
+                entries.remove(job.as_str());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn rearm(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        _due: Option<i64>,
+        _next: i64,
+    ) -> Result<bool, PortError> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .get(job.as_str())
+            .is_some_and(|(running, state)| *running && state.attempt == attempt))
+    }
+}
+
+/// Task checks, recorded with their delays.
+#[derive(Default)]
+pub struct RecordingTaskChecks(pub Mutex<Vec<(courier_protocol::queue::TaskCheck, Duration)>>);
+
+#[async_trait]
+impl crate::application::ports::TaskChecks for RecordingTaskChecks {
+    async fn schedule(
+        &self,
+        check: &courier_protocol::queue::TaskCheck,
+        delay: Duration,
+    ) -> Result<(), PortError> {
+        self.0.lock().unwrap().push((check.clone(), delay));
+        Ok(())
+    }
+}

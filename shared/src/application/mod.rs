@@ -13,4 +13,5 @@ pub mod notifier;
 pub mod ports;
 pub mod processor;
 pub mod ssrf;
+pub mod task_reports;
 pub mod webhook_endpoints;

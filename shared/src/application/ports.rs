@@ -287,10 +287,10 @@ pub struct TaskView {
 /// What a report did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReportAnswer {
-    /// Recorded on the claim (or the same outcome was already): `settle` when it ends the
-    /// attempt and the processor is to be told.
+    /// Recorded on the claim (or the same outcome was already): the claim as it is now, and
+    /// `settle` when the report ends the attempt and the processor is to be told.
     Recorded {
-        reply_to: Option<ReplyTo>,
+        claim: Option<Box<Claim>>,
         settle: bool,
     },
     Refused(ReportRefusal),

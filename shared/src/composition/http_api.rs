@@ -3,11 +3,13 @@
 use super::settings::HttpApiSettings;
 use super::{JobCatalog, load_aws_config, start};
 use crate::adapters::aws::{
-    DynamoClaimStore, DynamoIdempotencyStore, DynamoWebhookEndpoints, KmsSecretSealer, SqsWorkQueue,
+    DynamoClaimStore, DynamoIdempotencyStore, DynamoMessageLedger, DynamoWebhookEndpoints,
+    KmsSecretSealer, SqsWorkQueue,
 };
 use crate::adapters::http::{AppState, GatewayRequestId};
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
+use crate::application::task_reports::TaskReports;
 use crate::application::webhook_endpoints::WebhookEndpoints;
 use crate::domain::Principal;
 use std::sync::Arc;
@@ -28,13 +30,28 @@ pub fn wire(
         dynamodb.clone(),
         &settings.table_name,
     ));
+    let work_queue = SqsWorkQueue::new(aws_sdk_sqs::Client::new(config), &settings.work_queue_url);
+    let tasks = TaskReports::new(
+        Arc::new(DynamoMessageLedger::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            // Only attempts' claims are written through it: no message record to keep.
+            std::time::Duration::ZERO,
+            clock.clone(),
+        )),
+        Arc::new(work_queue.clone()),
+        Some(super::frame_sender(
+            config,
+            dynamodb.clone(),
+            &settings.table_name,
+            &settings.websocket_management_url,
+            clock.clone(),
+        )),
+    );
     AppState {
         intake: Arc::new(Intake {
             registry: Arc::new(jobs),
-            queue: Arc::new(SqsWorkQueue::new(
-                aws_sdk_sqs::Client::new(config),
-                &settings.work_queue_url,
-            )),
+            queue: Arc::new(work_queue),
             claims: claims.clone(),
             idempotency: Arc::new(DynamoIdempotencyStore::new(
                 dynamodb,
@@ -55,6 +72,7 @@ pub fn wire(
         }),
         clock,
         attempt_limits: settings.attempt_limits,
+        tasks: Arc::new(tasks),
     }
 }
 

@@ -6,13 +6,13 @@ use super::{JobCatalog, frame_sender, load_aws_config, start};
 use crate::adapters::aws::SsmTargetSecrets;
 use crate::adapters::aws::{
     DynamoMessageLedger, LambdaTargets, QueuedCallbackStarter, SqsDeadLetterQueue,
-    SqsRetryScheduler,
+    SqsRetryScheduler, SqsWorkQueue,
 };
 use crate::adapters::http_target::HttpTargets;
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::consumer::SqsEvent;
-use crate::application::processor::{Inboxes, Limits, MessageProcessor, WorkConsumer};
+use crate::application::processor::{Inboxes, Limits, MessageProcessor, Tasks, WorkConsumer};
 use courier_jobs::remote::{ByKind, TargetCaller};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
@@ -70,6 +70,13 @@ pub fn wire(
             clock.clone(),
         )
     };
+    let standard_queue = SqsWorkQueue::new(sqs.clone(), &settings.work_queue_url);
+    let tasks = Tasks {
+        ledger: ledger.clone(),
+        checks: Arc::new(standard_queue.clone()),
+        requeue: Arc::new(standard_queue),
+        report_url: settings.task_report_url.clone(),
+    };
     let frames = frame_sender(
         config,
         dynamodb.clone(),
@@ -78,8 +85,12 @@ pub fn wire(
         clock.clone(),
     );
     WorkConsumer {
-        standard: processor(&settings.dead_letter_queue_url).with_frames(frames.clone()),
-        ordered: processor(&settings.ordered_dead_letter_queue_url).with_frames(frames),
+        standard: processor(&settings.dead_letter_queue_url)
+            .with_frames(frames.clone())
+            .with_tasks(tasks.clone()),
+        ordered: processor(&settings.ordered_dead_letter_queue_url)
+            .with_frames(frames)
+            .with_tasks(tasks),
         inboxes: Inboxes {
             standard: queue_name(&settings.dead_letter_inbox_url),
             ordered: queue_name(&settings.ordered_dead_letter_inbox_url),

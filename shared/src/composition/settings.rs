@@ -141,6 +141,9 @@ pub struct HttpApiSettings {
     /// The deployment's retry limits (`MaxAttempts`, `MaxReceiveCount`), as the job types'
     /// listing states them.
     pub attempt_limits: crate::application::job_types::AttemptLimits,
+    /// The WebSocket API's `@connections` endpoint: a worker's progress reaches the job's
+    /// client from here.
+    pub websocket_management_url: String,
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -161,6 +164,7 @@ pub fn callback_policy_from_env() -> crate::application::ssrf::SsrfPolicy {
 impl HttpApiSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
             idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
@@ -209,6 +213,9 @@ pub struct ProcessorSettings {
     /// Where HTTP targets' signing secrets are (`TARGET_SECRETS_PREFIX`: SSM parameters
     /// `<prefix>/<job type>`).
     pub target_secrets_prefix: String,
+    /// Where workers that finish later report (`TASK_REPORT_URL`: the HTTP API's
+    /// `POST /v1/tasks/report`).
+    pub task_report_url: String,
 }
 
 impl ProcessorSettings {
@@ -231,6 +238,7 @@ impl ProcessorSettings {
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
             target_policy: callback_policy_from_env(),
             target_secrets_prefix: std::env::var("TARGET_SECRETS_PREFIX").unwrap_or_default(),
+            task_report_url: std::env::var("TASK_REPORT_URL").unwrap_or_default(),
         })
     }
 }

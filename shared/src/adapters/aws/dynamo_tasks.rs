@@ -4,6 +4,7 @@
 //! that attempt; a report's also on its token's digest, so a report that is refused changed
 //! nothing.
 
+use super::dynamo_claims::claim_from_item;
 use super::dynamo_ledger::{DynamoMessageLedger, reply_to_of};
 use super::{n, port_error, s};
 use crate::application::clock::rfc3339;
@@ -100,7 +101,7 @@ fn refusal(old: Option<&Item>, token: &TaskToken, report: &Reported, now: i64) -
         // The same outcome again (a worker retrying its report): recorded already.
         Some(earlier) if reported_text(earlier) == reported_text(report) => {
             ReportAnswer::Recorded {
-                reply_to: reply_to_of(old),
+                claim: claim_from_item(old).map(Box::new),
                 settle: true,
             }
         }
@@ -227,7 +228,7 @@ impl TaskLedger for DynamoMessageLedger {
         }
         match request.send().await {
             Ok(out) => Ok(ReportAnswer::Recorded {
-                reply_to: reply_to_of(&out.attributes.unwrap_or_default()),
+                claim: claim_from_item(&out.attributes.unwrap_or_default()).map(Box::new),
                 settle: outcome.is_some(),
             }),
             Err(error) => match error.into_service_error() {

@@ -12,6 +12,7 @@ pub mod problem;
 mod router;
 mod state;
 mod submission;
+mod tasks;
 mod webhook_endpoints;
 
 pub use caller::Caller;

@@ -492,6 +492,140 @@ async fn exchanges() -> Vec<Exchange> {
         )
         .await,
     );
+    out.extend(task_report_exchanges().await);
+    out
+}
+
+/// `POST /v1/tasks/report`'s statuses, on attempts begun in the in-memory task ledger.
+async fn task_report_exchanges() -> Vec<Exchange> {
+    use crate::application::ports::{TaskBegin, TaskLedger};
+    use crate::domain::{JobId, TaskToken};
+    const PATH: &str = "/v1/tasks/report";
+    let h = Harness::new();
+    let begin = |attempt: u32, token: &TaskToken, ahead: i64| TaskBegin {
+        attempt,
+        round: attempt,
+        digest: token.digest.clone(),
+        attempt_by: time::OffsetDateTime::now_utc() + time::Duration::seconds(ahead),
+        heartbeat: None,
+        envelope: "{}".into(),
+    };
+    let job = |n: u8| JobId::parse(&format!("0f8fad5b-d9cb-469f-a165-70867728950{n}")).unwrap();
+    // Job 1: a running attempt; job 2: its attempt's time is up; job 3: finished; job 4: on
+    // attempt 2, reported with attempt 1's token.
+    let (live, live_token) = TaskToken::issue(&job(1), 1, [1; 32]);
+    h.tasks
+        .begin(&job(1), &begin(1, &live_token, 600))
+        .await
+        .unwrap();
+    let (late, late_token) = TaskToken::issue(&job(2), 1, [2; 32]);
+    h.tasks
+        .begin(&job(2), &begin(1, &late_token, -5))
+        .await
+        .unwrap();
+    let (done, done_token) = TaskToken::issue(&job(3), 1, [3; 32]);
+    h.tasks
+        .begin(&job(3), &begin(1, &done_token, 600))
+        .await
+        .unwrap();
+    h.tasks.finish(&job(3));
+    let (old, _) = TaskToken::issue(&job(4), 1, [4; 32]);
+    let (_, current) = TaskToken::issue(&job(4), 2, [5; 32]);
+    h.tasks
+        .begin(&job(4), &begin(2, &current, 600))
+        .await
+        .unwrap();
+    let (forged, _) = TaskToken::issue(&job(1), 1, [9; 32]);
+    let json = "application/json";
+    let big = format!(r#"{{"result": "{}"}}"#, "x".repeat(70 * 1024));
+    let mut out = Vec::new();
+    for (token, body, content_type) in [
+        (
+            Some(live.as_str()),
+            r#"{"progress": 30, "message": "encoding"}"#.to_owned(),
+            json,
+        ),
+        (
+            Some(live.as_str()),
+            r#"{"heartbeat": true}"#.to_owned(),
+            json,
+        ),
+        (
+            Some(live.as_str()),
+            r#"{"result": {"done": true}}"#.to_owned(),
+            json,
+        ),
+        (
+            Some(live.as_str()),
+            r#"{"error": {"kind": "permanent", "reason": "x"}}"#.to_owned(),
+            json,
+        ),
+        (Some(live.as_str()), r#"{"progress": 101}"#.to_owned(), json),
+        (Some(live.as_str()), big, json),
+        (Some(live.as_str()), "not json".to_owned(), json),
+        (
+            Some(live.as_str()),
+            r#"{"heartbeat": true}"#.to_owned(),
+            "text/plain",
+        ),
+        (None, r#"{"heartbeat": true}"#.to_owned(), json),
+        (
+            Some(forged.as_str()),
+            r#"{"heartbeat": true}"#.to_owned(),
+            json,
+        ),
+        (
+            Some("not-a-token"),
+            r#"{"heartbeat": true}"#.to_owned(),
+            json,
+        ),
+        (
+            Some(late.as_str()),
+            r#"{"heartbeat": true}"#.to_owned(),
+            json,
+        ),
+        (
+            Some(done.as_str()),
+            r#"{"heartbeat": true}"#.to_owned(),
+            json,
+        ),
+        (
+            Some(old.as_str()),
+            r#"{"heartbeat": true}"#.to_owned(),
+            json,
+        ),
+    ] {
+        let headers: Vec<(&str, &str)> = token
+            .map(|t| vec![("courier-task-token", t)])
+            .unwrap_or_default();
+        out.push(call(&h, "POST", PATH, PATH, content_type, body, &headers).await);
+    }
+    let too_large = format!(r#"{{"result": "{}"}}"#, "x".repeat(200 * 1024));
+    out.push(
+        call(
+            &h,
+            "POST",
+            PATH,
+            PATH,
+            json,
+            too_large,
+            &[("courier-task-token", live.as_str())],
+        )
+        .await,
+    );
+    h.tasks.fail.set(true);
+    out.push(
+        call(
+            &h,
+            "POST",
+            PATH,
+            PATH,
+            json,
+            r#"{"heartbeat": true}"#.into(),
+            &[("courier-task-token", live.as_str())],
+        )
+        .await,
+    );
     out
 }
 

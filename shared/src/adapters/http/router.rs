@@ -4,6 +4,7 @@ use super::jobs::{cancel_job, get_job, post_job};
 use super::messages::post_message;
 use super::problem::Problem;
 pub use super::state::AppState;
+use super::tasks::report_task;
 use super::webhook_endpoints::{create_endpoint, delete_endpoint, get_endpoint, rotate_secret};
 use axum::Router;
 use axum::extract::Request;
@@ -36,6 +37,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/jobs"),
     ("GET", "/v1/job-types"),
     ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/tasks/report"),
     ("GET", "/v1/jobs/{id}"),
     ("DELETE", "/v1/jobs/{id}"),
     ("POST", "/v1/webhook-endpoints"),
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs", post(post_job))
         .route("/v1/job-types", get(list_job_types))
         .route("/v1/openapi.json", get(api_document))
+        .route("/v1/tasks/report", post(report_task))
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .route("/v1/webhook-endpoints", post(create_endpoint))
         .route(

@@ -19,4 +19,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The deployment's retry limits, for the job types' listing.
     pub attempt_limits: AttemptLimits,
+    /// Reports of workers that finish later.
+    pub tasks: Arc<crate::application::task_reports::TaskReports>,
 }

@@ -20,6 +20,8 @@ pub(super) struct Harness {
     clock: Arc<FixedClock>,
     idempotency: Arc<InMemoryIdempotencyStore>,
     pub(super) endpoints: Arc<InMemoryWebhookEndpoints>,
+    pub(super) tasks: Arc<crate::adapters::memory::InMemoryTasks>,
+    pub(super) task_checks: Arc<crate::adapters::memory::RecordingTaskChecks>,
     state: AppState,
 }
 
@@ -30,6 +32,8 @@ impl Harness {
         let claims = Arc::new(InMemoryClaims::default());
         let clock = Arc::new(FixedClock::at(datetime!(2026-11-23 12:00:00.5 UTC)));
         let endpoints = Arc::new(InMemoryWebhookEndpoints::default());
+        let tasks = Arc::new(crate::adapters::memory::InMemoryTasks::default());
+        let task_checks = Arc::new(crate::adapters::memory::RecordingTaskChecks::default());
         let state = AppState {
             intake: Arc::new(crate::application::intake::Intake {
                 registry: Arc::new(courier_jobs::examples::offline()),
@@ -55,8 +59,15 @@ impl Harness {
                 default_max_attempts: 5,
                 max_receive_count: 20,
             },
+            tasks: Arc::new(crate::application::task_reports::TaskReports::new(
+                tasks.clone(),
+                task_checks.clone(),
+                None,
+            )),
         };
         Self {
+            tasks,
+            task_checks,
             queue,
             claims,
             clock,

@@ -20,6 +20,7 @@ use crate::application::consumer::Delivery;
 use crate::application::ports::{Abandonment, Failure, FailureKind};
 use crate::domain::{JobStatus, WorkMessage};
 use aws_lambda_events::event::sqs::SqsMessage;
+use courier_protocol::queue::QueueMessage;
 use tracing::Instrument;
 
 impl MessageProcessor {
@@ -27,6 +28,12 @@ impl MessageProcessor {
     pub async fn settle_abandoned(&self, delivery: Delivery) -> Result<(), ProcessError> {
         let receive_count = delivery.receive_count();
         let Delivery { record, message } = delivery;
+        // A task check SQS gave up on (its looks kept meeting a dependency error) is an
+        // attempt's timer: it goes on, later, rather than leave the attempt with none.
+        let message = match message {
+            Ok(QueueMessage::TaskCheck(check)) => return self.resume_task_check(&check).await,
+            other => other,
+        };
         let Some(Opened {
             body,
             envelope,

@@ -127,6 +127,20 @@ impl MessageProcessor {
         Ok(())
     }
 
+    /// A task check from the dead-letter inbox: sent on again a minute later.
+    pub(super) async fn resume_task_check(&self, check: &TaskCheck) -> Result<(), ProcessError> {
+        tracing::warn!(
+            job_id = %crate::telemetry::capped(&check.job_id),
+            attempt = check.attempt,
+            "a task check SQS gave up on goes on in a minute"
+        );
+        self.tasks()?
+            .checks
+            .schedule(check, Duration::from_secs(60))
+            .await?;
+        Ok(())
+    }
+
     /// Handles one task check from the work queue.
     pub(super) async fn check_task(
         &self,

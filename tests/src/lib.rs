@@ -205,6 +205,33 @@ impl Stack {
 
     /// Moves a job's claim past its lifetime (`expiresAt` and `ttl`), as if the claim lifetime
     /// had run out while the job waited (a backlog), before DynamoDB's TTL sweep removed it.
+    /// Returns just after the emulator's TTL reaper has run (it sweeps every 60 s): a claim
+    /// aged with [`Self::age_claim`] then stays readable for the processor for most of a minute,
+    /// where on AWS the sweep lags expiry by hours. Without this, a sweep landing between the
+    /// ageing and the processor's read would take the claim, and the job, out of the test.
+    pub async fn after_a_ttl_sweep(&self) {
+        let canary = format!("TTL-CANARY#{}", uuid::Uuid::new_v4());
+        let past = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 1;
+        self.dynamodb
+            .put_item()
+            .table_name(self.output("TableName"))
+            .item("pk", AttributeValue::S(canary.clone()))
+            .item("ttl", AttributeValue::N(past.to_string()))
+            .send()
+            .await
+            .expect("PutItem");
+        eventually_within(
+            Duration::from_secs(75),
+            "the emulator's TTL sweep",
+            || async { self.item(&canary).await.is_none().then_some(()) },
+        )
+        .await;
+    }
+
     pub async fn age_claim(&self, id: &str) {
         let past = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

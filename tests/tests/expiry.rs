@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn a_job_that_expires_while_it_waits_fails_expired_and_its_callback_says_so() {
     let stack = Stack::load().await;
+    stack.after_a_ttl_sweep().await;
     let receiver = Receiver::start(vec![], None).await;
     let endpoint = stack.register_endpoint(&receiver.url).await;
     let reply = stack
@@ -52,6 +53,7 @@ async fn a_job_that_expires_while_it_waits_fails_expired_and_its_callback_says_s
 #[tokio::test]
 async fn a_websocket_job_that_expires_behind_another_gets_an_expired_error_frame() {
     let stack = Stack::load().await;
+    stack.after_a_ttl_sweep().await;
     let mut ws = connect(&stack).await;
     // The second waits behind the first (one message group per connection).
     ws.submit(&SubmitFrame::new("ahead", "sleep", json!({"ms": 3000})))

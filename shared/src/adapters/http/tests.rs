@@ -640,3 +640,62 @@ mod webhook_endpoints {
         assert_eq!(status, StatusCode::OK, "still there for its owner");
     }
 }
+
+/// A worker's outcome is recorded and the processor told at once (a task check with no
+/// delay); progress and heartbeats tell it nothing; a refused report changes nothing.
+#[tokio::test]
+async fn a_reported_outcome_asks_the_processor_to_settle_it_and_nothing_else_does() {
+    use crate::application::ports::{TaskBegin, TaskLedger};
+    use crate::domain::{JobId, Reported, TaskToken};
+    let h = Harness::new();
+    let job = JobId::parse("0f8fad5b-d9cb-469f-a165-70867728950e").unwrap();
+    let (token, issued) = TaskToken::issue(&job, 1, [3; 32]);
+    let begin = TaskBegin {
+        attempt: 1,
+        round: 1,
+        digest: issued.digest,
+        attempt_by: time::OffsetDateTime::now_utc() + time::Duration::minutes(10),
+        heartbeat: None,
+        envelope: "{}".into(),
+    };
+    h.tasks.begin(&job, &begin).await.unwrap();
+    let header = [("courier-task-token", token.as_str())];
+    for progress in [r#"{"progress": 40}"#, r#"{"heartbeat": true}"#] {
+        let (status, _, _) = h.post_to("/v1/tasks/report", progress, &header).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    assert!(h.task_checks.0.lock().unwrap().is_empty());
+    let (status, _, body) = h
+        .post_to(
+            "/v1/tasks/report",
+            r#"{"result": {"frames": 120}}"#,
+            &header,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body, json!({"jobId": job.to_string(), "attempt": 1}));
+    let checks = h.task_checks.0.lock().unwrap().clone();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(
+        (checks[0].0.attempt, checks[0].1),
+        (1, std::time::Duration::ZERO)
+    );
+    assert_eq!(
+        h.tasks.state(&job).unwrap().reported,
+        Some(Reported::Result(json!({"frames": 120})))
+    );
+    // Another outcome now is refused, and leaves the first as it was.
+    let (status, _, body) = h
+        .post_to(
+            "/v1/tasks/report",
+            r#"{"error": {"kind": "permanent", "reason": "changed my mind"}}"#,
+            &header,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["type"], "urn:courier:problem:already-reported");
+    assert_eq!(
+        h.tasks.state(&job).unwrap().reported,
+        Some(Reported::Result(json!({"frames": 120})))
+    );
+}

@@ -61,8 +61,8 @@ PARAMETERS = {
 JOB_TYPES = os.environ.get("COURIER_JOB_TYPES", "")
 # examples/job-types.json names the example HTTP worker where it runs beside the default local
 # stack; a checkout on another port runs it on its own port (COURIER_WORKER_PORT).
-EXAMPLE_WORKER_ORIGIN = "http://127.0.0.1:6566/"
-WORKER_ORIGIN = f"http://127.0.0.1:{os.environ.get('COURIER_WORKER_PORT', '6566')}/"
+EXAMPLE_WORKER_ORIGIN = "http://127.0.0.1:6066/"
+WORKER_ORIGIN = f"http://127.0.0.1:{os.environ.get('COURIER_WORKER_PORT', '6066')}/"
 
 
 class TemplateLoader(yaml.SafeLoader):
@@ -374,6 +374,8 @@ def main() -> None:
     outputs["Region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     outputs["StackName"] = STACK
     outputs["ConsoleUrl"] = CONSOLE_ORIGIN + "/"
+    # The example HTTP worker up runs beside the stack (and its inbox of handed-over tasks).
+    outputs["ExampleWorkerUrl"] = WORKER_ORIGIN.rstrip("/")
     for username in LOCAL_USERS:
         ensure_local_user(outputs["UserPoolId"], username)
     user, other = LOCAL_USERS

@@ -13,8 +13,9 @@ export COURIER_ENDPOINT="${COURIER_ENDPOINT:-http://127.0.0.1:$COURIER_PORT}"
 # The web console (infra/console.py), served beside the stack; its origin is the one the local
 # HTTP API allows (CORS).
 export COURIER_CONSOLE_PORT="${COURIER_CONSOLE_PORT:-$((COURIER_PORT + 1000))}"
-# The example HTTP worker (examples/http-worker), which up starts beside the stack.
-export COURIER_WORKER_PORT="${COURIER_WORKER_PORT:-$((COURIER_PORT + 2000))}"
+# The example HTTP worker (examples/http-worker), which up starts beside the stack (not 2000
+# above: browsers' and Node's fetch refuse ports such as 6566 and 6666).
+export COURIER_WORKER_PORT="${COURIER_WORKER_PORT:-$((COURIER_PORT + 1500))}"
 export COURIER_STACK_NAME="${COURIER_STACK_NAME:-courier-local}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 export AWS_REGION="$AWS_DEFAULT_REGION"

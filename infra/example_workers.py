@@ -50,7 +50,9 @@ def zipped(folder: Path) -> bytes:
 
 
 def deploy(lambda_client, folder: Path) -> str:
-    configuration = json.loads((folder / "function.json").read_text())
+    # `{{WORKER_ORIGIN}}`: where the example HTTP worker runs for this checkout.
+    text = (folder / "function.json").read_text()
+    configuration = json.loads(text.replace("{{WORKER_ORIGIN}}", f"http://127.0.0.1:{WORKER_PORT}"))
     name = configuration["FunctionName"]
     code = zipped(folder)
     try:

@@ -97,12 +97,17 @@ join() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 
-# The browser test drives Debian's Chromium through its WebDriver (chromedriver).
+# The browser test drives Debian's Chromium through its WebDriver (chromedriver); the example
+# workers include a Node.js function, which the emulator runs on the host's node. One apt-get
+# for whatever is missing (two at once would fight over dpkg's lock).
 install_browser() {
-  command -v chromedriver >/dev/null && return 0
+  local missing=()
+  command -v chromedriver >/dev/null || missing+=(chromium chromium-driver)
+  command -v node >/dev/null || missing+=(nodejs)
+  ((${#missing[@]})) || return 0
   local sudo=()
   [[ $EUID -eq 0 ]] || sudo=(sudo -n)
-  local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+  local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}")
   "${install[@]}" || { "${sudo[@]}" apt-get update -qq && "${install[@]}"; }
 }
 # The AWS build path: the template lint, then arm64 bootstraps through cargo-lambda, as

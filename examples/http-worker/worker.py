@@ -2,7 +2,7 @@
 """A small HTTP service that courier runs jobs on (an HTTP target): it verifies each request's
 Standard Webhooks signature with its job type's secret, does the work, and answers.
 
-    python3 worker.py --port 6566 --stack courier-local      (infra/up.sh starts it locally)
+    python3 worker.py --port 6066 --stack courier-local      (infra/up.sh starts it locally)
 
 courier POSTs one attempt per request, the task request as JSON:
 {"jobId", "type", "payload", "attempt", "deadline", "correlationId", "idempotencyKey"}.
@@ -12,6 +12,11 @@ Its answer decides the attempt: 2xx with JSON is the result; 408, 429 and 5xx ar
 The secrets are the stack's (`courier --stack NAME job-types secret TYPE`): read from SSM
 (`/courier/<stack>/targets/<type>`) with boto3, and read again when a signature does not
 verify, so a rotation needs no restart. Standard library only, besides boto3.
+
+It also keeps an inbox of attempts handed over by workers that finish later (the `approval`
+type's Node.js function posts each attempt's task to `POST /inbox`; `GET /inbox/<job id>`
+shows the latest, task token included, to whoever finishes the work). A local demonstration
+only: a real inbox would know who may read it.
 
 The `shout` type upper-cases `payload.text`. For trying courier's handling out, its payload may
 also ask for a refusal (`reject`: a reason, answered 422), a busy service (`busyAttempts`: the
@@ -80,8 +85,34 @@ def signature_holds(secrets: list[bytes], headers, body: bytes) -> bool:
     return False
 
 
+INBOX: dict[str, dict] = {}
+INBOX_LOCK = threading.Lock()
+
+
 class Worker(http.server.BaseHTTPRequestHandler):
     secrets: Secrets
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        if not self.path.startswith("/inbox/"):
+            return self.answer(404, {"title": "Not Found", "detail": f"nothing at {self.path}"})
+        with INBOX_LOCK:
+            task = INBOX.get(self.path.removeprefix("/inbox/"))
+        if task is None:
+            return self.answer(404, {"title": "Not Found", "detail": "no task for this job"})
+        self.answer(200, task)
+
+    def take_into_inbox(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            return self.answer(413, {"title": "Content Too Large", "detail": "at most 1 MiB"})
+        try:
+            task = json.loads(self.rfile.read(length))
+            job_id = str(task["jobId"])
+        except (ValueError, KeyError):
+            return self.answer(400, {"title": "Bad Request", "detail": "not a task"})
+        with INBOX_LOCK:
+            INBOX[job_id] = task
+        self.answer(200, {"queued": job_id})
 
     def answer(self, status: int, document: dict, headers: dict | None = None) -> None:
         body = json.dumps(document).encode()
@@ -97,6 +128,8 @@ class Worker(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
         # The path says which type's work this is, and so which secret verifies it: never
         # anything in the body, which is not verified yet.
+        if self.path == "/inbox":
+            return self.take_into_inbox()
         job_type = ROUTES.get(self.path)
         if job_type is None:
             return self.answer(404, {"title": "Not Found", "detail": f"no work at {self.path}"})
@@ -137,7 +170,7 @@ class Worker(http.server.BaseHTTPRequestHandler):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=6566)
+    parser.add_argument("--port", type=int, default=6066)
     parser.add_argument("--stack", default="courier-local")
     args = parser.parse_args()
     Worker.secrets = Secrets(args.stack)

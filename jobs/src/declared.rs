@@ -404,7 +404,7 @@ mod tests {
     fn an_http_target_is_https_unless_its_host_is_allowed_plain_http() {
         let target = |url: &str| json!({"jobTypes": {"a": {"target": {"http": url}}}});
         assert!(parse(&target("https://worker.example/x").to_string(), LIMITS).is_ok());
-        assert!(parse(&target("http://127.0.0.1:6566/x").to_string(), LIMITS).is_ok());
+        assert!(parse(&target("http://127.0.0.1:6066/x").to_string(), LIMITS).is_ok());
         for bad in [
             "http://worker.example/x",
             "https://user:pw@worker.example/x",

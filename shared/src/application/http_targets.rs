@@ -66,6 +66,8 @@ fn reason_of(status: u16, body: &[u8]) -> String {
 /// reason for the caller.
 pub fn outcome(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Result<Value, JobError> {
     match status {
+        // An empty answer (a 202 or 204 acknowledging a worker that finishes later) is null.
+        200..=299 if body.iter().all(u8::is_ascii_whitespace) => Ok(Value::Null),
         200..=299 => serde_json::from_slice(body).map_err(|e| {
             JobError::permanent(format!("the service answered {status} without JSON: {e}"))
         }),
@@ -149,6 +151,11 @@ mod tests {
     #[test]
     fn a_2xx_with_json_is_the_result() {
         assert_eq!(outcome(200, None, br#"{"ok": 1}"#), Ok(json!({"ok": 1})));
+        assert_eq!(
+            outcome(202, None, b""),
+            Ok(Value::Null),
+            "an acknowledgement"
+        );
         assert!(matches!(
             outcome(200, None, b"<html>"),
             Err(JobError::Permanent(_))

@@ -730,3 +730,56 @@ async fn a_callback_sqs_gives_up_on_ends_failed_on_the_claim_with_its_reason() {
     );
     assert!(receiver.arrivals().is_empty());
 }
+
+/// A worker that finishes later misses its heartbeat; the look that times its attempt out
+/// sends the job's work message again and crashes before retiring the attempt. The look comes
+/// back, does the same again (a second copy of the message), and the job runs once more and
+/// only once: the second attempt's worker reports, and the job succeeds on attempt 2.
+#[tokio::test]
+async fn a_crash_between_running_a_timed_out_attempt_again_and_retiring_it_strands_nothing() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.before-task-retire=return(crash-once)",
+        )
+        .await;
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "approval-strict", "payload": {"request": "after a crash"}}),
+            &[("x-correlation-id", &marked("task-retire"))],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job = reply.json()["id"].as_str().unwrap().to_owned();
+    let inbox = format!("{}/inbox/{job}", stack.output("ExampleWorkerUrl"));
+    let second: serde_json::Value = eventually("the second attempt in the inbox", || async {
+        let task: serde_json::Value = stack
+            .http
+            .get(&inbox)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (task["attempt"] == 2).then_some(task)
+    })
+    .await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    let report = stack
+        .http
+        .post(second["reportUrl"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .header("courier-task-token", second["token"].as_str().unwrap())
+        .body(json!({"result": "approved"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 202);
+    let done = stack.wait_for_job(&job).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["attempts"], 2, "run again once, not per copy: {done}");
+}

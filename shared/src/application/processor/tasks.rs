@@ -312,6 +312,7 @@ impl MessageProcessor {
             .requeue
             .enqueue(envelope, delay.as_secs() as u32)
             .await?;
+        crate::crash_point!("processor.before-task-retire", &envelope.correlation_id);
         if tasks.ledger.retire(job_id, state.attempt, reason).await? {
             self.report(
                 envelope,

@@ -203,19 +203,13 @@ impl Stack {
         found.len()
     }
 
-    /// Moves a job's claim past its lifetime (`expiresAt` and `ttl`), as if the claim lifetime
-    /// had run out while the job waited (a backlog), before DynamoDB's TTL sweep removed it.
     /// Returns just after the emulator's TTL reaper has run (it sweeps every 60 s): a claim
     /// aged with [`Self::age_claim`] then stays readable for the processor for most of a minute,
     /// where on AWS the sweep lags expiry by hours. Without this, a sweep landing between the
     /// ageing and the processor's read would take the claim, and the job, out of the test.
     pub async fn after_a_ttl_sweep(&self) {
         let canary = format!("TTL-CANARY#{}", uuid::Uuid::new_v4());
-        let past = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            - 1;
+        let past = a_second_ago();
         self.dynamodb
             .put_item()
             .table_name(self.output("TableName"))
@@ -232,12 +226,10 @@ impl Stack {
         .await;
     }
 
+    /// Moves a job's claim past its lifetime (`expiresAt` and `ttl`), as if the claim lifetime
+    /// had run out while the job waited (a backlog), before DynamoDB's TTL sweep removed it.
     pub async fn age_claim(&self, id: &str) {
-        let past = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            - 1;
+        let past = a_second_ago();
         self.dynamodb
             .update_item()
             .table_name(self.output("TableName"))
@@ -530,6 +522,15 @@ impl Stack {
 
 /// A plain HTTP client for the tests' own requests, with the client crate's TLS configuration
 /// (reqwest brings no TLS provider of its own here).
+/// Unix seconds, one second ago: a TTL already past.
+fn a_second_ago() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1
+}
+
 /// The deployed stack's template parameters, as CloudFormation holds them.
 pub async fn stack_parameters(stack: &Stack) -> HashMap<String, String> {
     let described = aws_sdk_cloudformation::Client::new(&stack.aws)

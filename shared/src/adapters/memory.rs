@@ -60,6 +60,8 @@ impl FailSwitch {
 #[derive(Default)]
 pub struct InMemoryQueue {
     pub messages: Mutex<Vec<WorkMessage>>,
+    /// Each message's delay, in the order sent.
+    pub delays: Mutex<Vec<u32>>,
     pub fail: FailSwitch,
 }
 
@@ -71,9 +73,10 @@ impl InMemoryQueue {
 
 #[async_trait]
 impl WorkQueue for InMemoryQueue {
-    async fn enqueue(&self, envelope: &WorkMessage, _delay_seconds: u32) -> Result<(), PortError> {
+    async fn enqueue(&self, envelope: &WorkMessage, delay_seconds: u32) -> Result<(), PortError> {
         self.fail.check("enqueue")?;
         self.messages.lock().unwrap().push(envelope.clone());
+        self.delays.lock().unwrap().push(delay_seconds);
         Ok(())
     }
 }
@@ -857,6 +860,8 @@ impl crate::application::ports::SecretSealer for InMemorySealer {
 #[derive(Default)]
 pub struct InMemoryTasks {
     entries: Mutex<HashMap<String, (bool, crate::domain::TaskState)>>,
+    /// Each attempt's timer (`task.due`).
+    timers: Mutex<HashMap<String, i64>>,
     pub fail: FailSwitch,
 }
 
@@ -895,6 +900,7 @@ impl crate::application::ports::TaskLedger for InMemoryTasks {
             attempt_by: begin.attempt_by,
             reported: None,
             envelope: begin.envelope.clone(),
+            settled: false,
         };
         self.entries
             .lock()
@@ -981,6 +987,7 @@ impl crate::application::ports::TaskLedger for InMemoryTasks {
                 running: *running,
                 task: Some(state.clone()),
                 reply_to: None,
+                ending: None,
             }))
     }
 
@@ -995,25 +1002,45 @@ impl crate::application::ports::TaskLedger for InMemoryTasks {
         }
     }
 
+    async fn settled(&self, job: &JobId, attempt: u32) -> Result<(), PortError> {
+        if let Some((_, state)) = self.entries.lock().unwrap().get_mut(job.as_str())
+            && state.attempt == attempt
+        {
+            state.settled = true;
+        }
+        Ok(())
+    }
+
     async fn rearm(
         &self,
         job: &JobId,
         attempt: u32,
-        _due: Option<i64>,
-        _next: i64,
+        due: Option<i64>,
+        next: i64,
     ) -> Result<bool, PortError> {
-        Ok(self
+        let mut timers = self.timers.lock().unwrap();
+        let running = self
             .entries
             .lock()
             .unwrap()
             .get(job.as_str())
-            .is_some_and(|(running, state)| *running && state.attempt == attempt))
+            .is_some_and(|(running, state)| *running && state.attempt == attempt);
+        let current = timers.get(job.as_str()).copied();
+        // As the DynamoDB condition: the timer the claim names, or already `next`.
+        if running && (current == due || current == Some(next)) {
+            timers.insert(job.to_string(), next);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 
 /// Task checks, recorded with their delays.
 #[derive(Default)]
-pub struct RecordingTaskChecks(pub Mutex<Vec<(courier_protocol::queue::TaskCheck, Duration)>>);
+pub struct RecordingTaskChecks {
+    pub sent: Mutex<Vec<(courier_protocol::queue::TaskCheck, Duration)>>,
+    pub fail: FailSwitch,
+}
 
 #[async_trait]
 impl crate::application::ports::TaskChecks for RecordingTaskChecks {
@@ -1022,7 +1049,8 @@ impl crate::application::ports::TaskChecks for RecordingTaskChecks {
         check: &courier_protocol::queue::TaskCheck,
         delay: Duration,
     ) -> Result<(), PortError> {
-        self.0.lock().unwrap().push((check.clone(), delay));
+        self.fail.check("task check")?;
+        self.sent.lock().unwrap().push((check.clone(), delay));
         Ok(())
     }
 }

@@ -271,6 +271,19 @@ impl Intake {
                 RegistryError::UnknownType { .. } => Refusal::UnknownJobType(e.to_string()),
                 RegistryError::InvalidPayload { .. } => Refusal::InvalidPayload(e.to_string()),
             })?;
+        // A worker that finishes later reports to a job's claim: a fire-and-forget message
+        // has none for it to report to.
+        let finishes_later = self
+            .registry
+            .get(&submission.job_type)
+            .is_some_and(|t| t.completion() == courier_jobs::api::Completion::External);
+        if *door == Door::Messages && finishes_later {
+            return Err(Refusal::InvalidBody(format!(
+                "type: {:?} is finished later by its worker, which reports to the job's claim: \
+                 submit it as a job (POST /v1/jobs or over WebSocket), not a message",
+                submission.job_type
+            )));
+        }
         let Some(raw) = &submission.callback_endpoint else {
             return Ok(None);
         };

@@ -282,6 +282,8 @@ pub struct TaskView {
     pub task: Option<crate::domain::TaskState>,
     /// Where the job's frames go.
     pub reply_to: Option<ReplyTo>,
+    /// How the job ended, once it has.
+    pub ending: Option<Ending>,
 }
 
 /// What a report did.
@@ -335,6 +337,9 @@ pub trait TaskLedger: Send + Sync {
     /// Ends the attempt without an outcome, so the job can run again: only if it is still
     /// this attempt. Records `reason` as the job's last error.
     async fn retire(&self, job: &JobId, attempt: u32, reason: &str) -> Result<bool, PortError>;
+    /// The attempt's ending has been told (final frame, callback started): later looks at it
+    /// have nothing to do.
+    async fn settled(&self, job: &JobId, attempt: u32) -> Result<(), PortError>;
     /// Moves the attempt's timer from `due` (none: the first) to `next`; false if another
     /// timer moved it first (that one goes on, this one stops).
     async fn rearm(

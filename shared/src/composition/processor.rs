@@ -137,6 +137,15 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
         Some(targets(&aws, &settings)?),
     )
     .await?;
+    // A worker that finishes later must be told where to report.
+    let finishes_later = registry
+        .types()
+        .any(|t| t.completion() == courier_jobs::api::Completion::External);
+    if finishes_later && settings.task_report_url.is_empty() {
+        return Err(
+            "TASK_REPORT_URL is not set, and a declared type's worker finishes later".into(),
+        );
+    }
     let consumer = wire(&aws, &settings, registry);
     let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

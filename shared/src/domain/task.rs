@@ -98,6 +98,8 @@ pub struct TaskState {
     pub reported: Option<Reported>,
     /// The work message the job was accepted with, to run it again or dead-letter it.
     pub envelope: String,
+    /// The attempt's ending has been told (its final frame sent, its callback started).
+    pub settled: bool,
 }
 
 /// What a look at an attempt decides.
@@ -183,6 +185,7 @@ mod tests {
             attempt_by: now + Duration::seconds(100),
             reported: None,
             envelope: "{}".into(),
+            settled: false,
         }
     }
 

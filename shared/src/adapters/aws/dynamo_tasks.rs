@@ -72,6 +72,11 @@ fn task_of(item: &Item) -> Option<TaskState> {
         attempt_by: epoch(number("attemptBy")?),
         reported: text("reported").as_deref().and_then(reported_of),
         envelope: text("envelope")?,
+        settled: task
+            .get("settled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     })
 }
 
@@ -113,7 +118,8 @@ fn refusal(old: Option<&Item>, token: &TaskToken, report: &Reported, now: i64) -
 /// What may be reported on an attempt: it is the job's running one, the token's, not past
 /// its deadline, and has not reported its outcome.
 const REPORTABLE: &str = "#status = :running AND task.attempt = :attempt \
-    AND task.digest = :digest AND task.attemptBy > :epoch AND attribute_not_exists(task.reported)";
+    AND task.digest = :digest AND task.attemptBy > :epoch AND attribute_not_exists(task.reported) \
+    AND #ttl > :epoch";
 
 #[async_trait]
 impl TaskLedger for DynamoMessageLedger {
@@ -137,7 +143,10 @@ impl TaskLedger for DynamoMessageLedger {
             .table_name(&self.table)
             .key("pk", key(job))
             .update_expression("SET task = :task, updatedAt = :now")
-            .condition_expression("#status = :running AND attempts = :attempt")
+            // An earlier attempt's reported outcome is its to settle, never overwritten.
+            .condition_expression(
+                "#status = :running AND attempts = :attempt AND attribute_not_exists(task.reported)",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":task", AttributeValue::M(task))
             .expression_attribute_values(":now", s(rfc3339(now)))
@@ -159,11 +168,15 @@ impl TaskLedger for DynamoMessageLedger {
             .update_item()
             .table_name(&self.table)
             .key("pk", key(job))
-            .update_expression("SET task.awaiting = :yes, leaseUntil = :by")
+            // The heartbeat counts from the acknowledgement, not from the handover.
+            .update_expression(
+                "SET task.awaiting = :yes, leaseUntil = :by, task.lastHeard = :epoch",
+            )
             .condition_expression("#status = :running AND task.attempt = :attempt")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":by", n(attempt_by.unix_timestamp()))
+            .expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
             .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
             .expression_attribute_values(":attempt", n(attempt))
             .send()
@@ -184,6 +197,7 @@ impl TaskLedger for DynamoMessageLedger {
             .key("pk", key(&token.job_id))
             .condition_expression(REPORTABLE)
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
             .expression_attribute_values(":attempt", n(token.attempt))
             .expression_attribute_values(":digest", s(&token.digest))
@@ -266,6 +280,9 @@ impl TaskLedger for DynamoMessageLedger {
             running: status_of(&item) == Some(JobStatus::Running),
             task: task_of(&item),
             reply_to: reply_to_of(&item),
+            ending: claim_from_item(&item)
+                .as_ref()
+                .and_then(crate::application::ports::Ending::of),
         }))
     }
 
@@ -276,7 +293,10 @@ impl TaskLedger for DynamoMessageLedger {
             .table_name(&self.table)
             .key("pk", key(job))
             .update_expression("SET lastError = :reason, updatedAt = :now REMOVE task, leaseUntil")
-            .condition_expression("#status = :running AND task.attempt = :attempt")
+            // A result reported since the look read the claim is settled, not thrown away.
+            .condition_expression(
+                "#status = :running AND task.attempt = :attempt AND attribute_not_exists(task.reported)",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":reason", super::bounded_reason(reason))
             .expression_attribute_values(":now", s(rfc3339(self.clock.now())))
@@ -285,6 +305,21 @@ impl TaskLedger for DynamoMessageLedger {
             .send()
             .await;
         super::condition_held("dynamodb:UpdateItem(task retire)", update)
+    }
+
+    async fn settled(&self, job: &JobId, attempt: u32) -> Result<(), PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key(job))
+            .update_expression("SET task.settled = :yes")
+            .condition_expression("task.attempt = :attempt")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":attempt", n(attempt))
+            .send()
+            .await;
+        super::condition_held("dynamodb:UpdateItem(task settled)", update).map(drop)
     }
 
     async fn rearm(
@@ -305,13 +340,17 @@ impl TaskLedger for DynamoMessageLedger {
             .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
             .expression_attribute_values(":attempt", n(attempt));
         request = match due {
+            // Also ours when the claim names `next` already: this very move, made by a look
+            // whose send failed, and repeated by its redelivery.
             Some(due) => request
                 .condition_expression(
-                    "#status = :running AND task.attempt = :attempt AND task.due = :due",
+                    "#status = :running AND task.attempt = :attempt \
+                     AND (task.due = :due OR task.due = :next)",
                 )
                 .expression_attribute_values(":due", n(due)),
             None => request.condition_expression(
-                "#status = :running AND task.attempt = :attempt AND attribute_not_exists(task.due)",
+                "#status = :running AND task.attempt = :attempt \
+                 AND (attribute_not_exists(task.due) OR task.due = :next)",
             ),
         };
         super::condition_held("dynamodb:UpdateItem(task timer)", request.send().await)

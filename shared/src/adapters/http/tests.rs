@@ -664,7 +664,7 @@ async fn a_reported_outcome_asks_the_processor_to_settle_it_and_nothing_else_doe
         let (status, _, _) = h.post_to("/v1/tasks/report", progress, &header).await;
         assert_eq!(status, StatusCode::ACCEPTED);
     }
-    assert!(h.task_checks.0.lock().unwrap().is_empty());
+    assert!(h.task_checks.sent.lock().unwrap().is_empty());
     let (status, _, body) = h
         .post_to(
             "/v1/tasks/report",
@@ -674,7 +674,7 @@ async fn a_reported_outcome_asks_the_processor_to_settle_it_and_nothing_else_doe
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body, json!({"jobId": job.to_string(), "attempt": 1}));
-    let checks = h.task_checks.0.lock().unwrap().clone();
+    let checks = h.task_checks.sent.lock().unwrap().clone();
     assert_eq!(checks.len(), 1);
     assert_eq!(
         (checks[0].0.attempt, checks[0].1),

@@ -142,7 +142,7 @@ pub(super) fn queue_label(envelope: &WorkMessage) -> &'static str {
 }
 
 /// From acceptance to now, if the acceptance time is readable.
-pub(super) fn since_accepted(
+pub(crate) fn since_accepted(
     envelope: &WorkMessage,
     now: time::OffsetDateTime,
 ) -> Option<Duration> {

@@ -67,7 +67,13 @@ impl MessageProcessor {
             ProcessError::WillRetry("a worker that finishes later needs a job id".into())
         })?;
         let (token, issued) = TaskToken::issue(&job_id, attempt, rand::random());
-        let attempt_by = self.clock.now() + job.settings().timeout;
+        // Never past the claim: a job nobody can read any more is not worth waiting on.
+        let now = self.clock.now();
+        let claim_left = super::message::since_accepted(envelope, now)
+            .map_or(self.limits.claim_lifetime, |age| {
+                self.limits.claim_lifetime.saturating_sub(age)
+            });
+        let attempt_by = now + job.settings().timeout.min(claim_left);
         let begin = TaskBegin {
             attempt,
             round,
@@ -164,6 +170,14 @@ impl MessageProcessor {
                 return Ok(()); // the claim is gone
             };
             let now = self.clock.now();
+            // The attempt ended, and telling it did not finish (a failed frame post or
+            // callback start): told again, as a redelivered work message would.
+            if let (false, Some(state)) = (view.running, &view.task)
+                && state.attempt == check_message.attempt
+                && !state.settled
+            {
+                return self.tell_ending(&job_id, state, &view).await;
+            }
             match check(view.task.as_ref(), view.running, check_message.attempt, now) {
                 Check::Nothing => Ok(()),
                 Check::Later(at) => {
@@ -198,6 +212,31 @@ impl MessageProcessor {
         };
         use tracing::Instrument;
         result.instrument(span).await
+    }
+
+    /// Sends an ended job's final frame and starts its callback, then marks the attempt told.
+    async fn tell_ending(
+        &self,
+        job_id: &JobId,
+        state: &crate::domain::TaskState,
+        view: &crate::application::ports::TaskView,
+    ) -> Result<(), ProcessError> {
+        let Ok(QueueMessage::Work(envelope)) = QueueMessage::from_json(&state.envelope) else {
+            return Ok(());
+        };
+        match view
+            .ending
+            .as_ref()
+            .and_then(crate::application::frames::final_frame)
+        {
+            Some(frame) => {
+                self.finish(&envelope, view.reply_to.as_ref(), frame)
+                    .await?
+            }
+            None => self.start_callback(&envelope).await?,
+        }
+        self.tasks()?.ledger.settled(job_id, state.attempt).await?;
+        Ok(())
     }
 
     /// Ends an attempt as it ended: what the worker reported (`Ok`), or that it ran out of
@@ -304,13 +343,15 @@ impl MessageProcessor {
         at_least: Duration,
         retry: &crate::application::backoff::RetryPolicy,
     ) -> Result<(), ProcessError> {
+        // At least a second (whole seconds, rounded up): the attempt is retired, and its
+        // worker's lease released, before the job's message is seen again.
         let delay = retry
-            .delay(state.attempt, &mut rand::rng())
+            .delay(state.round, &mut rand::rng())
             .max(at_least.min(retry.max_delay))
-            .min(Duration::from_secs(900));
+            .clamp(Duration::from_secs(1), Duration::from_secs(900));
         tasks
             .requeue
-            .enqueue(envelope, delay.as_secs() as u32)
+            .enqueue(envelope, delay.as_secs_f64().ceil() as u32)
             .await?;
         crate::crash_point!("processor.before-task-retire", &envelope.correlation_id);
         if tasks.ledger.retire(job_id, state.attempt, reason).await? {

@@ -905,3 +905,100 @@ async fn a_job_whose_claim_expired_is_failed_expired_unrun_and_its_callback_star
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
     assert_eq!(h.dead_letters.letters().len(), 1);
 }
+
+/// Workers that finish later: looks at an attempt, over the in-memory task ledger.
+mod later {
+    use super::*;
+    use crate::adapters::memory::{InMemoryQueue, InMemoryTasks, RecordingTaskChecks};
+    use crate::application::ports::{TaskBegin, TaskLedger};
+    use crate::application::processor::Tasks;
+    use crate::domain::{JobId, TaskToken};
+    use courier_protocol::queue::TaskCheck;
+
+    struct Later {
+        h: Harness,
+        tasks: Arc<InMemoryTasks>,
+        checks: Arc<RecordingTaskChecks>,
+        requeued: Arc<InMemoryQueue>,
+        job: JobId,
+    }
+
+    fn later() -> Later {
+        let tasks = Arc::new(InMemoryTasks::default());
+        let checks = Arc::new(RecordingTaskChecks::default());
+        let requeued = Arc::new(InMemoryQueue::default());
+        let mut h = Harness::new();
+        h.processor = h.processor.with_tasks(Tasks {
+            ledger: tasks.clone(),
+            checks: checks.clone(),
+            requeue: requeued.clone(),
+            report_url: "https://api.example/v1/tasks/report".into(),
+        });
+        Later {
+            h,
+            tasks,
+            checks,
+            requeued,
+            job: JobId::parse("0f8fad5b-d9cb-469f-a165-70867728950e").unwrap(),
+        }
+    }
+
+    async fn begin(l: &Later, heartbeat: Duration) {
+        let (_, issued) = TaskToken::issue(&l.job, 1, [1; 32]);
+        let mut work = envelope("echo", json!(1));
+        work.message_id = l.job.to_string();
+        work.pattern = Pattern::ClaimCheck;
+        let begin = TaskBegin {
+            attempt: 1,
+            round: 1,
+            digest: issued.digest,
+            attempt_by: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            heartbeat: Some(heartbeat),
+            envelope: work.to_json(),
+        };
+        l.tasks.begin(&l.job, &begin).await.unwrap();
+    }
+
+    fn check(l: &Later, due: Option<i64>) -> String {
+        TaskCheck {
+            job_id: l.job.to_string(),
+            attempt: 1,
+            correlation_id: "corr".into(),
+            due,
+        }
+        .to_json()
+    }
+
+    /// A look whose timer move was written but not sent is redelivered and sends it: the
+    /// attempt is never left without a timer.
+    #[tokio::test]
+    async fn a_timer_move_whose_send_failed_is_completed_by_the_redelivery() {
+        let l = later();
+        begin(&l, Duration::from_secs(600)).await;
+        // The attempt's timer, as its acknowledgement set it: due at 1 (long past).
+        assert!(l.tasks.rearm(&l.job, 1, None, 1).await.unwrap());
+        l.checks.fail.set(true);
+        assert_eq!(l.h.deliver(&check(&l, Some(1)), 1).await, vec![FIXTURE_ID]);
+        assert!(l.checks.sent.lock().unwrap().is_empty());
+        l.checks.fail.set(false);
+        assert!(l.h.deliver(&check(&l, Some(1)), 2).await.is_empty());
+        let sent = l.checks.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1, "the next look is on its way: {sent:?}");
+        assert!(sent[0].0.due.is_some_and(|due| due > 1));
+    }
+
+    /// A missed heartbeat runs the job again (its work message, at least a second later) and
+    /// retires the attempt; a second look at that attempt does nothing.
+    #[tokio::test]
+    async fn a_missed_heartbeat_sends_the_job_again_and_retires_the_attempt_once() {
+        let l = later();
+        begin(&l, Duration::ZERO).await;
+        assert!(l.h.deliver(&check(&l, None), 1).await.is_empty());
+        assert_eq!(l.requeued.sent().len(), 1);
+        let delays = l.requeued.delays.lock().unwrap().clone();
+        assert!(delays[0] >= 1, "at least a second later: {delays:?}");
+        assert_eq!(l.tasks.state(&l.job), None, "retired");
+        assert!(l.h.deliver(&check(&l, None), 1).await.is_empty());
+        assert_eq!(l.requeued.sent().len(), 1, "sent again once");
+    }
+}

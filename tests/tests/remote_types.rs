@@ -236,7 +236,9 @@ async fn the_processor_may_invoke_exactly_the_declared_functions() {
     let parameters = courier_e2e::stack_parameters(&stack).await;
     assert_eq!(
         parameters["JobTypeLambdaTargets"],
-        "arn:aws:lambda:us-east-1:000000000000:function:courier-example-word-stats"
+        "arn:aws:lambda:us-east-1:000000000000:function:courier-example-approval,\
+         arn:aws:lambda:us-east-1:000000000000:function:courier-example-word-stats",
+        "each declared function once, and nothing else"
     );
     let object = &parameters["JobTypesObject"];
     assert!(

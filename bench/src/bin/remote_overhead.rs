@@ -86,6 +86,7 @@ fn settings(outputs: &HashMap<String, String>) -> ProcessorSettings {
         target_policy: courier_shared::composition::settings::callback_policy_from_env(),
         target_secrets_prefix: format!("/courier/{}/targets", outputs["StackName"]),
         task_report_url: String::new(),
+        task_check_queue_url: url("TaskCheckQueueUrl"),
     }
 }
 

@@ -39,7 +39,10 @@ pub fn wire(
             std::time::Duration::ZERO,
             clock.clone(),
         )),
-        Arc::new(work_queue.clone()),
+        Arc::new(SqsWorkQueue::new(
+            aws_sdk_sqs::Client::new(config),
+            &settings.task_check_queue_url,
+        )),
         Some(super::frame_sender(
             config,
             dynamodb.clone(),

@@ -40,6 +40,7 @@ pub fn wire(
         vec![
             settings.work_queue_url.clone(),
             settings.ordered_work_queue_url.clone(),
+            settings.task_check_queue_url.clone(),
             settings.dead_letter_inbox_url.clone(),
             settings.ordered_dead_letter_inbox_url.clone(),
         ],
@@ -70,11 +71,13 @@ pub fn wire(
             clock.clone(),
         )
     };
-    let standard_queue = SqsWorkQueue::new(sqs.clone(), &settings.work_queue_url);
     let tasks = Tasks {
         ledger: ledger.clone(),
-        checks: Arc::new(standard_queue.clone()),
-        requeue: Arc::new(standard_queue),
+        checks: Arc::new(SqsWorkQueue::new(
+            sqs.clone(),
+            &settings.task_check_queue_url,
+        )),
+        requeue: Arc::new(SqsWorkQueue::new(sqs.clone(), &settings.work_queue_url)),
         report_url: settings.task_report_url.clone(),
     };
     let frames = frame_sender(

@@ -144,6 +144,8 @@ pub struct HttpApiSettings {
     /// The WebSocket API's `@connections` endpoint: a worker's progress reaches the job's
     /// client from here.
     pub websocket_management_url: String,
+    /// Where a worker's reported outcome is sent for the processor to settle.
+    pub task_check_queue_url: String,
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -164,6 +166,7 @@ pub fn callback_policy_from_env() -> crate::application::ssrf::SsrfPolicy {
 impl HttpApiSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            task_check_queue_url: required("TASK_CHECK_QUEUE_URL")?,
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
@@ -216,6 +219,8 @@ pub struct ProcessorSettings {
     /// Where workers that finish later report (`TASK_REPORT_URL`: the HTTP API's
     /// `POST /v1/tasks/report`).
     pub task_report_url: String,
+    /// The looks at their attempts: timers and reported outcomes.
+    pub task_check_queue_url: String,
 }
 
 impl ProcessorSettings {
@@ -239,6 +244,7 @@ impl ProcessorSettings {
             target_policy: callback_policy_from_env(),
             target_secrets_prefix: std::env::var("TARGET_SECRETS_PREFIX").unwrap_or_default(),
             task_report_url: std::env::var("TASK_REPORT_URL").unwrap_or_default(),
+            task_check_queue_url: required("TASK_CHECK_QUEUE_URL")?,
         })
     }
 }

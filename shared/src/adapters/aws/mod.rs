@@ -68,9 +68,10 @@ where
     }
 }
 
-/// The longest failure reason a record keeps: a reason can come from outside (a target's
-/// answer, a worker's report), and a record must stay well inside DynamoDB's 400 KB.
-pub(crate) const MAX_STORED_REASON_CHARS: usize = 2000;
+/// The longest failure reason a record keeps. A caller's own reason (a `fail` payload) is kept
+/// whole — a request body is at most 128 KiB — but a reason can come from outside too (a
+/// target's answer, a worker's report), and a record must stay well inside DynamoDB's 400 KB.
+pub(crate) const MAX_STORED_REASON_CHARS: usize = 32 * 1024;
 
 /// A reason as a record keeps it: at most [`MAX_STORED_REASON_CHARS`] characters.
 pub(crate) fn bounded_reason(reason: &str) -> AttributeValue {

@@ -991,6 +991,17 @@ impl crate::application::ports::TaskLedger for InMemoryTasks {
             }))
     }
 
+    async fn release(&self, job: &JobId, attempt: u32) -> Result<bool, PortError> {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get_mut(job.as_str()) {
+            Some((true, state)) if state.attempt == attempt && state.reported.is_none() => {
+                state.awaiting = false;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn retire(&self, job: &JobId, attempt: u32, _reason: &str) -> Result<bool, PortError> {
         let mut entries = self.entries.lock().unwrap();
         match entries.get(job.as_str()) {

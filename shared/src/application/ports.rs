@@ -334,6 +334,10 @@ pub trait TaskLedger: Send + Sync {
     ) -> Result<ReportAnswer, PortError>;
     /// The job's attempt as stored (a consistent read); `None`: no claim.
     async fn task(&self, job: &JobId) -> Result<Option<TaskView>, PortError>;
+    /// Takes the attempt back from its worker before the job runs again: its lease goes, and
+    /// copies of the job's message may start it. Only while it is this attempt and nothing was
+    /// reported (false: leave the attempt to be settled).
+    async fn release(&self, job: &JobId, attempt: u32) -> Result<bool, PortError>;
     /// Ends the attempt without an outcome, so the job can run again: only if it is still
     /// this attempt. Records `reason` as the job's last error.
     async fn retire(&self, job: &JobId, attempt: u32, reason: &str) -> Result<bool, PortError>;
@@ -412,6 +416,9 @@ pub enum AttemptStart {
     /// A delivery holds the job's lease for `remaining`: another copy running it now, or an
     /// earlier run of this one that could not record its outcome. Looked at again after it.
     RunningElsewhere { remaining: Duration },
+    /// A worker that finishes later holds the job's running attempt, and its timer decides
+    /// what comes next (a rerun sends a message of its own): this copy is not needed.
+    WithWorker,
     /// No claim (yet): the message can outrun its claim's write, which the intake makes at
     /// the same time; or the job was never accepted.
     NoClaim,

@@ -298,7 +298,15 @@ impl DynamoMessageLedger {
                             .and_then(|v| v.as_n().ok())
                             .and_then(|v| v.parse::<i64>().ok())
                             .is_some_and(|ttl| ttl <= now.unix_timestamp());
+                    // A worker that finishes later holds the attempt (it acknowledged it).
+                    let with_worker = old
+                        .get("task")
+                        .and_then(|t| t.as_m().ok())
+                        .and_then(|t| t.get("awaiting"))
+                        .and_then(|a| a.as_bool().ok())
+                        .is_some_and(|a| *a);
                     Ok(match lease_until {
+                        Some(_) if running && with_worker => AttemptStart::WithWorker,
                         Some(until) if running => AttemptStart::RunningElsewhere {
                             // The lease holds through its last second.
                             remaining: Duration::from_secs(

@@ -286,6 +286,25 @@ impl TaskLedger for DynamoMessageLedger {
         }))
     }
 
+    async fn release(&self, job: &JobId, attempt: u32) -> Result<bool, PortError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key(job))
+            .update_expression("SET task.awaiting = :no REMOVE leaseUntil")
+            .condition_expression(
+                "#status = :running AND task.attempt = :attempt AND attribute_not_exists(task.reported)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .expression_attribute_values(":attempt", n(attempt))
+            .send()
+            .await;
+        super::condition_held("dynamodb:UpdateItem(task release)", update)
+    }
+
     async fn retire(&self, job: &JobId, attempt: u32, reason: &str) -> Result<bool, PortError> {
         let update = self
             .client

@@ -48,6 +48,8 @@ pub enum Before {
     LookAgain,
     /// It was never accepted (or its claim is long gone): acknowledge it, run nothing.
     Drop,
+    /// A worker that finishes later has it, under its attempt's timer: acknowledge this copy.
+    LeaveToWorker,
 }
 
 pub fn before_running(delivered: Delivered) -> Before {
@@ -69,6 +71,7 @@ pub fn before_running(delivered: Delivered) -> Before {
         // Never acknowledged: the lease may be an earlier run of this very message that could
         // not record its outcome. Once it lapses, this copy finds the job finished or runs it.
         AttemptStart::RunningElsewhere { remaining } => Before::WaitOutLease(remaining),
+        AttemptStart::WithWorker => Before::LeaveToWorker,
         AttemptStart::Expired => Before::Expire { claim_stored: true },
         AttemptStart::NoClaim if delivered.outlived_its_claim => Before::Expire {
             claim_stored: false,
@@ -176,6 +179,7 @@ mod tests {
             AttemptStart::RunningElsewhere {
                 remaining: Duration::from_secs(9),
             },
+            AttemptStart::WithWorker,
             AttemptStart::Expired,
             AttemptStart::NoClaim,
         ];
@@ -211,6 +215,7 @@ mod tests {
                         AttemptStart::RunningElsewhere { remaining } => {
                             Before::WaitOutLease(*remaining)
                         }
+                        AttemptStart::WithWorker => Before::LeaveToWorker,
                         AttemptStart::Expired => Before::Expire { claim_stored: true },
                         AttemptStart::NoClaim if outlived_its_claim => Before::Expire {
                             claim_stored: false,

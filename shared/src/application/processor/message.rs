@@ -367,6 +367,12 @@ impl MessageProcessor {
             Before::WaitOutLease(remaining) => {
                 return Err(self.wait_out_lease(record, remaining).await);
             }
+            Before::LeaveToWorker => {
+                tracing::info!(
+                    "a copy of a job a worker has (under its attempt's timer); acknowledged"
+                );
+                return Ok(());
+            }
             Before::Expire { claim_stored } => {
                 return self.expire(body, envelope, claim_stored).await;
             }

@@ -329,9 +329,11 @@ impl MessageProcessor {
         }
     }
 
-    /// The attempt is over without an outcome: the job's work message goes out again (after
-    /// the retry delay), then the attempt is retired, releasing the worker's lease. In that
-    /// order: a crash between the two repeats the look, never strands the job.
+    /// The attempt is over without an outcome: it is taken back from its worker (its lease
+    /// released, so the job's message may start it again), the job's work message goes out
+    /// again (after the retry delay), then the attempt is retired. In that order: a crash
+    /// between any two repeats the look, and no copy of the message is ever turned away while
+    /// the job waits on nobody.
     #[allow(clippy::too_many_arguments)]
     async fn run_again(
         &self,
@@ -349,6 +351,9 @@ impl MessageProcessor {
             .delay(state.round, &mut rand::rng())
             .max(at_least.min(retry.max_delay))
             .clamp(Duration::from_secs(1), Duration::from_secs(900));
+        if !tasks.ledger.release(job_id, state.attempt).await? {
+            return Ok(()); // an outcome came in meanwhile: its own look settles it
+        }
         tasks
             .requeue
             .enqueue(envelope, delay.as_secs_f64().ceil() as u32)

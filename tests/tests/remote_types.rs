@@ -226,6 +226,12 @@ async fn declared_types_are_listed_and_in_the_deployments_own_api_document() {
         schemas["JobSubmission"]["discriminator"]["mapping"]["word-stats"],
         "#/components/schemas/JobSubmission.word-stats"
     );
+    // A worker that finishes later reports to a job's claim: its type is a job, never a message.
+    assert!(schemas["JobSubmission.approval"].is_object());
+    assert!(
+        schemas.get("MessageSubmission.approval").is_none(),
+        "no message branch for a type that finishes later"
+    );
 }
 
 /// The processor's policy names exactly the declared Lambda targets: the deployment derived

@@ -85,6 +85,13 @@ pub fn submission_schemas(registry: &Registry, others: OtherTypes) -> Map<String
         let mut branches = Vec::new();
         let mut mapping = Map::new();
         for job_type in registry.names() {
+            // A type whose worker finishes later reports to a job's claim: never a message.
+            let finishes_later = registry
+                .get(job_type)
+                .is_some_and(|t| t.completion() == courier_jobs::api::Completion::External);
+            if !with_callback && finishes_later {
+                continue;
+            }
             let name = format!("{door}.{job_type}");
             schemas.insert(name.clone(), branch(registry, job_type, with_callback));
             branches.push(json!({"$ref": pointer(&name)}));

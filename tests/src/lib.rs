@@ -203,6 +203,20 @@ impl Stack {
         found.len()
     }
 
+    /// `body` is refused by both POSTs as `invalid-payload`, its detail naming `pointer`.
+    pub async fn assert_payload_refused_at(&self, body: &Value, pointer: &str) {
+        for path in ["/v1/jobs", "/v1/messages"] {
+            let reply = self.post_json(path, body, &[]).await;
+            assert_eq!(reply.status, 400, "{path} {body}: {reply:?}");
+            assert_eq!(reply.problem_type(), "invalid-payload", "{body}");
+            let detail = reply.json()["detail"].as_str().unwrap().to_owned();
+            assert!(
+                detail.contains(&format!("at {pointer}:")),
+                "{body}: {detail}"
+            );
+        }
+    }
+
     /// Returns just after the emulator's TTL reaper has run (it sweeps every 60 s): a claim
     /// aged with [`Self::age_claim`] then stays readable for the processor for most of a minute,
     /// where on AWS the sweep lags expiry by hours. Without this, a sweep landing between the

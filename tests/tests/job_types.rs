@@ -73,16 +73,7 @@ async fn a_payload_that_breaks_its_schema_is_refused_with_the_pointer() {
         (json!({"type": "flaky", "payload": {}}), "/payload"),
     ];
     for (body, pointer) in cases {
-        for path in ["/v1/jobs", "/v1/messages"] {
-            let reply = stack.post_json(path, &body, &[]).await;
-            assert_eq!(reply.status, 400, "{path} {body}: {reply:?}");
-            assert_eq!(reply.problem_type(), "invalid-payload", "{body}");
-            let detail = reply.json()["detail"].as_str().unwrap().to_owned();
-            assert!(
-                detail.contains(&format!("at {pointer}")),
-                "{body}: {detail}"
-            );
-        }
+        stack.assert_payload_refused_at(&body, pointer).await;
     }
     let reply = stack.post_json("/v1/jobs", &json!({"type": ""}), &[]).await;
     assert_eq!(reply.status, 400);

@@ -74,16 +74,7 @@ async fn a_declared_types_schema_refuses_a_bad_payload_at_every_door_with_the_po
     ];
     for (payload, pointer) in &cases {
         let body = json!({"type": "word-stats", "payload": payload});
-        for path in ["/v1/jobs", "/v1/messages"] {
-            let reply = stack.post_json(path, &body, &[]).await;
-            assert_eq!(reply.status, 400, "{path} {body}: {reply:?}");
-            assert_eq!(reply.problem_type(), "invalid-payload", "{body}");
-            let detail = reply.json()["detail"].as_str().unwrap().to_owned();
-            assert!(
-                detail.contains(&format!("at {pointer}:")),
-                "{body}: {detail}"
-            );
-        }
+        stack.assert_payload_refused_at(&body, pointer).await;
     }
     let mut ws = connect(&stack).await;
     for (i, (payload, pointer)) in cases.iter().enumerate() {

@@ -26,7 +26,7 @@ use crate::application::frames::job_failed;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
     CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
-    RetryScheduler,
+    RetryScheduler, TaskChecks, TaskLedger, WorkQueue,
 };
 use crate::domain::{ReplyTo, WorkId, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
@@ -69,6 +69,17 @@ pub struct Limits {
     pub claim_lifetime: Duration,
 }
 
+/// What the processor needs for workers that finish later.
+#[derive(Clone)]
+pub struct Tasks {
+    pub ledger: Arc<dyn TaskLedger>,
+    pub checks: Arc<dyn TaskChecks>,
+    /// Where a job runs again after an attempt timed out (the standard work queue).
+    pub requeue: Arc<dyn WorkQueue>,
+    /// Where workers report (`POST /v1/tasks/report` of the HTTP API).
+    pub report_url: String,
+}
+
 pub struct MessageProcessor {
     pub(super) registry: Arc<Registry>,
     pub(super) ledger: Arc<dyn MessageLedger>,
@@ -80,7 +91,7 @@ pub struct MessageProcessor {
     /// Set on the processor of the ordered (FIFO) queue, whose jobs came over WebSocket.
     frames: Option<FrameSender>,
     /// Workers that finish later: their tokens, timers and reruns.
-    pub(super) tasks: Option<super::tasks::Tasks>,
+    pub(super) tasks: Option<Tasks>,
 }
 
 /// Progress goes onto the message's record (and to a WebSocket client); a failed write is
@@ -213,7 +224,7 @@ impl MessageProcessor {
     }
 
     /// Runs declared types whose workers finish later.
-    pub fn with_tasks(mut self, tasks: super::tasks::Tasks) -> Self {
+    pub fn with_tasks(mut self, tasks: Tasks) -> Self {
         self.tasks = Some(tasks);
         self
     }

@@ -11,8 +11,7 @@ pub use attempt::{
     AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, lease_for, may_start, run_attempt,
 };
 
-pub use message::{Limits, MessageProcessor, ProcessError};
-pub use tasks::Tasks;
+pub use message::{Limits, MessageProcessor, ProcessError, Tasks};
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).
 pub type Deadline = Option<tokio::time::Instant>;

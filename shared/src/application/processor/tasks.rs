@@ -11,10 +11,8 @@
 
 use super::attempt::AttemptOutcome;
 use super::decision::{After, after_running};
-use super::message::{MessageProcessor, ProcessError};
-use crate::application::ports::{
-    Failure, FailureKind, PortError, TaskBegin, TaskChecks, TaskLedger, WorkQueue,
-};
+use super::message::{MessageProcessor, ProcessError, Tasks};
+use crate::application::ports::{Failure, FailureKind, PortError, TaskBegin};
 use crate::domain::task::{Check, check};
 use crate::domain::{JobId, Reported, TaskToken, WorkId, WorkMessage};
 use aws_lambda_events::event::sqs::SqsMessage;
@@ -22,19 +20,7 @@ use courier_jobs::api::RegisteredType;
 use courier_protocol::frames::FrameKind;
 use courier_protocol::queue::{QueueMessage, TaskCheck};
 use courier_protocol::task::{ReportedErrorKind, TaskHandle};
-use std::sync::Arc;
 use std::time::Duration;
-
-/// What the processor needs for workers that finish later.
-#[derive(Clone)]
-pub struct Tasks {
-    pub ledger: Arc<dyn TaskLedger>,
-    pub checks: Arc<dyn TaskChecks>,
-    /// Where a job runs again after an attempt timed out (the standard work queue).
-    pub requeue: Arc<dyn WorkQueue>,
-    /// Where workers report (`POST /v1/tasks/report` of the HTTP API).
-    pub report_url: String,
-}
 
 /// An attempt handed to a worker.
 pub(super) struct Handed {

@@ -7,6 +7,7 @@
 //! - [`webhook`]: the callback payload's signing and verification (Standard Webhooks);
 //! - [`principal`]: who called (issuer and subject of the caller's token);
 //! - [`task`]: what a declared job type's target is sent for each attempt.
+//! - [`timeline`]: what happened to a job, as `GET /v1/jobs/{id}/events` lists it.
 //!
 //! Everything here is plain data plus (de)serialisation: no I/O, no AWS types.
 
@@ -16,4 +17,5 @@ pub mod principal;
 pub mod queue;
 pub mod rest;
 pub mod task;
+pub mod timeline;
 pub mod webhook;

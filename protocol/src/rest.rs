@@ -336,3 +336,72 @@ pub struct JobTypeView {
 pub struct JobTypeList {
     pub job_types: Vec<JobTypeView>,
 }
+
+/// The body of `GET /v1/jobs`: a page of the caller's jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobList {
+    pub jobs: Vec<Job>,
+    /// Continues the list (`?cursor=`, with the same filters); `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The body of `GET /v1/webhook-endpoints`: a page of the caller's endpoints, newest first
+/// (never their secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEndpointList {
+    pub endpoints: Vec<WebhookEndpoint>,
+    pub next_cursor: Option<String>,
+}
+
+/// The body of `POST /v1/jobs/cancel` and `POST /v1/jobs/rerun`: which of the caller's jobs.
+/// A rerun needs `type`, `createdAfter` and `createdBefore`; a cancel at least one of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkAction {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub job_type: Option<String>,
+    /// Created at or after (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<String>,
+    /// Created before (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<String>,
+    /// At most this many jobs (1 to 100; 100 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// List what the call would touch, and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a bulk action did to one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BulkJobOutcome {
+    Cancelled,
+    WouldCancel,
+    Rerun,
+    WouldRerun,
+    /// It moved on meanwhile (started, finished, or rerun by another call): left alone.
+    Skipped,
+    /// Its claim keeps no work message to run again.
+    NotRerunnable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkJob {
+    pub id: String,
+    pub outcome: BulkJobOutcome,
+}
+
+/// The answer to a bulk action: the jobs it looked at, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkResult {
+    pub dry_run: bool,
+    pub jobs: Vec<BulkJob>,
+    /// More jobs match than one call touches: call again.
+    pub more: bool,
+}

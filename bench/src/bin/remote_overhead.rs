@@ -211,7 +211,11 @@ async fn main() {
     let aws = courier_shared::composition::load_aws_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let lambda = aws_sdk_lambda::Client::new(&aws);
-    let claims = DynamoClaimStore::new(dynamodb.clone(), &outputs["TableName"]);
+    let claims = DynamoClaimStore::new(
+        dynamodb.clone(),
+        &outputs["TableName"],
+        std::sync::Arc::new(courier_shared::application::clock::SystemClock),
+    );
     let document = courier_jobs::declared::parse(
         include_str!("../../../examples/job-types.json"),
         DeploymentLimits {

@@ -197,6 +197,10 @@ pub struct LedgerEntry {
     pub status: JobStatus,
     pub attempts: u32,
     pub progress: Vec<u8>,
+    /// The progress milestones the timeline noted.
+    pub milestones: Vec<u8>,
+    /// The work message a failed job keeps for a rerun.
+    pub rerun: Option<WorkMessage>,
     pub result: Option<Value>,
     pub failure: Option<Failure>,
     pub last_error: Option<String>,
@@ -219,6 +223,8 @@ impl LedgerEntry {
             status: JobStatus::Pending,
             attempts: 0,
             progress: vec![],
+            milestones: vec![],
+            rerun: None,
             result: None,
             failure: None,
             last_error: None,
@@ -362,8 +368,12 @@ impl MessageLedger for InMemoryLedger {
         &self,
         work: &WorkId,
         percent: u8,
+        milestone: Option<u8>,
     ) -> Result<Option<ReplyTo>, PortError> {
-        Ok(self.apply(work, JobEvent::Progress, |e| e.progress.push(percent)))
+        Ok(self.apply(work, JobEvent::Progress, |e| {
+            e.progress.push(percent);
+            e.milestones.extend(milestone);
+        }))
     }
 
     async fn record_success(
@@ -397,13 +407,14 @@ impl MessageLedger for InMemoryLedger {
 
     async fn record_failure(
         &self,
-        work: &WorkId,
+        envelope: &WorkMessage,
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_failure")?;
-        Ok(self.apply(work, JobEvent::Fail, |e| {
+        Ok(self.apply(&WorkId::of(envelope), JobEvent::Fail, |e| {
             e.failure = Some(failure.clone());
             e.lease_until = None;
+            e.rerun = Some(envelope.clone());
         }))
     }
 
@@ -514,6 +525,8 @@ impl ProgressSink for RecordingProgress {
 #[derive(Default)]
 pub struct InMemoryClaims {
     claims: Mutex<HashMap<String, Claim>>,
+    /// What a failed job's claim keeps for a rerun, with its redrive count.
+    reruns: Mutex<HashMap<String, (WorkMessage, u32)>>,
     pub fail_create: FailSwitch,
     pub fail: FailSwitch,
 }
@@ -541,6 +554,14 @@ impl InMemoryClaims {
         if let Some(claim) = self.claims.lock().unwrap().get_mut(id) {
             change(claim);
         }
+    }
+
+    /// Keeps a failed job's work message on its claim, as the processor would.
+    pub fn keep_rerun(&self, id: &str, message: WorkMessage, redrives: u32) {
+        self.reruns
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), (message, redrives));
     }
 
     /// Moves a claim on, as the processor would.
@@ -604,6 +625,69 @@ impl ClaimStore for InMemoryClaims {
             }
             _ => None,
         })
+    }
+
+    async fn list(
+        &self,
+        owner: &Principal,
+        filter: &crate::application::ports::JobFilter,
+        after: Option<&crate::application::ports::ListPosition>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<crate::application::ports::Page<Claim>, PortError> {
+        self.fail.check("list")?;
+        let listed = |c: &Claim| {
+            (
+                crate::application::clock::rfc3339(c.created_at),
+                c.id.to_string(),
+            )
+        };
+        let mut mine: Vec<Claim> = self
+            .claims
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.owner.as_ref() == Some(owner) && filter.admits(c, now))
+            .filter(|c| after.is_none_or(|a| listed(c) < (a.created_at.clone(), a.id.clone())))
+            .cloned()
+            .collect();
+        mine.sort_by_key(|c| std::cmp::Reverse(listed(c)));
+        let next = (mine.len() > limit).then(|| {
+            let (created_at, id) = listed(&mine[limit - 1]);
+            crate::application::ports::ListPosition { created_at, id }
+        });
+        mine.truncate(limit);
+        Ok(crate::application::ports::Page { items: mine, next })
+    }
+
+    async fn rerun_message(&self, id: &JobId) -> Result<Option<(WorkMessage, u32)>, PortError> {
+        Ok(self.reruns.lock().unwrap().get(id.as_str()).cloned())
+    }
+
+    async fn rerun(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        redrive: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, PortError> {
+        self.fail.check("rerun")?;
+        let mut claims = self.claims.lock().unwrap();
+        let mut reruns = self.reruns.lock().unwrap();
+        let Some(claim) = claims.get_mut(id.as_str()) else {
+            return Ok(false);
+        };
+        let fresh = reruns.get(id.as_str()).is_some_and(|(_, r)| *r < redrive);
+        match job::transition(claim.status, JobEvent::Rerun) {
+            Some(to) if claim.visible_to(owner, now) && fresh => {
+                claim.status = to;
+                claim.error = None;
+                claim.completed_at = None;
+                reruns.remove(id.as_str());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
@@ -805,6 +889,37 @@ impl crate::application::ports::WebhookEndpointStore for InMemoryWebhookEndpoint
         } else {
             Ok(false)
         }
+    }
+
+    async fn list(
+        &self,
+        owner: &Principal,
+        after: Option<&crate::application::ports::ListPosition>,
+        limit: usize,
+    ) -> Result<crate::application::ports::Page<crate::domain::WebhookEndpoint>, PortError> {
+        self.fail.check("list endpoints")?;
+        let listed = |e: &crate::domain::WebhookEndpoint| {
+            (
+                crate::application::clock::rfc3339(e.created_at),
+                e.id.to_string(),
+            )
+        };
+        let mut mine: Vec<_> = self
+            .endpoints
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|e| e.visible_to(owner))
+            .filter(|e| after.is_none_or(|a| listed(e) < (a.created_at.clone(), a.id.clone())))
+            .cloned()
+            .collect();
+        mine.sort_by_key(|e| std::cmp::Reverse(listed(e)));
+        let next = (mine.len() > limit).then(|| {
+            let (created_at, id) = listed(&mine[limit - 1]);
+            crate::application::ports::ListPosition { created_at, id }
+        });
+        mine.truncate(limit);
+        Ok(crate::application::ports::Page { items: mine, next })
     }
 }
 

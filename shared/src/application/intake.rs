@@ -41,6 +41,14 @@ pub enum Door {
 }
 
 impl Door {
+    /// The door as a job's timeline names it.
+    fn timeline_name(&self) -> &'static str {
+        match self {
+            Self::Messages | Self::Jobs => "http",
+            Self::WebSocket { .. } => "websocket",
+        }
+    }
+
     /// Keeps one door's idempotency keys apart from another's.
     fn scope(&self) -> &'static str {
         match self {
@@ -361,6 +369,14 @@ impl Intake {
             );
             claim.callback = callback.map(CallbackState::waiting);
             claim.reply_to = work.reply_to.clone();
+            claim.events.push(crate::domain::Recorded {
+                at: crate::application::clock::rfc3339(now),
+                what: crate::domain::Happening::Accepted {
+                    door: door.timeline_name().into(),
+                    correlation_id: request.correlation_id.as_str().into(),
+                    delay_seconds: (delay_seconds > 0).then_some(delay_seconds),
+                },
+            });
             match self
                 .record_and_queue(&claim, &work, delay_seconds, earlier_try)
                 .await

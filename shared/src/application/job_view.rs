@@ -1,7 +1,8 @@
 //! A claim as callers see it: the protocol's `Job`, from `GET /v1/jobs/{id}`, an `accepted`
 //! frame's `statusUrl`, and a callback's body.
 
-use crate::application::clock::rfc3339;
+use crate::application::clock::{parse_rfc3339, rfc3339};
+use crate::domain::timeline::{Happening, Timeline};
 use crate::domain::{Claim, JobId, JobStatus};
 use courier_protocol::rest::{CallbackView, Job};
 
@@ -43,6 +44,25 @@ pub fn job_view(claim: &Claim) -> Job {
             delivered_at: c.delivered_at.clone(),
         }),
     }
+}
+
+/// The job's timeline as `GET /v1/jobs/{id}/events` shows it: numbered in the order the
+/// claim's writes recorded its events, each callback attempt naming the job's endpoint.
+pub fn timeline(claim: &Claim) -> Timeline {
+    let endpoint = claim.callback.as_ref().map(|c| c.endpoint_id.to_string());
+    let mut timeline = courier_protocol::timeline::number(claim.events.clone(), |from, to| {
+        let from = parse_rfc3339(from)?;
+        let to = parse_rfc3339(to)?;
+        Some((to - from).whole_milliseconds().max(0) as u64)
+    });
+    for event in &mut timeline.events {
+        if let Happening::CallbackAttempt { endpoint_id, .. }
+        | Happening::CallbackGivenUp { endpoint_id, .. } = &mut event.what
+        {
+            endpoint_id.clone_from(&endpoint);
+        }
+    }
+    timeline
 }
 
 /// The body a callback carries: the job, less the delivery's own state.

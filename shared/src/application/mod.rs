@@ -2,6 +2,7 @@
 //! Imports the domain and the ports it defines; never an adapter or an AWS SDK type.
 
 pub mod backoff;
+pub mod bulk;
 pub mod clock;
 pub mod consumer;
 pub mod frames;
@@ -9,6 +10,7 @@ pub mod http_targets;
 pub mod intake;
 pub mod job_types;
 pub mod job_view;
+pub mod listing;
 pub mod notifier;
 pub mod ports;
 pub mod processor;

@@ -179,6 +179,49 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// Where a page of a caller's list starts: just after the item created at `created_at`
+/// (courier's fixed-width UTC format) with id `id`. Lists run newest first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListPosition {
+    #[serde(rename = "at")]
+    pub created_at: String,
+    pub id: String,
+}
+
+/// One page of a caller's list, and where the next starts (`None`: this is the last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<ListPosition>,
+}
+
+/// Which of a caller's jobs a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub job_type: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<OffsetDateTime>,
+    /// Created before.
+    pub created_until: Option<OffsetDateTime>,
+}
+
+impl JobFilter {
+    /// Whether `claim` is one the filter shows (the store filters too; this holds the page to
+    /// the claims as they are when read).
+    pub fn admits(&self, claim: &Claim, now: OffsetDateTime) -> bool {
+        !claim.is_expired(now)
+            && self.status.is_none_or(|s| s == claim.status)
+            && self.job_type.as_deref().is_none_or(|t| t == claim.job_type)
+            && self
+                .created_from
+                .is_none_or(|from| claim.created_at >= from)
+            && self
+                .created_until
+                .is_none_or(|until| claim.created_at < until)
+    }
+}
+
 /// The claim records callers poll (`JOB#<id>`): created at submission, read on status requests.
 #[async_trait]
 pub trait ClaimStore: Send + Sync {
@@ -207,6 +250,29 @@ pub trait ClaimStore: Send + Sync {
         owner: &Principal,
         to: &ReplyTo,
     ) -> Result<Option<Claim>, PortError>;
+    /// Up to `limit` of `owner`'s unexpired claims that `filter` admits, newest first, from
+    /// just after `after`. A page may hold fewer (the store reads a bounded amount per page)
+    /// and still have a next one.
+    async fn list(
+        &self,
+        owner: &Principal,
+        filter: &JobFilter,
+        after: Option<&ListPosition>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Page<Claim>, PortError>;
+    /// What a rerun of the FAILED job `id` sends: its work message as the claim keeps it
+    /// (`None`: the claim keeps none), and the highest redrive that reopened it so far.
+    async fn rerun_message(&self, id: &JobId) -> Result<Option<(WorkMessage, u32)>, PortError>;
+    /// `FAILED → PENDING` for `owner`'s unexpired job, as the rerun numbered `redrive` (once:
+    /// `false` if it is not FAILED, not theirs, or that rerun or a later redrive reopened it).
+    async fn rerun(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        redrive: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, PortError>;
 }
 
 /// Callers' webhook endpoints (`ENDPOINT#<id>`).
@@ -220,6 +286,13 @@ pub trait WebhookEndpointStore: Send + Sync {
     async fn replace_secrets(&self, endpoint: &WebhookEndpoint) -> Result<bool, PortError>;
     /// Removes it if `owner`'s: `false` if there was no such endpoint of theirs.
     async fn delete(&self, id: &EndpointId, owner: &Principal) -> Result<bool, PortError>;
+    /// Up to `limit` of `owner`'s endpoints, newest first, from just after `after`.
+    async fn list(
+        &self,
+        owner: &Principal,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> Result<Page<WebhookEndpoint>, PortError>;
 }
 
 /// What a sealed secret is bound to: opening it under any other endpoint or owner fails.
@@ -457,19 +530,23 @@ pub trait MessageLedger: Send + Sync {
     ) -> Result<AttemptStart, PortError>;
     // The writes after which a frame may be due answer where the job's frames go now: the
     // connection and request the record names (`None`: as the message says).
+    /// `milestone`: the progress milestone this update passes, which the job's timeline
+    /// notes (`domain::timeline::milestone`).
     async fn record_progress(
         &self,
         work: &WorkId,
         percent: u8,
+        milestone: Option<u8>,
     ) -> Result<Option<ReplyTo>, PortError>;
     async fn record_success(
         &self,
         work: &WorkId,
         result: &Value,
     ) -> Result<Option<ReplyTo>, PortError>;
+    /// A job's claim keeps its work message from now on: what a rerun sends again.
     async fn record_failure(
         &self,
-        work: &WorkId,
+        envelope: &WorkMessage,
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError>;
     /// `PENDING | RUNNING → FAILED` for a job whose claim expired before it finished
@@ -537,6 +614,8 @@ pub struct CallbackUpdate {
     pub last_error: Option<String>,
     pub next_attempt_at: Option<String>,
     pub delivered_at: Option<String>,
+    /// How long the attempt's request took (none when no request was made).
+    pub duration_ms: Option<u64>,
 }
 
 impl CallbackUpdate {
@@ -551,6 +630,7 @@ impl CallbackUpdate {
             last_error: Some(reason),
             next_attempt_at: None,
             delivered_at: None,
+            duration_ms: None,
         }
     }
 

@@ -91,6 +91,16 @@ impl WebhookEndpoints {
     }
 
     /// `owner`'s endpoint `raw_id`; anything else is `NotFound`.
+    /// A page of `owner`'s endpoints, newest first.
+    pub async fn list(
+        &self,
+        owner: &Principal,
+        after: Option<&crate::application::ports::ListPosition>,
+        limit: usize,
+    ) -> Result<crate::application::ports::Page<WebhookEndpoint>, EndpointError> {
+        Ok(self.store.list(owner, after, limit).await?)
+    }
+
     pub async fn get(
         &self,
         owner: &Principal,

@@ -25,6 +25,7 @@ pub fn wire(
     let claims = Arc::new(DynamoClaimStore::new(
         dynamodb.clone(),
         &settings.table_name,
+        Arc::new(SystemClock),
     ));
     let endpoints = Arc::new(DynamoWebhookEndpoints::new(
         dynamodb.clone(),

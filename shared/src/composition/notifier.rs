@@ -22,6 +22,7 @@ pub fn wire(
     let claims = Arc::new(DynamoClaimStore::new(
         dynamodb.clone(),
         &settings.table_name,
+        Arc::new(SystemClock),
     ));
     let sqs = aws_sdk_sqs::Client::new(config);
     Ok(Notifier {

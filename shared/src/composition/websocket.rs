@@ -42,6 +42,7 @@ pub fn wire(
             claims: Arc::new(DynamoClaimStore::new(
                 dynamodb.clone(),
                 &settings.table_name,
+                Arc::new(SystemClock),
             )),
             idempotency: Arc::new(DynamoIdempotencyStore::new(
                 dynamodb.clone(),

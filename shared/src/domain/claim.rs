@@ -137,6 +137,8 @@ pub struct Claim {
     /// The WebSocket connection and request its frames go to: the latest submit of it (a
     /// resubmit under the same idempotency key on a new connection takes them over).
     pub reply_to: Option<super::ReplyTo>,
+    /// What happened to the job, in the order the claim's writes recorded it.
+    pub events: Vec<super::Recorded>,
 }
 
 impl Claim {
@@ -166,6 +168,7 @@ impl Claim {
             error: None,
             callback: None,
             reply_to: None,
+            events: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod idempotency_key;
 pub mod lifecycle;
 pub mod submission;
 pub mod task;
+pub mod timeline;
 pub mod webhook_endpoint;
 
 pub use claim::{CallbackState, Claim, JobFailure, JobId};
@@ -17,4 +18,5 @@ pub use idempotency_key::IdempotencyKey;
 pub use lifecycle::{CallbackEvent, CallbackStatus, JobEvent, JobStatus};
 pub use submission::{Submission, SubmissionError};
 pub use task::{Reported, TaskState, TaskToken};
+pub use timeline::{Happening, Recorded};
 pub use webhook_endpoint::{EndpointId, SealedSecret, SigningSecret, WebhookEndpoint};

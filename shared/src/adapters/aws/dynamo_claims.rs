@@ -2,11 +2,14 @@
 //! writes to the same items live in the ledger adapter.
 
 use super::{callback_sources, condition_held, job_sources, n, one_of, port_error, s};
-use crate::application::clock::{parse_rfc3339, rfc3339};
-use crate::application::ports::{CancelOutcome, ClaimStore, Created, PortError, Withdrawal};
+use crate::application::clock::{Clock, parse_rfc3339, rfc3339};
+use crate::application::ports::{
+    CancelOutcome, ClaimStore, Created, JobFilter, ListPosition, Page, PortError, Withdrawal,
+};
+use crate::domain::timeline::{self, DeliveryOutcome};
 use crate::domain::{
-    CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, EndpointId, JobEvent,
-    JobFailure, JobId, JobStatus, Pattern, Principal, ReplyTo,
+    CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, EndpointId, Happening,
+    JobEvent, JobFailure, JobId, JobStatus, Pattern, Principal, ReplyTo, WorkMessage,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -14,6 +17,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 type Item = HashMap<String, AttributeValue>;
@@ -22,14 +26,21 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoClaimStore {
     client: Client,
     table: String,
+    /// When the timeline's events happen.
+    clock: Arc<dyn Clock>,
 }
 
 impl DynamoClaimStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,
             table: table.into(),
+            clock,
         }
+    }
+
+    fn clock_now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     fn pk(id: &JobId) -> AttributeValue {
@@ -98,6 +109,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
             }),
             _ => None,
         },
+        events: super::timeline::read(item),
     })
 }
 
@@ -119,6 +131,25 @@ impl ClaimStore for DynamoClaimStore {
             request = request
                 .item("connectionId", s(&to.connection_id))
                 .item("requestId", s(&to.request_id));
+        }
+        if claim.owner.is_some() {
+            // Listed among its owner's jobs (the `ByOwner` index).
+            request = request.item(
+                super::listing::LISTED_AT,
+                s(super::listing::key(
+                    super::listing::Listed::Jobs,
+                    &created,
+                    claim.id.as_str(),
+                )),
+            );
+        }
+        if !claim.events.is_empty() {
+            let events = claim
+                .events
+                .iter()
+                .map(|e| s(serde_json::to_string(e).expect("a happening serialises")))
+                .collect();
+            request = request.item("events", AttributeValue::L(events));
         }
         let written = request
             .table_name(&self.table)
@@ -174,12 +205,22 @@ impl ClaimStore for DynamoClaimStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
-            .update_expression("SET #status = :to, completedAt = :now, updatedAt = :now")
+            .update_expression(format!(
+                "SET #status = :to, completedAt = :now, updatedAt = :now, {}",
+                super::timeline::APPEND
+            ))
             // Timestamps share one fixed-width UTC format, so they compare as strings.
             .condition_expression(format!(
                 "{cancellable} AND expiresAt > :now AND #owner = :owner"
             ))
-            .set_expression_attribute_values(Some(from.into_iter().collect()))
+            .set_expression_attribute_values(Some(
+                from.into_iter()
+                    .chain(
+                        super::timeline::values(now, &[Happening::Cancelled])
+                            .map(|(k, v)| (k.to_owned(), v)),
+                    )
+                    .collect(),
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", s(owner.key()))
@@ -237,6 +278,117 @@ impl ClaimStore for DynamoClaimStore {
                 false => Withdrawal::Started,
             },
         )
+    }
+
+    async fn list(
+        &self,
+        owner: &Principal,
+        filter: &JobFilter,
+        after: Option<&ListPosition>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Page<Claim>, PortError> {
+        // The index's projected attributes: an expired claim (not swept yet) and claims of
+        // another status or type are passed over before anything is read whole.
+        let mut expression = vec!["expiresAt > :now"];
+        let mut values = vec![(":now", s(rfc3339(now)))];
+        if let Some(status) = filter.status {
+            expression.push("#status = :status");
+            values.push((":status", s(status.as_str())));
+        }
+        if let Some(job_type) = &filter.job_type {
+            expression.push("jobType = :type");
+            values.push((":type", s(job_type)));
+        }
+        let query = super::listing::ListQuery {
+            kind: super::listing::Listed::Jobs,
+            owner,
+            from: filter.created_from.map(rfc3339),
+            until: filter.created_until.map(rfc3339),
+            filter: Some((expression.join(" AND "), values)),
+            after,
+            limit,
+        };
+        let (items, next) = super::listing::page(&self.client, &self.table, query).await?;
+        Ok(Page {
+            items: items
+                .iter()
+                .filter_map(claim_from_item)
+                .filter(|claim| claim.owner.as_ref() == Some(owner))
+                .collect(),
+            next,
+        })
+    }
+
+    async fn rerun_message(&self, id: &JobId) -> Result<Option<(WorkMessage, u32)>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .projection_expression("rerun, redrives")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:GetItem(rerun)", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let message = text(&item, "rerun").and_then(|body| {
+            match courier_protocol::queue::QueueMessage::from_json(body) {
+                Ok(courier_protocol::queue::QueueMessage::Work(work)) => Some(work),
+                _ => None,
+            }
+        });
+        let redrives = number(&item, "redrives").unwrap_or(0) as u32;
+        Ok(message.map(|m| (m, redrives)))
+    }
+
+    async fn rerun(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        redrive: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, PortError> {
+        let (rerunnable, from) = one_of("#status", "from", &job_sources(JobEvent::Rerun));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            // The budget counts from here, as after a redrive; the message kept for a rerun
+            // goes (a failure keeps it again).
+            .update_expression(format!(
+                "SET #status = :to, redrives = :redrive, redriveBase = attempts, \
+                 updatedAt = :now, {} REMOVE #error, completedAt, rerun, leaseUntil",
+                super::timeline::APPEND
+            ))
+            .condition_expression(format!(
+                "{rerunnable} AND #owner = :owner AND expiresAt > :now AND \
+                 (attribute_not_exists(redrives) OR redrives < :redrive)"
+            ))
+            .set_expression_attribute_values(Some(
+                from.into_iter()
+                    .chain(
+                        super::timeline::values(now, &[Happening::Redriven])
+                            .map(|(k, v)| (k.to_owned(), v)),
+                    )
+                    .collect(),
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(
+                ":to",
+                s(crate::domain::lifecycle::job::target(JobEvent::Rerun).as_str()),
+            )
+            .expression_attribute_values(":owner", s(owner.key()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":redrive", n(redrive))
+            .send()
+            .await;
+        condition_held("dynamodb:UpdateItem(rerun)", result)
     }
 
     async fn redirect(
@@ -324,6 +476,29 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             }
         }
         set.extend(assignments.iter().map(String::as_str));
+        let happened = match update.follows {
+            // A POST was made: its answer.
+            Some(_) => Happening::CallbackAttempt {
+                endpoint_id: None,
+                outcome: match update.event {
+                    CallbackEvent::Deliver => DeliveryOutcome::Delivered,
+                    CallbackEvent::Retry => DeliveryOutcome::Retrying,
+                    _ => DeliveryOutcome::Failed,
+                },
+                status: update.last_status,
+                error: update.last_error.as_deref().map(timeline::capped),
+                duration_ms: update.duration_ms,
+                next_attempt_at: update.next_attempt_at.clone(),
+            },
+            None => Happening::CallbackGivenUp {
+                endpoint_id: None,
+                reason: timeline::capped(update.last_error.as_deref().unwrap_or("")),
+            },
+        };
+        for (placeholder, value) in super::timeline::values(self.clock_now(), &[happened]) {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        set.push(super::timeline::APPEND);
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
@@ -354,10 +529,11 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(job))
-            .update_expression(
-                "SET callbackState = :to, callbackRedrives = :redrive, callbackAttempts = :zero \
-                 REMOVE callbackNextAttemptAt",
-            )
+            .update_expression(format!(
+                "SET callbackState = :to, callbackRedrives = :redrive, callbackAttempts = :zero, \
+                 {} REMOVE callbackNextAttemptAt",
+                super::timeline::APPEND
+            ))
             .condition_expression(format!(
                 "{reopenable} AND \
                  (attribute_not_exists(callbackRedrives) OR callbackRedrives < :redrive)"
@@ -365,7 +541,10 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_values(":to", s(reopened.as_str()))
             .expression_attribute_values(":redrive", n(redrive))
-            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":zero", n(0));
+        let result = super::timeline::values(self.clock_now(), &[Happening::CallbackRedriven])
+            .into_iter()
+            .fold(result, |r, (k, v)| r.expression_attribute_values(k, v))
             .send()
             .await;
         condition_held("dynamodb:UpdateItem(reopen callback)", result)

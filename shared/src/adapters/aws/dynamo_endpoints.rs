@@ -3,7 +3,7 @@
 
 use super::{condition_held, n, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
-use crate::application::ports::{PortError, WebhookEndpointStore};
+use crate::application::ports::{ListPosition, Page, PortError, WebhookEndpointStore};
 use crate::domain::{EndpointId, Principal, SealedSecret, SigningSecret, WebhookEndpoint};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -93,6 +93,15 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
             .item("owner", s(endpoint.owner.key()))
             .item("url", s(&endpoint.url))
             .item("createdAt", s(rfc3339(endpoint.created_at)))
+            // Listed among its owner's endpoints (the `ByOwner` index).
+            .item(
+                super::listing::LISTED_AT,
+                s(super::listing::key(
+                    super::listing::Listed::Endpoints,
+                    &rfc3339(endpoint.created_at),
+                    endpoint.id.as_str(),
+                )),
+            )
             .item("secrets", secrets_value(&endpoint.secrets))
             .item("revision", n(endpoint.revision))
             .condition_expression("attribute_not_exists(pk)")
@@ -149,6 +158,32 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
             .send()
             .await;
         condition_held("dynamodb:DeleteItem(endpoint)", result)
+    }
+
+    async fn list(
+        &self,
+        owner: &Principal,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> Result<Page<WebhookEndpoint>, PortError> {
+        let query = super::listing::ListQuery {
+            kind: super::listing::Listed::Endpoints,
+            owner,
+            from: None,
+            until: None,
+            filter: None,
+            after,
+            limit,
+        };
+        let (items, next) = super::listing::page(&self.client, &self.table, query).await?;
+        Ok(Page {
+            items: items
+                .iter()
+                .filter_map(endpoint_from)
+                .filter(|e| &e.owner == owner)
+                .collect(),
+            next,
+        })
     }
 }
 

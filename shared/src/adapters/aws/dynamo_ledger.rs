@@ -5,13 +5,14 @@
 //! counts runs of the job. A message record expires (TTL) after the configured retention; a
 //! claim keeps the expiry it was created with.
 
-use super::{job_sources, n, one_of, port_error, s, ttl_after};
+use super::{job_sources, n, one_of, port_error, s, timeline, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
     Abandonment, AttemptStart, Ending, Failure, MessageLedger, PortError,
 };
 use crate::domain::lifecycle::job::target;
-use crate::domain::{JobEvent, JobStatus, Pattern, ReplyTo, WorkId, WorkMessage};
+use crate::domain::timeline::capped;
+use crate::domain::{Happening, JobEvent, JobStatus, Pattern, ReplyTo, WorkId, WorkMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -28,6 +29,20 @@ pub(crate) fn record_key(work: &WorkId) -> String {
         WorkId::Message(id) => format!("MSG#{id}"),
         WorkId::Job(id) => format!("JOB#{id}"),
     }
+}
+
+/// `expression` (a SET clause, maybe followed by a REMOVE clause) that also appends to the
+/// job's timeline.
+fn with_timeline(expression: &str) -> String {
+    match expression.split_once(" REMOVE ") {
+        Some((set, remove)) => format!("{set}, {} REMOVE {remove}", timeline::APPEND),
+        None => format!("{expression}, {}", timeline::APPEND),
+    }
+}
+
+/// A job's work message as its claim keeps it once the job failed: what a rerun sends again.
+fn rerun_value(envelope: &WorkMessage) -> AttributeValue {
+    s(envelope.to_json())
 }
 
 /// How long an expired job's record stays after it is failed, for its callback.
@@ -59,6 +74,7 @@ impl DynamoMessageLedger {
     /// An update that applies only where the job lifecycle allows `event` (`:to` is the state it
     /// leads to). A failed condition means another delivery already finished the message: not
     /// an error, there is nothing left to do. Either way, where the job's frames go now.
+    #[allow(clippy::too_many_arguments)]
     async fn update_running(
         &self,
         event: JobEvent,
@@ -67,9 +83,12 @@ impl DynamoMessageLedger {
         expression: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
+        happened: &[Happening],
     ) -> Result<Option<ReplyTo>, PortError> {
-        self.update_running_if(event, operation, work, expression, "", names, values)
-            .await
+        self.update_running_if(
+            event, operation, work, expression, "", names, values, happened,
+        )
+        .await
     }
 
     /// [`Self::update_running`], applied only where `also` holds too (`""`: nothing more).
@@ -83,8 +102,16 @@ impl DynamoMessageLedger {
         also: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
+        happened: &[Happening],
     ) -> Result<Option<ReplyTo>, PortError> {
         let (condition, from) = one_of("#status", "from", &job_sources(event));
+        // A job's timeline notes what this write does (a message's record keeps none).
+        let noted = matches!(work, WorkId::Job(_)) && !happened.is_empty();
+        let expression = if noted {
+            with_timeline(expression)
+        } else {
+            expression.to_owned()
+        };
         let condition = if also.is_empty() {
             condition
         } else {
@@ -108,6 +135,11 @@ impl DynamoMessageLedger {
         }
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
+        }
+        if noted {
+            for (name, value) in timeline::values(self.clock.now(), happened) {
+                request = request.expression_attribute_values(name, value);
+            }
         }
         match request.send().await {
             Ok(out) => Ok(reply_to_of(&out.attributes.unwrap_or_default())),
@@ -197,10 +229,13 @@ impl DynamoMessageLedger {
         let (redrivable, from) = one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
         let request = self
             .started(self.client.update_item(), envelope, lease)
-            .update_expression(format!(
-                "SET {}, redrives = :redrive, redriveBase = if_not_exists(attempts, :zero), \
-                 attempts = if_not_exists(attempts, :zero) + :one REMOVE #error",
-                Self::started_expression(envelope)
+            .update_expression(Self::noting(
+                envelope,
+                format!(
+                    "SET {}, redrives = :redrive, redriveBase = if_not_exists(attempts, :zero), \
+                     attempts = if_not_exists(attempts, :zero) + :one REMOVE #error",
+                    Self::started_expression(envelope)
+                ),
             ))
             .condition_expression(redrive_condition(envelope.pattern, &redrivable))
             .expression_attribute_names("#error", "error")
@@ -212,6 +247,11 @@ impl DynamoMessageLedger {
         } else {
             request.expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
         };
+        let request = self.note(
+            request,
+            envelope,
+            &[Happening::Redriven, Happening::AttemptStarted],
+        );
         from.into_iter().fold(request, |r, (placeholder, value)| {
             r.expression_attribute_values(placeholder, value)
         })
@@ -243,16 +283,52 @@ impl DynamoMessageLedger {
         let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
         let request = self
             .started(self.client.update_item(), envelope, lease)
-            .update_expression(format!(
-                "SET {} ADD attempts :one",
-                Self::started_expression(envelope)
+            .update_expression(Self::noting(
+                envelope,
+                format!(
+                    "SET {} ADD attempts :one",
+                    Self::started_expression(envelope)
+                ),
             ))
             .condition_expression(start_condition(envelope.pattern, &startable))
             .expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = self.note(request, envelope, &[Happening::AttemptStarted]);
         from.into_iter().fold(request, |r, (placeholder, value)| {
             r.expression_attribute_values(placeholder, value)
         })
+    }
+
+    /// `expression` with the timeline's append, where the work has a claim (a fire-and-forget
+    /// message's record keeps no timeline). The SET clause comes first; `ADD` and `REMOVE`
+    /// clauses after it are kept.
+    fn noting(envelope: &WorkMessage, expression: String) -> String {
+        if envelope.pattern == Pattern::FireAndForget {
+            return expression;
+        }
+        for clause in [" ADD ", " REMOVE "] {
+            if let Some((set, rest)) = expression.split_once(clause) {
+                return format!("{set}, {}{clause}{rest}", timeline::APPEND);
+            }
+        }
+        format!("{expression}, {}", timeline::APPEND)
+    }
+
+    /// The values [`Self::noting`]'s append uses, on `request` (where the work has a claim).
+    fn note(
+        &self,
+        request: UpdateItemFluentBuilder,
+        envelope: &WorkMessage,
+        happened: &[Happening],
+    ) -> UpdateItemFluentBuilder {
+        if envelope.pattern == Pattern::FireAndForget {
+            return request;
+        }
+        timeline::values(self.clock.now(), happened)
+            .into_iter()
+            .fold(request, |r, (placeholder, value)| {
+                r.expression_attribute_values(placeholder, value)
+            })
     }
 
     /// Starts an attempt where the lifecycle allows it and no live lease stands in the way.
@@ -449,7 +525,12 @@ impl MessageLedger for DynamoMessageLedger {
         &self,
         work: &WorkId,
         percent: u8,
+        milestone: Option<u8>,
     ) -> Result<Option<ReplyTo>, PortError> {
+        let noted: Vec<Happening> = milestone
+            .map(|percent| Happening::Progress { percent })
+            .into_iter()
+            .collect();
         self.update_running(
             JobEvent::Progress,
             "dynamodb:UpdateItem(progress)",
@@ -457,6 +538,7 @@ impl MessageLedger for DynamoMessageLedger {
             "SET #status = :to, progress = :p, updatedAt = :now",
             &[],
             vec![(":p", n(percent))],
+            &noted,
         )
         .await
     }
@@ -474,23 +556,45 @@ impl MessageLedger for DynamoMessageLedger {
              updatedAt = :now REMOVE lastError, leaseUntil",
             &[("#result", "result")],
             vec![(":result", s(result.to_string())), (":full", n(100))],
+            &[Happening::AttemptSucceeded],
         )
         .await
     }
 
     async fn record_failure(
         &self,
-        work: &WorkId,
+        envelope: &WorkMessage,
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError> {
+        let work = WorkId::of(envelope);
+        let (expression, values) = match &work {
+            // A claim keeps the job's message, so its owner can run it again (a rerun).
+            WorkId::Job(_) => (
+                "SET #status = :to, #error = :error, rerun = :rerun, completedAt = :now, \
+                 updatedAt = :now REMOVE leaseUntil",
+                vec![
+                    (":error", failure_value(failure)),
+                    (":rerun", rerun_value(envelope)),
+                ],
+            ),
+            WorkId::Message(_) => (
+                "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
+                 REMOVE leaseUntil",
+                vec![(":error", failure_value(failure))],
+            ),
+        };
         self.update_running(
             JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
-            work,
-            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now \
-             REMOVE leaseUntil",
+            &work,
+            expression,
             &[("#error", "error")],
-            vec![(":error", failure_value(failure))],
+            values,
+            &[Happening::AttemptFailed {
+                failure_kind: failure.kind.as_str().into(),
+                reason: capped(&failure.reason),
+                will_retry: false,
+            }],
         )
         .await
     }
@@ -513,6 +617,9 @@ impl MessageLedger for DynamoMessageLedger {
                 (":keep", ttl_after(now, EXPIRED_KEPT_FOR)),
                 (":epoch", n(now.unix_timestamp())),
             ],
+            &[Happening::Expired {
+                reason: capped(&failure.reason),
+            }],
         )
         .await
     }
@@ -526,6 +633,11 @@ impl MessageLedger for DynamoMessageLedger {
             "SET #status = :to, lastError = :reason, updatedAt = :now REMOVE leaseUntil",
             &[],
             vec![(":reason", super::bounded_reason(reason))],
+            &[Happening::AttemptFailed {
+                failure_kind: "transient".into(),
+                reason: capped(reason),
+                will_retry: true,
+            }],
         )
         .await
         .map(|_| ())
@@ -545,19 +657,28 @@ impl MessageLedger for DynamoMessageLedger {
             .key("pk", s(record_key(&WorkId::of(envelope))))
             // A fire-and-forget message that never started gets the record its start would
             // have written.
-            .update_expression(format!(
-                "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
-                 kind = if_not_exists(kind, :kind), jobType = if_not_exists(jobType, :type), \
-                 correlationId = if_not_exists(correlationId, :cid), \
-                 pattern = if_not_exists(pattern, :pattern), \
-                 acceptedAt = if_not_exists(acceptedAt, :accepted), \
-                 attempts = if_not_exists(attempts, :zero), #ttl = if_not_exists(#ttl, :ttl){owner} \
-                 REMOVE leaseUntil",
-                owner = if envelope.owner.is_some() {
-                    ", #owner = if_not_exists(#owner, :owner)"
-                } else {
-                    ""
-                },
+            .update_expression(Self::noting(
+                envelope,
+                format!(
+                    "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
+                     kind = if_not_exists(kind, :kind), jobType = if_not_exists(jobType, :type), \
+                     correlationId = if_not_exists(correlationId, :cid), \
+                     pattern = if_not_exists(pattern, :pattern), \
+                     acceptedAt = if_not_exists(acceptedAt, :accepted), \
+                     attempts = if_not_exists(attempts, :zero), \
+                     #ttl = if_not_exists(#ttl, :ttl){owner}{rerun} REMOVE leaseUntil",
+                    owner = if envelope.owner.is_some() {
+                        ", #owner = if_not_exists(#owner, :owner)"
+                    } else {
+                        ""
+                    },
+                    // A claim keeps the job's message, so its owner can run it again.
+                    rerun = if envelope.pattern == Pattern::FireAndForget {
+                        ""
+                    } else {
+                        ", rerun = :rerun"
+                    },
+                ),
             ))
             .condition_expression(abandon_condition(envelope.pattern, &abandonable))
             .set_expression_attribute_values(Some(from.into_iter().collect()))
@@ -582,6 +703,18 @@ impl MessageLedger for DynamoMessageLedger {
                 .expression_attribute_names("#owner", "owner")
                 .expression_attribute_values(":owner", s(owner.key())),
             None => request,
+        };
+        let request = match envelope.pattern {
+            Pattern::FireAndForget => request,
+            _ => self
+                .note(
+                    request,
+                    envelope,
+                    &[Happening::DeadLettered {
+                        reason: capped(&failure.reason),
+                    }],
+                )
+                .expression_attribute_values(":rerun", rerun_value(envelope)),
         };
         match request.send().await {
             Ok(out) => Ok(Abandonment::Abandoned {

@@ -311,7 +311,10 @@ impl TaskLedger for DynamoMessageLedger {
             .update_item()
             .table_name(&self.table)
             .key("pk", key(job))
-            .update_expression("SET lastError = :reason, updatedAt = :now REMOVE task, leaseUntil")
+            .update_expression(format!(
+                "SET lastError = :reason, updatedAt = :now, {} REMOVE task, leaseUntil",
+                super::timeline::APPEND
+            ))
             // A result reported since the look read the claim is settled, not thrown away.
             .condition_expression(
                 "#status = :running AND task.attempt = :attempt AND attribute_not_exists(task.reported)",
@@ -320,7 +323,16 @@ impl TaskLedger for DynamoMessageLedger {
             .expression_attribute_values(":reason", super::bounded_reason(reason))
             .expression_attribute_values(":now", s(rfc3339(self.clock.now())))
             .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
-            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":attempt", n(attempt));
+        let happened = crate::domain::Happening::AttemptFailed {
+            // A missed deadline or heartbeat, or the worker's own transient error.
+            failure_kind: "transient".into(),
+            reason: crate::domain::timeline::capped(reason),
+            will_retry: true,
+        };
+        let update = super::timeline::values(self.clock.now(), &[happened])
+            .into_iter()
+            .fold(update, |r, (k, v)| r.expression_attribute_values(k, v))
             .send()
             .await;
         super::condition_held("dynamodb:UpdateItem(task retire)", update)

@@ -12,9 +12,11 @@ mod dynamo_tasks;
 mod job_types_object;
 mod kms_sealer;
 mod lambda_target;
+mod listing;
 mod sqs;
 mod sqs_text;
 mod ssm_target_secrets;
+mod timeline;
 
 pub use callback_start::QueuedCallbackStarter;
 pub use connections_api::ApiGatewayConnectionPoster;

@@ -4,6 +4,7 @@ pub mod body;
 mod caller;
 mod correlation;
 pub(crate) mod idempotency;
+mod job_lists;
 mod job_types;
 mod jobs;
 mod messages;

@@ -493,6 +493,119 @@ async fn exchanges() -> Vec<Exchange> {
         .await,
     );
     out.extend(task_report_exchanges().await);
+    out.extend(list_exchanges().await);
+    out
+}
+
+/// The lists', the timeline's and the bulk actions' statuses.
+async fn list_exchanges() -> Vec<Exchange> {
+    let mut out = Vec::new();
+    let h = Harness::new();
+    let get = |template: &'static str, path: String| {
+        let h = &h;
+        async move {
+            call(
+                h,
+                "GET",
+                template,
+                &path,
+                "application/json",
+                String::new(),
+                &[],
+            )
+            .await
+        }
+    };
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let job = call(
+            &h,
+            "POST",
+            "/v1/jobs",
+            "/v1/jobs",
+            "application/json",
+            r#"{"type":"echo"}"#.into(),
+            &[],
+        )
+        .await;
+        ids.push(job.body["id"].as_str().unwrap().to_owned());
+    }
+    let first = get("/v1/jobs", "/v1/jobs?limit=1".into()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let cursor = first.body["nextCursor"].as_str().unwrap().to_owned();
+    out.push(first);
+    out.push(get("/v1/jobs", format!("/v1/jobs?limit=1&cursor={cursor}")).await);
+    out.push(get("/v1/jobs", "/v1/jobs?status=DONE".into()).await);
+    out.push(
+        get(
+            "/v1/jobs/{id}/events",
+            format!("/v1/jobs/{}/events", ids[0]),
+        )
+        .await,
+    );
+    out.push(get("/v1/jobs/{id}/events", "/v1/jobs/not-an-id/events".into()).await);
+    let unknown = crate::domain::JobId::generate();
+    out.push(get("/v1/jobs/{id}/events", format!("/v1/jobs/{unknown}/events")).await);
+    out.push(
+        get(
+            "/v1/webhook-endpoints",
+            "/v1/webhook-endpoints?limit=5".into(),
+        )
+        .await,
+    );
+    out.push(
+        get(
+            "/v1/webhook-endpoints",
+            "/v1/webhook-endpoints?limit=0".into(),
+        )
+        .await,
+    );
+    let big = format!(
+        r#"{{"type":"{}"}}"#,
+        "x".repeat(super::body::MAX_REQUEST_BYTES)
+    );
+    for (template, ok) in [
+        ("/v1/jobs/cancel", r#"{"type":"echo","dryRun":true}"#),
+        (
+            "/v1/jobs/rerun",
+            r#"{"type":"echo","createdAfter":"2026-11-23T00:00:00Z","createdBefore":"2026-11-24T00:00:00Z"}"#,
+        ),
+    ] {
+        for (content_type, body) in [
+            ("application/json", ok.to_owned()),
+            ("application/json", "{}".to_owned()),
+            ("application/json", big.clone()),
+            ("text/plain", ok.to_owned()),
+        ] {
+            out.push(call(&h, "POST", template, template, content_type, body, &[]).await);
+        }
+    }
+    h.claims.fail.set(true);
+    h.endpoints.fail.set(true);
+    out.push(get("/v1/jobs", "/v1/jobs".into()).await);
+    out.push(
+        get(
+            "/v1/jobs/{id}/events",
+            format!("/v1/jobs/{}/events", ids[0]),
+        )
+        .await,
+    );
+    out.push(get("/v1/webhook-endpoints", "/v1/webhook-endpoints".into()).await);
+    for template in ["/v1/jobs/cancel", "/v1/jobs/rerun"] {
+        let body = r#"{"type":"echo","createdAfter":"2026-11-23T00:00:00Z","createdBefore":"2026-11-24T00:00:00Z"}"#;
+        out.push(
+            call(
+                &h,
+                "POST",
+                template,
+                template,
+                "application/json",
+                body.into(),
+                &[],
+            )
+            .await,
+        );
+    }
     out
 }
 
@@ -1028,7 +1141,7 @@ fn links_name_real_operations_and_fill_their_parameters_from_the_answer() {
         }
     }
     assert_eq!(
-        links, 2,
-        "POST /v1/jobs links to GET and DELETE /v1/jobs/{{id}}"
+        links, 4,
+        "POST /v1/jobs links to GET and DELETE /v1/jobs/{{id}} and its events; GET to its events"
     );
 }

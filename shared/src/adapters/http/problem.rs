@@ -170,6 +170,25 @@ impl Problem {
         )
     }
 
+    /// A query parameter (or a bulk action's filter) that is unknown, repeated or invalid.
+    pub fn invalid_query(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid query parameter",
+            detail,
+        )
+    }
+
+    pub fn invalid_cursor(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-cursor",
+            "Not a cursor of this list",
+            detail,
+        )
+    }
+
     pub fn job_not_found(id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -1,11 +1,14 @@
 use super::correlation::correlate;
+use super::job_lists::{bulk_cancel, bulk_rerun, job_events, list_jobs};
 use super::job_types::{api_document, list_job_types};
 use super::jobs::{cancel_job, get_job, post_job};
 use super::messages::post_message;
 use super::problem::Problem;
 pub use super::state::AppState;
 use super::tasks::report_task;
-use super::webhook_endpoints::{create_endpoint, delete_endpoint, get_endpoint, rotate_secret};
+use super::webhook_endpoints::{
+    create_endpoint, delete_endpoint, get_endpoint, list_endpoints, rotate_secret,
+};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode, Uri};
@@ -35,12 +38,17 @@ async fn answer_preflight(request: Request, next: Next) -> Response {
 pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/messages"),
     ("POST", "/v1/jobs"),
+    ("GET", "/v1/jobs"),
+    ("POST", "/v1/jobs/cancel"),
+    ("POST", "/v1/jobs/rerun"),
+    ("GET", "/v1/jobs/{id}/events"),
     ("GET", "/v1/job-types"),
     ("GET", "/v1/openapi.json"),
     ("POST", "/v1/tasks/report"),
     ("GET", "/v1/jobs/{id}"),
     ("DELETE", "/v1/jobs/{id}"),
     ("POST", "/v1/webhook-endpoints"),
+    ("GET", "/v1/webhook-endpoints"),
     ("GET", "/v1/webhook-endpoints/{id}"),
     ("DELETE", "/v1/webhook-endpoints/{id}"),
     ("POST", "/v1/webhook-endpoints/{id}/rotate"),
@@ -50,12 +58,18 @@ pub const OPERATIONS: &[(&str, &str)] = &[
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/messages", post(post_message))
-        .route("/v1/jobs", post(post_job))
+        .route("/v1/jobs", post(post_job).get(list_jobs))
+        .route("/v1/jobs/cancel", post(bulk_cancel))
+        .route("/v1/jobs/rerun", post(bulk_rerun))
+        .route("/v1/jobs/{id}/events", get(job_events))
         .route("/v1/job-types", get(list_job_types))
         .route("/v1/openapi.json", get(api_document))
         .route("/v1/tasks/report", post(report_task))
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
-        .route("/v1/webhook-endpoints", post(create_endpoint))
+        .route(
+            "/v1/webhook-endpoints",
+            post(create_endpoint).get(list_endpoints),
+        )
         .route(
             "/v1/webhook-endpoints/{id}",
             get(get_endpoint).delete(delete_endpoint),

@@ -106,6 +106,52 @@ pub async fn create_endpoint(
     }
 }
 
+/// `GET /v1/webhook-endpoints`: a page of the caller's endpoints, newest first, without any
+/// secret.
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    query: Result<
+        axum::extract::Query<Vec<(String, String)>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Response {
+    use super::job_lists::{page_limit, param, query_params};
+    use crate::application::listing::{self, ENDPOINT_SCOPE};
+    let params = match query_params(query, &["limit", "cursor"]) {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let limit = match page_limit(param(&params, "limit")) {
+        Ok(limit) => limit,
+        Err(problem) => return problem.into_response(),
+    };
+    let after = match param(&params, "cursor")
+        .map(|cursor| listing::decode(cursor, &caller, ENDPOINT_SCOPE))
+        .transpose()
+    {
+        Ok(after) => after,
+        Err(bad) => return Problem::invalid_cursor(bad.to_string()).into_response(),
+    };
+    let now = state.clock.now();
+    match state.endpoints.list(&caller, after.as_ref(), limit).await {
+        Ok(page) => {
+            let body = rest::WebhookEndpointList {
+                endpoints: page.items.iter().map(|e| view(e, None, now)).collect(),
+                next_cursor: page
+                    .next
+                    .map(|next| listing::encode(&next, &caller, ENDPOINT_SCOPE)),
+            };
+            let mut response = Json(body).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => problem(error).into_response(),
+    }
+}
+
 /// `GET /v1/webhook-endpoints/{id}`: the endpoint and when its secrets were made and expire.
 pub async fn get_endpoint(
     State(state): State<AppState>,

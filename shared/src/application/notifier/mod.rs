@@ -205,7 +205,9 @@ impl Notifier {
             }
             Prepared::Send { claim, webhook } => (claim, webhook),
         };
+        let sent_at = std::time::Instant::now();
         let response = self.sender.send(&webhook).await;
+        let took = sent_at.elapsed();
         // A crash here sends the same delivery again (same `webhook-id`) once the message
         // comes back: receivers deduplicate on it.
         crate::crash_point!("notifier.after-post", claim.correlation_id.as_str());
@@ -216,7 +218,8 @@ impl Notifier {
         if receive_count >= self.max_receive_count {
             policy.max_attempts = attempt;
         }
-        let plan = schedule(&verdict, attempt, &policy, now, &mut rand::rng());
+        let mut plan = schedule(&verdict, attempt, &policy, now, &mut rand::rng());
+        plan.update.duration_ms = Some(took.as_millis() as u64);
         if let (Verdict::Retry { reason, .. }, CallbackEvent::GiveUp) =
             (&verdict, plan.update.event)
         {
@@ -595,6 +598,7 @@ pub fn schedule(
         last_error: None,
         next_attempt_at: None,
         delivered_at: None,
+        duration_ms: None,
     };
     match verdict {
         Verdict::Delivered { code } => {

@@ -100,6 +100,18 @@ struct JobProgress<'a> {
     processor: &'a MessageProcessor,
     envelope: &'a WorkMessage,
     work: &'a WorkId,
+    /// The last percent reported by this attempt: which milestones its timeline noted.
+    last: std::sync::atomic::AtomicU8,
+}
+
+impl JobProgress<'_> {
+    /// The milestone an update to `percent` passes, since this attempt's last update.
+    fn milestone(&self, percent: u8) -> Option<u8> {
+        let previous = self
+            .last
+            .fetch_max(percent, std::sync::atomic::Ordering::Relaxed);
+        crate::domain::timeline::milestone(previous, percent)
+    }
 }
 
 #[async_trait]
@@ -108,7 +120,7 @@ impl ProgressSink for JobProgress<'_> {
         let to = match self
             .processor
             .ledger
-            .record_progress(self.work, percent)
+            .record_progress(self.work, percent, self.milestone(percent))
             .await
         {
             Ok(to) => to,
@@ -423,6 +435,7 @@ impl MessageProcessor {
             processor: self,
             envelope,
             work: &work,
+            last: std::sync::atomic::AtomicU8::new(0),
         };
         // A worker that finishes later gets the attempt with its task token.
         let external = job
@@ -527,10 +540,7 @@ impl MessageProcessor {
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, failure))
             .await?;
-        let to = self
-            .ledger
-            .record_failure(&WorkId::of(envelope), failure)
-            .await?;
+        let to = self.ledger.record_failure(envelope, failure).await?;
         tracing::warn!(kind = failure.kind.as_str(), reason = %crate::telemetry::capped(&failure.reason), "job failed; sent to the dead-letter queue");
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
         Ok(to)

@@ -1,6 +1,7 @@
 //! A job's lifecycle: `PENDING → RUNNING → SUCCEEDED | FAILED`, or `PENDING → CANCELLED`; a
 //! job whose message SQS gave up on, or whose claim expired before it could finish, goes from
-//! `PENDING` or `RUNNING` to `FAILED`.
+//! `PENDING` or `RUNNING` to `FAILED`. A FAILED job runs again after an operator's redrive
+//! (`FAILED → RUNNING`) or its owner's rerun (`FAILED → PENDING`).
 //!
 //! A fire-and-forget message has no claim: its record is created `RUNNING` by the first
 //! [`JobEvent::Start`] (there is no `PENDING` record to start from), and otherwise follows the
@@ -26,6 +27,9 @@ pub enum JobEvent {
     Cancel,
     /// An operator sent a dead letter back (`courier dlq redrive`): a FAILED job runs once more.
     Redrive,
+    /// The caller reruns a FAILED job (`POST /v1/jobs/rerun`): it waits for its message again,
+    /// with a new attempt budget, as after an operator's redrive.
+    Rerun,
     /// SQS redrive moved the message aside before any delivery recorded an outcome (each one
     /// crashed, timed out or met a dependency error): the job fails without another attempt.
     Abandon,
@@ -35,8 +39,8 @@ pub enum JobEvent {
 }
 
 impl JobEvent {
-    pub const ALL: [Self; 8] = [
-        Start, Progress, Succeed, Fail, Cancel, Redrive, Abandon, Expire,
+    pub const ALL: [Self; 9] = [
+        Start, Progress, Succeed, Fail, Cancel, Redrive, Rerun, Abandon, Expire,
     ];
 }
 
@@ -49,6 +53,7 @@ pub const TRANSITIONS: &[(JobStatus, JobEvent, JobStatus)] = &[
     (Running, Fail, Failed),
     (Pending, Cancel, Cancelled),
     (Failed, Redrive, Running),
+    (Failed, Rerun, Pending),
     (Pending, Abandon, Failed),
     (Running, Abandon, Failed),
     (Pending, Expire, Failed),
@@ -85,6 +90,7 @@ mod tests {
                 (Running, Fail) => Some(Failed),
                 (Pending, Cancel) => Some(Cancelled),
                 (Failed, Redrive) => Some(Running),
+                (Failed, Rerun) => Some(Pending),
                 (Pending | Running, Abandon) => Some(Failed),
                 (Pending | Running, Expire) => Some(Failed),
                 _ => None,
@@ -102,13 +108,13 @@ mod tests {
     }
 
     #[test]
-    fn terminal_states_only_leave_by_an_operators_redrive() {
+    fn terminal_states_only_leave_by_a_redrive_or_a_rerun() {
         for from in JobStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
             for event in JobEvent::ALL {
                 let allowed = transition(from, event).is_some();
                 assert_eq!(
                     allowed,
-                    from == Failed && event == Redrive,
+                    from == Failed && matches!(event, Redrive | Rerun),
                     "{from:?} {event:?}"
                 );
             }

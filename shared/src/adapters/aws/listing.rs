@@ -1,0 +1,240 @@
+//! A caller's lists (their jobs, their webhook endpoints) through the table's `ByOwner` index:
+//! partition `owner`, sort `listedAt` = `<kind>|<createdAt>|<id>`, so one caller's items of
+//! one kind sit together, newest last, and a page never reads another caller's partition.
+//!
+//! The index projects only what a filter reads (`status`, `jobType`, `expiresAt`), so the
+//! writes that change nothing else (progress, results, the timeline) never rewrite it; a
+//! page's items are then read whole with one `BatchGetItem`.
+
+use super::{port_error, s};
+use crate::application::ports::{ListPosition, PortError};
+use crate::domain::Principal;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The index, as `template.yaml` declares it.
+pub(super) const INDEX: &str = "ByOwner";
+/// The index's sort key attribute.
+pub(super) const LISTED_AT: &str = "listedAt";
+/// Index entries one page reads at most, over a few queries: a filter that matches little
+/// ends a page short (with a cursor) instead of reading the caller's whole history.
+const MOST_READ_PER_PAGE: i32 = 500;
+const READ_PER_QUERY: i32 = 100;
+
+/// What a list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Listed {
+    Jobs,
+    Endpoints,
+}
+
+impl Listed {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Jobs => "job|",
+            Self::Endpoints => "endpoint|",
+        }
+    }
+
+    fn table_key(self, id: &str) -> String {
+        match self {
+            Self::Jobs => format!("JOB#{id}"),
+            Self::Endpoints => format!("ENDPOINT#{id}"),
+        }
+    }
+}
+
+/// The sort key of an item created at `created_at` (courier's fixed-width UTC format).
+pub(super) fn key(kind: Listed, created_at: &str, id: &str) -> String {
+    format!("{}{created_at}|{id}", kind.prefix())
+}
+
+fn position_of(kind: Listed, listed_at: &str) -> Option<ListPosition> {
+    let (created_at, id) = listed_at.strip_prefix(kind.prefix())?.rsplit_once('|')?;
+    Some(ListPosition {
+        created_at: created_at.to_owned(),
+        id: id.to_owned(),
+    })
+}
+
+/// One page's query: whose, which kind, the creation window, and a filter on the index's
+/// projected attributes (its expression, and the values it binds).
+pub(super) struct ListQuery<'a> {
+    pub kind: Listed,
+    pub owner: &'a Principal,
+    /// Created at or after (inclusive), before (exclusive): stored spellings.
+    pub from: Option<String>,
+    pub until: Option<String>,
+    pub filter: Option<(String, Vec<(&'static str, AttributeValue)>)>,
+    pub after: Option<&'a ListPosition>,
+    pub limit: usize,
+}
+
+/// A page of whole items, newest first, and where the next page starts.
+pub(super) async fn page(
+    client: &Client,
+    table: &str,
+    query: ListQuery<'_>,
+) -> Result<(Vec<Item>, Option<ListPosition>), PortError> {
+    let owner = s(query.owner.key());
+    let prefix = query.kind.prefix();
+    // `listedAt` of an item created at T is `<prefix>T|<id>`: `<prefix>T` sorts just before
+    // every item created at T, so BETWEEN `<prefix>from` and `<prefix>until` holds exactly the
+    // items created in [from, until). `~` sorts after every timestamp.
+    let low = format!("{prefix}{}", query.from.as_deref().unwrap_or(""));
+    let high = format!("{prefix}{}", query.until.as_deref().unwrap_or("~"));
+    let mut start: Option<Item> = query.after.map(|after| {
+        HashMap::from([
+            ("pk".to_owned(), s(query.kind.table_key(&after.id))),
+            ("owner".to_owned(), owner.clone()),
+            (
+                LISTED_AT.to_owned(),
+                s(key(query.kind, &after.created_at, &after.id)),
+            ),
+        ])
+    });
+    let mut found: Vec<String> = Vec::new();
+    let mut next = None;
+    let mut read = 0;
+    loop {
+        let mut request = client
+            .query()
+            .table_name(table)
+            .index_name(INDEX)
+            .key_condition_expression("#owner = :owner AND #listed BETWEEN :low AND :high")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#listed", LISTED_AT)
+            .expression_attribute_values(":owner", owner.clone())
+            .expression_attribute_values(":low", s(&low))
+            .expression_attribute_values(":high", s(&high))
+            .scan_index_forward(false)
+            .limit(READ_PER_QUERY)
+            .set_exclusive_start_key(start.take());
+        if let Some((expression, values)) = &query.filter {
+            request = request.filter_expression(expression);
+            if expression.contains("#status") {
+                request = request.expression_attribute_names("#status", "status");
+            }
+            for (placeholder, value) in values {
+                request = request.expression_attribute_values(*placeholder, value.clone());
+            }
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:Query(ByOwner)", e))?;
+        read += READ_PER_QUERY;
+        let entries = out.items.unwrap_or_default();
+        let more = out.last_evaluated_key.is_some();
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(listed_at) = entry.get(LISTED_AT).and_then(|v| v.as_s().ok()) else {
+                continue;
+            };
+            let Some(position) = position_of(query.kind, listed_at) else {
+                continue;
+            };
+            found.push(query.kind.table_key(&position.id));
+            if found.len() == query.limit {
+                // Full: the next page starts after this entry, if anything may follow it.
+                if i + 1 < entries.len() || more {
+                    next = Some(position);
+                }
+                return Ok((whole_items(client, table, &found).await?, next));
+            }
+        }
+        match out.last_evaluated_key {
+            None => break,
+            Some(last) if read >= MOST_READ_PER_PAGE => {
+                next = last
+                    .get(LISTED_AT)
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|listed_at| position_of(query.kind, listed_at));
+                break;
+            }
+            Some(last) => start = Some(last),
+        }
+    }
+    Ok((whole_items(client, table, &found).await?, next))
+}
+
+/// The items of `keys`, read consistently, in the order of `keys` (one gone meanwhile is
+/// left out).
+async fn whole_items(
+    client: &Client,
+    table: &str,
+    keys: &[String],
+) -> Result<Vec<Item>, PortError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut wanted: Vec<Item> = keys
+        .iter()
+        .map(|pk| HashMap::from([("pk".to_owned(), s(pk))]))
+        .collect();
+    let mut got: HashMap<String, Item> = HashMap::new();
+    // Unprocessed keys (throttling) are asked for again, a few times.
+    for _ in 0..5 {
+        if wanted.is_empty() {
+            break;
+        }
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(std::mem::take(&mut wanted)))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| port_error("dynamodb:BatchGetItem(list)", e))?;
+        let out = client
+            .batch_get_item()
+            .request_items(table, request)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:BatchGetItem(list)", e))?;
+        for item in out
+            .responses
+            .and_then(|mut r| r.remove(table))
+            .unwrap_or_default()
+        {
+            if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
+                got.insert(pk.clone(), item);
+            }
+        }
+        wanted = out
+            .unprocessed_keys
+            .and_then(|mut r| r.remove(table))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+    }
+    if !wanted.is_empty() {
+        return Err(PortError::new(
+            "dynamodb:BatchGetItem(list)",
+            "keys left unprocessed after retries",
+        ));
+    }
+    Ok(keys.iter().filter_map(|pk| got.remove(pk)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_order_by_creation_and_read_back_as_positions() {
+        let a = key(Listed::Jobs, "2026-12-03T00:00:00.000Z", "b");
+        let b = key(Listed::Jobs, "2026-12-03T00:00:00.001Z", "a");
+        assert!(a < b);
+        // The window's bounds, as the query spells them.
+        assert!(*"job|2026-12-03T00:00:00.000Z" < *a);
+        assert!(*b < *"job|2026-12-03T00:00:00.002Z");
+        assert!(*b < *"job|~");
+        assert_eq!(
+            position_of(Listed::Jobs, &b),
+            Some(ListPosition {
+                created_at: "2026-12-03T00:00:00.001Z".into(),
+                id: "a".into()
+            })
+        );
+        assert_eq!(position_of(Listed::Endpoints, &b), None);
+    }
+}

@@ -1,0 +1,48 @@
+//! A job's timeline on its claim: `events`, a list of JSON texts (one [`Recorded`] each),
+//! appended by the very write that makes each happen, so the timeline costs no request of its
+//! own and its order is the order in which DynamoDB applied those writes.
+
+use super::s;
+use crate::application::clock::rfc3339;
+use crate::domain::{Happening, Recorded};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+/// The SET clause that appends `:happened` (bind both [`values`]).
+pub(super) const APPEND: &str = "events = list_append(if_not_exists(events, :nothing), :happened)";
+
+/// The values [`APPEND`] uses: the happenings, recorded at `at`.
+pub(super) fn values(
+    at: OffsetDateTime,
+    what: &[Happening],
+) -> [(&'static str, AttributeValue); 2] {
+    let at = rfc3339(at);
+    let happened = what
+        .iter()
+        .map(|what| {
+            let recorded = Recorded {
+                at: at.clone(),
+                what: what.clone(),
+            };
+            s(serde_json::to_string(&recorded).expect("a happening serialises"))
+        })
+        .collect();
+    [
+        (":nothing", AttributeValue::L(Vec::new())),
+        (":happened", AttributeValue::L(happened)),
+    ]
+}
+
+/// The timeline an item keeps, in order (an entry that does not read back is skipped).
+pub(super) fn read(item: &HashMap<String, AttributeValue>) -> Vec<Recorded> {
+    item.get("events")
+        .and_then(|v| v.as_l().ok())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_s().ok())
+                .filter_map(|text| serde_json::from_str(text).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,319 @@
+//! Bulk actions on a caller's own jobs, chosen by a filter (`POST /v1/jobs/cancel`,
+//! `POST /v1/jobs/rerun`): at most [`MAX_PER_CALL`] jobs per call, each moved by the same
+//! conditional write as one job alone, so a job that changed meanwhile is reported, not
+//! forced. A dry run lists what a call would touch and changes nothing.
+
+use crate::application::ports::{CancelOutcome, ClaimStore, JobFilter, PortError, WorkQueue};
+use crate::domain::{JobId, JobStatus, Principal};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// The most jobs one call touches; `limit` defaults to it.
+pub const MAX_PER_CALL: usize = 100;
+
+/// What a bulk action did (or, in a dry run, would do) to one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// Done (or, in a dry run, what would be done).
+    Done,
+    /// It moved on meanwhile (started, finished, or rerun by another call): left alone.
+    Skipped,
+    /// A FAILED job whose claim keeps no work message to run (it failed before the job ran
+    /// to a recorded end, e.g. its message was unreadable): it cannot be rerun.
+    NotRerunnable,
+}
+
+/// A bulk action's answer: the jobs it looked at (newest first) and whether more match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkOutcome {
+    pub dry_run: bool,
+    pub jobs: Vec<(JobId, Touched)>,
+    /// More jobs match than one call touches: call again (a dry run: they would be next).
+    pub more: bool,
+}
+
+pub struct BulkActions {
+    pub claims: Arc<dyn ClaimStore>,
+    /// Where a rerun job's message goes (the standard work queue).
+    pub queue: Arc<dyn WorkQueue>,
+}
+
+impl BulkActions {
+    /// Cancels `owner`'s PENDING jobs that `filter` admits (its status is PENDING, whatever
+    /// it said).
+    pub async fn cancel(
+        &self,
+        owner: &Principal,
+        filter: JobFilter,
+        limit: usize,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<BulkOutcome, PortError> {
+        let filter = JobFilter {
+            status: Some(JobStatus::Pending),
+            ..filter
+        };
+        let (ids, more) = self.matching(owner, &filter, limit, now).await?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let touched = if dry_run {
+                Touched::Done
+            } else {
+                match self.claims.cancel(&id, owner, now).await? {
+                    CancelOutcome::Cancelled(_) => Touched::Done,
+                    CancelOutcome::TooLate(_) | CancelOutcome::NotFound => Touched::Skipped,
+                }
+            };
+            jobs.push((id, touched));
+        }
+        Ok(BulkOutcome {
+            dry_run,
+            jobs,
+            more,
+        })
+    }
+
+    /// Runs `owner`'s FAILED jobs that `filter` admits again, under the same ids, each with a
+    /// new attempt budget, exactly as an operator's redrive of its dead letter would: the
+    /// job's message goes out again marked as the next redrive, then the claim goes back to
+    /// PENDING. In that order: if the claim's write never happens (a crash), the message
+    /// reopens the job itself when it arrives, as a redrive does; if the message arrives
+    /// first, it reopens the job and the claim's write finds it no longer FAILED.
+    pub async fn rerun(
+        &self,
+        owner: &Principal,
+        filter: JobFilter,
+        limit: usize,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<BulkOutcome, PortError> {
+        let filter = JobFilter {
+            status: Some(JobStatus::Failed),
+            ..filter
+        };
+        let (ids, more) = self.matching(owner, &filter, limit, now).await?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some((mut message, redrives)) = self.claims.rerun_message(&id).await? else {
+                jobs.push((id, Touched::NotRerunnable));
+                continue;
+            };
+            if dry_run {
+                jobs.push((id, Touched::Done));
+                continue;
+            }
+            // A new redrive number: the processor reopens a FAILED job once per number.
+            message.redrive = message.redrive.max(redrives) + 1;
+            self.queue.enqueue(&message, 0).await?;
+            let reopened = self.claims.rerun(&id, owner, message.redrive, now).await?;
+            tracing::info!(job_id = %id, redrive = message.redrive, reopened, "job rerun");
+            // Reopened here, or by its message already: either way it runs again.
+            jobs.push((id, Touched::Done));
+        }
+        Ok(BulkOutcome {
+            dry_run,
+            jobs,
+            more,
+        })
+    }
+
+    /// The ids of up to `limit` of `owner`'s jobs that `filter` admits, newest first, and
+    /// whether more do. Pages the store ends short are followed.
+    async fn matching(
+        &self,
+        owner: &Principal,
+        filter: &JobFilter,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<JobId>, bool), PortError> {
+        let limit = limit.clamp(1, MAX_PER_CALL);
+        let mut ids = Vec::new();
+        let mut after = None;
+        // A bounded number of pages: a short page is the store's bound on one read.
+        for _ in 0..4 {
+            let page = self
+                .claims
+                .list(owner, filter, after.as_ref(), limit - ids.len(), now)
+                .await?;
+            ids.extend(
+                page.items
+                    .into_iter()
+                    .filter(|claim| filter.admits(claim, now))
+                    .map(|claim| claim.id),
+            );
+            match page.next {
+                Some(next) if ids.len() < limit => after = Some(next),
+                Some(_) => return Ok((ids, true)),
+                None => return Ok((ids, false)),
+            }
+        }
+        Ok((ids, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{InMemoryClaims, InMemoryQueue};
+    use crate::domain::{Claim, CorrelationId, Pattern, WorkMessage};
+    use std::time::Duration;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-03 12:00 UTC);
+
+    fn alice() -> Principal {
+        Principal::new("https://issuer.example", "alice")
+    }
+
+    fn claim(job_type: &str, status: JobStatus, minutes_ago: i64) -> Claim {
+        let mut claim = Claim::pending(
+            JobId::generate(),
+            job_type.into(),
+            CorrelationId::generate(),
+            alice(),
+            NOW - time::Duration::minutes(minutes_ago),
+            Duration::from_secs(86_400),
+        );
+        claim.status = status;
+        claim
+    }
+
+    fn message(id: &JobId) -> WorkMessage {
+        WorkMessage {
+            message_id: id.to_string(),
+            correlation_id: "c".into(),
+            pattern: Pattern::ClaimCheck,
+            job_type: "fail".into(),
+            payload: serde_json::Value::Null,
+            accepted_at: "2026-12-03T11:00:00.000Z".into(),
+            has_callback: false,
+            reply_to: None,
+            redrive: 0,
+            owner: Some(alice()),
+            trace_header: None,
+        }
+    }
+
+    async fn setup(claims: &[Claim]) -> (Arc<InMemoryClaims>, Arc<InMemoryQueue>, BulkActions) {
+        let store = Arc::new(InMemoryClaims::default());
+        for c in claims {
+            store.create(c).await.unwrap();
+        }
+        let queue = Arc::new(InMemoryQueue::default());
+        let bulk = BulkActions {
+            claims: store.clone(),
+            queue: queue.clone(),
+        };
+        (store, queue, bulk)
+    }
+
+    #[tokio::test]
+    async fn cancel_touches_only_pending_jobs_and_a_dry_run_nothing() {
+        let pending = claim("sleep", JobStatus::Pending, 1);
+        let running = claim("sleep", JobStatus::Running, 2);
+        let other_type = claim("echo", JobStatus::Pending, 3);
+        let (store, _, bulk) = setup(&[pending.clone(), running.clone(), other_type.clone()]).await;
+        let filter = JobFilter {
+            job_type: Some("sleep".into()),
+            ..JobFilter::default()
+        };
+        let dry = bulk
+            .cancel(&alice(), filter.clone(), 10, true, NOW)
+            .await
+            .unwrap();
+        assert_eq!(dry.jobs, vec![(pending.id.clone(), Touched::Done)]);
+        assert_eq!(
+            store.get_now(pending.id.as_str()).unwrap().status,
+            JobStatus::Pending
+        );
+        let done = bulk.cancel(&alice(), filter, 10, false, NOW).await.unwrap();
+        assert_eq!(done.jobs, dry.jobs);
+        assert!(!done.more);
+        assert_eq!(
+            store.get_now(pending.id.as_str()).unwrap().status,
+            JobStatus::Cancelled
+        );
+        assert_eq!(
+            store.get_now(running.id.as_str()).unwrap().status,
+            JobStatus::Running
+        );
+        assert_eq!(
+            store.get_now(other_type.id.as_str()).unwrap().status,
+            JobStatus::Pending
+        );
+        // Another caller touches nothing of alice's.
+        let bob = Principal::new("https://issuer.example", "bob");
+        let theirs = bulk
+            .cancel(&bob, JobFilter::default(), 10, false, NOW)
+            .await
+            .unwrap();
+        assert!(theirs.jobs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn rerun_sends_the_kept_message_as_the_next_redrive_and_reopens_once() {
+        let failed = claim("fail", JobStatus::Failed, 5);
+        let unkept = claim("fail", JobStatus::Failed, 6);
+        let (store, queue, bulk) = setup(&[failed.clone(), unkept.clone()]).await;
+        store.keep_rerun(failed.id.as_str(), message(&failed.id), 1);
+        let filter = JobFilter {
+            job_type: Some("fail".into()),
+            created_from: Some(NOW - time::Duration::hours(1)),
+            created_until: Some(NOW),
+            ..JobFilter::default()
+        };
+        let dry = bulk
+            .rerun(&alice(), filter.clone(), 10, true, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            dry.jobs,
+            vec![
+                (failed.id.clone(), Touched::Done),
+                (unkept.id.clone(), Touched::NotRerunnable)
+            ]
+        );
+        assert!(queue.sent().is_empty());
+        let done = bulk
+            .rerun(&alice(), filter.clone(), 10, false, NOW)
+            .await
+            .unwrap();
+        assert_eq!(done.jobs, dry.jobs);
+        let sent = queue.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].redrive, 2, "past the claim's redrives");
+        assert_eq!(
+            store.get_now(failed.id.as_str()).unwrap().status,
+            JobStatus::Pending
+        );
+        // Called again: the job is no longer FAILED, so nothing more goes out.
+        let again = bulk.rerun(&alice(), filter, 10, false, NOW).await.unwrap();
+        assert_eq!(
+            again.jobs,
+            vec![(unkept.id.clone(), Touched::NotRerunnable)]
+        );
+        assert_eq!(queue.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_call_touches_at_most_its_limit_and_says_more_match() {
+        let claims: Vec<Claim> = (0..5)
+            .map(|i| claim("sleep", JobStatus::Pending, i))
+            .collect();
+        let (_, _, bulk) = setup(&claims).await;
+        let first = bulk
+            .cancel(&alice(), JobFilter::default(), 2, false, NOW)
+            .await
+            .unwrap();
+        assert_eq!(first.jobs.len(), 2);
+        assert!(first.more);
+        // Newest first.
+        assert_eq!(first.jobs[0].0, claims[0].id);
+        let rest = bulk
+            .cancel(&alice(), JobFilter::default(), 10, false, NOW)
+            .await
+            .unwrap();
+        assert_eq!(rest.jobs.len(), 3);
+        assert!(!rest.more);
+    }
+}

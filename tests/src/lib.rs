@@ -123,6 +123,97 @@ impl Stack {
         sign_in(&self.outputs, "LocalOtherUsername", "LocalOtherPassword").await
     }
 
+    /// A token of a caller nobody else uses: a new user of the stack's pool, made through the
+    /// emulator's Cognito API. For tests that must see exactly their own jobs while other
+    /// tests submit theirs.
+    pub async fn fresh_caller(&self) -> String {
+        let username = unique("e2e");
+        let password = format!("Aa1!{}", uuid::Uuid::new_v4().simple());
+        let pool = self.output("UserPoolId");
+        for (action, body) in [
+            (
+                "AdminCreateUser",
+                serde_json::json!({"UserPoolId": pool, "Username": username, "MessageAction": "SUPPRESS"}),
+            ),
+            (
+                "AdminSetUserPassword",
+                serde_json::json!({"UserPoolId": pool, "Username": username, "Password": password, "Permanent": true}),
+            ),
+        ] {
+            let reply = self
+                .http
+                .post(format!("{}/", self.output("Endpoint")))
+                .header(
+                    "x-amz-target",
+                    format!("AWSCognitoIdentityProviderService.{action}"),
+                )
+                .header("content-type", "application/x-amz-json-1.1")
+                // The emulator takes any credentials; the region names the pool's.
+                .header(
+                    "authorization",
+                    format!(
+                        "AWS4-HMAC-SHA256 Credential=test/20260101/{}/cognito-idp/aws4_request, SignedHeaders=host, Signature=0",
+                        self.output("Region")
+                    ),
+                )
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("the emulator's Cognito answers");
+            assert!(reply.status().is_success(), "{action}: {reply:?}");
+        }
+        courier_client::auth::CognitoSignIn::new(
+            format!("{}/", self.output("Endpoint")),
+            self.output("UserPoolClientId").to_owned(),
+        )
+        .expect("sign-in client")
+        .with_password(&username, &password)
+        .await
+        .unwrap_or_else(|e| panic!("{username} signs in: {e}"))
+        .access_token
+    }
+
+    /// A request to the HTTP API as whoever `token` belongs to.
+    pub async fn get_as(&self, token: &str, path: &str) -> Reply {
+        Reply::from(
+            self.http
+                .get(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request reaches the API"),
+        )
+        .await
+    }
+
+    /// A DELETE to the HTTP API as whoever `token` belongs to.
+    pub async fn delete_as(&self, token: &str, path: &str) -> Reply {
+        Reply::from(
+            self.http
+                .delete(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request reaches the API"),
+        )
+        .await
+    }
+
+    /// A JSON POST to the HTTP API as whoever `token` belongs to.
+    pub async fn post_json_as(&self, token: &str, path: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("request reaches the API"),
+        )
+        .await
+    }
+
     pub fn output(&self, key: &str) -> &str {
         self.outputs
             .get(key)

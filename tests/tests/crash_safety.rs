@@ -405,6 +405,26 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven_even_af
         .pop()
         .unwrap();
     assert!(done.get("error").is_none(), "{done}");
+    // Its timeline tells the whole path: given up on by SQS, told, redriven, run once.
+    let events = stack.get(&format!("/v1/jobs/{id}/events")).await.json();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "accepted",
+            "dead-lettered",
+            "callback-attempt",
+            "redriven",
+            "attempt-started",
+            "attempt-succeeded"
+        ],
+        "{events:#}"
+    );
     stack.wait_for_work_queue_idle().await;
     stack.wait_for_queue_idle("WorkDeadLetterInboxUrl").await;
     let entries = stack.ledger_entries(&account).await;

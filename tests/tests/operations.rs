@@ -422,6 +422,19 @@ async fn a_redriven_dead_letter_returns_to_its_queue_and_is_processed() {
     let job = states.last().unwrap();
     assert_eq!(job["result"], json!({"attempts": 6}), "{job}");
     assert!(job.get("error").is_none(), "{job}");
+    // Its timeline: five attempts, the last one out of retries, the redrive, the sixth.
+    let events = stack.get(&format!("/v1/jobs/{job_id}/events")).await.json();
+    let events = events["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let mut expected = vec!["accepted"];
+    for _ in 0..5 {
+        expected.extend(["attempt-started", "attempt-failed"]);
+    }
+    expected.extend(["redriven", "attempt-started", "attempt-succeeded"]);
+    assert_eq!(kinds, expected, "{events:#?}");
+    assert_eq!(events[10]["failureKind"], "retries-exhausted");
+    assert_eq!(events[10]["willRetry"], false);
+    assert_eq!(events[12]["attempt"], 6);
 
     let after = run_courier(
         [

@@ -207,6 +207,11 @@ pub struct JobFilter {
 }
 
 impl JobFilter {
+    /// Whether its creation window holds no instant at all (from not before until).
+    pub fn window_is_empty(&self) -> bool {
+        matches!((self.created_from, self.created_until), (Some(from), Some(until)) if from >= until)
+    }
+
     /// Whether `claim` is one the filter shows (the store filters too; this holds the page to
     /// the claims as they are when read).
     pub fn admits(&self, claim: &Claim, now: OffsetDateTime) -> bool {

@@ -288,6 +288,12 @@ impl ClaimStore for DynamoClaimStore {
         limit: usize,
         now: OffsetDateTime,
     ) -> Result<Page<Claim>, PortError> {
+        if filter.window_is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         // The index's projected attributes: an expired claim (not swept yet) and claims of
         // another status or type are passed over before anything is read whole.
         let mut expression = vec!["expiresAt > :now"];

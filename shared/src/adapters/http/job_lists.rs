@@ -105,13 +105,6 @@ fn filter(
         created_from: instant("createdAfter", created_after)?,
         created_until: instant("createdBefore", created_before)?,
     };
-    if let (Some(from), Some(until)) = (filter.created_from, filter.created_until)
-        && from >= until
-    {
-        return Err(Problem::invalid_query(
-            "createdAfter must be earlier than createdBefore",
-        ));
-    }
     Ok(filter)
 }
 

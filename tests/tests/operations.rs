@@ -30,7 +30,10 @@ fn assert_well_formed_emf(record: &Value, stack_name: &str) {
             let name = metric["Name"].as_str().unwrap();
             assert!(record[name].is_number(), "metric {name} in {record}");
             assert!(
-                matches!(metric["Unit"].as_str(), Some("Count" | "Milliseconds")),
+                matches!(
+                    metric["Unit"].as_str(),
+                    Some("Count" | "Milliseconds" | "None")
+                ),
                 "{record}"
             );
         }
@@ -119,6 +122,24 @@ async fn emf_metrics_count_a_known_sequence_of_requests() {
         1.0
     );
     assert_eq!(sum(&processed, "DeadLettered", &[("Queue", "work")]), 1.0);
+    // The same, per job type, with each type's success rate as the average of `Success`.
+    assert_eq!(
+        sum(
+            &processed,
+            "Processed",
+            &[("JobType", "echo"), ("Outcome", "succeeded")]
+        ),
+        4.0
+    );
+    assert_eq!(sum(&processed, "Success", &[("JobType", "echo")]), 4.0);
+    assert_eq!(sum(&processed, "Success", &[("JobType", "fail")]), 0.0);
+    assert_eq!(
+        processed
+            .iter()
+            .filter(|r| r["JobType"] == "fail" && r["Success"].is_number())
+            .count(),
+        1
+    );
     // Every finished message reports its processing time and its latency since acceptance.
     let finished: Vec<&Value> = processed
         .iter()

@@ -16,6 +16,8 @@ pub const MAX_DIMENSIONS_PER_SET: usize = 30;
 pub enum Unit {
     Count,
     Milliseconds,
+    /// A plain number (a 0/1 whose average is a rate).
+    None,
 }
 
 impl Unit {
@@ -23,6 +25,7 @@ impl Unit {
         match self {
             Self::Count => "Count",
             Self::Milliseconds => "Milliseconds",
+            Self::None => "None",
         }
     }
 }

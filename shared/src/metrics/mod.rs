@@ -35,12 +35,18 @@ pub mod dimension {
     pub const QUEUE: &str = "Queue";
     pub const KIND: &str = "Kind";
     pub const FUNCTION: &str = "Function";
+    /// A job type's name: bounded by what a deployment runs (unknown types are refused at
+    /// acceptance), so its metrics stay few.
+    pub const JOB_TYPE: &str = "JobType";
 }
 
 /// Metric names.
 pub mod name {
     pub const ACCEPTED: &str = "Accepted";
     pub const PROCESSED: &str = "Processed";
+    /// 1 for a unit of work that succeeded, 0 for one that failed for good, per job type: its
+    /// average is the type's success rate.
+    pub const SUCCESS: &str = "Success";
     pub const PROCESSING_DURATION: &str = "ProcessingDuration";
     pub const END_TO_END_LATENCY: &str = "EndToEndLatency";
     pub const RETRIES: &str = "Retries";
@@ -211,6 +217,19 @@ pub fn processed(
     end_to_end: Option<Duration>,
     about: About<'_>,
 ) {
+    emit(processed_record(
+        pattern, outcome, attempt, duration, end_to_end, about,
+    ));
+}
+
+fn processed_record(
+    pattern: &str,
+    outcome: Outcome,
+    attempt: Option<u32>,
+    duration: Duration,
+    end_to_end: Option<Duration>,
+    about: About<'_>,
+) -> Record {
     let message = match outcome {
         Outcome::Succeeded => "job succeeded",
         Outcome::Failed => "job failed",
@@ -229,6 +248,26 @@ pub fn processed(
     if let Some(attempt) = attempt {
         record = record.property("attempt", attempt);
     }
+    // The same outcome and duration per job type: which type fails, which is slow.
+    if let Some(job_type) = about.job_type {
+        record = record
+            .dimension(JOB_TYPE, job_type)
+            .metric(&[JOB_TYPE, OUTCOME], PROCESSED, Unit::Count, 1.0)
+            .metric(
+                &[JOB_TYPE],
+                PROCESSING_DURATION,
+                Unit::Milliseconds,
+                millis(duration),
+            );
+        if outcome != Outcome::Retried {
+            let succeeded = if outcome == Outcome::Succeeded {
+                1.0
+            } else {
+                0.0
+            };
+            record = record.metric(&[JOB_TYPE], SUCCESS, Unit::None, succeeded);
+        }
+    }
     if outcome == Outcome::Retried {
         record = record.metric(&[PATTERN], RETRIES, Unit::Count, 1.0);
     }
@@ -240,7 +279,7 @@ pub fn processed(
             millis(latency),
         );
     }
-    emit(record);
+    record
 }
 
 /// A message on its way to a dead-letter queue (`work`, `ordered-work` or `callback`), sent
@@ -347,6 +386,38 @@ mod tests {
         assert_eq!(bare["messageId"], "m-1", "{bare}");
         assert!(bare.get("jobId").is_none() && bare.get("jobType").is_none());
         assert!(bare.get("traceId").is_none());
+    }
+
+    #[test]
+    fn outcomes_are_counted_per_job_type_with_a_success_rate_of_the_finished_ones() {
+        let about = About::new("c", "job-1").job_type("resize");
+        let line = |outcome| -> serde_json::Value {
+            let record = processed_record(
+                "claim-check",
+                outcome,
+                Some(1),
+                Duration::from_millis(12),
+                None,
+                about,
+            );
+            serde_json::from_str(&record.to_json()).unwrap()
+        };
+        let succeeded = line(Outcome::Succeeded);
+        assert_eq!(succeeded["JobType"], "resize");
+        assert_eq!(succeeded["Success"], 1.0);
+        let directives = succeeded["_aws"]["CloudWatchMetrics"].to_string();
+        for set in [
+            r#"["Pattern","Outcome"]"#,
+            r#"["JobType","Outcome"]"#,
+            r#"["JobType"]"#,
+        ] {
+            assert!(directives.contains(set), "{set} in {directives}");
+        }
+        assert_eq!(line(Outcome::Failed)["Success"], 0.0);
+        // A retry is no outcome yet: it counts, but not toward the rate.
+        let retried = line(Outcome::Retried);
+        assert!(retried.get("Success").is_none(), "{retried}");
+        assert_eq!(retried["Processed"], 1.0);
     }
 
     #[test]

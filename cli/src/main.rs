@@ -4,6 +4,7 @@
 
 mod dlq;
 mod job_types;
+mod jobs;
 mod listen;
 mod login;
 mod output;
@@ -125,6 +126,24 @@ enum Command {
     },
     /// Cancel a job that has not started: DELETE /v1/jobs/{id}.
     Cancel { id: String },
+    /// Your jobs, newest first (GET /v1/jobs, every page followed up to --limit); or, with a
+    /// subcommand, cancel or rerun the jobs a filter picks.
+    #[command(args_conflicts_with_subcommands = true)]
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+        /// Only jobs in this state.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<courier_client::JobStatus>,
+        #[command(flatten)]
+        filter: jobs::Filter,
+        /// Show at most this many jobs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// A job's timeline: every attempt, its outcome and every callback answer, in order
+    /// (GET /v1/jobs/{id}/events).
+    Events { id: String },
     /// Bidirectional: submit jobs over the WebSocket API and print their frames in seq order.
     Ws {
         /// Job type: echo, sha256, sleep, fail, flaky, or your own.
@@ -271,6 +290,39 @@ fn read_document(file: &str) -> std::io::Result<String> {
 }
 
 #[derive(Subcommand)]
+enum JobsAction {
+    /// Cancel your PENDING jobs the filter picks (POST /v1/jobs/cancel; at least one filter).
+    Cancel {
+        #[command(flatten)]
+        filter: jobs::Filter,
+        /// At most this many jobs (1-100; 100 by default).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// List what would be cancelled, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run your FAILED jobs of a type, created in a window, again: the same ids, a new attempt
+    /// budget (POST /v1/jobs/rerun; --type, --created-after and --created-before).
+    Rerun {
+        #[command(flatten)]
+        filter: jobs::Filter,
+        /// At most this many jobs (1-100; 100 by default).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// List what would be rerun, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// A job state as the API spells it (any case).
+fn parse_status(raw: &str) -> Result<courier_client::JobStatus, String> {
+    courier_client::JobStatus::parse(&raw.to_ascii_uppercase())
+        .ok_or_else(|| "one of PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED".to_owned())
+}
+
+#[derive(Subcommand)]
 enum EndpointAction {
     /// Register a URL (POST /v1/webhook-endpoints); prints the endpoint with its secret, which
     /// is shown only now.
@@ -279,6 +331,8 @@ enum EndpointAction {
         #[arg(value_name = "URL")]
         endpoint_url: String,
     },
+    /// Your endpoints, newest first (GET /v1/webhook-endpoints; never their secrets).
+    List,
     /// Show an endpoint: its URL and when its secrets were made and expire.
     Show { id: String },
     /// Make a new secret (printed, once); the ones signing now keep signing for --grace.
@@ -701,6 +755,42 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
                 Format::Json => format.value(&to_value(&job)?),
             }
         }
+        Command::Jobs {
+            action,
+            status,
+            filter,
+            limit,
+        } => match action {
+            None => jobs::list(&client, &filter, status, limit, format).await?,
+            Some(JobsAction::Cancel {
+                filter,
+                limit,
+                dry_run,
+            }) => jobs::bulk(&client, false, &filter, limit, dry_run, format).await?,
+            Some(JobsAction::Rerun {
+                filter,
+                limit,
+                dry_run,
+            }) => jobs::bulk(&client, true, &filter, limit, dry_run, format).await?,
+        },
+        Command::Events { id } => jobs::events(&client, &id, format).await?,
+        Command::Endpoints {
+            action: EndpointAction::List,
+        } => {
+            let mut endpoints = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = client
+                    .list_webhook_endpoints(Some(100), cursor.as_deref())
+                    .await?;
+                endpoints.extend(page.endpoints);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            format.value(&json!({ "endpoints": endpoints }));
+        }
         Command::Endpoints { action } => {
             let endpoint = match action {
                 EndpointAction::Create { endpoint_url } => {
@@ -712,6 +802,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
                         .rotate_webhook_secret(&id, grace.map(Duration::from_secs))
                         .await?
                 }
+                EndpointAction::List => unreachable!("listed above"),
                 EndpointAction::Delete { id } => {
                     client.delete_webhook_endpoint(&id).await?;
                     match format {

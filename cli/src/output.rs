@@ -4,6 +4,7 @@
 
 use courier_client::{ClientError, Problem};
 use serde_json::{Value, json};
+use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -19,7 +20,12 @@ impl Format {
             Self::Text => serde_json::to_string_pretty(value),
             Self::Json => serde_json::to_string(value),
         };
-        println!("{}", text.expect("JSON values serialise"));
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            text.expect("JSON values serialise")
+        );
     }
 
     /// What a person reads (on standard error); in JSON the result says it already.

@@ -1,9 +1,10 @@
 use crate::backoff::Backoff;
 use crate::error::ClientError;
 use courier_protocol::rest::{
-    CallbackSpec, Job, JobAccepted, MessageAccepted, NewWebhookEndpoint, Problem, SecretRotation,
-    Submission, WebhookEndpoint,
+    BulkAction, BulkResult, CallbackSpec, Job, JobAccepted, JobList, JobStatus, MessageAccepted,
+    NewWebhookEndpoint, Problem, SecretRotation, Submission, WebhookEndpoint, WebhookEndpointList,
 };
+use courier_protocol::timeline::Timeline;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -53,6 +54,45 @@ impl Submit {
     pub fn delay_seconds(mut self, seconds: u32) -> Self {
         self.body.delay_seconds = Some(seconds);
         self
+    }
+}
+
+/// Which of the caller's jobs [`Client::list_jobs`] lists (all of them by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobQuery {
+    pub status: Option<JobStatus>,
+    pub job_type: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_after: Option<String>,
+    /// Created before (RFC 3339).
+    pub created_before: Option<String>,
+    /// The most jobs a page holds (1 to 100; the server's 20 when `None`).
+    pub limit: Option<u32>,
+}
+
+impl JobQuery {
+    fn pairs(&self, cursor: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if let Some(status) = self.status {
+            pairs.push(("status", status.as_str().to_owned()));
+        }
+        let text = [
+            ("type", &self.job_type),
+            ("createdAfter", &self.created_after),
+            ("createdBefore", &self.created_before),
+        ];
+        for (name, value) in text {
+            if let Some(value) = value {
+                pairs.push((name, value.clone()));
+            }
+        }
+        if let Some(limit) = self.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if let Some(cursor) = cursor {
+            pairs.push(("cursor", cursor.to_owned()));
+        }
+        pairs
     }
 }
 
@@ -419,6 +459,91 @@ impl Client {
             .await?;
         Self::expect(answer, 204)?;
         Ok(())
+    }
+
+    /// `GET /v1/jobs`: one page of the caller's jobs, newest first, from `cursor` (a previous
+    /// page's `nextCursor`, given with the same query).
+    pub async fn list_jobs(
+        &self,
+        query: &JobQuery,
+        cursor: Option<&str>,
+    ) -> Result<JobList, ClientError> {
+        let pairs = query.pairs(cursor);
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::GET, "/v1/jobs").query(&pairs)
+            })
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// Up to `most` of the caller's jobs the query picks, newest first, following the pages.
+    pub async fn all_jobs(&self, query: &JobQuery, most: usize) -> Result<Vec<Job>, ClientError> {
+        let mut jobs = Vec::new();
+        let mut cursor: Option<String> = None;
+        while jobs.len() < most {
+            let page = self.list_jobs(query, cursor.as_deref()).await?;
+            jobs.extend(page.jobs);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        jobs.truncate(most);
+        Ok(jobs)
+    }
+
+    /// `GET /v1/jobs/{id}/events`: what happened to the job, in order.
+    pub async fn job_events(&self, id: &str) -> Result<Timeline, ClientError> {
+        let path = format!("/v1/jobs/{id}/events");
+        let answer = self
+            .call(Replay::Safe, || self.request(reqwest::Method::GET, &path))
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `POST /v1/jobs/cancel`: cancels the caller's PENDING jobs the action picks (a dry run
+    /// lists them). Each job is moved by a conditional write, so a retry cancels nothing twice.
+    pub async fn cancel_jobs(&self, action: &BulkAction) -> Result<BulkResult, ClientError> {
+        self.bulk("/v1/jobs/cancel", action).await
+    }
+
+    /// `POST /v1/jobs/rerun`: runs the caller's FAILED jobs of a type, created in a window,
+    /// again (a dry run lists them). A job already rerun is no longer FAILED, so a retry
+    /// reruns nothing twice.
+    pub async fn rerun_jobs(&self, action: &BulkAction) -> Result<BulkResult, ClientError> {
+        self.bulk("/v1/jobs/rerun", action).await
+    }
+
+    async fn bulk(&self, path: &str, action: &BulkAction) -> Result<BulkResult, ClientError> {
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::POST, path).json(action)
+            })
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `GET /v1/webhook-endpoints`: one page of the caller's endpoints (never their secrets).
+    pub async fn list_webhook_endpoints(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<WebhookEndpointList, ClientError> {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(limit) = limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if let Some(cursor) = cursor {
+            pairs.push(("cursor", cursor.to_owned()));
+        }
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::GET, "/v1/webhook-endpoints")
+                    .query(&pairs)
+            })
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
     }
 
     /// Polls until the job is terminal, calling `on_update` with every state seen. Waits follow

@@ -20,7 +20,7 @@ pub mod backoff;
 #[cfg(feature = "http")]
 mod error;
 /// The wire types, shared with the server: one definition of every body and frame.
-pub use courier_protocol::{frames, queue, rest, webhook};
+pub use courier_protocol::{frames, queue, rest, timeline, webhook};
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tls")]
@@ -29,7 +29,7 @@ pub use tls::client_config as tls_config;
 pub mod ws;
 
 #[cfg(feature = "http")]
-pub use api::{Client, Retries, Submit, WaitOptions};
+pub use api::{Client, JobQuery, Retries, Submit, WaitOptions};
 #[cfg(feature = "http")]
 pub use backoff::Backoff;
 pub use courier_protocol::rest::{

@@ -526,3 +526,97 @@ fn bump(at: &str) -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap()
 }
+
+/// Runs the CLI as `token`'s caller; its standard output as JSON.
+async fn courier_json(token: &str, args: &[&str]) -> Value {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--token".into(), token.into(), "-o".into(), "json".into()]);
+    let out = courier_e2e::run_courier(all).await;
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:?}"))
+}
+
+#[tokio::test]
+async fn the_cli_lists_jobs_shows_a_timeline_and_runs_bulk_actions() {
+    let stack = Stack::load().await;
+    let alice = stack.fresh_caller().await;
+    let mut failed = Vec::new();
+    for i in 0..3 {
+        let id = submit(
+            &stack,
+            &alice,
+            json!({"type": "fail", "payload": {"reason": format!("cli {i}")}}),
+        )
+        .await;
+        wait_for_status(&stack, &alice, &id, "FAILED").await;
+        failed.push(id);
+    }
+    let echo = submit(&stack, &alice, json!({"type": "echo", "payload": 1})).await;
+    wait_for_status(&stack, &alice, &echo, "SUCCEEDED").await;
+    failed.reverse();
+
+    // Pages are followed for you (three pages of one), up to --limit.
+    let listed = courier_json(
+        &alice,
+        &[
+            "jobs", "--status", "failed", "--type", "fail", "--limit", "3",
+        ],
+    )
+    .await;
+    let ids: Vec<&str> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, failed);
+    let two = courier_json(&alice, &["jobs", "--limit", "2"]).await;
+    assert_eq!(two["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(two["jobs"][0]["id"], echo.as_str());
+
+    // The timeline, as JSON (the API's document) and for people.
+    let timeline = courier_json(&alice, &["events", &failed[0]]).await;
+    assert_eq!(
+        timeline["events"].as_array().unwrap().clone(),
+        events(&stack, &alice, &failed[0]).await
+    );
+    let text = courier_e2e::run_courier(
+        ["events", &failed[0], "--token", &alice]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    assert!(text.status.success(), "{text:?}");
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("accepted over http"), "{text}");
+    assert!(
+        text.contains("attempt 1 failed") && text.contains("cli 2"),
+        "{text}"
+    );
+
+    // Bulk actions: a dry run first, then the rerun itself.
+    let created: Vec<String> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["createdAt"].as_str().unwrap().to_owned())
+        .collect();
+    let window = [
+        "--type",
+        "fail",
+        "--created-after",
+        created.last().unwrap(),
+        "--created-before",
+        "2099-01-01T00:00:00Z",
+    ];
+    let mut dry = vec!["jobs", "rerun", "--dry-run"];
+    dry.extend(window);
+    let would = courier_json(&alice, &dry).await;
+    assert_eq!(ids_with(&would, "would-rerun"), failed);
+    let mut rerun = vec!["jobs", "rerun"];
+    rerun.extend(window);
+    let done = courier_json(&alice, &rerun).await;
+    assert_eq!(ids_with(&done, "rerun"), failed);
+    let none = courier_json(&alice, &["jobs", "cancel", "--type", "echo", "--dry-run"]).await;
+    assert_eq!(none["jobs"], json!([]), "a finished job is never cancelled");
+}

@@ -64,6 +64,7 @@ async function signIn(event) {
   token = body.AuthenticationResult.AccessToken;
   $("token").value = token;
   $("who").textContent = `signed in as ${$("username").value}`;
+  showJobs(null);
 }
 
 function currentToken() {
@@ -232,6 +233,126 @@ async function submit(event) {
     $("submit-button").disabled = false;
   }
 }
+
+// Your jobs: one page at a time (GET /v1/jobs, newest first), following `nextCursor`.
+const PAGE_SIZE = 10;
+let nextCursor = null;
+
+function jobsQuery(cursor) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if ($("filter-status").value) params.set("status", $("filter-status").value);
+  if ($("filter-type").value.trim()) params.set("type", $("filter-type").value.trim());
+  if (cursor) params.set("cursor", cursor);
+  return params.toString();
+}
+
+async function showJobs(cursor) {
+  const api = $("api-url").value.replace(/\/$/, "");
+  const headers = { authorization: `Bearer ${currentToken()}` };
+  $("jobs-count").textContent = "loading…";
+  let answer;
+  try {
+    answer = await fetch(`${api}/v1/jobs?${jobsQuery(cursor)}`, { headers });
+  } catch (error) {
+    $("jobs-count").textContent = `the API could not be reached (${error.message})`;
+    return;
+  }
+  if (!answer.ok) {
+    $("jobs-count").textContent = await problemOf(answer);
+    return;
+  }
+  const page = await answer.json();
+  const rows = $("jobs-rows");
+  rows.replaceChildren(
+    ...page.jobs.map((job) => {
+      const row = document.createElement("tr");
+      row.dataset.jobId = job.id;
+      const open = document.createElement("button");
+      open.type = "button";
+      open.className = "open-job";
+      open.textContent = job.id;
+      open.addEventListener("click", () => showTimeline(job.id));
+      const idCell = document.createElement("td");
+      idCell.append(open);
+      row.append(idCell);
+      for (const text of [job.type, job.status, String(job.attempts), job.createdAt]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      return row;
+    }),
+  );
+  nextCursor = page.nextCursor;
+  $("jobs-next").disabled = !nextCursor;
+  $("jobs-first").disabled = !cursor;
+  $("jobs-count").textContent = `${page.jobs.length} job(s) on this page`;
+}
+
+// One event as a line for people (the same words as `courier events`).
+function describe(event) {
+  const attempt = event.attempt ? `attempt ${event.attempt} ` : "";
+  const took = event.attemptDurationMs !== undefined ? ` after ${event.attemptDurationMs} ms` : "";
+  switch (event.kind) {
+    case "accepted":
+      return `accepted over ${event.door}${event.delaySeconds ? `, held back ${event.delaySeconds} s` : ""}`;
+    case "attempt-started":
+      return `${attempt}started`;
+    case "progress":
+      return `${attempt}at ${event.percent}%`;
+    case "attempt-succeeded":
+      return `${attempt}succeeded${took}`;
+    case "attempt-failed":
+      return `${attempt}failed${took} (${event.failureKind}${event.willRetry ? ", will retry" : ""}): ${event.reason}`;
+    case "callback-attempt": {
+      const answer = event.status ? `HTTP ${event.status}` : event.error || "no answer";
+      const next = event.nextAttemptAt ? ` (next at ${event.nextAttemptAt})` : "";
+      return `callback to ${event.endpointId}: ${answer} in ${event.durationMs} ms, ${event.outcome}${next}`;
+    }
+    case "callback-given-up":
+      return `callback to ${event.endpointId} given up: ${event.reason}`;
+    case "expired":
+    case "dead-lettered":
+      return `${event.kind}: ${event.reason}`;
+    default:
+      return event.kind;
+  }
+}
+
+async function showTimeline(id) {
+  const api = $("api-url").value.replace(/\/$/, "");
+  const answer = await fetch(`${api}/v1/jobs/${id}/events`, {
+    headers: { authorization: `Bearer ${currentToken()}` },
+  });
+  $("timeline").hidden = false;
+  $("timeline-job").textContent = id;
+  const list = $("timeline-events");
+  if (!answer.ok) {
+    const item = document.createElement("li");
+    item.textContent = await problemOf(answer);
+    list.replaceChildren(item);
+    return;
+  }
+  const { events } = await answer.json();
+  list.replaceChildren(
+    ...events.map((event) => {
+      const item = document.createElement("li");
+      item.dataset.kind = event.kind;
+      item.value = event.seq;
+      if (event.kind.startsWith("callback")) item.className = "callback";
+      if (event.kind === "attempt-failed" || event.outcome === "failed") item.classList.add("failed");
+      item.textContent = `${event.at} · ${describe(event)}`;
+      return item;
+    }),
+  );
+}
+
+$("jobs-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  showJobs(null);
+});
+$("jobs-next").addEventListener("click", () => showJobs(nextCursor));
+$("jobs-first").addEventListener("click", () => showJobs(null));
 
 $("sign-in").addEventListener("submit", signIn);
 $("submit").addEventListener("submit", submit);

@@ -127,6 +127,11 @@ impl Stack {
     /// emulator's Cognito API. For tests that must see exactly their own jobs while other
     /// tests submit theirs.
     pub async fn fresh_caller(&self) -> String {
+        self.fresh_user().await.2
+    }
+
+    /// [`Self::fresh_caller`]'s user: its name, its password and a token of it.
+    pub async fn fresh_user(&self) -> (String, String, String) {
         let username = unique("e2e");
         let password = format!("Aa1!{}", uuid::Uuid::new_v4().simple());
         let pool = self.output("UserPoolId");
@@ -162,7 +167,7 @@ impl Stack {
                 .expect("the emulator's Cognito answers");
             assert!(reply.status().is_success(), "{action}: {reply:?}");
         }
-        courier_client::auth::CognitoSignIn::new(
+        let token = courier_client::auth::CognitoSignIn::new(
             format!("{}/", self.output("Endpoint")),
             self.output("UserPoolClientId").to_owned(),
         )
@@ -170,7 +175,8 @@ impl Stack {
         .with_password(&username, &password)
         .await
         .unwrap_or_else(|e| panic!("{username} signs in: {e}"))
-        .access_token
+        .access_token;
+        (username, password, token)
     }
 
     /// A request to the HTTP API as whoever `token` belongs to.

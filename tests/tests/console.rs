@@ -263,6 +263,133 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
     browser.close().await.unwrap();
 }
 
+/// The ids in the jobs table, top to bottom.
+async fn table_ids(browser: &Client) -> Vec<String> {
+    let mut ids = Vec::new();
+    for row in browser
+        .find_all(Locator::Css("#jobs-rows tr"))
+        .await
+        .unwrap()
+    {
+        ids.push(row.attr("data-job-id").await.unwrap().unwrap_or_default());
+    }
+    ids
+}
+
+/// Waits until the jobs table shows exactly `expected` (the page fetches in the background).
+async fn wait_for_table(browser: &Client, expected: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ids = table_ids(browser).await;
+        if ids == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the table shows {ids:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_console_lists_a_callers_jobs_and_shows_a_jobs_timeline_with_its_callbacks() {
+    let stack = Stack::load().await;
+    let (username, password, token) = stack.fresh_user().await;
+    // Her jobs: one whose callback answers 500 then 204, and two that fail.
+    let receiver = courier_e2e::receiver::Receiver::start(
+        vec![courier_e2e::receiver::Answer::Status(500)],
+        None,
+    )
+    .await;
+    let endpoint = stack.register_endpoint_as(&token, &receiver.url).await;
+    let submit = |body: Value| {
+        let stack = &stack;
+        let token = &token;
+        async move {
+            let reply = stack.post_json_as(token, "/v1/jobs", &body).await;
+            assert_eq!(reply.status, 202, "{reply:?}");
+            reply.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let called_back = submit(json!({"type": "echo", "payload": 1,
+        "callback": {"endpointId": endpoint.id}}))
+    .await;
+    let failed_first = submit(json!({"type": "fail", "payload": {"reason": "one"}})).await;
+    let failed_second = submit(json!({"type": "fail", "payload": {"reason": "two"}})).await;
+    courier_e2e::eventually("her jobs to finish and the callback to land", || async {
+        let job = stack
+            .get_as(&token, &format!("/v1/jobs/{called_back}"))
+            .await
+            .json();
+        let second = stack
+            .get_as(&token, &format!("/v1/jobs/{failed_second}"))
+            .await
+            .json();
+        (job["callback"]["state"] == "DELIVERED" && second["status"] == "FAILED").then_some(())
+    })
+    .await;
+
+    let driver = chromedriver().await;
+    let browser = browser(&driver).await;
+    browser.goto(&stack.outputs["ConsoleUrl"]).await.unwrap();
+    fill(&browser, "username", &username).await;
+    fill(&browser, "password", &password).await;
+    click(&browser, Locator::Id("sign-in-button")).await;
+    wait_for_text(&browser, "who", |s| s.starts_with("signed in")).await;
+
+    // Signed in, the table shows her jobs, newest first; a filter narrows it.
+    let all = [
+        failed_second.clone(),
+        failed_first.clone(),
+        called_back.clone(),
+    ];
+    wait_for_table(&browser, &all).await;
+    browser
+        .find(Locator::Css(
+            "#filter-status option[value=FAILED], #filter-status option:nth-child(5)",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&browser, Locator::Id("jobs-refresh")).await;
+    wait_for_table(&browser, &all[..2]).await;
+
+    // Back to every job; a click on one opens its timeline, with both callback answers.
+    browser
+        .find(Locator::Css("#filter-status option:nth-child(1)"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&browser, Locator::Id("jobs-refresh")).await;
+    wait_for_table(&browser, &all).await;
+    click(
+        &browser,
+        Locator::Css(&format!("tr[data-job-id='{called_back}'] button.open-job")),
+    )
+    .await;
+    wait_for_text(&browser, "timeline-job", |s| s == called_back).await;
+    let events = wait_for_text(&browser, "timeline-events", |s| s.contains("HTTP 204")).await;
+    let lines: Vec<&str> = events.lines().collect();
+    assert_eq!(lines.len(), 5, "{events}");
+    assert!(lines[0].contains("accepted over http"), "{events}");
+    assert!(lines[2].contains("attempt 1 succeeded"), "{events}");
+    assert!(
+        lines[3].contains(&format!("callback to {}: HTTP 500", endpoint.id))
+            && lines[3].contains("retrying"),
+        "{events}"
+    );
+    assert!(
+        lines[4].contains("HTTP 204") && lines[4].contains("delivered"),
+        "{events}"
+    );
+    browser.close().await.unwrap();
+}
+
 /// The HTTP API lets the console's origin call it and no other: API Gateway answers the
 /// preflight for the allowed origin only.
 #[tokio::test]

@@ -149,7 +149,8 @@ fn described(event: &TimelineEvent) -> String {
             correlation_id,
             delay_seconds,
         } => format!(
-            "accepted over {door} (correlation id {correlation_id}){}",
+            "accepted over {door} (correlation id {}){}",
+            correlation_id.as_deref().unwrap_or("?"),
             delay_seconds
                 .map(|s| format!(", held back {s} s"))
                 .unwrap_or_default()
@@ -219,7 +220,7 @@ mod tests {
                     at: at(0),
                     what: Happening::Accepted {
                         door: "http".into(),
-                        correlation_id: "c-1".into(),
+                        correlation_id: Some("c-1".into()),
                         delay_seconds: None,
                     },
                 },

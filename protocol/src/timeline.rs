@@ -28,7 +28,9 @@ pub enum Happening {
     /// A door accepted it: `http` (`POST /v1/jobs`) or `websocket`.
     Accepted {
         door: String,
-        correlation_id: String,
+        /// Always present in the API's answers (the claim keeps it once).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        correlation_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         delay_seconds: Option<u32>,
     },
@@ -206,7 +208,7 @@ mod tests {
                 0,
                 Happening::Accepted {
                     door: "http".into(),
-                    correlation_id: "c".into(),
+                    correlation_id: Some("c".into()),
                     delay_seconds: None,
                 },
             ),

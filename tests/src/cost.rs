@@ -122,6 +122,9 @@ pub struct Run {
     /// Which functions are SQS-triggered, and the kind of queue they read in this pattern.
     pub sqs_triggered: BTreeMap<String, QueueKind>,
     pub functions: BTreeMap<String, FunctionUsage>,
+    /// Entries written to the table's `ByOwner` index (one per claim or endpoint created): a
+    /// write DynamoDB bills beside the item's own, which no call shows.
+    pub index_writes: u64,
 }
 
 /// One priced line of a bill, per million requests.
@@ -220,6 +223,11 @@ impl Run {
             prices.dynamodb_write,
         );
         item(
+            "DynamoDB index writes",
+            self.index_writes as f64,
+            prices.dynamodb_write,
+        );
+        item(
             "DynamoDB reads",
             self.calls(is_dynamodb_read) as f64,
             prices.dynamodb_read,
@@ -243,6 +251,38 @@ impl Run {
             .iter()
             .map(|i| i.dollars_per_million)
             .sum()
+    }
+}
+
+/// An item's size as DynamoDB bills it: each attribute's name and value in bytes (strings and
+/// binaries their length, numbers about a byte per two digits plus one, lists and maps 3 bytes
+/// plus a byte per element).
+pub fn item_bytes(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> u64 {
+    item.iter()
+        .map(|(name, value)| name.len() as u64 + value_bytes(value))
+        .sum()
+}
+
+fn value_bytes(value: &aws_sdk_dynamodb::types::AttributeValue) -> u64 {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    match value {
+        V::S(text) => text.len() as u64,
+        V::N(number) => {
+            let digits = number.chars().filter(char::is_ascii_digit).count() as u64;
+            digits.div_ceil(2) + 1
+        }
+        V::B(blob) => blob.as_ref().len() as u64,
+        V::Bool(_) | V::Null(_) => 1,
+        V::L(list) => 3 + list.iter().map(|v| value_bytes(v) + 1).sum::<u64>(),
+        V::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| k.len() as u64 + value_bytes(v) + 1)
+                .sum::<u64>()
+        }
+        _ => 0,
     }
 }
 
@@ -327,6 +367,7 @@ mod tests {
                 ("processor".to_owned(), processor),
             ]
             .into(),
+            index_writes: 5,
         };
         let bill: BTreeMap<&str, f64> = run
             .bill(&LIST_PRICES)
@@ -350,8 +391,24 @@ mod tests {
         close("SQS standard requests", 1.4 * 0.40);
         close("SQS FIFO requests", 0.0);
         close("DynamoDB writes", 2.0 * 0.625);
+        close("DynamoDB index writes", 0.5 * 0.625);
         close("log bytes", 100.0 * 0.50 / 1e9 * 1e6);
         assert!(run.unpriced_calls().is_empty());
+    }
+
+    #[test]
+    fn items_are_sized_as_dynamodb_bills_them() {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        let item = std::collections::HashMap::from([
+            ("pk".to_owned(), V::S("JOB#1".into())),
+            ("attempts".to_owned(), V::N("12".into())),
+            (
+                "events".to_owned(),
+                V::L(vec![V::S("ab".into()), V::S("c".into())]),
+            ),
+        ]);
+        // pk 2 + 5; attempts 8 + 2; events 6 + 3 + (2 + 1) + (1 + 1).
+        assert_eq!(item_bytes(&item), 7 + 10 + 14);
     }
 
     #[test]
@@ -370,6 +427,7 @@ mod tests {
             websocket_frames_sent: 0,
             sqs_triggered: BTreeMap::new(),
             functions: [("http-api".to_owned(), function)].into(),
+            index_writes: 0,
         };
         assert_eq!(run.unpriced_calls(), vec!["dynamodb.Scan".to_owned()]);
     }

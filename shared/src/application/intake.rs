@@ -373,7 +373,8 @@ impl Intake {
                 at: crate::application::clock::rfc3339(now),
                 what: crate::domain::Happening::Accepted {
                     door: door.timeline_name().into(),
-                    correlation_id: request.correlation_id.as_str().into(),
+                    // The claim keeps it once; the timeline's answer names it.
+                    correlation_id: None,
                     delay_seconds: (delay_seconds > 0).then_some(delay_seconds),
                 },
             });

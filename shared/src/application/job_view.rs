@@ -55,11 +55,15 @@ pub fn timeline(claim: &Claim) -> Timeline {
         let to = parse_rfc3339(to)?;
         Some((to - from).whole_milliseconds().max(0) as u64)
     });
+    // What the claim keeps once, each event that names it names.
     for event in &mut timeline.events {
-        if let Happening::CallbackAttempt { endpoint_id, .. }
-        | Happening::CallbackGivenUp { endpoint_id, .. } = &mut event.what
-        {
-            endpoint_id.clone_from(&endpoint);
+        match &mut event.what {
+            Happening::CallbackAttempt { endpoint_id, .. }
+            | Happening::CallbackGivenUp { endpoint_id, .. } => endpoint_id.clone_from(&endpoint),
+            Happening::Accepted { correlation_id, .. } => {
+                *correlation_id = Some(claim.correlation_id.to_string());
+            }
+            _ => {}
         }
     }
     timeline

@@ -13,7 +13,7 @@
 
 use courier_client::frames::SubmitFrame;
 use courier_client::ws::WsClient;
-use courier_e2e::cost::{FunctionUsage, LIST_PRICES, QueueKind, Run};
+use courier_e2e::cost::{FunctionUsage, LIST_PRICES, QueueKind, Run, item_bytes};
 use courier_e2e::receiver::Receiver;
 use courier_e2e::ws::frames_until_final;
 use courier_e2e::{Record, Stack, eventually, eventually_within, unique};
@@ -132,7 +132,30 @@ impl Measurer {
                 .map(|(f, k)| ((*f).to_owned(), *k))
                 .collect(),
             functions,
+            index_writes: 0,
         }
+    }
+
+    /// The claims of `ids` as they ended: their average size in bytes, and how much of it is
+    /// the timeline (`events`) and the list key (`listedAt`).
+    async fn claim_sizes(&self, ids: &[String]) -> ClaimSizes {
+        let mut sizes = ClaimSizes::default();
+        for id in ids {
+            let Some(item) = self.stack.item(&format!("JOB#{id}")).await else {
+                continue;
+            };
+            sizes.claims += 1;
+            sizes.total += item_bytes(&item);
+            for (name, part) in [
+                ("events", &mut sizes.timeline),
+                ("listedAt", &mut sizes.list_key),
+            ] {
+                if let Some(value) = item.get(name) {
+                    *part += item_bytes(&[(name.to_owned(), value.clone())].into());
+                }
+            }
+        }
+        sizes
     }
 
     /// `requests` POSTs of `body` to `path` (with a fresh `Idempotency-Key` each if asked),
@@ -211,11 +234,11 @@ impl Measurer {
         }
     }
 
-    async fn callback(&self, endpoint: &str, n: u64) -> ClientSide {
+    async fn callback(&self, endpoint: &str, n: u64, ids: &mut Vec<String>) -> ClientSide {
         let body =
             json!({"type": "echo", "payload": {"n": 1}, "callback": {"endpointId": endpoint}});
-        let ids = self.post_many("/v1/jobs", &body, false, n).await;
-        self.wait_for_claims(&ids, |c| c.text("callbackState") == Some("DELIVERED"))
+        *ids = self.post_many("/v1/jobs", &body, false, n).await;
+        self.wait_for_claims(ids, |c| c.text("callbackState") == Some("DELIVERED"))
             .await;
         ClientSide {
             api_requests: n,
@@ -224,7 +247,12 @@ impl Measurer {
     }
 
     /// On a connection opened before the run: a connection's own cost is per connection.
-    async fn bidirectional(&self, ws: &tokio::sync::Mutex<WsClient>, n: u64) -> ClientSide {
+    async fn bidirectional(
+        &self,
+        ws: &tokio::sync::Mutex<WsClient>,
+        n: u64,
+        jobs: &mut Vec<String>,
+    ) -> ClientSide {
         let mut ws = ws.lock().await;
         let request_ids: Vec<String> = (0..n).map(|_| unique("cost")).collect();
         for request_id in &request_ids {
@@ -233,7 +261,11 @@ impl Measurer {
                 .expect("submit");
         }
         let ids: Vec<&str> = request_ids.iter().map(String::as_str).collect();
-        frames_until_final(&mut ws, &ids).await;
+        let frames = frames_until_final(&mut ws, &ids).await;
+        let mut seen: Vec<String> = frames.into_iter().filter_map(|f| f.job_id).collect();
+        seen.sort();
+        seen.dedup();
+        *jobs = seen;
         ClientSide {
             websocket_frames_sent: n,
             ..Default::default()
@@ -245,6 +277,28 @@ struct Row {
     pattern: &'static str,
     target: Option<f64>,
     run: Run,
+}
+
+/// What a pattern's claims weigh at the end (sums over `claims`).
+#[derive(Default)]
+struct ClaimSizes {
+    claims: u64,
+    total: u64,
+    timeline: u64,
+    list_key: u64,
+}
+
+impl ClaimSizes {
+    fn line(&self, pattern: &str) -> String {
+        let n = self.claims.max(1);
+        let (total, timeline, key) = (self.total / n, self.timeline / n, self.list_key / n);
+        let without = total - timeline - key;
+        format!(
+            "| {pattern} | {without} B | {total} B | {timeline} B | {key} B | {} → {} |",
+            without.div_ceil(1024),
+            total.div_ceil(1024)
+        )
+    }
 }
 
 fn per_request_summary(run: &Run) -> String {
@@ -388,6 +442,9 @@ async fn main() {
             n,
         )
         .await;
+    let mut sizes = vec![("claim check", m.claim_sizes(&ids).await)];
+    let mut run = run;
+    run.index_writes = n;
     rows.push(Row {
         pattern: "claim check (excluding polls)",
         target: Some(3.20),
@@ -416,14 +473,18 @@ async fn main() {
         ("processor", QueueKind::Standard),
         ("notifier", QueueKind::Standard),
     ];
-    let run = m
+    let mut warm_ids = Vec::new();
+    let mut callback_ids = Vec::new();
+    let mut run = m
         .measure(
-            m.callback(&endpoint.id, 2).map(drop),
-            m.callback(&endpoint.id, n),
+            m.callback(&endpoint.id, 2, &mut warm_ids).map(drop),
+            m.callback(&endpoint.id, n, &mut callback_ids),
             &callback_functions,
             n,
         )
         .await;
+    run.index_writes = n;
+    sizes.push(("callback", m.claim_sizes(&callback_ids).await));
     m.stack
         .delete(&format!("/v1/webhook-endpoints/{}", endpoint.id))
         .await;
@@ -435,15 +496,19 @@ async fn main() {
 
     let ordered = [("processor", QueueKind::Fifo)];
     let ws = tokio::sync::Mutex::new(courier_e2e::ws::connect(&m.stack).await);
-    let run = m
+    let mut warm_jobs = Vec::new();
+    let mut ws_jobs = Vec::new();
+    let mut run = m
         .measure(
-            m.bidirectional(&ws, 2).map(drop),
-            m.bidirectional(&ws, n),
+            m.bidirectional(&ws, 2, &mut warm_jobs).map(drop),
+            m.bidirectional(&ws, n, &mut ws_jobs),
             &ordered,
             n,
         )
         .await;
     drop(ws);
+    run.index_writes = n;
+    sizes.push(("bidirectional", m.claim_sizes(&ws_jobs).await));
     rows.push(Row {
         pattern: "bidirectional (submit → accepted → result)",
         target: Some(6.00),
@@ -460,6 +525,17 @@ async fn main() {
     }
     let table = table(&rows, n);
     println!("{table}");
+    println!(
+        "Claims at the end, on average (write units a write of them costs: without → with the timeline and list key):\n"
+    );
+    println!(
+        "| pattern | without timeline and list key | claim | timeline | list key | write units |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (pattern, sizes) in &sizes {
+        println!("{}", sizes.line(pattern));
+    }
+    println!();
     if let Some(path) = readme {
         rewrite_readme(&path, &table);
         println!("(written to {path})");

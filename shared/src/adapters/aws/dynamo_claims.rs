@@ -294,34 +294,24 @@ impl ClaimStore for DynamoClaimStore {
                 next: None,
             });
         }
-        // The index's projected attributes: an expired claim (not swept yet) and claims of
-        // another status or type are passed over before anything is read whole.
-        let mut expression = vec!["expiresAt > :now"];
-        let mut values = vec![(":now", s(rfc3339(now)))];
-        if let Some(status) = filter.status {
-            expression.push("#status = :status");
-            values.push((":status", s(status.as_str())));
-        }
-        if let Some(job_type) = &filter.job_type {
-            expression.push("jobType = :type");
-            values.push((":type", s(job_type)));
-        }
+        // A claim swept late by TTL, or of another status or type, is passed over.
+        let admits = |item: &HashMap<String, AttributeValue>| {
+            claim_from_item(item).is_some_and(|claim| {
+                claim.owner.as_ref() == Some(owner) && filter.admits(&claim, now)
+            })
+        };
         let query = super::listing::ListQuery {
             kind: super::listing::Listed::Jobs,
             owner,
             from: filter.created_from.map(rfc3339),
             until: filter.created_until.map(rfc3339),
-            filter: Some((expression.join(" AND "), values)),
+            admits: &admits,
             after,
             limit,
         };
         let (items, next) = super::listing::page(&self.client, &self.table, query).await?;
         Ok(Page {
-            items: items
-                .iter()
-                .filter_map(claim_from_item)
-                .filter(|claim| claim.owner.as_ref() == Some(owner))
-                .collect(),
+            items: items.iter().filter_map(claim_from_item).collect(),
             next,
         })
     }

@@ -2,9 +2,10 @@
 //! partition `owner`, sort `listedAt` = `<kind>|<createdAt>|<id>`, so one caller's items of
 //! one kind sit together, newest last, and a page never reads another caller's partition.
 //!
-//! The index projects only what a filter reads (`status`, `jobType`, `expiresAt`), so the
-//! writes that change nothing else (progress, results, the timeline) never rewrite it; a
-//! page's items are then read whole with one `BatchGetItem`.
+//! The index projects its keys only: an entry is written when its item is created and never
+//! again (DynamoDB bills a write to an index whenever a projected attribute changes, so a
+//! projected `status` would cost a write on every move of every job). A page's candidates are
+//! read whole (`BatchGetItem`, reads being a fifth of a write's price) and filtered here.
 
 use super::{port_error, s};
 use crate::application::ports::{ListPosition, PortError};
@@ -60,15 +61,15 @@ fn position_of(kind: Listed, listed_at: &str) -> Option<ListPosition> {
     })
 }
 
-/// One page's query: whose, which kind, the creation window, and a filter on the index's
-/// projected attributes (its expression, and the values it binds).
+/// One page's query: whose, which kind, the creation window, and which whole items it keeps.
 pub(super) struct ListQuery<'a> {
     pub kind: Listed,
     pub owner: &'a Principal,
     /// Created at or after (inclusive), before (exclusive): stored spellings.
     pub from: Option<String>,
     pub until: Option<String>,
-    pub filter: Option<(String, Vec<(&'static str, AttributeValue)>)>,
+    /// Whether a whole item belongs on the page (its owner's, unexpired, matching the filter).
+    pub admits: &'a (dyn Fn(&Item) -> bool + Sync),
     pub after: Option<&'a ListPosition>,
     pub limit: usize,
 }
@@ -96,11 +97,10 @@ pub(super) async fn page(
             ),
         ])
     });
-    let mut found: Vec<String> = Vec::new();
-    let mut next = None;
+    let mut found: Vec<Item> = Vec::new();
     let mut read = 0;
     loop {
-        let mut request = client
+        let out = client
             .query()
             .table_name(table)
             .index_name(INDEX)
@@ -112,73 +112,69 @@ pub(super) async fn page(
             .expression_attribute_values(":high", s(&high))
             .scan_index_forward(false)
             .limit(READ_PER_QUERY)
-            .set_exclusive_start_key(start.take());
-        if let Some((expression, values)) = &query.filter {
-            request = request.filter_expression(expression);
-            if expression.contains("#status") {
-                request = request.expression_attribute_names("#status", "status");
-            }
-            for (placeholder, value) in values {
-                request = request.expression_attribute_values(*placeholder, value.clone());
-            }
-        }
-        let out = request
+            .set_exclusive_start_key(start.take())
             .send()
             .await
             .map_err(|e| port_error("dynamodb:Query(ByOwner)", e))?;
         read += READ_PER_QUERY;
-        let entries = out.items.unwrap_or_default();
+        let entries: Vec<(String, ListPosition)> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|entry| {
+                let listed_at = entry.get(LISTED_AT)?.as_s().ok()?;
+                let position = position_of(query.kind, listed_at)?;
+                Some((query.kind.table_key(&position.id), position))
+            })
+            .collect();
+        let keys: Vec<String> = entries.iter().map(|(pk, _)| pk.clone()).collect();
+        let mut items = whole_items(client, table, &keys).await?;
         let more = out.last_evaluated_key.is_some();
-        for (i, entry) in entries.iter().enumerate() {
-            let Some(listed_at) = entry.get(LISTED_AT).and_then(|v| v.as_s().ok()) else {
+        for (i, (pk, position)) in entries.iter().enumerate() {
+            // An item swept since the index was read is simply not there.
+            let Some(item) = items.remove(pk) else {
                 continue;
             };
-            let Some(position) = position_of(query.kind, listed_at) else {
+            if !(query.admits)(&item) {
                 continue;
-            };
-            found.push(query.kind.table_key(&position.id));
+            }
+            found.push(item);
             if found.len() == query.limit {
                 // Full: the next page starts after this entry, if anything may follow it.
-                if i + 1 < entries.len() || more {
-                    next = Some(position);
-                }
-                return Ok((whole_items(client, table, &found).await?, next));
+                let next = (i + 1 < entries.len() || more).then(|| position.clone());
+                return Ok((found, next));
             }
         }
         match out.last_evaluated_key {
-            None => break,
+            None => return Ok((found, None)),
             Some(last) if read >= MOST_READ_PER_PAGE => {
-                next = last
+                let next = last
                     .get(LISTED_AT)
                     .and_then(|v| v.as_s().ok())
                     .and_then(|listed_at| position_of(query.kind, listed_at));
-                break;
+                return Ok((found, next));
             }
             Some(last) => start = Some(last),
         }
     }
-    Ok((whole_items(client, table, &found).await?, next))
 }
 
-/// The items of `keys`, read consistently, in the order of `keys` (one gone meanwhile is
-/// left out).
+/// The items of `keys` (at most [`READ_PER_QUERY`]), read consistently, by key (one gone
+/// meanwhile is absent).
 async fn whole_items(
     client: &Client,
     table: &str,
     keys: &[String],
-) -> Result<Vec<Item>, PortError> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> Result<HashMap<String, Item>, PortError> {
+    let mut got: HashMap<String, Item> = HashMap::new();
     let mut wanted: Vec<Item> = keys
         .iter()
         .map(|pk| HashMap::from([("pk".to_owned(), s(pk))]))
         .collect();
-    let mut got: HashMap<String, Item> = HashMap::new();
     // Unprocessed keys (throttling) are asked for again, a few times.
     for _ in 0..5 {
         if wanted.is_empty() {
-            break;
+            return Ok(got);
         }
         let request = KeysAndAttributes::builder()
             .set_keys(Some(std::mem::take(&mut wanted)))
@@ -206,13 +202,14 @@ async fn whole_items(
             .map(|k| k.keys)
             .unwrap_or_default();
     }
-    if !wanted.is_empty() {
-        return Err(PortError::new(
+    if wanted.is_empty() {
+        Ok(got)
+    } else {
+        Err(PortError::new(
             "dynamodb:BatchGetItem(list)",
             "keys left unprocessed after retries",
-        ));
+        ))
     }
-    Ok(keys.iter().filter_map(|pk| got.remove(pk)).collect())
 }
 
 #[cfg(test)]

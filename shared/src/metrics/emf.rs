@@ -30,10 +30,12 @@ impl Unit {
     }
 }
 
-/// One metric directive: metrics that share a dimension set.
+/// One metric directive: metrics that share a dimension set (and are counted under `also`'s
+/// sets too: one directive, its metrics listed once).
 #[derive(Debug, Clone, PartialEq)]
 struct Directive {
     dimensions: Vec<String>,
+    also: Vec<Vec<String>>,
     metrics: Vec<(String, Unit)>,
 }
 
@@ -108,6 +110,7 @@ impl Record {
             None => {
                 self.directives.push(Directive {
                     dimensions: dimensions.iter().map(|d| (*d).to_owned()).collect(),
+                    also: Vec::new(),
                     metrics: Vec::new(),
                 });
                 self.directives.last_mut().expect("just pushed")
@@ -119,6 +122,26 @@ impl Record {
         );
         directive.metrics.push((name.to_owned(), unit));
         self.set(name, Member::Number(value))
+    }
+
+    /// Counts the metrics of the directive under `dimensions` (made by [`Record::metric`])
+    /// under the dimension set `also` as well, without listing them again.
+    pub fn also_under(mut self, dimensions: &[&str], also: &[&str]) -> Self {
+        assert!(also.len() <= MAX_DIMENSIONS_PER_SET, "too many dimensions");
+        let directive = self
+            .directives
+            .iter_mut()
+            .find(|d| {
+                d.dimensions
+                    .iter()
+                    .map(String::as_str)
+                    .eq(dimensions.iter().copied())
+            })
+            .expect("a metric was counted under the dimensions first");
+        directive
+            .also
+            .push(also.iter().map(|d| (*d).to_owned()).collect());
+        self
     }
 
     /// The record as one line of JSON, written directly: it is built on every request.
@@ -136,14 +159,22 @@ impl Record {
             }
             out.extend_from_slice(br#"{"Namespace":"#);
             push_json_string(&mut out, &self.namespace);
-            out.extend_from_slice(br#","Dimensions":[["#);
-            for (j, dimension) in directive.dimensions.iter().enumerate() {
-                if j > 0 {
+            out.extend_from_slice(br#","Dimensions":["#);
+            let sets = std::iter::once(&directive.dimensions).chain(&directive.also);
+            for (k, set) in sets.enumerate() {
+                if k > 0 {
                     out.push(b',');
                 }
-                push_json_string(&mut out, dimension);
+                out.push(b'[');
+                for (j, dimension) in set.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    push_json_string(&mut out, dimension);
+                }
+                out.push(b']');
             }
-            out.extend_from_slice(br#"]],"Metrics":["#);
+            out.extend_from_slice(br#"],"Metrics":["#);
             for (j, (name, unit)) in directive.metrics.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');

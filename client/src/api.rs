@@ -505,19 +505,26 @@ impl Client {
     /// `POST /v1/jobs/cancel`: cancels the caller's PENDING jobs the action picks (a dry run
     /// lists them). Each job is moved by a conditional write, so a retry cancels nothing twice.
     pub async fn cancel_jobs(&self, action: &BulkAction) -> Result<BulkResult, ClientError> {
-        self.bulk("/v1/jobs/cancel", action).await
+        self.bulk("/v1/jobs/cancel", action, Replay::Safe).await
     }
 
     /// `POST /v1/jobs/rerun`: runs the caller's FAILED jobs of a type, created in a window,
-    /// again (a dry run lists them). A job already rerun is no longer FAILED, so a retry
-    /// reruns nothing twice.
+    /// again (a dry run lists them).
     pub async fn rerun_jobs(&self, action: &BulkAction) -> Result<BulkResult, ClientError> {
-        self.bulk("/v1/jobs/rerun", action).await
+        // After a 503 part of the call may have been done, and a job rerun then may have
+        // failed again meanwhile: only a throttled call is sent again.
+        self.bulk("/v1/jobs/rerun", action, Replay::ThrottledOnly)
+            .await
     }
 
-    async fn bulk(&self, path: &str, action: &BulkAction) -> Result<BulkResult, ClientError> {
+    async fn bulk(
+        &self,
+        path: &str,
+        action: &BulkAction,
+        replay: Replay,
+    ) -> Result<BulkResult, ClientError> {
         let answer = self
-            .call(Replay::Safe, || {
+            .call(replay, || {
                 self.request(reqwest::Method::POST, path).json(action)
             })
             .await?;

@@ -405,7 +405,18 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven_even_af
         .pop()
         .unwrap();
     assert!(done.get("error").is_none(), "{done}");
-    // Its timeline tells the whole path: given up on by SQS, told, redriven, run once.
+    // The redriven job's outcome is called back too, as a message of its own.
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let arrivals = receiver.arrivals();
+    let ids: Vec<String> = arrivals
+        .iter()
+        .map(|a| a.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids, [format!("msg_{id}"), format!("msg_{id}_1")]);
+    let body: serde_json::Value = serde_json::from_slice(&arrivals[1].body).unwrap();
+    assert_eq!(body["status"], "SUCCEEDED", "{body}");
+    // Its timeline tells the whole path: given up on by SQS, told, redriven, run once, told.
     let events = stack.get(&format!("/v1/jobs/{id}/events")).await.json();
     let kinds: Vec<&str> = events["events"]
         .as_array()
@@ -421,7 +432,8 @@ async fn a_job_sqs_gives_up_on_fails_calls_back_once_and_can_be_redriven_even_af
             "callback-attempt",
             "redriven",
             "attempt-started",
-            "attempt-succeeded"
+            "attempt-succeeded",
+            "callback-attempt"
         ],
         "{events:#}"
     );

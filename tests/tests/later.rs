@@ -231,3 +231,69 @@ async fn forged_foreign_missing_or_late_reports_are_refused_and_change_nothing()
     let a_done = stack.get(&format!("/v1/jobs/{a}")).await.json();
     assert_eq!(a_done["result"], "done", "{a_done}");
 }
+
+/// A job whose worker reported it failed for good, rerun by its owner: the new attempt is
+/// handed to the worker again (with a new token) and its report ends the job.
+#[tokio::test]
+async fn a_rerun_of_a_job_whose_worker_failed_it_is_handed_to_the_worker_again() {
+    let stack = Stack::load().await;
+    let alice = stack.fresh_caller().await;
+    let reply = stack
+        .post_json_as(
+            &alice,
+            "/v1/jobs",
+            &json!({"type": "approval", "payload": {"request": "a day off"}}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job = reply.json()["id"].as_str().unwrap().to_owned();
+    let first = handed_over(&stack, &job, 1).await;
+    let reply = report(
+        &stack,
+        &first,
+        Some(token(&first)),
+        json!({"error": {"kind": "permanent", "reason": "declined"}}),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let failed = eventually("the job to fail", || async {
+        let job = stack
+            .get_as(&alice, &format!("/v1/jobs/{job}"))
+            .await
+            .json();
+        (job["status"] == "FAILED").then_some(job)
+    })
+    .await;
+    let created = failed["createdAt"].as_str().unwrap();
+    let rerun = stack
+        .post_json_as(
+            &alice,
+            "/v1/jobs/rerun",
+            &json!({"type": "approval", "createdAfter": created,
+                    "createdBefore": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(rerun.status, 200, "{rerun:?}");
+    assert_eq!(rerun.json()["jobs"][0]["outcome"], "rerun", "{rerun:?}");
+    // The second attempt reaches the worker with a token of its own, and its result ends it.
+    let second = handed_over(&stack, &job, 2).await;
+    assert_ne!(token(&second), token(&first));
+    let reply = report(
+        &stack,
+        &second,
+        Some(token(&second)),
+        json!({"result": {"approved": true}}),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let done = eventually("the rerun to succeed", || async {
+        let job = stack
+            .get_as(&alice, &format!("/v1/jobs/{job}"))
+            .await
+            .json();
+        (job["status"] == "SUCCEEDED").then_some(job)
+    })
+    .await;
+    assert_eq!(done["result"], json!({"approved": true}));
+    assert_eq!(done["attempts"], 2);
+}

@@ -620,3 +620,45 @@ async fn the_cli_lists_jobs_shows_a_timeline_and_runs_bulk_actions() {
     let none = courier_json(&alice, &["jobs", "cancel", "--type", "echo", "--dry-run"]).await;
     assert_eq!(none["jobs"], json!([]), "a finished job is never cancelled");
 }
+
+#[tokio::test]
+async fn a_rerun_jobs_new_outcome_is_called_back_as_a_message_of_its_own() {
+    let stack = Stack::load().await;
+    let alice = stack.fresh_caller().await;
+    let receiver = Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint_as(&alice, &receiver.url).await;
+    let id = submit(
+        &stack,
+        &alice,
+        json!({"type": "fail", "payload": {"reason": "first"},
+               "callback": {"endpointId": endpoint.id}}),
+    )
+    .await;
+    let first = eventually("the first outcome to be called back", || async {
+        let job = stack.get_as(&alice, &format!("/v1/jobs/{id}")).await.json();
+        (job["callback"]["state"] == "DELIVERED").then_some(job)
+    })
+    .await;
+    let rerun = stack
+        .post_json_as(
+            &alice,
+            "/v1/jobs/rerun",
+            &json!({"type": "fail", "createdAfter": first["createdAt"],
+                    "createdBefore": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(rerun.json()["jobs"][0]["outcome"], "rerun", "{rerun:?}");
+    eventually("the rerun's outcome to be called back", || async {
+        (receiver.arrivals().len() == 2).then_some(())
+    })
+    .await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals[0].header("webhook-id"), format!("msg_{id}"));
+    assert_eq!(arrivals[1].header("webhook-id"), format!("msg_{id}_1"));
+    let body: Value = serde_json::from_slice(&arrivals[1].body).unwrap();
+    assert_eq!(body["status"], "FAILED");
+    assert_eq!(body["attempts"], 2, "the rerun's outcome: {body}");
+    let job = stack.get_as(&alice, &format!("/v1/jobs/{id}")).await.json();
+    assert_eq!(job["callback"]["state"], "DELIVERED");
+    assert_eq!(job["callback"]["attempts"], 1, "a fresh budget: {job}");
+}

@@ -636,32 +636,35 @@ impl ClaimStore for InMemoryClaims {
         now: OffsetDateTime,
     ) -> Result<crate::application::ports::Page<Claim>, PortError> {
         self.fail.check("list")?;
+        let mine: Vec<Claim> = self
+            .claims
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.owner.as_ref() == Some(owner) && filter.admits(c, now))
+            .cloned()
+            .collect();
         let listed = |c: &Claim| {
             (
                 crate::application::clock::rfc3339(c.created_at),
                 c.id.to_string(),
             )
         };
-        let mut mine: Vec<Claim> = self
-            .claims
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|c| c.owner.as_ref() == Some(owner) && filter.admits(c, now))
-            .filter(|c| after.is_none_or(|a| listed(c) < (a.created_at.clone(), a.id.clone())))
-            .cloned()
-            .collect();
-        mine.sort_by_key(|c| std::cmp::Reverse(listed(c)));
-        let next = (mine.len() > limit).then(|| {
-            let (created_at, id) = listed(&mine[limit - 1]);
-            crate::application::ports::ListPosition { created_at, id }
-        });
-        mine.truncate(limit);
-        Ok(crate::application::ports::Page { items: mine, next })
+        Ok(page_of(mine, listed, after, limit))
     }
 
-    async fn rerun_message(&self, id: &JobId) -> Result<Option<(WorkMessage, u32)>, PortError> {
-        Ok(self.reruns.lock().unwrap().get(id.as_str()).cloned())
+    async fn rerun_source(
+        &self,
+        id: &JobId,
+    ) -> Result<Option<crate::application::ports::RerunSource>, PortError> {
+        let claim = self.get_now(id.as_str());
+        let kept = self.reruns.lock().unwrap().get(id.as_str()).cloned();
+        Ok(claim.map(|claim| crate::application::ports::RerunSource {
+            message: kept.as_ref().map(|(m, _)| m.clone()),
+            redrives: kept.map_or(0, |(_, r)| r),
+            events: claim.events.len(),
+            callback: claim.callback.as_ref().map(|c| c.state),
+        }))
     }
 
     async fn rerun(
@@ -669,6 +672,7 @@ impl ClaimStore for InMemoryClaims {
         id: &JobId,
         owner: &Principal,
         redrive: u32,
+        rearm: bool,
         now: OffsetDateTime,
     ) -> Result<bool, PortError> {
         self.fail.check("rerun")?;
@@ -678,11 +682,26 @@ impl ClaimStore for InMemoryClaims {
             return Ok(false);
         };
         let fresh = reruns.get(id.as_str()).is_some_and(|(_, r)| *r < redrive);
+        let callback_ready = match (&claim.callback, rearm) {
+            (None, false) => true,
+            (Some(c), true) => crate::domain::lifecycle::callback::transition(
+                c.state,
+                crate::domain::CallbackEvent::Rearm,
+            )
+            .is_some(),
+            _ => false,
+        };
         match job::transition(claim.status, JobEvent::Rerun) {
-            Some(to) if claim.visible_to(owner, now) && fresh => {
+            Some(to) if claim.visible_to(owner, now) && fresh && callback_ready => {
                 claim.status = to;
                 claim.error = None;
                 claim.completed_at = None;
+                if let Some(callback) = &mut claim.callback {
+                    *callback = crate::domain::CallbackState {
+                        round: redrive,
+                        ..crate::domain::CallbackState::waiting(callback.endpoint_id.clone())
+                    };
+                }
                 reruns.remove(id.as_str());
                 Ok(true)
             }
@@ -898,29 +917,40 @@ impl crate::application::ports::WebhookEndpointStore for InMemoryWebhookEndpoint
         limit: usize,
     ) -> Result<crate::application::ports::Page<crate::domain::WebhookEndpoint>, PortError> {
         self.fail.check("list endpoints")?;
+        let mine: Vec<_> = self
+            .endpoints
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|e| e.visible_to(owner))
+            .cloned()
+            .collect();
         let listed = |e: &crate::domain::WebhookEndpoint| {
             (
                 crate::application::clock::rfc3339(e.created_at),
                 e.id.to_string(),
             )
         };
-        let mut mine: Vec<_> = self
-            .endpoints
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|e| e.visible_to(owner))
-            .filter(|e| after.is_none_or(|a| listed(e) < (a.created_at.clone(), a.id.clone())))
-            .cloned()
-            .collect();
-        mine.sort_by_key(|e| std::cmp::Reverse(listed(e)));
-        let next = (mine.len() > limit).then(|| {
-            let (created_at, id) = listed(&mine[limit - 1]);
-            crate::application::ports::ListPosition { created_at, id }
-        });
-        mine.truncate(limit);
-        Ok(crate::application::ports::Page { items: mine, next })
+        Ok(page_of(mine, listed, after, limit))
     }
+}
+
+/// A page of `items` as the table's index gives it: newest first by (creation, id), after
+/// `after`, at most `limit`.
+fn page_of<T: Clone>(
+    mut items: Vec<T>,
+    listed: impl Fn(&T) -> (String, String),
+    after: Option<&crate::application::ports::ListPosition>,
+    limit: usize,
+) -> crate::application::ports::Page<T> {
+    items.retain(|item| after.is_none_or(|a| listed(item) < (a.created_at.clone(), a.id.clone())));
+    items.sort_by_key(|item| std::cmp::Reverse(listed(item)));
+    let next = (items.len() > limit).then(|| {
+        let (created_at, id) = listed(&items[limit - 1]);
+        crate::application::ports::ListPosition { created_at, id }
+    });
+    items.truncate(limit);
+    crate::application::ports::Page { items, next }
 }
 
 /// A stand-in key service: "seals" by XOR with a pad derived from the context, so a secret

@@ -11,6 +11,15 @@ use time::OffsetDateTime;
 /// The most jobs one call touches; `limit` defaults to it.
 pub const MAX_PER_CALL: usize = 100;
 
+/// How long one call goes on touching jobs (the HTTP function has 10 s): the rest wait for
+/// the next call (`more`), so no call holds a function, or the table, for long.
+pub const TIME_PER_CALL: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// A job whose timeline holds this many events is not rerun again: every rerun adds up to one
+/// round of attempts and deliveries, and a claim must stay well inside DynamoDB's 400 KB item
+/// (the work message it keeps is up to 128 KiB; each event up to ~1.4 KB).
+pub const MOST_EVENTS_TO_RERUN: usize = 60;
+
 /// What a bulk action did (or, in a dry run, would do) to one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Touched {
@@ -18,8 +27,9 @@ pub enum Touched {
     Done,
     /// It moved on meanwhile (started, finished, or rerun by another call): left alone.
     Skipped,
-    /// A FAILED job whose claim keeps no work message to run (it failed before the job ran
-    /// to a recorded end, e.g. its message was unreadable): it cannot be rerun.
+    /// A FAILED job that cannot be rerun: its claim keeps no work message to run (it failed
+    /// before it ran, e.g. its message was unreadable), or it was rerun so often that its
+    /// timeline is full.
     NotRerunnable,
 }
 
@@ -32,6 +42,37 @@ pub struct BulkOutcome {
     pub more: bool,
 }
 
+/// Which bulk action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkKind {
+    Cancel,
+    Rerun,
+}
+
+impl BulkKind {
+    /// What a call needs of its filter: a cancel at least one of type and window (never every
+    /// pending job by default), a rerun a type and both ends of a window.
+    pub fn check(self, filter: &JobFilter) -> Result<(), &'static str> {
+        match self {
+            Self::Cancel
+                if filter.job_type.is_none()
+                    && filter.created_from.is_none()
+                    && filter.created_until.is_none() =>
+            {
+                Err("a bulk cancel needs a filter: type, createdAfter or createdBefore")
+            }
+            Self::Rerun
+                if filter.job_type.is_none()
+                    || filter.created_from.is_none()
+                    || filter.created_until.is_none() =>
+            {
+                Err("a rerun names a job type and a window: type, createdAfter and createdBefore")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 pub struct BulkActions {
     pub claims: Arc<dyn ClaimStore>,
     /// Where a rerun job's message goes (the standard work queue).
@@ -39,6 +80,22 @@ pub struct BulkActions {
 }
 
 impl BulkActions {
+    /// The action `kind` names.
+    pub async fn run(
+        &self,
+        kind: BulkKind,
+        owner: &Principal,
+        filter: JobFilter,
+        limit: usize,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<BulkOutcome, PortError> {
+        match kind {
+            BulkKind::Cancel => self.cancel(owner, filter, limit, dry_run, now).await,
+            BulkKind::Rerun => self.rerun(owner, filter, limit, dry_run, now).await,
+        }
+    }
+
     /// Cancels `owner`'s PENDING jobs that `filter` admits (its status is PENDING, whatever
     /// it said).
     pub async fn cancel(
@@ -53,9 +110,14 @@ impl BulkActions {
             status: Some(JobStatus::Pending),
             ..filter
         };
-        let (ids, more) = self.matching(owner, &filter, limit, now).await?;
+        let (ids, mut more) = self.matching(owner, &filter, limit, now).await?;
         let mut jobs = Vec::with_capacity(ids.len());
+        let started = std::time::Instant::now();
         for id in ids {
+            if started.elapsed() > TIME_PER_CALL {
+                more = true;
+                break;
+            }
             let touched = if dry_run {
                 Touched::Done
             } else {
@@ -91,21 +153,47 @@ impl BulkActions {
             status: Some(JobStatus::Failed),
             ..filter
         };
-        let (ids, more) = self.matching(owner, &filter, limit, now).await?;
+        let (ids, mut more) = self.matching(owner, &filter, limit, now).await?;
         let mut jobs = Vec::with_capacity(ids.len());
+        let started = std::time::Instant::now();
         for id in ids {
-            let Some((mut message, redrives)) = self.claims.rerun_message(&id).await? else {
+            if started.elapsed() > TIME_PER_CALL {
+                more = true;
+                break;
+            }
+            let Some(source) = self.claims.rerun_source(&id).await? else {
+                jobs.push((id, Touched::Skipped));
+                continue;
+            };
+            let Some(mut message) = source.message else {
                 jobs.push((id, Touched::NotRerunnable));
                 continue;
+            };
+            if source.events >= MOST_EVENTS_TO_RERUN {
+                jobs.push((id, Touched::NotRerunnable));
+                continue;
+            }
+            // A callback still being delivered is let finish first (call again later); a
+            // settled one is re-armed for the rerun's outcome.
+            let rearm = match source.callback {
+                None => false,
+                Some(state) if crate::domain::lifecycle::callback::is_settled(state) => true,
+                Some(_) => {
+                    jobs.push((id, Touched::Skipped));
+                    continue;
+                }
             };
             if dry_run {
                 jobs.push((id, Touched::Done));
                 continue;
             }
             // A new redrive number: the processor reopens a FAILED job once per number.
-            message.redrive = message.redrive.max(redrives) + 1;
+            message.redrive = message.redrive.max(source.redrives) + 1;
             self.queue.enqueue(&message, 0).await?;
-            let reopened = self.claims.rerun(&id, owner, message.redrive, now).await?;
+            let reopened = self
+                .claims
+                .rerun(&id, owner, message.redrive, rearm, now)
+                .await?;
             tracing::info!(job_id = %id, redrive = message.redrive, reopened, "job rerun");
             // Reopened here, or by its message already: either way it runs again.
             jobs.push((id, Touched::Done));
@@ -293,6 +381,68 @@ mod tests {
             vec![(unkept.id.clone(), Touched::NotRerunnable)]
         );
         assert_eq!(queue.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_timeline_or_a_callback_under_way_is_not_rerun_and_a_settled_callback_is_rearmed()
+     {
+        let full = claim("fail", JobStatus::Failed, 1);
+        let delivering = claim("fail", JobStatus::Failed, 2);
+        let delivered = claim("fail", JobStatus::Failed, 3);
+        let endpoint = crate::domain::EndpointId::generate();
+        let (store, queue, bulk) =
+            setup(&[full.clone(), delivering.clone(), delivered.clone()]).await;
+        for c in [&full, &delivering, &delivered] {
+            store.keep_rerun(c.id.as_str(), message(&c.id), 0);
+        }
+        store.update(full.id.as_str(), |c| {
+            c.events = vec![
+                crate::domain::Recorded {
+                    at: "t".into(),
+                    what: crate::domain::Happening::AttemptStarted,
+                };
+                MOST_EVENTS_TO_RERUN
+            ];
+        });
+        let with_callback = |state| {
+            let endpoint = endpoint.clone();
+            move |c: &mut Claim| {
+                c.callback = Some(crate::domain::CallbackState {
+                    state,
+                    attempts: 3,
+                    ..crate::domain::CallbackState::waiting(endpoint.clone())
+                })
+            }
+        };
+        store.update(
+            delivering.id.as_str(),
+            with_callback(crate::domain::CallbackStatus::Retrying),
+        );
+        store.update(
+            delivered.id.as_str(),
+            with_callback(crate::domain::CallbackStatus::Delivered),
+        );
+        let filter = JobFilter {
+            job_type: Some("fail".into()),
+            ..JobFilter::default()
+        };
+        let done = bulk.rerun(&alice(), filter, 10, false, NOW).await.unwrap();
+        assert_eq!(
+            done.jobs,
+            vec![
+                (full.id.clone(), Touched::NotRerunnable),
+                (delivering.id.clone(), Touched::Skipped),
+                (delivered.id.clone(), Touched::Done),
+            ]
+        );
+        assert_eq!(queue.sent().len(), 1);
+        let rearmed = store
+            .get_now(delivered.id.as_str())
+            .unwrap()
+            .callback
+            .unwrap();
+        assert_eq!(rearmed.state, crate::domain::CallbackStatus::Waiting);
+        assert_eq!((rearmed.attempts, rearmed.round), (0, 1));
     }
 
     #[tokio::test]

@@ -195,6 +195,19 @@ pub struct Page<T> {
     pub next: Option<ListPosition>,
 }
 
+/// What a FAILED job's claim keeps for a rerun.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RerunSource {
+    /// Its work message (`None`: the claim keeps none: it failed before it ran).
+    pub message: Option<WorkMessage>,
+    /// The highest redrive that reopened it so far.
+    pub redrives: u32,
+    /// How many events its timeline holds.
+    pub events: usize,
+    /// Its callback's delivery state, if it has a callback.
+    pub callback: Option<CallbackStatus>,
+}
+
 /// Which of a caller's jobs a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
@@ -266,16 +279,18 @@ pub trait ClaimStore: Send + Sync {
         limit: usize,
         now: OffsetDateTime,
     ) -> Result<Page<Claim>, PortError>;
-    /// What a rerun of the FAILED job `id` sends: its work message as the claim keeps it
-    /// (`None`: the claim keeps none), and the highest redrive that reopened it so far.
-    async fn rerun_message(&self, id: &JobId) -> Result<Option<(WorkMessage, u32)>, PortError>;
+    /// What a rerun of the FAILED job `id` needs to know (`None`: no such claim).
+    async fn rerun_source(&self, id: &JobId) -> Result<Option<RerunSource>, PortError>;
     /// `FAILED → PENDING` for `owner`'s unexpired job, as the rerun numbered `redrive` (once:
-    /// `false` if it is not FAILED, not theirs, or that rerun or a later redrive reopened it).
+    /// `false` if it is not FAILED, not theirs, or that rerun or a later redrive reopened it),
+    /// with `rearm` its settled callback re-armed for the rerun's outcome (`WAITING`, round
+    /// `redrive`).
     async fn rerun(
         &self,
         id: &JobId,
         owner: &Principal,
         redrive: u32,
+        rearm: bool,
         now: OffsetDateTime,
     ) -> Result<bool, PortError>;
 }

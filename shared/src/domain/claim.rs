@@ -93,11 +93,16 @@ pub struct CallbackState {
     pub next_attempt_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<String>,
+    /// Which outcome of the job it delivers: 0 for the first, the rerun's number after the
+    /// owner reran it (each round is a message of its own, with a `webhook-id` of its own).
+    #[serde(skip)]
+    pub round: u32,
 }
 
 impl CallbackState {
     pub fn waiting(endpoint_id: super::EndpointId) -> Self {
         Self {
+            round: 0,
             endpoint_id,
             state: CallbackStatus::Waiting,
             attempts: 0,

@@ -4,7 +4,7 @@
 pub use courier_protocol::timeline::{DeliveryOutcome, Happening, Recorded, Timeline};
 
 /// The longest reason a timeline event keeps (the claim keeps the whole last one).
-pub const MAX_EVENT_REASON_CHARS: usize = 512;
+pub const MAX_EVENT_REASON_CHARS: usize = 200;
 
 /// The progress milestones an attempt's timeline notes: a few, never every update.
 pub const MILESTONES: [u8; 3] = [25, 50, 75];

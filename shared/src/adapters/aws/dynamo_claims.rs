@@ -4,12 +4,13 @@
 use super::{callback_sources, condition_held, job_sources, n, one_of, port_error, s};
 use crate::application::clock::{Clock, parse_rfc3339, rfc3339};
 use crate::application::ports::{
-    CancelOutcome, ClaimStore, Created, JobFilter, ListPosition, Page, PortError, Withdrawal,
+    CancelOutcome, ClaimStore, Created, JobFilter, ListPosition, Page, PortError, RerunSource,
+    Withdrawal,
 };
 use crate::domain::timeline::{self, DeliveryOutcome};
 use crate::domain::{
     CallbackEvent, CallbackState, CallbackStatus, Claim, CorrelationId, EndpointId, Happening,
-    JobEvent, JobFailure, JobId, JobStatus, Pattern, Principal, ReplyTo, WorkMessage,
+    JobEvent, JobFailure, JobId, JobStatus, Pattern, Principal, ReplyTo,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -64,6 +65,33 @@ fn instant(item: &Item, name: &str) -> Option<OffsetDateTime> {
     text(item, name).and_then(parse_rfc3339)
 }
 
+/// What a claim's view reads (a list reads no more: not the failed job's kept message, nor
+/// the timeline).
+const CLAIM_VIEW_FIELDS: &[&str] = &[
+    "pk",
+    "jobType",
+    "status",
+    "progress",
+    "attempts",
+    "correlationId",
+    "owner",
+    "createdAt",
+    "updatedAt",
+    "startedAt",
+    "completedAt",
+    "expiresAt",
+    "result",
+    "error",
+    "callbackEndpoint",
+    "callbackState",
+    "callbackAttempts",
+    "callbackLastStatus",
+    "callbackLastError",
+    "callbackNextAttemptAt",
+    "callbackDeliveredAt",
+    "callbackRound",
+];
+
 /// Maps a stored item back to a claim; `None` if it is not a well-formed claim.
 pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
     let id = JobId::parse(text(item, "pk")?.strip_prefix("JOB#")?).ok()?;
@@ -101,6 +129,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
                 last_error: text(item, "callbackLastError").map(str::to_owned),
                 next_attempt_at: text(item, "callbackNextAttemptAt").map(str::to_owned),
                 delivered_at: text(item, "callbackDeliveredAt").map(str::to_owned),
+                round: number(item, "callbackRound").unwrap_or(0) as u32,
             }),
         reply_to: match (text(item, "connectionId"), text(item, "requestId")) {
             (Some(connection_id), Some(request_id)) => Some(ReplyTo {
@@ -306,6 +335,7 @@ impl ClaimStore for DynamoClaimStore {
             from: filter.created_from.map(rfc3339),
             until: filter.created_until.map(rfc3339),
             admits: &admits,
+            fields: CLAIM_VIEW_FIELDS,
             after,
             limit,
         };
@@ -316,13 +346,13 @@ impl ClaimStore for DynamoClaimStore {
         })
     }
 
-    async fn rerun_message(&self, id: &JobId) -> Result<Option<(WorkMessage, u32)>, PortError> {
+    async fn rerun_source(&self, id: &JobId) -> Result<Option<RerunSource>, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
-            .projection_expression("rerun, redrives")
+            .projection_expression("pk, rerun, redrives, events, callbackEndpoint, callbackState")
             .consistent_read(true)
             .send()
             .await
@@ -336,8 +366,19 @@ impl ClaimStore for DynamoClaimStore {
                 _ => None,
             }
         });
-        let redrives = number(&item, "redrives").unwrap_or(0) as u32;
-        Ok(message.map(|m| (m, redrives)))
+        Ok(Some(RerunSource {
+            message,
+            redrives: number(&item, "redrives").unwrap_or(0) as u32,
+            events: item
+                .get("events")
+                .and_then(|v| v.as_l().ok())
+                .map_or(0, Vec::len),
+            callback: text(&item, "callbackEndpoint").map(|_| {
+                text(&item, "callbackState")
+                    .and_then(CallbackStatus::parse)
+                    .unwrap_or(CallbackStatus::Waiting)
+            }),
+        }))
     }
 
     async fn rerun(
@@ -345,27 +386,51 @@ impl ClaimStore for DynamoClaimStore {
         id: &JobId,
         owner: &Principal,
         redrive: u32,
+        rearm: bool,
         now: OffsetDateTime,
     ) -> Result<bool, PortError> {
         let (rerunnable, from) = one_of("#status", "from", &job_sources(JobEvent::Rerun));
+        // A settled callback delivers the rerun's outcome as a message of its own; one still
+        // under way is left to finish (the condition fails and nothing is rerun).
+        let (rearmable, settled) = one_of(
+            "callbackState",
+            "settled",
+            &callback_sources(CallbackEvent::Rearm),
+        );
+        let (callback_set, callback_remove, callback_condition) = if rearm {
+            (
+                ", callbackState = :waiting, callbackAttempts = :zero, callbackRound = :redrive",
+                ", callbackLastStatus, callbackLastError, callbackNextAttemptAt, callbackDeliveredAt",
+                format!(" AND {rearmable}"),
+            )
+        } else {
+            (
+                "",
+                "",
+                " AND attribute_not_exists(callbackEndpoint)".to_owned(),
+            )
+        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
             // The budget counts from here, as after a redrive; the message kept for a rerun
-            // goes (a failure keeps it again).
+            // goes (a failure keeps it again), and so does the last attempt's worker task (the
+            // new attempt hands out its own).
             .update_expression(format!(
                 "SET #status = :to, redrives = :redrive, redriveBase = attempts, \
-                 updatedAt = :now, {} REMOVE #error, completedAt, rerun, leaseUntil",
+                 updatedAt = :now, {}{callback_set} \
+                 REMOVE #error, completedAt, rerun, leaseUntil, task{callback_remove}",
                 super::timeline::APPEND
             ))
             .condition_expression(format!(
                 "{rerunnable} AND #owner = :owner AND expiresAt > :now AND \
-                 (attribute_not_exists(redrives) OR redrives < :redrive)"
+                 (attribute_not_exists(redrives) OR redrives < :redrive){callback_condition}"
             ))
             .set_expression_attribute_values(Some(
                 from.into_iter()
+                    .chain(if rearm { settled } else { Vec::new() })
                     .chain(
                         super::timeline::values(now, &[Happening::Redriven])
                             .map(|(k, v)| (k.to_owned(), v)),
@@ -381,9 +446,18 @@ impl ClaimStore for DynamoClaimStore {
             )
             .expression_attribute_values(":owner", s(owner.key()))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(":redrive", n(redrive))
-            .send()
-            .await;
+            .expression_attribute_values(":redrive", n(redrive));
+        let result = if rearm {
+            result
+                .expression_attribute_values(
+                    ":waiting",
+                    s(crate::domain::lifecycle::callback::target(CallbackEvent::Rearm).as_str()),
+                )
+                .expression_attribute_values(":zero", n(0))
+        } else {
+            result
+        };
+        let result = result.send().await;
         condition_held("dynamodb:UpdateItem(rerun)", result)
     }
 

@@ -173,6 +173,7 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
             from: None,
             until: None,
             admits: &admits,
+            fields: &[],
             after,
             limit,
         };

@@ -5,7 +5,8 @@
 //! The index projects its keys only: an entry is written when its item is created and never
 //! again (DynamoDB bills a write to an index whenever a projected attribute changes, so a
 //! projected `status` would cost a write on every move of every job). A page's candidates are
-//! read whole (`BatchGetItem`, reads being a fifth of a write's price) and filtered here.
+//! read (`BatchGetItem`, eventually consistent, only the attributes a page shows) and filtered
+//! here.
 
 use super::{port_error, s};
 use crate::application::ports::{ListPosition, PortError};
@@ -70,6 +71,9 @@ pub(super) struct ListQuery<'a> {
     pub until: Option<String>,
     /// Whether a whole item belongs on the page (its owner's, unexpired, matching the filter).
     pub admits: &'a (dyn Fn(&Item) -> bool + Sync),
+    /// The attributes a page shows (none: all): what is kept only for later (a failed job's
+    /// work message, its timeline) is not read for a list.
+    pub fields: &'a [&'a str],
     pub after: Option<&'a ListPosition>,
     pub limit: usize,
 }
@@ -128,7 +132,7 @@ pub(super) async fn page(
             })
             .collect();
         let keys: Vec<String> = entries.iter().map(|(pk, _)| pk.clone()).collect();
-        let mut items = whole_items(client, table, &keys).await?;
+        let mut items = whole_items(client, table, &keys, query.fields).await?;
         let more = out.last_evaluated_key.is_some();
         for (i, (pk, position)) in entries.iter().enumerate() {
             // An item swept since the index was read is simply not there.
@@ -165,6 +169,7 @@ async fn whole_items(
     client: &Client,
     table: &str,
     keys: &[String],
+    fields: &[&str],
 ) -> Result<HashMap<String, Item>, PortError> {
     let mut got: HashMap<String, Item> = HashMap::new();
     let mut wanted: Vec<Item> = keys
@@ -176,9 +181,17 @@ async fn whole_items(
         if wanted.is_empty() {
             return Ok(got);
         }
-        let request = KeysAndAttributes::builder()
-            .set_keys(Some(std::mem::take(&mut wanted)))
-            .consistent_read(true)
+        // Eventually consistent (half a strongly consistent read's price), like the index the
+        // candidates come from.
+        let mut request = KeysAndAttributes::builder().set_keys(Some(std::mem::take(&mut wanted)));
+        if !fields.is_empty() {
+            let names: Vec<String> = (0..fields.len()).map(|i| format!("#f{i}")).collect();
+            request = request.projection_expression(names.join(", "));
+            for (name, field) in names.iter().zip(fields) {
+                request = request.expression_attribute_names(name, *field);
+            }
+        }
+        let request = request
             .build()
             .map_err(|e| port_error("dynamodb:BatchGetItem(list)", e))?;
         let out = client

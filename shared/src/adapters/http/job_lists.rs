@@ -6,7 +6,7 @@ use super::body::JsonBody;
 use super::caller::Caller;
 use super::problem::Problem;
 use super::state::AppState;
-use crate::application::bulk::{BulkActions, BulkOutcome, MAX_PER_CALL, Touched};
+use crate::application::bulk::{BulkActions, BulkKind, BulkOutcome, MAX_PER_CALL, Touched};
 use crate::application::clock::parse_rfc3339;
 use crate::application::job_view::{job_view, timeline};
 use crate::application::listing::{self, DEFAULT_LIMIT, MAX_LIMIT};
@@ -273,33 +273,7 @@ pub async fn bulk_cancel(
     Caller(caller): Caller,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let (action, filter, limit) = match bulk_request(body) {
-        Ok(request) => request,
-        Err(problem) => return problem.into_response(),
-    };
-    if filter == JobFilter::default() {
-        return Problem::invalid_body(
-            "a bulk cancel needs a filter: type, createdAfter or createdBefore",
-        )
-        .into_response();
-    }
-    match bulk_actions(&state)
-        .cancel(&caller, filter, limit, action.dry_run, state.clock.now())
-        .await
-    {
-        Ok(outcome) => bulk_response(
-            outcome,
-            BulkJobOutcome::Cancelled,
-            BulkJobOutcome::WouldCancel,
-        ),
-        Err(error) => {
-            tracing::error!(%error, "bulk cancel stopped by a dependency");
-            Problem::unavailable(
-                "a dependency failed part-way; jobs already cancelled stay so, retry to go on",
-            )
-            .into_response()
-        }
-    }
+    bulk(BulkKind::Cancel, &state, &caller, body).await
 }
 
 /// `POST /v1/jobs/rerun`: runs the caller's FAILED jobs of a type, created in a window, again.
@@ -308,26 +282,42 @@ pub async fn bulk_rerun(
     Caller(caller): Caller,
     JsonBody(body): JsonBody,
 ) -> Response {
+    bulk(BulkKind::Rerun, &state, &caller, body).await
+}
+
+async fn bulk(
+    kind: BulkKind,
+    state: &AppState,
+    caller: &crate::domain::Principal,
+    body: serde_json::Value,
+) -> Response {
     let (action, filter, limit) = match bulk_request(body) {
         Ok(request) => request,
         Err(problem) => return problem.into_response(),
     };
-    if filter.job_type.is_none() || filter.created_from.is_none() || filter.created_until.is_none()
-    {
-        return Problem::invalid_body(
-            "a rerun names a job type and a window: type, createdAfter and createdBefore",
-        )
-        .into_response();
+    if let Err(missing) = kind.check(&filter) {
+        return Problem::invalid_body(missing).into_response();
     }
-    match bulk_actions(&state)
-        .rerun(&caller, filter, limit, action.dry_run, state.clock.now())
+    let (done, would) = match kind {
+        BulkKind::Cancel => (BulkJobOutcome::Cancelled, BulkJobOutcome::WouldCancel),
+        BulkKind::Rerun => (BulkJobOutcome::Rerun, BulkJobOutcome::WouldRerun),
+    };
+    match bulk_actions(state)
+        .run(
+            kind,
+            caller,
+            filter,
+            limit,
+            action.dry_run,
+            state.clock.now(),
+        )
         .await
     {
-        Ok(outcome) => bulk_response(outcome, BulkJobOutcome::Rerun, BulkJobOutcome::WouldRerun),
+        Ok(outcome) => bulk_response(outcome, done, would),
         Err(error) => {
-            tracing::error!(%error, "bulk rerun stopped by a dependency");
+            tracing::error!(%error, "bulk action stopped by a dependency");
             Problem::unavailable(
-                "a dependency failed part-way; jobs already rerun run again, retry to go on",
+                "a dependency failed part-way; the jobs already done stay done, retry to go on",
             )
             .into_response()
         }

@@ -85,9 +85,13 @@ pub struct Notifier {
     pub max_receive_count: u32,
 }
 
-/// The stable `webhook-id` of a job's callback: the same across every retry.
-pub fn webhook_id(job_id: &str) -> String {
-    format!("msg_{job_id}")
+/// The stable `webhook-id` of a job's callback: the same across every retry. A rerun's outcome
+/// (`round` > 0) is another message, under an id of its own.
+pub fn webhook_id(job_id: &str, round: u32) -> String {
+    match round {
+        0 => format!("msg_{job_id}"),
+        round => format!("msg_{job_id}_{round}"),
+    }
 }
 
 impl Notifier {
@@ -294,6 +298,11 @@ impl Notifier {
         if callback.is_settled() {
             return Ok(Prepared::Nothing("callback already settled (a duplicate)"));
         }
+        // A copy of an earlier round's message, arriving after the job was rerun: the rerun's
+        // own outcome starts its delivery when it comes.
+        if callback.state == CallbackStatus::Waiting || !claim.status.is_terminal() {
+            return Ok(Prepared::Nothing("the job's delivery has not started"));
+        }
         // Nothing is sent: the count of attempts made stays as it is.
         let attempts = callback.attempts;
         if attempts >= self.retry.max_attempts {
@@ -328,7 +337,7 @@ impl Notifier {
         let secrets = signing_secrets(self.sealer.as_ref(), &endpoint, now).await?;
         let body = serde_json::to_string(&crate::application::job_view::callback_body(&claim))
             .expect("serialisable");
-        let id = webhook_id(job_id.as_str());
+        let id = webhook_id(job_id.as_str(), callback.round);
         let timestamp = now.unix_timestamp();
         let headers = vec![
             ("content-type".to_owned(), "application/json".to_owned()),

@@ -2,7 +2,8 @@
 //!
 //! `WAITING` lasts while the job runs; the job's end starts the delivery. An attempt that
 //! fails moves it to `RETRYING` until one succeeds (`DELIVERED`) or the notifier gives up
-//! (`FAILED`). An operator's redrive reopens a `FAILED` delivery.
+//! (`FAILED`). An operator's redrive reopens a `FAILED` delivery; the owner's rerun of the job
+//! re-arms a settled one (`DELIVERED | FAILED → WAITING`) for the rerun's own outcome.
 //!
 //! Starting is marked first, then the callback message is sent. A start repeated while the
 //! delivery is still `QUEUED` (a redelivered work message) sends the message again: if the
@@ -27,10 +28,12 @@ pub enum CallbackEvent {
     GiveUp,
     /// An operator sent the delivery's dead letter back.
     Reopen,
+    /// The job's owner reran it: its next outcome is delivered as a new message.
+    Rearm,
 }
 
 impl CallbackEvent {
-    pub const ALL: [Self; 5] = [Start, Retry, Deliver, GiveUp, Reopen];
+    pub const ALL: [Self; 6] = [Start, Retry, Deliver, GiveUp, Reopen, Rearm];
 }
 
 /// The table: `(from, event, to)`. A pair not listed is refused.
@@ -44,6 +47,8 @@ pub const TRANSITIONS: &[(CallbackStatus, CallbackEvent, CallbackStatus)] = &[
     (Queued, GiveUp, Failed),
     (Retrying, GiveUp, Failed),
     (Failed, Reopen, Queued),
+    (Delivered, Rearm, Waiting),
+    (Failed, Rearm, Waiting),
 ];
 
 pub fn transition(from: CallbackStatus, event: CallbackEvent) -> Option<CallbackStatus> {
@@ -77,6 +82,7 @@ mod tests {
                 (Queued | Retrying, Deliver) => Some(Delivered),
                 (Queued | Retrying, GiveUp) => Some(Failed),
                 (Failed, Reopen) => Some(Queued),
+                (Delivered | Failed, Rearm) => Some(Waiting),
                 _ => None,
             }
         };
@@ -92,13 +98,13 @@ mod tests {
     }
 
     #[test]
-    fn a_settled_delivery_moves_only_when_an_operator_reopens_it() {
+    fn a_settled_delivery_moves_only_when_reopened_or_rearmed() {
         for from in CallbackStatus::ALL.into_iter().filter(|s| is_settled(*s)) {
             for event in CallbackEvent::ALL {
                 let allowed = transition(from, event).is_some();
                 assert_eq!(
                     allowed,
-                    from == Failed && event == Reopen,
+                    (from == Failed && event == Reopen) || event == Rearm,
                     "{from:?} {event:?}"
                 );
             }

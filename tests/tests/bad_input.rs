@@ -235,7 +235,12 @@ async fn every_route_refuses_a_missing_forged_unsigned_or_foreign_token_and_acce
         (reqwest::Method::GET, "/v1/openapi.json".to_owned()),
         (reqwest::Method::GET, format!("/v1/jobs/{job}")),
         (reqwest::Method::DELETE, format!("/v1/jobs/{job}")),
+        (reqwest::Method::GET, "/v1/jobs?status=PENDING".to_owned()),
+        (reqwest::Method::GET, format!("/v1/jobs/{job}/events")),
+        (reqwest::Method::POST, "/v1/jobs/cancel".to_owned()),
+        (reqwest::Method::POST, "/v1/jobs/rerun".to_owned()),
         (reqwest::Method::POST, "/v1/webhook-endpoints".to_owned()),
+        (reqwest::Method::GET, "/v1/webhook-endpoints".to_owned()),
         (
             reqwest::Method::GET,
             format!("/v1/webhook-endpoints/{endpoint}"),

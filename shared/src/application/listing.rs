@@ -140,6 +140,46 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_admits_only_unexpired_claims_it_names() {
+        use crate::domain::{Claim, CorrelationId, JobId, JobStatus};
+        let now = parse_rfc3339("2026-12-03T12:00:00Z").unwrap();
+        let claim = Claim::pending(
+            JobId::generate(),
+            "sleep".into(),
+            CorrelationId::generate(),
+            alice(),
+            now - time::Duration::hours(1),
+            std::time::Duration::from_secs(7200),
+        );
+        let any = JobFilter::default();
+        assert!(any.admits(&claim, now));
+        assert!(
+            !any.admits(&claim, now + time::Duration::hours(1)),
+            "expired"
+        );
+        let failed = JobFilter {
+            status: Some(JobStatus::Failed),
+            ..JobFilter::default()
+        };
+        assert!(!failed.admits(&claim, now));
+        let echo = JobFilter {
+            job_type: Some("echo".into()),
+            ..JobFilter::default()
+        };
+        assert!(!echo.admits(&claim, now));
+        let later = JobFilter {
+            created_from: Some(now),
+            ..JobFilter::default()
+        };
+        assert!(!later.admits(&claim, now));
+        let earlier = JobFilter {
+            created_until: Some(now - time::Duration::hours(1)),
+            ..JobFilter::default()
+        };
+        assert!(!earlier.admits(&claim, now), "created before is exclusive");
+    }
+
+    #[test]
     fn positions_outside_the_window_are_no_place_in_the_list() {
         let from = parse_rfc3339("2026-12-03T11:00:00Z");
         let filter = JobFilter {

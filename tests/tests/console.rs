@@ -191,25 +191,7 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
 
     // config.json fills in the stack (fetched after the page loads: waited for); the user types
     // the password and signs in with Cognito.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let username = loop {
-        let value = browser
-            .find(Locator::Id("username"))
-            .await
-            .unwrap()
-            .prop("value")
-            .await
-            .unwrap()
-            .unwrap_or_default();
-        if !value.is_empty() {
-            break value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "config.json never filled the page in"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let username = config_loaded(&browser).await;
     assert_eq!(username, stack.outputs["LocalUsername"]);
     fill(&browser, "password", &stack.outputs["LocalPassword"]).await;
     click(&browser, Locator::Id("sign-in-button")).await;
@@ -263,17 +245,40 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
     browser.close().await.unwrap();
 }
 
-/// The ids in the jobs table, top to bottom.
-async fn table_ids(browser: &Client) -> Vec<String> {
-    let mut ids = Vec::new();
-    for row in browser
-        .find_all(Locator::Css("#jobs-rows tr"))
-        .await
-        .unwrap()
-    {
-        ids.push(row.attr("data-job-id").await.unwrap().unwrap_or_default());
+/// Waits until config.json has filled the page in; the user name it filled in.
+async fn config_loaded(browser: &Client) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = browser
+            .find(Locator::Id("username"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if !value.is_empty() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "config.json never filled the page in"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    ids
+}
+
+/// The ids in the jobs table, top to bottom, read in one script (the page may redraw the table
+/// at any moment: element by element, a row could go stale between two reads).
+async fn table_ids(browser: &Client) -> Vec<String> {
+    let ids = browser
+        .execute(
+            "return [...document.querySelectorAll('#jobs-rows tr')].map(r => r.dataset.jobId);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(ids).unwrap()
 }
 
 /// Waits until the jobs table shows exactly `expected` (the page fetches in the background).
@@ -333,6 +338,9 @@ async fn the_console_lists_a_callers_jobs_and_shows_a_jobs_timeline_with_its_cal
     let driver = chromedriver().await;
     let browser = browser(&driver).await;
     browser.goto(&stack.outputs["ConsoleUrl"]).await.unwrap();
+    // config.json fills the local user in once it loads: typed before that, the name would
+    // be overwritten.
+    config_loaded(&browser).await;
     fill(&browser, "username", &username).await;
     fill(&browser, "password", &password).await;
     click(&browser, Locator::Id("sign-in-button")).await;

@@ -526,7 +526,7 @@ impl ProgressSink for RecordingProgress {
 pub struct InMemoryClaims {
     claims: Mutex<HashMap<String, Claim>>,
     /// What a failed job's claim keeps for a rerun, with its redrive count.
-    reruns: Mutex<HashMap<String, (WorkMessage, u32)>>,
+    reruns: Mutex<HashMap<String, (Option<WorkMessage>, u32)>>,
     pub fail_create: FailSwitch,
     pub fail: FailSwitch,
 }
@@ -561,7 +561,7 @@ impl InMemoryClaims {
         self.reruns
             .lock()
             .unwrap()
-            .insert(id.to_owned(), (message, redrives));
+            .insert(id.to_owned(), (Some(message), redrives));
     }
 
     /// Moves a claim on, as the processor would.
@@ -660,10 +660,9 @@ impl ClaimStore for InMemoryClaims {
         let claim = self.get_now(id.as_str());
         let kept = self.reruns.lock().unwrap().get(id.as_str()).cloned();
         Ok(claim.map(|claim| crate::application::ports::RerunSource {
-            message: kept.as_ref().map(|(m, _)| m.clone()),
+            message: kept.as_ref().and_then(|(m, _)| m.clone()),
             redrives: kept.map_or(0, |(_, r)| r),
             events: claim.events.len(),
-            callback: claim.callback.as_ref().map(|c| c.state),
         }))
     }
 
@@ -672,7 +671,6 @@ impl ClaimStore for InMemoryClaims {
         id: &JobId,
         owner: &Principal,
         redrive: u32,
-        rearm: bool,
         now: OffsetDateTime,
     ) -> Result<bool, PortError> {
         self.fail.check("rerun")?;
@@ -682,27 +680,15 @@ impl ClaimStore for InMemoryClaims {
             return Ok(false);
         };
         let fresh = reruns.get(id.as_str()).is_some_and(|(_, r)| *r < redrive);
-        let callback_ready = match (&claim.callback, rearm) {
-            (None, false) => true,
-            (Some(c), true) => crate::domain::lifecycle::callback::transition(
-                c.state,
-                crate::domain::CallbackEvent::Rearm,
-            )
-            .is_some(),
-            _ => false,
-        };
         match job::transition(claim.status, JobEvent::Rerun) {
-            Some(to) if claim.visible_to(owner, now) && fresh && callback_ready => {
+            Some(to) if claim.visible_to(owner, now) && fresh => {
                 claim.status = to;
                 claim.error = None;
                 claim.completed_at = None;
-                if let Some(callback) = &mut claim.callback {
-                    *callback = crate::domain::CallbackState {
-                        round: redrive,
-                        ..crate::domain::CallbackState::waiting(callback.endpoint_id.clone())
-                    };
+                // What DynamoDB keeps on the claim: the redrive number, not the message.
+                if let Some(kept) = reruns.get_mut(id.as_str()) {
+                    *kept = (None, redrive);
                 }
-                reruns.remove(id.as_str());
                 Ok(true)
             }
             _ => Ok(false),

@@ -173,16 +173,6 @@ impl BulkActions {
                 jobs.push((id, Touched::NotRerunnable));
                 continue;
             }
-            // A callback still being delivered is let finish first (call again later); a
-            // settled one is re-armed for the rerun's outcome.
-            let rearm = match source.callback {
-                None => false,
-                Some(state) if crate::domain::lifecycle::callback::is_settled(state) => true,
-                Some(_) => {
-                    jobs.push((id, Touched::Skipped));
-                    continue;
-                }
-            };
             if dry_run {
                 jobs.push((id, Touched::Done));
                 continue;
@@ -190,10 +180,7 @@ impl BulkActions {
             // A new redrive number: the processor reopens a FAILED job once per number.
             message.redrive = message.redrive.max(source.redrives) + 1;
             self.queue.enqueue(&message, 0).await?;
-            let reopened = self
-                .claims
-                .rerun(&id, owner, message.redrive, rearm, now)
-                .await?;
+            let reopened = self.claims.rerun(&id, owner, message.redrive, now).await?;
             tracing::info!(job_id = %id, redrive = message.redrive, reopened, "job rerun");
             // Reopened here, or by its message already: either way it runs again.
             jobs.push((id, Touched::Done));
@@ -384,17 +371,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_timeline_or_a_callback_under_way_is_not_rerun_and_a_settled_callback_is_rearmed()
-     {
+    async fn a_job_whose_timeline_is_full_is_not_rerun() {
         let full = claim("fail", JobStatus::Failed, 1);
-        let delivering = claim("fail", JobStatus::Failed, 2);
-        let delivered = claim("fail", JobStatus::Failed, 3);
-        let endpoint = crate::domain::EndpointId::generate();
-        let (store, queue, bulk) =
-            setup(&[full.clone(), delivering.clone(), delivered.clone()]).await;
-        for c in [&full, &delivering, &delivered] {
-            store.keep_rerun(c.id.as_str(), message(&c.id), 0);
-        }
+        let (store, queue, bulk) = setup(std::slice::from_ref(&full)).await;
+        store.keep_rerun(full.id.as_str(), message(&full.id), 0);
         store.update(full.id.as_str(), |c| {
             c.events = vec![
                 crate::domain::Recorded {
@@ -404,45 +384,12 @@ mod tests {
                 MOST_EVENTS_TO_RERUN
             ];
         });
-        let with_callback = |state| {
-            let endpoint = endpoint.clone();
-            move |c: &mut Claim| {
-                c.callback = Some(crate::domain::CallbackState {
-                    state,
-                    attempts: 3,
-                    ..crate::domain::CallbackState::waiting(endpoint.clone())
-                })
-            }
-        };
-        store.update(
-            delivering.id.as_str(),
-            with_callback(crate::domain::CallbackStatus::Retrying),
-        );
-        store.update(
-            delivered.id.as_str(),
-            with_callback(crate::domain::CallbackStatus::Delivered),
-        );
-        let filter = JobFilter {
-            job_type: Some("fail".into()),
-            ..JobFilter::default()
-        };
-        let done = bulk.rerun(&alice(), filter, 10, false, NOW).await.unwrap();
-        assert_eq!(
-            done.jobs,
-            vec![
-                (full.id.clone(), Touched::NotRerunnable),
-                (delivering.id.clone(), Touched::Skipped),
-                (delivered.id.clone(), Touched::Done),
-            ]
-        );
-        assert_eq!(queue.sent().len(), 1);
-        let rearmed = store
-            .get_now(delivered.id.as_str())
-            .unwrap()
-            .callback
+        let done = bulk
+            .rerun(&alice(), JobFilter::default(), 10, false, NOW)
+            .await
             .unwrap();
-        assert_eq!(rearmed.state, crate::domain::CallbackStatus::Waiting);
-        assert_eq!((rearmed.attempts, rearmed.round), (0, 1));
+        assert_eq!(done.jobs, vec![(full.id.clone(), Touched::NotRerunnable)]);
+        assert!(queue.sent().is_empty());
     }
 
     #[tokio::test]

@@ -204,8 +204,6 @@ pub struct RerunSource {
     pub redrives: u32,
     /// How many events its timeline holds.
     pub events: usize,
-    /// Its callback's delivery state, if it has a callback.
-    pub callback: Option<CallbackStatus>,
 }
 
 /// Which of a caller's jobs a list shows.
@@ -282,15 +280,13 @@ pub trait ClaimStore: Send + Sync {
     /// What a rerun of the FAILED job `id` needs to know (`None`: no such claim).
     async fn rerun_source(&self, id: &JobId) -> Result<Option<RerunSource>, PortError>;
     /// `FAILED → PENDING` for `owner`'s unexpired job, as the rerun numbered `redrive` (once:
-    /// `false` if it is not FAILED, not theirs, or that rerun or a later redrive reopened it),
-    /// with `rearm` its settled callback re-armed for the rerun's outcome (`WAITING`, round
-    /// `redrive`).
+    /// `false` if it is not FAILED, not theirs, or that rerun or a later redrive reopened it).
+    /// Its callback, if any, delivers the rerun's outcome as a new round when it ends.
     async fn rerun(
         &self,
         id: &JobId,
         owner: &Principal,
         redrive: u32,
-        rearm: bool,
         now: OffsetDateTime,
     ) -> Result<bool, PortError>;
 }
@@ -636,12 +632,15 @@ pub struct CallbackUpdate {
     pub delivered_at: Option<String>,
     /// How long the attempt's request took (none when no request was made).
     pub duration_ms: Option<u64>,
+    /// The round of the delivery it is about (the job's outcome after its `round`-th redrive
+    /// or rerun): an update of an earlier round's copy never lands on a later round.
+    pub round: u32,
 }
 
 impl CallbackUpdate {
     /// The delivery ends FAILED without another request: its count of attempts made and its
     /// last answer stay as they are.
-    pub fn give_up(attempts: u32, last_status: Option<u16>, reason: String) -> Self {
+    pub fn give_up(round: u32, attempts: u32, last_status: Option<u16>, reason: String) -> Self {
         Self {
             event: CallbackEvent::GiveUp,
             attempts,
@@ -651,6 +650,7 @@ impl CallbackUpdate {
             next_attempt_at: None,
             delivered_at: None,
             duration_ms: None,
+            round,
         }
     }
 

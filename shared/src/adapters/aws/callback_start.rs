@@ -2,9 +2,11 @@
 //! for a finished job), then one message on the callback queue for the notifier. A start
 //! repeated while the delivery is still QUEUED sends the message again (see the callback
 //! lifecycle): a crash between the two steps is healed by the work message's redelivery.
+//! A job that ended again after a redrive or a rerun restarts its delivery as a new round
+//! (`callbackRound` = the job's `redrives`), once per round, whatever became of the last.
 
 use super::sqs::{string_attribute, with_trace};
-use super::{callback_sources, condition_held, one_of, port_error, s};
+use super::{callback_sources, condition_held, n, one_of, port_error, s};
 use crate::application::ports::{CallbackStarter, PortError};
 use crate::domain::lifecycle::callback::target;
 use crate::domain::{CallbackEvent, JobStatus, WorkMessage};
@@ -35,6 +37,36 @@ impl QueuedCallbackStarter {
         }
     }
 
+    /// A new round for the new outcome of a reopened job: from RETRYING, DELIVERED or FAILED,
+    /// only while the delivery's round is behind the job's redrives (so once per round).
+    async fn restart(&self, key: &str) -> Result<bool, PortError> {
+        let event = CallbackEvent::Restart;
+        let (restartable, from) = one_of("callbackState", "from", &callback_sources(event));
+        let (finished, done) = finished();
+        let request = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression(
+                "SET callbackState = :to, callbackAttempts = :zero, callbackRound = redrives \
+                 REMOVE callbackLastStatus, callbackLastError, callbackNextAttemptAt, \
+                 callbackDeliveredAt, callbackRedrives",
+            )
+            .condition_expression(format!(
+                "{restartable} AND {finished} AND (callbackRound < redrives OR \
+                 (attribute_not_exists(callbackRound) AND redrives > :zero))"
+            ))
+            .set_expression_attribute_values(Some(from.into_iter().chain(done).collect()))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(target(event).as_str()))
+            .expression_attribute_values(":zero", n(0));
+        condition_held(
+            "dynamodb:UpdateItem(callback restart)",
+            request.send().await,
+        )
+    }
+
     /// Applies a callback lifecycle event to the claim; `false` when the table refuses it
     /// from the stored state. Starting also needs the job to be finished.
     async fn apply(&self, key: &str, event: CallbackEvent) -> Result<bool, PortError> {
@@ -48,12 +80,7 @@ impl QueuedCallbackStarter {
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_values(":to", s(target(event).as_str()));
         if event == CallbackEvent::Start {
-            let terminal: Vec<&'static str> = JobStatus::ALL
-                .into_iter()
-                .filter(|s| s.is_terminal())
-                .map(JobStatus::as_str)
-                .collect();
-            let (finished, values) = one_of("#status", "done", &terminal);
+            let (finished, values) = finished();
             condition = format!("{condition} AND {finished}");
             request = request.expression_attribute_names("#status", "status");
             for (placeholder, value) in values {
@@ -67,12 +94,26 @@ impl QueuedCallbackStarter {
     }
 }
 
+/// The condition that the job is finished, and the values it binds.
+fn finished() -> (
+    String,
+    Vec<(String, aws_sdk_dynamodb::types::AttributeValue)>,
+) {
+    let terminal: Vec<&'static str> = JobStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_terminal())
+        .map(JobStatus::as_str)
+        .collect();
+    one_of("#status", "done", &terminal)
+}
+
 #[async_trait]
 impl CallbackStarter for QueuedCallbackStarter {
     async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
         let key = super::dynamo_ledger::record_key(&crate::domain::WorkId::of(envelope));
-        if !self.apply(&key, CallbackEvent::Start).await? {
-            return Ok(()); // Taken by the notifier already (or the job is not finished).
+        if !self.apply(&key, CallbackEvent::Start).await? && !self.restart(&key).await? {
+            // Taken by the notifier already, this round (or the job is not finished).
+            return Ok(());
         }
         crate::crash_point!("callback.after-mark", &envelope.correlation_id);
         let body = CallbackMessage {

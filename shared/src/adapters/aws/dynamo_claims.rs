@@ -352,7 +352,7 @@ impl ClaimStore for DynamoClaimStore {
             .get_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
-            .projection_expression("pk, rerun, redrives, events, callbackEndpoint, callbackState")
+            .projection_expression("pk, rerun, redrives, events")
             .consistent_read(true)
             .send()
             .await
@@ -373,11 +373,6 @@ impl ClaimStore for DynamoClaimStore {
                 .get("events")
                 .and_then(|v| v.as_l().ok())
                 .map_or(0, Vec::len),
-            callback: text(&item, "callbackEndpoint").map(|_| {
-                text(&item, "callbackState")
-                    .and_then(CallbackStatus::parse)
-                    .unwrap_or(CallbackStatus::Waiting)
-            }),
         }))
     }
 
@@ -386,30 +381,9 @@ impl ClaimStore for DynamoClaimStore {
         id: &JobId,
         owner: &Principal,
         redrive: u32,
-        rearm: bool,
         now: OffsetDateTime,
     ) -> Result<bool, PortError> {
         let (rerunnable, from) = one_of("#status", "from", &job_sources(JobEvent::Rerun));
-        // A settled callback delivers the rerun's outcome as a message of its own; one still
-        // under way is left to finish (the condition fails and nothing is rerun).
-        let (rearmable, settled) = one_of(
-            "callbackState",
-            "settled",
-            &callback_sources(CallbackEvent::Rearm),
-        );
-        let (callback_set, callback_remove, callback_condition) = if rearm {
-            (
-                ", callbackState = :waiting, callbackAttempts = :zero, callbackRound = :redrive",
-                ", callbackLastStatus, callbackLastError, callbackNextAttemptAt, callbackDeliveredAt",
-                format!(" AND {rearmable}"),
-            )
-        } else {
-            (
-                "",
-                "",
-                " AND attribute_not_exists(callbackEndpoint)".to_owned(),
-            )
-        };
         let result = self
             .client
             .update_item()
@@ -417,20 +391,18 @@ impl ClaimStore for DynamoClaimStore {
             .key("pk", Self::pk(id))
             // The budget counts from here, as after a redrive; the message kept for a rerun
             // goes (a failure keeps it again), and so does the last attempt's worker task (the
-            // new attempt hands out its own).
+            // new attempt hands out its own). Its callback restarts when the rerun ends.
             .update_expression(format!(
                 "SET #status = :to, redrives = :redrive, redriveBase = attempts, \
-                 updatedAt = :now, {}{callback_set} \
-                 REMOVE #error, completedAt, rerun, leaseUntil, task{callback_remove}",
+                 updatedAt = :now, {} REMOVE #error, completedAt, rerun, leaseUntil, task",
                 super::timeline::APPEND
             ))
             .condition_expression(format!(
                 "{rerunnable} AND #owner = :owner AND expiresAt > :now AND \
-                 (attribute_not_exists(redrives) OR redrives < :redrive){callback_condition}"
+                 (attribute_not_exists(redrives) OR redrives < :redrive)"
             ))
             .set_expression_attribute_values(Some(
                 from.into_iter()
-                    .chain(if rearm { settled } else { Vec::new() })
                     .chain(
                         super::timeline::values(now, &[Happening::Redriven])
                             .map(|(k, v)| (k.to_owned(), v)),
@@ -446,18 +418,9 @@ impl ClaimStore for DynamoClaimStore {
             )
             .expression_attribute_values(":owner", s(owner.key()))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(":redrive", n(redrive));
-        let result = if rearm {
-            result
-                .expression_attribute_values(
-                    ":waiting",
-                    s(crate::domain::lifecycle::callback::target(CallbackEvent::Rearm).as_str()),
-                )
-                .expression_attribute_values(":zero", n(0))
-        } else {
-            result
-        };
-        let result = result.send().await;
+            .expression_attribute_values(":redrive", n(redrive))
+            .send()
+            .await;
         condition_held("dynamodb:UpdateItem(rerun)", result)
     }
 
@@ -505,6 +468,11 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             Some(_) => format!("{condition} AND callbackAttempts = :follows"),
             None => condition,
         };
+        // Only the round it is about: a late copy of an earlier round's delivery never settles
+        // the job's next outcome's.
+        let condition = format!(
+            "{condition} AND (attribute_not_exists(callbackRound) OR callbackRound = :round)"
+        );
         let mut request = self
             .client
             .update_item()
@@ -513,7 +481,8 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             .condition_expression(condition)
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_values(":state", s(update.state().as_str()))
-            .expression_attribute_values(":attempts", n(update.attempts));
+            .expression_attribute_values(":attempts", n(update.attempts))
+            .expression_attribute_values(":round", n(update.round));
         if let Some(follows) = update.follows {
             request = request.expression_attribute_values(":follows", n(follows));
         }

@@ -267,10 +267,6 @@ impl DynamoMessageLedger {
         match request.send().await {
             Ok(out) => {
                 let attributes = out.attributes.unwrap_or_default();
-                if let Err(error) = self.rearm_callback(envelope, &attributes).await {
-                    // The job runs all the same; its callback keeps the earlier outcome's.
-                    tracing::warn!(%error, "the redriven job's callback could not be re-armed");
-                }
                 Ok(Some(AttemptStart::Run {
                     attempt: number_of(&attributes, "attempts").unwrap_or(1),
                     round: 1,
@@ -281,49 +277,6 @@ impl DynamoMessageLedger {
                 other => Err(port_error("dynamodb:UpdateItem(redrive)", other)),
             },
         }
-    }
-
-    /// A reopened job whose callback had settled delivers its next outcome too, as a message
-    /// of its own: the callback goes back to `WAITING` for round `redrive` (once: a rerun's own
-    /// reopening may have re-armed it already). One more write, on a redrive only.
-    async fn rearm_callback(
-        &self,
-        envelope: &WorkMessage,
-        reopened: &std::collections::HashMap<String, AttributeValue>,
-    ) -> Result<(), PortError> {
-        let settled = reopened
-            .get("callbackState")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|s| crate::domain::CallbackStatus::parse(s))
-            .is_some_and(crate::domain::lifecycle::callback::is_settled);
-        if envelope.pattern == Pattern::FireAndForget || !settled {
-            return Ok(());
-        }
-        let event = crate::domain::CallbackEvent::Rearm;
-        let (rearmable, from) = one_of("callbackState", "from", &super::callback_sources(event));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(record_key(&WorkId::of(envelope))))
-            .update_expression(
-                "SET callbackState = :waiting, callbackAttempts = :zero, callbackRound = :round \
-                 REMOVE callbackLastStatus, callbackLastError, callbackNextAttemptAt, \
-                 callbackDeliveredAt",
-            )
-            .condition_expression(format!(
-                "{rearmable} AND (attribute_not_exists(callbackRound) OR callbackRound < :round)"
-            ))
-            .set_expression_attribute_values(Some(from.into_iter().collect()))
-            .expression_attribute_values(
-                ":waiting",
-                s(crate::domain::lifecycle::callback::target(event).as_str()),
-            )
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":round", n(envelope.redrive))
-            .send()
-            .await;
-        super::condition_held("dynamodb:UpdateItem(rearm callback)", result).map(drop)
     }
 
     /// The usual start's request (see [`Self::start`]).

@@ -193,6 +193,12 @@ impl Notifier {
                 tracing::info!("{why}; nothing to deliver");
                 return Ok(());
             }
+            Prepared::Later(why) => {
+                tracing::info!("{why}; the delivery waits");
+                let delay = self.retry.delay(receive_count, &mut rand::rng());
+                self.hand_back(&record, delay).await;
+                return Err(NotifyError::WillRetry(why.to_owned()));
+            }
             Prepared::Undeliverable(failure) => {
                 // An operator's redrive of a letter whose claim is gone: back to the DLQ,
                 // saying why, rather than dropped.
@@ -224,6 +230,7 @@ impl Notifier {
         }
         let mut plan = schedule(&verdict, attempt, &policy, now, &mut rand::rng());
         plan.update.duration_ms = Some(took.as_millis() as u64);
+        plan.update.round = claim.callback.as_ref().map_or(0, |c| c.round);
         if let (Verdict::Retry { reason, .. }, CallbackEvent::GiveUp) =
             (&verdict, plan.update.event)
         {
@@ -298,16 +305,22 @@ impl Notifier {
         if callback.is_settled() {
             return Ok(Prepared::Nothing("callback already settled (a duplicate)"));
         }
-        // A copy of an earlier round's message, arriving after the job was rerun: the rerun's
-        // own outcome starts its delivery when it comes.
-        if callback.state == CallbackStatus::Waiting || !claim.status.is_terminal() {
+        // Not started yet (a copy of an earlier round's message, arriving after the job was
+        // reopened): the job's own end starts it.
+        if callback.state == CallbackStatus::Waiting {
             return Ok(Prepared::Nothing("the job's delivery has not started"));
+        }
+        // Under way while the job runs again (an operator's redrive or a rerun reopened it):
+        // the delivery waits for the job's new outcome, which restarts it as a new round.
+        if !claim.status.is_terminal() {
+            return Ok(Prepared::Later("the job runs again"));
         }
         // Nothing is sent: the count of attempts made stays as it is.
         let attempts = callback.attempts;
         if attempts >= self.retry.max_attempts {
             // The last attempt was made and dead-lettered; only its FAILED was not recorded.
             return Ok(Prepared::Refused(CallbackUpdate::give_up(
+                callback.round,
                 attempts,
                 callback.last_status,
                 format!("gave up after {attempts} delivery attempts"),
@@ -315,7 +328,10 @@ impl Notifier {
         }
         let give_up = |why: String| {
             Ok(Prepared::Refused(CallbackUpdate::give_up(
-                attempts, None, why,
+                callback.round,
+                attempts,
+                None,
+                why,
             )))
         };
         // The endpoint may have been deleted since submission; only the job's owner's counts.
@@ -439,6 +455,7 @@ impl Notifier {
             });
         }
         let update = CallbackUpdate::give_up(
+            callback.round,
             callback.attempts,
             callback.last_status,
             failure.reason.clone(),
@@ -500,6 +517,8 @@ enum Abandoned {
 enum Prepared {
     /// Nothing to send, and nothing to record (the reason is logged).
     Nothing(&'static str),
+    /// Nothing to send yet: the message comes back later.
+    Later(&'static str),
     /// Nothing can ever be sent (an operator redrove it after its claim was gone): back to
     /// the DLQ with the reason.
     Undeliverable(Failure),
@@ -608,6 +627,7 @@ pub fn schedule(
         next_attempt_at: None,
         delivered_at: None,
         duration_ms: None,
+        round: 0,
     };
     match verdict {
         Verdict::Delivered { code } => {

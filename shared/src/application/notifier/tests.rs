@@ -236,6 +236,33 @@ async fn a_2xx_is_delivered_signed_with_a_stable_id() {
     );
 }
 
+#[tokio::test]
+async fn a_delivery_under_way_while_its_job_runs_again_waits_and_a_new_round_has_its_own_id() {
+    let h = harness(URL, status(204, None)).await;
+    let job = JobId::parse(JOB).unwrap();
+    // Reopened by a redrive while its callback was retrying: nothing is posted, the message
+    // comes back later.
+    h.claims.update(JOB, |c| {
+        c.status = JobStatus::Running;
+        c.callback.as_mut().unwrap().state = CallbackStatus::Retrying;
+    });
+    assert!(matches!(h.deliver(1).await, Err(NotifyError::WillRetry(_))));
+    assert!(h.receiver.requests.lock().unwrap().is_empty());
+    assert_eq!(h.retries.delays().len(), 1);
+    assert!(h.ledger.updates.lock().unwrap().is_empty());
+    // Its new outcome restarted the delivery as round 2: posted under an id of its own, the
+    // update bound to that round.
+    h.claims.update(JOB, |c| {
+        c.status = JobStatus::Succeeded;
+        let callback = c.callback.as_mut().unwrap();
+        callback.state = CallbackStatus::Queued;
+        callback.round = 2;
+    });
+    h.deliver(1).await.unwrap();
+    assert_eq!(h.sent_header("webhook-id"), format!("msg_{job}_2"));
+    assert_eq!(h.update().round, 2);
+}
+
 fn verifies(h: &Harness, secret: &str) -> bool {
     let request = h.receiver.requests.lock().unwrap()[0].clone();
     courier_protocol::webhook::verify(

@@ -2,8 +2,9 @@
 //!
 //! `WAITING` lasts while the job runs; the job's end starts the delivery. An attempt that
 //! fails moves it to `RETRYING` until one succeeds (`DELIVERED`) or the notifier gives up
-//! (`FAILED`). An operator's redrive reopens a `FAILED` delivery; the owner's rerun of the job
-//! re-arms a settled one (`DELIVERED | FAILED → WAITING`) for the rerun's own outcome.
+//! (`FAILED`). An operator's redrive reopens a `FAILED` delivery. A job that ends again after
+//! a redrive or a rerun restarts its delivery (`RETRYING | DELIVERED | FAILED → QUEUED`) as a
+//! new round, for its new outcome (the adapter allows it once per round of the job).
 //!
 //! Starting is marked first, then the callback message is sent. A start repeated while the
 //! delivery is still `QUEUED` (a redelivered work message) sends the message again: if the
@@ -28,12 +29,13 @@ pub enum CallbackEvent {
     GiveUp,
     /// An operator sent the delivery's dead letter back.
     Reopen,
-    /// The job's owner reran it: its next outcome is delivered as a new message.
-    Rearm,
+    /// The job ended again after an operator's redrive or its owner's rerun: its new outcome
+    /// is delivered as a new message, whatever became of the last one's.
+    Restart,
 }
 
 impl CallbackEvent {
-    pub const ALL: [Self; 6] = [Start, Retry, Deliver, GiveUp, Reopen, Rearm];
+    pub const ALL: [Self; 6] = [Start, Retry, Deliver, GiveUp, Reopen, Restart];
 }
 
 /// The table: `(from, event, to)`. A pair not listed is refused.
@@ -47,8 +49,9 @@ pub const TRANSITIONS: &[(CallbackStatus, CallbackEvent, CallbackStatus)] = &[
     (Queued, GiveUp, Failed),
     (Retrying, GiveUp, Failed),
     (Failed, Reopen, Queued),
-    (Delivered, Rearm, Waiting),
-    (Failed, Rearm, Waiting),
+    (Retrying, Restart, Queued),
+    (Delivered, Restart, Queued),
+    (Failed, Restart, Queued),
 ];
 
 pub fn transition(from: CallbackStatus, event: CallbackEvent) -> Option<CallbackStatus> {
@@ -82,7 +85,7 @@ mod tests {
                 (Queued | Retrying, Deliver) => Some(Delivered),
                 (Queued | Retrying, GiveUp) => Some(Failed),
                 (Failed, Reopen) => Some(Queued),
-                (Delivered | Failed, Rearm) => Some(Waiting),
+                (Retrying | Delivered | Failed, Restart) => Some(Queued),
                 _ => None,
             }
         };
@@ -98,13 +101,13 @@ mod tests {
     }
 
     #[test]
-    fn a_settled_delivery_moves_only_when_reopened_or_rearmed() {
+    fn a_settled_delivery_moves_only_when_reopened_or_restarted() {
         for from in CallbackStatus::ALL.into_iter().filter(|s| is_settled(*s)) {
             for event in CallbackEvent::ALL {
                 let allowed = transition(from, event).is_some();
                 assert_eq!(
                     allowed,
-                    (from == Failed && event == Reopen) || event == Rearm,
+                    (from == Failed && event == Reopen) || event == Restart,
                     "{from:?} {event:?}"
                 );
             }

@@ -23,6 +23,19 @@ pub struct Filter {
     pub created_before: Option<String>,
 }
 
+/// A bulk action's arguments: which jobs, how many, and whether only to list them.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Bulk {
+    #[command(flatten)]
+    pub filter: Filter,
+    /// At most this many jobs (1-100; 100 by default).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// List what would be done, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// `courier jobs`: up to `most` jobs, newest first, the API's pages followed.
 pub async fn list(
     client: &Client,
@@ -71,17 +84,15 @@ fn job_line(job: &Job) -> String {
 pub async fn bulk(
     client: &Client,
     rerun: bool,
-    filter: &Filter,
-    limit: Option<u32>,
-    dry_run: bool,
+    bulk: &Bulk,
     format: Format,
 ) -> Result<(), ClientError> {
     let action = BulkAction {
-        job_type: filter.job_type.clone(),
-        created_after: filter.created_after.clone(),
-        created_before: filter.created_before.clone(),
-        limit,
-        dry_run,
+        job_type: bulk.filter.job_type.clone(),
+        created_after: bulk.filter.created_after.clone(),
+        created_before: bulk.filter.created_before.clone(),
+        limit: bulk.limit,
+        dry_run: bulk.dry_run,
     };
     let result = if rerun {
         client.rerun_jobs(&action).await?

@@ -292,28 +292,10 @@ fn read_document(file: &str) -> std::io::Result<String> {
 #[derive(Subcommand)]
 enum JobsAction {
     /// Cancel your PENDING jobs the filter picks (POST /v1/jobs/cancel; at least one filter).
-    Cancel {
-        #[command(flatten)]
-        filter: jobs::Filter,
-        /// At most this many jobs (1-100; 100 by default).
-        #[arg(long)]
-        limit: Option<u32>,
-        /// List what would be cancelled, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Cancel(jobs::Bulk),
     /// Run your FAILED jobs of a type, created in a window, again: the same ids, a new attempt
     /// budget (POST /v1/jobs/rerun; --type, --created-after and --created-before).
-    Rerun {
-        #[command(flatten)]
-        filter: jobs::Filter,
-        /// At most this many jobs (1-100; 100 by default).
-        #[arg(long)]
-        limit: Option<u32>,
-        /// List what would be rerun, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Rerun(jobs::Bulk),
 }
 
 /// A job state as the API spells it (any case).
@@ -762,16 +744,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
             limit,
         } => match action {
             None => jobs::list(&client, &filter, status, limit, format).await?,
-            Some(JobsAction::Cancel {
-                filter,
-                limit,
-                dry_run,
-            }) => jobs::bulk(&client, false, &filter, limit, dry_run, format).await?,
-            Some(JobsAction::Rerun {
-                filter,
-                limit,
-                dry_run,
-            }) => jobs::bulk(&client, true, &filter, limit, dry_run, format).await?,
+            Some(JobsAction::Cancel(bulk)) => jobs::bulk(&client, false, &bulk, format).await?,
+            Some(JobsAction::Rerun(bulk)) => jobs::bulk(&client, true, &bulk, format).await?,
         },
         Command::Events { id } => jobs::events(&client, &id, format).await?,
         Command::Endpoints {

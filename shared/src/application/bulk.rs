@@ -80,7 +80,9 @@ pub struct BulkActions {
 }
 
 impl BulkActions {
-    /// The action `kind` names.
+    /// The action `kind` names, on up to `limit` of `owner`'s jobs that `filter` admits (in
+    /// the one state the action moves jobs from, whatever `filter` said), for at most
+    /// [`TIME_PER_CALL`].
     pub async fn run(
         &self,
         kind: BulkKind,
@@ -90,24 +92,12 @@ impl BulkActions {
         dry_run: bool,
         now: OffsetDateTime,
     ) -> Result<BulkOutcome, PortError> {
-        match kind {
-            BulkKind::Cancel => self.cancel(owner, filter, limit, dry_run, now).await,
-            BulkKind::Rerun => self.rerun(owner, filter, limit, dry_run, now).await,
-        }
-    }
-
-    /// Cancels `owner`'s PENDING jobs that `filter` admits (its status is PENDING, whatever
-    /// it said).
-    pub async fn cancel(
-        &self,
-        owner: &Principal,
-        filter: JobFilter,
-        limit: usize,
-        dry_run: bool,
-        now: OffsetDateTime,
-    ) -> Result<BulkOutcome, PortError> {
+        let from = match kind {
+            BulkKind::Cancel => JobStatus::Pending,
+            BulkKind::Rerun => JobStatus::Failed,
+        };
         let filter = JobFilter {
-            status: Some(JobStatus::Pending),
+            status: Some(from),
             ..filter
         };
         let (ids, mut more) = self.matching(owner, &filter, limit, now).await?;
@@ -118,13 +108,9 @@ impl BulkActions {
                 more = true;
                 break;
             }
-            let touched = if dry_run {
-                Touched::Done
-            } else {
-                match self.claims.cancel(&id, owner, now).await? {
-                    CancelOutcome::Cancelled(_) => Touched::Done,
-                    CancelOutcome::TooLate(_) | CancelOutcome::NotFound => Touched::Skipped,
-                }
+            let touched = match kind {
+                BulkKind::Cancel => self.cancel_one(&id, owner, dry_run, now).await?,
+                BulkKind::Rerun => self.rerun_one(&id, owner, dry_run, now).await?,
             };
             jobs.push((id, touched));
         }
@@ -135,12 +121,20 @@ impl BulkActions {
         })
     }
 
-    /// Runs `owner`'s FAILED jobs that `filter` admits again, under the same ids, each with a
-    /// new attempt budget, exactly as an operator's redrive of its dead letter would: the
-    /// job's message goes out again marked as the next redrive, then the claim goes back to
-    /// PENDING. In that order: if the claim's write never happens (a crash), the message
-    /// reopens the job itself when it arrives, as a redrive does; if the message arrives
-    /// first, it reopens the job and the claim's write finds it no longer FAILED.
+    /// Cancels `owner`'s PENDING jobs that `filter` admits.
+    pub async fn cancel(
+        &self,
+        owner: &Principal,
+        filter: JobFilter,
+        limit: usize,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<BulkOutcome, PortError> {
+        self.run(BulkKind::Cancel, owner, filter, limit, dry_run, now)
+            .await
+    }
+
+    /// Runs `owner`'s FAILED jobs that `filter` admits again (see [`Self::rerun_one`]).
     pub async fn rerun(
         &self,
         owner: &Principal,
@@ -149,47 +143,58 @@ impl BulkActions {
         dry_run: bool,
         now: OffsetDateTime,
     ) -> Result<BulkOutcome, PortError> {
-        let filter = JobFilter {
-            status: Some(JobStatus::Failed),
-            ..filter
-        };
-        let (ids, mut more) = self.matching(owner, &filter, limit, now).await?;
-        let mut jobs = Vec::with_capacity(ids.len());
-        let started = std::time::Instant::now();
-        for id in ids {
-            if started.elapsed() > TIME_PER_CALL {
-                more = true;
-                break;
-            }
-            let Some(source) = self.claims.rerun_source(&id).await? else {
-                jobs.push((id, Touched::Skipped));
-                continue;
-            };
-            let Some(mut message) = source.message else {
-                jobs.push((id, Touched::NotRerunnable));
-                continue;
-            };
-            if source.events >= MOST_EVENTS_TO_RERUN {
-                jobs.push((id, Touched::NotRerunnable));
-                continue;
-            }
-            if dry_run {
-                jobs.push((id, Touched::Done));
-                continue;
-            }
-            // A new redrive number: the processor reopens a FAILED job once per number.
-            message.redrive = message.redrive.max(source.redrives) + 1;
-            self.queue.enqueue(&message, 0).await?;
-            let reopened = self.claims.rerun(&id, owner, message.redrive, now).await?;
-            tracing::info!(job_id = %id, redrive = message.redrive, reopened, "job rerun");
-            // Reopened here, or by its message already: either way it runs again.
-            jobs.push((id, Touched::Done));
+        self.run(BulkKind::Rerun, owner, filter, limit, dry_run, now)
+            .await
+    }
+
+    async fn cancel_one(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<Touched, PortError> {
+        if dry_run {
+            return Ok(Touched::Done);
         }
-        Ok(BulkOutcome {
-            dry_run,
-            jobs,
-            more,
+        Ok(match self.claims.cancel(id, owner, now).await? {
+            CancelOutcome::Cancelled(_) => Touched::Done,
+            CancelOutcome::TooLate(_) | CancelOutcome::NotFound => Touched::Skipped,
         })
+    }
+
+    /// Runs a FAILED job again, under the same id, with a new attempt budget, exactly as an
+    /// operator's redrive of its dead letter would: the job's message goes out again marked
+    /// as the next redrive, then the claim goes back to PENDING. In that order: if the
+    /// claim's write never happens (a crash), the message reopens the job itself when it
+    /// arrives, as a redrive does; if the message arrives first, it reopens the job and the
+    /// claim's write finds it no longer FAILED.
+    async fn rerun_one(
+        &self,
+        id: &JobId,
+        owner: &Principal,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<Touched, PortError> {
+        let Some(source) = self.claims.rerun_source(id).await? else {
+            return Ok(Touched::Skipped);
+        };
+        let Some(mut message) = source.message else {
+            return Ok(Touched::NotRerunnable);
+        };
+        if source.events >= MOST_EVENTS_TO_RERUN {
+            return Ok(Touched::NotRerunnable);
+        }
+        if dry_run {
+            return Ok(Touched::Done);
+        }
+        // A new redrive number: the processor reopens a FAILED job once per number.
+        message.redrive = message.redrive.max(source.redrives) + 1;
+        self.queue.enqueue(&message, 0).await?;
+        let reopened = self.claims.rerun(id, owner, message.redrive, now).await?;
+        tracing::info!(job_id = %id, redrive = message.redrive, reopened, "job rerun");
+        // Reopened here, or by its message already: either way it runs again.
+        Ok(Touched::Done)
     }
 
     /// The ids of up to `limit` of `owner`'s jobs that `filter` admits, newest first, and
@@ -210,12 +215,7 @@ impl BulkActions {
                 .claims
                 .list(owner, filter, after.as_ref(), limit - ids.len(), now)
                 .await?;
-            ids.extend(
-                page.items
-                    .into_iter()
-                    .filter(|claim| filter.admits(claim, now))
-                    .map(|claim| claim.id),
-            );
+            ids.extend(page.items.into_iter().map(|claim| claim.id));
             match page.next {
                 Some(next) if ids.len() < limit => after = Some(next),
                 Some(_) => return Ok((ids, true)),

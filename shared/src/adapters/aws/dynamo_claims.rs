@@ -40,10 +40,6 @@ impl DynamoClaimStore {
         }
     }
 
-    fn clock_now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-
     fn pk(id: &JobId) -> AttributeValue {
         s(format!("JOB#{id}"))
     }
@@ -229,7 +225,7 @@ impl ClaimStore for DynamoClaimStore {
     ) -> Result<CancelOutcome, PortError> {
         let stamp = rfc3339(now);
         let (cancellable, from) = one_of("#status", "from", &job_sources(JobEvent::Cancel));
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -242,14 +238,7 @@ impl ClaimStore for DynamoClaimStore {
             .condition_expression(format!(
                 "{cancellable} AND expiresAt > :now AND #owner = :owner"
             ))
-            .set_expression_attribute_values(Some(
-                from.into_iter()
-                    .chain(
-                        super::timeline::values(now, &[Happening::Cancelled])
-                            .map(|(k, v)| (k.to_owned(), v)),
-                    )
-                    .collect(),
-            ))
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", s(owner.key()))
@@ -259,7 +248,8 @@ impl ClaimStore for DynamoClaimStore {
             )
             .expression_attribute_values(":now", s(&stamp))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let result = super::timeline::note(request, now, &[Happening::Cancelled])
             .send()
             .await;
         match result {
@@ -324,26 +314,22 @@ impl ClaimStore for DynamoClaimStore {
             });
         }
         // A claim swept late by TTL, or of another status or type, is passed over.
-        let admits = |item: &HashMap<String, AttributeValue>| {
-            claim_from_item(item).is_some_and(|claim| {
-                claim.owner.as_ref() == Some(owner) && filter.admits(&claim, now)
-            })
+        let admit = |item: &HashMap<String, AttributeValue>| {
+            claim_from_item(item)
+                .filter(|claim| claim.owner.as_ref() == Some(owner) && filter.admits(claim, now))
         };
         let query = super::listing::ListQuery {
             kind: super::listing::Listed::Jobs,
             owner,
             from: filter.created_from.map(rfc3339),
             until: filter.created_until.map(rfc3339),
-            admits: &admits,
+            admit: &admit,
             fields: CLAIM_VIEW_FIELDS,
             after,
             limit,
         };
         let (items, next) = super::listing::page(&self.client, &self.table, query).await?;
-        Ok(Page {
-            items: items.iter().filter_map(claim_from_item).collect(),
-            next,
-        })
+        Ok(Page { items, next })
     }
 
     async fn rerun_source(&self, id: &JobId) -> Result<Option<RerunSource>, PortError> {
@@ -401,14 +387,7 @@ impl ClaimStore for DynamoClaimStore {
                 "{rerunnable} AND #owner = :owner AND expiresAt > :now AND \
                  (attribute_not_exists(redrives) OR redrives < :redrive)"
             ))
-            .set_expression_attribute_values(Some(
-                from.into_iter()
-                    .chain(
-                        super::timeline::values(now, &[Happening::Redriven])
-                            .map(|(k, v)| (k.to_owned(), v)),
-                    )
-                    .collect(),
-            ))
+            .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_names("#error", "error")
@@ -418,7 +397,8 @@ impl ClaimStore for DynamoClaimStore {
             )
             .expression_attribute_values(":owner", s(owner.key()))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(":redrive", n(redrive))
+            .expression_attribute_values(":redrive", n(redrive));
+        let result = super::timeline::note(result, now, &[Happening::Redriven])
             .send()
             .await;
         condition_held("dynamodb:UpdateItem(rerun)", result)
@@ -534,9 +514,7 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
                 reason: timeline::capped(update.last_error.as_deref().unwrap_or("")),
             },
         };
-        for (placeholder, value) in super::timeline::values(self.clock_now(), &[happened]) {
-            request = request.expression_attribute_values(placeholder, value);
-        }
+        request = super::timeline::note(request, self.clock.now(), &[happened]);
         set.push(super::timeline::APPEND);
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
@@ -581,11 +559,10 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             .expression_attribute_values(":to", s(reopened.as_str()))
             .expression_attribute_values(":redrive", n(redrive))
             .expression_attribute_values(":zero", n(0));
-        let result = super::timeline::values(self.clock_now(), &[Happening::CallbackRedriven])
-            .into_iter()
-            .fold(result, |r, (k, v)| r.expression_attribute_values(k, v))
-            .send()
-            .await;
+        let result =
+            super::timeline::note(result, self.clock.now(), &[Happening::CallbackRedriven])
+                .send()
+                .await;
         condition_held("dynamodb:UpdateItem(reopen callback)", result)
     }
 }

@@ -166,22 +166,19 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
         after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Page<WebhookEndpoint>, PortError> {
-        let admits = |item: &Item| endpoint_from(item).is_some_and(|e| &e.owner == owner);
+        let admit = |item: &Item| endpoint_from(item).filter(|e| &e.owner == owner);
         let query = super::listing::ListQuery {
             kind: super::listing::Listed::Endpoints,
             owner,
             from: None,
             until: None,
-            admits: &admits,
+            admit: &admit,
             fields: &[],
             after,
             limit,
         };
         let (items, next) = super::listing::page(&self.client, &self.table, query).await?;
-        Ok(Page {
-            items: items.iter().filter_map(endpoint_from).collect(),
-            next,
-        })
+        Ok(Page { items, next })
     }
 }
 

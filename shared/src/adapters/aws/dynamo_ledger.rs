@@ -31,15 +31,6 @@ pub(crate) fn record_key(work: &WorkId) -> String {
     }
 }
 
-/// `expression` (a SET clause, maybe followed by a REMOVE clause) that also appends to the
-/// job's timeline.
-fn with_timeline(expression: &str) -> String {
-    match expression.split_once(" REMOVE ") {
-        Some((set, remove)) => format!("{set}, {} REMOVE {remove}", timeline::APPEND),
-        None => format!("{expression}, {}", timeline::APPEND),
-    }
-}
-
 /// A job's work message as its claim keeps it once the job failed: what a rerun sends again.
 fn rerun_value(envelope: &WorkMessage) -> AttributeValue {
     s(envelope.to_json())
@@ -108,7 +99,7 @@ impl DynamoMessageLedger {
         // A job's timeline notes what this write does (a message's record keeps none).
         let noted = matches!(work, WorkId::Job(_)) && !happened.is_empty();
         let expression = if noted {
-            with_timeline(expression)
+            timeline::appending(expression)
         } else {
             expression.to_owned()
         };
@@ -137,9 +128,7 @@ impl DynamoMessageLedger {
             request = request.expression_attribute_values(name, value);
         }
         if noted {
-            for (name, value) in timeline::values(self.clock.now(), happened) {
-                request = request.expression_attribute_values(name, value);
-            }
+            request = timeline::note(request, self.clock.now(), happened);
         }
         match request.send().await {
             Ok(out) => Ok(reply_to_of(&out.attributes.unwrap_or_default())),
@@ -307,12 +296,7 @@ impl DynamoMessageLedger {
         if envelope.pattern == Pattern::FireAndForget {
             return expression;
         }
-        for clause in [" ADD ", " REMOVE "] {
-            if let Some((set, rest)) = expression.split_once(clause) {
-                return format!("{set}, {}{clause}{rest}", timeline::APPEND);
-            }
-        }
-        format!("{expression}, {}", timeline::APPEND)
+        timeline::appending(&expression)
     }
 
     /// The values [`Self::noting`]'s append uses, on `request` (where the work has a claim).
@@ -325,11 +309,7 @@ impl DynamoMessageLedger {
         if envelope.pattern == Pattern::FireAndForget {
             return request;
         }
-        timeline::values(self.clock.now(), happened)
-            .into_iter()
-            .fold(request, |r, (placeholder, value)| {
-                r.expression_attribute_values(placeholder, value)
-            })
+        timeline::note(request, self.clock.now(), happened)
     }
 
     /// Starts an attempt where the lifecycle allows it and no live lease stands in the way.

@@ -330,9 +330,7 @@ impl TaskLedger for DynamoMessageLedger {
             reason: crate::domain::timeline::capped(reason),
             will_retry: true,
         };
-        let update = super::timeline::values(self.clock.now(), &[happened])
-            .into_iter()
-            .fold(update, |r, (k, v)| r.expression_attribute_values(k, v))
+        let update = super::timeline::note(update, self.clock.now(), &[happened])
             .send()
             .await;
         super::condition_held("dynamodb:UpdateItem(task retire)", update)

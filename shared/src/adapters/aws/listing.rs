@@ -62,15 +62,17 @@ fn position_of(kind: Listed, listed_at: &str) -> Option<ListPosition> {
     })
 }
 
-/// One page's query: whose, which kind, the creation window, and which whole items it keeps.
-pub(super) struct ListQuery<'a> {
+/// One page's query: whose, which kind, the creation window, and which items it keeps, as
+/// what (`T`).
+pub(super) struct ListQuery<'a, T> {
     pub kind: Listed,
     pub owner: &'a Principal,
     /// Created at or after (inclusive), before (exclusive): stored spellings.
     pub from: Option<String>,
     pub until: Option<String>,
-    /// Whether a whole item belongs on the page (its owner's, unexpired, matching the filter).
-    pub admits: &'a (dyn Fn(&Item) -> bool + Sync),
+    /// What an item is on the page, if it belongs there (its owner's, unexpired, matching the
+    /// filter): read once, kept as what the caller lists.
+    pub admit: &'a (dyn Fn(&Item) -> Option<T> + Sync),
     /// The attributes a page shows (none: all): what is kept only for later (a failed job's
     /// work message, its timeline) is not read for a list.
     pub fields: &'a [&'a str],
@@ -78,12 +80,12 @@ pub(super) struct ListQuery<'a> {
     pub limit: usize,
 }
 
-/// A page of whole items, newest first, and where the next page starts.
-pub(super) async fn page(
+/// A page of items, newest first, and where the next page starts.
+pub(super) async fn page<T>(
     client: &Client,
     table: &str,
-    query: ListQuery<'_>,
-) -> Result<(Vec<Item>, Option<ListPosition>), PortError> {
+    query: ListQuery<'_, T>,
+) -> Result<(Vec<T>, Option<ListPosition>), PortError> {
     let owner = s(query.owner.key());
     let prefix = query.kind.prefix();
     // `listedAt` of an item created at T is `<prefix>T|<id>`: `<prefix>T` sorts just before
@@ -101,7 +103,7 @@ pub(super) async fn page(
             ),
         ])
     });
-    let mut found: Vec<Item> = Vec::new();
+    let mut found: Vec<T> = Vec::new();
     let mut read = 0;
     loop {
         let out = client
@@ -136,13 +138,10 @@ pub(super) async fn page(
         let more = out.last_evaluated_key.is_some();
         for (i, (pk, position)) in entries.iter().enumerate() {
             // An item swept since the index was read is simply not there.
-            let Some(item) = items.remove(pk) else {
+            let Some(admitted) = items.remove(pk).and_then(|item| (query.admit)(&item)) else {
                 continue;
             };
-            if !(query.admits)(&item) {
-                continue;
-            }
-            found.push(item);
+            found.push(admitted);
             if found.len() == query.limit {
                 // Full: the next page starts after this entry, if anything may follow it.
                 let next = (i + 1 < entries.len() || more).then(|| position.clone());

@@ -5,6 +5,7 @@
 use super::s;
 use crate::application::clock::rfc3339;
 use crate::domain::{Happening, Recorded};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -12,11 +13,33 @@ use time::OffsetDateTime;
 /// The SET clause that appends `:happened` (bind both [`values`]).
 pub(super) const APPEND: &str = "events = list_append(if_not_exists(events, :nothing), :happened)";
 
-/// The values [`APPEND`] uses: the happenings, recorded at `at`.
-pub(super) fn values(
+/// `expression` (a SET clause, maybe followed by an ADD or a REMOVE clause) that also appends
+/// to the timeline (bind [`note`]'s values).
+pub(super) fn appending(expression: &str) -> String {
+    for clause in [" ADD ", " REMOVE "] {
+        if let Some((set, rest)) = expression.split_once(clause) {
+            return format!("{set}, {APPEND}{clause}{rest}");
+        }
+    }
+    format!("{expression}, {APPEND}")
+}
+
+/// `request` with the values [`APPEND`] uses bound: `what` happened at `at`. (After any
+/// `set_expression_attribute_values`, which replaces them all.)
+pub(super) fn note(
+    request: UpdateItemFluentBuilder,
     at: OffsetDateTime,
     what: &[Happening],
-) -> [(&'static str, AttributeValue); 2] {
+) -> UpdateItemFluentBuilder {
+    values(at, what)
+        .into_iter()
+        .fold(request, |r, (placeholder, value)| {
+            r.expression_attribute_values(placeholder, value)
+        })
+}
+
+/// The values [`APPEND`] uses: the happenings, recorded at `at`.
+fn values(at: OffsetDateTime, what: &[Happening]) -> [(&'static str, AttributeValue); 2] {
     let at = rfc3339(at);
     let happened = what
         .iter()

@@ -1,6 +1,8 @@
 //! Verifies the JWTs callers present where no API Gateway JWT authorizer can (the WebSocket
-//! API's `$connect`): RS256 against the issuer's published keys (JWKS), issuer, expiry, and an
-//! accepted audience (`aud`, or `client_id` in a Cognito access token).
+//! API's `$connect`): RS256 against the issuer's published keys (JWKS), issuer, expiry and
+//! not-before (within [`CLOCK_SKEW`]), an accepted audience (`aud`, or `client_id` in a Cognito
+//! access token), and the kind of token: an access token, never an ID token
+//! ([`kind_accepted`], which the HTTP API applies to its authorizer's claims too).
 //!
 //! Keys are fetched once and kept; a token signed with a key not seen yet refetches them (at
 //! most every [`REFETCH_AFTER`]), so the issuer's key rotation needs no restart.
@@ -16,6 +18,16 @@ use tokio::sync::RwLock;
 
 /// The least time between two fetches of the keys.
 pub const REFETCH_AFTER: Duration = Duration::from_secs(30);
+
+/// How far the issuer's clock may be from ours, either way, for `exp` and `nbf`.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// Whether a token of this `token_use` may call courier: Cognito marks its tokens `access` or
+/// `id`, and only access tokens are meant for APIs (an ID token describes a user to a client).
+/// Other issuers do not set the claim.
+pub fn kind_accepted(token_use: Option<&str>) -> bool {
+    matches!(token_use, None | Some("access"))
+}
 
 /// Where the issuer's keys come from.
 #[async_trait]
@@ -34,6 +46,8 @@ impl HttpKeySource {
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured((*super::https::tls_config()).clone())
             .timeout(Duration::from_secs(5))
+            // The issuer's keys come straight from the issuer, never through a system proxy.
+            .no_proxy()
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -77,6 +91,8 @@ struct Claims {
     aud: Option<Audience>,
     #[serde(default)]
     client_id: Option<String>,
+    #[serde(default)]
+    token_use: Option<String>,
 }
 
 pub struct JwtVerifier {
@@ -84,6 +100,7 @@ pub struct JwtVerifier {
     audiences: Vec<String>,
     source: Box<dyn KeySource>,
     cached: RwLock<Option<(Instant, JwkSet)>>,
+    refetch_after: Duration,
 }
 
 impl JwtVerifier {
@@ -97,7 +114,14 @@ impl JwtVerifier {
             audiences,
             source,
             cached: RwLock::new(None),
+            refetch_after: REFETCH_AFTER,
         }
+    }
+
+    /// The same verifier refetching keys at most every `interval` (tests).
+    pub fn refetching_after(mut self, interval: Duration) -> Self {
+        self.refetch_after = interval;
+        self
     }
 
     /// The key `kid` names, fetching the keys when they are not known yet or lack it.
@@ -113,7 +137,7 @@ impl JwtVerifier {
             .read()
             .await
             .as_ref()
-            .is_none_or(|(fetched, _)| fetched.elapsed() >= REFETCH_AFTER);
+            .is_none_or(|(fetched, _)| fetched.elapsed() >= self.refetch_after);
         if stale {
             // Fetched without holding the lock: a slow issuer holds up no one else.
             let keys = self
@@ -161,6 +185,8 @@ impl TokenVerifier for JwtVerifier {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = CLOCK_SKEW.as_secs();
         // Checked below: a Cognito access token names its audience as `client_id`.
         validation.validate_aud = false;
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
@@ -170,6 +196,9 @@ impl TokenVerifier for JwtVerifier {
             return Err(TokenRejected::Invalid(
                 "not for an accepted audience".into(),
             ));
+        }
+        if !kind_accepted(claims.token_use.as_deref()) {
+            return Err(TokenRejected::Invalid("not an access token".into()));
         }
         Ok(Principal::new(claims.iss, claims.sub))
     }
@@ -227,11 +256,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_valid_access_or_id_token_names_its_caller_and_the_keys_are_fetched_once() {
+    async fn an_access_token_or_another_issuers_token_names_its_caller_and_the_keys_are_fetched_once()
+     {
         let (verifier, fetches) = verifier();
-        let id_token =
-            json!({"iss": ISSUER, "sub": "alice", "aud": "client-1", "exp": now() + 600});
-        for claims in [access_token(), id_token] {
+        // Issuers other than Cognito set no `token_use`; a `nbf` just past, or within the
+        // allowed skew ahead, is valid.
+        let plain = json!({"iss": ISSUER, "sub": "alice", "aud": "client-1", "exp": now() + 600,
+                           "nbf": now() - 5});
+        let mut skewed = access_token();
+        skewed["nbf"] = json!(now() + CLOCK_SKEW.as_secs() / 2);
+        for claims in [access_token(), plain, skewed] {
             let principal = verifier.verify(&token(claims, "test-key-1")).await.unwrap();
             assert_eq!(principal, Principal::new(ISSUER, "alice"));
         }
@@ -271,6 +305,25 @@ mod tests {
         let cases = [
             ("expired", with(&|c| c["exp"] = json!(now() - 600))),
             (
+                "expired beyond the skew",
+                with(&|c| c["exp"] = json!(now() - CLOCK_SKEW.as_secs() - 5)),
+            ),
+            (
+                "not yet valid (nbf)",
+                with(&|c| c["nbf"] = json!(now() + CLOCK_SKEW.as_secs() + 60)),
+            ),
+            (
+                "an ID token",
+                with(&|c| {
+                    c["token_use"] = json!("id");
+                    c["aud"] = json!("client-1");
+                }),
+            ),
+            (
+                "another kind of token",
+                with(&|c| c["token_use"] = json!("refresh")),
+            ),
+            (
                 "another issuer",
                 with(&|c| c["iss"] = json!("https://evil.example")),
             ),
@@ -309,5 +362,43 @@ mod tests {
             );
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1, "not once per request");
+    }
+
+    /// The issuer's keys after a rotation: the test key under a new id.
+    struct Rotating(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl KeySource for Rotating {
+        async fn keys(&self) -> Result<JwkSet, String> {
+            let fetch = self.0.fetch_add(1, Ordering::SeqCst);
+            let mut keys: Value = serde_json::from_str(JWKS).unwrap();
+            if fetch > 0 {
+                keys["keys"][0]["kid"] = json!("rotated");
+            }
+            Ok(serde_json::from_value(keys).unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_key_is_fetched_once_the_interval_has_passed() {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let verifier = JwtVerifier::new(
+            ISSUER,
+            vec!["client-1".into()],
+            Box::new(Rotating(fetches.clone())),
+        )
+        .refetching_after(Duration::from_millis(50));
+        verifier
+            .verify(&token(access_token(), "test-key-1"))
+            .await
+            .unwrap();
+        let rotated = token(access_token(), "rotated");
+        // Within the interval the unknown key is refused without asking the issuer again.
+        assert!(verifier.verify(&rotated).await.is_err());
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let principal = verifier.verify(&rotated).await.unwrap();
+        assert_eq!(principal, Principal::new(ISSUER, "alice"));
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
 }

@@ -7,11 +7,15 @@
 //! address it means.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 use thiserror::Error;
 use url::{Host, Url};
 
 /// The longest callback URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
+
+/// The longest a name lookup may take: past it, the name is unresolvable for now, not for good.
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlRejected {
@@ -33,6 +37,44 @@ pub enum UrlRejected {
     ForbiddenAddress(IpAddr),
     #[error("the URL host {0} does not resolve")]
     Unresolvable(String),
+    /// The resolver did not answer (timed out, or a temporary failure): retry later.
+    #[error("the URL host {0} could not be resolved just now ({1}); retry")]
+    ResolverUnavailable(String, String),
+}
+
+impl UrlRejected {
+    /// True when the same URL may pass later: the resolver failed, not the URL.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::ResolverUnavailable(..))
+    }
+}
+
+/// What a name lookup's failure means. The system resolver reports only a message: a name
+/// that does not exist (`EAI_NONAME`, `EAI_NODATA`) is an answer; anything else (`EAI_AGAIN`,
+/// `EAI_FAIL`, a broken resolver configuration) is the resolver failing, so it may pass later.
+fn lookup_failed(host: &str, error: &std::io::Error) -> UrlRejected {
+    let text = error.to_string();
+    let no_such_name = [
+        "Name or service not known",
+        "No address associated with hostname",
+        "nodename nor servname provided",
+    ];
+    match no_such_name.iter().any(|answer| text.contains(answer)) {
+        true => UrlRejected::Unresolvable(host.to_owned()),
+        false => UrlRejected::ResolverUnavailable(host.to_owned(), text),
+    }
+}
+
+/// The addresses `host` resolves to, within [`DNS_TIMEOUT`].
+pub async fn look_up(host: &str, port: u16) -> Result<Vec<IpAddr>, UrlRejected> {
+    match tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+        Err(_) => Err(UrlRejected::ResolverUnavailable(
+            host.to_owned(),
+            format!("no answer within {} s", DNS_TIMEOUT.as_secs()),
+        )),
+        Ok(Err(error)) => Err(lookup_failed(host, &error)),
+        Ok(Ok(found)) => Ok(found.map(|address| address.ip()).collect()),
+    }
 }
 
 /// The rules, from configuration.
@@ -130,10 +172,7 @@ impl SsrfPolicy {
         let addresses: Vec<IpAddr> = match url.url().host() {
             Some(Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
             Some(Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
-            _ => tokio::net::lookup_host((url.host().as_str(), url.port()))
-                .await
-                .map(|found| found.map(|s| s.ip()).collect())
-                .unwrap_or_default(),
+            _ => look_up(&url.host(), url.port()).await?,
         };
         self.check_addresses(url, &addresses)
     }
@@ -312,6 +351,39 @@ mod tests {
         assert_eq!(
             strict().check_addresses(&url, &[]),
             Err(UrlRejected::Unresolvable("rebind.example.com".into()))
+        );
+    }
+
+    #[test]
+    fn a_name_that_does_not_exist_is_refused_and_a_failing_resolver_is_temporary() {
+        let failure = |text: &str| {
+            std::io::Error::other(format!("failed to lookup address information: {text}"))
+        };
+        for answer in [
+            "Name or service not known",
+            "No address associated with hostname",
+        ] {
+            let refused = lookup_failed("gone.example", &failure(answer));
+            assert_eq!(refused, UrlRejected::Unresolvable("gone.example".into()));
+            assert!(!refused.is_temporary());
+        }
+        for failing in [
+            "Temporary failure in name resolution",
+            "Non-recoverable failure in name resolution",
+            "System error",
+        ] {
+            assert!(
+                lookup_failed("h.example", &failure(failing)).is_temporary(),
+                "{failing}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_exist_is_an_answer() {
+        assert_eq!(
+            look_up("no-such-host.invalid", 443).await,
+            Err(UrlRejected::Unresolvable("no-such-host.invalid".into()))
         );
     }
 

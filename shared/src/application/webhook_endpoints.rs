@@ -32,6 +32,9 @@ pub enum EndpointError {
     Rotation(#[from] RotationRefused),
     #[error("the endpoint changed while it was being rotated; retry")]
     Conflict,
+    /// The URL's name could not be resolved just now: the same request may pass later.
+    #[error("{0}")]
+    ResolverUnavailable(String),
     #[error(transparent)]
     Dependency(#[from] PortError),
 }
@@ -70,7 +73,10 @@ impl WebhookEndpoints {
         self.url_policy
             .resolve(&checked)
             .await
-            .map_err(|rejected| EndpointError::InvalidUrl(rejected.to_string()))?;
+            .map_err(|rejected| match rejected.is_temporary() {
+                true => EndpointError::ResolverUnavailable(rejected.to_string()),
+                false => EndpointError::InvalidUrl(rejected.to_string()),
+            })?;
         let id = EndpointId::generate();
         let secret = new_secret();
         let context = SealingContext {

@@ -81,13 +81,18 @@ pub fn wire(
 }
 
 /// The caller API Gateway's JWT authorizer verified: the token's `iss` and `sub`, from the
-/// request context `lambda_http` puts on every request.
+/// request context `lambda_http` puts on every request. The authorizer checks signature,
+/// issuer, audience and times; the kind of token is checked here, as the WebSocket verifier
+/// checks it (an ID token is no caller).
 fn verified_caller(extensions: &axum::http::Extensions) -> Option<Principal> {
     use lambda_http::request::RequestContext;
     let Some(RequestContext::ApiGatewayV2(context)) = extensions.get::<RequestContext>() else {
         return None;
     };
     let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
+    if !crate::adapters::jwt::kind_accepted(claims.get("token_use").map(String::as_str)) {
+        return None;
+    }
     Some(Principal::new(claims.get("iss")?, claims.get("sub")?))
 }
 
@@ -154,5 +159,31 @@ mod tests {
             gateway_request_id(&extensions).map(|GatewayRequestId(id)| id),
             Some("r".to_owned())
         );
+    }
+
+    #[test]
+    fn an_id_token_is_no_caller() {
+        let context = |token_use: &str| -> ApiGatewayV2httpRequestContext {
+            serde_json::from_value(serde_json::json!({
+                "accountId": "000000000000", "apiId": "api", "domainName": "d",
+                "domainPrefix": "d", "requestId": "r", "routeKey": "GET /v1/jobs",
+                "http": {"method": "GET", "path": "/v1/jobs", "protocol": "HTTP/1.1",
+                         "sourceIp": "127.0.0.1", "userAgent": "t"},
+                "stage": "$default", "time": "30/Nov/2026:12:00:00 +0000", "timeEpoch": 0,
+                "authorizer": {"jwt": {"claims": {"iss": "https://issuer", "sub": "alice",
+                                                  "aud": "c", "token_use": token_use},
+                                       "scopes": null}},
+            }))
+            .unwrap()
+        };
+        for (token_use, caller) in [("id", false), ("refresh", false), ("access", true)] {
+            let mut extensions = axum::http::Extensions::new();
+            extensions.insert(RequestContext::ApiGatewayV2(context(token_use)));
+            assert_eq!(
+                verified_caller(&extensions).is_some(),
+                caller,
+                "{token_use}"
+            );
+        }
     }
 }

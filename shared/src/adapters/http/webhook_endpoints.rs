@@ -64,7 +64,9 @@ fn problem(error: EndpointError) -> Problem {
         EndpointError::Rotation(refused @ RotationRefused::TooManySecrets) => {
             Problem::too_many_secrets(refused.to_string())
         }
-        EndpointError::Conflict => Problem::unavailable(error.to_string()),
+        EndpointError::Conflict | EndpointError::ResolverUnavailable(_) => {
+            Problem::unavailable(error.to_string())
+        }
         EndpointError::Dependency(error) => {
             tracing::error!(%error, "a dependency failed");
             Problem::unavailable("a dependency failed; nothing was changed, retry later")

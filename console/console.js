@@ -2,6 +2,11 @@
 // build step. `config.json` beside this page, if there is one, fills in the stack's URLs and
 // where to sign in (infra/console.py serves one for the local stack):
 //   {"apiUrl", "webSocketUrl", "cognitoEndpoint", "userPoolClientId", "username"}
+//
+// The access token lives only in this script's memory: never written into the page (a DOM
+// read by any script, extension or screenshot) nor into a field the browser would restore, and
+// the password field is emptied once used. The WebSocket API gets it as `?token=`, the only
+// way a browser can present one there (it cannot set headers on a WebSocket).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -62,13 +67,23 @@ async function signIn(event) {
     return;
   }
   token = body.AuthenticationResult.AccessToken;
-  $("token").value = token;
+  $("password").value = "";
   $("who").textContent = `signed in as ${$("username").value}`;
   showJobs(null);
 }
 
+// A pasted token is taken into memory at once and the field emptied.
+function takePastedToken() {
+  const pasted = $("token").value.trim();
+  $("token").value = "";
+  if (!pasted) return;
+  token = pasted;
+  $("who").textContent = "using a pasted token";
+  showJobs(null);
+}
+
 function currentToken() {
-  return $("token").value.trim() || token;
+  return token;
 }
 
 function reset() {
@@ -355,5 +370,6 @@ $("jobs-next").addEventListener("click", () => showJobs(nextCursor));
 $("jobs-first").addEventListener("click", () => showJobs(null));
 
 $("sign-in").addEventListener("submit", signIn);
+$("token").addEventListener("input", takePastedToken);
 $("submit").addEventListener("submit", submit);
 loadConfig();

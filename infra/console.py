@@ -6,6 +6,9 @@ user's name (the password is typed in the page).
     infra/console.py start|stop        (infra/up.sh starts it, infra/down.sh stops it)
 
 The port is COURIER_CONSOLE_PORT (infra/env.sh); the HTTP API allows that origin (CORS).
+Every answer carries the headers the README asks a host of the console to set
+(`security_headers`): a Content-Security-Policy that lets the page load only its own files and
+talk only to the stack it is configured for, and is never framed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -28,7 +32,44 @@ PID_FILE = LOCAL / "console.pid"
 URL = f"http://127.0.0.1:{PORT}/"
 
 
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def security_headers(outputs: dict) -> dict[str, str]:
+    """What a host of the console sets (README, "The web console"), for this stack."""
+    talks_to = " ".join(
+        origin(outputs[name]) for name in ("HttpApiUrl", "WebSocketUrl", "Endpoint")
+    )
+    return {
+        "Content-Security-Policy": "; ".join(
+            [
+                "default-src 'none'",
+                "script-src 'self'",
+                "style-src 'self'",
+                "img-src 'self'",
+                f"connect-src 'self' {talks_to}",
+                "base-uri 'none'",
+                "form-action 'none'",
+                "frame-ancestors 'none'",
+            ]
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self) -> None:
+        outputs = json.loads((LOCAL / "outputs.json").read_text())
+        for name, value in security_headers(outputs).items():
+            self.send_header(name, value)
+        super().end_headers()
+
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
         if self.path.split("?", 1)[0] != "/config.json":
             super().do_GET()
@@ -45,7 +86,6 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Cache-Control", "no-store")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -187,7 +187,38 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
     let console = stack.outputs["ConsoleUrl"].clone();
     let driver = chromedriver().await;
     let browser = browser(&driver).await;
+
+    // The page is served with a Content-Security-Policy that never lets it be framed; all that
+    // follows runs under it.
+    let page = courier_e2e::http_client()
+        .get(&console)
+        .send()
+        .await
+        .unwrap();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(
+            policy.contains(directive),
+            "{directive} missing from {policy}"
+        );
+    }
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
     browser.goto(&console).await.unwrap();
+    browser
+        .execute(
+            "window.violations = []; document.addEventListener('securitypolicyviolation', \
+             (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));",
+            vec![],
+        )
+        .await
+        .unwrap();
 
     // config.json fills in the stack (fetched after the page loads: waited for); the user types
     // the password and signs in with Cognito.
@@ -197,6 +228,23 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
     click(&browser, Locator::Id("sign-in-button")).await;
     let who = wait_for_text(&browser, "who", |s| s.starts_with("signed in")).await;
     assert!(who.contains(&stack.outputs["LocalUsername"]), "{who}");
+    // Signed in, the token (a JWT: "eyJ….eyJ….…") is nowhere in the page, its fields
+    // included, and the password field is empty.
+    let page = browser
+        .execute(
+            r"const text = document.documentElement.outerHTML +
+                [...document.querySelectorAll('input, textarea')].map((f) => f.value).join('|');
+              return {jwt: /eyJ[\w-]{8,}\.eyJ[\w-]{8,}/.test(text),
+                      password: document.getElementById('password').value};",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        json!({"jwt": false, "password": ""}),
+        "a token or the password is in the page"
+    );
 
     // Claim check from the page: the bar moves with the polls, then the result shows.
     let (status, seen, result, error) = run_job(&browser, "http", "sleep", r#"{"ms": 3000}"#).await;
@@ -242,6 +290,12 @@ async fn the_web_console_runs_jobs_over_http_and_websocket_in_a_browser() {
     assert!(seen.is_empty(), "{seen:?}");
     assert!(error.contains("no-such-type"), "{error}");
 
+    // Everything above (its own files, the HTTP API, the WebSocket API, Cognito) was allowed.
+    let violations = browser
+        .execute("return window.violations;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(violations, json!([]), "the page broke its policy");
     browser.close().await.unwrap();
 }
 

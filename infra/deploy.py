@@ -127,6 +127,17 @@ def for_the_emulator(template: dict) -> dict:
     # It defaults an undeclared identity source to the Authorization header, which would refuse
     # a browser's `?token=` before the authorizer runs.
     resources["WebSocketAuthorizer"]["Properties"]["IdentitySource"] = []
+    # It keeps a Number parameter as a string, and an event source's MaximumConcurrency read
+    # as a string stops its poller: the value itself, as a number.
+    for function in resources.values():
+        for event in function.get("Properties", {}).get("Events", {}).values():
+            scaling = event.get("Properties", {}).get("ScalingConfig", {})
+            limit = scaling.get("MaximumConcurrency")
+            if isinstance(limit, dict) and "Ref" in limit:
+                name = limit["Ref"]
+                scaling["MaximumConcurrency"] = int(
+                    PARAMETERS.get(name, template["Parameters"][name]["Default"])
+                )
     # It cannot create saved Logs Insights queries.
     for name in [n for n, r in resources.items() if r["Type"] == "AWS::Logs::QueryDefinition"]:
         del resources[name]

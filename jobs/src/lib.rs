@@ -30,7 +30,8 @@ pub struct CatalogOptions {
 
 impl CatalogOptions {
     pub fn from_env() -> Self {
-        let examples = std::env::var("EXAMPLE_JOB_TYPES").map_or(true, |v| v != "disabled");
+        // Off unless asked for, as the template's default.
+        let examples = std::env::var("EXAMPLE_JOB_TYPES").is_ok_and(|v| v == "enabled");
         let ledger_table = std::env::var("LEDGER_TABLE_NAME")
             .or_else(|_| std::env::var("TABLE_NAME"))
             .ok()

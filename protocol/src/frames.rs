@@ -141,9 +141,12 @@ pub mod error_code {
     pub const UNAUTHENTICATED: &str = "unauthenticated";
     /// The job ran and failed; `message` says why, the claim holds the details.
     pub const JOB_FAILED: &str = "job-failed";
+    /// The caller is over a quota (requests per second, jobs in flight): nothing was
+    /// accepted; the message says which and when to try again.
+    pub const QUOTA_EXCEEDED: &str = "quota-exceeded";
 
     /// Every code, in the order above (what `asyncapi.json` documents).
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         MALFORMED_FRAME,
         UNKNOWN_ACTION,
         INVALID_FRAME,
@@ -155,6 +158,7 @@ pub mod error_code {
         UNAVAILABLE,
         UNAUTHENTICATED,
         JOB_FAILED,
+        QUOTA_EXCEEDED,
     ];
 }
 

@@ -47,7 +47,16 @@ fn intake(now: time::OffsetDateTime) -> Arc<Intake> {
         endpoints: Arc::new(InMemoryWebhookEndpoints::default()),
         clock: Arc::new(FixedClock::at(now)),
         claim_lifetime: Duration::from_secs(86_400),
+        quotas: quotas(now),
     })
+}
+
+/// Quotas over an in-memory store, counted as a deployment counts them.
+fn quotas(now: time::OffsetDateTime) -> Arc<courier_shared::application::quotas::Quotas> {
+    courier_shared::adapters::memory::roomy_quotas(
+        Arc::new(courier_shared::adapters::memory::InMemoryQuotas::default()),
+        Arc::new(FixedClock::at(now)),
+    )
 }
 
 fn state() -> AppState {
@@ -60,6 +69,7 @@ fn state() -> AppState {
             sealer: Arc::new(InMemorySealer::default()),
             url_policy: Arc::new(courier_shared::application::ssrf::SsrfPolicy::default()),
             clock: Arc::new(FixedClock::at(now)),
+            quotas: quotas(now),
         }),
         clock: Arc::new(FixedClock::at(now)),
         attempt_limits: courier_shared::application::job_types::AttemptLimits {
@@ -71,6 +81,7 @@ fn state() -> AppState {
             Arc::new(courier_shared::adapters::memory::RecordingTaskChecks::default()),
             None,
         )),
+        quotas: quotas(now),
     }
 }
 

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use courier_jobs::ProgressSink;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -30,6 +30,11 @@ impl FixedClock {
 
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap() += by;
+    }
+
+    /// At a Unix time, in whole seconds.
+    pub fn at_unix(seconds: i64) -> Self {
+        Self::at(OffsetDateTime::from_unix_timestamp(seconds).expect("a valid time"))
     }
 }
 
@@ -757,10 +762,10 @@ impl crate::application::ports::ConnectionStore for InMemoryConnections {
         Ok(())
     }
 
-    async fn close(&self, connection_id: &str) -> Result<(), PortError> {
+    async fn close(&self, connection_id: &str) -> Result<Option<Principal>, PortError> {
         self.fail.check("connection close")?;
-        self.records.lock().unwrap().remove(connection_id);
-        Ok(())
+        let removed = self.records.lock().unwrap().remove(connection_id);
+        Ok(removed.and_then(|(connection, _)| connection.owner))
     }
 
     async fn next_seq(
@@ -1195,4 +1200,144 @@ impl crate::application::ports::TaskChecks for RecordingTaskChecks {
         self.sent.lock().unwrap().push((check.clone(), delay));
         Ok(())
     }
+}
+
+/// Callers' quotas in memory, as the DynamoDB adapter counts them.
+#[derive(Default)]
+pub struct InMemoryQuotas {
+    own: Mutex<HashMap<String, crate::domain::quota::OwnLimits>>,
+    /// (caller's tag, second) → requests counted.
+    requests: Mutex<HashMap<(String, i64), u32>>,
+    /// Job → its caller's tag, for every slot held.
+    slots: Mutex<HashMap<JobId, String>>,
+    /// Caller's tag → connection → counted until.
+    connections: Mutex<HashMap<String, HashMap<String, i64>>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryQuotas {
+    pub fn set_own_limits(&self, owner: &Principal, limits: crate::domain::quota::OwnLimits) {
+        self.own.lock().unwrap().insert(owner.tag(), limits);
+    }
+
+    /// Slots `owner` holds.
+    pub fn slots_held(&self, owner: &Principal) -> usize {
+        let tag = owner.tag();
+        self.slots
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|t| **t == tag)
+            .count()
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), PortError> {
+        self.fail.check(operation)
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::QuotaStore for InMemoryQuotas {
+    async fn own_limits(
+        &self,
+        owner: &Principal,
+    ) -> Result<crate::domain::quota::OwnLimits, PortError> {
+        self.check("own limits")?;
+        Ok(self
+            .own
+            .lock()
+            .unwrap()
+            .get(&owner.tag())
+            .copied()
+            .unwrap_or_default())
+    }
+
+    async fn count_request(
+        &self,
+        owner: &Principal,
+        second: i64,
+        limit: u32,
+    ) -> Result<bool, PortError> {
+        self.check("count request")?;
+        let mut requests = self.requests.lock().unwrap();
+        let counted = requests.entry((owner.tag(), second)).or_default();
+        if *counted >= limit {
+            return Ok(false);
+        }
+        *counted += 1;
+        Ok(true)
+    }
+
+    async fn take_job_slot(
+        &self,
+        owner: &Principal,
+        job: &JobId,
+        limit: u32,
+        _lapse_at: i64,
+    ) -> Result<bool, PortError> {
+        self.check("take job slot")?;
+        let tag = owner.tag();
+        let mut slots = self.slots.lock().unwrap();
+        if slots.values().filter(|t| **t == tag).count() >= limit as usize {
+            return Ok(false);
+        }
+        slots.insert(job.clone(), tag);
+        Ok(true)
+    }
+
+    async fn give_back_job_slot(&self, _owner: &Principal, job: &JobId) -> Result<(), PortError> {
+        self.check("give back job slot")?;
+        self.slots.lock().unwrap().remove(job);
+        Ok(())
+    }
+
+    async fn release_job(&self, job: &JobId) -> Result<bool, PortError> {
+        self.check("release job")?;
+        Ok(self.slots.lock().unwrap().remove(job).is_some())
+    }
+
+    async fn open_connection(
+        &self,
+        owner: &Principal,
+        connection: &str,
+        until: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<bool, PortError> {
+        self.check("open connection")?;
+        let mut all = self.connections.lock().unwrap();
+        let open = all.entry(owner.tag()).or_default();
+        open.retain(|_, counted_until| *counted_until > now);
+        if open.len() >= limit as usize {
+            return Ok(false);
+        }
+        open.insert(connection.to_owned(), until);
+        Ok(true)
+    }
+
+    async fn close_connection(&self, owner: &Principal, connection: &str) -> Result<(), PortError> {
+        self.check("close connection")?;
+        if let Some(open) = self.connections.lock().unwrap().get_mut(&owner.tag()) {
+            open.remove(connection);
+        }
+        Ok(())
+    }
+}
+
+/// Quotas no test reaches unless it sets a caller's own, over an in-memory store.
+pub fn roomy_quotas(
+    store: Arc<InMemoryQuotas>,
+    clock: Arc<dyn Clock>,
+) -> Arc<crate::application::quotas::Quotas> {
+    Arc::new(crate::application::quotas::Quotas::new(
+        store,
+        crate::application::quotas::Limits {
+            jobs_in_flight: 10_000,
+            requests_per_second: 10_000,
+            connections: 10_000,
+            webhook_endpoints: 10_000,
+        },
+        clock,
+        Duration::from_secs(3600),
+    ))
 }

@@ -10,6 +10,7 @@ use crate::application::ports::{
     ClaimStore, Created, IdempotencyClaim, IdempotencyStore, StoredResponse, WebhookEndpointStore,
     Withdrawal, WorkQueue,
 };
+use crate::application::quotas::TakeRefused;
 use crate::domain::{
     CallbackState, Claim, CorrelationId, EndpointId, IdempotencyKey, JobId, JobStatus, Pattern,
     Principal, ReplyTo, Submission, WorkMessage,
@@ -126,6 +127,9 @@ pub enum Refusal {
     /// A dependency failed; nothing was accepted. Safe to retry.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The caller holds as many jobs in flight as their quota allows.
+    #[error(transparent)]
+    QuotaExceeded(#[from] crate::application::quotas::QuotaExceeded),
 }
 
 impl From<crate::application::ports::PortError> for Refusal {
@@ -156,6 +160,8 @@ pub struct Intake {
     pub clock: Arc<dyn Clock>,
     /// How long a claim stays readable (`expiresAt` = acceptance + this).
     pub claim_lifetime: Duration,
+    /// Each caller's jobs in flight.
+    pub quotas: Arc<crate::application::quotas::Quotas>,
 }
 
 /// Identifies a request regardless of key order and whitespace.
@@ -359,6 +365,14 @@ impl Intake {
             }
             None
         } else {
+            // A slot of the caller's jobs in flight, held by the claim once it is written.
+            self.quotas
+                .take_job(&request.owner, &id)
+                .await
+                .map_err(|refused| match refused {
+                    TakeRefused::Exceeded(exceeded) => Refusal::QuotaExceeded(exceeded),
+                    TakeRefused::Unavailable(error) => Refusal::from(error),
+                })?;
             let mut claim = Claim::pending(
                 id.clone(),
                 work.job_type.clone(),
@@ -369,6 +383,7 @@ impl Intake {
             );
             claim.callback = callback.map(CallbackState::waiting);
             claim.reply_to = work.reply_to.clone();
+            claim.holds_slot = true;
             claim.events.push(crate::domain::Recorded {
                 at: crate::application::clock::rfc3339(now),
                 what: crate::domain::Happening::Accepted {
@@ -383,12 +398,15 @@ impl Intake {
                 .await
             {
                 None => {
+                    self.quotas.give_back_job(&request.owner, &claim.id).await;
                     return Err(Refusal::Unavailable(
                         "the job could not be recorded and queued, and was not accepted; retry later",
                     ));
                 }
-                // An earlier try's claim: its frames may be bound for the earlier connection.
+                // An earlier try's claim (holding its own slot): its frames may be bound for
+                // the earlier connection.
                 Some(Created::AlreadyThere) => {
+                    self.quotas.give_back_job(&request.owner, &claim.id).await;
                     finished = self.redirect(door, &claim.id, &request.owner).await;
                 }
                 Some(Created::New) => {}
@@ -565,8 +583,8 @@ impl Intake {
 mod tests {
     use super::*;
     use crate::adapters::memory::{
-        FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue,
-        InMemoryWebhookEndpoints,
+        FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue, InMemoryQuotas,
+        InMemoryWebhookEndpoints, roomy_quotas,
     };
     use crate::domain::{SealedSecret, WebhookEndpoint};
     use serde_json::json;
@@ -577,6 +595,7 @@ mod tests {
         claims: Arc<InMemoryClaims>,
         keys: Arc<InMemoryIdempotencyStore>,
         endpoints: Arc<InMemoryWebhookEndpoints>,
+        quotas: Arc<InMemoryQuotas>,
     }
 
     fn harness() -> Harness {
@@ -586,16 +605,19 @@ mod tests {
             Arc::new(InMemoryIdempotencyStore::default()),
             Arc::new(InMemoryWebhookEndpoints::default()),
         );
+        let clock = Arc::new(FixedClock::at(
+            time::macros::datetime!(2026-11-30 12:00 UTC),
+        ));
+        let quotas = Arc::new(InMemoryQuotas::default());
         let intake = Intake {
             registry: Arc::new(courier_jobs::examples::offline()),
             queue: queue.clone(),
             claims: claims.clone(),
             idempotency: keys.clone(),
             endpoints: endpoints.clone(),
-            clock: Arc::new(FixedClock::at(
-                time::macros::datetime!(2026-11-30 12:00 UTC),
-            )),
+            clock: clock.clone(),
             claim_lifetime: Duration::from_secs(3600),
+            quotas: roomy_quotas(quotas.clone(), clock),
         };
         Harness {
             intake,
@@ -603,6 +625,7 @@ mod tests {
             claims,
             keys,
             endpoints,
+            quotas,
         }
     }
 
@@ -929,5 +952,92 @@ mod tests {
                 &json!({"type": "echo", "payload": {"a": 1, "b": 2}})
             )
         );
+    }
+
+    fn jobs_request(key: Option<&str>) -> Request {
+        let mut request = request(key);
+        request.submission.job_type = "echo".into();
+        request
+    }
+
+    #[tokio::test]
+    async fn a_job_over_the_callers_quota_is_refused_whole_and_its_key_freed() {
+        let h = harness();
+        h.quotas.set_own_limits(
+            &alice(),
+            crate::application::quotas::OwnLimits {
+                jobs_in_flight: Some(1),
+                ..Default::default()
+            },
+        );
+        let first = h
+            .intake
+            .accept(Door::Jobs, jobs_request(Some("k1")))
+            .await
+            .unwrap();
+        let refused = h
+            .intake
+            .accept(Door::Jobs, jobs_request(Some("k2")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, Refusal::QuotaExceeded(e) if e.limit == 1),
+            "{refused:?}"
+        );
+        assert_eq!(h.queue.sent().len(), 1, "nothing more queued");
+        assert_eq!(h.claims.len(), 1, "no claim written");
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+        // The first job ends: its slot is given back, and the refused request's key was
+        // freed, so its retry is accepted.
+        assert!(
+            crate::application::ports::QuotaStore::release_job(&*h.quotas, &first.acceptance.id)
+                .await
+                .unwrap()
+        );
+        h.intake
+            .accept(Door::Jobs, jobs_request(Some("k2")))
+            .await
+            .unwrap();
+        // A replay takes no slot.
+        let replay = h
+            .intake
+            .accept(Door::Jobs, jobs_request(Some("k2")))
+            .await
+            .unwrap();
+        assert!(replay.replayed);
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_not_accepted_gives_its_slot_back() {
+        let h = harness();
+        h.queue.fail.set(true);
+        h.claims.fail_create.set(true);
+        assert!(
+            h.intake
+                .accept(Door::Jobs, jobs_request(None))
+                .await
+                .is_err()
+        );
+        assert_eq!(h.quotas.slots_held(&alice()), 0);
+    }
+
+    #[tokio::test]
+    async fn messages_hold_no_slot() {
+        let h = harness();
+        h.quotas.set_own_limits(
+            &alice(),
+            crate::application::quotas::OwnLimits {
+                jobs_in_flight: Some(1),
+                ..Default::default()
+            },
+        );
+        for _ in 0..3 {
+            h.intake
+                .accept(Door::Messages, request(None))
+                .await
+                .unwrap();
+        }
+        assert_eq!(h.quotas.slots_held(&alice()), 0);
     }
 }

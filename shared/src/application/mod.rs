@@ -14,6 +14,7 @@ pub mod listing;
 pub mod notifier;
 pub mod ports;
 pub mod processor;
+pub mod quotas;
 pub mod ssrf;
 pub mod task_reports;
 pub mod webhook_endpoints;

@@ -685,8 +685,9 @@ pub struct Connection {
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     async fn open(&self, connection: &Connection) -> Result<(), PortError>;
-    /// Forgets a connection; forgetting one that is already gone is not an error.
-    async fn close(&self, connection_id: &str) -> Result<(), PortError>;
+    /// Forgets a connection, answering whose it was; forgetting one that is already gone is
+    /// not an error (and answers nobody).
+    async fn close(&self, connection_id: &str) -> Result<Option<Principal>, PortError>;
     /// Takes the connection's next frame number (1, 2, 3, ... atomically), or `None` when the
     /// connection is no longer recorded (nobody is listening) or, with `owner`, is not theirs:
     /// send nothing.
@@ -709,4 +710,47 @@ pub enum PostOutcome {
 #[async_trait]
 pub trait ConnectionPoster: Send + Sync {
     async fn post(&self, connection_id: &str, data: &[u8]) -> Result<PostOutcome, PortError>;
+}
+
+/// Where callers' quotas are counted (`application/quotas.rs` says what is counted when).
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// The limits an operator set for `owner` (none: all the deployment's).
+    async fn own_limits(
+        &self,
+        owner: &Principal,
+    ) -> Result<crate::domain::quota::OwnLimits, PortError>;
+    /// Counts a request in the Unix second `second`; false, counting nothing, when `limit`
+    /// were counted in it already.
+    async fn count_request(
+        &self,
+        owner: &Principal,
+        second: i64,
+        limit: u32,
+    ) -> Result<bool, PortError>;
+    /// Takes a job slot for `job`; false, taking nothing, when `limit` are taken. The count
+    /// lapses (starts again from none) at `lapse_at` after the last take, by when every job
+    /// taken before has outlived its claim.
+    async fn take_job_slot(
+        &self,
+        owner: &Principal,
+        job: &JobId,
+        limit: u32,
+        lapse_at: i64,
+    ) -> Result<bool, PortError>;
+    /// Gives back a slot taken for a job whose claim was not written by this request.
+    async fn give_back_job_slot(&self, owner: &Principal, job: &JobId) -> Result<(), PortError>;
+    /// Gives back the slot `job`'s claim holds, once: true when it held one.
+    async fn release_job(&self, job: &JobId) -> Result<bool, PortError>;
+    /// Counts connection `connection` until the Unix time `until`; false when `limit` live
+    /// ones (those whose `until` is after `now`) are counted already.
+    async fn open_connection(
+        &self,
+        owner: &Principal,
+        connection: &str,
+        until: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<bool, PortError>;
+    async fn close_connection(&self, owner: &Principal, connection: &str) -> Result<(), PortError>;
 }

@@ -35,6 +35,9 @@ pub enum EndpointError {
     /// The URL's name could not be resolved just now: the same request may pass later.
     #[error("{0}")]
     ResolverUnavailable(String),
+    /// The caller has as many endpoints as their quota allows.
+    #[error(transparent)]
+    QuotaExceeded(#[from] crate::application::quotas::QuotaExceeded),
     #[error(transparent)]
     Dependency(#[from] PortError),
 }
@@ -50,6 +53,8 @@ pub struct WebhookEndpoints {
     pub sealer: Arc<dyn SecretSealer>,
     pub url_policy: Arc<SsrfPolicy>,
     pub clock: Arc<dyn Clock>,
+    /// Each caller's endpoints.
+    pub quotas: Arc<crate::application::quotas::Quotas>,
 }
 
 fn new_secret() -> Secret {
@@ -70,6 +75,19 @@ impl WebhookEndpoints {
             .url_policy
             .check_url(url)
             .map_err(|rejected| EndpointError::InvalidUrl(rejected.to_string()))?;
+        // Counted from the caller's list (eventually consistent: two registrations at the very
+        // same moment may both pass the last place).
+        let limit = self.quotas.limits(owner).await.webhook_endpoints as usize;
+        let (mut registered, mut after) = (0, None);
+        loop {
+            let page = self.store.list(owner, after.as_ref(), 100).await?;
+            registered += page.items.len();
+            after = page.next;
+            if after.is_none() || registered >= limit {
+                break;
+            }
+        }
+        self.quotas.admit_endpoint(owner, registered).await?;
         self.url_policy
             .resolve(&checked)
             .await
@@ -185,6 +203,10 @@ mod tests {
                 allowed_hosts: vec!["127.0.0.1".into()],
             }),
             clock: clock.clone(),
+            quotas: crate::adapters::memory::roomy_quotas(
+                Arc::new(crate::adapters::memory::InMemoryQuotas::default()),
+                clock.clone(),
+            ),
         };
         (service, clock)
     }

@@ -3,12 +3,13 @@
 use super::settings::HttpApiSettings;
 use super::{JobCatalog, load_aws_config, start};
 use crate::adapters::aws::{
-    DynamoClaimStore, DynamoIdempotencyStore, DynamoMessageLedger, DynamoWebhookEndpoints,
-    KmsSecretSealer, SqsWorkQueue,
+    DynamoClaimStore, DynamoIdempotencyStore, DynamoMessageLedger, DynamoQuotas,
+    DynamoWebhookEndpoints, KmsSecretSealer, SqsWorkQueue,
 };
 use crate::adapters::http::{AppState, GatewayRequestId};
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
+use crate::application::quotas::Quotas;
 use crate::application::task_reports::TaskReports;
 use crate::application::webhook_endpoints::WebhookEndpoints;
 use crate::domain::Principal;
@@ -32,6 +33,12 @@ pub fn wire(
         &settings.table_name,
     ));
     let work_queue = SqsWorkQueue::new(aws_sdk_sqs::Client::new(config), &settings.work_queue_url);
+    let quotas = Arc::new(Quotas::new(
+        Arc::new(DynamoQuotas::new(dynamodb.clone(), &settings.table_name)),
+        settings.quota_limits,
+        clock.clone(),
+        settings.claim_lifetime,
+    ));
     let tasks = TaskReports::new(
         Arc::new(DynamoMessageLedger::new(
             dynamodb.clone(),
@@ -66,6 +73,7 @@ pub fn wire(
             endpoints: endpoints.clone(),
             clock: clock.clone(),
             claim_lifetime: settings.claim_lifetime,
+            quotas: quotas.clone(),
         }),
         claims,
         endpoints: Arc::new(WebhookEndpoints {
@@ -73,10 +81,12 @@ pub fn wire(
             sealer: Arc::new(KmsSecretSealer::new(config, &settings.webhook_key_id)),
             url_policy: Arc::new(settings.callback_policy.clone()),
             clock: clock.clone(),
+            quotas: quotas.clone(),
         }),
         clock,
         attempt_limits: settings.attempt_limits,
         tasks: Arc::new(tasks),
+        quotas,
     }
 }
 

@@ -56,6 +56,9 @@ pub fn wire(
         base_delay: settings.retry_base_delay,
         max_delay: settings.retry_max_delay,
     };
+    let quotas: Arc<dyn crate::application::ports::QuotaStore> = Arc::new(
+        crate::adapters::aws::DynamoQuotas::new(dynamodb.clone(), &settings.table_name),
+    );
     let processor = |dead_letter_queue_url: &str| {
         MessageProcessor::new(
             registry.clone(),
@@ -70,6 +73,7 @@ pub fn wire(
             },
             clock.clone(),
         )
+        .with_quotas(quotas.clone())
     };
     let tasks = Tasks {
         ledger: ledger.clone(),

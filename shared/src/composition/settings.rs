@@ -94,7 +94,28 @@ pub mod parameters {
         default: 3_600,
     };
 
-    pub const ALL: [Parameter; 9] = [
+    pub const QUOTA_JOBS_IN_FLIGHT: Parameter = Parameter {
+        env: "QUOTA_JOBS_IN_FLIGHT",
+        template: "QuotaJobsInFlight",
+        default: 100,
+    };
+    pub const QUOTA_REQUESTS_PER_SECOND: Parameter = Parameter {
+        env: "QUOTA_REQUESTS_PER_SECOND",
+        template: "QuotaRequestsPerSecond",
+        default: 50,
+    };
+    pub const QUOTA_CONNECTIONS: Parameter = Parameter {
+        env: "QUOTA_CONNECTIONS",
+        template: "QuotaConnections",
+        default: 20,
+    };
+    pub const QUOTA_WEBHOOK_ENDPOINTS: Parameter = Parameter {
+        env: "QUOTA_WEBHOOK_ENDPOINTS",
+        template: "QuotaWebhookEndpoints",
+        default: 25,
+    };
+
+    pub const ALL: [Parameter; 13] = [
         MAX_ATTEMPTS,
         MAX_RECEIVE_COUNT,
         RETRY_BASE_DELAY_SECONDS,
@@ -104,7 +125,21 @@ pub mod parameters {
         CALLBACK_MAX_RECEIVE_COUNT,
         CALLBACK_RETRY_BASE_DELAY_SECONDS,
         CALLBACK_RETRY_MAX_DELAY_SECONDS,
+        QUOTA_JOBS_IN_FLIGHT,
+        QUOTA_REQUESTS_PER_SECOND,
+        QUOTA_CONNECTIONS,
+        QUOTA_WEBHOOK_ENDPOINTS,
     ];
+}
+
+/// Every caller's limits (the `Quota*` template parameters).
+pub fn quota_limits_from_env() -> Result<crate::application::quotas::Limits, ConfigError> {
+    Ok(crate::application::quotas::Limits {
+        jobs_in_flight: parameters::QUOTA_JOBS_IN_FLIGHT.count()?,
+        requests_per_second: parameters::QUOTA_REQUESTS_PER_SECOND.count()?,
+        connections: parameters::QUOTA_CONNECTIONS.count()?,
+        webhook_endpoints: parameters::QUOTA_WEBHOOK_ENDPOINTS.count()?,
+    })
 }
 
 fn number_or(name: &'static str, default: u64) -> Result<u64, ConfigError> {
@@ -146,6 +181,8 @@ pub struct HttpApiSettings {
     pub websocket_management_url: String,
     /// Where a worker's reported outcome is sent for the processor to settle.
     pub task_check_queue_url: String,
+    /// Every caller's limits.
+    pub quota_limits: crate::application::quotas::Limits,
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -178,6 +215,7 @@ impl HttpApiSettings {
                 default_max_attempts: parameters::MAX_ATTEMPTS.count()?,
                 max_receive_count: parameters::MAX_RECEIVE_COUNT.count()?,
             },
+            quota_limits: quota_limits_from_env()?,
         })
     }
 }
@@ -295,6 +333,8 @@ pub struct WebSocketSettings {
     pub websocket_management_url: String,
     pub idempotency_ttl: Duration,
     pub claim_lifetime: Duration,
+    /// Every caller's limits.
+    pub quota_limits: crate::application::quotas::Limits,
 }
 
 impl WebSocketSettings {
@@ -305,6 +345,7 @@ impl WebSocketSettings {
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
             idempotency_ttl: Duration::from_secs(number_or("IDEMPOTENCY_TTL_SECONDS", 86_400)?),
             claim_lifetime: Duration::from_secs(parameters::CLAIM_LIFETIME_SECONDS.number()?),
+            quota_limits: quota_limits_from_env()?,
         })
     }
 }
@@ -397,7 +438,7 @@ mod tests {
             );
         }
         // The job catalog's switch: absent from the environment means the template's default.
-        assert_eq!(template["ExampleJobTypes"], "enabled");
+        assert_eq!(template["ExampleJobTypes"], "disabled");
     }
 
     /// SQS redrive is the callbacks' backstop only: it must leave every attempt its receive

@@ -20,6 +20,15 @@ pub fn wire(
 ) -> WebSocketApp {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let quotas = Arc::new(crate::application::quotas::Quotas::new(
+        Arc::new(crate::adapters::aws::DynamoQuotas::new(
+            dynamodb.clone(),
+            &settings.table_name,
+        )),
+        settings.quota_limits,
+        clock.clone(),
+        settings.claim_lifetime,
+    ));
     WebSocketApp {
         connections: Arc::new(DynamoConnectionStore::new(
             dynamodb.clone(),
@@ -54,8 +63,10 @@ pub fn wire(
             endpoints: Arc::new(DynamoWebhookEndpoints::new(dynamodb, &settings.table_name)),
             clock: clock.clone(),
             claim_lifetime: settings.claim_lifetime,
+            quotas: quotas.clone(),
         }),
         clock,
+        quotas,
     }
 }
 

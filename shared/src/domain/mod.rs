@@ -5,6 +5,7 @@ pub mod correlation;
 pub mod envelope;
 pub mod idempotency_key;
 pub mod lifecycle;
+pub mod quota;
 pub mod submission;
 pub mod task;
 pub mod timeline;

@@ -122,7 +122,12 @@ impl CallbackStarter for QueuedCallbackStarter {
             redrive: 0,
         }
         .to_json();
-        let request = self.sqs.send_message().queue_url(&self.queue_url);
+        let mut request = self.sqs.send_message().queue_url(&self.queue_url);
+        // Fair queues: one caller's pile of callbacks (a slow endpoint's retries) does not
+        // hold up another caller's.
+        if let Some(owner) = &envelope.owner {
+            request = request.message_group_id(owner.tag());
+        }
         let sent = with_trace(request, envelope.trace_header.as_deref())
             .message_body(body)
             .message_attributes(

@@ -106,6 +106,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         attempts: number(item, "attempts").unwrap_or(0) as u32,
         correlation_id: CorrelationId::parse(text(item, "correlationId")?).ok()?,
         owner: text(item, "owner").and_then(Principal::parse_key),
+        holds_slot: item.contains_key(super::dynamo_quotas::QUOTA_SLOT),
         created_at: instant(item, "createdAt")?,
         updated_at: instant(item, "updatedAt")?,
         started_at: instant(item, "startedAt"),
@@ -156,6 +157,10 @@ impl ClaimStore for DynamoClaimStore {
             request = request
                 .item("connectionId", s(&to.connection_id))
                 .item("requestId", s(&to.request_id));
+        }
+        if let (true, Some(owner)) = (claim.holds_slot, &claim.owner) {
+            // The caller's job slot it holds (`DynamoQuotas::release_job` gives it back).
+            request = request.item(super::dynamo_quotas::QUOTA_SLOT, s(owner.tag()));
         }
         if claim.owner.is_some() {
             // Listed among its owner's jobs (the `ByOwner` index).

@@ -58,15 +58,21 @@ impl ConnectionStore for DynamoConnectionStore {
         Ok(())
     }
 
-    async fn close(&self, connection_id: &str) -> Result<(), PortError> {
-        self.client
+    async fn close(&self, connection_id: &str) -> Result<Option<Principal>, PortError> {
+        let removed = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", Self::pk(connection_id))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(|e| port_error("dynamodb:DeleteItem(connection)", e))?;
-        Ok(())
+        Ok(removed
+            .attributes()
+            .and_then(|old| old.get("owner"))
+            .and_then(|owner| owner.as_s().ok())
+            .and_then(|key| Principal::parse_key(key)))
     }
 
     async fn next_seq(

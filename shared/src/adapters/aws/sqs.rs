@@ -63,7 +63,8 @@ fn deduplication_id(parts: &[&str]) -> String {
 }
 
 /// The work queue: one `SendMessage` per accepted request. On a FIFO queue a bidirectional job
-/// goes in its connection's message group (frames keep per-connection order). Each send is its
+/// goes in its connection's message group (frames keep per-connection order); on a standard
+/// queue the message group is its caller, the tenant of SQS fair queues. Each send is its
 /// own message (a fresh deduplication id): SQS's five-minute deduplication would otherwise
 /// swallow a resubmit whose first message was sent without its claim and dropped, and a
 /// duplicate costs nothing, since a job's claim lets it run once however many messages name it.
@@ -97,6 +98,11 @@ impl WorkQueue for SqsWorkQueue {
                 .message_deduplication_id(uuid::Uuid::new_v4().simple().to_string());
         } else {
             request = request.delay_seconds(delay_seconds as i32);
+            // SQS fair queues: on a standard queue the group is the tenant, and SQS keeps one
+            // caller's backlog from delaying the others' messages (order is not implied).
+            if let Some(owner) = &envelope.owner {
+                request = request.message_group_id(owner.tag());
+            }
         }
         with_trace(request, envelope.trace_header.as_deref())
             .message_body(super::sqs_text::json_body(&envelope.to_json()))

@@ -494,6 +494,50 @@ async fn exchanges() -> Vec<Exchange> {
     );
     out.extend(task_report_exchanges().await);
     out.extend(list_exchanges().await);
+    out.extend(quota_exchanges().await);
+    out
+}
+
+/// Every operation of a caller's answered 429 once the caller is over their requests per
+/// second (here: allowed none).
+async fn quota_exchanges() -> Vec<Exchange> {
+    let h = Harness::new();
+    h.quotas.set_own_limits(
+        &super::tests::alice(),
+        crate::application::quotas::OwnLimits {
+            requests_per_second: Some(0),
+            ..Default::default()
+        },
+    );
+    let id = "job_0123456789abcdef0123456789abcdef";
+    let endpoint = "ep_0123456789abcdef0123456789abcdef";
+    let mut out = Vec::new();
+    for &(method, template) in super::router::OPERATIONS {
+        if template == "/v1/tasks/report" {
+            continue;
+        }
+        let path = template.replace(
+            "{id}",
+            if template.contains("webhook") {
+                endpoint
+            } else {
+                id
+            },
+        );
+        let body = match method {
+            "POST" => r#"{"type":"echo","payload":1}"#.to_owned(),
+            _ => String::new(),
+        };
+        let exchange = call(&h, method, template, &path, "application/json", body, &[]).await;
+        assert_eq!(
+            exchange.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{method} {path}"
+        );
+        assert_eq!(exchange.headers["retry-after"], "1");
+        assert_eq!(exchange.body["quota"], "requestsPerSecond");
+        out.push(exchange);
+    }
     out
 }
 

@@ -15,6 +15,12 @@ pub struct Problem {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
+    /// Over a quota: which (`quota-exceeded` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<&'static str>,
+    /// Over a quota: its limit for this caller (`quota-exceeded` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
     #[serde(skip)]
     pub retry_after_seconds: Option<u32>,
 }
@@ -31,8 +37,24 @@ impl Problem {
             title,
             status: status.as_u16(),
             detail: detail.into(),
+            quota: None,
+            limit: None,
             retry_after_seconds: None,
         }
+    }
+
+    /// 429: the caller is over one of their quotas; nothing was accepted.
+    pub fn quota_exceeded(exceeded: &crate::application::quotas::QuotaExceeded) -> Self {
+        let mut problem = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota-exceeded",
+            "Over your quota",
+            exceeded.to_string(),
+        )
+        .retry_after(exceeded.quota.retry_after().as_secs() as u32);
+        problem.quota = Some(exceeded.quota.name());
+        problem.limit = Some(exceeded.limit);
+        problem
     }
 
     pub fn retry_after(mut self, seconds: u32) -> Self {

@@ -33,6 +33,23 @@ async fn answer_preflight(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// Counts every request of a verified caller in their requests per second; one over it is
+/// answered 429 before any handler runs. A request with no caller (a worker's report, which
+/// carries a task token) is not a caller's.
+async fn count_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(caller) = request.extensions().get::<crate::domain::Principal>()
+        && let Err(exceeded) = state.quotas.admit_request(caller).await
+    {
+        tracing::info!(%exceeded, "request refused: over the caller's quota");
+        return Problem::quota_exceeded(&exceeded).into_response();
+    }
+    next.run(request).await
+}
+
 /// Every operation the router serves, as `(method, path template)`; the OpenAPI document is
 /// checked against this list and this list against the router.
 pub const OPERATIONS: &[(&str, &str)] = &[
@@ -77,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhook-endpoints/{id}/rotate", post(rotate_secret))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(middleware::from_fn(correlate))
         .layer(middleware::from_fn(answer_preflight))
         .with_state(state)

@@ -21,4 +21,7 @@ pub struct AppState {
     pub attempt_limits: AttemptLimits,
     /// Reports of workers that finish later.
     pub tasks: Arc<crate::application::task_reports::TaskReports>,
+    /// Each caller's requests per second (and, through the intake and the endpoints, their
+    /// jobs in flight and endpoints).
+    pub quotas: Arc<crate::application::quotas::Quotas>,
 }

@@ -69,6 +69,7 @@ pub fn refused(refusal: Refusal) -> Problem {
         Refusal::KeyReused => Problem::idempotency_key_reused(),
         Refusal::InProgress => Problem::request_in_progress(),
         Refusal::Unavailable(detail) => Problem::unavailable(detail),
+        Refusal::QuotaExceeded(exceeded) => Problem::quota_exceeded(&exceeded),
     }
 }
 

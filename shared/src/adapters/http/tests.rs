@@ -22,6 +22,7 @@ pub(super) struct Harness {
     pub(super) endpoints: Arc<InMemoryWebhookEndpoints>,
     pub(super) tasks: Arc<crate::adapters::memory::InMemoryTasks>,
     pub(super) task_checks: Arc<crate::adapters::memory::RecordingTaskChecks>,
+    pub(super) quotas: Arc<crate::adapters::memory::InMemoryQuotas>,
     state: AppState,
 }
 
@@ -34,6 +35,8 @@ impl Harness {
         let endpoints = Arc::new(InMemoryWebhookEndpoints::default());
         let tasks = Arc::new(crate::adapters::memory::InMemoryTasks::default());
         let task_checks = Arc::new(crate::adapters::memory::RecordingTaskChecks::default());
+        let quota_store = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
+        let quotas = crate::adapters::memory::roomy_quotas(quota_store.clone(), clock.clone());
         let state = AppState {
             intake: Arc::new(crate::application::intake::Intake {
                 registry: Arc::new(courier_jobs::examples::offline()),
@@ -43,6 +46,7 @@ impl Harness {
                 endpoints: endpoints.clone(),
                 clock: clock.clone(),
                 claim_lifetime: std::time::Duration::from_secs(3600),
+                quotas: quotas.clone(),
             }),
             claims: claims.clone(),
             endpoints: Arc::new(crate::application::webhook_endpoints::WebhookEndpoints {
@@ -53,6 +57,7 @@ impl Harness {
                     allowed_hosts: vec!["127.0.0.1".into()],
                 }),
                 clock: clock.clone(),
+                quotas: quotas.clone(),
             }),
             clock: clock.clone(),
             attempt_limits: crate::application::job_types::AttemptLimits {
@@ -64,8 +69,10 @@ impl Harness {
                 task_checks.clone(),
                 None,
             )),
+            quotas,
         };
         Self {
+            quotas: quota_store,
             tasks,
             task_checks,
             queue,
@@ -698,4 +705,94 @@ async fn a_reported_outcome_asks_the_processor_to_settle_it_and_nothing_else_doe
         h.tasks.state(&job).unwrap().reported,
         Some(Reported::Result(json!({"frames": 120})))
     );
+}
+
+mod quotas {
+    use super::*;
+    use crate::application::quotas::OwnLimits;
+
+    fn limited(h: &Harness, own: OwnLimits) {
+        h.quotas.set_own_limits(&alice(), own);
+    }
+
+    #[tokio::test]
+    async fn a_job_over_the_callers_jobs_in_flight_is_a_429_and_others_are_untouched() {
+        let h = Harness::new();
+        limited(
+            &h,
+            OwnLimits {
+                jobs_in_flight: Some(1),
+                ..Default::default()
+            },
+        );
+        let job = r#"{"type":"echo","payload":1}"#;
+        let (status, _, _) = h.post_to("/v1/jobs", job, &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let (status, headers, body) = h.post_to("/v1/jobs", job, &[]).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(headers["retry-after"], "5");
+        assert_eq!(body["type"], "urn:courier:problem:quota-exceeded");
+        assert_eq!(body["quota"], "jobsInFlight");
+        assert_eq!(body["limit"], 1);
+        assert_eq!(h.queue.sent().len(), 1, "nothing more queued");
+        // Fire-and-forget messages hold no slot; another caller has their own.
+        let (status, _, _) = h.post_to("/v1/messages", job, &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let request = Request::post("/v1/jobs")
+            .header("content-type", "application/json")
+            .body(Body::from(job))
+            .unwrap();
+        let (status, _, _) = h.send_as(request, Some(bob())).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn a_caller_over_their_requests_per_second_gets_429s_until_the_next_second() {
+        let h = Harness::new();
+        limited(
+            &h,
+            OwnLimits {
+                requests_per_second: Some(2),
+                ..Default::default()
+            },
+        );
+        let get = || Request::get("/v1/jobs").body(Body::empty()).unwrap();
+        for _ in 0..2 {
+            assert_eq!(h.send(get()).await.0, StatusCode::OK);
+        }
+        let (status, headers, body) = h.send(get()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(body["quota"], "requestsPerSecond");
+        assert_eq!(h.send_as(get(), Some(bob())).await.0, StatusCode::OK);
+        h.clock.advance(std::time::Duration::from_secs(1));
+        assert_eq!(h.send(get()).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_over_the_callers_quota_is_a_429_and_one_deleted_makes_room() {
+        let h = Harness::new();
+        limited(
+            &h,
+            OwnLimits {
+                webhook_endpoints: Some(1),
+                ..Default::default()
+            },
+        );
+        let body = r#"{"url":"http://127.0.0.1:9/hook"}"#;
+        let (status, _, first) = h.post_to("/v1/webhook-endpoints", body, &[]).await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        let (status, headers, refused) = h.post_to("/v1/webhook-endpoints", body, &[]).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+        assert_eq!(refused["quota"], "webhookEndpoints");
+        assert!(headers.contains_key("retry-after"));
+        let id = first["id"].as_str().unwrap();
+        let delete = Request::delete(format!("/v1/webhook-endpoints/{id}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(h.send(delete).await.0, StatusCode::NO_CONTENT);
+        let (status, _, _) = h.post_to("/v1/webhook-endpoints", body, &[]).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
 }

@@ -64,6 +64,7 @@ fn problem(error: EndpointError) -> Problem {
         EndpointError::Rotation(refused @ RotationRefused::TooManySecrets) => {
             Problem::too_many_secrets(refused.to_string())
         }
+        EndpointError::QuotaExceeded(exceeded) => Problem::quota_exceeded(&exceeded),
         EndpointError::Conflict | EndpointError::ResolverUnavailable(_) => {
             Problem::unavailable(error.to_string())
         }

@@ -10,6 +10,7 @@ use crate::application::frames::{Draft, FrameDelivery, FrameSender, final_draft}
 use crate::application::intake::{Acceptance, Door, Intake, Refusal, Request};
 use crate::application::job_view::status_path;
 use crate::application::ports::{Connection, ConnectionStore, PortError};
+use crate::application::quotas::TakeRefused;
 use crate::domain::{Claim, CorrelationId, IdempotencyKey, Principal, Submission};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
@@ -29,6 +30,8 @@ pub struct WebSocketApp {
     /// The submit door to the intake (its queue is the FIFO work queue).
     pub intake: Arc<Intake>,
     pub clock: Arc<dyn Clock>,
+    /// Each caller's connections and requests (and, through the intake, jobs in flight).
+    pub quotas: Arc<crate::application::quotas::Quotas>,
 }
 
 fn status(code: i64) -> ApiGatewayProxyResponse {
@@ -61,7 +64,7 @@ impl WebSocketApp {
         async {
             match context.event_type.as_deref() {
                 Some("CONNECT") => self.connect(connection_id, caller).await,
-                Some("DISCONNECT") => self.disconnect(connection_id).await,
+                Some("DISCONNECT") => self.disconnect(connection_id, caller).await,
                 _ => {
                     let body = event.body.as_deref().unwrap_or_default();
                     let answered = self
@@ -89,10 +92,23 @@ impl WebSocketApp {
             tracing::warn!("connection refused: no verified caller");
             return status(401);
         };
+        // Over the caller's connections: refused before anything is recorded (API Gateway
+        // answers the handshake with this status; the emulator closes with 1008).
+        match self.quotas.open_connection(&owner, connection_id).await {
+            Ok(()) => {}
+            Err(TakeRefused::Exceeded(exceeded)) => {
+                tracing::warn!(%exceeded, "connection refused: over the caller's quota");
+                return status(429);
+            }
+            Err(TakeRefused::Unavailable(error)) => {
+                tracing::error!(%error, "connections could not be counted; refused");
+                return status(500);
+            }
+        }
         let now = self.clock.now();
         let connection = Connection {
             id: connection_id.to_owned(),
-            owner: Some(owner),
+            owner: Some(owner.clone()),
             connected_at: now,
             expires_at: now + CONNECTION_RECORD_LIFETIME,
         };
@@ -104,14 +120,28 @@ impl WebSocketApp {
             Err(error) => {
                 // Without a record no frame could be numbered: refuse, the client retries.
                 tracing::error!(%error, "connection not recorded; refused");
+                self.quotas.close_connection(&owner, connection_id).await;
                 status(500)
             }
         }
     }
 
-    async fn disconnect(&self, connection_id: &str) -> ApiGatewayProxyResponse {
-        if let Err(error) = self.connections.close(connection_id).await {
-            tracing::warn!(%error, "connection record left for TTL to remove");
+    async fn disconnect(
+        &self,
+        connection_id: &str,
+        caller: Option<Principal>,
+    ) -> ApiGatewayProxyResponse {
+        let recorded_owner = match self.connections.close(connection_id).await {
+            Ok(owner) => owner,
+            Err(error) => {
+                tracing::warn!(%error, "connection record left for TTL to remove");
+                None
+            }
+        };
+        // No longer one of its caller's connections (the record names the caller should the
+        // event not; with neither, it stops counting after two hours).
+        if let Some(owner) = caller.or(recorded_owner) {
+            self.quotas.close_connection(&owner, connection_id).await;
         }
         tracing::info!("disconnected");
         status(200)
@@ -157,7 +187,21 @@ impl WebSocketApp {
             }
         };
         let mut finished = None;
+        // Every frame of a caller's counts in their requests per second.
+        let over_rate = match caller {
+            Some(owner) => self.quotas.admit_request(owner).await.err(),
+            None => None,
+        };
         let draft = match (parsed, caller) {
+            (Ok(request), Some(_)) if over_rate.is_some() => {
+                let exceeded = over_rate.expect("over the rate");
+                tracing::info!(%exceeded, "frame refused: over the caller's quota");
+                Draft::error(
+                    Some(request.request_id),
+                    error_code::QUOTA_EXCEEDED,
+                    &exceeded.to_string(),
+                )
+            }
             (Ok(request), Some(owner)) => {
                 let (draft, ended) = self
                     .submit(connection_id, request, correlation_id, trace, owner)
@@ -281,6 +325,7 @@ impl WebSocketApp {
                     Refusal::KeyReused => error_code::REQUEST_ID_REUSED,
                     Refusal::InProgress => error_code::REQUEST_IN_PROGRESS,
                     Refusal::Unavailable(_) => error_code::UNAVAILABLE,
+                    Refusal::QuotaExceeded(_) => error_code::QUOTA_EXCEEDED,
                 };
                 let message = match refusal {
                     Refusal::KeyReused if keyed_by_caller => {

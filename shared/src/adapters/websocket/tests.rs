@@ -25,6 +25,7 @@ struct Harness {
     poster: Arc<RecordingPoster>,
     queue: Arc<InMemoryQueue>,
     claims: Arc<InMemoryClaims>,
+    quotas: Arc<crate::adapters::memory::InMemoryQuotas>,
     app: WebSocketApp,
 }
 
@@ -36,6 +37,8 @@ impl Harness {
         let claims = Arc::new(InMemoryClaims::default());
         let clock: Arc<dyn crate::application::clock::Clock> =
             Arc::new(FixedClock::at(datetime!(2026-11-24 08:00:00 UTC)));
+        let quota_store = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
+        let quotas = crate::adapters::memory::roomy_quotas(quota_store.clone(), clock.clone());
         let app = WebSocketApp {
             connections: connections.clone(),
             frames: FrameSender::new(connections.clone(), poster.clone()),
@@ -47,10 +50,13 @@ impl Harness {
                 endpoints: Arc::new(crate::adapters::memory::InMemoryWebhookEndpoints::default()),
                 clock: clock.clone(),
                 claim_lifetime: std::time::Duration::from_secs(3600),
+                quotas: quotas.clone(),
             }),
             clock,
+            quotas,
         };
         Self {
+            quotas: quota_store,
             connections,
             poster,
             queue,
@@ -333,5 +339,92 @@ async fn a_resubmit_under_the_callers_key_on_a_new_connection_is_the_same_job_an
             .as_str()
             .unwrap()
             .contains("idempotencyKey")
+    );
+}
+
+fn alice() -> crate::domain::Principal {
+    crate::domain::Principal::new("https://issuer.example", "alice")
+}
+
+/// `$connect` of `connection` for the harness's caller: the status it is answered.
+async fn connect_as(h: &Harness, connection: &str) -> i64 {
+    let mut connect = Harness::event("CONNECT", "$connect", json!({}));
+    connect.request_context.connection_id = Some(connection.into());
+    h.app.handle(connect).await.status_code
+}
+
+#[tokio::test]
+async fn a_connection_over_the_callers_quota_is_refused_until_one_closes() {
+    let h = Harness::new();
+    h.quotas.set_own_limits(
+        &alice(),
+        crate::application::quotas::OwnLimits {
+            connections: Some(1),
+            ..Default::default()
+        },
+    );
+    assert_eq!(connect_as(&h, "c-1").await, 200);
+    assert_eq!(connect_as(&h, "c-2").await, 429);
+    assert!(!h.connections.is_open("c-2"), "nothing recorded");
+    let mut disconnect = Harness::event("DISCONNECT", "$disconnect", json!({}));
+    disconnect.request_context.connection_id = Some("c-1".into());
+    // The caller comes from the connection's record when the event does not name it.
+    disconnect.request_context.authorizer = Default::default();
+    assert_eq!(h.app.handle(disconnect).await.status_code, 200);
+    assert_eq!(connect_as(&h, "c-2").await, 200);
+}
+
+#[tokio::test]
+async fn frames_over_the_callers_requests_per_second_get_a_quota_exceeded_error_frame() {
+    let h = Harness::new();
+    h.quotas.set_own_limits(
+        &alice(),
+        crate::application::quotas::OwnLimits {
+            requests_per_second: Some(1),
+            jobs_in_flight: Some(5),
+            ..Default::default()
+        },
+    );
+    assert_eq!(h.connect(json!({})).await, 200);
+    let first = h
+        .send(r#"{"action":"submit","requestId":"r1","type":"echo","payload":1}"#)
+        .await;
+    assert_eq!(first.kind, FrameKind::Accepted, "{first:?}");
+    let second = h
+        .send(r#"{"action":"submit","requestId":"r2","type":"echo","payload":1}"#)
+        .await;
+    assert_eq!(second.kind, FrameKind::Error, "{second:?}");
+    assert_eq!(second.request_id.as_deref(), Some("r2"));
+    assert_eq!(second.data["code"], error_code::QUOTA_EXCEEDED);
+    assert_eq!(h.queue.sent().len(), 1, "nothing more queued");
+}
+
+#[tokio::test]
+async fn a_submit_over_the_callers_jobs_in_flight_gets_a_quota_exceeded_error_frame() {
+    let h = Harness::new();
+    h.quotas.set_own_limits(
+        &alice(),
+        crate::application::quotas::OwnLimits {
+            jobs_in_flight: Some(1),
+            ..Default::default()
+        },
+    );
+    assert_eq!(h.connect(json!({})).await, 200);
+    h.send(r#"{"action":"submit","requestId":"r1","type":"echo","payload":1}"#)
+        .await;
+    let refused = h
+        .send(r#"{"action":"submit","requestId":"r2","type":"echo","payload":1}"#)
+        .await;
+    assert_eq!(
+        refused.data["code"],
+        error_code::QUOTA_EXCEEDED,
+        "{refused:?}"
+    );
+    assert!(
+        refused.data["message"]
+            .as_str()
+            .unwrap()
+            .contains("jobsInFlight"),
+        "{refused:?}"
     );
 }

@@ -92,6 +92,8 @@ pub struct MessageProcessor {
     frames: Option<FrameSender>,
     /// Workers that finish later: their tokens, timers and reruns.
     pub(super) tasks: Option<Tasks>,
+    /// Where an ended job gives back its caller's job slot.
+    quotas: Option<Arc<dyn crate::application::ports::QuotaStore>>,
 }
 
 /// Progress goes onto the message's record (and to a WebSocket client); a failed write is
@@ -232,7 +234,14 @@ impl MessageProcessor {
             callbacks,
             frames: None,
             tasks: None,
+            quotas: None,
         }
+    }
+
+    /// Gives each ended job's slot back to its caller's jobs in flight.
+    pub fn with_quotas(mut self, quotas: Arc<dyn crate::application::ports::QuotaStore>) -> Self {
+        self.quotas = Some(quotas);
+        self
     }
 
     /// Runs declared types whose workers finish later.
@@ -307,10 +316,17 @@ impl MessageProcessor {
     }
 
     /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
-    /// the first delivery stopped in between), hand its callback to the notifier.
+    /// the first delivery stopped in between), hand its callback to the notifier and give
+    /// its caller's job slot back (once: the claim's slot is removed conditionally).
     pub(super) async fn start_callback(&self, envelope: &WorkMessage) -> Result<(), ProcessError> {
         if envelope.has_callback {
             self.callbacks.start(envelope).await?;
+        }
+        if let (Some(quotas), WorkId::Job(id)) = (&self.quotas, WorkId::of(envelope))
+            && let Ok(id) = crate::domain::JobId::parse(&id)
+            && quotas.release_job(&id).await?
+        {
+            tracing::debug!("the caller's job slot given back");
         }
         Ok(())
     }

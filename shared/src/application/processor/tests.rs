@@ -1002,3 +1002,40 @@ mod later {
         assert_eq!(l.requeued.sent().len(), 1, "sent again once");
     }
 }
+
+#[tokio::test]
+async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_it() {
+    use crate::application::ports::QuotaStore;
+    let quotas = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
+    let mut h = Harness::new();
+    h.processor = h.processor.with_quotas(quotas.clone());
+    let owner = crate::domain::Principal::new("https://issuer", "alice");
+    let (done, failing) = (
+        crate::domain::JobId::generate(),
+        crate::domain::JobId::generate(),
+    );
+    for id in [&done, &failing] {
+        assert!(quotas.take_job_slot(&owner, id, 10, 0).await.unwrap());
+    }
+    let job = |id: &crate::domain::JobId, job_type: &str, payload: Value| WorkMessage {
+        message_id: id.to_string(),
+        pattern: Pattern::ClaimCheck,
+        ..envelope(job_type, payload)
+    };
+    let succeeding = job(&done, "echo", json!(1));
+    assert!(h.deliver(&succeeding.to_json(), 1).await.is_empty());
+    assert_eq!(
+        quotas.slots_held(&owner),
+        1,
+        "the finished job's slot is back"
+    );
+    // A redelivery of the finished job gives back nothing more.
+    assert!(h.deliver(&succeeding.to_json(), 2).await.is_empty());
+    assert_eq!(quotas.slots_held(&owner), 1);
+    // A job that will be retried still holds its slot; failed for good, it gives it back.
+    let flaky = job(&failing, "flaky", json!({"failures": 1}));
+    assert!(!h.deliver(&flaky.to_json(), 1).await.is_empty());
+    assert_eq!(quotas.slots_held(&owner), 1);
+    assert!(h.deliver(&flaky.to_json(), 2).await.is_empty());
+    assert_eq!(quotas.slots_held(&owner), 0);
+}

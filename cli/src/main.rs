@@ -9,6 +9,7 @@ mod listen;
 mod login;
 mod output;
 mod payload;
+mod quotas;
 mod target;
 mod watch;
 mod ws;
@@ -186,6 +187,13 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Operators: one caller's own limits (jobs in flight, requests per second, connections,
+    /// webhook endpoints), above or below the deployment's; the functions apply a change
+    /// within a minute.
+    Quotas {
+        #[command(subcommand)]
+        action: QuotasAction,
+    },
     /// Your webhook endpoints: where callbacks go, and the secrets that sign them.
     Endpoints {
         #[command(subcommand)]
@@ -287,6 +295,38 @@ fn read_document(file: &str) -> std::io::Result<String> {
         "-" => std::io::read_to_string(std::io::stdin()),
         path => std::fs::read_to_string(path),
     }
+}
+
+/// Which caller: the subject (`sub`) of their tokens, and the issuer (`iss`).
+#[derive(Args)]
+struct CallerFlags {
+    /// The caller's subject (their tokens' `sub`; Cognito: the user's `sub` attribute).
+    #[arg(long)]
+    subject: String,
+    /// Their tokens' issuer (default: the stack's JwtIssuer output).
+    #[arg(long)]
+    issuer: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum QuotasAction {
+    /// Set some of the caller's own limits (the others stay as they are).
+    Set {
+        #[command(flatten)]
+        caller: CallerFlags,
+        #[command(flatten)]
+        limits: quotas::Own,
+    },
+    /// Print the caller's own limits (null: the deployment's).
+    Show {
+        #[command(flatten)]
+        caller: CallerFlags,
+    },
+    /// Back to the deployment's limits.
+    Clear {
+        #[command(flatten)]
+        caller: CallerFlags,
+    },
 }
 
 #[derive(Subcommand)]
@@ -644,6 +684,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
             };
         }
         Command::Dlq { action } => return run_dlq(action, &target, format).await,
+        Command::Quotas { action } => return run_quotas(action, &target, format).await,
         Command::Login {
             username,
             client_id,
@@ -795,6 +836,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
         } => return run_listener(&client, port, secret, answer).await,
         Command::Ws { .. }
         | Command::Dlq { .. }
+        | Command::Quotas { .. }
         | Command::Login { .. }
         | Command::Token
         | Command::JobTypes { .. }
@@ -846,6 +888,42 @@ fn print_letters(letters: &[Value], json: bool, verb: &str) {
             );
         }
     }
+}
+
+async fn run_quotas(
+    action: QuotasAction,
+    target: &Target,
+    format: Format,
+) -> Result<ExitCode, Stop> {
+    let (QuotasAction::Set { caller, .. }
+    | QuotasAction::Show { caller }
+    | QuotasAction::Clear { caller }) = &action;
+    let issuer = match &caller.issuer {
+        Some(issuer) => issuer.clone(),
+        None => target
+            .output("JwtIssuer", "--issuer")
+            .map_err(Stop::Usage)?,
+    };
+    let principal = courier_client::principal::Principal::new(issuer, caller.subject.clone());
+    let table = quotas::Table {
+        client: target.dynamodb().await.map_err(Stop::Usage)?,
+        name: target.output("TableName", "--stack").map_err(Stop::Usage)?,
+    };
+    match &action {
+        QuotasAction::Set { limits, .. } if limits.is_empty() => {
+            return Err(Stop::Usage(
+                "give at least one limit to set (--jobs-in-flight, --requests-per-second, \
+                 --connections, --webhook-endpoints)"
+                    .into(),
+            ));
+        }
+        QuotasAction::Set { limits, .. } => table.set(&principal, limits).await,
+        QuotasAction::Show { .. } => Ok(()),
+        QuotasAction::Clear { .. } => table.clear(&principal).await,
+    }
+    .map_err(Stop::Api)?;
+    format.value(&table.show(&principal).await.map_err(Stop::Api)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_dlq(action: DlqAction, target: &Target, format: Format) -> Result<ExitCode, Stop> {

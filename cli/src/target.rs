@@ -126,11 +126,21 @@ impl Target {
         self.output("WebSocketUrl", "--ws-url or COURIER_WS_URL")
     }
 
-    /// An SQS client for the target's queues: the emulator's throwaway credentials for the
-    /// local stack, the AWS configuration otherwise.
+    /// An SQS client for the target's queues.
     pub async fn sqs(&self) -> Result<aws_sdk_sqs::Client, String> {
+        Ok(aws_sdk_sqs::Client::new(&self.sdk_config().await?))
+    }
+
+    /// A DynamoDB client for the target's table.
+    pub async fn dynamodb(&self) -> Result<aws_sdk_dynamodb::Client, String> {
+        Ok(aws_sdk_dynamodb::Client::new(&self.sdk_config().await?))
+    }
+
+    /// The emulator's throwaway credentials for the local stack, the AWS configuration
+    /// otherwise.
+    async fn sdk_config(&self) -> Result<aws_config::SdkConfig, String> {
         if !matches!(self.source, Source::Local(_)) {
-            return Ok(aws_sdk_sqs::Client::new(&self.aws.config().await));
+            return Ok(self.aws.config().await);
         }
         let endpoint = self.output("Endpoint", "--stack")?;
         let region = self.output("Region", "--stack")?;
@@ -142,7 +152,7 @@ impl Target {
             ))
             .load()
             .await;
-        Ok(aws_sdk_sqs::Client::new(&config))
+        Ok(config)
     }
 }
 

@@ -113,8 +113,9 @@ impl Default for WaitOptions {
     }
 }
 
-/// When a request is sent again: after `429 Too Many Requests` (API Gateway's throttling, or
-/// Lambda's), `503 Service Unavailable` (courier could not write), `504 Gateway Timeout` (the
+/// When a request is sent again: after `429 Too Many Requests` (API Gateway's throttling,
+/// Lambda's, or one of the caller's courier quotas — jobs in flight, requests per second,
+/// endpoints: answered before anything is made), `503 Service Unavailable` (courier could not write), `504 Gateway Timeout` (the
 /// gateway gave up on the function, which may or may not have finished) and a
 /// `409 request-in-progress` (the first try with the same `Idempotency-Key` is still running).
 /// Waits follow `backoff`, never sooner than the answer's `Retry-After` (in seconds), and all
@@ -165,7 +166,7 @@ enum Replay {
     /// Reads, deletes and keyed submissions: repeating them changes nothing.
     Safe,
     /// Creating an endpoint or rotating a secret makes something new each time: only a `429`,
-    /// which the gateway answers before courier runs, is retried.
+    /// answered before anything is made (by the gateway, or by courier's quotas), is retried.
     ThrottledOnly,
 }
 

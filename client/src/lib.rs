@@ -20,7 +20,7 @@ pub mod backoff;
 #[cfg(feature = "http")]
 mod error;
 /// The wire types, shared with the server: one definition of every body and frame.
-pub use courier_protocol::{frames, queue, rest, timeline, webhook};
+pub use courier_protocol::{frames, principal, queue, quota, rest, timeline, webhook};
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tls")]

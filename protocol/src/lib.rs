@@ -15,6 +15,7 @@ pub mod frames;
 pub mod json;
 pub mod principal;
 pub mod queue;
+pub mod quota;
 pub mod rest;
 pub mod task;
 pub mod timeline;

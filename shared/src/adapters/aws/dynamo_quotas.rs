@@ -1,6 +1,6 @@
 //! Callers' quotas in the table, each one conditional write on the usual path:
-//! - `LIMITS#<caller tag>`: an operator's limits for one caller (`courier quotas set`); read
-//!   only by the functions.
+//! - `LIMITS#<caller tag>` (`courier_protocol::quota`): an operator's limits for one caller
+//!   (`courier quotas set`); read only by the functions.
 //! - `RATE#<caller tag>#<unix second>`: the requests of one second, `ADD`ed under the limit;
 //!   expired by TTL a minute on.
 //! - `QUOTA#<caller tag>#jobs`: `inFlight`, taken (`ADD` under the limit) before a job's claim is
@@ -23,14 +23,6 @@ use std::collections::HashMap;
 /// The claim's attribute that says it holds a job slot, naming its caller's tag.
 pub(crate) const QUOTA_SLOT: &str = "quotaSlot";
 
-/// The names of an operator's limits on a `LIMITS#` item (as `courier quotas set` writes them).
-pub const OWN_LIMIT_NAMES: [&str; 4] = [
-    "jobsInFlight",
-    "requestsPerSecond",
-    "connections",
-    "webhookEndpoints",
-];
-
 /// How many times a connection's count is tried when other connects race it.
 const CONNECT_TRIES: usize = 3;
 
@@ -38,11 +30,6 @@ const CONNECT_TRIES: usize = 3;
 pub struct DynamoQuotas {
     client: Client,
     table: String,
-}
-
-/// The key of one caller's own limits, as operators write it.
-pub fn limits_key(owner: &Principal) -> String {
-    format!("LIMITS#{}", owner.tag())
 }
 
 fn jobs_key(tag: &str) -> AttributeValue {
@@ -90,14 +77,14 @@ impl QuotaStore for DynamoQuotas {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(limits_key(owner)))
+            .key("pk", s(courier_protocol::quota::own_limits_key(owner)))
             .send()
             .await
             .map_err(|e| port_error("dynamodb:GetItem(own limits)", e))?;
         let Some(item) = read.item() else {
             return Ok(OwnLimits::default());
         };
-        let [jobs, requests, connections, endpoints] = OWN_LIMIT_NAMES;
+        let [jobs, requests, connections, endpoints] = courier_protocol::quota::LIMIT_NAMES;
         Ok(OwnLimits {
             jobs_in_flight: number(item, jobs),
             requests_per_second: number(item, requests),

@@ -26,7 +26,7 @@ pub use dynamo_connections::DynamoConnectionStore;
 pub use dynamo_endpoints::DynamoWebhookEndpoints;
 pub use dynamo_idempotency::DynamoIdempotencyStore;
 pub use dynamo_ledger::DynamoMessageLedger;
-pub use dynamo_quotas::{DynamoQuotas, OWN_LIMIT_NAMES, limits_key};
+pub use dynamo_quotas::DynamoQuotas;
 pub use job_types_object::read_job_types_object;
 pub use kms_sealer::KmsSecretSealer;
 pub use lambda_target::LambdaTargets;

@@ -1,0 +1,315 @@
+//! A fair share per caller, against the deployed stack: each quota accepts at its limit,
+//! refuses past it (429 `quota-exceeded` with `Retry-After`, a refused `$connect`) and accepts
+//! again once back under it; an operator's limits (`courier quotas set`) are one caller's only;
+//! and a caller flooding courier past their jobs in flight loses nothing it was told was
+//! accepted and does not hold up another caller.
+//!
+//! Every test is a fresh caller whose own limits are set before their first request (the
+//! functions keep a caller's limits for up to a minute). The local stack's own limits are far
+//! above anything the other tests reach.
+
+use courier_client::ws::{Auth, Event, WsClient};
+use courier_e2e::{Reply, Stack, eventually, run_courier};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The `sub` of a token: how an operator names a caller.
+fn subject_of(token: &str) -> String {
+    use base64::Engine;
+    let claims = token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
+/// Sets the caller's own limits with the operator's command; what it prints.
+async fn limit(token: &str, limits: &[(&str, u32)]) -> Value {
+    let mut args = vec![
+        "quotas".to_owned(),
+        "set".to_owned(),
+        "--subject".to_owned(),
+        subject_of(token),
+        "--output".to_owned(),
+        "json".to_owned(),
+    ];
+    for (flag, value) in limits {
+        args.push(format!("--{flag}"));
+        args.push(value.to_string());
+    }
+    let run = run_courier(args).await;
+    assert!(
+        run.status.success(),
+        "courier quotas set: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+fn assert_quota_exceeded(reply: &Reply, quota: &str, limit: u64) {
+    assert_eq!(reply.status, 429, "{reply:?}");
+    assert_eq!(reply.problem_type(), "quota-exceeded");
+    let body = reply.json();
+    assert_eq!(body["quota"], quota, "{body}");
+    assert_eq!(body["limit"], limit, "{body}");
+    let after: u64 = reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!(after >= 1, "{after}");
+}
+
+async fn submit(stack: &Stack, token: &str, body: &Value) -> Reply {
+    stack.post_json_as(token, "/v1/jobs", body).await
+}
+
+async fn wait_until_ended(stack: &Stack, token: &str, id: &str) -> Value {
+    eventually(&format!("job {id} to end"), || async move {
+        let job = stack.get_as(token, &format!("/v1/jobs/{id}")).await.json();
+        ["SUCCEEDED", "FAILED", "CANCELLED"]
+            .contains(&job["status"].as_str().unwrap_or_default())
+            .then_some(job)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_caller_at_their_jobs_in_flight_is_refused_until_one_of_their_jobs_ends() {
+    let stack = Stack::load().await;
+    let (alice, bob) = (stack.fresh_caller().await, stack.fresh_caller().await);
+    let shown = limit(&alice, &[("jobs-in-flight", 2)]).await;
+    assert_eq!(shown["own"]["jobsInFlight"], 2, "{shown}");
+    assert_eq!(shown["own"]["requestsPerSecond"], Value::Null, "{shown}");
+    let slow = json!({"type": "sleep", "payload": {"ms": 1500}});
+    let mut accepted = Vec::new();
+    for _ in 0..2 {
+        let reply = submit(&stack, &alice, &slow).await;
+        assert_eq!(reply.status, 202, "at the limit: {reply:?}");
+        accepted.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    let refused = submit(&stack, &alice, &slow).await;
+    assert_quota_exceeded(&refused, "jobsInFlight", 2);
+    // Only the submission was refused: her jobs, and another caller's, go on.
+    assert_eq!(submit(&stack, &bob, &slow).await.status, 202);
+    assert_eq!(
+        stack
+            .get_as(&alice, &format!("/v1/jobs/{}", accepted[0]))
+            .await
+            .status,
+        200
+    );
+    // Once one of hers has ended, its slot is hers again.
+    let ended = wait_until_ended(&stack, &alice, &accepted[0]).await;
+    assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
+    let again = eventually("a slot to be given back", || {
+        let (stack, alice, slow) = (&stack, &alice, &slow);
+        async move {
+            let reply = submit(stack, alice, slow).await;
+            match reply.status {
+                202 => Some(reply),
+                429 => None,
+                _ => panic!("{reply:?}"),
+            }
+        }
+    })
+    .await;
+    accepted.push(again.json()["id"].as_str().unwrap().to_owned());
+    // Everything she was told was accepted ends.
+    for id in &accepted {
+        assert_eq!(
+            wait_until_ended(&stack, &alice, id).await["status"],
+            "SUCCEEDED"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_past_a_callers_rate_are_refused_until_the_next_second() {
+    let stack = Stack::load().await;
+    let alice = stack.fresh_caller().await;
+    limit(&alice, &[("requests-per-second", 2)]).await;
+    // Twenty at once: whatever the machine's pace, some second holds more than two.
+    let replies =
+        futures_util::future::join_all((0..20).map(|_| stack.get_as(&alice, "/v1/jobs?limit=1")))
+            .await;
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(!refused.is_empty(), "no request was refused");
+    assert!(replies.iter().any(|r| r.status == 200), "none got through");
+    assert!(
+        replies.iter().all(|r| [200, 429].contains(&r.status)),
+        "{replies:?}"
+    );
+    assert_quota_exceeded(refused[0], "requestsPerSecond", 2);
+    assert_eq!(refused[0].header("retry-after"), Some("1"));
+    // In a later second, under the limit again.
+    eventually("a request under the rate", || {
+        let (stack, alice) = (&stack, &alice);
+        async move { (stack.get_as(alice, "/v1/jobs?limit=1").await.status == 200).then_some(()) }
+    })
+    .await;
+}
+
+/// Whether a WebSocket connection was refused: at the handshake, or closed at once (the
+/// emulator closes a refused `$connect` with 1008).
+async fn connect_refused(stack: &Stack, token: &str) -> Option<WsClient> {
+    match WsClient::connect(stack.output("WebSocketUrl"), Auth::Header(token)).await {
+        Err(_) => None,
+        Ok(mut client) => match client.next_event(Duration::from_millis(1500)).await {
+            Ok(Event::Closed) | Err(_) => None,
+            Ok(_) => Some(client),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_connection_past_a_callers_quota_is_refused_until_one_closes() {
+    let stack = Stack::load().await;
+    let (alice, bob) = (stack.fresh_caller().await, stack.fresh_caller().await);
+    limit(&alice, &[("connections", 1)]).await;
+    let first = connect_refused(&stack, &alice)
+        .await
+        .expect("the first connection is accepted");
+    assert!(
+        connect_refused(&stack, &alice).await.is_none(),
+        "a second connection was accepted"
+    );
+    let _bobs = connect_refused(&stack, &bob)
+        .await
+        .expect("another caller connects");
+    first.close().await.unwrap();
+    eventually("a connection once the first has closed", || {
+        let (stack, alice) = (&stack, &alice);
+        async move { connect_refused(stack, alice).await }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_endpoint_past_a_callers_quota_is_refused_until_one_is_deleted() {
+    let stack = Stack::load().await;
+    let (alice, bob) = (stack.fresh_caller().await, stack.fresh_caller().await);
+    limit(&alice, &[("webhook-endpoints", 1)]).await;
+    let url = json!({"url": "http://127.0.0.1:9/hook"});
+    let first = stack
+        .post_json_as(&alice, "/v1/webhook-endpoints", &url)
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+    let refused = stack
+        .post_json_as(&alice, "/v1/webhook-endpoints", &url)
+        .await;
+    assert_quota_exceeded(&refused, "webhookEndpoints", 1);
+    // The operator's limit is hers alone.
+    for _ in 0..2 {
+        let reply = stack
+            .post_json_as(&bob, "/v1/webhook-endpoints", &url)
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+    }
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    let deleted = stack
+        .delete_as(&alice, &format!("/v1/webhook-endpoints/{id}"))
+        .await;
+    assert_eq!(deleted.status, 204);
+    eventually("room for an endpoint once one is deleted", || {
+        let (stack, alice, url) = (&stack, &alice, &url);
+        async move {
+            let reply = stack
+                .post_json_as(alice, "/v1/webhook-endpoints", url)
+                .await;
+            (reply.status == 201).then_some(())
+        }
+    })
+    .await;
+    // Cleared, she is back to the deployment's limits.
+    let run = run_courier(vec![
+        "quotas".into(),
+        "clear".into(),
+        "--subject".into(),
+        subject_of(&alice),
+        "--output".into(),
+        "json".into(),
+    ])
+    .await;
+    assert!(run.status.success());
+    let shown: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(shown["own"]["webhookEndpoints"], Value::Null, "{shown}");
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+/// A job's end-to-end latency as its claim tells it: accepted to finished, in seconds.
+fn latency(job: &Value) -> f64 {
+    let at = |field: &str| {
+        time::OffsetDateTime::parse(
+            job[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    (at("completedAt") - at("createdAt")).as_seconds_f64()
+}
+
+/// Bob's trickle: `count` short jobs one after the other, each waited for; their latencies.
+async fn trickle(stack: &Stack, bob: &str, count: usize) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for _ in 0..count {
+        let reply = submit(stack, bob, &json!({"type": "echo", "payload": {"n": 1}})).await;
+        assert_eq!(reply.status, 202, "{reply:?}");
+        let id = reply.json()["id"].as_str().unwrap().to_owned();
+        let job = wait_until_ended(stack, bob, &id).await;
+        assert_eq!(job["status"], "SUCCEEDED", "{job}");
+        latencies.push(latency(&job));
+    }
+    latencies
+}
+
+#[tokio::test]
+async fn a_flooding_caller_gets_429s_loses_nothing_and_does_not_hold_up_another() {
+    let stack = Stack::load().await;
+    let (alice, bob) = (stack.fresh_caller().await, stack.fresh_caller().await);
+    limit(&alice, &[("jobs-in-flight", 3)]).await;
+    let alone = median(trickle(&stack, &bob, 5).await);
+
+    // Alice floods: forty slow jobs at once, far past her three in flight.
+    let slow = json!({"type": "sleep", "payload": {"ms": 2000}});
+    let flood = futures_util::future::join_all((0..40).map(|_| submit(&stack, &alice, &slow)));
+    let (replies, during) = tokio::join!(flood, trickle(&stack, &bob, 5));
+    let accepted: Vec<String> = replies
+        .iter()
+        .filter(|r| r.status == 202)
+        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        (1..=3).contains(&accepted.len()),
+        "{} accepted",
+        accepted.len()
+    );
+    assert_eq!(accepted.len() + refused.len(), replies.len(), "{replies:?}");
+    for reply in &refused {
+        assert_quota_exceeded(reply, "jobsInFlight", 3);
+    }
+    // Nothing she was told was accepted is lost.
+    for id in &accepted {
+        assert_eq!(
+            wait_until_ended(&stack, &alice, id).await["status"],
+            "SUCCEEDED"
+        );
+    }
+    let during = median(during);
+    println!("bob's median latency: alone {alone:.3} s, during the flood {during:.3} s");
+    // Within twice his latency alone (or a second more, when alone is a matter of milliseconds
+    // on a loaded machine).
+    assert!(
+        during <= (2.0 * alone).max(alone + 1.0),
+        "alone {alone:.3} s, during the flood {during:.3} s"
+    );
+}

@@ -4,6 +4,7 @@
 //! Every wait is a poll with a deadline, never a fixed sleep.
 
 pub mod cost;
+pub mod fair_share;
 pub mod receiver;
 pub mod ws;
 
@@ -702,14 +703,19 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
-/// The `courier` CLI, built beside the test binaries (`target/<profile>/courier`).
+/// The `courier` CLI, built beside the test binaries (`target/<profile>/courier`, next to
+/// `target/<profile>/deps/<test>`) and the benchmark binaries (`target/<profile>/<bench>`).
 pub fn courier_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let courier = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .join("courier");
+    let beside = exe.parent().expect("a directory").join("courier");
+    let courier = match beside.exists() {
+        true => beside,
+        false => exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>/deps")
+            .join("courier"),
+    };
     assert!(
         courier.exists(),
         "build the CLI first: {}",

@@ -9,45 +9,12 @@
 //! above anything the other tests reach.
 
 use courier_client::ws::{Auth, Event, WsClient};
+use courier_e2e::fair_share::{
+    flood, limit, median, subject_of, submit, trickle, wait_until_ended,
+};
 use courier_e2e::{Reply, Stack, eventually, run_courier};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// The `sub` of a token: how an operator names a caller.
-fn subject_of(token: &str) -> String {
-    use base64::Engine;
-    let claims = token.split('.').nth(1).expect("a JWT");
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(claims)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["sub"].as_str().unwrap().to_owned()
-}
-
-/// Sets the caller's own limits with the operator's command; what it prints.
-async fn limit(token: &str, limits: &[(&str, u32)]) -> Value {
-    let mut args = vec![
-        "quotas".to_owned(),
-        "set".to_owned(),
-        "--subject".to_owned(),
-        subject_of(token),
-        "--output".to_owned(),
-        "json".to_owned(),
-    ];
-    for (flag, value) in limits {
-        args.push(format!("--{flag}"));
-        args.push(value.to_string());
-    }
-    let run = run_courier(args).await;
-    assert!(
-        run.status.success(),
-        "courier quotas set: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&run.stdout).unwrap()
-}
 
 fn assert_quota_exceeded(reply: &Reply, quota: &str, limit: u64) {
     assert_eq!(reply.status, 429, "{reply:?}");
@@ -61,20 +28,6 @@ fn assert_quota_exceeded(reply: &Reply, quota: &str, limit: u64) {
         .parse()
         .unwrap();
     assert!(after >= 1, "{after}");
-}
-
-async fn submit(stack: &Stack, token: &str, body: &Value) -> Reply {
-    stack.post_json_as(token, "/v1/jobs", body).await
-}
-
-async fn wait_until_ended(stack: &Stack, token: &str, id: &str) -> Value {
-    eventually(&format!("job {id} to end"), || async move {
-        let job = stack.get_as(token, &format!("/v1/jobs/{id}")).await.json();
-        ["SUCCEEDED", "FAILED", "CANCELLED"]
-            .contains(&job["status"].as_str().unwrap_or_default())
-            .then_some(job)
-    })
-    .await
 }
 
 #[tokio::test]
@@ -239,49 +192,17 @@ async fn an_endpoint_past_a_callers_quota_is_refused_until_one_is_deleted() {
     assert_eq!(shown["own"]["webhookEndpoints"], Value::Null, "{shown}");
 }
 
-/// The median of `values`.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    values[values.len() / 2]
-}
-
-/// A job's end-to-end latency as its claim tells it: accepted to finished, in seconds.
-fn latency(job: &Value) -> f64 {
-    let at = |field: &str| {
-        time::OffsetDateTime::parse(
-            job[field].as_str().unwrap(),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap()
-    };
-    (at("completedAt") - at("createdAt")).as_seconds_f64()
-}
-
-/// Bob's trickle: `count` short jobs one after the other, each waited for; their latencies.
-async fn trickle(stack: &Stack, bob: &str, count: usize) -> Vec<f64> {
-    let mut latencies = Vec::new();
-    for _ in 0..count {
-        let reply = submit(stack, bob, &json!({"type": "echo", "payload": {"n": 1}})).await;
-        assert_eq!(reply.status, 202, "{reply:?}");
-        let id = reply.json()["id"].as_str().unwrap().to_owned();
-        let job = wait_until_ended(stack, bob, &id).await;
-        assert_eq!(job["status"], "SUCCEEDED", "{job}");
-        latencies.push(latency(&job));
-    }
-    latencies
-}
-
 #[tokio::test]
 async fn a_flooding_caller_gets_429s_loses_nothing_and_does_not_hold_up_another() {
     let stack = Stack::load().await;
     let (alice, bob) = (stack.fresh_caller().await, stack.fresh_caller().await);
     limit(&alice, &[("jobs-in-flight", 3)]).await;
-    let alone = median(trickle(&stack, &bob, 5).await);
+    let alone = median(trickle(&stack, &bob, 5, Duration::from_millis(200)).await);
 
-    // Alice floods: forty slow jobs at once, far past her three in flight.
-    let slow = json!({"type": "sleep", "payload": {"ms": 2000}});
-    let flood = futures_util::future::join_all((0..40).map(|_| submit(&stack, &alice, &slow)));
-    let (replies, during) = tokio::join!(flood, trickle(&stack, &bob, 5));
+    // Alice floods: forty slow jobs at once, far past her three in flight; then Bob submits
+    // while hers run.
+    let replies = flood(&stack, &alice, 40, 3000).await;
+    let during = trickle(&stack, &bob, 5, Duration::from_millis(200)).await;
     let accepted: Vec<String> = replies
         .iter()
         .filter(|r| r.status == 202)

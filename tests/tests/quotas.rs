@@ -234,3 +234,61 @@ async fn a_flooding_caller_gets_429s_loses_nothing_and_does_not_hold_up_another(
         "alone {alone:.3} s, during the flood {during:.3} s"
     );
 }
+
+#[tokio::test]
+async fn a_submit_past_a_callers_jobs_in_flight_gets_a_quota_exceeded_error_frame() {
+    use courier_client::frames::{FrameKind, SubmitFrame, error_code};
+    use courier_e2e::ws::{frames_until, frames_until_final};
+    let stack = Stack::load().await;
+    let alice = stack.fresh_caller().await;
+    limit(&alice, &[("jobs-in-flight", 1)]).await;
+    let mut ws = courier_e2e::ws::connect_as(&stack, &alice).await;
+    ws.submit(&SubmitFrame::new("slow", "sleep", json!({"ms": 3000})))
+        .await
+        .unwrap();
+    frames_until(&mut ws, "slow's accepted frame", |frames| {
+        frames.iter().any(|f| f.kind == FrameKind::Accepted)
+    })
+    .await;
+    ws.submit(&SubmitFrame::new("over", "echo", json!({"n": 1})))
+        .await
+        .unwrap();
+    let frames = frames_until_final(&mut ws, &["over"]).await;
+    let refused = frames
+        .iter()
+        .find(|f| f.request_id.as_deref() == Some("over"))
+        .unwrap();
+    assert_eq!(refused.kind, FrameKind::Error, "{refused:?}");
+    assert_eq!(
+        refused.data["code"],
+        error_code::QUOTA_EXCEEDED,
+        "{refused:?}"
+    );
+    assert!(
+        refused.job_id.is_none(),
+        "nothing was accepted: {refused:?}"
+    );
+    // Once the slow job has ended, the same submit is accepted.
+    frames_until_final(&mut ws, &["slow"]).await;
+    let deadline = std::time::Instant::now() + courier_e2e::DEADLINE;
+    for attempt in 1.. {
+        let request = format!("again-{attempt}");
+        ws.submit(&SubmitFrame::new(&request, "echo", json!({"n": 2})))
+            .await
+            .unwrap();
+        let frames = frames_until_final(&mut ws, &[&request]).await;
+        let ended = frames
+            .iter()
+            .find(|f| f.request_id.as_deref() == Some(request.as_str()) && f.is_final())
+            .unwrap();
+        if ended.kind == FrameKind::Result {
+            break;
+        }
+        assert_eq!(ended.data["code"], error_code::QUOTA_EXCEEDED, "{ended:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

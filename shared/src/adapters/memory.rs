@@ -533,6 +533,8 @@ pub struct InMemoryClaims {
     /// What a failed job's claim keeps for a rerun, with its redrive count.
     reruns: Mutex<HashMap<String, (Option<WorkMessage>, u32)>>,
     pub fail_create: FailSwitch,
+    /// The claim is written, and then the write is reported failed (a timeout after it).
+    pub fail_after_create: FailSwitch,
     pub fail: FailSwitch,
 }
 
@@ -586,6 +588,7 @@ impl ClaimStore for InMemoryClaims {
             return Ok(Created::AlreadyThere);
         }
         claims.insert(claim.id.to_string(), claim.clone());
+        self.fail_after_create.check("create (applied)")?;
         Ok(Created::New)
     }
 
@@ -676,6 +679,7 @@ impl ClaimStore for InMemoryClaims {
         id: &JobId,
         owner: &Principal,
         redrive: u32,
+        slot: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, PortError> {
         self.fail.check("rerun")?;
@@ -690,6 +694,7 @@ impl ClaimStore for InMemoryClaims {
                 claim.status = to;
                 claim.error = None;
                 claim.completed_at = None;
+                claim.slot = slot.map(str::to_owned);
                 // What DynamoDB keeps on the claim: the redrive number, not the message.
                 if let Some(kept) = reruns.get_mut(id.as_str()) {
                     *kept = (None, redrive);
@@ -1208,8 +1213,10 @@ pub struct InMemoryQuotas {
     own: Mutex<HashMap<String, crate::domain::quota::OwnLimits>>,
     /// (caller's tag, second) → requests counted.
     requests: Mutex<HashMap<(String, i64), u32>>,
-    /// Job → its caller's tag, for every slot held.
-    slots: Mutex<HashMap<JobId, String>>,
+    /// Caller's tag → their jobs in flight by generation.
+    counts: Mutex<HashMap<String, crate::domain::quota::SlotCount>>,
+    /// Job → the slot its claim holds (the twin's stand-in for the claim's `quotaSlot`).
+    slots: Mutex<HashMap<JobId, crate::domain::quota::JobSlot>>,
     /// Caller's tag → connection → counted until.
     connections: Mutex<HashMap<String, HashMap<String, i64>>>,
     pub fail: FailSwitch,
@@ -1220,15 +1227,18 @@ impl InMemoryQuotas {
         self.own.lock().unwrap().insert(owner.tag(), limits);
     }
 
-    /// Slots `owner` holds.
-    pub fn slots_held(&self, owner: &Principal) -> usize {
-        let tag = owner.tag();
-        self.slots
+    /// Slots `owner` holds, as their count stands.
+    pub fn slots_held(&self, owner: &Principal) -> u32 {
+        self.counts
             .lock()
             .unwrap()
-            .values()
-            .filter(|t| **t == tag)
-            .count()
+            .get(&owner.tag())
+            .map_or(0, |c| c.total())
+    }
+
+    /// As if a job's slot were lost (its give-back never made): the count keeps it.
+    pub fn lose(&self, job: &JobId) {
+        self.slots.lock().unwrap().remove(job);
     }
 
     fn check(&self, operation: &'static str) -> Result<(), PortError> {
@@ -1272,28 +1282,58 @@ impl crate::application::ports::QuotaStore for InMemoryQuotas {
         &self,
         owner: &Principal,
         job: &JobId,
+        generation: u64,
         limit: u32,
-        _lapse_at: i64,
-    ) -> Result<bool, PortError> {
+    ) -> Result<Option<crate::domain::quota::JobSlot>, PortError> {
+        use crate::domain::quota::{JobSlot, Take, after_take, take};
         self.check("take job slot")?;
         let tag = owner.tag();
-        let mut slots = self.slots.lock().unwrap();
-        if slots.values().filter(|t| **t == tag).count() >= limit as usize {
-            return Ok(false);
+        let mut counts = self.counts.lock().unwrap();
+        let seen = counts.get(&tag).copied();
+        let how = take(seen, generation, limit);
+        if how == Take::Full {
+            return Ok(None);
         }
-        slots.insert(job.clone(), tag);
-        Ok(true)
+        let generation = match how {
+            Take::Add => seen.map_or(generation, |c| c.generation),
+            _ => generation,
+        };
+        let count = after_take(seen, generation, how).expect("taken");
+        counts.insert(tag.clone(), count);
+        let slot = JobSlot {
+            tag,
+            generation,
+            token: job.to_string(),
+        };
+        self.slots.lock().unwrap().insert(job.clone(), slot.clone());
+        Ok(Some(slot))
     }
 
-    async fn give_back_job_slot(&self, _owner: &Principal, job: &JobId) -> Result<(), PortError> {
+    async fn give_back_job_slot(
+        &self,
+        slot: &crate::domain::quota::JobSlot,
+    ) -> Result<(), PortError> {
+        use crate::domain::quota::{after_give_back, give_back};
         self.check("give back job slot")?;
-        self.slots.lock().unwrap().remove(job);
+        self.slots.lock().unwrap().retain(|_, held| held != slot);
+        let mut counts = self.counts.lock().unwrap();
+        if let Some(count) = counts.get(&slot.tag).copied() {
+            let place = give_back(Some(count), slot.generation);
+            counts.insert(slot.tag.clone(), after_give_back(count, place));
+        }
         Ok(())
     }
 
-    async fn release_job(&self, job: &JobId) -> Result<bool, PortError> {
+    async fn release_job(
+        &self,
+        job: &JobId,
+    ) -> Result<Option<crate::domain::quota::JobSlot>, PortError> {
         self.check("release job")?;
-        Ok(self.slots.lock().unwrap().remove(job).is_some())
+        let slot = self.slots.lock().unwrap().remove(job);
+        if let Some(slot) = &slot {
+            crate::application::ports::QuotaStore::give_back_job_slot(self, slot).await?;
+        }
+        Ok(slot)
     }
 
     async fn open_connection(

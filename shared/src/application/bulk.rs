@@ -4,6 +4,7 @@
 //! forced. A dry run lists what a call would touch and changes nothing.
 
 use crate::application::ports::{CancelOutcome, ClaimStore, JobFilter, PortError, WorkQueue};
+use crate::application::quotas::TakeRefused;
 use crate::domain::{JobId, JobStatus, Principal};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -73,10 +74,22 @@ impl BulkKind {
     }
 }
 
+/// Why a bulk action stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkRefused {
+    /// A rerun found the caller's jobs in flight full before rerunning any job.
+    #[error(transparent)]
+    Quota(crate::application::quotas::QuotaExceeded),
+    #[error(transparent)]
+    Dependency(#[from] PortError),
+}
+
 pub struct BulkActions {
     pub claims: Arc<dyn ClaimStore>,
     /// Where a rerun job's message goes (the standard work queue).
     pub queue: Arc<dyn WorkQueue>,
+    /// A rerun takes a slot of its caller's jobs in flight; a cancel gives one back.
+    pub quotas: Arc<crate::application::quotas::Quotas>,
 }
 
 impl BulkActions {
@@ -91,7 +104,7 @@ impl BulkActions {
         limit: usize,
         dry_run: bool,
         now: OffsetDateTime,
-    ) -> Result<BulkOutcome, PortError> {
+    ) -> Result<BulkOutcome, BulkRefused> {
         let from = match kind {
             BulkKind::Cancel => JobStatus::Pending,
             BulkKind::Rerun => JobStatus::Failed,
@@ -110,7 +123,19 @@ impl BulkActions {
             }
             let touched = match kind {
                 BulkKind::Cancel => self.cancel_one(&id, owner, dry_run, now).await?,
-                BulkKind::Rerun => self.rerun_one(&id, owner, dry_run, now).await?,
+                BulkKind::Rerun => match self.rerun_one(&id, owner, dry_run, now).await {
+                    Ok(touched) => touched,
+                    // The caller's jobs in flight are full: the rest waits for a later call
+                    // (none rerun yet: the call itself is refused).
+                    Err(BulkRefused::Quota(exceeded)) if jobs.is_empty() => {
+                        return Err(BulkRefused::Quota(exceeded));
+                    }
+                    Err(BulkRefused::Quota(_)) => {
+                        more = true;
+                        break;
+                    }
+                    Err(other) => return Err(other),
+                },
             };
             jobs.push((id, touched));
         }
@@ -129,7 +154,7 @@ impl BulkActions {
         limit: usize,
         dry_run: bool,
         now: OffsetDateTime,
-    ) -> Result<BulkOutcome, PortError> {
+    ) -> Result<BulkOutcome, BulkRefused> {
         self.run(BulkKind::Cancel, owner, filter, limit, dry_run, now)
             .await
     }
@@ -142,7 +167,7 @@ impl BulkActions {
         limit: usize,
         dry_run: bool,
         now: OffsetDateTime,
-    ) -> Result<BulkOutcome, PortError> {
+    ) -> Result<BulkOutcome, BulkRefused> {
         self.run(BulkKind::Rerun, owner, filter, limit, dry_run, now)
             .await
     }
@@ -158,7 +183,11 @@ impl BulkActions {
             return Ok(Touched::Done);
         }
         Ok(match self.claims.cancel(id, owner, now).await? {
-            CancelOutcome::Cancelled(_) => Touched::Done,
+            CancelOutcome::Cancelled(_) => {
+                // Ended: its slot is its caller's again.
+                self.quotas.release_job(id).await;
+                Touched::Done
+            }
             CancelOutcome::TooLate(_) | CancelOutcome::NotFound => Touched::Skipped,
         })
     }
@@ -175,7 +204,7 @@ impl BulkActions {
         owner: &Principal,
         dry_run: bool,
         now: OffsetDateTime,
-    ) -> Result<Touched, PortError> {
+    ) -> Result<Touched, BulkRefused> {
         let Some(source) = self.claims.rerun_source(id).await? else {
             return Ok(Touched::Skipped);
         };
@@ -188,10 +217,33 @@ impl BulkActions {
         if dry_run {
             return Ok(Touched::Done);
         }
+        // In flight again: a slot of its caller's, carried by the claim from the reopening.
+        let slot = self
+            .quotas
+            .take_job(owner, id)
+            .await
+            .map_err(|refused| match refused {
+                TakeRefused::Exceeded(exceeded) => BulkRefused::Quota(exceeded),
+                TakeRefused::Unavailable(error) => BulkRefused::Dependency(error),
+            })?;
         // A new redrive number: the processor reopens a FAILED job once per number.
         message.redrive = message.redrive.max(source.redrives) + 1;
-        self.queue.enqueue(&message, 0).await?;
-        let reopened = self.claims.rerun(id, owner, message.redrive, now).await?;
+        let written = slot.to_string();
+        let sent = self.queue.enqueue(&message, 0).await;
+        let reopened = match sent {
+            Ok(()) => {
+                self.claims
+                    .rerun(id, owner, message.redrive, Some(&written), now)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        if !matches!(reopened, Ok(true)) {
+            // Not reopened here (its message did it first, or a write failed): the claim does
+            // not carry this slot.
+            self.quotas.give_back_job(&slot).await;
+        }
+        let reopened = reopened?;
         tracing::info!(job_id = %id, redrive = message.redrive, reopened, "job rerun");
         // Reopened here, or by its message already: either way it runs again.
         Ok(Touched::Done)
@@ -278,6 +330,10 @@ mod tests {
         let bulk = BulkActions {
             claims: store.clone(),
             queue: queue.clone(),
+            quotas: crate::adapters::memory::roomy_quotas(
+                Arc::new(crate::adapters::memory::InMemoryQuotas::default()),
+                Arc::new(crate::adapters::memory::FixedClock::at(NOW)),
+            ),
         };
         (store, queue, bulk)
     }
@@ -368,6 +424,50 @@ mod tests {
             vec![(unkept.id.clone(), Touched::NotRerunnable)]
         );
         assert_eq!(queue.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rerun_job_takes_a_slot_its_claim_carries_and_a_full_quota_refuses_the_call() {
+        let failed = claim("fail", JobStatus::Failed, 5);
+        let (store, queue, mut bulk) = setup(std::slice::from_ref(&failed)).await;
+        let quotas = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
+        bulk.quotas = crate::adapters::memory::roomy_quotas(
+            quotas.clone(),
+            Arc::new(crate::adapters::memory::FixedClock::at(NOW)),
+        );
+        store.keep_rerun(failed.id.as_str(), message(&failed.id), 0);
+        let filter = JobFilter {
+            job_type: Some("fail".into()),
+            created_from: Some(NOW - time::Duration::hours(1)),
+            created_until: Some(NOW),
+            ..JobFilter::default()
+        };
+        quotas.set_own_limits(
+            &alice(),
+            crate::application::quotas::OwnLimits {
+                jobs_in_flight: Some(0),
+                ..Default::default()
+            },
+        );
+        let refused = bulk.rerun(&alice(), filter.clone(), 10, false, NOW).await;
+        assert!(matches!(refused, Err(BulkRefused::Quota(_))), "{refused:?}");
+        assert!(queue.sent().is_empty(), "nothing rerun");
+        assert_eq!(
+            store.get_now(failed.id.as_str()).unwrap().status,
+            JobStatus::Failed
+        );
+        // With room, the reopened claim carries its slot until the job ends again.
+        let bulk = BulkActions {
+            quotas: crate::adapters::memory::roomy_quotas(
+                quotas.clone(),
+                Arc::new(crate::adapters::memory::FixedClock::at(NOW)),
+            ),
+            ..bulk
+        };
+        quotas.set_own_limits(&alice(), Default::default());
+        bulk.rerun(&alice(), filter, 10, false, NOW).await.unwrap();
+        assert_eq!(quotas.slots_held(&alice()), 1);
+        assert!(store.get_now(failed.id.as_str()).unwrap().slot.is_some());
     }
 
     #[tokio::test]

@@ -365,14 +365,18 @@ impl Intake {
             }
             None
         } else {
-            // A slot of the caller's jobs in flight, held by the claim once it is written.
-            self.quotas
-                .take_job(&request.owner, &id)
-                .await
-                .map_err(|refused| match refused {
-                    TakeRefused::Exceeded(exceeded) => Refusal::QuotaExceeded(exceeded),
-                    TakeRefused::Unavailable(error) => Refusal::from(error),
-                })?;
+            // A slot of the caller's jobs in flight, held by the claim once it is written; none
+            // for a retry whose earlier try's claim is there already (it holds its own).
+            let earlier_claim = earlier_try && matches!(self.claims.get(&id).await, Ok(Some(_)));
+            let slot = match earlier_claim {
+                true => None,
+                false => Some(self.quotas.take_job(&request.owner, &id).await.map_err(
+                    |refused| match refused {
+                        TakeRefused::Exceeded(exceeded) => Refusal::QuotaExceeded(exceeded),
+                        TakeRefused::Unavailable(error) => Refusal::from(error),
+                    },
+                )?),
+            };
             let mut claim = Claim::pending(
                 id.clone(),
                 work.job_type.clone(),
@@ -383,7 +387,7 @@ impl Intake {
             );
             claim.callback = callback.map(CallbackState::waiting);
             claim.reply_to = work.reply_to.clone();
-            claim.holds_slot = true;
+            claim.slot = slot.as_ref().map(ToString::to_string);
             claim.events.push(crate::domain::Recorded {
                 at: crate::application::clock::rfc3339(now),
                 what: crate::domain::Happening::Accepted {
@@ -393,20 +397,20 @@ impl Intake {
                     delay_seconds: (delay_seconds > 0).then_some(delay_seconds),
                 },
             });
-            match self
+            let created = self
                 .record_and_queue(&claim, &work, delay_seconds, earlier_try)
-                .await
-            {
+                .await;
+            if let (Some(slot), None | Some(Created::AlreadyThere)) = (&slot, &created) {
+                self.settle_slot(&claim.id, slot).await;
+            }
+            match created {
                 None => {
-                    self.quotas.give_back_job(&request.owner, &claim.id).await;
                     return Err(Refusal::Unavailable(
                         "the job could not be recorded and queued, and was not accepted; retry later",
                     ));
                 }
-                // An earlier try's claim (holding its own slot): its frames may be bound for
-                // the earlier connection.
+                // An earlier try's claim: its frames may be bound for the earlier connection.
                 Some(Created::AlreadyThere) => {
-                    self.quotas.give_back_job(&request.owner, &claim.id).await;
                     finished = self.redirect(door, &claim.id, &request.owner).await;
                 }
                 Some(Created::New) => {}
@@ -427,6 +431,21 @@ impl Intake {
             expires_at,
         };
         Ok((acceptance, finished))
+    }
+
+    /// A slot taken for a claim that may not be this request's (not accepted, or a claim there
+    /// already): kept if the claim there carries it (this request's write was applied after
+    /// all, or a withdrawal left it), given back otherwise. Unreadable, it is kept: a slot
+    /// counted too long drops out two generations on, one given back twice would let the
+    /// caller past their limit.
+    async fn settle_slot(&self, id: &JobId, slot: &crate::application::quotas::JobSlot) {
+        match self.claims.get(id).await {
+            Ok(Some(claim)) if claim.slot.as_deref() == Some(slot.to_string().as_str()) => {}
+            Ok(_) => self.quotas.give_back_job(slot).await,
+            Err(error) => {
+                tracing::warn!(%error, "whether the claim holds this request's job slot is unknown; kept")
+            }
+        }
     }
 
     /// Points the job's frames at this WebSocket submit's connection and request; the claim
@@ -681,6 +700,40 @@ mod tests {
             .await
             .unwrap();
         assert!(third.replayed);
+        // One job, one slot: the retry took none, and gave back none.
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_of_an_accepted_job_is_accepted_even_at_the_callers_limit() {
+        let h = harness();
+        one_job_in_flight(&h);
+        h.keys.fail_complete.set(true);
+        let first = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-1")))
+            .await
+            .unwrap();
+        h.keys.fail_complete.set(false);
+        h.keys.lapse();
+        // Its one slot is this very job's: the retry names it, and is no "nothing accepted".
+        let retry = h
+            .intake
+            .accept(Door::Jobs, request(Some("k-1")))
+            .await
+            .unwrap();
+        assert_eq!(retry.acceptance.id, first.acceptance.id);
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_carries_this_requests_slot_keeps_it() {
+        let h = harness();
+        // The claim write reports a failure it did not have (applied, then a timeout): the
+        // claim is read back, carries this request's slot, and the job is accepted holding it.
+        h.claims.fail_after_create.set(true);
+        h.intake.accept(Door::Jobs, request(None)).await.unwrap();
+        assert_eq!(h.quotas.slots_held(&alice()), 1, "kept, not given back");
     }
 
     #[tokio::test]
@@ -954,15 +1007,8 @@ mod tests {
         );
     }
 
-    fn jobs_request(key: Option<&str>) -> Request {
-        let mut request = request(key);
-        request.submission.job_type = "echo".into();
-        request
-    }
-
-    #[tokio::test]
-    async fn a_job_over_the_callers_quota_is_refused_whole_and_its_key_freed() {
-        let h = harness();
+    /// Alice may have one job in flight.
+    fn one_job_in_flight(h: &Harness) {
         h.quotas.set_own_limits(
             &alice(),
             crate::application::quotas::OwnLimits {
@@ -970,14 +1016,20 @@ mod tests {
                 ..Default::default()
             },
         );
+    }
+
+    #[tokio::test]
+    async fn a_job_over_the_callers_quota_is_refused_whole_and_its_key_freed() {
+        let h = harness();
+        one_job_in_flight(&h);
         let first = h
             .intake
-            .accept(Door::Jobs, jobs_request(Some("k1")))
+            .accept(Door::Jobs, request(Some("k1")))
             .await
             .unwrap();
         let refused = h
             .intake
-            .accept(Door::Jobs, jobs_request(Some("k2")))
+            .accept(Door::Jobs, request(Some("k2")))
             .await
             .unwrap_err();
         assert!(
@@ -993,15 +1045,16 @@ mod tests {
             crate::application::ports::QuotaStore::release_job(&*h.quotas, &first.acceptance.id)
                 .await
                 .unwrap()
+                .is_some()
         );
         h.intake
-            .accept(Door::Jobs, jobs_request(Some("k2")))
+            .accept(Door::Jobs, request(Some("k2")))
             .await
             .unwrap();
         // A replay takes no slot.
         let replay = h
             .intake
-            .accept(Door::Jobs, jobs_request(Some("k2")))
+            .accept(Door::Jobs, request(Some("k2")))
             .await
             .unwrap();
         assert!(replay.replayed);
@@ -1013,25 +1066,14 @@ mod tests {
         let h = harness();
         h.queue.fail.set(true);
         h.claims.fail_create.set(true);
-        assert!(
-            h.intake
-                .accept(Door::Jobs, jobs_request(None))
-                .await
-                .is_err()
-        );
+        assert!(h.intake.accept(Door::Jobs, request(None)).await.is_err());
         assert_eq!(h.quotas.slots_held(&alice()), 0);
     }
 
     #[tokio::test]
     async fn messages_hold_no_slot() {
         let h = harness();
-        h.quotas.set_own_limits(
-            &alice(),
-            crate::application::quotas::OwnLimits {
-                jobs_in_flight: Some(1),
-                ..Default::default()
-            },
-        );
+        one_job_in_flight(&h);
         for _ in 0..3 {
             h.intake
                 .accept(Door::Messages, request(None))

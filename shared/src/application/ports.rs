@@ -281,12 +281,14 @@ pub trait ClaimStore: Send + Sync {
     async fn rerun_source(&self, id: &JobId) -> Result<Option<RerunSource>, PortError>;
     /// `FAILED → PENDING` for `owner`'s unexpired job, as the rerun numbered `redrive` (once:
     /// `false` if it is not FAILED, not theirs, or that rerun or a later redrive reopened it).
-    /// Its callback, if any, delivers the rerun's outcome as a new round when it ends.
+    /// Its callback, if any, delivers the rerun's outcome as a new round when it ends; the
+    /// claim carries `slot` (the job slot the rerun took) until then.
     async fn rerun(
         &self,
         id: &JobId,
         owner: &Principal,
         redrive: u32,
+        slot: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, PortError>;
 }
@@ -728,20 +730,26 @@ pub trait QuotaStore: Send + Sync {
         second: i64,
         limit: u32,
     ) -> Result<bool, PortError>;
-    /// Takes a job slot for `job`; false, taking nothing, when `limit` are taken. The count
-    /// lapses (starts again from none) at `lapse_at` after the last take, by when every job
-    /// taken before has outlived its claim.
+    /// Takes a slot of `owner`'s jobs in flight, in `generation`, for `job`: the slot its claim
+    /// is to carry, or `None`, taking nothing, when `limit` are taken (this generation's and the
+    /// last one's together).
     async fn take_job_slot(
         &self,
         owner: &Principal,
         job: &JobId,
+        generation: u64,
         limit: u32,
-        lapse_at: i64,
-    ) -> Result<bool, PortError>;
-    /// Gives back a slot taken for a job whose claim was not written by this request.
-    async fn give_back_job_slot(&self, owner: &Principal, job: &JobId) -> Result<(), PortError>;
-    /// Gives back the slot `job`'s claim holds, once: true when it held one.
-    async fn release_job(&self, job: &JobId) -> Result<bool, PortError>;
+    ) -> Result<Option<crate::domain::quota::JobSlot>, PortError>;
+    /// Gives `slot` back (taken for a claim this request did not write).
+    async fn give_back_job_slot(
+        &self,
+        slot: &crate::domain::quota::JobSlot,
+    ) -> Result<(), PortError>;
+    /// Gives back the slot `job`'s claim holds, once: the slot, if it held one.
+    async fn release_job(
+        &self,
+        job: &JobId,
+    ) -> Result<Option<crate::domain::quota::JobSlot>, PortError>;
     /// Counts connection `connection` until the Unix time `until`; false when `limit` live
     /// ones (those whose `until` is after `now`) are counted already.
     async fn open_connection(

@@ -5,12 +5,13 @@
 //! a minute per function instance.
 //!
 //! What is counted where:
-//! - a **job** (`POST /v1/jobs`, a WebSocket submit) takes a slot before its claim is written
-//!   and holds it until courier is done with it (succeeded, failed, cancelled, expired or
-//!   dead-lettered, its message consumed): the claim carries the slot, and the processor gives
-//!   it back when it ends the job ([`QuotaStore::release_job`], once, by a conditional write).
-//!   A rerun or redrive of a failed job takes none. Fire-and-forget messages hold no slot: they
-//!   are bounded by the request rate.
+//! - a **job** (`POST /v1/jobs`, a WebSocket submit, a rerun) takes a slot before its claim is
+//!   written (or reopened) and holds it until it has ended — succeeded, failed, expired or
+//!   dead-lettered (the processor gives it back), cancelled (the cancel does): the claim
+//!   carries the slot, and [`QuotaStore::release_job`] gives it back once, by a conditional
+//!   write. Slots are counted by generation (`domain::quota::SlotCount`, a claim's lifetime
+//!   each), so one whose give-back was lost to a crash stops counting two generations on.
+//!   Fire-and-forget messages hold no slot: the request rate bounds them.
 //! - a **request**: every authenticated HTTP request and every WebSocket frame counts in the
 //!   current second.
 //! - a **connection**: from `$connect` to `$disconnect`, or at most API Gateway's two hours.
@@ -18,7 +19,7 @@
 
 use crate::application::clock::Clock;
 use crate::application::ports::{PortError, QuotaStore};
-pub use crate::domain::quota::{Limits, OwnLimits, Quota, QuotaExceeded};
+pub use crate::domain::quota::{JobSlot, Limits, OwnLimits, Quota, QuotaExceeded};
 use crate::domain::{JobId, Principal};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,8 +36,9 @@ pub struct Quotas {
     store: Arc<dyn QuotaStore>,
     defaults: Limits,
     clock: Arc<dyn Clock>,
-    /// How long a caller's job count lives past its last take (a claim's lifetime and a day).
-    lapse: Duration,
+    /// How long a generation of job slots lasts: a claim's lifetime, the longest a job is in
+    /// flight.
+    generation: Duration,
     kept: Mutex<HashMap<String, (Instant, Limits)>>,
 }
 
@@ -51,7 +53,7 @@ impl Quotas {
             store,
             defaults,
             clock,
-            lapse: claim_lifetime + Duration::from_secs(24 * 60 * 60),
+            generation: claim_lifetime.max(Duration::from_secs(1)),
             kept: Mutex::default(),
         }
     }
@@ -98,28 +100,46 @@ impl Quotas {
         }
     }
 
-    /// Takes a job slot for `job`, or says why not.
-    pub async fn take_job(&self, owner: &Principal, job: &JobId) -> Result<(), TakeRefused> {
+    /// The generation of job slots now.
+    fn generation_now(&self) -> u64 {
+        let now = u64::try_from(self.clock.now().unix_timestamp()).unwrap_or(0);
+        now / self.generation.as_secs()
+    }
+
+    /// Takes a job slot for `job`, for its claim to carry, or says why not.
+    pub async fn take_job(&self, owner: &Principal, job: &JobId) -> Result<JobSlot, TakeRefused> {
         let limit = self.limits(owner).await.jobs_in_flight;
-        let lapse_at = (self.clock.now() + self.lapse).unix_timestamp();
+        let generation = self.generation_now();
         match self
             .store
-            .take_job_slot(owner, job, limit, lapse_at)
+            .take_job_slot(owner, job, generation, limit)
             .await?
         {
-            true => Ok(()),
-            false => Err(TakeRefused::Exceeded(QuotaExceeded {
+            Some(slot) => Ok(slot),
+            None => Err(TakeRefused::Exceeded(QuotaExceeded {
                 quota: Quota::JobsInFlight,
                 limit,
             })),
         }
     }
 
-    /// Gives back the slot taken for `job` when its claim was not written by this request
-    /// (refused, failed, or an earlier try's claim is there).
-    pub async fn give_back_job(&self, owner: &Principal, job: &JobId) {
-        if let Err(error) = self.store.give_back_job_slot(owner, job).await {
-            tracing::warn!(%error, "a job slot could not be given back; the caller's count stays one high until it lapses");
+    /// Gives back a slot whose claim this request did not write (refused, failed, or an
+    /// earlier try's claim is there).
+    pub async fn give_back_job(&self, slot: &JobSlot) {
+        if let Err(error) = self.store.give_back_job_slot(slot).await {
+            tracing::warn!(%error, "a job slot could not be given back; it stops counting two generations on");
+        }
+    }
+
+    /// Gives back the slot an ended job's claim holds, once. A failure is logged, not passed
+    /// on: the job's end stands, and the slot stops counting two generations on.
+    pub async fn release_job(&self, job: &JobId) {
+        match self.store.release_job(job).await {
+            Ok(Some(_)) => tracing::debug!("the caller's job slot given back"),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "an ended job's slot could not be given back; it stops counting two generations on")
+            }
         }
     }
 
@@ -226,6 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_slot_is_held_until_the_job_is_released_once() {
+        use crate::application::ports::QuotaStore;
         let (quotas, store, _) = quotas();
         let (one, two, three) = (JobId::generate(), JobId::generate(), JobId::generate());
         quotas.take_job(&alice(), &one).await.unwrap();
@@ -239,13 +260,35 @@ mod tests {
             })
         ));
         quotas.take_job(&bob(), &three).await.unwrap();
-        assert!(store.release_job(&one).await.unwrap());
+        quotas.release_job(&one).await;
         assert!(
-            !store.release_job(&one).await.unwrap(),
+            store.release_job(&one).await.unwrap().is_none(),
             "a second release gives back nothing"
         );
-        quotas.take_job(&alice(), &three).await.unwrap();
-        quotas.give_back_job(&alice(), &three).await;
+        let slot = quotas.take_job(&alice(), &three).await.unwrap();
+        quotas.give_back_job(&slot).await;
+        quotas.take_job(&alice(), &JobId::generate()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lost_slot_stops_counting_two_claim_lifetimes_on() {
+        let (quotas, store, clock) = quotas();
+        let (lost, busy) = (JobId::generate(), JobId::generate());
+        quotas.take_job(&alice(), &lost).await.unwrap();
+        store.lose(&lost);
+        quotas.take_job(&alice(), &busy).await.unwrap();
+        assert!(quotas.take_job(&alice(), &JobId::generate()).await.is_err());
+        // A claim's lifetime on (the harness's is an hour), the busy job ends and another
+        // starts: the lost slot still counts.
+        clock.advance(Duration::from_secs(3600));
+        quotas.release_job(&busy).await;
+        let next = JobId::generate();
+        quotas.take_job(&alice(), &next).await.unwrap();
+        assert!(quotas.take_job(&alice(), &JobId::generate()).await.is_err());
+        // Another lifetime on, it has dropped out.
+        clock.advance(Duration::from_secs(3600));
+        quotas.release_job(&next).await;
+        quotas.take_job(&alice(), &JobId::generate()).await.unwrap();
         quotas.take_job(&alice(), &JobId::generate()).await.unwrap();
     }
 

@@ -34,7 +34,11 @@ pub fn wire(
     ));
     let work_queue = SqsWorkQueue::new(aws_sdk_sqs::Client::new(config), &settings.work_queue_url);
     let quotas = Arc::new(Quotas::new(
-        Arc::new(DynamoQuotas::new(dynamodb.clone(), &settings.table_name)),
+        Arc::new(DynamoQuotas::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            settings.claim_lifetime,
+        )),
         settings.quota_limits,
         clock.clone(),
         settings.claim_lifetime,

@@ -56,9 +56,12 @@ pub fn wire(
         base_delay: settings.retry_base_delay,
         max_delay: settings.retry_max_delay,
     };
-    let quotas: Arc<dyn crate::application::ports::QuotaStore> = Arc::new(
-        crate::adapters::aws::DynamoQuotas::new(dynamodb.clone(), &settings.table_name),
-    );
+    let quotas: Arc<dyn crate::application::ports::QuotaStore> =
+        Arc::new(crate::adapters::aws::DynamoQuotas::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            settings.claim_lifetime,
+        ));
     let processor = |dead_letter_queue_url: &str| {
         MessageProcessor::new(
             registry.clone(),

@@ -97,7 +97,7 @@ pub mod parameters {
     pub const QUOTA_JOBS_IN_FLIGHT: Parameter = Parameter {
         env: "QUOTA_JOBS_IN_FLIGHT",
         template: "QuotaJobsInFlight",
-        default: 100,
+        default: 50,
     };
     pub const QUOTA_REQUESTS_PER_SECOND: Parameter = Parameter {
         env: "QUOTA_REQUESTS_PER_SECOND",
@@ -107,7 +107,7 @@ pub mod parameters {
     pub const QUOTA_CONNECTIONS: Parameter = Parameter {
         env: "QUOTA_CONNECTIONS",
         template: "QuotaConnections",
-        default: 20,
+        default: 10,
     };
     pub const QUOTA_WEBHOOK_ENDPOINTS: Parameter = Parameter {
         env: "QUOTA_WEBHOOK_ENDPOINTS",

@@ -24,6 +24,7 @@ pub fn wire(
         Arc::new(crate::adapters::aws::DynamoQuotas::new(
             dynamodb.clone(),
             &settings.table_name,
+            settings.claim_lifetime,
         )),
         settings.quota_limits,
         clock.clone(),

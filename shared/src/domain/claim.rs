@@ -144,9 +144,9 @@ pub struct Claim {
     pub reply_to: Option<super::ReplyTo>,
     /// What happened to the job, in the order the claim's writes recorded it.
     pub events: Vec<super::Recorded>,
-    /// It holds one of its owner's job slots (their jobs-in-flight quota), given back once
-    /// the job has ended (then no longer).
-    pub holds_slot: bool,
+    /// The slot of its owner's jobs in flight it holds (`quota::JobSlot`, as written), given
+    /// back once the job has ended (then none).
+    pub slot: Option<String>,
 }
 
 impl Claim {
@@ -177,7 +177,7 @@ impl Claim {
             callback: None,
             reply_to: None,
             events: Vec::new(),
-            holds_slot: false,
+            slot: None,
         }
     }
 

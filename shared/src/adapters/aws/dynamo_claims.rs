@@ -106,7 +106,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         attempts: number(item, "attempts").unwrap_or(0) as u32,
         correlation_id: CorrelationId::parse(text(item, "correlationId")?).ok()?,
         owner: text(item, "owner").and_then(Principal::parse_key),
-        holds_slot: item.contains_key(super::dynamo_quotas::QUOTA_SLOT),
+        slot: text(item, super::QUOTA_SLOT).map(str::to_owned),
         created_at: instant(item, "createdAt")?,
         updated_at: instant(item, "updatedAt")?,
         started_at: instant(item, "startedAt"),
@@ -158,9 +158,9 @@ impl ClaimStore for DynamoClaimStore {
                 .item("connectionId", s(&to.connection_id))
                 .item("requestId", s(&to.request_id));
         }
-        if let (true, Some(owner)) = (claim.holds_slot, &claim.owner) {
+        if let Some(slot) = &claim.slot {
             // The caller's job slot it holds (`DynamoQuotas::release_job` gives it back).
-            request = request.item(super::dynamo_quotas::QUOTA_SLOT, s(owner.tag()));
+            request = request.item(super::QUOTA_SLOT, s(slot));
         }
         if claim.owner.is_some() {
             // Listed among its owner's jobs (the `ByOwner` index).
@@ -372,9 +372,15 @@ impl ClaimStore for DynamoClaimStore {
         id: &JobId,
         owner: &Principal,
         redrive: u32,
+        slot: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, PortError> {
         let (rerunnable, from) = one_of("#status", "from", &job_sources(JobEvent::Rerun));
+        // The job slot the rerun took, carried until the job ends again.
+        let (set_slot, slot_value) = match slot {
+            Some(slot) => (", #slot = :slot", Some(s(slot))),
+            None => ("", None),
+        };
         let result = self
             .client
             .update_item()
@@ -385,7 +391,7 @@ impl ClaimStore for DynamoClaimStore {
             // new attempt hands out its own). Its callback restarts when the rerun ends.
             .update_expression(format!(
                 "SET #status = :to, redrives = :redrive, redriveBase = attempts, \
-                 updatedAt = :now, {} REMOVE #error, completedAt, rerun, leaseUntil, task",
+                 updatedAt = :now{set_slot}, {} REMOVE #error, completedAt, rerun, leaseUntil, task",
                 super::timeline::APPEND
             ))
             .condition_expression(format!(
@@ -403,6 +409,12 @@ impl ClaimStore for DynamoClaimStore {
             .expression_attribute_values(":owner", s(owner.key()))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":redrive", n(redrive));
+        let result = match slot_value {
+            Some(value) => result
+                .expression_attribute_names("#slot", super::QUOTA_SLOT)
+                .expression_attribute_values(":slot", value),
+            None => result,
+        };
         let result = super::timeline::note(result, now, &[Happening::Redriven])
             .send()
             .await;

@@ -3,33 +3,33 @@
 //!   (`courier quotas set`); read only by the functions.
 //! - `RATE#<caller tag>#<unix second>`: the requests of one second, `ADD`ed under the limit;
 //!   expired by TTL a minute on.
-//! - `QUOTA#<caller tag>#jobs`: `inFlight`, taken (`ADD` under the limit) before a job's claim is
-//!   written, which then carries the slot (`quotaSlot`: the caller's tag); the processor gives
-//!   it back by removing the claim's `quotaSlot` (conditionally: once) and then decrementing.
-//!   The count expires (TTL) a claim's lifetime and a day after its last take, so a caller idle
-//!   that long starts again from none whatever a crash between two writes left.
+//! - `QUOTA#<caller tag>#jobs`: the jobs in flight by generation (`domain::quota::SlotCount`:
+//!   `gen`, `cur`, `prev`, and their sum `total`, which a condition can compare), a slot taken
+//!   by one conditional write before a job's claim is written, which then carries it
+//!   (`quotaSlot`: `<tag>/<generation>/<token>`); given back by removing the claim's `quotaSlot`
+//!   (conditionally: once) and decrementing the generation it was taken in. A slot whose
+//!   give-back was lost drops out two generations on; the item expires (TTL) after that too.
 //! - `QUOTA#<caller tag>#connections`: `open`, a map of connection id → the Unix time it stops
 //!   counting; a `$connect` also drops the entries past their time.
 
-use super::{condition_held, n, port_error, s};
+use super::{QUOTA_SLOT, condition_held, n, port_error, s};
 use crate::application::ports::{PortError, QuotaStore};
-use crate::domain::quota::OwnLimits;
+use crate::domain::quota::{GiveBack, JobSlot, OwnLimits, SlotCount, Take, give_back, take};
 use crate::domain::{JobId, Principal};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
 
-/// The claim's attribute that says it holds a job slot, naming its caller's tag.
-pub(crate) const QUOTA_SLOT: &str = "quotaSlot";
-
 /// How many times a connection's count is tried when other connects race it.
-const CONNECT_TRIES: usize = 3;
+const CONNECT_TRIES: usize = 5;
 
 #[derive(Clone)]
 pub struct DynamoQuotas {
     client: Client,
     table: String,
+    /// How long a generation of job slots lasts (a claim's lifetime).
+    generation_seconds: u64,
 }
 
 fn jobs_key(tag: &str) -> AttributeValue {
@@ -41,30 +41,115 @@ fn connections_key(owner: &Principal) -> AttributeValue {
 }
 
 impl DynamoQuotas {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, generation: std::time::Duration) -> Self {
         Self {
             client,
             table: table.into(),
+            generation_seconds: generation.as_secs().max(1),
         }
     }
 
-    /// One slot fewer for the caller `tag` (never below none: a count that lapsed meanwhile
-    /// stays gone).
-    async fn decrement(&self, tag: &str) -> Result<(), PortError> {
+    /// The caller's count as it stands (strongly consistent), `None` when there is none.
+    async fn slot_count(&self, tag: &str) -> Result<Option<SlotCount>, PortError> {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", jobs_key(tag))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:GetItem(job slots)", e))?;
+        Ok(read.item().and_then(slot_count))
+    }
+
+    /// One more in generation `generation`, if that is the count's and it is under `limit`:
+    /// concurrent takes of one caller do not get in each other's way.
+    async fn add_slot(
+        &self,
+        tag: &str,
+        generation: u64,
+        limit: u32,
+        lapse_at: i64,
+    ) -> Result<bool, PortError> {
         let written = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", jobs_key(tag))
-            .update_expression("ADD inFlight :minus")
-            .condition_expression("inFlight > :zero")
-            .expression_attribute_values(":minus", n(-1))
-            .expression_attribute_values(":zero", n(0))
+            .update_expression("ADD cur :one, #total :one SET #ttl = :ttl")
+            .condition_expression("gen = :gen AND #total < :limit")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":gen", n(generation))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(lapse_at))
             .send()
             .await;
-        condition_held("dynamodb:UpdateItem(give back a job slot)", written).map(|_| ())
+        condition_held("dynamodb:UpdateItem(take a job slot)", written)
+    }
+
+    /// One conditional write that starts a generation as `how` says, against `seen` (the
+    /// count it decided on): false when the count changed meanwhile.
+    async fn write_take(
+        &self,
+        tag: &str,
+        seen: Option<SlotCount>,
+        generation: u64,
+        how: Take,
+        lapse_at: i64,
+    ) -> Result<bool, PortError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", jobs_key(tag))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", n(lapse_at));
+        let request = match (how, seen) {
+            (Take::Roll, Some(seen)) => request
+                .update_expression(
+                    "SET gen = :gen, prev = cur, cur = :one, #total = cur + :one, #ttl = :ttl",
+                )
+                .condition_expression("gen = :last AND cur = :cur")
+                .expression_attribute_names("#total", "total")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":gen", n(generation))
+                .expression_attribute_values(":last", n(seen.generation))
+                .expression_attribute_values(":cur", n(seen.current)),
+            (Take::Restart, seen) => {
+                let request = request
+                    .update_expression(
+                        "SET gen = :gen, cur = :one, prev = :zero, #total = :one, #ttl = :ttl",
+                    )
+                    .expression_attribute_names("#total", "total")
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":gen", n(generation));
+                match seen {
+                    None => request.condition_expression("attribute_not_exists(gen)"),
+                    Some(seen) => request
+                        .condition_expression("gen = :seen")
+                        .expression_attribute_values(":seen", n(seen.generation)),
+                }
+            }
+            _ => return Ok(false),
+        };
+        condition_held("dynamodb:UpdateItem(take a job slot)", request.send().await)
     }
 }
+
+fn slot_count(item: &HashMap<String, AttributeValue>) -> Option<SlotCount> {
+    Some(SlotCount {
+        generation: number(item, "gen")?.into(),
+        current: number(item, "cur").unwrap_or(0),
+        previous: number(item, "prev").unwrap_or(0),
+    })
+}
+
+/// How many times a slot is tried when other takes and give-backs of the same caller race it.
+const SLOT_TRIES: usize = 5;
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u32> {
     item.get(name)?.as_n().ok()?.parse().ok()
@@ -119,30 +204,83 @@ impl QuotaStore for DynamoQuotas {
         &self,
         owner: &Principal,
         _job: &JobId,
+        generation: u64,
         limit: u32,
-        lapse_at: i64,
-    ) -> Result<bool, PortError> {
-        let written = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", jobs_key(&owner.tag()))
-            .update_expression("ADD inFlight :one SET #ttl = :lapse")
-            .condition_expression("attribute_not_exists(inFlight) OR inFlight < :limit")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":lapse", n(lapse_at))
-            .send()
-            .await;
-        condition_held("dynamodb:UpdateItem(take a job slot)", written)
+    ) -> Result<Option<JobSlot>, PortError> {
+        let tag = owner.tag();
+        // Two generations on, the count has dropped out whole: the item may go then.
+        let lapse_at =
+            i64::try_from((generation + 3) * self.generation_seconds).unwrap_or(i64::MAX);
+        let slot = |generation| JobSlot {
+            tag: tag.clone(),
+            generation,
+            token: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
+        };
+        // The usual case, without a read: one more in this generation's count.
+        if self.add_slot(&tag, generation, limit, lapse_at).await? {
+            return Ok(Some(slot(generation)));
+        }
+        for _ in 0..SLOT_TRIES {
+            let seen = self.slot_count(&tag).await?;
+            let taken = match take(seen, generation, limit) {
+                Take::Full => return Ok(None),
+                // Another instance's clock a little ahead started the next generation.
+                Take::Add => {
+                    let theirs = seen.map_or(generation, |c| c.generation);
+                    self.add_slot(&tag, theirs, limit, lapse_at)
+                        .await?
+                        .then_some(theirs)
+                }
+                how => self
+                    .write_take(&tag, seen, generation, how, lapse_at)
+                    .await?
+                    .then_some(generation),
+            };
+            if let Some(generation) = taken {
+                return Ok(Some(slot(generation)));
+            }
+        }
+        Err(PortError::new(
+            "dynamodb:UpdateItem(take a job slot)",
+            "the caller's count kept changing",
+        ))
     }
 
-    async fn give_back_job_slot(&self, owner: &Principal, _job: &JobId) -> Result<(), PortError> {
-        self.decrement(&owner.tag()).await
+    async fn give_back_job_slot(&self, slot: &JobSlot) -> Result<(), PortError> {
+        // The usual case, without a read: its own generation is still the count's.
+        let mut place = GiveBack::Current;
+        for _ in 0..SLOT_TRIES {
+            let (attribute, generation) = match place {
+                GiveBack::Current => ("cur", slot.generation),
+                GiveBack::Previous => ("prev", slot.generation + 1),
+                GiveBack::Nowhere => return Ok(()),
+            };
+            let written = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", jobs_key(&slot.tag))
+                .update_expression("ADD #place :minus, #total :minus")
+                .condition_expression("gen = :gen AND #place > :zero")
+                .expression_attribute_names("#place", attribute)
+                .expression_attribute_names("#total", "total")
+                .expression_attribute_values(":minus", n(-1))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":gen", n(generation))
+                .send()
+                .await;
+            if condition_held("dynamodb:UpdateItem(give back a job slot)", written)? {
+                return Ok(());
+            }
+            place = give_back(self.slot_count(&slot.tag).await?, slot.generation);
+        }
+        Err(PortError::new(
+            "dynamodb:UpdateItem(give back a job slot)",
+            "the caller's count kept changing",
+        ))
     }
 
-    async fn release_job(&self, job: &JobId) -> Result<bool, PortError> {
+    async fn release_job(&self, job: &JobId) -> Result<Option<JobSlot>, PortError> {
         let removed = self
             .client
             .update_item()
@@ -159,22 +297,22 @@ impl QuotaStore for DynamoQuotas {
             .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;
-        let tag = match removed {
+        let slot = match removed {
             Ok(output) => output
                 .attributes()
                 .and_then(|old| old.get(QUOTA_SLOT))
-                .and_then(|tag| tag.as_s().ok())
-                .cloned(),
+                .and_then(|slot| slot.as_s().ok())
+                .and_then(|slot| JobSlot::parse(slot)),
             Err(error) => {
                 condition_held::<(), _, _>("dynamodb:UpdateItem(release a job slot)", Err(error))?;
-                return Ok(false);
+                return Ok(None);
             }
         };
-        // A crash right here leaves the slot taken until the caller's count lapses.
-        match tag {
-            Some(tag) => self.decrement(&tag).await.map(|_| true),
-            None => Ok(false),
+        // A crash right here leaves the slot counted until it drops out, two generations on.
+        if let Some(slot) = &slot {
+            self.give_back_job_slot(slot).await?;
         }
+        Ok(slot)
     }
 
     async fn open_connection(
@@ -228,14 +366,16 @@ impl QuotaStore for DynamoQuotas {
                         AttributeValue::M(HashMap::from([(connection.to_owned(), n(until))])),
                     )
             } else {
-                // The map as read, give or take those past their time: the count holds unless
-                // another connect or disconnect came in between (then read again).
+                // One more, and those past their time gone: refused only if the map (as it is
+                // when written, those past their time still in it) would go past the limit
+                // meanwhile. Connects of one caller racing each other all get in while there is
+                // room; past their time, a few may count one too many for a moment.
                 let mut update = "SET #open.#new = :until".to_owned();
                 let mut request = request
                     .expression_attribute_names("#new", connection)
                     .expression_attribute_values(":until", n(until))
-                    .condition_expression("size(#open) = :seen")
-                    .expression_attribute_values(":seen", n(open.len()));
+                    .condition_expression("size(#open) < :allowed")
+                    .expression_attribute_values(":allowed", n(limit as usize + expired.len()));
                 if !expired.is_empty() {
                     let names: Vec<String> =
                         (0..expired.len()).map(|i| format!("#gone{i}")).collect();

@@ -36,6 +36,10 @@ pub use ssm_target_secrets::SsmTargetSecrets;
 use crate::application::ports::PortError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+/// A claim's attribute that says it holds one of its caller's job slots, naming the caller's
+/// tag: written with the claim, removed (once) by `DynamoQuotas::release_job`.
+pub(crate) const QUOTA_SLOT: &str = "quotaSlot";
+
 /// Wraps any SDK error with the full chain of causes, which `Display` alone hides.
 pub(crate) fn port_error<E>(operation: &'static str, error: E) -> PortError
 where

@@ -259,6 +259,7 @@ fn bulk_actions(state: &AppState) -> BulkActions {
     BulkActions {
         claims: state.claims.clone(),
         queue: state.intake.queue.clone(),
+        quotas: state.quotas.clone(),
     }
 }
 
@@ -309,7 +310,10 @@ async fn bulk(
         .await
     {
         Ok(outcome) => bulk_response(outcome, done, would),
-        Err(error) => {
+        Err(crate::application::bulk::BulkRefused::Quota(exceeded)) => {
+            Problem::quota_exceeded(&exceeded).into_response()
+        }
+        Err(crate::application::bulk::BulkRefused::Dependency(error)) => {
             tracing::error!(%error, "bulk action stopped by a dependency");
             Problem::unavailable(
                 "a dependency failed part-way; the jobs already done stay done, retry to go on",

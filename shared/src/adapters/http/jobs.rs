@@ -92,6 +92,8 @@ pub async fn cancel_job(
     match state.claims.cancel(&id, &caller, state.clock.now()).await {
         Ok(CancelOutcome::Cancelled(claim)) => {
             tracing::info!(job_id = %id, "job cancelled");
+            // Ended: its slot is its caller's again (once; the processor finds none left).
+            state.quotas.release_job(&id).await;
             job_response(&claim)
         }
         Ok(CancelOutcome::TooLate(claim)) => {

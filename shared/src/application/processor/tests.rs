@@ -1015,7 +1015,13 @@ async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_i
         crate::domain::JobId::generate(),
     );
     for id in [&done, &failing] {
-        assert!(quotas.take_job_slot(&owner, id, 10, 0).await.unwrap());
+        assert!(
+            quotas
+                .take_job_slot(&owner, id, 0, 10)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     let job = |id: &crate::domain::JobId, job_type: &str, payload: Value| WorkMessage {
         message_id: id.to_string(),

@@ -694,7 +694,9 @@ impl ClaimStore for InMemoryClaims {
                 claim.status = to;
                 claim.error = None;
                 claim.completed_at = None;
-                claim.slot = slot.map(str::to_owned);
+                if claim.slot.is_none() {
+                    claim.slot = slot.map(str::to_owned);
+                }
                 // What DynamoDB keeps on the claim: the redrive number, not the message.
                 if let Some(kept) = reruns.get_mut(id.as_str()) {
                     *kept = (None, redrive);
@@ -1303,7 +1305,7 @@ impl crate::application::ports::QuotaStore for InMemoryQuotas {
         let slot = JobSlot {
             tag,
             generation,
-            token: job.to_string(),
+            token: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
         };
         self.slots.lock().unwrap().insert(job.clone(), slot.clone());
         Ok(Some(slot))

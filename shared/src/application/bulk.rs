@@ -239,9 +239,9 @@ impl BulkActions {
             Err(error) => Err(error),
         };
         if !matches!(reopened, Ok(true)) {
-            // Not reopened here (its message did it first, or a write failed): the claim does
-            // not carry this slot.
-            self.quotas.give_back_job(&slot).await;
+            // Not reopened here as far as this call knows (its message did it first, or a
+            // write failed, perhaps after it was applied): the claim says whose slot it is.
+            crate::application::quotas::settle(&self.quotas, &*self.claims, id, &slot).await;
         }
         let reopened = reopened?;
         tracing::info!(job_id = %id, redrive = message.redrive, reopened, "job rerun");

@@ -367,7 +367,10 @@ impl Intake {
         } else {
             // A slot of the caller's jobs in flight, held by the claim once it is written; none
             // for a retry whose earlier try's claim is there already (it holds its own).
-            let earlier_claim = earlier_try && matches!(self.claims.get(&id).await, Ok(Some(_)));
+            let earlier_claim = match earlier_try {
+                true => self.claims.get(&id).await?.is_some(),
+                false => false,
+            };
             let slot = match earlier_claim {
                 true => None,
                 false => Some(self.quotas.take_job(&request.owner, &id).await.map_err(
@@ -401,7 +404,8 @@ impl Intake {
                 .record_and_queue(&claim, &work, delay_seconds, earlier_try)
                 .await;
             if let (Some(slot), None | Some(Created::AlreadyThere)) = (&slot, &created) {
-                self.settle_slot(&claim.id, slot).await;
+                crate::application::quotas::settle(&self.quotas, &*self.claims, &claim.id, slot)
+                    .await;
             }
             match created {
                 None => {
@@ -431,21 +435,6 @@ impl Intake {
             expires_at,
         };
         Ok((acceptance, finished))
-    }
-
-    /// A slot taken for a claim that may not be this request's (not accepted, or a claim there
-    /// already): kept if the claim there carries it (this request's write was applied after
-    /// all, or a withdrawal left it), given back otherwise. Unreadable, it is kept: a slot
-    /// counted too long drops out two generations on, one given back twice would let the
-    /// caller past their limit.
-    async fn settle_slot(&self, id: &JobId, slot: &crate::application::quotas::JobSlot) {
-        match self.claims.get(id).await {
-            Ok(Some(claim)) if claim.slot.as_deref() == Some(slot.to_string().as_str()) => {}
-            Ok(_) => self.quotas.give_back_job(slot).await,
-            Err(error) => {
-                tracing::warn!(%error, "whether the claim holds this request's job slot is unknown; kept")
-            }
-        }
     }
 
     /// Points the job's frames at this WebSocket submit's connection and request; the claim
@@ -724,6 +713,22 @@ mod tests {
             .unwrap();
         assert_eq!(retry.acceptance.id, first.acceptance.id);
         assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_that_cannot_tell_whether_its_job_was_accepted_is_unavailable_not_refused() {
+        let h = harness();
+        one_job_in_flight(&h);
+        h.keys.fail_complete.set(true);
+        h.intake
+            .accept(Door::Jobs, request(Some("k-1")))
+            .await
+            .unwrap();
+        h.keys.fail_complete.set(false);
+        h.keys.lapse();
+        h.claims.fail.set(true);
+        let retry = h.intake.accept(Door::Jobs, request(Some("k-1"))).await;
+        assert!(matches!(retry, Err(Refusal::Unavailable(_))), "{retry:?}");
     }
 
     #[tokio::test]

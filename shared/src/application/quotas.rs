@@ -188,6 +188,29 @@ impl Quotas {
     }
 }
 
+/// A slot taken for a claim that may not carry it (a request not accepted, a claim there
+/// already, a rerun that did not reopen its job here): kept if the claim carries it or gave it
+/// back already (its job ended meanwhile), given back otherwise. Unreadable, it is kept: a slot
+/// counted too long drops out two generations on, one given back twice would let the caller
+/// past their limit.
+pub async fn settle(
+    quotas: &Quotas,
+    claims: &dyn crate::application::ports::ClaimStore,
+    id: &JobId,
+    slot: &JobSlot,
+) {
+    let ours = slot.to_string();
+    match claims.get(id).await {
+        Ok(Some(claim))
+            if claim.slot.as_deref() == Some(ours.as_str())
+                || claim.slot_given_back.as_deref() == Some(ours.as_str()) => {}
+        Ok(_) => quotas.give_back_job(slot).await,
+        Err(error) => {
+            tracing::warn!(%error, "whether the claim holds this job slot is unknown; kept")
+        }
+    }
+}
+
 /// Why a slot was not taken.
 #[derive(Debug, Error)]
 pub enum TakeRefused {
@@ -290,6 +313,38 @@ mod tests {
         quotas.release_job(&next).await;
         quotas.take_job(&alice(), &JobId::generate()).await.unwrap();
         quotas.take_job(&alice(), &JobId::generate()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_slot_its_claim_carries_or_gave_back_is_kept_and_any_other_given_back() {
+        use crate::application::ports::ClaimStore;
+        let (quotas, store, clock) = quotas();
+        let claims = crate::adapters::memory::InMemoryClaims::default();
+        let id = JobId::generate();
+        let slot = quotas.take_job(&alice(), &id).await.unwrap();
+        // The claim was this request's after all, and its job ended and gave the slot back
+        // before the request looked.
+        let mut claim = crate::domain::Claim::pending(
+            id.clone(),
+            "echo".into(),
+            crate::domain::CorrelationId::generate(),
+            alice(),
+            crate::application::clock::Clock::now(&*clock),
+            Duration::from_secs(3600),
+        );
+        claim.slot_given_back = Some(slot.to_string());
+        claims.create(&claim).await.unwrap();
+        settle(&quotas, &claims, &id, &slot).await;
+        assert_eq!(
+            store.slots_held(&alice()),
+            1,
+            "not given back a second time"
+        );
+        // No claim carries this one: given back.
+        let other = JobId::generate();
+        let unclaimed = quotas.take_job(&alice(), &other).await.unwrap();
+        settle(&quotas, &claims, &other, &unclaimed).await;
+        assert_eq!(store.slots_held(&alice()), 1);
     }
 
     #[tokio::test]

@@ -147,6 +147,8 @@ pub struct Claim {
     /// The slot of its owner's jobs in flight it holds (`quota::JobSlot`, as written), given
     /// back once the job has ended (then none).
     pub slot: Option<String>,
+    /// The slot it held once that was given back (its job ended).
+    pub slot_given_back: Option<String>,
 }
 
 impl Claim {
@@ -178,6 +180,7 @@ impl Claim {
             reply_to: None,
             events: Vec::new(),
             slot: None,
+            slot_given_back: None,
         }
     }
 

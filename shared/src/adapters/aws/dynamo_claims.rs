@@ -107,6 +107,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         correlation_id: CorrelationId::parse(text(item, "correlationId")?).ok()?,
         owner: text(item, "owner").and_then(Principal::parse_key),
         slot: text(item, super::QUOTA_SLOT).map(str::to_owned),
+        slot_given_back: text(item, super::QUOTA_SLOT_GIVEN).map(str::to_owned),
         created_at: instant(item, "createdAt")?,
         updated_at: instant(item, "updatedAt")?,
         started_at: instant(item, "startedAt"),
@@ -378,7 +379,9 @@ impl ClaimStore for DynamoClaimStore {
         let (rerunnable, from) = one_of("#status", "from", &job_sources(JobEvent::Rerun));
         // The job slot the rerun took, carried until the job ends again.
         let (set_slot, slot_value) = match slot {
-            Some(slot) => (", #slot = :slot", Some(s(slot))),
+            // An earlier run's slot not given back yet stays (it is given back when this run
+            // ends); the one the rerun took is then given back by the rerun.
+            Some(slot) => (", #slot = if_not_exists(#slot, :slot)", Some(s(slot))),
             None => ("", None),
         };
         let result = self

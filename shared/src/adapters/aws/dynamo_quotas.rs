@@ -12,10 +12,10 @@
 //! - `QUOTA#<caller tag>#connections`: `open`, a map of connection id → the Unix time it stops
 //!   counting; a `$connect` also drops the entries past their time.
 
-use super::{QUOTA_SLOT, condition_held, n, port_error, s};
+use super::{QUOTA_SLOT, QUOTA_SLOT_GIVEN, condition_held, n, port_error, s};
 use crate::application::ports::{PortError, QuotaStore};
 use crate::domain::quota::{GiveBack, JobSlot, OwnLimits, SlotCount, Take, give_back, take};
-use crate::domain::{JobId, Principal};
+use crate::domain::{JobId, JobStatus, Principal};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -98,6 +98,7 @@ impl DynamoQuotas {
         seen: Option<SlotCount>,
         generation: u64,
         how: Take,
+        limit: u32,
         lapse_at: i64,
     ) -> Result<bool, PortError> {
         let request = self
@@ -112,12 +113,14 @@ impl DynamoQuotas {
                 .update_expression(
                     "SET gen = :gen, prev = cur, cur = :one, #total = cur + :one, #ttl = :ttl",
                 )
-                .condition_expression("gen = :last AND cur = :cur")
+                // The old generation's count as it is when written (give-backs to it may come
+                // in between): room for one more if it is under the limit.
+                .condition_expression("gen = :last AND cur < :limit")
                 .expression_attribute_names("#total", "total")
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":gen", n(generation))
                 .expression_attribute_values(":last", n(seen.generation))
-                .expression_attribute_values(":cur", n(seen.current)),
+                .expression_attribute_values(":limit", n(limit)),
             (Take::Restart, seen) => {
                 let request = request
                     .update_expression(
@@ -232,7 +235,7 @@ impl QuotaStore for DynamoQuotas {
                         .then_some(theirs)
                 }
                 how => self
-                    .write_take(&tag, seen, generation, how, lapse_at)
+                    .write_take(&tag, seen, generation, how, limit, lapse_at)
                     .await?
                     .then_some(generation),
             };
@@ -281,6 +284,15 @@ impl QuotaStore for DynamoQuotas {
     }
 
     async fn release_job(&self, job: &JobId) -> Result<Option<JobSlot>, PortError> {
+        let terminal: Vec<&'static str> = [
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+        let (ended, ended_values) = super::one_of("#status", "ended", &terminal);
         let removed = self
             .client
             .update_item()
@@ -291,9 +303,15 @@ impl QuotaStore for DynamoQuotas {
                     &crate::domain::WorkId::Job(job.to_string()),
                 )),
             )
-            .update_expression("REMOVE #slot")
-            .condition_expression("attribute_exists(#slot)")
+            // Kept as given back (`quotaSlotGiven`), so a request that took it can tell its
+            // slot was its claim's; only once the job has ended (a late release of an earlier
+            // run never takes a rerun's slot).
+            .update_expression("SET #given = #slot REMOVE #slot")
+            .condition_expression(format!("attribute_exists(#slot) AND {ended}"))
+            .set_expression_attribute_values(Some(ended_values.into_iter().collect()))
             .expression_attribute_names("#slot", QUOTA_SLOT)
+            .expression_attribute_names("#given", QUOTA_SLOT_GIVEN)
+            .expression_attribute_names("#status", "status")
             .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;
@@ -369,7 +387,7 @@ impl QuotaStore for DynamoQuotas {
                 // One more, and those past their time gone: refused only if the map (as it is
                 // when written, those past their time still in it) would go past the limit
                 // meanwhile. Connects of one caller racing each other all get in while there is
-                // room; past their time, a few may count one too many for a moment.
+                // room.
                 let mut update = "SET #open.#new = :until".to_owned();
                 let mut request = request
                     .expression_attribute_names("#new", connection)
@@ -390,6 +408,15 @@ impl QuotaStore for DynamoQuotas {
                     for (name, id) in names.iter().zip(&expired) {
                         request = request.expression_attribute_names(name, id.as_str());
                     }
+                    // Those past their time still there: `:allowed` counts them.
+                    let still_there: Vec<String> = names
+                        .iter()
+                        .map(|n| format!(" AND attribute_exists(#open.{n})"))
+                        .collect();
+                    request = request.condition_expression(format!(
+                        "size(#open) < :allowed{}",
+                        still_there.concat()
+                    ));
                 }
                 request.update_expression(update)
             };

@@ -40,6 +40,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 /// tag: written with the claim, removed (once) by `DynamoQuotas::release_job`.
 pub(crate) const QUOTA_SLOT: &str = "quotaSlot";
 
+/// The slot a claim held once it was given back: a request that took it can tell it was its
+/// claim's after all.
+pub(crate) const QUOTA_SLOT_GIVEN: &str = "quotaSlotGiven";
+
 /// Wraps any SDK error with the full chain of causes, which `Display` alone hides.
 pub(crate) fn port_error<E>(operation: &'static str, error: E) -> PortError
 where

@@ -300,4 +300,73 @@ mod tests {
         );
         assert_eq!(s.url_for("arn:aws:sqs:eu-west-1:1:other"), None);
     }
+
+    /// A queue that answers every `SendMessage` and hands back the request bodies it took.
+    fn capturing_queue() -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (bodies, taken) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let _ = bodies.send(String::from_utf8(body).unwrap());
+                let answer = r#"{"MessageId":"m-1"}"#;
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        (url, taken)
+    }
+
+    #[tokio::test]
+    async fn a_standard_queues_message_goes_in_its_callers_group_a_fair_queues_tenant() {
+        let (endpoint, taken) = capturing_queue();
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .endpoint_url(&endpoint)
+            .http_client(crate::adapters::https::sdk_http_client())
+            .build();
+        let queue = SqsWorkQueue::new(
+            Client::from_conf(config),
+            format!("{endpoint}/000000000000/courier-work"),
+        );
+        let owner = crate::domain::Principal::new("https://issuer", "alice");
+        let mut work: WorkMessage = serde_json::from_value(serde_json::json!({
+            "messageId": "m", "correlationId": "c", "pattern": "claim-check", "type": "echo",
+            "payload": 1, "acceptedAt": "2026-12-03T10:00:00.000Z"
+        }))
+        .unwrap();
+        work.owner = Some(owner.clone());
+        queue.enqueue(&work, 0).await.unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&taken.recv().unwrap()).unwrap();
+        assert_eq!(sent["MessageGroupId"], owner.tag(), "{sent}");
+        // Without a caller (a message from before callers were verified), no group.
+        work.owner = None;
+        queue.enqueue(&work, 0).await.unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&taken.recv().unwrap()).unwrap();
+        assert!(sent.get("MessageGroupId").is_none(), "{sent}");
+    }
 }

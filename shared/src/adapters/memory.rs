@@ -1287,7 +1287,7 @@ impl crate::application::ports::QuotaStore for InMemoryQuotas {
         generation: u64,
         limit: u32,
     ) -> Result<Option<crate::domain::quota::JobSlot>, PortError> {
-        use crate::domain::quota::{JobSlot, Take, after_take, take};
+        use crate::domain::quota::{JobSlot, Take, after_take, take, taken_in};
         self.check("take job slot")?;
         let tag = owner.tag();
         let mut counts = self.counts.lock().unwrap();
@@ -1296,17 +1296,10 @@ impl crate::application::ports::QuotaStore for InMemoryQuotas {
         if how == Take::Full {
             return Ok(None);
         }
-        let generation = match how {
-            Take::Add => seen.map_or(generation, |c| c.generation),
-            _ => generation,
-        };
+        let generation = taken_in(seen, generation, how);
         let count = after_take(seen, generation, how).expect("taken");
         counts.insert(tag.clone(), count);
-        let slot = JobSlot {
-            tag,
-            generation,
-            token: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
-        };
+        let slot = JobSlot::taken(tag, generation);
         self.slots.lock().unwrap().insert(job.clone(), slot.clone());
         Ok(Some(slot))
     }

@@ -131,16 +131,9 @@ impl Quotas {
         }
     }
 
-    /// Gives back the slot an ended job's claim holds, once. A failure is logged, not passed
-    /// on: the job's end stands, and the slot stops counting two generations on.
+    /// Gives back the slot an ended job's claim holds, once (see [`release`]).
     pub async fn release_job(&self, job: &JobId) {
-        match self.store.release_job(job).await {
-            Ok(Some(_)) => tracing::debug!("the caller's job slot given back"),
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(%error, "an ended job's slot could not be given back; it stops counting two generations on")
-            }
-        }
+        release(&*self.store, job).await
     }
 
     /// Counts a new connection of `owner`'s, or refuses it.
@@ -184,6 +177,18 @@ impl Quotas {
                 quota: Quota::WebhookEndpoints,
                 limit,
             }),
+        }
+    }
+}
+
+/// Gives back the slot an ended job's claim holds, once. A failure is logged, not passed on:
+/// the job's end stands, and the slot stops counting two generations on.
+pub async fn release(store: &dyn QuotaStore, job: &JobId) {
+    match store.release_job(job).await {
+        Ok(Some(_)) => tracing::debug!("the caller's job slot given back"),
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%error, "an ended job's slot could not be given back; it stops counting two generations on")
         }
     }
 }

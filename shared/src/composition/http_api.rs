@@ -3,13 +3,12 @@
 use super::settings::HttpApiSettings;
 use super::{JobCatalog, load_aws_config, start};
 use crate::adapters::aws::{
-    DynamoClaimStore, DynamoIdempotencyStore, DynamoMessageLedger, DynamoQuotas,
-    DynamoWebhookEndpoints, KmsSecretSealer, SqsWorkQueue,
+    DynamoClaimStore, DynamoIdempotencyStore, DynamoMessageLedger, DynamoWebhookEndpoints,
+    KmsSecretSealer, SqsWorkQueue,
 };
 use crate::adapters::http::{AppState, GatewayRequestId};
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
-use crate::application::quotas::Quotas;
 use crate::application::task_reports::TaskReports;
 use crate::application::webhook_endpoints::WebhookEndpoints;
 use crate::domain::Principal;
@@ -33,16 +32,13 @@ pub fn wire(
         &settings.table_name,
     ));
     let work_queue = SqsWorkQueue::new(aws_sdk_sqs::Client::new(config), &settings.work_queue_url);
-    let quotas = Arc::new(Quotas::new(
-        Arc::new(DynamoQuotas::new(
-            dynamodb.clone(),
-            &settings.table_name,
-            settings.claim_lifetime,
-        )),
+    let quotas = super::quotas(
+        dynamodb.clone(),
+        &settings.table_name,
         settings.quota_limits,
         clock.clone(),
         settings.claim_lifetime,
-    ));
+    );
     let tasks = TaskReports::new(
         Arc::new(DynamoMessageLedger::new(
             dynamodb.clone(),

@@ -92,6 +92,26 @@ fn start(function: &str) {
     crate::metrics::cold_start(function);
 }
 
+/// The quotas both doors count callers' work against, on the function's own DynamoDB client.
+fn quotas(
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: &str,
+    limits: crate::application::quotas::Limits,
+    clock: std::sync::Arc<dyn crate::application::clock::Clock>,
+    claim_lifetime: std::time::Duration,
+) -> std::sync::Arc<crate::application::quotas::Quotas> {
+    std::sync::Arc::new(crate::application::quotas::Quotas::new(
+        std::sync::Arc::new(crate::adapters::aws::DynamoQuotas::new(
+            dynamodb,
+            table,
+            claim_lifetime,
+        )),
+        limits,
+        clock,
+        claim_lifetime,
+    ))
+}
+
 /// The frame sender both the WebSocket and processor functions use, on the function's own
 /// DynamoDB client (one client per service per function keeps cold starts short).
 fn frame_sender(

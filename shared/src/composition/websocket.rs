@@ -20,16 +20,13 @@ pub fn wire(
 ) -> WebSocketApp {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    let quotas = Arc::new(crate::application::quotas::Quotas::new(
-        Arc::new(crate::adapters::aws::DynamoQuotas::new(
-            dynamodb.clone(),
-            &settings.table_name,
-            settings.claim_lifetime,
-        )),
+    let quotas = super::quotas(
+        dynamodb.clone(),
+        &settings.table_name,
         settings.quota_limits,
         clock.clone(),
         settings.claim_lifetime,
-    ));
+    );
     WebSocketApp {
         connections: Arc::new(DynamoConnectionStore::new(
             dynamodb.clone(),

@@ -96,6 +96,15 @@ pub struct JobSlot {
 }
 
 impl JobSlot {
+    /// A slot of the caller `tag`'s, taken in `generation`, with a fresh token.
+    pub fn taken(tag: String, generation: u64) -> Self {
+        Self {
+            tag,
+            generation,
+            token: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
+        }
+    }
+
     pub fn parse(raw: &str) -> Option<Self> {
         let mut parts = raw.split('/');
         let (tag, generation, token) = (parts.next()?, parts.next()?, parts.next()?);
@@ -169,6 +178,16 @@ pub fn take(count: Option<SlotCount>, generation: u64, limit: u32) -> Take {
     match limit {
         0 => Take::Full,
         _ => Take::Restart,
+    }
+}
+
+/// The generation a slot taken as `how` is counted in: the count's own when it is ahead of
+/// `generation` (another instance's clock a little ahead started the next one), else
+/// `generation`.
+pub fn taken_in(count: Option<SlotCount>, generation: u64, how: Take) -> u64 {
+    match (how, count) {
+        (Take::Add, Some(count)) => count.generation.max(generation),
+        _ => generation,
     }
 }
 

@@ -5,7 +5,7 @@
 //! counts runs of the job. A message record expires (TTL) after the configured retention; a
 //! claim keeps the expiry it was created with.
 
-use super::{job_sources, n, one_of, port_error, s, timeline, ttl_after};
+use super::{job_sources, n, number_of, one_of, port_error, s, timeline, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
     Abandonment, AttemptStart, Ending, Failure, MessageLedger, PortError,
@@ -425,11 +425,6 @@ fn ending_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option
     super::dynamo_claims::claim_from_item(item)
         .as_ref()
         .and_then(Ending::of)
-}
-
-/// A number attribute of an item, if present.
-fn number_of(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<u32> {
-    item.get(name)?.as_n().ok()?.parse().ok()
 }
 
 /// When a dead-lettered job may be abandoned: its status allows `Abandon` and no delivery holds

@@ -12,9 +12,11 @@
 //! - `QUOTA#<caller tag>#connections`: `open`, a map of connection id → the Unix time it stops
 //!   counting; a `$connect` also drops the entries past their time.
 
-use super::{QUOTA_SLOT, QUOTA_SLOT_GIVEN, condition_held, n, port_error, s};
+use super::{QUOTA_SLOT, QUOTA_SLOT_GIVEN, condition_held, n, number_of, port_error, s};
 use crate::application::ports::{PortError, QuotaStore};
-use crate::domain::quota::{GiveBack, JobSlot, OwnLimits, SlotCount, Take, give_back, take};
+use crate::domain::quota::{
+    GiveBack, JobSlot, OwnLimits, SlotCount, Take, give_back, take, taken_in,
+};
 use crate::domain::{JobId, JobStatus, Principal};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -145,18 +147,14 @@ impl DynamoQuotas {
 
 fn slot_count(item: &HashMap<String, AttributeValue>) -> Option<SlotCount> {
     Some(SlotCount {
-        generation: number(item, "gen")?.into(),
-        current: number(item, "cur").unwrap_or(0),
-        previous: number(item, "prev").unwrap_or(0),
+        generation: number_of(item, "gen")?.into(),
+        current: number_of(item, "cur").unwrap_or(0),
+        previous: number_of(item, "prev").unwrap_or(0),
     })
 }
 
 /// How many times a slot is tried when other takes and give-backs of the same caller race it.
 const SLOT_TRIES: usize = 5;
-
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u32> {
-    item.get(name)?.as_n().ok()?.parse().ok()
-}
 
 #[async_trait]
 impl QuotaStore for DynamoQuotas {
@@ -174,10 +172,10 @@ impl QuotaStore for DynamoQuotas {
         };
         let [jobs, requests, connections, endpoints] = courier_protocol::quota::LIMIT_NAMES;
         Ok(OwnLimits {
-            jobs_in_flight: number(item, jobs),
-            requests_per_second: number(item, requests),
-            connections: number(item, connections),
-            webhook_endpoints: number(item, endpoints),
+            jobs_in_flight: number_of(item, jobs),
+            requests_per_second: number_of(item, requests),
+            connections: number_of(item, connections),
+            webhook_endpoints: number_of(item, endpoints),
         })
     }
 
@@ -214,11 +212,7 @@ impl QuotaStore for DynamoQuotas {
         // Two generations on, the count has dropped out whole: the item may go then.
         let lapse_at =
             i64::try_from((generation + 3) * self.generation_seconds).unwrap_or(i64::MAX);
-        let slot = |generation| JobSlot {
-            tag: tag.clone(),
-            generation,
-            token: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
-        };
+        let slot = |generation| JobSlot::taken(tag.clone(), generation);
         // The usual case, without a read: one more in this generation's count.
         if self.add_slot(&tag, generation, limit, lapse_at).await? {
             return Ok(Some(slot(generation)));
@@ -227,9 +221,8 @@ impl QuotaStore for DynamoQuotas {
             let seen = self.slot_count(&tag).await?;
             let taken = match take(seen, generation, limit) {
                 Take::Full => return Ok(None),
-                // Another instance's clock a little ahead started the next generation.
                 Take::Add => {
-                    let theirs = seen.map_or(generation, |c| c.generation);
+                    let theirs = taken_in(seen, generation, Take::Add);
                     self.add_slot(&tag, theirs, limit, lapse_at)
                         .await?
                         .then_some(theirs)

@@ -44,6 +44,14 @@ pub(crate) const QUOTA_SLOT: &str = "quotaSlot";
 /// claim's after all.
 pub(crate) const QUOTA_SLOT_GIVEN: &str = "quotaSlotGiven";
 
+/// A number attribute of an item, if present.
+pub(crate) fn number_of(
+    item: &std::collections::HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<u32> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
 /// Wraps any SDK error with the full chain of causes, which `Display` alone hides.
 pub(crate) fn port_error<E>(operation: &'static str, error: E) -> PortError
 where

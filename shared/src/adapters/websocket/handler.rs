@@ -192,9 +192,8 @@ impl WebSocketApp {
             Some(owner) => self.quotas.admit_request(owner).await.err(),
             None => None,
         };
-        let draft = match (parsed, caller) {
-            (Ok(request), Some(_)) if over_rate.is_some() => {
-                let exceeded = over_rate.expect("over the rate");
+        let draft = match (parsed, caller, over_rate) {
+            (Ok(request), Some(_), Some(exceeded)) => {
                 tracing::info!(%exceeded, "frame refused: over the caller's quota");
                 Draft::error(
                     Some(request.request_id),
@@ -202,14 +201,14 @@ impl WebSocketApp {
                     &exceeded.to_string(),
                 )
             }
-            (Ok(request), Some(owner)) => {
+            (Ok(request), Some(owner), None) => {
                 let (draft, ended) = self
                     .submit(connection_id, request, correlation_id, trace, owner)
                     .await;
                 finished = ended;
                 draft
             }
-            (Ok(request), None) => {
+            (Ok(request), None, _) => {
                 tracing::warn!("submit refused: no verified caller");
                 Draft::error(
                     Some(request.request_id),
@@ -217,7 +216,7 @@ impl WebSocketApp {
                     "the connection has no verified caller; reconnect with a token",
                 )
             }
-            (Err(rejection), _) => {
+            (Err(rejection), _, _) => {
                 tracing::info!(code = rejection.code, reason = %crate::telemetry::capped(&rejection.message), "frame refused");
                 Draft::error(rejection.request_id, rejection.code, &rejection.message)
             }

@@ -325,14 +325,7 @@ impl MessageProcessor {
         if let (Some(quotas), WorkId::Job(id)) = (&self.quotas, WorkId::of(envelope))
             && let Ok(id) = crate::domain::JobId::parse(&id)
         {
-            // Not passed on: the job's end stands; a slot not given back drops out later.
-            match quotas.release_job(&id).await {
-                Ok(Some(_)) => tracing::debug!("the caller's job slot given back"),
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "an ended job's slot could not be given back; it stops counting two generations on")
-                }
-            }
+            crate::application::quotas::release(&**quotas, &id).await;
         }
         Ok(())
     }

@@ -183,6 +183,7 @@ fn described(event: &TimelineEvent) -> String {
         Happening::DeadLettered { reason } => format!("dead-lettered: {reason}"),
         Happening::CallbackAttempt {
             endpoint_id,
+            destination_id,
             outcome,
             status,
             error,
@@ -197,7 +198,10 @@ fn described(event: &TimelineEvent) -> String {
             let outcome = serde_json::to_value(outcome).expect("JSON");
             format!(
                 "callback to {}: {answer} in {} ms, {}{}",
-                endpoint_id.as_deref().unwrap_or("?"),
+                endpoint_id
+                    .as_deref()
+                    .or(destination_id.as_deref())
+                    .unwrap_or("?"),
                 duration_ms.unwrap_or(0),
                 outcome.as_str().unwrap_or("?"),
                 next_attempt_at
@@ -208,10 +212,14 @@ fn described(event: &TimelineEvent) -> String {
         }
         Happening::CallbackGivenUp {
             endpoint_id,
+            destination_id,
             reason,
         } => format!(
             "callback to {} given up: {reason}",
-            endpoint_id.as_deref().unwrap_or("?")
+            endpoint_id
+                .as_deref()
+                .or(destination_id.as_deref())
+                .unwrap_or("?")
         ),
         Happening::CallbackRedriven => "callback redriven: delivered again".into(),
     }
@@ -251,6 +259,7 @@ mod tests {
                     at: at(4),
                     what: Happening::CallbackAttempt {
                         endpoint_id: Some("ep_1".into()),
+                        destination_id: None,
                         outcome: DeliveryOutcome::Retrying,
                         status: Some(500),
                         error: None,

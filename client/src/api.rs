@@ -1,8 +1,9 @@
 use crate::backoff::Backoff;
 use crate::error::ClientError;
 use courier_protocol::rest::{
-    BulkAction, BulkResult, CallbackSpec, Job, JobAccepted, JobList, JobStatus, MessageAccepted,
-    NewWebhookEndpoint, Problem, SecretRotation, Submission, WebhookEndpoint, WebhookEndpointList,
+    BulkAction, BulkResult, CallbackSpec, Destination, DestinationList, Job, JobAccepted, JobList,
+    JobStatus, MessageAccepted, NewDestination, NewWebhookEndpoint, Problem, SecretRotation,
+    Submission, WebhookEndpoint, WebhookEndpointList,
 };
 use courier_protocol::timeline::Timeline;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -45,9 +46,14 @@ impl Submit {
     /// Jobs only: the caller's webhook endpoint courier posts the outcome to, signed with
     /// its secrets (see [`Client::create_webhook_endpoint`] and [`crate::webhook`]).
     pub fn callback_endpoint(mut self, endpoint_id: impl Into<String>) -> Self {
-        self.body.callback = Some(CallbackSpec {
-            endpoint_id: endpoint_id.into(),
-        });
+        self.body.callback = Some(CallbackSpec::endpoint(endpoint_id));
+        self
+    }
+
+    /// Jobs only: the caller's destination (an SQS queue or EventBridge bus) courier delivers
+    /// the outcome to, signed with its secrets (see [`Client::create_destination`]).
+    pub fn callback_destination(mut self, destination_id: impl Into<String>) -> Self {
+        self.body.callback = Some(CallbackSpec::destination(destination_id));
         self
     }
 
@@ -453,6 +459,83 @@ impl Client {
     /// `DELETE /v1/webhook-endpoints/{id}`.
     pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), ClientError> {
         let path = format!("/v1/webhook-endpoints/{id}");
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::DELETE, &path)
+            })
+            .await?;
+        Self::expect(answer, 204)?;
+        Ok(())
+    }
+
+    /// `POST /v1/destinations`: registers an SQS queue or an EventBridge bus (by ARN) for this
+    /// caller's callbacks, once courier has delivered a signed verification to it. The answer's
+    /// `secret` is shown only now.
+    pub async fn create_destination(
+        &self,
+        destination: &NewDestination,
+    ) -> Result<Destination, ClientError> {
+        let answer = self
+            .call(Replay::ThrottledOnly, || {
+                self.request(reqwest::Method::POST, "/v1/destinations")
+                    .json(destination)
+            })
+            .await?;
+        Ok(Self::decode(answer, 201)?.0)
+    }
+
+    /// `GET /v1/destinations/{id}`.
+    pub async fn destination(&self, id: &str) -> Result<Destination, ClientError> {
+        let path = format!("/v1/destinations/{id}");
+        let answer = self
+            .call(Replay::Safe, || self.request(reqwest::Method::GET, &path))
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `GET /v1/destinations`: one page of the caller's destinations (never their secrets).
+    pub async fn list_destinations(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<DestinationList, ClientError> {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(limit) = limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if let Some(cursor) = cursor {
+            pairs.push(("cursor", cursor.to_owned()));
+        }
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::GET, "/v1/destinations")
+                    .query(&pairs)
+            })
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `POST /v1/destinations/{id}/rotate`, as [`Client::rotate_webhook_secret`].
+    pub async fn rotate_destination_secret(
+        &self,
+        id: &str,
+        grace: Option<Duration>,
+    ) -> Result<Destination, ClientError> {
+        let path = format!("/v1/destinations/{id}/rotate");
+        let rotation = SecretRotation {
+            grace_period_seconds: grace.map(|g| g.as_secs()),
+        };
+        let answer = self
+            .call(Replay::ThrottledOnly, || {
+                self.request(reqwest::Method::POST, &path).json(&rotation)
+            })
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `DELETE /v1/destinations/{id}`.
+    pub async fn delete_destination(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/destinations/{id}");
         let answer = self
             .call(Replay::Safe, || {
                 self.request(reqwest::Method::DELETE, &path)

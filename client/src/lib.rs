@@ -33,8 +33,8 @@ pub use api::{Client, JobQuery, Retries, Submit, WaitOptions};
 #[cfg(feature = "http")]
 pub use backoff::Backoff;
 pub use courier_protocol::rest::{
-    CallbackSpec, Job, JobAccepted, JobFailure, JobStatus, MessageAccepted, NewWebhookEndpoint,
-    Problem, SecretInfo, SecretRotation, WebhookEndpoint,
+    CallbackSpec, Destination, Job, JobAccepted, JobFailure, JobStatus, MessageAccepted,
+    NewDestination, NewWebhookEndpoint, Problem, SecretInfo, SecretRotation, WebhookEndpoint,
 };
 #[cfg(feature = "http")]
 pub use error::ClientError;

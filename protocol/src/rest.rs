@@ -6,12 +6,32 @@ use serde_json::Value;
 /// The RFC 9457 problem type prefix; the rest is the slug (`job-not-found`, ...).
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:courier:problem:";
 
-/// Where a job's outcome is posted (the callback pattern): one of the caller's webhook
-/// endpoints, whose URL and signing secrets are kept with the endpoint.
+/// Where a job's outcome is delivered (the callback pattern): one of the caller's webhook
+/// endpoints (`endpointId`, a signed POST) or destinations (`destinationId`, a signed message on
+/// a queue or event on a bus), whose address and signing secrets are kept with it. Exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CallbackSpec {
-    pub endpoint_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_id: Option<String>,
+}
+
+impl CallbackSpec {
+    pub fn endpoint(id: impl Into<String>) -> Self {
+        Self {
+            endpoint_id: Some(id.into()),
+            destination_id: None,
+        }
+    }
+
+    pub fn destination(id: impl Into<String>) -> Self {
+        Self {
+            endpoint_id: None,
+            destination_id: Some(id.into()),
+        }
+    }
 }
 
 /// The body of `POST /v1/messages` and `POST /v1/jobs`.
@@ -154,7 +174,12 @@ pub struct JobFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallbackView {
-    pub endpoint_id: String,
+    /// The webhook endpoint the outcome goes to; or
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<String>,
+    /// the destination (queue or bus) it goes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_id: Option<String>,
     pub state: CallbackStatus,
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +266,45 @@ pub struct WebhookEndpoint {
     /// that made it, never again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+/// The body of `POST /v1/destinations`: exactly one of an SQS queue's ARN or an EventBridge
+/// bus's ARN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDestination {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqs: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bridge: Option<String>,
+}
+
+/// A destination: a queue or a bus a caller's callbacks go to, and the secrets that sign them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Destination {
+    pub id: String,
+    /// The queue's ARN, for a queue; or
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqs: Option<String>,
+    /// the bus's ARN, for a bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bridge: Option<String>,
+    pub created_at: String,
+    /// The secrets that sign deliveries now, oldest first.
+    pub secrets: Vec<SecretInfo>,
+    /// The new secret (`whsec_...`): only in the answer to the registration or rotation
+    /// that made it, never again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// The body of `GET /v1/destinations`: a page of the caller's destinations, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationList {
+    pub destinations: Vec<Destination>,
+    pub next_cursor: Option<String>,
 }
 
 /// An RFC 9457 problem (`application/problem+json`).

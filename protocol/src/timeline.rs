@@ -61,9 +61,12 @@ pub enum Happening {
     },
     /// One POST of the job's callback.
     CallbackAttempt {
-        /// The job's endpoint (always present in the API's answers; the claim keeps it once).
+        /// The job's endpoint, or (below) its destination: one of the two is always present in
+        /// the API's answers (the claim keeps it once).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        destination_id: Option<String>,
         outcome: DeliveryOutcome,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<u16>,
@@ -79,6 +82,8 @@ pub enum Happening {
     CallbackGivenUp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        destination_id: Option<String>,
         reason: String,
     },
     /// An operator redrove the failed callback: it is delivered again, with a new budget.
@@ -244,6 +249,7 @@ mod tests {
             attempt_duration_ms: None,
             what: Happening::CallbackAttempt {
                 endpoint_id: Some("ep_1".into()),
+                destination_id: None,
                 outcome: DeliveryOutcome::Retrying,
                 status: Some(500),
                 error: Some("HTTP 500".into()),

@@ -911,6 +911,7 @@ impl crate::application::ports::WebhookEndpointStore for InMemoryWebhookEndpoint
     async fn list(
         &self,
         owner: &Principal,
+        kind: crate::domain::EndpointKind,
         after: Option<&crate::application::ports::ListPosition>,
         limit: usize,
     ) -> Result<crate::application::ports::Page<crate::domain::WebhookEndpoint>, PortError> {
@@ -920,7 +921,7 @@ impl crate::application::ports::WebhookEndpointStore for InMemoryWebhookEndpoint
             .lock()
             .unwrap()
             .values()
-            .filter(|e| e.visible_to(owner))
+            .filter(|e| e.visible_to(owner) && e.id.kind() == kind)
             .cloned()
             .collect();
         let listed = |e: &crate::domain::WebhookEndpoint| {
@@ -1375,4 +1376,39 @@ pub fn roomy_quotas(
         clock,
         Duration::from_secs(3600),
     ))
+}
+
+/// A destination probe that answers as told and remembers what it was asked.
+#[derive(Default)]
+pub struct RecordingProbe {
+    refusal: Mutex<Option<String>>,
+    probed: Mutex<Vec<crate::domain::EndpointId>>,
+}
+
+impl RecordingProbe {
+    pub fn refusing(reason: &str) -> Self {
+        let probe = Self::default();
+        probe.refuse(Some(reason));
+        probe
+    }
+
+    /// From now on, refuse with `reason` (`None`: deliver).
+    pub fn refuse(&self, reason: Option<&str>) {
+        *self.refusal.lock().unwrap() = reason.map(str::to_owned);
+    }
+
+    pub fn probed(&self) -> Vec<crate::domain::EndpointId> {
+        self.probed.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::DestinationProbe for RecordingProbe {
+    async fn probe(
+        &self,
+        destination: &crate::domain::EndpointId,
+    ) -> Result<Result<(), String>, PortError> {
+        self.probed.lock().unwrap().push(destination.clone());
+        Ok(self.refusal.lock().unwrap().clone().map_or(Ok(()), Err))
+    }
 }

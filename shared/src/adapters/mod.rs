@@ -1,6 +1,7 @@
 //! The ports' implementations and the doors work comes in by.
 
 pub mod aws;
+pub mod callback_sender;
 pub mod http;
 pub mod http_target;
 pub mod https;

@@ -77,7 +77,10 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 #[async_trait]
 impl WebhookSender for HttpWebhookSender {
     async fn send(&self, request: &WebhookRequest) -> WebhookResponse {
-        let mut builder = self.client.post(&request.url).body(request.body.clone());
+        let Some(url) = request.to.url() else {
+            return WebhookResponse::NoResponse("not a URL: the HTTP sender posts only".into());
+        };
+        let mut builder = self.client.post(url).body(request.body.clone());
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -142,7 +145,8 @@ mod tests {
         let sender = HttpWebhookSender::new(policy, Duration::from_secs(2)).unwrap();
         let response = sender
             .send(&WebhookRequest {
-                url: format!("http://127.0.0.1:{receiver}/hook"),
+                to: crate::domain::CallbackTarget::Url(format!("http://127.0.0.1:{receiver}/hook")),
+                subject: crate::application::notifier::Subject::JobOutcome,
                 headers: vec![],
                 body: "{}".into(),
             })

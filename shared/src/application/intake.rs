@@ -12,8 +12,8 @@ use crate::application::ports::{
 };
 use crate::application::quotas::TakeRefused;
 use crate::domain::{
-    CallbackState, Claim, CorrelationId, EndpointId, IdempotencyKey, JobId, JobStatus, Pattern,
-    Principal, ReplyTo, Submission, WorkMessage,
+    CallbackState, Claim, CorrelationId, EndpointId, EndpointKind, IdempotencyKey, JobId,
+    JobStatus, Pattern, Principal, ReplyTo, Submission, WorkMessage,
 };
 use crate::telemetry::TraceHeader;
 use courier_jobs::{Registry, RegistryError};
@@ -307,11 +307,17 @@ impl Intake {
             ));
         }
         let unknown = || {
+            let what = match raw.kind {
+                EndpointKind::Webhook => "webhook endpoint",
+                EndpointKind::Destination => "destination",
+            };
             Refusal::InvalidCallback(format!(
-                "callback.endpointId: no webhook endpoint {raw} is registered to you"
+                "{}: no {what} {} is registered to you",
+                raw.field(),
+                raw.id
             ))
         };
-        let id = EndpointId::parse(raw).map_err(|_| unknown())?;
+        let id = EndpointId::parse_kind(&raw.id, raw.kind).map_err(|_| unknown())?;
         match self.endpoints.get(&id).await? {
             Some(endpoint) if endpoint.visible_to(&request.owner) => Ok(Some(id)),
             _ => Err(unknown()),
@@ -883,9 +889,9 @@ mod tests {
     async fn a_callback_names_one_of_the_callers_own_endpoints() {
         let h = harness();
         let endpoint = WebhookEndpoint::new(
-            EndpointId::generate(),
+            EndpointId::generate(EndpointKind::Webhook),
             alice(),
-            "https://example.com/hook".into(),
+            crate::domain::CallbackTarget::Url("https://example.com/hook".into()),
             SealedSecret(vec![1]),
             time::macros::datetime!(2026-11-30 12:00 UTC),
         );
@@ -901,7 +907,10 @@ mod tests {
         let bob = Principal::new("https://issuer.example", "bob");
         for refused in [
             with_callback(bob, endpoint.id.as_str()),
-            with_callback(alice(), EndpointId::generate().as_str()),
+            with_callback(
+                alice(),
+                EndpointId::generate(EndpointKind::Webhook).as_str(),
+            ),
             with_callback(alice(), "not-an-id"),
         ] {
             assert!(matches!(

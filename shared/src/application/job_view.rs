@@ -3,7 +3,7 @@
 
 use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::domain::timeline::{Happening, Timeline};
-use crate::domain::{Claim, JobId, JobStatus};
+use crate::domain::{Claim, EndpointKind, JobId, JobStatus};
 use courier_protocol::rest::{CallbackView, Job};
 
 /// Where a job's claim is read, below the API's base URL.
@@ -35,7 +35,10 @@ pub fn job_view(claim: &Claim) -> Job {
             .clone()
             .filter(|_| claim.status == JobStatus::Failed),
         callback: claim.callback.as_ref().map(|c| CallbackView {
-            endpoint_id: c.endpoint_id.to_string(),
+            endpoint_id: (c.endpoint_id.kind() == EndpointKind::Webhook)
+                .then(|| c.endpoint_id.to_string()),
+            destination_id: (c.endpoint_id.kind() == EndpointKind::Destination)
+                .then(|| c.endpoint_id.to_string()),
             state: c.state,
             attempts: c.attempts,
             last_status: c.last_status,
@@ -49,7 +52,16 @@ pub fn job_view(claim: &Claim) -> Job {
 /// The job's timeline as `GET /v1/jobs/{id}/events` shows it: numbered in the order the
 /// claim's writes recorded its events, each callback attempt naming the job's endpoint.
 pub fn timeline(claim: &Claim) -> Timeline {
-    let endpoint = claim.callback.as_ref().map(|c| c.endpoint_id.to_string());
+    let target = claim.callback.as_ref().map(|c| &c.endpoint_id);
+    let of_kind = |kind: EndpointKind| {
+        target
+            .filter(|id| id.kind() == kind)
+            .map(ToString::to_string)
+    };
+    let (endpoint, destination) = (
+        of_kind(EndpointKind::Webhook),
+        of_kind(EndpointKind::Destination),
+    );
     let mut timeline = courier_protocol::timeline::number(claim.events.clone(), |from, to| {
         let from = parse_rfc3339(from)?;
         let to = parse_rfc3339(to)?;
@@ -58,8 +70,19 @@ pub fn timeline(claim: &Claim) -> Timeline {
     // What the claim keeps once, each event that names it names.
     for event in &mut timeline.events {
         match &mut event.what {
-            Happening::CallbackAttempt { endpoint_id, .. }
-            | Happening::CallbackGivenUp { endpoint_id, .. } => endpoint_id.clone_from(&endpoint),
+            Happening::CallbackAttempt {
+                endpoint_id,
+                destination_id,
+                ..
+            }
+            | Happening::CallbackGivenUp {
+                endpoint_id,
+                destination_id,
+                ..
+            } => {
+                endpoint_id.clone_from(&endpoint);
+                destination_id.clone_from(&destination);
+            }
             Happening::Accepted { correlation_id, .. } => {
                 *correlation_id = Some(claim.correlation_id.to_string());
             }

@@ -38,6 +38,8 @@ pub fn job_scope(filter: &JobFilter) -> String {
 }
 
 pub const ENDPOINT_SCOPE: &str = "webhook-endpoints";
+/// The scope of `GET /v1/destinations` cursors.
+pub const DESTINATION_SCOPE: &str = "destinations";
 
 fn digest(owner: &Principal, scope: &str, position: &str) -> String {
     let mut hasher = Sha256::new();

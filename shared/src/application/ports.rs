@@ -304,10 +304,11 @@ pub trait WebhookEndpointStore: Send + Sync {
     async fn replace_secrets(&self, endpoint: &WebhookEndpoint) -> Result<bool, PortError>;
     /// Removes it if `owner`'s: `false` if there was no such endpoint of theirs.
     async fn delete(&self, id: &EndpointId, owner: &Principal) -> Result<bool, PortError>;
-    /// Up to `limit` of `owner`'s endpoints, newest first, from just after `after`.
+    /// Up to `limit` of `owner`'s endpoints of `kind`, newest first, from just after `after`.
     async fn list(
         &self,
         owner: &Principal,
+        kind: crate::domain::EndpointKind,
         after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Page<WebhookEndpoint>, PortError>;
@@ -327,6 +328,15 @@ impl SealingContext {
             owner: endpoint.owner.clone(),
         }
     }
+}
+
+/// Proves a new destination can be delivered to: the notifier (whose role the destination's
+/// policy must allow) delivers a signed verification to it.
+#[async_trait]
+pub trait DestinationProbe: Send + Sync {
+    /// `Ok(Err(reason))`: the destination refused, or does not exist; `Err`: courier could not
+    /// tell (its own dependency failed).
+    async fn probe(&self, destination: &EndpointId) -> Result<Result<(), String>, PortError>;
 }
 
 /// Encrypts webhook secrets for storage and decrypts them to sign (a key service).

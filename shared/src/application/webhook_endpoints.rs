@@ -1,12 +1,17 @@
-//! Callers' webhook endpoints: register a URL (SSRF-checked, with a new secret shown once),
-//! read it, rotate its secret, delete it; and, for the notifier, the secrets that sign a
-//! delivery now.
+//! Callers' webhook endpoints and destinations: register a URL (SSRF-checked) or a queue or bus
+//! (checked, then proved by a delivery), with a new secret shown once; read one, rotate its
+//! secret, delete it; and, for the notifier, the secrets that sign a delivery now.
 
 use crate::application::clock::Clock;
-use crate::application::ports::{PortError, SealingContext, SecretSealer, WebhookEndpointStore};
+use crate::application::ports::{
+    DestinationProbe, PortError, SealingContext, SecretSealer, WebhookEndpointStore,
+};
 use crate::application::ssrf::SsrfPolicy;
+use crate::domain::destination::InvalidDestination;
 use crate::domain::webhook_endpoint::RotationRefused;
-use crate::domain::{EndpointId, Principal, WebhookEndpoint};
+use crate::domain::{
+    CallbackTarget, EndpointId, EndpointKind, Principal, ResourceArn, WebhookEndpoint,
+};
 use courier_protocol::webhook::Secret;
 use rand::RngCore;
 use std::sync::Arc;
@@ -25,9 +30,16 @@ const ROTATION_TRIES: usize = 3;
 pub enum EndpointError {
     #[error("{0}")]
     InvalidUrl(String),
+    #[error(transparent)]
+    InvalidDestination(#[from] InvalidDestination),
+    /// The notifier's try at the destination failed: nothing was kept.
+    #[error(
+        "courier's notifier could not deliver to {arn}: {reason}; the queue's or bus's policy must allow the notifier's role to send (see the README), and nothing was registered"
+    )]
+    Unreachable { arn: String, reason: String },
     /// Unknown, or another caller's: the two answer alike.
-    #[error("no webhook endpoint {0} is registered to you")]
-    NotFound(String),
+    #[error("no {} {id} is registered to you", kind_name(*.kind))]
+    NotFound { kind: EndpointKind, id: String },
     #[error(transparent)]
     Rotation(#[from] RotationRefused),
     #[error("the endpoint changed while it was being rotated; retry")]
@@ -42,16 +54,64 @@ pub enum EndpointError {
     Dependency(#[from] PortError),
 }
 
+fn kind_name(kind: EndpointKind) -> &'static str {
+    match kind {
+        EndpointKind::Webhook => "webhook endpoint",
+        EndpointKind::Destination => "destination",
+    }
+}
+
 /// An endpoint and, just made, its new secret in the clear: shown to the caller once.
 pub struct WithNewSecret {
     pub endpoint: WebhookEndpoint,
     pub secret: Secret,
 }
 
+/// What a destination may be besides a well-formed ARN: in the stack's region (its notifier's
+/// clients are regional), and never one of the stack's own queues or buses (a caller must not
+/// be able to write into courier's own pipes).
+#[derive(Debug, Clone, Default)]
+pub struct DestinationPolicy {
+    pub region: String,
+    /// The ARNs of the stack's own queues and buses.
+    pub own: Vec<String>,
+}
+
+impl DestinationPolicy {
+    /// The target `new` names, if it may be one.
+    pub fn check(
+        &self,
+        sqs: Option<&str>,
+        bus: Option<&str>,
+    ) -> Result<CallbackTarget, InvalidDestination> {
+        let target = match (sqs, bus) {
+            (Some(queue), None) => CallbackTarget::Queue(ResourceArn::queue(queue)?),
+            (None, Some(bus)) => CallbackTarget::EventBus(ResourceArn::event_bus(bus)?),
+            _ => return Err(InvalidDestination::NotExactlyOne),
+        };
+        let arn = target.arn().expect("a destination has an ARN");
+        // Names compared as AWS compares them (queue names are case-sensitive; so are ARNs).
+        if self.own.iter().any(|own| own == &arn.to_string()) {
+            return Err(InvalidDestination::OwnResource(arn.to_string()));
+        }
+        if arn.region != self.region {
+            return Err(InvalidDestination::OtherRegion(
+                arn.to_string(),
+                arn.region.clone(),
+                self.region.clone(),
+            ));
+        }
+        Ok(target)
+    }
+}
+
 pub struct WebhookEndpoints {
     pub store: Arc<dyn WebhookEndpointStore>,
     pub sealer: Arc<dyn SecretSealer>,
     pub url_policy: Arc<SsrfPolicy>,
+    pub destinations: DestinationPolicy,
+    /// Proves the notifier can deliver to a new destination.
+    pub probe: Arc<dyn DestinationProbe>,
     pub clock: Arc<dyn Clock>,
     /// Each caller's endpoints.
     pub quotas: Arc<crate::application::quotas::Quotas>,
@@ -75,19 +135,7 @@ impl WebhookEndpoints {
             .url_policy
             .check_url(url)
             .map_err(|rejected| EndpointError::InvalidUrl(rejected.to_string()))?;
-        // Counted from the caller's list (eventually consistent: two registrations at the very
-        // same moment may both pass the last place).
-        let limit = self.quotas.limits(owner).await.webhook_endpoints as usize;
-        let (mut registered, mut after) = (0, None);
-        loop {
-            let page = self.store.list(owner, after.as_ref(), 100).await?;
-            registered += page.items.len();
-            after = page.next;
-            if after.is_none() || registered >= limit {
-                break;
-            }
-        }
-        self.quotas.admit_endpoint(owner, registered).await?;
+        self.admit(owner).await?;
         self.url_policy
             .resolve(&checked)
             .await
@@ -95,43 +143,107 @@ impl WebhookEndpoints {
                 true => EndpointError::ResolverUnavailable(rejected.to_string()),
                 false => EndpointError::InvalidUrl(rejected.to_string()),
             })?;
-        let id = EndpointId::generate();
+        let target = CallbackTarget::Url(checked.as_str().to_owned());
+        let made = self.create(owner, EndpointKind::Webhook, target).await?;
+        tracing::info!(endpoint_id = %made.endpoint.id, "webhook endpoint registered");
+        Ok(made)
+    }
+
+    /// Registers a queue (`sqs`) or a bus (`bus`) for `owner`, once the notifier has delivered
+    /// a signed verification to it: one it cannot reach is not kept.
+    pub async fn register_destination(
+        &self,
+        owner: &Principal,
+        sqs: Option<&str>,
+        bus: Option<&str>,
+    ) -> Result<WithNewSecret, EndpointError> {
+        let target = self.destinations.check(sqs, bus)?;
+        let arn = target.arn().expect("a destination has an ARN").to_string();
+        self.admit(owner).await?;
+        let made = self
+            .create(owner, EndpointKind::Destination, target)
+            .await?;
+        let id = &made.endpoint.id;
+        let proved = self.probe.probe(id).await;
+        if !matches!(proved, Ok(Ok(()))) {
+            // Never kept unproved; should this delete fail, the record is harmless (no job can
+            // have named it yet) and the caller may delete it by the id in the log.
+            if let Err(error) = self.store.delete(id, owner).await {
+                tracing::error!(%error, destination_id = %id, "an unproved destination was not removed");
+            }
+        }
+        match proved? {
+            Ok(()) => {
+                tracing::info!(destination_id = %id, "destination registered");
+                Ok(made)
+            }
+            Err(reason) => Err(EndpointError::Unreachable { arn, reason }),
+        }
+    }
+
+    /// Refuses a new endpoint or destination past the caller's quota (the two count together).
+    async fn admit(&self, owner: &Principal) -> Result<(), EndpointError> {
+        // Counted from the caller's lists (eventually consistent: two registrations at the very
+        // same moment may both pass the last place).
+        let limit = self.quotas.limits(owner).await.webhook_endpoints as usize;
+        let mut registered = 0;
+        for kind in [EndpointKind::Webhook, EndpointKind::Destination] {
+            let mut after = None;
+            loop {
+                let page = self.store.list(owner, kind, after.as_ref(), 100).await?;
+                registered += page.items.len();
+                after = page.next;
+                if after.is_none() || registered >= limit {
+                    break;
+                }
+            }
+        }
+        self.quotas.admit_endpoint(owner, registered).await?;
+        Ok(())
+    }
+
+    /// Stores a new endpoint of `kind` with a new secret, sealed.
+    async fn create(
+        &self,
+        owner: &Principal,
+        kind: EndpointKind,
+        target: CallbackTarget,
+    ) -> Result<WithNewSecret, EndpointError> {
+        let id = EndpointId::generate(kind);
         let secret = new_secret();
         let context = SealingContext {
             endpoint: id.clone(),
             owner: owner.clone(),
         };
         let sealed = self.sealer.seal(&secret, &context).await?;
-        let endpoint = WebhookEndpoint::new(
-            id,
-            owner.clone(),
-            checked.as_str().to_owned(),
-            sealed,
-            self.clock.now(),
-        );
+        let endpoint = WebhookEndpoint::new(id, owner.clone(), target, sealed, self.clock.now());
         self.store.create(&endpoint).await?;
-        tracing::info!(endpoint_id = %endpoint.id, "webhook endpoint registered");
         Ok(WithNewSecret { endpoint, secret })
     }
 
-    /// `owner`'s endpoint `raw_id`; anything else is `NotFound`.
-    /// A page of `owner`'s endpoints, newest first.
+    /// A page of `owner`'s endpoints of `kind`, newest first.
     pub async fn list(
         &self,
         owner: &Principal,
+        kind: EndpointKind,
         after: Option<&crate::application::ports::ListPosition>,
         limit: usize,
     ) -> Result<crate::application::ports::Page<WebhookEndpoint>, EndpointError> {
-        Ok(self.store.list(owner, after, limit).await?)
+        Ok(self.store.list(owner, kind, after, limit).await?)
     }
 
+    /// `owner`'s endpoint of `kind` `raw_id`; anything else is `NotFound`.
     pub async fn get(
         &self,
         owner: &Principal,
+        kind: EndpointKind,
         raw_id: &str,
     ) -> Result<WebhookEndpoint, EndpointError> {
-        let not_found = || EndpointError::NotFound(raw_id.to_owned());
-        let id = EndpointId::parse(raw_id).map_err(|_| not_found())?;
+        let not_found = || EndpointError::NotFound {
+            kind,
+            id: raw_id.to_owned(),
+        };
+        let id = EndpointId::parse_kind(raw_id, kind).map_err(|_| not_found())?;
         match self.store.get(&id).await? {
             Some(endpoint) if endpoint.visible_to(owner) => Ok(endpoint),
             _ => Err(not_found()),
@@ -142,11 +254,12 @@ impl WebhookEndpoints {
     pub async fn rotate(
         &self,
         owner: &Principal,
+        kind: EndpointKind,
         raw_id: &str,
         grace: Duration,
     ) -> Result<WithNewSecret, EndpointError> {
         for _ in 0..ROTATION_TRIES {
-            let mut endpoint = self.get(owner, raw_id).await?;
+            let mut endpoint = self.get(owner, kind, raw_id).await?;
             let secret = new_secret();
             let sealed = self
                 .sealer
@@ -161,14 +274,22 @@ impl WebhookEndpoints {
         Err(EndpointError::Conflict)
     }
 
-    pub async fn delete(&self, owner: &Principal, raw_id: &str) -> Result<(), EndpointError> {
-        let id =
-            EndpointId::parse(raw_id).map_err(|_| EndpointError::NotFound(raw_id.to_owned()))?;
+    pub async fn delete(
+        &self,
+        owner: &Principal,
+        kind: EndpointKind,
+        raw_id: &str,
+    ) -> Result<(), EndpointError> {
+        let not_found = || EndpointError::NotFound {
+            kind,
+            id: raw_id.to_owned(),
+        };
+        let id = EndpointId::parse_kind(raw_id, kind).map_err(|_| not_found())?;
         if self.store.delete(&id, owner).await? {
             tracing::info!(endpoint_id = %id, "webhook endpoint deleted");
             Ok(())
         } else {
-            Err(EndpointError::NotFound(raw_id.to_owned()))
+            Err(not_found())
         }
     }
 }
@@ -202,6 +323,11 @@ mod tests {
                 allow_http: true,
                 allowed_hosts: vec!["127.0.0.1".into()],
             }),
+            destinations: DestinationPolicy {
+                region: "us-east-1".into(),
+                own: vec![OWN_QUEUE.into()],
+            },
+            probe: Arc::new(crate::adapters::memory::RecordingProbe::default()),
             clock: clock.clone(),
             quotas: crate::adapters::memory::roomy_quotas(
                 Arc::new(crate::adapters::memory::InMemoryQuotas::default()),
@@ -228,7 +354,7 @@ mod tests {
             .unwrap();
         assert!(made.secret.to_whsec().starts_with("whsec_"));
         let stored = service
-            .get(&alice(), made.endpoint.id.as_str())
+            .get(&alice(), EndpointKind::Webhook, made.endpoint.id.as_str())
             .await
             .unwrap();
         assert_ne!(
@@ -263,29 +389,37 @@ mod tests {
             .unwrap();
         let id = made.endpoint.id.as_str();
         assert!(matches!(
-            service.get(&bob(), id).await,
-            Err(EndpointError::NotFound(_))
+            service.get(&bob(), EndpointKind::Webhook, id).await,
+            Err(EndpointError::NotFound { .. })
         ));
         assert!(matches!(
-            service.rotate(&bob(), id, DEFAULT_GRACE_FOR_TESTS).await,
-            Err(EndpointError::NotFound(_))
+            service
+                .rotate(&bob(), EndpointKind::Webhook, id, DEFAULT_GRACE_FOR_TESTS)
+                .await,
+            Err(EndpointError::NotFound { .. })
         ));
         assert!(matches!(
-            service.delete(&bob(), id).await,
-            Err(EndpointError::NotFound(_))
+            service.delete(&bob(), EndpointKind::Webhook, id).await,
+            Err(EndpointError::NotFound { .. })
         ));
         assert!(
-            service.get(&alice(), id).await.is_ok(),
+            service
+                .get(&alice(), EndpointKind::Webhook, id)
+                .await
+                .is_ok(),
             "bob changed nothing"
         );
-        service.delete(&alice(), id).await.unwrap();
+        service
+            .delete(&alice(), EndpointKind::Webhook, id)
+            .await
+            .unwrap();
         assert!(matches!(
-            service.get(&alice(), id).await,
-            Err(EndpointError::NotFound(_))
+            service.get(&alice(), EndpointKind::Webhook, id).await,
+            Err(EndpointError::NotFound { .. })
         ));
         assert!(matches!(
-            service.get(&alice(), "../etc").await,
-            Err(EndpointError::NotFound(_))
+            service.get(&alice(), EndpointKind::Webhook, "../etc").await,
+            Err(EndpointError::NotFound { .. })
         ));
     }
 
@@ -300,10 +434,13 @@ mod tests {
             .unwrap();
         let id = first.endpoint.id.as_str();
         let second = service
-            .rotate(&alice(), id, DEFAULT_GRACE_FOR_TESTS)
+            .rotate(&alice(), EndpointKind::Webhook, id, DEFAULT_GRACE_FOR_TESTS)
             .await
             .unwrap();
-        let stored = service.get(&alice(), id).await.unwrap();
+        let stored = service
+            .get(&alice(), EndpointKind::Webhook, id)
+            .await
+            .unwrap();
         let signing = signing_secrets(service.sealer.as_ref(), &stored, clock.now())
             .await
             .unwrap();
@@ -313,5 +450,135 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(signing, vec![second.secret]);
+    }
+
+    const OWN_QUEUE: &str = "arn:aws:sqs:us-east-1:000000000000:courier-work";
+    const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:results";
+
+    #[tokio::test]
+    async fn a_destination_is_kept_once_the_notifier_reached_it() {
+        let (service, clock) = service();
+        let made = service
+            .register_destination(&alice(), Some(QUEUE), None)
+            .await
+            .unwrap();
+        let id = made.endpoint.id.as_str();
+        assert!(id.starts_with("dst_"), "{id}");
+        let stored = service
+            .get(&alice(), EndpointKind::Destination, id)
+            .await
+            .unwrap();
+        assert_eq!(stored.target.arn().unwrap().to_string(), QUEUE);
+        let signing = signing_secrets(service.sealer.as_ref(), &stored, clock.now())
+            .await
+            .unwrap();
+        assert_eq!(signing, vec![made.secret]);
+        assert!(
+            matches!(
+                service.get(&alice(), EndpointKind::Webhook, id).await,
+                Err(EndpointError::NotFound { .. })
+            ),
+            "a destination is not a webhook endpoint"
+        );
+        assert!(matches!(
+            service.get(&bob(), EndpointKind::Destination, id).await,
+            Err(EndpointError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_does_not_allow_courier_is_refused_and_not_kept() {
+        let (mut service, _) = service();
+        let probe = Arc::new(crate::adapters::memory::RecordingProbe::refusing(
+            "AccessDenied: not authorized to perform sqs:SendMessage",
+        ));
+        service.probe = probe.clone();
+        let error = service
+            .register_destination(&alice(), Some(QUEUE), None)
+            .await
+            .err()
+            .unwrap();
+        let EndpointError::Unreachable { arn, reason } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(arn, QUEUE);
+        assert!(reason.contains("AccessDenied"), "{reason}");
+        assert!(error.to_string().contains("policy must allow"), "{error}");
+        assert_eq!(probe.probed().len(), 1, "the notifier was asked to try it");
+        let left = service
+            .list(&alice(), EndpointKind::Destination, None, 10)
+            .await
+            .unwrap();
+        assert!(left.items.is_empty(), "nothing kept: {:?}", left.items);
+    }
+
+    #[tokio::test]
+    async fn own_fifo_foreign_region_and_malformed_destinations_are_refused_before_any_try() {
+        let (mut service, _) = service();
+        let probe = Arc::new(crate::adapters::memory::RecordingProbe::default());
+        service.probe = probe.clone();
+        let cases: [(Option<&str>, Option<&str>); 6] = [
+            (Some(OWN_QUEUE), None),
+            (
+                Some("arn:aws:sqs:us-east-1:123456789012:results.fifo"),
+                None,
+            ),
+            (Some("arn:aws:sqs:eu-west-1:123456789012:results"), None),
+            (Some("https://sqs.us-east-1.amazonaws.com/1/q"), None),
+            (None, None),
+            (
+                Some(QUEUE),
+                Some("arn:aws:events:us-east-1:123456789012:event-bus/b"),
+            ),
+        ];
+        for (sqs, bus) in cases {
+            let error = service
+                .register_destination(&alice(), sqs, bus)
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                matches!(error, EndpointError::InvalidDestination(_)),
+                "{sqs:?} {bus:?}: {error}"
+            );
+        }
+        assert!(probe.probed().is_empty(), "nothing was tried");
+    }
+
+    #[tokio::test]
+    async fn endpoints_and_destinations_count_together_in_the_quota() {
+        let (mut service, clock) = service();
+        let quotas = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
+        service.quotas = Arc::new(crate::application::quotas::Quotas::new(
+            quotas,
+            crate::application::quotas::Limits {
+                jobs_in_flight: 10,
+                requests_per_second: 10,
+                connections: 10,
+                webhook_endpoints: 2,
+            },
+            clock.clone(),
+            Duration::from_secs(3600),
+        ));
+        service
+            .register(&alice(), "http://127.0.0.1:9/hook")
+            .await
+            .unwrap();
+        service
+            .register_destination(&alice(), Some(QUEUE), None)
+            .await
+            .unwrap();
+        let error = service
+            .register_destination(&alice(), Some(QUEUE), None)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(error, EndpointError::QuotaExceeded(_)), "{error}");
+        let error = service
+            .register(&alice(), "http://127.0.0.1:9/hook")
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(error, EndpointError::QuotaExceeded(_)), "{error}");
     }
 }

@@ -4,7 +4,7 @@ use super::settings::HttpApiSettings;
 use super::{JobCatalog, load_aws_config, start};
 use crate::adapters::aws::{
     DynamoClaimStore, DynamoIdempotencyStore, DynamoMessageLedger, DynamoWebhookEndpoints,
-    KmsSecretSealer, SqsWorkQueue,
+    KmsSecretSealer, NotifierProbe, SqsWorkQueue,
 };
 use crate::adapters::http::{AppState, GatewayRequestId};
 use crate::application::clock::{Clock, SystemClock};
@@ -80,6 +80,11 @@ pub fn wire(
             store: endpoints,
             sealer: Arc::new(KmsSecretSealer::new(config, &settings.webhook_key_id)),
             url_policy: Arc::new(settings.callback_policy.clone()),
+            destinations: settings.destination_policy.clone(),
+            probe: Arc::new(NotifierProbe::new(
+                aws_sdk_lambda::Client::new(config),
+                &settings.notifier_function,
+            )),
             clock: clock.clone(),
             quotas: quotas.clone(),
         }),

@@ -3,9 +3,10 @@
 use super::settings::NotifierSettings;
 use super::{load_aws_config, start};
 use crate::adapters::aws::{
-    DynamoClaimStore, DynamoWebhookEndpoints, KmsSecretSealer, SqsDeadLetterQueue,
-    SqsRetryScheduler,
+    DestinationSender, DynamoClaimStore, DynamoWebhookEndpoints, KmsSecretSealer, ProbeAnswer,
+    ProbeRequest, SqsDeadLetterQueue, SqsRetryScheduler,
 };
+use crate::adapters::callback_sender::CallbackSender;
 use crate::adapters::webhook_sender::HttpWebhookSender;
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::SystemClock;
@@ -34,10 +35,13 @@ pub fn wire(
         )),
         inbox: queue_name(&settings.callback_dead_letter_inbox_url),
         max_receive_count: settings.max_receive_count,
-        sender: Arc::new(HttpWebhookSender::new(
-            settings.url_policy.clone(),
-            settings.timeout,
-        )?),
+        sender: Arc::new(CallbackSender {
+            http: HttpWebhookSender::new(settings.url_policy.clone(), settings.timeout)?,
+            destinations: DestinationSender::new(
+                sqs.clone(),
+                aws_sdk_eventbridge::Client::new(config),
+            ),
+        }),
         retries: Arc::new(SqsRetryScheduler::new(
             sqs,
             vec![
@@ -72,10 +76,23 @@ pub async fn run() -> Result<(), Error> {
     let aws = load_aws_config().await;
     let notifier = wire(&aws, &settings)?;
     let notifier = &notifier;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        crate::metering::invocation(async move {
-            Ok::<_, Error>(notifier.handle_event(event.payload).await)
-        })
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        crate::metering::invocation(async move { handle(notifier, event.payload).await })
     }))
     .await
+}
+
+/// The notifier's two kinds of invocation: a batch from the callback queue, or the HTTP API's
+/// request to prove a new destination.
+async fn handle(notifier: &Notifier, event: serde_json::Value) -> Result<serde_json::Value, Error> {
+    if let Ok(probe) = serde_json::from_value::<ProbeRequest>(event.clone()) {
+        let Ok(id) = crate::domain::EndpointId::parse(&probe.probe_destination) else {
+            return Err(format!("{:?} is not a destination id", probe.probe_destination).into());
+        };
+        let answer = ProbeAnswer::from(notifier.probe(&id).await?);
+        tracing::info!(destination_id = %id, delivered = answer.delivered, "destination probed");
+        return Ok(serde_json::to_value(answer)?);
+    }
+    let batch: SqsEvent = serde_json::from_value(event)?;
+    Ok(serde_json::to_value(notifier.handle_event(batch).await)?)
 }

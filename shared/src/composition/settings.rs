@@ -183,6 +183,11 @@ pub struct HttpApiSettings {
     pub task_check_queue_url: String,
     /// Every caller's limits.
     pub quota_limits: crate::application::quotas::Limits,
+    /// `NOTIFIER_FUNCTION`: the function that proves a new destination by delivering to it.
+    pub notifier_function: String,
+    /// What a destination may be: in `AWS_REGION`, none of `OWN_RESOURCE_ARNS` (comma
+    /// separated: the stack's queues and buses).
+    pub destination_policy: crate::application::webhook_endpoints::DestinationPolicy,
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -216,6 +221,16 @@ impl HttpApiSettings {
                 max_receive_count: parameters::MAX_RECEIVE_COUNT.count()?,
             },
             quota_limits: quota_limits_from_env()?,
+            notifier_function: required("NOTIFIER_FUNCTION")?,
+            destination_policy: crate::application::webhook_endpoints::DestinationPolicy {
+                region: required("AWS_REGION")?,
+                own: required("OWN_RESOURCE_ARNS")?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|arn| !arn.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            },
         })
     }
 }

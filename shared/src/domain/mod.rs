@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod correlation;
+pub mod destination;
 pub mod envelope;
 pub mod idempotency_key;
 pub mod lifecycle;
@@ -14,10 +15,13 @@ pub mod webhook_endpoint;
 pub use claim::{CallbackState, Claim, JobFailure, JobId};
 pub use correlation::CorrelationId;
 pub use courier_protocol::principal::Principal;
+pub use destination::{CallbackTarget, ResourceArn};
 pub use envelope::{Pattern, ReplyTo, WorkId, WorkMessage};
 pub use idempotency_key::IdempotencyKey;
 pub use lifecycle::{CallbackEvent, CallbackStatus, JobEvent, JobStatus};
-pub use submission::{Submission, SubmissionError};
+pub use submission::{NamedCallback, Submission, SubmissionError};
 pub use task::{Reported, TaskState, TaskToken};
 pub use timeline::{Happening, Recorded};
-pub use webhook_endpoint::{EndpointId, SealedSecret, SigningSecret, WebhookEndpoint};
+pub use webhook_endpoint::{
+    EndpointId, EndpointKind, SealedSecret, SigningSecret, WebhookEndpoint,
+};

@@ -10,9 +10,26 @@ pub struct Submission {
     pub payload: Value,
     /// Hold the work this long before it becomes available to the processor (SQS delay).
     pub delay_seconds: u32,
-    /// The caller's webhook endpoint to post the outcome to (callback pattern; jobs only), as
-    /// given: whether it exists and is theirs is the intake's call.
-    pub callback_endpoint: Option<String>,
+    /// The caller's webhook endpoint or destination to deliver the outcome to (callback
+    /// pattern; jobs only), as given: whether it exists and is theirs is the intake's call.
+    pub callback_endpoint: Option<NamedCallback>,
+}
+
+/// A callback as a body names it: `{"endpointId": …}` or `{"destinationId": …}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCallback {
+    pub kind: super::EndpointKind,
+    pub id: String,
+}
+
+impl NamedCallback {
+    /// The body's field that named it.
+    pub fn field(&self) -> &'static str {
+        match self.kind {
+            super::EndpointKind::Webhook => "callback.endpointId",
+            super::EndpointKind::Destination => "callback.destinationId",
+        }
+    }
 }
 
 /// SQS's longest message delay.
@@ -49,11 +66,29 @@ impl Submission {
                 "delaySeconds must be from 0 to {MAX_DELAY_SECONDS}"
             )));
         }
+        let callback_endpoint = match wire.callback {
+            None => None,
+            Some(spec) => Some(match (spec.endpoint_id, spec.destination_id) {
+                (Some(id), None) => NamedCallback {
+                    kind: super::EndpointKind::Webhook,
+                    id,
+                },
+                (None, Some(id)) => NamedCallback {
+                    kind: super::EndpointKind::Destination,
+                    id,
+                },
+                _ => {
+                    return Err(SubmissionError::Shape(
+                        "callback must name exactly one of endpointId or destinationId".into(),
+                    ));
+                }
+            }),
+        };
         Ok(Self {
             job_type: wire.job_type,
             payload: wire.payload,
             delay_seconds,
-            callback_endpoint: wire.callback.map(|c| c.endpoint_id),
+            callback_endpoint,
         })
     }
 }
@@ -84,6 +119,32 @@ mod tests {
         assert!(Submission::from_json(json!({"type": "echo", "delaySeconds": -1})).is_err());
         assert!(Submission::from_json(json!({"type": "echo", "delaySeconds": null})).is_err());
         assert!(Submission::from_json(json!({"type": "echo", "callback": null})).is_err());
+    }
+
+    #[test]
+    fn a_callback_names_exactly_one_endpoint_or_destination() {
+        let named = |callback: Value| {
+            Submission::from_json(json!({"type": "echo", "callback": callback}))
+                .map(|s| s.callback_endpoint.unwrap())
+        };
+        let endpoint = named(json!({"endpointId": "ep_1"})).unwrap();
+        assert_eq!(
+            (endpoint.kind, endpoint.id.as_str(), endpoint.field()),
+            (
+                super::super::EndpointKind::Webhook,
+                "ep_1",
+                "callback.endpointId"
+            )
+        );
+        let destination = named(json!({"destinationId": "dst_1"})).unwrap();
+        assert_eq!(destination.kind, super::super::EndpointKind::Destination);
+        for bad in [
+            json!({}),
+            json!({"endpointId": "ep_1", "destinationId": "dst_1"}),
+            json!({"url": "https://example.com"}),
+        ] {
+            assert!(named(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,31 +1,57 @@
-//! A webhook endpoint: a URL one caller registered for their callbacks, and the secrets that
-//! sign deliveries to it. Secrets are held sealed (encrypted); which of them sign, and what a
+//! A webhook endpoint: a URL one caller registered for their callbacks (or a destination: a
+//! queue or an event bus), and the secrets that sign deliveries to it. Secrets are held sealed (encrypted); which of them sign, and what a
 //! rotation does to them, is decided here.
 
 use super::Principal;
+use super::destination::CallbackTarget;
 use std::fmt;
 use std::time::Duration;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-/// An endpoint id: `ep_` and 32 lower-case hex digits (128 random bits).
+/// An endpoint's id: `ep_` (a webhook endpoint) or `dst_` (a destination: a queue or an event
+/// bus) and 32 lower-case hex digits (128 random bits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct EndpointId(String);
 
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("a webhook endpoint id is ep_ followed by 32 lower-case hex digits")]
+#[error("an endpoint id is ep_ or dst_ followed by 32 lower-case hex digits")]
 pub struct InvalidEndpointId;
 
-impl EndpointId {
-    const PREFIX: &'static str = "ep_";
+/// What an id names: the two share one store, one quota and one delivery pipeline, and are
+/// told apart by their id's prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointKind {
+    /// An HTTPS URL (`/v1/webhook-endpoints`, `ep_…`).
+    Webhook,
+    /// An SQS queue or EventBridge bus (`/v1/destinations`, `dst_…`).
+    Destination,
+}
 
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, uuid::Uuid::new_v4().simple()))
+impl EndpointKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Webhook => "ep_",
+            Self::Destination => "dst_",
+        }
+    }
+}
+
+impl EndpointId {
+    pub fn generate(kind: EndpointKind) -> Self {
+        Self(format!(
+            "{}{}",
+            kind.prefix(),
+            uuid::Uuid::new_v4().simple()
+        ))
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidEndpointId> {
-        let hex = raw.strip_prefix(Self::PREFIX).ok_or(InvalidEndpointId)?;
+        let hex = [EndpointKind::Webhook, EndpointKind::Destination]
+            .into_iter()
+            .find_map(|kind| raw.strip_prefix(kind.prefix()))
+            .ok_or(InvalidEndpointId)?;
         let canonical = hex.len() == 32
             && hex
                 .bytes()
@@ -33,6 +59,21 @@ impl EndpointId {
         canonical
             .then(|| Self(raw.to_owned()))
             .ok_or(InvalidEndpointId)
+    }
+
+    /// An id of this kind only: the other kind's is as unknown as a malformed one.
+    pub fn parse_kind(raw: &str, kind: EndpointKind) -> Result<Self, InvalidEndpointId> {
+        Self::parse(raw).and_then(|id| match id.kind() == kind {
+            true => Ok(id),
+            false => Err(InvalidEndpointId),
+        })
+    }
+
+    pub fn kind(&self) -> EndpointKind {
+        match self.0.starts_with(EndpointKind::Destination.prefix()) {
+            true => EndpointKind::Destination,
+            false => EndpointKind::Webhook,
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -92,7 +133,8 @@ pub enum RotationRefused {
 pub struct WebhookEndpoint {
     pub id: EndpointId,
     pub owner: Principal,
-    pub url: String,
+    /// Where its deliveries go: a URL for an `ep_` id, a queue or a bus for a `dst_` one.
+    pub target: CallbackTarget,
     pub created_at: OffsetDateTime,
     /// Oldest first; the last one is the newest.
     pub secrets: Vec<SigningSecret>,
@@ -104,14 +146,14 @@ impl WebhookEndpoint {
     pub fn new(
         id: EndpointId,
         owner: Principal,
-        url: String,
+        target: CallbackTarget,
         secret: SealedSecret,
         now: OffsetDateTime,
     ) -> Self {
         Self {
             id,
             owner,
-            url,
+            target,
             created_at: now,
             secrets: vec![SigningSecret {
                 sealed: secret,
@@ -177,9 +219,9 @@ mod tests {
 
     fn endpoint() -> WebhookEndpoint {
         WebhookEndpoint::new(
-            EndpointId::generate(),
+            EndpointId::generate(EndpointKind::Webhook),
             Principal::new("https://issuer.example", "alice"),
-            "https://example.com/hook".into(),
+            CallbackTarget::Url("https://example.com/hook".into()),
             SealedSecret(vec![1]),
             NOW,
         )
@@ -191,9 +233,21 @@ mod tests {
 
     #[test]
     fn ids_are_generated_and_parsed_in_one_spelling() {
-        let id = EndpointId::generate();
+        let id = EndpointId::generate(EndpointKind::Webhook);
         assert_eq!(EndpointId::parse(id.as_str()), Ok(id.clone()));
         assert_eq!(id.as_str().len(), 35);
+        let destination = EndpointId::generate(EndpointKind::Destination);
+        assert!(destination.as_str().starts_with("dst_"));
+        assert_eq!(destination.kind(), EndpointKind::Destination);
+        assert_eq!(
+            EndpointId::parse_kind(destination.as_str(), EndpointKind::Webhook),
+            Err(InvalidEndpointId),
+            "a destination is no webhook endpoint"
+        );
+        assert_eq!(
+            EndpointId::parse_kind(id.as_str(), EndpointKind::Webhook),
+            Ok(id.clone())
+        );
         let upper = id.as_str().to_ascii_uppercase();
         for bad in [
             "",

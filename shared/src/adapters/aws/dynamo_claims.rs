@@ -519,6 +519,7 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             // A POST was made: its answer.
             Some(_) => Happening::CallbackAttempt {
                 endpoint_id: None,
+                destination_id: None,
                 outcome: match update.event {
                     CallbackEvent::Deliver => DeliveryOutcome::Delivered,
                     CallbackEvent::Retry => DeliveryOutcome::Retrying,
@@ -531,6 +532,7 @@ impl crate::application::ports::CallbackLedger for DynamoClaimStore {
             },
             None => Happening::CallbackGivenUp {
                 endpoint_id: None,
+                destination_id: None,
                 reason: timeline::capped(update.last_error.as_deref().unwrap_or("")),
             },
         };

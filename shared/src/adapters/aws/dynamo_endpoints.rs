@@ -1,10 +1,14 @@
-//! Webhook endpoints (`ENDPOINT#<id>`) in the same table as claims: the owner, the URL, and
-//! the sealed signing secrets (ciphertext from the key service; never the secrets themselves).
+//! Webhook endpoints and destinations (`ENDPOINT#<id>`) in the same table as claims: the owner,
+//! the URL (`url`) or the queue's or bus's ARN (`sqs`, `eventBridge`), and the sealed signing
+//! secrets (ciphertext from the key service; never the secrets themselves).
 
 use super::{condition_held, n, port_error, s};
 use crate::application::clock::{parse_rfc3339, rfc3339};
 use crate::application::ports::{ListPosition, Page, PortError, WebhookEndpointStore};
-use crate::domain::{EndpointId, Principal, SealedSecret, SigningSecret, WebhookEndpoint};
+use crate::domain::{
+    CallbackTarget, EndpointId, EndpointKind, Principal, ResourceArn, SealedSecret, SigningSecret,
+    WebhookEndpoint,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -63,13 +67,48 @@ fn secret_from(value: &AttributeValue) -> Option<SigningSecret> {
     })
 }
 
+/// The attribute a target is kept in, and its text.
+fn target_attribute(target: &CallbackTarget) -> (&'static str, String) {
+    match target {
+        CallbackTarget::Url(url) => ("url", url.clone()),
+        CallbackTarget::Queue(arn) => ("sqs", arn.to_string()),
+        CallbackTarget::EventBus(arn) => ("eventBridge", arn.to_string()),
+    }
+}
+
+fn target_from(item: &Item) -> Option<CallbackTarget> {
+    let text = |name: &str| item.get(name)?.as_s().ok().map(String::as_str);
+    if let Some(url) = text("url") {
+        return Some(CallbackTarget::Url(url.to_owned()));
+    }
+    if let Some(arn) = text("sqs") {
+        return ResourceArn::queue(arn).ok().map(CallbackTarget::Queue);
+    }
+    ResourceArn::event_bus(text("eventBridge")?)
+        .ok()
+        .map(CallbackTarget::EventBus)
+}
+
+fn listed(kind: EndpointKind) -> super::listing::Listed {
+    match kind {
+        EndpointKind::Webhook => super::listing::Listed::Endpoints,
+        EndpointKind::Destination => super::listing::Listed::Destinations,
+    }
+}
+
 /// Maps a stored item back to an endpoint; `None` if it is not a well-formed one.
 fn endpoint_from(item: &Item) -> Option<WebhookEndpoint> {
     let text = |name: &str| item.get(name)?.as_s().ok().map(String::as_str);
+    let id = EndpointId::parse(text("pk")?.strip_prefix("ENDPOINT#")?).ok()?;
+    let target = target_from(item)?;
+    // A URL for a webhook endpoint, a queue or a bus for a destination: never crossed.
+    if (id.kind() == EndpointKind::Webhook) != target.url().is_some() {
+        return None;
+    }
     Some(WebhookEndpoint {
-        id: EndpointId::parse(text("pk")?.strip_prefix("ENDPOINT#")?).ok()?,
+        id,
         owner: Principal::parse_key(text("owner")?)?,
-        url: text("url")?.to_owned(),
+        target,
         created_at: parse_rfc3339(text("createdAt")?)?,
         secrets: item
             .get("secrets")?
@@ -85,19 +124,27 @@ fn endpoint_from(item: &Item) -> Option<WebhookEndpoint> {
 #[async_trait]
 impl WebhookEndpointStore for DynamoWebhookEndpoints {
     async fn create(&self, endpoint: &WebhookEndpoint) -> Result<(), PortError> {
+        let (attribute, target) = target_attribute(&endpoint.target);
+        let kind = endpoint.id.kind();
         self.client
             .put_item()
             .table_name(&self.table)
             .item("pk", Self::pk(&endpoint.id))
-            .item("kind", s("webhook-endpoint"))
+            .item(
+                "kind",
+                s(match kind {
+                    EndpointKind::Webhook => "webhook-endpoint",
+                    EndpointKind::Destination => "destination",
+                }),
+            )
             .item("owner", s(endpoint.owner.key()))
-            .item("url", s(&endpoint.url))
+            .item(attribute, s(target))
             .item("createdAt", s(rfc3339(endpoint.created_at)))
-            // Listed among its owner's endpoints (the `ByOwner` index).
+            // Listed among its owner's endpoints or destinations (the `ByOwner` index).
             .item(
                 super::listing::LISTED_AT,
                 s(super::listing::key(
-                    super::listing::Listed::Endpoints,
+                    listed(kind),
                     &rfc3339(endpoint.created_at),
                     endpoint.id.as_str(),
                 )),
@@ -163,12 +210,14 @@ impl WebhookEndpointStore for DynamoWebhookEndpoints {
     async fn list(
         &self,
         owner: &Principal,
+        kind: EndpointKind,
         after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Page<WebhookEndpoint>, PortError> {
-        let admit = |item: &Item| endpoint_from(item).filter(|e| &e.owner == owner);
+        let admit =
+            |item: &Item| endpoint_from(item).filter(|e| &e.owner == owner && e.id.kind() == kind);
         let query = super::listing::ListQuery {
-            kind: super::listing::Listed::Endpoints,
+            kind: listed(kind),
             owner,
             from: None,
             until: None,
@@ -191,9 +240,9 @@ mod tests {
     fn an_endpoint_reads_back_as_it_was_written() {
         let now = datetime!(2026-11-30 12:00 UTC);
         let mut endpoint = WebhookEndpoint::new(
-            EndpointId::generate(),
+            EndpointId::generate(EndpointKind::Webhook),
             Principal::new("https://issuer.example", "alice"),
-            "https://example.com/hook".into(),
+            CallbackTarget::Url("https://example.com/hook".into()),
             SealedSecret(vec![1, 2, 3]),
             now,
         );
@@ -207,7 +256,7 @@ mod tests {
         let item: Item = HashMap::from([
             ("pk".to_owned(), DynamoWebhookEndpoints::pk(&endpoint.id)),
             ("owner".to_owned(), s(endpoint.owner.key())),
-            ("url".to_owned(), s(&endpoint.url)),
+            ("url".to_owned(), s("https://example.com/hook")),
             ("createdAt".to_owned(), s(rfc3339(endpoint.created_at))),
             ("secrets".to_owned(), secrets_value(&endpoint.secrets)),
             ("revision".to_owned(), n(endpoint.revision)),
@@ -216,5 +265,48 @@ mod tests {
         let mut claim_like = item.clone();
         claim_like.insert("pk".to_owned(), s("JOB#x"));
         assert_eq!(endpoint_from(&claim_like), None);
+        let mut crossed = item.clone();
+        crossed.remove("url");
+        crossed.insert(
+            "sqs".to_owned(),
+            s("arn:aws:sqs:us-east-1:123456789012:results"),
+        );
+        assert_eq!(
+            endpoint_from(&crossed),
+            None,
+            "an ep_ id never names a queue"
+        );
+    }
+
+    #[test]
+    fn a_destination_reads_back_as_it_was_written() {
+        let now = datetime!(2026-12-03 12:00 UTC);
+        for target in [
+            CallbackTarget::Queue(
+                ResourceArn::queue("arn:aws:sqs:us-east-1:123456789012:results").unwrap(),
+            ),
+            CallbackTarget::EventBus(
+                ResourceArn::event_bus("arn:aws:events:us-east-1:123456789012:event-bus/b")
+                    .unwrap(),
+            ),
+        ] {
+            let destination = WebhookEndpoint::new(
+                EndpointId::generate(EndpointKind::Destination),
+                Principal::new("https://issuer.example", "alice"),
+                target.clone(),
+                SealedSecret(vec![1]),
+                now,
+            );
+            let (attribute, text) = target_attribute(&target);
+            let item: Item = HashMap::from([
+                ("pk".to_owned(), DynamoWebhookEndpoints::pk(&destination.id)),
+                ("owner".to_owned(), s(destination.owner.key())),
+                (attribute.to_owned(), s(text)),
+                ("createdAt".to_owned(), s(rfc3339(now))),
+                ("secrets".to_owned(), secrets_value(&destination.secrets)),
+                ("revision".to_owned(), n(0)),
+            ]);
+            assert_eq!(endpoint_from(&item), Some(destination));
+        }
     }
 }

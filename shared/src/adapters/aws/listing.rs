@@ -31,6 +31,7 @@ const READ_PER_QUERY: i32 = 100;
 pub(super) enum Listed {
     Jobs,
     Endpoints,
+    Destinations,
 }
 
 impl Listed {
@@ -38,13 +39,14 @@ impl Listed {
         match self {
             Self::Jobs => "job|",
             Self::Endpoints => "endpoint|",
+            Self::Destinations => "destination|",
         }
     }
 
     fn table_key(self, id: &str) -> String {
         match self {
             Self::Jobs => format!("JOB#{id}"),
-            Self::Endpoints => format!("ENDPOINT#{id}"),
+            Self::Endpoints | Self::Destinations => format!("ENDPOINT#{id}"),
         }
     }
 }

@@ -1,8 +1,10 @@
-//! Adapters from courier's ports to SQS, DynamoDB, KMS, Lambda (declared job types' targets)
-//! and S3 (the job-types document).
+//! Adapters from courier's ports to SQS, DynamoDB, KMS, Lambda (declared job types' targets,
+//! the notifier's destination probe), EventBridge (destinations) and S3 (the job-types document).
 
 mod callback_start;
 mod connections_api;
+mod destination_probe;
+mod destination_sender;
 mod dynamo_claims;
 mod dynamo_connections;
 mod dynamo_endpoints;
@@ -21,6 +23,8 @@ mod timeline;
 
 pub use callback_start::QueuedCallbackStarter;
 pub use connections_api::ApiGatewayConnectionPoster;
+pub use destination_probe::{NotifierProbe, ProbeAnswer, ProbeRequest};
+pub use destination_sender::{DestinationSender, EVENT_SOURCE, SUBJECT_ATTRIBUTE};
 pub use dynamo_claims::DynamoClaimStore;
 pub use dynamo_connections::DynamoConnectionStore;
 pub use dynamo_endpoints::DynamoWebhookEndpoints;

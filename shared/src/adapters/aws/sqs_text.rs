@@ -9,29 +9,13 @@ use std::borrow::Cow;
 
 /// Whether SQS refuses `c` in a message body or attribute.
 fn refused(c: char) -> bool {
-    !matches!(c,
-        '\t' | '\n' | '\r'
-        | '\u{20}'..='\u{D7FF}'
-        | '\u{E000}'..='\u{FFFD}'
-        | '\u{10000}'..='\u{10FFFF}')
+    courier_protocol::json::refused_in_xml_text(c)
 }
 
-/// A JSON text SQS takes, denoting the same value: every refused character (they can only be
-/// inside strings: JSON's own syntax is ASCII) written as its escape.
+/// A JSON text SQS takes, denoting the same value: every refused character written as its
+/// escape.
 pub(super) fn json_body(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(refused) {
-        return Cow::Borrowed(json);
-    }
-    let mut out = String::with_capacity(json.len() + 12);
-    for c in json.chars() {
-        if refused(c) {
-            // Every refused character is in the Basic Multilingual Plane: one escape each.
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    courier_protocol::json::xml_safe(json)
 }
 
 /// Plain text SQS takes as a string attribute: refused characters become U+FFFD.

@@ -467,6 +467,7 @@ async fn exchanges() -> Vec<Exchange> {
     );
     out.push(registered);
     out.extend(endpoint_exchanges(&h, &endpoint_id).await);
+    out.extend(destination_exchanges(&Harness::new()).await);
     out.push(with_callback);
     out.push(
         call(
@@ -783,6 +784,94 @@ async fn task_report_exchanges() -> Vec<Exchange> {
         )
         .await,
     );
+    out
+}
+
+/// The destination operations' statuses, and a job naming one.
+async fn destination_exchanges(h: &Harness) -> Vec<Exchange> {
+    const ONE: &str = "/v1/destinations/{id}";
+    const ROTATE: &str = "/v1/destinations/{id}/rotate";
+    const ALL: &str = "/v1/destinations";
+    let json = "application/json";
+    let queue = r#"{"sqs":"arn:aws:sqs:us-east-1:123456789012:results"}"#;
+    let bus = r#"{"eventBridge":"arn:aws:events:us-east-1:123456789012:event-bus/b"}"#;
+    let mut out = vec![
+        call(h, "POST", ALL, ALL, json, queue.into(), &[]).await,
+        call(h, "POST", ALL, ALL, json, bus.into(), &[]).await,
+    ];
+    let id = out[0].body["id"].as_str().unwrap().to_owned();
+    let one = format!("/v1/destinations/{id}");
+    let rotate = format!("{one}/rotate");
+    let unknown = "/v1/destinations/dst_0123456789abcdef0123456789abcdef";
+    for bad in [
+        r#"{"sqs":"arn:aws:sqs:us-east-1:123456789012:results.fifo"}"#,
+        r#"{"sqs":"arn:aws:sqs:us-east-1:123456789012:results","eventBridge":"x"}"#,
+        r#"{"url":"https://example.com"}"#,
+        "{}",
+    ] {
+        out.push(call(h, "POST", ALL, ALL, json, bad.into(), &[]).await);
+    }
+    h.probe.refuse(Some("AccessDenied"));
+    out.push(call(h, "POST", ALL, ALL, json, queue.into(), &[]).await);
+    h.probe.refuse(None);
+    out.push(call(h, "POST", ALL, ALL, "text/plain", "{}".into(), &[]).await);
+    let big = format!(
+        r#"{{"sqs":"{}"}}"#,
+        "x".repeat(super::body::MAX_REQUEST_BYTES)
+    );
+    out.push(call(h, "POST", ALL, ALL, json, big, &[]).await);
+    out.push(call(h, "GET", ALL, ALL, json, String::new(), &[]).await);
+    out.push(
+        call(
+            h,
+            "GET",
+            ALL,
+            "/v1/destinations?limit=0",
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(call(h, "GET", ONE, &one, json, String::new(), &[]).await);
+    out.push(call(h, "GET", ONE, unknown, json, String::new(), &[]).await);
+    out.push(call(h, "POST", ROTATE, &rotate, json, String::new(), &[]).await);
+    out.push(
+        call(
+            h,
+            "POST",
+            "/v1/jobs",
+            "/v1/jobs",
+            json,
+            format!(r#"{{"type":"echo","callback":{{"destinationId":"{id}"}}}}"#),
+            &[],
+        )
+        .await,
+    );
+    let grace = r#"{"gracePeriodSeconds":604801}"#;
+    out.push(call(h, "POST", ROTATE, &rotate, json, grace.into(), &[]).await);
+    let big = format!(
+        r#"{{"x":"{}"}}"#,
+        "x".repeat(super::body::MAX_REQUEST_BYTES)
+    );
+    out.push(call(h, "POST", ROTATE, &rotate, json, big, &[]).await);
+    out.push(call(h, "POST", ROTATE, &rotate, "text/plain", "{}".into(), &[]).await);
+    let unknown_rotate = format!("{unknown}/rotate");
+    out.push(call(h, "POST", ROTATE, &unknown_rotate, json, String::new(), &[]).await);
+    // Five secrets signing at once: the next rotation is refused.
+    for _ in 0..3 {
+        call(h, "POST", ROTATE, &rotate, json, String::new(), &[]).await;
+    }
+    out.push(call(h, "POST", ROTATE, &rotate, json, String::new(), &[]).await);
+    h.endpoints.fail.set(true);
+    out.push(call(h, "GET", ONE, &one, json, String::new(), &[]).await);
+    out.push(call(h, "GET", ALL, ALL, json, String::new(), &[]).await);
+    out.push(call(h, "POST", ALL, ALL, json, queue.into(), &[]).await);
+    out.push(call(h, "POST", ROTATE, &rotate, json, String::new(), &[]).await);
+    out.push(call(h, "DELETE", ONE, &one, json, String::new(), &[]).await);
+    h.endpoints.fail.set(false);
+    out.push(call(h, "DELETE", ONE, &one, json, String::new(), &[]).await);
+    out.push(call(h, "DELETE", ONE, &one, json, String::new(), &[]).await);
     out
 }
 

@@ -174,6 +174,33 @@ impl Problem {
         )
     }
 
+    pub fn destination_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "destination-not-found",
+            "No such destination",
+            format!("no destination {id} is registered to you"),
+        )
+    }
+
+    pub fn invalid_destination(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-destination",
+            "The destination is refused",
+            detail,
+        )
+    }
+
+    pub fn destination_unreachable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "destination-unreachable",
+            "courier could not deliver to the destination",
+            detail,
+        )
+    }
+
     pub fn too_many_secrets(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::CONFLICT,

@@ -7,7 +7,8 @@ use super::problem::Problem;
 pub use super::state::AppState;
 use super::tasks::report_task;
 use super::webhook_endpoints::{
-    create_endpoint, delete_endpoint, get_endpoint, list_endpoints, rotate_secret,
+    create_destination, create_endpoint, delete_destination, delete_endpoint, get_destination,
+    get_endpoint, list_destinations, list_endpoints, rotate_destination_secret, rotate_secret,
 };
 use axum::Router;
 use axum::extract::Request;
@@ -69,6 +70,11 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/v1/webhook-endpoints/{id}"),
     ("DELETE", "/v1/webhook-endpoints/{id}"),
     ("POST", "/v1/webhook-endpoints/{id}/rotate"),
+    ("POST", "/v1/destinations"),
+    ("GET", "/v1/destinations"),
+    ("GET", "/v1/destinations/{id}"),
+    ("DELETE", "/v1/destinations/{id}"),
+    ("POST", "/v1/destinations/{id}/rotate"),
 ];
 
 /// All REST routes. Unknown paths and methods answer with problem+json like every other error.
@@ -92,6 +98,18 @@ pub fn router(state: AppState) -> Router {
             get(get_endpoint).delete(delete_endpoint),
         )
         .route("/v1/webhook-endpoints/{id}/rotate", post(rotate_secret))
+        .route(
+            "/v1/destinations",
+            post(create_destination).get(list_destinations),
+        )
+        .route(
+            "/v1/destinations/{id}",
+            get(get_destination).delete(delete_destination),
+        )
+        .route(
+            "/v1/destinations/{id}/rotate",
+            post(rotate_destination_secret),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count_request))

@@ -23,6 +23,7 @@ pub(super) struct Harness {
     pub(super) tasks: Arc<crate::adapters::memory::InMemoryTasks>,
     pub(super) task_checks: Arc<crate::adapters::memory::RecordingTaskChecks>,
     pub(super) quotas: Arc<crate::adapters::memory::InMemoryQuotas>,
+    pub(super) probe: Arc<crate::adapters::memory::RecordingProbe>,
     state: AppState,
 }
 
@@ -37,6 +38,7 @@ impl Harness {
         let task_checks = Arc::new(crate::adapters::memory::RecordingTaskChecks::default());
         let quota_store = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
         let quotas = crate::adapters::memory::roomy_quotas(quota_store.clone(), clock.clone());
+        let probe = Arc::new(crate::adapters::memory::RecordingProbe::default());
         let state = AppState {
             intake: Arc::new(crate::application::intake::Intake {
                 registry: Arc::new(courier_jobs::examples::offline()),
@@ -56,6 +58,11 @@ impl Harness {
                     allow_http: true,
                     allowed_hosts: vec!["127.0.0.1".into()],
                 }),
+                destinations: crate::application::webhook_endpoints::DestinationPolicy {
+                    region: "us-east-1".into(),
+                    own: vec![],
+                },
+                probe: probe.clone(),
                 clock: clock.clone(),
                 quotas: quotas.clone(),
             }),
@@ -73,6 +80,7 @@ impl Harness {
         };
         Self {
             quotas: quota_store,
+            probe,
             tasks,
             task_checks,
             queue,

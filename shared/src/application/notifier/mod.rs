@@ -1,5 +1,5 @@
-//! The callback side: one message on the callback queue → one signed POST of the job's outcome
-//! to the caller's URL, retried with backoff until it is delivered, refused for good (410), or
+//! The callback side: one message on the callback queue → one signed delivery of the job's
+//! outcome to the caller's URL (a POST), queue (a message) or bus (an event), retried with backoff until it is delivered, refused for good (410), or
 //! out of attempts (then the notifier records it FAILED and sends it to the callback DLQ with
 //! the reason). Attempts are POSTs made, counted on the claim: a receive that ends in courier's
 //! own dependency error costs none. Should SQS redrive give up on a message all the same (every
@@ -21,7 +21,9 @@ use crate::application::ports::{
 };
 use crate::application::ssrf::SsrfPolicy;
 use crate::application::webhook_endpoints::signing_secrets;
-use crate::domain::{CallbackEvent, CallbackStatus, Claim, JobId};
+use crate::domain::{
+    CallbackEvent, CallbackStatus, CallbackTarget, Claim, EndpointId, JobId, WebhookEndpoint,
+};
 use crate::telemetry::{TraceHeader, record_trace_id};
 use async_trait::async_trait;
 use courier_protocol::queue::{CallbackMessage, QueueMessage};
@@ -32,12 +34,36 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-/// One POST to a callback URL.
+/// One signed delivery: a POST to a URL, a message on a queue or an event on a bus. The
+/// signature travels with the body the same way to each: as HTTP headers, as the message's
+/// attributes, or as the event's `headers` (the body itself as a string, byte for byte).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRequest {
-    pub url: String,
+    pub to: CallbackTarget,
+    pub subject: Subject,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`, `content-type`,
+    /// `x-correlation-id` (and, over HTTP, `user-agent`).
     pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+/// What a delivery carries: what a bus's rules and a queue's readers tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A job's outcome (its claim, as `GET /v1/jobs/{id}` shows it, less `callback`).
+    JobOutcome,
+    /// A new destination's proof of delivery, sent once at registration.
+    Verification,
+}
+
+impl Subject {
+    /// The event's `detail-type`, and the message's `courier-subject` attribute.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::JobOutcome => "Courier Job Outcome",
+            Self::Verification => "Courier Destination Verification",
+        }
+    }
 }
 
 /// What came back: a status, or no response at all (timeout, refused, blocked address).
@@ -347,38 +373,98 @@ impl Notifier {
             }
         };
         // Checked again at delivery: configuration may have changed since registration.
-        if let Err(rejected) = self.url_policy.check_url(&endpoint.url) {
+        if let Some(url) = endpoint.target.url()
+            && let Err(rejected) = self.url_policy.check_url(url)
+        {
             return give_up(rejected.to_string());
         }
-        let secrets = signing_secrets(self.sealer.as_ref(), &endpoint, now).await?;
         let body = serde_json::to_string(&crate::application::job_view::callback_body(&claim))
             .expect("serialisable");
         let id = webhook_id(job_id.as_str(), callback.round);
-        let timestamp = now.unix_timestamp();
-        let headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("user-agent".to_owned(), "courier-notifier".to_owned()),
-            ("webhook-id".to_owned(), id.clone()),
-            ("webhook-timestamp".to_owned(), timestamp.to_string()),
-            (
-                "webhook-signature".to_owned(),
-                signature_header(&secrets, &id, timestamp, body.as_bytes()),
-            ),
-            (
-                "x-correlation-id".to_owned(),
-                claim.correlation_id.to_string(),
-            ),
-        ];
+        let webhook = self
+            .signed(
+                &endpoint,
+                Subject::JobOutcome,
+                &id,
+                &body,
+                claim.correlation_id.as_str(),
+                now,
+            )
+            .await?;
         let mut claim = claim;
         // A reopened delivery counts its attempts afresh.
         claim.callback = Some(callback);
         Ok(Prepared::Send {
-            webhook: WebhookRequest {
-                url: endpoint.url,
-                headers,
-                body,
-            },
+            webhook,
             claim: Box::new(claim),
+        })
+    }
+
+    /// `body` signed as `id` with every secret of `endpoint` that signs at `now`, addressed to
+    /// it. The text signed is the text sent: made acceptable to every carrier first (a queue
+    /// refuses some characters a JSON string may hold; their escapes denote the same JSON).
+    async fn signed(
+        &self,
+        endpoint: &WebhookEndpoint,
+        subject: Subject,
+        id: &str,
+        body: &str,
+        correlation_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<WebhookRequest, PortError> {
+        let secrets = signing_secrets(self.sealer.as_ref(), endpoint, now).await?;
+        let body = courier_protocol::json::xml_safe(body).into_owned();
+        let timestamp = now.unix_timestamp();
+        let headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("user-agent".to_owned(), "courier-notifier".to_owned()),
+            ("webhook-id".to_owned(), id.to_owned()),
+            ("webhook-timestamp".to_owned(), timestamp.to_string()),
+            (
+                "webhook-signature".to_owned(),
+                signature_header(&secrets, id, timestamp, body.as_bytes()),
+            ),
+            ("x-correlation-id".to_owned(), correlation_id.to_owned()),
+        ];
+        Ok(WebhookRequest {
+            to: endpoint.target.clone(),
+            subject,
+            headers,
+            body,
+        })
+    }
+
+    /// Proves a new destination can be delivered to: a signed verification (`{"type":
+    /// "destination.verification", "destinationId", "sentAt"}`, `webhook-id`
+    /// `msg_<destination id>`) sent once. `Ok(Err(reason))`: it was refused.
+    pub async fn probe(&self, id: &EndpointId) -> Result<Result<(), String>, PortError> {
+        let Some(destination) = self.endpoints.get(id).await? else {
+            return Ok(Err(format!("no destination {id} is registered")));
+        };
+        if destination.target.arn().is_none() {
+            return Ok(Err(format!("{id} is not a destination")));
+        }
+        let now = self.clock.now();
+        let body = serde_json::json!({
+            "type": "destination.verification",
+            "destinationId": id.as_str(),
+            "sentAt": rfc3339(now),
+        })
+        .to_string();
+        let request = self
+            .signed(
+                &destination,
+                Subject::Verification,
+                &format!("msg_{id}"),
+                &body,
+                &format!("verify-{id}"),
+                now,
+            )
+            .await?;
+        Ok(match self.sender.send(&request).await {
+            WebhookResponse::Status { code, .. } if (200..300).contains(&code) => Ok(()),
+            WebhookResponse::Status { code, .. } => Err(format!("answered {code}")),
+            WebhookResponse::NoResponse(reason) => Err(reason),
         })
     }
 

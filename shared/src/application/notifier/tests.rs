@@ -106,7 +106,13 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
         .unwrap();
     let endpoints = Arc::new(InMemoryWebhookEndpoints::default());
     endpoints
-        .create(&WebhookEndpoint::new(id, alice(), url.into(), sealed, NOW))
+        .create(&WebhookEndpoint::new(
+            id,
+            alice(),
+            crate::domain::CallbackTarget::Url(url.into()),
+            sealed,
+            NOW,
+        ))
         .await
         .unwrap();
     let receiver = Arc::new(ScriptedReceiver {

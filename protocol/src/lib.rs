@@ -11,6 +11,7 @@
 //!
 //! Everything here is plain data plus (de)serialisation: no I/O, no AWS types.
 
+pub mod events;
 pub mod frames;
 pub mod json;
 pub mod principal;

@@ -237,6 +237,11 @@ async fn the_stacks_own_queues_fifo_queues_and_unreachable_queues_are_refused() 
         "{refused:?}"
     );
 
+    let own_bus = stack.output("JobEventBusArn");
+    let refused = register(&stack, &stack.token, json!({"eventBridge": own_bus})).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(refused.problem_type(), "invalid-destination");
+
     let account = work_queue.split(':').nth(4).unwrap().to_owned();
     let fifo = format!(
         "arn:aws:sqs:{}:{account}:results.fifo",

@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod frames;
 pub mod http_targets;
 pub mod intake;
+pub mod job_events;
 pub mod job_types;
 pub mod job_view;
 pub mod listing;

@@ -330,6 +330,17 @@ impl SealingContext {
     }
 }
 
+/// The bus job state change events are published on.
+#[async_trait]
+pub trait JobEventBus: Send + Sync {
+    /// Publishes up to ten events, in order: how many from the first were published (the rest
+    /// were refused); `Err` when none could be.
+    async fn publish(
+        &self,
+        events: &[courier_protocol::events::JobStateChange],
+    ) -> Result<usize, PortError>;
+}
+
 /// Proves a new destination can be delivered to: the notifier (whose role the destination's
 /// policy must allow) delivers a signed verification to it.
 #[async_trait]

@@ -3,14 +3,15 @@
 use super::settings::NotifierSettings;
 use super::{load_aws_config, start};
 use crate::adapters::aws::{
-    DestinationSender, DynamoClaimStore, DynamoWebhookEndpoints, KmsSecretSealer, ProbeAnswer,
-    ProbeRequest, SqsDeadLetterQueue, SqsRetryScheduler,
+    DestinationSender, DynamoClaimStore, DynamoWebhookEndpoints, EventBridgeJobEvents,
+    KmsSecretSealer, ProbeAnswer, ProbeRequest, SqsDeadLetterQueue, SqsRetryScheduler,
 };
 use crate::adapters::callback_sender::CallbackSender;
 use crate::adapters::webhook_sender::HttpWebhookSender;
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::SystemClock;
 use crate::application::consumer::SqsEvent;
+use crate::application::job_events::JobEvents;
 use crate::application::notifier::Notifier;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
@@ -75,16 +76,41 @@ pub async fn run() -> Result<(), Error> {
     let settings = NotifierSettings::from_env()?;
     let aws = load_aws_config().await;
     let notifier = wire(&aws, &settings)?;
-    let notifier = &notifier;
+    let job_events = settings.job_event_bus.as_ref().map(|bus| JobEvents {
+        bus: Arc::new(EventBridgeJobEvents::new(
+            aws_sdk_eventbridge::Client::new(&aws),
+            bus,
+        )),
+    });
+    let (notifier, job_events) = (&notifier, &job_events);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        crate::metering::invocation(async move { handle(notifier, event.payload).await })
+        crate::metering::invocation(async move {
+            handle(notifier, job_events.as_ref(), event.payload).await
+        })
     }))
     .await
 }
 
-/// The notifier's two kinds of invocation: a batch from the callback queue, or the HTTP API's
-/// request to prove a new destination.
-async fn handle(notifier: &Notifier, event: serde_json::Value) -> Result<serde_json::Value, Error> {
+/// The notifier's three kinds of invocation: a batch from the callback queue, a batch of the
+/// table's stream (job state events, when on), or the HTTP API's request to prove a new
+/// destination.
+async fn handle(
+    notifier: &Notifier,
+    job_events: Option<&JobEvents>,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    let source = event
+        .pointer("/Records/0/eventSource")
+        .and_then(serde_json::Value::as_str);
+    if source == Some("aws:dynamodb") {
+        let Some(job_events) = job_events else {
+            return Err("a stream batch, but job events are off (no JOB_EVENT_BUS)".into());
+        };
+        let batch: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(event)?;
+        return Ok(serde_json::to_value(
+            publish_changes(job_events, &batch).await,
+        )?);
+    }
     if let Ok(probe) = serde_json::from_value::<ProbeRequest>(event.clone()) {
         let Ok(id) = crate::domain::EndpointId::parse(&probe.probe_destination) else {
             return Err(format!("{:?} is not a destination id", probe.probe_destination).into());
@@ -95,4 +121,25 @@ async fn handle(notifier: &Notifier, event: serde_json::Value) -> Result<serde_j
     }
     let batch: SqsEvent = serde_json::from_value(event)?;
     Ok(serde_json::to_value(notifier.handle_event(batch).await)?)
+}
+
+/// Publishes a stream batch's job state changes; a change not published is reported as the
+/// batch's failure, so the stream gives it (and what follows it) again.
+async fn publish_changes(
+    job_events: &JobEvents,
+    batch: &aws_lambda_events::event::dynamodb::Event,
+) -> aws_lambda_events::event::streams::DynamoDbEventResponse {
+    let changes = crate::adapters::aws::claim_changes(batch);
+    let mut response = aws_lambda_events::event::streams::DynamoDbEventResponse::default();
+    match job_events.publish(&changes).await {
+        Ok(published) => tracing::debug!(published, "job state changes published"),
+        Err(unpublished) => {
+            tracing::error!(error = %unpublished.error, "job state changes not published; the stream gives them again");
+            let mut failure =
+                aws_lambda_events::event::streams::DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(unpublished.position);
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
 }

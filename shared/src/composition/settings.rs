@@ -384,6 +384,8 @@ pub struct NotifierSettings {
     pub retry_base_delay: Duration,
     pub retry_max_delay: Duration,
     pub url_policy: crate::application::ssrf::SsrfPolicy,
+    /// `JOB_EVENT_BUS`: where job state change events go; empty when they are off.
+    pub job_event_bus: Option<String>,
 }
 
 impl NotifierSettings {
@@ -394,6 +396,7 @@ impl NotifierSettings {
             callback_dead_letter_queue_url: required("CALLBACK_DEAD_LETTER_QUEUE_URL")?,
             callback_dead_letter_inbox_url: required("CALLBACK_DEAD_LETTER_INBOX_URL")?,
             webhook_key_id: required("WEBHOOK_KEY_ID")?,
+            job_event_bus: required("JOB_EVENT_BUS").ok(),
             timeout: Duration::from_millis(parameters::CALLBACK_TIMEOUT_MS.number()?),
             max_attempts: parameters::CALLBACK_MAX_ATTEMPTS.count()?,
             max_receive_count: parameters::CALLBACK_MAX_RECEIVE_COUNT.count()?,

@@ -114,7 +114,35 @@ fn the_messages_are_the_protocols_frames() {
     .map(kind_name)
     .collect();
     expected.insert(courier_protocol::frames::SUBMIT_ACTION.to_owned());
+    expected.insert("jobStateChange".to_owned());
     assert_eq!(documented, expected);
+}
+
+#[test]
+fn a_job_state_change_the_notifier_publishes_is_documented_and_a_payload_is_not() {
+    use courier_protocol::events::{DETAIL_TYPE, JobStateChange, SOURCE};
+    let event =
+        |detail: Value| json!({"source": SOURCE, "detail-type": DETAIL_TYPE, "detail": detail});
+    let change = JobStateChange {
+        event_id: "0f8fad5b-d9cb-469f-a165-70867728950e/000123".into(),
+        job_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+        job_type: "flaky".into(),
+        status: courier_protocol::rest::JobStatus::Running,
+        previous_status: Some(courier_protocol::rest::JobStatus::Pending),
+        attempt: 1,
+        owner: courier_protocol::principal::Principal::new("https://issuer.example", "alice").tag(),
+        correlation_id: "c-1".into(),
+        at: "2026-12-03T12:00:00.000Z".into(),
+    };
+    let validator = payload_validator("jobStateChange");
+    let detail = serde_json::to_value(&change).unwrap();
+    assert!(validator.is_valid(&event(detail.clone())));
+    let mut with_payload = detail;
+    with_payload["payload"] = json!({"secret": 1});
+    assert!(
+        !validator.is_valid(&event(with_payload)),
+        "no payload travels"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! queues — against the local stack, a deployed stack by name (`--stack`), or any courier API
 //! (`--url`).
 
+mod destinations;
 mod dlq;
 mod job_types;
 mod jobs;
@@ -90,9 +91,10 @@ struct Work {
     /// Hold the work back this many seconds (0-900).
     #[arg(long)]
     delay: Option<u32>,
-    /// Jobs only: POST the outcome to this webhook endpoint of yours (an id from
-    /// `courier endpoints create`, or the one `courier listen` prints).
-    #[arg(long, value_name = "ENDPOINT_ID")]
+    /// Jobs only: deliver the outcome to this webhook endpoint (`ep_…`, from `courier
+    /// endpoints create` or `courier listen`) or destination (`dst_…`, from `courier
+    /// destinations create`) of yours.
+    #[arg(long, value_name = "ID")]
     callback: Option<String>,
 }
 
@@ -198,6 +200,11 @@ enum Command {
     Endpoints {
         #[command(subcommand)]
         action: EndpointAction,
+    },
+    /// Your destinations: SQS queues and EventBridge buses callbacks go to.
+    Destinations {
+        #[command(subcommand)]
+        action: destinations::DestinationAction,
     },
     /// Receive callbacks on 127.0.0.1: verify each signature and print the delivery. Without
     /// --secret it registers itself as a webhook endpoint (deleted again on Ctrl-C) and prints
@@ -466,8 +473,11 @@ fn submission(work: &Work) -> Result<Submit, Stop> {
     if let Some(delay) = work.delay {
         submit = submit.delay_seconds(delay);
     }
-    if let Some(endpoint_id) = &work.callback {
-        submit = submit.callback_endpoint(endpoint_id);
+    if let Some(id) = &work.callback {
+        submit = match id.starts_with("dst_") {
+            true => submit.callback_destination(id),
+            false => submit.callback_endpoint(id),
+        };
     }
     Ok(submit)
 }
@@ -829,6 +839,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
             };
             format.value(&to_value(&endpoint)?);
         }
+        Command::Destinations { action } => destinations::run(&client, action, format).await?,
         Command::Listen {
             port,
             secret,

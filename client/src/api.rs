@@ -25,6 +25,7 @@ impl Submit {
             body: Submission {
                 job_type: job_type.into(),
                 payload,
+                payload_ref: None,
                 delay_seconds: None,
                 callback: None,
             },

@@ -108,12 +108,15 @@ pub struct JobSettings {
     /// Runs at most on the deployment's schedule of delays (a declared type's `maxAttempts`);
     /// a [`RetryPolicy`] of the type's own says instead.
     pub max_attempts: Option<u32>,
-    /// Largest result kept (as JSON); a larger one fails the job. DynamoDB items stop at 400 KB.
+    /// Largest result kept (as JSON); a larger one fails the job. Over 64 KiB it is held in the
+    /// stack's bucket, not on the claim.
     pub max_result_bytes: usize,
 }
 
 /// Ceiling of [`JobSettings::max_result_bytes`].
-pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+/// A result over 64 KiB is held in the stack's bucket (a claim carries its URL), so this is the
+/// bucket's limit, not DynamoDB's.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for JobSettings {
     fn default() -> Self {
@@ -172,6 +175,10 @@ pub struct JobContext<'a> {
     pub progress: &'a dyn ProgressSink,
     /// A declared type whose worker finishes later: how that worker reports back.
     pub task: Option<&'a courier_protocol::task::TaskHandle>,
+    /// Where the payload is held, when it is too large to travel inline: a download URL valid
+    /// for the attempt. A Rust type is handed the payload itself and can ignore it; a declared
+    /// type's target is sent this instead of the payload (`payloadUrl`).
+    pub payload_url: Option<&'a str>,
 }
 
 impl JobContext<'_> {

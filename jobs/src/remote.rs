@@ -83,10 +83,16 @@ impl RemoteType {
 /// downstream calls are made under.
 pub fn task_request(job_type: &str, payload: Value, context: &JobContext<'_>) -> TaskRequest {
     let deadline = time::OffsetDateTime::now_utc() + context.time_left();
+    // A held payload is sent as its URL: never over an invocation's 6 MB.
+    let payload = match context.payload_url {
+        Some(_) => Value::Null,
+        None => payload,
+    };
     TaskRequest {
         job_id: context.job_id.to_owned(),
         job_type: job_type.to_owned(),
         payload,
+        payload_url: context.payload_url.map(str::to_owned),
         attempt: context.attempt,
         deadline: deadline
             .replace_nanosecond(deadline.millisecond() as u32 * 1_000_000)
@@ -220,6 +226,7 @@ mod tests {
             deadline: tokio::time::Instant::now() + Duration::from_secs(10),
             progress: &Nothing,
             task: None,
+            payload_url: None,
         };
         let result = resize.run(json!({"w": 5}), &context).await;
         assert_eq!(result, Ok(json!({"done": 2})));
@@ -259,6 +266,7 @@ mod tests {
             deadline: tokio::time::Instant::now() + Duration::from_secs(1),
             progress: &Nothing,
             task: None,
+            payload_url: None,
         };
         let outcome = registry
             .get("resize")

@@ -24,6 +24,9 @@ pub struct SubmitFrame {
     pub job_type: String,
     #[serde(default)]
     pub payload: Value,
+    /// Instead of `payload`: an upload of the caller's (`up_…`, `POST /v1/uploads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<String>,
     /// Ties the job's logs, frames and claim to the client's own: 1-128 characters of
     /// letters, digits, `.`, `_`, `:` or `-`, as the HTTP API's `X-Correlation-Id`. Made up
     /// by courier when absent.
@@ -45,6 +48,7 @@ impl SubmitFrame {
             request_id: request_id.into(),
             job_type: job_type.into(),
             payload,
+            payload_ref: None,
             correlation_id: None,
             idempotency_key: None,
         }
@@ -144,9 +148,13 @@ pub mod error_code {
     /// The caller is over a quota (requests per second, jobs in flight): nothing was
     /// accepted; the message says which and when to try again.
     pub const QUOTA_EXCEEDED: &str = "quota-exceeded";
+    /// `payloadRef` names no upload of the caller's.
+    pub const INVALID_PAYLOAD_REF: &str = "invalid-payload-ref";
+    /// The upload is over the size limit.
+    pub const PAYLOAD_TOO_LARGE: &str = "payload-too-large";
 
     /// Every code, in the order above (what `asyncapi.json` documents).
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 14] = [
         MALFORMED_FRAME,
         UNKNOWN_ACTION,
         INVALID_FRAME,
@@ -159,6 +167,8 @@ pub mod error_code {
         UNAUTHENTICATED,
         JOB_FAILED,
         QUOTA_EXCEEDED,
+        INVALID_PAYLOAD_REF,
+        PAYLOAD_TOO_LARGE,
     ];
 }
 

@@ -23,6 +23,8 @@ pub mod attribute {
 /// Any message on a courier queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Parsed once per delivery and dropped: boxing the work message would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum QueueMessage {
     /// Accepted work, on the work queue (or the FIFO queue for WebSocket jobs).
     Work(WorkMessage),
@@ -142,7 +144,11 @@ pub struct WorkMessage {
     pub pattern: Pattern,
     #[serde(rename = "type")]
     pub job_type: String,
+    /// The payload; `null` when it is held in the stack's bucket instead (`payloadRef`).
     pub payload: Value,
+    /// Where the payload is, when it is too large to travel on the queue or was uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<PayloadRef>,
     /// RFC 3339 acceptance time.
     pub accepted_at: String,
     /// Set for a job whose outcome is posted to a callback URL.
@@ -162,6 +168,18 @@ pub struct WorkMessage {
     /// body, as SQS's `AWSTraceHeader` system attribute, not in it.
     #[serde(skip)]
     pub trace_header: Option<String>,
+}
+
+/// A payload held in the stack's bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PayloadRef {
+    /// The object's key.
+    pub key: String,
+    /// Set for an uploaded payload: its type's schema is checked when it is read, before the
+    /// first attempt (an inline payload's was checked at acceptance).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchecked: bool,
 }
 
 /// A finished job whose outcome the notifier is to post.
@@ -211,6 +229,7 @@ mod tests {
             pattern: Pattern::FireAndForget,
             job_type: "echo".into(),
             payload: json!({"x": [1, 2]}),
+            payload_ref: None,
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
             has_callback: false,
             reply_to: None,

@@ -42,6 +42,10 @@ pub struct Submission {
     pub job_type: String,
     #[serde(default)]
     pub payload: Value,
+    /// Instead of `payload`: an upload of the caller's (`up_…`, from `POST /v1/uploads`) whose
+    /// object is the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<String>,
     /// Hold the work back this long (SQS delay), 0–900 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_seconds: Option<u32>,
@@ -213,6 +217,10 @@ pub struct Job {
     pub expires_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// Instead of `result`, for a result too large for the claim: a download URL of it, valid
+    /// for minutes (never past `expiresAt`), minted when the job is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<JobFailure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -266,6 +274,19 @@ pub struct WebhookEndpoint {
     /// that made it, never again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+/// 201 to `POST /v1/uploads`: where to `PUT` a payload's bytes, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    /// What a job body names as its `payloadRef`.
+    pub id: String,
+    /// A presigned URL: `PUT` the payload (JSON) to it, once, before `expiresAt`.
+    pub upload_url: String,
+    pub expires_at: String,
+    /// The largest payload an upload may hold.
+    pub max_bytes: u64,
 }
 
 /// The body of `POST /v1/destinations`: exactly one of an SQS queue's ARN or an EventBridge

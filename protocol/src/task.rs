@@ -12,7 +12,12 @@ pub struct TaskRequest {
     /// The job type's name.
     #[serde(rename = "type")]
     pub job_type: String,
+    /// The payload; `null` when it is too large to send (`payloadUrl` then).
     pub payload: Value,
+    /// A download URL of the payload (JSON), valid for the attempt, when it is too large to
+    /// send in the request (a Lambda invocation carries at most 6 MB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_url: Option<String>,
     /// 1 for the first run, 2 for the first retry, and so on.
     pub attempt: u32,
     /// When courier stops waiting for this attempt (RFC 3339, UTC).
@@ -199,6 +204,7 @@ mod tests {
             job_id: "j".into(),
             job_type: "resize".into(),
             payload: json!({"w": 1}),
+            payload_url: None,
             attempt: 2,
             deadline: "2026-12-03T00:00:00Z".into(),
             correlation_id: "c".into(),

@@ -138,6 +138,7 @@ async fn bench_processor() {
             pattern: Pattern::FireAndForget,
             job_type: "sha256".into(),
             payload: serde_json::json!({"data": "a fairly ordinary request payload"}),
+            payload_ref: None,
             accepted_at: "2026-11-23T00:00:00.000Z".into(),
             has_callback: false,
             reply_to: None,

@@ -66,6 +66,7 @@ fn settings(outputs: &HashMap<String, String>) -> ProcessorSettings {
     let url = |key: &str| outputs[key].clone();
     ProcessorSettings {
         table_name: url("TableName"),
+        payload_bucket: url("PayloadBucketName"),
         work_queue_url: url("WorkQueueUrl"),
         dead_letter_queue_url: url("WorkDeadLetterQueueUrl"),
         callback_queue_url: url("CallbackQueueUrl"),
@@ -114,6 +115,7 @@ async fn accepted(claims: &DynamoClaimStore) -> (JobId, SqsEvent) {
         pattern: Pattern::ClaimCheck,
         job_type: "word-stats".into(),
         payload: json!({"text": "the same work on both sides"}),
+        payload_ref: None,
         accepted_at: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap(),

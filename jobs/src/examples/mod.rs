@@ -68,6 +68,7 @@ pub(crate) mod test_support {
             deadline: tokio::time::Instant::now() + Duration::from_secs(60),
             progress,
             task: None,
+            payload_url: None,
         }
     }
 }

@@ -384,10 +384,17 @@ impl MessageLedger for InMemoryLedger {
     async fn record_success(
         &self,
         work: &WorkId,
-        result: &Value,
+        result: &crate::domain::KeptResult,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_success")?;
         self.fail_success.check("record_success")?;
+        // A held result is noted by its key, as the claim keeps it.
+        let result = match result {
+            crate::domain::KeptResult::Inline(value) => value.clone(),
+            crate::domain::KeptResult::Stored(key) => {
+                serde_json::json!({ "resultRef": key.as_str() })
+            }
+        };
         Ok(self.apply(work, JobEvent::Succeed, |e| {
             e.result = Some(result.clone());
             e.lease_until = None;
@@ -1410,5 +1417,88 @@ impl crate::application::ports::DestinationProbe for RecordingProbe {
     ) -> Result<Result<(), String>, PortError> {
         self.probed.lock().unwrap().push(destination.clone());
         Ok(self.refusal.lock().unwrap().clone().map_or(Ok(()), Err))
+    }
+}
+
+/// The bucket, in memory: URLs are `memory://<key>?expires=<seconds>` (nothing fetches them).
+#[derive(Default)]
+pub struct InMemoryBlobs {
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+    pub fail: FailSwitch,
+}
+
+impl InMemoryBlobs {
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.objects.lock().unwrap().get(key).cloned()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.objects.lock().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::BlobStore for InMemoryBlobs {
+    async fn put(&self, key: &crate::domain::BlobKey, bytes: Vec<u8>) -> Result<(), PortError> {
+        self.fail.check("put object")?;
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(key.as_str().to_owned(), bytes);
+        Ok(())
+    }
+
+    async fn get(&self, key: &crate::domain::BlobKey) -> Result<Option<Vec<u8>>, PortError> {
+        self.fail.check("get object")?;
+        Ok(self.object(key.as_str()))
+    }
+
+    async fn size(&self, key: &crate::domain::BlobKey) -> Result<Option<u64>, PortError> {
+        self.fail.check("head object")?;
+        Ok(self.object(key.as_str()).map(|o| o.len() as u64))
+    }
+
+    async fn copy(
+        &self,
+        from: &crate::domain::BlobKey,
+        to: &crate::domain::BlobKey,
+    ) -> Result<(), PortError> {
+        self.fail.check("copy object")?;
+        let object = self
+            .object(from.as_str())
+            .ok_or_else(|| PortError::new("copy object", "no such key"))?;
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(to.as_str().to_owned(), object);
+        Ok(())
+    }
+
+    async fn download_url(
+        &self,
+        key: &crate::domain::BlobKey,
+        lifetime: Duration,
+    ) -> Result<String, PortError> {
+        self.fail.check("presign")?;
+        Ok(format!(
+            "memory://{}?expires={}",
+            key.as_str(),
+            lifetime.as_secs()
+        ))
+    }
+
+    async fn upload_url(
+        &self,
+        key: &crate::domain::BlobKey,
+        lifetime: Duration,
+    ) -> Result<String, PortError> {
+        self.fail.check("presign")?;
+        Ok(format!(
+            "memory://{}?put&expires={}",
+            key.as_str(),
+            lifetime.as_secs()
+        ))
     }
 }

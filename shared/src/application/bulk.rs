@@ -312,6 +312,7 @@ mod tests {
             pattern: Pattern::ClaimCheck,
             job_type: "fail".into(),
             payload: serde_json::Value::Null,
+            payload_ref: None,
             accepted_at: "2026-12-03T11:00:00.000Z".into(),
             has_callback: false,
             reply_to: None,

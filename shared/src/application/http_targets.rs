@@ -98,6 +98,7 @@ mod tests {
             job_id: "j1".into(),
             job_type: "transcode".into(),
             payload: json!({"a": 1}),
+            payload_url: None,
             attempt: 2,
             deadline: "2026-12-03T00:00:00Z".into(),
             correlation_id: "c1".into(),

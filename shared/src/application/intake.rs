@@ -118,6 +118,12 @@ pub enum Refusal {
     InvalidBody(String),
     #[error("{0}")]
     InvalidCallback(String),
+    /// `payloadRef` names no upload of the caller's.
+    #[error("{0}")]
+    InvalidPayloadRef(String),
+    /// The upload is over the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The idempotency key was used with a different request.
     #[error("the key was used with a different request")]
     KeyReused,
@@ -162,6 +168,15 @@ pub struct Intake {
     pub claim_lifetime: Duration,
     /// Each caller's jobs in flight.
     pub quotas: Arc<crate::application::quotas::Quotas>,
+    /// Where payloads too large for the queue, and callers' uploads, are held.
+    pub payloads: Option<Arc<crate::application::payloads::Payloads>>,
+}
+
+/// What the checks before any write found: the callback's endpoint, and the upload that is
+/// the payload.
+struct Checked {
+    callback: Option<EndpointId>,
+    upload: Option<crate::domain::BlobKey>,
 }
 
 /// Identifies a request regardless of key order and whitespace.
@@ -176,10 +191,10 @@ pub fn fingerprint(scope: &str, request: &Value) -> String {
 
 impl Intake {
     pub async fn accept(&self, door: Door, request: Request) -> Result<Accepted, Refusal> {
-        let callback = self.validate(&door, &request).await?;
+        let checked = self.validate(&door, &request).await?;
         let Some((key, original)) = &request.idempotency else {
             let (acceptance, _) = self
-                .write(&door, JobId::generate(), request, callback, false)
+                .write(&door, JobId::generate(), request, checked, false)
                 .await?;
             return Ok(Accepted {
                 acceptance,
@@ -230,7 +245,7 @@ impl Intake {
                 let correlation_id = request.correlation_id.clone();
                 // Not the id proposed: an earlier try of this request took the key with it.
                 let earlier_try = id != fresh;
-                match self.write(&door, id, request, callback, earlier_try).await {
+                match self.write(&door, id, request, checked, earlier_try).await {
                     Ok((acceptance, finished)) => {
                         crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
@@ -263,7 +278,40 @@ impl Intake {
     /// The checks made before anything is written: the type, its payload, and the callback's
     /// endpoint (one of the caller's; its URL was checked at registration and is checked again
     /// at every delivery).
-    async fn validate(
+    async fn validate(&self, door: &Door, request: &Request) -> Result<Checked, Refusal> {
+        let upload = self.check_upload(request).await?;
+        let callback = self.check_callback(door, request).await?;
+        Ok(Checked { callback, upload })
+    }
+
+    /// The upload a body names as its payload: one of the caller's, within the limit. Its
+    /// schema is checked when the processor reads it (the bytes never pass through here).
+    async fn check_upload(
+        &self,
+        request: &Request,
+    ) -> Result<Option<crate::domain::BlobKey>, Refusal> {
+        let Some(raw) = &request.submission.payload_ref else {
+            return Ok(None);
+        };
+        let Some(payloads) = &self.payloads else {
+            return Err(Refusal::InvalidPayloadRef(
+                "payloadRef: this deployment takes no uploads".into(),
+            ));
+        };
+        use crate::application::payloads::UploadRefused;
+        match payloads.check_upload(&request.owner, raw).await {
+            Ok(key) => Ok(Some(key)),
+            Err(refused @ UploadRefused::NotFound(_)) => {
+                Err(Refusal::InvalidPayloadRef(refused.to_string()))
+            }
+            Err(refused @ UploadRefused::TooLarge { .. }) => {
+                Err(Refusal::PayloadTooLarge(refused.to_string()))
+            }
+            Err(UploadRefused::Dependency(error)) => Err(Refusal::from(error)),
+        }
+    }
+
+    async fn check_callback(
         &self,
         door: &Door,
         request: &Request,
@@ -279,12 +327,24 @@ impl Intake {
                 self.claim_lifetime.as_secs()
             )));
         }
-        self.registry
-            .validate(&submission.job_type, &submission.payload)
-            .map_err(|e| match e {
-                RegistryError::UnknownType { .. } => Refusal::UnknownJobType(e.to_string()),
-                RegistryError::InvalidPayload { .. } => Refusal::InvalidPayload(e.to_string()),
-            })?;
+        // An uploaded payload's schema is checked when it is read; its type is checked here.
+        let checked = match submission.payload_ref {
+            Some(_) => self
+                .registry
+                .get(&submission.job_type)
+                .map(|_| ())
+                .ok_or_else(|| RegistryError::UnknownType {
+                    name: submission.job_type.clone(),
+                    known: self.registry.names().collect::<Vec<_>>().join(", "),
+                }),
+            None => self
+                .registry
+                .validate(&submission.job_type, &submission.payload),
+        };
+        checked.map_err(|e| match e {
+            RegistryError::UnknownType { .. } => Refusal::UnknownJobType(e.to_string()),
+            RegistryError::InvalidPayload { .. } => Refusal::InvalidPayload(e.to_string()),
+        })?;
         // A worker that finishes later reports to a job's claim: a fire-and-forget message
         // has none for it to report to.
         let finishes_later = self
@@ -332,17 +392,19 @@ impl Intake {
         door: &Door,
         id: JobId,
         request: Request,
-        callback: Option<EndpointId>,
+        checked: Checked,
         earlier_try: bool,
     ) -> Result<(Acceptance, Option<Claim>), Refusal> {
+        let Checked { callback, upload } = checked;
         let now = self.clock.now();
         let pattern = door.pattern();
-        let work = WorkMessage {
+        let mut work = WorkMessage {
             message_id: id.to_string(),
             correlation_id: request.correlation_id.to_string(),
             pattern,
             job_type: request.submission.job_type,
             payload: request.submission.payload,
+            payload_ref: None,
             accepted_at: rfc3339(now),
             has_callback: callback.is_some(),
             reply_to: match door {
@@ -360,6 +422,14 @@ impl Intake {
             owner: Some(request.owner.clone()),
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
+        // A payload too large for the queue, or an upload, is held in the bucket under the
+        // work's own key before anything refers to it (a retry puts the same object again).
+        if let Some(payloads) = &self.payloads {
+            match &upload {
+                Some(upload) => payloads.adopt(upload, &mut work).await?,
+                None => payloads.offload(&mut work).await?,
+            }
+        }
         let delay_seconds = request.submission.delay_seconds;
         let mut finished = None;
         let expires_at = if pattern == Pattern::FireAndForget {
@@ -624,6 +694,7 @@ mod tests {
         ));
         let quotas = Arc::new(InMemoryQuotas::default());
         let intake = Intake {
+            payloads: None,
             registry: Arc::new(courier_jobs::examples::offline()),
             queue: queue.clone(),
             claims: claims.clone(),

@@ -30,6 +30,8 @@ pub fn job_view(claim: &Claim) -> Job {
             .result
             .clone()
             .filter(|_| claim.status == JobStatus::Succeeded),
+        // Minted by the reader (`application::payloads::Payloads::link`): it takes a signature.
+        result_url: None,
         error: claim
             .error
             .clone()

@@ -13,6 +13,7 @@ pub mod job_types;
 pub mod job_view;
 pub mod listing;
 pub mod notifier;
+pub mod payloads;
 pub mod ports;
 pub mod processor;
 pub mod quotas;

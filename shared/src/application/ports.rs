@@ -330,6 +330,34 @@ impl SealingContext {
     }
 }
 
+/// The stack's bucket: payloads and results too large to travel inline, and callers' uploads.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &crate::domain::BlobKey, bytes: Vec<u8>) -> Result<(), PortError>;
+    /// `None`: there is no such object.
+    async fn get(&self, key: &crate::domain::BlobKey) -> Result<Option<Vec<u8>>, PortError>;
+    /// The object's size; `None`: there is no such object.
+    async fn size(&self, key: &crate::domain::BlobKey) -> Result<Option<u64>, PortError>;
+    /// Copies an object within the bucket (no bytes pass through the function).
+    async fn copy(
+        &self,
+        from: &crate::domain::BlobKey,
+        to: &crate::domain::BlobKey,
+    ) -> Result<(), PortError>;
+    /// A presigned `GET` of the object, valid for `lifetime`.
+    async fn download_url(
+        &self,
+        key: &crate::domain::BlobKey,
+        lifetime: Duration,
+    ) -> Result<String, PortError>;
+    /// A presigned `PUT` of the object, valid for `lifetime`.
+    async fn upload_url(
+        &self,
+        key: &crate::domain::BlobKey,
+        lifetime: Duration,
+    ) -> Result<String, PortError>;
+}
+
 /// The bus job state change events are published on.
 #[async_trait]
 pub trait JobEventBus: Send + Sync {
@@ -580,7 +608,7 @@ pub trait MessageLedger: Send + Sync {
     async fn record_success(
         &self,
         work: &WorkId,
-        result: &Value,
+        result: &crate::domain::KeptResult,
     ) -> Result<Option<ReplyTo>, PortError>;
     /// A job's claim keeps its work message from now on: what a rerun sends again.
     async fn record_failure(

@@ -59,8 +59,11 @@ pub fn wire(
             clock.clone(),
         )),
     );
+    let payloads = super::payloads(config, &settings.payload_bucket);
     AppState {
+        payloads: payloads.clone(),
         intake: Arc::new(Intake {
+            payloads: Some(payloads),
             registry: Arc::new(jobs),
             queue: Arc::new(work_queue),
             claims: claims.clone(),

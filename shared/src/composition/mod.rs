@@ -35,11 +35,7 @@ async fn deployment_registry(
     else {
         return Ok(registry);
     };
-    let mut s3 = aws_sdk_s3::config::Builder::from(aws);
-    if aws.endpoint_url().is_some() {
-        s3 = s3.force_path_style(true); // an emulator serves buckets under paths
-    }
-    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
+    let s3 = crate::adapters::aws::s3_client(aws);
     let owner = std::env::var("AWS_ACCOUNT_ID")
         .ok()
         .filter(|a| !a.is_empty());
@@ -90,6 +86,19 @@ pub async fn load_aws_config() -> aws_config::SdkConfig {
 fn start(function: &str) {
     crate::telemetry::init();
     crate::metrics::cold_start(function);
+}
+
+/// The stack's payload bucket, as every function that accepts, runs or reports work reads it.
+fn payloads(
+    aws: &aws_config::SdkConfig,
+    bucket: &str,
+) -> std::sync::Arc<crate::application::payloads::Payloads> {
+    std::sync::Arc::new(crate::application::payloads::Payloads {
+        store: std::sync::Arc::new(crate::adapters::aws::S3Blobs::new(
+            crate::adapters::aws::s3_client(aws),
+            bucket,
+        )),
+    })
 }
 
 /// The quotas both doors count callers' work against, on the function's own DynamoDB client.

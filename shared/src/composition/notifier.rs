@@ -36,6 +36,7 @@ pub fn wire(
         )),
         inbox: queue_name(&settings.callback_dead_letter_inbox_url),
         max_receive_count: settings.max_receive_count,
+        payloads: Some(super::payloads(config, &settings.payload_bucket)),
         sender: Arc::new(CallbackSender {
             http: HttpWebhookSender::new(settings.url_policy.clone(), settings.timeout)?,
             destinations: DestinationSender::new(

@@ -62,6 +62,7 @@ pub fn wire(
             &settings.table_name,
             settings.claim_lifetime,
         ));
+    let payloads = super::payloads(config, &settings.payload_bucket);
     let processor = |dead_letter_queue_url: &str| {
         MessageProcessor::new(
             registry.clone(),
@@ -77,6 +78,7 @@ pub fn wire(
             clock.clone(),
         )
         .with_quotas(quotas.clone())
+        .with_payloads(payloads.clone())
     };
     let tasks = Tasks {
         ledger: ledger.clone(),

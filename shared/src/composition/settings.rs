@@ -188,6 +188,8 @@ pub struct HttpApiSettings {
     /// What a destination may be: in `AWS_REGION`, none of `OWN_RESOURCE_ARNS` (comma
     /// separated: the stack's queues and buses).
     pub destination_policy: crate::application::webhook_endpoints::DestinationPolicy,
+    /// `PAYLOAD_BUCKET`: where payloads and results too large to travel inline are held.
+    pub payload_bucket: String,
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -208,6 +210,7 @@ pub fn callback_policy_from_env() -> crate::application::ssrf::SsrfPolicy {
 impl HttpApiSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            payload_bucket: required("PAYLOAD_BUCKET")?,
             task_check_queue_url: required("TASK_CHECK_QUEUE_URL")?,
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
             table_name: required("TABLE_NAME")?,
@@ -274,11 +277,14 @@ pub struct ProcessorSettings {
     pub task_report_url: String,
     /// The looks at their attempts: timers and reported outcomes.
     pub task_check_queue_url: String,
+    /// `PAYLOAD_BUCKET`: where payloads and results too large to travel inline are held.
+    pub payload_bucket: String,
 }
 
 impl ProcessorSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            payload_bucket: required("PAYLOAD_BUCKET")?,
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
             dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
@@ -350,11 +356,14 @@ pub struct WebSocketSettings {
     pub claim_lifetime: Duration,
     /// Every caller's limits.
     pub quota_limits: crate::application::quotas::Limits,
+    /// `PAYLOAD_BUCKET`: where payloads and results too large to travel inline are held.
+    pub payload_bucket: String,
 }
 
 impl WebSocketSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            payload_bucket: required("PAYLOAD_BUCKET")?,
             table_name: required("TABLE_NAME")?,
             ordered_work_queue_url: required("ORDERED_WORK_QUEUE_URL")?,
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,
@@ -386,11 +395,14 @@ pub struct NotifierSettings {
     pub url_policy: crate::application::ssrf::SsrfPolicy,
     /// `JOB_EVENT_BUS`: where job state change events go; empty when they are off.
     pub job_event_bus: Option<String>,
+    /// `PAYLOAD_BUCKET`: where payloads and results too large to travel inline are held.
+    pub payload_bucket: String,
 }
 
 impl NotifierSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            payload_bucket: required("PAYLOAD_BUCKET")?,
             table_name: required("TABLE_NAME")?,
             callback_queue_url: required("CALLBACK_QUEUE_URL")?,
             callback_dead_letter_queue_url: required("CALLBACK_DEAD_LETTER_QUEUE_URL")?,

@@ -41,6 +41,7 @@ pub fn wire(
             clock.clone(),
         ),
         intake: Arc::new(Intake {
+            payloads: Some(super::payloads(config, &settings.payload_bucket)),
             registry: Arc::new(jobs),
             queue: Arc::new(SqsWorkQueue::new(
                 aws_sdk_sqs::Client::new(config),

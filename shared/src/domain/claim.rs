@@ -137,6 +137,8 @@ pub struct Claim {
     pub completed_at: Option<OffsetDateTime>,
     pub expires_at: OffsetDateTime,
     pub result: Option<Value>,
+    /// Instead of `result`, a result too large for the claim: its object's key.
+    pub result_ref: Option<super::BlobKey>,
     pub error: Option<JobFailure>,
     pub callback: Option<CallbackState>,
     /// The WebSocket connection and request its frames go to: the latest submit of it (a
@@ -149,6 +151,13 @@ pub struct Claim {
     pub slot: Option<String>,
     /// The slot it held once that was given back (its job ended).
     pub slot_given_back: Option<String>,
+}
+
+/// A job's result as it is kept: on its claim, or (too large for it) in the bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeptResult {
+    Inline(Value),
+    Stored(super::BlobKey),
 }
 
 impl Claim {
@@ -175,6 +184,7 @@ impl Claim {
             completed_at: None,
             expires_at: now + lifetime,
             result: None,
+            result_ref: None,
             error: None,
             callback: None,
             reply_to: None,

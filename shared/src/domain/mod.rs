@@ -1,5 +1,6 @@
 //! The values courier passes between its functions, validated where they enter.
 
+pub mod blob;
 pub mod claim;
 pub mod correlation;
 pub mod destination;
@@ -12,7 +13,8 @@ pub mod task;
 pub mod timeline;
 pub mod webhook_endpoint;
 
-pub use claim::{CallbackState, Claim, JobFailure, JobId};
+pub use blob::{BlobKey, UploadId};
+pub use claim::{CallbackState, Claim, JobFailure, JobId, KeptResult};
 pub use correlation::CorrelationId;
 pub use courier_protocol::principal::Principal;
 pub use destination::{CallbackTarget, ResourceArn};

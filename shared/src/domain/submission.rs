@@ -8,6 +8,9 @@ use thiserror::Error;
 pub struct Submission {
     pub job_type: String,
     pub payload: Value,
+    /// Instead of `payload`: an upload of the caller's (`up_…`), as given: whether it exists
+    /// and is theirs is the intake's call.
+    pub payload_ref: Option<String>,
     /// Hold the work this long before it becomes available to the processor (SQS delay).
     pub delay_seconds: u32,
     /// The caller's webhook endpoint or destination to deliver the outcome to (callback
@@ -50,7 +53,7 @@ impl Submission {
             return Err(SubmissionError::NotAnObject);
         }
         // Optional fields are left out, not null: the documented types admit no null.
-        for field in ["delaySeconds", "callback"] {
+        for field in ["delaySeconds", "callback", "payloadRef"] {
             if value.get(field).is_some_and(Value::is_null) {
                 return Err(SubmissionError::Shape(format!(
                     "{field} must be left out rather than null"
@@ -61,6 +64,11 @@ impl Submission {
             serde_json::from_value(courier_protocol::json::whole_numbers_as_integers(value))
                 .map_err(|e| SubmissionError::Shape(e.to_string()))?;
         let delay_seconds = wire.delay_seconds.unwrap_or(0);
+        if wire.payload_ref.is_some() && value_has_payload(&wire.payload) {
+            return Err(SubmissionError::Shape(
+                "give payload or payloadRef, not both".into(),
+            ));
+        }
         if delay_seconds > MAX_DELAY_SECONDS {
             return Err(SubmissionError::Shape(format!(
                 "delaySeconds must be from 0 to {MAX_DELAY_SECONDS}"
@@ -87,10 +95,16 @@ impl Submission {
         Ok(Self {
             job_type: wire.job_type,
             payload: wire.payload,
+            payload_ref: wire.payload_ref,
             delay_seconds,
             callback_endpoint,
         })
     }
+}
+
+/// Whether a body gave a payload (left out, it reads as null).
+fn value_has_payload(payload: &Value) -> bool {
+    !payload.is_null()
 }
 
 #[cfg(test)]
@@ -144,6 +158,20 @@ mod tests {
             json!({"url": "https://example.com"}),
         ] {
             assert!(named(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_payload_ref_stands_instead_of_a_payload() {
+        let s = Submission::from_json(json!({"type": "echo", "payloadRef": "up_1"})).unwrap();
+        assert_eq!(s.payload_ref.as_deref(), Some("up_1"));
+        assert_eq!(s.payload, Value::Null);
+        for bad in [
+            json!({"type": "echo", "payloadRef": "up_1", "payload": {"a": 1}}),
+            json!({"type": "echo", "payloadRef": null}),
+            json!({"type": "echo", "payloadRef": 5}),
+        ] {
+            assert!(Submission::from_json(bad.clone()).is_err(), "{bad}");
         }
     }
 

@@ -77,6 +77,7 @@ const CLAIM_VIEW_FIELDS: &[&str] = &[
     "completedAt",
     "expiresAt",
     "result",
+    "resultRef",
     "error",
     "callbackEndpoint",
     "callbackState",
@@ -114,6 +115,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         completed_at: instant(item, "completedAt"),
         expires_at: instant(item, "expiresAt")?,
         result: text(item, "result").and_then(|r| serde_json::from_str(r).ok()),
+        result_ref: text(item, "resultRef").and_then(crate::domain::BlobKey::parse),
         error,
         callback: text(item, "callbackEndpoint")
             .and_then(|id| EndpointId::parse(id).ok())

@@ -12,13 +12,14 @@ use crate::application::ports::{
 };
 use crate::domain::lifecycle::job::target;
 use crate::domain::timeline::capped;
-use crate::domain::{Happening, JobEvent, JobStatus, Pattern, ReplyTo, WorkId, WorkMessage};
+use crate::domain::{
+    Happening, JobEvent, JobStatus, KeptResult, Pattern, ReplyTo, WorkId, WorkMessage,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -522,16 +523,29 @@ impl MessageLedger for DynamoMessageLedger {
     async fn record_success(
         &self,
         work: &WorkId,
-        result: &Value,
+        result: &KeptResult,
     ) -> Result<Option<ReplyTo>, PortError> {
+        // One or the other (`#other` removed): a rerun's result replaces an earlier one of
+        // either kind.
+        let (value, names): (String, &[(&str, &str)]) = match result {
+            KeptResult::Inline(value) => (
+                value.to_string(),
+                &[("#result", "result"), ("#other", "resultRef")],
+            ),
+            KeptResult::Stored(key) => (
+                key.as_str().to_owned(),
+                &[("#result", "resultRef"), ("#other", "result")],
+            ),
+        };
+        let expression = "SET #status = :to, #result = :result, progress = :full, \
+                          completedAt = :now, updatedAt = :now REMOVE lastError, leaseUntil, #other";
         self.update_running(
             JobEvent::Succeed,
             "dynamodb:UpdateItem(succeed)",
             work,
-            "SET #status = :to, #result = :result, progress = :full, completedAt = :now, \
-             updatedAt = :now REMOVE lastError, leaseUntil",
-            &[("#result", "result")],
-            vec![(":result", s(result.to_string())), (":full", n(100))],
+            expression,
+            names,
+            vec![(":result", s(value)), (":full", n(100))],
             &[Happening::AttemptSucceeded],
         )
         .await
@@ -778,7 +792,8 @@ mod tests {
                 correlation_id: "c".into(),
                 pattern,
                 job_type: "echo".into(),
-                payload: Value::Null,
+                payload: serde_json::Value::Null,
+                payload_ref: None,
                 accepted_at: "2026-11-30T00:00:00.000Z".into(),
                 has_callback: false,
                 reply_to: (pattern == Pattern::Bidirectional).then(|| crate::domain::ReplyTo {

@@ -17,6 +17,7 @@ mod job_types_object;
 mod kms_sealer;
 mod lambda_target;
 mod listing;
+mod s3_blobs;
 mod sqs;
 mod sqs_text;
 mod ssm_target_secrets;
@@ -36,6 +37,7 @@ pub use job_event_bus::{EventBridgeJobEvents, claim_changes};
 pub use job_types_object::read_job_types_object;
 pub use kms_sealer::KmsSecretSealer;
 pub use lambda_target::LambdaTargets;
+pub use s3_blobs::{S3Blobs, s3_client};
 pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
 pub use ssm_target_secrets::SsmTargetSecrets;
 

@@ -6,8 +6,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::Value;
 
-/// Largest request body the HTTP API accepts. A fire-and-forget envelope must fit in one SQS
-/// message (256 KiB) with room for its own fields and attributes.
+/// Largest request body of the HTTP API's routes, but the two POSTs of work (which take up to
+/// [`crate::domain::blob::MAX_DIRECT_BODY_BYTES`]: a payload over a queue message's limit is
+/// held in the bucket).
 pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
 
 /// A request body that is well-formed JSON of at most [`MAX_REQUEST_BYTES`], with the raw bytes
@@ -32,6 +33,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = Problem;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_json(request, MAX_REQUEST_BYTES).await.map(JsonBody)
+    }
+}
+
+/// A JSON body of at most `limit` bytes.
+pub async fn read_json(request: Request, limit: usize) -> Result<Value, Problem> {
+    {
         let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -54,19 +62,17 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > MAX_REQUEST_BYTES as u64) {
-            return Err(Problem::body_too_large(MAX_REQUEST_BYTES));
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(Problem::body_too_large(limit));
         }
         // The declared length may lie or be absent; the limit is enforced on what arrives.
-        let bytes = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES)
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
             .await
-            .map_err(|_| Problem::body_too_large(MAX_REQUEST_BYTES))?;
+            .map_err(|_| Problem::body_too_large(limit))?;
         if bytes.is_empty() {
             return Err(Problem::malformed_json("the request body is empty"));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| Problem::malformed_json(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(|e| Problem::malformed_json(e.to_string()))
     }
 }
 

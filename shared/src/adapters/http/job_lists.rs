@@ -8,7 +8,7 @@ use super::problem::Problem;
 use super::state::AppState;
 use crate::application::bulk::{BulkActions, BulkKind, BulkOutcome, MAX_PER_CALL, Touched};
 use crate::application::clock::parse_rfc3339;
-use crate::application::job_view::{job_view, timeline};
+use crate::application::job_view::timeline;
 use crate::application::listing::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::application::ports::JobFilter;
 use crate::domain::{JobId, JobStatus};
@@ -160,15 +160,28 @@ pub async fn list_jobs(
         .list(&caller, &filter, after.as_ref(), limit, now)
         .await
     {
-        Ok(page) => no_store(
-            Json(JobList {
-                jobs: page.items.iter().map(job_view).collect(),
-                next_cursor: page
-                    .next
-                    .map(|next| listing::encode(&next, &caller, &scope)),
-            })
-            .into_response(),
-        ),
+        Ok(page) => {
+            let mut jobs = Vec::with_capacity(page.items.len());
+            for claim in &page.items {
+                match state.payloads.job(claim, now).await {
+                    Ok(job) => jobs.push(job),
+                    Err(error) => {
+                        tracing::error!(%error, "a result's URL could not be minted");
+                        return Problem::unavailable("the jobs could not be listed; retry later")
+                            .into_response();
+                    }
+                }
+            }
+            no_store(
+                Json(JobList {
+                    jobs,
+                    next_cursor: page
+                        .next
+                        .map(|next| listing::encode(&next, &caller, &scope)),
+                })
+                .into_response(),
+            )
+        }
         Err(error) => {
             tracing::error!(%error, "claim store unavailable");
             Problem::unavailable("the jobs could not be listed; retry later").into_response()

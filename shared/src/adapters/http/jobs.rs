@@ -6,7 +6,7 @@ use super::problem::Problem;
 use super::state::AppState;
 use super::submission::{Submitted, accepted_response, refused};
 use crate::application::intake::{Acceptance, Door};
-use crate::application::job_view::{job_view, status_path};
+use crate::application::job_view::status_path;
 use crate::application::ports::CancelOutcome;
 use crate::domain::{Claim, JobId};
 use axum::Json;
@@ -19,8 +19,16 @@ use courier_protocol::rest::JobAccepted;
 /// How soon a caller should poll a job that is not finished yet, in seconds.
 pub const POLL_AFTER_SECONDS: u32 = 1;
 
-fn job_response(claim: &Claim) -> Response {
-    let mut response = Json(job_view(claim)).into_response();
+async fn job_response(state: &AppState, claim: &Claim) -> Response {
+    let job = match state.payloads.job(claim, state.clock.now()).await {
+        Ok(job) => job,
+        Err(error) => {
+            tracing::error!(%error, "the result's URL could not be minted");
+            return Problem::unavailable("the job's result could not be linked; retry later")
+                .into_response();
+        }
+    };
+    let mut response = Json(job).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if !claim.status.is_terminal() {
@@ -71,7 +79,9 @@ pub async fn get_job(
     };
     match state.claims.get(&id).await {
         // Another caller's job answers as an unknown one: nothing about it leaks.
-        Ok(Some(claim)) if claim.visible_to(&caller, state.clock.now()) => job_response(&claim),
+        Ok(Some(claim)) if claim.visible_to(&caller, state.clock.now()) => {
+            job_response(&state, &claim).await
+        }
         Ok(_) => Problem::job_not_found(id.as_str()).into_response(),
         Err(error) => {
             tracing::error!(%error, "claim store unavailable");
@@ -94,7 +104,7 @@ pub async fn cancel_job(
             tracing::info!(job_id = %id, "job cancelled");
             // Ended: its slot is its caller's again (once; the processor finds none left).
             state.quotas.release_job(&id).await;
-            job_response(&claim)
+            job_response(&state, &claim).await
         }
         Ok(CancelOutcome::TooLate(claim)) => {
             Problem::job_not_cancellable(claim.status.as_str()).into_response()

@@ -14,6 +14,7 @@ mod router;
 mod state;
 mod submission;
 mod tasks;
+mod uploads;
 mod webhook_endpoints;
 
 pub use caller::Caller;

@@ -23,22 +23,25 @@ fn branch(registry: &Registry, job_type: &str, with_callback: bool) -> Value {
     let mut properties = json!({
         "type": {"const": job_type},
         "payload": {"$ref": pointer(&format!("Payload.{job_type}"))},
+        "payloadRef": {"$ref": pointer("UploadId")},
         "delaySeconds": {"$ref": pointer("DelaySeconds")},
     });
     if with_callback {
         properties["callback"] = json!({"$ref": pointer("CallbackSpec")});
     }
-    let required = if payload_may_be_null(registry, job_type) {
-        json!(["type"])
-    } else {
-        json!(["type", "payload"])
-    };
-    json!({
+    let mut body = json!({
         "type": "object",
         "additionalProperties": false,
-        "required": required,
+        "required": ["type"],
         "properties": properties,
-    })
+    });
+    // A payload or an upload holding it, never both; neither counts as a null payload.
+    if payload_may_be_null(registry, job_type) {
+        body["not"] = json!({"required": ["payload", "payloadRef"]});
+    } else {
+        body["oneOf"] = json!([{"required": ["payload"]}, {"required": ["payloadRef"]}]);
+    }
+    body
 }
 
 /// Whether a document takes types other than the registry's.
@@ -62,6 +65,7 @@ fn generic_branch(registry: &Registry, with_callback: bool) -> Value {
             "not": {"enum": known},
         },
         "payload": {"description": "Checked against the declared type's payload schema."},
+        "payloadRef": {"$ref": pointer("UploadId")},
         "delaySeconds": {"$ref": pointer("DelaySeconds")},
     });
     if with_callback {
@@ -71,6 +75,7 @@ fn generic_branch(registry: &Registry, with_callback: bool) -> Value {
         "type": "object",
         "additionalProperties": false,
         "required": ["type"],
+        "not": {"required": ["payload", "payloadRef"]},
         "properties": properties,
     })
 }

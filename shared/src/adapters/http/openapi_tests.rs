@@ -221,7 +221,7 @@ async fn exchanges() -> Vec<Exchange> {
     let mut out = Vec::new();
     let big = format!(
         r#"{{"type":"echo","payload":"{}"}}"#,
-        "x".repeat(super::body::MAX_REQUEST_BYTES)
+        "x".repeat(crate::domain::blob::MAX_DIRECT_BODY_BYTES)
     );
     for (template, path) in [("/v1/messages", "/v1/messages"), ("/v1/jobs", "/v1/jobs")] {
         let h = Harness::new();
@@ -468,6 +468,7 @@ async fn exchanges() -> Vec<Exchange> {
     out.push(registered);
     out.extend(endpoint_exchanges(&h, &endpoint_id).await);
     out.extend(destination_exchanges(&Harness::new()).await);
+    out.extend(upload_exchanges(&Harness::new()).await);
     out.push(with_callback);
     out.push(
         call(
@@ -781,6 +782,50 @@ async fn task_report_exchanges() -> Vec<Exchange> {
             json,
             r#"{"heartbeat": true}"#.into(),
             &[("courier-task-token", live.as_str())],
+        )
+        .await,
+    );
+    out
+}
+
+/// An upload made, used as a job's payload, and refused.
+async fn upload_exchanges(h: &Harness) -> Vec<Exchange> {
+    let json = "application/json";
+    let made = call(
+        h,
+        "POST",
+        "/v1/uploads",
+        "/v1/uploads",
+        json,
+        String::new(),
+        &[],
+    )
+    .await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let owner = super::tests::alice();
+    let key = crate::domain::BlobKey::upload(&owner, &crate::domain::UploadId::parse(&id).unwrap());
+    use crate::application::ports::BlobStore;
+    h.blobs.put(&key, br#"{"a": 1}"#.to_vec()).await.unwrap();
+    let mut out = vec![made];
+    for (body, _) in [
+        (format!(r#"{{"type":"echo","payloadRef":"{id}"}}"#), 202),
+        (
+            r#"{"type":"echo","payloadRef":"up_0123456789abcdef0123456789abcdef"}"#.to_owned(),
+            400,
+        ),
+    ] {
+        out.push(call(h, "POST", "/v1/jobs", "/v1/jobs", json, body, &[]).await);
+    }
+    h.blobs.fail.set(true);
+    out.push(
+        call(
+            h,
+            "POST",
+            "/v1/uploads",
+            "/v1/uploads",
+            json,
+            String::new(),
+            &[],
         )
         .await,
     );

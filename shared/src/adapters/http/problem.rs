@@ -174,6 +174,24 @@ impl Problem {
         )
     }
 
+    pub fn invalid_payload_ref(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-payload-ref",
+            "No such upload",
+            detail,
+        )
+    }
+
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "The payload is too large",
+            detail,
+        )
+    }
+
     pub fn destination_not_found(id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

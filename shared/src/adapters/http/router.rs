@@ -6,6 +6,7 @@ use super::messages::post_message;
 use super::problem::Problem;
 pub use super::state::AppState;
 use super::tasks::report_task;
+use super::uploads::create_upload;
 use super::webhook_endpoints::{
     create_destination, create_endpoint, delete_destination, delete_endpoint, get_destination,
     get_endpoint, list_destinations, list_endpoints, rotate_destination_secret, rotate_secret,
@@ -75,6 +76,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/v1/destinations/{id}"),
     ("DELETE", "/v1/destinations/{id}"),
     ("POST", "/v1/destinations/{id}/rotate"),
+    ("POST", "/v1/uploads"),
 ];
 
 /// All REST routes. Unknown paths and methods answer with problem+json like every other error.
@@ -110,6 +112,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/destinations/{id}/rotate",
             post(rotate_destination_secret),
         )
+        .route("/v1/uploads", post(create_upload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count_request))

@@ -24,4 +24,6 @@ pub struct AppState {
     /// Each caller's requests per second (and, through the intake and the endpoints, their
     /// jobs in flight and endpoints).
     pub quotas: Arc<crate::application::quotas::Quotas>,
+    /// Uploads, and results held in the bucket (their URLs minted as jobs are read).
+    pub payloads: Arc<crate::application::payloads::Payloads>,
 }

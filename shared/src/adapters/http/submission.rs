@@ -1,7 +1,7 @@
 //! What both POSTs share: the request read into an intake request (the `Submitted` extractor),
 //! and the intake's answer turned into a 202 or a problem.
 
-use super::body::JsonBody;
+use super::body::read_json;
 use super::caller::Caller;
 use super::headers::CORRELATION_ID;
 use super::idempotency::{key_from, replayed};
@@ -34,7 +34,9 @@ impl<S: Send + Sync> FromRequest<S> for Submitted {
         let Caller(owner) = Caller::from_request_parts(&mut parts, state).await?;
         let headers = parts.headers.clone();
         let request = axum::extract::Request::from_parts(parts, body);
-        let JsonBody(body) = JsonBody::from_request(request, state).await?;
+        // Work may carry a payload of up to what the door can: over a queue message's limit, it
+        // is held in the bucket.
+        let body = read_json(request, crate::domain::blob::MAX_DIRECT_BODY_BYTES).await?;
         intake_request(&headers, body, correlation_id, trace, owner).map(Submitted)
     }
 }
@@ -64,6 +66,8 @@ pub fn refused(refusal: Refusal) -> Problem {
     match refusal {
         Refusal::UnknownJobType(detail) => Problem::unknown_job_type(detail),
         Refusal::InvalidPayload(detail) => Problem::invalid_payload(detail),
+        Refusal::InvalidPayloadRef(detail) => Problem::invalid_payload_ref(detail),
+        Refusal::PayloadTooLarge(detail) => Problem::payload_too_large(detail),
         Refusal::InvalidBody(detail) => Problem::invalid_body(detail),
         Refusal::InvalidCallback(detail) => Problem::invalid_callback(detail),
         Refusal::KeyReused => Problem::idempotency_key_reused(),

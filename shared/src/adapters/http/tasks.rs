@@ -86,15 +86,14 @@ pub async fn report_task(
     };
     if let TaskReport::Result(result) = &report {
         let size = result.to_string().len();
-        if size > courier_jobs::api::MAX_RESULT_BYTES {
+        // A report waits on the claim until the processor settles it: a claim's inline limit.
+        let limit = crate::domain::blob::MAX_INLINE_RESULT_BYTES;
+        if size > limit {
             return Problem::new(
                 StatusCode::BAD_REQUEST,
                 "result-too-large",
                 "The result is too large",
-                format!(
-                    "the result is {size} bytes, over the {}-byte limit",
-                    courier_jobs::api::MAX_RESULT_BYTES
-                ),
+                format!("the result is {size} bytes, over the {limit}-byte limit of a report"),
             )
             .into_response();
         }

@@ -24,6 +24,7 @@ pub(super) struct Harness {
     pub(super) task_checks: Arc<crate::adapters::memory::RecordingTaskChecks>,
     pub(super) quotas: Arc<crate::adapters::memory::InMemoryQuotas>,
     pub(super) probe: Arc<crate::adapters::memory::RecordingProbe>,
+    pub(super) blobs: Arc<crate::adapters::memory::InMemoryBlobs>,
     state: AppState,
 }
 
@@ -39,8 +40,14 @@ impl Harness {
         let quota_store = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
         let quotas = crate::adapters::memory::roomy_quotas(quota_store.clone(), clock.clone());
         let probe = Arc::new(crate::adapters::memory::RecordingProbe::default());
+        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+        let payloads = Arc::new(crate::application::payloads::Payloads {
+            store: blobs.clone(),
+        });
         let state = AppState {
+            payloads: payloads.clone(),
             intake: Arc::new(crate::application::intake::Intake {
+                payloads: Some(payloads.clone()),
                 registry: Arc::new(courier_jobs::examples::offline()),
                 queue: queue.clone(),
                 claims: claims.clone(),
@@ -81,6 +88,7 @@ impl Harness {
         Self {
             quotas: quota_store,
             probe,
+            blobs,
             tasks,
             task_checks,
             queue,
@@ -248,7 +256,7 @@ async fn bad_input_gets_its_precise_problem_and_enqueues_nothing() {
     let h = Harness::new();
     let big = format!(
         r#"{{"type":"echo","payload":"{}"}}"#,
-        "x".repeat(super::body::MAX_REQUEST_BYTES)
+        "x".repeat(crate::domain::blob::MAX_DIRECT_BODY_BYTES)
     );
     let cases: Vec<(&str, String, StatusCode, &str)> = vec![
         (

@@ -291,7 +291,11 @@ impl WebSocketApp {
         });
         // The same as a `POST /v1/jobs` body of just a type and a payload, so a key shared
         // by both doors names one job.
-        let original = json!({"type": request.job_type, "payload": request.payload});
+        // The body POST /v1/jobs would have: the same key there is the same job.
+        let mut original = json!({"type": request.job_type, "payload": request.payload});
+        if let Some(reference) = &request.payload_ref {
+            original["payloadRef"] = json!(reference);
+        }
         let door = Door::WebSocket {
             connection_id: connection_id.to_owned(),
             request_id: request.request_id,
@@ -301,6 +305,7 @@ impl WebSocketApp {
             submission: Submission {
                 job_type: request.job_type,
                 payload: request.payload,
+                payload_ref: request.payload_ref,
                 delay_seconds: 0,
                 callback_endpoint: None,
             },
@@ -318,6 +323,8 @@ impl WebSocketApp {
                 let code = match &refusal {
                     Refusal::UnknownJobType(_) => error_code::UNKNOWN_JOB_TYPE,
                     Refusal::InvalidPayload(_) => error_code::INVALID_PAYLOAD,
+                    Refusal::InvalidPayloadRef(_) => error_code::INVALID_PAYLOAD_REF,
+                    Refusal::PayloadTooLarge(_) => error_code::PAYLOAD_TOO_LARGE,
                     Refusal::InvalidBody(_) | Refusal::InvalidCallback(_) => {
                         error_code::INVALID_FRAME
                     }

@@ -21,6 +21,8 @@ pub struct SubmitRequest {
     pub request_id: String,
     pub job_type: String,
     pub payload: Value,
+    /// Instead of `payload`: an upload of the caller's.
+    pub payload_ref: Option<String>,
     /// The client's own, if it sent one.
     pub correlation_id: Option<CorrelationId>,
     /// The caller's key for this work, shared with `POST /v1/jobs`'s `Idempotency-Key`: a
@@ -62,6 +64,8 @@ struct Wire {
     job_type: String,
     #[serde(default)]
     payload: Value,
+    #[serde(default)]
+    payload_ref: Option<String>,
     #[serde(default)]
     correlation_id: Option<String>,
     #[serde(default)]
@@ -153,10 +157,18 @@ pub fn parse(body: &str) -> Result<SubmitRequest, Rejection> {
             ));
         }
     };
+    if wire.payload_ref.is_some() && !wire.payload.is_null() {
+        return Err(Rejection::new(
+            Some(&wire.request_id),
+            error_code::INVALID_FRAME,
+            "give payload or payloadRef, not both".to_owned(),
+        ));
+    }
     Ok(SubmitRequest {
         request_id: wire.request_id,
         job_type: wire.job_type,
         payload: wire.payload,
+        payload_ref: wire.payload_ref,
         correlation_id,
         idempotency_key,
     })

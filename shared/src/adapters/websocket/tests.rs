@@ -43,6 +43,7 @@ impl Harness {
             connections: connections.clone(),
             frames: FrameSender::new(connections.clone(), poster.clone()),
             intake: Arc::new(crate::application::intake::Intake {
+                payloads: None,
                 registry: Arc::new(courier_jobs::examples::offline()),
                 queue: queue.clone(),
                 claims: claims.clone(),

@@ -109,6 +109,8 @@ pub struct Notifier {
     pub inbox: String,
     /// The callback queue's `maxReceiveCount`, the backstop above `retry.max_attempts`.
     pub max_receive_count: u32,
+    /// Where a result too large for the claim is held: its URL goes in the callback.
+    pub payloads: Option<Arc<crate::application::payloads::Payloads>>,
 }
 
 /// The stable `webhook-id` of a job's callback: the same across every retry. A rerun's outcome
@@ -378,8 +380,11 @@ impl Notifier {
         {
             return give_up(rejected.to_string());
         }
-        let body = serde_json::to_string(&crate::application::job_view::callback_body(&claim))
-            .expect("serialisable");
+        let document = match &self.payloads {
+            Some(payloads) => payloads.callback_body(&claim, now).await?,
+            None => crate::application::job_view::callback_body(&claim),
+        };
+        let body = serde_json::to_string(&document).expect("serialisable");
         let id = webhook_id(job_id.as_str(), callback.round);
         let webhook = self
             .signed(

@@ -130,6 +130,7 @@ async fn harness(url: &str, response: WebhookResponse) -> Harness {
             dead_letters,
             inbox: INBOX.into(),
             max_receive_count: 8,
+            payloads: None,
             ledger: ledger.clone(),
             sender: receiver.clone(),
             retries: retries.clone(),

@@ -78,6 +78,7 @@ pub async fn run_attempt(
     function_deadline: Option<Instant>,
     progress: &dyn ProgressSink,
     task: Option<&TaskHandle>,
+    payload_url: Option<&str>,
 ) -> AttemptOutcome {
     let Some(job) = job else {
         return failed(
@@ -105,6 +106,7 @@ pub async fn run_attempt(
         deadline: if external { own_deadline } else { until },
         progress,
         task,
+        payload_url,
     };
     let deadline = until;
     // A panic is the job's bug, not the batch's: it fails this attempt only.
@@ -214,6 +216,7 @@ mod tests {
             pattern: Pattern::ClaimCheck,
             job_type: job_type.into(),
             payload: json!(ms),
+            payload_ref: None,
             accepted_at: "t".into(),
             has_callback: false,
             reply_to: None,
@@ -236,6 +239,7 @@ mod tests {
             1,
             function_deadline,
             &Nothing,
+            None,
             None,
         )
         .await

@@ -94,6 +94,8 @@ pub struct MessageProcessor {
     pub(super) tasks: Option<Tasks>,
     /// Where an ended job gives back its caller's job slot.
     quotas: Option<Arc<dyn crate::application::ports::QuotaStore>>,
+    /// Payloads and results held in the stack's bucket.
+    payloads: Option<Arc<crate::application::payloads::Payloads>>,
 }
 
 /// Progress goes onto the message's record (and to a WebSocket client); a failed write is
@@ -235,7 +237,14 @@ impl MessageProcessor {
             frames: None,
             tasks: None,
             quotas: None,
+            payloads: None,
         }
+    }
+
+    /// Reads payloads held in the bucket, and keeps results too large for a claim there.
+    pub fn with_payloads(mut self, payloads: Arc<crate::application::payloads::Payloads>) -> Self {
+        self.payloads = Some(payloads);
+        self
     }
 
     /// Gives each ended job's slot back to its caller's jobs in flight.
@@ -466,14 +475,29 @@ impl MessageProcessor {
             },
             None => None,
         };
+        // A held payload is read (an uploaded one checked against its type's schema: the
+        // intake could not) before the attempt; it fails the job for good if it never can be.
+        let (loaded, payload_url) = match self.load_payload(envelope).await? {
+            Ok(loaded) => loaded,
+            Err(failure) => {
+                let to = self.fail_for_good(body, envelope, &failure).await?;
+                self.report(
+                    envelope,
+                    crate::metrics::Outcome::Failed,
+                    Some((attempt, Duration::ZERO)),
+                );
+                return self.announce_failure(envelope, to.as_ref(), &failure).await;
+            }
+        };
         let started = std::time::Instant::now();
         let outcome = run_attempt(
             job.as_deref(),
-            envelope,
+            loaded.as_ref().unwrap_or(envelope),
             attempt,
             deadline,
             &progress,
             handed.as_ref().map(|h| &h.handle),
+            payload_url.as_deref(),
         )
         .await;
         crate::crash_point!("processor.before-outcome", &envelope.correlation_id);
@@ -487,7 +511,15 @@ impl MessageProcessor {
 
         match after_running(outcome, round, retry.max_attempts) {
             After::Succeed(result) => {
-                let to = self.ledger.record_success(&work, &result).await?;
+                let kept = match self.keep_result(envelope, &result).await? {
+                    Ok(kept) => kept,
+                    Err(failure) => {
+                        let to = self.fail_for_good(body, envelope, &failure).await?;
+                        self.report(envelope, crate::metrics::Outcome::Failed, ran);
+                        return self.announce_failure(envelope, to.as_ref(), &failure).await;
+                    }
+                };
+                let to = self.ledger.record_success(&work, &kept).await?;
                 // A crash here leaves the frame to the redelivery (see `Before::Finish`).
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
                 tracing::debug!(attempt, "job succeeded");
@@ -776,5 +808,65 @@ impl MessageProcessor {
                 .as_deref()
                 .and_then(TraceHeader::parse),
         }
+    }
+}
+
+impl MessageProcessor {
+    /// `envelope` with its held payload read into it (`None`: it travelled inline), and the
+    /// URL a remote target is sent instead of it; `Ok(Err)`: the job can never run on it.
+    async fn load_payload(
+        &self,
+        envelope: &WorkMessage,
+    ) -> Result<Result<(Option<WorkMessage>, Option<String>), Failure>, PortError> {
+        let Some(held) = &envelope.payload_ref else {
+            return Ok(Ok((None, None)));
+        };
+        let Some(payloads) = &self.payloads else {
+            return Err(PortError::new(
+                "payloads",
+                "a held payload, and no bucket to read it from",
+            ));
+        };
+        let payload = match payloads.read(envelope).await {
+            Ok(payload) => payload,
+            Err(crate::application::payloads::Unreadable::Dependency(error)) => return Err(error),
+            Err(crate::application::payloads::Unreadable::ForGood(reason)) => {
+                return Ok(Err(Failure {
+                    kind: FailureKind::Permanent,
+                    reason,
+                }));
+            }
+        };
+        if held.unchecked
+            && let Err(invalid) = self.registry.validate(&envelope.job_type, &payload)
+        {
+            return Ok(Err(Failure {
+                kind: FailureKind::Permanent,
+                reason: format!("the uploaded payload is refused: {invalid}"),
+            }));
+        }
+        let url = payloads.payload_url(envelope).await?;
+        let mut loaded = envelope.clone();
+        loaded.payload = payload;
+        Ok(Ok((Some(loaded), url)))
+    }
+
+    /// `result` as the claim keeps it: inline, or held in the bucket when too large for the
+    /// claim; `Ok(Err)`: over every limit, the job fails for good.
+    pub(super) async fn keep_result(
+        &self,
+        envelope: &WorkMessage,
+        result: &Value,
+    ) -> Result<Result<crate::domain::KeptResult, Failure>, PortError> {
+        let Some(payloads) = &self.payloads else {
+            return Ok(Ok(crate::domain::KeptResult::Inline(result.clone())));
+        };
+        Ok(payloads
+            .keep(envelope, result.clone())
+            .await?
+            .map_err(|reason| Failure {
+                kind: FailureKind::Permanent,
+                reason,
+            }))
     }
 }

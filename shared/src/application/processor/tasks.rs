@@ -278,7 +278,19 @@ impl MessageProcessor {
         let ran = Some((state.attempt, Duration::ZERO));
         match after_running(outcome, state.round, retry.max_attempts) {
             After::Succeed(result) => {
-                let to = self.ledger.record_success(&work, &result).await?;
+                let kept = match self.keep_result(&envelope, &result).await? {
+                    Ok(kept) => kept,
+                    Err(failure) => {
+                        let to = self
+                            .fail_for_good(&state.envelope, &envelope, &failure)
+                            .await?;
+                        self.report(&envelope, crate::metrics::Outcome::Failed, ran);
+                        return self
+                            .announce_failure(&envelope, to.as_ref().or(reply_to), &failure)
+                            .await;
+                    }
+                };
+                let to = self.ledger.record_success(&work, &kept).await?;
                 self.report(&envelope, crate::metrics::Outcome::Succeeded, ran);
                 self.finish(
                     &envelope,

@@ -107,6 +107,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkMessage {
         pattern: Pattern::FireAndForget,
         job_type: job_type.to_owned(),
         payload,
+        payload_ref: None,
         accepted_at: "2026-11-23T12:00:00.000Z".to_owned(),
         has_callback: false,
         reply_to: None,

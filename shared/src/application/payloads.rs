@@ -1,0 +1,215 @@
+//! Bodies of any size. A payload or a result too large to travel inline (a queue message, a
+//! claim, a Lambda invocation) is held as an object in the stack's bucket and referred to by
+//! its key; job types — Rust and remote — never see the difference: the processor reads a held
+//! payload before the attempt and keeps a large result after it, and readers get a result's
+//! download URL, minted when they read (valid for minutes, never past the claim).
+
+use crate::application::ports::{BlobStore, PortError};
+use crate::domain::blob::{
+    LINK_LIFETIME, MAX_INLINE_MESSAGE_BYTES, MAX_INLINE_RESULT_BYTES, MAX_RESULT_BYTES,
+    MAX_UPLOAD_BYTES,
+};
+use crate::domain::{BlobKey, Claim, KeptResult, Principal, UploadId, WorkMessage};
+use courier_protocol::queue::PayloadRef;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+/// Why an upload cannot be a job's payload.
+#[derive(Debug, Error)]
+pub enum UploadRefused {
+    /// Malformed, never uploaded, expired, or another caller's: the same answer.
+    #[error("payloadRef: no upload {0} of yours holds a payload (PUT it to its uploadUrl first)")]
+    NotFound(String),
+    #[error("payloadRef: upload {id} holds {size} bytes, over the {MAX_UPLOAD_BYTES}-byte limit")]
+    TooLarge { id: String, size: u64 },
+    #[error(transparent)]
+    Dependency(#[from] PortError),
+}
+
+/// Why a held payload could not be read.
+#[derive(Debug, Error)]
+pub enum Unreadable {
+    /// Gone, or not JSON: no attempt can ever read it.
+    #[error("{0}")]
+    ForGood(String),
+    #[error(transparent)]
+    Dependency(#[from] PortError),
+}
+
+/// A new upload: its id, where to `PUT` it, and until when.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub id: UploadId,
+    pub url: String,
+    pub expires_at: OffsetDateTime,
+}
+
+pub struct Payloads {
+    pub store: Arc<dyn BlobStore>,
+}
+
+impl Payloads {
+    /// A new upload of `owner`'s: a URL to `PUT` a payload to, valid for a quarter of an hour.
+    pub async fn new_upload(
+        &self,
+        owner: &Principal,
+        now: OffsetDateTime,
+    ) -> Result<NewUpload, PortError> {
+        let id = UploadId::generate();
+        let url = self
+            .store
+            .upload_url(&BlobKey::upload(owner, &id), LINK_LIFETIME)
+            .await?;
+        Ok(NewUpload {
+            id,
+            url,
+            expires_at: now + LINK_LIFETIME,
+        })
+    }
+
+    /// Checks that `raw` is an upload of `owner`'s within the limit (the intake's check before
+    /// anything is written).
+    pub async fn check_upload(
+        &self,
+        owner: &Principal,
+        raw: &str,
+    ) -> Result<BlobKey, UploadRefused> {
+        let not_found = || UploadRefused::NotFound(raw.to_owned());
+        let id = UploadId::parse(raw).map_err(|_| not_found())?;
+        let key = BlobKey::upload(owner, &id);
+        match self.store.size(&key).await? {
+            None => Err(not_found()),
+            Some(size) if size > MAX_UPLOAD_BYTES => Err(UploadRefused::TooLarge {
+                id: raw.to_owned(),
+                size,
+            }),
+            Some(_) => Ok(key),
+        }
+    }
+
+    /// Makes the upload at `upload` the payload of `work`: copied to the work's own key (so it
+    /// lives as long as the work's claim, whatever becomes of the upload).
+    pub async fn adopt(&self, upload: &BlobKey, work: &mut WorkMessage) -> Result<(), PortError> {
+        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id);
+        self.store.copy(upload, &key).await?;
+        work.payload = Value::Null;
+        work.payload_ref = Some(PayloadRef {
+            key: key.as_str().to_owned(),
+            unchecked: true,
+        });
+        Ok(())
+    }
+
+    /// Holds `work`'s payload in the bucket when the message would be over the queue's inline
+    /// limit; the message then carries its key.
+    pub async fn offload(&self, work: &mut WorkMessage) -> Result<(), PortError> {
+        if work.payload_ref.is_some() || work.to_json().len() <= MAX_INLINE_MESSAGE_BYTES {
+            return Ok(());
+        }
+        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id);
+        let bytes = serde_json::to_vec(&work.payload).expect("JSON serialises");
+        self.store.put(&key, bytes).await?;
+        work.payload = Value::Null;
+        work.payload_ref = Some(PayloadRef {
+            key: key.as_str().to_owned(),
+            unchecked: false,
+        });
+        Ok(())
+    }
+
+    /// `work`'s payload, wherever it is held.
+    pub async fn read(&self, work: &WorkMessage) -> Result<Value, Unreadable> {
+        let Some(held) = &work.payload_ref else {
+            return Ok(work.payload.clone());
+        };
+        let key = BlobKey::parse(&held.key)
+            .ok_or_else(|| Unreadable::ForGood(format!("{:?} is not a payload's key", held.key)))?;
+        let bytes = self.store.get(&key).await?.ok_or_else(|| {
+            Unreadable::ForGood("the payload's object is gone (past its lifetime)".into())
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Unreadable::ForGood(format!("the payload is not JSON: {e}")))
+    }
+
+    /// A URL a remote target can read `work`'s held payload from during its attempt; `None`
+    /// when it is not held.
+    pub async fn payload_url(&self, work: &WorkMessage) -> Result<Option<String>, PortError> {
+        match work
+            .payload_ref
+            .as_ref()
+            .and_then(|held| BlobKey::parse(&held.key))
+        {
+            Some(key) => Ok(Some(self.store.download_url(&key, LINK_LIFETIME).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A job's result as it is kept: inline if it fits the claim, else in the bucket. `Err`
+    /// with the reason for a result over the limit (the job fails for good).
+    pub async fn keep(
+        &self,
+        work: &WorkMessage,
+        result: Value,
+    ) -> Result<Result<KeptResult, String>, PortError> {
+        let bytes = serde_json::to_vec(&result).expect("JSON serialises");
+        if bytes.len() <= MAX_INLINE_RESULT_BYTES {
+            return Ok(Ok(KeptResult::Inline(result)));
+        }
+        if bytes.len() > MAX_RESULT_BYTES {
+            return Ok(Err(format!(
+                "result is {} bytes, over the {MAX_RESULT_BYTES}-byte limit",
+                bytes.len()
+            )));
+        }
+        let key = BlobKey::result(work.owner.as_ref(), &work.message_id);
+        self.store.put(&key, bytes).await?;
+        Ok(Ok(KeptResult::Stored(key)))
+    }
+
+    /// `claim` as callers see it (`GET /v1/jobs/{id}`, a list), its held result's URL minted.
+    pub async fn job(
+        &self,
+        claim: &Claim,
+        now: OffsetDateTime,
+    ) -> Result<courier_protocol::rest::Job, PortError> {
+        let mut job = crate::application::job_view::job_view(claim);
+        if job.status == crate::domain::JobStatus::Succeeded {
+            job.result_url = self.result_url(claim, now).await?;
+        }
+        Ok(job)
+    }
+
+    /// The body a callback carries (the job less its delivery's state), its held result's URL
+    /// minted.
+    pub async fn callback_body(
+        &self,
+        claim: &Claim,
+        now: OffsetDateTime,
+    ) -> Result<courier_protocol::rest::Job, PortError> {
+        Ok(courier_protocol::rest::Job {
+            callback: None,
+            ..self.job(claim, now).await?
+        })
+    }
+
+    /// The download URL of `claim`'s result, if it is held in the bucket and the claim has not
+    /// expired: valid for a quarter of an hour, never past the claim's expiry.
+    pub async fn result_url(
+        &self,
+        claim: &Claim,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, PortError> {
+        let Some(key) = &claim.result_ref else {
+            return Ok(None);
+        };
+        let left = Duration::try_from(claim.expires_at - now).unwrap_or_default();
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let lifetime = LINK_LIFETIME.min(left).max(Duration::from_secs(1));
+        Ok(Some(self.store.download_url(key, lifetime).await?))
+    }
+}

@@ -1,0 +1,157 @@
+//! Payloads and results too large to travel inline, held as objects in the stack's bucket: the
+//! limits that decide where a body goes, upload ids, and the keys objects live under — each
+//! under its owner's tag, so one caller's reference can never name another's object.
+
+use super::Principal;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The largest request body the HTTP API takes: what a Lambda proxy integration carries (a
+/// 6 MB invocation, 6,291,456 bytes) less room for the event around the body.
+pub const MAX_DIRECT_BODY_BYTES: usize = 6_000_000;
+/// The largest payload an upload may hold.
+pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
+/// A work message over this goes to the bucket, the message carrying its key: SQS bills a
+/// message per 64 KiB, so past 256 KiB an object's put and get cost less than the message.
+pub const MAX_INLINE_MESSAGE_BYTES: usize = 256 * 1024;
+/// A result over this is kept in the bucket, the claim carrying its key (a claim is a
+/// DynamoDB item, 400 KB at most, and every read of it is billed by its size).
+pub const MAX_INLINE_RESULT_BYTES: usize = 64 * 1024;
+/// The largest result a job may return.
+pub const MAX_RESULT_BYTES: usize = courier_jobs::api::MAX_RESULT_BYTES;
+/// How long an upload URL, a result URL or a target's payload URL is valid.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// An upload's id: `up_` and 32 lower-case hex digits (128 random bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(String);
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("an upload id is up_ followed by 32 lower-case hex digits")]
+pub struct InvalidUploadId;
+
+impl UploadId {
+    pub fn generate() -> Self {
+        Self(format!("up_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidUploadId> {
+        let hex = raw.strip_prefix("up_").ok_or(InvalidUploadId)?;
+        let canonical = hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        canonical
+            .then(|| Self(raw.to_owned()))
+            .ok_or(InvalidUploadId)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An object's key in the bucket: `<kind>/<owner tag>/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+/// The tag of work with no owner (accepted before callers were authenticated).
+const NO_OWNER: &str = "anonymous";
+
+fn tag(owner: Option<&Principal>) -> String {
+    owner.map_or_else(|| NO_OWNER.to_owned(), Principal::tag)
+}
+
+impl BlobKey {
+    /// What a caller `PUT` to an upload URL.
+    pub fn upload(owner: &Principal, id: &UploadId) -> Self {
+        Self(format!("uploads/{}/{}", owner.tag(), id.as_str()))
+    }
+
+    /// A unit of work's payload (a job's, or a message's), kept as long as its claim.
+    pub fn payload(owner: Option<&Principal>, work_id: &str) -> Self {
+        Self(format!("payloads/{}/{work_id}", tag(owner)))
+    }
+
+    /// A job's result, kept as long as its claim.
+    pub fn result(owner: Option<&Principal>, job_id: &str) -> Self {
+        Self(format!("results/{}/{job_id}", tag(owner)))
+    }
+
+    /// A key as stored on a message or a claim; `None` unless it is one of these shapes.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.split('/');
+        let (kind, owner, id) = (parts.next()?, parts.next()?, parts.next()?);
+        let safe = |part: &str| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        (parts.next().is_none()
+            && ["uploads", "payloads", "results"].contains(&kind)
+            && safe(owner)
+            && safe(id))
+        .then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is a caller's upload (its payload's schema not yet checked).
+    pub fn is_upload(&self) -> bool {
+        self.0.starts_with("uploads/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Principal {
+        Principal::new("https://issuer.example", "alice")
+    }
+
+    #[test]
+    fn keys_are_scoped_by_their_owners_tag() {
+        let id = UploadId::generate();
+        let key = BlobKey::upload(&alice(), &id);
+        let bob = Principal::new("https://issuer.example", "bob");
+        assert_ne!(
+            key,
+            BlobKey::upload(&bob, &id),
+            "the same id is bob's own key"
+        );
+        assert!(key.is_upload());
+        assert_eq!(BlobKey::parse(key.as_str()), Some(key.clone()));
+        let result = BlobKey::result(Some(&alice()), "0f8fad5b-d9cb-469f-a165-70867728950e");
+        assert_eq!(BlobKey::parse(result.as_str()), Some(result.clone()));
+        assert!(!result.is_upload());
+        for bad in [
+            "",
+            "uploads/x",
+            "other/a/b",
+            "uploads/a/../b",
+            "uploads/a/b/c",
+            "uploads//b",
+        ] {
+            assert_eq!(BlobKey::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn upload_ids_have_one_spelling() {
+        let id = UploadId::generate();
+        assert_eq!(UploadId::parse(id.as_str()), Ok(id.clone()));
+        for bad in [
+            "",
+            "up_",
+            "up_XYZ",
+            "ep_0123456789abcdef0123456789abcdef",
+            "up_0123456789abcdef0123456789abcde",
+        ] {
+            assert_eq!(UploadId::parse(bad), Err(InvalidUploadId), "{bad:?}");
+        }
+    }
+}

@@ -213,3 +213,210 @@ impl Payloads {
         Ok(Some(self.store.download_url(key, lifetime).await?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::InMemoryBlobs;
+    use crate::domain::{CorrelationId, JobId, JobStatus, Pattern};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-03 12:00 UTC);
+
+    fn alice() -> Principal {
+        Principal::new("https://issuer.example", "alice")
+    }
+
+    fn service() -> (Payloads, Arc<InMemoryBlobs>) {
+        let blobs = Arc::new(InMemoryBlobs::default());
+        (
+            Payloads {
+                store: blobs.clone(),
+            },
+            blobs,
+        )
+    }
+
+    fn work(payload: Value) -> WorkMessage {
+        WorkMessage {
+            message_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+            correlation_id: "c-1".into(),
+            pattern: Pattern::ClaimCheck,
+            job_type: "echo".into(),
+            payload,
+            payload_ref: None,
+            accepted_at: "2026-12-03T12:00:00.000Z".into(),
+            has_callback: false,
+            reply_to: None,
+            owner: Some(alice()),
+            redrive: 0,
+            trace_header: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payload_over_the_queues_limit_is_held_and_read_back() {
+        let (payloads, blobs) = service();
+        let mut small = work(serde_json::json!({"a": 1}));
+        payloads.offload(&mut small).await.unwrap();
+        assert_eq!(small.payload_ref, None, "a small one travels inline");
+        let big = serde_json::json!({"data": "x".repeat(MAX_INLINE_MESSAGE_BYTES)});
+        let mut large = work(big.clone());
+        payloads.offload(&mut large).await.unwrap();
+        let held = large.payload_ref.clone().expect("held");
+        assert!(!held.unchecked, "checked at acceptance");
+        assert_eq!(large.payload, Value::Null);
+        assert!(
+            large.to_json().len() < 1024,
+            "the message carries only the key"
+        );
+        assert_eq!(blobs.keys(), vec![held.key.clone()]);
+        assert!(
+            held.key
+                .starts_with(&format!("payloads/{}/", alice().tag()))
+        );
+        assert_eq!(payloads.read(&large).await.unwrap(), big);
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_the_owners_only_and_within_the_limit() {
+        let (payloads, blobs) = service();
+        let upload = payloads.new_upload(&alice(), NOW).await.unwrap();
+        assert_eq!(upload.expires_at, NOW + LINK_LIFETIME);
+        let key = BlobKey::upload(&alice(), &upload.id);
+        assert!(
+            matches!(
+                payloads.check_upload(&alice(), upload.id.as_str()).await,
+                Err(UploadRefused::NotFound(_))
+            ),
+            "nothing was put yet"
+        );
+        blobs.put(&key, b"{\"a\": 1}".to_vec()).await.unwrap();
+        let checked = payloads
+            .check_upload(&alice(), upload.id.as_str())
+            .await
+            .unwrap();
+        let bob = Principal::new("https://issuer.example", "bob");
+        assert!(
+            matches!(
+                payloads.check_upload(&bob, upload.id.as_str()).await,
+                Err(UploadRefused::NotFound(_))
+            ),
+            "another caller's upload does not exist for them"
+        );
+        let mut adopted = work(Value::Null);
+        payloads.adopt(&checked, &mut adopted).await.unwrap();
+        let held = adopted.payload_ref.clone().unwrap();
+        assert!(held.unchecked, "its schema is the processor's to check");
+        assert!(
+            held.key.starts_with("payloads/"),
+            "copied to the work's own key"
+        );
+        assert_eq!(
+            payloads.read(&adopted).await.unwrap(),
+            serde_json::json!({"a": 1})
+        );
+        let huge = BlobKey::upload(&alice(), &UploadId::generate());
+        blobs
+            .put(&huge, vec![b' '; MAX_UPLOAD_BYTES as usize + 1])
+            .await
+            .unwrap();
+        let raw = huge.as_str().rsplit('/').next().unwrap();
+        assert!(matches!(
+            payloads.check_upload(&alice(), raw).await,
+            Err(UploadRefused::TooLarge { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_gone_or_garbled_payload_fails_for_good() {
+        let (payloads, blobs) = service();
+        let mut gone = work(Value::Null);
+        gone.payload_ref = Some(PayloadRef {
+            key: BlobKey::payload(Some(&alice()), "x").as_str().to_owned(),
+            unchecked: false,
+        });
+        assert!(matches!(
+            payloads.read(&gone).await,
+            Err(Unreadable::ForGood(_))
+        ));
+        blobs
+            .put(&BlobKey::payload(Some(&alice()), "x"), b"not json".to_vec())
+            .await
+            .unwrap();
+        assert!(matches!(
+            payloads.read(&gone).await,
+            Err(Unreadable::ForGood(_))
+        ));
+        blobs.fail.set(true);
+        assert!(matches!(
+            payloads.read(&gone).await,
+            Err(Unreadable::Dependency(_))
+        ));
+    }
+
+    fn claim(expires_in: Duration) -> Claim {
+        let mut claim = Claim::pending(
+            JobId::parse("0f8fad5b-d9cb-469f-a165-70867728950e").unwrap(),
+            "echo".into(),
+            CorrelationId::parse("c-1").unwrap(),
+            alice(),
+            NOW,
+            expires_in,
+        );
+        claim.status = JobStatus::Succeeded;
+        claim
+    }
+
+    #[tokio::test]
+    async fn a_large_result_is_held_and_its_url_never_outlives_the_claim() {
+        let (payloads, _) = service();
+        let small = payloads
+            .keep(&work(Value::Null), serde_json::json!(1))
+            .await
+            .unwrap();
+        assert_eq!(small, Ok(KeptResult::Inline(serde_json::json!(1))));
+        let big = serde_json::json!("y".repeat(MAX_INLINE_RESULT_BYTES));
+        let Ok(KeptResult::Stored(key)) = payloads.keep(&work(Value::Null), big).await.unwrap()
+        else {
+            panic!("held");
+        };
+        let mut claim = claim(Duration::from_secs(60));
+        claim.result_ref = Some(key);
+        let url = payloads.result_url(&claim, NOW).await.unwrap().unwrap();
+        assert!(
+            url.ends_with("expires=60"),
+            "capped at the claim's expiry: {url}"
+        );
+        let later = NOW + time::Duration::seconds(30);
+        let url = payloads.result_url(&claim, later).await.unwrap().unwrap();
+        assert!(url.ends_with("expires=30"), "{url}");
+        assert_eq!(
+            payloads
+                .result_url(&claim, NOW + time::Duration::seconds(60))
+                .await
+                .unwrap(),
+            None,
+            "no URL for an expired claim"
+        );
+        let job = payloads.job(&claim, NOW).await.unwrap();
+        assert!(job.result.is_none() && job.result_url.is_some());
+        let long = self::claim(Duration::from_secs(86_400));
+        let mut long = long;
+        long.result_ref = claim.result_ref.clone();
+        let url = payloads.result_url(&long, NOW).await.unwrap().unwrap();
+        assert!(
+            url.ends_with(&format!("expires={}", LINK_LIFETIME.as_secs())),
+            "{url}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_result_over_every_limit_fails_the_job() {
+        let (payloads, blobs) = service();
+        let huge = serde_json::json!("z".repeat(MAX_RESULT_BYTES));
+        let kept = payloads.keep(&work(Value::Null), huge).await.unwrap();
+        assert!(kept.unwrap_err().contains("over the"), "refused");
+        assert!(blobs.keys().is_empty(), "nothing kept");
+    }
+}

@@ -159,11 +159,16 @@ fn described(event: &TimelineEvent) -> String {
             door,
             correlation_id,
             delay_seconds,
+            run_at,
         } => format!(
-            "accepted over {door} (correlation id {}){}",
+            "accepted over {door} (correlation id {}){}{}",
             correlation_id.as_deref().unwrap_or("?"),
             delay_seconds
                 .map(|s| format!(", held back {s} s"))
+                .unwrap_or_default(),
+            run_at
+                .as_ref()
+                .map(|at| format!(", to run at {at}"))
                 .unwrap_or_default()
         ),
         Happening::Redriven => "redriven: runs again with a new attempt budget".into(),
@@ -241,6 +246,7 @@ mod tests {
                         door: "http".into(),
                         correlation_id: Some("c-1".into()),
                         delay_seconds: None,
+                        run_at: None,
                     },
                 },
                 Recorded {

@@ -27,6 +27,7 @@ impl Submit {
                 payload,
                 payload_ref: None,
                 delay_seconds: None,
+                run_at: None,
                 callback: None,
             },
             idempotency_key: None,

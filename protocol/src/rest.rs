@@ -49,6 +49,9 @@ pub struct Submission {
     /// Hold the work back this long (SQS delay), 0–900 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_seconds: Option<u32>,
+    /// Run it at this instant (RFC 3339), up to a year ahead; never with `delaySeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<String>,
     /// Jobs only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<CallbackSpec>,
@@ -215,6 +218,9 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     pub expires_at: String,
+    /// When it was asked to run, for a job given `runAt`: PENDING (and cancellable) until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     /// Instead of `result`, for a result too large for the claim: a download URL of it, valid

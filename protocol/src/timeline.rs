@@ -33,6 +33,9 @@ pub enum Happening {
         correlation_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         delay_seconds: Option<u32>,
+        /// When it was asked to run (RFC 3339), for a job given `runAt`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_at: Option<String>,
     },
     /// An operator ran a FAILED job again (a dead-letter queue redrive or a bulk rerun): a
     /// new attempt budget.
@@ -215,6 +218,7 @@ mod tests {
                     door: "http".into(),
                     correlation_id: Some("c".into()),
                     delay_seconds: None,
+                    run_at: None,
                 },
             ),
             at(1, Happening::AttemptStarted),

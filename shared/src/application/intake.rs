@@ -85,6 +85,9 @@ pub struct Request {
     pub owner: Principal,
 }
 
+/// How far ahead `runAt` may be.
+pub const MAX_RUN_AHEAD: time::Duration = time::Duration::days(365);
+
 /// Where an idempotency key lives: one door, one caller. Two callers may use the same key.
 fn key_scope(door: &Door, owner: &Principal) -> String {
     format!("{}#{}", door.scope(), owner.tag())
@@ -317,6 +320,23 @@ impl Intake {
         request: &Request,
     ) -> Result<Option<EndpointId>, Refusal> {
         let submission = &request.submission;
+        if let Some(run_at) = submission.run_at {
+            let now = self.clock.now();
+            if run_at < now {
+                return Err(Refusal::InvalidBody(format!(
+                    "runAt: {} is in the past (it is {} now)",
+                    rfc3339(run_at),
+                    rfc3339(now)
+                )));
+            }
+            if run_at > now + MAX_RUN_AHEAD {
+                return Err(Refusal::InvalidBody(format!(
+                    "runAt: {} is more than a year ahead (at most {})",
+                    rfc3339(run_at),
+                    rfc3339(now + MAX_RUN_AHEAD)
+                )));
+            }
+        }
         // A job held back past its claim's lifetime would expire before anyone could run it.
         if *door != Door::Messages
             && u64::from(submission.delay_seconds) >= self.claim_lifetime.as_secs()
@@ -427,10 +447,18 @@ impl Intake {
         if let Some(payloads) = &self.payloads {
             match &upload {
                 Some(upload) => payloads.adopt(upload, &mut work).await?,
-                None => payloads.offload(&mut work).await?,
+                None => {
+                    let scheduled = request.submission.run_at.is_some();
+                    payloads.offload(&mut work, scheduled).await?
+                }
             }
         }
-        let delay_seconds = request.submission.delay_seconds;
+        // Held back until runAt (past SQS's 15 minutes, the queue adapter schedules it).
+        let run_at = request.submission.run_at;
+        let delay_seconds = match run_at {
+            Some(at) => (at - now).whole_seconds().clamp(0, i64::from(u32::MAX)) as u32,
+            None => request.submission.delay_seconds,
+        };
         let mut finished = None;
         let expires_at = if pattern == Pattern::FireAndForget {
             if let Err(error) = self.send(&work, delay_seconds).await {
@@ -465,6 +493,11 @@ impl Intake {
                 self.claim_lifetime,
             );
             claim.callback = callback.map(CallbackState::waiting);
+            if let Some(at) = run_at {
+                // It lives its lifetime past the moment it runs, not past its acceptance.
+                claim.run_at = Some(at);
+                claim.expires_at = at + self.claim_lifetime;
+            }
             claim.reply_to = work.reply_to.clone();
             claim.slot = slot.as_ref().map(ToString::to_string);
             claim.events.push(crate::domain::Recorded {
@@ -473,7 +506,8 @@ impl Intake {
                     door: door.timeline_name().into(),
                     // The claim keeps it once; the timeline's answer names it.
                     correlation_id: None,
-                    delay_seconds: (delay_seconds > 0).then_some(delay_seconds),
+                    delay_seconds: (run_at.is_none() && delay_seconds > 0).then_some(delay_seconds),
+                    run_at: run_at.map(rfc3339),
                 },
             });
             let created = self

@@ -26,6 +26,7 @@ pub fn job_view(claim: &Claim) -> Job {
         started_at: claim.started_at.map(rfc3339),
         completed_at: claim.completed_at.map(rfc3339),
         expires_at: rfc3339(claim.expires_at),
+        run_at: claim.run_at.map(rfc3339),
         result: claim
             .result
             .clone()

@@ -7,7 +7,7 @@
 use crate::application::ports::{BlobStore, PortError};
 use crate::domain::blob::{
     LINK_LIFETIME, MAX_INLINE_MESSAGE_BYTES, MAX_INLINE_RESULT_BYTES, MAX_RESULT_BYTES,
-    MAX_UPLOAD_BYTES,
+    MAX_SCHEDULED_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
 };
 use crate::domain::{BlobKey, Claim, KeptResult, Principal, UploadId, WorkMessage};
 use courier_protocol::queue::PayloadRef;
@@ -104,9 +104,14 @@ impl Payloads {
     }
 
     /// Holds `work`'s payload in the bucket when the message would be over the queue's inline
-    /// limit; the message then carries its key.
-    pub async fn offload(&self, work: &mut WorkMessage) -> Result<(), PortError> {
-        if work.payload_ref.is_some() || work.to_json().len() <= MAX_INLINE_MESSAGE_BYTES {
+    /// limit (a scheduled one's: a schedule's input is smaller); the message then carries its
+    /// key.
+    pub async fn offload(&self, work: &mut WorkMessage, scheduled: bool) -> Result<(), PortError> {
+        let limit = match scheduled {
+            true => MAX_SCHEDULED_MESSAGE_BYTES,
+            false => MAX_INLINE_MESSAGE_BYTES,
+        };
+        if work.payload_ref.is_some() || work.to_json().len() <= limit {
             return Ok(());
         }
         let key = BlobKey::payload(work.owner.as_ref(), &work.message_id);
@@ -258,11 +263,11 @@ mod tests {
     async fn a_payload_over_the_queues_limit_is_held_and_read_back() {
         let (payloads, blobs) = service();
         let mut small = work(serde_json::json!({"a": 1}));
-        payloads.offload(&mut small).await.unwrap();
+        payloads.offload(&mut small, false).await.unwrap();
         assert_eq!(small.payload_ref, None, "a small one travels inline");
         let big = serde_json::json!({"data": "x".repeat(MAX_INLINE_MESSAGE_BYTES)});
         let mut large = work(big.clone());
-        payloads.offload(&mut large).await.unwrap();
+        payloads.offload(&mut large, false).await.unwrap();
         let held = large.payload_ref.clone().expect("held");
         assert!(!held.unchecked, "checked at acceptance");
         assert_eq!(large.payload, Value::Null);

@@ -31,7 +31,16 @@ pub fn wire(
         dynamodb.clone(),
         &settings.table_name,
     ));
-    let work_queue = SqsWorkQueue::new(aws_sdk_sqs::Client::new(config), &settings.work_queue_url);
+    let work_queue = crate::adapters::aws::TimedWorkQueue {
+        queue: SqsWorkQueue::new(aws_sdk_sqs::Client::new(config), &settings.work_queue_url),
+        schedules: crate::adapters::aws::OneTimeSchedules::new(
+            aws_sdk_scheduler::Client::new(config),
+            &settings.schedule_group,
+            &settings.scheduler_role_arn,
+            &settings.work_queue_arn,
+        ),
+        schedule_after: settings.schedule_after,
+    };
     let quotas = super::quotas(
         dynamodb.clone(),
         &settings.table_name,

@@ -185,6 +185,13 @@ pub struct HttpApiSettings {
     pub quota_limits: crate::application::quotas::Limits,
     /// `NOTIFIER_FUNCTION`: the function that proves a new destination by delivering to it.
     pub notifier_function: String,
+    /// Work held back past SQS's delay (`runAt`) is scheduled: in `SCHEDULE_GROUP`, sent as
+    /// `SCHEDULER_ROLE_ARN` to `WORK_QUEUE_ARN`; past `SCHEDULE_AFTER_SECONDS` (900, the
+    /// most SQS holds a message; the local stack lowers it so its tests reach the scheduler).
+    pub schedule_group: String,
+    pub scheduler_role_arn: String,
+    pub work_queue_arn: String,
+    pub schedule_after: u32,
     /// What a destination may be: in `AWS_REGION`, none of `OWN_RESOURCE_ARNS` (comma
     /// separated: the stack's queues and buses).
     pub destination_policy: crate::application::webhook_endpoints::DestinationPolicy,
@@ -225,6 +232,10 @@ impl HttpApiSettings {
             },
             quota_limits: quota_limits_from_env()?,
             notifier_function: required("NOTIFIER_FUNCTION")?,
+            schedule_group: required("SCHEDULE_GROUP")?,
+            scheduler_role_arn: required("SCHEDULER_ROLE_ARN")?,
+            work_queue_arn: required("WORK_QUEUE_ARN")?,
+            schedule_after: number_or("SCHEDULE_AFTER_SECONDS", 900)? as u32,
             destination_policy: crate::application::webhook_endpoints::DestinationPolicy {
                 region: required("AWS_REGION")?,
                 own: required("OWN_RESOURCE_ARNS")?

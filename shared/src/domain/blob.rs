@@ -14,6 +14,9 @@ pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 /// A work message over this goes to the bucket, the message carrying its key: SQS bills a
 /// message per 64 KiB, so past 256 KiB an object's put and get cost less than the message.
 pub const MAX_INLINE_MESSAGE_BYTES: usize = 256 * 1024;
+/// A work message held back by a schedule (`runAt` past SQS's delay) travels as the schedule's
+/// input, which takes less: over this its payload is held in the bucket.
+pub const MAX_SCHEDULED_MESSAGE_BYTES: usize = 128 * 1024;
 /// A result over this is kept in the bucket, the claim carrying its key (a claim is a
 /// DynamoDB item, 400 KB at most, and every read of it is billed by its size).
 pub const MAX_INLINE_RESULT_BYTES: usize = 64 * 1024;

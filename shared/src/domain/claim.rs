@@ -136,6 +136,8 @@ pub struct Claim {
     pub started_at: Option<OffsetDateTime>,
     pub completed_at: Option<OffsetDateTime>,
     pub expires_at: OffsetDateTime,
+    /// When it was asked to run (`runAt`); its claim lives its lifetime past this.
+    pub run_at: Option<OffsetDateTime>,
     pub result: Option<Value>,
     /// Instead of `result`, a result too large for the claim: its object's key.
     pub result_ref: Option<super::BlobKey>,
@@ -183,6 +185,7 @@ impl Claim {
             started_at: None,
             completed_at: None,
             expires_at: now + lifetime,
+            run_at: None,
             result: None,
             result_ref: None,
             error: None,

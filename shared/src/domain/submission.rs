@@ -13,6 +13,8 @@ pub struct Submission {
     pub payload_ref: Option<String>,
     /// Hold the work this long before it becomes available to the processor (SQS delay).
     pub delay_seconds: u32,
+    /// Run it at this instant instead (how far ahead it may be is the intake's call).
+    pub run_at: Option<time::OffsetDateTime>,
     /// The caller's webhook endpoint or destination to deliver the outcome to (callback
     /// pattern; jobs only), as given: whether it exists and is theirs is the intake's call.
     pub callback_endpoint: Option<NamedCallback>,
@@ -53,7 +55,7 @@ impl Submission {
             return Err(SubmissionError::NotAnObject);
         }
         // Optional fields are left out, not null: the documented types admit no null.
-        for field in ["delaySeconds", "callback", "payloadRef"] {
+        for field in ["delaySeconds", "callback", "payloadRef", "runAt"] {
             if value.get(field).is_some_and(Value::is_null) {
                 return Err(SubmissionError::Shape(format!(
                     "{field} must be left out rather than null"
@@ -69,6 +71,22 @@ impl Submission {
                 "give payload or payloadRef, not both".into(),
             ));
         }
+        let run_at = match &wire.run_at {
+            None => None,
+            Some(_) if wire.delay_seconds.is_some() => {
+                return Err(SubmissionError::Shape(
+                    "give delaySeconds or runAt, not both".into(),
+                ));
+            }
+            Some(raw) => Some(
+                time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        SubmissionError::Shape(format!(
+                            "runAt: {raw:?} is not an RFC 3339 date-time (e.g. 2026-12-24T09:00:00Z)"
+                        ))
+                    })?,
+            ),
+        };
         if delay_seconds > MAX_DELAY_SECONDS {
             return Err(SubmissionError::Shape(format!(
                 "delaySeconds must be from 0 to {MAX_DELAY_SECONDS}"
@@ -96,6 +114,7 @@ impl Submission {
             job_type: wire.job_type,
             payload: wire.payload,
             payload_ref: wire.payload_ref,
+            run_at,
             delay_seconds,
             callback_endpoint,
         })
@@ -170,6 +189,25 @@ mod tests {
             json!({"type": "echo", "payloadRef": "up_1", "payload": {"a": 1}}),
             json!({"type": "echo", "payloadRef": null}),
             json!({"type": "echo", "payloadRef": 5}),
+        ] {
+            assert!(Submission::from_json(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn run_at_is_an_rfc_3339_instant_and_never_beside_a_delay() {
+        let s =
+            Submission::from_json(json!({"type": "echo", "runAt": "2027-01-01T09:00:00+01:00"}))
+                .unwrap();
+        assert_eq!(
+            s.run_at,
+            Some(time::macros::datetime!(2027-01-01 08:00 UTC))
+        );
+        for bad in [
+            json!({"type": "echo", "runAt": "tomorrow"}),
+            json!({"type": "echo", "runAt": "2027-01-01 09:00"}),
+            json!({"type": "echo", "runAt": "2027-01-01T09:00:00Z", "delaySeconds": 5}),
+            json!({"type": "echo", "runAt": null}),
         ] {
             assert!(Submission::from_json(bad.clone()).is_err(), "{bad}");
         }

@@ -76,6 +76,7 @@ const CLAIM_VIEW_FIELDS: &[&str] = &[
     "startedAt",
     "completedAt",
     "expiresAt",
+    "runAt",
     "result",
     "resultRef",
     "error",
@@ -114,6 +115,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         started_at: instant(item, "startedAt"),
         completed_at: instant(item, "completedAt"),
         expires_at: instant(item, "expiresAt")?,
+        run_at: instant(item, "runAt"),
         result: text(item, "result").and_then(|r| serde_json::from_str(r).ok()),
         result_ref: text(item, "resultRef").and_then(crate::domain::BlobKey::parse),
         error,
@@ -160,6 +162,9 @@ impl ClaimStore for DynamoClaimStore {
             request = request
                 .item("connectionId", s(&to.connection_id))
                 .item("requestId", s(&to.request_id));
+        }
+        if let Some(run_at) = claim.run_at {
+            request = request.item("runAt", s(rfc3339(run_at)));
         }
         if let Some(slot) = &claim.slot {
             // The caller's job slot it holds (`DynamoQuotas::release_job` gives it back).

@@ -21,6 +21,7 @@ mod s3_blobs;
 mod sqs;
 mod sqs_text;
 mod ssm_target_secrets;
+mod timed_queue;
 mod timeline;
 
 pub use callback_start::QueuedCallbackStarter;
@@ -40,6 +41,7 @@ pub use lambda_target::LambdaTargets;
 pub use s3_blobs::{S3Blobs, s3_client};
 pub use sqs::{SqsDeadLetterQueue, SqsRetryScheduler, SqsWorkQueue};
 pub use ssm_target_secrets::SsmTargetSecrets;
+pub use timed_queue::{OneTimeSchedules, TimedWorkQueue};
 
 use crate::application::ports::PortError;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -25,6 +25,7 @@ fn branch(registry: &Registry, job_type: &str, with_callback: bool) -> Value {
         "payload": {"$ref": pointer(&format!("Payload.{job_type}"))},
         "payloadRef": {"$ref": pointer("UploadId")},
         "delaySeconds": {"$ref": pointer("DelaySeconds")},
+        "runAt": {"$ref": pointer("RunAt")},
     });
     if with_callback {
         properties["callback"] = json!({"$ref": pointer("CallbackSpec")});
@@ -67,6 +68,7 @@ fn generic_branch(registry: &Registry, with_callback: bool) -> Value {
         "payload": {"description": "Checked against the declared type's payload schema."},
         "payloadRef": {"$ref": pointer("UploadId")},
         "delaySeconds": {"$ref": pointer("DelaySeconds")},
+        "runAt": {"$ref": pointer("RunAt")},
     });
     if with_callback {
         properties["callback"] = json!({"$ref": pointer("CallbackSpec")});

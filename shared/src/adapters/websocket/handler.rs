@@ -307,6 +307,7 @@ impl WebSocketApp {
                 payload: request.payload,
                 payload_ref: request.payload_ref,
                 delay_seconds: 0,
+                run_at: None,
                 callback_endpoint: None,
             },
             correlation_id: correlation_id.clone(),

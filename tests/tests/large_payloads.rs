@@ -208,7 +208,7 @@ async fn references_and_bodies_are_refused_precisely() {
     assert_eq!(both.status, 400, "{both:?}");
     assert_eq!(both.problem_type(), "invalid-body");
 
-    let over = format!(r#"{{"type":"echo","payload":"{}"}}"#, "x".repeat(6_000_001));
+    let over = format!(r#"{{"type":"echo","payload":"{}"}}"#, "x".repeat(5_000_001));
     let reply = Reply::from(
         stack
             .api(reqwest::Method::POST, "/v1/messages")

@@ -1432,6 +1432,12 @@ impl InMemoryBlobs {
         self.objects.lock().unwrap().get(key).cloned()
     }
 
+    /// A version tag as S3's: the content's digest.
+    fn etag(object: &[u8]) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(object))
+    }
+
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.objects.lock().unwrap().keys().cloned().collect();
         keys.sort();
@@ -1450,30 +1456,48 @@ impl crate::application::ports::BlobStore for InMemoryBlobs {
         Ok(())
     }
 
-    async fn get(&self, key: &crate::domain::BlobKey) -> Result<Option<Vec<u8>>, PortError> {
+    async fn get(
+        &self,
+        key: &crate::domain::BlobKey,
+        limit: u64,
+    ) -> Result<crate::application::ports::Fetched, PortError> {
+        use crate::application::ports::Fetched;
         self.fail.check("get object")?;
-        Ok(self.object(key.as_str()))
+        Ok(match self.object(key.as_str()) {
+            None => Fetched::Missing,
+            Some(object) if object.len() as u64 > limit => Fetched::TooLarge(object.len() as u64),
+            Some(object) => Fetched::Bytes(object),
+        })
     }
 
-    async fn size(&self, key: &crate::domain::BlobKey) -> Result<Option<u64>, PortError> {
+    async fn head(
+        &self,
+        key: &crate::domain::BlobKey,
+    ) -> Result<Option<crate::application::ports::ObjectInfo>, PortError> {
         self.fail.check("head object")?;
-        Ok(self.object(key.as_str()).map(|o| o.len() as u64))
+        Ok(self
+            .object(key.as_str())
+            .map(|o| crate::application::ports::ObjectInfo {
+                size: o.len() as u64,
+                etag: Self::etag(&o),
+            }))
     }
 
     async fn copy(
         &self,
         from: &crate::domain::BlobKey,
+        etag: &str,
         to: &crate::domain::BlobKey,
-    ) -> Result<(), PortError> {
+    ) -> Result<bool, PortError> {
         self.fail.check("copy object")?;
-        let object = self
-            .object(from.as_str())
-            .ok_or_else(|| PortError::new("copy object", "no such key"))?;
+        let Some(object) = self.object(from.as_str()).filter(|o| Self::etag(o) == etag) else {
+            return Ok(false);
+        };
         self.objects
             .lock()
             .unwrap()
             .insert(to.as_str().to_owned(), object);
-        Ok(())
+        Ok(true)
     }
 
     async fn download_url(

@@ -179,7 +179,7 @@ pub struct Intake {
 /// the payload.
 struct Checked {
     callback: Option<EndpointId>,
-    upload: Option<crate::domain::BlobKey>,
+    upload: Option<crate::application::payloads::CheckedUpload>,
 }
 
 /// Identifies a request regardless of key order and whitespace.
@@ -292,7 +292,7 @@ impl Intake {
     async fn check_upload(
         &self,
         request: &Request,
-    ) -> Result<Option<crate::domain::BlobKey>, Refusal> {
+    ) -> Result<Option<crate::application::payloads::CheckedUpload>, Refusal> {
         let Some(raw) = &request.submission.payload_ref else {
             return Ok(None);
         };
@@ -446,7 +446,14 @@ impl Intake {
         // work's own key before anything refers to it (a retry puts the same object again).
         if let Some(payloads) = &self.payloads {
             match &upload {
-                Some(upload) => payloads.adopt(upload, &mut work).await?,
+                Some(upload) => payloads
+                    .adopt(upload, &mut work)
+                    .await?
+                    .map_err(|refused| {
+                        Refusal::InvalidPayloadRef(format!(
+                            "{refused} (it was uploaded again while being accepted)"
+                        ))
+                    })?,
                 None => {
                     let scheduled = request.submission.run_at.is_some();
                     payloads.offload(&mut work, scheduled).await?

@@ -4,10 +4,10 @@
 //! payload before the attempt and keeps a large result after it, and readers get a result's
 //! download URL, minted when they read (valid for minutes, never past the claim).
 
-use crate::application::ports::{BlobStore, PortError};
+use crate::application::ports::{BlobStore, Fetched, PortError};
 use crate::domain::blob::{
-    LINK_LIFETIME, MAX_INLINE_MESSAGE_BYTES, MAX_INLINE_RESULT_BYTES, MAX_RESULT_BYTES,
-    MAX_SCHEDULED_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
+    LINK_LIFETIME, MAX_INLINE_MESSAGE_BYTES, MAX_INLINE_RESULT_BYTES, MAX_LINK_LIFETIME,
+    MAX_RESULT_BYTES, MAX_SCHEDULED_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
 };
 use crate::domain::{BlobKey, Claim, KeptResult, Principal, UploadId, WorkMessage};
 use courier_protocol::queue::PayloadRef;
@@ -37,6 +37,13 @@ pub enum Unreadable {
     ForGood(String),
     #[error(transparent)]
     Dependency(#[from] PortError),
+}
+
+/// An upload checked at acceptance: its key, and the version that was sized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedUpload {
+    pub key: BlobKey,
+    pub etag: String,
 }
 
 /// A new upload: its id, where to `PUT` it, and until when.
@@ -76,31 +83,42 @@ impl Payloads {
         &self,
         owner: &Principal,
         raw: &str,
-    ) -> Result<BlobKey, UploadRefused> {
+    ) -> Result<CheckedUpload, UploadRefused> {
         let not_found = || UploadRefused::NotFound(raw.to_owned());
         let id = UploadId::parse(raw).map_err(|_| not_found())?;
         let key = BlobKey::upload(owner, &id);
-        match self.store.size(&key).await? {
+        match self.store.head(&key).await? {
             None => Err(not_found()),
-            Some(size) if size > MAX_UPLOAD_BYTES => Err(UploadRefused::TooLarge {
+            Some(info) if info.size > MAX_UPLOAD_BYTES => Err(UploadRefused::TooLarge {
                 id: raw.to_owned(),
-                size,
+                size: info.size,
             }),
-            Some(_) => Ok(key),
+            Some(info) => Ok(CheckedUpload {
+                key,
+                etag: info.etag,
+            }),
         }
     }
 
-    /// Makes the upload at `upload` the payload of `work`: copied to the work's own key (so it
-    /// lives as long as the work's claim, whatever becomes of the upload).
-    pub async fn adopt(&self, upload: &BlobKey, work: &mut WorkMessage) -> Result<(), PortError> {
+    /// Makes the upload `checked` the payload of `work`: copied to the work's own key (so it
+    /// lives as long as the work's claim, whatever becomes of the upload) — the very version
+    /// that was checked: one PUT again since is refused as if it were not there.
+    pub async fn adopt(
+        &self,
+        checked: &CheckedUpload,
+        work: &mut WorkMessage,
+    ) -> Result<Result<(), UploadRefused>, PortError> {
         let key = BlobKey::payload(work.owner.as_ref(), &work.message_id);
-        self.store.copy(upload, &key).await?;
+        if !self.store.copy(&checked.key, &checked.etag, &key).await? {
+            let id = checked.key.as_str().rsplit('/').next().unwrap_or_default();
+            return Ok(Err(UploadRefused::NotFound(id.to_owned())));
+        }
         work.payload = Value::Null;
         work.payload_ref = Some(PayloadRef {
             key: key.as_str().to_owned(),
             unchecked: true,
         });
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Holds `work`'s payload in the bucket when the message would be over the queue's inline
@@ -111,7 +129,8 @@ impl Payloads {
             true => MAX_SCHEDULED_MESSAGE_BYTES,
             false => MAX_INLINE_MESSAGE_BYTES,
         };
-        if work.payload_ref.is_some() || work.to_json().len() <= limit {
+        let sent = courier_protocol::json::xml_safe(&work.to_json()).len();
+        if work.payload_ref.is_some() || sent <= limit {
             return Ok(());
         }
         let key = BlobKey::payload(work.owner.as_ref(), &work.message_id);
@@ -132,22 +151,37 @@ impl Payloads {
         };
         let key = BlobKey::parse(&held.key)
             .ok_or_else(|| Unreadable::ForGood(format!("{:?} is not a payload's key", held.key)))?;
-        let bytes = self.store.get(&key).await?.ok_or_else(|| {
-            Unreadable::ForGood("the payload's object is gone (past its lifetime)".into())
-        })?;
+        let bytes = match self.store.get(&key, MAX_UPLOAD_BYTES).await? {
+            Fetched::Bytes(bytes) => bytes,
+            Fetched::Missing => {
+                return Err(Unreadable::ForGood(
+                    "the payload's object is gone (past its lifetime)".into(),
+                ));
+            }
+            Fetched::TooLarge(size) => {
+                return Err(Unreadable::ForGood(format!(
+                    "the payload is {size} bytes, over the {MAX_UPLOAD_BYTES}-byte limit"
+                )));
+            }
+        };
         serde_json::from_slice(&bytes)
             .map_err(|e| Unreadable::ForGood(format!("the payload is not JSON: {e}")))
     }
 
-    /// A URL a remote target can read `work`'s held payload from during its attempt; `None`
-    /// when it is not held.
-    pub async fn payload_url(&self, work: &WorkMessage) -> Result<Option<String>, PortError> {
+    /// A URL a remote target can read `work`'s held payload from during its attempt (which may
+    /// last `attempt`); `None` when it is not held.
+    pub async fn payload_url(
+        &self,
+        work: &WorkMessage,
+        attempt: Duration,
+    ) -> Result<Option<String>, PortError> {
+        let lifetime = attempt.clamp(LINK_LIFETIME, MAX_LINK_LIFETIME);
         match work
             .payload_ref
             .as_ref()
             .and_then(|held| BlobKey::parse(&held.key))
         {
-            Some(key) => Ok(Some(self.store.download_url(&key, LINK_LIFETIME).await?)),
+            Some(key) => Ok(Some(self.store.download_url(&key, lifetime).await?)),
             None => Ok(None),
         }
     }
@@ -310,7 +344,18 @@ mod tests {
             "another caller's upload does not exist for them"
         );
         let mut adopted = work(Value::Null);
-        payloads.adopt(&checked, &mut adopted).await.unwrap();
+        payloads
+            .adopt(&checked, &mut adopted)
+            .await
+            .unwrap()
+            .unwrap();
+        // A PUT again after the check: that version is not the one checked, and is not taken.
+        blobs.put(&key, vec![b'9'; 10]).await.unwrap();
+        let mut swapped = work(Value::Null);
+        assert!(matches!(
+            payloads.adopt(&checked, &mut swapped).await.unwrap(),
+            Err(UploadRefused::NotFound(_))
+        ));
         let held = adopted.payload_ref.clone().unwrap();
         assert!(held.unchecked, "its schema is the processor's to check");
         assert!(

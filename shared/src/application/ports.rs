@@ -334,16 +334,18 @@ impl SealingContext {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &crate::domain::BlobKey, bytes: Vec<u8>) -> Result<(), PortError>;
-    /// `None`: there is no such object.
-    async fn get(&self, key: &crate::domain::BlobKey) -> Result<Option<Vec<u8>>, PortError>;
-    /// The object's size; `None`: there is no such object.
-    async fn size(&self, key: &crate::domain::BlobKey) -> Result<Option<u64>, PortError>;
-    /// Copies an object within the bucket (no bytes pass through the function).
+    /// The object, unless it is over `limit` bytes (then its size, unread).
+    async fn get(&self, key: &crate::domain::BlobKey, limit: u64) -> Result<Fetched, PortError>;
+    /// The object's size and version tag; `None`: there is no such object.
+    async fn head(&self, key: &crate::domain::BlobKey) -> Result<Option<ObjectInfo>, PortError>;
+    /// Copies the object, if it is still the version `etag` names, within the bucket (no bytes
+    /// pass through the function); `false` if it changed meanwhile (or is gone).
     async fn copy(
         &self,
         from: &crate::domain::BlobKey,
+        etag: &str,
         to: &crate::domain::BlobKey,
-    ) -> Result<(), PortError>;
+    ) -> Result<bool, PortError>;
     /// A presigned `GET` of the object, valid for `lifetime`.
     async fn download_url(
         &self,
@@ -356,6 +358,22 @@ pub trait BlobStore: Send + Sync {
         key: &crate::domain::BlobKey,
         lifetime: Duration,
     ) -> Result<String, PortError>;
+}
+
+/// What reading an object found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Missing,
+    /// Over the limit asked for: its size.
+    TooLarge(u64),
+    Bytes(Vec<u8>),
+}
+
+/// An object's size and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub etag: String,
 }
 
 /// The bus job state change events are published on.

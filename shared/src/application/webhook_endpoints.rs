@@ -73,6 +73,11 @@ pub struct WithNewSecret {
 #[derive(Debug, Clone, Default)]
 pub struct DestinationPolicy {
     pub region: String,
+    /// The stack's own account, and whether a destination may be in it: there, no resource
+    /// policy is needed for the notifier to send, so any queue or bus of the account (other
+    /// applications', the default bus) would pass the proof — off unless the operator says.
+    pub account: String,
+    pub same_account: bool,
     /// The ARNs of the stack's own queues and buses.
     pub own: Vec<String>,
 }
@@ -93,6 +98,9 @@ impl DestinationPolicy {
         // Names compared as AWS compares them (queue names are case-sensitive; so are ARNs).
         if self.own.iter().any(|own| own == &arn.to_string()) {
             return Err(InvalidDestination::OwnResource(arn.to_string()));
+        }
+        if arn.account == self.account && !self.same_account {
+            return Err(InvalidDestination::SameAccount(arn.to_string()));
         }
         if arn.region != self.region {
             return Err(InvalidDestination::OtherRegion(
@@ -326,6 +334,8 @@ mod tests {
             destinations: DestinationPolicy {
                 region: "us-east-1".into(),
                 own: vec![OWN_QUEUE.into()],
+                account: "000000000000".into(),
+                same_account: false,
             },
             probe: Arc::new(crate::adapters::memory::RecordingProbe::default()),
             clock: clock.clone(),
@@ -517,7 +527,11 @@ mod tests {
         let (mut service, _) = service();
         let probe = Arc::new(crate::adapters::memory::RecordingProbe::default());
         service.probe = probe.clone();
-        let cases: [(Option<&str>, Option<&str>); 6] = [
+        let cases: [(Option<&str>, Option<&str>); 7] = [
+            (
+                None,
+                Some("arn:aws:events:us-east-1:000000000000:event-bus/default"),
+            ),
             (Some(OWN_QUEUE), None),
             (
                 Some("arn:aws:sqs:us-east-1:123456789012:results.fifo"),

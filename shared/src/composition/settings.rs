@@ -238,6 +238,9 @@ impl HttpApiSettings {
             schedule_after: number_or("SCHEDULE_AFTER_SECONDS", 900)? as u32,
             destination_policy: crate::application::webhook_endpoints::DestinationPolicy {
                 region: required("AWS_REGION")?,
+                account: required("AWS_ACCOUNT_ID")?,
+                same_account: std::env::var("SAME_ACCOUNT_DESTINATIONS")
+                    .is_ok_and(|v| v == "enabled"),
                 own: required("OWN_RESOURCE_ARNS")?
                     .split(',')
                     .map(str::trim)

@@ -7,13 +7,15 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// The largest request body the HTTP API takes: what a Lambda proxy integration carries (a
-/// 6 MB invocation, 6,291,456 bytes) less room for the event around the body.
-pub const MAX_DIRECT_BODY_BYTES: usize = 6_000_000;
+/// 6 MB invocation, 6,291,456 bytes) less room for the event around the body, which carries it
+/// as a JSON string (each `"` and `\` in it escaped).
+pub const MAX_DIRECT_BODY_BYTES: usize = 5_000_000;
 /// The largest payload an upload may hold.
 pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
-/// A work message over this goes to the bucket, the message carrying its key: SQS bills a
-/// message per 64 KiB, so past 256 KiB an object's put and get cost less than the message.
-pub const MAX_INLINE_MESSAGE_BYTES: usize = 256 * 1024;
+/// A work message over this (as sent: escaped for SQS) goes to the bucket, the message carrying
+/// its key: SQS bills a message per 64 KiB, so past 192 KiB an object's put and get cost less
+/// than the message; and it stays clear of SQS's own 256 KiB with its attributes.
+pub const MAX_INLINE_MESSAGE_BYTES: usize = 192 * 1024;
 /// A work message held back by a schedule (`runAt` past SQS's delay) travels as the schedule's
 /// input, which takes less: over this its payload is held in the bucket.
 pub const MAX_SCHEDULED_MESSAGE_BYTES: usize = 128 * 1024;
@@ -22,8 +24,12 @@ pub const MAX_SCHEDULED_MESSAGE_BYTES: usize = 128 * 1024;
 pub const MAX_INLINE_RESULT_BYTES: usize = 64 * 1024;
 /// The largest result a job may return.
 pub const MAX_RESULT_BYTES: usize = courier_jobs::api::MAX_RESULT_BYTES;
-/// How long an upload URL, a result URL or a target's payload URL is valid.
+/// How long an upload URL or a result URL is valid (a target's payload URL: its attempt's
+/// timeout, if longer, up to [`MAX_LINK_LIFETIME`]).
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// The longest a payload URL is made for: a URL signed with a function's session credentials
+/// stops working when they expire, whatever it says.
+pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// An upload's id: `up_` and 32 lower-case hex digits (128 random bits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,9 +82,11 @@ impl BlobKey {
         Self(format!("payloads/{}/{work_id}", tag(owner)))
     }
 
-    /// A job's result, kept as long as its claim.
+    /// A job's result, kept as long as its claim: a key of each keeping's own, so a stale
+    /// attempt's result never replaces the one a finished claim points at.
     pub fn result(owner: Option<&Principal>, job_id: &str) -> Self {
-        Self(format!("results/{}/{job_id}", tag(owner)))
+        let keeping = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        Self(format!("results/{}/{job_id}-{keeping}", tag(owner)))
     }
 
     /// A key as stored on a message or a claim; `None` unless it is one of these shapes.

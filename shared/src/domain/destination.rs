@@ -61,6 +61,10 @@ pub enum InvalidDestination {
     OtherRegion(String, String, String),
     #[error("{0} is one of this stack's own queues or buses; name one of yours")]
     OwnResource(String),
+    #[error(
+        "{0} is in this stack's own account, which takes destinations only when the operator allows it (SameAccountDestinations)"
+    )]
+    SameAccount(String),
     #[error("give exactly one of sqs or eventBridge")]
     NotExactlyOne,
 }

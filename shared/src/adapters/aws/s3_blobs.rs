@@ -2,7 +2,7 @@
 //! presigned `GET`/`PUT` URLs (signed by the function's own credentials: what they may do is
 //! what its role grants, for as long as the URL lives).
 
-use crate::application::ports::{BlobStore, PortError};
+use crate::application::ports::{BlobStore, Fetched, ObjectInfo, PortError};
 use crate::domain::BlobKey;
 use async_trait::async_trait;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -51,7 +51,7 @@ impl BlobStore for S3Blobs {
         Ok(())
     }
 
-    async fn get(&self, key: &BlobKey) -> Result<Option<Vec<u8>>, PortError> {
+    async fn get(&self, key: &BlobKey, limit: u64) -> Result<Fetched, PortError> {
         let output = match self
             .client
             .get_object()
@@ -62,19 +62,24 @@ impl BlobStore for S3Blobs {
         {
             Ok(output) => output,
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Ok(None);
+                return Ok(Fetched::Missing);
             }
             Err(error) => return Err(super::port_error("s3:GetObject", error)),
         };
+        // Sized before a byte is read: an object over the limit is never held in memory.
+        let size = output.content_length().unwrap_or(0).max(0) as u64;
+        if size > limit {
+            return Ok(Fetched::TooLarge(size));
+        }
         let bytes = output
             .body
             .collect()
             .await
             .map_err(|e| PortError::new("s3:GetObject(body)", e.to_string()))?;
-        Ok(Some(bytes.into_bytes().to_vec()))
+        Ok(Fetched::Bytes(Vec::from(bytes.into_bytes())))
     }
 
-    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, PortError> {
+    async fn head(&self, key: &BlobKey) -> Result<Option<ObjectInfo>, PortError> {
         match self
             .client
             .head_object()
@@ -83,22 +88,37 @@ impl BlobStore for S3Blobs {
             .send()
             .await
         {
-            Ok(output) => Ok(Some(output.content_length().unwrap_or(0).max(0) as u64)),
+            Ok(output) => Ok(Some(ObjectInfo {
+                size: output.content_length().unwrap_or(0).max(0) as u64,
+                etag: output.e_tag().unwrap_or_default().to_owned(),
+            })),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(error) => Err(super::port_error("s3:HeadObject", error)),
         }
     }
 
-    async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), PortError> {
-        self.client
+    async fn copy(&self, from: &BlobKey, etag: &str, to: &BlobKey) -> Result<bool, PortError> {
+        let copied = self
+            .client
             .copy_object()
             .bucket(&self.bucket)
             .copy_source(format!("{}/{}", self.bucket, from.as_str()))
+            // The version that was sized: one PUT again since (a larger one) is not copied.
+            .copy_source_if_match(etag)
             .key(to.as_str())
             .send()
-            .await
-            .map_err(|e| super::port_error("s3:CopyObject", e))?;
-        Ok(())
+            .await;
+        match copied {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 404 | 412)) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(super::port_error("s3:CopyObject", error)),
+        }
     }
 
     async fn download_url(&self, key: &BlobKey, lifetime: Duration) -> Result<String, PortError> {

@@ -68,6 +68,8 @@ impl Harness {
                 destinations: crate::application::webhook_endpoints::DestinationPolicy {
                     region: "us-east-1".into(),
                     own: vec![],
+                    account: "000000000000".into(),
+                    same_account: false,
                 },
                 probe: probe.clone(),
                 clock: clock.clone(),

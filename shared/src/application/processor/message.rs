@@ -477,7 +477,10 @@ impl MessageProcessor {
         };
         // A held payload is read (an uploaded one checked against its type's schema: the
         // intake could not) before the attempt; it fails the job for good if it never can be.
-        let (loaded, payload_url) = match self.load_payload(envelope).await? {
+        let attempt_lasts = job
+            .as_deref()
+            .map_or(Duration::ZERO, |j| j.settings().timeout);
+        let (loaded, payload_url) = match self.load_payload(envelope, attempt_lasts).await? {
             Ok(loaded) => loaded,
             Err(failure) => {
                 let to = self.fail_for_good(body, envelope, &failure).await?;
@@ -817,6 +820,7 @@ impl MessageProcessor {
     async fn load_payload(
         &self,
         envelope: &WorkMessage,
+        attempt_lasts: Duration,
     ) -> Result<Result<(Option<WorkMessage>, Option<String>), Failure>, PortError> {
         let Some(held) = &envelope.payload_ref else {
             return Ok(Ok((None, None)));
@@ -845,7 +849,7 @@ impl MessageProcessor {
                 reason: format!("the uploaded payload is refused: {invalid}"),
             }));
         }
-        let url = payloads.payload_url(envelope).await?;
+        let url = payloads.payload_url(envelope, attempt_lasts).await?;
         let mut loaded = envelope.clone();
         loaded.payload = payload;
         Ok(Ok((Some(loaded), url)))

@@ -89,8 +89,11 @@ struct Work {
     #[arg(long)]
     correlation_id: Option<String>,
     /// Hold the work back this many seconds (0-900).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "run_at")]
     delay: Option<u32>,
+    /// Run it at this instant (RFC 3339, up to a year ahead), e.g. 2026-12-24T09:00:00+01:00.
+    #[arg(long = "runAt", alias = "run-at", value_name = "INSTANT")]
+    run_at: Option<String>,
     /// Jobs only: deliver the outcome to this webhook endpoint (`ep_…`, from `courier
     /// endpoints create` or `courier listen`) or destination (`dst_…`, from `courier
     /// destinations create`) of yours.
@@ -461,9 +464,21 @@ impl Stop {
     }
 }
 
-fn submission(work: &Work) -> Result<Submit, Stop> {
+/// A payload over this goes up as an upload (a request body takes 5 MB at most).
+const UPLOAD_OVER_BYTES: usize = 1024 * 1024;
+
+async fn submission(client: &Client, work: &Work) -> Result<Submit, Stop> {
     let payload = payload::read(work.payload.as_deref()).map_err(Stop::Usage)?;
-    let mut submit = Submit::new(&work.job_type, payload);
+    let large = serde_json::to_vec(&payload).map_or(0, |b| b.len()) > UPLOAD_OVER_BYTES;
+    let mut submit = match large {
+        true => {
+            Submit::new(&work.job_type, Value::Null).payload_ref(client.upload(&payload).await?)
+        }
+        false => Submit::new(&work.job_type, payload),
+    };
+    if let Some(at) = &work.run_at {
+        submit = submit.run_at(at);
+    }
     if let Some(key) = &work.key {
         submit = submit.idempotency_key(key);
     }
@@ -741,7 +756,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
     }
     match cli.command {
         Command::Send(work) => {
-            let accepted = client.send_message(&submission(&work)?).await?;
+            let accepted = client
+                .send_message(&submission(&client, &work).await?)
+                .await?;
             match format {
                 Format::Text => {
                     println!("{}", accepted.message_id);
@@ -758,7 +775,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
             wait: and_wait,
             waiting,
         } => {
-            let accepted = client.submit_job(&submission(&work)?).await?;
+            let accepted = client
+                .submit_job(&submission(&client, &work).await?)
+                .await?;
             if and_wait {
                 format.note(format_args!("job {}", accepted.id));
                 return wait(&client, &accepted.id, &waiting, format).await;

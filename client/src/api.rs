@@ -3,7 +3,7 @@ use crate::error::ClientError;
 use courier_protocol::rest::{
     BulkAction, BulkResult, CallbackSpec, Destination, DestinationList, Job, JobAccepted, JobList,
     JobStatus, MessageAccepted, NewDestination, NewWebhookEndpoint, Problem, SecretRotation,
-    Submission, WebhookEndpoint, WebhookEndpointList,
+    Submission, Upload, WebhookEndpoint, WebhookEndpointList,
 };
 use courier_protocol::timeline::Timeline;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -61,6 +61,19 @@ impl Submit {
 
     pub fn delay_seconds(mut self, seconds: u32) -> Self {
         self.body.delay_seconds = Some(seconds);
+        self
+    }
+
+    /// Run it at this instant (RFC 3339), up to a year ahead, instead of now.
+    pub fn run_at(mut self, at: impl Into<String>) -> Self {
+        self.body.run_at = Some(at.into());
+        self
+    }
+
+    /// The payload is this upload's object (see [`Client::upload`]) instead of `payload`.
+    pub fn payload_ref(mut self, upload_id: impl Into<String>) -> Self {
+        self.body.payload = Value::Null;
+        self.body.payload_ref = Some(upload_id.into());
         self
     }
 }
@@ -468,6 +481,33 @@ impl Client {
             .await?;
         Self::expect(answer, 204)?;
         Ok(())
+    }
+
+    /// `POST /v1/uploads`, then a `PUT` of `payload` (JSON) to the URL it answered: the upload's
+    /// id, for [`Submit::payload_ref`]. For payloads larger than a request body may be (5 MB),
+    /// up to 64 MiB.
+    pub async fn upload(&self, payload: &Value) -> Result<String, ClientError> {
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::POST, "/v1/uploads")
+            })
+            .await?;
+        let upload: Upload = Self::decode(answer, 201)?.0;
+        let body = serde_json::to_vec(payload).expect("JSON serialises");
+        let put = self
+            .http
+            .put(&upload.upload_url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        if !put.status().is_success() {
+            return Err(ClientError::Unexpected {
+                status: put.status().as_u16(),
+                body: put.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(upload.id)
     }
 
     /// `POST /v1/destinations`: registers an SQS queue or an EventBridge bus (by ARN) for this

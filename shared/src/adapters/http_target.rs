@@ -16,8 +16,9 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The longest answer read from a service: a result is at most 64 KiB, a reason is capped.
-const MAX_ANSWER_BYTES: usize = 256 * 1024;
+/// The longest answer read from a service: one byte past the largest result, so a larger one
+/// is told apart from a cut one (a result over 64 KiB is held in the bucket).
+const MAX_ANSWER_BYTES: usize = courier_jobs::api::MAX_RESULT_BYTES + 1;
 
 pub struct HttpTargets {
     client: reqwest::Client,
@@ -90,6 +91,12 @@ impl TargetCaller for HttpTargets {
         let body = read_capped(response, MAX_ANSWER_BYTES)
             .await
             .map_err(|e| JobError::transient(format!("reading the answer: {e}")))?;
+        if body.len() > courier_jobs::api::MAX_RESULT_BYTES {
+            return Err(JobError::permanent(format!(
+                "the answer is over the {}-byte limit of a result",
+                courier_jobs::api::MAX_RESULT_BYTES
+            )));
+        }
         outcome(status, after, &body)
     }
 }

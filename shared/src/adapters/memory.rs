@@ -207,6 +207,8 @@ pub struct LedgerEntry {
     /// The work message a failed job keeps for a rerun.
     pub rerun: Option<WorkMessage>,
     pub result: Option<Value>,
+    /// A result held in the bucket, as the claim keeps it: its key and size.
+    pub held: Option<(String, u64)>,
     pub failure: Option<Failure>,
     pub last_error: Option<String>,
     /// The highest redrive that has run this record.
@@ -231,6 +233,7 @@ impl LedgerEntry {
             milestones: vec![],
             rerun: None,
             result: None,
+            held: None,
             failure: None,
             last_error: None,
             redrives: 0,
@@ -244,9 +247,10 @@ impl LedgerEntry {
     /// How it ended, if it has.
     fn ending(&self) -> Option<Ending> {
         match self.status {
-            JobStatus::Succeeded => Some(Ending::Succeeded(
-                self.result.clone().unwrap_or(Value::Null),
-            )),
+            JobStatus::Succeeded => Some(match &self.held {
+                Some((_, bytes)) => Ending::Held { bytes: *bytes },
+                None => Ending::Succeeded(self.result.clone().unwrap_or(Value::Null)),
+            }),
             JobStatus::Failed => self.failure.clone().map(Ending::Failed),
             JobStatus::Cancelled => Some(Ending::Cancelled),
             JobStatus::Pending | JobStatus::Running => None,
@@ -388,15 +392,16 @@ impl MessageLedger for InMemoryLedger {
     ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_success")?;
         self.fail_success.check("record_success")?;
-        // A held result is noted by its key, as the claim keeps it.
-        let result = match result {
-            crate::domain::KeptResult::Inline(value) => value.clone(),
-            crate::domain::KeptResult::Stored(key) => {
-                serde_json::json!({ "resultRef": key.as_str() })
+        // One or the other, as the claim keeps it.
+        let (inline, held) = match result {
+            crate::domain::KeptResult::Inline(value) => (Some(value.clone()), None),
+            crate::domain::KeptResult::Stored { key, bytes } => {
+                (None, Some((key.as_str().to_owned(), *bytes)))
             }
         };
         Ok(self.apply(work, JobEvent::Succeed, |e| {
-            e.result = Some(result.clone());
+            e.result = inline.clone();
+            e.held = held.clone();
             e.lease_until = None;
         }))
     }

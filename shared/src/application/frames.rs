@@ -23,11 +23,48 @@ pub fn job_failed(failure: &Failure) -> Value {
     json!({"code": error_code::JOB_FAILED, "kind": failure.kind.as_str(), "message": capped(&failure.reason)})
 }
 
+/// A job's last frame: its kind and data, or (a result held in the bucket) a reference to the
+/// claim that links it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastFrame {
+    pub kind: FrameKind,
+    pub data: Value,
+    pub held: Option<u64>,
+}
+
+impl LastFrame {
+    pub fn result(data: Value) -> Self {
+        Self {
+            kind: FrameKind::Result,
+            data,
+            held: None,
+        }
+    }
+
+    /// A result of `bytes` held in the bucket.
+    pub fn held(bytes: u64) -> Self {
+        Self {
+            kind: FrameKind::Result,
+            data: Value::Null,
+            held: Some(bytes),
+        }
+    }
+
+    pub fn error(data: Value) -> Self {
+        Self {
+            kind: FrameKind::Error,
+            data,
+            held: None,
+        }
+    }
+}
+
 /// The last frame of a job that ended so; none for a cancelled one.
-pub fn final_frame(ending: &Ending) -> Option<(FrameKind, Value)> {
+pub fn final_frame(ending: &Ending) -> Option<LastFrame> {
     match ending {
-        Ending::Succeeded(result) => Some((FrameKind::Result, result.clone())),
-        Ending::Failed(failure) => Some((FrameKind::Error, job_failed(failure))),
+        Ending::Succeeded(result) => Some(LastFrame::result(result.clone())),
+        Ending::Held { bytes } => Some(LastFrame::held(*bytes)),
+        Ending::Failed(failure) => Some(LastFrame::error(job_failed(failure))),
         Ending::Cancelled => None,
     }
 }
@@ -35,14 +72,15 @@ pub fn final_frame(ending: &Ending) -> Option<(FrameKind, Value)> {
 /// The last frame of a finished job, from its claim (none for a cancelled one), to the
 /// claim's connection and request.
 pub fn final_draft(claim: &Claim) -> Option<Draft> {
-    let (kind, data) = Ending::of(claim).as_ref().and_then(final_frame)?;
+    let last = Ending::of(claim).as_ref().and_then(final_frame)?;
     Some(
         Draft {
             request_id: claim.reply_to.as_ref().map(|to| to.request_id.clone()),
-            kind,
+            kind: last.kind,
             job_id: None,
             correlation_id: None,
-            data,
+            data: last.data,
+            held: last.held,
         }
         .for_job(claim.id.as_str(), claim.correlation_id.as_str()),
     )
@@ -56,6 +94,8 @@ pub struct Draft {
     pub job_id: Option<String>,
     pub correlation_id: Option<String>,
     pub data: Value,
+    /// A result held in the bucket (its size): the frame refers to the claim (`resultRef`).
+    pub held: Option<u64>,
 }
 
 impl Draft {
@@ -66,6 +106,7 @@ impl Draft {
             job_id: None,
             correlation_id: None,
             data: json!({"code": code, "message": capped(message)}),
+            held: None,
         }
     }
 
@@ -76,6 +117,13 @@ impl Draft {
     }
 
     fn numbered(self, seq: u64) -> ServerFrame {
+        let result_ref = self
+            .held
+            .zip(self.job_id.as_deref())
+            .map(|(bytes, id)| ResultRef {
+                href: format!("/v1/jobs/{id}"),
+                bytes: bytes as usize,
+            });
         ServerFrame {
             request_id: self.request_id,
             seq,
@@ -83,7 +131,7 @@ impl Draft {
             job_id: self.job_id,
             correlation_id: self.correlation_id,
             data: self.data,
-            result_ref: None,
+            result_ref,
         }
     }
 }
@@ -200,6 +248,7 @@ mod tests {
             job_id: Some("j-1".into()),
             correlation_id: None,
             data,
+            held: None,
         }
         .numbered(7)
     }

@@ -204,8 +204,9 @@ impl Payloads {
             )));
         }
         let key = BlobKey::result(work.owner.as_ref(), &work.message_id);
+        let size = bytes.len() as u64;
         self.store.put(&key, bytes).await?;
-        Ok(Ok(KeptResult::Stored(key)))
+        Ok(Ok(KeptResult::Stored { key, bytes: size }))
     }
 
     /// `claim` as callers see it (`GET /v1/jobs/{id}`, a list), its held result's URL minted.
@@ -427,7 +428,8 @@ mod tests {
             .unwrap();
         assert_eq!(small, Ok(KeptResult::Inline(serde_json::json!(1))));
         let big = serde_json::json!("y".repeat(MAX_INLINE_RESULT_BYTES));
-        let Ok(KeptResult::Stored(key)) = payloads.keep(&work(Value::Null), big).await.unwrap()
+        let Ok(KeptResult::Stored { key, .. }) =
+            payloads.keep(&work(Value::Null), big).await.unwrap()
         else {
             panic!("held");
         };

@@ -528,6 +528,10 @@ pub trait TaskChecks: Send + Sync {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ending {
     Succeeded(Value),
+    /// Succeeded with a result held in the bucket, of this many bytes.
+    Held {
+        bytes: u64,
+    },
     Failed(Failure),
     Cancelled,
 }
@@ -536,6 +540,9 @@ impl Ending {
     /// How the job on this claim ended; `None` while it has not.
     pub fn of(claim: &Claim) -> Option<Self> {
         match claim.status {
+            JobStatus::Succeeded if claim.result_ref.is_some() => Some(Self::Held {
+                bytes: claim.result_bytes.unwrap_or(0),
+            }),
             JobStatus::Succeeded => {
                 Some(Self::Succeeded(claim.result.clone().unwrap_or(Value::Null)))
             }

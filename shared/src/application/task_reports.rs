@@ -81,6 +81,7 @@ impl TaskReports {
                 job_id: None,
                 correlation_id: None,
                 data,
+                held: None,
             }
             .for_job(&token.job_id.to_string(), &correlation_id);
             // Best effort, as a compiled job's progress: the claim keeps it.

@@ -141,6 +141,8 @@ pub struct Claim {
     pub result: Option<Value>,
     /// Instead of `result`, a result too large for the claim: its object's key.
     pub result_ref: Option<super::BlobKey>,
+    /// A held result's size as JSON.
+    pub result_bytes: Option<u64>,
     pub error: Option<JobFailure>,
     pub callback: Option<CallbackState>,
     /// The WebSocket connection and request its frames go to: the latest submit of it (a
@@ -159,7 +161,11 @@ pub struct Claim {
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeptResult {
     Inline(Value),
-    Stored(super::BlobKey),
+    /// Held in the bucket: its key, and its size as JSON.
+    Stored {
+        key: super::BlobKey,
+        bytes: u64,
+    },
 }
 
 impl Claim {
@@ -188,6 +194,7 @@ impl Claim {
             run_at: None,
             result: None,
             result_ref: None,
+            result_bytes: None,
             error: None,
             callback: None,
             reply_to: None,

@@ -79,6 +79,7 @@ const CLAIM_VIEW_FIELDS: &[&str] = &[
     "runAt",
     "result",
     "resultRef",
+    "resultBytes",
     "error",
     "callbackEndpoint",
     "callbackState",
@@ -118,6 +119,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         run_at: instant(item, "runAt"),
         result: text(item, "result").and_then(|r| serde_json::from_str(r).ok()),
         result_ref: text(item, "resultRef").and_then(crate::domain::BlobKey::parse),
+        result_bytes: number(item, "resultBytes"),
         error,
         callback: text(item, "callbackEndpoint")
             .and_then(|id| EndpointId::parse(id).ok())

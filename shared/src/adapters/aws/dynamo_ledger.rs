@@ -532,20 +532,31 @@ impl MessageLedger for DynamoMessageLedger {
                 value.to_string(),
                 &[("#result", "result"), ("#other", "resultRef")],
             ),
-            KeptResult::Stored(key) => (
+            KeptResult::Stored { key, .. } => (
                 key.as_str().to_owned(),
                 &[("#result", "resultRef"), ("#other", "result")],
             ),
         };
-        let expression = "SET #status = :to, #result = :result, progress = :full, \
-                          completedAt = :now, updatedAt = :now REMOVE lastError, leaseUntil, #other";
+        let mut values = vec![(":result", s(value)), (":full", n(100))];
+        let expression = match result {
+            KeptResult::Stored { bytes, .. } => {
+                values.push((":bytes", n(*bytes)));
+                "SET #status = :to, #result = :result, resultBytes = :bytes, progress = :full, \
+                 completedAt = :now, updatedAt = :now REMOVE lastError, leaseUntil, #other"
+            }
+            KeptResult::Inline(_) => {
+                "SET #status = :to, #result = :result, progress = :full, completedAt = :now, \
+                 updatedAt = :now REMOVE lastError, leaseUntil, #other, resultBytes"
+            }
+        };
+
         self.update_running(
             JobEvent::Succeed,
             "dynamodb:UpdateItem(succeed)",
             work,
             expression,
             names,
-            vec![(":result", s(value)), (":full", n(100))],
+            values,
             &[Happening::AttemptSucceeded],
         )
         .await

@@ -366,5 +366,6 @@ fn accepted_draft(request_id: Option<String>, acceptance: &Acceptance) -> Draft 
             "statusUrl": status_path(id),
             "expiresAt": acceptance.expires_at,
         }),
+        held: None,
     }
 }

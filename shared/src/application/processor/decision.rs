@@ -6,7 +6,7 @@ use super::attempt::AttemptOutcome;
 use crate::application::frames::final_frame;
 use crate::application::ports::{AttemptStart, Failure, FailureKind};
 use crate::domain::ReplyTo;
-use courier_protocol::frames::FrameKind;
+
 use serde_json::Value;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ pub enum Before {
     Exhausted { attempt: u32, failure: Failure },
     /// It has ended: send its last frame again (if it has one) and finish its callback.
     Finish {
-        frame: Option<(FrameKind, Value)>,
+        frame: Option<crate::application::frames::LastFrame>,
         reply_to: Option<ReplyTo>,
     },
     /// A live run holds it: leave the message unacknowledged until the lease lapses.
@@ -125,7 +125,6 @@ pub fn after_running(outcome: AttemptOutcome, round: u32, max_attempts: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::application::frames::job_failed;
     use crate::application::ports::Ending;
     use serde_json::json;
 
@@ -205,11 +204,7 @@ mod tests {
                             round: *round,
                         },
                         AttemptStart::AlreadyFinished { ending, reply_to } => Before::Finish {
-                            frame: match ending {
-                                Some(Ending::Succeeded(v)) => Some((FrameKind::Result, v.clone())),
-                                Some(Ending::Failed(f)) => Some((FrameKind::Error, job_failed(f))),
-                                Some(Ending::Cancelled) | None => None,
-                            },
+                            frame: ending.as_ref().and_then(final_frame),
                             reply_to: reply_to.clone(),
                         },
                         AttemptStart::RunningElsewhere { remaining } => {

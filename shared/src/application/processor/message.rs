@@ -141,6 +141,7 @@ impl ProgressSink for JobProgress<'_> {
                 to.as_ref(),
                 FrameKind::Progress,
                 json!({"percent": percent}),
+                None,
             )
             .await;
     }
@@ -275,6 +276,7 @@ impl MessageProcessor {
         redirected: Option<&ReplyTo>,
         kind: FrameKind,
         data: Value,
+        held: Option<u64>,
     ) -> Result<(), PortError> {
         let (Some(frames), Some(to)) = (&self.frames, redirected.or(envelope.reply_to.as_ref()))
         else {
@@ -286,6 +288,7 @@ impl MessageProcessor {
             job_id: None,
             correlation_id: None,
             data,
+            held,
         }
         .for_job(&envelope.message_id, envelope.correlation_id.as_str());
         match frames
@@ -317,9 +320,11 @@ impl MessageProcessor {
         &self,
         envelope: &WorkMessage,
         redirected: Option<&ReplyTo>,
-        (kind, data): (FrameKind, Value),
+        last: crate::application::frames::LastFrame,
     ) -> Result<(), ProcessError> {
-        let told = self.tell_client(envelope, redirected, kind, data).await;
+        let told = self
+            .tell_client(envelope, redirected, last.kind, last.data, last.held)
+            .await;
         self.start_callback(envelope).await?;
         told.map_err(ProcessError::from)
     }
@@ -527,8 +532,16 @@ impl MessageProcessor {
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
                 tracing::debug!(attempt, "job succeeded");
                 self.report(envelope, crate::metrics::Outcome::Succeeded, ran);
-                self.finish(envelope, to.as_ref(), (FrameKind::Result, result))
-                    .await
+                // A held result's frame refers to the claim: its bytes travel through the URL.
+                let last = match &kept {
+                    crate::domain::KeptResult::Stored { bytes, .. } => {
+                        crate::application::frames::LastFrame::held(*bytes)
+                    }
+                    crate::domain::KeptResult::Inline(_) => {
+                        crate::application::frames::LastFrame::result(result)
+                    }
+                };
+                self.finish(envelope, to.as_ref(), last).await
             }
             After::FailForGood(failure) => {
                 let to = self.fail_for_good(body, envelope, &failure).await?;
@@ -647,7 +660,7 @@ impl MessageProcessor {
         self.finish(
             envelope,
             redirected,
-            (FrameKind::Error, job_failed(failure)),
+            crate::application::frames::LastFrame::error(job_failed(failure)),
         )
         .await
     }

@@ -17,7 +17,7 @@ use crate::domain::task::{Check, check};
 use crate::domain::{JobId, Reported, TaskToken, WorkId, WorkMessage};
 use aws_lambda_events::event::sqs::SqsMessage;
 use courier_jobs::api::RegisteredType;
-use courier_protocol::frames::FrameKind;
+
 use courier_protocol::queue::{QueueMessage, TaskCheck};
 use courier_protocol::task::{ReportedErrorKind, TaskHandle};
 use std::time::Duration;
@@ -292,12 +292,15 @@ impl MessageProcessor {
                 };
                 let to = self.ledger.record_success(&work, &kept).await?;
                 self.report(&envelope, crate::metrics::Outcome::Succeeded, ran);
-                self.finish(
-                    &envelope,
-                    to.as_ref().or(reply_to),
-                    (FrameKind::Result, result),
-                )
-                .await
+                let last = match &kept {
+                    crate::domain::KeptResult::Stored { bytes, .. } => {
+                        crate::application::frames::LastFrame::held(*bytes)
+                    }
+                    crate::domain::KeptResult::Inline(_) => {
+                        crate::application::frames::LastFrame::result(result)
+                    }
+                };
+                self.finish(&envelope, to.as_ref().or(reply_to), last).await
             }
             After::FailForGood(failure) => {
                 let to = self

@@ -528,6 +528,33 @@ mod bidirectional {
     }
 
     #[tokio::test]
+    async fn a_held_result_is_a_reference_in_its_frame_and_again_on_a_redelivery() {
+        let (mut h, _, poster) = harness().await;
+        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+        h.processor = h
+            .processor
+            .with_payloads(Arc::new(crate::application::payloads::Payloads {
+                store: blobs.clone(),
+            }));
+        let big = json!("b".repeat(crate::domain::blob::MAX_INLINE_RESULT_BYTES));
+        let env = ws_envelope("echo", big.clone());
+        assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+        // As if the first delivery stopped before its frame: the copy sends it again.
+        assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+        let frames = poster.frames_to(CONN);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        let size = big.to_string().len();
+        for frame in &frames {
+            assert_eq!(frame.kind, FrameKind::Result);
+            assert_eq!(frame.data, Value::Null, "the bytes travel through the URL");
+            let reference = frame.result_ref.as_ref().expect("a reference to the claim");
+            assert_eq!(reference.href, "/v1/jobs/msg-echo");
+            assert_eq!(reference.bytes, size);
+        }
+        assert_eq!(blobs.keys().len(), 1, "held once");
+    }
+
+    #[tokio::test]
     async fn a_resubmit_on_another_connection_takes_the_jobs_frames_over() {
         let (h, connections, poster) = harness().await;
         let now = time::OffsetDateTime::now_utc();

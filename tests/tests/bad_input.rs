@@ -37,10 +37,7 @@ fn post(name: &'static str, body: impl Into<Vec<u8>>, status: u16, problem: &'st
 fn cases() -> Vec<Case> {
     let valid = br#"{"type":"echo","payload":1}"#.to_vec();
     // Over the 5,000,000 bytes the two POSTs of work take.
-    let oversized = format!(
-        r#"{{"type":"echo","payload":"{}"}}"#,
-        "x".repeat(5_000_000)
-    );
+    let oversized = format!(r#"{{"type":"echo","payload":"{}"}}"#, "x".repeat(5_000_000));
     vec![
         post(
             "truncated JSON",

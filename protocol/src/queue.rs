@@ -33,6 +33,22 @@ pub enum QueueMessage {
     /// A look at an attempt a worker finishes later (reported, or past a deadline?), on the
     /// work queue: sent when its worker reports an outcome, and as its timer.
     TaskCheck(TaskCheck),
+    /// A firing of a caller's recurring schedule, on the work queue (sent by the scheduler):
+    /// one job of the schedule's, made by the processor.
+    ScheduleRun(ScheduleRun),
+}
+
+/// What a schedule sends at each firing: everything its job needs (the schedule was checked
+/// when it was made), so the run reads nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleRun {
+    pub schedule_id: String,
+    pub owner: crate::principal::Principal,
+    pub job: crate::rest::ScheduledJob,
+    /// The firing's time, as the scheduler fills it in (`<aws.scheduler.scheduled-time>`): one
+    /// job per firing, however often it is delivered. An emulator may leave the placeholder.
+    pub scheduled_at: String,
 }
 
 impl QueueMessage {
@@ -50,6 +66,7 @@ impl QueueMessage {
             Self::Work(_) => "work",
             Self::Callback(_) => "callback",
             Self::TaskCheck(_) => "task-check",
+            Self::ScheduleRun(_) => "schedule-run",
         }
     }
 
@@ -59,6 +76,7 @@ impl QueueMessage {
             Self::Work(work) => &work.message_id,
             Self::Callback(callback) => &callback.job_id,
             Self::TaskCheck(check) => &check.job_id,
+            Self::ScheduleRun(run) => &run.schedule_id,
         }
     }
 
@@ -67,7 +85,7 @@ impl QueueMessage {
         match self {
             Self::Work(work) => work.redrive,
             Self::Callback(callback) => callback.redrive,
-            Self::TaskCheck(_) => 0,
+            Self::TaskCheck(_) | Self::ScheduleRun(_) => 0,
         }
     }
 
@@ -76,7 +94,7 @@ impl QueueMessage {
         match &mut self {
             Self::Work(work) => work.redrive += 1,
             Self::Callback(callback) => callback.redrive += 1,
-            Self::TaskCheck(_) => {}
+            Self::TaskCheck(_) | Self::ScheduleRun(_) => {}
         }
         self
     }

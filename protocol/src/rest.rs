@@ -282,6 +282,51 @@ pub struct WebhookEndpoint {
     pub secret: Option<String>,
 }
 
+/// The job each run of a schedule submits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduledJob {
+    #[serde(rename = "type")]
+    pub job_type: String,
+    #[serde(default)]
+    pub payload: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackSpec>,
+}
+
+/// The body of `POST /v1/schedules`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSchedule {
+    /// `rate(1 hour)`, `cron(0 9 * * ? *)`: EventBridge Scheduler's expressions.
+    pub expression: String,
+    /// An IANA time zone the expression is read in; UTC when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    pub job: ScheduledJob,
+}
+
+/// A schedule, as `GET /v1/schedules/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub id: String,
+    pub expression: String,
+    pub timezone: String,
+    pub job: ScheduledJob,
+    /// `ACTIVE` or `PAUSED`.
+    pub state: String,
+    pub created_at: String,
+}
+
+/// The body of `GET /v1/schedules`: a page of the caller's schedules, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleList {
+    pub schedules: Vec<Schedule>,
+    pub next_cursor: Option<String>,
+}
+
 /// 201 to `POST /v1/uploads`: where to `PUT` a payload's bytes, and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1531,3 +1531,110 @@ impl crate::application::ports::BlobStore for InMemoryBlobs {
         ))
     }
 }
+
+/// Schedules, in memory.
+#[derive(Default)]
+pub struct InMemorySchedules {
+    schedules: Mutex<HashMap<String, crate::domain::schedule::Schedule>>,
+    pub fail: FailSwitch,
+}
+
+#[async_trait]
+impl crate::application::ports::ScheduleStore for InMemorySchedules {
+    async fn create(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError> {
+        self.fail.check("create schedule")?;
+        self.schedules
+            .lock()
+            .unwrap()
+            .insert(schedule.id.to_string(), schedule.clone());
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        id: &crate::domain::schedule::ScheduleId,
+    ) -> Result<Option<crate::domain::schedule::Schedule>, PortError> {
+        self.fail.check("get schedule")?;
+        Ok(self.schedules.lock().unwrap().get(id.as_str()).cloned())
+    }
+
+    async fn set_paused(
+        &self,
+        id: &crate::domain::schedule::ScheduleId,
+        owner: &Principal,
+        paused: bool,
+    ) -> Result<bool, PortError> {
+        self.fail.check("pause schedule")?;
+        let mut schedules = self.schedules.lock().unwrap();
+        match schedules.get_mut(id.as_str()) {
+            Some(s) if &s.owner == owner => {
+                s.paused = paused;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(
+        &self,
+        id: &crate::domain::schedule::ScheduleId,
+        owner: &Principal,
+    ) -> Result<bool, PortError> {
+        self.fail.check("delete schedule")?;
+        let mut schedules = self.schedules.lock().unwrap();
+        match schedules.get(id.as_str()) {
+            Some(s) if &s.owner == owner => {
+                schedules.remove(id.as_str());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn list(
+        &self,
+        owner: &Principal,
+        after: Option<&crate::application::ports::ListPosition>,
+        limit: usize,
+    ) -> Result<crate::application::ports::Page<crate::domain::schedule::Schedule>, PortError> {
+        self.fail.check("list schedules")?;
+        let _ = after;
+        let mut mine: Vec<_> = self
+            .schedules
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| &s.owner == owner)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        mine.truncate(limit);
+        Ok(crate::application::ports::Page {
+            items: mine,
+            next: None,
+        })
+    }
+}
+
+/// A scheduler that remembers what it was told.
+#[derive(Default)]
+pub struct RecordingScheduler {
+    pub put: Mutex<Vec<crate::domain::schedule::Schedule>>,
+    pub deleted: Mutex<Vec<String>>,
+    pub fail: FailSwitch,
+}
+
+#[async_trait]
+impl crate::application::ports::RecurringScheduler for RecordingScheduler {
+    async fn put(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError> {
+        self.fail.check("put schedule")?;
+        self.put.lock().unwrap().push(schedule.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, id: &crate::domain::schedule::ScheduleId) -> Result<(), PortError> {
+        self.fail.check("delete schedule")?;
+        self.deleted.lock().unwrap().push(id.to_string());
+        Ok(())
+    }
+}

@@ -175,6 +175,17 @@ pub struct Intake {
     pub payloads: Option<Arc<crate::application::payloads::Payloads>>,
 }
 
+/// Which write this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Try {
+    /// A request's first, under a fresh id.
+    First,
+    /// A retry of a request whose earlier try may have written under this id.
+    Again,
+    /// A schedule's firing, under the firing's id (delivered more than once, perhaps).
+    ScheduleRun,
+}
+
 /// What the checks before any write found: the callback's endpoint, and the upload that is
 /// the payload.
 struct Checked {
@@ -197,7 +208,7 @@ impl Intake {
         let checked = self.validate(&door, &request).await?;
         let Some((key, original)) = &request.idempotency else {
             let (acceptance, _) = self
-                .write(&door, JobId::generate(), request, checked, false)
+                .write(&door, JobId::generate(), request, checked, Try::First)
                 .await?;
             return Ok(Accepted {
                 acceptance,
@@ -248,7 +259,11 @@ impl Intake {
                 let correlation_id = request.correlation_id.clone();
                 // Not the id proposed: an earlier try of this request took the key with it.
                 let earlier_try = id != fresh;
-                match self.write(&door, id, request, checked, earlier_try).await {
+                let attempt = match earlier_try {
+                    true => Try::Again,
+                    false => Try::First,
+                };
+                match self.write(&door, id, request, checked, attempt).await {
                     Ok((acceptance, finished)) => {
                         crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
@@ -404,17 +419,38 @@ impl Intake {
         }
     }
 
+    /// A firing of a caller's recurring schedule, made a job: its type, payload and callback
+    /// were checked when the schedule was made, so it is only written now — under `id`, the
+    /// firing's own (a second delivery of the same firing finds its claim and makes nothing
+    /// new) — and takes no job slot (a schedule paces itself).
+    pub async fn accept_run(
+        &self,
+        id: JobId,
+        request: Request,
+        callback: Option<EndpointId>,
+    ) -> Result<Acceptance, Refusal> {
+        let checked = Checked {
+            callback,
+            upload: None,
+        };
+        let (acceptance, _) = self
+            .write(&Door::Jobs, id, request, checked, Try::ScheduleRun)
+            .await?;
+        Ok(acceptance)
+    }
+
     /// The work message and its durable writes; with the acceptance, a finished job whose
-    /// frames this WebSocket resubmit took over (see [`Accepted::finished`]). `earlier_try`:
-    /// the id is one an earlier try of the request may have written a claim under.
+    /// frames this WebSocket resubmit took over (see [`Accepted::finished`]).
     async fn write(
         &self,
         door: &Door,
         id: JobId,
         request: Request,
         checked: Checked,
-        earlier_try: bool,
+        attempt: Try,
     ) -> Result<(Acceptance, Option<Claim>), Refusal> {
+        // The id is one an earlier try of the request may have written a claim under.
+        let earlier_try = attempt != Try::First;
         let Checked { callback, upload } = checked;
         let now = self.clock.now();
         let pattern = door.pattern();
@@ -482,7 +518,7 @@ impl Intake {
                 true => self.claims.get(&id).await?.is_some(),
                 false => false,
             };
-            let slot = match earlier_claim {
+            let slot = match earlier_claim || attempt == Try::ScheduleRun {
                 true => None,
                 false => Some(self.quotas.take_job(&request.owner, &id).await.map_err(
                     |refused| match refused {

@@ -40,6 +40,8 @@ pub fn job_scope(filter: &JobFilter) -> String {
 pub const ENDPOINT_SCOPE: &str = "webhook-endpoints";
 /// The scope of `GET /v1/destinations` cursors.
 pub const DESTINATION_SCOPE: &str = "destinations";
+/// The scope of `GET /v1/schedules` cursors.
+pub const SCHEDULE_SCOPE: &str = "schedules";
 
 fn digest(owner: &Principal, scope: &str, position: &str) -> String {
     let mut hasher = Sha256::new();

@@ -17,6 +17,7 @@ pub mod payloads;
 pub mod ports;
 pub mod processor;
 pub mod quotas;
+pub mod schedules;
 pub mod ssrf;
 pub mod task_reports;
 pub mod webhook_endpoints;

@@ -360,6 +360,45 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<String, PortError>;
 }
 
+/// Callers' recurring schedules, as the API lists them.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    async fn create(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError>;
+    async fn get(
+        &self,
+        id: &crate::domain::schedule::ScheduleId,
+    ) -> Result<Option<crate::domain::schedule::Schedule>, PortError>;
+    /// Pauses or resumes `owner`'s schedule: `false` if there is none of theirs.
+    async fn set_paused(
+        &self,
+        id: &crate::domain::schedule::ScheduleId,
+        owner: &Principal,
+        paused: bool,
+    ) -> Result<bool, PortError>;
+    /// Removes `owner`'s schedule: `false` if there was none of theirs.
+    async fn delete(
+        &self,
+        id: &crate::domain::schedule::ScheduleId,
+        owner: &Principal,
+    ) -> Result<bool, PortError>;
+    async fn list(
+        &self,
+        owner: &Principal,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> Result<Page<crate::domain::schedule::Schedule>, PortError>;
+}
+
+/// The scheduler that fires schedules: each firing a [`courier_protocol::queue::ScheduleRun`]
+/// on the work queue.
+#[async_trait]
+pub trait RecurringScheduler: Send + Sync {
+    /// Makes it (paused or not), or brings an existing one to this definition.
+    async fn put(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError>;
+    /// Removes it; one already gone is fine.
+    async fn delete(&self, id: &crate::domain::schedule::ScheduleId) -> Result<(), PortError>;
+}
+
 /// What reading an object found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {

@@ -69,11 +69,27 @@ pub fn wire(
         )),
     );
     let payloads = super::payloads(config, &settings.payload_bucket);
+    let registry = Arc::new(jobs);
     AppState {
+        schedules: Arc::new(crate::application::schedules::Schedules {
+            store: Arc::new(crate::adapters::aws::DynamoSchedules::new(
+                dynamodb.clone(),
+                &settings.table_name,
+            )),
+            scheduler: Arc::new(crate::adapters::aws::RecurringSchedules {
+                client: aws_sdk_scheduler::Client::new(config),
+                group: settings.schedule_group.clone(),
+                role_arn: settings.scheduler_role_arn.clone(),
+                queue_arn: settings.work_queue_arn.clone(),
+            }),
+            registry: registry.clone(),
+            endpoints: endpoints.clone(),
+            clock: clock.clone(),
+        }),
         payloads: payloads.clone(),
         intake: Arc::new(Intake {
             payloads: Some(payloads),
-            registry: Arc::new(jobs),
+            registry,
             queue: Arc::new(work_queue),
             claims: claims.clone(),
             idempotency: Arc::new(DynamoIdempotencyStore::new(

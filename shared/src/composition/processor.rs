@@ -63,6 +63,43 @@ pub fn wire(
             settings.claim_lifetime,
         ));
     let payloads = super::payloads(config, &settings.payload_bucket);
+    // A schedule's firing made a job: written as the intake writes one, with nothing to check
+    // (the schedule was checked when it was made) — no idempotency record, endpoint or job
+    // slot is read or taken, so the stores for them are never called.
+    let schedule_runs = Arc::new(crate::application::intake::Intake {
+        registry: registry.clone(),
+        queue: Arc::new(SqsWorkQueue::new(sqs.clone(), &settings.work_queue_url)),
+        claims: Arc::new(crate::adapters::aws::DynamoClaimStore::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            clock.clone(),
+        )),
+        idempotency: Arc::new(crate::adapters::aws::DynamoIdempotencyStore::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            std::time::Duration::from_secs(86_400),
+            clock.clone(),
+        )),
+        endpoints: Arc::new(crate::adapters::aws::DynamoWebhookEndpoints::new(
+            dynamodb.clone(),
+            &settings.table_name,
+        )),
+        clock: clock.clone(),
+        claim_lifetime: settings.claim_lifetime,
+        quotas: super::quotas(
+            dynamodb.clone(),
+            &settings.table_name,
+            crate::application::quotas::Limits {
+                jobs_in_flight: u32::MAX,
+                requests_per_second: u32::MAX,
+                connections: u32::MAX,
+                webhook_endpoints: u32::MAX,
+            },
+            clock.clone(),
+            settings.claim_lifetime,
+        ),
+        payloads: Some(payloads.clone()),
+    });
     let processor = |dead_letter_queue_url: &str| {
         MessageProcessor::new(
             registry.clone(),
@@ -79,6 +116,7 @@ pub fn wire(
         )
         .with_quotas(quotas.clone())
         .with_payloads(payloads.clone())
+        .with_schedule_runs(schedule_runs.clone())
     };
     let tasks = Tasks {
         ledger: ledger.clone(),

@@ -41,6 +41,29 @@ impl fmt::Display for ScheduleId {
     }
 }
 
+/// A caller's recurring schedule: its expression and time zone, and the job each run submits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub id: ScheduleId,
+    pub owner: super::Principal,
+    pub expression: Expression,
+    pub timezone: String,
+    pub job: courier_protocol::rest::ScheduledJob,
+    pub paused: bool,
+    pub created_at: time::OffsetDateTime,
+}
+
+impl Schedule {
+    pub fn visible_to(&self, caller: &super::Principal) -> bool {
+        &self.owner == caller
+    }
+}
+
+/// The most schedules one caller may have.
+pub const MAX_SCHEDULES: usize = 100;
+/// The largest payload a schedule's job may carry (it travels in the schedule itself).
+pub const MAX_SCHEDULED_PAYLOAD_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum InvalidSchedule {
     #[error(

@@ -32,6 +32,7 @@ pub(super) enum Listed {
     Jobs,
     Endpoints,
     Destinations,
+    Schedules,
 }
 
 impl Listed {
@@ -40,6 +41,7 @@ impl Listed {
             Self::Jobs => "job|",
             Self::Endpoints => "endpoint|",
             Self::Destinations => "destination|",
+            Self::Schedules => "schedule|",
         }
     }
 
@@ -47,6 +49,7 @@ impl Listed {
         match self {
             Self::Jobs => format!("JOB#{id}"),
             Self::Endpoints | Self::Destinations => format!("ENDPOINT#{id}"),
+            Self::Schedules => format!("SCHEDULE#{id}"),
         }
     }
 }

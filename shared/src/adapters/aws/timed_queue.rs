@@ -104,3 +104,140 @@ impl WorkQueue for TimedWorkQueue {
         self.schedules.schedule(envelope, delay_seconds).await
     }
 }
+
+/// Callers' recurring schedules in the stack's group (named by their ids), each firing a
+/// [`courier_protocol::queue::ScheduleRun`] with the whole job onto the work queue.
+pub struct RecurringSchedules {
+    pub client: aws_sdk_scheduler::Client,
+    pub group: String,
+    pub role_arn: String,
+    pub queue_arn: String,
+}
+
+impl RecurringSchedules {
+    /// What a schedule sends at each firing (the scheduler fills in the firing's time).
+    pub fn input(schedule: &crate::domain::schedule::Schedule) -> String {
+        let run = courier_protocol::queue::QueueMessage::ScheduleRun(
+            courier_protocol::queue::ScheduleRun {
+                schedule_id: schedule.id.to_string(),
+                owner: schedule.owner.clone(),
+                job: schedule.job.clone(),
+                scheduled_at: "<aws.scheduler.scheduled-time>".into(),
+            },
+        );
+        super::sqs_text::json_body(&run.to_json()).into_owned()
+    }
+}
+
+#[async_trait]
+impl crate::application::ports::RecurringScheduler for RecurringSchedules {
+    async fn put(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError> {
+        let operation = "scheduler:CreateSchedule";
+        let build =
+            |e: aws_sdk_scheduler::error::BuildError| PortError::new(operation, e.to_string());
+        let target = Target::builder()
+            .arn(&self.queue_arn)
+            .role_arn(&self.role_arn)
+            .input(Self::input(schedule))
+            .build()
+            .map_err(build)?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(build)?;
+        let state = match schedule.paused {
+            true => aws_sdk_scheduler::types::ScheduleState::Disabled,
+            false => aws_sdk_scheduler::types::ScheduleState::Enabled,
+        };
+        let made = self
+            .client
+            .create_schedule()
+            .name(schedule.id.as_str())
+            .group_name(&self.group)
+            .schedule_expression(schedule.expression.as_str())
+            .schedule_expression_timezone(&schedule.timezone)
+            .flexible_time_window(window.clone())
+            .state(state.clone())
+            .target(target.clone())
+            .send()
+            .await;
+        match made {
+            Ok(_) => Ok(()),
+            // There already: brought to this definition (a pause, a resume).
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conflict_exception()) =>
+            {
+                self.client
+                    .update_schedule()
+                    .name(schedule.id.as_str())
+                    .group_name(&self.group)
+                    .schedule_expression(schedule.expression.as_str())
+                    .schedule_expression_timezone(&schedule.timezone)
+                    .flexible_time_window(window)
+                    .state(state)
+                    .target(target)
+                    .send()
+                    .await
+                    .map_err(|e| super::port_error("scheduler:UpdateSchedule", e))?;
+                Ok(())
+            }
+            Err(error) => Err(super::port_error(operation, error)),
+        }
+    }
+
+    async fn delete(&self, id: &crate::domain::schedule::ScheduleId) -> Result<(), PortError> {
+        match self
+            .client
+            .delete_schedule()
+            .name(id.as_str())
+            .group_name(&self.group)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(super::port_error("scheduler:DeleteSchedule", error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::schedule::{Expression, Schedule, ScheduleId};
+
+    #[test]
+    fn a_firing_carries_its_whole_job_and_the_time_the_scheduler_fills_in() {
+        let schedule = Schedule {
+            id: ScheduleId::generate(),
+            owner: crate::domain::Principal::new("https://issuer.example", "alice"),
+            expression: Expression::parse("rate(1 hour)").unwrap(),
+            timezone: "Europe/Paris".into(),
+            job: courier_protocol::rest::ScheduledJob {
+                job_type: "echo".into(),
+                payload: serde_json::json!({"a": 1}),
+                callback: None,
+            },
+            paused: false,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let input = RecurringSchedules::input(&schedule);
+        let Ok(courier_protocol::queue::QueueMessage::ScheduleRun(run)) =
+            courier_protocol::queue::QueueMessage::from_json(&input)
+        else {
+            panic!("a schedule run: {input}");
+        };
+        assert_eq!(run.schedule_id, schedule.id.to_string());
+        assert_eq!(run.owner, schedule.owner);
+        assert_eq!(run.job, schedule.job);
+        assert_eq!(run.scheduled_at, "<aws.scheduler.scheduled-time>");
+    }
+}

@@ -11,6 +11,7 @@ mod messages;
 pub mod openapi;
 pub mod problem;
 mod router;
+mod schedules;
 mod state;
 mod submission;
 mod tasks;

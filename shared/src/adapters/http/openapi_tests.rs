@@ -469,6 +469,7 @@ async fn exchanges() -> Vec<Exchange> {
     out.extend(endpoint_exchanges(&h, &endpoint_id).await);
     out.extend(destination_exchanges(&Harness::new()).await);
     out.extend(upload_exchanges(&Harness::new()).await);
+    out.extend(schedule_exchanges(&Harness::new()).await);
     out.push(with_callback);
     out.push(
         call(
@@ -785,6 +786,135 @@ async fn task_report_exchanges() -> Vec<Exchange> {
         )
         .await,
     );
+    out
+}
+
+/// The schedule operations' statuses.
+async fn schedule_exchanges(h: &Harness) -> Vec<Exchange> {
+    const ALL: &str = "/v1/schedules";
+    const ONE: &str = "/v1/schedules/{id}";
+    const PAUSE: &str = "/v1/schedules/{id}/pause";
+    const RESUME: &str = "/v1/schedules/{id}/resume";
+    let json = "application/json";
+    let new = r#"{"expression":"rate(1 hour)","timezone":"Europe/Paris","job":{"type":"echo","payload":{"a":1}}}"#;
+    let made = call(h, "POST", ALL, ALL, json, new.into(), &[]).await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let one = format!("{ALL}/{id}");
+    let unknown = "/v1/schedules/sch_0123456789abcdef0123456789abcdef";
+    let mut out = vec![made];
+    for bad in [
+        r#"{"expression":"cron(0 9 * * * *)","job":{"type":"echo"}}"#,
+        r#"{"expression":"rate(1 hour)","job":{"type":"nope"}}"#,
+        r#"{"expression":"rate(1 hour)"}"#,
+    ] {
+        out.push(call(h, "POST", ALL, ALL, json, bad.into(), &[]).await);
+    }
+    out.push(call(h, "POST", ALL, ALL, "text/plain", "{}".into(), &[]).await);
+    let big = format!(
+        r#"{{"x":"{}"}}"#,
+        "x".repeat(super::body::MAX_REQUEST_BYTES)
+    );
+    out.push(call(h, "POST", ALL, ALL, json, big, &[]).await);
+    out.push(call(h, "GET", ALL, ALL, json, String::new(), &[]).await);
+    out.push(
+        call(
+            h,
+            "GET",
+            ALL,
+            "/v1/schedules?limit=0",
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(call(h, "GET", ONE, &one, json, String::new(), &[]).await);
+    out.push(call(h, "GET", ONE, unknown, json, String::new(), &[]).await);
+    out.push(
+        call(
+            h,
+            "POST",
+            PAUSE,
+            &format!("{one}/pause"),
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            h,
+            "POST",
+            PAUSE,
+            &format!("{unknown}/pause"),
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            h,
+            "POST",
+            RESUME,
+            &format!("{one}/resume"),
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            h,
+            "POST",
+            RESUME,
+            &format!("{unknown}/resume"),
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    // As many as a caller may have: the next is refused.
+    for _ in 1..crate::domain::schedule::MAX_SCHEDULES {
+        call(h, "POST", ALL, ALL, json, new.into(), &[]).await;
+    }
+    out.push(call(h, "POST", ALL, ALL, json, new.into(), &[]).await);
+    h.schedules.fail.set(true);
+    out.push(call(h, "GET", ALL, ALL, json, String::new(), &[]).await);
+    out.push(call(h, "GET", ONE, &one, json, String::new(), &[]).await);
+    out.push(call(h, "POST", ALL, ALL, json, new.into(), &[]).await);
+    out.push(
+        call(
+            h,
+            "POST",
+            PAUSE,
+            &format!("{one}/pause"),
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(
+        call(
+            h,
+            "POST",
+            RESUME,
+            &format!("{one}/resume"),
+            json,
+            String::new(),
+            &[],
+        )
+        .await,
+    );
+    out.push(call(h, "DELETE", ONE, &one, json, String::new(), &[]).await);
+    h.schedules.fail.set(false);
+    out.push(call(h, "DELETE", ONE, &one, json, String::new(), &[]).await);
+    out.push(call(h, "DELETE", ONE, &one, json, String::new(), &[]).await);
     out
 }
 

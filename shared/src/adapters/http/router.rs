@@ -4,6 +4,9 @@ use super::job_types::{api_document, list_job_types};
 use super::jobs::{cancel_job, get_job, post_job};
 use super::messages::post_message;
 use super::problem::Problem;
+use super::schedules::{
+    create_schedule, delete_schedule, get_schedule, list_schedules, pause_schedule, resume_schedule,
+};
 pub use super::state::AppState;
 use super::tasks::report_task;
 use super::uploads::create_upload;
@@ -77,6 +80,12 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("DELETE", "/v1/destinations/{id}"),
     ("POST", "/v1/destinations/{id}/rotate"),
     ("POST", "/v1/uploads"),
+    ("POST", "/v1/schedules"),
+    ("GET", "/v1/schedules"),
+    ("GET", "/v1/schedules/{id}"),
+    ("DELETE", "/v1/schedules/{id}"),
+    ("POST", "/v1/schedules/{id}/pause"),
+    ("POST", "/v1/schedules/{id}/resume"),
 ];
 
 /// All REST routes. Unknown paths and methods answer with problem+json like every other error.
@@ -113,6 +122,13 @@ pub fn router(state: AppState) -> Router {
             post(rotate_destination_secret),
         )
         .route("/v1/uploads", post(create_upload))
+        .route("/v1/schedules", post(create_schedule).get(list_schedules))
+        .route(
+            "/v1/schedules/{id}",
+            get(get_schedule).delete(delete_schedule),
+        )
+        .route("/v1/schedules/{id}/pause", post(pause_schedule))
+        .route("/v1/schedules/{id}/resume", post(resume_schedule))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count_request))

@@ -26,4 +26,6 @@ pub struct AppState {
     pub quotas: Arc<crate::application::quotas::Quotas>,
     /// Uploads, and results held in the bucket (their URLs minted as jobs are read).
     pub payloads: Arc<crate::application::payloads::Payloads>,
+    /// Callers' recurring schedules.
+    pub schedules: Arc<crate::application::schedules::Schedules>,
 }

@@ -25,6 +25,8 @@ pub(super) struct Harness {
     pub(super) quotas: Arc<crate::adapters::memory::InMemoryQuotas>,
     pub(super) probe: Arc<crate::adapters::memory::RecordingProbe>,
     pub(super) blobs: Arc<crate::adapters::memory::InMemoryBlobs>,
+    pub(super) schedules: Arc<crate::adapters::memory::InMemorySchedules>,
+    pub(super) scheduler: Arc<crate::adapters::memory::RecordingScheduler>,
     state: AppState,
 }
 
@@ -41,11 +43,20 @@ impl Harness {
         let quotas = crate::adapters::memory::roomy_quotas(quota_store.clone(), clock.clone());
         let probe = Arc::new(crate::adapters::memory::RecordingProbe::default());
         let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+        let schedules = Arc::new(crate::adapters::memory::InMemorySchedules::default());
+        let scheduler = Arc::new(crate::adapters::memory::RecordingScheduler::default());
         let payloads = Arc::new(crate::application::payloads::Payloads {
             store: blobs.clone(),
         });
         let state = AppState {
             payloads: payloads.clone(),
+            schedules: Arc::new(crate::application::schedules::Schedules {
+                store: schedules.clone(),
+                scheduler: scheduler.clone(),
+                registry: Arc::new(courier_jobs::examples::offline()),
+                endpoints: endpoints.clone(),
+                clock: clock.clone(),
+            }),
             intake: Arc::new(crate::application::intake::Intake {
                 payloads: Some(payloads.clone()),
                 registry: Arc::new(courier_jobs::examples::offline()),
@@ -91,6 +102,8 @@ impl Harness {
             quotas: quota_store,
             probe,
             blobs,
+            schedules,
+            scheduler,
             tasks,
             task_checks,
             queue,
@@ -812,5 +825,42 @@ mod quotas {
         assert_eq!(h.send(delete).await.0, StatusCode::NO_CONTENT);
         let (status, _, _) = h.post_to("/v1/webhook-endpoints", body, &[]).await;
         assert_eq!(status, StatusCode::CREATED);
+    }
+}
+
+mod schedules {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_schedule_goes_to_the_scheduler_in_its_time_zone_and_a_pause_disables_it() {
+        let h = Harness::new();
+        let body = json!({"expression": "cron(0 9 * * ? *)", "timezone": "Europe/Paris",
+                          "job": {"type": "echo", "payload": {"a": 1}}});
+        let (status, _, made) = h.post_to("/v1/schedules", &body.to_string(), &[]).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        let id = made["id"].as_str().unwrap().to_owned();
+        let put = h.scheduler.put.lock().unwrap().clone();
+        assert_eq!(put.len(), 1);
+        assert_eq!(put[0].expression.as_str(), "cron(0 9 * * ? *)");
+        assert_eq!(
+            put[0].timezone, "Europe/Paris",
+            "09:00 in Paris, summer and winter"
+        );
+        assert!(!put[0].paused);
+        let (status, _, paused) = h
+            .post_to(&format!("/v1/schedules/{id}/pause"), "{}", &[])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{paused}");
+        let put = h.scheduler.put.lock().unwrap().clone();
+        assert!(put.last().unwrap().paused, "disabled in the scheduler");
+        // A scheduler that refuses a new schedule leaves nothing behind.
+        h.scheduler.fail.set(true);
+        let (status, _, _) = h.post_to("/v1/schedules", &body.to_string(), &[]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        h.scheduler.fail.set(false);
+        let (_, _, listed) = h
+            .send(Request::get("/v1/schedules").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(listed["schedules"].as_array().unwrap().len(), 1, "{listed}");
     }
 }

@@ -96,6 +96,8 @@ pub struct MessageProcessor {
     quotas: Option<Arc<dyn crate::application::ports::QuotaStore>>,
     /// Payloads and results held in the stack's bucket.
     payloads: Option<Arc<crate::application::payloads::Payloads>>,
+    /// Makes a job of each firing of a caller's recurring schedule.
+    schedule_runs: Option<Arc<crate::application::intake::Intake>>,
 }
 
 /// Progress goes onto the message's record (and to a WebSocket client); a failed write is
@@ -239,7 +241,14 @@ impl MessageProcessor {
             tasks: None,
             quotas: None,
             payloads: None,
+            schedule_runs: None,
         }
+    }
+
+    /// Makes a job of each firing of a recurring schedule that reaches its queue.
+    pub fn with_schedule_runs(mut self, intake: Arc<crate::application::intake::Intake>) -> Self {
+        self.schedule_runs = Some(intake);
+        self
     }
 
     /// Reads payloads held in the bucket, and keeps results too large for a claim there.
@@ -360,6 +369,15 @@ impl MessageProcessor {
         let message = match message {
             Ok(QueueMessage::TaskCheck(check)) => {
                 let result = self.check_task(&record, check).await;
+                if let Err(ProcessError::Dependency(error)) = &result {
+                    let delay = self.redelivery_delay(receive_count);
+                    self.back_off(&tracing::Span::current(), &record, error, delay)
+                        .await;
+                }
+                return result;
+            }
+            Ok(QueueMessage::ScheduleRun(run)) => {
+                let result = self.run_schedule(&record, run).await;
                 if let Err(ProcessError::Dependency(error)) = &result {
                     let delay = self.redelivery_delay(receive_count);
                     self.back_off(&tracing::Span::current(), &record, error, delay)
@@ -885,5 +903,65 @@ impl MessageProcessor {
                 kind: FailureKind::Permanent,
                 reason,
             }))
+    }
+}
+
+impl MessageProcessor {
+    /// One firing of a caller's recurring schedule, made one job (under the firing's own id:
+    /// a second delivery of it makes nothing new). A run its schedule's job can no longer be
+    /// (its type gone, say) is refused and noted, never retried.
+    async fn run_schedule(
+        &self,
+        record: &SqsMessage,
+        run: courier_protocol::queue::ScheduleRun,
+    ) -> Result<(), ProcessError> {
+        use crate::application::intake::{Refusal, Request};
+        use crate::domain::{EndpointId, EndpointKind};
+        let Some(intake) = &self.schedule_runs else {
+            return Err(
+                PortError::new("schedules", "a schedule's firing, and no intake for it").into(),
+            );
+        };
+        // The scheduler's time of the firing; where it was left unfilled (an emulator), this
+        // delivery's own message id.
+        let firing = match run.scheduled_at.starts_with('<') || run.scheduled_at.is_empty() {
+            true => record.message_id.clone().unwrap_or_default(),
+            false => run.scheduled_at.clone(),
+        };
+        let id = crate::application::schedules::run_id(&run.schedule_id, &firing);
+        let callback = run.job.callback.as_ref().and_then(|spec| {
+            match (&spec.endpoint_id, &spec.destination_id) {
+                (Some(raw), None) => EndpointId::parse_kind(raw, EndpointKind::Webhook).ok(),
+                (None, Some(raw)) => EndpointId::parse_kind(raw, EndpointKind::Destination).ok(),
+                _ => None,
+            }
+        });
+        let correlation_id = crate::domain::CorrelationId::parse(&run.schedule_id)
+            .unwrap_or_else(|_| crate::domain::CorrelationId::generate());
+        let request = Request {
+            submission: crate::domain::Submission {
+                job_type: run.job.job_type,
+                payload: run.job.payload,
+                payload_ref: None,
+                delay_seconds: 0,
+                run_at: None,
+                callback_endpoint: None,
+            },
+            correlation_id,
+            trace: None,
+            idempotency: None,
+            owner: run.owner,
+        };
+        match intake.accept_run(id, request, callback).await {
+            Ok(acceptance) => {
+                tracing::info!(job_id = %acceptance.id, schedule_id = %run.schedule_id, "a schedule's run accepted");
+                Ok(())
+            }
+            Err(Refusal::Unavailable(why)) => Err(PortError::new("schedule run", why).into()),
+            Err(refusal) => {
+                tracing::warn!(schedule_id = %run.schedule_id, %refusal, "a schedule's run was refused; nothing was made");
+                Ok(())
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ mod login;
 mod output;
 mod payload;
 mod quotas;
+mod schedules;
 mod target;
 mod watch;
 mod ws;
@@ -208,6 +209,11 @@ enum Command {
     Destinations {
         #[command(subcommand)]
         action: destinations::DestinationAction,
+    },
+    /// Your recurring schedules: each run a job of its own.
+    Schedules {
+        #[command(subcommand)]
+        action: schedules::ScheduleAction,
     },
     /// Receive callbacks on 127.0.0.1: verify each signature and print the delivery. Without
     /// --secret it registers itself as a webhook endpoint (deleted again on Ctrl-C) and prints
@@ -859,6 +865,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Stop> {
             format.value(&to_value(&endpoint)?);
         }
         Command::Destinations { action } => destinations::run(&client, action, format).await?,
+        Command::Schedules { action } => schedules::run(&client, action, format).await?,
         Command::Listen {
             port,
             secret,

@@ -2,8 +2,8 @@ use crate::backoff::Backoff;
 use crate::error::ClientError;
 use courier_protocol::rest::{
     BulkAction, BulkResult, CallbackSpec, Destination, DestinationList, Job, JobAccepted, JobList,
-    JobStatus, MessageAccepted, NewDestination, NewWebhookEndpoint, Problem, SecretRotation,
-    Submission, Upload, WebhookEndpoint, WebhookEndpointList,
+    JobStatus, MessageAccepted, NewDestination, NewSchedule, NewWebhookEndpoint, Problem, Schedule,
+    ScheduleList, SecretRotation, Submission, Upload, WebhookEndpoint, WebhookEndpointList,
 };
 use courier_protocol::timeline::Timeline;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -508,6 +508,67 @@ impl Client {
             });
         }
         Ok(upload.id)
+    }
+
+    /// `POST /v1/schedules`: a recurring schedule, each run a job of its own.
+    pub async fn create_schedule(&self, schedule: &NewSchedule) -> Result<Schedule, ClientError> {
+        let answer = self
+            .call(Replay::ThrottledOnly, || {
+                self.request(reqwest::Method::POST, "/v1/schedules")
+                    .json(schedule)
+            })
+            .await?;
+        Ok(Self::decode(answer, 201)?.0)
+    }
+
+    /// `GET /v1/schedules/{id}`.
+    pub async fn schedule(&self, id: &str) -> Result<Schedule, ClientError> {
+        let path = format!("/v1/schedules/{id}");
+        let answer = self
+            .call(Replay::Safe, || self.request(reqwest::Method::GET, &path))
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `GET /v1/schedules`: one page of the caller's schedules.
+    pub async fn list_schedules(&self, cursor: Option<&str>) -> Result<ScheduleList, ClientError> {
+        let mut pairs: Vec<(&str, String)> = vec![("limit", "100".into())];
+        if let Some(cursor) = cursor {
+            pairs.push(("cursor", cursor.to_owned()));
+        }
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::GET, "/v1/schedules")
+                    .query(&pairs)
+            })
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `POST /v1/schedules/{id}/pause` (`paused`) or `/resume`.
+    pub async fn set_schedule_paused(
+        &self,
+        id: &str,
+        paused: bool,
+    ) -> Result<Schedule, ClientError> {
+        let action = if paused { "pause" } else { "resume" };
+        let path = format!("/v1/schedules/{id}/{action}");
+        let answer = self
+            .call(Replay::Safe, || self.request(reqwest::Method::POST, &path))
+            .await?;
+        Ok(Self::decode(answer, 200)?.0)
+    }
+
+    /// `DELETE /v1/schedules/{id}`.
+    pub async fn delete_schedule(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/schedules/{id}");
+        let answer = self
+            .call(Replay::Safe, || {
+                self.request(reqwest::Method::DELETE, &path)
+            })
+            .await?;
+        Self::expect(answer, 204)?;
+        Ok(())
     }
 
     /// `POST /v1/destinations`: registers an SQS queue or an EventBridge bus (by ARN) for this

@@ -34,7 +34,8 @@ pub use api::{Client, JobQuery, Retries, Submit, WaitOptions};
 pub use backoff::Backoff;
 pub use courier_protocol::rest::{
     CallbackSpec, Destination, Job, JobAccepted, JobFailure, JobStatus, MessageAccepted,
-    NewDestination, NewWebhookEndpoint, Problem, SecretInfo, SecretRotation, WebhookEndpoint,
+    NewDestination, NewSchedule, NewWebhookEndpoint, Problem, Schedule, ScheduledJob, SecretInfo,
+    SecretRotation, WebhookEndpoint,
 };
 #[cfg(feature = "http")]
 pub use error::ClientError;

@@ -67,6 +67,7 @@ fn settings(outputs: &HashMap<String, String>) -> ProcessorSettings {
     ProcessorSettings {
         table_name: url("TableName"),
         payload_bucket: url("PayloadBucketName"),
+        schedule_group: String::new(),
         work_queue_url: url("WorkQueueUrl"),
         dead_letter_queue_url: url("WorkDeadLetterQueueUrl"),
         callback_queue_url: url("CallbackQueueUrl"),

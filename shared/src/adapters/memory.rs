@@ -1632,6 +1632,22 @@ impl crate::application::ports::RecurringScheduler for RecordingScheduler {
         Ok(())
     }
 
+    async fn update(
+        &self,
+        schedule: &crate::domain::schedule::Schedule,
+    ) -> Result<bool, PortError> {
+        self.fail.check("update schedule")?;
+        let gone = self
+            .deleted
+            .lock()
+            .unwrap()
+            .contains(&schedule.id.to_string());
+        if !gone {
+            self.put.lock().unwrap().push(schedule.clone());
+        }
+        Ok(!gone)
+    }
+
     async fn delete(&self, id: &crate::domain::schedule::ScheduleId) -> Result<(), PortError> {
         self.fail.check("delete schedule")?;
         self.deleted.lock().unwrap().push(id.to_string());

@@ -483,7 +483,7 @@ impl Intake {
         if let Some(payloads) = &self.payloads {
             match &upload {
                 Some(upload) => payloads
-                    .adopt(upload, &mut work)
+                    .adopt(upload, &mut work, request.submission.run_at.is_some())
                     .await?
                     .map_err(|refused| {
                         Refusal::InvalidPayloadRef(format!(
@@ -499,7 +499,11 @@ impl Intake {
         // Held back until runAt (past SQS's 15 minutes, the queue adapter schedules it).
         let run_at = request.submission.run_at;
         let delay_seconds = match run_at {
-            Some(at) => (at - now).whole_seconds().clamp(0, i64::from(u32::MAX)) as u32,
+            // Rounded up: never a moment before its time.
+            Some(at) => (at - now)
+                .as_seconds_f64()
+                .ceil()
+                .clamp(0.0, f64::from(u32::MAX)) as u32,
             None => request.submission.delay_seconds,
         };
         let mut finished = None;

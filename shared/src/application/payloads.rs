@@ -107,8 +107,9 @@ impl Payloads {
         &self,
         checked: &CheckedUpload,
         work: &mut WorkMessage,
+        scheduled: bool,
     ) -> Result<Result<(), UploadRefused>, PortError> {
-        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id);
+        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled);
         if !self.store.copy(&checked.key, &checked.etag, &key).await? {
             let id = checked.key.as_str().rsplit('/').next().unwrap_or_default();
             return Ok(Err(UploadRefused::NotFound(id.to_owned())));
@@ -133,7 +134,7 @@ impl Payloads {
         if work.payload_ref.is_some() || sent <= limit {
             return Ok(());
         }
-        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id);
+        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled);
         let bytes = serde_json::to_vec(&work.payload).expect("JSON serialises");
         self.store.put(&key, bytes).await?;
         work.payload = Value::Null;
@@ -346,7 +347,7 @@ mod tests {
         );
         let mut adopted = work(Value::Null);
         payloads
-            .adopt(&checked, &mut adopted)
+            .adopt(&checked, &mut adopted, false)
             .await
             .unwrap()
             .unwrap();
@@ -354,7 +355,7 @@ mod tests {
         blobs.put(&key, vec![b'9'; 10]).await.unwrap();
         let mut swapped = work(Value::Null);
         assert!(matches!(
-            payloads.adopt(&checked, &mut swapped).await.unwrap(),
+            payloads.adopt(&checked, &mut swapped, false).await.unwrap(),
             Err(UploadRefused::NotFound(_))
         ));
         let held = adopted.payload_ref.clone().unwrap();
@@ -384,7 +385,9 @@ mod tests {
         let (payloads, blobs) = service();
         let mut gone = work(Value::Null);
         gone.payload_ref = Some(PayloadRef {
-            key: BlobKey::payload(Some(&alice()), "x").as_str().to_owned(),
+            key: BlobKey::payload(Some(&alice()), "x", false)
+                .as_str()
+                .to_owned(),
             unchecked: false,
         });
         assert!(matches!(
@@ -392,7 +395,10 @@ mod tests {
             Err(Unreadable::ForGood(_))
         ));
         blobs
-            .put(&BlobKey::payload(Some(&alice()), "x"), b"not json".to_vec())
+            .put(
+                &BlobKey::payload(Some(&alice()), "x", false),
+                b"not json".to_vec(),
+            )
             .await
             .unwrap();
         assert!(matches!(

@@ -393,8 +393,12 @@ pub trait ScheduleStore: Send + Sync {
 /// on the work queue.
 #[async_trait]
 pub trait RecurringScheduler: Send + Sync {
-    /// Makes it (paused or not), or brings an existing one to this definition.
+    /// Makes it (paused or not); one already made under its id is brought to this definition.
     async fn put(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError>;
+    /// Brings an existing one to this definition (a pause, a resume): `false` if it is gone
+    /// (never made again by this).
+    async fn update(&self, schedule: &crate::domain::schedule::Schedule)
+    -> Result<bool, PortError>;
     /// Removes it; one already gone is fine.
     async fn delete(&self, id: &crate::domain::schedule::ScheduleId) -> Result<(), PortError>;
 }

@@ -92,6 +92,11 @@ impl Schedules {
         };
         self.store.create(&schedule).await?;
         if let Err(error) = self.scheduler.put(&schedule).await {
+            // It may have been made all the same (an answer lost): taken away too. Should that
+            // fail as well, its firings find no record and remove it (the processor).
+            if let Err(undo) = self.scheduler.delete(&schedule.id).await {
+                tracing::warn!(error = %undo, schedule_id = %schedule.id, "a schedule the scheduler may hold was not removed");
+            }
             if let Err(undo) = self.store.delete(&schedule.id, owner).await {
                 tracing::error!(error = %undo, schedule_id = %schedule.id, "a schedule the scheduler refused was not taken back");
             }
@@ -163,8 +168,10 @@ impl Schedules {
     ) -> Result<Schedule, ScheduleError> {
         let mut schedule = self.get(owner, raw).await?;
         schedule.paused = paused;
-        self.scheduler.put(&schedule).await?;
-        if !self.store.set_paused(&schedule.id, owner, paused).await? {
+        // An update only: a pause racing a delete never brings the schedule back.
+        if !self.scheduler.update(&schedule).await?
+            || !self.store.set_paused(&schedule.id, owner, paused).await?
+        {
             return Err(ScheduleError::NotFound(raw.to_owned()));
         }
         Ok(schedule)

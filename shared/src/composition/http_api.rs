@@ -38,6 +38,7 @@ pub fn wire(
             &settings.schedule_group,
             &settings.scheduler_role_arn,
             &settings.work_queue_arn,
+            settings.scheduler_dead_letter_arn.clone(),
         ),
         schedule_after: settings.schedule_after,
     };
@@ -81,6 +82,7 @@ pub fn wire(
                 group: settings.schedule_group.clone(),
                 role_arn: settings.scheduler_role_arn.clone(),
                 queue_arn: settings.work_queue_arn.clone(),
+                dead_letter_arn: settings.scheduler_dead_letter_arn.clone(),
             }),
             registry: registry.clone(),
             endpoints: endpoints.clone(),

@@ -116,7 +116,20 @@ pub fn wire(
         )
         .with_quotas(quotas.clone())
         .with_payloads(payloads.clone())
-        .with_schedule_runs(schedule_runs.clone())
+        .with_schedule_runs(crate::application::processor::ScheduleRuns {
+            intake: schedule_runs.clone(),
+            schedules: Arc::new(crate::adapters::aws::DynamoSchedules::new(
+                dynamodb.clone(),
+                &settings.table_name,
+            )),
+            scheduler: Arc::new(crate::adapters::aws::RecurringSchedules {
+                client: aws_sdk_scheduler::Client::new(config),
+                group: settings.schedule_group.clone(),
+                role_arn: String::new(),
+                queue_arn: String::new(),
+                dead_letter_arn: None,
+            }),
+        })
     };
     let tasks = Tasks {
         ledger: ledger.clone(),

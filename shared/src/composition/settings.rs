@@ -191,6 +191,8 @@ pub struct HttpApiSettings {
     pub schedule_group: String,
     pub scheduler_role_arn: String,
     pub work_queue_arn: String,
+    /// `SCHEDULER_DEAD_LETTER_ARN`: firings the scheduler could not deliver.
+    pub scheduler_dead_letter_arn: Option<String>,
     pub schedule_after: u32,
     /// What a destination may be: in `AWS_REGION`, none of `OWN_RESOURCE_ARNS` (comma
     /// separated: the stack's queues and buses).
@@ -235,6 +237,7 @@ impl HttpApiSettings {
             schedule_group: required("SCHEDULE_GROUP")?,
             scheduler_role_arn: required("SCHEDULER_ROLE_ARN")?,
             work_queue_arn: required("WORK_QUEUE_ARN")?,
+            scheduler_dead_letter_arn: required("SCHEDULER_DEAD_LETTER_ARN").ok(),
             schedule_after: number_or("SCHEDULE_AFTER_SECONDS", 900)? as u32,
             destination_policy: crate::application::webhook_endpoints::DestinationPolicy {
                 region: required("AWS_REGION")?,
@@ -256,6 +259,8 @@ impl HttpApiSettings {
 #[derive(Debug, Clone)]
 pub struct ProcessorSettings {
     pub table_name: String,
+    /// `SCHEDULE_GROUP`: where a firing of a schedule with no record is removed from.
+    pub schedule_group: String,
     pub work_queue_url: String,
     pub dead_letter_queue_url: String,
     /// Where finished jobs with a callback are handed to the notifier.
@@ -298,6 +303,7 @@ pub struct ProcessorSettings {
 impl ProcessorSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            schedule_group: required("SCHEDULE_GROUP")?,
             payload_bucket: required("PAYLOAD_BUCKET")?,
             table_name: required("TABLE_NAME")?,
             work_queue_url: required("WORK_QUEUE_URL")?,

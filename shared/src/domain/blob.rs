@@ -77,9 +77,14 @@ impl BlobKey {
         Self(format!("uploads/{}/{}", owner.tag(), id.as_str()))
     }
 
-    /// A unit of work's payload (a job's, or a message's), kept as long as its claim.
-    pub fn payload(owner: Option<&Principal>, work_id: &str) -> Self {
-        Self(format!("payloads/{}/{work_id}", tag(owner)))
+    /// A unit of work's payload (a job's, or a message's), kept as long as its claim; one run
+    /// at a time ahead (`runAt`, up to a year) under a prefix the bucket keeps longer.
+    pub fn payload(owner: Option<&Principal>, work_id: &str, scheduled: bool) -> Self {
+        let kind = match scheduled {
+            true => "scheduled",
+            false => "payloads",
+        };
+        Self(format!("{kind}/{}/{work_id}", tag(owner)))
     }
 
     /// A job's result, kept as long as its claim: a key of each keeping's own, so a stale
@@ -100,7 +105,7 @@ impl BlobKey {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         (parts.next().is_none()
-            && ["uploads", "payloads", "results"].contains(&kind)
+            && ["uploads", "payloads", "scheduled", "results"].contains(&kind)
             && safe(owner)
             && safe(id))
         .then(|| Self(raw.to_owned()))

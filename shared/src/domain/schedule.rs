@@ -112,9 +112,9 @@ fn check_rate(inner: &str) -> Result<(), InvalidSchedule> {
     let (Some(value), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(rate("a number and a unit, one space apart"));
     };
-    let value: u32 = value
-        .parse()
-        .ok()
+    let value: u32 = Some(value)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
         .filter(|v| *v >= 1)
         .ok_or_else(|| rate("the number is a whole number from 1"))?;
     let (singular, plural) = match unit.trim_end_matches('s') {
@@ -225,8 +225,9 @@ fn check_field(field: &Field, value: &str) -> Result<(), InvalidSchedule> {
             None => (item, None),
         };
         if let Some(step) = step {
-            step.parse::<u32>()
-                .ok()
+            Some(step)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u32>().ok())
                 .filter(|s| *s >= 1)
                 .ok_or_else(|| refuse(format!("the step in {item:?} is a whole number from 1")))?;
         }
@@ -245,9 +246,10 @@ fn check_field(field: &Field, value: &str) -> Result<(), InvalidSchedule> {
                         })
                 }
             };
-            if !shaped
-                || (!digits.is_empty() && base.contains('W') && number(field, &digits).is_none())
-            {
+            // `6L`, `15W`: the day in range; no step after a special form.
+            let in_range =
+                digits.is_empty() || base.contains('#') || number(field, &digits).is_some();
+            if !shaped || !in_range || step.is_some() {
                 return Err(refuse(format!(
                     "{base:?} is not a valid {} form",
                     field.name
@@ -290,7 +292,10 @@ fn number(field: &Field, text: &str) -> Option<u32> {
         .position(|n| n.eq_ignore_ascii_case(text))
     {
         Some(index) => index as u32 + 1,
-        None => text.parse().ok()?,
+        None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            text.parse().ok()?
+        }
+        None => return None,
     };
     (field.range.0..=field.range.1)
         .contains(&value)
@@ -339,6 +344,7 @@ mod tests {
             "rate(minute)",
             "rate( 1 minute)",
             "rate(1  minute)",
+            "rate(+5 minutes)",
         ] {
             assert!(
                 matches!(Expression::parse(bad), Err(InvalidSchedule::Rate(_))),
@@ -383,6 +389,10 @@ mod tests {
             "cron(? 9 * * ? *)",
             "cron(0 9 ? * 2#6 *)",
             "cron(0 9 40W * ? *)",
+            "cron(0 9 ? * 9L *)",
+            "cron(0 9 ? * 0L *)",
+            "cron(0 9 L/2 * ? *)",
+            "cron(+5 9 * * ? *)",
             "0 9 * * ? *",
             "at(2027-01-01T00:00:00)",
         ] {

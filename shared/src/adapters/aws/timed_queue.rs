@@ -10,6 +10,15 @@ use aws_sdk_scheduler::types::{
     ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
 };
 
+/// A message as a schedule's input: the scheduler fills in every `<aws.scheduler.…>` it finds,
+/// a caller's payload's too, so each `<` is written as its JSON escape (the same JSON) but in
+/// the one placeholder courier means.
+fn scheduler_input(json: &str) -> String {
+    const FIRING: &str = "<aws.scheduler.scheduled-time>";
+    let escaped = super::sqs_text::json_body(json).replace('<', "\\u003c");
+    escaped.replace(&FIRING.replace('<', "\\u003c"), FIRING)
+}
+
 /// SQS's longest message delay.
 const SQS_MAX_DELAY: u32 = 900;
 
@@ -21,6 +30,7 @@ pub struct OneTimeSchedules {
     /// The role Scheduler sends as (it may send to the work queue only).
     role_arn: String,
     queue_arn: String,
+    dead_letter_arn: Option<String>,
 }
 
 impl OneTimeSchedules {
@@ -29,12 +39,14 @@ impl OneTimeSchedules {
         group: impl Into<String>,
         role_arn: impl Into<String>,
         queue_arn: impl Into<String>,
+        dead_letter_arn: Option<String>,
     ) -> Self {
         Self {
             client,
             group: group.into(),
             role_arn: role_arn.into(),
             queue_arn: queue_arn.into(),
+            dead_letter_arn,
         }
     }
 
@@ -54,7 +66,12 @@ impl OneTimeSchedules {
         let target = Target::builder()
             .arn(&self.queue_arn)
             .role_arn(&self.role_arn)
-            .input(super::sqs_text::json_body(&envelope.to_json()))
+            .input(scheduler_input(&envelope.to_json()))
+            .set_dead_letter_config(self.dead_letter_arn.as_ref().map(|arn| {
+                aws_sdk_scheduler::types::DeadLetterConfig::builder()
+                    .arn(arn)
+                    .build()
+            }))
             .build()
             .map_err(|e| PortError::new("scheduler:CreateSchedule", e.to_string()))?;
         let window = FlexibleTimeWindow::builder()
@@ -112,9 +129,36 @@ pub struct RecurringSchedules {
     pub group: String,
     pub role_arn: String,
     pub queue_arn: String,
+    /// Where a firing the scheduler could not deliver goes (none: the scheduler drops it).
+    pub dead_letter_arn: Option<String>,
 }
 
 impl RecurringSchedules {
+    fn state(
+        schedule: &crate::domain::schedule::Schedule,
+    ) -> aws_sdk_scheduler::types::ScheduleState {
+        match schedule.paused {
+            true => aws_sdk_scheduler::types::ScheduleState::Disabled,
+            false => aws_sdk_scheduler::types::ScheduleState::Enabled,
+        }
+    }
+
+    fn target(
+        &self,
+        schedule: &crate::domain::schedule::Schedule,
+    ) -> Result<Target, aws_sdk_scheduler::error::BuildError> {
+        Target::builder()
+            .arn(&self.queue_arn)
+            .role_arn(&self.role_arn)
+            .input(Self::input(schedule))
+            .set_dead_letter_config(self.dead_letter_arn.as_ref().map(|arn| {
+                aws_sdk_scheduler::types::DeadLetterConfig::builder()
+                    .arn(arn)
+                    .build()
+            }))
+            .build()
+    }
+
     /// What a schedule sends at each firing (the scheduler fills in the firing's time).
     pub fn input(schedule: &crate::domain::schedule::Schedule) -> String {
         let run = courier_protocol::queue::QueueMessage::ScheduleRun(
@@ -125,7 +169,7 @@ impl RecurringSchedules {
                 scheduled_at: "<aws.scheduler.scheduled-time>".into(),
             },
         );
-        super::sqs_text::json_body(&run.to_json()).into_owned()
+        scheduler_input(&run.to_json())
     }
 }
 
@@ -135,20 +179,12 @@ impl crate::application::ports::RecurringScheduler for RecurringSchedules {
         let operation = "scheduler:CreateSchedule";
         let build =
             |e: aws_sdk_scheduler::error::BuildError| PortError::new(operation, e.to_string());
-        let target = Target::builder()
-            .arn(&self.queue_arn)
-            .role_arn(&self.role_arn)
-            .input(Self::input(schedule))
-            .build()
-            .map_err(build)?;
+        let target = self.target(schedule).map_err(build)?;
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()
             .map_err(build)?;
-        let state = match schedule.paused {
-            true => aws_sdk_scheduler::types::ScheduleState::Disabled,
-            false => aws_sdk_scheduler::types::ScheduleState::Enabled,
-        };
+        let state = Self::state(schedule);
         let made = self
             .client
             .create_schedule()
@@ -156,32 +192,57 @@ impl crate::application::ports::RecurringScheduler for RecurringSchedules {
             .group_name(&self.group)
             .schedule_expression(schedule.expression.as_str())
             .schedule_expression_timezone(&schedule.timezone)
-            .flexible_time_window(window.clone())
-            .state(state.clone())
-            .target(target.clone())
+            .flexible_time_window(window)
+            .state(state)
+            .target(target)
             .send()
             .await;
         match made {
             Ok(_) => Ok(()),
-            // There already: brought to this definition (a pause, a resume).
+            // There already (a retry whose first answer was lost): brought to this definition.
             Err(error)
                 if error
                     .as_service_error()
                     .is_some_and(|e| e.is_conflict_exception()) =>
             {
-                self.client
-                    .update_schedule()
-                    .name(schedule.id.as_str())
-                    .group_name(&self.group)
-                    .schedule_expression(schedule.expression.as_str())
-                    .schedule_expression_timezone(&schedule.timezone)
-                    .flexible_time_window(window)
-                    .state(state)
-                    .target(target)
-                    .send()
-                    .await
-                    .map_err(|e| super::port_error("scheduler:UpdateSchedule", e))?;
-                Ok(())
+                self.update(schedule).await.map(|_| ())
+            }
+            Err(error) => Err(super::port_error(operation, error)),
+        }
+    }
+
+    async fn update(
+        &self,
+        schedule: &crate::domain::schedule::Schedule,
+    ) -> Result<bool, PortError> {
+        let operation = "scheduler:UpdateSchedule";
+        let build =
+            |e: aws_sdk_scheduler::error::BuildError| PortError::new(operation, e.to_string());
+        let target = self.target(schedule).map_err(build)?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(build)?;
+        let updated = self
+            .client
+            .update_schedule()
+            .name(schedule.id.as_str())
+            .group_name(&self.group)
+            .schedule_expression(schedule.expression.as_str())
+            .schedule_expression_timezone(&schedule.timezone)
+            .flexible_time_window(window)
+            .state(Self::state(schedule))
+            .target(target)
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
             }
             Err(error) => Err(super::port_error(operation, error)),
         }
@@ -223,13 +284,19 @@ mod tests {
             timezone: "Europe/Paris".into(),
             job: courier_protocol::rest::ScheduledJob {
                 job_type: "echo".into(),
-                payload: serde_json::json!({"a": 1}),
+                // A caller's text the scheduler must not fill in.
+                payload: serde_json::json!({"a": "<aws.scheduler.execution-id>"}),
                 callback: None,
             },
             paused: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
         };
         let input = RecurringSchedules::input(&schedule);
+        assert!(!input.contains("<aws.scheduler.execution-id>"), "{input}");
+        assert!(
+            input.contains("\"<aws.scheduler.scheduled-time>\""),
+            "{input}"
+        );
         let Ok(courier_protocol::queue::QueueMessage::ScheduleRun(run)) =
             courier_protocol::queue::QueueMessage::from_json(&input)
         else {

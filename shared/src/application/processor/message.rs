@@ -97,7 +97,16 @@ pub struct MessageProcessor {
     /// Payloads and results held in the stack's bucket.
     payloads: Option<Arc<crate::application::payloads::Payloads>>,
     /// Makes a job of each firing of a caller's recurring schedule.
-    schedule_runs: Option<Arc<crate::application::intake::Intake>>,
+    schedule_runs: Option<ScheduleRuns>,
+}
+
+/// What a schedule's firing needs: the schedule as kept (the firing is made a job only while
+/// its schedule is there, active and its owner's), the scheduler (a schedule with no record is
+/// removed from it), and the intake that writes the job.
+pub struct ScheduleRuns {
+    pub intake: Arc<crate::application::intake::Intake>,
+    pub schedules: Arc<dyn crate::application::ports::ScheduleStore>,
+    pub scheduler: Arc<dyn crate::application::ports::RecurringScheduler>,
 }
 
 /// Progress goes onto the message's record (and to a WebSocket client); a failed write is
@@ -246,8 +255,8 @@ impl MessageProcessor {
     }
 
     /// Makes a job of each firing of a recurring schedule that reaches its queue.
-    pub fn with_schedule_runs(mut self, intake: Arc<crate::application::intake::Intake>) -> Self {
-        self.schedule_runs = Some(intake);
+    pub fn with_schedule_runs(mut self, runs: ScheduleRuns) -> Self {
+        self.schedule_runs = Some(runs);
         self
     }
 
@@ -917,10 +926,38 @@ impl MessageProcessor {
     ) -> Result<(), ProcessError> {
         use crate::application::intake::{Refusal, Request};
         use crate::domain::{EndpointId, EndpointKind};
-        let Some(intake) = &self.schedule_runs else {
+        let Some(runs) = &self.schedule_runs else {
             return Err(
                 PortError::new("schedules", "a schedule's firing, and no intake for it").into(),
             );
+        };
+        let Ok(schedule_id) = crate::domain::schedule::ScheduleId::parse(&run.schedule_id) else {
+            tracing::warn!(schedule_id = %crate::telemetry::capped(&run.schedule_id), "a firing of no schedule; dropped");
+            return Ok(());
+        };
+        // The schedule as kept is what runs: a firing of one deleted (or never kept: made while
+        // its record was taken back) removes it from the scheduler; a paused one runs nothing.
+        let schedule = match runs.schedules.get(&schedule_id).await? {
+            Some(schedule) if schedule.owner == run.owner => schedule,
+            Some(_) => {
+                tracing::warn!(%schedule_id, "a firing whose owner is not its schedule's; dropped");
+                return Ok(());
+            }
+            None => {
+                tracing::warn!(%schedule_id, "a firing of a schedule with no record; removed from the scheduler");
+                runs.scheduler.delete(&schedule_id).await?;
+                return Ok(());
+            }
+        };
+        if schedule.paused {
+            tracing::info!(%schedule_id, "a paused schedule's firing; nothing runs");
+            return Ok(());
+        }
+        let intake = &runs.intake;
+        let run = courier_protocol::queue::ScheduleRun {
+            job: schedule.job,
+            owner: schedule.owner,
+            ..run
         };
         // The scheduler's time of the firing; where it was left unfilled (an emulator), this
         // delivery's own message id.

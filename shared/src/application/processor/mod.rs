@@ -11,7 +11,7 @@ pub use attempt::{
     AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, lease_for, may_start, run_attempt,
 };
 
-pub use message::{Limits, MessageProcessor, ProcessError, Tasks};
+pub use message::{Limits, MessageProcessor, ProcessError, ScheduleRuns, Tasks};
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).
 pub type Deadline = Option<tokio::time::Instant>;

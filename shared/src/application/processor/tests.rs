@@ -1073,3 +1073,164 @@ async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_i
     assert!(h.deliver(&flaky.to_json(), 2).await.is_empty());
     assert_eq!(quotas.slots_held(&owner), 0);
 }
+
+/// A schedule's firings, made jobs only while the schedule is kept, active and its owner's.
+mod schedule_runs {
+    use super::*;
+    use crate::adapters::memory::{
+        FixedClock, InMemoryClaims, InMemoryIdempotencyStore, InMemoryQueue, InMemorySchedules,
+        InMemoryWebhookEndpoints, RecordingScheduler,
+    };
+    use crate::application::ports::ScheduleStore;
+    use crate::domain::schedule::{Expression, Schedule, ScheduleId};
+
+    struct Runs {
+        h: Harness,
+        queue: Arc<InMemoryQueue>,
+        claims: Arc<InMemoryClaims>,
+        schedules: Arc<InMemorySchedules>,
+        scheduler: Arc<RecordingScheduler>,
+    }
+
+    fn alice() -> crate::domain::Principal {
+        crate::domain::Principal::new("https://issuer.example", "alice")
+    }
+
+    fn runs() -> Runs {
+        let mut h = Harness::new();
+        let clock = Arc::new(FixedClock::at(
+            time::macros::datetime!(2026-12-03 12:00 UTC),
+        ));
+        let (queue, claims) = (
+            Arc::new(InMemoryQueue::default()),
+            Arc::new(InMemoryClaims::default()),
+        );
+        let schedules = Arc::new(InMemorySchedules::default());
+        let scheduler = Arc::new(RecordingScheduler::default());
+        let intake = crate::application::intake::Intake {
+            registry: Arc::new(courier_jobs::examples::offline()),
+            queue: queue.clone(),
+            claims: claims.clone(),
+            idempotency: Arc::new(InMemoryIdempotencyStore::default()),
+            endpoints: Arc::new(InMemoryWebhookEndpoints::default()),
+            clock: clock.clone(),
+            claim_lifetime: Duration::from_secs(3600),
+            quotas: crate::adapters::memory::roomy_quotas(
+                Arc::new(crate::adapters::memory::InMemoryQuotas::default()),
+                clock,
+            ),
+            payloads: None,
+        };
+        h.processor = h.processor.with_schedule_runs(super::super::ScheduleRuns {
+            intake: Arc::new(intake),
+            schedules: schedules.clone(),
+            scheduler: scheduler.clone(),
+        });
+        Runs {
+            h,
+            queue,
+            claims,
+            schedules,
+            scheduler,
+        }
+    }
+
+    fn schedule(paused: bool) -> Schedule {
+        Schedule {
+            id: ScheduleId::generate(),
+            owner: alice(),
+            expression: Expression::parse("rate(1 minute)").unwrap(),
+            timezone: "UTC".into(),
+            job: courier_protocol::rest::ScheduledJob {
+                job_type: "echo".into(),
+                payload: json!({"kept": true}),
+                callback: None,
+            },
+            paused,
+            created_at: time::macros::datetime!(2026-12-03 12:00 UTC),
+        }
+    }
+
+    /// The firing as the scheduler sends it (here with a job that differs from the kept one).
+    fn firing(schedule: &Schedule, owner: crate::domain::Principal, at: &str) -> String {
+        courier_protocol::queue::QueueMessage::ScheduleRun(courier_protocol::queue::ScheduleRun {
+            schedule_id: schedule.id.to_string(),
+            owner,
+            job: courier_protocol::rest::ScheduledJob {
+                job_type: "echo".into(),
+                payload: json!({"forged": true}),
+                callback: None,
+            },
+            scheduled_at: at.into(),
+        })
+        .to_json()
+    }
+
+    #[tokio::test]
+    async fn a_firing_is_one_job_of_the_kept_schedule_however_often_it_is_delivered() {
+        let r = runs();
+        let kept = schedule(false);
+        r.schedules.create(&kept).await.unwrap();
+        let body = firing(&kept, alice(), "2026-12-03T12:01:00Z");
+        assert!(r.h.deliver(&body, 1).await.is_empty());
+        assert!(r.h.deliver(&body, 2).await.is_empty());
+        let sent = r.queue.sent();
+        // The second delivery queues the job's message again (it cannot tell whether the first
+        // did), under the same id: one claim, one job, which a copy never runs twice.
+        assert!(
+            sent.iter().all(|m| m.message_id == sent[0].message_id),
+            "one job for one firing: {sent:?}"
+        );
+        assert_eq!(
+            sent[0].payload,
+            json!({"kept": true}),
+            "the kept job, not the message's"
+        );
+        assert_eq!(sent[0].correlation_id, kept.id.to_string());
+        let id =
+            crate::application::schedules::run_id(&kept.id.to_string(), "2026-12-03T12:01:00Z");
+        let claim = r.claims.get_now(id.as_str()).expect("the run's claim");
+        assert_eq!(claim.owner, Some(alice()));
+        assert_eq!(claim.slot, None, "a schedule's run takes no job slot");
+        assert!(
+            r.h.deliver(&firing(&kept, alice(), "2026-12-03T12:02:00Z"), 1)
+                .await
+                .is_empty()
+        );
+        let ids: std::collections::HashSet<String> =
+            r.queue.sent().into_iter().map(|m| m.message_id).collect();
+        assert_eq!(ids.len(), 2, "the next firing, the next job");
+    }
+
+    #[tokio::test]
+    async fn a_paused_deleted_or_foreign_schedules_firing_makes_nothing() {
+        let r = runs();
+        let paused = schedule(true);
+        r.schedules.create(&paused).await.unwrap();
+        assert!(
+            r.h.deliver(&firing(&paused, alice(), "t1"), 1)
+                .await
+                .is_empty()
+        );
+        let gone = schedule(false);
+        assert!(
+            r.h.deliver(&firing(&gone, alice(), "t1"), 1)
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            *r.scheduler.deleted.lock().unwrap(),
+            vec![gone.id.to_string()],
+            "a schedule with no record is removed from the scheduler"
+        );
+        let kept = schedule(false);
+        r.schedules.create(&kept).await.unwrap();
+        let bob = crate::domain::Principal::new("https://issuer.example", "bob");
+        assert!(r.h.deliver(&firing(&kept, bob, "t1"), 1).await.is_empty());
+        assert!(
+            r.queue.sent().is_empty(),
+            "nothing was made: {:?}",
+            r.queue.sent()
+        );
+    }
+}

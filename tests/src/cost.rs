@@ -24,6 +24,8 @@ pub struct Prices {
     /// DynamoDB on demand, per read request unit (a strongly consistent read up to 4 KB).
     pub dynamodb_read: f64,
     pub kms_request: f64,
+    /// EventBridge custom events, per event (an entry up to 64 KB).
+    pub eventbridge_event: f64,
     /// CloudWatch Logs ingestion (standard class), per GB.
     pub log_gb: f64,
 }
@@ -39,6 +41,7 @@ pub const LIST_PRICES: Prices = Prices {
     dynamodb_write: 0.625e-6,
     dynamodb_read: 0.125e-6,
     kms_request: 3.00e-6,
+    eventbridge_event: 1.00e-6,
     log_gb: 0.50,
 };
 
@@ -237,6 +240,13 @@ impl Run {
             self.calls(|o| o.starts_with("kms.")) as f64,
             prices.kms_request,
         );
+        // Job state events (JobEvents=enabled) and bus destinations: a call carries one event
+        // or more (up to ten); priced at one each, the least it can be.
+        item(
+            "EventBridge events",
+            self.calls(|o| o == "AWSEvents.PutEvents") as f64,
+            prices.eventbridge_event,
+        );
         let log_bytes: u64 = self
             .functions
             .values()
@@ -302,6 +312,7 @@ fn is_priced(operation: &str) -> bool {
         || is_dynamodb_read(operation)
         || operation.starts_with("sqs.")
         || operation.starts_with("kms.")
+        || operation == "AWSEvents.PutEvents"
         || operation == "apigatewaymanagement.PostToConnection"
         // Free: a gone connection is deleted once, not per request.
         || operation == "apigatewaymanagement.DeleteConnection"

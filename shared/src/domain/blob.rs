@@ -41,16 +41,11 @@ pub struct InvalidUploadId;
 
 impl UploadId {
     pub fn generate() -> Self {
-        Self(format!("up_{}", uuid::Uuid::new_v4().simple()))
+        Self(super::random_id::generate("up_"))
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidUploadId> {
-        let hex = raw.strip_prefix("up_").ok_or(InvalidUploadId)?;
-        let canonical = hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        canonical
+        super::random_id::is_spelled(raw, "up_")
             .then(|| Self(raw.to_owned()))
             .ok_or(InvalidUploadId)
     }

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod idempotency_key;
 pub mod lifecycle;
 pub mod quota;
+pub mod random_id;
 pub mod schedule;
 pub mod submission;
 pub mod task;

@@ -16,16 +16,11 @@ pub struct InvalidScheduleId;
 
 impl ScheduleId {
     pub fn generate() -> Self {
-        Self(format!("sch_{}", uuid::Uuid::new_v4().simple()))
+        Self(super::random_id::generate("sch_"))
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidScheduleId> {
-        let hex = raw.strip_prefix("sch_").ok_or(InvalidScheduleId)?;
-        let canonical = hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        canonical
+        super::random_id::is_spelled(raw, "sch_")
             .then(|| Self(raw.to_owned()))
             .ok_or(InvalidScheduleId)
     }

@@ -40,23 +40,13 @@ impl EndpointKind {
 
 impl EndpointId {
     pub fn generate(kind: EndpointKind) -> Self {
-        Self(format!(
-            "{}{}",
-            kind.prefix(),
-            uuid::Uuid::new_v4().simple()
-        ))
+        Self(super::random_id::generate(kind.prefix()))
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidEndpointId> {
-        let hex = [EndpointKind::Webhook, EndpointKind::Destination]
+        [EndpointKind::Webhook, EndpointKind::Destination]
             .into_iter()
-            .find_map(|kind| raw.strip_prefix(kind.prefix()))
-            .ok_or(InvalidEndpointId)?;
-        let canonical = hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        canonical
+            .any(|kind| super::random_id::is_spelled(raw, kind.prefix()))
             .then(|| Self(raw.to_owned()))
             .ok_or(InvalidEndpointId)
     }

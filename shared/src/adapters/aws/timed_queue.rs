@@ -19,6 +19,22 @@ fn scheduler_input(json: &str) -> String {
     escaped.replace(&FIRING.replace('<', "\\u003c"), FIRING)
 }
 
+/// Scheduler's window off: a schedule fires at its time, not within a window after it.
+fn on_time() -> Result<FlexibleTimeWindow, aws_sdk_scheduler::error::BuildError> {
+    FlexibleTimeWindow::builder()
+        .mode(FlexibleTimeWindowMode::Off)
+        .build()
+}
+
+/// Where a firing the scheduler could not deliver goes.
+fn dead_letters(arn: Option<&String>) -> Option<aws_sdk_scheduler::types::DeadLetterConfig> {
+    arn.map(|arn| {
+        aws_sdk_scheduler::types::DeadLetterConfig::builder()
+            .arn(arn)
+            .build()
+    })
+}
+
 /// SQS's longest message delay.
 const SQS_MAX_DELAY: u32 = 900;
 
@@ -67,17 +83,11 @@ impl OneTimeSchedules {
             .arn(&self.queue_arn)
             .role_arn(&self.role_arn)
             .input(scheduler_input(&envelope.to_json()))
-            .set_dead_letter_config(self.dead_letter_arn.as_ref().map(|arn| {
-                aws_sdk_scheduler::types::DeadLetterConfig::builder()
-                    .arn(arn)
-                    .build()
-            }))
+            .set_dead_letter_config(dead_letters(self.dead_letter_arn.as_ref()))
             .build()
             .map_err(|e| PortError::new("scheduler:CreateSchedule", e.to_string()))?;
-        let window = FlexibleTimeWindow::builder()
-            .mode(FlexibleTimeWindowMode::Off)
-            .build()
-            .map_err(|e| PortError::new("scheduler:CreateSchedule", e.to_string()))?;
+        let window =
+            on_time().map_err(|e| PortError::new("scheduler:CreateSchedule", e.to_string()))?;
         let made = self
             .client
             .create_schedule()
@@ -151,11 +161,7 @@ impl RecurringSchedules {
             .arn(&self.queue_arn)
             .role_arn(&self.role_arn)
             .input(Self::input(schedule))
-            .set_dead_letter_config(self.dead_letter_arn.as_ref().map(|arn| {
-                aws_sdk_scheduler::types::DeadLetterConfig::builder()
-                    .arn(arn)
-                    .build()
-            }))
+            .set_dead_letter_config(dead_letters(self.dead_letter_arn.as_ref()))
             .build()
     }
 
@@ -180,10 +186,7 @@ impl crate::application::ports::RecurringScheduler for RecurringSchedules {
         let build =
             |e: aws_sdk_scheduler::error::BuildError| PortError::new(operation, e.to_string());
         let target = self.target(schedule).map_err(build)?;
-        let window = FlexibleTimeWindow::builder()
-            .mode(FlexibleTimeWindowMode::Off)
-            .build()
-            .map_err(build)?;
+        let window = on_time().map_err(build)?;
         let state = Self::state(schedule);
         let made = self
             .client
@@ -219,10 +222,7 @@ impl crate::application::ports::RecurringScheduler for RecurringSchedules {
         let build =
             |e: aws_sdk_scheduler::error::BuildError| PortError::new(operation, e.to_string());
         let target = self.target(schedule).map_err(build)?;
-        let window = FlexibleTimeWindow::builder()
-            .mode(FlexibleTimeWindowMode::Off)
-            .build()
-            .map_err(build)?;
+        let window = on_time().map_err(build)?;
         let updated = self
             .client
             .update_schedule()

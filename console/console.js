@@ -69,7 +69,7 @@ async function signIn(event) {
   token = body.AuthenticationResult.AccessToken;
   $("password").value = "";
   $("who").textContent = `signed in as ${$("username").value}`;
-  showJobs(null);
+  showEverything();
 }
 
 // A pasted token is taken into memory at once and the field emptied.
@@ -79,21 +79,45 @@ function takePastedToken() {
   if (!pasted) return;
   token = pasted;
   $("who").textContent = "using a pasted token";
+  showEverything();
+}
+
+function showEverything() {
   showJobs(null);
+  showSchedules();
+  showDestinations();
 }
 
 function currentToken() {
   return token;
 }
 
+function apiUrl() {
+  return $("api-url").value.replace(/\/$/, "");
+}
+
+// One call of the HTTP API as the signed-in user (a JSON body if one is given).
+function call(method, path, body) {
+  const headers = { authorization: `Bearer ${currentToken()}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  return fetch(`${apiUrl()}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
 function reset() {
   $("job-id").textContent = "–";
+  $("runs-at").textContent = "";
   $("progress").value = 0;
   $("progress").dataset.seen = "";
   for (const id of ["result", "error"]) {
     $(id).hidden = true;
     $(id).textContent = "";
   }
+  $("result-download").hidden = true;
+  $("result-link").href = "#";
 }
 
 function setStatus(text) {
@@ -114,6 +138,23 @@ function showResult(value) {
   $("result").hidden = false;
 }
 
+// A result too large for the claim: a link to it in the bucket, never its bytes in the page.
+function showResultLink(url, bytes) {
+  $("result-size").textContent = bytes ? `The result (${bytes} bytes)` : "The result";
+  $("result-link").href = url;
+  $("result-download").hidden = false;
+}
+
+// A finished job's outcome, from its claim.
+function showOutcome(job) {
+  if (job.status === "SUCCEEDED") {
+    if (job.resultUrl) showResultLink(job.resultUrl);
+    else showResult(job.result);
+  } else {
+    showError(job.error ? `${job.error.kind}: ${job.error.reason}` : job.status);
+  }
+}
+
 function showError(message) {
   $("error").textContent = message;
   $("error").hidden = false;
@@ -127,14 +168,8 @@ async function problemOf(answer) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Claim check: submit, then poll the claim, never sooner than its Retry-After.
-async function overHttp(jobType, payload) {
-  const api = $("api-url").value.replace(/\/$/, "");
-  const headers = { authorization: `Bearer ${currentToken()}`, "content-type": "application/json" };
-  const accepted = await fetch(`${api}/v1/jobs`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ type: jobType, payload }),
-  });
+async function overHttp(job) {
+  const accepted = await call("POST", "/v1/jobs", job);
   if (accepted.status !== 202) {
     setStatus("refused");
     showError(await problemOf(accepted));
@@ -143,7 +178,7 @@ async function overHttp(jobType, payload) {
   const { id } = await accepted.json();
   $("job-id").textContent = id;
   for (;;) {
-    const answer = await fetch(`${api}/v1/jobs/${id}`, { headers });
+    const answer = await call("GET", `/v1/jobs/${id}`);
     if (answer.status === 429 || answer.status === 503) {
       // Throttled, or a dependency briefly down: the claim is still there; ask again later.
       await sleep(retryAfterMs(answer));
@@ -157,9 +192,9 @@ async function overHttp(jobType, payload) {
     const job = await answer.json();
     setStatus(job.status);
     setProgress(job.progress);
+    $("runs-at").textContent = job.runAt && job.status === "PENDING" ? `runs at ${job.runAt}` : "";
     if (TERMINAL.includes(job.status)) {
-      if (job.status === "SUCCEEDED") showResult(job.result);
-      else showError(job.error ? `${job.error.kind}: ${job.error.reason}` : job.status);
+      showOutcome(job);
       return;
     }
     await sleep(retryAfterMs(answer));
@@ -173,14 +208,13 @@ function retryAfterMs(answer) {
 }
 
 // Bidirectional: one connection, one submit frame, then its frames until result or error.
-function overWebSocket(jobType, payload) {
+function overWebSocket(job) {
   return new Promise((resolve) => {
     const url = `${$("ws-url").value}?token=${encodeURIComponent(currentToken())}`;
     const socket = new WebSocket(url);
     const requestId = `console-${Date.now()}`;
     let ended = false;
-    socket.onopen = () =>
-      socket.send(JSON.stringify({ action: "submit", requestId, type: jobType, payload }));
+    socket.onopen = () => socket.send(JSON.stringify({ action: "submit", requestId, ...job }));
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
       if (frame.requestId !== requestId) return;
@@ -196,7 +230,8 @@ function overWebSocket(jobType, payload) {
         case "result":
           setStatus("SUCCEEDED");
           setProgress(100);
-          showResult(frame.resultRef ? { resultRef: frame.resultRef } : frame.data);
+          if (frame.resultRef) heldResult(frame.resultRef);
+          else showResult(frame.data);
           ended = true;
           socket.close();
           break;
@@ -224,23 +259,89 @@ function overWebSocket(jobType, payload) {
   });
 }
 
+// A result frame's `resultRef` (too large for a frame): the claim it names has the link.
+async function heldResult(resultRef) {
+  const answer = await call("GET", resultRef.href);
+  if (!answer.ok) {
+    showError(await problemOf(answer));
+    return;
+  }
+  const job = await answer.json();
+  if (job.resultUrl) showResultLink(job.resultUrl, resultRef.bytes);
+  else showResult(job.result);
+}
+
+// A payload file goes to the stack's bucket first (POST /v1/uploads, then a PUT to the URL it
+// answered); the job then names the upload. Its id, or null once the error is shown.
+async function upload(file) {
+  setStatus("uploading");
+  const made = await call("POST", "/v1/uploads");
+  if (made.status !== 201) {
+    setStatus("refused");
+    showError(await problemOf(made));
+    return null;
+  }
+  const { id, uploadUrl, maxBytes } = await made.json();
+  if (file.size > maxBytes) {
+    setStatus("refused");
+    showError(`the file is ${file.size} bytes: an upload holds at most ${maxBytes}`);
+    return null;
+  }
+  const put = await fetch(uploadUrl, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: file,
+  });
+  if (!put.ok) {
+    setStatus("refused");
+    showError(`the bucket refused the upload: HTTP ${put.status}`);
+    return null;
+  }
+  return id;
+}
+
+// The job the form describes: its type, its payload (the file's upload, else the JSON text),
+// and when it runs. Null once an error is shown.
+async function jobFromForm(mode) {
+  const job = { type: $("job-type").value.trim() };
+  if ($("run-at").value) {
+    if (mode === "ws") {
+      showError("a job with a run-at time goes over HTTP: its WebSocket would have to stay open until then");
+      return null;
+    }
+    job.runAt = new Date($("run-at").value).toISOString();
+  }
+  const file = $("payload-file").files[0];
+  if (file) {
+    const id = await upload(file);
+    if (!id) return null;
+    job.payloadRef = id;
+    return job;
+  }
+  try {
+    job.payload = JSON.parse($("payload").value || "null");
+  } catch (error) {
+    showError(`the payload is not JSON: ${error.message}`);
+    return null;
+  }
+  return job;
+}
+
 async function submit(event) {
   event.preventDefault();
   reset();
-  let payload;
-  try {
-    payload = JSON.parse($("payload").value || "null");
-  } catch (error) {
-    showError(`the payload is not JSON: ${error.message}`);
-    return;
-  }
-  const jobType = $("job-type").value.trim();
   const mode = document.querySelector('input[name="mode"]:checked').value;
   setStatus("submitting");
   $("submit-button").disabled = true;
   try {
-    if (mode === "ws") await overWebSocket(jobType, payload);
-    else await overHttp(jobType, payload);
+    const job = await jobFromForm(mode);
+    if (!job) {
+      if ($("status").textContent === "submitting") setStatus("refused");
+      return;
+    }
+    setStatus("submitting");
+    if (mode === "ws") await overWebSocket(job);
+    else await overHttp(job);
   } catch (error) {
     setStatus("failed to reach the API");
     showError(String(error));
@@ -262,12 +363,10 @@ function jobsQuery(cursor) {
 }
 
 async function showJobs(cursor) {
-  const api = $("api-url").value.replace(/\/$/, "");
-  const headers = { authorization: `Bearer ${currentToken()}` };
   $("jobs-count").textContent = "loading…";
   let answer;
   try {
-    answer = await fetch(`${api}/v1/jobs?${jobsQuery(cursor)}`, { headers });
+    answer = await call("GET", `/v1/jobs?${jobsQuery(cursor)}`);
   } catch (error) {
     $("jobs-count").textContent = `the API could not be reached (${error.message})`;
     return;
@@ -309,8 +408,11 @@ function describe(event) {
   const attempt = event.attempt ? `attempt ${event.attempt} ` : "";
   const took = event.attemptDurationMs !== undefined ? ` after ${event.attemptDurationMs} ms` : "";
   switch (event.kind) {
-    case "accepted":
-      return `accepted over ${event.door}${event.delaySeconds ? `, held back ${event.delaySeconds} s` : ""}`;
+    case "accepted": {
+      const held = event.delaySeconds ? `, held back ${event.delaySeconds} s` : "";
+      const at = event.runAt ? `, to run at ${event.runAt}` : "";
+      return `accepted over ${event.door}${held}${at}`;
+    }
     case "attempt-started":
       return `${attempt}started`;
     case "progress":
@@ -322,10 +424,10 @@ function describe(event) {
     case "callback-attempt": {
       const answer = event.status ? `HTTP ${event.status}` : event.error || "no answer";
       const next = event.nextAttemptAt ? ` (next at ${event.nextAttemptAt})` : "";
-      return `callback to ${event.endpointId}: ${answer} in ${event.durationMs} ms, ${event.outcome}${next}`;
+      return `callback to ${event.endpointId || event.destinationId}: ${answer} in ${event.durationMs} ms, ${event.outcome}${next}`;
     }
     case "callback-given-up":
-      return `callback to ${event.endpointId} given up: ${event.reason}`;
+      return `callback to ${event.endpointId || event.destinationId} given up: ${event.reason}`;
     case "expired":
     case "dead-lettered":
       return `${event.kind}: ${event.reason}`;
@@ -335,10 +437,7 @@ function describe(event) {
 }
 
 async function showTimeline(id) {
-  const api = $("api-url").value.replace(/\/$/, "");
-  const answer = await fetch(`${api}/v1/jobs/${id}/events`, {
-    headers: { authorization: `Bearer ${currentToken()}` },
-  });
+  const answer = await call("GET", `/v1/jobs/${id}/events`);
   $("timeline").hidden = false;
   $("timeline-job").textContent = id;
   const list = $("timeline-events");
@@ -362,6 +461,133 @@ async function showTimeline(id) {
   );
 }
 
+// A table row of text cells, then a cell of buttons (label → what a click does).
+function row(key, texts, actions) {
+  const tr = document.createElement("tr");
+  tr.dataset.id = key;
+  for (const text of texts) {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    tr.append(cell);
+  }
+  const cell = document.createElement("td");
+  for (const [label, act] of actions) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = label;
+    button.textContent = label;
+    button.addEventListener("click", act);
+    cell.append(button, " ");
+  }
+  tr.append(cell);
+  return tr;
+}
+
+// Your schedules (the first 100; `courier schedules list` pages through more).
+async function showSchedules() {
+  let answer;
+  try {
+    answer = await call("GET", "/v1/schedules?limit=100");
+  } catch (error) {
+    $("schedule-status").textContent = `the API could not be reached (${error.message})`;
+    return;
+  }
+  if (!answer.ok) {
+    $("schedule-status").textContent = await problemOf(answer);
+    return;
+  }
+  const { schedules } = await answer.json();
+  $("schedules-rows").replaceChildren(
+    ...schedules.map((schedule) => {
+      const change = (path, method = "POST") => async () => {
+        const changed = await call(method, path);
+        $("schedule-status").textContent = changed.ok ? "" : await problemOf(changed);
+        showSchedules();
+      };
+      const path = `/v1/schedules/${schedule.id}`;
+      const toggle =
+        schedule.state === "ACTIVE" ? ["pause", change(`${path}/pause`)] : ["resume", change(`${path}/resume`)];
+      return row(
+        schedule.id,
+        [schedule.id, schedule.expression, schedule.timezone, schedule.job.type, schedule.state],
+        [toggle, ["delete", change(path, "DELETE")]],
+      );
+    }),
+  );
+}
+
+// A new schedule of the job the form above describes (type and JSON payload).
+async function createSchedule(event) {
+  event.preventDefault();
+  let payload;
+  try {
+    payload = JSON.parse($("payload").value || "null");
+  } catch (error) {
+    $("schedule-status").textContent = `the payload is not JSON: ${error.message}`;
+    return;
+  }
+  const schedule = {
+    expression: $("schedule-expression").value.trim(),
+    job: { type: $("job-type").value.trim(), payload },
+  };
+  if ($("schedule-timezone").value.trim()) schedule.timezone = $("schedule-timezone").value.trim();
+  const answer = await call("POST", "/v1/schedules", schedule);
+  if (answer.status !== 201) {
+    $("schedule-status").textContent = await problemOf(answer);
+    return;
+  }
+  const { id } = await answer.json();
+  $("schedule-status").textContent = `created ${id}`;
+  showSchedules();
+}
+
+// Where callbacks go: webhook endpoints and destinations (first pages), each removable.
+async function showDestinations() {
+  let endpoints, destinations;
+  try {
+    [endpoints, destinations] = await Promise.all([
+      call("GET", "/v1/webhook-endpoints?limit=100"),
+      call("GET", "/v1/destinations?limit=100"),
+    ]);
+  } catch (error) {
+    $("destinations-status").textContent = `the API could not be reached (${error.message})`;
+    return;
+  }
+  for (const answer of [endpoints, destinations]) {
+    if (!answer.ok) {
+      $("destinations-status").textContent = await problemOf(answer);
+      return;
+    }
+  }
+  const removal = (path) => async () => {
+    const removed = await call("DELETE", path);
+    $("destinations-status").textContent = removed.ok ? "" : await problemOf(removed);
+    showDestinations();
+  };
+  const rows = [
+    ...(await endpoints.json()).endpoints.map((endpoint) =>
+      row(endpoint.id, [endpoint.id, "webhook", endpoint.url, endpoint.createdAt], [
+        ["delete", removal(`/v1/webhook-endpoints/${endpoint.id}`)],
+      ]),
+    ),
+    ...(await destinations.json()).destinations.map((destination) =>
+      row(
+        destination.id,
+        [
+          destination.id,
+          destination.sqs ? "SQS queue" : "EventBridge bus",
+          destination.sqs || destination.eventBridge,
+          destination.createdAt,
+        ],
+        [["delete", removal(`/v1/destinations/${destination.id}`)]],
+      ),
+    ),
+  ];
+  $("destinations-rows").replaceChildren(...rows);
+  $("destinations-status").textContent = `${rows.length} in all`;
+}
+
+$("schedule-form").addEventListener("submit", createSchedule);
 $("jobs-filter").addEventListener("submit", (event) => {
   event.preventDefault();
   showJobs(null);

@@ -182,6 +182,10 @@ pub struct WorkMessage {
     /// redriven message may run a FAILED record again, once per redrive.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub redrive: u32,
+    /// Set for work for later (`runAt`, a schedule's run): it takes its caller's job slot when
+    /// it comes due, not when it was accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub slot_when_due: bool,
     /// The X-Ray trace header of the request that accepted the work. It travels beside the
     /// body, as SQS's `AWSTraceHeader` system attribute, not in it.
     #[serde(skip)]
@@ -253,6 +257,7 @@ mod tests {
             reply_to: None,
             redrive: 0,
             owner: None,
+            slot_when_due: false,
             trace_header: None,
         }
     }

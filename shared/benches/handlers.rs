@@ -144,6 +144,7 @@ async fn bench_processor() {
             reply_to: None,
             redrive: 0,
             owner: None,
+            slot_when_due: false,
             trace_header: None,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{

@@ -296,7 +296,7 @@ fn every_dynamodb_grant_on_the_table_names_its_item_prefixes() {
 }
 
 #[test]
-fn a_job_type_in_the_processor_cannot_reach_endpoints_idempotency_records_or_limits() {
+fn a_job_type_in_the_processor_cannot_reach_endpoints_or_idempotency_records_nor_change_limits() {
     let template = template();
     let processor = "ProcessorFunction";
     for action in [
@@ -305,9 +305,18 @@ fn a_job_type_in_the_processor_cannot_reach_endpoints_idempotency_records_or_lim
         "dynamodb:GetItem",
         "dynamodb:DeleteItem",
     ] {
-        for key in ["ENDPOINT#ep_1", "IDEM#k", "LIMITS#t", "RATE#t#1"] {
+        for key in ["ENDPOINT#ep_1", "IDEM#k", "RATE#t#1"] {
             assert!(!may(&template, processor, action, key), "{action} {key}");
         }
+    }
+    // Work for later takes its slot as it comes due, within its caller's own limits: read.
+    assert!(may(&template, processor, "dynamodb:GetItem", "LIMITS#t"));
+    for action in [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ] {
+        assert!(!may(&template, processor, action, "LIMITS#t"), "{action}");
     }
     assert!(may(&template, processor, "dynamodb:UpdateItem", "JOB#1"));
     assert!(may(&template, processor, "dynamodb:PutItem", "LEDGER#a"));

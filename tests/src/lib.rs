@@ -182,15 +182,7 @@ impl Stack {
 
     /// A request to the HTTP API as whoever `token` belongs to.
     pub async fn get_as(&self, token: &str, path: &str) -> Reply {
-        Reply::from(
-            self.http
-                .get(self.url(path))
-                .bearer_auth(token)
-                .send()
-                .await
-                .expect("request reaches the API"),
-        )
-        .await
+        Reply::from(send_safe(|| self.http.get(self.url(path)).bearer_auth(token)).await).await
     }
 
     /// A DELETE to the HTTP API as whoever `token` belongs to.
@@ -621,6 +613,47 @@ impl Stack {
         }
     }
 
+    /// A queue of the test's own, as a caller's account would have it: its URL and ARN.
+    pub async fn own_queue(&self, name: &str) -> (String, String) {
+        let name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .expect("the test's queue is made")
+            .queue_url
+            .expect("a queue URL");
+        (url, self.queue_arn(&name).await)
+    }
+
+    /// A queue's ARN, by its name or URL.
+    pub async fn queue_arn(&self, name_or_url: &str) -> String {
+        let url = match name_or_url.contains('/') {
+            true => name_or_url.to_owned(),
+            false => self
+                .sqs
+                .get_queue_url()
+                .queue_name(name_or_url)
+                .send()
+                .await
+                .expect("the queue exists")
+                .queue_url
+                .expect("a URL"),
+        };
+        self.sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("its attributes")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("an ARN")
+    }
+
     pub async fn send_raw_to_work_queue(&self, body: &str) {
         self.sqs
             .send_message()
@@ -629,6 +662,23 @@ impl Stack {
             .send()
             .await
             .expect("SendMessage");
+    }
+}
+
+/// Sends a safe request (a GET), again after a transport error: the emulator's gateway may
+/// close a pooled connection just as a request goes out on it (hyper's `IncompleteMessage`),
+/// which says nothing about the API. A timeout is not retried.
+async fn send_safe(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+    let mut tries = 1;
+    loop {
+        match request().send().await {
+            Ok(response) => return response,
+            Err(error) if tries < 3 && !error.is_timeout() => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("request reaches the API: {error:?}"),
+        }
     }
 }
 
@@ -1009,13 +1059,7 @@ impl Stack {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        Reply::from(
-            self.api(reqwest::Method::GET, path)
-                .send()
-                .await
-                .expect("request reaches the API"),
-        )
-        .await
+        Reply::from(send_safe(|| self.api(reqwest::Method::GET, path)).await).await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {

@@ -106,6 +106,15 @@ async fn fill(browser: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// What the page's status says once it is done with a job.
+const TERMINAL: [&str; 5] = [
+    "SUCCEEDED",
+    "FAILED",
+    "CANCELLED",
+    "refused",
+    "disconnected",
+];
+
 /// Runs one job from the page and returns (final status, progress values the bar showed,
 /// result text, error text).
 async fn run_job(
@@ -122,17 +131,7 @@ async fn run_job(
     )
     .await;
     click(browser, Locator::Id("submit-button")).await;
-    let status = wait_for_text(browser, "status", |s| {
-        [
-            "SUCCEEDED",
-            "FAILED",
-            "CANCELLED",
-            "refused",
-            "disconnected",
-        ]
-        .contains(&s)
-    })
-    .await;
+    let status = wait_for_text(browser, "status", |s| TERMINAL.contains(&s)).await;
     // The button comes back once the page is done with the job.
     let deadline = Instant::now() + Duration::from_secs(10);
     while browser
@@ -488,4 +487,250 @@ async fn only_the_consoles_origin_passes_the_preflight() {
             .is_none(),
         "{elsewhere:?}"
     );
+}
+
+/// Waits until `selector` matches nothing on the page (a row deleted and redrawn).
+async fn wait_until_gone(browser: &Client, selector: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !browser
+        .find_all(Locator::Css(selector))
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "{selector} is still shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of the first element `selector` matches, once it says what `done` waits for.
+async fn wait_for_css(browser: &Client, selector: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = browser.find_all(Locator::Css(selector)).await.unwrap();
+        let now = match found.first() {
+            Some(element) => element.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if done(&now) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "{selector} stayed {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The download link the page shows for a result held in the bucket: its JSON, fetched.
+async fn linked_result(browser: &Client) -> Value {
+    let link = browser
+        .find(Locator::Id("result-link"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("a result link");
+    let answer = courier_e2e::http_client().get(&link).send().await.unwrap();
+    assert!(
+        answer.status().is_success(),
+        "{link}: {:?}",
+        answer.status()
+    );
+    answer.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_console_uploads_a_payload_file_links_a_large_result_schedules_and_lists_destinations()
+{
+    let stack = Stack::load().await;
+    let (username, password, token) = stack.fresh_user().await;
+    // Where her callbacks go: a webhook endpoint and a queue of her own.
+    let receiver = courier_e2e::receiver::Receiver::start(vec![], None).await;
+    let endpoint = stack.register_endpoint_as(&token, &receiver.url).await;
+    let (_, queue) = stack.own_queue("e2e-console").await;
+    let registered = stack
+        .post_json_as(&token, "/v1/destinations", &json!({"sqs": queue}))
+        .await;
+    assert_eq!(registered.status, 201, "{registered:?}");
+    let destination = registered.json()["id"].as_str().unwrap().to_owned();
+
+    let driver = chromedriver().await;
+    let browser = browser(&driver).await;
+    browser.goto(&stack.outputs["ConsoleUrl"]).await.unwrap();
+    browser
+        .execute(
+            "window.violations = []; document.addEventListener('securitypolicyviolation', \
+             (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    config_loaded(&browser).await;
+    fill(&browser, "username", &username).await;
+    fill(&browser, "password", &password).await;
+    click(&browser, Locator::Id("sign-in-button")).await;
+    wait_for_text(&browser, "who", |s| s.starts_with("signed in")).await;
+
+    // Both places her callbacks go are listed; deleting the queue removes it from the stack.
+    let endpoint_row = format!("tr[data-id='{}']", endpoint.id);
+    let destination_row = format!("tr[data-id='{destination}']");
+    let shown = wait_for_css(&browser, &destination_row, |s| s.contains(&queue)).await;
+    assert!(shown.contains("SQS queue"), "{shown}");
+    let shown = wait_for_css(&browser, &endpoint_row, |s| s.contains(&receiver.url)).await;
+    assert!(shown.contains("webhook"), "{shown}");
+    click(
+        &browser,
+        Locator::Css(&format!("{destination_row} button.delete")),
+    )
+    .await;
+    wait_until_gone(&browser, &destination_row).await;
+    let gone = stack
+        .get_as(&token, &format!("/v1/destinations/{destination}"))
+        .await;
+    assert_eq!(gone.status, 404, "{gone:?}");
+    assert_eq!(
+        browser
+            .find_all(Locator::Css(&endpoint_row))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the endpoint is still listed"
+    );
+
+    // A payload file, uploaded to the bucket from the page; the echo of it is over the claim's
+    // limit, so the page links the result instead of showing it.
+    let payload = json!({"text": "lorem ipsum ".repeat(30_000)});
+    let file = std::env::temp_dir().join(format!("courier-console-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&file, serde_json::to_vec(&payload).unwrap()).unwrap();
+    browser
+        .find(Locator::Id("payload-file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    let (status, _, result, error) = run_job(&browser, "http", "echo", "null").await;
+    assert_eq!(status, "SUCCEEDED", "error: {error}");
+    assert!(
+        result.is_empty(),
+        "a large result is linked, not shown: {result}"
+    );
+    assert_eq!(linked_result(&browser).await, payload);
+    // Over WebSocket, the result frame refers to the claim; the page follows it to the link.
+    let (status, _, _, error) = run_job(&browser, "ws", "echo", "null").await;
+    assert_eq!(status, "SUCCEEDED", "error: {error}");
+    let size = text(&browser, "result-size").await;
+    assert!(size.contains(" bytes)"), "{size}");
+    assert_eq!(linked_result(&browser).await, payload);
+    std::fs::remove_file(&file).unwrap();
+    browser
+        .execute(
+            "document.getElementById('payload-file').value = '';",
+            vec![],
+        )
+        .await
+        .unwrap();
+
+    // A job for later: PENDING with its time shown until then, then run.
+    browser
+        .execute(
+            "const later = new Date(Date.now() + 20000 - new Date().getTimezoneOffset() * 60000); \
+             document.getElementById('run-at').value = later.toISOString().slice(0, 19);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    fill(&browser, "job-type", "echo").await;
+    fill(&browser, "payload", r#"{"later": true}"#).await;
+    click(&browser, Locator::Css("input[name=mode][value=http]")).await;
+    click(&browser, Locator::Id("submit-button")).await;
+    let runs_at = wait_for_text(&browser, "runs-at", |s| s.starts_with("runs at ")).await;
+    assert_eq!(text(&browser, "status").await, "PENDING");
+    let status = wait_for_text(&browser, "status", |s| TERMINAL.contains(&s)).await;
+    let (result, error) = (
+        text(&browser, "result").await,
+        text(&browser, "error").await,
+    );
+    assert_eq!(status, "SUCCEEDED", "error: {error}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&result).unwrap(),
+        json!({"later": true})
+    );
+    let id = text(&browser, "job-id").await;
+    let job = stack.get_as(&token, &format!("/v1/jobs/{id}")).await.json();
+    assert_eq!(
+        runs_at,
+        format!("runs at {}", job["runAt"].as_str().unwrap()),
+        "{job}"
+    );
+    let instant = |field: &str| {
+        time::OffsetDateTime::parse(
+            job[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert!(
+        instant("startedAt") >= instant("runAt"),
+        "started before its time: {job}"
+    );
+    browser
+        .execute("document.getElementById('run-at').value = '';", vec![])
+        .await
+        .unwrap();
+
+    // Schedules: a bad expression is refused with the API's words; a good one is listed,
+    // paused, resumed and deleted from its row.
+    fill(&browser, "job-type", "echo").await;
+    fill(&browser, "payload", r#"{"every": "minute"}"#).await;
+    fill(&browser, "schedule-expression", "every hour").await;
+    click(&browser, Locator::Id("schedule-create")).await;
+    let refused = wait_for_text(&browser, "schedule-status", |s| !s.is_empty()).await;
+    assert!(refused.contains("expression"), "{refused}");
+    fill(&browser, "schedule-expression", "rate(1 minute)").await;
+    click(&browser, Locator::Id("schedule-create")).await;
+    let created = wait_for_text(&browser, "schedule-status", |s| s.starts_with("created ")).await;
+    let schedule = created.trim_start_matches("created ").to_owned();
+    let schedule_row = format!("tr[data-id='{schedule}']");
+    let state_of = |state: &'static str| move |s: &str| s.contains(state);
+    let shown = wait_for_css(&browser, &schedule_row, state_of("ACTIVE")).await;
+    assert!(
+        shown.contains("rate(1 minute)") && shown.contains("echo"),
+        "{shown}"
+    );
+    click(
+        &browser,
+        Locator::Css(&format!("{schedule_row} button.pause")),
+    )
+    .await;
+    wait_for_css(&browser, &schedule_row, state_of("PAUSED")).await;
+    let kept = stack
+        .get_as(&token, &format!("/v1/schedules/{schedule}"))
+        .await;
+    assert_eq!(kept.json()["state"], "PAUSED", "{kept:?}");
+    click(
+        &browser,
+        Locator::Css(&format!("{schedule_row} button.resume")),
+    )
+    .await;
+    wait_for_css(&browser, &schedule_row, state_of("ACTIVE")).await;
+    click(
+        &browser,
+        Locator::Css(&format!("{schedule_row} button.delete")),
+    )
+    .await;
+    wait_until_gone(&browser, &schedule_row).await;
+    let gone = stack
+        .get_as(&token, &format!("/v1/schedules/{schedule}"))
+        .await;
+    assert_eq!(gone.status, 404, "{gone:?}");
+
+    // The upload's PUT to the bucket and the rest stayed within the page's policy.
+    let violations = browser
+        .execute("return window.violations;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(violations, json!([]), "the page broke its policy");
+    browser.close().await.unwrap();
 }

@@ -4,52 +4,11 @@
 //! caller locked out; the stack's own queues, FIFO queues and unreachable queues refused at
 //! registration; a destination that stops taking deliveries retried and given up like a webhook.
 
-use aws_sdk_sqs::types::{Message, MessageAttributeValue, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, MessageAttributeValue};
 use courier_e2e::{Stack, eventually, eventually_within};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// A queue of the test's own, as a caller's account would have it: its URL and ARN.
-async fn own_queue(stack: &Stack, name: &str) -> (String, String) {
-    let name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let url = stack
-        .sqs
-        .create_queue()
-        .queue_name(&name)
-        .send()
-        .await
-        .expect("the test's queue is made")
-        .queue_url
-        .expect("a queue URL");
-    (url, queue_arn(stack, &name).await)
-}
-
-async fn queue_arn(stack: &Stack, name_or_url: &str) -> String {
-    let url = match name_or_url.contains('/') {
-        true => name_or_url.to_owned(),
-        false => stack
-            .sqs
-            .get_queue_url()
-            .queue_name(name_or_url)
-            .send()
-            .await
-            .expect("the queue exists")
-            .queue_url
-            .expect("a URL"),
-    };
-    stack
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("its attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("an ARN")
-}
 
 /// The next message on `url` (waiting up to a deadline), deleted once read.
 async fn next_message(stack: &Stack, url: &str) -> Message {
@@ -116,7 +75,7 @@ async fn submit_to(stack: &Stack, token: &str, destination: &str) -> courier_e2e
 #[tokio::test]
 async fn an_outcome_arrives_on_the_callers_queue_and_verifies_with_the_destinations_secret() {
     let stack = Stack::load().await;
-    let (url, arn) = own_queue(&stack, "e2e-results").await;
+    let (url, arn) = stack.own_queue("e2e-results").await;
     let reply = register(&stack, &stack.token, json!({"sqs": arn})).await;
     assert_eq!(reply.status, 201, "{reply:?}");
     let destination = reply.json();
@@ -193,7 +152,7 @@ async fn an_outcome_arrives_on_the_callers_queue_and_verifies_with_the_destinati
 #[tokio::test]
 async fn another_caller_can_neither_see_nor_name_a_destination() {
     let stack = Stack::load().await;
-    let (_, arn) = own_queue(&stack, "e2e-private").await;
+    let (_, arn) = stack.own_queue("e2e-private").await;
     let reply = register(&stack, &stack.token, json!({"sqs": arn})).await;
     assert_eq!(reply.status, 201, "{reply:?}");
     let id = reply.json()["id"].as_str().unwrap().to_owned();
@@ -228,7 +187,7 @@ async fn another_caller_can_neither_see_nor_name_a_destination() {
 #[tokio::test]
 async fn the_stacks_own_queues_fifo_queues_and_unreachable_queues_are_refused() {
     let stack = Stack::load().await;
-    let work_queue = queue_arn(&stack, stack.output("WorkQueueUrl")).await;
+    let work_queue = stack.queue_arn(stack.output("WorkQueueUrl")).await;
     let refused = register(&stack, &stack.token, json!({"sqs": work_queue})).await;
     assert_eq!(refused.status, 400, "{refused:?}");
     assert_eq!(refused.problem_type(), "invalid-destination");
@@ -301,7 +260,7 @@ async fn an_outcome_arrives_on_the_callers_bus_as_a_verifiable_event() {
         .expect("the test's bus")
         .event_bus_arn
         .expect("an ARN");
-    let (url, queue) = own_queue(&stack, "e2e-bus-target").await;
+    let (url, queue) = stack.own_queue("e2e-bus-target").await;
     events
         .put_rule()
         .name(format!("{bus_name}-outcomes"))
@@ -363,7 +322,7 @@ fn event_of(message: &Message) -> Value {
 #[tokio::test]
 async fn a_destination_that_stops_taking_deliveries_is_retried_then_given_up() {
     let stack = Stack::load().await;
-    let (url, arn) = own_queue(&stack, "e2e-gone").await;
+    let (url, arn) = stack.own_queue("e2e-gone").await;
     let reply = register(&stack, &stack.token, json!({"sqs": arn})).await;
     assert_eq!(reply.status, 201, "{reply:?}");
     let id = reply.json()["id"].as_str().unwrap().to_owned();

@@ -292,3 +292,83 @@ async fn a_submit_past_a_callers_jobs_in_flight_gets_a_quota_exceeded_error_fram
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Jobs for later hold no slot while they wait (a caller at their limit may still schedule
+/// work), take one as they come due, and at the limit wait for it: they start only once the
+/// job holding her slot has ended.
+#[tokio::test]
+async fn jobs_for_later_take_their_callers_slot_when_due_and_wait_for_it() {
+    use time::format_description::well_known::Rfc3339;
+    let stack = Stack::load().await;
+    let alice = stack.fresh_caller().await;
+    limit(&alice, &[("jobs-in-flight", 1)]).await;
+    let busy = submit(
+        &stack,
+        &alice,
+        &json!({"type": "sleep", "payload": {"ms": 9000}}),
+    )
+    .await;
+    assert_eq!(busy.status, 202, "{busy:?}");
+    let busy = busy.json()["id"].as_str().unwrap().to_owned();
+    let run_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
+    let mut later = Vec::new();
+    for n in 0..2 {
+        let reply = submit(
+            &stack,
+            &alice,
+            &json!({"type": "echo", "payload": n, "runAt": run_at.format(&Rfc3339).unwrap()}),
+        )
+        .await;
+        assert_eq!(
+            reply.status, 202,
+            "work for later takes no slot yet: {reply:?}"
+        );
+        later.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    // Past their time while her slot is taken, they have not started.
+    let instant = |job: &Value, field: &str| {
+        time::OffsetDateTime::parse(job[field].as_str().unwrap(), &Rfc3339).unwrap()
+    };
+    let busy_job = eventually(
+        "her busy job to be running past the later jobs' time",
+        || {
+            let (stack, alice, busy) = (&stack, &alice, &busy);
+            async move {
+                let job = stack
+                    .get_as(alice, &format!("/v1/jobs/{busy}"))
+                    .await
+                    .json();
+                let past = time::OffsetDateTime::now_utc() > run_at + time::Duration::seconds(2);
+                (job["status"] != "RUNNING" || past).then_some(job)
+            }
+        },
+    )
+    .await;
+    if busy_job["status"] == "RUNNING" {
+        for id in &later {
+            let job = stack.get_as(&alice, &format!("/v1/jobs/{id}")).await.json();
+            assert_eq!(job["status"], "PENDING", "{job}");
+            assert_eq!(job["attempts"], 0, "no attempt spent waiting: {job}");
+        }
+    }
+    let busy_job = wait_until_ended(&stack, &alice, &busy).await;
+    for id in &later {
+        let job = courier_e2e::eventually_within(
+            Duration::from_secs(240),
+            &format!("job {id} to run once her slot is free"),
+            || {
+                let (stack, alice) = (&stack, &alice);
+                async move {
+                    let job = stack.get_as(alice, &format!("/v1/jobs/{id}")).await.json();
+                    (job["status"] == "SUCCEEDED").then_some(job)
+                }
+            },
+        )
+        .await;
+        assert_eq!(job["attempts"], 1, "{job}");
+        assert!(
+            instant(&job, "startedAt") >= instant(&busy_job, "completedAt"),
+            "started while her only slot was taken: {job} / {busy_job}"
+        );
+    }
+}

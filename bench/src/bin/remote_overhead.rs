@@ -89,6 +89,12 @@ fn settings(outputs: &HashMap<String, String>) -> ProcessorSettings {
         target_secrets_prefix: format!("/courier/{}/targets", outputs["StackName"]),
         task_report_url: String::new(),
         task_check_queue_url: url("TaskCheckQueueUrl"),
+        quota_limits: courier_shared::application::quotas::Limits {
+            jobs_in_flight: u32::MAX,
+            requests_per_second: u32::MAX,
+            connections: u32::MAX,
+            webhook_endpoints: u32::MAX,
+        },
     }
 }
 
@@ -124,6 +130,7 @@ async fn accepted(claims: &DynamoClaimStore) -> (JobId, SqsEvent) {
         reply_to: None,
         redrive: 0,
         owner: Some(owner),
+        slot_when_due: false,
         trace_header: None,
     };
     let mut record = SqsMessage::default();

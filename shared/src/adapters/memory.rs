@@ -686,6 +686,18 @@ impl ClaimStore for InMemoryClaims {
         }))
     }
 
+    async fn carry_slot(&self, id: &JobId, slot: &str) -> Result<bool, PortError> {
+        self.fail.check("carry_slot")?;
+        let mut claims = self.claims.lock().unwrap();
+        Ok(match claims.get_mut(id.as_str()) {
+            Some(claim) if claim.status == JobStatus::Pending && claim.slot.is_none() => {
+                claim.slot = Some(slot.to_owned());
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn rerun(
         &self,
         id: &JobId,

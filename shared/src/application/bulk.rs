@@ -228,6 +228,8 @@ impl BulkActions {
             })?;
         // A new redrive number: the processor reopens a FAILED job once per number.
         message.redrive = message.redrive.max(source.redrives) + 1;
+        // The rerun takes its slot now (below): not again when it comes due.
+        message.slot_when_due = false;
         let written = slot.to_string();
         let sent = self.queue.enqueue(&message, 0).await;
         let reopened = match sent {
@@ -318,6 +320,7 @@ mod tests {
             reply_to: None,
             redrive: 0,
             owner: Some(alice()),
+            slot_when_due: false,
             trace_header: None,
         }
     }

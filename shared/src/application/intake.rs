@@ -476,6 +476,8 @@ impl Intake {
             },
             redrive: 0,
             owner: Some(request.owner.clone()),
+            // Work for later takes its slot when it comes due (the processor's admission.rs).
+            slot_when_due: request.submission.run_at.is_some() || attempt == Try::ScheduleRun,
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
         // A payload too large for the queue, or an upload, is held in the bucket under the
@@ -517,12 +519,13 @@ impl Intake {
             None
         } else {
             // A slot of the caller's jobs in flight, held by the claim once it is written; none
-            // for a retry whose earlier try's claim is there already (it holds its own).
+            // for a retry whose earlier try's claim is there already (it holds its own), nor
+            // for work for later (it takes one when it comes due).
             let earlier_claim = match earlier_try {
                 true => self.claims.get(&id).await?.is_some(),
                 false => false,
             };
-            let slot = match earlier_claim || attempt == Try::ScheduleRun {
+            let slot = match earlier_claim || work.slot_when_due {
                 true => None,
                 false => Some(self.quotas.take_job(&request.owner, &id).await.map_err(
                     |refused| match refused {

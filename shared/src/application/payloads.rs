@@ -291,6 +291,7 @@ mod tests {
             reply_to: None,
             owner: Some(alice()),
             redrive: 0,
+            slot_when_due: false,
             trace_header: None,
         }
     }

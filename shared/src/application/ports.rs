@@ -277,6 +277,10 @@ pub trait ClaimStore: Send + Sync {
         limit: usize,
         now: OffsetDateTime,
     ) -> Result<Page<Claim>, PortError>;
+    /// Has `id`'s claim carry `slot`, the job slot its work for later took as it came due:
+    /// only while it is PENDING and carries none (`false` otherwise: it holds its own, or will
+    /// never start).
+    async fn carry_slot(&self, id: &JobId, slot: &str) -> Result<bool, PortError>;
     /// What a rerun of the FAILED job `id` needs to know (`None`: no such claim).
     async fn rerun_source(&self, id: &JobId) -> Result<Option<RerunSource>, PortError>;
     /// `FAILED → PENDING` for `owner`'s unexpired job, as the rerun numbered `redrive` (once:

@@ -12,6 +12,7 @@ use crate::adapters::http_target::HttpTargets;
 use crate::application::backoff::RetryPolicy;
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::consumer::SqsEvent;
+use crate::application::ports::WorkQueue;
 use crate::application::processor::{Inboxes, Limits, MessageProcessor, Tasks, WorkConsumer};
 use courier_jobs::remote::{ByKind, TargetCaller};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -100,6 +101,22 @@ pub fn wire(
         ),
         payloads: Some(payloads.clone()),
     });
+    // Work for later takes its caller's job slot as it comes due, against every caller's limits.
+    let due_quotas = super::quotas(
+        dynamodb.clone(),
+        &settings.table_name,
+        settings.quota_limits,
+        clock.clone(),
+        settings.claim_lifetime,
+    );
+    let due_claims: Arc<dyn crate::application::ports::ClaimStore> =
+        Arc::new(crate::adapters::aws::DynamoClaimStore::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            clock.clone(),
+        ));
+    let due_requeue: Arc<dyn WorkQueue> =
+        Arc::new(SqsWorkQueue::new(sqs.clone(), &settings.work_queue_url));
     let processor = |dead_letter_queue_url: &str| {
         MessageProcessor::new(
             registry.clone(),
@@ -115,6 +132,11 @@ pub fn wire(
             clock.clone(),
         )
         .with_quotas(quotas.clone())
+        .with_due_admission(crate::application::processor::DueAdmission {
+            quotas: due_quotas.clone(),
+            claims: due_claims.clone(),
+            requeue: due_requeue.clone(),
+        })
         .with_payloads(payloads.clone())
         .with_schedule_runs(crate::application::processor::ScheduleRuns {
             intake: schedule_runs.clone(),

@@ -298,6 +298,8 @@ pub struct ProcessorSettings {
     pub task_check_queue_url: String,
     /// `PAYLOAD_BUCKET`: where payloads and results too large to travel inline are held.
     pub payload_bucket: String,
+    /// Every caller's limits: work for later takes its job slot as it comes due.
+    pub quota_limits: crate::application::quotas::Limits,
 }
 
 impl ProcessorSettings {
@@ -324,6 +326,7 @@ impl ProcessorSettings {
             target_secrets_prefix: std::env::var("TARGET_SECRETS_PREFIX").unwrap_or_default(),
             task_report_url: std::env::var("TASK_REPORT_URL").unwrap_or_default(),
             task_check_queue_url: required("TASK_CHECK_QUEUE_URL")?,
+            quota_limits: quota_limits_from_env()?,
         })
     }
 }

@@ -377,6 +377,23 @@ impl ClaimStore for DynamoClaimStore {
         }))
     }
 
+    async fn carry_slot(&self, id: &JobId, slot: &str) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .update_expression("SET #slot = :slot")
+            .condition_expression("#status = :pending AND attribute_not_exists(#slot)")
+            .expression_attribute_names("#slot", super::QUOTA_SLOT)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":slot", s(slot))
+            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
+            .send()
+            .await;
+        condition_held("dynamodb:UpdateItem(carry a job slot)", result)
+    }
+
     async fn rerun(
         &self,
         id: &JobId,

@@ -813,6 +813,7 @@ mod tests {
                 }),
                 redrive: 1,
                 owner: Some(crate::domain::Principal::new("https://issuer", "alice")),
+                slot_when_due: false,
                 trace_header: None,
             };
             let lease = Duration::from_secs(10);

@@ -222,6 +222,7 @@ mod tests {
             reply_to: None,
             redrive: 0,
             owner: None,
+            slot_when_due: false,
             trace_header: None,
         }
     }

@@ -98,6 +98,8 @@ pub struct MessageProcessor {
     payloads: Option<Arc<crate::application::payloads::Payloads>>,
     /// Makes a job of each firing of a caller's recurring schedule.
     schedule_runs: Option<ScheduleRuns>,
+    /// Takes the job slot of work for later as it comes due (`admission.rs`).
+    pub(super) due_admission: Option<super::admission::DueAdmission>,
 }
 
 /// What a schedule's firing needs: the schedule as kept (the firing is made a job only while
@@ -251,7 +253,14 @@ impl MessageProcessor {
             quotas: None,
             payloads: None,
             schedule_runs: None,
+            due_admission: None,
         }
+    }
+
+    /// Takes the job slot of a job for later (`runAt`, a schedule's run) as it comes due.
+    pub fn with_due_admission(mut self, admission: super::admission::DueAdmission) -> Self {
+        self.due_admission = Some(admission);
+        self
     }
 
     /// Makes a job of each firing of a recurring schedule that reaches its queue.
@@ -427,6 +436,9 @@ impl MessageProcessor {
         let lease = super::lease_for(job.as_deref(), deadline);
         crate::error_point!("processor.before-start", &envelope.correlation_id);
         let retry = self.retry_policy(job.as_deref());
+        if self.admit_due(envelope).await? == super::admission::Admitted::Waiting {
+            return Ok(());
+        }
         let start = self.ledger.start_attempt(envelope, lease).await?;
         let (attempt, round) = match before_running(Delivered {
             start,

@@ -2,6 +2,7 @@
 //! time back to SQS as partial batch failures.
 
 mod abandoned;
+mod admission;
 mod attempt;
 mod decision;
 mod message;
@@ -11,6 +12,7 @@ pub use attempt::{
     AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, lease_for, may_start, run_attempt,
 };
 
+pub use admission::{DueAdmission, WAIT_FOR_SLOT};
 pub use message::{Limits, MessageProcessor, ProcessError, ScheduleRuns, Tasks};
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).

@@ -113,6 +113,7 @@ fn envelope(job_type: &str, payload: Value) -> WorkMessage {
         reply_to: None,
         redrive: 0,
         owner: None,
+        slot_when_due: false,
         trace_header: None,
     }
 }
@@ -1232,5 +1233,200 @@ mod schedule_runs {
             "nothing was made: {:?}",
             r.queue.sent()
         );
+    }
+}
+
+/// Work for later (`runAt`, a schedule's run) takes its caller's job slot as it comes due: at
+/// their limit it waits, sent again for later, without running or spending an attempt.
+mod due_admission {
+    use super::*;
+    use crate::adapters::memory::{FixedClock, InMemoryClaims, InMemoryQueue, InMemoryQuotas};
+    use crate::application::ports::{ClaimStore, QuotaStore};
+    use crate::domain::{Claim, CorrelationId, JobId, Principal};
+
+    struct Due {
+        h: Harness,
+        quotas: Arc<InMemoryQuotas>,
+        claims: Arc<InMemoryClaims>,
+        requeued: Arc<InMemoryQueue>,
+    }
+
+    fn alice() -> Principal {
+        Principal::new("https://issuer.example", "alice")
+    }
+
+    fn bob() -> Principal {
+        Principal::new("https://issuer.example", "bob")
+    }
+
+    /// The generation of job slots the processor's clock is in.
+    fn generation() -> u64 {
+        time::macros::datetime!(2026-12-03 12:00 UTC).unix_timestamp() as u64 / 3600
+    }
+
+    /// A processor admitting due work against a limit of `limit` jobs in flight per caller.
+    fn due(limit: u32) -> Due {
+        let quotas = Arc::new(InMemoryQuotas::default());
+        let claims = Arc::new(InMemoryClaims::default());
+        let requeued = Arc::new(InMemoryQueue::default());
+        let clock = Arc::new(FixedClock::at(
+            time::macros::datetime!(2026-12-03 12:00 UTC),
+        ));
+        let mut h = Harness::new();
+        h.processor = h.processor.with_quotas(quotas.clone()).with_due_admission(
+            super::super::DueAdmission {
+                quotas: Arc::new(crate::application::quotas::Quotas::new(
+                    quotas.clone(),
+                    crate::application::quotas::Limits {
+                        jobs_in_flight: limit,
+                        requests_per_second: 100,
+                        connections: 10,
+                        webhook_endpoints: 10,
+                    },
+                    clock,
+                    Duration::from_secs(3600),
+                )),
+                claims: claims.clone(),
+                requeue: requeued.clone(),
+            },
+        );
+        Due {
+            h,
+            quotas,
+            claims,
+            requeued,
+        }
+    }
+
+    /// A job of `owner`'s for later, accepted (its claim PENDING, holding no slot): its message.
+    async fn later(d: &Due, owner: Principal) -> WorkMessage {
+        let id = JobId::generate();
+        let claim = Claim::pending(
+            id.clone(),
+            "echo".into(),
+            CorrelationId::parse("corr-later").unwrap(),
+            owner.clone(),
+            time::macros::datetime!(2026-12-03 12:00 UTC),
+            Duration::from_secs(3600),
+        );
+        d.claims.create(&claim).await.unwrap();
+        WorkMessage {
+            message_id: id.to_string(),
+            pattern: Pattern::ClaimCheck,
+            owner: Some(owner),
+            slot_when_due: true,
+            ..envelope("echo", json!({"later": true}))
+        }
+    }
+
+    fn ran(d: &Due, message: &WorkMessage) -> bool {
+        d.h.ledger
+            .entry(&WorkId::Job(message.message_id.clone()))
+            .is_some_and(|r| r.status == JobStatus::Succeeded)
+    }
+
+    #[tokio::test]
+    async fn due_work_takes_its_slot_then_and_gives_it_back_when_it_ends() {
+        let d = due(1);
+        let job = later(&d, alice()).await;
+        assert_eq!(d.quotas.slots_held(&alice()), 0, "none while it waits");
+        assert!(d.h.deliver(&job.to_json(), 1).await.is_empty());
+        assert!(ran(&d, &job));
+        let id = JobId::parse(&job.message_id).unwrap();
+        assert!(
+            d.claims.get_now(id.as_str()).unwrap().slot.is_some(),
+            "the claim carried the slot it took"
+        );
+        assert_eq!(d.quotas.slots_held(&alice()), 0, "given back as it ended");
+        assert!(d.requeued.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn at_its_callers_limit_due_work_waits_without_running_and_others_run() {
+        let d = due(1);
+        // Alice has one job in flight already: her limit.
+        let busy = JobId::generate();
+        assert!(
+            d.quotas
+                .take_job_slot(&alice(), &busy, generation(), 1)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let waiting = later(&d, alice()).await;
+        assert!(
+            d.h.deliver(&waiting.to_json(), 1).await.is_empty(),
+            "acknowledged: it was sent again"
+        );
+        assert!(!ran(&d, &waiting), "not run past her limit");
+        let (sent, delays) = (d.requeued.sent(), d.requeued.delays.lock().unwrap().clone());
+        assert_eq!(sent, vec![waiting.clone()], "the same work, for later");
+        assert!((30..=45).contains(&delays[0]), "{delays:?}");
+        assert_eq!(d.quotas.slots_held(&alice()), 1, "no slot taken");
+        // Bob's due work is not held back by Alice's.
+        let his = later(&d, bob()).await;
+        assert!(d.h.deliver(&his.to_json(), 1).await.is_empty());
+        assert!(ran(&d, &his));
+        // Her job in flight ends: the waiting one runs when it comes back.
+        d.quotas.release_job(&busy).await.unwrap();
+        assert!(d.h.deliver(&waiting.to_json(), 1).await.is_empty());
+        assert!(ran(&d, &waiting));
+        assert_eq!(d.requeued.sent().len(), 1, "not sent again");
+    }
+
+    #[tokio::test]
+    async fn due_work_that_holds_its_slot_already_runs_at_the_limit() {
+        let d = due(1);
+        let job = later(&d, alice()).await;
+        let id = JobId::parse(&job.message_id).unwrap();
+        // An earlier delivery took the slot (and its run died): the claim carries it.
+        let slot = d
+            .quotas
+            .take_job_slot(&alice(), &id, generation(), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(d.claims.carry_slot(&id, &slot.to_string()).await.unwrap());
+        assert!(d.h.deliver(&job.to_json(), 2).await.is_empty());
+        assert!(ran(&d, &job), "it runs on the slot it holds");
+        assert!(d.requeued.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn work_that_took_its_slot_when_accepted_is_not_admitted_again() {
+        let d = due(1);
+        let busy = JobId::generate();
+        d.quotas
+            .take_job_slot(&alice(), &busy, generation(), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        let now = WorkMessage {
+            slot_when_due: false,
+            ..later(&d, alice()).await
+        };
+        assert!(d.h.deliver(&now.to_json(), 1).await.is_empty());
+        assert!(ran(&d, &now));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_jobs_due_message_gives_back_the_slot_it_took() {
+        let d = due(5);
+        let job = later(&d, alice()).await;
+        let id = JobId::parse(&job.message_id).unwrap();
+        d.claims.set_status(id.as_str(), JobStatus::Cancelled);
+        let _ = d.h.deliver(&job.to_json(), 1).await;
+        assert_eq!(d.quotas.slots_held(&alice()), 0, "nothing kept");
+        assert_eq!(d.claims.get_now(id.as_str()).unwrap().slot, None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_quota_store_hands_the_message_back() {
+        let d = due(5);
+        let job = later(&d, alice()).await;
+        d.quotas.fail.set(true);
+        let failed = d.h.deliver(&job.to_json(), 1).await;
+        assert_eq!(failed.len(), 1, "delivered again later");
+        assert!(!ran(&d, &job));
     }
 }

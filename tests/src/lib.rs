@@ -6,6 +6,7 @@
 pub mod cost;
 pub mod fair_share;
 pub mod receiver;
+pub mod worker;
 pub mod ws;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -4,39 +4,10 @@
 //! whoever finishes the work: it takes the task from the inbox and reports with its token.
 
 use courier_client::frames::{FrameKind, SubmitFrame};
+use courier_e2e::worker::{handed_over, report, token};
 use courier_e2e::ws::{connect, frames_until_final, in_seq_order};
-use courier_e2e::{Reply, Stack, eventually};
+use courier_e2e::{Stack, eventually};
 use serde_json::{Value, json};
-
-/// The task the worker handed over for `job` (its `attempt`th), once it is in the inbox.
-async fn handed_over(stack: &Stack, job: &str, attempt: u64) -> Value {
-    let url = format!("{}/inbox/{job}", stack.output("ExampleWorkerUrl"));
-    eventually(
-        &format!("attempt {attempt} of {job} in the inbox"),
-        || async {
-            let answer = stack.http.get(&url).send().await.ok()?;
-            let task: Value = answer.json().await.ok()?;
-            (task["attempt"] == attempt).then_some(task)
-        },
-    )
-    .await
-}
-
-async fn report(stack: &Stack, task: &Value, token: Option<&str>, body: Value) -> Reply {
-    let mut request = stack
-        .http
-        .post(task["reportUrl"].as_str().unwrap())
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(token) = token {
-        request = request.header("courier-task-token", token);
-    }
-    Reply::from(request.send().await.expect("the report reaches the API")).await
-}
-
-fn token(task: &Value) -> &str {
-    task["token"].as_str().unwrap()
-}
 
 async fn submit(stack: &Stack, job_type: &str) -> String {
     let reply = stack

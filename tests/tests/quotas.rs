@@ -293,82 +293,86 @@ async fn a_submit_past_a_callers_jobs_in_flight_gets_a_quota_exceeded_error_fram
     }
 }
 
-/// Jobs for later hold no slot while they wait (a caller at their limit may still schedule
-/// work), take one as they come due, and at the limit wait for it: they start only once the
-/// job holding her slot has ended.
+/// A schedule's runs take their caller's job slot as they come due and, at her limit, wait
+/// for it without running or spending an attempt: the run starts only once the job holding
+/// her one slot (a worker's, held until it reports) has ended.
 #[tokio::test]
 async fn jobs_for_later_take_their_callers_slot_when_due_and_wait_for_it() {
+    use courier_e2e::worker::{handed_over, report, token};
     use time::format_description::well_known::Rfc3339;
     let stack = Stack::load().await;
     let alice = stack.fresh_caller().await;
     limit(&alice, &[("jobs-in-flight", 1)]).await;
-    let busy = submit(
+    let held = submit(
         &stack,
         &alice,
-        &json!({"type": "sleep", "payload": {"ms": 9000}}),
+        &json!({"type": "approval", "payload": {"request": "hold her slot"}}),
     )
     .await;
-    assert_eq!(busy.status, 202, "{busy:?}");
-    let busy = busy.json()["id"].as_str().unwrap().to_owned();
-    let run_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
-    let mut later = Vec::new();
-    for n in 0..2 {
-        let reply = submit(
-            &stack,
+    assert_eq!(held.status, 202, "{held:?}");
+    let held = held.json()["id"].as_str().unwrap().to_owned();
+    let task = handed_over(&stack, &held, 1).await;
+    // At her limit, a schedule can still be made (it takes no slot), ...
+    let made = stack
+        .post_json_as(
             &alice,
-            &json!({"type": "echo", "payload": n, "runAt": run_at.format(&Rfc3339).unwrap()}),
+            "/v1/schedules",
+            &json!({"expression": "rate(1 minute)", "job": {"type": "echo", "payload": "due"}}),
         )
         .await;
-        assert_eq!(
-            reply.status, 202,
-            "work for later takes no slot yet: {reply:?}"
-        );
-        later.push(reply.json()["id"].as_str().unwrap().to_owned());
-    }
-    // Past their time while her slot is taken, they have not started.
+    assert_eq!(made.status, 201, "{made:?}");
+    let schedule = made.json()["id"].as_str().unwrap().to_owned();
+    // ... and its first run, once made, waits PENDING while her slot is taken.
     let instant = |job: &Value, field: &str| {
         time::OffsetDateTime::parse(job[field].as_str().unwrap(), &Rfc3339).unwrap()
     };
-    let busy_job = eventually(
-        "her busy job to be running past the later jobs' time",
+    let run = courier_e2e::eventually_within(
+        Duration::from_secs(150),
+        "the schedule's first run, waiting past its time",
         || {
-            let (stack, alice, busy) = (&stack, &alice, &busy);
+            let (stack, alice, schedule) = (&stack, &alice, &schedule);
             async move {
-                let job = stack
-                    .get_as(alice, &format!("/v1/jobs/{busy}"))
-                    .await
-                    .json();
-                let past = time::OffsetDateTime::now_utc() > run_at + time::Duration::seconds(2);
-                (job["status"] != "RUNNING" || past).then_some(job)
+                let listed = stack.get_as(alice, "/v1/jobs?type=echo").await.json();
+                let run = listed["jobs"]
+                    .as_array()?
+                    .iter()
+                    .find(|j| j["correlationId"] == *schedule)?
+                    .clone();
+                let waited = time::OffsetDateTime::now_utc() - instant(&run, "createdAt");
+                (run["status"] != "PENDING" || waited > time::Duration::seconds(10)).then_some(run)
             }
         },
     )
     .await;
-    if busy_job["status"] == "RUNNING" {
-        for id in &later {
-            let job = stack.get_as(&alice, &format!("/v1/jobs/{id}")).await.json();
-            assert_eq!(job["status"], "PENDING", "{job}");
-            assert_eq!(job["attempts"], 0, "no attempt spent waiting: {job}");
-        }
-    }
-    let busy_job = wait_until_ended(&stack, &alice, &busy).await;
-    for id in &later {
-        let job = courier_e2e::eventually_within(
-            Duration::from_secs(240),
-            &format!("job {id} to run once her slot is free"),
-            || {
-                let (stack, alice) = (&stack, &alice);
-                async move {
-                    let job = stack.get_as(alice, &format!("/v1/jobs/{id}")).await.json();
-                    (job["status"] == "SUCCEEDED").then_some(job)
-                }
-            },
-        )
+    assert_eq!(run["status"], "PENDING", "ran past her limit: {run}");
+    assert_eq!(run["attempts"], 0, "no attempt spent waiting: {run}");
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    // Her held job ends; the run gets the slot.
+    let reply = report(&stack, &task, Some(token(&task)), json!({"result": "done"})).await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let ended = wait_until_ended(&stack, &alice, &held).await;
+    let ran = courier_e2e::eventually_within(
+        Duration::from_secs(120),
+        "the waiting run to get her slot",
+        || {
+            let (stack, alice, run_id) = (&stack, &alice, &run_id);
+            async move {
+                let job = stack
+                    .get_as(alice, &format!("/v1/jobs/{run_id}"))
+                    .await
+                    .json();
+                (job["status"] == "SUCCEEDED").then_some(job)
+            }
+        },
+    )
+    .await;
+    assert_eq!(ran["attempts"], 1, "{ran}");
+    assert!(
+        instant(&ran, "startedAt") >= instant(&ended, "completedAt"),
+        "started while her only slot was taken: {ran} / {ended}"
+    );
+    let deleted = stack
+        .delete_as(&alice, &format!("/v1/schedules/{schedule}"))
         .await;
-        assert_eq!(job["attempts"], 1, "{job}");
-        assert!(
-            instant(&job, "startedAt") >= instant(&busy_job, "completedAt"),
-            "started while her only slot was taken: {job} / {busy_job}"
-        );
-    }
+    assert_eq!(deleted.status, 204, "{deleted:?}");
 }

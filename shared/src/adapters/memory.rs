@@ -686,11 +686,18 @@ impl ClaimStore for InMemoryClaims {
         }))
     }
 
-    async fn carry_slot(&self, id: &JobId, slot: &str) -> Result<bool, PortError> {
+    async fn carry_slot(
+        &self,
+        id: &JobId,
+        slot: &str,
+        replacing: Option<&str>,
+    ) -> Result<bool, PortError> {
         self.fail.check("carry_slot")?;
         let mut claims = self.claims.lock().unwrap();
         Ok(match claims.get_mut(id.as_str()) {
-            Some(claim) if claim.status == JobStatus::Pending && claim.slot.is_none() => {
+            Some(claim)
+                if claim.status == JobStatus::Pending && claim.slot.as_deref() == replacing =>
+            {
                 claim.slot = Some(slot.to_owned());
                 true
             }
@@ -1634,14 +1641,30 @@ pub struct RecordingScheduler {
     pub put: Mutex<Vec<crate::domain::schedule::Schedule>>,
     pub deleted: Mutex<Vec<String>>,
     pub fail: FailSwitch,
+    /// Time zones it does not know (as Scheduler refuses them).
+    pub unknown_zones: Mutex<Vec<String>>,
 }
 
 #[async_trait]
 impl crate::application::ports::RecurringScheduler for RecordingScheduler {
-    async fn put(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError> {
+    async fn put(
+        &self,
+        schedule: &crate::domain::schedule::Schedule,
+    ) -> Result<crate::application::ports::Definition, PortError> {
         self.fail.check("put schedule")?;
+        if self
+            .unknown_zones
+            .lock()
+            .unwrap()
+            .contains(&schedule.timezone)
+        {
+            return Ok(crate::application::ports::Definition::Refused(format!(
+                "Invalid timezone {}",
+                schedule.timezone
+            )));
+        }
         self.put.lock().unwrap().push(schedule.clone());
-        Ok(())
+        Ok(crate::application::ports::Definition::Taken)
     }
 
     async fn update(

@@ -476,8 +476,10 @@ impl Intake {
             },
             redrive: 0,
             owner: Some(request.owner.clone()),
-            // Work for later takes its slot when it comes due (the processor's admission.rs).
-            slot_when_due: request.submission.run_at.is_some() || attempt == Try::ScheduleRun,
+            // Work for later is admitted again as it comes due (the processor's admission.rs).
+            // A fire-and-forget message holds no slot, now or later.
+            slot_when_due: pattern != Pattern::FireAndForget
+                && (request.submission.run_at.is_some() || attempt == Try::ScheduleRun),
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
         // A payload too large for the queue, or an upload, is held in the bucket under the
@@ -520,12 +522,12 @@ impl Intake {
         } else {
             // A slot of the caller's jobs in flight, held by the claim once it is written; none
             // for a retry whose earlier try's claim is there already (it holds its own), nor
-            // for work for later (it takes one when it comes due).
+            // for a schedule's run (it takes one as it comes due: processor/admission.rs).
             let earlier_claim = match earlier_try {
                 true => self.claims.get(&id).await?.is_some(),
                 false => false,
             };
-            let slot = match earlier_claim || work.slot_when_due {
+            let slot = match earlier_claim || attempt == Try::ScheduleRun {
                 true => None,
                 false => Some(self.quotas.take_job(&request.owner, &id).await.map_err(
                     |refused| match refused {
@@ -1115,6 +1117,29 @@ mod tests {
         assert!(h.intake.accept(Door::Jobs, delayed(59)).await.is_ok());
         // A message has no claim to outlive.
         assert!(h.intake.accept(Door::Messages, delayed(600)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_job_for_later_takes_its_slot_now_and_is_admitted_again_when_due_a_message_never() {
+        let h = harness();
+        // Two hours past the harness's clock.
+        let later = || Request {
+            submission: Submission::from_json(
+                json!({"type": "echo", "runAt": "2026-11-30T14:00:00Z"}),
+            )
+            .unwrap(),
+            ..request(None)
+        };
+        h.intake.accept(Door::Jobs, later()).await.unwrap();
+        assert_eq!(h.quotas.slots_held(&alice()), 1, "counted from acceptance");
+        h.intake.accept(Door::Messages, later()).await.unwrap();
+        assert_eq!(h.quotas.slots_held(&alice()), 1, "a message holds none");
+        let flags: Vec<bool> = h.queue.sent().iter().map(|m| m.slot_when_due).collect();
+        assert_eq!(
+            flags,
+            vec![true, false],
+            "only the job is admitted again when due"
+        );
     }
 
     #[tokio::test]

@@ -277,10 +277,16 @@ pub trait ClaimStore: Send + Sync {
         limit: usize,
         now: OffsetDateTime,
     ) -> Result<Page<Claim>, PortError>;
-    /// Has `id`'s claim carry `slot`, the job slot its work for later took as it came due:
-    /// only while it is PENDING and carries none (`false` otherwise: it holds its own, or will
-    /// never start).
-    async fn carry_slot(&self, id: &JobId, slot: &str) -> Result<bool, PortError>;
+    /// Has `id`'s claim carry `slot`, the job slot its work for later took as it came due, in
+    /// place of `replacing` (the slot it was seen with, no longer counted) or of none: only
+    /// while it is PENDING and carries exactly that (`false` otherwise: another delivery gave
+    /// it one, or it will never start).
+    async fn carry_slot(
+        &self,
+        id: &JobId,
+        slot: &str,
+        replacing: Option<&str>,
+    ) -> Result<bool, PortError>;
     /// What a rerun of the FAILED job `id` needs to know (`None`: no such claim).
     async fn rerun_source(&self, id: &JobId) -> Result<Option<RerunSource>, PortError>;
     /// `FAILED → PENDING` for `owner`'s unexpired job, as the rerun numbered `redrive` (once:
@@ -398,13 +404,25 @@ pub trait ScheduleStore: Send + Sync {
 #[async_trait]
 pub trait RecurringScheduler: Send + Sync {
     /// Makes it (paused or not); one already made under its id is brought to this definition.
-    async fn put(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError>;
+    /// A definition the scheduler will not take (e.g. a time zone it does not know) is
+    /// [`Definition::Refused`], with its reason: the caller's mistake, not an outage.
+    async fn put(
+        &self,
+        schedule: &crate::domain::schedule::Schedule,
+    ) -> Result<Definition, PortError>;
     /// Brings an existing one to this definition (a pause, a resume): `false` if it is gone
     /// (never made again by this).
     async fn update(&self, schedule: &crate::domain::schedule::Schedule)
     -> Result<bool, PortError>;
     /// Removes it; one already gone is fine.
     async fn delete(&self, id: &crate::domain::schedule::ScheduleId) -> Result<(), PortError>;
+}
+
+/// What the scheduler made of a schedule's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Definition {
+    Taken,
+    Refused(String),
 }
 
 /// What reading an object found.

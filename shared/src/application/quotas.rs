@@ -123,6 +123,11 @@ impl Quotas {
         }
     }
 
+    /// Whether `slot` still counts in its caller's jobs in flight (two generations at most).
+    pub fn still_counted(&self, slot: &JobSlot) -> bool {
+        slot.counts_in(self.generation_now())
+    }
+
     /// Gives back a slot whose claim this request did not write (refused, failed, or an
     /// earlier try's claim is there).
     pub async fn give_back_job(&self, slot: &JobSlot) {

@@ -5,7 +5,8 @@
 
 use crate::application::clock::Clock;
 use crate::application::ports::{
-    ListPosition, Page, PortError, RecurringScheduler, ScheduleStore, WebhookEndpointStore,
+    Definition, ListPosition, Page, PortError, RecurringScheduler, ScheduleStore,
+    WebhookEndpointStore,
 };
 use crate::domain::schedule::{
     Expression, InvalidSchedule, MAX_SCHEDULED_PAYLOAD_BYTES, MAX_SCHEDULES, Schedule, ScheduleId,
@@ -91,7 +92,14 @@ impl Schedules {
             created_at: self.clock.now(),
         };
         self.store.create(&schedule).await?;
-        if let Err(error) = self.scheduler.put(&schedule).await {
+        let failed = match self.scheduler.put(&schedule).await {
+            Ok(Definition::Taken) => None,
+            Ok(Definition::Refused(reason)) => Some(ScheduleError::Invalid(format!(
+                "expression or timezone: the scheduler refused the schedule ({reason})"
+            ))),
+            Err(error) => Some(error.into()),
+        };
+        if let Some(error) = failed {
             // It may have been made all the same (an answer lost): taken away too. Should that
             // fail as well, its firings find no record and remove it (the processor).
             if let Err(undo) = self.scheduler.delete(&schedule.id).await {
@@ -100,7 +108,7 @@ impl Schedules {
             if let Err(undo) = self.store.delete(&schedule.id, owner).await {
                 tracing::error!(error = %undo, schedule_id = %schedule.id, "a schedule the scheduler refused was not taken back");
             }
-            return Err(error.into());
+            return Err(error);
         }
         tracing::info!(schedule_id = %schedule.id, "schedule made");
         Ok(schedule)

@@ -105,6 +105,12 @@ impl JobSlot {
         }
     }
 
+    /// Whether the slot still counts in `generation` (see [`SlotCount`]): in the generation it
+    /// was taken in and the next, never after.
+    pub fn counts_in(&self, generation: u64) -> bool {
+        generation <= self.generation + 1
+    }
+
     pub fn parse(raw: &str) -> Option<Self> {
         let mut parts = raw.split('/');
         let (tag, generation, token) = (parts.next()?, parts.next()?, parts.next()?);

@@ -377,20 +377,31 @@ impl ClaimStore for DynamoClaimStore {
         }))
     }
 
-    async fn carry_slot(&self, id: &JobId, slot: &str) -> Result<bool, PortError> {
-        let result = self
+    async fn carry_slot(
+        &self,
+        id: &JobId,
+        slot: &str,
+        replacing: Option<&str>,
+    ) -> Result<bool, PortError> {
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
             .update_expression("SET #slot = :slot")
-            .condition_expression("#status = :pending AND attribute_not_exists(#slot)")
             .expression_attribute_names("#slot", super::QUOTA_SLOT)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":slot", s(slot))
-            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
-            .send()
-            .await;
+            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()));
+        let request = match replacing {
+            Some(old) => request
+                .condition_expression("#status = :pending AND #slot = :old")
+                .expression_attribute_values(":old", s(old)),
+            None => {
+                request.condition_expression("#status = :pending AND attribute_not_exists(#slot)")
+            }
+        };
+        let result = request.send().await;
         condition_held("dynamodb:UpdateItem(carry a job slot)", result)
     }
 

@@ -181,7 +181,11 @@ impl RecurringSchedules {
 
 #[async_trait]
 impl crate::application::ports::RecurringScheduler for RecurringSchedules {
-    async fn put(&self, schedule: &crate::domain::schedule::Schedule) -> Result<(), PortError> {
+    async fn put(
+        &self,
+        schedule: &crate::domain::schedule::Schedule,
+    ) -> Result<crate::application::ports::Definition, PortError> {
+        use crate::application::ports::Definition;
         let operation = "scheduler:CreateSchedule";
         let build =
             |e: aws_sdk_scheduler::error::BuildError| PortError::new(operation, e.to_string());
@@ -201,14 +205,28 @@ impl crate::application::ports::RecurringScheduler for RecurringSchedules {
             .send()
             .await;
         match made {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Definition::Taken),
             // There already (a retry whose first answer was lost): brought to this definition.
             Err(error)
                 if error
                     .as_service_error()
                     .is_some_and(|e| e.is_conflict_exception()) =>
             {
-                self.update(schedule).await.map(|_| ())
+                self.update(schedule).await.map(|_| Definition::Taken)
+            }
+            // Its definition (what courier's checks let through, e.g. a time zone name of the
+            // right shape that Scheduler does not know): the caller's to mend.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_validation_exception()) =>
+            {
+                let reason = error
+                    .as_service_error()
+                    .and_then(|e| e.meta().message())
+                    .unwrap_or("the scheduler refused it")
+                    .to_owned();
+                Ok(Definition::Refused(reason))
             }
             Err(error) => Err(super::port_error(operation, error)),
         }

@@ -863,4 +863,36 @@ mod schedules {
             .await;
         assert_eq!(listed["schedules"].as_array().unwrap().len(), 1, "{listed}");
     }
+
+    #[tokio::test]
+    async fn a_time_zone_the_scheduler_does_not_know_is_the_callers_400_and_leaves_nothing() {
+        let h = Harness::new();
+        h.scheduler
+            .unknown_zones
+            .lock()
+            .unwrap()
+            .push("Europe/Atlantis".into());
+        let body = json!({"expression": "rate(1 hour)", "timezone": "Europe/Atlantis",
+                          "job": {"type": "echo", "payload": 1}});
+        let (status, _, problem) = h.post_to("/v1/schedules", &body.to_string(), &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("invalid-schedule"),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Europe/Atlantis"),
+            "{problem}"
+        );
+        let (_, _, listed) = h
+            .send(Request::get("/v1/schedules").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(listed["schedules"], json!([]), "{listed}");
+    }
 }

@@ -1,18 +1,21 @@
-//! Work for later takes its caller's job slot when it comes due, not when it is accepted.
+//! Work for later holds a counted job slot when it comes due, or waits for one.
 //!
-//! A job given `runAt`, and each run of a recurring schedule, holds no slot while it waits:
-//! held for months a slot would lapse (slots count for two claim lifetimes), and a caller's
-//! scheduled work could then all come due at once, far past their share of jobs in flight. So
-//! the processor takes the slot just before the first attempt, and the claim carries it from
-//! then on like any job's (given back when the job ends). A caller at their limit when a job
-//! comes due has it wait: the message is sent again a little later and this delivery
-//! acknowledged, the job PENDING meanwhile and no attempt spent — their own jobs hold it back,
-//! never another caller's.
+//! A job given `runAt` takes its caller's slot when accepted, like any job, but a slot counts
+//! for two claim lifetimes at most (`domain::quota::SlotCount`): a job scheduled months ahead
+//! would come due holding a slot that no longer counts, and a caller's scheduled work could
+//! then all come due at once, far past their share. A schedule's run takes none when it is
+//! made. So as such work comes due the processor looks at its claim: a slot still counted is
+//! run on; otherwise a slot is taken just before the first attempt and the claim carries it
+//! from then on (given back when the job ends). A caller at their limit has the job wait: the
+//! message is sent again a little later and this delivery acknowledged, the job PENDING
+//! meanwhile, no attempt or SQS receive spent — their own jobs hold it back, never another
+//! caller's.
 
 use super::message::{MessageProcessor, ProcessError};
 use crate::application::ports::{ClaimStore, WorkQueue};
 use crate::application::quotas::{Quotas, TakeRefused};
-use crate::domain::{JobId, WorkMessage};
+use crate::domain::quota::JobSlot;
+use crate::domain::{JobId, JobStatus, WorkMessage};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,12 +38,19 @@ pub(super) enum Admitted {
     Run,
     /// Its caller is at their limit: it was sent again for later; acknowledge this delivery.
     Waiting,
+    /// Its claim is not there yet (a schedule's run writes it beside its message): look again
+    /// shortly, as for any job whose claim is not written yet.
+    LookAgain,
 }
 
 impl MessageProcessor {
-    /// Takes the job slot of work for later as it comes due (see the module's comment). Work
-    /// that took its slot when accepted, and every fire-and-forget message, passes as it is.
-    pub(super) async fn admit_due(&self, envelope: &WorkMessage) -> Result<Admitted, ProcessError> {
+    /// Admits work for later as it comes due (see the module's comment). Work accepted to run
+    /// now, and every fire-and-forget message, passes as it is.
+    pub(super) async fn admit_due(
+        &self,
+        envelope: &WorkMessage,
+        receive_count: u32,
+    ) -> Result<Admitted, ProcessError> {
         let (Some(admission), Some(owner), true) = (
             &self.due_admission,
             envelope.owner.as_ref(),
@@ -51,21 +61,31 @@ impl MessageProcessor {
         let Ok(job) = JobId::parse(&envelope.message_id) else {
             return Ok(Admitted::Run);
         };
+        let claim = admission
+            .claims
+            .get(&job)
+            .await
+            .map_err(ProcessError::Dependency)?;
+        // No claim on a first delivery: it may be on its way (run without a slot if it lands
+        // before the start). Later, or one already started, ended or cancelled: the start
+        // decides.
+        let claim = match claim {
+            None if receive_count <= 1 => return Ok(Admitted::LookAgain),
+            None => return Ok(Admitted::Run),
+            Some(claim) if claim.status != JobStatus::Pending => return Ok(Admitted::Run),
+            Some(claim) => claim,
+        };
+        let held = claim.slot.as_deref();
+        if held
+            .and_then(JobSlot::parse)
+            .is_some_and(|slot| admission.quotas.still_counted(&slot))
+        {
+            return Ok(Admitted::Run);
+        }
         let slot = match admission.quotas.take_job(owner, &job).await {
             Ok(slot) => slot,
             Err(TakeRefused::Unavailable(error)) => return Err(ProcessError::Dependency(error)),
             Err(TakeRefused::Exceeded(exceeded)) => {
-                // A delivery of a job that took its slot already (its run died) is no new
-                // job in flight: it runs on the slot it holds.
-                let holds_one = admission
-                    .claims
-                    .get(&job)
-                    .await
-                    .map_err(ProcessError::Dependency)?
-                    .is_some_and(|claim| claim.slot.is_some());
-                if holds_one {
-                    return Ok(Admitted::Run);
-                }
                 let wait = wait_for_slot(rand::random::<f64>());
                 tracing::info!(
                     limit = exceeded.limit,
@@ -80,9 +100,13 @@ impl MessageProcessor {
                 return Ok(Admitted::Waiting);
             }
         };
-        match admission.claims.carry_slot(&job, &slot.to_string()).await {
+        match admission
+            .claims
+            .carry_slot(&job, &slot.to_string(), held)
+            .await
+        {
             Ok(true) => {}
-            // It holds a slot already, or will never start (ended, cancelled): it keeps its own.
+            // Another delivery gave it one, or it will never start: it keeps its own.
             Ok(false) => admission.quotas.give_back_job(&slot).await,
             Err(error) => {
                 crate::application::quotas::settle(

@@ -436,8 +436,18 @@ impl MessageProcessor {
         let lease = super::lease_for(job.as_deref(), deadline);
         crate::error_point!("processor.before-start", &envelope.correlation_id);
         let retry = self.retry_policy(job.as_deref());
-        if self.admit_due(envelope).await? == super::admission::Admitted::Waiting {
-            return Ok(());
+        match self.admit_due(envelope, receive_count).await? {
+            super::admission::Admitted::Run => {}
+            super::admission::Admitted::Waiting => return Ok(()),
+            super::admission::Admitted::LookAgain => {
+                tracing::info!(
+                    receive_count,
+                    "due, its claim not there yet; looked at again shortly"
+                );
+                let delay = self.redelivery_delay(receive_count);
+                self.hand_back(record, delay).await;
+                return Err(ProcessError::WillRetry("no claim yet".into()));
+            }
         }
         let start = self.ledger.start_attempt(envelope, lease).await?;
         let (attempt, round) = match before_running(Delivered {

@@ -1386,7 +1386,12 @@ mod due_admission {
             .await
             .unwrap()
             .unwrap();
-        assert!(d.claims.carry_slot(&id, &slot.to_string()).await.unwrap());
+        assert!(
+            d.claims
+                .carry_slot(&id, &slot.to_string(), None)
+                .await
+                .unwrap()
+        );
         assert!(d.h.deliver(&job.to_json(), 2).await.is_empty());
         assert!(ran(&d, &job), "it runs on the slot it holds");
         assert!(d.requeued.sent().is_empty());
@@ -1407,6 +1412,57 @@ mod due_admission {
         };
         assert!(d.h.deliver(&now.to_json(), 1).await.is_empty());
         assert!(ran(&d, &now));
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_slot_no_longer_counts_takes_a_new_one_as_it_comes_due_or_waits() {
+        let d = due(1);
+        let job = later(&d, alice()).await;
+        let id = JobId::parse(&job.message_id).unwrap();
+        // Accepted long ago: the slot it was accepted with counts no more.
+        let lapsed = crate::domain::quota::JobSlot::taken(alice().tag(), generation() - 2);
+        assert!(
+            d.claims
+                .carry_slot(&id, &lapsed.to_string(), None)
+                .await
+                .unwrap()
+        );
+        let busy = JobId::generate();
+        d.quotas
+            .take_job_slot(&alice(), &busy, generation(), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(d.h.deliver(&job.to_json(), 1).await.is_empty());
+        assert!(!ran(&d, &job), "her one counted slot is taken");
+        assert_eq!(d.requeued.sent().len(), 1);
+        d.quotas.release_job(&busy).await.unwrap();
+        assert!(d.h.deliver(&job.to_json(), 1).await.is_empty());
+        assert!(ran(&d, &job));
+        let carried = d.claims.get_now(id.as_str()).unwrap().slot.unwrap();
+        assert_ne!(
+            carried,
+            lapsed.to_string(),
+            "a counted slot in place of the old one"
+        );
+        assert_eq!(d.quotas.slots_held(&alice()), 0, "given back as it ended");
+    }
+
+    #[tokio::test]
+    async fn due_work_whose_claim_is_not_there_yet_is_looked_at_again_before_it_runs() {
+        let d = due(1);
+        // A schedule's run: its message may come before its claim.
+        let job = WorkMessage {
+            message_id: JobId::generate().to_string(),
+            pattern: Pattern::ClaimCheck,
+            owner: Some(alice()),
+            slot_when_due: true,
+            ..envelope("echo", json!(1))
+        };
+        let failed = d.h.deliver(&job.to_json(), 1).await;
+        assert_eq!(failed.len(), 1, "handed back to look again");
+        assert!(!ran(&d, &job));
+        assert_eq!(d.quotas.slots_held(&alice()), 0);
     }
 
     #[tokio::test]

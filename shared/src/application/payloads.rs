@@ -165,6 +165,16 @@ impl Payloads {
                 )));
             }
         };
+        let footprint = crate::domain::blob::parsed_footprint(&bytes);
+        if footprint > crate::domain::blob::MAX_PARSED_FOOTPRINT {
+            return Err(Unreadable::ForGood(format!(
+                "the payload would take about {footprint} bytes once parsed (its {} bytes, {} \
+                 per JSON value in it), over the {}-byte limit: send fewer, larger values",
+                bytes.len(),
+                crate::domain::blob::PARSED_BYTES_PER_VALUE,
+                crate::domain::blob::MAX_PARSED_FOOTPRINT
+            )));
+        }
         serde_json::from_slice(&bytes)
             .map_err(|e| Unreadable::ForGood(format!("the payload is not JSON: {e}")))
     }
@@ -318,6 +328,34 @@ mod tests {
                 .starts_with(&format!("payloads/{}/", alice().tag()))
         );
         assert_eq!(payloads.read(&large).await.unwrap(), big);
+    }
+
+    #[tokio::test]
+    async fn a_held_payload_too_large_once_parsed_fails_its_job_for_good_unparsed() {
+        let (payloads, _) = service();
+        // 40 MB of tiny numbers: under the upload limit, gigabytes once parsed.
+        let numbers: Vec<u8> = format!("[{}0]", "0,".repeat(20_000_000)).into_bytes();
+        let mut large = work(Value::Null);
+        let key = BlobKey::payload(Some(&alice()), &large.message_id, false);
+        payloads.store.put(&key, numbers).await.unwrap();
+        large.payload_ref = Some(PayloadRef {
+            key: key.as_str().to_owned(),
+            unchecked: true,
+        });
+        match payloads.read(&large).await {
+            Err(Unreadable::ForGood(reason)) => {
+                assert!(reason.contains("once parsed"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A text as long is read.
+        let text = serde_json::json!({"text": "x".repeat(40_000_000)});
+        payloads
+            .store
+            .put(&key, serde_json::to_vec(&text).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(payloads.read(&large).await.unwrap(), text);
     }
 
     #[tokio::test]

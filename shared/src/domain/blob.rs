@@ -31,6 +31,39 @@ pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// stops working when they expire, whatever it says.
 pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
+/// The most memory a held payload's parsed form may take, as [`parsed_footprint`] reckons it:
+/// the processor (256 MB) parses one held payload at a time, and must keep room for the
+/// job's own work and its result.
+pub const MAX_PARSED_FOOTPRINT: u64 = 128 * 1024 * 1024;
+/// What one JSON value (a number, string, array, object or member) is reckoned to take once
+/// parsed, besides its text: a `serde_json::Value`, its slot in an array or map, and slack.
+pub const PARSED_BYTES_PER_VALUE: u64 = 80;
+
+/// What parsing `text` (JSON) would take in memory, reckoned without parsing it: its length,
+/// plus [`PARSED_BYTES_PER_VALUE`] for each value it holds (counted by the separators and
+/// openings outside strings). A 64 MiB text is within [`MAX_PARSED_FOOTPRINT`]; 64 MiB of
+/// `[0,0,0,…]`, a gigabyte once parsed, is not.
+pub fn parsed_footprint(text: &[u8]) -> u64 {
+    let (mut values, mut in_string, mut escaped) = (1u64, false, false);
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b',' | b':' | b'[' | b'{' => values += 1,
+            _ => {}
+        }
+    }
+    text.len() as u64 + values * PARSED_BYTES_PER_VALUE
+}
+
 /// An upload's id: `up_` and 32 lower-case hex digits (128 random bits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UploadId(String);
@@ -149,6 +182,26 @@ mod tests {
         ] {
             assert_eq!(BlobKey::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_payloads_parsed_footprint_counts_its_values_not_what_its_strings_hold() {
+        let per = PARSED_BYTES_PER_VALUE;
+        assert_eq!(parsed_footprint(b"1"), 1 + per);
+        assert_eq!(parsed_footprint(b"[1,2]"), 5 + 3 * per);
+        // Separators inside strings, escaped quotes included, are text.
+        let text = br#"{"a":"x,y:[{\",z"}"#;
+        assert_eq!(parsed_footprint(text), text.len() as u64 + 3 * per);
+        // A 64 MiB text fits; 64 MiB of tiny numbers does not.
+        let mut text = vec![b'"'];
+        text.resize(64 * 1024 * 1024 - 1, b'a');
+        text.push(b'"');
+        assert!(parsed_footprint(&text) <= MAX_PARSED_FOOTPRINT);
+        let numbers = "0,".repeat(32 * 1024 * 1024);
+        assert!(parsed_footprint(numbers.as_bytes()) > MAX_PARSED_FOOTPRINT);
+        // Nor does a document of a million small values in 10 MB.
+        let members = format!("[{}0]", "{\"k\":1},".repeat(1_000_000));
+        assert!(parsed_footprint(members.as_bytes()) > MAX_PARSED_FOOTPRINT);
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct MessageProcessor {
     schedule_runs: Option<ScheduleRuns>,
     /// Takes the job slot of work for later as it comes due (`admission.rs`).
     pub(super) due_admission: Option<super::admission::DueAdmission>,
+    /// One held payload read and run at a time in this instance (see `held_payload_turn`).
+    pub(super) held_payloads: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a schedule's firing needs: the schedule as kept (the firing is made a job only while
@@ -254,6 +256,7 @@ impl MessageProcessor {
             payloads: None,
             schedule_runs: None,
             due_admission: None,
+            held_payloads: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -436,6 +439,14 @@ impl MessageProcessor {
         let lease = super::lease_for(job.as_deref(), deadline);
         crate::error_point!("processor.before-start", &envelope.correlation_id);
         let retry = self.retry_policy(job.as_deref());
+        let job_lasts = job
+            .as_deref()
+            .map_or(Duration::ZERO, |j| j.settings().timeout);
+        let Some(_turn) = self.held_payload_turn(envelope, job_lasts, deadline).await else {
+            tracing::info!("no time left this invocation to wait for a held payload's turn");
+            self.hand_back(record, Duration::ZERO).await;
+            return Err(ProcessError::OutOfTime);
+        };
         match self.admit_due(envelope, receive_count).await? {
             super::admission::Admitted::Run => {}
             super::admission::Admitted::Waiting => return Ok(()),
@@ -877,6 +888,35 @@ impl MessageProcessor {
 }
 
 impl MessageProcessor {
+    /// A job whose payload is held in the bucket (up to 64 MiB, and more once parsed) waits
+    /// for the instance's other such job to end before it starts: a few at once could outgrow
+    /// the function's memory and fail every message of the batch with it. `Some(None)`: no
+    /// held payload, no wait; `None`: no turn while the job could still start and finish in
+    /// this invocation (its message is handed back).
+    async fn held_payload_turn(
+        &self,
+        envelope: &WorkMessage,
+        job_lasts: Duration,
+        deadline: Option<Instant>,
+    ) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+        if envelope.payload_ref.is_none() {
+            return Some(None);
+        }
+        let turn = self.held_payloads.clone().acquire_owned();
+        let latest = deadline.map(|d| {
+            d.checked_sub(job_lasts + super::DEADLINE_MARGIN)
+                .unwrap_or_else(Instant::now)
+        });
+        match latest {
+            None => turn.await.ok().map(Some),
+            Some(latest) => tokio::time::timeout_at(latest, turn)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(Some),
+        }
+    }
+
     /// `envelope` with its held payload read into it (`None`: it travelled inline), and the
     /// URL a remote target is sent instead of it; `Ok(Err)`: the job can never run on it.
     async fn load_payload(

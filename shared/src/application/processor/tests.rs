@@ -1486,3 +1486,49 @@ mod due_admission {
         assert!(!ran(&d, &job));
     }
 }
+
+/// Held payloads are read and run one at a time per instance: another job's waits its turn
+/// while it could still finish in the invocation, else its message goes back, not started.
+#[tokio::test]
+async fn a_held_payload_waits_for_the_instances_other_one_and_an_inline_one_does_not() {
+    let h = Harness::new();
+    let _other = h
+        .processor
+        .held_payloads
+        .clone()
+        .acquire_owned()
+        .await
+        .unwrap();
+    let held = WorkMessage {
+        message_id: crate::domain::JobId::generate().to_string(),
+        pattern: Pattern::ClaimCheck,
+        payload_ref: Some(courier_protocol::queue::PayloadRef {
+            key: "payloads/tag/x".into(),
+            unchecked: false,
+        }),
+        ..envelope("echo", Value::Null)
+    };
+    let deliver_by = |message: &WorkMessage, seconds: u64| {
+        let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
+        event["Records"][0]["body"] = Value::String(message.to_json());
+        let event: SqsEvent = serde_json::from_value(event).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        h.processor.handle_event(event, Some(deadline))
+    };
+    // echo may run 20 s: with 10 s left, there is no waiting for a turn.
+    let answered = deliver_by(&held, 10).await;
+    assert_eq!(answered.batch_item_failures.len(), 1, "handed back");
+    assert!(
+        h.ledger
+            .entry(&WorkId::Job(held.message_id.clone()))
+            .is_none_or(|e| e.attempts == 0),
+        "not started"
+    );
+    // An inline payload needs no turn.
+    let inline = WorkMessage {
+        message_id: crate::domain::JobId::generate().to_string(),
+        pattern: Pattern::ClaimCheck,
+        ..envelope("echo", json!(1))
+    };
+    assert!(deliver_by(&inline, 10).await.batch_item_failures.is_empty());
+}

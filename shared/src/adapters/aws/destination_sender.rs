@@ -35,18 +35,40 @@ where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let reason = match error.as_service_error() {
-        Some(service_error) => format!(
-            "{service} refused it: {}: {}",
+    match error.as_service_error() {
+        Some(service_error) if !carrier_trouble(service_error.code()) => {
+            WebhookResponse::NoResponse(format!(
+                "{service} refused it: {}: {}",
+                service_error.code().unwrap_or("an error"),
+                service_error.message().unwrap_or("no message")
+            ))
+        }
+        Some(service_error) => WebhookResponse::Unavailable(format!(
+            "{service} is unavailable: {}: {}",
             service_error.code().unwrap_or("an error"),
             service_error.message().unwrap_or("no message")
-        ),
-        None => format!(
+        )),
+        None => WebhookResponse::Unavailable(format!(
             "{service} could not be reached: {}",
             aws_sdk_sqs::error::DisplayErrorContext(error)
-        ),
-    };
-    WebhookResponse::NoResponse(reason)
+        )),
+    }
+}
+
+/// Error codes that are the service's own trouble (throttled, failing), not a refusal of
+/// this destination: a registration meeting them is a 503, to be tried again.
+fn carrier_trouble(code: Option<&str>) -> bool {
+    const TRANSIENT: [&str; 8] = [
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "InternalException",
+    ];
+    code.is_some_and(|code| TRANSIENT.contains(&code) || code.ends_with(".Throttling"))
 }
 
 impl DestinationSender {
@@ -102,6 +124,12 @@ impl DestinationSender {
             Ok(output) if output.failed_entry_count() == 0 => delivered(),
             Ok(output) => {
                 let entry = output.entries().first();
+                if carrier_trouble(entry.and_then(|e| e.error_code())) {
+                    return WebhookResponse::Unavailable(format!(
+                        "the bus is unavailable: {}",
+                        entry.and_then(|e| e.error_code()).unwrap_or("an error")
+                    ));
+                }
                 WebhookResponse::NoResponse(format!(
                     "the bus refused it: {}: {}",
                     entry.and_then(|e| e.error_code()).unwrap_or("an error"),
@@ -122,4 +150,32 @@ fn signature_headers(request: &WebhookRequest) -> impl Iterator<Item = (&str, &s
         .iter()
         .filter(|(name, _)| name != "user-agent")
         .map(|(name, value)| (name.as_str(), value.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_failures_are_the_carriers_trouble_refusals_are_not() {
+        for code in [
+            "ThrottlingException",
+            "RequestThrottled",
+            "InternalError",
+            "ServiceUnavailable",
+            "AWS.SimpleQueueService.Throttling",
+        ] {
+            assert!(carrier_trouble(Some(code)), "{code}");
+        }
+        for code in [
+            "AccessDenied",
+            "AccessDeniedException",
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "ResourceNotFoundException",
+            "KMS.AccessDeniedException",
+        ] {
+            assert!(!carrier_trouble(Some(code)), "{code}");
+        }
+        assert!(!carrier_trouble(None));
+    }
 }

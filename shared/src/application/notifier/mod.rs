@@ -74,6 +74,9 @@ pub enum WebhookResponse {
         retry_after: Option<Duration>,
     },
     NoResponse(String),
+    /// The carrier itself (SQS, EventBridge) failed, throttled or could not be reached: it
+    /// says nothing about the destination (a delivery is retried; a registration is a 503).
+    Unavailable(String),
 }
 
 #[async_trait]
@@ -470,6 +473,9 @@ impl Notifier {
             WebhookResponse::Status { code, .. } if (200..300).contains(&code) => Ok(()),
             WebhookResponse::Status { code, .. } => Err(format!("answered {code}")),
             WebhookResponse::NoResponse(reason) => Err(reason),
+            WebhookResponse::Unavailable(reason) => {
+                return Err(PortError::new("notifier:probe", reason));
+            }
         })
     }
 
@@ -649,11 +655,13 @@ pub fn classify(response: &WebhookResponse) -> Verdict {
             reason: format!("the receiver answered {code}"),
             retry_after: *retry_after,
         },
-        WebhookResponse::NoResponse(reason) => Verdict::Retry {
-            status: None,
-            reason: reason.clone(),
-            retry_after: None,
-        },
+        WebhookResponse::NoResponse(reason) | WebhookResponse::Unavailable(reason) => {
+            Verdict::Retry {
+                status: None,
+                reason: reason.clone(),
+                retry_after: None,
+            }
+        }
     }
 }
 

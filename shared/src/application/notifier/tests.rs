@@ -674,3 +674,57 @@ async fn a_copy_overtaken_by_another_stops_instead_of_retrying_in_parallel() {
         "not handed back: the other copy retries"
     );
 }
+
+/// A registration's probe: a destination that refuses is the caller's to mend (a reason); the
+/// carrier's own trouble (throttled, failing, unreachable) is an outage, tried again later.
+#[tokio::test]
+async fn a_probe_tells_a_refusing_destination_from_an_unavailable_carrier() {
+    let answer = |response: WebhookResponse| async move {
+        let h = harness(URL, response).await;
+        let id = EndpointId::generate(crate::domain::EndpointKind::Destination);
+        let context = SealingContext {
+            endpoint: id.clone(),
+            owner: alice(),
+        };
+        let sealed = h
+            .sealer
+            .seal(&Secret::parse(SECRET).unwrap(), &context)
+            .await
+            .unwrap();
+        let queue = crate::domain::ResourceArn::queue("arn:aws:sqs:us-east-1:111122223333:results")
+            .unwrap();
+        h.endpoints
+            .create(&WebhookEndpoint::new(
+                id.clone(),
+                alice(),
+                crate::domain::CallbackTarget::Queue(queue),
+                sealed,
+                NOW,
+            ))
+            .await
+            .unwrap();
+        h.notifier.probe(&id).await
+    };
+    let refused = answer(WebhookResponse::NoResponse(
+        "the queue refused it: AccessDenied: no".into(),
+    ))
+    .await;
+    assert!(
+        matches!(&refused, Ok(Err(reason)) if reason.contains("AccessDenied")),
+        "{refused:?}"
+    );
+    let unavailable = answer(WebhookResponse::Unavailable(
+        "the queue is unavailable: ThrottlingException: slow down".into(),
+    ))
+    .await;
+    assert!(
+        unavailable.is_err(),
+        "an outage, not a refusal: {unavailable:?}"
+    );
+    let taken = answer(WebhookResponse::Status {
+        code: 200,
+        retry_after: None,
+    })
+    .await;
+    assert!(matches!(taken, Ok(Ok(()))), "{taken:?}");
+}

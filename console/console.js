@@ -230,10 +230,14 @@ function overWebSocket(job) {
         case "result":
           setStatus("SUCCEEDED");
           setProgress(100);
-          if (frame.resultRef) heldResult(frame.resultRef);
-          else showResult(frame.data);
           ended = true;
-          socket.close();
+          if (frame.resultRef) {
+            // Done once the claim's link is shown.
+            heldResult(frame.resultRef).finally(() => socket.close());
+          } else {
+            showResult(frame.data);
+            socket.close();
+          }
           break;
         case "error":
           setStatus(frame.data.code === "job-failed" ? "FAILED" : "refused");

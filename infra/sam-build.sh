@@ -30,7 +30,7 @@ export PATH="$TOOLS_VENV/bin:$PATH"
 log "sam build (arm64, cargo-lambda)"
 sam build --template-file template.yaml --parameter-overrides Architecture=arm64
 
-for function in HttpApiFunction ProcessorFunction NotifierFunction WebSocketFunction AuthorizerFunction; do
+for function in HttpApiFunction ProcessorFunction NotifierFunction DestinationProbeFunction WebSocketFunction AuthorizerFunction; do
   bootstrap=".aws-sam/build/$function/bootstrap"
   [[ -x "$bootstrap" ]] || { echo "error: $bootstrap missing" >&2; exit 1; }
   # ELF e_machine (bytes 18-19, little endian) 0xb7 is AArch64.

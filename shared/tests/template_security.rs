@@ -88,6 +88,29 @@ fn event_maxima(template: &Value, name: &str, function: &Value) -> Vec<u64> {
     maxima
 }
 
+/// How many invocations a table stream's mapping runs at once: one per shard, and a table of
+/// courier's size has one or two.
+const STREAM_SHARDS: u64 = 2;
+
+/// The maxima of the event source mappings declared apart from `name` (the job events
+/// stream): a stream's [`STREAM_SHARDS`], a queue's maximum concurrency.
+fn mapping_maxima(template: &Value, name: &str) -> Vec<u64> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::EventSourceMapping")
+        .filter(|r| reference(&r["Properties"]["FunctionName"]) == Some(name))
+        .map(|r| {
+            let limit = &r["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+            match limit.is_null() {
+                true => STREAM_SHARDS,
+                false => maximum(template, limit),
+            }
+        })
+        .collect()
+}
+
 /// A function's reserved concurrency by default: `!If [Reserve…, !Ref P, !Ref AWS::NoValue]`.
 fn reservation(template: &Value, name: &str, function: &Value) -> u64 {
     let reserved = &function["Properties"]["ReservedConcurrentExecutions"];
@@ -103,7 +126,8 @@ fn every_event_source_has_a_maximum_and_every_function_a_reservation_covering_it
     let template = template();
     let mut reserved = 0;
     for (name, function) in functions(&template) {
-        let maxima = event_maxima(&template, &name, function);
+        let mut maxima = event_maxima(&template, &name, function);
+        maxima.extend(mapping_maxima(&template, &name));
         let reservation = reservation(&template, &name, function);
         assert!(reservation > 0, "{name}");
         assert!(
@@ -384,4 +408,28 @@ fn production_runs_no_example_job_types_and_the_user_pool_is_protected() {
     let parameters = &template["Parameters"];
     assert_eq!(parameters["CognitoDeletionProtection"]["Default"], "ACTIVE");
     assert_eq!(parameters["CognitoMfa"]["Default"], "OPTIONAL");
+}
+
+/// Destinations are proved by the notifier's code under the notifier's role (the one their
+/// policies allow), but on a concurrency of its own: a flood of registrations is refused
+/// (503) before it could throttle a callback's receive.
+#[test]
+fn destinations_are_proved_under_the_notifiers_role_on_a_concurrency_apart_from_callbacks() {
+    let template = template();
+    let resources = &template["Resources"];
+    let probed_by = &resources["HttpApiFunction"]["Properties"]["Environment"]["Variables"]["NOTIFIER_FUNCTION"];
+    assert_eq!(reference(probed_by), Some("DestinationProbeFunction"));
+    let probe = &resources["DestinationProbeFunction"];
+    let (tag, role) = tagged(&probe["Properties"]["Role"]).expect("a role of the notifier's");
+    assert_eq!(
+        (tag.as_str(), role.as_str()),
+        ("GetAtt", Some("NotifierFunctionRole.Arn"))
+    );
+    assert!(reservation(&template, "DestinationProbeFunction", probe) > 0);
+    assert!(
+        probe["Properties"]["Events"].is_null(),
+        "it takes no callbacks"
+    );
+    let granted = &resources["NotifierProbePermission"]["Properties"]["FunctionName"];
+    assert_eq!(reference(granted), Some("DestinationProbeFunction"));
 }

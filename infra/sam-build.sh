@@ -30,8 +30,17 @@ export PATH="$TOOLS_VENV/bin:$PATH"
 log "sam build (arm64, cargo-lambda)"
 sam build --template-file template.yaml --parameter-overrides Architecture=arm64
 
+# Functions of one CodeUri (the notifier and the destination probe) are built once, into
+# "<the first>-Shared": each function's artifact is where the built template points it.
+artifact() {
+  awk -v name="$1:" '
+    $1 == name { inside = 1; next }
+    inside && /^  [A-Za-z]/ { exit }
+    inside && $1 == "CodeUri:" { print $2; exit }
+  ' .aws-sam/build/template.yaml
+}
 for function in HttpApiFunction ProcessorFunction NotifierFunction DestinationProbeFunction WebSocketFunction AuthorizerFunction; do
-  bootstrap=".aws-sam/build/$function/bootstrap"
+  bootstrap=".aws-sam/build/$(artifact "$function")/bootstrap"
   [[ -x "$bootstrap" ]] || { echo "error: $bootstrap missing" >&2; exit 1; }
   # ELF e_machine (bytes 18-19, little endian) 0xb7 is AArch64.
   machine="$(od -An -tx1 -j18 -N2 "$bootstrap" | tr -d ' \n')"

@@ -11,8 +11,7 @@
 //! meanwhile, no attempt or SQS receive spent — their own jobs hold it back, never another
 //! caller's.
 
-use super::message::{MessageProcessor, ProcessError};
-use crate::application::ports::{ClaimStore, WorkQueue};
+use crate::application::ports::{ClaimStore, PortError, WorkQueue};
 use crate::application::quotas::{Quotas, TakeRefused};
 use crate::domain::quota::JobSlot;
 use crate::domain::{JobId, JobStatus, WorkMessage};
@@ -43,29 +42,21 @@ pub(super) enum Admitted {
     LookAgain,
 }
 
-impl MessageProcessor {
+impl DueAdmission {
     /// Admits work for later as it comes due (see the module's comment). Work accepted to run
     /// now, and every fire-and-forget message, passes as it is.
-    pub(super) async fn admit_due(
+    pub(super) async fn admit(
         &self,
         envelope: &WorkMessage,
         receive_count: u32,
-    ) -> Result<Admitted, ProcessError> {
-        let (Some(admission), Some(owner), true) = (
-            &self.due_admission,
-            envelope.owner.as_ref(),
-            envelope.slot_when_due,
-        ) else {
+    ) -> Result<Admitted, PortError> {
+        let (Some(owner), true) = (envelope.owner.as_ref(), envelope.slot_when_due) else {
             return Ok(Admitted::Run);
         };
         let Ok(job) = JobId::parse(&envelope.message_id) else {
             return Ok(Admitted::Run);
         };
-        let claim = admission
-            .claims
-            .get(&job)
-            .await
-            .map_err(ProcessError::Dependency)?;
+        let claim = self.claims.get(&job).await?;
         // No claim on a first delivery: it may be on its way (run without a slot if it lands
         // before the start). Later, or one already started, ended or cancelled: the start
         // decides.
@@ -78,13 +69,13 @@ impl MessageProcessor {
         let held = claim.slot.as_deref();
         if held
             .and_then(JobSlot::parse)
-            .is_some_and(|slot| admission.quotas.still_counted(&slot))
+            .is_some_and(|slot| self.quotas.still_counted(&slot))
         {
             return Ok(Admitted::Run);
         }
-        let slot = match admission.quotas.take_job(owner, &job).await {
+        let slot = match self.quotas.take_job(owner, &job).await {
             Ok(slot) => slot,
-            Err(TakeRefused::Unavailable(error)) => return Err(ProcessError::Dependency(error)),
+            Err(TakeRefused::Unavailable(error)) => return Err(error),
             Err(TakeRefused::Exceeded(exceeded)) => {
                 let wait = wait_for_slot(rand::random::<f64>());
                 tracing::info!(
@@ -92,31 +83,17 @@ impl MessageProcessor {
                     wait_s = wait,
                     "due, but its caller is at their limit of jobs in flight; it waits"
                 );
-                admission
-                    .requeue
-                    .enqueue(envelope, wait)
-                    .await
-                    .map_err(ProcessError::Dependency)?;
+                self.requeue.enqueue(envelope, wait).await?;
                 return Ok(Admitted::Waiting);
             }
         };
-        match admission
-            .claims
-            .carry_slot(&job, &slot.to_string(), held)
-            .await
-        {
+        match self.claims.carry_slot(&job, &slot.to_string(), held).await {
             Ok(true) => {}
             // Another delivery gave it one, or it will never start: it keeps its own.
-            Ok(false) => admission.quotas.give_back_job(&slot).await,
+            Ok(false) => self.quotas.give_back_job(&slot).await,
             Err(error) => {
-                crate::application::quotas::settle(
-                    &admission.quotas,
-                    &*admission.claims,
-                    &job,
-                    &slot,
-                )
-                .await;
-                return Err(ProcessError::Dependency(error));
+                crate::application::quotas::settle(&self.quotas, &*self.claims, &job, &slot).await;
+                return Err(error);
             }
         }
         Ok(Admitted::Run)

@@ -447,7 +447,11 @@ impl MessageProcessor {
             self.hand_back(record, Duration::ZERO).await;
             return Err(ProcessError::OutOfTime);
         };
-        match self.admit_due(envelope, receive_count).await? {
+        let admitted = match &self.due_admission {
+            Some(admission) => admission.admit(envelope, receive_count).await?,
+            None => super::admission::Admitted::Run,
+        };
+        match admitted {
             super::admission::Admitted::Run => {}
             super::admission::Admitted::Waiting => return Ok(()),
             super::admission::Admitted::LookAgain => {

@@ -7,6 +7,11 @@
 //! of each invocation the function prints one line, `{"courierMeter": {...}}`, with the calls
 //! by `service.Operation` and the handler's own duration; the measurement reads these lines
 //! back from the function's log and leaves them out of the log bytes it prices.
+//!
+//! Beside the calls, the units AWS bills them in (`units`): DynamoDB's consumed capacity as the
+//! table reports it (every DynamoDB client asks for it in metering builds, with its indexes:
+//! [`dynamodb_client`]), SQS sends per started 64 KiB of the request, WebSocket posts per started
+//! 32 KiB.
 
 /// The key of the line each invocation prints.
 pub const METER_KEY: &str = "courierMeter";
@@ -50,25 +55,174 @@ mod counting {
     use std::time::Duration;
 
     static CALLS: Mutex<BTreeMap<String, u32>> = Mutex::new(BTreeMap::new());
+    static UNITS: Mutex<BTreeMap<String, f64>> = Mutex::new(BTreeMap::new());
 
     pub fn count(operation: String) {
         *CALLS.lock().unwrap().entry(operation).or_default() += 1;
     }
 
-    pub fn reset() {
-        CALLS.lock().unwrap().clear();
+    pub fn add_units(operation: &str, units: f64) {
+        *UNITS
+            .lock()
+            .unwrap()
+            .entry(operation.to_owned())
+            .or_default() += units;
     }
 
-    /// The invocation's line: its calls since the last reset and how long the handler took.
+    pub fn reset() {
+        CALLS.lock().unwrap().clear();
+        UNITS.lock().unwrap().clear();
+    }
+
+    /// The invocation's line: its calls and their billed units since the last reset, and how
+    /// long the handler took.
     pub fn report(handler: Duration) {
         let calls = std::mem::take(&mut *CALLS.lock().unwrap());
+        let units = std::mem::take(&mut *UNITS.lock().unwrap());
         let line = serde_json::json!({
             super::METER_KEY: {
                 "calls": calls,
+                "units": units,
                 "handlerMs": handler.as_secs_f64() * 1e3,
             }
         });
         println!("{line}");
+    }
+}
+
+/// SQS bills a request per started 64 KiB of its payload.
+pub const SQS_CHUNK: usize = 64 * 1024;
+/// API Gateway bills a WebSocket message per started 32 KiB.
+pub const WEBSOCKET_CHUNK: usize = 32 * 1024;
+
+/// The billed units of a request whose price goes by its size (none for the others, whose
+/// units come from their answer or are one a call).
+pub fn sized_units(operation: &str, body_bytes: usize) -> Option<f64> {
+    let chunk = if operation.starts_with("sqs.SendMessage") {
+        SQS_CHUNK
+    } else if operation == "apigatewaymanagement.PostToConnection" {
+        WEBSOCKET_CHUNK
+    } else {
+        return None;
+    };
+    Some(body_bytes.div_ceil(chunk).max(1) as f64)
+}
+
+/// A DynamoDB client over `config`; in metering builds every request asks for the capacity it
+/// consumes (table and indexes) and the answer's is counted as the call's units.
+pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    let builder = aws_sdk_dynamodb::config::Builder::from(config);
+    #[cfg(feature = "metering")]
+    let builder = builder.interceptor(capacity::ConsumedCapacity);
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+#[cfg(feature = "metering")]
+mod capacity {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::{BatchGetItemInput, BatchGetItemOutput},
+        delete_item::{DeleteItemInput, DeleteItemOutput},
+        get_item::{GetItemInput, GetItemOutput},
+        put_item::{PutItemInput, PutItemOutput},
+        query::{QueryInput, QueryOutput},
+        update_item::{UpdateItemInput, UpdateItemOutput},
+    };
+    use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::{
+        AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
+    };
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    #[derive(Debug)]
+    pub struct ConsumedCapacity;
+
+    /// The operation a request is, kept for its answer.
+    #[derive(Debug, Clone)]
+    struct Asked(&'static str);
+
+    impl aws_smithy_types::config_bag::Storable for Asked {
+        type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+    }
+
+    /// Each operation courier calls: its name, input and output, and how the output reports
+    /// capacity (one figure, or one per table).
+    macro_rules! operations {
+        ($($name:literal: $input:ty => $output:ty, $units:expr;)*) => {
+            fn ask(input: &mut aws_smithy_runtime_api::client::interceptors::context::Input)
+                -> Option<&'static str> {
+                $(if let Some(input) = input.downcast_mut::<$input>() {
+                    input.return_consumed_capacity = Some(ReturnConsumedCapacity::Indexes);
+                    return Some($name);
+                })*
+                None
+            }
+            fn units(output: &aws_smithy_runtime_api::client::interceptors::context::Output)
+                -> Option<(&'static str, f64)> {
+                $(if let Some(output) = output.downcast_ref::<$output>() {
+                    let units: fn(&$output) -> f64 = $units;
+                    return Some(($name, units(output)));
+                })*
+                None
+            }
+        };
+    }
+
+    fn one(capacity: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) -> f64 {
+        capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0)
+    }
+
+    operations! {
+        "dynamodb.PutItem": PutItemInput => PutItemOutput, |o| one(o.consumed_capacity());
+        "dynamodb.UpdateItem": UpdateItemInput => UpdateItemOutput, |o| one(o.consumed_capacity());
+        "dynamodb.DeleteItem": DeleteItemInput => DeleteItemOutput, |o| one(o.consumed_capacity());
+        "dynamodb.GetItem": GetItemInput => GetItemOutput, |o| one(o.consumed_capacity());
+        "dynamodb.Query": QueryInput => QueryOutput, |o| one(o.consumed_capacity());
+        "dynamodb.BatchGetItem": BatchGetItemInput => BatchGetItemOutput,
+            |o| o.consumed_capacity().iter().map(|c| one(Some(c))).sum();
+    }
+
+    impl Intercept for ConsumedCapacity {
+        fn name(&self) -> &'static str {
+            "courier-consumed-capacity"
+        }
+
+        fn modify_before_serialization(
+            &self,
+            context: &mut BeforeSerializationInterceptorContextMut<'_>,
+            _: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            if let Some(operation) = ask(context.input_mut()) {
+                cfg.interceptor_state().store_put(Asked(operation));
+            }
+            Ok(())
+        }
+
+        /// A refused write (a condition that failed) reports no capacity, yet AWS bills it:
+        /// counted as one unit, the least it can be.
+        fn read_after_deserialization(
+            &self,
+            context: &AfterDeserializationInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            match context.output_or_error() {
+                Ok(output) => {
+                    if let Some((operation, units)) = units(output) {
+                        super::counting::add_units(operation, units);
+                    }
+                }
+                Err(_) => {
+                    if let Some(Asked(operation)) = cfg.load::<Asked>() {
+                        super::counting::add_units(operation, 1.0);
+                    }
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -81,12 +235,17 @@ pub fn count_request(request: &aws_smithy_runtime_api::client::orchestrator::Htt
             .parse::<http::Uri>()
             .map(|uri| uri.path().to_owned())
             .unwrap_or_default();
-        counting::count(operation(
+        let body = request.body().bytes().unwrap_or_default();
+        let operation = operation(
             request.method(),
             &path,
             request.headers().get("x-amz-target"),
-            request.body().bytes().unwrap_or_default(),
-        ));
+            body,
+        );
+        if let Some(units) = sized_units(&operation, body.len()) {
+            counting::add_units(&operation, units);
+        }
+        counting::count(operation);
     }
     #[cfg(not(feature = "metering"))]
     let _ = request;

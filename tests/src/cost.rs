@@ -28,6 +28,15 @@ pub struct Prices {
     pub eventbridge_event: f64,
     /// CloudWatch Logs ingestion (standard class), per GB.
     pub log_gb: f64,
+    /// CloudWatch Logs ingestion (Infrequent Access class), per GB.
+    pub log_gb_infrequent: f64,
+    /// X-Ray, per trace recorded.
+    pub xray_trace: f64,
+    /// Monthly: a standard-resolution alarm, a dashboard, a KMS key, a custom metric.
+    pub alarm_month: f64,
+    pub dashboard_month: f64,
+    pub kms_key_month: f64,
+    pub metric_month: f64,
 }
 
 pub const LIST_PRICES: Prices = Prices {
@@ -43,7 +52,43 @@ pub const LIST_PRICES: Prices = Prices {
     kms_request: 3.00e-6,
     eventbridge_event: 1.00e-6,
     log_gb: 0.50,
+    log_gb_infrequent: 0.25,
+    xray_trace: 5.00e-6,
+    alarm_month: 0.10,
+    dashboard_month: 3.00,
+    kms_key_month: 1.00,
+    metric_month: 0.30,
 };
+
+/// What a deployment records beside courier's own lines, as its template parameters set it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observability {
+    /// The share of invocations X-Ray records a trace of (`Tracing: Active` samples the first
+    /// request each second and 5% of the rest: at a steady load, 5%); 0 with tracing off.
+    pub traced_share: f64,
+    /// One access log line per HTTP request and per WebSocket message, in bytes as CloudWatch
+    /// Logs counts them (the line and its 26 bytes of overhead); 0 with access logs off.
+    pub http_access_line: u64,
+    pub websocket_access_line: u64,
+    /// The access log groups' class.
+    pub access_log_class: LogClass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogClass {
+    Standard,
+    InfrequentAccess,
+}
+
+impl Observability {
+    /// Nothing beside courier's own lines (what the emulator records).
+    pub const NONE: Self = Self {
+        traced_share: 0.0,
+        http_access_line: 0,
+        websocket_access_line: 0,
+        access_log_class: LogClass::Standard,
+    };
+}
 
 /// CloudWatch Logs counts each event as its message plus 26 bytes.
 pub const LOG_EVENT_OVERHEAD: u64 = 26;
@@ -64,12 +109,18 @@ pub struct FunctionUsage {
     pub billed_ms: u64,
     /// AWS calls by `service.Operation`.
     pub calls: BTreeMap<String, u64>,
+    /// The units those calls are billed in, where they are not one a call: DynamoDB's consumed
+    /// capacity, SQS sends per 64 KiB, WebSocket posts per 32 KiB.
+    pub units: BTreeMap<String, f64>,
     /// courier's own log lines: events and bytes (meter lines left out: AWS builds print none).
     pub log_events: u64,
     pub log_bytes: u64,
     /// The runtime's START/END/REPORT lines (the template's `SystemLogLevel: WARN` keeps them
     /// out of CloudWatch on AWS; the emulator writes them regardless).
     pub platform_log_bytes: u64,
+    /// The custom metric series its embedded-metric lines made (namespace, name, dimensions
+    /// and their values): CloudWatch bills each by the month.
+    pub metric_series: std::collections::BTreeSet<String>,
 }
 
 impl FunctionUsage {
@@ -90,15 +141,142 @@ impl FunctionUsage {
                             count.as_u64().unwrap_or(0);
                     }
                 }
+                if let Some(units) = meter["units"].as_object() {
+                    for (operation, count) in units {
+                        *usage.units.entry(operation.clone()).or_default() +=
+                            count.as_f64().unwrap_or(0.0);
+                    }
+                }
             } else if is_platform_line(message) {
                 usage.platform_log_bytes += message.len() as u64;
             } else {
                 usage.log_events += 1;
                 usage.log_bytes += message.len() as u64;
+                usage.metric_series.extend(metric_series(message));
             }
         }
         usage
     }
+}
+
+/// The metric series an embedded-metric-format line records: one per metric and dimension set.
+fn metric_series(message: &str) -> Vec<String> {
+    let Ok(line) = serde_json::from_str::<Value>(message) else {
+        return Vec::new();
+    };
+    let mut series = Vec::new();
+    for directive in line["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let namespace = directive["Namespace"].as_str().unwrap_or("");
+        for set in directive["Dimensions"].as_array().into_iter().flatten() {
+            let dimensions: Vec<String> = set
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|d| format!("{d}={}", line[d].as_str().unwrap_or("")))
+                .collect();
+            for metric in directive["Metrics"].as_array().into_iter().flatten() {
+                let name = metric["Name"].as_str().unwrap_or("");
+                series.push(format!("{namespace}/{name}[{}]", dimensions.join(",")));
+            }
+        }
+    }
+    series
+}
+
+/// What a stack costs by the month whatever it serves: its alarms, dashboard, KMS keys (counted
+/// in the template, conditional ones included) and the custom metric series a run made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedMonthly {
+    pub alarms: u64,
+    pub dashboards: u64,
+    pub kms_keys: u64,
+    pub metric_series: u64,
+}
+
+impl FixedMonthly {
+    pub fn from_template(template: &str, metric_series: u64) -> Self {
+        let count = |kind: &str| {
+            template
+                .lines()
+                .filter(|line| line.trim() == format!("Type: {kind}"))
+                .count() as u64
+        };
+        Self {
+            alarms: count("AWS::CloudWatch::Alarm"),
+            dashboards: count("AWS::CloudWatch::Dashboard"),
+            kms_keys: count("AWS::KMS::Key"),
+            metric_series,
+        }
+    }
+
+    /// Each line: what it is, how many, dollars a month.
+    pub fn lines(&self, prices: &Prices) -> Vec<(&'static str, u64, f64)> {
+        vec![
+            (
+                "alarms",
+                self.alarms,
+                self.alarms as f64 * prices.alarm_month,
+            ),
+            (
+                "dashboard",
+                self.dashboards,
+                self.dashboards as f64 * prices.dashboard_month,
+            ),
+            (
+                "KMS keys",
+                self.kms_keys,
+                self.kms_keys as f64 * prices.kms_key_month,
+            ),
+            (
+                "custom metric series",
+                self.metric_series,
+                self.metric_series as f64 * prices.metric_month,
+            ),
+        ]
+    }
+
+    pub fn total(&self, prices: &Prices) -> f64 {
+        self.lines(prices).iter().map(|(_, _, d)| d).sum()
+    }
+}
+
+/// An access log line as API Gateway would write it from the template's `Format`, each
+/// `$context` variable given a value of typical length; in bytes as CloudWatch Logs counts it.
+pub fn access_line_bytes(format: &str) -> u64 {
+    let typical = |variable: &str| match variable {
+        "requestId" => "Zq3kXg1ZIAMEbXw=",
+        "requestTime" => "03/Dec/2026:18:03:08 +0000",
+        "routeKey" => "POST /v1/jobs",
+        "status" => "202",
+        "responseLength" => "120",
+        "responseLatency" | "integrationLatency" => "12",
+        "connectionId" => "ZQvZ7cdsIAMCJXg=",
+        "eventType" => "MESSAGE",
+        "identity.sourceIp" => "203.0.113.10",
+        v if v.starts_with("authorizer.claims.iss") => {
+            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI"
+        }
+        v if v.starts_with("authorizer.claims.sub") => "2f1b0c9e-4d3a-4b5c-8e7f-6a5b4c3d2e1f",
+        _ => "-",
+    };
+    let mut line = String::new();
+    let mut rest = format;
+    while let Some(at) = rest.find("$context.") {
+        line.push_str(&rest[..at]);
+        let after = &rest[at + "$context.".len()..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+            .unwrap_or(after.len());
+        line.push_str(typical(&after[..end]));
+        rest = &after[end..];
+    }
+    line.push_str(rest);
+    line.len() as u64 + LOG_EVENT_OVERHEAD
 }
 
 /// Lambda's own lines, in text (`REPORT RequestId: …`) or JSON (`{"type": "platform.report"}`)
@@ -125,9 +303,8 @@ pub struct Run {
     /// Which functions are SQS-triggered, and the kind of queue they read in this pattern.
     pub sqs_triggered: BTreeMap<String, QueueKind>,
     pub functions: BTreeMap<String, FunctionUsage>,
-    /// Entries written to the table's `ByOwner` index (one per claim or endpoint created): a
-    /// write DynamoDB bills beside the item's own, which no call shows.
-    pub index_writes: u64,
+    /// Traces and access logs, as the deployment is configured (the emulator records neither).
+    pub observability: Observability,
 }
 
 /// One priced line of a bill, per million requests.
@@ -150,6 +327,21 @@ impl Run {
             .flat_map(|f| f.calls.iter())
             .filter(|(operation, _)| matches(operation))
             .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// The billed units of the matching calls: those the meter reported, one a call for the
+    /// rest (a meter line from before units were reported, or a call whose price is per call).
+    fn units(&self, matches: impl Fn(&str) -> bool) -> f64 {
+        self.functions
+            .values()
+            .flat_map(|f| {
+                f.calls
+                    .iter()
+                    .map(move |(operation, count)| (f, operation, count))
+            })
+            .filter(|(_, operation, _)| matches(operation))
+            .map(|(f, operation, count)| f.units.get(operation).copied().unwrap_or(*count as f64))
             .sum()
     }
 
@@ -180,10 +372,10 @@ impl Run {
             self.api_requests as f64,
             prices.http_api_request,
         );
-        let posted = self.calls(|o| o == "apigatewaymanagement.PostToConnection");
+        let posted = self.units(|o| o == "apigatewaymanagement.PostToConnection");
         item(
             "WebSocket messages",
-            (self.websocket_frames_sent + posted) as f64,
+            self.websocket_frames_sent as f64 + posted,
             prices.websocket_message,
         );
         let invocations: u64 = self.functions.values().map(|f| f.invocations).sum();
@@ -198,9 +390,9 @@ impl Run {
             billed_ms as f64 / 1000.0 * prices.lambda_memory_gb,
             prices.lambda_gb_second,
         );
-        let sends = |fifo: bool| {
-            self.calls(|o| o.starts_with("sqs.") && o.ends_with("@fifo") == fifo) as f64
-        };
+        // Sends per 64 KiB; every other SQS call is one request.
+        let sqs =
+            |fifo: bool| self.units(|o| o.starts_with("sqs.") && o.ends_with("@fifo") == fifo);
         // The event source mapping receives a batch and deletes it: two requests per invocation.
         let polls = |kind: QueueKind| {
             self.sqs_triggered
@@ -212,27 +404,25 @@ impl Run {
         };
         item(
             "SQS standard requests",
-            sends(false) + polls(QueueKind::Standard),
+            sqs(false) + polls(QueueKind::Standard),
             prices.sqs_standard_request,
         );
         item(
             "SQS FIFO requests",
-            sends(true) + polls(QueueKind::Fifo),
+            sqs(true) + polls(QueueKind::Fifo),
             prices.sqs_fifo_request,
         );
+        // Write units per started KB of the larger of the item before and after, plus its
+        // index entries' (as the table reports consumed capacity); a refused write counts one.
         item(
-            "DynamoDB writes",
-            self.calls(is_dynamodb_write) as f64,
+            "DynamoDB write units",
+            self.units(is_dynamodb_write),
             prices.dynamodb_write,
         );
+        // Read units per started 4 KB, half for an eventually consistent read.
         item(
-            "DynamoDB index writes",
-            self.index_writes as f64,
-            prices.dynamodb_write,
-        );
-        item(
-            "DynamoDB reads",
-            self.calls(is_dynamodb_read) as f64,
+            "DynamoDB read units",
+            self.units(is_dynamodb_read),
             prices.dynamodb_read,
         );
         item(
@@ -253,6 +443,19 @@ impl Run {
             .map(|f| f.log_bytes + LOG_EVENT_OVERHEAD * f.log_events)
             .sum();
         item("log bytes", log_bytes as f64, prices.log_gb / 1e9);
+        let seen = &self.observability;
+        item(
+            "X-Ray traces",
+            invocations as f64 * seen.traced_share,
+            prices.xray_trace,
+        );
+        let access_log_bytes = self.api_requests * seen.http_access_line
+            + self.websocket_frames_sent * seen.websocket_access_line;
+        let access_log_gb = match seen.access_log_class {
+            LogClass::Standard => prices.log_gb,
+            LogClass::InfrequentAccess => prices.log_gb_infrequent,
+        };
+        item("access logs", access_log_bytes as f64, access_log_gb / 1e9);
         items
     }
 
@@ -304,7 +507,10 @@ fn is_dynamodb_write(operation: &str) -> bool {
 }
 
 fn is_dynamodb_read(operation: &str) -> bool {
-    matches!(operation, "dynamodb.GetItem" | "dynamodb.Query")
+    matches!(
+        operation,
+        "dynamodb.GetItem" | "dynamodb.Query" | "dynamodb.BatchGetItem"
+    )
 }
 
 fn is_priced(operation: &str) -> bool {
@@ -361,11 +567,24 @@ mod tests {
             log_events: 10,
             log_bytes: 1000 - 260,
             platform_log_bytes: 5000,
+            ..Default::default()
         };
+        // 20 updates, 25 write units between them (some items over 1 KB); 5 reads with no
+        // units reported count one each.
         let processor = FunctionUsage {
             invocations: 2,
             billed_ms: 10,
-            calls: [("dynamodb.UpdateItem".to_owned(), 20)].into(),
+            calls: [
+                ("dynamodb.UpdateItem".to_owned(), 20),
+                ("dynamodb.GetItem".to_owned(), 5),
+                ("sqs.SendMessage".to_owned(), 2),
+            ]
+            .into(),
+            units: [
+                ("dynamodb.UpdateItem".to_owned(), 25.0),
+                ("sqs.SendMessage".to_owned(), 3.0),
+            ]
+            .into(),
             ..Default::default()
         };
         let run = Run {
@@ -378,7 +597,12 @@ mod tests {
                 ("processor".to_owned(), processor),
             ]
             .into(),
-            index_writes: 5,
+            observability: Observability {
+                traced_share: 0.05,
+                http_access_line: 300,
+                websocket_access_line: 250,
+                access_log_class: LogClass::InfrequentAccess,
+            },
         };
         let bill: BTreeMap<&str, f64> = run
             .bill(&LIST_PRICES)
@@ -398,12 +622,16 @@ mod tests {
             "Lambda GB-seconds",
             3.0 / 1000.0 * 0.25 * 0.000_013_333_4 * 1e6,
         );
-        // One send each, plus a receive and a delete per processor invocation (0.2 each).
-        close("SQS standard requests", 1.4 * 0.40);
+        // One send each from the door, the processor's two sends one of them over 64 KiB (3
+        // units), plus a receive and a delete per processor invocation (0.2 each).
+        close("SQS standard requests", (1.0 + 0.3 + 0.4) * 0.40);
         close("SQS FIFO requests", 0.0);
-        close("DynamoDB writes", 2.0 * 0.625);
-        close("DynamoDB index writes", 0.5 * 0.625);
+        close("DynamoDB write units", 2.5 * 0.625);
+        close("DynamoDB read units", 0.5 * 0.125);
         close("log bytes", 100.0 * 0.50 / 1e9 * 1e6);
+        // 12 invocations, 5% of them traced: 0.06 traces a request at $5 a million.
+        close("X-Ray traces", 0.06 * 5.0);
+        close("access logs", 300.0 * 0.25 / 1e9 * 1e6);
         assert!(run.unpriced_calls().is_empty());
     }
 
@@ -438,8 +666,60 @@ mod tests {
             websocket_frames_sent: 0,
             sqs_triggered: BTreeMap::new(),
             functions: [("http-api".to_owned(), function)].into(),
-            index_writes: 0,
+            observability: Observability::NONE,
         };
         assert_eq!(run.unpriced_calls(), vec!["dynamodb.Scan".to_owned()]);
+    }
+
+    #[test]
+    fn meter_lines_carry_billed_units_and_metric_lines_their_series() {
+        let lines = [
+            serde_json::json!({"courierMeter": {
+                "calls": {"dynamodb.PutItem": 2},
+                "units": {"dynamodb.PutItem": 3.0},
+                "handlerMs": 1.0}})
+            .to_string(),
+            serde_json::json!({
+                "_aws": {"Timestamp": 1, "CloudWatchMetrics": [{
+                    "Namespace": "Courier/s",
+                    "Dimensions": [["JobType"], []],
+                    "Metrics": [{"Name": "JobsSucceeded"}, {"Name": "JobDuration"}]}]},
+                "JobType": "echo", "JobsSucceeded": 1, "JobDuration": 3})
+            .to_string(),
+        ];
+        let usage = FunctionUsage::from_log(lines.iter().map(String::as_str));
+        assert_eq!(usage.units["dynamodb.PutItem"], 3.0);
+        assert_eq!(
+            usage.metric_series.iter().cloned().collect::<Vec<_>>(),
+            [
+                "Courier/s/JobDuration[JobType=echo]",
+                "Courier/s/JobDuration[]",
+                "Courier/s/JobsSucceeded[JobType=echo]",
+                "Courier/s/JobsSucceeded[]",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_access_line_is_rendered_from_its_format() {
+        let format = r#"{"requestId":"$context.requestId","status":"$context.status","principal":"$context.authorizer.claims.iss $context.authorizer.claims.sub","x":"$context.unknownThing"}"#;
+        let line = r#"{"requestId":"Zq3kXg1ZIAMEbXw=","status":"202","principal":"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI 2f1b0c9e-4d3a-4b5c-8e7f-6a5b4c3d2e1f","x":"-"}"#;
+        assert_eq!(access_line_bytes(format), line.len() as u64 + 26);
+    }
+
+    #[test]
+    fn fixed_monthly_costs_count_the_template_and_the_series() {
+        let template = "Resources:\n  A:\n    Type: AWS::CloudWatch::Alarm\n  B:\n    Type: AWS::CloudWatch::Alarm\n  K:\n    Type: AWS::KMS::Key\n  D:\n    Type: AWS::CloudWatch::Dashboard\n  Ka:\n    Type: AWS::KMS::Alias\n";
+        let fixed = FixedMonthly::from_template(template, 10);
+        assert_eq!(
+            fixed,
+            FixedMonthly {
+                alarms: 2,
+                dashboards: 1,
+                kms_keys: 1,
+                metric_series: 10
+            }
+        );
+        assert!((fixed.total(&LIST_PRICES) - (0.20 + 3.00 + 1.00 + 3.00)).abs() < 1e-9);
     }
 }

@@ -529,6 +529,71 @@ impl Stack {
         events
     }
 
+    /// Turns a function's event source mappings (by the function's output key) whose source ARN
+    /// contains `source` off or on, as the Lambda API's `UpdateEventSourceMapping` (called as the
+    /// REST API it is). Paused, its queues fill; resumed, it takes them in full batches: what a
+    /// steady load looks like.
+    pub async fn set_event_sources_enabled(
+        &self,
+        function_output: &str,
+        source: &str,
+        enabled: bool,
+    ) {
+        let lambda = |method: reqwest::Method, path: String| {
+            self.http
+                .request(method, format!("{}{path}", self.output("Endpoint")))
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, \
+                     SignedHeaders=host, Signature=0",
+                )
+        };
+        let listed: Value = lambda(
+            reqwest::Method::GET,
+            format!(
+                "/2015-03-31/event-source-mappings?FunctionName={}",
+                self.output(function_output)
+            ),
+        )
+        .send()
+        .await
+        .expect("ListEventSourceMappings reaches the emulator")
+        .json()
+        .await
+        .expect("ListEventSourceMappings answers JSON");
+        let mappings: Vec<Value> = listed["EventSourceMappings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                m["EventSourceArn"]
+                    .as_str()
+                    .is_some_and(|arn| arn.contains(source))
+            })
+            .cloned()
+            .collect();
+        assert!(
+            !mappings.is_empty(),
+            "{function_output} has event sources from {source}: {listed}"
+        );
+        for mapping in mappings {
+            let uuid = mapping["UUID"].as_str().expect("a mapping's UUID");
+            let response = lambda(
+                reqwest::Method::PUT,
+                format!("/2015-03-31/event-source-mappings/{uuid}"),
+            )
+            .json(&serde_json::json!({"Enabled": enabled}))
+            .send()
+            .await
+            .expect("UpdateEventSourceMapping reaches the emulator");
+            assert!(
+                response.status().is_success(),
+                "UpdateEventSourceMapping: {}",
+                response.status()
+            );
+        }
+    }
+
     async fn filter_log_events(&self, request: Value) -> Vec<LogEvent> {
         let response = self
             .http

@@ -21,7 +21,7 @@ pub fn wire(
     jobs: courier_jobs::Registry,
 ) -> AppState {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let dynamodb = crate::metering::dynamodb_client(config);
     let claims = Arc::new(DynamoClaimStore::new(
         dynamodb.clone(),
         &settings.table_name,

@@ -20,7 +20,7 @@ pub fn wire(
     config: &aws_config::SdkConfig,
     settings: &NotifierSettings,
 ) -> Result<Notifier, reqwest::Error> {
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let dynamodb = crate::metering::dynamodb_client(config);
     let claims = Arc::new(DynamoClaimStore::new(
         dynamodb.clone(),
         &settings.table_name,

@@ -27,7 +27,7 @@ pub fn wire(
     jobs: courier_jobs::Registry,
 ) -> WorkConsumer {
     let sqs = aws_sdk_sqs::Client::new(config);
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let dynamodb = crate::metering::dynamodb_client(config);
     let registry = Arc::new(jobs);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ledger = Arc::new(DynamoMessageLedger::new(

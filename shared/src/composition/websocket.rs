@@ -19,7 +19,7 @@ pub fn wire(
     jobs: courier_jobs::Registry,
 ) -> WebSocketApp {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let dynamodb = crate::metering::dynamodb_client(config);
     let quotas = super::quotas(
         dynamodb.clone(),
         &settings.table_name,

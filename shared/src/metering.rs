@@ -127,7 +127,7 @@ mod capacity {
         query::{QueryInput, QueryOutput},
         update_item::{UpdateItemInput, UpdateItemOutput},
     };
-    use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+    use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
     use aws_smithy_runtime_api::box_error::BoxError;
     use aws_smithy_runtime_api::client::interceptors::Intercept;
     use aws_smithy_runtime_api::client::interceptors::context::{
@@ -139,49 +139,91 @@ mod capacity {
     #[derive(Debug)]
     pub struct ConsumedCapacity;
 
-    /// The operation a request is, kept for its answer.
+    /// Each operation courier calls: its name, whether it writes, its input (and the key
+    /// that names the item: its `pk`) and output, and how the output reports capacity.
+    macro_rules! operations {
+        ($($name:literal, $writes:literal: $input:ty => $output:ty,
+            pk $pk:expr, capacity $capacity:expr;)*) => {
+            fn ask(input: &mut aws_smithy_runtime_api::client::interceptors::context::Input)
+                -> Option<Asked> {
+                $(if let Some(input) = input.downcast_mut::<$input>() {
+                    input.return_consumed_capacity = Some(ReturnConsumedCapacity::Indexes);
+                    let pk: fn(&$input) -> Option<&AttributeValue> = $pk;
+                    return Some(Asked {
+                        operation: $name,
+                        writes: $writes,
+                        kind: kind(pk(input)),
+                    });
+                })*
+                None
+            }
+            fn capacity(output: &aws_smithy_runtime_api::client::interceptors::context::Output)
+                -> Vec<Capacity> {
+                $(if let Some(output) = output.downcast_ref::<$output>() {
+                    let capacity: fn(&$output) -> Vec<Capacity> = $capacity;
+                    return capacity(output);
+                })*
+                Vec::new()
+            }
+        };
+    }
+
+    /// What a request was, kept for its answer.
     #[derive(Debug, Clone)]
-    struct Asked(&'static str);
+    struct Asked {
+        operation: &'static str,
+        writes: bool,
+        /// The item's kind: its `pk` up to the first `#` (`JOB`, `MSG`, `QUOTA`, `RATE`…).
+        kind: String,
+    }
 
     impl aws_smithy_types::config_bag::Storable for Asked {
         type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
     }
 
-    /// Each operation courier calls: its name, input and output, and how the output reports
-    /// capacity (one figure, or one per table).
-    macro_rules! operations {
-        ($($name:literal: $input:ty => $output:ty, $units:expr;)*) => {
-            fn ask(input: &mut aws_smithy_runtime_api::client::interceptors::context::Input)
-                -> Option<&'static str> {
-                $(if let Some(input) = input.downcast_mut::<$input>() {
-                    input.return_consumed_capacity = Some(ReturnConsumedCapacity::Indexes);
-                    return Some($name);
-                })*
-                None
-            }
-            fn units(output: &aws_smithy_runtime_api::client::interceptors::context::Output)
-                -> Option<(&'static str, f64)> {
-                $(if let Some(output) = output.downcast_ref::<$output>() {
-                    let units: fn(&$output) -> f64 = $units;
-                    return Some(($name, units(output)));
-                })*
-                None
-            }
-        };
+    fn kind(pk: Option<&AttributeValue>) -> String {
+        pk.and_then(|pk| pk.as_s().ok())
+            .map(|pk| pk.split('#').next().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| "other".to_owned())
     }
 
-    fn one(capacity: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) -> f64 {
-        capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0)
+    type Capacity = aws_sdk_dynamodb::types::ConsumedCapacity;
+
+    fn one(capacity: Option<&Capacity>) -> Vec<Capacity> {
+        capacity.cloned().into_iter().collect()
     }
 
     operations! {
-        "dynamodb.PutItem": PutItemInput => PutItemOutput, |o| one(o.consumed_capacity());
-        "dynamodb.UpdateItem": UpdateItemInput => UpdateItemOutput, |o| one(o.consumed_capacity());
-        "dynamodb.DeleteItem": DeleteItemInput => DeleteItemOutput, |o| one(o.consumed_capacity());
-        "dynamodb.GetItem": GetItemInput => GetItemOutput, |o| one(o.consumed_capacity());
-        "dynamodb.Query": QueryInput => QueryOutput, |o| one(o.consumed_capacity());
-        "dynamodb.BatchGetItem": BatchGetItemInput => BatchGetItemOutput,
-            |o| o.consumed_capacity().iter().map(|c| one(Some(c))).sum();
+        "dynamodb.PutItem", true: PutItemInput => PutItemOutput,
+            pk |i| i.item.as_ref()?.get("pk"), capacity |o| one(o.consumed_capacity());
+        "dynamodb.UpdateItem", true: UpdateItemInput => UpdateItemOutput,
+            pk |i| i.key.as_ref()?.get("pk"), capacity |o| one(o.consumed_capacity());
+        "dynamodb.DeleteItem", true: DeleteItemInput => DeleteItemOutput,
+            pk |i| i.key.as_ref()?.get("pk"), capacity |o| one(o.consumed_capacity());
+        "dynamodb.GetItem", false: GetItemInput => GetItemOutput,
+            pk |i| i.key.as_ref()?.get("pk"), capacity |o| one(o.consumed_capacity());
+        "dynamodb.Query", false: QueryInput => QueryOutput,
+            pk |_| None, capacity |o| one(o.consumed_capacity());
+        "dynamodb.BatchGetItem", false: BatchGetItemInput => BatchGetItemOutput,
+            pk |_| None, capacity |o| o.consumed_capacity().to_vec();
+    }
+
+    /// Counts a request's units: by operation (the bill's line), and by what they were spent
+    /// on — the item's kind (`dynamodb write JOB`) and the indexes' share (`dynamodb write
+    /// index`) — so a feature's writes can be priced as its own line.
+    fn count(asked: &Asked, capacity: &[Capacity]) {
+        let total: f64 = capacity.iter().filter_map(|c| c.capacity_units()).sum();
+        let indexes: f64 = capacity
+            .iter()
+            .flat_map(|c| c.global_secondary_indexes().into_iter().flatten())
+            .filter_map(|(_, c)| c.capacity_units())
+            .sum();
+        let rw = if asked.writes { "write" } else { "read" };
+        super::counting::add_units(asked.operation, total);
+        super::counting::add_units(&format!("dynamodb {rw} {}", asked.kind), total - indexes);
+        if indexes > 0.0 {
+            super::counting::add_units(&format!("dynamodb {rw} index"), indexes);
+        }
     }
 
     impl Intercept for ConsumedCapacity {
@@ -195,8 +237,8 @@ mod capacity {
             _: &RuntimeComponents,
             cfg: &mut ConfigBag,
         ) -> Result<(), BoxError> {
-            if let Some(operation) = ask(context.input_mut()) {
-                cfg.interceptor_state().store_put(Asked(operation));
+            if let Some(asked) = ask(context.input_mut()) {
+                cfg.interceptor_state().store_put(asked);
             }
             Ok(())
         }
@@ -209,17 +251,12 @@ mod capacity {
             _: &RuntimeComponents,
             cfg: &mut ConfigBag,
         ) -> Result<(), BoxError> {
+            let Some(asked) = cfg.load::<Asked>() else {
+                return Ok(());
+            };
             match context.output_or_error() {
-                Ok(output) => {
-                    if let Some((operation, units)) = units(output) {
-                        super::counting::add_units(operation, units);
-                    }
-                }
-                Err(_) => {
-                    if let Some(Asked(operation)) = cfg.load::<Asked>() {
-                        super::counting::add_units(operation, 1.0);
-                    }
-                }
+                Ok(output) => count(asked, &capacity(output)),
+                Err(_) => count(asked, &[Capacity::builder().capacity_units(1.0).build()]),
             }
             Ok(())
         }

@@ -245,6 +245,19 @@ impl FixedMonthly {
     }
 }
 
+/// A template parameter's default, read off its text (`  Name:` under `Parameters:`, then its
+/// `Default:`), unquoted.
+pub fn parameter_default<'a>(template: &'a str, name: &str) -> Option<&'a str> {
+    let parameters = template.find("\nParameters:\n")?;
+    let mut lines = template[parameters..].lines().skip(2);
+    let heading = format!("  {name}:");
+    lines.find(|line| *line == heading)?;
+    lines
+        .take_while(|line| line.starts_with("    "))
+        .find_map(|line| line.trim().strip_prefix("Default:"))
+        .map(|value| value.trim().trim_matches('"'))
+}
+
 /// An access log line as API Gateway would write it from the template's `Format`, each
 /// `$context` variable given a value of typical length; in bytes as CloudWatch Logs counts it.
 pub fn access_line_bytes(format: &str) -> u64 {
@@ -311,6 +324,9 @@ pub struct Run {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineItem {
     pub name: &'static str,
+    /// A feature's own price, stated beside the pattern's (the list index, the quotas): what
+    /// the issue's targets leave out.
+    pub feature: bool,
     /// Units per request (calls, messages, bytes…), for the table.
     pub per_request: f64,
     pub dollars_per_million: f64,
@@ -327,6 +343,14 @@ impl Run {
             .flat_map(|f| f.calls.iter())
             .filter(|(operation, _)| matches(operation))
             .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Units the meter reported under `key` (what they were spent on), over every function.
+    fn kind_units(&self, key: &str) -> f64 {
+        self.functions
+            .values()
+            .filter_map(|f| f.units.get(key))
             .sum()
     }
 
@@ -359,14 +383,16 @@ impl Run {
     pub fn bill(&self, prices: &Prices) -> Vec<LineItem> {
         let million = 1e6;
         let mut items = Vec::new();
-        let mut item = |name, units: f64, price: f64| {
+        let mut priced = |name, feature, units: f64, price: f64| {
             let per_request = self.per_request(units);
             items.push(LineItem {
                 name,
+                feature,
                 per_request,
                 dollars_per_million: per_request * price * million,
             });
         };
+        let mut item = |name, units: f64, price: f64| priced(name, false, units, price);
         item(
             "HTTP API requests",
             self.api_requests as f64,
@@ -414,9 +440,13 @@ impl Run {
         );
         // Write units per started KB of the larger of the item before and after, plus its
         // index entries' (as the table reports consumed capacity); a refused write counts one.
+        // The quotas' own items and the list index are features, each its own line.
+        let quota_writes =
+            self.kind_units("dynamodb write QUOTA") + self.kind_units("dynamodb write RATE");
+        let index_writes = self.kind_units("dynamodb write index");
         item(
             "DynamoDB write units",
-            self.units(is_dynamodb_write),
+            self.units(is_dynamodb_write) - quota_writes - index_writes,
             prices.dynamodb_write,
         );
         // Read units per started 4 KB, half for an eventually consistent read.
@@ -456,7 +486,23 @@ impl Run {
             LogClass::InfrequentAccess => prices.log_gb_infrequent,
         };
         item("access logs", access_log_bytes as f64, access_log_gb / 1e9);
+        priced(
+            "list index writes",
+            true,
+            index_writes,
+            prices.dynamodb_write,
+        );
+        priced("quota writes", true, quota_writes, prices.dynamodb_write);
         items
+    }
+
+    /// The pattern's price without the features stated beside it.
+    pub fn core_total(&self, prices: &Prices) -> f64 {
+        self.bill(prices)
+            .iter()
+            .filter(|i| !i.feature)
+            .map(|i| i.dollars_per_million)
+            .sum()
     }
 
     pub fn total(&self, prices: &Prices) -> f64 {
@@ -582,6 +628,9 @@ mod tests {
             .into(),
             units: [
                 ("dynamodb.UpdateItem".to_owned(), 25.0),
+                ("dynamodb write JOB".to_owned(), 20.0),
+                ("dynamodb write QUOTA".to_owned(), 4.0),
+                ("dynamodb write index".to_owned(), 1.0),
                 ("sqs.SendMessage".to_owned(), 3.0),
             ]
             .into(),
@@ -626,7 +675,14 @@ mod tests {
         // units), plus a receive and a delete per processor invocation (0.2 each).
         close("SQS standard requests", (1.0 + 0.3 + 0.4) * 0.40);
         close("SQS FIFO requests", 0.0);
-        close("DynamoDB write units", 2.5 * 0.625);
+        // 25 units: 4 on the quotas' items and 1 on the list index are features' lines.
+        close("DynamoDB write units", 2.0 * 0.625);
+        close("quota writes", 0.4 * 0.625);
+        close("list index writes", 0.1 * 0.625);
+        assert!(
+            (run.total(&LIST_PRICES) - run.core_total(&LIST_PRICES) - 0.5 * 0.625).abs() < 1e-9,
+            "the pattern's price leaves the features out"
+        );
         close("DynamoDB read units", 0.5 * 0.125);
         close("log bytes", 100.0 * 0.50 / 1e9 * 1e6);
         // 12 invocations, 5% of them traced: 0.06 traces a request at $5 a million.
@@ -698,6 +754,15 @@ mod tests {
                 "Courier/s/JobsSucceeded[]",
             ]
         );
+    }
+
+    #[test]
+    fn a_parameter_default_is_read_off_the_template() {
+        let template = "Transform: x\nParameters:\n  Tracing:\n    Type: String\n    Default: PassThrough\n  Other:\n    Default: \"x\"\n  Bare:\n    Type: String\nResources:\n";
+        assert_eq!(parameter_default(template, "Tracing"), Some("PassThrough"));
+        assert_eq!(parameter_default(template, "Other"), Some("x"));
+        assert_eq!(parameter_default(template, "Bare"), None);
+        assert_eq!(parameter_default(template, "Missing"), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use crate::application::clock::Clock;
 use crate::application::ports::{
     Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
-    DeadLetterQueue, Ending, Failure, IdempotencyClaim, IdempotencyStore, MessageLedger, PortError,
+    DeadLetterQueue, Ending, Failure, IdempotencyClaim, IdempotencyStore, Looked, MessageLedger, PortError,
+    QuickOutcome,
     RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
 };
 use crate::domain::lifecycle::job;
@@ -244,6 +245,27 @@ impl LedgerEntry {
         }
     }
 
+    /// Why a start would make no attempt: a live lease, an expired claim, or an end (`None`:
+    /// it may start).
+    fn held_or_ended(&self, now: std::time::Instant) -> Option<AttemptStart> {
+        if self.status == JobStatus::Running
+            && let Some(until) = self.lease_until.filter(|until| *until > now)
+        {
+            return Some(AttemptStart::RunningElsewhere {
+                remaining: until - now,
+            });
+        }
+        if self.claim_expired && !self.status.is_terminal() {
+            return Some(AttemptStart::Expired);
+        }
+        job::transition(self.status, JobEvent::Start)
+            .is_none()
+            .then(|| AttemptStart::AlreadyFinished {
+                ending: self.ending(),
+                reply_to: self.reply_to.clone(),
+            })
+    }
+
     /// How it ended, if it has.
     fn ending(&self) -> Option<Ending> {
         match self.status {
@@ -299,47 +321,32 @@ impl InMemoryLedger {
         self.entries.lock().unwrap().get(work).cloned()
     }
 
-    /// Applies `event` where the job lifecycle allows it, as the DynamoDB condition does, and
-    /// answers where the job's frames go.
-    fn apply(
-        &self,
-        work: &WorkId,
-        event: JobEvent,
-        change: impl FnOnce(&mut LedgerEntry),
-    ) -> Option<ReplyTo> {
-        let mut entries = self.entries.lock().unwrap();
-        let entry = entries.get_mut(work)?;
-        if let Some(to) = job::transition(entry.status, event) {
-            entry.status = to;
-            change(entry);
-        }
-        entry.reply_to.clone()
-    }
-}
-
-#[async_trait]
-impl MessageLedger for InMemoryLedger {
-    async fn start_attempt(
+    /// A start, as the DynamoDB condition makes it: where the lifecycle allows it, no live
+    /// lease stands in the way, and (with `seen`) no attempt has started since a look.
+    fn start(
         &self,
         envelope: &WorkMessage,
         lease: Duration,
+        seen: Option<Option<u32>>,
     ) -> Result<AttemptStart, PortError> {
-        self.fail.check("start_attempt")?;
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
             .entry(WorkId::of(envelope))
             // A fire-and-forget record is created by its first start.
             .or_insert_with(LedgerEntry::new);
         let now = std::time::Instant::now();
-        if entry.status == JobStatus::Running
-            && let Some(until) = entry.lease_until.filter(|until| *until > now)
+        if let Some(held_or_ended) = entry.held_or_ended(now)
+            && !matches!(held_or_ended, AttemptStart::AlreadyFinished { .. })
         {
-            return Ok(AttemptStart::RunningElsewhere {
-                remaining: until - now,
-            });
+            return Ok(held_or_ended);
         }
-        if entry.claim_expired && !entry.status.is_terminal() {
-            return Ok(AttemptStart::Expired);
+        if let Some(seen) = seen
+            && seen.unwrap_or(0) != entry.attempts
+        {
+            return Ok(entry.held_or_ended(now).unwrap_or(AttemptStart::Run {
+                attempt: entry.attempts + 1,
+                round: entry.attempts + 1 - entry.redrive_base,
+            }));
         }
         if entry.reply_to.is_none() {
             entry.reply_to = envelope.reply_to.clone();
@@ -371,6 +378,88 @@ impl MessageLedger for InMemoryLedger {
             attempt: entry.attempts,
             round: entry.attempts - entry.redrive_base,
         })
+    }
+
+    /// Applies `event` where the job lifecycle allows it, as the DynamoDB condition does, and
+    /// answers where the job's frames go.
+    fn apply(
+        &self,
+        work: &WorkId,
+        event: JobEvent,
+        change: impl FnOnce(&mut LedgerEntry),
+    ) -> Option<ReplyTo> {
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries.get_mut(work)?;
+        if let Some(to) = job::transition(entry.status, event) {
+            entry.status = to;
+            change(entry);
+        }
+        entry.reply_to.clone()
+    }
+}
+
+#[async_trait]
+impl MessageLedger for InMemoryLedger {
+    async fn start_attempt(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+    ) -> Result<AttemptStart, PortError> {
+        self.fail.check("start_attempt")?;
+        self.start(envelope, lease, None)
+    }
+
+    async fn look(&self, envelope: &WorkMessage) -> Result<Looked, PortError> {
+        self.fail.check("look")?;
+        let entries = self.entries.lock().unwrap();
+        let Some(entry) = entries.get(&WorkId::of(envelope)) else {
+            return Ok(Looked {
+                start: AttemptStart::Run {
+                    attempt: 1,
+                    round: 1,
+                },
+                seen: None,
+            });
+        };
+        let start = entry.held_or_ended(std::time::Instant::now()).unwrap_or(
+            AttemptStart::Run {
+                attempt: entry.attempts + 1,
+                round: entry.attempts + 1 - entry.redrive_base,
+            },
+        );
+        Ok(Looked {
+            start,
+            seen: (entry.attempts > 0).then_some(entry.attempts),
+        })
+    }
+
+    async fn start_seen(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+        seen: Option<u32>,
+    ) -> Result<AttemptStart, PortError> {
+        self.fail.check("start_attempt")?;
+        self.start(envelope, lease, Some(seen))
+    }
+
+    async fn record_quick_success(
+        &self,
+        envelope: &WorkMessage,
+        seen: Option<u32>,
+        _began: time::OffsetDateTime,
+        result: &crate::domain::KeptResult,
+    ) -> Result<QuickOutcome, PortError> {
+        self.fail.check("record_success")?;
+        self.fail_success.check("record_success")?;
+        // The start and the success as one change, or neither.
+        match self.start(envelope, Duration::ZERO, Some(seen))? {
+            AttemptStart::Run { .. } => {}
+            refused => return Ok(QuickOutcome::Refused(refused)),
+        }
+        Ok(QuickOutcome::Recorded(
+            self.record_success(&WorkId::of(envelope), result).await?,
+        ))
     }
 
     async fn record_progress(

@@ -657,6 +657,25 @@ pub enum AttemptStart {
     Expired,
 }
 
+/// What a look at a unit of work's record found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Looked {
+    /// What a start would find.
+    pub start: AttemptStart,
+    /// The attempts the record counted (`None`: no record, or none counted): a later write is
+    /// made only if no attempt has started since.
+    pub seen: Option<u32>,
+}
+
+/// What recording a short attempt's start and outcome in one write came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuickOutcome {
+    /// Recorded; where the job's frames go now.
+    Recorded(Option<ReplyTo>),
+    /// Another delivery started (or ended) the work since the look: what a start finds now.
+    Refused(AttemptStart),
+}
+
 /// What abandoning a job whose message SQS dead-lettered found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Abandonment {
@@ -685,6 +704,31 @@ pub trait MessageLedger: Send + Sync {
         envelope: &WorkMessage,
         lease: Duration,
     ) -> Result<AttemptStart, PortError>;
+    /// Where the work stands, read without writing (strongly consistent): `start` is what
+    /// [`Self::start_attempt`] would find now (its `Run`, the attempt it would make). A short
+    /// attempt runs on a look and records its start with its outcome (below); one that
+    /// outlives [`crate::application::processor::LEASE_AFTER`] or reports progress takes its
+    /// lease first ([`Self::start_seen`]).
+    async fn look(&self, envelope: &WorkMessage) -> Result<Looked, PortError>;
+    /// [`Self::start_attempt`], only if no attempt has started since the look that saw
+    /// `seen` attempts (`None`: none, or no record).
+    async fn start_seen(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+        seen: Option<u32>,
+    ) -> Result<AttemptStart, PortError>;
+    /// An attempt that ran without a lease (it began at `began`) and succeeded: its start and
+    /// its success in one conditional write, made only if the work may still start and no
+    /// attempt has started since the look that saw `seen`. Refused: what a start finds now —
+    /// the outcome is not recorded (another delivery's is, or will be).
+    async fn record_quick_success(
+        &self,
+        envelope: &WorkMessage,
+        seen: Option<u32>,
+        began: time::OffsetDateTime,
+        result: &crate::domain::KeptResult,
+    ) -> Result<QuickOutcome, PortError>;
     // The writes after which a frame may be due answer where the job's frames go now: the
     // connection and request the record names (`None`: as the message says).
     /// `milestone`: the progress milestone this update passes, which the job's timeline

@@ -8,7 +8,7 @@
 use super::{job_sources, n, number_of, one_of, port_error, s, timeline, ttl_after};
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
-    Abandonment, AttemptStart, Ending, Failure, MessageLedger, PortError,
+    Abandonment, AttemptStart, Ending, Failure, Looked, MessageLedger, PortError, QuickOutcome,
 };
 use crate::domain::lifecycle::job::target;
 use crate::domain::timeline::capped;
@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
 
 /// The table key of the record a unit of work is tracked on: a fire-and-forget message's own
 /// record, or the job's claim. The one place (with the claim store's) that spells them.
@@ -155,7 +156,7 @@ impl DynamoMessageLedger {
         &self,
         request: UpdateItemFluentBuilder,
         envelope: &WorkMessage,
-        lease: Duration,
+        lease: Option<Duration>,
     ) -> UpdateItemFluentBuilder {
         let now = self.clock.now();
         let mut request = request
@@ -163,7 +164,6 @@ impl DynamoMessageLedger {
             .key("pk", s(record_key(&WorkId::of(envelope))))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":running", s(target(JobEvent::Start).as_str()))
             .expression_attribute_values(":kind", s("message"))
             .expression_attribute_values(":type", s(&envelope.job_type))
             .expression_attribute_values(":cid", s(envelope.correlation_id.as_str()))
@@ -172,8 +172,12 @@ impl DynamoMessageLedger {
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":ttl", ttl_after(now, self.keep_for))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":lease", ttl_after(now, lease))
             .return_values(ReturnValue::AllNew);
+        if let Some(lease) = lease {
+            request = request
+                .expression_attribute_values(":running", s(target(JobEvent::Start).as_str()))
+                .expression_attribute_values(":lease", ttl_after(now, lease));
+        }
         if let Some(to) = &envelope.reply_to {
             request = request
                 .expression_attribute_values(":conn", s(&to.connection_id))
@@ -187,13 +191,18 @@ impl DynamoMessageLedger {
         request
     }
 
-    /// The SET clauses every start shares; `attempts` is the caller's.
-    fn started_expression(envelope: &WorkMessage) -> String {
+    /// The SET clauses every start shares; `attempts` is the caller's. A leased start sets
+    /// the status RUNNING and the lease; an attempt recorded after it ran (see
+    /// [`MessageLedger::record_quick_success`]) sets its own status, and began at `:began`.
+    fn started_expression(envelope: &WorkMessage, leased: bool) -> String {
         format!(
-            "#status = :running, kind = if_not_exists(kind, :kind), jobType = :type, \
+            "{running}kind = if_not_exists(kind, :kind), jobType = :type, \
              correlationId = :cid, pattern = :pattern, acceptedAt = :accepted, \
-             updatedAt = :now, startedAt = if_not_exists(startedAt, :now), \
-             leaseUntil = :lease, #ttl = if_not_exists(#ttl, :ttl){reply_to}{owner}",
+             updatedAt = :now, startedAt = if_not_exists(startedAt, {began}), \
+             #ttl = if_not_exists(#ttl, :ttl){lease}{reply_to}{owner}",
+            running = if leased { "#status = :running, " } else { "" },
+            began = if leased { ":now" } else { ":began" },
+            lease = if leased { ", leaseUntil = :lease" } else { "" },
             // Which connection and request a WebSocket job answers: the claim's own if it
             // names them (a resubmit on another connection may have taken its frames over).
             reply_to = if envelope.reply_to.is_some() {
@@ -219,13 +228,13 @@ impl DynamoMessageLedger {
     fn redrive_request(&self, envelope: &WorkMessage, lease: Duration) -> UpdateItemFluentBuilder {
         let (redrivable, from) = one_of("#status", "redrivable", &job_sources(JobEvent::Redrive));
         let request = self
-            .started(self.client.update_item(), envelope, lease)
+            .started(self.client.update_item(), envelope, Some(lease))
             .update_expression(Self::noting(
                 envelope,
                 format!(
                     "SET {}, redrives = :redrive, redriveBase = if_not_exists(attempts, :zero), \
                      attempts = if_not_exists(attempts, :zero) + :one REMOVE #error, task",
-                    Self::started_expression(envelope)
+                    Self::started_expression(envelope, true)
                 ),
             ))
             .condition_expression(redrive_condition(envelope.pattern, &redrivable))
@@ -269,22 +278,94 @@ impl DynamoMessageLedger {
         }
     }
 
-    /// The usual start's request (see [`Self::start`]).
-    fn start_request(&self, envelope: &WorkMessage, lease: Duration) -> UpdateItemFluentBuilder {
+    /// The usual start's request (see [`Self::start`]); `seen`: only if no attempt has
+    /// started since a look found this many (`Some(None)`: no record, or none started).
+    fn start_request(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+        seen: Option<Seen>,
+    ) -> UpdateItemFluentBuilder {
         let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
         let request = self
-            .started(self.client.update_item(), envelope, lease)
+            .started(self.client.update_item(), envelope, Some(lease))
             .update_expression(Self::noting(
                 envelope,
                 format!(
                     "SET {} ADD attempts :one",
-                    Self::started_expression(envelope)
+                    Self::started_expression(envelope, true)
                 ),
             ))
-            .condition_expression(start_condition(envelope.pattern, &startable))
+            .condition_expression(with_seen(
+                start_condition(envelope.pattern, &startable),
+                seen,
+            ))
             .expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = bind_seen(request, seen);
         let request = self.note(request, envelope, &[Happening::AttemptStarted]);
+        from.into_iter().fold(request, |r, (placeholder, value)| {
+            r.expression_attribute_values(placeholder, value)
+        })
+    }
+
+    /// An attempt that ran without a lease and succeeded: its start and its success in one
+    /// conditional write (see [`MessageLedger::record_quick_success`]).
+    fn quick_success_request(
+        &self,
+        envelope: &WorkMessage,
+        seen: Seen,
+        began: OffsetDateTime,
+        result: &KeptResult,
+    ) -> UpdateItemFluentBuilder {
+        let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
+        let (stored, kept, other) = match result {
+            KeptResult::Inline(value) => (value.to_string(), "result", "resultRef"),
+            KeptResult::Stored { key, .. } => (key.as_str().to_owned(), "resultRef", "result"),
+        };
+        let (bytes, no_bytes) = match result {
+            KeptResult::Stored { .. } => (", resultBytes = :bytes", ""),
+            KeptResult::Inline(_) => ("", ", resultBytes"),
+        };
+        let mut request = self
+            .started(self.client.update_item(), envelope, None)
+            .update_expression(Self::noting(
+                envelope,
+                format!(
+                    "SET #status = :done, {}, #result = :result{bytes}, progress = :full, \
+                     completedAt = :now ADD attempts :one REMOVE lastError, leaseUntil, \
+                     #other{no_bytes}",
+                    Self::started_expression(envelope, false)
+                ),
+            ))
+            .condition_expression(with_seen(
+                start_condition(envelope.pattern, &startable),
+                Some(seen),
+            ))
+            .expression_attribute_names("#result", kept)
+            .expression_attribute_names("#other", other)
+            .expression_attribute_values(":done", s(JobStatus::Succeeded.as_str()))
+            .expression_attribute_values(":result", s(stored))
+            .expression_attribute_values(":full", n(100))
+            .expression_attribute_values(":began", s(rfc3339(began)))
+            .expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let KeptResult::Stored { bytes, .. } = result {
+            request = request.expression_attribute_values(":bytes", n(*bytes));
+        }
+        let request = bind_seen(request, Some(seen));
+        // Its timeline tells both, each at its own time.
+        let request = if envelope.pattern == Pattern::FireAndForget {
+            request
+        } else {
+            timeline::note_each(
+                request,
+                &[
+                    (began, Happening::AttemptStarted),
+                    (self.clock.now(), Happening::AttemptSucceeded),
+                ],
+            )
+        };
         from.into_iter().fold(request, |r, (placeholder, value)| {
             r.expression_attribute_values(placeholder, value)
         })
@@ -313,14 +394,15 @@ impl DynamoMessageLedger {
         timeline::note(request, self.clock.now(), happened)
     }
 
-    /// Starts an attempt where the lifecycle allows it and no live lease stands in the way.
+    /// Starts an attempt where the lifecycle allows it and no live lease stands in the way
+    /// (and, with `seen`, no attempt has started since a look).
     async fn start(
         &self,
         envelope: &WorkMessage,
         lease: Duration,
+        seen: Option<Seen>,
     ) -> Result<AttemptStart, PortError> {
-        let now = self.clock.now();
-        let request = self.start_request(envelope, lease);
+        let request = self.start_request(envelope, lease, seen);
         match request.send().await {
             Ok(out) => {
                 let attributes = out.attributes.unwrap_or_default();
@@ -333,54 +415,95 @@ impl DynamoMessageLedger {
             }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    // Only a claim's start can find no record (a message's creates it).
-                    let Some(old) = failed.item.filter(|item| !item.is_empty()) else {
-                        return Ok(AttemptStart::NoClaim);
-                    };
-                    let running = old.get("status").and_then(|v| v.as_s().ok())
-                        == Some(&JobStatus::Running.as_str().to_owned());
-                    let lease_until = old
-                        .get("leaseUntil")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .filter(|until| *until >= now.unix_timestamp());
-                    let unfinished = old
-                        .get("status")
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|status| JobStatus::parse(status))
-                        .is_some_and(|status| !status.is_terminal());
-                    // A claim's `ttl` is its `expiresAt` (a message record has its own).
-                    let expired = envelope.pattern != Pattern::FireAndForget
-                        && old
-                            .get("ttl")
-                            .and_then(|v| v.as_n().ok())
-                            .and_then(|v| v.parse::<i64>().ok())
-                            .is_some_and(|ttl| ttl <= now.unix_timestamp());
-                    // A worker that finishes later holds the attempt (it acknowledged it).
-                    let with_worker = old
-                        .get("task")
-                        .and_then(|t| t.as_m().ok())
-                        .and_then(|t| t.get("awaiting"))
-                        .and_then(|a| a.as_bool().ok())
-                        .is_some_and(|a| *a);
-                    Ok(match lease_until {
-                        Some(_) if running && with_worker => AttemptStart::WithWorker,
-                        Some(until) if running => AttemptStart::RunningElsewhere {
-                            // The lease holds through its last second.
-                            remaining: Duration::from_secs(
-                                (until - now.unix_timestamp() + 1) as u64,
-                            ),
-                        },
-                        _ if unfinished && expired => AttemptStart::Expired,
-                        _ => AttemptStart::AlreadyFinished {
-                            ending: ending_of(&old),
-                            reply_to: reply_to_of(&old),
-                        },
-                    })
+                    Ok(self.standing(envelope, failed.item.filter(|item| !item.is_empty())))
                 }
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
             },
         }
+    }
+
+    /// What a start finds on a record (`None`: there is none), as [`AttemptStart`]: the attempt
+    /// it would make, or why it makes none.
+    fn standing(&self, envelope: &WorkMessage, item: Option<Item>) -> AttemptStart {
+        let now = self.clock.now().unix_timestamp();
+        let Some(old) = item else {
+            // A message's record is made by its first start; a claim must be there.
+            return match envelope.pattern {
+                Pattern::FireAndForget => AttemptStart::Run {
+                    attempt: 1,
+                    round: 1,
+                },
+                _ => AttemptStart::NoClaim,
+            };
+        };
+        let status = old
+            .get("status")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|status| JobStatus::parse(status));
+        let running = status == Some(JobStatus::Running);
+        let lease_until = old
+            .get("leaseUntil")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|until| *until >= now);
+        let unfinished = status.is_some_and(|status| !status.is_terminal());
+        // A claim's `ttl` is its `expiresAt` (a message record has its own).
+        let expired = envelope.pattern != Pattern::FireAndForget
+            && old
+                .get("ttl")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|ttl| ttl <= now);
+        // A worker that finishes later holds the attempt (it acknowledged it).
+        let with_worker = old
+            .get("task")
+            .and_then(|t| t.as_m().ok())
+            .and_then(|t| t.get("awaiting"))
+            .and_then(|a| a.as_bool().ok())
+            .is_some_and(|a| *a);
+        let startable = status
+            .is_some_and(|status| crate::domain::lifecycle::job::transition(status, JobEvent::Start).is_some());
+        match lease_until {
+            Some(_) if running && with_worker => AttemptStart::WithWorker,
+            Some(until) if running => AttemptStart::RunningElsewhere {
+                // The lease holds through its last second.
+                remaining: Duration::from_secs((until - now + 1) as u64),
+            },
+            _ if unfinished && expired => AttemptStart::Expired,
+            _ if startable => {
+                let attempt = number_of(&old, "attempts").unwrap_or(0) + 1;
+                let base = number_of(&old, "redriveBase").unwrap_or(0);
+                AttemptStart::Run {
+                    attempt,
+                    round: attempt.saturating_sub(base).max(1),
+                }
+            }
+            _ => AttemptStart::AlreadyFinished {
+                ending: ending_of(&old),
+                reply_to: reply_to_of(&old),
+            },
+        }
+    }
+}
+
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// How many attempts a look found on a record (`None`: no record, or none recorded).
+type Seen = Option<u32>;
+
+/// `condition`, and no attempt started since the look that saw `seen`.
+fn with_seen(condition: String, seen: Option<Seen>) -> String {
+    match seen {
+        None => condition,
+        Some(Some(_)) => format!("({condition}) AND attempts = :seen"),
+        Some(None) => format!("({condition}) AND attribute_not_exists(attempts)"),
+    }
+}
+
+fn bind_seen(request: UpdateItemFluentBuilder, seen: Option<Seen>) -> UpdateItemFluentBuilder {
+    match seen {
+        Some(Some(attempts)) => request.expression_attribute_values(":seen", n(attempts)),
+        _ => request,
     }
 }
 
@@ -495,7 +618,57 @@ impl MessageLedger for DynamoMessageLedger {
         {
             return Ok(start);
         }
-        self.start(envelope, lease).await
+        self.start(envelope, lease, None).await
+    }
+
+    async fn look(&self, envelope: &WorkMessage) -> Result<Looked, PortError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(record_key(&WorkId::of(envelope))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:GetItem(look)", e.into_service_error()))?
+            .item;
+        let seen = item.as_ref().and_then(|item| number_of(item, "attempts"));
+        Ok(Looked {
+            start: self.standing(envelope, item),
+            seen,
+        })
+    }
+
+    async fn start_seen(
+        &self,
+        envelope: &WorkMessage,
+        lease: Duration,
+        seen: Option<u32>,
+    ) -> Result<AttemptStart, PortError> {
+        self.start(envelope, lease, Some(seen)).await
+    }
+
+    async fn record_quick_success(
+        &self,
+        envelope: &WorkMessage,
+        seen: Option<u32>,
+        began: OffsetDateTime,
+        result: &KeptResult,
+    ) -> Result<QuickOutcome, PortError> {
+        let request = self.quick_success_request(envelope, seen, began, result);
+        match request.send().await {
+            Ok(out) => Ok(QuickOutcome::Recorded(reply_to_of(
+                &out.attributes.unwrap_or_default(),
+            ))),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(
+                    QuickOutcome::Refused(
+                        self.standing(envelope, failed.item.filter(|item| !item.is_empty())),
+                    ),
+                ),
+                other => Err(port_error("dynamodb:UpdateItem(quick success)", other)),
+            },
+        }
     }
 
     async fn record_progress(
@@ -817,9 +990,19 @@ mod tests {
                 trace_header: None,
             };
             let lease = Duration::from_secs(10);
+            let began = time::OffsetDateTime::now_utc();
+            let inline = KeptResult::Inline(serde_json::json!({"ok": true}));
+            let held = KeptResult::Stored {
+                key: crate::domain::BlobKey::result(None, "j"),
+                bytes: 70_000,
+            };
             for request in [
-                ledger.start_request(&envelope, lease),
+                ledger.start_request(&envelope, lease, None),
+                ledger.start_request(&envelope, lease, Some(None)),
+                ledger.start_request(&envelope, lease, Some(Some(2))),
                 ledger.redrive_request(&envelope, lease),
+                ledger.quick_success_request(&envelope, None, began, &inline),
+                ledger.quick_success_request(&envelope, Some(3), began, &held),
             ] {
                 let input = request.as_input();
                 let expressions = format!(

@@ -38,14 +38,30 @@ pub(super) fn note(
         })
 }
 
+/// [`note`], each happening at its own time (a write that records what happened over a while).
+pub(super) fn note_each(
+    request: UpdateItemFluentBuilder,
+    what: &[(OffsetDateTime, Happening)],
+) -> UpdateItemFluentBuilder {
+    values_each(what)
+        .into_iter()
+        .fold(request, |r, (placeholder, value)| {
+            r.expression_attribute_values(placeholder, value)
+        })
+}
+
 /// The values [`APPEND`] uses: the happenings, recorded at `at`.
 fn values(at: OffsetDateTime, what: &[Happening]) -> [(&'static str, AttributeValue); 2] {
-    let at = rfc3339(at);
+    let each: Vec<(OffsetDateTime, Happening)> = what.iter().map(|w| (at, w.clone())).collect();
+    values_each(&each)
+}
+
+fn values_each(what: &[(OffsetDateTime, Happening)]) -> [(&'static str, AttributeValue); 2] {
     let happened = what
         .iter()
-        .map(|what| {
+        .map(|(at, what)| {
             let recorded = Recorded {
-                at: at.clone(),
+                at: rfc3339(*at),
                 what: what.clone(),
             };
             s(serde_json::to_string(&recorded).expect("a happening serialises"))

@@ -25,8 +25,8 @@ use crate::application::consumer::{Delivery, hand_back};
 use crate::application::frames::job_failed;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
-    CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
-    RetryScheduler, TaskChecks, TaskLedger, WorkQueue,
+    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
+    QuickOutcome, RetryScheduler, TaskChecks, TaskLedger, WorkQueue,
 };
 use crate::domain::{ReplyTo, WorkId, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
@@ -121,6 +121,8 @@ struct JobProgress<'a> {
     work: &'a WorkId,
     /// The last percent reported by this attempt: which milestones its timeline noted.
     last: std::sync::atomic::AtomicU8,
+    /// An unleased attempt's gate: progress is recorded on a leased attempt only.
+    gate: Option<&'a super::unleased::LeaseGate>,
 }
 
 impl JobProgress<'_> {
@@ -136,6 +138,16 @@ impl JobProgress<'_> {
 #[async_trait]
 impl ProgressSink for JobProgress<'_> {
     async fn report(&self, percent: u8) {
+        if let Some(gate) = self.gate {
+            match gate.take().await {
+                Ok(super::unleased::Gate::Leased) => {}
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(%error, percent, "progress not recorded: no lease");
+                    return;
+                }
+            }
+        }
         let to = match self
             .processor
             .ledger
@@ -464,7 +476,27 @@ impl MessageProcessor {
                 return Err(ProcessError::WillRetry("no claim yet".into()));
             }
         }
-        let start = self.ledger.start_attempt(envelope, lease).await?;
+        // A short attempt runs on a look, unleased (`unleased.rs`); anything else a look
+        // finds is decided as a start finds it.
+        let mut gate = None;
+        let mut start = None;
+        if super::unleased::may_run_unleased(envelope, job.as_deref()) {
+            let looked = self.ledger.look(envelope).await?;
+            if matches!(looked.start, AttemptStart::Run { round, .. } if round <= retry.max_attempts)
+            {
+                gate = Some(super::unleased::LeaseGate::new(
+                    self.ledger.clone(),
+                    envelope,
+                    lease,
+                    looked.seen,
+                ));
+                start = Some(looked.start);
+            }
+        }
+        let start = match start {
+            Some(start) => start,
+            None => self.ledger.start_attempt(envelope, lease).await?,
+        };
         let (attempt, round) = match before_running(Delivered {
             start,
             receive_count,
@@ -529,6 +561,7 @@ impl MessageProcessor {
             envelope,
             work: &work,
             last: std::sync::atomic::AtomicU8::new(0),
+            gate: gate.as_ref(),
         };
         // A worker that finishes later gets the attempt with its task token.
         let external = job
@@ -562,7 +595,8 @@ impl MessageProcessor {
             }
         };
         let started = std::time::Instant::now();
-        let outcome = run_attempt(
+        let began = self.clock.now();
+        let run = run_attempt(
             job.as_deref(),
             loaded.as_ref().unwrap_or(envelope),
             attempt,
@@ -570,9 +604,40 @@ impl MessageProcessor {
             &progress,
             handed.as_ref().map(|h| &h.handle),
             payload_url.as_deref(),
-        )
-        .await;
+        );
+        let outcome = match &gate {
+            None => run.await,
+            Some(gate) => {
+                tokio::pin!(run);
+                // Past a short while, the attempt takes its lease; if another delivery has
+                // started the work meanwhile, this run is given up.
+                tokio::select! {
+                    outcome = &mut run => outcome,
+                    _ = tokio::time::sleep(super::LEASE_AFTER) => match gate.take().await? {
+                        super::unleased::Gate::Refused(found) => {
+                            return self.given_up_unleased(record, envelope, receive_count, found).await;
+                        }
+                        _ => run.await,
+                    },
+                }
+            }
+        };
         crate::crash_point!("processor.before-outcome", &envelope.correlation_id);
+        // An unleased attempt that ends other than in success takes its lease now, and is
+        // recorded as any leased attempt (a failure's letter and record follow a start).
+        if let Some(gate) = &gate {
+            let succeeded = matches!(outcome, AttemptOutcome::Succeeded(_));
+            let state = if succeeded {
+                gate.state().await
+            } else {
+                gate.take().await?
+            };
+            if let super::unleased::Gate::Refused(found) = state {
+                return self
+                    .given_up_unleased(record, envelope, receive_count, found)
+                    .await;
+            }
+        }
         let ran = Some((attempt, started.elapsed()));
         if let (Some(handed), Some(j), AttemptOutcome::Succeeded(_)) = (&handed, external, &outcome)
         {
@@ -591,7 +656,28 @@ impl MessageProcessor {
                         return self.announce_failure(envelope, to.as_ref(), &failure).await;
                     }
                 };
-                let to = self.ledger.record_success(&work, &kept).await?;
+                let unleased = match &gate {
+                    Some(gate) => gate.state().await == super::unleased::Gate::Unleased,
+                    None => false,
+                };
+                let to = if let (true, Some(gate)) = (unleased, &gate) {
+                    match self
+                        .ledger
+                        .record_quick_success(envelope, gate.seen(), began, &kept)
+                        .await?
+                    {
+                        QuickOutcome::Recorded(to) => to,
+                        QuickOutcome::Refused(found) => {
+                            gate.settle(super::unleased::Gate::Refused(found.clone()))
+                                .await;
+                            return self
+                                .given_up_unleased(record, envelope, receive_count, found)
+                                .await;
+                        }
+                    }
+                } else {
+                    self.ledger.record_success(&work, &kept).await?
+                };
                 // A crash here leaves the frame to the redelivery (see `Before::Finish`).
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
                 tracing::debug!(attempt, "job succeeded");
@@ -630,6 +716,40 @@ impl MessageProcessor {
                 tracing::warn!("{reason}");
                 self.release(record.clone()).await;
                 Err(ProcessError::OutOfTime)
+            }
+        }
+    }
+
+    /// An unleased attempt whose work another delivery started or ended since the look: its
+    /// outcome is dropped. An ended job's last frame and callback are seen to, as for any
+    /// copy; a live lease is waited out; anything else is looked at again shortly.
+    async fn given_up_unleased(
+        &self,
+        record: &SqsMessage,
+        envelope: &WorkMessage,
+        receive_count: u32,
+        found: AttemptStart,
+    ) -> Result<(), ProcessError> {
+        tracing::info!(
+            ?found,
+            "another delivery moved the job while this one ran it unleased; its outcome is dropped"
+        );
+        match found {
+            AttemptStart::AlreadyFinished { ending, reply_to } => {
+                match ending.as_ref().and_then(crate::application::frames::final_frame) {
+                    Some(frame) => self.finish(envelope, reply_to.as_ref(), frame).await,
+                    None => self.start_callback(envelope).await,
+                }
+            }
+            AttemptStart::RunningElsewhere { remaining } => {
+                Err(self.wait_out_lease(record, remaining).await)
+            }
+            _ => {
+                let delay = self.redelivery_delay(receive_count);
+                self.hand_back(record, delay).await;
+                Err(ProcessError::WillRetry(
+                    "the job moved while it ran unleased".into(),
+                ))
             }
         }
     }

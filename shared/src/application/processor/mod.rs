@@ -7,12 +7,14 @@ mod attempt;
 mod decision;
 mod message;
 mod tasks;
+mod unleased;
 
 pub use attempt::{
     AttemptOutcome, CANCEL_GRACE, DEADLINE_MARGIN, lease_for, may_start, run_attempt,
 };
 
 pub use admission::{DueAdmission, WAIT_FOR_SLOT};
+pub use unleased::LEASE_AFTER;
 pub use message::{Limits, MessageProcessor, ProcessError, ScheduleRuns, Tasks};
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).

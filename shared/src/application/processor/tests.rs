@@ -753,14 +753,33 @@ async fn a_copy_delivered_while_the_job_runs_elsewhere_waits_out_the_lease_witho
 async fn a_run_whose_outcome_could_not_be_written_is_finished_by_the_next_delivery() {
     let h = Harness::new();
     let env = envelope("echo", json!({"x": 1}));
-    // The job ran; recording its success failed; the message comes back.
+    // The job ran unleased; its one write (start and success together) failed, so nothing
+    // of that run is recorded; the message comes back and runs as the first attempt.
+    h.ledger.fail_success.set(true);
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    h.ledger.fail_success.set(false);
+    let entry = h.ledger.entry(&WorkId::message("msg-echo"));
+    assert!(
+        entry.as_ref().is_none_or(|e| e.attempts == 0),
+        "a failed one-write leaves nothing: {entry:?}"
+    );
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 1));
+}
+
+#[tokio::test]
+async fn a_leased_run_whose_outcome_could_not_be_written_is_finished_by_the_next_delivery() {
+    let h = Harness::new();
+    // `sleep` reports progress, so its attempt takes its lease before it ends.
+    let env = envelope("sleep", json!({"ms": 10}));
     h.ledger.fail_success.set(true);
     assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
     h.ledger.fail_success.set(false);
     // While the dead run's lease holds, the copy waits; once it lapses, the job runs again.
     h.ledger.lapse_leases();
     assert!(h.deliver(&env.to_json(), 2).await.is_empty());
-    let entry = h.ledger.entry(&WorkId::message("msg-echo")).unwrap();
+    let entry = h.ledger.entry(&WorkId::message("msg-sleep")).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
 }
 

@@ -377,16 +377,26 @@ impl Stack {
 
     /// Records whose correlation id is `correlation_id` (a scan: fine on a test table).
     pub async fn records_with_correlation_id(&self, correlation_id: &str) -> usize {
-        let out = self
-            .dynamodb
-            .scan()
-            .table_name(self.output("TableName"))
-            .filter_expression("correlationId = :c")
-            .expression_attribute_values(":c", AttributeValue::S(correlation_id.to_owned()))
-            .send()
-            .await
-            .expect("Scan");
-        out.items.map(|i| i.len()).unwrap_or(0)
+        // Every page: a table the suite has filled spans more than one.
+        let mut found = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .dynamodb
+                .scan()
+                .table_name(self.output("TableName"))
+                .filter_expression("correlationId = :c")
+                .expression_attribute_values(":c", AttributeValue::S(correlation_id.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("Scan");
+            found += out.items.map(|i| i.len()).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return found;
+            }
+        }
     }
 
     async fn queue_counts(&self, queue_url: &str) -> u64 {

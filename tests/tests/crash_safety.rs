@@ -274,6 +274,47 @@ async fn a_copy_delivered_while_its_job_runs_does_not_run_it_again() {
     assert_eq!(after["attempts"], 1, "{after}");
 }
 
+/// A short fire-and-forget job runs unleased (its start and end are one write): a copy SQS
+/// delivers while it runs may run it beside it, and exactly one of the two outcomes is
+/// recorded — one attempt on the message's record; the job's downstream idempotency key makes
+/// its effect happen once.
+#[tokio::test]
+async fn a_copy_delivered_while_a_short_message_runs_unleased_is_recorded_once() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let account = unique("acct");
+    // 700 ms: inside the unleased second, long enough for the copy to arrive meanwhile.
+    let payload = json!({"account": account, "amountCents": 7, "holdMs": 700});
+    let reply = stack
+        .post_json(
+            "/v1/messages",
+            &json!({"type": "ledger", "payload": payload}),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let accepted = reply.json();
+    let id = accepted["messageId"].as_str().unwrap().to_owned();
+    let copy = json!({
+        "kind": "work", "messageId": id, "correlationId": accepted["correlationId"],
+        "pattern": "fire-and-forget", "type": "ledger", "payload": payload,
+        "acceptedAt": "2026-12-03T00:00:00.000Z",
+    });
+    stack.send_raw_to_work_queue(&copy.to_string()).await;
+    let record = stack.wait_for_status(&id, "SUCCEEDED").await;
+    stack.wait_for_work_queue_idle().await;
+    let record = stack
+        .item(&format!("MSG#{id}"))
+        .await
+        .map(courier_e2e::Record)
+        .unwrap_or(record);
+    assert_eq!(record.attempts(), 1, "one outcome recorded");
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "booked once: {entries:?}");
+    let runs = number(&entries[0], "runs");
+    assert!((1..=2).contains(&runs), "ran once or twice: {entries:?}");
+}
+
 #[tokio::test]
 async fn a_panic_in_one_job_fails_only_its_own_message() {
     let _turn = ARMING.lock().await;

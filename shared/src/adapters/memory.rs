@@ -4,9 +4,8 @@
 use crate::application::clock::Clock;
 use crate::application::ports::{
     Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
-    DeadLetterQueue, Ending, Failure, IdempotencyClaim, IdempotencyStore, Looked, MessageLedger, PortError,
-    QuickOutcome,
-    RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
+    DeadLetterQueue, Ending, Failure, IdempotencyClaim, IdempotencyStore, Looked, MessageLedger,
+    PortError, QuickOutcome, RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{
@@ -343,10 +342,12 @@ impl InMemoryLedger {
         if let Some(seen) = seen
             && seen.unwrap_or(0) != entry.attempts
         {
-            return Ok(entry.held_or_ended(now).unwrap_or(AttemptStart::Run {
-                attempt: entry.attempts + 1,
-                round: entry.attempts + 1 - entry.redrive_base,
-            }));
+            // Refused: never a `Run` (as the DynamoDB adapter reads a refusal).
+            return Ok(entry
+                .held_or_ended(now)
+                .unwrap_or(AttemptStart::RunningElsewhere {
+                    remaining: Duration::from_secs(1),
+                }));
         }
         if entry.reply_to.is_none() {
             entry.reply_to = envelope.reply_to.clone();
@@ -421,12 +422,12 @@ impl MessageLedger for InMemoryLedger {
                 seen: None,
             });
         };
-        let start = entry.held_or_ended(std::time::Instant::now()).unwrap_or(
-            AttemptStart::Run {
+        let start = entry
+            .held_or_ended(std::time::Instant::now())
+            .unwrap_or(AttemptStart::Run {
                 attempt: entry.attempts + 1,
                 round: entry.attempts + 1 - entry.redrive_base,
-            },
-        );
+            });
         Ok(Looked {
             start,
             seen: (entry.attempts > 0).then_some(entry.attempts),

@@ -223,6 +223,25 @@ impl Measurer {
         sizes
     }
 
+    /// The median of `to` − `from` (two timestamps each claim of `ids` keeps), in ms, over the
+    /// claims that have both: how long each step of the pipeline took.
+    async fn median_between(&self, ids: &[String], from: &str, to: &str) -> Option<f64> {
+        let parse = |text: Option<&str>| {
+            time::OffsetDateTime::parse(text?, &time::format_description::well_known::Rfc3339).ok()
+        };
+        let mut spans = Vec::new();
+        for id in ids {
+            let Some(claim) = self.stack.item(&format!("JOB#{id}")).await.map(Record) else {
+                continue;
+            };
+            if let (Some(a), Some(b)) = (parse(claim.text(from)), parse(claim.text(to))) {
+                spans.push((b - a).as_seconds_f64() * 1e3);
+            }
+        }
+        spans.sort_by(f64::total_cmp);
+        spans.get(spans.len() / 2).copied()
+    }
+
     /// `requests` POSTs of `body` to `path` (with a fresh `Idempotency-Key` each if asked),
     /// `CONCURRENCY` at a time; the ids the answers name.
     async fn post_many(&self, path: &str, body: &Value, keyed: bool, n: u64) -> Vec<String> {
@@ -739,6 +758,13 @@ async fn main() {
         runs.push(run);
     }
     sizes.push(("callback", m.claim_sizes(&callback_ids).await));
+    // The latency the levers must not spoil, at the light load (the last run's claims).
+    let started = m
+        .median_between(&callback_ids, "createdAt", "startedAt")
+        .await;
+    let delivered = m
+        .median_between(&callback_ids, "completedAt", "callbackDeliveredAt")
+        .await;
     m.stack
         .delete(&format!("/v1/webhook-endpoints/{}", endpoint.id))
         .await;
@@ -802,6 +828,13 @@ async fn main() {
     let fixed = FixedMonthly::from_template(TEMPLATE, series.len() as u64);
     let table = table(&rows, n, &fixed);
     println!("{table}");
+    let ms = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.0} ms"));
+    println!(
+        "Latency, callback jobs at the light load (medians from their claims): accepted → started {}, finished → callback delivered {} (the receiver answers in {} ms).\n",
+        ms(started),
+        ms(delivered),
+        RECEIVER_LATENCY.as_millis()
+    );
     println!(
         "Claims at the end, on average (write units a write of them costs: without → with the timeline and list key):\n"
     );

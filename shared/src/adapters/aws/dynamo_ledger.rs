@@ -414,9 +414,9 @@ impl DynamoMessageLedger {
                 })
             }
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    Ok(self.standing(envelope, failed.item.filter(|item| !item.is_empty())))
-                }
+                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(refused(
+                    self.standing(envelope, failed.item.filter(|item| !item.is_empty())),
+                )),
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
             },
         }
@@ -461,8 +461,9 @@ impl DynamoMessageLedger {
             .and_then(|t| t.get("awaiting"))
             .and_then(|a| a.as_bool().ok())
             .is_some_and(|a| *a);
-        let startable = status
-            .is_some_and(|status| crate::domain::lifecycle::job::transition(status, JobEvent::Start).is_some());
+        let startable = status.is_some_and(|status| {
+            crate::domain::lifecycle::job::transition(status, JobEvent::Start).is_some()
+        });
         match lease_until {
             Some(_) if running && with_worker => AttemptStart::WithWorker,
             Some(until) if running => AttemptStart::RunningElsewhere {
@@ -487,6 +488,18 @@ impl DynamoMessageLedger {
 }
 
 type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// What a refused start found, never a `Run`: a record that reads as startable refused the
+/// write because an attempt started since the look (or a lease ended on the very second):
+/// looked at again after a moment, as behind a lease.
+pub(crate) fn refused(found: AttemptStart) -> AttemptStart {
+    match found {
+        AttemptStart::Run { .. } => AttemptStart::RunningElsewhere {
+            remaining: Duration::from_secs(1),
+        },
+        other => other,
+    }
+}
 
 /// How many attempts a look found on a record (`None`: no record, or none recorded).
 type Seen = Option<u32>;
@@ -662,9 +675,9 @@ impl MessageLedger for DynamoMessageLedger {
             ))),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => Ok(
-                    QuickOutcome::Refused(
+                    QuickOutcome::Refused(refused(
                         self.standing(envelope, failed.item.filter(|item| !item.is_empty())),
-                    ),
+                    )),
                 ),
                 other => Err(port_error("dynamodb:UpdateItem(quick success)", other)),
             },

@@ -25,8 +25,8 @@ use crate::application::consumer::{Delivery, hand_back};
 use crate::application::frames::job_failed;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
-    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind, MessageLedger, PortError,
-    QuickOutcome, RetryScheduler, TaskChecks, TaskLedger, WorkQueue,
+    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
+    MessageLedger, PortError, QuickOutcome, RetryScheduler, TaskChecks, TaskLedger, WorkQueue,
 };
 use crate::domain::{ReplyTo, WorkId, WorkMessage};
 use crate::telemetry::{TraceHeader, record_principal, record_trace_id};
@@ -480,7 +480,7 @@ impl MessageProcessor {
         // finds is decided as a start finds it.
         let mut gate = None;
         let mut start = None;
-        if super::unleased::may_run_unleased(envelope, job.as_deref()) {
+        if super::unleased::may_run_unleased(envelope, receive_count, job.as_deref()) {
             let looked = self.ledger.look(envelope).await?;
             if matches!(looked.start, AttemptStart::Run { round, .. } if round <= retry.max_attempts)
             {
@@ -585,6 +585,11 @@ impl MessageProcessor {
         let (loaded, payload_url) = match self.load_payload(envelope, attempt_lasts).await? {
             Ok(loaded) => loaded,
             Err(failure) => {
+                if let Some(refused) = self.lease_before_failing(gate.as_ref()).await? {
+                    return self
+                        .given_up_unleased(record, envelope, receive_count, refused)
+                        .await;
+                }
                 let to = self.fail_for_good(body, envelope, &failure).await?;
                 self.report(
                     envelope,
@@ -609,16 +614,36 @@ impl MessageProcessor {
             None => run.await,
             Some(gate) => {
                 tokio::pin!(run);
-                // Past a short while, the attempt takes its lease; if another delivery has
-                // started the work meanwhile, this run is given up.
                 tokio::select! {
                     outcome = &mut run => outcome,
-                    _ = tokio::time::sleep(super::LEASE_AFTER) => match gate.take().await? {
-                        super::unleased::Gate::Refused(found) => {
-                            return self.given_up_unleased(record, envelope, receive_count, found).await;
+                    _ = tokio::time::sleep(super::LEASE_AFTER) => {
+                        // Past a short while the attempt takes its lease, and keeps running
+                        // meanwhile (its own progress report may be taking it).
+                        let take = gate.take();
+                        tokio::pin!(take);
+                        let mut ended = None;
+                        let taken = loop {
+                            tokio::select! {
+                                taken = &mut take => break taken,
+                                outcome = &mut run, if ended.is_none() => ended = Some(outcome),
+                            }
+                        };
+                        match taken {
+                            // Another delivery started the work meanwhile: this run stops.
+                            Ok(super::unleased::Gate::Refused(found)) => {
+                                return self
+                                    .given_up_unleased(record, envelope, receive_count, found)
+                                    .await;
+                            }
+                            Ok(_) => {}
+                            // Still unleased: its one write decides, guarded as ever.
+                            Err(error) => tracing::warn!(%error, "the lease could not be taken; the attempt goes on unleased"),
                         }
-                        _ => run.await,
-                    },
+                        match ended {
+                            Some(outcome) => outcome,
+                            None => run.await,
+                        }
+                    }
                 }
             }
         };
@@ -651,6 +676,11 @@ impl MessageProcessor {
                 let kept = match self.keep_result(envelope, &result).await? {
                     Ok(kept) => kept,
                     Err(failure) => {
+                        if let Some(refused) = self.lease_before_failing(gate.as_ref()).await? {
+                            return self
+                                .given_up_unleased(record, envelope, receive_count, refused)
+                                .await;
+                        }
                         let to = self.fail_for_good(body, envelope, &failure).await?;
                         self.report(envelope, crate::metrics::Outcome::Failed, ran);
                         return self.announce_failure(envelope, to.as_ref(), &failure).await;
@@ -720,6 +750,21 @@ impl MessageProcessor {
         }
     }
 
+    /// A failure is recorded on a started attempt: an unleased one takes its lease first.
+    /// `Some`: refused, what a start found instead (the failure is not this run's to record).
+    async fn lease_before_failing(
+        &self,
+        gate: Option<&super::unleased::LeaseGate>,
+    ) -> Result<Option<AttemptStart>, ProcessError> {
+        let Some(gate) = gate else {
+            return Ok(None);
+        };
+        Ok(match gate.take().await? {
+            super::unleased::Gate::Refused(found) => Some(found),
+            _ => None,
+        })
+    }
+
     /// An unleased attempt whose work another delivery started or ended since the look: its
     /// outcome is dropped. An ended job's last frame and callback are seen to, as for any
     /// copy; a live lease is waited out; anything else is looked at again shortly.
@@ -736,7 +781,10 @@ impl MessageProcessor {
         );
         match found {
             AttemptStart::AlreadyFinished { ending, reply_to } => {
-                match ending.as_ref().and_then(crate::application::frames::final_frame) {
+                match ending
+                    .as_ref()
+                    .and_then(crate::application::frames::final_frame)
+                {
                     Some(frame) => self.finish(envelope, reply_to.as_ref(), frame).await,
                     None => self.start_callback(envelope).await,
                 }

@@ -14,8 +14,8 @@ pub use attempt::{
 };
 
 pub use admission::{DueAdmission, WAIT_FOR_SLOT};
-pub use unleased::LEASE_AFTER;
 pub use message::{Limits, MessageProcessor, ProcessError, ScheduleRuns, Tasks};
+pub use unleased::LEASE_AFTER;
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).
 pub type Deadline = Option<tokio::time::Instant>;

@@ -1,13 +1,18 @@
-//! Short attempts run without a lease: the record is looked at (a read), the job runs, and its
-//! start and success are one conditional write — made only if no attempt has started since
-//! the look. An attempt takes its lease (the classic start, conditioned the same way) only once
-//! it outlives [`LEASE_AFTER`], reports progress, or ends other than in success; from then on it
-//! is recorded as any leased attempt.
+//! Short fire-and-forget attempts run without a lease: the message's record is looked at (a
+//! read), the job runs, and its start and success are one conditional write — made only if no
+//! attempt has started since the look. An attempt takes its lease (the classic start,
+//! conditioned the same way) only once it outlives [`LEASE_AFTER`], reports progress, or ends
+//! other than in success; from then on it is recorded as any leased attempt.
 //!
-//! What this changes: a job is not run twice at once once it is leased; a copy of its message
-//! that SQS delivers during its first [`LEASE_AFTER`] may run it beside the first (at-least-once
-//! delivery), and only one of the two outcomes is recorded — the other run's is dropped and its
-//! message looked at again.
+//! Only a message's first receive runs unleased: a redelivery (after a crash, a retry) takes
+//! its lease first, so a run that dies still counts against the retry budget. And only
+//! fire-and-forget work: a job's claim can be cancelled, withdrawn by the intake or ended by
+//! its expiry while PENDING, and none of those may race a run — a claim's attempt always
+//! starts with its lease.
+//!
+//! What this changes: a copy of a message that SQS delivers within a short run's first
+//! [`LEASE_AFTER`] may run it beside the first (at-least-once delivery); one of the two
+//! outcomes is recorded, the other run's is dropped and its copy finds the message done.
 
 use crate::application::ports::{AttemptStart, MessageLedger, PortError};
 use crate::domain::WorkMessage;
@@ -63,7 +68,8 @@ impl LeaseGate {
         self.state.lock().await.clone()
     }
 
-    /// Takes the lease if the attempt does not hold it yet (once; a refusal is kept).
+    /// Takes the lease if the attempt does not hold it yet (once; a refusal is kept). The
+    /// caller keeps the attempt running meanwhile: its own progress report may be taking it.
     pub(super) async fn take(&self) -> Result<Gate, PortError> {
         let mut state = self.state.lock().await;
         if *state == Gate::Unleased {
@@ -86,13 +92,68 @@ impl LeaseGate {
     }
 }
 
-/// Whether `envelope`'s attempt may run on a look: a job type of courier's own code that a
-/// worker does not finish later, not an operator's redrive (which reopens the record as it
-/// starts).
+/// Whether `envelope`'s attempt may run on a look: a fire-and-forget message on its first
+/// receive, not an operator's redrive (which reopens the record as it starts), of a job type a
+/// worker does not finish later.
 pub(super) fn may_run_unleased(
     envelope: &WorkMessage,
+    receive_count: u32,
     job: Option<&dyn courier_jobs::api::RegisteredType>,
 ) -> bool {
-    envelope.redrive == 0
+    envelope.pattern == crate::domain::Pattern::FireAndForget
+        && receive_count <= 1
+        && envelope.redrive == 0
         && job.is_some_and(|job| job.completion() != courier_jobs::api::Completion::External)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Pattern;
+
+    fn envelope(pattern: Pattern) -> WorkMessage {
+        WorkMessage {
+            message_id: "m".into(),
+            correlation_id: "c".into(),
+            pattern,
+            job_type: "echo".into(),
+            payload: serde_json::Value::Null,
+            payload_ref: None,
+            accepted_at: "2026-12-03T00:00:00.000Z".into(),
+            has_callback: false,
+            reply_to: None,
+            redrive: 0,
+            owner: None,
+            slot_when_due: false,
+            trace_header: None,
+        }
+    }
+
+    #[test]
+    fn only_a_first_receive_of_fire_and_forget_work_runs_unleased() {
+        let registry = courier_jobs::examples::offline();
+        let echo = registry.get("echo");
+        let echo = echo.as_deref();
+        assert!(may_run_unleased(&envelope(Pattern::FireAndForget), 1, echo));
+        assert!(
+            !may_run_unleased(&envelope(Pattern::FireAndForget), 2, echo),
+            "a redelivery takes its lease: a run that died counts"
+        );
+        for claimed in [Pattern::ClaimCheck, Pattern::Bidirectional] {
+            assert!(
+                !may_run_unleased(&envelope(claimed), 1, echo),
+                "a claim can be cancelled: its attempt starts leased"
+            );
+        }
+        let redriven = WorkMessage {
+            redrive: 1,
+            ..envelope(Pattern::FireAndForget)
+        };
+        assert!(!may_run_unleased(&redriven, 1, echo));
+        assert!(!may_run_unleased(
+            &envelope(Pattern::FireAndForget),
+            1,
+            None
+        ));
+    }
 }

@@ -285,6 +285,8 @@ pub struct InMemoryLedger {
     pub fail: FailSwitch,
     /// Fails only the success write: the job ran, its outcome could not be recorded.
     pub fail_success: FailSwitch,
+    /// How long a lease taken after a look takes to write (DynamoDB's round trip).
+    pub lease_write_takes: Mutex<Duration>,
 }
 
 impl InMemoryLedger {
@@ -441,6 +443,8 @@ impl MessageLedger for InMemoryLedger {
         seen: Option<u32>,
     ) -> Result<AttemptStart, PortError> {
         self.fail.check("start_attempt")?;
+        let takes = *self.lease_write_takes.lock().unwrap();
+        tokio::time::sleep(takes).await;
         self.start(envelope, lease, Some(seen))
     }
 

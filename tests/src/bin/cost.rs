@@ -522,6 +522,24 @@ fn per_request_summary(run: &Run) -> String {
     parts.join(" · ")
 }
 
+/// Which build measured it (the binary's own profile: `target/<profile>/cost`): the handler
+/// times are the shipped code's only from the `measure` build.
+fn build_profile() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()?
+                .file_name()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .map(|profile| match profile.as_str() {
+            "measure" => "`measure` build (the shipped code generation)".to_owned(),
+            "local" => "`local` build (unoptimised: its handler times read high)".to_owned(),
+            other => format!("`{other}` build"),
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 fn verdict(total: f64, target: Option<f64>) -> String {
     match target {
         Some(t) if total <= t => format!("≤ {t:.2} ✓"),
@@ -543,7 +561,7 @@ fn table(rows: &[Row], requests: u64, fixed: &FixedMonthly) -> String {
     let mut out = String::new();
     let seen = rows[0].steady.observability;
     out.push_str(&format!(
-        "Measured {} on the local stack, {requests} requests per pattern, priced at us-east-1 list \
+        "Measured {} on the local stack with the {}, {requests} requests per pattern, priced at us-east-1 list \
          prices. **Steady**: the queue-triggered functions take the requests in full batches (their \
          event sources paused while the requests arrive, then resumed: a load that keeps the \
          batches full); **light**: {CONCURRENCY} in flight, batches as they come. The callback \
@@ -551,6 +569,7 @@ fn table(rows: &[Row], requests: u64, fixed: &FixedMonthly) -> String {
          invocations, access log lines of {} B (HTTP) and {} B (WebSocket), as the template's \
          defaults record them.\n\n",
         time::OffsetDateTime::now_utc().date(),
+        build_profile(),
         RECEIVER_LATENCY.as_millis(),
         seen.traced_share * 100.0,
         seen.http_access_line,

@@ -783,6 +783,56 @@ async fn a_leased_run_whose_outcome_could_not_be_written_is_finished_by_the_next
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
 }
 
+/// A message's first progress report and its lease's timer both fall due after
+/// `LEASE_AFTER`: whichever takes the lease, the other waits for that write while the attempt
+/// keeps running — the delivery ends (it once stopped polling the attempt mid-write, for good).
+#[tokio::test(start_paused = true)]
+async fn a_progress_report_and_the_lease_timer_at_once_take_the_lease_once() {
+    let h = Harness::new();
+    *h.ledger.lease_write_takes.lock().unwrap() = Duration::from_millis(50);
+    // Ten steps of 995 ms: its first report is taking the lease (a 50 ms write) when the
+    // lease's timer fires.
+    let env = envelope("sleep", json!({"ms": 9_950}));
+    let delivered = tokio::time::timeout(Duration::from_secs(60), h.deliver(&env.to_json(), 1))
+        .await
+        .expect("the delivery ends");
+    assert!(delivered.is_empty(), "{delivered:?}");
+    let entry = h.ledger.entry(&WorkId::message("msg-sleep")).unwrap();
+    assert_eq!(
+        (entry.status, entry.attempts),
+        (JobStatus::Succeeded, 1),
+        "one lease, one attempt"
+    );
+}
+
+/// A lease the timer finds taken meanwhile by another delivery: this run stops, its outcome
+/// never recorded, and its message comes back to find the job where the other left it.
+#[tokio::test(start_paused = true)]
+async fn an_unleased_run_whose_lease_another_took_stops_and_records_nothing() {
+    use crate::application::ports::MessageLedger;
+    let h = Harness::new();
+    let env = envelope("sleep", json!({"ms": 10_000}));
+    let ledger = h.ledger.clone();
+    let other = env.clone();
+    // Another delivery starts the job half a second into this one's unleased run.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ledger
+            .start_attempt(&other, Duration::from_secs(600))
+            .await
+            .unwrap();
+    });
+    let delivered = h.deliver(&env.to_json(), 1).await;
+    assert_eq!(delivered, vec![FIXTURE_ID], "handed back, not acknowledged");
+    let entry = h.ledger.entry(&WorkId::message("msg-sleep")).unwrap();
+    assert_eq!(
+        (entry.status, entry.attempts),
+        (JobStatus::Running, 1),
+        "the other delivery's attempt only"
+    );
+    assert!(entry.progress.is_empty(), "{:?}", entry.progress);
+}
+
 #[tokio::test]
 async fn a_lapsed_lease_lets_a_redelivery_take_over() {
     use crate::application::ports::MessageLedger;

@@ -216,28 +216,19 @@ impl FixedMonthly {
 
     /// Each line: what it is, how many, dollars a month.
     pub fn lines(&self, prices: &Prices) -> Vec<(&'static str, u64, f64)> {
-        vec![
-            (
-                "alarms",
-                self.alarms,
-                self.alarms as f64 * prices.alarm_month,
-            ),
-            (
-                "dashboard",
-                self.dashboards,
-                self.dashboards as f64 * prices.dashboard_month,
-            ),
-            (
-                "KMS keys",
-                self.kms_keys,
-                self.kms_keys as f64 * prices.kms_key_month,
-            ),
+        [
+            ("alarms", self.alarms, prices.alarm_month),
+            ("dashboard", self.dashboards, prices.dashboard_month),
+            ("KMS keys", self.kms_keys, prices.kms_key_month),
             (
                 "custom metric series",
                 self.metric_series,
-                self.metric_series as f64 * prices.metric_month,
+                prices.metric_month,
             ),
         ]
+        .into_iter()
+        .map(|(what, count, each)| (what, count, count as f64 * each))
+        .collect()
     }
 
     pub fn total(&self, prices: &Prices) -> f64 {

@@ -783,6 +783,36 @@ async fn a_leased_run_whose_outcome_could_not_be_written_is_finished_by_the_next
     assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
 }
 
+#[test]
+fn only_a_first_receive_of_fire_and_forget_work_runs_unleased() {
+    use super::unleased::may_run_unleased;
+    let registry = courier_jobs::examples::offline();
+    let echo = registry.get("echo");
+    let echo = echo.as_deref();
+    let message = envelope("echo", json!({}));
+    assert!(may_run_unleased(&message, 1, echo));
+    assert!(
+        !may_run_unleased(&message, 2, echo),
+        "a redelivery takes its lease: a run that died counts"
+    );
+    for claimed in [Pattern::ClaimCheck, Pattern::Bidirectional] {
+        let job = WorkMessage {
+            pattern: claimed,
+            ..message.clone()
+        };
+        assert!(
+            !may_run_unleased(&job, 1, echo),
+            "a claim can be cancelled: its attempt starts leased"
+        );
+    }
+    let redriven = WorkMessage {
+        redrive: 1,
+        ..message.clone()
+    };
+    assert!(!may_run_unleased(&redriven, 1, echo));
+    assert!(!may_run_unleased(&message, 1, None), "an unknown type");
+}
+
 /// A message's first progress report and its lease's timer both fall due after
 /// `LEASE_AFTER`: whichever takes the lease, the other waits for that write while the attempt
 /// keeps running — the delivery ends (it once stopped polling the attempt mid-write, for good).

@@ -377,24 +377,43 @@ impl Stack {
 
     /// Records whose correlation id is `correlation_id` (a scan: fine on a test table).
     pub async fn records_with_correlation_id(&self, correlation_id: &str) -> usize {
-        // Every page: a table the suite has filled spans more than one.
-        let mut found = 0;
+        self.scan_all(
+            "correlationId = :c",
+            &[(":c", AttributeValue::S(correlation_id.to_owned()))],
+        )
+        .await
+        .len()
+    }
+
+    /// Every item of the table that `filter` keeps, over every page of the scan (a table the
+    /// suite has filled spans more than one).
+    async fn scan_all(
+        &self,
+        filter: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let page = self
                 .dynamodb
                 .scan()
                 .table_name(self.output("TableName"))
-                .filter_expression("correlationId = :c")
-                .expression_attribute_values(":c", AttributeValue::S(correlation_id.to_owned()))
+                .filter_expression(filter)
+                .set_expression_attribute_values(Some(
+                    values
+                        .iter()
+                        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                        .collect(),
+                ))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .expect("Scan");
-            found += out.items.map(|i| i.len()).unwrap_or(0);
-            start = out.last_evaluated_key;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
             if start.is_none() {
-                return found;
+                return items;
             }
         }
     }
@@ -667,26 +686,14 @@ impl Stack {
 
     /// Every `ledger` example entry booked to `account` (a scan: the local table is small).
     pub async fn ledger_entries(&self, account: &str) -> Vec<HashMap<String, AttributeValue>> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamodb
-                .scan()
-                .table_name(self.output("TableName"))
-                .filter_expression("kind = :kind AND account = :account")
-                .expression_attribute_values(":kind", AttributeValue::S("ledger-entry".into()))
-                .expression_attribute_values(":account", AttributeValue::S(account.to_owned()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("Scan");
-            entries.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return entries;
-            }
-        }
+        self.scan_all(
+            "kind = :kind AND account = :account",
+            &[
+                (":kind", AttributeValue::S("ledger-entry".into())),
+                (":account", AttributeValue::S(account.to_owned())),
+            ],
+        )
+        .await
     }
 
     /// A queue of the test's own, as a caller's account would have it: its URL and ARN.

@@ -651,11 +651,9 @@ impl MessageProcessor {
         // An unleased attempt that ends other than in success takes its lease now, and is
         // recorded as any leased attempt (a failure's letter and record follow a start).
         if let Some(gate) = &gate {
-            let succeeded = matches!(outcome, AttemptOutcome::Succeeded(_));
-            let state = if succeeded {
-                gate.state().await
-            } else {
-                gate.take().await?
+            let state = match &outcome {
+                AttemptOutcome::Succeeded(_) => gate.state().await,
+                _ => gate.take().await?,
             };
             if let super::unleased::Gate::Refused(found) = state {
                 return self
@@ -686,27 +684,27 @@ impl MessageProcessor {
                         return self.announce_failure(envelope, to.as_ref(), &failure).await;
                     }
                 };
+                // Still unleased: its start and success are one write.
                 let unleased = match &gate {
-                    Some(gate) => gate.state().await == super::unleased::Gate::Unleased,
-                    None => false,
+                    Some(gate) if gate.state().await == super::unleased::Gate::Unleased => {
+                        Some(gate)
+                    }
+                    _ => None,
                 };
-                let to = if let (true, Some(gate)) = (unleased, &gate) {
-                    match self
+                let to = match unleased {
+                    Some(gate) => match self
                         .ledger
                         .record_quick_success(envelope, gate.seen(), began, &kept)
                         .await?
                     {
                         QuickOutcome::Recorded(to) => to,
                         QuickOutcome::Refused(found) => {
-                            gate.settle(super::unleased::Gate::Refused(found.clone()))
-                                .await;
                             return self
                                 .given_up_unleased(record, envelope, receive_count, found)
                                 .await;
                         }
-                    }
-                } else {
-                    self.ledger.record_success(&work, &kept).await?
+                    },
+                    None => self.ledger.record_success(&work, &kept).await?,
                 };
                 // A crash here leaves the frame to the redelivery (see `Before::Finish`).
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);

@@ -84,12 +84,6 @@ impl LeaseGate {
         }
         Ok(state.clone())
     }
-
-    /// The attempt was recorded (its start with its success) or refused in one write: the gate
-    /// says so for whoever looks after.
-    pub(super) async fn settle(&self, gate: Gate) {
-        *self.state.lock().await = gate;
-    }
 }
 
 /// Whether `envelope`'s attempt may run on a look: a fire-and-forget message on its first

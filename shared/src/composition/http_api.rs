@@ -1,6 +1,7 @@
-//! The REST API function: API Gateway (HTTP API) → one axum router.
+//! The REST API function: API Gateway's HTTP API, or a Lambda function URL with courier's own
+//! check of the caller (the `Door`), → one axum router.
 
-use super::settings::HttpApiSettings;
+use super::settings::{AuthorizerSettings, Door, HttpApiSettings};
 use super::{JobCatalog, load_aws_config, start};
 use crate::adapters::aws::{
     DynamoClaimStore, DynamoIdempotencyStore, DynamoMessageLedger, DynamoWebhookEndpoints,
@@ -9,6 +10,7 @@ use crate::adapters::aws::{
 use crate::adapters::http::{AppState, GatewayRequestId};
 use crate::application::clock::{Clock, SystemClock};
 use crate::application::intake::Intake;
+use crate::application::ports::TokenVerifier;
 use crate::application::task_reports::TaskReports;
 use crate::application::webhook_endpoints::WebhookEndpoints;
 use crate::domain::Principal;
@@ -152,10 +154,16 @@ fn gateway_request_id(extensions: &axum::http::Extensions) -> Option<GatewayRequ
 
 /// Puts the verified caller on the request, where the router's `Caller` finds it, and the
 /// gateway's request id, which its log lines carry.
-async fn with_gateway_context(mut request: axum::extract::Request) -> axum::extract::Request {
+async fn with_gateway_context(request: axum::extract::Request) -> axum::extract::Request {
+    let mut request = with_request_id(request).await;
     if let Some(caller) = verified_caller(request.extensions()) {
         request.extensions_mut().insert(caller);
     }
+    request
+}
+
+/// Puts the request id of the gateway or function URL on the request.
+async fn with_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
     if let Some(id) = gateway_request_id(request.extensions()) {
         request.extensions_mut().insert(id);
     }
@@ -170,9 +178,22 @@ pub async fn run(catalog: JobCatalog) -> Result<(), lambda_http::Error> {
         &aws,
         &settings,
         super::deployment_registry(&aws, catalog, settings.claim_lifetime, None).await?,
-    ))
-    .layer(axum::middleware::map_request(with_gateway_context));
+    ));
+    let app = match &settings.door {
+        Door::HttpApi => app.layer(axum::middleware::map_request(with_gateway_context)),
+        Door::FunctionUrl(authorizer) => app
+            .layer(axum::middleware::from_fn_with_state(
+                own_check(authorizer)?,
+                crate::adapters::http::verify_bearer,
+            ))
+            .layer(axum::middleware::map_request(with_request_id)),
+    };
     lambda_http::run(crate::metering::router(app)).await
+}
+
+/// The lean door's check of the caller: the WebSocket authorizer's verifier, in this function.
+fn own_check(settings: &AuthorizerSettings) -> Result<Arc<dyn TokenVerifier>, lambda_http::Error> {
+    Ok(Arc::new(super::authorizer::wire(settings)?))
 }
 
 #[cfg(test)]

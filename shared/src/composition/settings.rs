@@ -199,6 +199,32 @@ pub struct HttpApiSettings {
     pub destination_policy: crate::application::webhook_endpoints::DestinationPolicy,
     /// `PAYLOAD_BUCKET`: where payloads and results too large to travel inline are held.
     pub payload_bucket: String,
+    /// `DOOR`: what serves the routes, and so who checks the caller's token.
+    pub door: Door,
+}
+
+/// What serves the REST routes (the template's `Door` parameter).
+#[derive(Debug, Clone)]
+pub enum Door {
+    /// `HttpApi` (the default): API Gateway's HTTP API, whose JWT authorizer verified the
+    /// caller before the function runs; the function reads its claims.
+    HttpApi,
+    /// `FunctionUrl`: a Lambda function URL with no authorizer in front; the function checks
+    /// the bearer token itself, with the WebSocket authorizer's settings.
+    FunctionUrl(AuthorizerSettings),
+}
+
+impl Door {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var("DOOR").ok().as_deref() {
+            None | Some("") | Some("HttpApi") => Ok(Self::HttpApi),
+            Some("FunctionUrl") => Ok(Self::FunctionUrl(AuthorizerSettings::from_env()?)),
+            Some(other) => Err(ConfigError::Invalid {
+                name: "DOOR",
+                reason: format!("{other:?} is neither HttpApi nor FunctionUrl"),
+            }),
+        }
+    }
 }
 
 /// The callback URL rules: `CALLBACK_ALLOW_HTTP=true` and `CALLBACK_ALLOWED_HOSTS` (comma
@@ -219,6 +245,7 @@ pub fn callback_policy_from_env() -> crate::application::ssrf::SsrfPolicy {
 impl HttpApiSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            door: Door::from_env()?,
             payload_bucket: required("PAYLOAD_BUCKET")?,
             task_check_queue_url: required("TASK_CHECK_QUEUE_URL")?,
             websocket_management_url: required("WEBSOCKET_MANAGEMENT_URL")?,

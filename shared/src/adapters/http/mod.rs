@@ -1,5 +1,6 @@
 //! The REST API: one axum router, served by `lambda_http` in Lambda and called directly in tests.
 
+mod bearer;
 pub mod body;
 mod caller;
 mod correlation;
@@ -18,6 +19,7 @@ mod tasks;
 mod uploads;
 mod webhook_endpoints;
 
+pub use bearer::verify_bearer;
 pub use caller::Caller;
 pub use correlation::GatewayRequestId;
 pub use jobs::POLL_AFTER_SECONDS;

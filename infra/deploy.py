@@ -53,6 +53,8 @@ PARAMETERS = {
     "LogLevel": os.environ.get("COURIER_LOG_LEVEL", "info"),
     # The test command switches the example job types off once to see them refused.
     "ExampleJobTypes": os.environ.get("COURIER_EXAMPLE_JOB_TYPES", "enabled"),
+    # `infra/up.sh --door FunctionUrl` (or COURIER_DOOR): the lean door instead of the HTTP API.
+    "Door": os.environ.get("COURIER_DOOR") or "HttpApi",
     # No declared job types unless a document is given (publish_job_types).
     "JobTypesObject": "",
     "JobTypeLambdaTargets": "",
@@ -108,22 +110,30 @@ def for_the_emulator(template: dict) -> dict:
     variables["WEBSOCKET_MANAGEMENT_URL"] = {
         "Fn::Sub": ENDPOINT + "/_aws/execute-api/${WebSocketApi}/v1"
     }
-    # Workers report to the emulator's path of the HTTP API.
+    # Workers report to the emulator's path of the HTTP API, or of the function URL (its id is
+    # the first label of the URL's host).
     processor = resources["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    url_id = {"Fn::Select": [0, {"Fn::Split": [".", {"Fn::Select": [
+        2, {"Fn::Split": ["/", {"Fn::GetAtt": ["HttpFunctionUrl", "FunctionUrl"]}]}]}]}]}
     processor["TASK_REPORT_URL"] = {
-        "Fn::Sub": ENDPOINT + "/_aws/execute-api/${HttpApi}/$default/v1/tasks/report"
+        "Fn::If": [
+            "ApiGatewayDoor",
+            {"Fn::Sub": ENDPOINT + "/_aws/execute-api/${HttpApi}/$default/v1/tasks/report"},
+            {"Fn::Join": ["", [ENDPOINT + "/_aws/lambda-url/", url_id, "/v1/tasks/report"]]},
+        ]
     }
     # Development only: http:// callback URLs, and the local receivers' hosts past the SSRF guard.
     variables.update(LOCAL_SETTINGS["environment"])
-    # The emulator serves its Cognito pools' keys itself, not at the issuer's address.
-    authorizer = resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
-    authorizer["JWKS_URL"] = {
-        "Fn::If": [
-            "OwnUserPool",
-            {"Fn::Sub": ENDPOINT + "/${UserPool}/.well-known/jwks.json"},
-            "",
-        ]
-    }
+    # The emulator serves its Cognito pools' keys itself, not at the issuer's address: to the
+    # WebSocket authorizer, and to the lean door's own check.
+    for function in ("AuthorizerFunction", "HttpApiFunction"):
+        resources[function]["Properties"]["Environment"]["Variables"]["JWKS_URL"] = {
+            "Fn::If": [
+                "OwnUserPool",
+                {"Fn::Sub": ENDPOINT + "/${UserPool}/.well-known/jwks.json"},
+                "",
+            ]
+        }
     # It defaults an undeclared identity source to the Authorization header, which would refuse
     # a browser's `?token=` before the authorizer runs.
     resources["WebSocketAuthorizer"]["Properties"]["IdentitySource"] = []
@@ -376,9 +386,14 @@ def main() -> None:
     stack = deploy(json.dumps(upload_code(template)))
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     enable_ttl(outputs["TableName"])
-    apply_cors(template, outputs["HttpApiId"])
-    # The emulator serves APIs under a path on its own port; the $default stage is the root.
-    outputs["HttpApiUrl"] = f"{ENDPOINT}/_aws/execute-api/{outputs['HttpApiId']}/$default"
+    if "HttpApiId" in outputs:
+        apply_cors(template, outputs["HttpApiId"])
+        # The emulator serves APIs under a path on its own port; the $default stage is the root.
+        outputs["HttpApiUrl"] = f"{ENDPOINT}/_aws/execute-api/{outputs['HttpApiId']}/$default"
+    else:
+        # And function URLs under a path named by the URL's id (its host's first label).
+        url_id = outputs["HttpApiUrl"].removeprefix("https://").split(".", 1)[0]
+        outputs["HttpApiUrl"] = f"{ENDPOINT}/_aws/lambda-url/{url_id}"
     ws_endpoint = ENDPOINT.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     outputs["WebSocketUrl"] = f"{ws_endpoint}/_aws/execute-api/{outputs['WebSocketApiId']}/v1"
     outputs["Endpoint"] = ENDPOINT

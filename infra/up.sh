@@ -5,13 +5,21 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 # --job-types FILE: deploy with the job types a document declares (or COURIER_JOB_TYPES=FILE).
+# --door HttpApi|FunctionUrl: what serves the REST routes (or COURIER_DOOR; HttpApi by default).
+usage="usage: infra/up.sh [--job-types FILE] [--door HttpApi|FunctionUrl]"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --job-types) [[ $# -ge 2 ]] || die "--job-types needs a FILE"; COURIER_JOB_TYPES="$2"; shift 2 ;;
     --job-types=*) COURIER_JOB_TYPES="${1#*=}"; shift ;;
-    *) die "unknown argument $1 (usage: infra/up.sh [--job-types FILE])" ;;
+    --door) [[ $# -ge 2 ]] || die "--door needs HttpApi or FunctionUrl"; COURIER_DOOR="$2"; shift 2 ;;
+    --door=*) COURIER_DOOR="${1#*=}"; shift ;;
+    *) die "unknown argument $1 ($usage)" ;;
   esac
 done
+case "${COURIER_DOOR:-HttpApi}" in
+  HttpApi|FunctionUrl) export COURIER_DOOR="${COURIER_DOOR:-HttpApi}" ;;
+  *) die "unknown door ${COURIER_DOOR} ($usage)" ;;
+esac
 if [[ -n "${COURIER_JOB_TYPES:-}" ]]; then
   [[ -f "$COURIER_JOB_TYPES" ]] || die "no job-types document at $COURIER_JOB_TYPES"
   COURIER_JOB_TYPES="$(cd "$(dirname "$COURIER_JOB_TYPES")" && pwd)/$(basename "$COURIER_JOB_TYPES")"

@@ -185,7 +185,8 @@ async fn stack_outputs(
 
 /// Behind an emulator the APIs are served under a path on its own port, not on their AWS host
 /// names: the URLs are rebuilt from the API ids (the `$default` stage of the HTTP API, the
-/// `v1` stage of the WebSocket API), as `infra/deploy.py` writes them for the local stack.
+/// `v1` stage of the WebSocket API, a function URL's id), as `infra/deploy.py` writes them for
+/// the local stack.
 fn with_emulator_urls(
     mut outputs: BTreeMap<String, String>,
     endpoint: Option<&str>,
@@ -198,6 +199,15 @@ fn with_emulator_urls(
             "HttpApiUrl".into(),
             format!("{endpoint}/_aws/execute-api/{id}/$default"),
         );
+    } else if let Some(id) = outputs
+        .get("HttpApiUrl")
+        .and_then(|url| function_url_id(url))
+    {
+        // The lean door (Door=FunctionUrl): a function URL, served under its id.
+        outputs.insert(
+            "HttpApiUrl".into(),
+            format!("{endpoint}/_aws/lambda-url/{id}"),
+        );
     }
     if let Some(id) = outputs.get("WebSocketApiId").cloned() {
         let ws = endpoint
@@ -209,6 +219,13 @@ fn with_emulator_urls(
         );
     }
     outputs
+}
+
+/// The id of a Lambda function URL (`https://<id>.lambda-url.<region>.on.aws`).
+fn function_url_id(url: &str) -> Option<String> {
+    let host = url.strip_prefix("https://")?;
+    let (id, rest) = host.split_once('.')?;
+    rest.starts_with("lambda-url.").then(|| id.to_owned())
 }
 
 fn local_outputs_file() -> Option<PathBuf> {
@@ -273,6 +290,28 @@ mod tests {
         assert_eq!(
             aws["HttpApiUrl"],
             "https://abc123.execute-api.us-east-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn behind_an_emulator_the_lean_doors_url_is_its_path() {
+        let outputs = BTreeMap::from([(
+            "HttpApiUrl".to_owned(),
+            "https://gmtq96lm6ur0.lambda-url.us-east-1.on.aws".to_owned(),
+        )]);
+        let local = with_emulator_urls(outputs.clone(), Some("http://127.0.0.1:4566"));
+        assert_eq!(
+            local["HttpApiUrl"],
+            "http://127.0.0.1:4566/_aws/lambda-url/gmtq96lm6ur0"
+        );
+        assert_eq!(with_emulator_urls(outputs.clone(), None), outputs);
+        let elsewhere = BTreeMap::from([(
+            "HttpApiUrl".to_owned(),
+            "https://api.example.com".to_owned(),
+        )]);
+        assert_eq!(
+            with_emulator_urls(elsewhere.clone(), Some("http://e")),
+            elsewhere
         );
     }
 }

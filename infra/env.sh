@@ -106,3 +106,5 @@ ensure_nextest() {
 
 # The end-to-end tests (nextest's filter language): they need the deployed local stack.
 E2E_TESTS='package(courier-e2e) and kind(test)'
+# The suites that call the REST routes, run again through the lean door (infra/test.sh).
+LEAN_DOOR_TESTS="$E2E_TESTS and (binary(bad_input) | binary(fire_and_forget) | binary(claim_check) | binary(callback) | binary(idempotency) | binary(see_every_job) | binary(webhook_endpoints) | binary(destinations) | binary(later) | binary(quotas) | binary(job_types) | binary(large_payloads) | binary(remote_types) | binary(console) | binary(operations))"

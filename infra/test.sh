@@ -166,16 +166,27 @@ step "cost per million requests, measured" "$COURIER_BIN/cost" --requests 20
 join fuzzer-install
 step "fuzz the HTTP API" "$COURIER_ROOT/infra/fuzz.sh"
 
-# The template parameter that switches the example job types off, on the deployed stack; then
-# the stack is put back as `up` left it.
+deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
+
+# The template parameter that switches the example job types off, on the deployed stack (the
+# next step deploys it again with them on).
 examples_disabled() {
-  deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
   COURIER_EXAMPLE_JOB_TYPES=disabled deploy
   cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
     --profile e2e --run-ignored only -E 'binary(examples_disabled)'
-  deploy
 }
 step "redeployed with ExampleJobTypes=disabled" examples_disabled
+
+# The lean door (Door=FunctionUrl): the suites that call the REST routes, again through the
+# function URL, and its bill. The rest (crash safety, run_at, schedules, WebSocket, events,
+# expiry) never pass through the door; README "The lean door" names the subset.
+lean_door() {
+  COURIER_DOOR=FunctionUrl deploy
+  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
+    --profile e2e -E "$LEAN_DOOR_TESTS"
+  "$COURIER_BIN/cost" --requests 20
+}
+step "redeployed with Door=FunctionUrl" lean_door
 
 step "waiting for the AWS build" join aws-build
 grep -E "aarch64 bootstrap|SKIPPED" "$COURIER_LOCAL_DIR/aws-build.log" >&2 || true

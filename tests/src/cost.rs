@@ -199,11 +199,18 @@ pub struct FixedMonthly {
 }
 
 impl FixedMonthly {
-    pub fn from_template(template: &str, metric_series: u64) -> Self {
+    /// The template's resources of each kind, but the other door's (a resource conditioned on
+    /// the door not chosen does not exist).
+    pub fn from_template(template: &str, metric_series: u64, door: Door) -> Self {
+        let other_door = match door {
+            Door::HttpApi => "Condition: LeanDoor",
+            Door::FunctionUrl => "Condition: ApiGatewayDoor",
+        };
+        let lines: Vec<&str> = template.lines().map(str::trim).collect();
         let count = |kind: &str| {
-            template
-                .lines()
-                .filter(|line| line.trim() == format!("Type: {kind}"))
+            lines
+                .windows(2)
+                .filter(|pair| pair[0] == format!("Type: {kind}") && pair[1] != other_door)
                 .count() as u64
         };
         Self {
@@ -296,12 +303,33 @@ fn is_platform_line(message: &str) -> bool {
         })
 }
 
+/// What served the REST routes in a run (the template's `Door`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// API Gateway's HTTP API: a charge per request, and its access log line.
+    HttpApi,
+    /// The lean door, a Lambda function URL: no charge of its own and no access log; the
+    /// function's own check of the token is in its measured time.
+    FunctionUrl,
+}
+
+impl Door {
+    /// The door a stack's `Door` output names (a stack from before the output: the HTTP API).
+    pub fn from_output(value: Option<&str>) -> Self {
+        match value {
+            Some("FunctionUrl") => Self::FunctionUrl,
+            _ => Self::HttpApi,
+        }
+    }
+}
+
 /// A whole run of one pattern.
 #[derive(Debug, Clone)]
 pub struct Run {
     pub requests: u64,
-    /// HTTP API requests the client made.
+    /// HTTP requests the client made (through `door`).
     pub api_requests: u64,
+    pub door: Door,
     /// WebSocket frames the client sent (those the functions post are counted as calls).
     pub websocket_frames_sent: u64,
     /// Which functions are SQS-triggered, and the kind of queue they read in this pattern.
@@ -384,9 +412,14 @@ impl Run {
             });
         };
         let mut item = |name, units: f64, price: f64| priced(name, false, units, price);
+        // Through the HTTP API only: the lean door's function URL has no price of its own.
+        let gateway_requests = match self.door {
+            Door::HttpApi => self.api_requests,
+            Door::FunctionUrl => 0,
+        };
         item(
             "HTTP API requests",
-            self.api_requests as f64,
+            gateway_requests as f64,
             prices.http_api_request,
         );
         let posted = self.units(|o| o == "apigatewaymanagement.PostToConnection");
@@ -470,7 +503,7 @@ impl Run {
             invocations as f64 * seen.traced_share,
             prices.xray_trace,
         );
-        let access_log_bytes = self.api_requests * seen.http_access_line
+        let access_log_bytes = gateway_requests * seen.http_access_line
             + self.websocket_frames_sent * seen.websocket_access_line;
         let access_log_gb = match seen.access_log_class {
             LogClass::Standard => prices.log_gb,
@@ -630,6 +663,7 @@ mod tests {
         let run = Run {
             requests: 10,
             api_requests: 10,
+            door: Door::HttpApi,
             websocket_frames_sent: 0,
             sqs_triggered: [("processor".to_owned(), QueueKind::Standard)].into(),
             functions: [
@@ -680,6 +714,17 @@ mod tests {
         close("X-Ray traces", 0.06 * 5.0);
         close("access logs", 300.0 * 0.25 / 1e9 * 1e6);
         assert!(run.unpriced_calls().is_empty());
+
+        // The same run through the lean door: no gateway charge, no access log line.
+        let lean = Run {
+            door: Door::FunctionUrl,
+            ..run.clone()
+        };
+        let saved = run.total(&LIST_PRICES) - lean.total(&LIST_PRICES);
+        assert!(
+            (saved - 1.00 - 300.0 * 0.25 / 1e9 * 1e6).abs() < 1e-9,
+            "{saved}"
+        );
     }
 
     #[test]
@@ -710,6 +755,7 @@ mod tests {
         let run = Run {
             requests: 1,
             api_requests: 1,
+            door: Door::HttpApi,
             websocket_frames_sent: 0,
             sqs_triggered: BTreeMap::new(),
             functions: [("http-api".to_owned(), function)].into(),
@@ -766,7 +812,7 @@ mod tests {
     #[test]
     fn fixed_monthly_costs_count_the_template_and_the_series() {
         let template = "Resources:\n  A:\n    Type: AWS::CloudWatch::Alarm\n  B:\n    Type: AWS::CloudWatch::Alarm\n  K:\n    Type: AWS::KMS::Key\n  D:\n    Type: AWS::CloudWatch::Dashboard\n  Ka:\n    Type: AWS::KMS::Alias\n";
-        let fixed = FixedMonthly::from_template(template, 10);
+        let fixed = FixedMonthly::from_template(template, 10, Door::HttpApi);
         assert_eq!(
             fixed,
             FixedMonthly {
@@ -777,5 +823,14 @@ mod tests {
             }
         );
         assert!((fixed.total(&LIST_PRICES) - (0.20 + 3.00 + 1.00 + 3.00)).abs() < 1e-9);
+        // Each door's alarm exists only through that door.
+        let doors = "  G:\n    Type: AWS::CloudWatch::Alarm\n    Condition: ApiGatewayDoor\n  U:\n    Type: AWS::CloudWatch::Alarm\n    Condition: LeanDoor\n  V:\n    Type: AWS::CloudWatch::Alarm\n    Condition: HasAlarmEmail\n";
+        for door in [Door::HttpApi, Door::FunctionUrl] {
+            assert_eq!(
+                FixedMonthly::from_template(doors, 0, door).alarms,
+                2,
+                "{door:?}"
+            );
+        }
     }
 }

@@ -131,7 +131,7 @@ def for_the_emulator(template: dict) -> dict:
             "Fn::If": [
                 "OwnUserPool",
                 {"Fn::Sub": ENDPOINT + "/${UserPool}/.well-known/jwks.json"},
-                "",
+                {"Ref": "JwksUrl"},
             ]
         }
     # It defaults an undeclared identity source to the Authorization header, which would refuse

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, one compile that gives the functions, the CLI, every test binary
 # and clippy's lints; unit tests; the end-to-end suites against a freshly deployed local stack
-# (with a browser); the measured cost; the fuzzer; the examples-disabled deployment. The SAM
+# (with a browser); the measured cost; the REST suites and the cost again through the lean door
+# (Door=FunctionUrl); the fuzzer; the examples-disabled deployment. The SAM
 # template lint and the AWS (arm64) build run beside all that, at the lowest CPU priority, so
 # they only take time the rest leaves idle. Installs what it needs (pinned) on first run, stops
 # the emulator it started, pass or fail, and prints where the minutes went.
@@ -162,31 +163,34 @@ step "end-to-end tests" e2e_tests
 # The measured bill (BENCHMARKS.md): every AWS call the requests made is one the pricing knows.
 step "cost per million requests, measured" "$COURIER_BIN/cost" --requests 20
 
-# After the suites: the fuzzer leaves delayed jobs and dead letters behind that they would wait on.
-join fuzzer-install
-step "fuzz the HTTP API" "$COURIER_ROOT/infra/fuzz.sh"
-
 deploy() { "$EMULATOR_VENV/bin/python" "$COURIER_ROOT/infra/deploy.py" >/dev/null; }
 
-# The template parameter that switches the example job types off, on the deployed stack (the
-# next step deploys it again with them on).
-examples_disabled() {
-  COURIER_EXAMPLE_JOB_TYPES=disabled deploy
-  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
-    --profile e2e --run-ignored only -E 'binary(examples_disabled)'
-}
-step "redeployed with ExampleJobTypes=disabled" examples_disabled
-
 # The lean door (Door=FunctionUrl): the suites that call the REST routes, again through the
-# function URL, and its bill. The rest (crash safety, run_at, schedules, WebSocket, events,
-# expiry) never pass through the door; README "The lean door" names the subset.
+# function URL, and its bill; then the stack as `up` left it. The rest (crash safety, runAt,
+# schedules, WebSocket, events, expiry) never pass through the door; README "The lean door"
+# names the subset.
 lean_door() {
   COURIER_DOOR=FunctionUrl deploy
   cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
     --profile e2e -E "$LEAN_DOOR_TESTS"
   "$COURIER_BIN/cost" --requests 20
+  deploy
 }
 step "redeployed with Door=FunctionUrl" lean_door
+
+# After the suites: the fuzzer leaves delayed jobs and dead letters behind that they would wait on.
+join fuzzer-install
+step "fuzz the HTTP API" "$COURIER_ROOT/infra/fuzz.sh"
+
+# The template parameter that switches the example job types off, on the deployed stack; then
+# the stack is put back as `up` left it.
+examples_disabled() {
+  COURIER_EXAMPLE_JOB_TYPES=disabled deploy
+  cargo nextest run --cargo-profile "$COURIER_PROFILE" --locked --workspace --features "$COURIER_FEATURES" \
+    --profile e2e --run-ignored only -E 'binary(examples_disabled)'
+  deploy
+}
+step "redeployed with ExampleJobTypes=disabled" examples_disabled
 
 step "waiting for the AWS build" join aws-build
 grep -E "aarch64 bootstrap|SKIPPED" "$COURIER_LOCAL_DIR/aws-build.log" >&2 || true

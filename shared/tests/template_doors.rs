@@ -113,7 +113,7 @@ fn a_public_url_fronts_only_the_function_that_checks_tokens_as_the_websocket_aut
     let http = &resources["HttpApiFunction"]["Properties"]["Environment"]["Variables"];
     let authorizer = &resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"];
     assert_eq!(reference(&http["DOOR"]), Some("Door"));
-    for variable in ["JWT_ISSUER", "JWT_AUDIENCES"] {
+    for variable in ["JWT_ISSUER", "JWT_AUDIENCES", "JWKS_URL"] {
         assert_eq!(http[variable], authorizer[variable], "{variable}");
     }
 }

@@ -19,6 +19,10 @@ use tokio::sync::RwLock;
 /// The least time between two fetches of the keys.
 pub const REFETCH_AFTER: Duration = Duration::from_secs(30);
 
+/// After a failed fetch of the keys, the least time before they are asked for again (or
+/// [`REFETCH_AFTER`], if shorter): an unreachable issuer is not asked once per request.
+pub const RETRY_FETCH_AFTER: Duration = Duration::from_secs(5);
+
 /// How far the issuer's clock may be from ours, either way, for `exp` and `nbf`.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 
@@ -100,6 +104,8 @@ pub struct JwtVerifier {
     audiences: Vec<String>,
     source: Box<dyn KeySource>,
     cached: RwLock<Option<(Instant, JwkSet)>>,
+    /// When the last fetch failed (none since the last that succeeded).
+    failed_at: RwLock<Option<Instant>>,
     refetch_after: Duration,
 }
 
@@ -114,6 +120,7 @@ impl JwtVerifier {
             audiences,
             source,
             cached: RwLock::new(None),
+            failed_at: RwLock::new(None),
             refetch_after: REFETCH_AFTER,
         }
     }
@@ -138,17 +145,31 @@ impl JwtVerifier {
             .await
             .as_ref()
             .is_none_or(|(fetched, _)| fetched.elapsed() >= self.refetch_after);
-        if stale {
+        let retry_after = RETRY_FETCH_AFTER.min(self.refetch_after);
+        let resting = self
+            .failed_at
+            .read()
+            .await
+            .is_some_and(|failed| failed.elapsed() < retry_after);
+        if stale && !resting {
             // Fetched without holding the lock: a slow issuer holds up no one else.
-            let keys = self
-                .source
-                .keys()
-                .await
-                .map_err(TokenRejected::KeysUnavailable)?;
-            *self.cached.write().await = Some((Instant::now(), keys));
+            match self.source.keys().await {
+                Ok(keys) => {
+                    *self.cached.write().await = Some((Instant::now(), keys));
+                    *self.failed_at.write().await = None;
+                }
+                Err(error) => {
+                    *self.failed_at.write().await = Some(Instant::now());
+                    return Err(TokenRejected::KeysUnavailable(error));
+                }
+            }
         }
         let cached = self.cached.read().await;
-        let (_, keys) = cached.as_ref().expect("fetched at least once");
+        let Some((_, keys)) = cached.as_ref() else {
+            return Err(TokenRejected::KeysUnavailable(
+                "the issuer's keys could not be fetched; asked again shortly".into(),
+            ));
+        };
         known(keys)
             .ok_or_else(|| TokenRejected::Invalid(format!("no key {kid:?} in the issuer's keys")))?
             .map_err(|e| TokenRejected::Invalid(e.to_string()))
@@ -360,6 +381,35 @@ mod tests {
                     .await
                     .is_err()
             );
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "not once per request");
+    }
+
+    /// An issuer that cannot be reached.
+    struct Unreachable(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl KeySource for Unreachable {
+        async fn keys(&self) -> Result<JwkSet, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err("connection refused".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_issuer_is_asked_again_only_after_a_rest() {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let verifier = JwtVerifier::new(
+            ISSUER,
+            vec!["client-1".into()],
+            Box::new(Unreachable(fetches.clone())),
+        );
+        let token = token(access_token(), "test-key-1");
+        for _ in 0..3 {
+            assert!(matches!(
+                verifier.verify(&token).await,
+                Err(TokenRejected::KeysUnavailable(_))
+            ));
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1, "not once per request");
     }

@@ -124,6 +124,8 @@ pub fn wire(
         attempt_limits: settings.attempt_limits,
         tasks: Arc::new(tasks),
         quotas,
+        // The door decides (`run`).
+        own_caller_check: None,
     }
 }
 
@@ -174,19 +176,19 @@ pub async fn run(catalog: JobCatalog) -> Result<(), lambda_http::Error> {
     start("http-api");
     let settings = HttpApiSettings::from_env()?;
     let aws = load_aws_config().await;
-    let app = crate::adapters::http::router(wire(
+    let mut state = wire(
         &aws,
         &settings,
         super::deployment_registry(&aws, catalog, settings.claim_lifetime, None).await?,
-    ));
+    );
     let app = match &settings.door {
-        Door::HttpApi => app.layer(axum::middleware::map_request(with_gateway_context)),
-        Door::FunctionUrl(authorizer) => app
-            .layer(axum::middleware::from_fn_with_state(
-                own_check(authorizer)?,
-                crate::adapters::http::verify_bearer,
-            ))
-            .layer(axum::middleware::map_request(with_request_id)),
+        Door::HttpApi => crate::adapters::http::router(state)
+            .layer(axum::middleware::map_request(with_gateway_context)),
+        Door::FunctionUrl(authorizer) => {
+            state.own_caller_check = Some(own_check(authorizer)?);
+            crate::adapters::http::router(state)
+                .layer(axum::middleware::map_request(with_request_id))
+        }
     };
     lambda_http::run(crate::metering::router(app)).await
 }

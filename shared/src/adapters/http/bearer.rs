@@ -6,13 +6,13 @@
 //! authorizer: a browser's preflight and a worker's report (which carries a task token).
 
 use super::problem::Problem;
+use super::state::AppState;
 use crate::application::ports::{TokenRejected, TokenVerifier};
 use crate::domain::Principal;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 /// The one route that takes no caller's token: a worker reports with its task token.
 const REPORT_PATH: &str = "/v1/tasks/report";
@@ -34,15 +34,25 @@ fn bearer_token(request: &Request) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The router's check of the caller where the function checks tokens itself (the state's
+/// `own_caller_check`: the lean door); where an authorizer in front did, nothing to do. Inside
+/// the correlation layer, so a refusal carries its correlation id like any other answer.
+pub(super) async fn check_caller(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match &state.own_caller_check {
+        Some(verifier) => verify_bearer(&**verifier, request, next).await,
+        None => next.run(request).await,
+    }
+}
+
 /// Verifies the caller's bearer token and puts the caller on the request; 401 (with
 /// `WWW-Authenticate: Bearer`) without a valid one, 503 when the issuer's keys cannot be had
 /// (a token that may be good is not called bad). A `Principal` already on the request is
 /// dropped first: only this check names the caller.
-pub async fn verify_bearer(
-    State(verifier): State<Arc<dyn TokenVerifier>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn verify_bearer(verifier: &dyn TokenVerifier, mut request: Request, next: Next) -> Response {
     request.extensions_mut().remove::<Principal>();
     if needs_no_caller(request.method(), request.uri().path()) {
         return next.run(request).await;
@@ -53,6 +63,9 @@ pub async fn verify_bearer(
     };
     match verdict {
         Ok(caller) => {
+            // The request's span (the correlation layer's) names its caller, as behind the
+            // HTTP API, where the caller is known before that layer runs.
+            crate::telemetry::record_principal(&tracing::Span::current(), Some(&caller));
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
@@ -104,14 +117,12 @@ mod tests {
     }
 
     fn app() -> Router {
-        let verifier: Arc<dyn TokenVerifier> = Arc::new(Verifier);
         Router::new()
             .route(REPORT_PATH, post(who))
             .fallback(any(who))
-            .layer(axum::middleware::from_fn_with_state(
-                verifier,
-                verify_bearer,
-            ))
+            .layer(axum::middleware::from_fn(|request, next| {
+                verify_bearer(&Verifier, request, next)
+            }))
     }
 
     async fn call(

@@ -19,7 +19,6 @@ mod tasks;
 mod uploads;
 mod webhook_endpoints;
 
-pub use bearer::verify_bearer;
 pub use caller::Caller;
 pub use correlation::GatewayRequestId;
 pub use jobs::POLL_AFTER_SECONDS;

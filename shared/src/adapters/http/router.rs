@@ -1,3 +1,4 @@
+use super::bearer::check_caller;
 use super::correlation::correlate;
 use super::job_lists::{bulk_cancel, bulk_rerun, job_events, list_jobs};
 use super::job_types::{api_document, list_job_types};
@@ -132,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
+        .layer(middleware::from_fn_with_state(state.clone(), check_caller))
         .layer(middleware::from_fn(correlate))
         .layer(middleware::from_fn(answer_preflight))
         .with_state(state)

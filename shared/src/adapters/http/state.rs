@@ -28,4 +28,7 @@ pub struct AppState {
     pub payloads: Arc<crate::application::payloads::Payloads>,
     /// Callers' recurring schedules.
     pub schedules: Arc<crate::application::schedules::Schedules>,
+    /// Where the function checks each caller's bearer token itself (the lean door, a function
+    /// URL); `None` where an authorizer in front of it did (the HTTP API's).
+    pub own_caller_check: Option<Arc<dyn crate::application::ports::TokenVerifier>>,
 }

@@ -97,6 +97,7 @@ impl Harness {
                 None,
             )),
             quotas,
+            own_caller_check: None,
         };
         Self {
             quotas: quota_store,
@@ -161,6 +162,55 @@ impl Harness {
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, headers, body)
     }
+}
+
+/// The lean door's own check of the caller, through the whole router: a refusal is answered
+/// inside the correlation layer (its correlation id on it, nothing accepted), a good token
+/// names its caller for the handlers and the caller's quota.
+#[tokio::test]
+async fn through_the_lean_door_the_router_checks_the_token_itself() {
+    use crate::application::ports::{TokenRejected, TokenVerifier};
+    struct AliceOnly;
+    #[async_trait::async_trait]
+    impl TokenVerifier for AliceOnly {
+        async fn verify(&self, token: &str) -> Result<Principal, TokenRejected> {
+            match token {
+                "alice" => Ok(alice()),
+                _ => Err(TokenRejected::Invalid("bad signature".into())),
+            }
+        }
+    }
+    let mut h = Harness::new();
+    h.state.own_caller_check = Some(Arc::new(AliceOnly));
+    let message = || {
+        Request::post("/v1/messages")
+            .header("content-type", "application/json")
+            .header("x-correlation-id", "corr-1")
+    };
+    let body = r#"{"type": "echo", "payload": {}}"#;
+    // A caller planted on the request (as the HTTP API's context would) is not believed.
+    let (status, headers, problem) = h
+        .send_as(message().body(Body::from(body)).unwrap(), Some(bob()))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(problem_slug(&problem), "unauthenticated");
+    assert_eq!(headers["x-correlation-id"], "corr-1");
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    let request = message()
+        .header("authorization", "Bearer mallory")
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(h.send_as(request, None).await.0, StatusCode::UNAUTHORIZED);
+    assert!(h.queue.sent().is_empty(), "nothing accepted");
+
+    let request = message()
+        .header("authorization", "Bearer alice")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, accepted) = h.send_as(request, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(h.queue.sent().len(), 1);
+    assert_eq!(h.queue.sent()[0].owner, Some(alice()));
 }
 
 pub(super) fn alice() -> Principal {

@@ -22,9 +22,12 @@ pub const DEADLINE: Duration = Duration::from_secs(90);
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// The most events one `FilterLogEvents` call returns (the emulator has no `nextToken`).
 const MAX_LOG_EVENTS: usize = 10_000;
-/// Messages looked at while searching a queue stay hidden this long, so each poll sees the
-/// next ones (a queue returns at most 10 per receive) and other tests see them again soon.
-const PEEK_VISIBILITY_SECONDS: i32 = 2;
+/// Messages looked at while a search walks a queue stay hidden this long at most, so each
+/// receive sees the next ones (a queue returns at most 10 per receive); the walk makes them
+/// visible again as soon as it ends, for other tests.
+const PEEK_VISIBILITY_SECONDS: i32 = 30;
+/// The most messages one walk of a queue looks at.
+const PEEK_AT_MOST: usize = 5_000;
 
 /// The stack's CloudFormation outputs, as written by `infra/up.sh` to `.local/outputs.json`.
 pub struct Stack {
@@ -469,21 +472,63 @@ impl Stack {
         let url = self.output(output).to_owned();
         let what = format!("{what} in {output}");
         eventually(&what, || async {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .visibility_timeout(PEEK_VISIBILITY_SECONDS)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .expect("ReceiveMessage");
-            out.messages.unwrap_or_default().into_iter().find(&wanted)
+            // The whole queue, each message once (however many earlier tests left there),
+            // then every one of them visible again.
+            let mut peeked = Vec::new();
+            let mut found = None;
+            while found.is_none() && peeked.len() < PEEK_AT_MOST {
+                let out = self
+                    .sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(PEEK_VISIBILITY_SECONDS)
+                    .message_attribute_names("All")
+                    .message_system_attribute_names(MessageSystemAttributeName::All)
+                    .send()
+                    .await
+                    .expect("ReceiveMessage");
+                let messages = out.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                for message in messages {
+                    peeked.extend(message.receipt_handle.clone());
+                    if found.is_none() && wanted(&message) {
+                        found = Some(message);
+                    }
+                }
+            }
+            self.show_again(&url, &peeked).await;
+            found
         })
         .await
+    }
+
+    /// Makes messages a search received visible again at once.
+    async fn show_again(&self, url: &str, receipts: &[String]) {
+        use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry as Entry;
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    Entry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .build()
+                        .expect("id and receipt handle given")
+                })
+                .collect();
+            self.sqs
+                .change_message_visibility_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("ChangeMessageVisibilityBatch");
+        }
     }
 
     /// Finds a message whose body field `field` equals `value`.

@@ -725,6 +725,76 @@ async fn a_crash_after_the_job_and_before_its_outcome_runs_it_again_with_one_eff
     assert_eq!(job["result"]["alreadyBooked"], true, "{job}");
 }
 
+/// Arms one processor point for a fire-and-forget `ledger` message (short: its first run is
+/// unleased, its start and success one write), waits for it to end, and returns its record
+/// and the ledger entries it booked.
+async fn ledger_message_through_a_crash(
+    stack: &Stack,
+    point: &str,
+) -> (
+    courier_e2e::Record,
+    Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) {
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            &format!("{point}=return(crash-once)"),
+        )
+        .await;
+    let account = unique("acct");
+    let correlation_id = marked(point);
+    let reply = stack
+        .post_json(
+            "/v1/messages",
+            &json!({"type": "ledger", "payload": {"account": account, "amountCents": 9}}),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["messageId"].as_str().unwrap().to_owned();
+    // The message comes back after the queue's visibility timeout.
+    stack.wait_for_status(&id, "SUCCEEDED").await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    stack.wait_for_work_queue_idle().await;
+    let record = stack
+        .message_record(&id)
+        .await
+        .expect("the message's record");
+    (record, stack.ledger_entries(&account).await)
+}
+
+/// The one write that records a short message's start and success lands, then the processor
+/// dies: the redelivery finds it finished and runs nothing.
+#[tokio::test]
+async fn a_crash_after_a_short_messages_one_write_runs_nothing_again() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let (record, entries) =
+        ledger_message_through_a_crash(&stack, "processor.before-final-frame").await;
+    assert_eq!(record.status(), "SUCCEEDED");
+    assert_eq!(record.attempts(), 1, "one outcome recorded");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(number(&entries[0], "runs"), 1, "the job ran once");
+}
+
+/// A short message runs unleased and the processor dies before its one write: nothing was
+/// recorded, so the redelivery (leased) runs it again; its downstream key makes one booking.
+#[tokio::test]
+async fn a_crash_before_a_short_messages_one_write_runs_it_again_with_one_effect() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let (record, entries) =
+        ledger_message_through_a_crash(&stack, "processor.before-outcome").await;
+    assert_eq!(record.status(), "SUCCEEDED");
+    assert_eq!(
+        record.attempts(),
+        1,
+        "the crashed unleased run left no attempt behind"
+    );
+    assert_eq!(entries.len(), 1, "booked once: {entries:?}");
+    assert_eq!(number(&entries[0], "runs"), 2, "ran again: {entries:?}");
+}
+
 /// The processor records a WebSocket job's result and dies before its frame: the redelivery
 /// runs nothing and sends the frame, so the client still hears how its job ended.
 #[tokio::test]

@@ -590,8 +590,7 @@ fn table(rows: &[Row], requests: u64, fixed: &FixedMonthly) -> String {
          event sources paused while the requests arrive, then resumed: a load that keeps the \
          batches full); **light**: {CONCURRENCY} in flight, batches as they come. The callback \
          receiver answers in {} ms. Beside courier's own log lines: X-Ray traces of {:.0}% of \
-         invocations, access log lines of {} (HTTP) and {} B (WebSocket), as the template's \
-         defaults record them.\n\n",
+         invocations, access log lines of {}, as the template's defaults record them.\n\n",
         time::OffsetDateTime::now_utc().date(),
         match door {
             Door::HttpApi => "through the HTTP API (`Door=HttpApi`, the default)",
@@ -601,10 +600,15 @@ fn table(rows: &[Row], requests: u64, fixed: &FixedMonthly) -> String {
         RECEIVER_LATENCY.as_millis(),
         seen.traced_share * 100.0,
         match door {
-            Door::HttpApi => format!("{} B", seen.http_access_line),
-            Door::FunctionUrl => "none through the lean door".to_owned(),
+            Door::HttpApi => format!(
+                "{} B (HTTP) and {} B (WebSocket)",
+                seen.http_access_line, seen.websocket_access_line
+            ),
+            Door::FunctionUrl => format!(
+                "{} B (WebSocket; the lean door writes none for HTTP)",
+                seen.websocket_access_line
+            ),
         },
-        seen.websocket_access_line,
     ));
     out.push_str("| pattern | steady: per request (invocations, AWS calls, log bytes) | steady: line items, $ / million | steady, $ / million | **steady, without the features beside** | light, $ / million | target (HTTP API door) | target (lean door) |\n");
     out.push_str("|---|---|---|---|---|---|---|---|\n");

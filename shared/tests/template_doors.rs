@@ -3,29 +3,10 @@
 //! public URL only ever fronts the function that checks callers' tokens itself, against the
 //! same issuer and audiences as the WebSocket authorizer.
 
+mod support;
+
 use serde_norway::Value;
-use serde_norway::value::TaggedValue;
-
-const TEMPLATE: &str = include_str!("../../template.yaml");
-
-fn template() -> Value {
-    serde_norway::from_str(TEMPLATE).expect("template.yaml parses")
-}
-
-/// `(tag, value)` of a short-form intrinsic (`!Ref X` is `("Ref", X)`).
-fn tagged(value: &Value) -> Option<(String, &Value)> {
-    match value {
-        Value::Tagged(tagged) => {
-            let TaggedValue { tag, value } = &**tagged;
-            Some((tag.to_string().trim_start_matches('!').to_owned(), value))
-        }
-        _ => None,
-    }
-}
-
-fn reference(value: &Value) -> Option<&str> {
-    tagged(value).and_then(|(tag, value)| (tag == "Ref").then(|| value.as_str()).flatten())
-}
+use support::{reference, tagged, template};
 
 fn resources(template: &Value) -> Vec<(String, &Value)> {
     template["Resources"]

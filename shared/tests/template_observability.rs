@@ -2,26 +2,10 @@
 //! defaults are the ones the README's bill is measured at, and every function and access log
 //! group follows them.
 
+mod support;
+
 use serde_norway::Value;
-use serde_norway::value::TaggedValue;
-
-const TEMPLATE: &str = include_str!("../../template.yaml");
-
-fn template() -> Value {
-    serde_norway::from_str(TEMPLATE).expect("template.yaml parses")
-}
-
-fn reference(value: &Value) -> Option<String> {
-    match value {
-        Value::Tagged(tagged) => {
-            let TaggedValue { tag, value } = &**tagged;
-            (tag.to_string().trim_start_matches('!') == "Ref")
-                .then(|| value.as_str().map(str::to_owned))
-                .flatten()
-        }
-        _ => None,
-    }
-}
+use support::{reference, template};
 
 #[test]
 fn tracing_is_a_parameter_off_by_default_and_every_function_follows_it() {
@@ -33,7 +17,7 @@ fn tracing_is_a_parameter_off_by_default_and_every_function_follows_it() {
         serde_norway::from_str::<Value>("[Active, PassThrough]").unwrap()
     );
     assert_eq!(
-        reference(&template["Globals"]["Function"]["Tracing"]).as_deref(),
+        reference(&template["Globals"]["Function"]["Tracing"]),
         Some("Tracing")
     );
     for (name, resource) in template["Resources"].as_mapping().unwrap() {
@@ -55,7 +39,7 @@ fn access_logs_go_to_groups_of_the_chosen_class() {
     );
     for group in ["HttpApiAccessLogGroup", "WebSocketAccessLogGroup"] {
         assert_eq!(
-            reference(&template["Resources"][group]["Properties"]["LogGroupClass"]).as_deref(),
+            reference(&template["Resources"][group]["Properties"]["LogGroupClass"]),
             Some("AccessLogClass"),
             "{group}"
         );

@@ -5,33 +5,12 @@
 //! its item prefixes (and a policy simulation shows a job type in the processor cannot reach an
 //! endpoint); production runs no example job types; the user pool is protected.
 
+mod support;
+
 use serde_norway::Value;
-use serde_norway::value::TaggedValue;
+use support::{reference, tagged, template};
 
-const TEMPLATE: &str = include_str!("../../template.yaml");
 const SAMCONFIG: &str = include_str!("../../samconfig.toml");
-
-fn template() -> Value {
-    serde_norway::from_str(TEMPLATE).expect("template.yaml parses")
-}
-
-/// `!Tag value` → (tag, value).
-fn tagged(value: &Value) -> Option<(String, &Value)> {
-    match value {
-        Value::Tagged(tagged) => {
-            let TaggedValue { tag, value } = &**tagged;
-            Some((tag.to_string().trim_start_matches('!').to_owned(), value))
-        }
-        _ => None,
-    }
-}
-
-fn reference(value: &Value) -> Option<&str> {
-    match tagged(value)? {
-        (tag, Value::String(name)) if tag == "Ref" => Some(name),
-        _ => None,
-    }
-}
 
 fn default_of(template: &Value, parameter: &str) -> u64 {
     let default = &template["Parameters"][parameter]["Default"];

@@ -6,7 +6,7 @@
 use courier_client::frames::{FrameKind, SubmitFrame, error_code};
 use courier_client::ws::Event;
 use courier_e2e::{Stack, eventually, unique};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 /// Armed points are per function, not per test, and a crash fails a whole batch: the tests
@@ -666,15 +666,9 @@ async fn a_crash_after_posting_a_callback_sends_it_again_under_the_same_webhook_
     }
 }
 
-/// Arms one processor point for a `ledger` job, waits for the job to end, and returns the
-/// claim and the ledger entries it booked.
-async fn ledger_job_through_a_crash(
-    stack: &Stack,
-    point: &str,
-) -> (
-    serde_json::Value,
-    Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
-) {
+/// Arms one processor point (to crash once) and sends a `ledger` booking of a fresh account
+/// to `path` (`/v1/jobs` or `/v1/messages`), marked for the point: the answer and the account.
+async fn ledger_work_armed_at(stack: &Stack, point: &str, path: &str) -> (Value, String) {
     stack
         .arm_failpoints(
             "ProcessorFunctionName",
@@ -685,13 +679,26 @@ async fn ledger_job_through_a_crash(
     let correlation_id = marked(point);
     let reply = stack
         .post_json(
-            "/v1/jobs",
+            path,
             &json!({"type": "ledger", "payload": {"account": account, "amountCents": 7}}),
             &[("x-correlation-id", correlation_id.as_str())],
         )
         .await;
     assert_eq!(reply.status, 202, "{reply:?}");
-    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    (reply.json(), account)
+}
+
+/// Arms one processor point for a `ledger` job, waits for the job to end, and returns the
+/// claim and the ledger entries it booked.
+async fn ledger_job_through_a_crash(
+    stack: &Stack,
+    point: &str,
+) -> (
+    serde_json::Value,
+    Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) {
+    let (accepted, account) = ledger_work_armed_at(stack, point, "/v1/jobs").await;
+    let id = accepted["id"].as_str().unwrap().to_owned();
     // The message comes back after the queue's visibility timeout, the lease has lapsed.
     let job = stack.wait_for_job(&id).await;
     stack.arm_failpoints("ProcessorFunctionName", "").await;
@@ -735,23 +742,8 @@ async fn ledger_message_through_a_crash(
     courier_e2e::Record,
     Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
 ) {
-    stack
-        .arm_failpoints(
-            "ProcessorFunctionName",
-            &format!("{point}=return(crash-once)"),
-        )
-        .await;
-    let account = unique("acct");
-    let correlation_id = marked(point);
-    let reply = stack
-        .post_json(
-            "/v1/messages",
-            &json!({"type": "ledger", "payload": {"account": account, "amountCents": 9}}),
-            &[("x-correlation-id", correlation_id.as_str())],
-        )
-        .await;
-    assert_eq!(reply.status, 202, "{reply:?}");
-    let id = reply.json()["messageId"].as_str().unwrap().to_owned();
+    let (accepted, account) = ledger_work_armed_at(stack, point, "/v1/messages").await;
+    let id = accepted["messageId"].as_str().unwrap().to_owned();
     // The message comes back after the queue's visibility timeout.
     stack.wait_for_status(&id, "SUCCEEDED").await;
     stack.arm_failpoints("ProcessorFunctionName", "").await;

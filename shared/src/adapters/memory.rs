@@ -287,9 +287,27 @@ pub struct InMemoryLedger {
     pub fail_success: FailSwitch,
     /// How long a lease taken after a look takes to write (DynamoDB's round trip).
     pub lease_write_takes: Mutex<Duration>,
+    /// Where an ended job's slot is given back, as the DynamoDB ledger's ending write does.
+    slots: Mutex<Option<Arc<InMemoryQuotas>>>,
 }
 
 impl InMemoryLedger {
+    /// Writes that end a job give its slot back to `quotas` (the twin's claims keep their slots
+    /// there).
+    pub fn give_back_slots_to(&self, quotas: Arc<InMemoryQuotas>) {
+        *self.slots.lock().unwrap() = Some(quotas);
+    }
+
+    /// After a write that ended the job `work` (this one, not an earlier), its slot back.
+    async fn give_back_slot(&self, work: &WorkId, ended_here: bool) {
+        let quotas = self.slots.lock().unwrap().clone();
+        if let (true, Some(quotas), WorkId::Job(id)) = (ended_here, quotas, work)
+            && let Ok(id) = JobId::parse(id)
+        {
+            crate::application::quotas::release(&*quotas, &id).await;
+        }
+    }
+
     /// As if the claim of the job `work` had outlived its lifetime.
     pub fn expire_claim(&self, work: &WorkId) {
         self.entries
@@ -391,13 +409,41 @@ impl InMemoryLedger {
         event: JobEvent,
         change: impl FnOnce(&mut LedgerEntry),
     ) -> Option<ReplyTo> {
+        self.applied(work, event, change).0
+    }
+
+    /// [`Self::apply`], also saying whether the event moved the record.
+    fn applied(
+        &self,
+        work: &WorkId,
+        event: JobEvent,
+        change: impl FnOnce(&mut LedgerEntry),
+    ) -> (Option<ReplyTo>, bool) {
         let mut entries = self.entries.lock().unwrap();
-        let entry = entries.get_mut(work)?;
-        if let Some(to) = job::transition(entry.status, event) {
-            entry.status = to;
-            change(entry);
-        }
-        entry.reply_to.clone()
+        let Some(entry) = entries.get_mut(work) else {
+            return (None, false);
+        };
+        let moved = match job::transition(entry.status, event) {
+            Some(to) => {
+                entry.status = to;
+                change(entry);
+                true
+            }
+            None => false,
+        };
+        (entry.reply_to.clone(), moved)
+    }
+
+    /// [`Self::applied`] for an event that ends a job: its slot given back where it did.
+    async fn end(
+        &self,
+        work: &WorkId,
+        event: JobEvent,
+        change: impl FnOnce(&mut LedgerEntry),
+    ) -> Option<ReplyTo> {
+        let (reply_to, moved) = self.applied(work, event, change);
+        self.give_back_slot(work, moved).await;
+        reply_to
     }
 }
 
@@ -493,11 +539,13 @@ impl MessageLedger for InMemoryLedger {
                 (None, Some((key.as_str().to_owned(), *bytes)))
             }
         };
-        Ok(self.apply(work, JobEvent::Succeed, |e| {
-            e.result = inline.clone();
-            e.held = held.clone();
-            e.lease_until = None;
-        }))
+        Ok(self
+            .end(work, JobEvent::Succeed, |e| {
+                e.result = inline.clone();
+                e.held = held.clone();
+                e.lease_until = None;
+            })
+            .await)
     }
 
     async fn expire(&self, work: &WorkId, failure: &Failure) -> Result<Option<ReplyTo>, PortError> {
@@ -510,10 +558,12 @@ impl MessageLedger for InMemoryLedger {
             // A live run records its own outcome.
             return Ok(self.entry(work).and_then(|e| e.reply_to));
         }
-        Ok(self.apply(work, JobEvent::Expire, |e| {
-            e.failure = Some(failure.clone());
-            e.lease_until = None;
-        }))
+        Ok(self
+            .end(work, JobEvent::Expire, |e| {
+                e.failure = Some(failure.clone());
+                e.lease_until = None;
+            })
+            .await)
     }
 
     async fn record_failure(
@@ -522,11 +572,13 @@ impl MessageLedger for InMemoryLedger {
         failure: &Failure,
     ) -> Result<Option<ReplyTo>, PortError> {
         self.fail.check("record_failure")?;
-        Ok(self.apply(&WorkId::of(envelope), JobEvent::Fail, |e| {
-            e.failure = Some(failure.clone());
-            e.lease_until = None;
-            e.rerun = Some(envelope.clone());
-        }))
+        Ok(self
+            .end(&WorkId::of(envelope), JobEvent::Fail, |e| {
+                e.failure = Some(failure.clone());
+                e.lease_until = None;
+                e.rerun = Some(envelope.clone());
+            })
+            .await)
     }
 
     async fn record_retry(&self, work: &WorkId, reason: &str) -> Result<(), PortError> {
@@ -543,36 +595,47 @@ impl MessageLedger for InMemoryLedger {
         failure: &Failure,
     ) -> Result<Abandonment, PortError> {
         self.fail.check("abandon")?;
-        let mut entries = self.entries.lock().unwrap();
         let key = WorkId::of(envelope);
+        let outcome = self.abandoned(envelope, &key, failure);
+        if matches!(outcome, Abandonment::Abandoned { .. }) {
+            self.give_back_slot(&key, true).await;
+        }
+        Ok(outcome)
+    }
+}
+
+impl InMemoryLedger {
+    /// [`MessageLedger::abandon`]'s change of the record, the slot left to the caller.
+    fn abandoned(&self, envelope: &WorkMessage, key: &WorkId, failure: &Failure) -> Abandonment {
+        let mut entries = self.entries.lock().unwrap();
         if envelope.pattern == crate::domain::Pattern::FireAndForget {
             entries.entry(key.clone()).or_insert_with(LedgerEntry::new);
         }
-        let Some(entry) = entries.get_mut(&key) else {
-            return Ok(Abandonment::Missing);
+        let Some(entry) = entries.get_mut(key) else {
+            return Abandonment::Missing;
         };
         let now = std::time::Instant::now();
         if let Some(until) = entry.lease_until.filter(|until| *until > now)
             && !entry.status.is_terminal()
         {
-            return Ok(Abandonment::Leased {
+            return Abandonment::Leased {
                 remaining: until - now,
-            });
+            };
         }
         match job::transition(entry.status, JobEvent::Abandon) {
             Some(to) => {
                 entry.status = to;
                 entry.failure = Some(failure.clone());
                 entry.lease_until = None;
-                Ok(Abandonment::Abandoned {
+                Abandonment::Abandoned {
                     reply_to: entry.reply_to.clone(),
-                })
+                }
             }
-            None => Ok(Abandonment::Ended {
+            None => Abandonment::Ended {
                 status: entry.status,
                 failure_kind: entry.failure.as_ref().map(|f| f.kind.as_str().to_owned()),
                 reply_to: entry.reply_to.clone(),
-            }),
+            },
         }
     }
 }

@@ -696,6 +696,9 @@ pub enum Abandonment {
 }
 
 /// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
+/// A write that ends a job (success, failure, expiry, abandonment) also gives back the job
+/// slot its claim holds, once: the write moves it off the claim, and the delivery whose write
+/// that was gives the caller's count back.
 #[async_trait]
 pub trait MessageLedger: Send + Sync {
     /// Starts an attempt and takes the job's lease for `lease` (the attempt's longest run).

@@ -7,9 +7,10 @@
 //! What is counted where:
 //! - a **job** (`POST /v1/jobs`, a WebSocket submit, a rerun) takes a slot before its claim is
 //!   written (or reopened) and holds it until it has ended — succeeded, failed, expired or
-//!   dead-lettered (the processor gives it back), cancelled (the cancel does): the claim
-//!   carries the slot, and [`QuotaStore::release_job`] gives it back once, by a conditional
-//!   write. Slots are counted by generation (`domain::quota::SlotCount`, a claim's lifetime
+//!   dead-lettered (the ledger's write that ends it moves the slot off the claim, and the
+//!   delivery that made it gives the count back: `MessageLedger`), cancelled (the cancel does,
+//!   through [`QuotaStore::release_job`], a conditional write): the claim carries the slot, and
+//!   it is given back once. Slots are counted by generation (`domain::quota::SlotCount`, a claim's lifetime
 //!   each), so one whose give-back was lost to a crash stops counting two generations on.
 //!   Fire-and-forget messages hold no slot: the request rate bounds them.
 //! - a **request**: every authenticated HTTP request and every WebSocket frame counts in the

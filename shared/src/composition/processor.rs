@@ -30,12 +30,22 @@ pub fn wire(
     let dynamodb = crate::metering::dynamodb_client(config);
     let registry = Arc::new(jobs);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ledger = Arc::new(DynamoMessageLedger::new(
-        dynamodb.clone(),
-        &settings.table_name,
-        settings.record_ttl,
-        clock.clone(),
-    ));
+    // The write that ends a job gives its caller's job slot back.
+    let quotas: Arc<dyn crate::application::ports::QuotaStore> =
+        Arc::new(crate::adapters::aws::DynamoQuotas::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            settings.claim_lifetime,
+        ));
+    let ledger = Arc::new(
+        DynamoMessageLedger::new(
+            dynamodb.clone(),
+            &settings.table_name,
+            settings.record_ttl,
+            clock.clone(),
+        )
+        .giving_back_slots_to(quotas),
+    );
     let retries = Arc::new(SqsRetryScheduler::new(
         sqs.clone(),
         vec![
@@ -57,12 +67,6 @@ pub fn wire(
         base_delay: settings.retry_base_delay,
         max_delay: settings.retry_max_delay,
     };
-    let quotas: Arc<dyn crate::application::ports::QuotaStore> =
-        Arc::new(crate::adapters::aws::DynamoQuotas::new(
-            dynamodb.clone(),
-            &settings.table_name,
-            settings.claim_lifetime,
-        ));
     let payloads = super::payloads(config, &settings.payload_bucket);
     // A schedule's firing made a job: written as the intake writes one, with nothing to check
     // (the schedule was checked when it was made) — no idempotency record, endpoint or job
@@ -131,7 +135,6 @@ pub fn wire(
             },
             clock.clone(),
         )
-        .with_quotas(quotas.clone())
         .with_due_admission(crate::application::processor::DueAdmission {
             quotas: due_quotas.clone(),
             claims: due_claims.clone(),

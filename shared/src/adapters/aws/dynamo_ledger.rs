@@ -5,12 +5,17 @@
 //! counts runs of the job. A message record expires (TTL) after the configured retention; a
 //! claim keeps the expiry it was created with.
 
-use super::{job_sources, n, number_of, one_of, port_error, s, timeline, ttl_after};
+use super::{
+    QUOTA_SLOT, QUOTA_SLOT_GIVEN, job_sources, n, number_of, one_of, port_error, s, timeline,
+    ttl_after,
+};
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
     Abandonment, AttemptStart, Ending, Failure, Looked, MessageLedger, PortError, QuickOutcome,
+    QuotaStore,
 };
 use crate::domain::lifecycle::job::target;
+use crate::domain::quota::JobSlot;
 use crate::domain::timeline::capped;
 use crate::domain::{
     Happening, JobEvent, JobStatus, KeptResult, Pattern, ReplyTo, WorkId, WorkMessage,
@@ -47,6 +52,30 @@ pub struct DynamoMessageLedger {
     pub(super) table: String,
     keep_for: Duration,
     pub(super) clock: Arc<dyn Clock>,
+    /// Where an ended job's slot is given back (see [`Self::giving_back_slots_to`]).
+    slots: Option<Arc<dyn QuotaStore>>,
+}
+
+/// The clauses a write that ends a job adds: the job slot its claim holds moves to
+/// `quotaSlotGiven` (`:noslot`, the empty text, where it holds none), in the same write.
+const SLOT_GIVEN: &str = "#given = if_not_exists(#slot, :noslot)";
+
+/// `expression` (a SET clause, maybe followed by a REMOVE clause, nothing after it) that also
+/// moves the claim's job slot to `quotaSlotGiven`.
+fn giving_back_slot(expression: &str) -> String {
+    match expression.split_once(" REMOVE ") {
+        Some((set, removed)) => format!("{set}, {SLOT_GIVEN} REMOVE {removed}, #slot"),
+        None => format!("{expression}, {SLOT_GIVEN} REMOVE #slot"),
+    }
+}
+
+/// The slot a write that ended a job moved (from its `ALL_NEW` item): none where the claim
+/// held none.
+fn slot_moved(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobSlot> {
+    item.get(QUOTA_SLOT_GIVEN)
+        .and_then(|given| given.as_s().ok())
+        .filter(|given| !given.is_empty())
+        .and_then(|given| JobSlot::parse(given))
 }
 
 impl DynamoMessageLedger {
@@ -61,6 +90,48 @@ impl DynamoMessageLedger {
             table: table.into(),
             keep_for,
             clock,
+            slots: None,
+        }
+    }
+
+    /// The same ledger, its writes that end a job also giving back the caller's job slot the
+    /// claim holds: the write moves it to `quotaSlotGiven` (so it is given back once, by the
+    /// delivery whose write ended the job) and that delivery gives the count back. A crash
+    /// between the two leaves the slot counted until it drops out, two generations on.
+    pub fn giving_back_slots_to(mut self, quotas: Arc<dyn QuotaStore>) -> Self {
+        self.slots = Some(quotas);
+        self
+    }
+
+    /// Whether a write of `event` on `work` ends a job whose slot this ledger gives back.
+    fn ends_a_job(&self, work: &WorkId, event: JobEvent) -> bool {
+        self.slots.is_some()
+            && matches!(work, WorkId::Job(_))
+            && matches!(
+                event,
+                JobEvent::Succeed | JobEvent::Fail | JobEvent::Expire | JobEvent::Abandon
+            )
+    }
+
+    /// `request` with the names and value [`giving_back_slot`] uses bound.
+    fn binding_slot(request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+        request
+            .expression_attribute_names("#slot", QUOTA_SLOT)
+            .expression_attribute_names("#given", QUOTA_SLOT_GIVEN)
+            .expression_attribute_values(":noslot", s(""))
+    }
+
+    /// Gives back the slot the winning write that ended a job moved off its claim. A failure is
+    /// logged: the job's end stands, and the slot stops counting two generations on.
+    async fn give_back_moved(&self, item: &std::collections::HashMap<String, AttributeValue>) {
+        let (Some(quotas), Some(slot)) = (&self.slots, slot_moved(item)) else {
+            return;
+        };
+        match quotas.give_back_job_slot(&slot).await {
+            Ok(()) => tracing::debug!("the caller's job slot given back"),
+            Err(error) => {
+                tracing::warn!(%error, "an ended job's slot could not be given back; it stops counting two generations on")
+            }
         }
     }
 
@@ -98,12 +169,18 @@ impl DynamoMessageLedger {
         happened: &[Happening],
     ) -> Result<Option<ReplyTo>, PortError> {
         let (condition, from) = one_of("#status", "from", &job_sources(event));
+        let ends_a_job = self.ends_a_job(work, event);
+        let expression = if ends_a_job {
+            giving_back_slot(expression)
+        } else {
+            expression.to_owned()
+        };
         // A job's timeline notes what this write does (a message's record keeps none).
         let noted = matches!(work, WorkId::Job(_)) && !happened.is_empty();
         let expression = if noted {
-            timeline::appending(expression)
+            timeline::appending(&expression)
         } else {
-            expression.to_owned()
+            expression
         };
         let condition = if also.is_empty() {
             condition
@@ -132,8 +209,17 @@ impl DynamoMessageLedger {
         if noted {
             request = timeline::note(request, self.clock.now(), happened);
         }
+        if ends_a_job {
+            request = Self::binding_slot(request);
+        }
         match request.send().await {
-            Ok(out) => Ok(reply_to_of(&out.attributes.unwrap_or_default())),
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                if ends_a_job {
+                    self.give_back_moved(&item).await;
+                }
+                Ok(reply_to_of(&item))
+            }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     tracing::warn!(
@@ -837,6 +923,7 @@ impl MessageLedger for DynamoMessageLedger {
     ) -> Result<Abandonment, PortError> {
         let now = self.clock.now();
         let (abandonable, from) = one_of("#status", "from", &job_sources(JobEvent::Abandon));
+        let ends_a_job = self.ends_a_job(&WorkId::of(envelope), JobEvent::Abandon);
         let request = self
             .client
             .update_item()
@@ -853,7 +940,13 @@ impl MessageLedger for DynamoMessageLedger {
                      pattern = if_not_exists(pattern, :pattern), \
                      acceptedAt = if_not_exists(acceptedAt, :accepted), \
                      attempts = if_not_exists(attempts, :zero), \
-                     #ttl = if_not_exists(#ttl, :ttl){owner}{rerun} REMOVE leaseUntil",
+                     #ttl = if_not_exists(#ttl, :ttl){owner}{rerun}{slot} REMOVE leaseUntil{moved}",
+                    slot = if ends_a_job {
+                        format!(", {SLOT_GIVEN}")
+                    } else {
+                        String::new()
+                    },
+                    moved = if ends_a_job { ", #slot" } else { "" },
                     owner = if envelope.owner.is_some() {
                         ", #owner = if_not_exists(#owner, :owner)"
                     } else {
@@ -903,10 +996,20 @@ impl MessageLedger for DynamoMessageLedger {
                 )
                 .expression_attribute_values(":rerun", rerun_value(envelope)),
         };
+        let request = match ends_a_job {
+            true => Self::binding_slot(request),
+            false => request,
+        };
         match request.send().await {
-            Ok(out) => Ok(Abandonment::Abandoned {
-                reply_to: reply_to_of(&out.attributes.unwrap_or_default()),
-            }),
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                if ends_a_job {
+                    self.give_back_moved(&item).await;
+                }
+                Ok(Abandonment::Abandoned {
+                    reply_to: reply_to_of(&item),
+                })
+            }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => Ok(abandonment_of(
                     &failed.item.unwrap_or_default(),
@@ -921,6 +1024,37 @@ impl MessageLedger for DynamoMessageLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ending_write_moves_the_claims_slot_in_its_own_clauses() {
+        assert_eq!(
+            giving_back_slot("SET #status = :to REMOVE leaseUntil, #other"),
+            format!("SET #status = :to, {SLOT_GIVEN} REMOVE leaseUntil, #other, #slot")
+        );
+        assert_eq!(
+            giving_back_slot("SET #status = :to"),
+            format!("SET #status = :to, {SLOT_GIVEN} REMOVE #slot")
+        );
+        // Then the timeline's clause, in the SET clause too.
+        let both = timeline::appending(&giving_back_slot("SET a = :a REMOVE b"));
+        assert_eq!(
+            both,
+            format!(
+                "SET a = :a, {SLOT_GIVEN}, {} REMOVE b, #slot",
+                timeline::APPEND
+            )
+        );
+        let slot = JobSlot::taken("tag".into(), 7);
+        let moved = |given: &str| {
+            slot_moved(&std::collections::HashMap::from([(
+                QUOTA_SLOT_GIVEN.to_owned(),
+                s(given),
+            )]))
+        };
+        assert_eq!(moved(&slot.to_string()), Some(slot));
+        assert_eq!(moved(""), None, "the claim held none");
+        assert_eq!(slot_moved(&Default::default()), None);
+    }
 
     /// The exact conditions sent, none with a doubled parenthesis (DynamoDB refuses those).
     #[test]

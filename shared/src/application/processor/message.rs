@@ -92,8 +92,6 @@ pub struct MessageProcessor {
     frames: Option<FrameSender>,
     /// Workers that finish later: their tokens, timers and reruns.
     pub(super) tasks: Option<Tasks>,
-    /// Where an ended job gives back its caller's job slot.
-    quotas: Option<Arc<dyn crate::application::ports::QuotaStore>>,
     /// Payloads and results held in the stack's bucket.
     payloads: Option<Arc<crate::application::payloads::Payloads>>,
     /// Makes a job of each firing of a caller's recurring schedule.
@@ -264,7 +262,6 @@ impl MessageProcessor {
             callbacks,
             frames: None,
             tasks: None,
-            quotas: None,
             payloads: None,
             schedule_runs: None,
             due_admission: None,
@@ -287,12 +284,6 @@ impl MessageProcessor {
     /// Reads payloads held in the bucket, and keeps results too large for a claim there.
     pub fn with_payloads(mut self, payloads: Arc<crate::application::payloads::Payloads>) -> Self {
         self.payloads = Some(payloads);
-        self
-    }
-
-    /// Gives each ended job's slot back to its caller's jobs in flight.
-    pub fn with_quotas(mut self, quotas: Arc<dyn crate::application::ports::QuotaStore>) -> Self {
-        self.quotas = Some(quotas);
         self
     }
 
@@ -372,16 +363,11 @@ impl MessageProcessor {
     }
 
     /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
-    /// the first delivery stopped in between), hand its callback to the notifier and give
-    /// its caller's job slot back (once: the claim's slot is removed conditionally).
+    /// the first delivery stopped in between), hand its callback to the notifier. (Its caller's
+    /// job slot was given back by the ledger's write that ended it: `MessageLedger`.)
     pub(super) async fn start_callback(&self, envelope: &WorkMessage) -> Result<(), ProcessError> {
         if envelope.has_callback {
             self.callbacks.start(envelope).await?;
-        }
-        if let (Some(quotas), WorkId::Job(id)) = (&self.quotas, WorkId::of(envelope))
-            && let Ok(id) = crate::domain::JobId::parse(&id)
-        {
-            crate::application::quotas::release(&**quotas, &id).await;
         }
         Ok(())
     }

@@ -1135,8 +1135,8 @@ mod later {
 async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_it() {
     use crate::application::ports::QuotaStore;
     let quotas = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
-    let mut h = Harness::new();
-    h.processor = h.processor.with_quotas(quotas.clone());
+    let h = Harness::new();
+    h.ledger.give_back_slots_to(quotas.clone());
     let owner = crate::domain::Principal::new("https://issuer", "alice");
     let (done, failing) = (
         crate::domain::JobId::generate(),
@@ -1372,23 +1372,22 @@ mod due_admission {
             time::macros::datetime!(2026-12-03 12:00 UTC),
         ));
         let mut h = Harness::new();
-        h.processor = h.processor.with_quotas(quotas.clone()).with_due_admission(
-            super::super::DueAdmission {
-                quotas: Arc::new(crate::application::quotas::Quotas::new(
-                    quotas.clone(),
-                    crate::application::quotas::Limits {
-                        jobs_in_flight: limit,
-                        requests_per_second: 100,
-                        connections: 10,
-                        webhook_endpoints: 10,
-                    },
-                    clock,
-                    Duration::from_secs(3600),
-                )),
-                claims: claims.clone(),
-                requeue: requeued.clone(),
-            },
-        );
+        h.ledger.give_back_slots_to(quotas.clone());
+        h.processor = h.processor.with_due_admission(super::super::DueAdmission {
+            quotas: Arc::new(crate::application::quotas::Quotas::new(
+                quotas.clone(),
+                crate::application::quotas::Limits {
+                    jobs_in_flight: limit,
+                    requests_per_second: 100,
+                    connections: 10,
+                    webhook_endpoints: 10,
+                },
+                clock,
+                Duration::from_secs(3600),
+            )),
+            claims: claims.clone(),
+            requeue: requeued.clone(),
+        });
         Due {
             h,
             quotas,

@@ -308,6 +308,23 @@ impl InMemoryLedger {
         }
     }
 
+    /// A start that found its job ended: a slot still held for it (a cancel's lost give-back)
+    /// given back, as the DynamoDB ledger does.
+    async fn release_left_slot(&self, envelope: &WorkMessage, start: &AttemptStart) {
+        let ended = matches!(start, AttemptStart::AlreadyFinished { .. });
+        self.give_back_slot(&WorkId::of(envelope), ended).await;
+    }
+
+    /// As if the job `work` had been cancelled (by its owner, outside the ledger).
+    pub fn cancel(&self, work: &WorkId) {
+        self.entries
+            .lock()
+            .unwrap()
+            .entry(work.clone())
+            .or_insert_with(LedgerEntry::new)
+            .status = JobStatus::Cancelled;
+    }
+
     /// As if the claim of the job `work` had outlived its lifetime.
     pub fn expire_claim(&self, work: &WorkId) {
         self.entries
@@ -455,7 +472,9 @@ impl MessageLedger for InMemoryLedger {
         lease: Duration,
     ) -> Result<AttemptStart, PortError> {
         self.fail.check("start_attempt")?;
-        self.start(envelope, lease, None)
+        let start = self.start(envelope, lease, None)?;
+        self.release_left_slot(envelope, &start).await;
+        Ok(start)
     }
 
     async fn look(&self, envelope: &WorkMessage) -> Result<Looked, PortError> {
@@ -491,7 +510,9 @@ impl MessageLedger for InMemoryLedger {
         self.fail.check("start_attempt")?;
         let takes = *self.lease_write_takes.lock().unwrap();
         tokio::time::sleep(takes).await;
-        self.start(envelope, lease, Some(seen))
+        let start = self.start(envelope, lease, Some(seen))?;
+        self.release_left_slot(envelope, &start).await;
+        Ok(start)
     }
 
     async fn record_quick_success(

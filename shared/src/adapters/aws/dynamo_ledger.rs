@@ -500,11 +500,36 @@ impl DynamoMessageLedger {
                 })
             }
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(refused(
-                    self.standing(envelope, failed.item.filter(|item| !item.is_empty())),
-                )),
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let item = failed.item.filter(|item| !item.is_empty());
+                    if let Some(item) = &item {
+                        self.release_left_slot(envelope, item).await;
+                    }
+                    Ok(refused(self.standing(envelope, item)))
+                }
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
             },
+        }
+    }
+
+    /// A job that ended with its slot still on its claim (a cancel whose give-back was lost:
+    /// the cancel is the one ending that is not this ledger's write) has it given back when
+    /// its message is delivered and finds it ended. Only then: the usual ended claim holds no
+    /// slot, and costs no write here.
+    async fn release_left_slot(&self, envelope: &WorkMessage, item: &Item) {
+        let ended = item
+            .get("status")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|status| JobStatus::parse(status))
+            .is_some_and(JobStatus::is_terminal);
+        if let (Some(quotas), WorkId::Job(id), true, true) = (
+            &self.slots,
+            WorkId::of(envelope),
+            ended,
+            item.contains_key(QUOTA_SLOT),
+        ) && let Ok(id) = crate::domain::JobId::parse(&id)
+        {
+            crate::application::quotas::release(&**quotas, &id).await;
         }
     }
 

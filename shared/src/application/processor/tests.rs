@@ -1174,6 +1174,58 @@ async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_i
     assert_eq!(quotas.slots_held(&owner), 0);
 }
 
+#[tokio::test]
+async fn a_cancelled_jobs_lost_give_back_is_made_when_its_message_finds_it_ended_and_a_dead_letter_gives_back_once()
+ {
+    use crate::application::ports::QuotaStore;
+    let quotas = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
+    let h = Harness::new();
+    h.ledger.give_back_slots_to(quotas.clone());
+    let owner = crate::domain::Principal::new("https://issuer", "alice");
+    let (cancelled, abandoned) = (
+        crate::domain::JobId::generate(),
+        crate::domain::JobId::generate(),
+    );
+    for id in [&cancelled, &abandoned] {
+        assert!(
+            quotas
+                .take_job_slot(&owner, id, 0, 10)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let job = |id: &crate::domain::JobId| WorkMessage {
+        message_id: id.to_string(),
+        pattern: Pattern::ClaimCheck,
+        ..envelope("echo", json!(1))
+    };
+    // Cancelled by its owner, whose give-back was lost: the message finds it ended.
+    h.ledger.cancel(&WorkId::Job(cancelled.to_string()));
+    assert!(h.deliver(&job(&cancelled).to_json(), 1).await.is_empty());
+    assert_eq!(
+        quotas.slots_held(&owner),
+        1,
+        "the cancelled job's slot is back"
+    );
+    // SQS redrive gave up on the other (its attempts died unrecorded): its letter ends it.
+    let letter = job(&abandoned);
+    crate::application::ports::MessageLedger::start_attempt(
+        &*h.ledger,
+        &letter,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    h.ledger.lapse_leases();
+    assert!(h.deliver_abandoned(&letter.to_json()).await.is_empty());
+    assert_eq!(
+        quotas.slots_held(&owner),
+        0,
+        "the dead-lettered job's slot is back"
+    );
+}
+
 /// A schedule's firings, made jobs only while the schedule is kept, active and its owner's.
 mod schedule_runs {
     use super::*;

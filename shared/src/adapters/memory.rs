@@ -315,24 +315,25 @@ impl InMemoryLedger {
         self.give_back_slot(&WorkId::of(envelope), ended).await;
     }
 
+    /// Changes the record of `work` (made if there is none), as a test sets it up.
+    fn set_up(&self, work: &WorkId, change: impl FnOnce(&mut LedgerEntry)) {
+        change(
+            self.entries
+                .lock()
+                .unwrap()
+                .entry(work.clone())
+                .or_insert_with(LedgerEntry::new),
+        );
+    }
+
     /// As if the job `work` had been cancelled (by its owner, outside the ledger).
     pub fn cancel(&self, work: &WorkId) {
-        self.entries
-            .lock()
-            .unwrap()
-            .entry(work.clone())
-            .or_insert_with(LedgerEntry::new)
-            .status = JobStatus::Cancelled;
+        self.set_up(work, |e| e.status = JobStatus::Cancelled);
     }
 
     /// As if the claim of the job `work` had outlived its lifetime.
     pub fn expire_claim(&self, work: &WorkId) {
-        self.entries
-            .lock()
-            .unwrap()
-            .entry(work.clone())
-            .or_insert_with(LedgerEntry::new)
-            .claim_expired = true;
+        self.set_up(work, |e| e.claim_expired = true);
     }
 
     /// As if a resubmit on another connection had taken the job's frames over.

@@ -502,10 +502,12 @@ impl DynamoMessageLedger {
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let item = failed.item.filter(|item| !item.is_empty());
-                    if let Some(item) = &item {
-                        self.release_left_slot(envelope, item).await;
+                    let holds_slot = item.as_ref().is_some_and(|i| i.contains_key(QUOTA_SLOT));
+                    let found = refused(self.standing(envelope, item));
+                    if holds_slot && matches!(found, AttemptStart::AlreadyFinished { .. }) {
+                        self.release_left_slot(envelope).await;
                     }
-                    Ok(refused(self.standing(envelope, item)))
+                    Ok(found)
                 }
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
             },
@@ -516,18 +518,9 @@ impl DynamoMessageLedger {
     /// the cancel is the one ending that is not this ledger's write) has it given back when
     /// its message is delivered and finds it ended. Only then: the usual ended claim holds no
     /// slot, and costs no write here.
-    async fn release_left_slot(&self, envelope: &WorkMessage, item: &Item) {
-        let ended = item
-            .get("status")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|status| JobStatus::parse(status))
-            .is_some_and(JobStatus::is_terminal);
-        if let (Some(quotas), WorkId::Job(id), true, true) = (
-            &self.slots,
-            WorkId::of(envelope),
-            ended,
-            item.contains_key(QUOTA_SLOT),
-        ) && let Ok(id) = crate::domain::JobId::parse(&id)
+    async fn release_left_slot(&self, envelope: &WorkMessage) {
+        if let (Some(quotas), WorkId::Job(id)) = (&self.slots, WorkId::of(envelope))
+            && let Ok(id) = crate::domain::JobId::parse(&id)
         {
             crate::application::quotas::release(&**quotas, &id).await;
         }

@@ -1131,18 +1131,24 @@ mod later {
     }
 }
 
-#[tokio::test]
-async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_it() {
+/// A processor whose ledger gives ended jobs' slots back to an in-memory count, and two jobs of
+/// alice's holding a slot each.
+async fn holding_slots() -> (
+    Harness,
+    Arc<crate::adapters::memory::InMemoryQuotas>,
+    crate::domain::Principal,
+    [crate::domain::JobId; 2],
+) {
     use crate::application::ports::QuotaStore;
     let quotas = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
     let h = Harness::new();
     h.ledger.give_back_slots_to(quotas.clone());
     let owner = crate::domain::Principal::new("https://issuer", "alice");
-    let (done, failing) = (
+    let jobs = [
         crate::domain::JobId::generate(),
         crate::domain::JobId::generate(),
-    );
-    for id in [&done, &failing] {
+    ];
+    for id in &jobs {
         assert!(
             quotas
                 .take_job_slot(&owner, id, 0, 10)
@@ -1151,11 +1157,21 @@ async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_i
                 .is_some()
         );
     }
-    let job = |id: &crate::domain::JobId, job_type: &str, payload: Value| WorkMessage {
+    (h, quotas, owner, jobs)
+}
+
+/// The claim-check job `id`'s work message.
+fn job(id: &crate::domain::JobId, job_type: &str, payload: Value) -> WorkMessage {
+    WorkMessage {
         message_id: id.to_string(),
         pattern: Pattern::ClaimCheck,
         ..envelope(job_type, payload)
-    };
+    }
+}
+
+#[tokio::test]
+async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_it() {
+    let (h, quotas, owner, [done, failing]) = holding_slots().await;
     let succeeding = job(&done, "echo", json!(1));
     assert!(h.deliver(&succeeding.to_json(), 1).await.is_empty());
     assert_eq!(
@@ -1177,29 +1193,8 @@ async fn an_ended_job_gives_its_callers_slot_back_once_and_a_running_one_keeps_i
 #[tokio::test]
 async fn a_cancelled_jobs_lost_give_back_is_made_when_its_message_finds_it_ended_and_a_dead_letter_gives_back_once()
  {
-    use crate::application::ports::QuotaStore;
-    let quotas = Arc::new(crate::adapters::memory::InMemoryQuotas::default());
-    let h = Harness::new();
-    h.ledger.give_back_slots_to(quotas.clone());
-    let owner = crate::domain::Principal::new("https://issuer", "alice");
-    let (cancelled, abandoned) = (
-        crate::domain::JobId::generate(),
-        crate::domain::JobId::generate(),
-    );
-    for id in [&cancelled, &abandoned] {
-        assert!(
-            quotas
-                .take_job_slot(&owner, id, 0, 10)
-                .await
-                .unwrap()
-                .is_some()
-        );
-    }
-    let job = |id: &crate::domain::JobId| WorkMessage {
-        message_id: id.to_string(),
-        pattern: Pattern::ClaimCheck,
-        ..envelope("echo", json!(1))
-    };
+    let (h, quotas, owner, [cancelled, abandoned]) = holding_slots().await;
+    let job = |id: &crate::domain::JobId| job(id, "echo", json!(1));
     // Cancelled by its owner, whose give-back was lost: the message finds it ended.
     h.ledger.cancel(&WorkId::Job(cancelled.to_string()));
     assert!(h.deliver(&job(&cancelled).to_json(), 1).await.is_empty());

@@ -4,8 +4,8 @@
 use crate::application::clock::Clock;
 use crate::application::ports::{
     Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
-    DeadLetterQueue, Ending, Failure, IdempotencyClaim, IdempotencyStore, Looked, MessageLedger,
-    PortError, QuickOutcome, RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
+    DeadLetterQueue, Ended, Ending, Failure, IdempotencyClaim, IdempotencyStore, Looked,
+    MessageLedger, PortError, QuickOutcome, RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{
@@ -279,6 +279,12 @@ impl LedgerEntry {
     }
 }
 
+/// Whether a write that ended the job of `envelope` marked its callback: one it has, in its
+/// first round (before any redrive or rerun).
+fn marks_callback(envelope: &WorkMessage, entry: &LedgerEntry) -> bool {
+    envelope.has_callback && matches!(WorkId::of(envelope), WorkId::Job(_)) && entry.redrives == 0
+}
+
 #[derive(Default)]
 pub struct InMemoryLedger {
     entries: Mutex<HashMap<WorkId, LedgerEntry>>,
@@ -452,16 +458,25 @@ impl InMemoryLedger {
         (entry.reply_to.clone(), moved)
     }
 
-    /// [`Self::applied`] for an event that ends a job: its slot given back where it did.
+    /// [`Self::applied`] for an event that ends a job: its slot given back where it did, its
+    /// callback's first round marked QUEUED, as the DynamoDB ledger's ending write does.
     async fn end(
         &self,
-        work: &WorkId,
+        envelope: &WorkMessage,
         event: JobEvent,
         change: impl FnOnce(&mut LedgerEntry),
-    ) -> Option<ReplyTo> {
-        let (reply_to, moved) = self.applied(work, event, change);
-        self.give_back_slot(work, moved).await;
-        reply_to
+    ) -> Ended {
+        let work = WorkId::of(envelope);
+        let (reply_to, moved) = self.applied(&work, event, change);
+        self.give_back_slot(&work, moved).await;
+        let callback_marked = moved
+            && self
+                .entry(&work)
+                .is_some_and(|e| marks_callback(envelope, &e));
+        Ended {
+            reply_to,
+            callback_marked,
+        }
     }
 }
 
@@ -531,7 +546,7 @@ impl MessageLedger for InMemoryLedger {
             refused => return Ok(QuickOutcome::Refused(refused)),
         }
         Ok(QuickOutcome::Recorded(
-            self.record_success(&WorkId::of(envelope), result).await?,
+            self.record_success(envelope, result).await?.reply_to,
         ))
     }
 
@@ -549,9 +564,9 @@ impl MessageLedger for InMemoryLedger {
 
     async fn record_success(
         &self,
-        work: &WorkId,
+        envelope: &WorkMessage,
         result: &crate::domain::KeptResult,
-    ) -> Result<Option<ReplyTo>, PortError> {
+    ) -> Result<Ended, PortError> {
         self.fail.check("record_success")?;
         self.fail_success.check("record_success")?;
         // One or the other, as the claim keeps it.
@@ -562,7 +577,7 @@ impl MessageLedger for InMemoryLedger {
             }
         };
         Ok(self
-            .end(work, JobEvent::Succeed, |e| {
+            .end(envelope, JobEvent::Succeed, |e| {
                 e.result = inline.clone();
                 e.held = held.clone();
                 e.lease_until = None;
@@ -570,18 +585,19 @@ impl MessageLedger for InMemoryLedger {
             .await)
     }
 
-    async fn expire(&self, work: &WorkId, failure: &Failure) -> Result<Option<ReplyTo>, PortError> {
+    async fn expire(&self, envelope: &WorkMessage, failure: &Failure) -> Result<Ended, PortError> {
         self.fail.check("expire")?;
+        let work = &WorkId::of(envelope);
         let held = self
             .entry(work)
             .and_then(|e| e.lease_until)
             .is_some_and(|until| until > std::time::Instant::now());
         if held {
             // A live run records its own outcome.
-            return Ok(self.entry(work).and_then(|e| e.reply_to));
+            return Ok(Ended::unmarked(self.entry(work).and_then(|e| e.reply_to)));
         }
         Ok(self
-            .end(work, JobEvent::Expire, |e| {
+            .end(envelope, JobEvent::Expire, |e| {
                 e.failure = Some(failure.clone());
                 e.lease_until = None;
             })
@@ -592,10 +608,10 @@ impl MessageLedger for InMemoryLedger {
         &self,
         envelope: &WorkMessage,
         failure: &Failure,
-    ) -> Result<Option<ReplyTo>, PortError> {
+    ) -> Result<Ended, PortError> {
         self.fail.check("record_failure")?;
         Ok(self
-            .end(&WorkId::of(envelope), JobEvent::Fail, |e| {
+            .end(envelope, JobEvent::Fail, |e| {
                 e.failure = Some(failure.clone());
                 e.lease_until = None;
                 e.rerun = Some(envelope.clone());
@@ -649,9 +665,10 @@ impl InMemoryLedger {
                 entry.status = to;
                 entry.failure = Some(failure.clone());
                 entry.lease_until = None;
-                Abandonment::Abandoned {
+                Abandonment::Abandoned(Ended {
                     reply_to: entry.reply_to.clone(),
-                }
+                    callback_marked: marks_callback(envelope, entry),
+                })
             }
             None => Abandonment::Ended {
                 status: entry.status,
@@ -933,21 +950,41 @@ impl ClaimStore for InMemoryClaims {
 
 /// Records which jobs had their callback started, once each, as the DynamoDB condition does.
 #[derive(Default)]
-pub struct RecordingCallbacks(Mutex<Vec<String>>);
+pub struct RecordingCallbacks {
+    started: Mutex<Vec<String>>,
+    /// The starts that wrote the claim's mark themselves (the ending write had not).
+    marks_written: Mutex<u32>,
+}
 
 impl RecordingCallbacks {
+    /// The jobs whose delivery was started, once each.
     pub fn started(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        self.started.lock().unwrap().clone()
+    }
+
+    /// How many starts wrote the claim's QUEUED mark themselves.
+    pub fn marks_written(&self) -> u32 {
+        *self.marks_written.lock().unwrap()
+    }
+
+    fn queued(&self, envelope: &WorkMessage) {
+        let mut started = self.started.lock().unwrap();
+        if !started.contains(&envelope.message_id) {
+            started.push(envelope.message_id.clone());
+        }
     }
 }
 
 #[async_trait]
 impl CallbackStarter for RecordingCallbacks {
     async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError> {
-        let mut started = self.0.lock().unwrap();
-        if !started.contains(&envelope.message_id) {
-            started.push(envelope.message_id.clone());
-        }
+        *self.marks_written.lock().unwrap() += 1;
+        self.queued(envelope);
+        Ok(())
+    }
+
+    async fn queue_marked(&self, envelope: &WorkMessage) -> Result<(), PortError> {
+        self.queued(envelope);
         Ok(())
     }
 }

@@ -676,12 +676,43 @@ pub enum QuickOutcome {
     Refused(AttemptStart),
 }
 
+/// What a write that ended a job answers (a write refused because the job had ended already
+/// answers the same, with nothing marked).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// Where the job's frames go now (`None`: as the message says).
+    pub reply_to: Option<ReplyTo>,
+    /// The write also started the job's callback delivery (its first round: the claim's
+    /// `WAITING → QUEUED`, made with the job's end): only its message is left to send
+    /// ([`CallbackStarter::queue_marked`]).
+    pub callback_marked: bool,
+}
+
+impl Ended {
+    /// Where a job's frames go, as a read (or a write that did not end it) found: its
+    /// callback's start is left to [`CallbackStarter::start`].
+    pub fn unmarked(reply_to: Option<ReplyTo>) -> Self {
+        Self {
+            reply_to,
+            callback_marked: false,
+        }
+    }
+
+    /// The same, its frames going to `reply_to` where the write named no connection.
+    pub fn or_told(self, reply_to: Option<&ReplyTo>) -> Self {
+        Self {
+            reply_to: self.reply_to.or_else(|| reply_to.cloned()),
+            ..self
+        }
+    }
+}
+
 /// What abandoning a job whose message SQS dead-lettered found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Abandonment {
     /// It was PENDING or RUNNING with no live lease (or a fire-and-forget message had no
-    /// record yet): it is FAILED now, as `dead-lettered`. `reply_to`: where its frames go.
-    Abandoned { reply_to: Option<ReplyTo> },
+    /// record yet): it is FAILED now, as `dead-lettered`.
+    Abandoned(Ended),
     /// A delivery still holds the job's lease for `remaining`: that run records its own outcome.
     Leased { remaining: Duration },
     /// It had ended; `failure_kind` is the recorded kind of a FAILED job, `reply_to` where its
@@ -698,7 +729,8 @@ pub enum Abandonment {
 /// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
 /// A write that ends a job (success, failure, expiry, abandonment) also gives back the job
 /// slot its claim holds, once: the write moves it off the claim, and the delivery whose write
-/// that was gives the caller's count back.
+/// that was gives the caller's count back. For a job with a callback (`has_callback`), it
+/// also marks the delivery's first round QUEUED ([`Ended::callback_marked`]).
 #[async_trait]
 pub trait MessageLedger: Send + Sync {
     /// Starts an attempt and takes the job's lease for `lease` (the attempt's longest run).
@@ -744,18 +776,18 @@ pub trait MessageLedger: Send + Sync {
     ) -> Result<Option<ReplyTo>, PortError>;
     async fn record_success(
         &self,
-        work: &WorkId,
+        envelope: &WorkMessage,
         result: &crate::domain::KeptResult,
-    ) -> Result<Option<ReplyTo>, PortError>;
+    ) -> Result<Ended, PortError>;
     /// A job's claim keeps its work message from now on: what a rerun sends again.
     async fn record_failure(
         &self,
         envelope: &WorkMessage,
         failure: &Failure,
-    ) -> Result<Option<ReplyTo>, PortError>;
+    ) -> Result<Ended, PortError>;
     /// `PENDING | RUNNING → FAILED` for a job whose claim expired before it finished
     /// (`JobEvent::Expire`); a job that ended meanwhile is left as it is.
-    async fn expire(&self, work: &WorkId, failure: &Failure) -> Result<Option<ReplyTo>, PortError>;
+    async fn expire(&self, envelope: &WorkMessage, failure: &Failure) -> Result<Ended, PortError>;
     /// A transient failure that will be retried: the record stays non-terminal.
     async fn record_retry(&self, work: &WorkId, reason: &str) -> Result<(), PortError>;
     /// Ends a job SQS gave up on (`JobEvent::Abandon`) with `failure`, unless a delivery holds
@@ -802,6 +834,10 @@ pub trait RetryScheduler: Send + Sync {
 #[async_trait]
 pub trait CallbackStarter: Send + Sync {
     async fn start(&self, envelope: &WorkMessage) -> Result<(), PortError>;
+    /// Sends the delivery's message for a claim the write that ended its job marked QUEUED
+    /// already ([`Ended::callback_marked`]): the start without its own write. Unsent, the work
+    /// message's redelivery finds the job ended and [`Self::start`]s it (QUEUED may start again).
+    async fn queue_marked(&self, envelope: &WorkMessage) -> Result<(), PortError>;
 }
 
 /// A callback delivery's progress, written onto the claim after each attempt.

@@ -2,6 +2,9 @@
 //! for a finished job), then one message on the callback queue for the notifier. A start
 //! repeated while the delivery is still QUEUED sends the message again (see the callback
 //! lifecycle): a crash between the two steps is healed by the work message's redelivery.
+//! Usually the first round's mark is made by the write that ended the job (the ledger's):
+//! then only the message is sent (`queue_marked`). A claim written WAITING keeps no
+//! `callbackState` at all: absent reads as WAITING.
 //! A job that ended again after a redrive or a rerun restarts its delivery as a new round
 //! (`callbackRound` = the job's `redrives`), once per round, whatever became of the last.
 
@@ -9,7 +12,7 @@ use super::sqs::{string_attribute, with_trace};
 use super::{callback_sources, condition_held, n, one_of, port_error, s};
 use crate::application::ports::{CallbackStarter, PortError};
 use crate::domain::lifecycle::callback::target;
-use crate::domain::{CallbackEvent, JobStatus, WorkMessage};
+use crate::domain::{CallbackEvent, CallbackStatus, JobStatus, WorkMessage};
 use async_trait::async_trait;
 use courier_protocol::queue::CallbackMessage;
 use courier_protocol::queue::attribute::CORRELATION_ID as CORRELATION_ID_ATTRIBUTE;
@@ -70,7 +73,7 @@ impl QueuedCallbackStarter {
     /// Applies a callback lifecycle event to the claim; `false` when the table refuses it
     /// from the stored state. Starting also needs the job to be finished.
     async fn apply(&self, key: &str, event: CallbackEvent) -> Result<bool, PortError> {
-        let (mut condition, from) = one_of("callbackState", "from", &callback_sources(event));
+        let (mut condition, from) = callback_in(event);
         let mut request = self
             .dynamodb
             .update_item()
@@ -91,6 +94,26 @@ impl QueuedCallbackStarter {
             "dynamodb:UpdateItem(callback start)",
             request.condition_expression(condition).send().await,
         )
+    }
+}
+
+/// The condition that the callback stands where `event` may start from, and the values it
+/// binds. WAITING is also the absence of `callbackState` (a new claim writes none).
+fn callback_in(
+    event: CallbackEvent,
+) -> (
+    String,
+    Vec<(String, aws_sdk_dynamodb::types::AttributeValue)>,
+) {
+    let sources = callback_sources(event);
+    let (condition, values) = one_of("callbackState", "from", &sources);
+    if sources.contains(&CallbackStatus::Waiting.as_str()) {
+        (
+            format!("(attribute_not_exists(callbackState) OR {condition})"),
+            values,
+        )
+    } else {
+        (condition, values)
     }
 }
 
@@ -115,6 +138,10 @@ impl CallbackStarter for QueuedCallbackStarter {
             // Taken by the notifier already, this round (or the job is not finished).
             return Ok(());
         }
+        self.queue_marked(envelope).await
+    }
+
+    async fn queue_marked(&self, envelope: &WorkMessage) -> Result<(), PortError> {
         crate::crash_point!("callback.after-mark", &envelope.correlation_id);
         let body = CallbackMessage {
             job_id: envelope.message_id.clone(),
@@ -140,5 +167,23 @@ impl CallbackStarter for QueuedCallbackStarter {
         sent.map_err(|e| port_error("sqs:SendMessage(callback)", e))?;
         tracing::debug!(job_id = %envelope.message_id, "callback delivery queued");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_takes_a_claim_with_no_callback_state_as_waiting() {
+        let (condition, values) = callback_in(CallbackEvent::Start);
+        assert_eq!(
+            condition,
+            "(attribute_not_exists(callbackState) OR callbackState IN (:from0, :from1))"
+        );
+        assert_eq!(values.len(), 2);
+        // No other event starts from WAITING: absent is no state of theirs.
+        let (restart, _) = callback_in(CallbackEvent::Restart);
+        assert!(!restart.contains("attribute_not_exists"), "{restart}");
     }
 }

@@ -11,14 +11,15 @@ use super::{
 };
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
-    Abandonment, AttemptStart, Ending, Failure, Looked, MessageLedger, PortError, QuickOutcome,
-    QuotaStore,
+    Abandonment, AttemptStart, Ended, Ending, Failure, Looked, MessageLedger, PortError,
+    QuickOutcome, QuotaStore,
 };
 use crate::domain::lifecycle::job::target;
 use crate::domain::quota::JobSlot;
 use crate::domain::timeline::capped;
 use crate::domain::{
-    Happening, JobEvent, JobStatus, KeptResult, Pattern, ReplyTo, WorkId, WorkMessage,
+    CallbackStatus, Happening, JobEvent, JobStatus, KeptResult, Pattern, ReplyTo, WorkId,
+    WorkMessage,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -69,6 +70,39 @@ fn giving_back_slot(expression: &str) -> String {
     }
 }
 
+/// The clause a write that ends a job with a callback adds: its delivery's first round marked
+/// QUEUED (WAITING is no `callbackState` at all), the start's mark made in the job's own end.
+/// A later round's state is left alone: the start restarts it.
+const CALLBACK_MARKED: &str = "callbackState = if_not_exists(callbackState, :queued)";
+
+/// `expression` (a SET clause, maybe followed by a REMOVE clause, nothing after it) that also
+/// marks the job's callback QUEUED (bind `:queued`).
+fn marking_callback(expression: &str) -> String {
+    match expression.split_once(" REMOVE ") {
+        Some((set, removed)) => format!("{set}, {CALLBACK_MARKED} REMOVE {removed}"),
+        None => format!("{expression}, {CALLBACK_MARKED}"),
+    }
+}
+
+/// Whether the write whose `ALL_NEW` item this is marked its job's callback: QUEUED in the
+/// first round (no redrive or rerun yet), which only the job's end can make it before a start.
+fn callback_marked(item: &std::collections::HashMap<String, AttributeValue>) -> bool {
+    let queued = item
+        .get("callbackState")
+        .and_then(|state| state.as_s().ok())
+        .is_some_and(|state| state == CallbackStatus::Queued.as_str());
+    queued && number_of(item, "redrives").unwrap_or(0) == 0
+}
+
+/// Whether a write of `event` on `work` ends a job (a message's record is no job).
+fn ends_a_job(work: &WorkId, event: JobEvent) -> bool {
+    matches!(work, WorkId::Job(_))
+        && matches!(
+            event,
+            JobEvent::Succeed | JobEvent::Fail | JobEvent::Expire | JobEvent::Abandon
+        )
+}
+
 /// The slot a write that ended a job moved (from its `ALL_NEW` item): none where the claim
 /// held none.
 fn slot_moved(item: &std::collections::HashMap<String, AttributeValue>) -> Option<JobSlot> {
@@ -105,12 +139,7 @@ impl DynamoMessageLedger {
 
     /// Whether a write of `event` on `work` ends a job whose slot this ledger gives back.
     fn ends_a_job(&self, work: &WorkId, event: JobEvent) -> bool {
-        self.slots.is_some()
-            && matches!(work, WorkId::Job(_))
-            && matches!(
-                event,
-                JobEvent::Succeed | JobEvent::Fail | JobEvent::Expire | JobEvent::Abandon
-            )
+        self.slots.is_some() && ends_a_job(work, event)
     }
 
     /// `request` with the names and value [`giving_back_slot`] uses bound.
@@ -148,32 +177,40 @@ impl DynamoMessageLedger {
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
         happened: &[Happening],
-    ) -> Result<Option<ReplyTo>, PortError> {
+    ) -> Result<Ended, PortError> {
         self.update_running_if(
-            event, operation, work, expression, "", names, values, happened,
+            event, operation, work, false, expression, "", names, values, happened,
         )
         .await
     }
 
-    /// [`Self::update_running`], applied only where `also` holds too (`""`: nothing more).
+    /// [`Self::update_running`], applied only where `also` holds too (`""`: nothing more);
+    /// `callback`: the job has one, which a write that ends it marks QUEUED.
     #[allow(clippy::too_many_arguments)]
     async fn update_running_if(
         &self,
         event: JobEvent,
         operation: &'static str,
         work: &WorkId,
+        callback: bool,
         expression: &str,
         also: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
         happened: &[Happening],
-    ) -> Result<Option<ReplyTo>, PortError> {
+    ) -> Result<Ended, PortError> {
         let (condition, from) = one_of("#status", "from", &job_sources(event));
         let ends_a_job = self.ends_a_job(work, event);
+        let marks_callback = callback && self::ends_a_job(work, event);
         let expression = if ends_a_job {
             giving_back_slot(expression)
         } else {
             expression.to_owned()
+        };
+        let expression = if marks_callback {
+            marking_callback(&expression)
+        } else {
+            expression
         };
         // A job's timeline notes what this write does (a message's record keeps none).
         let noted = matches!(work, WorkId::Job(_)) && !happened.is_empty();
@@ -212,13 +249,20 @@ impl DynamoMessageLedger {
         if ends_a_job {
             request = Self::binding_slot(request);
         }
+        if marks_callback {
+            request =
+                request.expression_attribute_values(":queued", s(CallbackStatus::Queued.as_str()));
+        }
         match request.send().await {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 if ends_a_job {
                     self.give_back_moved(&item).await;
                 }
-                Ok(reply_to_of(&item))
+                Ok(Ended {
+                    reply_to: reply_to_of(&item),
+                    callback_marked: marks_callback && callback_marked(&item),
+                })
             }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
@@ -227,7 +271,10 @@ impl DynamoMessageLedger {
                         operation,
                         "record already terminal; update skipped"
                     );
-                    Ok(reply_to_of(&failed.item.unwrap_or_default()))
+                    Ok(Ended {
+                        reply_to: reply_to_of(&failed.item.unwrap_or_default()),
+                        callback_marked: false,
+                    })
                 }
                 other => Err(port_error(operation, other)),
             },
@@ -808,13 +855,14 @@ impl MessageLedger for DynamoMessageLedger {
             &noted,
         )
         .await
+        .map(|ended| ended.reply_to)
     }
 
     async fn record_success(
         &self,
-        work: &WorkId,
+        envelope: &WorkMessage,
         result: &KeptResult,
-    ) -> Result<Option<ReplyTo>, PortError> {
+    ) -> Result<Ended, PortError> {
         // One or the other (`#other` removed): a rerun's result replaces an earlier one of
         // either kind.
         let (value, names): (String, &[(&str, &str)]) = match result {
@@ -840,11 +888,13 @@ impl MessageLedger for DynamoMessageLedger {
             }
         };
 
-        self.update_running(
+        self.update_running_if(
             JobEvent::Succeed,
             "dynamodb:UpdateItem(succeed)",
-            work,
+            &WorkId::of(envelope),
+            envelope.has_callback,
             expression,
+            "",
             names,
             values,
             &[Happening::AttemptSucceeded],
@@ -856,7 +906,7 @@ impl MessageLedger for DynamoMessageLedger {
         &self,
         envelope: &WorkMessage,
         failure: &Failure,
-    ) -> Result<Option<ReplyTo>, PortError> {
+    ) -> Result<Ended, PortError> {
         let work = WorkId::of(envelope);
         let (expression, values) = match &work {
             // A claim keeps the job's message, so its owner can run it again (a rerun).
@@ -874,11 +924,13 @@ impl MessageLedger for DynamoMessageLedger {
                 vec![(":error", failure_value(failure))],
             ),
         };
-        self.update_running(
+        self.update_running_if(
             JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
             &work,
+            envelope.has_callback,
             expression,
+            "",
             &[("#error", "error")],
             values,
             &[Happening::AttemptFailed {
@@ -890,12 +942,13 @@ impl MessageLedger for DynamoMessageLedger {
         .await
     }
 
-    async fn expire(&self, work: &WorkId, failure: &Failure) -> Result<Option<ReplyTo>, PortError> {
+    async fn expire(&self, envelope: &WorkMessage, failure: &Failure) -> Result<Ended, PortError> {
         let now = self.clock.now();
         self.update_running_if(
             JobEvent::Expire,
             "dynamodb:UpdateItem(expire)",
-            work,
+            &WorkId::of(envelope),
+            envelope.has_callback,
             // The record outlives its expiry by a day so its callback can still be sent (GET
             // answers 404 past `expiresAt` all the same).
             "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
@@ -942,6 +995,8 @@ impl MessageLedger for DynamoMessageLedger {
         let now = self.clock.now();
         let (abandonable, from) = one_of("#status", "from", &job_sources(JobEvent::Abandon));
         let ends_a_job = self.ends_a_job(&WorkId::of(envelope), JobEvent::Abandon);
+        let marks_callback =
+            envelope.has_callback && self::ends_a_job(&WorkId::of(envelope), JobEvent::Abandon);
         let request = self
             .client
             .update_item()
@@ -958,9 +1013,14 @@ impl MessageLedger for DynamoMessageLedger {
                      pattern = if_not_exists(pattern, :pattern), \
                      acceptedAt = if_not_exists(acceptedAt, :accepted), \
                      attempts = if_not_exists(attempts, :zero), \
-                     #ttl = if_not_exists(#ttl, :ttl){owner}{rerun}{slot} REMOVE leaseUntil{moved}",
+                     #ttl = if_not_exists(#ttl, :ttl){owner}{rerun}{slot}{callback} REMOVE leaseUntil{moved}",
                     slot = if ends_a_job {
                         format!(", {SLOT_GIVEN}")
+                    } else {
+                        String::new()
+                    },
+                    callback = if marks_callback {
+                        format!(", {CALLBACK_MARKED}")
                     } else {
                         String::new()
                     },
@@ -1018,15 +1078,22 @@ impl MessageLedger for DynamoMessageLedger {
             true => Self::binding_slot(request),
             false => request,
         };
+        let request = match marks_callback {
+            true => {
+                request.expression_attribute_values(":queued", s(CallbackStatus::Queued.as_str()))
+            }
+            false => request,
+        };
         match request.send().await {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 if ends_a_job {
                     self.give_back_moved(&item).await;
                 }
-                Ok(Abandonment::Abandoned {
+                Ok(Abandonment::Abandoned(Ended {
                     reply_to: reply_to_of(&item),
-                })
+                    callback_marked: marks_callback && callback_marked(&item),
+                }))
             }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => Ok(abandonment_of(
@@ -1042,6 +1109,34 @@ impl MessageLedger for DynamoMessageLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ending_write_marks_a_first_rounds_callback_and_says_so() {
+        assert_eq!(
+            marking_callback(&giving_back_slot("SET #status = :to REMOVE leaseUntil")),
+            format!("SET #status = :to, {SLOT_GIVEN}, {CALLBACK_MARKED} REMOVE leaseUntil, #slot")
+        );
+        assert_eq!(
+            marking_callback("SET #status = :to"),
+            format!("SET #status = :to, {CALLBACK_MARKED}")
+        );
+        let item = |state: &str, redrives: Option<u32>| {
+            let mut item =
+                std::collections::HashMap::from([("callbackState".to_owned(), s(state))]);
+            if let Some(redrives) = redrives {
+                item.insert("redrives".to_owned(), n(redrives));
+            }
+            item
+        };
+        assert!(callback_marked(&item("QUEUED", None)));
+        assert!(callback_marked(&item("QUEUED", Some(0))));
+        // A rerun's end leaves the earlier round's state (QUEUED among them) to the start.
+        assert!(!callback_marked(&item("QUEUED", Some(1))));
+        assert!(!callback_marked(&item("DELIVERED", None)));
+        // A claim written WAITING before the mark moved into the ending write keeps it.
+        assert!(!callback_marked(&item("WAITING", None)));
+        assert!(!callback_marked(&Default::default()));
+    }
 
     #[test]
     fn an_ending_write_moves_the_claims_slot_in_its_own_clauses() {

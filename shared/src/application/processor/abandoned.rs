@@ -17,7 +17,7 @@
 
 use super::message::{MessageProcessor, Opened, ProcessError, about, queue_label};
 use crate::application::consumer::Delivery;
-use crate::application::ports::{Abandonment, Failure, FailureKind};
+use crate::application::ports::{Abandonment, Ended, Failure, FailureKind};
 use crate::domain::{JobStatus, WorkMessage};
 use aws_lambda_events::event::sqs::SqsMessage;
 use courier_protocol::queue::QueueMessage;
@@ -71,10 +71,10 @@ impl MessageProcessor {
             ),
         };
         let to = match self.ledger.abandon(envelope, &failure).await? {
-            Abandonment::Abandoned { reply_to } => {
+            Abandonment::Abandoned(ended) => {
                 tracing::warn!(reason = %crate::telemetry::capped(&failure.reason), "job failed: SQS gave up on its message");
                 self.report(envelope, crate::metrics::Outcome::Failed, None);
-                reply_to
+                ended
             }
             Abandonment::Ended {
                 status: JobStatus::Failed,
@@ -82,13 +82,13 @@ impl MessageProcessor {
                 reply_to,
             } if failure_kind.as_deref() == Some(FailureKind::DeadLettered.as_str()) => {
                 tracing::info!("failed by an earlier try at this letter; finishing its steps");
-                reply_to
+                Ended::unmarked(reply_to)
             }
             Abandonment::Ended { status, .. } => {
                 // Whoever ended it dead-lettered it too if it failed; only an interrupted
                 // callback start may be left to finish.
                 tracing::info!(%status, "the job had ended; nothing to dead-letter");
-                self.start_callback(envelope).await?;
+                self.start_callback(envelope, false).await?;
                 return Ok(());
             }
             Abandonment::Leased { remaining } => {
@@ -108,6 +108,6 @@ impl MessageProcessor {
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
-        self.announce_failure(envelope, to.as_ref(), &failure).await
+        self.announce_failure(envelope, &to, &failure).await
     }
 }

@@ -25,7 +25,7 @@ use crate::application::consumer::{Delivery, hand_back};
 use crate::application::frames::job_failed;
 use crate::application::frames::{Draft, FrameDelivery, FrameSender};
 use crate::application::ports::{
-    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Failure, FailureKind,
+    AttemptStart, CallbackStarter, DeadLetter, DeadLetterQueue, Ended, Failure, FailureKind,
     MessageLedger, PortError, QuickOutcome, RetryScheduler, TaskChecks, TaskLedger, WorkQueue,
 };
 use crate::domain::{ReplyTo, WorkId, WorkMessage};
@@ -352,22 +352,35 @@ impl MessageProcessor {
     pub(super) async fn finish(
         &self,
         envelope: &WorkMessage,
-        redirected: Option<&ReplyTo>,
+        ended: &Ended,
         last: crate::application::frames::LastFrame,
     ) -> Result<(), ProcessError> {
         let told = self
-            .tell_client(envelope, redirected, last.kind, last.data, last.held)
+            .tell_client(
+                envelope,
+                ended.reply_to.as_ref(),
+                last.kind,
+                last.data,
+                last.held,
+            )
             .await;
-        self.start_callback(envelope).await?;
+        self.start_callback(envelope, ended.callback_marked).await?;
         told.map_err(ProcessError::from)
     }
 
     /// After a job reaches a terminal state (or on a redelivery that finds it there, in case
-    /// the first delivery stopped in between), hand its callback to the notifier. (Its caller's
-    /// job slot was given back by the ledger's write that ended it: `MessageLedger`.)
-    pub(super) async fn start_callback(&self, envelope: &WorkMessage) -> Result<(), ProcessError> {
-        if envelope.has_callback {
-            self.callbacks.start(envelope).await?;
+    /// the first delivery stopped in between), hand its callback to the notifier: only its
+    /// message to send where the write that ended the job `marked` it QUEUED. (Its caller's
+    /// job slot was given back by that write too: `MessageLedger`.)
+    pub(super) async fn start_callback(
+        &self,
+        envelope: &WorkMessage,
+        marked: bool,
+    ) -> Result<(), ProcessError> {
+        match (envelope.has_callback, marked) {
+            (false, _) => {}
+            (true, true) => self.callbacks.queue_marked(envelope).await?,
+            (true, false) => self.callbacks.start(envelope).await?,
         }
         Ok(())
     }
@@ -494,8 +507,11 @@ impl MessageProcessor {
                 tracing::info!("already finished; redelivery acknowledged without running");
                 // The delivery that finished it may have stopped before its last frame.
                 return match frame {
-                    Some(frame) => self.finish(envelope, reply_to.as_ref(), frame).await,
-                    None => self.start_callback(envelope).await,
+                    Some(frame) => {
+                        self.finish(envelope, &Ended::unmarked(reply_to), frame)
+                            .await
+                    }
+                    None => self.start_callback(envelope, false).await,
                 };
             }
             Before::WaitOutLease(remaining) => {
@@ -529,7 +545,7 @@ impl MessageProcessor {
                 let to = self.fail_for_good(body, envelope, &failure).await?;
                 let ran = Some((attempt, Duration::ZERO));
                 self.report(envelope, crate::metrics::Outcome::Failed, ran);
-                return self.announce_failure(envelope, to.as_ref(), &failure).await;
+                return self.announce_failure(envelope, &to, &failure).await;
             }
         };
         crate::crash_point!("processor.after-start", &envelope.correlation_id);
@@ -582,7 +598,7 @@ impl MessageProcessor {
                     crate::metrics::Outcome::Failed,
                     Some((attempt, Duration::ZERO)),
                 );
-                return self.announce_failure(envelope, to.as_ref(), &failure).await;
+                return self.announce_failure(envelope, &to, &failure).await;
             }
         };
         let started = std::time::Instant::now();
@@ -667,7 +683,7 @@ impl MessageProcessor {
                         }
                         let to = self.fail_for_good(body, envelope, &failure).await?;
                         self.report(envelope, crate::metrics::Outcome::Failed, ran);
-                        return self.announce_failure(envelope, to.as_ref(), &failure).await;
+                        return self.announce_failure(envelope, &to, &failure).await;
                     }
                 };
                 // Still unleased: its start and success are one write.
@@ -683,14 +699,14 @@ impl MessageProcessor {
                         .record_quick_success(envelope, gate.seen(), began, &kept)
                         .await?
                     {
-                        QuickOutcome::Recorded(to) => to,
+                        QuickOutcome::Recorded(to) => Ended::unmarked(to),
                         QuickOutcome::Refused(found) => {
                             return self
                                 .given_up_unleased(record, envelope, receive_count, found)
                                 .await;
                         }
                     },
-                    None => self.ledger.record_success(&work, &kept).await?,
+                    None => self.ledger.record_success(envelope, &kept).await?,
                 };
                 // A crash here leaves the frame to the redelivery (see `Before::Finish`).
                 crate::crash_point!("processor.before-final-frame", &envelope.correlation_id);
@@ -705,12 +721,12 @@ impl MessageProcessor {
                         crate::application::frames::LastFrame::result(result)
                     }
                 };
-                self.finish(envelope, to.as_ref(), last).await
+                self.finish(envelope, &to, last).await
             }
             After::FailForGood(failure) => {
                 let to = self.fail_for_good(body, envelope, &failure).await?;
                 self.report(envelope, crate::metrics::Outcome::Failed, ran);
-                self.announce_failure(envelope, to.as_ref(), &failure).await
+                self.announce_failure(envelope, &to, &failure).await
             }
             After::Retry { reason, at_least } => {
                 self.ledger.record_retry(&work, &reason).await?;
@@ -769,8 +785,11 @@ impl MessageProcessor {
                     .as_ref()
                     .and_then(crate::application::frames::final_frame)
                 {
-                    Some(frame) => self.finish(envelope, reply_to.as_ref(), frame).await,
-                    None => self.start_callback(envelope).await,
+                    Some(frame) => {
+                        self.finish(envelope, &Ended::unmarked(reply_to), frame)
+                            .await
+                    }
+                    None => self.start_callback(envelope, false).await,
                 }
             }
             AttemptStart::RunningElsewhere { remaining } => {
@@ -815,7 +834,7 @@ impl MessageProcessor {
         body: &str,
         envelope: &WorkMessage,
         failure: &Failure,
-    ) -> Result<Option<ReplyTo>, ProcessError> {
+    ) -> Result<Ended, ProcessError> {
         self.dead_letters
             .dead_letter(&self.letter(body, envelope, failure))
             .await?;
@@ -853,8 +872,8 @@ impl MessageProcessor {
             .dead_letter(&self.letter(body, envelope, &failure))
             .await?;
         let to = match claim_stored {
-            true => self.ledger.expire(&WorkId::of(envelope), &failure).await?,
-            false => None,
+            true => self.ledger.expire(envelope, &failure).await?,
+            false => Ended::default(),
         };
         tracing::warn!(
             claim_stored,
@@ -862,7 +881,7 @@ impl MessageProcessor {
         );
         crate::metrics::dead_lettered(queue_label(envelope), about(envelope));
         self.report(envelope, crate::metrics::Outcome::Failed, None);
-        self.announce_failure(envelope, to.as_ref(), &failure).await
+        self.announce_failure(envelope, &to, &failure).await
     }
 
     /// Tells whoever waits on a failed job: its WebSocket client (at `redirected`, if its
@@ -870,12 +889,12 @@ impl MessageProcessor {
     pub(super) async fn announce_failure(
         &self,
         envelope: &WorkMessage,
-        redirected: Option<&ReplyTo>,
+        ended: &Ended,
         failure: &Failure,
     ) -> Result<(), ProcessError> {
         self.finish(
             envelope,
-            redirected,
+            ended,
             crate::application::frames::LastFrame::error(job_failed(failure)),
         )
         .await

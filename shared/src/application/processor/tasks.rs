@@ -12,9 +12,9 @@
 use super::attempt::AttemptOutcome;
 use super::decision::{After, after_running};
 use super::message::{MessageProcessor, ProcessError, Tasks};
-use crate::application::ports::{Failure, FailureKind, PortError, TaskBegin};
+use crate::application::ports::{Ended, Failure, FailureKind, PortError, TaskBegin};
 use crate::domain::task::{Check, check};
-use crate::domain::{JobId, Reported, TaskToken, WorkId, WorkMessage};
+use crate::domain::{JobId, Reported, TaskToken, WorkMessage};
 use aws_lambda_events::event::sqs::SqsMessage;
 use courier_jobs::api::RegisteredType;
 
@@ -216,10 +216,10 @@ impl MessageProcessor {
             .and_then(crate::application::frames::final_frame)
         {
             Some(frame) => {
-                self.finish(&envelope, view.reply_to.as_ref(), frame)
+                self.finish(&envelope, &Ended::unmarked(view.reply_to.clone()), frame)
                     .await?
             }
-            None => self.start_callback(&envelope).await?,
+            None => self.start_callback(&envelope, false).await?,
         }
         self.tasks()?.ledger.settled(job_id, state.attempt).await?;
         Ok(())
@@ -274,7 +274,6 @@ impl MessageProcessor {
             | Err(reason) => AttemptOutcome::Transient(reason),
         };
         let retry = self.retry_policy(job.as_deref());
-        let work = WorkId::of(&envelope);
         let ran = Some((state.attempt, Duration::ZERO));
         match after_running(outcome, state.round, retry.max_attempts) {
             After::Succeed(result) => {
@@ -286,11 +285,11 @@ impl MessageProcessor {
                             .await?;
                         self.report(&envelope, crate::metrics::Outcome::Failed, ran);
                         return self
-                            .announce_failure(&envelope, to.as_ref().or(reply_to), &failure)
+                            .announce_failure(&envelope, &to.or_told(reply_to), &failure)
                             .await;
                     }
                 };
-                let to = self.ledger.record_success(&work, &kept).await?;
+                let to = self.ledger.record_success(&envelope, &kept).await?;
                 self.report(&envelope, crate::metrics::Outcome::Succeeded, ran);
                 let last = match &kept {
                     crate::domain::KeptResult::Stored { bytes, .. } => {
@@ -300,14 +299,14 @@ impl MessageProcessor {
                         crate::application::frames::LastFrame::result(result)
                     }
                 };
-                self.finish(&envelope, to.as_ref().or(reply_to), last).await
+                self.finish(&envelope, &to.or_told(reply_to), last).await
             }
             After::FailForGood(failure) => {
                 let to = self
                     .fail_for_good(&state.envelope, &envelope, &failure)
                     .await?;
                 self.report(&envelope, crate::metrics::Outcome::Failed, ran);
-                self.announce_failure(&envelope, to.as_ref().or(reply_to), &failure)
+                self.announce_failure(&envelope, &to.or_told(reply_to), &failure)
                     .await
             }
             After::Retry { reason, at_least } => {

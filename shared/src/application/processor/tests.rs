@@ -342,6 +342,31 @@ async fn a_finished_job_starts_its_callback_once_even_when_redelivered() {
 }
 
 #[tokio::test]
+async fn the_write_that_ends_a_job_marks_its_callback_and_a_redelivery_marks_it_itself() {
+    let h = Harness::new();
+    let env = job_with_callback("echo", json!(1));
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    assert_eq!(h.callbacks.started(), vec!["job-echo"]);
+    assert_eq!(
+        h.callbacks.marks_written(),
+        0,
+        "the ending write marked it QUEUED: only its message was sent"
+    );
+    // A redelivery (the first one's message unsent, say) finds the job ended: its start
+    // makes the conditional mark itself before sending again.
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    assert_eq!(h.callbacks.marks_written(), 1);
+    let failed = job_with_callback("fail", json!({}));
+    assert!(h.deliver(&failed.to_json(), 1).await.is_empty());
+    assert_eq!(h.callbacks.started(), vec!["job-echo", "job-fail"]);
+    assert_eq!(
+        h.callbacks.marks_written(),
+        1,
+        "a failure's end marks it too"
+    );
+}
+
+#[tokio::test]
 async fn failed_jobs_start_their_callback_and_running_ones_do_not() {
     let h = Harness::new();
     assert!(

@@ -75,13 +75,9 @@ fn giving_back_slot(expression: &str) -> String {
 /// A later round's state is left alone: the start restarts it.
 const CALLBACK_MARKED: &str = "callbackState = if_not_exists(callbackState, :queued)";
 
-/// `expression` (a SET clause, maybe followed by a REMOVE clause, nothing after it) that also
-/// marks the job's callback QUEUED (bind `:queued`).
+/// `expression` that also marks the job's callback QUEUED (bind it: `binding_mark`).
 fn marking_callback(expression: &str) -> String {
-    match expression.split_once(" REMOVE ") {
-        Some((set, removed)) => format!("{set}, {CALLBACK_MARKED} REMOVE {removed}"),
-        None => format!("{expression}, {CALLBACK_MARKED}"),
-    }
+    super::setting_also(expression, CALLBACK_MARKED)
 }
 
 /// Whether the write whose `ALL_NEW` item this is marked its job's callback: QUEUED in the
@@ -148,6 +144,11 @@ impl DynamoMessageLedger {
             .expression_attribute_names("#slot", QUOTA_SLOT)
             .expression_attribute_names("#given", QUOTA_SLOT_GIVEN)
             .expression_attribute_values(":noslot", s(""))
+    }
+
+    /// `request` with the value [`CALLBACK_MARKED`] uses bound.
+    fn binding_mark(request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+        request.expression_attribute_values(":queued", s(CallbackStatus::Queued.as_str()))
     }
 
     /// Gives back the slot the winning write that ended a job moved off its claim. A failure is
@@ -250,8 +251,7 @@ impl DynamoMessageLedger {
             request = Self::binding_slot(request);
         }
         if marks_callback {
-            request =
-                request.expression_attribute_values(":queued", s(CallbackStatus::Queued.as_str()));
+            request = Self::binding_mark(request);
         }
         match request.send().await {
             Ok(out) => {
@@ -1079,9 +1079,7 @@ impl MessageLedger for DynamoMessageLedger {
             false => request,
         };
         let request = match marks_callback {
-            true => {
-                request.expression_attribute_values(":queued", s(CallbackStatus::Queued.as_str()))
-            }
+            true => Self::binding_mark(request),
             false => request,
         };
         match request.send().await {

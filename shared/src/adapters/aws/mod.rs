@@ -155,6 +155,17 @@ pub(crate) fn callback_sources(event: crate::domain::CallbackEvent) -> Vec<&'sta
         .collect()
 }
 
+/// `expression` (a SET clause, maybe followed by an ADD or a REMOVE clause) with `clause`
+/// (`name = value`) set too.
+pub(crate) fn setting_also(expression: &str, clause: &str) -> String {
+    for keyword in [" ADD ", " REMOVE "] {
+        if let Some((set, rest)) = expression.split_once(keyword) {
+            return format!("{set}, {clause}{keyword}{rest}");
+        }
+    }
+    format!("{expression}, {clause}")
+}
+
 /// Epoch seconds for DynamoDB's TTL attribute.
 pub(crate) fn ttl_after(now: time::OffsetDateTime, keep: std::time::Duration) -> AttributeValue {
     n(now.unix_timestamp() + keep.as_secs() as i64)

@@ -16,12 +16,7 @@ pub(super) const APPEND: &str = "events = list_append(if_not_exists(events, :not
 /// `expression` (a SET clause, maybe followed by an ADD or a REMOVE clause) that also appends
 /// to the timeline (bind [`note`]'s values).
 pub(super) fn appending(expression: &str) -> String {
-    for clause in [" ADD ", " REMOVE "] {
-        if let Some((set, rest)) = expression.split_once(clause) {
-            return format!("{set}, {APPEND}{clause}{rest}");
-        }
-    }
-    format!("{expression}, {APPEND}")
+    super::setting_also(expression, APPEND)
 }
 
 /// `request` with the values [`APPEND`] uses bound: `what` happened at `at`. (After any

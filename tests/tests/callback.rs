@@ -318,3 +318,48 @@ async fn courier_listen_registers_itself_prints_verified_deliveries_and_cleans_u
         .await;
     assert_eq!(gone.status, 404, "{gone:?}");
 }
+
+/// The release before wrote no `callbackState` while a callback was WAITING. A claim it wrote,
+/// finished by this release's processor (here a worker that finishes later, so the claim can be
+/// put in that form while the job runs), still records its result and delivers once.
+#[tokio::test]
+async fn a_claim_with_no_callback_state_from_the_release_before_finishes_and_delivers() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use courier_e2e::worker::{handed_over, report, token};
+    let stack = Stack::load().await;
+    let receiver = Receiver::start(vec![], None).await;
+    let id = submit_with_callback(
+        &stack,
+        json!({"type": "approval", "payload": {"request": "a day off"}}),
+        &receiver.url,
+    )
+    .await;
+    let task = handed_over(&stack, &id, 1).await;
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(stack.output("TableName"))
+        .key("pk", AttributeValue::S(format!("JOB#{id}")))
+        .update_expression("REMOVE callbackState")
+        .condition_expression("callbackState = :waiting")
+        .expression_attribute_values(":waiting", AttributeValue::S("WAITING".into()))
+        .send()
+        .await
+        .expect("the running job's callback still WAITING");
+
+    let reply = report(
+        &stack,
+        &task,
+        Some(token(&task)),
+        json!({"result": {"approved": true}}),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job = stack.wait_for_callback(&id, "DELIVERED").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["result"], json!({"approved": true}), "{job}");
+    stack.wait_for_queue_idle("CallbackQueueUrl").await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals.len(), 1, "delivered exactly once");
+    assert_eq!(arrivals[0].header("webhook-id"), format!("msg_{id}"));
+}

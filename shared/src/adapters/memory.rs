@@ -279,10 +279,15 @@ impl LedgerEntry {
     }
 }
 
-/// Whether a write that ended the job of `envelope` marked its callback: one it has, in its
-/// first round (before any redrive or rerun).
-fn marks_callback(envelope: &WorkMessage, entry: &LedgerEntry) -> bool {
-    envelope.has_callback && matches!(WorkId::of(envelope), WorkId::Job(_)) && entry.redrives == 0
+/// Whether a write of `event` that ended the job of `envelope` marked its callback: a success
+/// or failure of one it has, in its first round (before any redrive or rerun), as the DynamoDB
+/// ledger's. (The twin keeps no callback state: the ledger's condition that the callback still
+/// stands WAITING always holds here.)
+fn marks_callback(envelope: &WorkMessage, event: JobEvent) -> bool {
+    envelope.has_callback
+        && matches!(WorkId::of(envelope), WorkId::Job(_))
+        && envelope.redrive == 0
+        && matches!(event, JobEvent::Succeed | JobEvent::Fail)
 }
 
 #[derive(Default)]
@@ -458,8 +463,9 @@ impl InMemoryLedger {
         (entry.reply_to.clone(), moved)
     }
 
-    /// [`Self::applied`] for an event that ends a job: its slot given back where it did, its
-    /// callback's first round marked QUEUED, as the DynamoDB ledger's ending write does.
+    /// [`Self::applied`] for an event that ends a job: its slot given back where it did, a
+    /// success's or failure's callback in its first round marked QUEUED, as the DynamoDB
+    /// ledger's ending write does.
     async fn end(
         &self,
         envelope: &WorkMessage,
@@ -469,13 +475,9 @@ impl InMemoryLedger {
         let work = WorkId::of(envelope);
         let (reply_to, moved) = self.applied(&work, event, change);
         self.give_back_slot(&work, moved).await;
-        let callback_marked = moved
-            && self
-                .entry(&work)
-                .is_some_and(|e| marks_callback(envelope, &e));
         Ended {
             reply_to,
-            callback_marked,
+            callback_marked: moved && marks_callback(envelope, event),
         }
     }
 }
@@ -665,10 +667,7 @@ impl InMemoryLedger {
                 entry.status = to;
                 entry.failure = Some(failure.clone());
                 entry.lease_until = None;
-                Abandonment::Abandoned(Ended {
-                    reply_to: entry.reply_to.clone(),
-                    callback_marked: marks_callback(envelope, entry),
-                })
+                Abandonment::Abandoned(Ended::unmarked(entry.reply_to.clone()))
             }
             None => Abandonment::Ended {
                 status: entry.status,

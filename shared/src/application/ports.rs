@@ -683,7 +683,8 @@ pub struct Ended {
     /// Where the job's frames go now (`None`: as the message says).
     pub reply_to: Option<ReplyTo>,
     /// The write also started the job's callback delivery (its first round: the claim's
-    /// `WAITING → QUEUED`, made with the job's end): only its message is left to send
+    /// `WAITING → QUEUED`, made with the job's success or failure, on the condition that it
+    /// still stood WAITING): only its message is left to send
     /// ([`CallbackStarter::queue_marked`]).
     pub callback_marked: bool,
 }
@@ -729,8 +730,11 @@ pub enum Abandonment {
 /// The processor's record of each message, so a redelivery is a no-op and outcomes are visible.
 /// A write that ends a job (success, failure, expiry, abandonment) also gives back the job
 /// slot its claim holds, once: the write moves it off the claim, and the delivery whose write
-/// that was gives the caller's count back. For a job with a callback (`has_callback`), it
-/// also marks the delivery's first round QUEUED ([`Ended::callback_marked`]).
+/// that was gives the caller's count back. A success or failure of a job with a callback
+/// (`has_callback`), in its first round (no redrive or rerun: `redrive` 0), also marks the
+/// delivery QUEUED ([`Ended::callback_marked`]), on the condition that it still stands WAITING
+/// — which fails only for a copy of a first round's message that outlived its round, while a
+/// later round holds the job: that copy's outcome is not recorded.
 #[async_trait]
 pub trait MessageLedger: Send + Sync {
     /// Starts an attempt and takes the job's lease for `lease` (the attempt's longest run).

@@ -3,8 +3,8 @@
 //! repeated while the delivery is still QUEUED sends the message again (see the callback
 //! lifecycle): a crash between the two steps is healed by the work message's redelivery.
 //! Usually the first round's mark is made by the write that ended the job (the ledger's):
-//! then only the message is sent (`queue_marked`). A claim written WAITING keeps no
-//! `callbackState` at all: absent reads as WAITING.
+//! then only the message is sent (`queue_marked`). A claim written while WAITING was no
+//! `callbackState` at all (the release before) reads as WAITING, so a claim from it starts.
 //! A job that ended again after a redrive or a rerun restarts its delivery as a new round
 //! (`callbackRound` = the job's `redrives`), once per round, whatever became of the last.
 
@@ -98,7 +98,8 @@ impl QueuedCallbackStarter {
 }
 
 /// The condition that the callback stands where `event` may start from, and the values it
-/// binds. WAITING is also the absence of `callbackState` (a new claim writes none).
+/// binds. WAITING is also the absence of `callbackState`: claims written by the release that
+/// kept no state for WAITING are still in flight across an upgrade.
 fn callback_in(
     event: CallbackEvent,
 ) -> (

@@ -157,12 +157,8 @@ impl ClaimStore for DynamoClaimStore {
         if let Some(callback) = &claim.callback {
             request = request
                 .item("callbackEndpoint", s(callback.endpoint_id.as_str()))
+                .item("callbackState", s(callback.state.as_str()))
                 .item("callbackAttempts", n(0));
-            // WAITING is no `callbackState` at all: the write that ends the job marks it
-            // QUEUED with `if_not_exists`, which leaves a later round's state alone.
-            if callback.state != CallbackStatus::Waiting {
-                request = request.item("callbackState", s(callback.state.as_str()));
-            }
         }
         if let Some(to) = &claim.reply_to {
             request = request

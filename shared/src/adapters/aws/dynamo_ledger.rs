@@ -6,8 +6,8 @@
 //! claim keeps the expiry it was created with.
 
 use super::{
-    QUOTA_SLOT, QUOTA_SLOT_GIVEN, job_sources, n, number_of, one_of, port_error, s, timeline,
-    ttl_after,
+    QUOTA_SLOT, QUOTA_SLOT_GIVEN, job_sources, n, number_of, one_of, port_error, s, status_of,
+    timeline, ttl_after,
 };
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
@@ -70,24 +70,28 @@ fn giving_back_slot(expression: &str) -> String {
     }
 }
 
-/// The clause a write that ends a job with a callback adds: its delivery's first round marked
-/// QUEUED (WAITING is no `callbackState` at all), the start's mark made in the job's own end.
-/// A later round's state is left alone: the start restarts it.
-const CALLBACK_MARKED: &str = "callbackState = if_not_exists(callbackState, :queued)";
+/// The clause a write that ends a job's first round adds where the job has a callback: its
+/// delivery marked QUEUED, the start's own mark made in the job's end (the message is left to
+/// send). It is made on the condition [`CALLBACK_WAITING`] (bind both: `binding_mark`).
+const CALLBACK_MARKED: &str = "callbackState = :queued";
 
-/// `expression` that also marks the job's callback QUEUED (bind it: `binding_mark`).
+/// The condition a marking write adds. Nothing moves a first round's callback while its job
+/// runs, so it fails only for a copy of a first round's message that outlived its round while
+/// a later one (a redrive, a rerun) holds the job: that copy's outcome is not the job's.
+/// No state at all is WAITING too: the release before kept none for it, and its claims are
+/// still in flight across an upgrade.
+const CALLBACK_WAITING: &str = "(attribute_not_exists(callbackState) OR callbackState = :waiting)";
+
+/// `expression` that also marks the job's callback QUEUED.
 fn marking_callback(expression: &str) -> String {
     super::setting_also(expression, CALLBACK_MARKED)
 }
 
-/// Whether the write whose `ALL_NEW` item this is marked its job's callback: QUEUED in the
-/// first round (no redrive or rerun yet), which only the job's end can make it before a start.
-fn callback_marked(item: &std::collections::HashMap<String, AttributeValue>) -> bool {
-    let queued = item
-        .get("callbackState")
-        .and_then(|state| state.as_s().ok())
-        .is_some_and(|state| state == CallbackStatus::Queued.as_str());
-    queued && number_of(item, "redrives").unwrap_or(0) == 0
+/// Whether the write that ends `envelope`'s job also marks its callback: only a first round's
+/// (no redrive or rerun yet). A later round's delivery restarts from wherever the last round's
+/// stands, which the start's own conditional write sees to.
+fn marks_callback(envelope: &WorkMessage) -> bool {
+    envelope.has_callback && envelope.redrive == 0
 }
 
 /// Whether a write of `event` on `work` ends a job (a message's record is no job).
@@ -146,9 +150,11 @@ impl DynamoMessageLedger {
             .expression_attribute_values(":noslot", s(""))
     }
 
-    /// `request` with the value [`CALLBACK_MARKED`] uses bound.
+    /// `request` with the values [`CALLBACK_MARKED`] and [`CALLBACK_WAITING`] use bound.
     fn binding_mark(request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
-        request.expression_attribute_values(":queued", s(CallbackStatus::Queued.as_str()))
+        request
+            .expression_attribute_values(":queued", s(CallbackStatus::Queued.as_str()))
+            .expression_attribute_values(":waiting", s(CallbackStatus::Waiting.as_str()))
     }
 
     /// Gives back the slot the winning write that ended a job moved off its claim. A failure is
@@ -186,7 +192,7 @@ impl DynamoMessageLedger {
     }
 
     /// [`Self::update_running`], applied only where `also` holds too (`""`: nothing more);
-    /// `callback`: the job has one, which a write that ends it marks QUEUED.
+    /// `callback`: a write that ends the job marks its callback QUEUED ([`marks_callback`]).
     #[allow(clippy::too_many_arguments)]
     async fn update_running_if(
         &self,
@@ -225,6 +231,11 @@ impl DynamoMessageLedger {
         } else {
             format!("{condition} AND {also}")
         };
+        let condition = if marks_callback {
+            format!("{condition} AND {CALLBACK_WAITING}")
+        } else {
+            condition
+        };
         let mut request = self
             .client
             .update_item()
@@ -261,20 +272,26 @@ impl DynamoMessageLedger {
                 }
                 Ok(Ended {
                     reply_to: reply_to_of(&item),
-                    callback_marked: marks_callback && callback_marked(&item),
+                    callback_marked: marks_callback,
                 })
             }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    tracing::warn!(
-                        work = work.as_str(),
-                        operation,
-                        "record already terminal; update skipped"
-                    );
-                    Ok(Ended {
-                        reply_to: reply_to_of(&failed.item.unwrap_or_default()),
-                        callback_marked: false,
-                    })
+                    let item = failed.item.unwrap_or_default();
+                    if status_of(&item).is_some_and(|status| !status.is_terminal()) {
+                        tracing::warn!(
+                            work = work.as_str(),
+                            operation,
+                            "a later round holds the job; this copy's update skipped"
+                        );
+                    } else {
+                        tracing::warn!(
+                            work = work.as_str(),
+                            operation,
+                            "record already terminal; update skipped"
+                        );
+                    }
+                    Ok(Ended::unmarked(reply_to_of(&item)))
                 }
                 other => Err(port_error(operation, other)),
             },
@@ -587,10 +604,7 @@ impl DynamoMessageLedger {
                 _ => AttemptStart::NoClaim,
             };
         };
-        let status = old
-            .get("status")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|status| JobStatus::parse(status));
+        let status = status_of(&old);
         let running = status == Some(JobStatus::Running);
         let lease_until = old
             .get("leaseUntil")
@@ -892,7 +906,7 @@ impl MessageLedger for DynamoMessageLedger {
             JobEvent::Succeed,
             "dynamodb:UpdateItem(succeed)",
             &WorkId::of(envelope),
-            envelope.has_callback,
+            marks_callback(envelope),
             expression,
             "",
             names,
@@ -928,7 +942,7 @@ impl MessageLedger for DynamoMessageLedger {
             JobEvent::Fail,
             "dynamodb:UpdateItem(fail)",
             &work,
-            envelope.has_callback,
+            marks_callback(envelope),
             expression,
             "",
             &[("#error", "error")],
@@ -948,7 +962,8 @@ impl MessageLedger for DynamoMessageLedger {
             JobEvent::Expire,
             "dynamodb:UpdateItem(expire)",
             &WorkId::of(envelope),
-            envelope.has_callback,
+            // Its callback is started as for any ended job (a rare path: no write saved).
+            false,
             // The record outlives its expiry by a day so its callback can still be sent (GET
             // answers 404 past `expiresAt` all the same).
             "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
@@ -995,8 +1010,6 @@ impl MessageLedger for DynamoMessageLedger {
         let now = self.clock.now();
         let (abandonable, from) = one_of("#status", "from", &job_sources(JobEvent::Abandon));
         let ends_a_job = self.ends_a_job(&WorkId::of(envelope), JobEvent::Abandon);
-        let marks_callback =
-            envelope.has_callback && self::ends_a_job(&WorkId::of(envelope), JobEvent::Abandon);
         let request = self
             .client
             .update_item()
@@ -1013,14 +1026,9 @@ impl MessageLedger for DynamoMessageLedger {
                      pattern = if_not_exists(pattern, :pattern), \
                      acceptedAt = if_not_exists(acceptedAt, :accepted), \
                      attempts = if_not_exists(attempts, :zero), \
-                     #ttl = if_not_exists(#ttl, :ttl){owner}{rerun}{slot}{callback} REMOVE leaseUntil{moved}",
+                     #ttl = if_not_exists(#ttl, :ttl){owner}{rerun}{slot} REMOVE leaseUntil{moved}",
                     slot = if ends_a_job {
                         format!(", {SLOT_GIVEN}")
-                    } else {
-                        String::new()
-                    },
-                    callback = if marks_callback {
-                        format!(", {CALLBACK_MARKED}")
                     } else {
                         String::new()
                     },
@@ -1078,20 +1086,14 @@ impl MessageLedger for DynamoMessageLedger {
             true => Self::binding_slot(request),
             false => request,
         };
-        let request = match marks_callback {
-            true => Self::binding_mark(request),
-            false => request,
-        };
         match request.send().await {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 if ends_a_job {
                     self.give_back_moved(&item).await;
                 }
-                Ok(Abandonment::Abandoned(Ended {
-                    reply_to: reply_to_of(&item),
-                    callback_marked: marks_callback && callback_marked(&item),
-                }))
+                // Its callback is started as for any ended job (a rare path: no write saved).
+                Ok(Abandonment::Abandoned(Ended::unmarked(reply_to_of(&item))))
             }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => Ok(abandonment_of(
@@ -1109,7 +1111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_ending_write_marks_a_first_rounds_callback_and_says_so() {
+    fn only_a_first_rounds_end_marks_its_callback_in_its_own_clauses() {
         assert_eq!(
             marking_callback(&giving_back_slot("SET #status = :to REMOVE leaseUntil")),
             format!("SET #status = :to, {SLOT_GIVEN}, {CALLBACK_MARKED} REMOVE leaseUntil, #slot")
@@ -1118,22 +1120,27 @@ mod tests {
             marking_callback("SET #status = :to"),
             format!("SET #status = :to, {CALLBACK_MARKED}")
         );
-        let item = |state: &str, redrives: Option<u32>| {
-            let mut item =
-                std::collections::HashMap::from([("callbackState".to_owned(), s(state))]);
-            if let Some(redrives) = redrives {
-                item.insert("redrives".to_owned(), n(redrives));
-            }
-            item
+        let mut envelope = WorkMessage {
+            message_id: "job-1".into(),
+            correlation_id: "c".into(),
+            pattern: Pattern::ClaimCheck,
+            job_type: "echo".into(),
+            payload: serde_json::Value::Null,
+            payload_ref: None,
+            accepted_at: "2026-12-04T00:00:00.000Z".into(),
+            has_callback: false,
+            reply_to: None,
+            redrive: 0,
+            owner: None,
+            slot_when_due: false,
+            trace_header: None,
         };
-        assert!(callback_marked(&item("QUEUED", None)));
-        assert!(callback_marked(&item("QUEUED", Some(0))));
-        // A rerun's end leaves the earlier round's state (QUEUED among them) to the start.
-        assert!(!callback_marked(&item("QUEUED", Some(1))));
-        assert!(!callback_marked(&item("DELIVERED", None)));
-        // A claim written WAITING before the mark moved into the ending write keeps it.
-        assert!(!callback_marked(&item("WAITING", None)));
-        assert!(!callback_marked(&Default::default()));
+        assert!(!marks_callback(&envelope), "no callback, nothing to mark");
+        envelope.has_callback = true;
+        assert!(marks_callback(&envelope));
+        // A redrive's or a rerun's round restarts the delivery from where the last one left.
+        envelope.redrive = 1;
+        assert!(!marks_callback(&envelope));
     }
 
     #[test]

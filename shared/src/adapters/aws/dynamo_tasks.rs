@@ -6,7 +6,7 @@
 
 use super::dynamo_claims::claim_from_item;
 use super::dynamo_ledger::{DynamoMessageLedger, reply_to_of};
-use super::{n, port_error, s};
+use super::{n, port_error, s, status_of};
 use crate::application::clock::rfc3339;
 use crate::application::ports::{
     PortError, ReportAnswer, ReportRefusal, TaskBegin, TaskLedger, TaskView,
@@ -78,10 +78,6 @@ fn task_of(item: &Item) -> Option<TaskState> {
             .copied()
             .unwrap_or(false),
     })
-}
-
-fn status_of(item: &Item) -> Option<JobStatus> {
-    JobStatus::parse(item.get("status")?.as_s().ok()?)
 }
 
 /// Why a report's condition did not hold, from the claim as it was.

@@ -64,6 +64,13 @@ pub(crate) fn number_of(
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
+/// A record's job status, if it keeps one that parses.
+pub(crate) fn status_of(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Option<crate::domain::JobStatus> {
+    crate::domain::JobStatus::parse(item.get("status")?.as_s().ok()?)
+}
+
 /// Wraps any SDK error with the full chain of causes, which `Display` alone hides.
 pub(crate) fn port_error<E>(operation: &'static str, error: E) -> PortError
 where

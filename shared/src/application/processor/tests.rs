@@ -364,6 +364,23 @@ async fn the_write_that_ends_a_job_marks_its_callback_and_a_redelivery_marks_it_
         1,
         "a failure's end marks it too"
     );
+    // An operator redrives the failed job: the new round's end leaves the last round's
+    // delivery where it stands, and the start restarts it with its own write.
+    let redriven = WorkMessage {
+        redrive: 1,
+        ..failed
+    };
+    assert!(h.deliver(&redriven.to_json(), 1).await.is_empty());
+    assert_eq!(
+        h.ledger.entry(&WorkId::job("job-fail")).unwrap().attempts,
+        2,
+        "the redrive ran it again"
+    );
+    assert_eq!(
+        h.callbacks.marks_written(),
+        2,
+        "a later round's end marks nothing"
+    );
 }
 
 #[tokio::test]

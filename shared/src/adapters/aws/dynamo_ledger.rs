@@ -94,6 +94,14 @@ fn marks_callback(envelope: &WorkMessage) -> bool {
     envelope.has_callback && envelope.redrive == 0
 }
 
+/// Whether a refused marking write found its callback past WAITING: a later round's delivery
+/// has started, so the refusal may be the mark's alone (the write is made again without it).
+fn callback_moved_on(item: &std::collections::HashMap<String, AttributeValue>) -> bool {
+    item.get("callbackState")
+        .and_then(|state| state.as_s().ok())
+        .is_some_and(|state| state != CallbackStatus::Waiting.as_str())
+}
+
 /// Whether a write of `event` on `work` ends a job (a message's record is no job).
 fn ends_a_job(work: &WorkId, event: JobEvent) -> bool {
     matches!(work, WorkId::Job(_))
@@ -209,6 +217,8 @@ impl DynamoMessageLedger {
         let (condition, from) = one_of("#status", "from", &job_sources(event));
         let ends_a_job = self.ends_a_job(work, event);
         let marks_callback = callback && self::ends_a_job(work, event);
+        // Kept for the write again without the mark, should the mark be what is refused.
+        let unmarked = (expression.to_owned(), values.clone());
         let expression = if ends_a_job {
             giving_back_slot(expression)
         } else {
@@ -278,6 +288,28 @@ impl DynamoMessageLedger {
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let item = failed.item.unwrap_or_default();
+                    if marks_callback && callback_moved_on(&item) {
+                        // A copy of a first round's message ran a later round (a rerun, a
+                        // lapsed lease): its outcome is the job's all the same, recorded
+                        // without the first round's mark; the start restarts the delivery.
+                        tracing::info!(
+                            work = work.as_str(),
+                            operation,
+                            "a later round's callback has moved on; recorded without the mark"
+                        );
+                        return Box::pin(self.update_running_if(
+                            event,
+                            operation,
+                            work,
+                            false,
+                            &unmarked.0,
+                            also,
+                            names,
+                            unmarked.1,
+                            happened,
+                        ))
+                        .await;
+                    }
                     if status_of(&item).is_some_and(|status| !status.is_terminal()) {
                         tracing::warn!(
                             work = work.as_str(),
@@ -1141,6 +1173,23 @@ mod tests {
         // A redrive's or a rerun's round restarts the delivery from where the last one left.
         envelope.redrive = 1;
         assert!(!marks_callback(&envelope));
+    }
+
+    #[test]
+    fn a_refused_mark_is_written_again_without_it_only_once_the_callback_moved_on() {
+        let with = |state: Option<&str>| {
+            let mut item = std::collections::HashMap::new();
+            item.insert("status".to_owned(), s("RUNNING"));
+            if let Some(state) = state {
+                item.insert("callbackState".to_owned(), s(state));
+            }
+            item
+        };
+        assert!(callback_moved_on(&with(Some("QUEUED"))));
+        assert!(callback_moved_on(&with(Some("DELIVERED"))));
+        // WAITING or no state: the mark held, so the status is what refused the write.
+        assert!(!callback_moved_on(&with(Some("WAITING"))));
+        assert!(!callback_moved_on(&with(None)));
     }
 
     #[test]

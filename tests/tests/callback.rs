@@ -363,3 +363,47 @@ async fn a_claim_with_no_callback_state_from_the_release_before_finishes_and_del
     assert_eq!(arrivals.len(), 1, "delivered exactly once");
     assert_eq!(arrivals[0].header("webhook-id"), format!("msg_{id}"));
 }
+
+/// A copy of a job's first message may run a later round (it turns up after a rerun); where
+/// that round's callback has already moved past WAITING, the ending write's first-round mark
+/// is refused, and the outcome must be recorded all the same. Here the claim is put in that
+/// form while a worker that finishes later holds the job.
+#[tokio::test]
+async fn an_outcome_is_recorded_where_a_later_rounds_callback_has_moved_on() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use courier_e2e::worker::{handed_over, report, token};
+    let stack = Stack::load().await;
+    let receiver = Receiver::start(vec![], None).await;
+    let id = submit_with_callback(
+        &stack,
+        json!({"type": "approval", "payload": {"request": "a week off"}}),
+        &receiver.url,
+    )
+    .await;
+    let task = handed_over(&stack, &id, 1).await;
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(stack.output("TableName"))
+        .key("pk", AttributeValue::S(format!("JOB#{id}")))
+        .update_expression("SET callbackState = :delivered")
+        .condition_expression("callbackState = :waiting")
+        .expression_attribute_values(":waiting", AttributeValue::S("WAITING".into()))
+        .expression_attribute_values(":delivered", AttributeValue::S("DELIVERED".into()))
+        .send()
+        .await
+        .expect("the running job's callback still WAITING");
+
+    let reply = report(
+        &stack,
+        &task,
+        Some(token(&task)),
+        json!({"result": {"approved": false}}),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["result"], json!({"approved": false}), "{job}");
+    assert_eq!(job["callback"]["state"], "DELIVERED", "{job}");
+}

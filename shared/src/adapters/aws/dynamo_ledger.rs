@@ -218,7 +218,7 @@ impl DynamoMessageLedger {
         let ends_a_job = self.ends_a_job(work, event);
         let marks_callback = callback && self::ends_a_job(work, event);
         // Kept for the write again without the mark, should the mark be what is refused.
-        let unmarked = (expression.to_owned(), values.clone());
+        let unmarked = marks_callback.then(|| (expression.to_owned(), values.clone()));
         let expression = if ends_a_job {
             giving_back_slot(expression)
         } else {
@@ -288,7 +288,9 @@ impl DynamoMessageLedger {
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let item = failed.item.unwrap_or_default();
-                    if marks_callback && callback_moved_on(&item) {
+                    if let Some((expression, values)) =
+                        unmarked.filter(|_| callback_moved_on(&item))
+                    {
                         // A copy of a first round's message ran a later round (a rerun, a
                         // lapsed lease): its outcome is the job's all the same, recorded
                         // without the first round's mark; the start restarts the delivery.
@@ -302,10 +304,10 @@ impl DynamoMessageLedger {
                             operation,
                             work,
                             false,
-                            &unmarked.0,
+                            &expression,
                             also,
                             names,
-                            unmarked.1,
+                            values,
                             happened,
                         ))
                         .await;

@@ -319,42 +319,58 @@ async fn courier_listen_registers_itself_prints_verified_deliveries_and_cleans_u
     assert_eq!(gone.status, 404, "{gone:?}");
 }
 
-/// The release before wrote no `callbackState` while a callback was WAITING. A claim it wrote,
-/// finished by this release's processor (here a worker that finishes later, so the claim can be
-/// put in that form while the job runs), still records its result and delivers once.
-#[tokio::test]
-async fn a_claim_with_no_callback_state_from_the_release_before_finishes_and_delivers() {
+/// A job of a worker that finishes later (`approval`) with a callback to `receiver`, handed to
+/// the worker, and its claim's WAITING callback then changed by `change` (an update expression
+/// binding `:to` to `to`): a claim put in a form the processor must still finish. Returns the
+/// job and the worker's task.
+async fn running_with_callback_changed(
+    stack: &Stack,
+    receiver: &Receiver,
+    change: &str,
+    to: Option<&str>,
+) -> (String, Value) {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use courier_e2e::worker::{handed_over, report, token};
-    let stack = Stack::load().await;
-    let receiver = Receiver::start(vec![], None).await;
     let id = submit_with_callback(
-        &stack,
+        stack,
         json!({"type": "approval", "payload": {"request": "a day off"}}),
         &receiver.url,
     )
     .await;
-    let task = handed_over(&stack, &id, 1).await;
-    stack
+    let task = courier_e2e::worker::handed_over(stack, &id, 1).await;
+    let mut request = stack
         .dynamodb
         .update_item()
         .table_name(stack.output("TableName"))
         .key("pk", AttributeValue::S(format!("JOB#{id}")))
-        .update_expression("REMOVE callbackState")
+        .update_expression(change)
         .condition_expression("callbackState = :waiting")
-        .expression_attribute_values(":waiting", AttributeValue::S("WAITING".into()))
+        .expression_attribute_values(":waiting", AttributeValue::S("WAITING".into()));
+    if let Some(to) = to {
+        request = request.expression_attribute_values(":to", AttributeValue::S(to.into()));
+    }
+    request
         .send()
         .await
         .expect("the running job's callback still WAITING");
+    (id, task)
+}
 
-    let reply = report(
-        &stack,
-        &task,
-        Some(token(&task)),
-        json!({"result": {"approved": true}}),
-    )
-    .await;
+/// The worker's report of `result` for `task`, accepted.
+async fn report_result(stack: &Stack, task: &Value, result: Value) {
+    use courier_e2e::worker::{report, token};
+    let reply = report(stack, task, Some(token(task)), json!({ "result": result })).await;
     assert_eq!(reply.status, 202, "{reply:?}");
+}
+
+/// The release before wrote no `callbackState` while a callback was WAITING. A claim it wrote,
+/// finished by this release's processor, still records its result and delivers once.
+#[tokio::test]
+async fn a_claim_with_no_callback_state_from_the_release_before_finishes_and_delivers() {
+    let stack = Stack::load().await;
+    let receiver = Receiver::start(vec![], None).await;
+    let (id, task) =
+        running_with_callback_changed(&stack, &receiver, "REMOVE callbackState", None).await;
+    report_result(&stack, &task, json!({"approved": true})).await;
     let job = stack.wait_for_callback(&id, "DELIVERED").await;
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     assert_eq!(job["result"], json!({"approved": true}), "{job}");
@@ -366,42 +382,19 @@ async fn a_claim_with_no_callback_state_from_the_release_before_finishes_and_del
 
 /// A copy of a job's first message may run a later round (it turns up after a rerun); where
 /// that round's callback has already moved past WAITING, the ending write's first-round mark
-/// is refused, and the outcome must be recorded all the same. Here the claim is put in that
-/// form while a worker that finishes later holds the job.
+/// is refused, and the outcome must be recorded all the same.
 #[tokio::test]
 async fn an_outcome_is_recorded_where_a_later_rounds_callback_has_moved_on() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use courier_e2e::worker::{handed_over, report, token};
     let stack = Stack::load().await;
     let receiver = Receiver::start(vec![], None).await;
-    let id = submit_with_callback(
+    let (id, task) = running_with_callback_changed(
         &stack,
-        json!({"type": "approval", "payload": {"request": "a week off"}}),
-        &receiver.url,
+        &receiver,
+        "SET callbackState = :to",
+        Some("DELIVERED"),
     )
     .await;
-    let task = handed_over(&stack, &id, 1).await;
-    stack
-        .dynamodb
-        .update_item()
-        .table_name(stack.output("TableName"))
-        .key("pk", AttributeValue::S(format!("JOB#{id}")))
-        .update_expression("SET callbackState = :delivered")
-        .condition_expression("callbackState = :waiting")
-        .expression_attribute_values(":waiting", AttributeValue::S("WAITING".into()))
-        .expression_attribute_values(":delivered", AttributeValue::S("DELIVERED".into()))
-        .send()
-        .await
-        .expect("the running job's callback still WAITING");
-
-    let reply = report(
-        &stack,
-        &task,
-        Some(token(&task)),
-        json!({"result": {"approved": false}}),
-    )
-    .await;
-    assert_eq!(reply.status, 202, "{reply:?}");
+    report_result(&stack, &task, json!({"approved": false})).await;
     let job = stack.wait_for_job(&id).await;
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     assert_eq!(job["result"], json!({"approved": false}), "{job}");

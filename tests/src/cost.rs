@@ -121,6 +121,12 @@ pub struct FunctionUsage {
     /// The custom metric series its embedded-metric lines made (namespace, name, dimensions
     /// and their values): CloudWatch bills each by the month.
     pub metric_series: std::collections::BTreeSet<String>,
+    /// Per metric, the values CloudWatch would count (every value of every embedded-metric
+    /// line, gathered arrays included, under its first dimension set) and the values the units
+    /// of work's own lines carry (a line naming its event, `message`, with or without
+    /// directives): a batch's gathered records must count each unit's once.
+    pub samples_counted: BTreeMap<String, f64>,
+    pub samples_logged: BTreeMap<String, f64>,
 }
 
 impl FunctionUsage {
@@ -153,11 +159,61 @@ impl FunctionUsage {
                 usage.log_events += 1;
                 usage.log_bytes += message.len() as u64;
                 usage.metric_series.extend(metric_series(message));
+                usage.add_samples(message);
             }
         }
         usage
     }
+
+    fn add_samples(&mut self, message: &str) {
+        let Ok(line) = serde_json::from_str::<Value>(message) else {
+            return;
+        };
+        for directive in line["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for metric in directive["Metrics"].as_array().into_iter().flatten() {
+                let name = metric["Name"].as_str().unwrap_or("");
+                let values = match &line[name] {
+                    Value::Array(values) => values.iter().filter_map(Value::as_f64).sum(),
+                    one => one.as_f64().unwrap_or(0.0),
+                };
+                *self.samples_counted.entry(name.to_owned()).or_default() += values;
+            }
+        }
+        if line.get("message").is_some() {
+            for name in COUNTED_PER_UNIT {
+                if let Some(value) = line[name].as_f64() {
+                    *self.samples_logged.entry(name.to_owned()).or_default() += value;
+                }
+            }
+        }
+    }
+
+    /// Where the metrics counted differ from the units' own lines: `(metric, counted,
+    /// logged)`, for the metrics a unit of work's line carries.
+    pub fn metrics_astray(&self) -> Vec<(String, f64, f64)> {
+        COUNTED_PER_UNIT
+            .iter()
+            .filter_map(|name| {
+                let counted = self.samples_counted.get(*name).copied().unwrap_or(0.0);
+                let logged = self.samples_logged.get(*name).copied().unwrap_or(0.0);
+                ((counted - logged).abs() > 1e-6).then(|| ((*name).to_owned(), counted, logged))
+            })
+            .collect()
+    }
 }
+
+/// The counts a unit of work's line carries, checked against what its function's metrics count.
+const COUNTED_PER_UNIT: [&str; 5] = [
+    "Accepted",
+    "Processed",
+    "Success",
+    "CallbackAttempts",
+    "CallbackDelivered",
+];
 
 /// The metric series an embedded-metric-format line records: one per metric and dimension set.
 fn metric_series(message: &str) -> Vec<String> {
@@ -790,6 +846,33 @@ mod tests {
                 "Courier/s/JobsSucceeded[JobType=echo]",
                 "Courier/s/JobsSucceeded[]",
             ]
+        );
+    }
+
+    #[test]
+    fn a_batchs_gathered_metrics_are_checked_against_its_units_lines() {
+        let aws = |metrics: Value| {
+            serde_json::json!({"Timestamp": 1, "CloudWatchMetrics": [{
+                "Namespace": "Courier/s", "Dimensions": [["Pattern"]], "Metrics": metrics}]})
+        };
+        let processed = serde_json::json!([{"Name": "Processed", "Unit": "Count"}]);
+        let first = serde_json::json!({"_aws": aws(processed.clone()), "message": "job succeeded",
+            "Pattern": "callback", "Processed": 1.0});
+        let later = serde_json::json!({"message": "job succeeded", "Pattern": "callback",
+            "Processed": 1.0});
+        let gathered = serde_json::json!({"_aws": aws(processed), "Pattern": "callback",
+            "Processed": [1.0, 1.0]});
+        let lines = |lines: &[&Value]| -> FunctionUsage {
+            let lines: Vec<String> = lines.iter().map(ToString::to_string).collect();
+            FunctionUsage::from_log(lines.iter().map(String::as_str))
+        };
+        let whole = lines(&[&first, &later, &later, &gathered]);
+        assert_eq!(whole.samples_counted["Processed"], 3.0);
+        assert!(whole.metrics_astray().is_empty());
+        let lost = lines(&[&first, &later, &later]);
+        assert_eq!(
+            lost.metrics_astray(),
+            vec![("Processed".to_owned(), 1.0, 3.0)]
         );
     }
 

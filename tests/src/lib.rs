@@ -810,8 +810,14 @@ async fn send_safe(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Re
     }
 }
 
-/// A plain HTTP client for the tests' own requests, with the client crate's TLS configuration
-/// (reqwest brings no TLS provider of its own here).
+/// Now, in milliseconds since the epoch: where a window of log events starts.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 /// Unix seconds, one second ago: a TTL already past.
 fn a_second_ago() -> u64 {
     std::time::SystemTime::now()
@@ -868,6 +874,8 @@ pub async fn deploy_with_job_types(document: &Value) -> (Option<i32>, String) {
     )
 }
 
+/// A plain HTTP client for the tests' own requests, with the client crate's TLS configuration
+/// (reqwest brings no TLS provider of its own here).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(

@@ -85,9 +85,9 @@ pub async fn run() -> Result<(), Error> {
     });
     let (notifier, job_events) = (&notifier, &job_events);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        crate::metering::invocation(async move {
+        crate::metering::invocation(crate::metrics::per_invocation(async move {
             handle(notifier, job_events.as_ref(), event.payload).await
-        })
+        }))
     }))
     .await
 }

@@ -44,6 +44,8 @@ struct Directive {
 enum Member {
     Text(String),
     Number(f64),
+    /// A metric's values gathered from several records (EMF takes up to 100 in one array).
+    Numbers(Vec<f64>),
     Json(Value),
 }
 
@@ -56,6 +58,9 @@ pub struct Record {
     directives: Vec<Directive>,
     members: Vec<(String, Member)>,
 }
+
+/// EMF's limit of values in one metric's array.
+pub const MAX_VALUES_PER_METRIC: usize = 100;
 
 /// Appends `text` as a JSON string, escaped in place.
 fn push_json_string(out: &mut Vec<u8>, text: &str) {
@@ -188,22 +193,155 @@ impl Record {
         out.extend_from_slice(b"]}");
         for (name, member) in &self.members {
             out.push(b',');
-            push_json_string(&mut out, name);
-            out.push(b':');
-            match member {
-                Member::Text(text) => push_json_string(&mut out, text),
-                // JSON has no NaN or infinity; a metric that is not a number is a zero.
-                Member::Number(n) if n.is_finite() => {
-                    let _ = write!(out, "{n:?}");
-                }
-                Member::Number(_) => out.push(b'0'),
-                Member::Json(value) => {
-                    serde_json::to_writer(&mut out, value).expect("values serialise")
-                }
-            }
+            push_member(&mut out, name, member);
         }
         out.push(b'}');
         String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// The record's members without its metric directives: a log line CloudWatch keeps but
+    /// counts nothing from (its values are counted once, elsewhere).
+    pub fn to_bare_json(&self) -> String {
+        let mut out: Vec<u8> = Vec::with_capacity(384);
+        out.push(b'{');
+        for (i, (name, member)) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_member(&mut out, name, member);
+        }
+        out.push(b'}');
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// Whether the record counts anything.
+    pub fn has_metrics(&self) -> bool {
+        !self.directives.is_empty()
+    }
+
+    fn dimension_names(&self) -> impl Iterator<Item = &String> {
+        self.directives
+            .iter()
+            .flat_map(|d| std::iter::once(&d.dimensions).chain(&d.also))
+            .flatten()
+    }
+
+    fn metric_names(&self) -> impl Iterator<Item = &String> {
+        self.directives
+            .iter()
+            .flat_map(|d| d.metrics.iter().map(|(name, _)| name))
+    }
+
+    fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|(n, _)| n == name).map(|(_, m)| m)
+    }
+
+    /// What records must share for their values to be counted as one record's: namespace,
+    /// directives (dimension sets, metric names and units) and the dimensions' values.
+    pub fn series_key(&self) -> String {
+        let mut key = format!("{}|{:?}", self.namespace, self.directives);
+        for name in self.dimension_names() {
+            if let Some(Member::Text(value)) = self.member(name) {
+                key.push('|');
+                key.push_str(name);
+                key.push('=');
+                key.push_str(value);
+            }
+        }
+        key
+    }
+
+    /// Whether the record says anything beyond its metrics and their dimensions (a unit of
+    /// work's ids, its event): whether it is worth a log line of its own.
+    pub fn has_properties(&self) -> bool {
+        let counted: std::collections::HashSet<&String> =
+            self.dimension_names().chain(self.metric_names()).collect();
+        self.members.iter().any(|(name, _)| !counted.contains(name))
+    }
+
+    /// The record's metrics alone, with their dimensions, stamped `timestamp_ms`: the start
+    /// of a record that gathers the values of others with the same [`Record::series_key`].
+    pub fn metrics_only(&self, timestamp_ms: i64) -> Record {
+        let kept: std::collections::HashSet<&String> =
+            self.dimension_names().chain(self.metric_names()).collect();
+        Record {
+            namespace: self.namespace.clone(),
+            timestamp_ms,
+            directives: self.directives.clone(),
+            members: self
+                .members
+                .iter()
+                .filter(|(name, _)| kept.contains(name))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Adds `other`'s metric values (a record with the same series key) to this record's, as
+    /// arrays: CloudWatch counts each value of an array as a sample of its own, so the
+    /// statistics are those of the records apart.
+    pub fn gather(&mut self, other: &Record) {
+        debug_assert_eq!(self.series_key(), other.series_key());
+        let names: Vec<String> = other.metric_names().cloned().collect();
+        for name in names {
+            let Some(Member::Number(value)) = other.member(&name).cloned() else {
+                continue;
+            };
+            match self.members.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, Member::Numbers(values))) => values.push(value),
+                Some((_, member)) => {
+                    let first = match member {
+                        Member::Number(first) => *first,
+                        _ => 0.0,
+                    };
+                    *member = Member::Numbers(vec![first, value]);
+                }
+                None => self.members.push((name, Member::Number(value))),
+            }
+        }
+    }
+
+    /// The most values any of its metrics holds.
+    pub fn samples(&self) -> usize {
+        self.members
+            .iter()
+            .map(|(_, member)| match member {
+                Member::Numbers(values) => values.len(),
+                Member::Number(_) => 1,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// `"name":value`, a number that is not finite written as 0 (JSON has no NaN or infinity; a
+/// metric that is not a number is a zero).
+fn push_member(out: &mut Vec<u8>, name: &str, member: &Member) {
+    use std::io::Write as _;
+    push_json_string(out, name);
+    out.push(b':');
+    let number = |out: &mut Vec<u8>, n: f64| {
+        if n.is_finite() {
+            let _ = write!(out, "{n:?}");
+        } else {
+            out.push(b'0');
+        }
+    };
+    match member {
+        Member::Text(text) => push_json_string(out, text),
+        Member::Number(n) => number(out, *n),
+        Member::Numbers(values) => {
+            out.push(b'[');
+            for (i, n) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                number(out, *n);
+            }
+            out.push(b']');
+        }
+        Member::Json(value) => serde_json::to_writer(out, value).expect("values serialise"),
     }
 }
 

@@ -8,6 +8,7 @@
 //! Insights, and a request costs one line per function rather than a log line and a metric
 //! line (the per-line detail is at DEBUG).
 
+pub mod batch;
 pub mod emf;
 
 use emf::{Record, Unit};
@@ -64,8 +65,7 @@ use dimension::*;
 use name::*;
 
 fn record() -> Record {
-    let now = time::OffsetDateTime::now_utc();
-    Record::new(namespace(), (now.unix_timestamp_nanos() / 1_000_000) as i64)
+    Record::new(namespace(), now_ms())
 }
 
 /// Milliseconds to the microsecond: more digits are noise, and bytes in every line.
@@ -165,16 +165,51 @@ pub fn discard_output() {
     DISCARD.store(true, Ordering::Relaxed);
 }
 
-/// One line on stdout, written whole, where Lambda hands it to CloudWatch Logs.
+/// The invocation under way's records, where its function gathers them ([`per_invocation`]).
+static BATCH: std::sync::Mutex<Option<batch::Batch>> = std::sync::Mutex::new(None);
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A record written: at once, or within the invocation's batch.
 fn emit(record: Record) {
-    let mut line = record.to_json();
-    line.push('\n');
+    let lines = match BATCH.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        Some(batch) => batch.add(record, now_ms()),
+        None => vec![record.to_json()],
+    };
+    write(lines);
+}
+
+/// Lines on stdout, each written whole, where Lambda hands them to CloudWatch Logs.
+fn write(lines: Vec<String>) {
     if DISCARD.load(Ordering::Relaxed) {
         return;
     }
-    // `print!` takes stdout's lock for the one call (so the line is written whole), and in
-    // tests goes through the harness's capture.
-    print!("{line}");
+    for mut line in lines {
+        line.push('\n');
+        // `print!` takes stdout's lock for the one call (so the line is written whole), and
+        // in tests goes through the harness's capture.
+        print!("{line}");
+    }
+}
+
+/// One invocation of a function that handles a batch of work, its metric records gathered
+/// ([`batch`]) and the gathered ones written as it ends, before Lambda may freeze the
+/// instance. One invocation at a time per instance: whatever was gathered before is written
+/// first.
+pub async fn per_invocation<T>(handling: impl std::future::Future<Output = T>) -> T {
+    finish_batch(Some(batch::Batch::default()));
+    let outcome = handling.await;
+    finish_batch(None);
+    outcome
+}
+
+fn finish_batch(next: Option<batch::Batch>) {
+    let ended = std::mem::replace(&mut *BATCH.lock().unwrap_or_else(|p| p.into_inner()), next);
+    if let Some(ended) = ended {
+        write(ended.finish());
+    }
 }
 
 /// How a processing attempt ended.

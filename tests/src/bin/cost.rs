@@ -199,6 +199,13 @@ impl Measurer {
         for (name, output) in FUNCTIONS {
             let lines = self.log_since(output, started).await;
             let usage = FunctionUsage::from_log(lines.iter().map(String::as_str));
+            // A batch's metrics are gathered into one record (README "Metrics"): what
+            // CloudWatch would count must be what the units' lines say, value for value.
+            let astray = usage.metrics_astray();
+            assert!(
+                astray.is_empty(),
+                "{name}'s metrics count other than its lines: (metric, counted, logged) {astray:?}"
+            );
             if usage != FunctionUsage::default() {
                 functions.insert(name.to_owned(), usage);
             }

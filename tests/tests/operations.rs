@@ -124,6 +124,24 @@ async fn emf_metrics_count_a_known_sequence_of_requests() {
         (sum(&records, "Processed", &[]) >= 5.0).then_some(records)
     })
     .await;
+    // What CloudWatch counts covers them: every `Processed` value of the embedded-metric
+    // records since the test began, gathered arrays included (other tests' work shares the
+    // window, so at least; `target/local/cost`, alone on the stack, checks it value for value).
+    eventually("the records to count five Processed", || async {
+        let counted: f64 = stack
+            .log_events_since("ProcessorFunctionName", since)
+            .await
+            .iter()
+            .filter_map(|event| event.json())
+            .filter(|line| line.get("_aws").is_some())
+            .map(|line| match &line["Processed"] {
+                Value::Array(values) => values.iter().filter_map(Value::as_f64).sum(),
+                one => one.as_f64().unwrap_or(0.0),
+            })
+            .sum();
+        (counted >= 5.0).then_some(())
+    })
+    .await;
     let pattern = ("Pattern", "fire-and-forget");
     assert_eq!(
         sum(

@@ -26,6 +26,14 @@ pub const RETRY_FETCH_AFTER: Duration = Duration::from_secs(5);
 /// How far the issuer's clock may be from ours, either way, for `exp` and `nbf`.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 
+/// The token of an `Authorization` header's `Bearer` scheme (the scheme in any case, as HTTP
+/// has it), the one reading of the header for both doors that check tokens themselves.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Whether a token of this `token_use` may call courier: Cognito marks its tokens `access` or
 /// `id`, and only access tokens are meant for APIs (an ID token describes a user to a client).
 /// Other issuers do not set the claim.
@@ -228,6 +236,16 @@ impl TokenVerifier for JwtVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bearer_token_is_read_whatever_the_schemes_case() {
+        for value in ["Bearer t.k.n", "bearer t.k.n", "BEARER  t.k.n "] {
+            assert_eq!(bearer_token(value), Some("t.k.n"), "{value}");
+        }
+        for value in ["Bearer ", "Bearer", "Basic dXNlcg==", "t.k.n", ""] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
+    }
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::{Value, json};
     use std::sync::Arc;

@@ -11,13 +11,17 @@
 //! its line at once too, with its ids and values, only without the directives
 //! ([`super::emf::Record::to_bare_json`]): a Logs Insights query finds it as before.
 
-use super::emf::{MAX_VALUES_PER_METRIC, Record};
+use super::emf::{MAX_VALUES_PER_METRIC, Record, SeriesKey};
+
+/// CloudWatch's finest period for these metrics: a gathered record holds values of one minute,
+/// so a per-minute graph or alarm puts each value in the minute it was recorded.
+const MINUTE_MS: i64 = 60_000;
 
 /// The records of one invocation so far.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// Per series seen: its key, and the values of its later records, not yet written.
-    series: Vec<(String, Option<Record>)>,
+    series: Vec<(SeriesKey, Option<Record>)>,
 }
 
 /// What to write for one record, in order.
@@ -28,7 +32,7 @@ impl Batch {
     /// nothing); else its bare line if it has properties of its own, with its values kept for
     /// [`Batch::finish`] (or written at once where an array is full).
     pub fn add(&mut self, record: Record, now_ms: i64) -> Lines {
-        if !record.has_metrics() {
+        if !record.has_metrics() || !record.gatherable() {
             return vec![record.to_json()];
         }
         let key = record.series_key();
@@ -39,6 +43,13 @@ impl Batch {
         let mut lines = Vec::new();
         if record.has_properties() {
             lines.push(record.to_bare_json());
+        }
+        // A value of another minute starts a record of its own.
+        if gathered
+            .as_ref()
+            .is_some_and(|values| values.timestamp_ms() / MINUTE_MS != now_ms / MINUTE_MS)
+        {
+            lines.extend(gathered.take().map(|values| values.to_json()));
         }
         match gathered {
             Some(values) => values.gather(&record),
@@ -187,6 +198,38 @@ mod tests {
     fn a_batch_of_one_is_written_as_it_was() {
         let record = processed("a", "callback", 3.0);
         assert_eq!(written(vec![record.clone()]), vec![record.to_json()]);
+    }
+
+    #[test]
+    fn values_of_another_minute_go_in_a_record_of_their_own() {
+        let mut batch = Batch::default();
+        let mut lines = batch.add(processed("a", "callback", 1.0), 59_000);
+        lines.extend(batch.add(processed("b", "callback", 2.0), 59_500));
+        lines.extend(batch.add(processed("c", "callback", 3.0), 60_100));
+        lines.extend(batch.add(processed("d", "callback", 4.0), 60_200));
+        lines.extend(batch.finish());
+        let gathered: Vec<Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l.get("_aws").is_some() && l.get("jobId").is_none())
+            .collect();
+        assert_eq!(gathered.len(), 2, "{lines:#?}");
+        assert_eq!(gathered[0]["_aws"]["Timestamp"], 59_500);
+        assert_eq!(gathered[0]["ProcessingDuration"], 2.0);
+        assert_eq!(gathered[1]["_aws"]["Timestamp"], 60_100);
+        assert_eq!(
+            gathered[1]["ProcessingDuration"],
+            serde_json::json!([3.0, 4.0])
+        );
+    }
+
+    #[test]
+    fn a_record_whose_metric_is_not_one_number_is_written_whole() {
+        let odd = || {
+            processed("x", "callback", 1.0).property("ProcessingDuration", serde_json::json!([1]))
+        };
+        let lines = written(vec![odd(), odd()]);
+        assert_eq!(lines, vec![odd().to_json(), odd().to_json()]);
     }
 
     #[test]

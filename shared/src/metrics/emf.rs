@@ -39,6 +39,15 @@ struct Directive {
     metrics: Vec<(String, Unit)>,
 }
 
+/// What records share whose values may be counted as one record's (see
+/// [`Record::series_key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesKey {
+    namespace: String,
+    directives: Vec<Directive>,
+    dimensions: Vec<(String, String)>,
+}
+
 /// A member of the record's top-level object.
 #[derive(Debug, Clone, PartialEq)]
 enum Member {
@@ -238,17 +247,29 @@ impl Record {
 
     /// What records must share for their values to be counted as one record's: namespace,
     /// directives (dimension sets, metric names and units) and the dimensions' values.
-    pub fn series_key(&self) -> String {
-        let mut key = format!("{}|{:?}", self.namespace, self.directives);
-        for name in self.dimension_names() {
-            if let Some(Member::Text(value)) = self.member(name) {
-                key.push('|');
-                key.push_str(name);
-                key.push('=');
-                key.push_str(value);
-            }
+    pub fn series_key(&self) -> SeriesKey {
+        SeriesKey {
+            namespace: self.namespace.clone(),
+            directives: self.directives.clone(),
+            dimensions: self
+                .dimension_names()
+                .map(|name| match self.member(name) {
+                    Some(Member::Text(value)) => (name.clone(), value.clone()),
+                    _ => (name.clone(), String::new()),
+                })
+                .collect(),
         }
-        key
+    }
+
+    /// Whether every metric of the record is one number: what [`Record::gather`] takes.
+    pub fn gatherable(&self) -> bool {
+        self.metric_names()
+            .all(|name| matches!(self.member(name), Some(Member::Number(_))))
+    }
+
+    /// When the record is stamped (milliseconds since the epoch).
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
     }
 
     /// Whether the record says anything beyond its metrics and their dimensions (a unit of
@@ -277,26 +298,22 @@ impl Record {
         }
     }
 
-    /// Adds `other`'s metric values (a record with the same series key) to this record's, as
-    /// arrays: CloudWatch counts each value of an array as a sample of its own, so the
-    /// statistics are those of the records apart.
+    /// Adds `other`'s metric values (a record with the same series key, both
+    /// [`Record::gatherable`]) to this record's, as arrays: CloudWatch counts each value of an
+    /// array as a sample of its own, so the statistics are those of the records apart.
     pub fn gather(&mut self, other: &Record) {
-        debug_assert_eq!(self.series_key(), other.series_key());
-        let names: Vec<String> = other.metric_names().cloned().collect();
-        for name in names {
-            let Some(Member::Number(value)) = other.member(&name).cloned() else {
+        debug_assert!(self.series_key() == other.series_key() && other.gatherable());
+        for name in other.metric_names() {
+            let Some(Member::Number(value)) = other.member(name) else {
                 continue;
             };
-            match self.members.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, Member::Numbers(values))) => values.push(value),
-                Some((_, member)) => {
-                    let first = match member {
-                        Member::Number(first) => *first,
-                        _ => 0.0,
-                    };
-                    *member = Member::Numbers(vec![first, value]);
-                }
-                None => self.members.push((name, Member::Number(value))),
+            let Some((_, member)) = self.members.iter_mut().find(|(n, _)| n == name) else {
+                continue;
+            };
+            match member {
+                Member::Numbers(values) => values.push(*value),
+                Member::Number(first) => *member = Member::Numbers(vec![*first, *value]),
+                Member::Text(_) | Member::Json(_) => {}
             }
         }
     }

@@ -199,10 +199,17 @@ fn write(lines: Vec<String>) {
 /// instance. One invocation at a time per instance: whatever was gathered before is written
 /// first.
 pub async fn per_invocation<T>(handling: impl std::future::Future<Output = T>) -> T {
+    /// Ends the batch however the handling ends: returned, or unwound by a panic (which the
+    /// runtime catches, so the instance lives on and its next invocation may never come).
+    struct Ends;
+    impl Drop for Ends {
+        fn drop(&mut self) {
+            finish_batch(None);
+        }
+    }
     finish_batch(Some(batch::Batch::default()));
-    let outcome = handling.await;
-    finish_batch(None);
-    outcome
+    let _ends = Ends;
+    handling.await
 }
 
 fn finish_batch(next: Option<batch::Batch>) {
@@ -448,6 +455,28 @@ mod tests {
         let retried = line(Outcome::Retried);
         assert!(retried.get("Success").is_none(), "{retried}");
         assert_eq!(retried["Processed"], 1.0);
+    }
+
+    #[tokio::test]
+    async fn an_invocation_that_panics_still_writes_what_it_gathered() {
+        let about = About::new("c", "job-1").job_type("echo");
+        let handling = per_invocation(async move {
+            for _ in 0..3 {
+                processed(
+                    "claim-check",
+                    Outcome::Succeeded,
+                    Some(1),
+                    Duration::from_millis(2),
+                    None,
+                    about,
+                );
+            }
+            assert!(BATCH.lock().unwrap().is_some(), "gathering within it");
+            panic!("a job panicked");
+        });
+        let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handling));
+        assert!(outcome.await.is_err());
+        assert!(BATCH.lock().unwrap().is_none(), "the batch ended with it");
     }
 
     #[test]

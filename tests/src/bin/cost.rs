@@ -33,7 +33,7 @@ use courier_e2e::{Record, Stack, eventually, eventually_within, unique};
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Requests in flight at once: enough for the queues to batch as they would under load.
 const CONCURRENCY: usize = 8;
@@ -115,13 +115,6 @@ fn markers(door: Door) -> (&'static str, &'static str) {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// What a pattern's client did, beside what the functions did.
 #[derive(Default)]
 struct ClientSide {
@@ -189,10 +182,10 @@ impl Measurer {
         W: Future<Output = ()>,
         D: Future<Output = ClientSide>,
     {
-        let warming = now_ms();
+        let warming = courier_e2e::now_ms();
         warm.await;
         self.settle(warming).await;
-        let started = now_ms();
+        let started = courier_e2e::now_ms();
         let client = drive.await;
         self.settle(started).await;
         let mut functions = BTreeMap::new();

@@ -10,7 +10,7 @@ use courier_e2e::{LogEvent, Stack};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const REFERENCE_PATH: &str = "/bench/reference";
 const COURIER_PATH: &str = "/v1/messages";
@@ -72,13 +72,6 @@ fn mean_handler_ms(events: &[LogEvent]) -> Option<f64> {
     (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64)
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 #[tokio::main]
 async fn main() {
     let mut settings = Settings {
@@ -119,7 +112,7 @@ async fn main() {
     )
     .await;
 
-    let since = now_ms();
+    let since = courier_e2e::now_ms();
     let (mut courier, mut reference) = (Vec::new(), Vec::new());
     for round in 0..settings.rounds {
         // Alternate which goes first, so a trend over the run falls on both alike.

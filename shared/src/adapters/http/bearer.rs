@@ -29,9 +29,7 @@ fn bearer_token(request: &Request) -> Option<&str> {
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    crate::adapters::jwt::bearer_token(value)
 }
 
 /// The router's check of the caller where the function checks tokens itself (the state's

@@ -25,16 +25,9 @@ pub fn presented_token<'a>(
     query_token: Option<&'a str>,
     authorization: Option<&'a str>,
 ) -> Option<&'a str> {
-    query_token.filter(|t| !t.is_empty()).or_else(|| {
-        authorization
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or(value.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-    })
+    query_token
+        .filter(|t| !t.is_empty())
+        .or_else(|| authorization.and_then(crate::adapters::jwt::bearer_token))
 }
 
 fn policy(

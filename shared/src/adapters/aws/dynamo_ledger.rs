@@ -120,6 +120,44 @@ fn slot_moved(item: &std::collections::HashMap<String, AttributeValue>) -> Optio
         .and_then(|given| JobSlot::parse(given))
 }
 
+/// One conditional write to a running job's record ([`DynamoLedger::update_running`]).
+struct RunningUpdate<'a> {
+    event: JobEvent,
+    operation: &'static str,
+    work: &'a WorkId,
+    /// A write that ends the job marks its callback QUEUED ([`marks_callback`]).
+    callback: bool,
+    expression: &'a str,
+    /// Applied only where this holds too (`""`: nothing more).
+    also: &'a str,
+    names: &'a [(&'a str, &'a str)],
+    values: Vec<(&'a str, AttributeValue)>,
+    /// What the job's timeline notes of the write.
+    happened: &'a [Happening],
+}
+
+impl<'a> RunningUpdate<'a> {
+    /// `expression` applied where the lifecycle allows `event`, and nothing else.
+    fn new(
+        event: JobEvent,
+        operation: &'static str,
+        work: &'a WorkId,
+        expression: &'a str,
+    ) -> Self {
+        Self {
+            event,
+            operation,
+            work,
+            callback: false,
+            expression,
+            also: "",
+            names: &[],
+            values: Vec::new(),
+            happened: &[],
+        }
+    }
+}
+
 impl DynamoMessageLedger {
     pub fn new(
         client: Client,
@@ -182,43 +220,24 @@ impl DynamoMessageLedger {
     /// An update that applies only where the job lifecycle allows `event` (`:to` is the state it
     /// leads to). A failed condition means another delivery already finished the message: not
     /// an error, there is nothing left to do. Either way, where the job's frames go now.
-    #[allow(clippy::too_many_arguments)]
-    async fn update_running(
-        &self,
-        event: JobEvent,
-        operation: &'static str,
-        work: &WorkId,
-        expression: &str,
-        names: &[(&str, &str)],
-        values: Vec<(&str, AttributeValue)>,
-        happened: &[Happening],
-    ) -> Result<Ended, PortError> {
-        self.update_running_if(
-            event, operation, work, false, expression, "", names, values, happened,
-        )
-        .await
-    }
-
-    /// [`Self::update_running`], applied only where `also` holds too (`""`: nothing more);
-    /// `callback`: a write that ends the job marks its callback QUEUED ([`marks_callback`]).
-    #[allow(clippy::too_many_arguments)]
-    async fn update_running_if(
-        &self,
-        event: JobEvent,
-        operation: &'static str,
-        work: &WorkId,
-        callback: bool,
-        expression: &str,
-        also: &str,
-        names: &[(&str, &str)],
-        values: Vec<(&str, AttributeValue)>,
-        happened: &[Happening],
-    ) -> Result<Ended, PortError> {
+    async fn update_running(&self, update: RunningUpdate<'_>) -> Result<Ended, PortError> {
+        let RunningUpdate {
+            event,
+            operation,
+            work,
+            callback,
+            expression,
+            also,
+            names,
+            values,
+            happened,
+        } = update;
         let (condition, from) = one_of("#status", "from", &job_sources(event));
         let ends_a_job = self.ends_a_job(work, event);
         let marks_callback = callback && self::ends_a_job(work, event);
         // Kept for the write again without the mark, should the mark be what is refused.
-        let unmarked = marks_callback.then(|| (expression.to_owned(), values.clone()));
+        let unmarked = marks_callback.then(|| values.clone());
+        let unmarked_expression = expression;
         let expression = if ends_a_job {
             giving_back_slot(expression)
         } else {
@@ -288,9 +307,7 @@ impl DynamoMessageLedger {
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let item = failed.item.unwrap_or_default();
-                    if let Some((expression, values)) =
-                        unmarked.filter(|_| callback_moved_on(&item))
-                    {
+                    if let Some(values) = unmarked.filter(|_| callback_moved_on(&item)) {
                         // A copy of a first round's message ran a later round (a rerun, a
                         // lapsed lease): its outcome is the job's all the same, recorded
                         // without the first round's mark; the start restarts the delivery.
@@ -299,17 +316,17 @@ impl DynamoMessageLedger {
                             operation,
                             "a later round's callback has moved on; recorded without the mark"
                         );
-                        return Box::pin(self.update_running_if(
+                        return Box::pin(self.update_running(RunningUpdate {
                             event,
                             operation,
                             work,
-                            false,
-                            &expression,
+                            callback: false,
+                            expression: unmarked_expression,
                             also,
                             names,
                             values,
                             happened,
-                        ))
+                        }))
                         .await;
                     }
                     if status_of(&item).is_some_and(|status| !status.is_terminal()) {
@@ -893,15 +910,16 @@ impl MessageLedger for DynamoMessageLedger {
             .map(|percent| Happening::Progress { percent })
             .into_iter()
             .collect();
-        self.update_running(
-            JobEvent::Progress,
-            "dynamodb:UpdateItem(progress)",
-            work,
-            "SET #status = :to, progress = :p, updatedAt = :now",
-            &[],
-            vec![(":p", n(percent))],
-            &noted,
-        )
+        self.update_running(RunningUpdate {
+            values: vec![(":p", n(percent))],
+            happened: &noted,
+            ..RunningUpdate::new(
+                JobEvent::Progress,
+                "dynamodb:UpdateItem(progress)",
+                work,
+                "SET #status = :to, progress = :p, updatedAt = :now",
+            )
+        })
         .await
         .map(|ended| ended.reply_to)
     }
@@ -936,17 +954,18 @@ impl MessageLedger for DynamoMessageLedger {
             }
         };
 
-        self.update_running_if(
-            JobEvent::Succeed,
-            "dynamodb:UpdateItem(succeed)",
-            &WorkId::of(envelope),
-            marks_callback(envelope),
-            expression,
-            "",
+        self.update_running(RunningUpdate {
+            callback: marks_callback(envelope),
             names,
             values,
-            &[Happening::AttemptSucceeded],
-        )
+            happened: &[Happening::AttemptSucceeded],
+            ..RunningUpdate::new(
+                JobEvent::Succeed,
+                "dynamodb:UpdateItem(succeed)",
+                &WorkId::of(envelope),
+                expression,
+            )
+        })
         .await
     }
 
@@ -972,66 +991,70 @@ impl MessageLedger for DynamoMessageLedger {
                 vec![(":error", failure_value(failure))],
             ),
         };
-        self.update_running_if(
-            JobEvent::Fail,
-            "dynamodb:UpdateItem(fail)",
-            &work,
-            marks_callback(envelope),
-            expression,
-            "",
-            &[("#error", "error")],
+        self.update_running(RunningUpdate {
+            callback: marks_callback(envelope),
+            names: &[("#error", "error")],
             values,
-            &[Happening::AttemptFailed {
+            happened: &[Happening::AttemptFailed {
                 failure_kind: failure.kind.as_str().into(),
                 reason: capped(&failure.reason),
                 will_retry: false,
             }],
-        )
+            ..RunningUpdate::new(
+                JobEvent::Fail,
+                "dynamodb:UpdateItem(fail)",
+                &work,
+                expression,
+            )
+        })
         .await
     }
 
     async fn expire(&self, envelope: &WorkMessage, failure: &Failure) -> Result<Ended, PortError> {
         let now = self.clock.now();
-        self.update_running_if(
-            JobEvent::Expire,
-            "dynamodb:UpdateItem(expire)",
-            &WorkId::of(envelope),
-            // Its callback is started as for any ended job (a rare path: no write saved).
-            false,
-            // The record outlives its expiry by a day so its callback can still be sent (GET
-            // answers 404 past `expiresAt` all the same).
-            "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
-             #ttl = :keep REMOVE leaseUntil",
-            // Never a job a live run holds: that run records its own outcome.
-            "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
-            &[("#error", "error"), ("#ttl", "ttl")],
-            vec![
+        self.update_running(RunningUpdate {
+            // Its callback is started as for any ended job (a rare path: no write saved), so
+            // `callback` stays false. Never a job a live run holds: that run records its own
+            // outcome.
+            also: "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
+            names: &[("#error", "error"), ("#ttl", "ttl")],
+            values: vec![
                 (":error", failure_value(failure)),
                 (":keep", ttl_after(now, EXPIRED_KEPT_FOR)),
                 (":epoch", n(now.unix_timestamp())),
             ],
-            &[Happening::Expired {
+            happened: &[Happening::Expired {
                 reason: capped(&failure.reason),
             }],
-        )
+            ..RunningUpdate::new(
+                JobEvent::Expire,
+                "dynamodb:UpdateItem(expire)",
+                &WorkId::of(envelope),
+                // The record outlives its expiry by a day so its callback can still be sent
+                // (GET answers 404 past `expiresAt` all the same).
+                "SET #status = :to, #error = :error, completedAt = :now, updatedAt = :now, \
+                 #ttl = :keep REMOVE leaseUntil",
+            )
+        })
         .await
     }
 
     async fn record_retry(&self, work: &WorkId, reason: &str) -> Result<(), PortError> {
-        self.update_running(
-            JobEvent::Progress,
-            "dynamodb:UpdateItem(retry)",
-            work,
-            // The retry (a later delivery) may start at once: the lease goes.
-            "SET #status = :to, lastError = :reason, updatedAt = :now REMOVE leaseUntil",
-            &[],
-            vec![(":reason", super::bounded_reason(reason))],
-            &[Happening::AttemptFailed {
+        self.update_running(RunningUpdate {
+            values: vec![(":reason", super::bounded_reason(reason))],
+            happened: &[Happening::AttemptFailed {
                 failure_kind: "transient".into(),
                 reason: capped(reason),
                 will_retry: true,
             }],
-        )
+            ..RunningUpdate::new(
+                JobEvent::Progress,
+                "dynamodb:UpdateItem(retry)",
+                work,
+                // The retry (a later delivery) may start at once: the lease goes.
+                "SET #status = :to, lastError = :reason, updatedAt = :now REMOVE leaseUntil",
+            )
+        })
         .await
         .map(|_| ())
     }

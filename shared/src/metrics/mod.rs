@@ -6,7 +6,9 @@
 //! (`message`) and carries the work's correlation id, id, job type and X-Ray trace id as
 //! top-level properties, so a metric's spike can be followed to the requests behind it in Logs
 //! Insights, and a request costs one line per function rather than a log line and a metric
-//! line (the per-line detail is at DEBUG).
+//! line (the per-line detail is at DEBUG). In a function that handles a batch, the units after
+//! the first of a series keep their lines without the directives, their values gathered into
+//! one record at the invocation's end ([`batch`], [`per_invocation`]).
 
 pub mod batch;
 pub mod emf;

@@ -120,7 +120,7 @@ fn slot_moved(item: &std::collections::HashMap<String, AttributeValue>) -> Optio
         .and_then(|given| JobSlot::parse(given))
 }
 
-/// One conditional write to a running job's record ([`DynamoLedger::update_running`]).
+/// One conditional write to a running job's record ([`DynamoMessageLedger::update_running`]).
 struct RunningUpdate<'a> {
     event: JobEvent,
     operation: &'static str,

@@ -139,7 +139,11 @@ mod tests {
     async fn a_good_token_in_the_header_or_the_query_is_allowed_with_the_caller_in_context() {
         for event in [
             request(None, Some("Bearer alice-token")),
+            // HTTP's schemes go in any case (one reader with the lean door's).
+            request(None, Some("BEARER alice-token")),
             request(Some("alice-token"), None),
+            // An empty query parameter is none: the header's token counts.
+            request(Some(""), Some("bearer alice-token")),
         ] {
             let response = authorize(&OnlyAlice, &event).await;
             assert_eq!(effect(&response), IamPolicyEffect::Allow);

@@ -22,6 +22,8 @@ pub mod adapters;
 pub mod application;
 pub mod composition;
 pub mod domain;
+#[cfg(test)]
+mod fixtures;
 pub mod metering;
 pub mod metrics;
 pub mod telemetry;

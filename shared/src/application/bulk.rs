@@ -309,19 +309,14 @@ mod tests {
 
     fn message(id: &JobId) -> WorkMessage {
         WorkMessage {
-            message_id: id.to_string(),
-            correlation_id: "c".into(),
-            pattern: Pattern::ClaimCheck,
-            job_type: "fail".into(),
-            payload: serde_json::Value::Null,
-            payload_ref: None,
             accepted_at: "2026-12-03T11:00:00.000Z".into(),
-            has_callback: false,
-            reply_to: None,
-            redrive: 0,
             owner: Some(alice()),
-            slot_when_due: false,
-            trace_header: None,
+            ..crate::fixtures::work_message(
+                id.to_string(),
+                Pattern::ClaimCheck,
+                "fail",
+                serde_json::Value::Null,
+            )
         }
     }
 

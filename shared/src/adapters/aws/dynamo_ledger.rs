@@ -1177,21 +1177,12 @@ mod tests {
             marking_callback("SET #status = :to"),
             format!("SET #status = :to, {CALLBACK_MARKED}")
         );
-        let mut envelope = WorkMessage {
-            message_id: "job-1".into(),
-            correlation_id: "c".into(),
-            pattern: Pattern::ClaimCheck,
-            job_type: "echo".into(),
-            payload: serde_json::Value::Null,
-            payload_ref: None,
-            accepted_at: "2026-12-04T00:00:00.000Z".into(),
-            has_callback: false,
-            reply_to: None,
-            redrive: 0,
-            owner: None,
-            slot_when_due: false,
-            trace_header: None,
-        };
+        let mut envelope = crate::fixtures::work_message(
+            "job-1",
+            Pattern::ClaimCheck,
+            "echo",
+            serde_json::Value::Null,
+        );
         assert!(!marks_callback(&envelope), "no callback, nothing to mark");
         envelope.has_callback = true;
         assert!(marks_callback(&envelope));

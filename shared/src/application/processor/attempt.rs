@@ -210,21 +210,7 @@ mod tests {
     }
 
     fn work(job_type: &str, ms: u64) -> WorkMessage {
-        WorkMessage {
-            message_id: "m".into(),
-            correlation_id: "c".into(),
-            pattern: Pattern::ClaimCheck,
-            job_type: job_type.into(),
-            payload: json!(ms),
-            payload_ref: None,
-            accepted_at: "t".into(),
-            has_callback: false,
-            reply_to: None,
-            redrive: 0,
-            owner: None,
-            slot_when_due: false,
-            trace_header: None,
-        }
+        crate::fixtures::work_message("m", Pattern::ClaimCheck, job_type, json!(ms))
     }
 
     async fn attempt(

@@ -101,21 +101,12 @@ impl Harness {
 }
 
 fn envelope(job_type: &str, payload: Value) -> WorkMessage {
-    WorkMessage {
-        message_id: format!("msg-{job_type}"),
-        correlation_id: "corr-fixture".into(),
-        pattern: Pattern::FireAndForget,
-        job_type: job_type.to_owned(),
+    crate::fixtures::work_message(
+        format!("msg-{job_type}"),
+        Pattern::FireAndForget,
+        job_type,
         payload,
-        payload_ref: None,
-        accepted_at: "2026-11-23T12:00:00.000Z".to_owned(),
-        has_callback: false,
-        reply_to: None,
-        redrive: 0,
-        owner: None,
-        slot_when_due: false,
-        trace_header: None,
-    }
+    )
 }
 
 const FIXTURE_ID: &str = "059f36b4-87a3-44ab-83d2-661975830a7d";

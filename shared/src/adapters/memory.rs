@@ -279,17 +279,6 @@ impl LedgerEntry {
     }
 }
 
-/// Whether a write of `event` that ended the job of `envelope` marked its callback: a success
-/// or failure of one it has, in its first round (before any redrive or rerun), as the DynamoDB
-/// ledger's. (The twin keeps no callback state: the ledger's condition that the callback still
-/// stands WAITING always holds here.)
-fn marks_callback(envelope: &WorkMessage, event: JobEvent) -> bool {
-    envelope.has_callback
-        && matches!(WorkId::of(envelope), WorkId::Job(_))
-        && envelope.redrive == 0
-        && matches!(event, JobEvent::Succeed | JobEvent::Fail)
-}
-
 #[derive(Default)]
 pub struct InMemoryLedger {
     entries: Mutex<HashMap<WorkId, LedgerEntry>>,
@@ -477,7 +466,9 @@ impl InMemoryLedger {
         self.give_back_slot(&work, moved).await;
         Ended {
             reply_to,
-            callback_marked: moved && marks_callback(envelope, event),
+            // The twin keeps no callback state: the DynamoDB ledger's condition that the
+            // callback still stands WAITING always holds here.
+            callback_marked: moved && crate::application::ports::marks_callback(envelope, event),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! [`crate::adapters::memory`]; handlers never name a concrete store or queue.
 
 use crate::domain::{
-    CallbackEvent, CallbackStatus, Claim, EndpointId, IdempotencyKey, JobId, JobStatus, Principal,
-    ReplyTo, SealedSecret, WebhookEndpoint, WorkId, WorkMessage,
+    CallbackEvent, CallbackStatus, Claim, EndpointId, IdempotencyKey, JobEvent, JobId, JobStatus,
+    Principal, ReplyTo, SealedSecret, WebhookEndpoint, WorkId, WorkMessage,
 };
 use async_trait::async_trait;
 use courier_protocol::webhook::Secret;
@@ -687,6 +687,18 @@ pub struct Ended {
     /// still stood WAITING): only its message is left to send
     /// ([`CallbackStarter::queue_marked`]).
     pub callback_marked: bool,
+}
+
+/// Whether the write of `event` that ends `envelope`'s job also marks its callback's delivery
+/// QUEUED ([`Ended::callback_marked`]), in every ledger: a success or failure of a job that has
+/// a callback, in its first round (no redrive or rerun yet). A later round's delivery restarts
+/// from wherever the last round's stands, and an expiry's or a dead letter's is started as any
+/// ended job's: the start's own conditional write sees to both.
+pub fn marks_callback(envelope: &WorkMessage, event: JobEvent) -> bool {
+    envelope.has_callback
+        && matches!(WorkId::of(envelope), WorkId::Job(_))
+        && envelope.redrive == 0
+        && matches!(event, JobEvent::Succeed | JobEvent::Fail)
 }
 
 impl Ended {

@@ -12,7 +12,7 @@ use super::{
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
     Abandonment, AttemptStart, Ended, Ending, Failure, Looked, MessageLedger, PortError,
-    QuickOutcome, QuotaStore,
+    QuickOutcome, QuotaStore, marks_callback,
 };
 use crate::domain::lifecycle::job::target;
 use crate::domain::quota::JobSlot;
@@ -87,13 +87,6 @@ fn marking_callback(expression: &str) -> String {
     super::setting_also(expression, CALLBACK_MARKED)
 }
 
-/// Whether the write that ends `envelope`'s job also marks its callback: only a first round's
-/// (no redrive or rerun yet). A later round's delivery restarts from wherever the last round's
-/// stands, which the start's own conditional write sees to.
-fn marks_callback(envelope: &WorkMessage) -> bool {
-    envelope.has_callback && envelope.redrive == 0
-}
-
 /// Whether a refused marking write found its callback past WAITING: a later round's delivery
 /// has started, so the refusal may be the mark's alone (the write is made again without it).
 fn callback_moved_on(item: &std::collections::HashMap<String, AttributeValue>) -> bool {
@@ -125,7 +118,7 @@ struct RunningUpdate<'a> {
     event: JobEvent,
     operation: &'static str,
     work: &'a WorkId,
-    /// A write that ends the job marks its callback QUEUED ([`marks_callback`]).
+    /// The write marks its job's callback QUEUED ([`marks_callback`]).
     callback: bool,
     expression: &'a str,
     /// Applied only where this holds too (`""`: nothing more).
@@ -234,7 +227,7 @@ impl DynamoMessageLedger {
         } = update;
         let (condition, from) = one_of("#status", "from", &job_sources(event));
         let ends_a_job = self.ends_a_job(work, event);
-        let marks_callback = callback && self::ends_a_job(work, event);
+        let marks_callback = callback;
         // Kept for the write again without the mark, should the mark be what is refused.
         let unmarked = marks_callback.then(|| values.clone());
         let unmarked_expression = expression;
@@ -955,7 +948,7 @@ impl MessageLedger for DynamoMessageLedger {
         };
 
         self.update_running(RunningUpdate {
-            callback: marks_callback(envelope),
+            callback: marks_callback(envelope, JobEvent::Succeed),
             names,
             values,
             happened: &[Happening::AttemptSucceeded],
@@ -992,7 +985,7 @@ impl MessageLedger for DynamoMessageLedger {
             ),
         };
         self.update_running(RunningUpdate {
-            callback: marks_callback(envelope),
+            callback: marks_callback(envelope, JobEvent::Fail),
             names: &[("#error", "error")],
             values,
             happened: &[Happening::AttemptFailed {
@@ -1183,12 +1176,18 @@ mod tests {
             "echo",
             serde_json::Value::Null,
         );
-        assert!(!marks_callback(&envelope), "no callback, nothing to mark");
+        assert!(
+            !marks_callback(&envelope, JobEvent::Succeed),
+            "no callback, nothing to mark"
+        );
         envelope.has_callback = true;
-        assert!(marks_callback(&envelope));
+        assert!(marks_callback(&envelope, JobEvent::Succeed));
+        assert!(marks_callback(&envelope, JobEvent::Fail));
+        // An expiry's delivery is started as any ended job's.
+        assert!(!marks_callback(&envelope, JobEvent::Expire));
         // A redrive's or a rerun's round restarts the delivery from where the last one left.
         envelope.redrive = 1;
-        assert!(!marks_callback(&envelope));
+        assert!(!marks_callback(&envelope, JobEvent::Succeed));
     }
 
     #[test]

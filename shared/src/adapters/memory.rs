@@ -4,8 +4,9 @@
 use crate::application::clock::Clock;
 use crate::application::ports::{
     Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
-    DeadLetterQueue, Ended, Ending, Failure, IdempotencyClaim, IdempotencyStore, Looked,
-    MessageLedger, PortError, QuickOutcome, RetryScheduler, StoredResponse, Withdrawal, WorkQueue,
+    DeadLetterQueue, Ended, Ending, Failure, HeldReceives, IdempotencyClaim, IdempotencyStore,
+    Looked, MessageLedger, PortError, QuickOutcome, RetryScheduler, StoredResponse, Withdrawal,
+    WorkQueue,
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{
@@ -221,6 +222,8 @@ pub struct LedgerEntry {
     pub claim_expired: bool,
     /// Where its frames go (the claim's `connectionId`, `requestId`).
     pub reply_to: Option<ReplyTo>,
+    /// The held-back receives of one SQS message (`note_held`).
+    pub held_receives: Option<HeldReceives>,
 }
 
 impl LedgerEntry {
@@ -241,6 +244,7 @@ impl LedgerEntry {
             lease_until: None,
             claim_expired: false,
             reply_to: None,
+            held_receives: None,
         }
     }
 
@@ -496,6 +500,7 @@ impl MessageLedger for InMemoryLedger {
                     round: 1,
                 },
                 seen: None,
+                held: None,
             });
         };
         let start = entry
@@ -507,7 +512,26 @@ impl MessageLedger for InMemoryLedger {
         Ok(Looked {
             start,
             seen: (entry.attempts > 0).then_some(entry.attempts),
+            held: entry.held_receives.clone(),
         })
+    }
+
+    async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError> {
+        self.fail.check("note_held")?;
+        let mut entries = self.entries.lock().unwrap();
+        // The twin keeps no claims apart from its records: a job's record stands for its claim.
+        let entry = entries
+            .entry(WorkId::of(envelope))
+            .or_insert_with(LedgerEntry::new);
+        let count = match &entry.held_receives {
+            Some(held) if held.message_id == message_id => held.count + 1,
+            _ => 1,
+        };
+        entry.held_receives = Some(HeldReceives {
+            message_id: message_id.to_owned(),
+            count,
+        });
+        Ok(())
     }
 
     async fn start_seen(

@@ -152,24 +152,39 @@ fn failures<E: std::fmt::Display>(outcomes: Vec<Outcome<E>>) -> SqsBatchResponse
     response
 }
 
+/// Where a message of a FIFO batch stands in its group's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// The first of its group in this batch: it starts as a message of a batch of one would.
+    First,
+    /// Behind earlier messages of its group that this invocation has run; `fresh` is the time
+    /// an invocation had when the batch began (a message starts only with as much as it would
+    /// have had at the front of its own batch).
+    Behind { fresh: std::time::Duration },
+}
+
 /// A FIFO batch: message groups run concurrently, each group's messages one after another. Once
 /// a message fails, the rest of its group is reported failed unprocessed, so SQS redelivers
 /// them after it, in order. Each of those is handed to `hold` first, which should make it
 /// visible again at once: left in flight for the whole visibility timeout, it would block its
 /// group (and so the failed message's retry) that long. SQS still delivers it only after the
-/// failed message.
+/// failed message. `deadline`: the invocation's, from which each message's [`Turn`] is told.
 pub async fn handle_ordered_batch<F, Fut, E, H, HFut>(
     event: SqsEvent,
+    deadline: Option<tokio::time::Instant>,
     handle: F,
     hold: H,
 ) -> SqsBatchResponse
 where
-    F: Fn(Delivery) -> Fut,
+    F: Fn(Delivery, Turn) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
-    H: Fn(SqsMessage) -> HFut,
+    H: Fn(Delivery) -> HFut,
     HFut: Future<Output = ()>,
 {
+    let fresh = deadline.map_or(std::time::Duration::MAX, |d| {
+        d.saturating_duration_since(tokio::time::Instant::now())
+    });
     let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
     for record in event.records {
         let group = record
@@ -187,14 +202,18 @@ where
         .map(|(_, records)| async move {
             let mut outcomes = Vec::with_capacity(records.len());
             let mut failed = false;
-            for record in records {
+            for (position, record) in records.into_iter().enumerate() {
                 let id = record.message_id.clone();
                 if failed {
-                    hold(record).await;
+                    hold(Delivery::parse(record)).await;
                     outcomes.push((id, Err(ItemFailure::BehindAFailure)));
                     continue;
                 }
-                let outcome = guarded(handle, record).await;
+                let turn = match position {
+                    0 => Turn::First,
+                    _ => Turn::Behind { fresh },
+                };
+                let outcome = guarded(&|delivery| handle(delivery, turn), record).await;
                 failed = outcome.is_err();
                 outcomes.push((id, outcome));
             }
@@ -259,10 +278,15 @@ mod tests {
         let held = std::sync::Mutex::new(Vec::new());
         let response = handle_ordered_batch(
             event,
-            |d| {
-                seen.lock()
-                    .unwrap()
-                    .push(d.record.message_id.clone().unwrap());
+            Some(tokio::time::Instant::now() + std::time::Duration::from_secs(60)),
+            |d, turn| {
+                let id = d.record.message_id.clone().unwrap();
+                let first = ["a1", "b1"].contains(&id.as_str());
+                assert_eq!(turn == Turn::First, first, "{id}: {turn:?}");
+                if let Turn::Behind { fresh } = turn {
+                    assert!(fresh > std::time::Duration::from_secs(59), "{fresh:?}");
+                }
+                seen.lock().unwrap().push(id);
                 async move {
                     if d.record.body.as_deref() == Some("ok") {
                         Ok(())
@@ -271,8 +295,10 @@ mod tests {
                     }
                 }
             },
-            |m| {
-                held.lock().unwrap().push(m.message_id.clone().unwrap());
+            |d| {
+                held.lock()
+                    .unwrap()
+                    .push(d.record.message_id.clone().unwrap());
                 async {}
             },
         )

@@ -665,6 +665,28 @@ pub struct Looked {
     /// The attempts the record counted (`None`: no record, or none counted): a later write is
     /// made only if no attempt has started since.
     pub seen: Option<u32>,
+    /// The receives of one SQS message held back behind its group (see
+    /// [`MessageLedger::note_held`]); `None`: none noted.
+    pub held: Option<HeldReceives>,
+}
+
+/// Receives of an ordered-queue message that ran nothing through no fault of its own: it was
+/// held back behind a failed message of its group, or left for a later invocation's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReceives {
+    /// The SQS message they were receives of (a redriven job's message is a new one).
+    pub message_id: String,
+    pub count: u32,
+}
+
+impl Looked {
+    /// How many of SQS message `message_id`'s receives were held back.
+    pub fn held_receives_of(&self, message_id: &str) -> u32 {
+        self.held
+            .as_ref()
+            .filter(|held| held.message_id == message_id)
+            .map_or(0, |held| held.count)
+    }
 }
 
 /// What recording a short attempt's start and outcome in one write came to.
@@ -761,6 +783,9 @@ pub trait MessageLedger: Send + Sync {
     /// outlives [`crate::application::processor::LEASE_AFTER`] or reports progress takes its
     /// lease first ([`Self::start_seen`]).
     async fn look(&self, envelope: &WorkMessage) -> Result<Looked, PortError>;
+    /// Notes one more held-back receive of SQS message `message_id` on the job's record, if it
+    /// has one (nothing is created). Counted for that message only: a new message starts at 0.
+    async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError>;
     /// [`Self::start_attempt`], only if no attempt has started since the look that saw
     /// `seen` attempts (`None`: none, or no record).
     async fn start_seen(

@@ -536,6 +536,31 @@ mod tests {
         assert!(local("CallbackMaxReceiveCount") > local("CallbackMaxAttempts"));
     }
 
+    /// The ordered queue's redrive is a backstop the processor's own count of receives keeps
+    /// away from: ten times the most own receives `MaxReceiveCount` allows, and the code's
+    /// constant is the template's.
+    #[test]
+    fn the_ordered_queues_backstop_sits_above_ten_times_the_own_receives() {
+        let template = include_str!("../../../template.yaml");
+        let queue = &template[template.find("  OrderedWorkQueue:").unwrap()..];
+        let queue = &queue[..queue.find("\n\n").unwrap()];
+        assert!(
+            queue.contains(&format!(
+                "maxReceiveCount: {}",
+                crate::application::processor::ORDERED_REDRIVE_AFTER
+            )),
+            "{queue}"
+        );
+        let parameter = &template[template.find("  MaxReceiveCount:").unwrap()..];
+        let most: u32 = parameter
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("MaxValue: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(10 * (most + 1) <= crate::application::processor::ORDERED_REDRIVE_AFTER);
+    }
+
     /// `sam deploy --guided` asks for every template parameter, so what only the local stack
     /// needs is no parameter: `infra/deploy.py` applies `infra/local.json` itself.
     #[test]

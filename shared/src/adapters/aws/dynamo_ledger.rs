@@ -11,8 +11,8 @@ use super::{
 };
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
-    Abandonment, AttemptStart, Ended, Ending, Failure, Looked, MessageLedger, PortError,
-    QuickOutcome, QuotaStore, marks_callback,
+    Abandonment, AttemptStart, Ended, Ending, Failure, HeldReceives, Looked, MessageLedger,
+    PortError, QuickOutcome, QuotaStore, marks_callback,
 };
 use crate::domain::lifecycle::job::target;
 use crate::domain::quota::JobSlot;
@@ -37,6 +37,14 @@ pub(crate) fn record_key(work: &WorkId) -> String {
         WorkId::Message(id) => format!("MSG#{id}"),
         WorkId::Job(id) => format!("JOB#{id}"),
     }
+}
+
+/// The held-back receives a record notes (`note_held`), if any.
+fn held_receives_of(item: &Item) -> Option<HeldReceives> {
+    Some(HeldReceives {
+        message_id: item.get("heldOf")?.as_s().ok()?.clone(),
+        count: number_of(item, "heldReceives")?,
+    })
 }
 
 /// A job's work message as its claim keeps it once the job failed: what a rerun sends again.
@@ -855,10 +863,61 @@ impl MessageLedger for DynamoMessageLedger {
             .map_err(|e| port_error("dynamodb:GetItem(look)", e.into_service_error()))?
             .item;
         let seen = item.as_ref().and_then(|item| number_of(item, "attempts"));
+        let held = item.as_ref().and_then(held_receives_of);
         Ok(Looked {
             start: self.standing(envelope, item),
             seen,
+            held,
         })
+    }
+
+    async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError> {
+        let key = s(record_key(&WorkId::of(envelope)));
+        // The first held receive of this message starts its count; a later one adds to it.
+        let first = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key.clone())
+            .update_expression("SET heldOf = :m, heldReceives = :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(heldOf) OR heldOf <> :m)",
+            )
+            .expression_attribute_values(":m", s(message_id))
+            .expression_attribute_values(":one", n(1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let counted = match first {
+            Ok(_) => return Ok(()),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    failed.item.is_some_and(|item| !item.is_empty())
+                }
+                other => return Err(port_error("dynamodb:UpdateItem(held)", other)),
+            },
+        };
+        if !counted {
+            return Ok(()); // no record to note it on
+        }
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key)
+            .update_expression("ADD heldReceives :one")
+            .condition_expression("heldOf = :m")
+            .expression_attribute_values(":m", s(message_id))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(port_error("dynamodb:UpdateItem(held)", other)),
+            },
+        }
     }
 
     async fn start_seen(

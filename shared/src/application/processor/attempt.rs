@@ -71,6 +71,15 @@ fn failed(kind: FailureKind, reason: impl Into<String>) -> AttemptOutcome {
 /// The longest a worker that finishes later may take to acknowledge an attempt.
 pub const ACKNOWLEDGE_WITHIN: Duration = Duration::from_secs(20);
 
+/// The longest an attempt of `job` runs in the invocation: its timeout, or for a worker that
+/// finishes later, the wait for its acknowledgement.
+pub fn longest_run(job: &dyn RegisteredType) -> Duration {
+    match job.completion() {
+        Completion::External => ACKNOWLEDGE_WITHIN,
+        Completion::Inline => job.settings().timeout,
+    }
+}
+
 pub async fn run_attempt(
     job: Option<&dyn RegisteredType>,
     work: &WorkMessage,
@@ -91,10 +100,7 @@ pub async fn run_attempt(
     // A worker that finishes later is given its attempt's own deadline; what this invocation
     // waits for is only its acknowledgement.
     let external = job.completion() == Completion::External;
-    let wait_until = match external {
-        true => Instant::now() + ACKNOWLEDGE_WITHIN,
-        false => own_deadline,
-    };
+    let wait_until = Instant::now() + longest_run(job);
     let (until, function_first) = match working_deadline(function_deadline) {
         Some(cutoff) if cutoff < wait_until => (cutoff, true),
         _ => (wait_until, false),

@@ -393,6 +393,18 @@ impl MessageProcessor {
         deadline: Option<Instant>,
     ) -> Result<(), ProcessError> {
         let receive_count = delivery.receive_count();
+        self.process_counted(delivery, receive_count, deadline)
+            .await
+    }
+
+    /// [`Self::process`], where `receive_count` is the receives that count against the
+    /// message: SQS's count, less any it was held back for (`ordered.rs`).
+    pub(super) async fn process_counted(
+        &self,
+        delivery: Delivery,
+        receive_count: u32,
+        deadline: Option<Instant>,
+    ) -> Result<(), ProcessError> {
         let Delivery { record, message } = delivery;
         if !super::may_start(deadline, Instant::now()) {
             self.release(record).await;

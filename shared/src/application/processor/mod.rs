@@ -6,6 +6,7 @@ mod admission;
 mod attempt;
 mod decision;
 mod message;
+mod ordered;
 mod tasks;
 mod unleased;
 
@@ -15,6 +16,7 @@ pub use attempt::{
 
 pub use admission::{DueAdmission, WAIT_FOR_SLOT};
 pub use message::{Limits, MessageProcessor, ProcessError, ScheduleRuns, Tasks};
+pub use ordered::ORDERED_REDRIVE_AFTER;
 pub use unleased::LEASE_AFTER;
 
 /// The function's deadline as an instant; `None`: no deadline (tests, benches).
@@ -38,8 +40,9 @@ impl MessageProcessor {
     ) -> SqsBatchResponse {
         handle_ordered_batch(
             event,
-            |record| self.process(record, deadline),
-            |record| self.release(record),
+            deadline,
+            |delivery, turn| self.process_in_turn(delivery, turn, deadline),
+            |delivery| self.hold(delivery),
         )
         .await
     }
@@ -52,8 +55,9 @@ impl MessageProcessor {
         if ordered {
             handle_ordered_batch(
                 event,
-                |record| self.settle_abandoned(record),
-                |record| self.release(record),
+                None,
+                |delivery, _| self.settle_abandoned(delivery),
+                |delivery| self.release(delivery.record),
             )
             .await
         } else {

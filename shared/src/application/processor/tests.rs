@@ -664,6 +664,184 @@ mod bidirectional {
             JobStatus::Succeeded
         );
     }
+
+    /// The ordered queue's batches: a connection's jobs, up to ten an invocation, in order.
+    mod ordered {
+        use super::*;
+        use tokio::time::Instant;
+
+        /// A job of the connection's, under its own id.
+        fn job(id: &str, job_type: &str, payload: Value) -> WorkMessage {
+            WorkMessage {
+                message_id: id.into(),
+                ..ws_envelope(job_type, payload)
+            }
+        }
+
+        /// One FIFO batch of the connection's group: `(SQS message id, job, receive)` each.
+        fn batch(messages: &[(&str, &WorkMessage, u32)]) -> SqsEvent {
+            let fixture: Value = serde_json::from_str(FIXTURE).unwrap();
+            let records: Vec<Value> = messages
+                .iter()
+                .map(|(id, work, receive)| {
+                    let mut record = fixture["Records"][0].clone();
+                    record["messageId"] = json!(id);
+                    record["body"] = json!(work.to_json());
+                    record["eventSourceARN"] =
+                        json!("arn:aws:sqs:us-east-1:123456789012:courier-ordered-work.fifo");
+                    record["attributes"]["ApproximateReceiveCount"] = json!(receive.to_string());
+                    record["attributes"]["MessageGroupId"] = json!(CONN);
+                    record
+                })
+                .collect();
+            serde_json::from_value(json!({ "Records": records })).unwrap()
+        }
+
+        async fn run(
+            h: &Harness,
+            event: SqsEvent,
+            deadline: crate::application::processor::Deadline,
+        ) -> Vec<String> {
+            let mut failed: Vec<String> = h
+                .processor
+                .handle_ordered_event(event, deadline)
+                .await
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect();
+            failed.sort();
+            failed
+        }
+
+        fn held(h: &Harness, id: &str) -> Option<(String, u32)> {
+            h.ledger
+                .entry(&WorkId::job(id))
+                .and_then(|entry| entry.held_receives)
+                .map(|held| (held.message_id, held.count))
+        }
+
+        #[tokio::test]
+        async fn a_failed_middle_job_holds_back_the_rest_of_its_group_and_notes_their_receives() {
+            let (h, _, poster) = harness().await;
+            let (a, b, c) = (
+                job("a", "echo", json!("a")),
+                job("b", "flaky", json!({"failures": 1})),
+                job("c", "echo", json!("c")),
+            );
+            let failed = run(
+                &h,
+                batch(&[("m-a", &a, 1), ("m-b", &b, 1), ("m-c", &c, 1)]),
+                None,
+            )
+            .await;
+            assert_eq!(failed, vec!["m-b", "m-c"]);
+            assert_eq!(
+                h.ledger.entry(&WorkId::job("a")).unwrap().status,
+                JobStatus::Succeeded
+            );
+            assert_eq!(h.ledger.entry(&WorkId::job("b")).unwrap().attempts, 1);
+            assert_eq!(
+                h.ledger
+                    .entry(&WorkId::job("c"))
+                    .map(|e| e.attempts)
+                    .unwrap_or(0),
+                0,
+                "not run behind the failure"
+            );
+            assert_eq!(held(&h, "c"), Some(("m-c".into(), 1)));
+            assert_eq!(held(&h, "b"), None, "its own failure is its own receive");
+            // The next batch: b first again, then c; both run, in order.
+            let failed = run(&h, batch(&[("m-b", &b, 2), ("m-c", &c, 2)]), None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            let results: Vec<_> = poster
+                .frames_to(CONN)
+                .into_iter()
+                .filter(|f| f.kind == FrameKind::Result)
+                .map(|f| f.job_id.unwrap())
+                .collect();
+            assert_eq!(results, vec!["a", "b", "c"]);
+            assert_eq!(h.ledger.entry(&WorkId::job("c")).unwrap().attempts, 1);
+        }
+
+        #[tokio::test]
+        async fn receives_held_back_do_not_count_against_max_receive_count() {
+            use crate::application::ports::MessageLedger;
+            let (h, _, _) = harness().await;
+            let c = job("c", "echo", json!("c"));
+            // Held back six times behind failing jobs ahead of it: nine receives in all, three
+            // its own, under the five allowed.
+            for _ in 0..6 {
+                h.ledger.note_held(&c, "m-c").await.unwrap();
+            }
+            let failed = run(&h, batch(&[("m-c", &c, 9)]), None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            let entry = h.ledger.entry(&WorkId::job("c")).unwrap();
+            assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 1));
+            assert!(h.dead_letters.letters().is_empty());
+        }
+
+        #[tokio::test]
+        async fn past_its_own_receives_a_job_ends_as_dead_lettered_as_redrive_would_end_it() {
+            use crate::application::ports::MessageLedger;
+            let (h, _, poster) = harness().await;
+            let c = job("c", "echo", json!("c"));
+            // Held receives of an earlier message of the job (a redrive sends a new one) are
+            // not this message's.
+            for _ in 0..6 {
+                h.ledger.note_held(&c, "m-earlier").await.unwrap();
+            }
+            h.ledger.note_held(&c, "m-c").await.unwrap();
+            // Seven receives, one held: six its own, past the five allowed.
+            let failed = run(&h, batch(&[("m-c", &c, 7)]), None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            let entry = h.ledger.entry(&WorkId::job("c")).unwrap();
+            assert_eq!(entry.status, JobStatus::Failed);
+            assert_eq!(entry.failure.unwrap().kind, FailureKind::DeadLettered);
+            assert_eq!(entry.attempts, 0, "not run");
+            assert_eq!(h.dead_letters.letters().len(), 1);
+            let last = poster.frames_to(CONN).pop().unwrap();
+            assert_eq!(last.kind, FrameKind::Error);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_job_behind_others_starts_only_with_its_types_whole_timeout_left() {
+            let (h, _, _) = harness().await;
+            // `sleep` may run 10 s; the invocation has 14 s (11 s to work in).
+            let (a, b) = (
+                job("a", "sleep", json!({"ms": 500})),
+                job("b", "sleep", json!({"ms": 10})),
+            );
+            let deadline = Some(Instant::now() + Duration::from_secs(14));
+            let failed = run(&h, batch(&[("m-a", &a, 1), ("m-b", &b, 1)]), deadline).await;
+            assert!(failed.is_empty(), "10.5 s were left for b: {failed:?}");
+
+            let (c, d) = (
+                job("c", "sleep", json!({"ms": 2000})),
+                job("d", "sleep", json!({"ms": 10})),
+            );
+            let deadline = Some(Instant::now() + Duration::from_secs(14));
+            let failed = run(&h, batch(&[("m-c", &c, 1), ("m-d", &d, 1)]), deadline).await;
+            assert_eq!(failed, vec!["m-d"], "9 s were left for d");
+            assert_eq!(
+                h.ledger.entry(&WorkId::job("c")).unwrap().status,
+                JobStatus::Succeeded
+            );
+            assert_eq!(
+                h.ledger
+                    .entry(&WorkId::job("d"))
+                    .map(|e| e.attempts)
+                    .unwrap_or(0),
+                0
+            );
+            assert_eq!(held(&h, "d"), Some(("m-d".into(), 1)), "held, not its own");
+            assert_eq!(
+                h.retries.delays().last(),
+                Some(&Duration::ZERO),
+                "visible again at once"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -67,3 +67,37 @@ pub fn for_request<'a>(frames: &'a [ServerFrame], request_id: &str) -> Vec<&'a S
         .filter(|f| f.request_id.as_deref() == Some(request_id))
         .collect()
 }
+
+/// Submits `jobs` while the processor's ordered-queue event source is paused, so that SQS
+/// hands them out together (up to ten, one batch), then resumes it. Returns the frames read
+/// meanwhile (each job's `accepted`). Another test may resume it sooner: what runs in one
+/// batch is then only likely.
+pub async fn submit_as_one_batch(
+    stack: &Stack,
+    ws: &mut WsClient,
+    jobs: &[courier_client::frames::SubmitFrame],
+) -> Vec<ServerFrame> {
+    const ORDERED_QUEUE: &str = "ordered-work.fifo";
+    stack
+        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, false)
+        .await;
+    let submitted = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        for job in jobs {
+            ws.submit(job).await.expect("the submit is sent");
+        }
+        frames_until(ws, "every job accepted", |frames| {
+            frames
+                .iter()
+                .filter(|f| f.kind == courier_client::frames::FrameKind::Accepted)
+                .count()
+                == jobs.len()
+        })
+        .await
+    }))
+    .await;
+    // Resumed before anything is asserted: other tests' jobs wait on it too.
+    stack
+        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, true)
+        .await;
+    submitted.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}

@@ -485,3 +485,54 @@ async fn a_retried_job_holds_back_the_next_job_of_its_connection() {
     let flaky = for_request(&frames, "flaky");
     assert_eq!(flaky.last().unwrap().data, json!({"attempts": 3}));
 }
+
+/// A connection's jobs are read ten at a time. The first batch here is a job that succeeds,
+/// then four that each fail twice before succeeding, then one more: each failure holds back
+/// the jobs behind it, received with it but not run. The last job is held back more often
+/// than `MaxReceiveCount` (5 locally) allows receives, and still runs, once, after the others,
+/// since held-back receives are not its own.
+#[tokio::test]
+async fn a_job_held_back_behind_many_failing_jobs_of_its_connection_still_runs_in_order() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    let mut jobs = vec![SubmitFrame::new("first", "echo", json!("first"))];
+    let heads = ["h1", "h2", "h3", "h4"];
+    for head in heads {
+        jobs.push(SubmitFrame::new(head, "flaky", json!({"failures": 2})));
+    }
+    jobs.push(SubmitFrame::new("last", "echo", json!("last")));
+    let mut frames = courier_e2e::ws::submit_as_one_batch(&stack, &mut ws, &jobs).await;
+    let requests: Vec<&str> = jobs.iter().map(|j| j.request_id.as_str()).collect();
+    frames.extend(frames_until_final(&mut ws, &requests).await);
+    let frames = in_seq_order(frames, 1);
+    let result_seqs: Vec<u64> = requests
+        .iter()
+        .map(|request| {
+            let result = for_request(&frames, request)
+                .into_iter()
+                .find(|f| f.kind == FrameKind::Result)
+                .unwrap_or_else(|| panic!("no result for {request}: {frames:#?}"));
+            result.seq
+        })
+        .collect();
+    assert!(
+        result_seqs.windows(2).all(|pair| pair[0] < pair[1]),
+        "results in submission order: {result_seqs:?}"
+    );
+    for head in heads {
+        let result = for_request(&frames, head).last().unwrap().data.clone();
+        assert_eq!(result, json!({"attempts": 3}), "{head}");
+    }
+    let last_id = for_request(&frames, "last")[0].job_id.clone().unwrap();
+    let job = stack.wait_for_job(&last_id).await;
+    assert_eq!(
+        (&job["status"], &job["attempts"]),
+        (&json!("SUCCEEDED"), &json!(1))
+    );
+    let claim = stack.item(&format!("JOB#{last_id}")).await.unwrap();
+    let held: u32 = claim["heldReceives"].as_n().unwrap().parse().unwrap();
+    assert!(
+        held >= 5,
+        "held back at least as often as SQS allows receives ({held}): the case is exercised"
+    );
+}

@@ -787,6 +787,67 @@ async fn a_crash_before_a_short_messages_one_write_runs_it_again_with_one_effect
     assert_eq!(number(&entries[0], "runs"), 2, "ran again: {entries:?}");
 }
 
+/// A batch of one connection's jobs whose invocation dies in the middle job's run: the whole
+/// batch comes back; the first job is found finished (its frame sent again), the middle one
+/// waits out the lease its dead run holds and runs again, and the last one, held back
+/// meanwhile, runs after it. Each runs to completion once, and their results keep the order
+/// they were submitted in.
+#[tokio::test]
+async fn a_crash_in_the_middle_of_a_connections_batch_keeps_its_jobs_in_order_and_each_runs_once() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.before-outcome=return(crash-once)",
+        )
+        .await;
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    let accounts: Vec<String> = (0..3).map(|_| unique("acct")).collect();
+    let requests = ["before", "crashing", "after"];
+    let jobs: Vec<SubmitFrame> = requests
+        .iter()
+        .zip(&accounts)
+        .map(|(request, account)| {
+            let frame = SubmitFrame::new(
+                *request,
+                "ledger",
+                json!({"account": account, "amountCents": 5}),
+            );
+            match *request {
+                "crashing" => frame.with_correlation_id(marked("mid-batch")),
+                _ => frame,
+            }
+        })
+        .collect();
+    let mut frames = courier_e2e::ws::submit_as_one_batch(&stack, &mut ws, &jobs).await;
+    frames.extend(courier_e2e::ws::frames_until_final(&mut ws, &requests).await);
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+
+    let first_result = |request: &str| {
+        courier_e2e::ws::for_request(&frames, request)
+            .into_iter()
+            .filter(|f| f.kind == FrameKind::Result)
+            .min_by_key(|f| f.seq)
+            .cloned()
+            .unwrap_or_else(|| panic!("no result for {request}: {frames:#?}"))
+    };
+    let seqs: Vec<u64> = requests.iter().map(|r| first_result(r).seq).collect();
+    assert!(seqs[0] < seqs[1] && seqs[1] < seqs[2], "{seqs:?}");
+    for (request, account) in requests.iter().zip(&accounts) {
+        let id = first_result(request).job_id.unwrap();
+        let job = stack.wait_for_job(&id).await;
+        assert_eq!(job["status"], "SUCCEEDED", "{request}: {job}");
+        assert_eq!(
+            stack.ledger_entries(account).await.len(),
+            1,
+            "{request}: one effect"
+        );
+        let attempts = if *request == "crashing" { 2 } else { 1 };
+        assert_eq!(job["attempts"], attempts, "{request}: {job}");
+    }
+}
+
 /// The processor records a WebSocket job's result and dies before its frame: the redelivery
 /// runs nothing and sends the frame, so the client still hears how its job ended.
 #[tokio::test]

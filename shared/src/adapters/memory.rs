@@ -714,13 +714,18 @@ impl DeadLetterQueue for InMemoryDeadLetters {
     }
 }
 
-/// Records the delays the processor asked for.
+/// Records the delays the processor asked for, and the messages it deleted early.
 #[derive(Default)]
-pub struct RecordingRetries(pub Mutex<Vec<Duration>>);
+pub struct RecordingRetries(pub Mutex<Vec<Duration>>, pub Mutex<Vec<String>>);
 
 impl RecordingRetries {
     pub fn delays(&self) -> Vec<Duration> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// The receipt handles acknowledged before their batch answered.
+    pub fn acknowledged(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
     }
 }
 
@@ -728,6 +733,11 @@ impl RecordingRetries {
 impl RetryScheduler for RecordingRetries {
     async fn retry_after(&self, _: &str, _: &str, delay: Duration) -> Result<(), PortError> {
         self.0.lock().unwrap().push(delay);
+        Ok(())
+    }
+
+    async fn acknowledge(&self, _: &str, receipt_handles: &[String]) -> Result<(), PortError> {
+        self.1.lock().unwrap().extend_from_slice(receipt_handles);
         Ok(())
     }
 }

@@ -163,17 +163,26 @@ pub enum Turn {
     Behind { fresh: std::time::Duration },
 }
 
+/// How long a message group that has finished waits for the rest of its batch before its
+/// messages are deleted (`acknowledge`), rather than when the batch answers: SQS hands out
+/// none of a group's later messages while any of it is in flight, so a connection's next job
+/// would otherwise wait on other connections' jobs.
+pub const EARLY_ACKNOWLEDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A FIFO batch: message groups run concurrently, each group's messages one after another. Once
 /// a message fails, the rest of its group is reported failed unprocessed, so SQS redelivers
 /// them after it, in order. Each of those is handed to `hold` first, which should make it
 /// visible again at once: left in flight for the whole visibility timeout, it would block its
 /// group (and so the failed message's retry) that long. SQS still delivers it only after the
-/// failed message. `deadline`: the invocation's, from which each message's [`Turn`] is told.
-pub async fn handle_ordered_batch<F, Fut, E, H, HFut>(
+/// failed message. A group whose every message succeeded, still waiting for the rest of the
+/// batch after [`EARLY_ACKNOWLEDGE_AFTER`], is handed to `acknowledge`. `deadline`: the
+/// invocation's, from which each message's [`Turn`] is told.
+pub async fn handle_ordered_batch<F, Fut, E, H, HFut, A, AFut>(
     event: SqsEvent,
     deadline: Option<tokio::time::Instant>,
     handle: F,
     hold: H,
+    acknowledge: A,
 ) -> SqsBatchResponse
 where
     F: Fn(Delivery, Turn) -> Fut,
@@ -181,6 +190,8 @@ where
     E: std::fmt::Display,
     H: Fn(Delivery) -> HFut,
     HFut: Future<Output = ()>,
+    A: Fn(Vec<SqsMessage>) -> AFut,
+    AFut: Future<Output = ()>,
 {
     let fresh = deadline.map_or(std::time::Duration::MAX, |d| {
         d.saturating_duration_since(tokio::time::Instant::now())
@@ -197,10 +208,13 @@ where
             None => groups.push((group, vec![record])),
         }
     }
-    let (handle, hold) = (&handle, &hold);
+    // Groups still running: a finished one waits (a while) for this to reach none.
+    let (running, _) = tokio::sync::watch::channel(groups.len());
+    let (handle, hold, acknowledge, running) = (&handle, &hold, &acknowledge, &running);
     let outcomes: Vec<Vec<Outcome<ItemFailure<E>>>> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut outcomes = Vec::with_capacity(records.len());
+            let mut handled = Vec::with_capacity(records.len());
             let mut failed = false;
             for (position, record) in records.into_iter().enumerate() {
                 let id = record.message_id.clone();
@@ -213,9 +227,21 @@ where
                     0 => Turn::First,
                     _ => Turn::Behind { fresh },
                 };
+                handled.push(record.clone());
                 let outcome = guarded(&|delivery| handle(delivery, turn), record).await;
                 failed = outcome.is_err();
                 outcomes.push((id, outcome));
+            }
+            running.send_modify(|left| *left -= 1);
+            if !failed {
+                let mut rest = running.subscribe();
+                let batch_over = rest.wait_for(|left| *left == 0);
+                if tokio::time::timeout(EARLY_ACKNOWLEDGE_AFTER, batch_over)
+                    .await
+                    .is_err()
+                {
+                    acknowledge(handled).await;
+                }
             }
             outcomes
         })
@@ -301,6 +327,7 @@ mod tests {
                     .push(d.record.message_id.clone().unwrap());
                 async {}
             },
+            |_| async {},
         )
         .await;
         assert_eq!(held.into_inner().unwrap(), vec!["a3"]);
@@ -318,6 +345,56 @@ mod tests {
         );
         let position = |id: &str| seen.iter().position(|s| s == id).unwrap();
         assert!(position("a1") < position("a2") && position("b1") < position("b2"));
+    }
+
+    /// A group that finished waits a second for the rest of its batch, then its messages are
+    /// deleted: its connection's next jobs need not wait on another connection's long job. A
+    /// batch that ends together, and a group with a failure, are left to the batch's answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_group_done_long_before_its_batch_is_acknowledged_early() {
+        let run = |records: Vec<SqsMessage>| async move {
+            let acknowledged = std::sync::Mutex::new(Vec::new());
+            let mut event = SqsEvent::default();
+            event.records = records;
+            handle_ordered_batch(
+                event,
+                None,
+                |d, _| async move {
+                    match d.record.body.as_deref() {
+                        Some("slow") => {
+                            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                            Ok(())
+                        }
+                        Some("bad") => Err("boom"),
+                        _ => Ok(()),
+                    }
+                },
+                |_| async {},
+                |records: Vec<SqsMessage>| {
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .extend(records.into_iter().map(|r| r.message_id.unwrap()));
+                    async {}
+                },
+            )
+            .await;
+            let mut acknowledged = acknowledged.into_inner().unwrap();
+            acknowledged.sort();
+            acknowledged
+        };
+        let early = run(vec![
+            grouped("a1", "A", "slow"),
+            grouped("b1", "B", "ok"),
+            grouped("b2", "B", "ok"),
+            grouped("c1", "C", "bad"),
+            grouped("d1", "D", "ok"),
+            grouped("d2", "D", "bad"),
+        ])
+        .await;
+        assert_eq!(early, vec!["b1", "b2"]);
+        let together = run(vec![grouped("a1", "A", "ok"), grouped("b1", "B", "ok")]).await;
+        assert!(together.is_empty(), "{together:?}");
     }
 
     #[tokio::test]

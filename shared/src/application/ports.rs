@@ -857,7 +857,8 @@ pub trait DeadLetterQueue: Send + Sync {
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError>;
 }
 
-/// Defers the next delivery of a message (SQS visibility), so retries back off.
+/// Decides a received message's next delivery: later (SQS visibility), so retries back off,
+/// or none (deleted before its batch answers).
 #[async_trait]
 pub trait RetryScheduler: Send + Sync {
     async fn retry_after(
@@ -865,6 +866,13 @@ pub trait RetryScheduler: Send + Sync {
         source_queue_arn: &str,
         receipt_handle: &str,
         delay: Duration,
+    ) -> Result<(), PortError>;
+    /// Deletes handled messages (at most ten) of one queue now, rather than when the batch
+    /// answers (the event source deletes them then too, which finds them gone).
+    async fn acknowledge(
+        &self,
+        source_queue_arn: &str,
+        receipt_handles: &[String],
     ) -> Result<(), PortError>;
 }
 

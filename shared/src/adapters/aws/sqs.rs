@@ -258,6 +258,49 @@ impl RetryScheduler for SqsRetryScheduler {
             .map_err(|e| port_error("sqs:ChangeMessageVisibility", e))?;
         Ok(())
     }
+
+    async fn acknowledge(
+        &self,
+        source_queue_arn: &str,
+        receipt_handles: &[String],
+    ) -> Result<(), PortError> {
+        let url = self.url_for(source_queue_arn).ok_or_else(|| {
+            PortError::new(
+                "sqs:DeleteMessageBatch",
+                format!("no queue URL configured for {source_queue_arn}"),
+            )
+        })?;
+        let entries = receipt_handles
+            .iter()
+            .enumerate()
+            .map(|(i, handle)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        let out = self
+            .client
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs:DeleteMessageBatch", e))?;
+        match out.failed.first() {
+            None => Ok(()),
+            Some(failed) => Err(PortError::new(
+                "sqs:DeleteMessageBatch",
+                format!(
+                    "{} of the messages not deleted: {}",
+                    out.failed.len(),
+                    failed.code
+                ),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

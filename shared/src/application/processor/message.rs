@@ -84,7 +84,7 @@ pub struct MessageProcessor {
     pub(super) registry: Arc<Registry>,
     pub(super) ledger: Arc<dyn MessageLedger>,
     pub(super) dead_letters: Arc<dyn DeadLetterQueue>,
-    retries: Arc<dyn RetryScheduler>,
+    pub(super) retries: Arc<dyn RetryScheduler>,
     callbacks: Arc<dyn CallbackStarter>,
     pub(super) limits: Limits,
     pub(super) clock: Arc<dyn Clock>,

@@ -43,6 +43,7 @@ impl MessageProcessor {
             deadline,
             |delivery, turn| self.process_in_turn(delivery, turn, deadline),
             |delivery| self.hold(delivery),
+            |records| self.acknowledge(records),
         )
         .await
     }
@@ -58,6 +59,7 @@ impl MessageProcessor {
                 None,
                 |delivery, _| self.settle_abandoned(delivery),
                 |delivery| self.release(delivery.record),
+                |records| self.acknowledge(records),
             )
             .await
         } else {

@@ -19,6 +19,7 @@ use super::Deadline;
 use super::attempt::{DEADLINE_MARGIN, longest_run, may_start, working_deadline};
 use super::message::{MessageProcessor, ProcessError};
 use crate::application::consumer::{Delivery, Turn};
+use aws_lambda_events::event::sqs::SqsMessage;
 use courier_protocol::queue::QueueMessage;
 use tokio::time::Instant;
 
@@ -59,6 +60,22 @@ impl MessageProcessor {
             tracing::warn!(%error, correlation_id = %envelope.correlation_id, "a held-back receive was not noted: it counts as the message's own");
         }
         self.release(delivery.record).await;
+    }
+
+    /// Deletes a finished group's messages before the batch answers (best effort: the event
+    /// source deletes them then anyway), so its connection's next jobs need not wait for the
+    /// rest of the batch.
+    pub(super) async fn acknowledge(&self, records: Vec<SqsMessage>) {
+        let Some(arn) = records.first().and_then(|r| r.event_source_arn.clone()) else {
+            return;
+        };
+        let handles: Vec<String> = records
+            .into_iter()
+            .filter_map(|r| r.receipt_handle)
+            .collect();
+        if let Err(error) = self.retries.acknowledge(&arn, &handles).await {
+            tracing::warn!(%error, "finished messages are deleted when the batch answers instead");
+        }
     }
 
     /// Whether the invocation has time left to start this message: always for the first of

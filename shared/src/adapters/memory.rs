@@ -362,6 +362,16 @@ impl InMemoryLedger {
         self.entries.lock().unwrap().get(work).cloned()
     }
 
+    /// A job's record as its acceptance writes it (PENDING, no attempt yet), as the claim is
+    /// there before its message.
+    pub fn accept(&self, envelope: &WorkMessage) {
+        self.entries
+            .lock()
+            .unwrap()
+            .entry(WorkId::of(envelope))
+            .or_insert_with(LedgerEntry::new);
+    }
+
     /// A start, as the DynamoDB condition makes it: where the lifecycle allows it, no live
     /// lease stands in the way, and (with `seen`) no attempt has started since a look.
     fn start(

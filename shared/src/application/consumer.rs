@@ -174,8 +174,8 @@ pub const EARLY_ACKNOWLEDGE_AFTER: std::time::Duration = std::time::Duration::fr
 /// them after it, in order. Each of those is handed to `hold` first, which should make it
 /// visible again at once: left in flight for the whole visibility timeout, it would block its
 /// group (and so the failed message's retry) that long. SQS still delivers it only after the
-/// failed message. A group whose every message succeeded, still waiting for the rest of the
-/// batch after [`EARLY_ACKNOWLEDGE_AFTER`], is handed to `acknowledge`. `deadline`: the
+/// failed message. A group's messages that succeeded, still waiting for the rest of the batch
+/// after [`EARLY_ACKNOWLEDGE_AFTER`], are handed to `acknowledge`. `deadline`: the
 /// invocation's, from which each message's [`Turn`] is told.
 pub async fn handle_ordered_batch<F, Fut, E, H, HFut, A, AFut>(
     event: SqsEvent,
@@ -214,7 +214,7 @@ where
     let outcomes: Vec<Vec<Outcome<ItemFailure<E>>>> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut outcomes = Vec::with_capacity(records.len());
-            let mut handled = Vec::with_capacity(records.len());
+            let mut succeeded = Vec::with_capacity(records.len());
             let mut failed = false;
             for (position, record) in records.into_iter().enumerate() {
                 let id = record.message_id.clone();
@@ -227,20 +227,25 @@ where
                     0 => Turn::First,
                     _ => Turn::Behind { fresh },
                 };
-                handled.push(record.clone());
+                let kept = record.clone();
                 let outcome = guarded(&|delivery| handle(delivery, turn), record).await;
                 failed = outcome.is_err();
+                if !failed {
+                    succeeded.push(kept);
+                }
                 outcomes.push((id, outcome));
             }
             running.send_modify(|left| *left -= 1);
-            if !failed {
+            // Left in flight, they would keep the group's next message (a retry, a new job)
+            // from being handed out until the whole batch answers.
+            if !succeeded.is_empty() {
                 let mut rest = running.subscribe();
                 let batch_over = rest.wait_for(|left| *left == 0);
                 if tokio::time::timeout(EARLY_ACKNOWLEDGE_AFTER, batch_over)
                     .await
                     .is_err()
                 {
-                    acknowledge(handled).await;
+                    acknowledge(succeeded).await;
                 }
             }
             outcomes
@@ -347,9 +352,10 @@ mod tests {
         assert!(position("a1") < position("a2") && position("b1") < position("b2"));
     }
 
-    /// A group that finished waits a second for the rest of its batch, then its messages are
-    /// deleted: its connection's next jobs need not wait on another connection's long job. A
-    /// batch that ends together, and a group with a failure, are left to the batch's answer.
+    /// A group that finished waits a second for the rest of its batch, then the messages of it
+    /// that succeeded are deleted: its connection's next jobs (or a failed one's retry) need
+    /// not wait on another connection's long job. A batch that ends together is left to the
+    /// batch's answer, and so is a failed message.
     #[tokio::test(start_paused = true)]
     async fn a_group_done_long_before_its_batch_is_acknowledged_early() {
         let run = |records: Vec<SqsMessage>| async move {
@@ -392,7 +398,11 @@ mod tests {
             grouped("d2", "D", "bad"),
         ])
         .await;
-        assert_eq!(early, vec!["b1", "b2"]);
+        assert_eq!(
+            early,
+            vec!["b1", "b2", "d1"],
+            "the successes, before a failure too"
+        );
         let together = run(vec![grouped("a1", "A", "ok"), grouped("b1", "B", "ok")]).await;
         assert!(together.is_empty(), "{together:?}");
     }

@@ -873,22 +873,21 @@ impl MessageLedger for DynamoMessageLedger {
 
     async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError> {
         let key = s(record_key(&WorkId::of(envelope)));
-        // The first held receive of this message starts its count; a later one adds to it.
-        let first = self
+        // A message held once is usually held again (its group's first job keeps failing):
+        // adding to its count is tried first; the first hold of a message starts the count.
+        let added = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", key.clone())
-            .update_expression("SET heldOf = :m, heldReceives = :one")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(heldOf) OR heldOf <> :m)",
-            )
+            .update_expression("ADD heldReceives :one")
+            .condition_expression("heldOf = :m")
             .expression_attribute_values(":m", s(message_id))
             .expression_attribute_values(":one", n(1))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let counted = match first {
+        let there = match added {
             Ok(_) => return Ok(()),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
@@ -897,7 +896,7 @@ impl MessageLedger for DynamoMessageLedger {
                 other => return Err(port_error("dynamodb:UpdateItem(held)", other)),
             },
         };
-        if !counted {
+        if !there {
             return Ok(()); // no record to note it on
         }
         match self
@@ -905,8 +904,10 @@ impl MessageLedger for DynamoMessageLedger {
             .update_item()
             .table_name(&self.table)
             .key("pk", key)
-            .update_expression("ADD heldReceives :one")
-            .condition_expression("heldOf = :m")
+            .update_expression("SET heldOf = :m, heldReceives = :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(heldOf) OR heldOf <> :m)",
+            )
             .expression_attribute_values(":m", s(message_id))
             .expression_attribute_values(":one", n(1))
             .send()

@@ -467,6 +467,8 @@ impl MessageProcessor {
             .map_or(Duration::ZERO, |j| j.settings().timeout);
         let Some(_turn) = self.held_payload_turn(envelope, job_lasts, deadline).await else {
             tracing::info!("no time left this invocation to wait for a held payload's turn");
+            // The turn went to another job (on the ordered queue, maybe another connection's).
+            self.note_held_if_ordered(record, envelope).await;
             self.hand_back(record, Duration::ZERO).await;
             return Err(ProcessError::OutOfTime);
         };

@@ -8,17 +8,21 @@
 //!   at once (SQS hands it out again only after the message ahead of it).
 //! - A message behind others of its group starts only with as much time left as it would have
 //!   had at the front of a batch of its own (its type's timeout, or the whole invocation).
-//! - The processor counts a message's **own** receives — SQS's count less the held ones —
-//!   against `MaxReceiveCount`, and ends a job past it as SQS redrive would (`abandoned.rs`).
-//!   The queue's own redrive sits far above ([`ORDERED_REDRIVE_AFTER`]): a backstop for a
-//!   record that cannot be read.
+//! - The processor counts a message's **own** receives against `MaxReceiveCount`, and ends a
+//!   job past them as SQS redrive would (`abandoned.rs`). Only the first message of its group
+//!   in a batch can have failed receives of its own (one that failed is first from then on):
+//!   its own receives are SQS's count less the held ones. One behind others has none but
+//!   this. The queue's own redrive sits far above ([`ORDERED_REDRIVE_AFTER`]): a backstop for
+//!   a record that cannot be read.
 //!
-//! A receive in a batch whose invocation died is not noted: it counts as the message's own.
+//! A receive in a batch whose invocation died is not noted: for the first of its group it
+//! counts as its own.
 
 use super::Deadline;
 use super::attempt::{DEADLINE_MARGIN, longest_run, may_start, working_deadline};
 use super::message::{MessageProcessor, ProcessError};
 use crate::application::consumer::{Delivery, Turn};
+use crate::domain::WorkMessage;
 use aws_lambda_events::event::sqs::SqsMessage;
 use courier_protocol::queue::QueueMessage;
 use tokio::time::Instant;
@@ -42,7 +46,14 @@ impl MessageProcessor {
             self.hold(delivery).await;
             return Err(ProcessError::OutOfTime);
         }
-        let own = self.own_receives(&delivery).await;
+        let own = match turn {
+            Turn::First => self.own_receives(&delivery).await,
+            // Every message ahead of it in this batch has succeeded, so none of its earlier
+            // receives was a failure of its own: one that failed would be first of its group
+            // from then on. (Receives of a batch whose function died are the exception, and
+            // the attempts those runs started still count on the claim.)
+            Turn::Behind { .. } => 1,
+        };
         if own > self.limits.max_receive_count {
             // What SQS redrive would have done at `MaxReceiveCount`, done here.
             return self.settle_abandoned(delivery).await;
@@ -53,13 +64,31 @@ impl MessageProcessor {
     /// Holds back a message that runs nothing now: its receive is noted (best effort: one not
     /// noted counts as its own) and it is made visible again at once.
     pub(super) async fn hold(&self, delivery: Delivery) {
-        if let (Ok(QueueMessage::Work(envelope)), Some(id)) =
-            (&delivery.message, &delivery.record.message_id)
-            && let Err(error) = self.ledger.note_held(envelope, id).await
-        {
-            tracing::warn!(%error, correlation_id = %envelope.correlation_id, "a held-back receive was not noted: it counts as the message's own");
+        if let Ok(QueueMessage::Work(envelope)) = &delivery.message {
+            self.note_held(&delivery.record, envelope).await;
         }
         self.release(delivery.record).await;
+    }
+
+    /// Notes a receive of an ordered-queue message that ran nothing through no fault of its own
+    /// (on the standard queue, SQS counts every receive).
+    pub(super) async fn note_held_if_ordered(&self, record: &SqsMessage, envelope: &WorkMessage) {
+        let ordered = record
+            .event_source_arn
+            .as_deref()
+            .is_some_and(|arn| arn.ends_with(".fifo"));
+        if ordered {
+            self.note_held(record, envelope).await;
+        }
+    }
+
+    async fn note_held(&self, record: &SqsMessage, envelope: &WorkMessage) {
+        let Some(id) = &record.message_id else {
+            return;
+        };
+        if let Err(error) = self.ledger.note_held(envelope, id).await {
+            tracing::warn!(%error, correlation_id = %envelope.correlation_id, "a held-back receive was not noted: it counts as the message's own");
+        }
     }
 
     /// Deletes a finished group's messages before the batch answers (best effort: the event

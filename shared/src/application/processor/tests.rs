@@ -714,7 +714,7 @@ mod bidirectional {
             failed
         }
 
-        fn held(h: &Harness, id: &str) -> Option<(String, u32)> {
+        fn held_of(h: &Harness, id: &str) -> Option<(String, u32)> {
             h.ledger
                 .entry(&WorkId::job(id))
                 .and_then(|entry| entry.held_receives)
@@ -749,8 +749,8 @@ mod bidirectional {
                 0,
                 "not run behind the failure"
             );
-            assert_eq!(held(&h, "c"), Some(("m-c".into(), 1)));
-            assert_eq!(held(&h, "b"), None, "its own failure is its own receive");
+            assert_eq!(held_of(&h, "c"), Some(("m-c".into(), 1)));
+            assert_eq!(held_of(&h, "b"), None, "its own failure is its own receive");
             // The next batch: b first again, then c; both run, in order.
             let failed = run(&h, batch(&[("m-b", &b, 2), ("m-c", &c, 2)]), None).await;
             assert!(failed.is_empty(), "{failed:?}");
@@ -804,6 +804,72 @@ mod bidirectional {
             assert_eq!(last.kind, FrameKind::Error);
         }
 
+        /// An outage the first job of the connection waits out (every receive a dependency
+        /// error) is one its followers wait out too, received with it each time and noted
+        /// nowhere: once it is over, they run, since a job behind others that succeeded has
+        /// had no failed receive of its own.
+        #[tokio::test]
+        async fn jobs_held_back_through_an_outage_their_first_job_waited_out_still_run() {
+            let (h, _, _) = harness().await;
+            let (a, c) = (job("a", "echo", json!("a")), job("c", "echo", json!("c")));
+            h.ledger.accept(&a);
+            h.ledger.accept(&c);
+            h.ledger.fail.set(true);
+            for receive in 1..=6 {
+                let failed = run(
+                    &h,
+                    batch(&[("m-a", &a, receive), ("m-c", &c, receive)]),
+                    None,
+                )
+                .await;
+                assert_eq!(failed, vec!["m-a", "m-c"], "receive {receive}");
+            }
+            h.ledger.fail.set(false);
+            let failed = run(&h, batch(&[("m-a", &a, 7), ("m-c", &c, 7)]), None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            // The first job met the errors itself: past its own receives, as redrive would.
+            assert_eq!(
+                h.ledger.entry(&WorkId::job("a")).unwrap().status,
+                JobStatus::Failed
+            );
+            let c = h.ledger.entry(&WorkId::job("c")).unwrap();
+            assert_eq!((c.status, c.attempts), (JobStatus::Succeeded, 1));
+            let letters: Vec<_> = h
+                .dead_letters
+                .letters()
+                .into_iter()
+                .filter_map(|l| l.message_id)
+                .collect();
+            assert_eq!(letters, vec!["a"]);
+        }
+
+        /// The instance's held-payload turn taken by another job (maybe another connection's)
+        /// is no fault of this one: its receive is noted as held.
+        #[tokio::test]
+        async fn a_receive_lost_to_another_jobs_held_payload_turn_is_noted_as_held() {
+            let (h, _, _) = harness().await;
+            let _other = h
+                .processor
+                .held_payloads
+                .clone()
+                .acquire_owned()
+                .await
+                .unwrap();
+            let held = WorkMessage {
+                payload_ref: Some(courier_protocol::queue::PayloadRef {
+                    key: "payloads/tag/x".into(),
+                    unchecked: false,
+                }),
+                ..job("p", "echo", Value::Null)
+            };
+            h.ledger.accept(&held);
+            let deadline = Some(Instant::now() + Duration::from_secs(10));
+            let failed = run(&h, batch(&[("m-p", &held, 1)]), deadline).await;
+            assert_eq!(failed, vec!["m-p"], "handed back unstarted");
+            assert_eq!(h.ledger.entry(&WorkId::job("p")).unwrap().attempts, 0);
+            assert_eq!(held_of(&h, "p"), Some(("m-p".into(), 1)));
+        }
+
         #[tokio::test(start_paused = true)]
         async fn a_job_behind_others_starts_only_with_its_types_whole_timeout_left() {
             let (h, _, _) = harness().await;
@@ -834,7 +900,11 @@ mod bidirectional {
                     .unwrap_or(0),
                 0
             );
-            assert_eq!(held(&h, "d"), Some(("m-d".into(), 1)), "held, not its own");
+            assert_eq!(
+                held_of(&h, "d"),
+                Some(("m-d".into(), 1)),
+                "held, not its own"
+            );
             assert_eq!(
                 h.retries.delays().last(),
                 Some(&Duration::ZERO),

@@ -305,6 +305,29 @@ pub fn invocation<F: std::future::Future>(handling: F) -> F {
     handling
 }
 
+/// How long a metered queue consumer waits after its last line before it answers. The local
+/// emulator files a function's output under an invocation only while it keeps arriving a few
+/// milliseconds after the answer; a line still in the pipe then (a batch's gathered metrics
+/// record, written last) is filed under the next invocation, and the measurement, which reads
+/// the lines by invocation, would count it in the wrong window.
+#[cfg(feature = "metering")]
+const EMULATOR_OUTPUT_DRAIN: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// [`invocation`] for the SQS-triggered functions, whose last line is their batch's gathered
+/// metrics: each invocation's lines stay its own on the local emulator (metered builds only;
+/// the pause is not part of the handler time the line reports).
+#[cfg(feature = "metering")]
+pub async fn batch_invocation<T>(handling: impl std::future::Future<Output = T>) -> T {
+    let outcome = invocation(handling).await;
+    tokio::time::sleep(EMULATOR_OUTPUT_DRAIN).await;
+    outcome
+}
+
+#[cfg(not(feature = "metering"))]
+pub fn batch_invocation<F: std::future::Future>(handling: F) -> F {
+    handling
+}
+
 /// The HTTP function's router with every request metered as one invocation.
 #[cfg(feature = "metering")]
 pub fn router(app: axum::Router) -> axum::Router {

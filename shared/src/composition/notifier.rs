@@ -85,7 +85,7 @@ pub async fn run() -> Result<(), Error> {
     });
     let (notifier, job_events) = (&notifier, &job_events);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        crate::metering::invocation(crate::metrics::per_invocation(async move {
+        crate::metering::batch_invocation(crate::metrics::per_invocation(async move {
             handle(notifier, job_events.as_ref(), event.payload).await
         }))
     }))

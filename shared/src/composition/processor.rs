@@ -237,7 +237,7 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
     let consumer = wire(&aws, &settings, registry);
     let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        crate::metering::invocation(crate::metrics::per_invocation(async move {
+        crate::metering::batch_invocation(crate::metrics::per_invocation(async move {
             let deadline = event.context.deadline();
             Ok::<_, Error>(consumer.handle_event(event.payload, deadline).await)
         }))

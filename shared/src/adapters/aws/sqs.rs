@@ -231,6 +231,16 @@ impl SqsRetryScheduler {
             .find(|url| url.rsplit('/').next() == Some(name))
             .map(String::as_str)
     }
+
+    /// [`Self::url_for`], or why `operation` cannot be made.
+    fn queue_url(&self, queue_arn: &str, operation: &'static str) -> Result<&str, PortError> {
+        self.url_for(queue_arn).ok_or_else(|| {
+            PortError::new(
+                operation,
+                format!("no queue URL configured for {queue_arn}"),
+            )
+        })
+    }
 }
 
 #[async_trait]
@@ -241,12 +251,7 @@ impl RetryScheduler for SqsRetryScheduler {
         receipt_handle: &str,
         delay: Duration,
     ) -> Result<(), PortError> {
-        let url = self.url_for(source_queue_arn).ok_or_else(|| {
-            PortError::new(
-                "sqs:ChangeMessageVisibility",
-                format!("no queue URL configured for {source_queue_arn}"),
-            )
-        })?;
+        let url = self.queue_url(source_queue_arn, "sqs:ChangeMessageVisibility")?;
         let seconds = visibility_seconds(delay);
         self.client
             .change_message_visibility()
@@ -264,12 +269,7 @@ impl RetryScheduler for SqsRetryScheduler {
         source_queue_arn: &str,
         receipt_handles: &[String],
     ) -> Result<(), PortError> {
-        let url = self.url_for(source_queue_arn).ok_or_else(|| {
-            PortError::new(
-                "sqs:DeleteMessageBatch",
-                format!("no queue URL configured for {source_queue_arn}"),
-            )
-        })?;
+        let url = self.queue_url(source_queue_arn, "sqs:DeleteMessageBatch")?;
         let entries = receipt_handles
             .iter()
             .enumerate()

@@ -714,6 +714,14 @@ mod bidirectional {
             failed
         }
 
+        /// Notes `times` held-back receives of SQS message `message` on `work`'s record.
+        async fn held_back(h: &Harness, work: &WorkMessage, message: &str, times: u32) {
+            use crate::application::ports::MessageLedger;
+            for _ in 0..times {
+                h.ledger.note_held(work, message).await.unwrap();
+            }
+        }
+
         fn held_of(h: &Harness, id: &str) -> Option<(String, u32)> {
             h.ledger
                 .entry(&WorkId::job(id))
@@ -766,14 +774,11 @@ mod bidirectional {
 
         #[tokio::test]
         async fn receives_held_back_do_not_count_against_max_receive_count() {
-            use crate::application::ports::MessageLedger;
             let (h, _, _) = harness().await;
             let c = job("c", "echo", json!("c"));
             // Held back six times behind failing jobs ahead of it: nine receives in all, three
             // its own, under the five allowed.
-            for _ in 0..6 {
-                h.ledger.note_held(&c, "m-c").await.unwrap();
-            }
+            held_back(&h, &c, "m-c", 6).await;
             let failed = run(&h, batch(&[("m-c", &c, 9)]), None).await;
             assert!(failed.is_empty(), "{failed:?}");
             let entry = h.ledger.entry(&WorkId::job("c")).unwrap();
@@ -783,15 +788,12 @@ mod bidirectional {
 
         #[tokio::test]
         async fn past_its_own_receives_a_job_ends_as_dead_lettered_as_redrive_would_end_it() {
-            use crate::application::ports::MessageLedger;
             let (h, _, poster) = harness().await;
             let c = job("c", "echo", json!("c"));
             // Held receives of an earlier message of the job (a redrive sends a new one) are
             // not this message's.
-            for _ in 0..6 {
-                h.ledger.note_held(&c, "m-earlier").await.unwrap();
-            }
-            h.ledger.note_held(&c, "m-c").await.unwrap();
+            held_back(&h, &c, "m-earlier", 6).await;
+            held_back(&h, &c, "m-c", 1).await;
             // Seven receives, one held: six its own, past the five allowed.
             let failed = run(&h, batch(&[("m-c", &c, 7)]), None).await;
             assert!(failed.is_empty(), "{failed:?}");

@@ -526,6 +526,28 @@ impl MessageLedger for InMemoryLedger {
         })
     }
 
+    async fn note_held_at_least(
+        &self,
+        envelope: &WorkMessage,
+        message_id: &str,
+        count: u32,
+    ) -> Result<(), PortError> {
+        self.fail.check("note_held")?;
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries
+            .entry(WorkId::of(envelope))
+            .or_insert_with(LedgerEntry::new);
+        let noted = match &entry.held_receives {
+            Some(held) if held.message_id == message_id => held.count,
+            _ => 0,
+        };
+        entry.held_receives = Some(HeldReceives {
+            message_id: message_id.to_owned(),
+            count: noted.max(count),
+        });
+        Ok(())
+    }
+
     async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError> {
         self.fail.check("note_held")?;
         let mut entries = self.entries.lock().unwrap();

@@ -786,6 +786,15 @@ pub trait MessageLedger: Send + Sync {
     /// Notes one more held-back receive of SQS message `message_id` on the job's record, if it
     /// has one (nothing is created). Counted for that message only: a new message starts at 0.
     async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError>;
+    /// Notes that at least `count` receives of SQS message `message_id` were held back (a
+    /// message behind others of its group that succeeded has had no failed receive of its
+    /// own: `processor/ordered.rs`); a count noted already that is higher stands.
+    async fn note_held_at_least(
+        &self,
+        envelope: &WorkMessage,
+        message_id: &str,
+        count: u32,
+    ) -> Result<(), PortError>;
     /// [`Self::start_attempt`], only if no attempt has started since the look that saw
     /// `seen` attempts (`None`: none, or no record).
     async fn start_seen(

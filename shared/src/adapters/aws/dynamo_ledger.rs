@@ -921,6 +921,35 @@ impl MessageLedger for DynamoMessageLedger {
         }
     }
 
+    async fn note_held_at_least(
+        &self,
+        envelope: &WorkMessage,
+        message_id: &str,
+        count: u32,
+    ) -> Result<(), PortError> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(record_key(&WorkId::of(envelope))))
+            .update_expression("SET heldOf = :m, heldReceives = :n")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(heldOf) OR heldOf <> :m OR heldReceives < :n)",
+            )
+            .expression_attribute_values(":m", s(message_id))
+            .expression_attribute_values(":n", n(count))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                // No record, or as many noted already.
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(port_error("dynamodb:UpdateItem(held)", other)),
+            },
+        }
+    }
+
     async fn start_seen(
         &self,
         envelope: &WorkMessage,

@@ -43,31 +43,67 @@ impl MessageProcessor {
     ) -> Result<(), ProcessError> {
         if !self.has_time_for(&delivery, turn, deadline, Instant::now()) {
             tracing::info!("too little of this invocation is left for it: held for the next");
-            self.hold(delivery).await;
+            match turn {
+                Turn::First => {
+                    if let Ok(QueueMessage::Work(envelope)) = &delivery.message {
+                        self.note_held(&delivery.record, envelope).await;
+                    }
+                    self.release(delivery.record).await;
+                }
+                Turn::Behind { .. } => self.hold(delivery).await,
+            }
             return Err(ProcessError::OutOfTime);
         }
-        let own = match turn {
-            Turn::First => self.own_receives(&delivery).await,
-            // Every message ahead of it in this batch has succeeded, so none of its earlier
-            // receives was a failure of its own: one that failed would be first of its group
-            // from then on. (Receives of a batch whose function died are the exception, and
-            // the attempts those runs started still count on the claim.)
-            Turn::Behind { .. } => 1,
+        let Turn::Behind { .. } = turn else {
+            let own = self.own_receives(&delivery).await;
+            if own > self.limits.max_receive_count {
+                // What SQS redrive would have done at `MaxReceiveCount`, done here.
+                return self.settle_abandoned(delivery).await;
+            }
+            return self.process_counted(delivery, own, deadline).await;
         };
-        if own > self.limits.max_receive_count {
-            // What SQS redrive would have done at `MaxReceiveCount`, done here.
-            return self.settle_abandoned(delivery).await;
+        // Every message ahead of it in this batch has succeeded, so none of its earlier
+        // receives was a failure of its own: one that failed would be first of its group from
+        // then on. (Receives of a batch whose function died are the exception, and the
+        // attempts those runs started still count on the claim.) Should this one not succeed,
+        // that is noted, since it will be first from then on.
+        let receives = delivery.receive_count();
+        let noted = match (&delivery.message, &delivery.record.message_id) {
+            (Ok(QueueMessage::Work(envelope)), Some(id)) => Some((envelope.clone(), id.clone())),
+            _ => None,
+        };
+        let result = self.process_counted(delivery, 1, deadline).await;
+        if let (Err(error), Some((envelope, id))) = (&result, noted) {
+            // Handed back unstarted (or stopped at the function's deadline): not its own.
+            let held = match error {
+                ProcessError::OutOfTime => receives,
+                _ => receives - 1,
+            };
+            self.note_held_at_least(&envelope, &id, held).await;
         }
-        self.process_counted(delivery, own, deadline).await
+        result
     }
 
-    /// Holds back a message that runs nothing now: its receive is noted (best effort: one not
-    /// noted counts as its own) and it is made visible again at once.
+    /// Holds back a message behind others of its group, which runs nothing now: none of its
+    /// receives so far was its own failure (see [`Self::process_in_turn`]), which is noted
+    /// (best effort: one not noted counts as its own), and it is made visible again at once.
     pub(super) async fn hold(&self, delivery: Delivery) {
-        if let Ok(QueueMessage::Work(envelope)) = &delivery.message {
-            self.note_held(&delivery.record, envelope).await;
+        if let (Ok(QueueMessage::Work(envelope)), Some(id)) =
+            (&delivery.message, &delivery.record.message_id)
+        {
+            self.note_held_at_least(envelope, id, delivery.receive_count())
+                .await;
         }
         self.release(delivery.record).await;
+    }
+
+    async fn note_held_at_least(&self, envelope: &WorkMessage, id: &str, count: u32) {
+        if count == 0 {
+            return;
+        }
+        if let Err(error) = self.ledger.note_held_at_least(envelope, id, count).await {
+            tracing::warn!(%error, correlation_id = %envelope.correlation_id, "held-back receives not noted: they count as the message's own");
+        }
     }
 
     /// Notes a receive of an ordered-queue message that ran nothing through no fault of its own

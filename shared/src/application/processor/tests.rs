@@ -845,6 +845,81 @@ mod bidirectional {
             assert_eq!(letters, vec!["a"]);
         }
 
+        /// Through an outage (its held receives not noted), then a failure of its own once it
+        /// gets to run behind others: it is first from then on, and its receives before the
+        /// failure were not its own.
+        #[tokio::test]
+        async fn a_job_held_back_through_an_outage_that_then_fails_once_is_retried_not_dead_lettered()
+         {
+            let (h, _, _) = harness().await;
+            let (z, m) = (
+                job("z", "echo", json!("z")),
+                job("m", "flaky", json!({"failures": 1})),
+            );
+            h.ledger.accept(&z);
+            h.ledger.accept(&m);
+            h.ledger.fail.set(true);
+            for receive in 1..=6 {
+                run(
+                    &h,
+                    batch(&[("m-z", &z, receive), ("m-m", &m, receive)]),
+                    None,
+                )
+                .await;
+            }
+            h.ledger.fail.set(false);
+            let failed = run(&h, batch(&[("m-z", &z, 7), ("m-m", &m, 7)]), None).await;
+            assert_eq!(failed, vec!["m-m"], "m's own transient failure");
+            assert_eq!(
+                h.ledger.entry(&WorkId::job("z")).unwrap().status,
+                JobStatus::Failed
+            );
+            let failed = run(&h, batch(&[("m-m", &m, 8)]), None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            let m = h.ledger.entry(&WorkId::job("m")).unwrap();
+            assert_eq!((m.status, m.attempts), (JobStatus::Succeeded, 2));
+        }
+
+        /// Through an outage, then held for the next invocation's time behind a long job: its
+        /// receives so far were all held.
+        #[tokio::test(start_paused = true)]
+        async fn a_job_held_back_through_an_outage_then_for_time_still_runs() {
+            let (h, _, _) = harness().await;
+            let (z, a, m) = (
+                job("z", "echo", json!("z")),
+                job("a", "sleep", json!({"ms": 2000})),
+                job("m", "sleep", json!({"ms": 10})),
+            );
+            for work in [&z, &a, &m] {
+                h.ledger.accept(work);
+            }
+            let all = |receive| {
+                batch(&[
+                    ("m-z", &z, receive),
+                    ("m-a", &a, receive),
+                    ("m-m", &m, receive),
+                ])
+            };
+            h.ledger.fail.set(true);
+            for receive in 1..=6 {
+                run(&h, all(receive), None).await;
+            }
+            h.ledger.fail.set(false);
+            // `sleep` may run 10 s; 14 s left: after a's 2 s, m waits for the next invocation.
+            let deadline = Some(Instant::now() + Duration::from_secs(14));
+            let failed = run(&h, all(7), deadline).await;
+            assert_eq!(failed, vec!["m-m"], "held for time");
+            assert_eq!(
+                h.ledger.entry(&WorkId::job("a")).unwrap().status,
+                JobStatus::Succeeded
+            );
+            let deadline = Some(Instant::now() + Duration::from_secs(14));
+            let failed = run(&h, batch(&[("m-m", &m, 8)]), deadline).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            let m = h.ledger.entry(&WorkId::job("m")).unwrap();
+            assert_eq!((m.status, m.attempts), (JobStatus::Succeeded, 1));
+        }
+
         /// The instance's held-payload turn taken by another job (maybe another connection's)
         /// is no fault of this one: its receive is noted as held.
         #[tokio::test]

@@ -872,14 +872,12 @@ impl MessageLedger for DynamoMessageLedger {
     }
 
     async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError> {
-        let key = s(record_key(&WorkId::of(envelope)));
-        // A message held once is usually held again (its group's first job keeps failing):
-        // adding to its count is tried first; the first hold of a message starts the count.
+        // A message held once is usually held again: adding to its count is tried first.
         let added = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", key.clone())
+            .key("pk", s(record_key(&WorkId::of(envelope))))
             .update_expression("ADD heldReceives :one")
             .condition_expression("heldOf = :m")
             .expression_attribute_values(":m", s(message_id))
@@ -896,28 +894,10 @@ impl MessageLedger for DynamoMessageLedger {
                 other => return Err(port_error("dynamodb:UpdateItem(held)", other)),
             },
         };
-        if !there {
-            return Ok(()); // no record to note it on
-        }
-        match self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", key)
-            .update_expression("SET heldOf = :m, heldReceives = :one")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(heldOf) OR heldOf <> :m)",
-            )
-            .expression_attribute_values(":m", s(message_id))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(port_error("dynamodb:UpdateItem(held)", other)),
-            },
+        match there {
+            // The count was another message's, or none: this one's starts at one.
+            true => self.note_held_at_least(envelope, message_id, 1).await,
+            false => Ok(()), // no record to note it on
         }
     }
 

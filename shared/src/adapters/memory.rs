@@ -549,21 +549,14 @@ impl MessageLedger for InMemoryLedger {
     }
 
     async fn note_held(&self, envelope: &WorkMessage, message_id: &str) -> Result<(), PortError> {
-        self.fail.check("note_held")?;
-        let mut entries = self.entries.lock().unwrap();
         // The twin keeps no claims apart from its records: a job's record stands for its claim.
-        let entry = entries
-            .entry(WorkId::of(envelope))
-            .or_insert_with(LedgerEntry::new);
-        let count = match &entry.held_receives {
-            Some(held) if held.message_id == message_id => held.count + 1,
-            _ => 1,
-        };
-        entry.held_receives = Some(HeldReceives {
-            message_id: message_id.to_owned(),
-            count,
-        });
-        Ok(())
+        let noted = self
+            .entry(&WorkId::of(envelope))
+            .and_then(|entry| entry.held_receives)
+            .filter(|held| held.message_id == message_id)
+            .map_or(0, |held| held.count);
+        self.note_held_at_least(envelope, message_id, noted + 1)
+            .await
     }
 
     async fn start_seen(

@@ -12,6 +12,10 @@
 //! table reports it (every DynamoDB client asks for it in metering builds, with its indexes:
 //! [`dynamodb_client`]), SQS sends per started 64 KiB of the request, WebSocket posts per started
 //! 32 KiB.
+//!
+//! And the CPU time the process used during the handler (`cpuMs`): on AWS a function gets a
+//! share of a vCPU in proportion to its memory (a whole one at 1769 MB), so the cost tool
+//! scales the CPU-bound part of the handler's time to the function's size.
 
 /// The key of the line each invocation prints.
 pub const METER_KEY: &str = "courierMeter";
@@ -76,7 +80,7 @@ mod counting {
 
     /// The invocation's line: its calls and their billed units since the last reset, and how
     /// long the handler took.
-    pub fn report(handler: Duration) {
+    pub fn report(handler: Duration, cpu: Duration) {
         let calls = std::mem::take(&mut *CALLS.lock().unwrap());
         let units = std::mem::take(&mut *UNITS.lock().unwrap());
         let line = serde_json::json!({
@@ -84,6 +88,7 @@ mod counting {
                 "calls": calls,
                 "units": units,
                 "handlerMs": handler.as_secs_f64() * 1e3,
+                "cpuMs": cpu.as_secs_f64() * 1e3,
             }
         });
         println!("{line}");
@@ -295,9 +300,30 @@ pub fn count_request(request: &aws_smithy_runtime_api::client::orchestrator::Htt
 pub async fn invocation<T>(handling: impl std::future::Future<Output = T>) -> T {
     counting::reset();
     let started = std::time::Instant::now();
+    let cpu_before = process_cpu_time();
     let outcome = handling.await;
-    counting::report(started.elapsed());
+    let cpu = process_cpu_time().saturating_sub(cpu_before);
+    counting::report(started.elapsed(), cpu);
     outcome
+}
+
+/// The CPU time (user and system) every thread of this process has used so far, ended ones
+/// included. A function instance handles one invocation at a time, so the difference across
+/// a handler is its own.
+#[cfg(feature = "metering")]
+fn process_cpu_time() -> std::time::Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given and reads nothing.
+    let usage = match unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } {
+        // SAFETY: a return of 0 means the struct was filled in.
+        0 => unsafe { usage.assume_init() },
+        _ => return std::time::Duration::ZERO,
+    };
+    let of = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    of(usage.ru_utime) + of(usage.ru_stime)
 }
 
 #[cfg(not(feature = "metering"))]

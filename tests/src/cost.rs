@@ -15,8 +15,6 @@ pub struct Prices {
     pub lambda_request: f64,
     /// Lambda arm64, per GB-second.
     pub lambda_gb_second: f64,
-    /// The functions' memory (template.yaml `MemorySize`), in GB.
-    pub lambda_memory_gb: f64,
     pub sqs_standard_request: f64,
     pub sqs_fifo_request: f64,
     /// DynamoDB on demand, per write request unit (an item up to 1 KB).
@@ -44,7 +42,6 @@ pub const LIST_PRICES: Prices = Prices {
     websocket_message: 1.00e-6,
     lambda_request: 0.20e-6,
     lambda_gb_second: 0.000_013_333_4,
-    lambda_memory_gb: 0.25,
     sqs_standard_request: 0.40e-6,
     sqs_fifo_request: 0.50e-6,
     dynamodb_write: 0.625e-6,
@@ -90,6 +87,16 @@ impl Observability {
     };
 }
 
+/// Lambda gives a function a share of a vCPU in proportion to its memory: a whole one at
+/// 1,769 MB (and more vCPUs above, which one invocation's handler does not use).
+pub const ONE_VCPU_MB: u32 = 1769;
+
+/// A function's memory where the run does not say (the template's `Globals`).
+pub const DEFAULT_MEMORY_MB: u32 = 256;
+
+/// The memory sizes the cost tool models a function at, to choose one by measurement.
+pub const MEMORY_SIZES_MB: [u32; 4] = [128, 256, 512, 1024];
+
 /// CloudWatch Logs counts each event as its message plus 26 bytes.
 pub const LOG_EVENT_OVERHEAD: u64 = 26;
 
@@ -107,6 +114,8 @@ pub struct FunctionUsage {
     pub invocations: u64,
     /// Handler time, each invocation rounded up to Lambda's 1 ms billing granularity.
     pub billed_ms: u64,
+    /// The CPU time the handlers used (`cpuMs`), at the local machine's whole core.
+    pub cpu_ms: f64,
     /// AWS calls by `service.Operation`.
     pub calls: BTreeMap<String, u64>,
     /// The units those calls are billed in, where they are not one a call: DynamoDB's consumed
@@ -141,6 +150,7 @@ impl FunctionUsage {
                 usage.invocations += 1;
                 usage.billed_ms +=
                     meter["handlerMs"].as_f64().unwrap_or(0.0).ceil().max(1.0) as u64;
+                usage.cpu_ms += meter["cpuMs"].as_f64().unwrap_or(0.0);
                 if let Some(calls) = meter["calls"].as_object() {
                     for (operation, count) in calls {
                         *usage.calls.entry(operation.clone()).or_default() +=
@@ -312,6 +322,34 @@ pub fn parameter_default<'a>(template: &'a str, name: &str) -> Option<&'a str> {
         .map(|value| value.trim().trim_matches('"'))
 }
 
+/// A function's `MemorySize` in the template (its own, a parameter's default it refers to, or
+/// the `Globals`'), in MB.
+pub fn function_memory_mb(template: &str, logical_id: &str) -> Option<u32> {
+    let size = |value: &str| -> Option<u32> {
+        let value = value.trim();
+        match value.strip_prefix("!Ref ") {
+            Some(parameter) => parameter_default(template, parameter.trim())?.parse().ok(),
+            None => value.parse().ok(),
+        }
+    };
+    let block = |heading: &str| -> Option<String> {
+        let start = template.find(&format!("\n{heading}\n"))? + heading.len() + 2;
+        let lines = template[start..]
+            .lines()
+            .take_while(|line| line.is_empty() || line.starts_with("   "));
+        Some(lines.collect::<Vec<_>>().join("\n"))
+    };
+    let find = |block: String| {
+        block
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("MemorySize:").map(str::to_owned))
+    };
+    match block(&format!("  {logical_id}:")).and_then(find) {
+        Some(own) => size(&own),
+        None => size(&find(block("Globals:\n  Function:")?)?),
+    }
+}
+
 /// An access log line as API Gateway would write it from the template's `Format`, each
 /// `$context` variable given a value of typical length; in bytes as CloudWatch Logs counts it.
 pub fn access_line_bytes(format: &str) -> u64 {
@@ -391,6 +429,8 @@ pub struct Run {
     /// Which functions are SQS-triggered, and the kind of queue they read in this pattern.
     pub sqs_triggered: BTreeMap<String, QueueKind>,
     pub functions: BTreeMap<String, FunctionUsage>,
+    /// Each function's memory (template.yaml `MemorySize`); [`DEFAULT_MEMORY_MB`] where absent.
+    pub memory_mb: BTreeMap<String, u32>,
     /// Traces and access logs, as the deployment is configured (the emulator records neither).
     pub observability: Observability,
 }
@@ -408,6 +448,14 @@ pub struct LineItem {
 }
 
 impl Run {
+    /// A function's memory in this deployment.
+    pub fn memory_of(&self, function: &str) -> u32 {
+        self.memory_mb
+            .get(function)
+            .copied()
+            .unwrap_or(DEFAULT_MEMORY_MB)
+    }
+
     fn per_request(&self, total: f64) -> f64 {
         total / self.requests as f64
     }
@@ -490,12 +538,12 @@ impl Run {
             invocations as f64,
             prices.lambda_request,
         );
-        let billed_ms: u64 = self.functions.values().map(|f| f.billed_ms).sum();
-        item(
-            "Lambda GB-seconds",
-            billed_ms as f64 / 1000.0 * prices.lambda_memory_gb,
-            prices.lambda_gb_second,
-        );
+        let gb_seconds: f64 = self
+            .functions
+            .iter()
+            .map(|(name, f)| f.gb_seconds_at(self.memory_of(name)))
+            .sum();
+        item("Lambda GB-seconds", gb_seconds, prices.lambda_gb_second);
         // Sends per 64 KiB; every other SQS call is one request.
         let sqs =
             |fifo: bool| self.units(|o| o.starts_with("sqs.") && o.ends_with("@fifo") == fifo);
@@ -639,6 +687,21 @@ fn is_dynamodb_read(operation: &str) -> bool {
     )
 }
 
+impl FunctionUsage {
+    /// The handler time AWS would bill at `memory_mb`: the time the handlers waited, as
+    /// measured, and their CPU time at that size's share of a vCPU (the local machine gave them
+    /// a whole core: above 1,769 MB they would be no faster).
+    pub fn billed_ms_at(&self, memory_mb: u32) -> u64 {
+        let slower = (f64::from(ONE_VCPU_MB) / f64::from(memory_mb)).max(1.0);
+        self.billed_ms + (self.cpu_ms * (slower - 1.0)).ceil() as u64
+    }
+
+    /// [`Self::billed_ms_at`] in GB-seconds.
+    pub fn gb_seconds_at(&self, memory_mb: u32) -> f64 {
+        self.billed_ms_at(memory_mb) as f64 / 1000.0 * f64::from(memory_mb) / 1024.0
+    }
+}
+
 fn is_priced(operation: &str) -> bool {
     is_dynamodb_write(operation)
         || is_dynamodb_read(operation)
@@ -727,6 +790,7 @@ mod tests {
                 ("processor".to_owned(), processor),
             ]
             .into(),
+            memory_mb: BTreeMap::new(),
             observability: Observability {
                 traced_share: 0.05,
                 http_access_line: 300,
@@ -784,6 +848,47 @@ mod tests {
     }
 
     #[test]
+    fn cpu_time_is_billed_at_the_functions_share_of_a_vcpu() {
+        let usage = FunctionUsage::from_log([
+            r#"{"courierMeter": {"calls": {}, "handlerMs": 10.2, "cpuMs": 1.5}}"#,
+            r#"{"courierMeter": {"calls": {}, "handlerMs": 4.5, "cpuMs": 0.5}}"#,
+        ]);
+        assert_eq!(usage.billed_ms, 11 + 5);
+        assert_eq!(usage.cpu_ms, 2.0);
+        // A whole vCPU or more: as measured; less: the CPU part stretched by 1769 / size.
+        assert_eq!(usage.billed_ms_at(1769), 16);
+        assert_eq!(usage.billed_ms_at(3008), 16);
+        assert_eq!(
+            usage.billed_ms_at(256),
+            16 + (2.0 * (1769.0 / 256.0 - 1.0_f64)).ceil() as u64
+        );
+        assert_eq!(usage.billed_ms_at(128), 16 + 26);
+        let gb_s = usage.gb_seconds_at(128);
+        assert!((gb_s - 42.0 / 1000.0 * 0.125).abs() < 1e-12, "{gb_s}");
+    }
+
+    #[test]
+    fn a_functions_memory_is_its_own_its_parameters_or_the_globals() {
+        let template = "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Big:\n    Type: Number\n    Default: 512\n\n\
+            Globals:\n  Function:\n    Runtime: provided.al2023\n    MemorySize: 256\n\n\
+            Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: 128\n\
+            \x20 B:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: !Ref Big\n\
+            \x20 C:\n    Type: AWS::Serverless::Function\n    Properties:\n      Handler: bootstrap\n";
+        assert_eq!(function_memory_mb(template, "A"), Some(128));
+        assert_eq!(function_memory_mb(template, "B"), Some(512));
+        assert_eq!(function_memory_mb(template, "C"), Some(256));
+        let ours = include_str!("../../template.yaml");
+        for function in [
+            "HttpApiFunction",
+            "ProcessorFunction",
+            "NotifierFunction",
+            "WebSocketFunction",
+        ] {
+            assert!(function_memory_mb(ours, function).is_some(), "{function}");
+        }
+    }
+
+    #[test]
     fn items_are_sized_as_dynamodb_bills_them() {
         use aws_sdk_dynamodb::types::AttributeValue as V;
         let item = std::collections::HashMap::from([
@@ -815,6 +920,7 @@ mod tests {
             websocket_frames_sent: 0,
             sqs_triggered: BTreeMap::new(),
             functions: [("http-api".to_owned(), function)].into(),
+            memory_mb: BTreeMap::new(),
             observability: Observability::NONE,
         };
         assert_eq!(run.unpriced_calls(), vec!["dynamodb.Scan".to_owned()]);

@@ -24,8 +24,8 @@
 use courier_client::frames::{FrameKind, SubmitFrame};
 use courier_client::ws::WsClient;
 use courier_e2e::cost::{
-    Door, FixedMonthly, FunctionUsage, LIST_PRICES, LogClass, Observability, QueueKind, Run,
-    access_line_bytes, item_bytes, parameter_default,
+    Door, FixedMonthly, FunctionUsage, LIST_PRICES, LogClass, MEMORY_SIZES_MB, Observability,
+    QueueKind, Run, access_line_bytes, function_memory_mb, item_bytes, parameter_default,
 };
 use courier_e2e::receiver::{Answer, Receiver};
 use courier_e2e::ws::frames_until;
@@ -213,6 +213,16 @@ impl Measurer {
                 .map(|(f, k)| ((*f).to_owned(), *k))
                 .collect(),
             functions,
+            memory_mb: FUNCTIONS
+                .iter()
+                .filter_map(|(name, output)| {
+                    let logical_id = output.strip_suffix("Name")?;
+                    Some((
+                        (*name).to_owned(),
+                        function_memory_mb(TEMPLATE, logical_id)?,
+                    ))
+                })
+                .collect(),
             observability: observability(TEMPLATE),
         }
     }
@@ -685,6 +695,48 @@ fn rewrite_readme(path: &str, table: &str, door: Door) {
     std::fs::write(path, rewritten).expect("write the README");
 }
 
+/// Each function's handler time at each modelled size, from every steady run: the time it
+/// waited as measured, its CPU time at the size's share of a vCPU. The template's sizes are
+/// chosen from it (BENCHMARKS.md "Memory by measurement").
+fn memory_table(rows: &[Row]) -> String {
+    let mut by_function: BTreeMap<&str, (FunctionUsage, u32)> = BTreeMap::new();
+    for run in rows.iter().map(|row| &row.steady) {
+        for (name, usage) in &run.functions {
+            let (total, _) = by_function
+                .entry(name.as_str())
+                .or_insert_with(|| (FunctionUsage::default(), run.memory_of(name)));
+            total.invocations += usage.invocations;
+            total.billed_ms += usage.billed_ms;
+            total.cpu_ms += usage.cpu_ms;
+        }
+    }
+    let mut out = String::from(
+        "Memory by measurement (steady runs; an invocation's mean handler time at each size, and its $ per million invocations in GB-seconds):\n\n| function (template size) | invocations | measured: handler · CPU |",
+    );
+    for size in MEMORY_SIZES_MB {
+        out += &format!(" {size} MB |");
+    }
+    out += "\n|---|---|---|";
+    out += &"---|".repeat(MEMORY_SIZES_MB.len());
+    for (name, (usage, size)) in by_function {
+        let per = |v: f64| v / usage.invocations.max(1) as f64;
+        out += &format!(
+            "\n| {name} ({size} MB) | {} | {:.1} · {:.2} ms |",
+            usage.invocations,
+            per(usage.billed_ms as f64),
+            per(usage.cpu_ms)
+        );
+        for size in MEMORY_SIZES_MB {
+            out += &format!(
+                " {:.1} ms · ${:.3} |",
+                per(usage.billed_ms_at(size) as f64),
+                per(usage.gb_seconds_at(size)) * LIST_PRICES.lambda_gb_second * 1e6
+            );
+        }
+    }
+    out + "\n"
+}
+
 #[tokio::main]
 async fn main() {
     let mut requests: u64 = 100;
@@ -928,6 +980,7 @@ async fn main() {
         println!("{}", sizes.line(pattern));
     }
     println!();
+    println!("{}", memory_table(&rows));
     if let Some(path) = readme {
         rewrite_readme(&path, &table, door);
         println!("(written to {path})");

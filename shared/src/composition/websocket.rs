@@ -80,9 +80,7 @@ pub async fn run(catalog: JobCatalog) -> Result<(), Error> {
     );
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<WebSocketRequest>| {
-        crate::metering::invocation(crate::metrics::per_request(async move {
-            Ok::<_, Error>(app.handle(event.payload).await)
-        }))
+        crate::metering::invocation(async move { Ok::<_, Error>(app.handle(event.payload).await) })
     }))
     .await
 }

@@ -330,35 +330,6 @@ impl Record {
             .max()
             .unwrap_or(0)
     }
-
-    /// Takes `other`'s directives and members into this record, so that one line counts and
-    /// says what two would: `false` (and nothing changed) where they cannot share a line — a
-    /// member both have with different values (a dimension counted one way in each, say), a
-    /// metric both count, another namespace — or the line would go past EMF's limits.
-    pub fn absorb(&mut self, other: &Record) -> bool {
-        let is_metric = |name: &String| {
-            self.metric_names()
-                .chain(other.metric_names())
-                .any(|m| m == name)
-        };
-        let clash = other.members.iter().any(|(name, member)| {
-            self.member(name)
-                .is_some_and(|mine| mine != member || is_metric(name))
-        });
-        // Kept within one directive's limit, the line's size in check.
-        let too_many =
-            self.metric_names().count() + other.metric_names().count() > MAX_METRICS_PER_DIRECTIVE;
-        if clash || too_many || other.namespace != self.namespace {
-            return false;
-        }
-        self.directives.extend(other.directives.iter().cloned());
-        for (name, member) in &other.members {
-            if self.member(name).is_none() {
-                self.members.push((name.clone(), member.clone()));
-            }
-        }
-        true
-    }
 }
 
 /// `"name":value`, a number that is not finite written as 0 (JSON has no NaN or infinity; a
@@ -394,59 +365,6 @@ fn push_member(out: &mut Vec<u8>, name: &str, member: &Member) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unit_line(message: &str, id: &str) -> Record {
-        Record::new("Courier/s", 1)
-            .property("message", message)
-            .property("jobId", id)
-            .dimension("Pattern", "bidirectional")
-            .metric(&["Pattern"], "Accepted", Unit::Count, 1.0)
-    }
-
-    fn frame(kind: &str) -> Record {
-        Record::new("Courier/s", 1).dimension("Kind", kind).metric(
-            &["Kind"],
-            "FramesSent",
-            Unit::Count,
-            1.0,
-        )
-    }
-
-    #[test]
-    fn records_that_do_not_clash_share_a_line() {
-        let mut line = unit_line("accepted", "j-1");
-        assert!(line.absorb(&frame("accepted")));
-        let json: Value = serde_json::from_str(&line.to_json()).unwrap();
-        assert_eq!(
-            json["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(),
-            2
-        );
-        assert_eq!(
-            (json["Accepted"].clone(), json["FramesSent"].clone()),
-            (1.0.into(), 1.0.into())
-        );
-        assert_eq!(
-            (json["Pattern"].clone(), json["Kind"].clone()),
-            ("bidirectional".into(), "accepted".into())
-        );
-        // Bare, it is the unit's line and the frame's values.
-        assert!(line.has_properties());
-    }
-
-    #[test]
-    fn records_that_clash_keep_lines_of_their_own() {
-        let mut line = unit_line("accepted", "j-1");
-        assert!(line.absorb(&frame("accepted")));
-        let before = line.clone();
-        // The same metric again, a dimension counted another way, another unit of work.
-        assert!(!line.absorb(&frame("accepted")));
-        assert!(!line.absorb(&frame("error")));
-        assert!(!line.absorb(&unit_line("accepted", "j-2")));
-        assert!(!line.absorb(&unit_line("dead-lettered", "j-1")));
-        let elsewhere = Record::new("Other", 1).property("note", "x");
-        assert!(!line.absorb(&elsewhere));
-        assert_eq!(line, before, "nothing taken from a record that clashes");
-    }
 
     #[test]
     fn strings_are_escaped_and_odd_numbers_stay_valid_json() {

@@ -174,18 +174,8 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// The invocation under way's records, where its function holds them to its end
-/// ([`per_request`]).
-static HELD: std::sync::Mutex<Option<Vec<Record>>> = std::sync::Mutex::new(None);
-
-/// A record written: at once, within the invocation's batch, or held to the invocation's end.
+/// A record written: at once, or within the invocation's batch.
 fn emit(record: Record) {
-    if let Some(held) = HELD.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        if !held.iter_mut().any(|line| line.absorb(&record)) {
-            held.push(record);
-        }
-        return;
-    }
     let lines = match BATCH.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
         Some(batch) => batch.add(record, now_ms()),
         None => vec![record.to_json()],
@@ -228,30 +218,6 @@ fn finish_batch(next: Option<batch::Batch>) {
     let ended = std::mem::replace(&mut *BATCH.lock().unwrap_or_else(|p| p.into_inner()), next);
     if let Some(ended) = ended {
         write(ended.finish());
-    }
-}
-
-/// One invocation of a function that answers one request (the WebSocket routes), its records
-/// held to its end and written in as few lines as they fit ([`emf::Record::absorb`]): a
-/// submit's `accepted` record and the count of the frame that tells the client are one line,
-/// not two. For short invocations: nothing is written before the end.
-pub async fn per_request<T>(handling: impl std::future::Future<Output = T>) -> T {
-    /// Writes the held records however the handling ends (see [`per_invocation`]).
-    struct Ends;
-    impl Drop for Ends {
-        fn drop(&mut self) {
-            finish_held(None);
-        }
-    }
-    finish_held(Some(Vec::new()));
-    let _ends = Ends;
-    handling.await
-}
-
-fn finish_held(next: Option<Vec<Record>>) {
-    let ended = std::mem::replace(&mut *HELD.lock().unwrap_or_else(|p| p.into_inner()), next);
-    if let Some(ended) = ended {
-        write(ended.iter().map(Record::to_json).collect());
     }
 }
 
@@ -513,47 +479,6 @@ mod tests {
         let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handling));
         assert!(outcome.await.is_err());
         assert!(BATCH.lock().unwrap().is_none(), "the batch ended with it");
-    }
-
-    #[tokio::test]
-    async fn a_requests_acceptance_and_the_frame_that_tells_of_it_are_one_line() {
-        let about = About::new("c", "job-1").job_type("echo");
-        per_request(async move {
-            accepted("bidirectional", about);
-            frame_sent("accepted");
-            // Another frame of the same kind counts on a line of its own.
-            frame_sent("accepted");
-            let held = HELD.lock().unwrap();
-            let lines: Vec<serde_json::Value> = held
-                .as_ref()
-                .expect("held within it")
-                .iter()
-                .map(|record| serde_json::from_str(&record.to_json()).unwrap())
-                .collect();
-            assert_eq!(lines.len(), 2, "{lines:?}");
-            let (first, second) = (&lines[0], &lines[1]);
-            assert_eq!(first["message"], "accepted");
-            assert_eq!(first["jobId"], "job-1");
-            assert_eq!(
-                (first["Accepted"].as_f64(), first["FramesSent"].as_f64()),
-                (Some(1.0), Some(1.0))
-            );
-            assert_eq!(first["Pattern"], "bidirectional");
-            assert_eq!(first["Kind"], "accepted");
-            let directives = first["_aws"]["CloudWatchMetrics"].to_string();
-            assert!(
-                directives.contains(r#""Dimensions":[["Pattern"]],"Metrics":[{"Name":"Accepted""#),
-                "{directives}"
-            );
-            assert!(
-                directives.contains(r#""Dimensions":[["Kind"]],"Metrics":[{"Name":"FramesSent""#),
-                "{directives}"
-            );
-            assert!(second.get("message").is_none(), "{second}");
-            assert_eq!(second["FramesSent"], 1.0);
-        })
-        .await;
-        assert!(HELD.lock().unwrap().is_none(), "written as it ends");
     }
 
     #[test]

@@ -78,9 +78,9 @@ mod counting {
         UNITS.lock().unwrap().clear();
     }
 
-    /// The invocation's line: its calls and their billed units since the last reset, and how
-    /// long the handler took.
-    pub fn report(handler: Duration, cpu: Duration) {
+    /// The invocation's line: its calls and their billed units since the last reset, how long
+    /// the handler took, and the CPU time it used (null where the process could not say).
+    pub fn report(handler: Duration, cpu: Option<Duration>) {
         let calls = std::mem::take(&mut *CALLS.lock().unwrap());
         let units = std::mem::take(&mut *UNITS.lock().unwrap());
         let line = serde_json::json!({
@@ -88,7 +88,7 @@ mod counting {
                 "calls": calls,
                 "units": units,
                 "handlerMs": handler.as_secs_f64() * 1e3,
-                "cpuMs": cpu.as_secs_f64() * 1e3,
+                "cpuMs": cpu.map(|cpu| cpu.as_secs_f64() * 1e3),
             }
         });
         println!("{line}");
@@ -302,7 +302,9 @@ pub async fn invocation<T>(handling: impl std::future::Future<Output = T>) -> T 
     let started = std::time::Instant::now();
     let cpu_before = process_cpu_time();
     let outcome = handling.await;
-    let cpu = process_cpu_time().saturating_sub(cpu_before);
+    let cpu = cpu_before
+        .zip(process_cpu_time())
+        .map(|(before, after)| after.saturating_sub(before));
     counting::report(started.elapsed(), cpu);
     outcome
 }
@@ -311,19 +313,19 @@ pub async fn invocation<T>(handling: impl std::future::Future<Output = T>) -> T 
 /// included. A function instance handles one invocation at a time, so the difference across
 /// a handler is its own.
 #[cfg(feature = "metering")]
-fn process_cpu_time() -> std::time::Duration {
+fn process_cpu_time() -> Option<std::time::Duration> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole `rusage` into the pointer it is given and reads nothing.
     let usage = match unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } {
         // SAFETY: a return of 0 means the struct was filled in.
         0 => unsafe { usage.assume_init() },
-        _ => return std::time::Duration::ZERO,
+        _ => return None,
     };
     let of = |t: libc::timeval| {
         std::time::Duration::from_secs(t.tv_sec as u64)
             + std::time::Duration::from_micros(t.tv_usec as u64)
     };
-    of(usage.ru_utime) + of(usage.ru_stime)
+    Some(of(usage.ru_utime) + of(usage.ru_stime))
 }
 
 #[cfg(not(feature = "metering"))]

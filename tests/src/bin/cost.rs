@@ -213,14 +213,15 @@ impl Measurer {
                 .map(|(f, k)| ((*f).to_owned(), *k))
                 .collect(),
             functions,
+            // A size the template does not say plainly fails the run rather than price it
+            // at another.
             memory_mb: FUNCTIONS
                 .iter()
-                .filter_map(|(name, output)| {
-                    let logical_id = output.strip_suffix("Name")?;
-                    Some((
-                        (*name).to_owned(),
-                        function_memory_mb(TEMPLATE, logical_id)?,
-                    ))
+                .map(|(name, output)| {
+                    let logical_id = output.strip_suffix("Name").expect("…FunctionName");
+                    let size = function_memory_mb(TEMPLATE, logical_id)
+                        .unwrap_or_else(|| panic!("{logical_id}'s MemorySize in template.yaml"));
+                    ((*name).to_owned(), size)
                 })
                 .collect(),
             observability: observability(TEMPLATE),
@@ -697,7 +698,7 @@ fn rewrite_readme(path: &str, table: &str, door: Door) {
 
 /// Each function's handler time at each modelled size, from every steady run: the time it
 /// waited as measured, its CPU time at the size's share of a vCPU. The template's sizes are
-/// chosen from it (BENCHMARKS.md "Memory by measurement").
+/// chosen from it (BENCHMARKS.md "Memory size, by measurement").
 fn memory_table(rows: &[Row]) -> String {
     let mut by_function: BTreeMap<&str, (FunctionUsage, u32)> = BTreeMap::new();
     for run in rows.iter().map(|row| &row.steady) {
@@ -711,7 +712,7 @@ fn memory_table(rows: &[Row]) -> String {
         }
     }
     let mut out = String::from(
-        "Memory by measurement (steady runs; an invocation's mean handler time at each size, and its $ per million invocations in GB-seconds):\n\n| function (template size) | invocations | measured: handler · CPU |",
+        "Memory size, by measurement (steady runs; an invocation's mean handler time at each size, its measured part rounded up to 1 ms, and its $ per million invocations in GB-seconds):\n\n| function (template size) | invocations | measured: handler · CPU |",
     );
     for size in MEMORY_SIZES_MB {
         out += &format!(" {size} MB |");

@@ -13,9 +13,10 @@
 //! [`dynamodb_client`]), SQS sends per started 64 KiB of the request, WebSocket posts per started
 //! 32 KiB.
 //!
-//! And the CPU time the process used during the handler (`cpuMs`): on AWS a function gets a
-//! share of a vCPU in proportion to its memory (a whole one at 1769 MB), so the cost tool
-//! scales the CPU-bound part of the handler's time to the function's size.
+//! And the CPU time the process used during the handler (`cpuMs`; of it in the kernel,
+//! `systemCpuMs`): on AWS a function gets a share of a vCPU in proportion to its memory (a
+//! whole one at 1769 MB), so the cost tool scales the CPU-bound part of the handler's time to
+//! the function's size.
 
 /// The key of the line each invocation prints.
 pub const METER_KEY: &str = "courierMeter";
@@ -79,8 +80,9 @@ mod counting {
     }
 
     /// The invocation's line: its calls and their billed units since the last reset, how long
-    /// the handler took, and the CPU time it used (null where the process could not say).
-    pub fn report(handler: Duration, cpu: Option<Duration>) {
+    /// the handler took, and the CPU time it used, in all and in the kernel (null where the
+    /// process could not say).
+    pub fn report(handler: Duration, cpu: Option<(Duration, Duration)>) {
         let calls = std::mem::take(&mut *CALLS.lock().unwrap());
         let units = std::mem::take(&mut *UNITS.lock().unwrap());
         let line = serde_json::json!({
@@ -88,7 +90,8 @@ mod counting {
                 "calls": calls,
                 "units": units,
                 "handlerMs": handler.as_secs_f64() * 1e3,
-                "cpuMs": cpu.map(|cpu| cpu.as_secs_f64() * 1e3),
+                "cpuMs": cpu.map(|(all, _)| all.as_secs_f64() * 1e3),
+                "systemCpuMs": cpu.map(|(_, system)| system.as_secs_f64() * 1e3),
             }
         });
         println!("{line}");
@@ -302,18 +305,21 @@ pub async fn invocation<T>(handling: impl std::future::Future<Output = T>) -> T 
     let started = std::time::Instant::now();
     let cpu_before = process_cpu_time();
     let outcome = handling.await;
-    let cpu = cpu_before
-        .zip(process_cpu_time())
-        .map(|(before, after)| after.saturating_sub(before));
+    let cpu = cpu_before.zip(process_cpu_time()).map(|(before, after)| {
+        (
+            after.0.saturating_sub(before.0),
+            after.1.saturating_sub(before.1),
+        )
+    });
     counting::report(started.elapsed(), cpu);
     outcome
 }
 
-/// The CPU time (user and system) every thread of this process has used so far, ended ones
-/// included. A function instance handles one invocation at a time, so the difference across
+/// The CPU time every thread of this process has used so far, ended ones included: in all
+/// (user and system), and in the kernel (system). A function instance handles one invocation at a time, so the difference across
 /// a handler is its own.
 #[cfg(feature = "metering")]
-fn process_cpu_time() -> Option<std::time::Duration> {
+fn process_cpu_time() -> Option<(std::time::Duration, std::time::Duration)> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole `rusage` into the pointer it is given and reads nothing.
     let usage = match unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } {
@@ -325,7 +331,7 @@ fn process_cpu_time() -> Option<std::time::Duration> {
         std::time::Duration::from_secs(t.tv_sec as u64)
             + std::time::Duration::from_micros(t.tv_usec as u64)
     };
-    Some(of(usage.ru_utime) + of(usage.ru_stime))
+    Some((of(usage.ru_utime) + of(usage.ru_stime), of(usage.ru_stime)))
 }
 
 #[cfg(not(feature = "metering"))]

@@ -108,14 +108,32 @@ pub enum QueueKind {
     Fifo,
 }
 
+/// One invocation's handler, measured on the local machine (which gives it a whole core).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct HandlerTime {
+    /// Wall time (`handlerMs`).
+    pub ms: f64,
+    /// CPU time, user and system (`cpuMs`); of it in the kernel (`systemCpuMs`).
+    pub cpu_ms: f64,
+    pub system_cpu_ms: f64,
+}
+
+impl HandlerTime {
+    /// Wall time alone (no CPU reading).
+    pub fn wall(ms: f64) -> Self {
+        Self {
+            ms,
+            ..Self::default()
+        }
+    }
+}
+
 /// What one function did during a run, from its log.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct FunctionUsage {
     pub invocations: u64,
-    /// Handler time, each invocation rounded up to Lambda's 1 ms billing granularity.
-    pub billed_ms: u64,
-    /// The CPU time the handlers used (`cpuMs`), at the local machine's whole core.
-    pub cpu_ms: f64,
+    /// Each invocation's handler time and the CPU time it used, as the meter line says them.
+    pub handlers: Vec<HandlerTime>,
     /// AWS calls by `service.Operation`.
     pub calls: BTreeMap<String, u64>,
     /// The units those calls are billed in, where they are not one a call: DynamoDB's consumed
@@ -148,9 +166,12 @@ impl FunctionUsage {
                 .and_then(|line| line.get("courierMeter").cloned());
             if let Some(meter) = meter {
                 usage.invocations += 1;
-                usage.billed_ms +=
-                    meter["handlerMs"].as_f64().unwrap_or(0.0).ceil().max(1.0) as u64;
-                usage.cpu_ms += meter["cpuMs"].as_f64().unwrap_or(0.0);
+                let ms = |key: &str| meter[key].as_f64().unwrap_or(0.0);
+                usage.handlers.push(HandlerTime {
+                    ms: ms("handlerMs"),
+                    cpu_ms: ms("cpuMs"),
+                    system_cpu_ms: ms("systemCpuMs"),
+                });
                 if let Some(calls) = meter["calls"].as_object() {
                     for (operation, count) in calls {
                         *usage.calls.entry(operation.clone()).or_default() +=
@@ -691,9 +712,25 @@ impl FunctionUsage {
     /// The handler time AWS would bill at `memory_mb`: the time the handlers waited, as
     /// measured, and their CPU time at that size's share of a vCPU (the local machine gave them
     /// a whole core: above 1,769 MB they would be no faster).
+    /// Each invocation is rounded up to Lambda's 1 ms, as it is billed.
     pub fn billed_ms_at(&self, memory_mb: u32) -> u64 {
         let slower = (f64::from(ONE_VCPU_MB) / f64::from(memory_mb)).max(1.0);
-        self.billed_ms + (self.cpu_ms * (slower - 1.0)).ceil() as u64
+        self.handlers
+            .iter()
+            .map(|h| (h.ms + h.cpu_ms * (slower - 1.0)).ceil().max(1.0) as u64)
+            .sum()
+    }
+
+    /// The handlers' time as measured (a whole core), each invocation rounded up to 1 ms.
+    pub fn billed_ms(&self) -> u64 {
+        self.billed_ms_at(ONE_VCPU_MB)
+    }
+
+    /// The handlers' CPU time, and the part of it in the kernel.
+    pub fn cpu_ms(&self) -> (f64, f64) {
+        self.handlers.iter().fold((0.0, 0.0), |(all, system), h| {
+            (all + h.cpu_ms, system + h.system_cpu_ms)
+        })
     }
 
     /// [`Self::billed_ms_at`] in GB-seconds.
@@ -736,7 +773,7 @@ mod tests {
         ];
         let usage = FunctionUsage::from_log(lines.iter().map(String::as_str));
         assert_eq!(usage.invocations, 2);
-        assert_eq!(usage.billed_ms, 3 + 1, "each rounded up, at least 1 ms");
+        assert_eq!(usage.billed_ms(), 3 + 1, "each rounded up, at least 1 ms");
         assert_eq!(usage.calls["dynamodb.PutItem"], 3);
         assert_eq!(usage.calls["sqs.SendMessage"], 1);
         assert_eq!(usage.log_events, 1);
@@ -751,7 +788,7 @@ mod tests {
     fn a_run_is_priced_per_million_requests() {
         let api = FunctionUsage {
             invocations: 10,
-            billed_ms: 20,
+            handlers: vec![HandlerTime::wall(20.0)],
             calls: [("sqs.SendMessage".to_owned(), 10)].into(),
             log_events: 10,
             log_bytes: 1000 - 260,
@@ -762,7 +799,7 @@ mod tests {
         // units reported count one each.
         let processor = FunctionUsage {
             invocations: 2,
-            billed_ms: 10,
+            handlers: vec![HandlerTime::wall(10.0)],
             calls: [
                 ("dynamodb.UpdateItem".to_owned(), 20),
                 ("dynamodb.GetItem".to_owned(), 5),
@@ -850,21 +887,19 @@ mod tests {
     #[test]
     fn cpu_time_is_billed_at_the_functions_share_of_a_vcpu() {
         let usage = FunctionUsage::from_log([
-            r#"{"courierMeter": {"calls": {}, "handlerMs": 10.2, "cpuMs": 1.5}}"#,
+            r#"{"courierMeter": {"calls": {}, "handlerMs": 10.2, "cpuMs": 1.5, "systemCpuMs": 0.5}}"#,
             r#"{"courierMeter": {"calls": {}, "handlerMs": 4.5, "cpuMs": 0.5}}"#,
         ]);
-        assert_eq!(usage.billed_ms, 11 + 5);
-        assert_eq!(usage.cpu_ms, 2.0);
-        // A whole vCPU or more: as measured; less: the CPU part stretched by 1769 / size.
+        assert_eq!(usage.billed_ms(), 11 + 5);
+        assert_eq!(usage.cpu_ms(), (2.0, 0.5));
+        // A whole vCPU or more: as measured; less: the CPU part stretched by 1769 / size,
+        // each invocation rounded up on its own (10.2 + 1.5 × 5.91 → 20, 4.5 + 0.5 × 5.91 → 8).
         assert_eq!(usage.billed_ms_at(1769), 16);
         assert_eq!(usage.billed_ms_at(3008), 16);
-        assert_eq!(
-            usage.billed_ms_at(256),
-            16 + (2.0 * (1769.0 / 256.0 - 1.0_f64)).ceil() as u64
-        );
-        assert_eq!(usage.billed_ms_at(128), 16 + 26);
+        assert_eq!(usage.billed_ms_at(256), 20 + 8);
+        assert_eq!(usage.billed_ms_at(128), 30 + 11);
         let gb_s = usage.gb_seconds_at(128);
-        assert!((gb_s - 42.0 / 1000.0 * 0.125).abs() < 1e-12, "{gb_s}");
+        assert!((gb_s - 41.0 / 1000.0 * 0.125).abs() < 1e-12, "{gb_s}");
     }
 
     #[test]

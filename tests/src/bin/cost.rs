@@ -707,12 +707,11 @@ fn memory_table(rows: &[Row]) -> String {
                 .entry(name.as_str())
                 .or_insert_with(|| (FunctionUsage::default(), run.memory_of(name)));
             total.invocations += usage.invocations;
-            total.billed_ms += usage.billed_ms;
-            total.cpu_ms += usage.cpu_ms;
+            total.handlers.extend_from_slice(&usage.handlers);
         }
     }
     let mut out = String::from(
-        "Memory size, by measurement (steady runs; an invocation's mean handler time at each size, its measured part rounded up to 1 ms, and its $ per million invocations in GB-seconds):\n\n| function (template size) | invocations | measured: handler · CPU |",
+        "Memory size, by measurement (steady runs; an invocation's mean handler time at each size, each rounded up to 1 ms, and its $ per million invocations in GB-seconds):\n\n| function (template size) | invocations | measured: handler · CPU (of it in the kernel) |",
     );
     for size in MEMORY_SIZES_MB {
         out += &format!(" {size} MB |");
@@ -721,11 +720,14 @@ fn memory_table(rows: &[Row]) -> String {
     out += &"---|".repeat(MEMORY_SIZES_MB.len());
     for (name, (usage, size)) in by_function {
         let per = |v: f64| v / usage.invocations.max(1) as f64;
+        let (cpu, system) = usage.cpu_ms();
+        let wall: f64 = usage.handlers.iter().map(|h| h.ms).sum();
         out += &format!(
-            "\n| {name} ({size} MB) | {} | {:.1} · {:.2} ms |",
+            "\n| {name} ({size} MB) | {} | {:.1} · {:.2} ({:.2}) ms |",
             usage.invocations,
-            per(usage.billed_ms as f64),
-            per(usage.cpu_ms)
+            per(wall),
+            per(cpu),
+            per(system)
         );
         for size in MEMORY_SIZES_MB {
             out += &format!(

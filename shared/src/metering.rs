@@ -316,8 +316,8 @@ pub async fn invocation<T>(handling: impl std::future::Future<Output = T>) -> T 
 }
 
 /// The CPU time every thread of this process has used so far, ended ones included: in all
-/// (user and system), and in the kernel (system). A function instance handles one invocation at a time, so the difference across
-/// a handler is its own.
+/// (user and system), and in the kernel (system). A function instance handles one invocation
+/// at a time, so the difference across a handler is its own.
 #[cfg(feature = "metering")]
 fn process_cpu_time() -> Option<(std::time::Duration, std::time::Duration)> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();

@@ -157,6 +157,35 @@ pub struct FunctionUsage {
 }
 
 impl FunctionUsage {
+    /// The handler time AWS would bill at `memory_mb`: the time the handlers waited, as
+    /// measured, and their CPU time at that size's share of a vCPU (the local machine gave them
+    /// a whole core: above 1,769 MB they would be no faster); each invocation rounded up to
+    /// Lambda's 1 ms, as it is billed.
+    pub fn billed_ms_at(&self, memory_mb: u32) -> u64 {
+        let slower = (f64::from(ONE_VCPU_MB) / f64::from(memory_mb)).max(1.0);
+        self.handlers
+            .iter()
+            .map(|h| (h.ms + h.cpu_ms * (slower - 1.0)).ceil().max(1.0) as u64)
+            .sum()
+    }
+
+    /// The handlers' time as measured (a whole core), each invocation rounded up to 1 ms.
+    pub fn billed_ms(&self) -> u64 {
+        self.billed_ms_at(ONE_VCPU_MB)
+    }
+
+    /// The handlers' CPU time, and the part of it in the kernel.
+    pub fn cpu_ms(&self) -> (f64, f64) {
+        self.handlers.iter().fold((0.0, 0.0), |(all, system), h| {
+            (all + h.cpu_ms, system + h.system_cpu_ms)
+        })
+    }
+
+    /// [`Self::billed_ms_at`] in GB-seconds.
+    pub fn gb_seconds_at(&self, memory_mb: u32) -> f64 {
+        self.billed_ms_at(memory_mb) as f64 / 1000.0 * f64::from(memory_mb) / 1024.0
+    }
+
     /// Reads one function's log events (their messages).
     pub fn from_log<'a>(messages: impl IntoIterator<Item = &'a str>) -> Self {
         let mut usage = Self::default();
@@ -706,37 +735,6 @@ fn is_dynamodb_read(operation: &str) -> bool {
         operation,
         "dynamodb.GetItem" | "dynamodb.Query" | "dynamodb.BatchGetItem"
     )
-}
-
-impl FunctionUsage {
-    /// The handler time AWS would bill at `memory_mb`: the time the handlers waited, as
-    /// measured, and their CPU time at that size's share of a vCPU (the local machine gave them
-    /// a whole core: above 1,769 MB they would be no faster).
-    /// Each invocation is rounded up to Lambda's 1 ms, as it is billed.
-    pub fn billed_ms_at(&self, memory_mb: u32) -> u64 {
-        let slower = (f64::from(ONE_VCPU_MB) / f64::from(memory_mb)).max(1.0);
-        self.handlers
-            .iter()
-            .map(|h| (h.ms + h.cpu_ms * (slower - 1.0)).ceil().max(1.0) as u64)
-            .sum()
-    }
-
-    /// The handlers' time as measured (a whole core), each invocation rounded up to 1 ms.
-    pub fn billed_ms(&self) -> u64 {
-        self.billed_ms_at(ONE_VCPU_MB)
-    }
-
-    /// The handlers' CPU time, and the part of it in the kernel.
-    pub fn cpu_ms(&self) -> (f64, f64) {
-        self.handlers.iter().fold((0.0, 0.0), |(all, system), h| {
-            (all + h.cpu_ms, system + h.system_cpu_ms)
-        })
-    }
-
-    /// [`Self::billed_ms_at`] in GB-seconds.
-    pub fn gb_seconds_at(&self, memory_mb: u32) -> f64 {
-        self.billed_ms_at(memory_mb) as f64 / 1000.0 * f64::from(memory_mb) / 1024.0
-    }
 }
 
 fn is_priced(operation: &str) -> bool {

@@ -131,7 +131,6 @@ impl HandlerTime {
 /// What one function did during a run, from its log.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct FunctionUsage {
-    pub invocations: u64,
     /// Each invocation's handler time and the CPU time it used, as the meter line says them.
     pub handlers: Vec<HandlerTime>,
     /// AWS calls by `service.Operation`.
@@ -169,6 +168,11 @@ impl FunctionUsage {
             .sum()
     }
 
+    /// How many times the function was invoked: one meter line each.
+    pub fn invocations(&self) -> u64 {
+        self.handlers.len() as u64
+    }
+
     /// The handlers' time as measured (a whole core), each invocation rounded up to 1 ms.
     pub fn billed_ms(&self) -> u64 {
         self.billed_ms_at(ONE_VCPU_MB)
@@ -194,7 +198,6 @@ impl FunctionUsage {
                 .ok()
                 .and_then(|line| line.get("courierMeter").cloned());
             if let Some(meter) = meter {
-                usage.invocations += 1;
                 let ms = |key: &str| meter[key].as_f64().unwrap_or(0.0);
                 usage.handlers.push(HandlerTime {
                     ms: ms("handlerMs"),
@@ -582,7 +585,11 @@ impl Run {
             self.websocket_frames_sent as f64 + posted,
             prices.websocket_message,
         );
-        let invocations: u64 = self.functions.values().map(|f| f.invocations).sum();
+        let invocations: u64 = self
+            .functions
+            .values()
+            .map(FunctionUsage::invocations)
+            .sum();
         item(
             "Lambda invocations",
             invocations as f64,
@@ -603,7 +610,7 @@ impl Run {
                 .iter()
                 .filter(|(_, k)| **k == kind)
                 .filter_map(|(function, _)| self.functions.get(function))
-                .map(|f| 2 * f.invocations)
+                .map(|f| 2 * f.invocations())
                 .sum::<u64>() as f64
         };
         item(
@@ -770,7 +777,7 @@ mod tests {
             meter(serde_json::json!({"dynamodb.PutItem": 2}), 0.3),
         ];
         let usage = FunctionUsage::from_log(lines.iter().map(String::as_str));
-        assert_eq!(usage.invocations, 2);
+        assert_eq!(usage.invocations(), 2);
         assert_eq!(usage.billed_ms(), 3 + 1, "each rounded up, at least 1 ms");
         assert_eq!(usage.calls["dynamodb.PutItem"], 3);
         assert_eq!(usage.calls["sqs.SendMessage"], 1);
@@ -785,8 +792,7 @@ mod tests {
     #[test]
     fn a_run_is_priced_per_million_requests() {
         let api = FunctionUsage {
-            invocations: 10,
-            handlers: vec![HandlerTime::wall(20.0)],
+            handlers: vec![HandlerTime::wall(2.0); 10],
             calls: [("sqs.SendMessage".to_owned(), 10)].into(),
             log_events: 10,
             log_bytes: 1000 - 260,
@@ -796,8 +802,7 @@ mod tests {
         // 20 updates, 25 write units between them (some items over 1 KB); 5 reads with no
         // units reported count one each.
         let processor = FunctionUsage {
-            invocations: 2,
-            handlers: vec![HandlerTime::wall(10.0)],
+            handlers: vec![HandlerTime::wall(5.0); 2],
             calls: [
                 ("dynamodb.UpdateItem".to_owned(), 20),
                 ("dynamodb.GetItem".to_owned(), 5),

@@ -523,8 +523,8 @@ fn per_request_summary(run: &Run) -> String {
     let invocations: BTreeMap<&str, f64> = run
         .functions
         .iter()
-        .filter(|(_, f)| f.invocations > 0)
-        .map(|(name, f)| (name.as_str(), f.invocations as f64 / run.requests as f64))
+        .filter(|(_, f)| f.invocations() > 0)
+        .map(|(name, f)| (name.as_str(), f.invocations() as f64 / run.requests as f64))
         .collect();
     for (name, per) in invocations {
         parts.push(format!("{name} ×{per:.2}"));
@@ -706,7 +706,6 @@ fn memory_table(rows: &[Row]) -> String {
             let (total, _) = by_function
                 .entry(name.as_str())
                 .or_insert_with(|| (FunctionUsage::default(), run.memory_of(name)));
-            total.invocations += usage.invocations;
             total.handlers.extend_from_slice(&usage.handlers);
         }
     }
@@ -719,12 +718,12 @@ fn memory_table(rows: &[Row]) -> String {
     out += "\n|---|---|---|";
     out += &"---|".repeat(MEMORY_SIZES_MB.len());
     for (name, (usage, size)) in by_function {
-        let per = |v: f64| v / usage.invocations.max(1) as f64;
+        let per = |v: f64| v / usage.invocations().max(1) as f64;
         let (cpu, system) = usage.cpu_ms();
         let wall: f64 = usage.handlers.iter().map(|h| h.ms).sum();
         out += &format!(
             "\n| {name} ({size} MB) | {} | {:.1} · {:.2} ({:.2}) ms |",
-            usage.invocations,
+            usage.invocations(),
             per(wall),
             per(cpu),
             per(system)

@@ -127,6 +127,11 @@ impl InMemoryIdempotencyStore {
         self.keys.lock().unwrap().clear();
     }
 
+    /// Whether it holds no key at all.
+    pub fn is_empty(&self) -> bool {
+        self.keys.lock().unwrap().is_empty()
+    }
+
     fn id(scope: &str, key: &IdempotencyKey) -> String {
         format!("{scope}#{key}")
     }

@@ -64,6 +64,20 @@ impl Door {
         }
     }
 
+    /// Whether the request's key names its job by itself: a WebSocket submit keyed by its
+    /// connection and `requestId`. Its job id is derived from the key and its claim is the
+    /// only record of the key (no idempotency record: one write less per submit); the key
+    /// lives as long as the connection, well inside the claim's lifetime.
+    fn derives_job_id(&self) -> bool {
+        matches!(
+            self,
+            Self::WebSocket {
+                keyed_by_caller: false,
+                ..
+            }
+        )
+    }
+
     fn pattern(&self) -> Pattern {
         match self {
             Self::Messages => Pattern::FireAndForget,
@@ -176,7 +190,7 @@ pub struct Intake {
 }
 
 /// Which write this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Try {
     /// A request's first, under a fresh id.
     First,
@@ -184,6 +198,26 @@ enum Try {
     Again,
     /// A schedule's firing, under the firing's id (delivered more than once, perhaps).
     ScheduleRun,
+    /// Any try of a request whose key derives its job's id ([`Door::derives_job_id`]), with
+    /// the request's print: the claim, written first, tells whether an earlier try did.
+    Derived(String),
+}
+
+/// A request's print as a claim keeps it ([`Claim::request_print`]): 128 bits of its
+/// [`fingerprint`], enough to tell one request from another of the same caller, connection
+/// and `requestId`, in half the bytes.
+fn claim_print(fingerprint: &str) -> String {
+    fingerprint[..32].to_owned()
+}
+
+/// What the durable writes made of a request.
+struct Written {
+    acceptance: Acceptance,
+    /// The job's claim was there already, an earlier try's (a derived id's only: see
+    /// [`Try::Derived`]).
+    found_earlier: bool,
+    /// A WebSocket resubmit's job that had finished already (see [`Accepted::finished`]).
+    finished: Option<Claim>,
 }
 
 /// What the checks before any write found: the callback's endpoint, and the upload that is
@@ -207,7 +241,7 @@ impl Intake {
     pub async fn accept(&self, door: Door, request: Request) -> Result<Accepted, Refusal> {
         let checked = self.validate(&door, &request).await?;
         let Some((key, original)) = &request.idempotency else {
-            let (acceptance, _) = self
+            let Written { acceptance, .. } = self
                 .write(&door, JobId::generate(), request, checked, Try::First)
                 .await?;
             return Ok(Accepted {
@@ -218,6 +252,26 @@ impl Intake {
         };
         let scope = key_scope(&door, &request.owner);
         let print = fingerprint(&scope, original);
+        if door.derives_job_id() {
+            let id = JobId::derive(&[&scope, key.as_str()]);
+            let correlation_id = request.correlation_id.clone();
+            let written = self
+                .write(
+                    &door,
+                    id,
+                    request,
+                    checked,
+                    Try::Derived(claim_print(&print)),
+                )
+                .await?;
+            // The durable writes are made, the answer not given: a resubmit finds the job.
+            crate::crash_point!("intake.before-complete", correlation_id.as_str());
+            return Ok(Accepted {
+                acceptance: written.acceptance,
+                replayed: written.found_earlier,
+                finished: written.finished,
+            });
+        }
         // New work under the key gets a new id; a retry of a request whose try died gets that
         // try's id back from the store (it may have written the claim and the message).
         let fresh = JobId::generate();
@@ -264,7 +318,11 @@ impl Intake {
                     false => Try::First,
                 };
                 match self.write(&door, id, request, checked, attempt).await {
-                    Ok((acceptance, finished)) => {
+                    Ok(Written {
+                        acceptance,
+                        finished,
+                        ..
+                    }) => {
                         crate::crash_point!("intake.before-complete", correlation_id.as_str());
                         let stored = StoredResponse {
                             status: 202,
@@ -433,14 +491,14 @@ impl Intake {
             callback,
             upload: None,
         };
-        let (acceptance, _) = self
+        let Written { acceptance, .. } = self
             .write(&Door::Jobs, id, request, checked, Try::ScheduleRun)
             .await?;
         Ok(acceptance)
     }
 
-    /// The work message and its durable writes; with the acceptance, a finished job whose
-    /// frames this WebSocket resubmit took over (see [`Accepted::finished`]).
+    /// The work message and its durable writes: the acceptance, and what an earlier try had
+    /// written.
     async fn write(
         &self,
         door: &Door,
@@ -448,9 +506,10 @@ impl Intake {
         request: Request,
         checked: Checked,
         attempt: Try,
-    ) -> Result<(Acceptance, Option<Claim>), Refusal> {
-        // The id is one an earlier try of the request may have written a claim under.
-        let earlier_try = attempt != Try::First;
+    ) -> Result<Written, Refusal> {
+        // The id is one an earlier try of the request may have written a claim under (and
+        // the claim's own write tells, for a derived id).
+        let earlier_try = matches!(attempt, Try::Again | Try::ScheduleRun);
         let Checked { callback, upload } = checked;
         let now = self.clock.now();
         let pattern = door.pattern();
@@ -529,12 +588,21 @@ impl Intake {
             };
             let slot = match earlier_claim || attempt == Try::ScheduleRun {
                 true => None,
-                false => Some(self.quotas.take_job(&request.owner, &id).await.map_err(
-                    |refused| match refused {
-                        TakeRefused::Exceeded(exceeded) => Refusal::QuotaExceeded(exceeded),
-                        TakeRefused::Unavailable(error) => Refusal::from(error),
-                    },
-                )?),
+                false => match self.quotas.take_job(&request.owner, &id).await {
+                    Ok(slot) => Some(slot),
+                    // A resubmit of a job accepted already is accepted at the caller's limit:
+                    // the claim there holds its own slot (whose it is, the write tells).
+                    Err(TakeRefused::Exceeded(_))
+                        if matches!(attempt, Try::Derived(_))
+                            && self.claims.get(&id).await?.is_some() =>
+                    {
+                        None
+                    }
+                    Err(TakeRefused::Exceeded(exceeded)) => {
+                        return Err(Refusal::QuotaExceeded(exceeded));
+                    }
+                    Err(TakeRefused::Unavailable(error)) => return Err(Refusal::from(error)),
+                },
             };
             let mut claim = Claim::pending(
                 id.clone(),
@@ -552,6 +620,9 @@ impl Intake {
             }
             claim.reply_to = work.reply_to.clone();
             claim.slot = slot.as_ref().map(ToString::to_string);
+            if let Try::Derived(print) = &attempt {
+                claim.request_print = Some(print.clone());
+            }
             claim.events.push(crate::domain::Recorded {
                 at: crate::application::clock::rfc3339(now),
                 what: crate::domain::Happening::Accepted {
@@ -562,6 +633,38 @@ impl Intake {
                     run_at: run_at.map(rfc3339),
                 },
             });
+            if matches!(attempt, Try::Derived(_)) {
+                let found = self
+                    .record_then_queue(&claim, &mut work, delay_seconds)
+                    .await;
+                if let (Some(slot), Err(_) | Ok(Some(_))) = (&slot, &found) {
+                    crate::application::quotas::settle(
+                        &self.quotas,
+                        &*self.claims,
+                        &claim.id,
+                        slot,
+                    )
+                    .await;
+                }
+                return Ok(match found? {
+                    // An earlier try's claim, and its acceptance as that try made it.
+                    Some(earlier) => Written {
+                        acceptance: Acceptance {
+                            id,
+                            correlation_id: earlier.correlation_id.to_string(),
+                            accepted_at: rfc3339(earlier.created_at),
+                            expires_at: Some(rfc3339(earlier.expires_at)),
+                        },
+                        found_earlier: true,
+                        finished: earlier.status.is_terminal().then_some(earlier),
+                    },
+                    None => Written {
+                        acceptance: self.accepted(work, id, Some(rfc3339(claim.expires_at))),
+                        found_earlier: false,
+                        finished: None,
+                    },
+                });
+            }
             let created = self
                 .record_and_queue(&claim, &work, delay_seconds, earlier_try)
                 .await;
@@ -583,20 +686,28 @@ impl Intake {
             }
             Some(rfc3339(claim.expires_at))
         };
+        Ok(Written {
+            acceptance: self.accepted(work, id, expires_at),
+            found_earlier: false,
+            finished,
+        })
+    }
+
+    /// The acceptance of work this try queued, counted.
+    fn accepted(&self, work: WorkMessage, id: JobId, expires_at: Option<String>) -> Acceptance {
         let label = if work.has_callback {
             "callback"
         } else {
-            pattern.as_str()
+            work.pattern.as_str()
         };
         tracing::debug!(job_id = %work.message_id, job_type = %work.job_type, pattern = label, "accepted");
         crate::metrics::accepted(label, crate::metrics::About::of_work(&work));
-        let acceptance = Acceptance {
+        Acceptance {
             id,
             correlation_id: work.correlation_id,
             accepted_at: work.accepted_at,
             expires_at,
-        };
-        Ok((acceptance, finished))
+        }
     }
 
     /// Points the job's frames at this WebSocket submit's connection and request; the claim
@@ -677,6 +788,70 @@ impl Intake {
                 }
             }
         }
+    }
+
+    /// Writes the claim, then queues the job: a job whose id its request derives
+    /// ([`Try::Derived`]), so the claim is the request's only record. `Some` with the claim an
+    /// earlier try wrote, once it is known to be this request's (another request's is
+    /// `KeyReused`: its message must never carry other work under the job's id). An earlier
+    /// claim not yet started may have no message (its try died, or could not send), so this
+    /// try sends one, under the earlier acceptance: the claim runs its job once however many
+    /// messages name it. A claim is never withdrawn here: a concurrent try of the same request
+    /// may have answered on it. One whose message could not be sent stays `PENDING` until a
+    /// resubmit queues it or it expires.
+    async fn record_then_queue(
+        &self,
+        claim: &Claim,
+        work: &mut WorkMessage,
+        delay: u32,
+    ) -> Result<Option<Claim>, Refusal> {
+        let created = async {
+            // The claim write fails (and is not applied): nothing is sent.
+            crate::error_point!("intake.before-claim", &work.correlation_id);
+            let created = self.claims.create(claim).await?;
+            // Written, and then reported as failed: a timeout after DynamoDB applied it.
+            crate::error_point!("intake.after-claim", &work.correlation_id);
+            Ok::<_, crate::application::ports::PortError>(created)
+        }
+        .await;
+        let earlier = match created {
+            Ok(Created::New) => None,
+            Ok(Created::AlreadyThere) | Err(_) => {
+                if let Err(error) = &created {
+                    tracing::error!(%error, "claim write failed; looking whether it was applied");
+                }
+                match self.claims.get(&claim.id).await {
+                    Ok(Some(there)) => Some(there),
+                    Ok(None) => {
+                        return Err(Refusal::Unavailable(
+                            "the job could not be recorded, and was not accepted; retry later",
+                        ));
+                    }
+                    Err(error) => return Err(Refusal::from(error)),
+                }
+            }
+        };
+        if let Some(earlier) = &earlier {
+            if earlier.request_print != claim.request_print {
+                return Err(Refusal::KeyReused);
+            }
+            // A write reported failed may have been this try's own: the same claim either way.
+            tracing::info!(job_id = %claim.id, "the job's claim is there already: this request's");
+            work.correlation_id = earlier.correlation_id.to_string();
+            work.accepted_at = rfc3339(earlier.created_at);
+            let started = earlier.attempts > 0 || earlier.status != JobStatus::Pending;
+            if started {
+                // A delivery of its message started it: nothing more to queue.
+                return Ok(Some(earlier.clone()));
+            }
+        }
+        if let Err(error) = self.send(work, delay).await {
+            tracing::error!(%error, "job not queued; its claim waits for a resubmit");
+            return Err(Refusal::Unavailable(
+                "the job could not be queued, and was not accepted; resubmit it",
+            ));
+        }
+        Ok(earlier)
     }
 
     /// Queues the work message.
@@ -1151,27 +1326,215 @@ mod tests {
         assert_eq!(h.claims.len(), 2);
     }
 
-    #[tokio::test]
-    async fn a_websocket_resubmit_names_the_same_job() {
-        let h = harness();
-        let door = || Door::WebSocket {
-            connection_id: "conn-1".into(),
-            request_id: "r1".into(),
+    fn submit_on(connection: &str, request_id: &str) -> Door {
+        Door::WebSocket {
+            connection_id: connection.into(),
+            request_id: request_id.into(),
             keyed_by_caller: false,
-        };
-        h.keys.fail_complete.set(true);
+        }
+    }
+
+    /// A WebSocket submit on `conn-1` as the handler makes it: keyed by its connection and
+    /// `requestId`.
+    fn submitted(request_id: &str, payload: Value) -> Request {
+        submitted_on("conn-1", request_id, payload)
+    }
+
+    fn submitted_on(connection: &str, request_id: &str, payload: Value) -> Request {
+        let body = json!({"type": "echo", "payload": payload});
+        Request {
+            submission: Submission::from_json(body.clone()).unwrap(),
+            correlation_id: CorrelationId::generate(),
+            trace: None,
+            idempotency: Some((
+                IdempotencyKey::parse(&format!("{connection}:{request_id}")).unwrap(),
+                body,
+            )),
+            owner: alice(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_websocket_resubmit_names_the_same_job_and_no_key_record_is_written() {
+        let h = harness();
         let first = h
             .intake
-            .accept(door(), request(Some("conn-1:r1")))
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
             .await
             .unwrap();
-        h.keys.lapse();
+        assert!(!first.replayed);
+        assert!(h.keys.is_empty(), "the claim is the key's only record");
+        // The client heard nothing and sends the same submit again (a new correlation id:
+        // it named none, so each try makes one up).
         let again = h
             .intake
-            .accept(door(), request(Some("conn-1:r1")))
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
             .await
             .unwrap();
-        assert_eq!(first.acceptance.id, again.acceptance.id);
+        assert!(again.replayed);
+        assert_eq!(
+            again.acceptance, first.acceptance,
+            "the first acceptance, as it was"
+        );
+        assert_eq!(h.claims.len(), 1, "one claim");
+        // Not started yet: its first message may never have gone out, so the resubmit sends
+        // one too, under the first acceptance. The claim runs the job once.
+        let sent = h.queue.sent();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(
+            sent.iter()
+                .all(|m| m.message_id == first.acceptance.id.as_str()
+                    && m.correlation_id == first.acceptance.correlation_id
+                    && m.accepted_at == first.acceptance.accepted_at)
+        );
+        assert_eq!(h.quotas.slots_held(&alice()), 1, "one job, one slot");
+        // Another connection's `r1` is another job.
+        let elsewhere = h
+            .intake
+            .accept(
+                submit_on("conn-2", "r1"),
+                submitted_on("conn-2", "r1", json!(1)),
+            )
+            .await
+            .unwrap();
+        assert_ne!(elsewhere.acceptance.id, first.acceptance.id);
+    }
+
+    #[tokio::test]
+    async fn a_resubmit_of_a_started_job_queues_nothing_and_a_finished_ones_final_frame_is_due() {
+        let h = harness();
+        let first = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        let id = first.acceptance.id.to_string();
+        h.claims.update(&id, |claim| {
+            claim.status = JobStatus::Running;
+            claim.attempts = 1;
+        });
+        let running = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        assert_eq!(running.acceptance.id, first.acceptance.id);
+        assert_eq!(running.finished, None);
+        h.claims.set_status(&id, JobStatus::Succeeded);
+        let finished = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            finished.finished.map(|claim| claim.status),
+            Some(JobStatus::Succeeded)
+        );
+        assert_eq!(h.queue.sent().len(), 1, "only the first try's message");
+    }
+
+    #[tokio::test]
+    async fn other_work_under_a_used_request_id_is_refused_and_sends_nothing() {
+        let h = harness();
+        h.intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        let other = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(2)))
+            .await;
+        assert_eq!(other, Err(Refusal::KeyReused));
+        assert_eq!(h.queue.sent().len(), 1, "no message carries the other work");
+        assert_eq!(h.quotas.slots_held(&alice()), 1, "its slot given back");
+    }
+
+    #[tokio::test]
+    async fn a_submit_whose_message_was_not_sent_keeps_its_claim_for_the_resubmit() {
+        let h = harness();
+        h.queue.fail.set(true);
+        let refused = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await;
+        assert!(
+            matches!(refused, Err(Refusal::Unavailable(_))),
+            "{refused:?}"
+        );
+        // Never withdrawn: a concurrent try of the same submit may have answered on it.
+        assert_eq!(h.claims.len(), 1);
+        h.queue.fail.set(false);
+        let resubmitted = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        let sent = h.queue.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].message_id, resubmitted.acceptance.id.as_str());
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_submit_whose_claim_write_was_reported_failed_but_applied_is_accepted() {
+        let h = harness();
+        h.claims.fail_after_create.set(true);
+        let accepted = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        assert_eq!(h.queue.sent().len(), 1);
+        assert_eq!(
+            h.quotas.slots_held(&alice()),
+            1,
+            "the claim holds this try's slot"
+        );
+        assert!(h.claims.get_now(accepted.acceptance.id.as_str()).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_submit_whose_claim_write_failed_sends_nothing_and_holds_no_slot() {
+        let h = harness();
+        h.claims.fail_create.set(true);
+        let refused = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await;
+        assert!(
+            matches!(refused, Err(Refusal::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(h.queue.sent().is_empty());
+        assert_eq!(h.quotas.slots_held(&alice()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_resubmit_at_the_callers_limit_is_accepted_other_work_is_not() {
+        let h = harness();
+        one_job_in_flight(&h);
+        let first = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        let again = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        assert_eq!(again.acceptance.id, first.acceptance.id);
+        let reused = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(2)))
+            .await;
+        assert_eq!(reused, Err(Refusal::KeyReused));
+        let next = h
+            .intake
+            .accept(submit_on("conn-1", "r2"), submitted("r2", json!(1)))
+            .await;
+        assert!(matches!(next, Err(Refusal::QuotaExceeded(_))), "{next:?}");
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
     }
 
     #[test]

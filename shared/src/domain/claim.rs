@@ -155,6 +155,10 @@ pub struct Claim {
     pub slot: Option<String>,
     /// The slot it held once that was given back (its job ended).
     pub slot_given_back: Option<String>,
+    /// For a job whose id the request derives (a WebSocket submit keyed by its connection and
+    /// `requestId`): which request wrote it (`intake::print_of`), so a resubmit of the same
+    /// request finds its job and other work under the same `requestId` is refused.
+    pub request_print: Option<String>,
 }
 
 /// A job's result as it is kept: on its claim, or (too large for it) in the bucket.
@@ -201,6 +205,7 @@ impl Claim {
             events: Vec::new(),
             slot: None,
             slot_given_back: None,
+            request_print: None,
         }
     }
 

@@ -61,6 +61,9 @@ fn instant(item: &Item, name: &str) -> Option<OffsetDateTime> {
     text(item, name).and_then(parse_rfc3339)
 }
 
+/// Which request wrote a claim whose id it derives (`Claim::request_print`).
+const REQUEST_PRINT: &str = "requestPrint";
+
 /// What a claim's view reads (a list reads no more: not the failed job's kept message, nor
 /// the timeline).
 const CLAIM_VIEW_FIELDS: &[&str] = &[
@@ -111,6 +114,7 @@ pub(crate) fn claim_from_item(item: &Item) -> Option<Claim> {
         owner: text(item, "owner").and_then(Principal::parse_key),
         slot: text(item, super::QUOTA_SLOT).map(str::to_owned),
         slot_given_back: text(item, super::QUOTA_SLOT_GIVEN).map(str::to_owned),
+        request_print: text(item, REQUEST_PRINT).map(str::to_owned),
         created_at: instant(item, "createdAt")?,
         updated_at: instant(item, "updatedAt")?,
         started_at: instant(item, "startedAt"),
@@ -167,6 +171,9 @@ impl ClaimStore for DynamoClaimStore {
         }
         if let Some(run_at) = claim.run_at {
             request = request.item("runAt", s(rfc3339(run_at)));
+        }
+        if let Some(print) = &claim.request_print {
+            request = request.item(REQUEST_PRINT, s(print));
         }
         if let Some(slot) = &claim.slot {
             // The caller's job slot it holds (`DynamoQuotas::release_job` gives it back).

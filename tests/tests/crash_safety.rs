@@ -556,8 +556,8 @@ async fn a_websocket_job_sqs_gives_up_on_gets_its_error_frame_and_the_jobs_behin
 async fn a_websocket_resubmit_after_a_crash_gets_the_same_job_and_it_runs_once() {
     let _turn = ARMING.lock().await;
     let stack = Stack::load().await;
-    // The claim and the message are written, then the function dies before completing the
-    // submit's idempotency record: the client hears nothing.
+    // The claim and the message are written, then the function dies before it answers: the
+    // client hears nothing.
     stack
         .arm_failpoints(
             "WebSocketFunctionName",
@@ -579,9 +579,11 @@ async fn a_websocket_resubmit_after_a_crash_gets_the_same_job_and_it_runs_once()
     })
     .await;
     stack.arm_failpoints("WebSocketFunctionName", "").await;
-    // The client sends the same submit again until it is answered: `request-in-progress`
-    // while the first try's lock holds, then the first try's job.
+    // The client sends the same submit again until it is answered with the first try's job
+    // (its id derives from the `requestId`, and the claim is its only record: no lock to
+    // wait out; `request-in-progress` is accepted too, as for a caller's key).
     let mut results = Vec::new();
+    let mut crashed = false;
     let started = std::time::Instant::now();
     let accepted = loop {
         ws.submit(&submit).await.unwrap();
@@ -590,7 +592,7 @@ async fn a_websocket_resubmit_after_a_crash_gets_the_same_job_and_it_runs_once()
                 Event::Frame(frame) if frame.kind == FrameKind::Result => results.push(frame),
                 Event::Frame(frame) => break frame,
                 // The gateway's word that the crashed try failed.
-                Event::Gateway(_) => {}
+                Event::Gateway(_) => crashed = true,
                 other => panic!("every submit is answered: {other:?}"),
             }
         };
@@ -608,6 +610,7 @@ async fn a_websocket_resubmit_after_a_crash_gets_the_same_job_and_it_runs_once()
         );
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     };
+    assert!(crashed, "the first try died before it answered");
     assert!(
         results.iter().all(|r| r.job_id == accepted.job_id),
         "the result frames name the same job: {results:?}"

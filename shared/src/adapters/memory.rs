@@ -5,8 +5,8 @@ use crate::application::clock::Clock;
 use crate::application::ports::{
     Abandonment, AttemptStart, CallbackStarter, CancelOutcome, ClaimStore, Created, DeadLetter,
     DeadLetterQueue, Ended, Ending, Failure, HeldReceives, IdempotencyClaim, IdempotencyStore,
-    Looked, MessageLedger, PortError, QuickOutcome, RetryScheduler, StoredResponse, Withdrawal,
-    WorkQueue,
+    Looked, MessageLedger, PortError, QuickOutcome, RetryScheduler, StoredResponse, TakeOver,
+    Withdrawal, WorkQueue,
 };
 use crate::domain::lifecycle::job;
 use crate::domain::{
@@ -798,6 +798,8 @@ pub struct InMemoryClaims {
     /// The claim is written, and then the write is reported failed (a timeout after it).
     pub fail_after_create: FailSwitch,
     pub fail: FailSwitch,
+    /// The try that last took each claim over (`ClaimStore::take_over`).
+    taken_over: Mutex<HashMap<String, String>>,
 }
 
 impl InMemoryClaims {
@@ -988,15 +990,37 @@ impl ClaimStore for InMemoryClaims {
         }
     }
 
-    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
+    async fn withdraw(&self, id: &JobId, by: Option<&str>) -> Result<Withdrawal, PortError> {
         let mut claims = self.claims.lock().unwrap();
+        let mut taken_over = self.taken_over.lock().unwrap();
+        let last = taken_over.get(id.as_str()).map(String::as_str);
         Ok(match claims.get(id.as_str()) {
             Some(claim) if claim.status != JobStatus::Pending || claim.attempts > 0 => {
                 Withdrawal::Started
             }
+            Some(_) if last != by => Withdrawal::Started,
             _ => {
                 claims.remove(id.as_str());
+                taken_over.remove(id.as_str());
                 Withdrawal::Withdrawn
+            }
+        })
+    }
+
+    async fn take_over(&self, id: &JobId, by: &str) -> Result<TakeOver, PortError> {
+        self.fail.check("claims.take_over")?;
+        let claims = self.claims.lock().unwrap();
+        Ok(match claims.get(id.as_str()) {
+            None => TakeOver::Gone,
+            Some(claim) if claim.status != JobStatus::Pending || claim.attempts > 0 => {
+                TakeOver::Started
+            }
+            Some(_) => {
+                self.taken_over
+                    .lock()
+                    .unwrap()
+                    .insert(id.to_string(), by.to_owned());
+                TakeOver::TakenOver
             }
         })
     }

@@ -7,8 +7,8 @@
 
 use crate::application::clock::{Clock, rfc3339};
 use crate::application::ports::{
-    ClaimStore, Created, IdempotencyClaim, IdempotencyStore, StoredResponse, WebhookEndpointStore,
-    Withdrawal, WorkQueue,
+    ClaimStore, Created, IdempotencyClaim, IdempotencyStore, StoredResponse, TakeOver,
+    WebhookEndpointStore, Withdrawal, WorkQueue,
 };
 use crate::application::quotas::TakeRefused;
 use crate::domain::{
@@ -68,14 +68,16 @@ impl Door {
     /// connection and `requestId`. Its job id is derived from the key and its claim is the
     /// only record of the key (no idempotency record: one write less per submit); the key
     /// lives as long as the connection, well inside the claim's lifetime.
-    fn derives_job_id(&self) -> bool {
+    fn derives_job_id(&self, claim_lifetime: Duration) -> bool {
+        // A claim that could expire, and be swept, before its connection closes would let a
+        // resubmit write it again: such a deployment keeps the idempotency record.
         matches!(
             self,
             Self::WebSocket {
                 keyed_by_caller: false,
                 ..
             }
-        )
+        ) && claim_lifetime >= crate::domain::quota::CONNECTION_LIFETIME
     }
 
     fn pattern(&self) -> Pattern {
@@ -252,7 +254,7 @@ impl Intake {
         };
         let scope = key_scope(&door, &request.owner);
         let print = fingerprint(&scope, original);
-        if door.derives_job_id() {
+        if door.derives_job_id(self.claim_lifetime) {
             let id = JobId::derive(&[&scope, key.as_str()]);
             let correlation_id = request.correlation_id.clone();
             let written = self
@@ -541,23 +543,11 @@ impl Intake {
                 && (request.submission.run_at.is_some() || attempt == Try::ScheduleRun),
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
-        // A payload too large for the queue, or an upload, is held in the bucket under the
-        // work's own key before anything refers to it (a retry puts the same object again).
-        if let Some(payloads) = &self.payloads {
-            match &upload {
-                Some(upload) => payloads
-                    .adopt(upload, &mut work, request.submission.run_at.is_some())
-                    .await?
-                    .map_err(|refused| {
-                        Refusal::InvalidPayloadRef(format!(
-                            "{refused} (it was uploaded again while being accepted)"
-                        ))
-                    })?,
-                None => {
-                    let scheduled = request.submission.run_at.is_some();
-                    payloads.offload(&mut work, scheduled).await?
-                }
-            }
+        let scheduled = request.submission.run_at.is_some();
+        // A derived id's payload is held once its claim is known to be this request's.
+        if !matches!(attempt, Try::Derived(_)) {
+            self.hold_payload(upload.as_ref(), &mut work, scheduled)
+                .await?;
         }
         // Held back until runAt (past SQS's 15 minutes, the queue adapter schedules it).
         let run_at = request.submission.run_at;
@@ -635,7 +625,7 @@ impl Intake {
             });
             if matches!(attempt, Try::Derived(_)) {
                 let found = self
-                    .record_then_queue(&claim, &mut work, delay_seconds)
+                    .record_then_queue(&claim, &mut work, delay_seconds, upload.as_ref())
                     .await;
                 if let (Some(slot), Err(_) | Ok(Some(_))) = (&slot, &found) {
                     crate::application::quotas::settle(
@@ -790,68 +780,127 @@ impl Intake {
         }
     }
 
-    /// Writes the claim, then queues the job: a job whose id its request derives
-    /// ([`Try::Derived`]), so the claim is the request's only record. `Some` with the claim an
-    /// earlier try wrote, once it is known to be this request's (another request's is
-    /// `KeyReused`: its message must never carry other work under the job's id). An earlier
-    /// claim not yet started may have no message (its try died, or could not send), so this
-    /// try sends one, under the earlier acceptance: the claim runs its job once however many
-    /// messages name it. A claim is never withdrawn here: a concurrent try of the same request
-    /// may have answered on it. One whose message could not be sent stays `PENDING` until a
-    /// resubmit queues it or it expires.
+    /// A payload too large for the queue, or an upload, held in the bucket under the work's
+    /// own key before anything refers to it (a retry puts the same object again).
+    async fn hold_payload(
+        &self,
+        upload: Option<&crate::application::payloads::CheckedUpload>,
+        work: &mut WorkMessage,
+        scheduled: bool,
+    ) -> Result<(), Refusal> {
+        let Some(payloads) = &self.payloads else {
+            return Ok(());
+        };
+        match upload {
+            Some(upload) => payloads
+                .adopt(upload, work, scheduled)
+                .await?
+                .map_err(|refused| {
+                    Refusal::InvalidPayloadRef(format!(
+                        "{refused} (it was uploaded again while being accepted)"
+                    ))
+                }),
+            None => Ok(payloads.offload(work, scheduled).await?),
+        }
+    }
+
+    /// Writes the claim, then holds the payload and queues the job: a job whose id its
+    /// request derives ([`Try::Derived`]), so the claim is the request's only record. `Some`
+    /// with the claim an earlier try wrote, once it is known to be this request's (another
+    /// request's is `KeyReused`, and nothing of this one is held or sent: no message or
+    /// object may carry other work under the job's id). An earlier claim not yet started may
+    /// have no message (its try died, or could not send), so this try takes it over and sends
+    /// one, under the earlier acceptance: the claim runs its job once however many messages
+    /// name it. A claim whose message could not be sent is withdrawn only by the last try to
+    /// have taken it on, while no delivery has started it: never one another try may have
+    /// answered on.
     async fn record_then_queue(
         &self,
         claim: &Claim,
         work: &mut WorkMessage,
         delay: u32,
+        upload: Option<&crate::application::payloads::CheckedUpload>,
     ) -> Result<Option<Claim>, Refusal> {
-        let created = async {
-            // The claim write fails (and is not applied): nothing is sent.
-            crate::error_point!("intake.before-claim", &work.correlation_id);
-            let created = self.claims.create(claim).await?;
-            // Written, and then reported as failed: a timeout after DynamoDB applied it.
-            crate::error_point!("intake.after-claim", &work.correlation_id);
-            Ok::<_, crate::application::ports::PortError>(created)
-        }
-        .await;
-        let earlier = match created {
-            Ok(Created::New) => None,
-            Ok(Created::AlreadyThere) | Err(_) => {
-                if let Err(error) = &created {
-                    tracing::error!(%error, "claim write failed; looking whether it was applied");
-                }
-                match self.claims.get(&claim.id).await {
-                    Ok(Some(there)) => Some(there),
-                    Ok(None) => {
-                        return Err(Refusal::Unavailable(
-                            "the job could not be recorded, and was not accepted; retry later",
-                        ));
-                    }
-                    Err(error) => return Err(Refusal::from(error)),
-                }
+        let unavailable =
+            || Refusal::Unavailable("the job could not be recorded and queued; retry later");
+        // This try's mark, should it take over an earlier try's claim.
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        // Whose claim it is to withdraw: `None`, the writer's (this try's, if new).
+        let mut ours: Option<&str> = None;
+        let mut earlier = None;
+        // A claim withdrawn under a try that took it over is written again: twice at most.
+        for round in 0..2 {
+            let created = async {
+                // The claim write fails (and is not applied): nothing is sent.
+                crate::error_point!("intake.before-claim", &work.correlation_id);
+                let created = self.claims.create(claim).await?;
+                // Written, and then reported as failed: a timeout after DynamoDB applied it.
+                crate::error_point!("intake.after-claim", &work.correlation_id);
+                Ok::<_, crate::application::ports::PortError>(created)
             }
-        };
-        if let Some(earlier) = &earlier {
-            if earlier.request_print != claim.request_print {
+            .await;
+            if let Ok(Created::New) = created {
+                break;
+            }
+            if let Err(error) = &created {
+                tracing::error!(%error, "claim write failed; looking whether it was applied");
+            }
+            let there = match self.claims.get(&claim.id).await? {
+                Some(there) => there,
+                None if created.is_err() || round == 1 => return Err(unavailable()),
+                None => continue,
+            };
+            if there.request_print != claim.request_print {
                 return Err(Refusal::KeyReused);
             }
             // A write reported failed may have been this try's own: the same claim either way.
             tracing::info!(job_id = %claim.id, "the job's claim is there already: this request's");
-            work.correlation_id = earlier.correlation_id.to_string();
-            work.accepted_at = rfc3339(earlier.created_at);
-            let started = earlier.attempts > 0 || earlier.status != JobStatus::Pending;
-            if started {
+            work.correlation_id = there.correlation_id.to_string();
+            work.accepted_at = rfc3339(there.created_at);
+            match self.claims.take_over(&claim.id, &token).await? {
+                TakeOver::TakenOver => {
+                    ours = Some(&token);
+                    earlier = Some(there);
+                    break;
+                }
                 // A delivery of its message started it: nothing more to queue.
-                return Ok(Some(earlier.clone()));
+                TakeOver::Started => return Ok(Some(there)),
+                TakeOver::Gone if round == 0 => continue,
+                TakeOver::Gone => return Err(unavailable()),
             }
         }
-        if let Err(error) = self.send(work, delay).await {
-            tracing::error!(%error, "job not queued; its claim waits for a resubmit");
-            return Err(Refusal::Unavailable(
-                "the job could not be queued, and was not accepted; resubmit it",
-            ));
+        let queued = async {
+            self.hold_payload(upload, work, false).await?;
+            self.send(work, delay).await.map_err(Refusal::from)
         }
-        Ok(earlier)
+        .await;
+        let Err(refusal) = queued else {
+            return Ok(earlier);
+        };
+        tracing::error!(job_id = %claim.id, "job not queued; job not accepted unless it has started");
+        match self.claims.withdraw(&claim.id, ours).await {
+            Ok(Withdrawal::Withdrawn) => {
+                // An earlier try's claim, withdrawn: the slot it held goes back with it (this
+                // try's own is settled by the caller).
+                let held = earlier.as_ref().and_then(|e| e.slot.as_deref());
+                if let Some(slot) = held.and_then(crate::domain::quota::JobSlot::parse) {
+                    self.quotas.give_back_job(&slot).await;
+                }
+                Err(refusal)
+            }
+            // Started (its message was queued after all), or another try took it on.
+            Ok(Withdrawal::Started) => match self.claims.get(&claim.id).await {
+                Ok(Some(now)) if now.attempts > 0 || now.status != JobStatus::Pending => {
+                    tracing::info!(job_id = %claim.id, "the job started: its message was queued after all; job accepted");
+                    Ok(earlier)
+                }
+                _ => Err(refusal),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "unqueued claim left for a resubmit or its expiry");
+                Err(refusal)
+            }
+        }
     }
 
     /// Queues the work message.
@@ -910,7 +959,7 @@ impl Intake {
     /// Takes back a claim whose message may not have been queued: `true` if a delivery has
     /// started it meanwhile (the message was queued after all: the job is accepted).
     async fn withdraw(&self, id: &JobId) -> bool {
-        match self.claims.withdraw(id).await {
+        match self.claims.withdraw(id, None).await {
             Ok(Withdrawal::Withdrawn) => false,
             Ok(Withdrawal::Started) => {
                 tracing::info!(job_id = %id, "the job started: its message was queued after all; job accepted");
@@ -1326,6 +1375,14 @@ mod tests {
         assert_eq!(h.claims.len(), 2);
     }
 
+    /// Claims that outlive any connection, as the template's default (a day): a submit keyed by
+    /// its `requestId` derives its job's id.
+    fn ws_harness() -> Harness {
+        let mut h = harness();
+        h.intake.claim_lifetime = Duration::from_secs(86_400);
+        h
+    }
+
     fn submit_on(connection: &str, request_id: &str) -> Door {
         Door::WebSocket {
             connection_id: connection.into(),
@@ -1356,7 +1413,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_websocket_resubmit_names_the_same_job_and_no_key_record_is_written() {
-        let h = harness();
+        let h = ws_harness();
         let first = h
             .intake
             .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
@@ -1402,7 +1459,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_resubmit_of_a_started_job_queues_nothing_and_a_finished_ones_final_frame_is_due() {
-        let h = harness();
+        let h = ws_harness();
         let first = h
             .intake
             .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
@@ -1435,7 +1492,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_work_under_a_used_request_id_is_refused_and_sends_nothing() {
-        let h = harness();
+        let h = ws_harness();
         h.intake
             .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
             .await
@@ -1450,8 +1507,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_submit_whose_message_was_not_sent_keeps_its_claim_for_the_resubmit() {
-        let h = harness();
+    async fn a_submit_whose_message_was_not_sent_withdraws_its_claim_and_its_slot() {
+        let h = ws_harness();
         h.queue.fail.set(true);
         let refused = h
             .intake
@@ -1461,8 +1518,8 @@ mod tests {
             matches!(refused, Err(Refusal::Unavailable(_))),
             "{refused:?}"
         );
-        // Never withdrawn: a concurrent try of the same submit may have answered on it.
-        assert_eq!(h.claims.len(), 1);
+        assert!(h.claims.is_empty(), "no claim that cannot progress");
+        assert_eq!(h.quotas.slots_held(&alice()), 0);
         h.queue.fail.set(false);
         let resubmitted = h
             .intake
@@ -1476,8 +1533,140 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_claim_another_try_took_over_is_withdrawn_only_by_that_try() {
+        let h = ws_harness();
+        let id = JobId::derive(&[
+            &key_scope(&submit_on("conn-1", "r1"), &alice()),
+            "conn-1:r1",
+        ]);
+        let mut claim = Claim::pending(
+            id.clone(),
+            "echo".into(),
+            CorrelationId::generate(),
+            alice(),
+            time::macros::datetime!(2026-11-30 12:00 UTC),
+            Duration::from_secs(3600),
+        );
+        claim.request_print = Some("p".into());
+        h.claims.create(&claim).await.unwrap();
+        // A resubmit takes the claim over before its writer, whose send failed, withdraws it.
+        assert_eq!(
+            h.claims.take_over(&id, "resubmit").await.unwrap(),
+            TakeOver::TakenOver
+        );
+        assert_eq!(
+            h.claims.withdraw(&id, None).await.unwrap(),
+            Withdrawal::Started,
+            "the writer keeps its hands off"
+        );
+        assert_eq!(
+            h.claims.withdraw(&id, Some("other")).await.unwrap(),
+            Withdrawal::Started
+        );
+        assert_eq!(
+            h.claims.withdraw(&id, Some("resubmit")).await.unwrap(),
+            Withdrawal::Withdrawn,
+            "the last to take it over may"
+        );
+        assert_eq!(
+            h.claims.take_over(&id, "late").await.unwrap(),
+            TakeOver::Gone
+        );
+    }
+
+    #[tokio::test]
+    async fn a_resubmit_whose_message_was_not_sent_withdraws_the_claim_it_took_over() {
+        let h = ws_harness();
+        // The first try's answer was lost; its claim and message are there.
+        h.intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        h.queue.fail.set(true);
+        let resubmit = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await;
+        assert!(
+            matches!(resubmit, Err(Refusal::Unavailable(_))),
+            "{resubmit:?}"
+        );
+        // The claim it took over is withdrawn: the first message, finding none, runs nothing.
+        assert!(h.claims.is_empty());
+        h.queue.fail.set(false);
+        let third = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        assert!(!third.replayed, "written again");
+        assert_eq!(h.claims.len(), 1);
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn other_work_under_a_used_request_id_leaves_the_jobs_payload_as_it_was() {
+        let mut h = ws_harness();
+        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+        h.intake.payloads = Some(Arc::new(crate::application::payloads::Payloads {
+            store: blobs.clone(),
+        }));
+        let upload = async |bytes: &str| {
+            let id = crate::domain::UploadId::generate();
+            let key = crate::domain::BlobKey::upload(&alice(), &id);
+            crate::application::ports::BlobStore::put(&*blobs, &key, bytes.as_bytes().to_vec())
+                .await
+                .unwrap();
+            id
+        };
+        let with_upload = |id: &crate::domain::UploadId| {
+            let body = json!({"type": "echo", "payloadRef": id.as_str()});
+            Request {
+                submission: Submission::from_json(body.clone()).unwrap(),
+                correlation_id: CorrelationId::generate(),
+                trace: None,
+                idempotency: Some((IdempotencyKey::parse("conn-1:r1").unwrap(), body)),
+                owner: alice(),
+            }
+        };
+        let (first, second) = (upload("1").await, upload("2").await);
+        let accepted = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), with_upload(&first))
+            .await
+            .unwrap();
+        let held =
+            crate::domain::BlobKey::payload(Some(&alice()), accepted.acceptance.id.as_str(), false);
+        assert_eq!(blobs.object(held.as_str()).as_deref(), Some(&b"1"[..]));
+        let reused = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), with_upload(&second))
+            .await;
+        assert_eq!(reused, Err(Refusal::KeyReused));
+        assert_eq!(
+            blobs.object(held.as_str()).as_deref(),
+            Some(&b"1"[..]),
+            "the job's payload is the first request's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deployment_whose_claims_may_not_outlive_a_connection_keeps_the_idempotency_record() {
+        let mut h = harness();
+        h.intake.claim_lifetime = Duration::from_secs(60);
+        h.intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        assert!(
+            !h.keys.is_empty(),
+            "a claim may be swept before its connection closes"
+        );
+    }
+
+    #[tokio::test]
     async fn a_submit_whose_claim_write_was_reported_failed_but_applied_is_accepted() {
-        let h = harness();
+        let h = ws_harness();
         h.claims.fail_after_create.set(true);
         let accepted = h
             .intake
@@ -1495,7 +1684,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_submit_whose_claim_write_failed_sends_nothing_and_holds_no_slot() {
-        let h = harness();
+        let h = ws_harness();
         h.claims.fail_create.set(true);
         let refused = h
             .intake
@@ -1511,7 +1700,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_resubmit_at_the_callers_limit_is_accepted_other_work_is_not() {
-        let h = harness();
+        let h = ws_harness();
         one_job_in_flight(&h);
         let first = h
             .intake

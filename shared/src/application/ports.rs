@@ -166,8 +166,20 @@ pub enum Created {
 pub enum Withdrawal {
     /// It had never started (or was not there): gone now, and no message will run it.
     Withdrawn,
-    /// A delivery has started it: its message was queued after all, and the claim stays.
+    /// A delivery has started it (its message was queued after all), or another try of its
+    /// request has taken it over ([`ClaimStore::take_over`]): the claim stays.
     Started,
+}
+
+/// What a try's taking over an earlier try's claim found ([`ClaimStore::take_over`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeOver {
+    /// It is this try's to queue (and to withdraw) now.
+    TakenOver,
+    /// A delivery has started it: its message was queued.
+    Started,
+    /// It is gone (withdrawn by the try that wrote it): this try may write it again.
+    Gone,
 }
 
 /// What cancelling a claim found.
@@ -255,8 +267,13 @@ pub trait ClaimStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<CancelOutcome, PortError>;
     /// Compensation for a claim whose job may not have been enqueued: removes it only while no
-    /// delivery has started it (`PENDING`, no attempt), in one conditional write.
-    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError>;
+    /// delivery has started it (`PENDING`, no attempt) and the try `by` is the last to have
+    /// taken it over (`None`: the try that wrote it, while none has), in one conditional write.
+    async fn withdraw(&self, id: &JobId, by: Option<&str>) -> Result<Withdrawal, PortError>;
+    /// Marks an unstarted claim as try `by`'s to queue and to withdraw (a resubmit that found
+    /// an earlier try's claim, whose message may never have gone out), in one conditional
+    /// write.
+    async fn take_over(&self, id: &JobId, by: &str) -> Result<TakeOver, PortError>;
     /// Sends the job's frames to `to` from now on (a resubmit on a new connection), if the
     /// claim is `owner`'s: the claim as it is now, or `None` if there is no such claim of
     /// theirs.

@@ -5,7 +5,7 @@ use super::{callback_sources, condition_held, job_sources, n, one_of, port_error
 use crate::application::clock::{Clock, parse_rfc3339, rfc3339};
 use crate::application::ports::{
     CancelOutcome, ClaimStore, Created, JobFilter, ListPosition, Page, PortError, RerunSource,
-    Withdrawal,
+    TakeOver, Withdrawal,
 };
 use crate::domain::timeline::{self, DeliveryOutcome};
 use crate::domain::{
@@ -63,6 +63,9 @@ fn instant(item: &Item, name: &str) -> Option<OffsetDateTime> {
 
 /// Which request wrote a claim whose id it derives (`Claim::request_print`).
 const REQUEST_PRINT: &str = "requestPrint";
+
+/// The try of a claim's request that last took it over (`ClaimStore::take_over`).
+const TAKEN_OVER_BY: &str = "takenOverBy";
 
 /// What a claim's view reads (a list reads no more: not the failed job's kept message, nor
 /// the timeline).
@@ -298,19 +301,32 @@ impl ClaimStore for DynamoClaimStore {
         }
     }
 
-    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
+    async fn withdraw(&self, id: &JobId, by: Option<&str>) -> Result<Withdrawal, PortError> {
+        // Whose it is to withdraw: the writer's while no try took it over, else the last one's.
+        let (whose, taker) = match by {
+            None => ("attribute_not_exists(#taken)", None),
+            Some(by) => ("#taken = :by", Some(s(by))),
+        };
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
             // Absent already, or never started: a started claim's message was queued after all.
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#status = :pending AND attempts = :none)",
-            )
+            .condition_expression(format!(
+                "attribute_not_exists(pk) OR (#status = :pending AND attempts = :none AND {whose})"
+            ))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
-            .expression_attribute_values(":none", n(0))
+            .expression_attribute_names("#taken", TAKEN_OVER_BY)
+            .set_expression_attribute_values(Some(
+                [
+                    (":pending".to_owned(), s(JobStatus::Pending.as_str())),
+                    (":none".to_owned(), n(0)),
+                ]
+                .into_iter()
+                .chain(taker.map(|by| (":by".to_owned(), by)))
+                .collect(),
+            ))
             .send()
             .await;
         Ok(
@@ -466,6 +482,36 @@ impl ClaimStore for DynamoClaimStore {
             .send()
             .await;
         condition_held("dynamodb:UpdateItem(rerun)", result)
+    }
+
+    async fn take_over(&self, id: &JobId, by: &str) -> Result<TakeOver, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .update_expression("SET #taken = :by")
+            .condition_expression(
+                "attribute_exists(pk) AND #status = :pending AND attempts = :none",
+            )
+            .expression_attribute_names("#taken", TAKEN_OVER_BY)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":by", s(by))
+            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
+            .expression_attribute_values(":none", n(0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(TakeOver::TakenOver),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(match failed.item {
+                    Some(_) => TakeOver::Started,
+                    None => TakeOver::Gone,
+                }),
+                other => Err(port_error("dynamodb:UpdateItem(claim take-over)", other)),
+            },
+        }
     }
 
     async fn redirect(

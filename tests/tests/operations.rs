@@ -242,12 +242,18 @@ async fn every_log_line_of_a_request_carries_its_correlation_id() {
         assert!(!line.to_string().contains("\"ms\":300"), "{line}");
     }
 
-    // The processor's lines for the job carry it too (a batch may hold other messages).
-    let processor_lines = stack
-        .log_events("ProcessorFunctionName", Some(&job_id), &[])
-        .await;
-    let processor_lines: Vec<Value> = processor_lines.iter().filter_map(|e| e.json()).collect();
-    assert!(!processor_lines.is_empty());
+    // The processor's lines for the job carry it too (a batch may hold other messages). The
+    // claim may read finished before the processor's lines reach the log group.
+    let processor_lines: Vec<Value> = eventually("the processor's lines for the job", || async {
+        let lines: Vec<Value> = stack
+            .log_events("ProcessorFunctionName", Some(&job_id), &[])
+            .await
+            .iter()
+            .filter_map(|e| e.json())
+            .collect();
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
     for line in processor_lines {
         assert_eq!(line["correlationId"], correlation_id, "{line}");
         assert_eq!(line["jobId"], job_id, "{line}");

@@ -798,8 +798,8 @@ pub struct InMemoryClaims {
     /// The claim is written, and then the write is reported failed (a timeout after it).
     pub fail_after_create: FailSwitch,
     pub fail: FailSwitch,
-    /// The try that last took each claim over (`ClaimStore::take_over`).
-    taken_over: Mutex<HashMap<String, String>>,
+    /// The claims a later try took over (`ClaimStore::take_over`).
+    taken_over: Mutex<std::collections::HashSet<String>>,
 }
 
 impl InMemoryClaims {
@@ -990,24 +990,22 @@ impl ClaimStore for InMemoryClaims {
         }
     }
 
-    async fn withdraw(&self, id: &JobId, by: Option<&str>) -> Result<Withdrawal, PortError> {
+    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
         let mut claims = self.claims.lock().unwrap();
-        let mut taken_over = self.taken_over.lock().unwrap();
-        let last = taken_over.get(id.as_str()).map(String::as_str);
+        let taken_over = self.taken_over.lock().unwrap().contains(id.as_str());
         Ok(match claims.get(id.as_str()) {
             Some(claim) if claim.status != JobStatus::Pending || claim.attempts > 0 => {
                 Withdrawal::Started
             }
-            Some(_) if last != by => Withdrawal::Started,
+            Some(_) if taken_over => Withdrawal::Started,
             _ => {
                 claims.remove(id.as_str());
-                taken_over.remove(id.as_str());
                 Withdrawal::Withdrawn
             }
         })
     }
 
-    async fn take_over(&self, id: &JobId, by: &str) -> Result<TakeOver, PortError> {
+    async fn take_over(&self, id: &JobId) -> Result<TakeOver, PortError> {
         self.fail.check("claims.take_over")?;
         let claims = self.claims.lock().unwrap();
         Ok(match claims.get(id.as_str()) {
@@ -1016,11 +1014,8 @@ impl ClaimStore for InMemoryClaims {
                 TakeOver::Started
             }
             Some(_) => {
-                self.taken_over
-                    .lock()
-                    .unwrap()
-                    .insert(id.to_string(), by.to_owned());
-                TakeOver::TakenOver
+                self.taken_over.lock().unwrap().insert(id.to_string());
+                TakeOver::TakenOver { held: false }
             }
         })
     }

@@ -811,9 +811,10 @@ impl Intake {
     /// object may carry other work under the job's id). An earlier claim not yet started may
     /// have no message (its try died, or could not send), so this try takes it over and sends
     /// one, under the earlier acceptance: the claim runs its job once however many messages
-    /// name it. A claim whose message could not be sent is withdrawn only by the last try to
-    /// have taken it on, while no delivery has started it: never one another try may have
-    /// answered on.
+    /// name it. Only the try that wrote a claim withdraws it, when its message could not be
+    /// sent, and only while nothing started it and no later try took it over: every try that
+    /// may have been answered on a claim keeps it. A taken-over claim whose message could not
+    /// be sent waits for the next resubmit (or its expiry).
     async fn record_then_queue(
         &self,
         claim: &Claim,
@@ -823,52 +824,47 @@ impl Intake {
     ) -> Result<Option<Claim>, Refusal> {
         let unavailable =
             || Refusal::Unavailable("the job could not be recorded and queued; retry later");
-        // This try's mark, should it take over an earlier try's claim.
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        // Whose claim it is to withdraw: `None`, the writer's (this try's, if new).
-        let mut ours: Option<&str> = None;
-        let mut earlier = None;
-        // A claim withdrawn under a try that took it over is written again: twice at most.
-        for round in 0..2 {
-            let created = async {
-                // The claim write fails (and is not applied): nothing is sent.
-                crate::error_point!("intake.before-claim", &work.correlation_id);
-                let created = self.claims.create(claim).await?;
-                // Written, and then reported as failed: a timeout after DynamoDB applied it.
-                crate::error_point!("intake.after-claim", &work.correlation_id);
-                Ok::<_, crate::application::ports::PortError>(created)
-            }
-            .await;
-            if let Ok(Created::New) = created {
-                break;
-            }
-            if let Err(error) = &created {
-                tracing::error!(%error, "claim write failed; looking whether it was applied");
-            }
-            let there = match self.claims.get(&claim.id).await? {
-                Some(there) => there,
-                None if created.is_err() || round == 1 => return Err(unavailable()),
-                None => continue,
-            };
-            if there.request_print != claim.request_print {
-                return Err(Refusal::KeyReused);
-            }
-            // A write reported failed may have been this try's own: the same claim either way.
-            tracing::info!(job_id = %claim.id, "the job's claim is there already: this request's");
-            work.correlation_id = there.correlation_id.to_string();
-            work.accepted_at = rfc3339(there.created_at);
-            match self.claims.take_over(&claim.id, &token).await? {
-                TakeOver::TakenOver => {
-                    ours = Some(&token);
-                    earlier = Some(there);
-                    break;
-                }
-                // A delivery of its message started it: nothing more to queue.
-                TakeOver::Started => return Ok(Some(there)),
-                TakeOver::Gone if round == 0 => continue,
-                TakeOver::Gone => return Err(unavailable()),
-            }
+        let created = async {
+            // The claim write fails (and is not applied): nothing is sent.
+            crate::error_point!("intake.before-claim", &work.correlation_id);
+            let created = self.claims.create(claim).await?;
+            // Written, and then reported as failed: a timeout after DynamoDB applied it.
+            crate::error_point!("intake.after-claim", &work.correlation_id);
+            Ok::<_, crate::application::ports::PortError>(created)
         }
+        .await;
+        let earlier = match created {
+            Ok(Created::New) => None,
+            Ok(Created::AlreadyThere) | Err(_) => {
+                if let Err(error) = &created {
+                    tracing::error!(%error, "claim write failed; looking whether it was applied");
+                }
+                let Some(there) = self.claims.get(&claim.id).await? else {
+                    return Err(unavailable());
+                };
+                if there.request_print != claim.request_print {
+                    return Err(Refusal::KeyReused);
+                }
+                // A write reported failed may have been this try's own: the same claim, and
+                // taken over like any earlier try's (so never withdrawn by this try).
+                tracing::info!(job_id = %claim.id, "the job's claim is there already: this request's");
+                work.correlation_id = there.correlation_id.to_string();
+                work.accepted_at = rfc3339(there.created_at);
+                if there.attempts > 0 || there.status != JobStatus::Pending {
+                    // A delivery of its message started it: nothing more to queue.
+                    return Ok(Some(there));
+                }
+                match self.claims.take_over(&claim.id).await? {
+                    TakeOver::TakenOver { held: false } => Some(there),
+                    // Its message is queued, held behind its connection's earlier jobs.
+                    TakeOver::TakenOver { held: true } | TakeOver::Started => {
+                        return Ok(Some(there));
+                    }
+                    // Withdrawn by the try that wrote it since the look: resubmit.
+                    TakeOver::Gone => return Err(unavailable()),
+                }
+            }
+        };
         let queued = async {
             self.hold_payload(upload, work, false).await?;
             self.send(work, delay).await.map_err(Refusal::from)
@@ -878,21 +874,18 @@ impl Intake {
             return Ok(earlier);
         };
         tracing::error!(job_id = %claim.id, "job not queued; job not accepted unless it has started");
-        match self.claims.withdraw(&claim.id, ours).await {
-            Ok(Withdrawal::Withdrawn) => {
-                // An earlier try's claim, withdrawn: the slot it held goes back with it (this
-                // try's own is settled by the caller).
-                let held = earlier.as_ref().and_then(|e| e.slot.as_deref());
-                if let Some(slot) = held.and_then(crate::domain::quota::JobSlot::parse) {
-                    self.quotas.give_back_job(&slot).await;
-                }
-                Err(refusal)
-            }
-            // Started (its message was queued after all), or another try took it on.
+        if earlier.is_some() {
+            // Taken over: an earlier try may have been answered on it.
+            return Err(refusal);
+        }
+        match self.claims.withdraw(&claim.id).await {
+            Ok(Withdrawal::Withdrawn) => Err(refusal),
+            // Kept: started (its message was queued after all: accepted), or taken over by a
+            // later try, which answers for it.
             Ok(Withdrawal::Started) => match self.claims.get(&claim.id).await {
                 Ok(Some(now)) if now.attempts > 0 || now.status != JobStatus::Pending => {
                     tracing::info!(job_id = %claim.id, "the job started: its message was queued after all; job accepted");
-                    Ok(earlier)
+                    Ok(None)
                 }
                 _ => Err(refusal),
             },
@@ -959,7 +952,7 @@ impl Intake {
     /// Takes back a claim whose message may not have been queued: `true` if a delivery has
     /// started it meanwhile (the message was queued after all: the job is accepted).
     async fn withdraw(&self, id: &JobId) -> bool {
-        match self.claims.withdraw(id, None).await {
+        match self.claims.withdraw(id).await {
             Ok(Withdrawal::Withdrawn) => false,
             Ok(Withdrawal::Started) => {
                 tracing::info!(job_id = %id, "the job started: its message was queued after all; job accepted");
@@ -1533,7 +1526,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_claim_another_try_took_over_is_withdrawn_only_by_that_try() {
+    async fn a_claim_a_later_try_took_over_is_never_withdrawn() {
         let h = ws_harness();
         let id = JobId::derive(&[
             &key_scope(&submit_on("conn-1", "r1"), &alice()),
@@ -1545,40 +1538,35 @@ mod tests {
             CorrelationId::generate(),
             alice(),
             time::macros::datetime!(2026-11-30 12:00 UTC),
-            Duration::from_secs(3600),
+            Duration::from_secs(86_400),
         );
         claim.request_print = Some("p".into());
         h.claims.create(&claim).await.unwrap();
-        // A resubmit takes the claim over before its writer, whose send failed, withdraws it.
+        assert_eq!(h.claims.withdraw(&id).await.unwrap(), Withdrawal::Withdrawn);
+        h.claims.create(&claim).await.unwrap();
+        // A resubmit takes it over before its writer, whose send failed, withdraws it.
         assert_eq!(
-            h.claims.take_over(&id, "resubmit").await.unwrap(),
-            TakeOver::TakenOver
+            h.claims.take_over(&id).await.unwrap(),
+            TakeOver::TakenOver { held: false }
         );
         assert_eq!(
-            h.claims.withdraw(&id, None).await.unwrap(),
+            h.claims.withdraw(&id).await.unwrap(),
             Withdrawal::Started,
-            "the writer keeps its hands off"
+            "the resubmit may have been answered on it"
         );
-        assert_eq!(
-            h.claims.withdraw(&id, Some("other")).await.unwrap(),
-            Withdrawal::Started
-        );
-        assert_eq!(
-            h.claims.withdraw(&id, Some("resubmit")).await.unwrap(),
-            Withdrawal::Withdrawn,
-            "the last to take it over may"
-        );
-        assert_eq!(
-            h.claims.take_over(&id, "late").await.unwrap(),
-            TakeOver::Gone
-        );
+        assert_eq!(h.claims.len(), 1);
+        h.claims.set_status(id.as_str(), JobStatus::Running);
+        assert_eq!(h.claims.take_over(&id).await.unwrap(), TakeOver::Started);
+        h.claims.sweep(id.as_str());
+        assert_eq!(h.claims.take_over(&id).await.unwrap(), TakeOver::Gone);
     }
 
     #[tokio::test]
-    async fn a_resubmit_whose_message_was_not_sent_withdraws_the_claim_it_took_over() {
+    async fn a_resubmit_whose_message_was_not_sent_keeps_the_claim_an_earlier_try_answered_on() {
         let h = ws_harness();
-        // The first try's answer was lost; its claim and message are there.
-        h.intake
+        // The first try was answered `accepted`; the client resubmits all the same.
+        let first = h
+            .intake
             .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
             .await
             .unwrap();
@@ -1591,16 +1579,44 @@ mod tests {
             matches!(resubmit, Err(Refusal::Unavailable(_))),
             "{resubmit:?}"
         );
-        // The claim it took over is withdrawn: the first message, finding none, runs nothing.
-        assert!(h.claims.is_empty());
+        assert_eq!(h.claims.len(), 1, "the first answer stands");
+        assert_eq!(h.queue.sent().len(), 1, "the first try's message names it");
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
         h.queue.fail.set(false);
         let third = h
             .intake
             .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
             .await
             .unwrap();
-        assert!(!third.replayed, "written again");
+        assert!(third.replayed);
+        assert_eq!(third.acceptance, first.acceptance);
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_claim_written_though_reported_failed_whose_message_failed_keeps_its_one_slot() {
+        let h = ws_harness();
+        h.claims.fail_after_create.set(true);
+        h.queue.fail.set(true);
+        let refused = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await;
+        assert!(
+            matches!(refused, Err(Refusal::Unavailable(_))),
+            "{refused:?}"
+        );
+        // Its own claim, found as an earlier try's would be: kept for the resubmit, holding
+        // the one slot it was written with (given back neither twice nor once).
         assert_eq!(h.claims.len(), 1);
+        assert_eq!(h.quotas.slots_held(&alice()), 1);
+        h.claims.fail_after_create.set(false);
+        h.queue.fail.set(false);
+        h.intake
+            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
+            .await
+            .unwrap();
+        assert_eq!(h.queue.sent().len(), 1);
         assert_eq!(h.quotas.slots_held(&alice()), 1);
     }
 

@@ -167,15 +167,18 @@ pub enum Withdrawal {
     /// It had never started (or was not there): gone now, and no message will run it.
     Withdrawn,
     /// A delivery has started it (its message was queued after all), or another try of its
-    /// request has taken it over ([`ClaimStore::take_over`]): the claim stays.
+    /// request has taken it over ([`ClaimStore::take_over`], and may have been answered on
+    /// it): the claim stays.
     Started,
 }
 
 /// What a try's taking over an earlier try's claim found ([`ClaimStore::take_over`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TakeOver {
-    /// It is this try's to queue (and to withdraw) now.
-    TakenOver,
+    /// Marked as taken over: the try that wrote it no longer withdraws it. `held`: a delivery
+    /// has held its message back (the ordered queue), so that message is queued, and a second
+    /// one would share the claim's one note of held receives with it.
+    TakenOver { held: bool },
     /// A delivery has started it: its message was queued.
     Started,
     /// It is gone (withdrawn by the try that wrote it): this try may write it again.
@@ -267,13 +270,13 @@ pub trait ClaimStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<CancelOutcome, PortError>;
     /// Compensation for a claim whose job may not have been enqueued: removes it only while no
-    /// delivery has started it (`PENDING`, no attempt) and the try `by` is the last to have
-    /// taken it over (`None`: the try that wrote it, while none has), in one conditional write.
-    async fn withdraw(&self, id: &JobId, by: Option<&str>) -> Result<Withdrawal, PortError>;
-    /// Marks an unstarted claim as try `by`'s to queue and to withdraw (a resubmit that found
-    /// an earlier try's claim, whose message may never have gone out), in one conditional
-    /// write.
-    async fn take_over(&self, id: &JobId, by: &str) -> Result<TakeOver, PortError>;
+    /// delivery has started it (`PENDING`, no attempt) and no other try has taken it over, in
+    /// one conditional write.
+    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError>;
+    /// Marks an unstarted claim as taken over by a try of its request that found it (whose
+    /// message may never have gone out, so that try sends one): from then on nobody withdraws
+    /// it, since that try may be answered on it. One conditional write.
+    async fn take_over(&self, id: &JobId) -> Result<TakeOver, PortError>;
     /// Sends the job's frames to `to` from now on (a resubmit on a new connection), if the
     /// claim is `owner`'s: the claim as it is now, or `None` if there is no such claim of
     /// theirs.

@@ -64,8 +64,8 @@ fn instant(item: &Item, name: &str) -> Option<OffsetDateTime> {
 /// Which request wrote a claim whose id it derives (`Claim::request_print`).
 const REQUEST_PRINT: &str = "requestPrint";
 
-/// The try of a claim's request that last took it over (`ClaimStore::take_over`).
-const TAKEN_OVER_BY: &str = "takenOverBy";
+/// Set once a later try of the claim's request took it over (`ClaimStore::take_over`).
+const TAKEN_OVER: &str = "takenOver";
 
 /// What a claim's view reads (a list reads no more: not the failed job's kept message, nor
 /// the timeline).
@@ -301,32 +301,22 @@ impl ClaimStore for DynamoClaimStore {
         }
     }
 
-    async fn withdraw(&self, id: &JobId, by: Option<&str>) -> Result<Withdrawal, PortError> {
-        // Whose it is to withdraw: the writer's while no try took it over, else the last one's.
-        let (whose, taker) = match by {
-            None => ("attribute_not_exists(#taken)", None),
-            Some(by) => ("#taken = :by", Some(s(by))),
-        };
+    async fn withdraw(&self, id: &JobId) -> Result<Withdrawal, PortError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
-            // Absent already, or never started: a started claim's message was queued after all.
-            .condition_expression(format!(
-                "attribute_not_exists(pk) OR (#status = :pending AND attempts = :none AND {whose})"
-            ))
+            // Absent already, or never started and taken over by no other try: a started
+            // claim's message was queued after all, a taken-over one may have been answered on.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#status = :pending AND attempts = :none \
+                 AND attribute_not_exists(#taken))",
+            )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#taken", TAKEN_OVER_BY)
-            .set_expression_attribute_values(Some(
-                [
-                    (":pending".to_owned(), s(JobStatus::Pending.as_str())),
-                    (":none".to_owned(), n(0)),
-                ]
-                .into_iter()
-                .chain(taker.map(|by| (":by".to_owned(), by)))
-                .collect(),
-            ))
+            .expression_attribute_names("#taken", TAKEN_OVER)
+            .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
+            .expression_attribute_values(":none", n(0))
             .send()
             .await;
         Ok(
@@ -484,26 +474,32 @@ impl ClaimStore for DynamoClaimStore {
         condition_held("dynamodb:UpdateItem(rerun)", result)
     }
 
-    async fn take_over(&self, id: &JobId, by: &str) -> Result<TakeOver, PortError> {
+    async fn take_over(&self, id: &JobId) -> Result<TakeOver, PortError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(id))
-            .update_expression("SET #taken = :by")
+            .update_expression("SET #taken = :yes")
             .condition_expression(
                 "attribute_exists(pk) AND #status = :pending AND attempts = :none",
             )
-            .expression_attribute_names("#taken", TAKEN_OVER_BY)
+            .expression_attribute_names("#taken", TAKEN_OVER)
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":by", s(by))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":pending", s(JobStatus::Pending.as_str()))
             .expression_attribute_values(":none", n(0))
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(TakeOver::TakenOver),
+            Ok(out) => Ok(TakeOver::TakenOver {
+                // The ledger's note of a held-back receive of its message (`heldOf`).
+                held: out
+                    .attributes
+                    .is_some_and(|item| item.contains_key("heldOf")),
+            }),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => Ok(match failed.item {
                     Some(_) => TakeOver::Started,

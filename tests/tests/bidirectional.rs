@@ -536,3 +536,67 @@ async fn a_job_held_back_behind_many_failing_jobs_of_its_connection_still_runs_i
         "held back at least as often as SQS allows receives ({held}): the case is exercised"
     );
 }
+
+/// A resubmit of a job still waiting its turn (behind a slow job of its connection) names the
+/// same job: the resubmit takes the claim over and queues its message again, since the first
+/// try's may never have gone out, and the claim runs the job once however many messages name it.
+#[tokio::test]
+async fn a_resubmit_of_a_job_waiting_its_turn_names_it_and_it_runs_once() {
+    let stack = Stack::load().await;
+    let mut ws = connect(&stack).await;
+    let account = unique("acct");
+    ws.submit(&SubmitFrame::new("slow", "sleep", json!({"ms": 4000})))
+        .await
+        .unwrap();
+    let pay = SubmitFrame::new(
+        "pay",
+        "ledger",
+        json!({"account": account, "amountCents": 7}),
+    );
+    ws.submit(&pay).await.unwrap();
+    let accepted = |frames: &[ServerFrame]| {
+        frames
+            .iter()
+            .filter(|f| f.request_id.as_deref() == Some("pay") && f.kind == FrameKind::Accepted)
+            .count()
+    };
+    let mut frames = frames_until(&mut ws, "the first acceptance", |frames| {
+        accepted(frames) == 1
+    })
+    .await;
+    ws.submit(&pay).await.unwrap();
+    frames.extend(
+        frames_until(&mut ws, "the resubmit's acceptance", |more| {
+            accepted(more) == 1
+        })
+        .await,
+    );
+    let answers: Vec<&ServerFrame> = for_request(&frames, "pay")
+        .into_iter()
+        .filter(|f| f.kind == FrameKind::Accepted)
+        .collect();
+    assert_eq!(answers.len(), 2, "{frames:#?}");
+    assert_eq!(answers[0].job_id, answers[1].job_id, "the same job");
+    assert_eq!(answers[0].correlation_id, answers[1].correlation_id);
+    let id = answers[0].job_id.clone().unwrap();
+    // Still behind the slow job: the resubmit found it unstarted and took it over.
+    let claim = stack.item(&format!("JOB#{id}")).await.expect("the claim");
+    assert_eq!(claim["attempts"].as_n().unwrap(), "0", "{claim:?}");
+    assert_eq!(
+        claim.get("takenOver"),
+        Some(&AttributeValue::Bool(true)),
+        "{claim:?}"
+    );
+
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    stack.wait_for_queue_idle("OrderedWorkQueueUrl").await;
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "booked once: {entries:?}");
+    assert_eq!(
+        entries[0]["runs"].as_n().unwrap(),
+        "1",
+        "run once: {entries:?}"
+    );
+}

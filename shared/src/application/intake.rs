@@ -1376,6 +1376,15 @@ mod tests {
         h
     }
 
+    impl Harness {
+        /// The WebSocket submit `r1` on `conn-1`, with `payload`.
+        async fn submit_r1(&self, payload: Value) -> Result<Accepted, Refusal> {
+            self.intake
+                .accept(submit_on("conn-1", "r1"), submitted("r1", payload))
+                .await
+        }
+    }
+
     fn submit_on(connection: &str, request_id: &str) -> Door {
         Door::WebSocket {
             connection_id: connection.into(),
@@ -1407,20 +1416,12 @@ mod tests {
     #[tokio::test]
     async fn a_websocket_resubmit_names_the_same_job_and_no_key_record_is_written() {
         let h = ws_harness();
-        let first = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let first = h.submit_r1(json!(1)).await.unwrap();
         assert!(!first.replayed);
         assert!(h.keys.is_empty(), "the claim is the key's only record");
         // The client heard nothing and sends the same submit again (a new correlation id:
         // it named none, so each try makes one up).
-        let again = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let again = h.submit_r1(json!(1)).await.unwrap();
         assert!(again.replayed);
         assert_eq!(
             again.acceptance, first.acceptance,
@@ -1453,29 +1454,17 @@ mod tests {
     #[tokio::test]
     async fn a_resubmit_of_a_started_job_queues_nothing_and_a_finished_ones_final_frame_is_due() {
         let h = ws_harness();
-        let first = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let first = h.submit_r1(json!(1)).await.unwrap();
         let id = first.acceptance.id.to_string();
         h.claims.update(&id, |claim| {
             claim.status = JobStatus::Running;
             claim.attempts = 1;
         });
-        let running = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let running = h.submit_r1(json!(1)).await.unwrap();
         assert_eq!(running.acceptance.id, first.acceptance.id);
         assert_eq!(running.finished, None);
         h.claims.set_status(&id, JobStatus::Succeeded);
-        let finished = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let finished = h.submit_r1(json!(1)).await.unwrap();
         assert_eq!(
             finished.finished.map(|claim| claim.status),
             Some(JobStatus::Succeeded)
@@ -1486,14 +1475,8 @@ mod tests {
     #[tokio::test]
     async fn other_work_under_a_used_request_id_is_refused_and_sends_nothing() {
         let h = ws_harness();
-        h.intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
-        let other = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(2)))
-            .await;
+        h.submit_r1(json!(1)).await.unwrap();
+        let other = h.submit_r1(json!(2)).await;
         assert_eq!(other, Err(Refusal::KeyReused));
         assert_eq!(h.queue.sent().len(), 1, "no message carries the other work");
         assert_eq!(h.quotas.slots_held(&alice()), 1, "its slot given back");
@@ -1503,10 +1486,7 @@ mod tests {
     async fn a_submit_whose_message_was_not_sent_withdraws_its_claim_and_its_slot() {
         let h = ws_harness();
         h.queue.fail.set(true);
-        let refused = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await;
+        let refused = h.submit_r1(json!(1)).await;
         assert!(
             matches!(refused, Err(Refusal::Unavailable(_))),
             "{refused:?}"
@@ -1514,11 +1494,7 @@ mod tests {
         assert!(h.claims.is_empty(), "no claim that cannot progress");
         assert_eq!(h.quotas.slots_held(&alice()), 0);
         h.queue.fail.set(false);
-        let resubmitted = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let resubmitted = h.submit_r1(json!(1)).await.unwrap();
         let sent = h.queue.sent();
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert_eq!(sent[0].message_id, resubmitted.acceptance.id.as_str());
@@ -1565,16 +1541,9 @@ mod tests {
     async fn a_resubmit_whose_message_was_not_sent_keeps_the_claim_an_earlier_try_answered_on() {
         let h = ws_harness();
         // The first try was answered `accepted`; the client resubmits all the same.
-        let first = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let first = h.submit_r1(json!(1)).await.unwrap();
         h.queue.fail.set(true);
-        let resubmit = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await;
+        let resubmit = h.submit_r1(json!(1)).await;
         assert!(
             matches!(resubmit, Err(Refusal::Unavailable(_))),
             "{resubmit:?}"
@@ -1583,11 +1552,7 @@ mod tests {
         assert_eq!(h.queue.sent().len(), 1, "the first try's message names it");
         assert_eq!(h.quotas.slots_held(&alice()), 1);
         h.queue.fail.set(false);
-        let third = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let third = h.submit_r1(json!(1)).await.unwrap();
         assert!(third.replayed);
         assert_eq!(third.acceptance, first.acceptance);
         assert_eq!(h.quotas.slots_held(&alice()), 1);
@@ -1598,10 +1563,7 @@ mod tests {
         let h = ws_harness();
         h.claims.fail_after_create.set(true);
         h.queue.fail.set(true);
-        let refused = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await;
+        let refused = h.submit_r1(json!(1)).await;
         assert!(
             matches!(refused, Err(Refusal::Unavailable(_))),
             "{refused:?}"
@@ -1612,10 +1574,7 @@ mod tests {
         assert_eq!(h.quotas.slots_held(&alice()), 1);
         h.claims.fail_after_create.set(false);
         h.queue.fail.set(false);
-        h.intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        h.submit_r1(json!(1)).await.unwrap();
         assert_eq!(h.queue.sent().len(), 1);
         assert_eq!(h.quotas.slots_held(&alice()), 1);
     }
@@ -1670,10 +1629,7 @@ mod tests {
     async fn a_deployment_whose_claims_may_not_outlive_a_connection_keeps_the_idempotency_record() {
         let mut h = harness();
         h.intake.claim_lifetime = Duration::from_secs(60);
-        h.intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        h.submit_r1(json!(1)).await.unwrap();
         assert!(
             !h.keys.is_empty(),
             "a claim may be swept before its connection closes"
@@ -1684,11 +1640,7 @@ mod tests {
     async fn a_submit_whose_claim_write_was_reported_failed_but_applied_is_accepted() {
         let h = ws_harness();
         h.claims.fail_after_create.set(true);
-        let accepted = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let accepted = h.submit_r1(json!(1)).await.unwrap();
         assert_eq!(h.queue.sent().len(), 1);
         assert_eq!(
             h.quotas.slots_held(&alice()),
@@ -1702,10 +1654,7 @@ mod tests {
     async fn a_submit_whose_claim_write_failed_sends_nothing_and_holds_no_slot() {
         let h = ws_harness();
         h.claims.fail_create.set(true);
-        let refused = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await;
+        let refused = h.submit_r1(json!(1)).await;
         assert!(
             matches!(refused, Err(Refusal::Unavailable(_))),
             "{refused:?}"
@@ -1718,21 +1667,10 @@ mod tests {
     async fn a_resubmit_at_the_callers_limit_is_accepted_other_work_is_not() {
         let h = ws_harness();
         one_job_in_flight(&h);
-        let first = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
-        let again = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(1)))
-            .await
-            .unwrap();
+        let first = h.submit_r1(json!(1)).await.unwrap();
+        let again = h.submit_r1(json!(1)).await.unwrap();
         assert_eq!(again.acceptance.id, first.acceptance.id);
-        let reused = h
-            .intake
-            .accept(submit_on("conn-1", "r1"), submitted("r1", json!(2)))
-            .await;
+        let reused = h.submit_r1(json!(2)).await;
         assert_eq!(reused, Err(Refusal::KeyReused));
         let next = h
             .intake

@@ -186,6 +186,12 @@ pub struct WorkMessage {
     /// it comes due, not when it was accepted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub slot_when_due: bool,
+    /// For a job whose id its request derives (a WebSocket submit keyed by its `requestId`):
+    /// the request's print, as its claim keeps it. A message runs only the claim of its own
+    /// request: one left from a try whose claim was withdrawn must not run a later request's
+    /// under the same id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_print: Option<String>,
     /// The X-Ray trace header of the request that accepted the work. It travels beside the
     /// body, as SQS's `AWSTraceHeader` system attribute, not in it.
     #[serde(skip)]
@@ -258,6 +264,7 @@ mod tests {
             redrive: 0,
             owner: None,
             slot_when_due: false,
+            request_print: None,
             trace_header: None,
         }
     }

@@ -145,6 +145,7 @@ async fn bench_processor() {
             redrive: 0,
             owner: None,
             slot_when_due: false,
+            request_print: None,
             trace_header: None,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{

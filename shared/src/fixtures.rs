@@ -23,6 +23,7 @@ pub fn work_message(
         redrive: 0,
         owner: None,
         slot_when_due: false,
+        request_print: None,
         trace_header: None,
     }
 }

@@ -982,3 +982,75 @@ async fn a_crash_between_running_a_timed_out_attempt_again_and_retiring_it_stran
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["attempts"], 2, "run again once, not per copy: {done}");
 }
+
+/// A submit whose message SQS stored though its send was reported failed is refused and its
+/// claim withdrawn, so the client may use its `requestId` for other work, which gets the same
+/// (derived) job id. The refused try's message, still queued ahead of it, finds that claim:
+/// not its own request's, so it runs nothing, and the new work runs once.
+#[tokio::test]
+async fn a_message_left_by_a_refused_submit_never_runs_other_work_under_its_request_id() {
+    const ORDERED_QUEUE: &str = "ordered-work.fifo";
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    let (refused_account, account) = (unique("acct"), unique("acct"));
+    // Held in the queue until both submits are answered: the left message is first in line.
+    stack
+        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, false)
+        .await;
+    let answers = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        stack
+            .arm_failpoints("WebSocketFunctionName", "intake.after-send=return(error)")
+            .await;
+        let refused = SubmitFrame::new(
+            "pay",
+            "ledger",
+            json!({"account": refused_account, "amountCents": 3}),
+        )
+        .with_correlation_id(marked("left-message"));
+        ws.submit(&refused).await.unwrap();
+        let mut frames = courier_e2e::ws::frames_until(&mut ws, "the refusal", |frames| {
+            frames.iter().any(|f| f.is_final())
+        })
+        .await;
+        stack.arm_failpoints("WebSocketFunctionName", "").await;
+        let other = SubmitFrame::new(
+            "pay",
+            "ledger",
+            json!({"account": account, "amountCents": 4}),
+        );
+        ws.submit(&other).await.unwrap();
+        frames.extend(
+            courier_e2e::ws::frames_until(&mut ws, "the other work's acceptance", |frames| {
+                frames.iter().any(|f| f.kind == FrameKind::Accepted)
+            })
+            .await,
+        );
+        frames
+    }))
+    .await;
+    stack
+        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, true)
+        .await;
+    let answers = answers.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    assert_eq!(
+        answers[0].error_code(),
+        Some(error_code::UNAVAILABLE),
+        "{answers:?}"
+    );
+    let accepted = answers.last().unwrap();
+    assert_eq!(accepted.kind, FrameKind::Accepted, "{answers:?}");
+    let id = accepted.job_id.clone().unwrap();
+
+    let job = stack.wait_for_job(&id).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    stack.wait_for_queue_idle("OrderedWorkQueueUrl").await;
+    assert!(
+        stack.ledger_entries(&refused_account).await.is_empty(),
+        "the refused work never ran"
+    );
+    let entries = stack.ledger_entries(&account).await;
+    assert_eq!(entries.len(), 1, "booked once: {entries:?}");
+    assert_eq!(number(&entries[0], "runs"), 1, "run once");
+}

@@ -131,6 +131,7 @@ async fn accepted(claims: &DynamoClaimStore) -> (JobId, SqsEvent) {
         redrive: 0,
         owner: Some(owner),
         slot_when_due: false,
+        request_print: None,
         trace_header: None,
     };
     let mut record = SqsMessage::default();

@@ -541,6 +541,10 @@ impl Intake {
             // A fire-and-forget message holds no slot, now or later.
             slot_when_due: pattern != Pattern::FireAndForget
                 && (request.submission.run_at.is_some() || attempt == Try::ScheduleRun),
+            request_print: match &attempt {
+                Try::Derived(print) => Some(print.clone()),
+                _ => None,
+            },
             trace_header: request.trace.map(|t| t.as_str().to_owned()),
         };
         let scheduled = request.submission.run_at.is_some();
@@ -1439,6 +1443,16 @@ mod tests {
                     && m.accepted_at == first.acceptance.accepted_at)
         );
         assert_eq!(h.quotas.slots_held(&alice()), 1, "one job, one slot");
+        let print = h
+            .claims
+            .get_now(first.acceptance.id.as_str())
+            .unwrap()
+            .request_print;
+        assert!(print.is_some());
+        assert!(
+            sent.iter().all(|m| m.request_print == print),
+            "each message names the request whose claim it may run"
+        );
         // Another connection's `r1` is another job.
         let elsewhere = h
             .intake
@@ -1499,6 +1513,30 @@ mod tests {
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert_eq!(sent[0].message_id, resubmitted.acceptance.id.as_str());
         assert_eq!(h.quotas.slots_held(&alice()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_id_reused_after_a_refusal_names_the_same_job_id_under_another_print() {
+        let h = ws_harness();
+        h.queue.fail.set(true);
+        assert!(matches!(
+            h.submit_r1(json!(1)).await,
+            Err(Refusal::Unavailable(_))
+        ));
+        h.queue.fail.set(false);
+        // Nothing stands for the refused request: `r1` may carry other work now. A message of
+        // the refused try that SQS stored all the same names the same id, but not this print,
+        // so it cannot run this claim (`DynamoMessageLedger`'s start).
+        let other = h.submit_r1(json!(2)).await.unwrap();
+        let sent = h.queue.sent();
+        assert_eq!(sent.len(), 1);
+        let claim = h.claims.get_now(other.acceptance.id.as_str()).unwrap();
+        assert_eq!(sent[0].request_print, claim.request_print);
+        let refused_print = claim_print(&fingerprint(
+            &key_scope(&submit_on("conn-1", "r1"), &alice()),
+            &json!({"type": "echo", "payload": 1}),
+        ));
+        assert_ne!(claim.request_print, Some(refused_print));
     }
 
     #[tokio::test]

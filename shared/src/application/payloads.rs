@@ -302,6 +302,7 @@ mod tests {
             owner: Some(alice()),
             redrive: 0,
             slot_when_due: false,
+            request_print: None,
             trace_header: None,
         }
     }

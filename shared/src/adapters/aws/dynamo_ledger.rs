@@ -439,10 +439,14 @@ impl DynamoMessageLedger {
                     Self::started_expression(envelope, true)
                 ),
             ))
-            .condition_expression(redrive_condition(envelope.pattern, &redrivable))
+            .condition_expression(of_its_request(
+                redrive_condition(envelope.pattern, &redrivable),
+                envelope,
+            ))
             .expression_attribute_names("#error", "error")
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":redrive", n(envelope.redrive));
+        let request = bind_print(request, envelope);
         // Only a claim's condition looks at the clock (its expiry).
         let request = if envelope.pattern == Pattern::FireAndForget {
             request
@@ -498,13 +502,13 @@ impl DynamoMessageLedger {
                     Self::started_expression(envelope, true)
                 ),
             ))
-            .condition_expression(with_seen(
-                start_condition(envelope.pattern, &startable),
-                seen,
+            .condition_expression(of_its_request(
+                with_seen(start_condition(envelope.pattern, &startable), seen),
+                envelope,
             ))
             .expression_attribute_values(":epoch", n(self.clock.now().unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let request = bind_seen(request, seen);
+        let request = bind_print(bind_seen(request, seen), envelope);
         let request = self.note(request, envelope, &[Happening::AttemptStarted]);
         from.into_iter().fold(request, |r, (placeholder, value)| {
             r.expression_attribute_values(placeholder, value)
@@ -646,6 +650,9 @@ impl DynamoMessageLedger {
     /// it would make, or why it makes none.
     fn standing(&self, envelope: &WorkMessage, item: Option<Item>) -> AttemptStart {
         let now = self.clock.now().unix_timestamp();
+        // Another request's claim under the same id is not this message's (see
+        // [`of_its_request`]).
+        let item = item.filter(|old| is_of_its_request(old, envelope));
         let Some(old) = item else {
             // A message's record is made by its first start; a claim must be there.
             return match envelope.pattern {
@@ -720,6 +727,34 @@ pub(crate) fn refused(found: AttemptStart) -> AttemptStart {
 
 /// How many attempts a look found on a record (`None`: no record, or none recorded).
 type Seen = Option<u32>;
+
+/// The claim's attribute naming the request that wrote it (`Claim::request_print`).
+const REQUEST_PRINT: &str = "requestPrint";
+
+/// `condition`, and the claim is the one the message's request wrote, for a message that
+/// names its request (a job whose id its request derives): a message left from a try whose
+/// claim was withdrawn finds a later request's claim under the same id, and is not its.
+fn of_its_request(condition: String, envelope: &WorkMessage) -> String {
+    match envelope.request_print {
+        Some(_) => format!("({condition}) AND {REQUEST_PRINT} = :print"),
+        None => condition,
+    }
+}
+
+fn bind_print(request: UpdateItemFluentBuilder, envelope: &WorkMessage) -> UpdateItemFluentBuilder {
+    match &envelope.request_print {
+        Some(print) => request.expression_attribute_values(":print", s(print)),
+        None => request,
+    }
+}
+
+/// Whether a record found is the message's own request's (see [`of_its_request`]).
+fn is_of_its_request(item: &Item, envelope: &WorkMessage) -> bool {
+    envelope
+        .request_print
+        .as_ref()
+        .is_none_or(|print| item.get(REQUEST_PRINT).and_then(|v| v.as_s().ok()) == Some(print))
+}
 
 /// `condition`, and no attempt started since the look that saw `seen`.
 fn with_seen(condition: String, seen: Option<Seen>) -> String {
@@ -1351,6 +1386,63 @@ mod tests {
         assert!(redundant("a AND ((b))"));
     }
 
+    /// A message left from a try whose claim was withdrawn finds a later request's claim under
+    /// the same derived id: its start is conditioned on, and its refusal read as, the claim
+    /// of its own request.
+    #[test]
+    fn a_message_that_names_its_request_starts_only_that_requests_claim() {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        let ledger = DynamoMessageLedger::new(
+            Client::from_conf(config),
+            "table",
+            Duration::from_secs(60),
+            Arc::new(crate::application::clock::SystemClock),
+        );
+        let mut envelope = crate::fixtures::work_message(
+            "j",
+            Pattern::Bidirectional,
+            "echo",
+            serde_json::Value::Null,
+        );
+        envelope.request_print = Some("print-a".into());
+        let lease = Duration::from_secs(10);
+        for request in [
+            ledger.start_request(&envelope, lease, None),
+            ledger.redrive_request(&envelope, lease),
+        ] {
+            let input = request.as_input();
+            let condition = input.get_condition_expression().clone().unwrap();
+            assert!(
+                condition.ends_with(" AND requestPrint = :print"),
+                "{condition}"
+            );
+            assert_eq!(
+                input.get_expression_attribute_values().as_ref().unwrap()[":print"],
+                s("print-a")
+            );
+        }
+        let claim_of = |print: &str| Item::from([(REQUEST_PRINT.to_owned(), s(print))]);
+        assert!(is_of_its_request(&claim_of("print-a"), &envelope));
+        assert!(!is_of_its_request(&claim_of("print-b"), &envelope));
+        assert!(!is_of_its_request(&Item::new(), &envelope));
+        // Found refusing the start, another request's claim is no claim of this message's.
+        let now = ledger.clock.now().unix_timestamp();
+        let other = Item::from([
+            (REQUEST_PRINT.to_owned(), s("print-b")),
+            ("status".to_owned(), s("PENDING")),
+            ("ttl".to_owned(), n(now + 3600)),
+        ]);
+        assert_eq!(
+            ledger.standing(&envelope, Some(other)),
+            AttemptStart::NoClaim
+        );
+        envelope.request_print = None;
+        let any = Item::from([(REQUEST_PRINT.to_owned(), s("print-b"))]);
+        assert!(is_of_its_request(&any, &envelope), "a message naming none");
+    }
+
     /// DynamoDB refuses a request whose expressions leave a placeholder it was given unused,
     /// or use one it was not given: every start request, each kind of work, both ways round.
     #[test]
@@ -1385,6 +1477,7 @@ mod tests {
                 redrive: 1,
                 owner: Some(crate::domain::Principal::new("https://issuer", "alice")),
                 slot_when_due: false,
+                request_print: None,
                 trace_header: None,
             };
             let lease = Duration::from_secs(10);

@@ -1818,6 +1818,7 @@ mod due_admission {
             pattern: Pattern::ClaimCheck,
             owner: Some(owner),
             slot_when_due: true,
+            request_print: None,
             ..envelope("echo", json!({"later": true}))
         }
     }
@@ -1911,6 +1912,7 @@ mod due_admission {
             .unwrap();
         let now = WorkMessage {
             slot_when_due: false,
+            request_print: None,
             ..later(&d, alice()).await
         };
         assert!(d.h.deliver(&now.to_json(), 1).await.is_empty());
@@ -1960,6 +1962,7 @@ mod due_admission {
             pattern: Pattern::ClaimCheck,
             owner: Some(alice()),
             slot_when_due: true,
+            request_print: None,
             ..envelope("echo", json!(1))
         };
         let failed = d.h.deliver(&job.to_json(), 1).await;

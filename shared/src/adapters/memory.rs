@@ -818,6 +818,7 @@ impl InMemoryClaims {
     /// As if DynamoDB's TTL had swept the claim.
     pub fn sweep(&self, id: &str) {
         self.claims.lock().unwrap().remove(id);
+        self.taken_over.lock().unwrap().remove(id);
     }
 
     /// Changes a stored claim as a test needs it.

@@ -792,10 +792,30 @@ impl Intake {
         work: &mut WorkMessage,
         scheduled: bool,
     ) -> Result<(), Refusal> {
+        self.hold_payload_as(upload, work, scheduled, false).await
+    }
+
+    /// [`Self::hold_payload`]; `earlier`: an earlier try of the request held it already,
+    /// perhaps, and its messages may be running it: that version is kept.
+    async fn hold_payload_as(
+        &self,
+        upload: Option<&crate::application::payloads::CheckedUpload>,
+        work: &mut WorkMessage,
+        scheduled: bool,
+        earlier: bool,
+    ) -> Result<(), Refusal> {
         let Some(payloads) = &self.payloads else {
             return Ok(());
         };
         match upload {
+            Some(upload) if earlier => payloads
+                .adopt_unless_held(upload, work, scheduled)
+                .await?
+                .map_err(|refused| {
+                    Refusal::InvalidPayloadRef(format!(
+                        "{refused} (it was uploaded again while being accepted)"
+                    ))
+                }),
             Some(upload) => payloads
                 .adopt(upload, work, scheduled)
                 .await?
@@ -870,7 +890,8 @@ impl Intake {
             }
         };
         let queued = async {
-            self.hold_payload(upload, work, false).await?;
+            self.hold_payload_as(upload, work, false, earlier.is_some())
+                .await?;
             self.send(work, delay).await.map_err(Refusal::from)
         }
         .await;
@@ -1660,6 +1681,58 @@ mod tests {
             blobs.object(held.as_str()).as_deref(),
             Some(&b"1"[..]),
             "the job's payload is the first request's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_resubmit_keeps_the_payload_an_earlier_try_held_though_its_upload_was_put_again() {
+        let mut h = ws_harness();
+        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+        h.intake.payloads = Some(Arc::new(crate::application::payloads::Payloads {
+            store: blobs.clone(),
+        }));
+        let id = crate::domain::UploadId::generate();
+        let upload = crate::domain::BlobKey::upload(&alice(), &id);
+        let put = async |bytes: &str| {
+            crate::application::ports::BlobStore::put(&*blobs, &upload, bytes.as_bytes().to_vec())
+                .await
+                .unwrap();
+        };
+        let request = || {
+            let body = json!({"type": "echo", "payloadRef": id.as_str()});
+            Request {
+                submission: Submission::from_json(body.clone()).unwrap(),
+                correlation_id: CorrelationId::generate(),
+                trace: None,
+                idempotency: Some((IdempotencyKey::parse("conn-1:r1").unwrap(), body)),
+                owner: alice(),
+            }
+        };
+        put("1").await;
+        let first = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), request())
+            .await
+            .unwrap();
+        put("2").await;
+        let again = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), request())
+            .await
+            .unwrap();
+        assert_eq!(again.acceptance, first.acceptance);
+        let held =
+            crate::domain::BlobKey::payload(Some(&alice()), first.acceptance.id.as_str(), false);
+        assert_eq!(
+            blobs.object(held.as_str()).as_deref(),
+            Some(&b"1"[..]),
+            "the payload the job was accepted with"
+        );
+        let sent = h.queue.sent();
+        assert_eq!(sent.len(), 2);
+        assert!(
+            sent.iter()
+                .all(|m| m.payload_ref.as_ref().map(|r| r.key.as_str()) == Some(held.as_str()))
         );
     }
 

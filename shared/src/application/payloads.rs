@@ -122,6 +122,27 @@ impl Payloads {
         Ok(Ok(()))
     }
 
+    /// As [`Self::adopt`], unless the work's payload is held already (an earlier try of its
+    /// request adopted it): then the message points at that one, and a version of the upload
+    /// PUT since the earlier try is not copied over the work's payload.
+    pub async fn adopt_unless_held(
+        &self,
+        checked: &CheckedUpload,
+        work: &mut WorkMessage,
+        scheduled: bool,
+    ) -> Result<Result<(), UploadRefused>, PortError> {
+        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled);
+        if self.store.head(&key).await?.is_none() {
+            return self.adopt(checked, work, scheduled).await;
+        }
+        work.payload = Value::Null;
+        work.payload_ref = Some(PayloadRef {
+            key: key.as_str().to_owned(),
+            unchecked: true,
+        });
+        Ok(Ok(()))
+    }
+
     /// Holds `work`'s payload in the bucket when the message would be over the queue's inline
     /// limit (a scheduled one's: a schedule's input is smaller); the message then carries its
     /// key.

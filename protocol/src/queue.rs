@@ -18,6 +18,10 @@ pub mod attribute {
     /// Set on a dead letter: `permanent`, `retries-exhausted`, `timeout`, `unparseable` or
     /// `dead-lettered`.
     pub const FAILURE_KIND: &str = "failureKind";
+    /// Set on a job's work message whose id its request derives: the request's print
+    /// (`WorkMessage::request_print`). An attribute, not in the body, so a processor of the
+    /// release before reads the message as it always did.
+    pub const REQUEST_PRINT: &str = "requestPrint";
 }
 
 /// Any message on a courier queue.
@@ -189,8 +193,9 @@ pub struct WorkMessage {
     /// For a job whose id its request derives (a WebSocket submit keyed by its `requestId`):
     /// the request's print, as its claim keeps it. A message runs only the claim of its own
     /// request: one left from a try whose claim was withdrawn must not run a later request's
-    /// under the same id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// under the same id. It travels beside the body, as the `requestPrint` message attribute
+    /// ([`attribute::REQUEST_PRINT`]), not in it.
+    #[serde(skip)]
     pub request_print: Option<String>,
     /// The X-Ray trace header of the request that accepted the work. It travels beside the
     /// body, as SQS's `AWSTraceHeader` system attribute, not in it.

@@ -1664,21 +1664,20 @@ mod tests {
             }
         };
         let (first, second) = (upload("1").await, upload("2").await);
-        let accepted = h
-            .intake
+        h.intake
             .accept(submit_on("conn-1", "r1"), with_upload(&first))
             .await
             .unwrap();
-        let held =
-            crate::domain::BlobKey::payload(Some(&alice()), accepted.acceptance.id.as_str(), false);
-        assert_eq!(blobs.object(held.as_str()).as_deref(), Some(&b"1"[..]));
+        // Held under the job's id and its request's print.
+        let held = h.queue.sent()[0].payload_ref.clone().unwrap().key;
+        assert_eq!(blobs.object(&held).as_deref(), Some(&b"1"[..]));
         let reused = h
             .intake
             .accept(submit_on("conn-1", "r1"), with_upload(&second))
             .await;
         assert_eq!(reused, Err(Refusal::KeyReused));
         assert_eq!(
-            blobs.object(held.as_str()).as_deref(),
+            blobs.object(&held).as_deref(),
             Some(&b"1"[..]),
             "the job's payload is the first request's"
         );
@@ -1721,10 +1720,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.acceptance, first.acceptance);
-        let held =
-            crate::domain::BlobKey::payload(Some(&alice()), first.acceptance.id.as_str(), false);
+        // Held under the job's id and its request's print.
+        let held = h.queue.sent()[0].payload_ref.clone().unwrap().key;
         assert_eq!(
-            blobs.object(held.as_str()).as_deref(),
+            blobs.object(&held).as_deref(),
             Some(&b"1"[..]),
             "the payload the job was accepted with"
         );
@@ -1732,7 +1731,58 @@ mod tests {
         assert_eq!(sent.len(), 2);
         assert!(
             sent.iter()
-                .all(|m| m.payload_ref.as_ref().map(|r| r.key.as_str()) == Some(held.as_str()))
+                .all(|m| m.payload_ref.as_ref().map(|r| &r.key) == Some(&held))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_id_reused_after_a_refusal_never_takes_the_refused_requests_payload() {
+        let mut h = ws_harness();
+        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+        h.intake.payloads = Some(Arc::new(crate::application::payloads::Payloads {
+            store: blobs.clone(),
+        }));
+        let upload = async |bytes: &str| {
+            let id = crate::domain::UploadId::generate();
+            let key = crate::domain::BlobKey::upload(&alice(), &id);
+            crate::application::ports::BlobStore::put(&*blobs, &key, bytes.as_bytes().to_vec())
+                .await
+                .unwrap();
+            id
+        };
+        let with_upload = |id: &crate::domain::UploadId| {
+            let body = json!({"type": "echo", "payloadRef": id.as_str()});
+            Request {
+                submission: Submission::from_json(body.clone()).unwrap(),
+                correlation_id: CorrelationId::generate(),
+                trace: None,
+                idempotency: Some((IdempotencyKey::parse("conn-1:r1").unwrap(), body)),
+                owner: alice(),
+            }
+        };
+        let (refused, other) = (upload("1").await, upload("2").await);
+        // Held, then refused: its send failed and its claim was withdrawn.
+        h.queue.fail.set(true);
+        let first = h
+            .intake
+            .accept(submit_on("conn-1", "r1"), with_upload(&refused))
+            .await;
+        assert!(matches!(first, Err(Refusal::Unavailable(_))), "{first:?}");
+        h.queue.fail.set(false);
+        // Other work under `r1`, the same id; its claim write reported failed though applied,
+        // so it goes on as a try that found its request's claim.
+        h.claims.fail_after_create.set(true);
+        h.intake
+            .accept(submit_on("conn-1", "r1"), with_upload(&other))
+            .await
+            .unwrap();
+        let sent = h.queue.sent();
+        assert_eq!(sent.len(), 1);
+        let key = sent[0].payload_ref.clone().unwrap().key;
+        assert_eq!(
+            blobs.object(&key).as_deref(),
+            Some(&b"2"[..]),
+            "its own payload"
         );
     }
 

@@ -54,6 +54,20 @@ pub struct NewUpload {
     pub expires_at: OffsetDateTime,
 }
 
+/// Where `work`'s payload is held: under its id, and for a job whose id its request derives
+/// under its request's print too, so another request's payload under the same id (a try whose
+/// claim was withdrawn) is never taken for this one's.
+fn payload_key(work: &WorkMessage, scheduled: bool) -> BlobKey {
+    match &work.request_print {
+        Some(print) => BlobKey::payload(
+            work.owner.as_ref(),
+            &format!("{}.{print}", work.message_id),
+            scheduled,
+        ),
+        None => BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled),
+    }
+}
+
 pub struct Payloads {
     pub store: Arc<dyn BlobStore>,
 }
@@ -109,7 +123,7 @@ impl Payloads {
         work: &mut WorkMessage,
         scheduled: bool,
     ) -> Result<Result<(), UploadRefused>, PortError> {
-        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled);
+        let key = payload_key(work, scheduled);
         if !self.store.copy(&checked.key, &checked.etag, &key).await? {
             let id = checked.key.as_str().rsplit('/').next().unwrap_or_default();
             return Ok(Err(UploadRefused::NotFound(id.to_owned())));
@@ -131,7 +145,7 @@ impl Payloads {
         work: &mut WorkMessage,
         scheduled: bool,
     ) -> Result<Result<(), UploadRefused>, PortError> {
-        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled);
+        let key = payload_key(work, scheduled);
         if self.store.head(&key).await?.is_none() {
             return self.adopt(checked, work, scheduled).await;
         }
@@ -155,7 +169,7 @@ impl Payloads {
         if work.payload_ref.is_some() || sent <= limit {
             return Ok(());
         }
-        let key = BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled);
+        let key = payload_key(work, scheduled);
         let bytes = serde_json::to_vec(&work.payload).expect("JSON serialises");
         self.store.put(&key, bytes).await?;
         work.payload = Value::Null;

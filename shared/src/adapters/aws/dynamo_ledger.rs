@@ -914,12 +914,12 @@ impl MessageLedger for DynamoMessageLedger {
             .table_name(&self.table)
             .key("pk", s(record_key(&WorkId::of(envelope))))
             .update_expression("ADD heldReceives :one")
-            .condition_expression("heldOf = :m")
+            // Noted only on its own request's claim (see [`of_its_request`]).
+            .condition_expression(of_its_request("heldOf = :m".to_owned(), envelope))
             .expression_attribute_values(":m", s(message_id))
             .expression_attribute_values(":one", n(1))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let added = bind_print(added, envelope).send().await;
         let there = match added {
             Ok(_) => return Ok(()),
             Err(error) => match error.into_service_error() {
@@ -942,20 +942,20 @@ impl MessageLedger for DynamoMessageLedger {
         message_id: &str,
         count: u32,
     ) -> Result<(), PortError> {
-        match self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(record_key(&WorkId::of(envelope))))
             .update_expression("SET heldOf = :m, heldReceives = :n")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(heldOf) OR heldOf <> :m OR heldReceives < :n)",
-            )
+            .condition_expression(of_its_request(
+                "attribute_exists(pk) AND (attribute_not_exists(heldOf) OR heldOf <> :m OR heldReceives < :n)"
+                    .to_owned(),
+                envelope,
+            ))
             .expression_attribute_values(":m", s(message_id))
-            .expression_attribute_values(":n", n(count))
-            .send()
-            .await
-        {
+            .expression_attribute_values(":n", n(count));
+        match bind_print(request, envelope).send().await {
             Ok(_) => Ok(()),
             Err(error) => match error.into_service_error() {
                 // No record, or as many noted already.
@@ -1200,7 +1200,10 @@ impl MessageLedger for DynamoMessageLedger {
                     },
                 ),
             ))
-            .condition_expression(abandon_condition(envelope.pattern, &abandonable))
+            .condition_expression(of_its_request(
+                abandon_condition(envelope.pattern, &abandonable),
+                envelope,
+            ))
             .set_expression_attribute_values(Some(from.into_iter().collect()))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#error", "error")
@@ -1240,7 +1243,7 @@ impl MessageLedger for DynamoMessageLedger {
             true => Self::binding_slot(request),
             false => request,
         };
-        match request.send().await {
+        match bind_print(request, envelope).send().await {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 if ends_a_job {
@@ -1250,10 +1253,14 @@ impl MessageLedger for DynamoMessageLedger {
                 Ok(Abandonment::Abandoned(Ended::unmarked(reply_to_of(&item))))
             }
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(abandonment_of(
-                    &failed.item.unwrap_or_default(),
-                    now.unix_timestamp(),
-                )),
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let old = failed.item.unwrap_or_default();
+                    Ok(match is_of_its_request(&old, envelope) {
+                        true => abandonment_of(&old, now.unix_timestamp()),
+                        // Another request's claim under the same id: none of this message's.
+                        false => Abandonment::Missing,
+                    })
+                }
                 other => Err(port_error("dynamodb:UpdateItem(abandon)", other)),
             },
         }

@@ -14,6 +14,7 @@ use courier_protocol::queue::TaskCheck;
 use courier_protocol::queue::attribute::{
     CORRELATION_ID as CORRELATION_ID_ATTRIBUTE, FAILURE_KIND as FAILURE_KIND_ATTRIBUTE,
     FAILURE_REASON as FAILURE_REASON_ATTRIBUTE, MESSAGE_ID as MESSAGE_ID_ATTRIBUTE,
+    REQUEST_PRINT as REQUEST_PRINT_ATTRIBUTE,
 };
 use std::time::Duration;
 
@@ -103,6 +104,9 @@ impl WorkQueue for SqsWorkQueue {
             if let Some(owner) = &envelope.owner {
                 request = request.message_group_id(owner.tag());
             }
+        }
+        if let Some(print) = &envelope.request_print {
+            request = request.message_attributes(REQUEST_PRINT_ATTRIBUTE, string_attribute(print));
         }
         with_trace(request, envelope.trace_header.as_deref())
             .message_body(super::sqs_text::json_body(&envelope.to_json()))

@@ -932,6 +932,11 @@ impl MessageProcessor {
             }
         };
         envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
+        // Beside the body too: the request whose claim this message may run, if it names one.
+        envelope.request_print = record
+            .message_attributes
+            .get(courier_protocol::queue::attribute::REQUEST_PRINT)
+            .and_then(|attribute| attribute.string_value.clone());
         let span = message_span(&envelope, trace.as_ref());
         Ok(Some(Opened {
             body,

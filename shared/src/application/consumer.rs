@@ -22,8 +22,15 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn parse(record: SqsMessage) -> Self {
-        let message = QueueMessage::from_json(record.body.as_deref().unwrap_or(""))
+        let mut message = QueueMessage::from_json(record.body.as_deref().unwrap_or(""))
             .map_err(|e| e.to_string());
+        // Beside the body: the request whose claim a work message may run, if it names one.
+        if let Ok(QueueMessage::Work(work)) = &mut message {
+            work.request_print = record
+                .message_attributes
+                .get(courier_protocol::queue::attribute::REQUEST_PRINT)
+                .and_then(|attribute| attribute.string_value.clone());
+        }
         Self { record, message }
     }
 
@@ -265,6 +272,31 @@ mod tests {
         message.message_id = Some(id.to_owned());
         message.body = Some(body.to_owned());
         message
+    }
+
+    #[test]
+    fn a_work_message_names_the_request_its_attribute_carries() {
+        let body = crate::fixtures::work_message(
+            "j",
+            courier_protocol::queue::Pattern::Bidirectional,
+            "echo",
+            serde_json::Value::Null,
+        )
+        .to_json();
+        let mut named = record("a", &body);
+        let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        attribute.string_value = Some("print-a".into());
+        attribute.data_type = Some("String".into());
+        named.message_attributes.insert(
+            courier_protocol::queue::attribute::REQUEST_PRINT.to_owned(),
+            attribute,
+        );
+        let print = |delivery: Delivery| match delivery.message {
+            Ok(QueueMessage::Work(work)) => work.request_print,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(print(Delivery::parse(named)), Some("print-a".into()));
+        assert_eq!(print(Delivery::parse(record("b", &body))), None);
     }
 
     #[tokio::test]

@@ -61,7 +61,7 @@ fn payload_key(work: &WorkMessage, scheduled: bool) -> BlobKey {
     match &work.request_print {
         Some(print) => BlobKey::payload(
             work.owner.as_ref(),
-            &format!("{}.{print}", work.message_id),
+            &format!("{}-{print}", work.message_id),
             scheduled,
         ),
         None => BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled),
@@ -364,6 +364,29 @@ mod tests {
                 .starts_with(&format!("payloads/{}/", alice().tag()))
         );
         assert_eq!(payloads.read(&large).await.unwrap(), big);
+    }
+
+    #[tokio::test]
+    async fn a_derived_id_jobs_payload_is_held_under_its_request_and_read_back() {
+        let (payloads, _) = service();
+        let big = serde_json::json!({"data": "x".repeat(MAX_INLINE_MESSAGE_BYTES)});
+        let mut derived = work(big.clone());
+        derived.request_print = Some("0123456789abcdef0123456789abcdef".into());
+        payloads.offload(&mut derived, false).await.unwrap();
+        let held = derived.payload_ref.clone().expect("held");
+        assert!(
+            held.key.ends_with(&format!(
+                "/{}-0123456789abcdef0123456789abcdef",
+                derived.message_id
+            )),
+            "{}",
+            held.key
+        );
+        assert_eq!(
+            payloads.read(&derived).await.unwrap(),
+            big,
+            "a key it reads"
+        );
     }
 
     #[tokio::test]

@@ -878,6 +878,9 @@ pub struct DeadLetter {
     pub failure: Failure,
     /// The X-Ray trace it was accepted under, kept so a redrive continues it.
     pub trace: Option<crate::telemetry::TraceHeader>,
+    /// The request a derived-id job's message names (`WorkMessage::request_print`), kept so a
+    /// redrive still runs only that request's claim.
+    pub request_print: Option<String>,
 }
 
 /// Sends a message that must not be retried straight to its dead-letter queue.

@@ -192,6 +192,9 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         if let Some(id) = &letter.message_id {
             request = request.message_attributes(MESSAGE_ID_ATTRIBUTE, string_attribute(id));
         }
+        if let Some(print) = &letter.request_print {
+            request = request.message_attributes(REQUEST_PRINT_ATTRIBUTE, string_attribute(print));
+        }
         if is_fifo(&self.queue_url) {
             // One group: dead letters need no order among themselves, only a place to wait.
             request = request

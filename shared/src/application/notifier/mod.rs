@@ -686,6 +686,7 @@ fn callback_letter(
         correlation_id: Some(request.correlation_id.clone()),
         failure,
         trace: trace.cloned(),
+        request_print: None,
     }
 }
 
@@ -700,6 +701,7 @@ fn unparseable_letter(record: &SqsMessage, error: &str) -> DeadLetter {
             reason: format!("not a callback request: {error}"),
         },
         trace: TraceHeader::of_record(record),
+        request_print: None,
     }
 }
 

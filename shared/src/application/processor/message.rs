@@ -932,11 +932,6 @@ impl MessageProcessor {
             }
         };
         envelope.trace_header = trace.as_ref().map(|t| t.as_str().to_owned());
-        // Beside the body too: the request whose claim this message may run, if it names one.
-        envelope.request_print = record
-            .message_attributes
-            .get(courier_protocol::queue::attribute::REQUEST_PRINT)
-            .and_then(|attribute| attribute.string_value.clone());
         let span = message_span(&envelope, trace.as_ref());
         Ok(Some(Opened {
             body,
@@ -963,6 +958,8 @@ impl MessageProcessor {
                 reason: format!("not a courier envelope: {error}"),
             },
             trace,
+            request_print: attribute(record, courier_protocol::queue::attribute::REQUEST_PRINT)
+                .map(str::to_owned),
         };
         tracing::error!(
             correlation_id = letter.correlation_id.as_deref().unwrap_or("-"),
@@ -1077,6 +1074,7 @@ impl MessageProcessor {
                 .trace_header
                 .as_deref()
                 .and_then(TraceHeader::parse),
+            request_print: envelope.request_print.clone(),
         }
     }
 }

@@ -603,6 +603,23 @@ impl Stack {
         events
     }
 
+    /// Runs `work` with a function's event source mappings from `source` paused (as
+    /// [`Self::set_event_sources_enabled`]), resuming them however `work` ends: other tests'
+    /// work waits on them too.
+    pub async fn while_paused<T>(
+        &self,
+        function_output: &str,
+        source: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        self.set_event_sources_enabled(function_output, source, false)
+            .await;
+        let done = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await;
+        self.set_event_sources_enabled(function_output, source, true)
+            .await;
+        done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
     /// Turns a function's event source mappings (by the function's output key) whose source ARN
     /// contains `source` off or on, as the Lambda API's `UpdateEventSourceMapping` (called as the
     /// REST API it is). Paused, its queues fill; resumed, it takes them in full batches: what a

@@ -77,27 +77,22 @@ pub async fn submit_as_one_batch(
     ws: &mut WsClient,
     jobs: &[courier_client::frames::SubmitFrame],
 ) -> Vec<ServerFrame> {
-    const ORDERED_QUEUE: &str = "ordered-work.fifo";
     stack
-        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, false)
-        .await;
-    let submitted = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
-        for job in jobs {
-            ws.submit(job).await.expect("the submit is sent");
-        }
-        frames_until(ws, "every job accepted", |frames| {
-            frames
-                .iter()
-                .filter(|f| f.kind == courier_client::frames::FrameKind::Accepted)
-                .count()
-                == jobs.len()
+        .while_paused("ProcessorFunctionName", ORDERED_QUEUE, async {
+            for job in jobs {
+                ws.submit(job).await.expect("the submit is sent");
+            }
+            frames_until(ws, "every job accepted", |frames| {
+                frames
+                    .iter()
+                    .filter(|f| f.kind == courier_client::frames::FrameKind::Accepted)
+                    .count()
+                    == jobs.len()
+            })
+            .await
         })
         .await
-    }))
-    .await;
-    // Resumed before anything is asserted: other tests' jobs wait on it too.
-    stack
-        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, true)
-        .await;
-    submitted.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
+
+/// The ordered (FIFO) work queue, as its event source mapping's ARN names it.
+pub const ORDERED_QUEUE: &str = "ordered-work.fifo";

@@ -989,50 +989,49 @@ async fn a_crash_between_running_a_timed_out_attempt_again_and_retiring_it_stran
 /// not its own request's, so it runs nothing, and the new work runs once.
 #[tokio::test]
 async fn a_message_left_by_a_refused_submit_never_runs_other_work_under_its_request_id() {
-    const ORDERED_QUEUE: &str = "ordered-work.fifo";
     let _turn = ARMING.lock().await;
     let stack = Stack::load().await;
     let mut ws = courier_e2e::ws::connect(&stack).await;
     let (refused_account, account) = (unique("acct"), unique("acct"));
     // Held in the queue until both submits are answered: the left message is first in line.
-    stack
-        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, false)
-        .await;
-    let answers = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
-        stack
-            .arm_failpoints("WebSocketFunctionName", "intake.after-send=return(error)")
-            .await;
-        let refused = SubmitFrame::new(
-            "pay",
-            "ledger",
-            json!({"account": refused_account, "amountCents": 3}),
+    let answers = stack
+        .while_paused(
+            "ProcessorFunctionName",
+            courier_e2e::ws::ORDERED_QUEUE,
+            async {
+                stack
+                    .arm_failpoints("WebSocketFunctionName", "intake.after-send=return(error)")
+                    .await;
+                let refused = SubmitFrame::new(
+                    "pay",
+                    "ledger",
+                    json!({"account": refused_account, "amountCents": 3}),
+                )
+                .with_correlation_id(marked("left-message"));
+                ws.submit(&refused).await.unwrap();
+                let mut frames = courier_e2e::ws::frames_until(&mut ws, "the refusal", |frames| {
+                    frames.iter().any(|f| f.is_final())
+                })
+                .await;
+                stack.arm_failpoints("WebSocketFunctionName", "").await;
+                let other = SubmitFrame::new(
+                    "pay",
+                    "ledger",
+                    json!({"account": account, "amountCents": 4}),
+                );
+                ws.submit(&other).await.unwrap();
+                frames.extend(
+                    courier_e2e::ws::frames_until(
+                        &mut ws,
+                        "the other work's acceptance",
+                        |frames| frames.iter().any(|f| f.kind == FrameKind::Accepted),
+                    )
+                    .await,
+                );
+                frames
+            },
         )
-        .with_correlation_id(marked("left-message"));
-        ws.submit(&refused).await.unwrap();
-        let mut frames = courier_e2e::ws::frames_until(&mut ws, "the refusal", |frames| {
-            frames.iter().any(|f| f.is_final())
-        })
         .await;
-        stack.arm_failpoints("WebSocketFunctionName", "").await;
-        let other = SubmitFrame::new(
-            "pay",
-            "ledger",
-            json!({"account": account, "amountCents": 4}),
-        );
-        ws.submit(&other).await.unwrap();
-        frames.extend(
-            courier_e2e::ws::frames_until(&mut ws, "the other work's acceptance", |frames| {
-                frames.iter().any(|f| f.kind == FrameKind::Accepted)
-            })
-            .await,
-        );
-        frames
-    }))
-    .await;
-    stack
-        .set_event_sources_enabled("ProcessorFunctionName", ORDERED_QUEUE, true)
-        .await;
-    let answers = answers.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert_eq!(
         answers[0].error_code(),
         Some(error_code::UNAVAILABLE),

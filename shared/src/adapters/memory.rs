@@ -995,9 +995,7 @@ impl ClaimStore for InMemoryClaims {
         let mut claims = self.claims.lock().unwrap();
         let taken_over = self.taken_over.lock().unwrap().contains(id.as_str());
         Ok(match claims.get(id.as_str()) {
-            Some(claim) if claim.status != JobStatus::Pending || claim.attempts > 0 => {
-                Withdrawal::Started
-            }
+            Some(claim) if claim.has_started() => Withdrawal::Started,
             Some(_) if taken_over => Withdrawal::Started,
             _ => {
                 claims.remove(id.as_str());
@@ -1011,9 +1009,7 @@ impl ClaimStore for InMemoryClaims {
         let claims = self.claims.lock().unwrap();
         Ok(match claims.get(id.as_str()) {
             None => TakeOver::Gone,
-            Some(claim) if claim.status != JobStatus::Pending || claim.attempts > 0 => {
-                TakeOver::Started
-            }
+            Some(claim) if claim.has_started() => TakeOver::Started,
             Some(_) => {
                 self.taken_over.lock().unwrap().insert(id.to_string());
                 TakeOver::TakenOver { held: false }

@@ -550,7 +550,7 @@ impl Intake {
         let scheduled = request.submission.run_at.is_some();
         // A derived id's payload is held once its claim is known to be this request's.
         if !matches!(attempt, Try::Derived(_)) {
-            self.hold_payload(upload.as_ref(), &mut work, scheduled)
+            self.hold_payload(upload.as_ref(), &mut work, scheduled, false)
                 .await?;
         }
         // Held back until runAt (past SQS's 15 minutes, the queue adapter schedules it).
@@ -785,19 +785,10 @@ impl Intake {
     }
 
     /// A payload too large for the queue, or an upload, held in the bucket under the work's
-    /// own key before anything refers to it (a retry puts the same object again).
+    /// own key before anything refers to it (a retry puts the same object again). `earlier`:
+    /// an earlier try of a derived id's request may have held it, and its messages may be
+    /// running it: that version is kept.
     async fn hold_payload(
-        &self,
-        upload: Option<&crate::application::payloads::CheckedUpload>,
-        work: &mut WorkMessage,
-        scheduled: bool,
-    ) -> Result<(), Refusal> {
-        self.hold_payload_as(upload, work, scheduled, false).await
-    }
-
-    /// [`Self::hold_payload`]; `earlier`: an earlier try of the request held it already,
-    /// perhaps, and its messages may be running it: that version is kept.
-    async fn hold_payload_as(
         &self,
         upload: Option<&crate::application::payloads::CheckedUpload>,
         work: &mut WorkMessage,
@@ -807,25 +798,18 @@ impl Intake {
         let Some(payloads) = &self.payloads else {
             return Ok(());
         };
-        match upload {
-            Some(upload) if earlier => payloads
-                .adopt_unless_held(upload, work, scheduled)
-                .await?
-                .map_err(|refused| {
-                    Refusal::InvalidPayloadRef(format!(
-                        "{refused} (it was uploaded again while being accepted)"
-                    ))
-                }),
-            Some(upload) => payloads
-                .adopt(upload, work, scheduled)
-                .await?
-                .map_err(|refused| {
-                    Refusal::InvalidPayloadRef(format!(
-                        "{refused} (it was uploaded again while being accepted)"
-                    ))
-                }),
-            None => Ok(payloads.offload(work, scheduled).await?),
-        }
+        let Some(upload) = upload else {
+            return Ok(payloads.offload(work, scheduled).await?);
+        };
+        let adopted = match earlier {
+            true => payloads.adopt_unless_held(upload, work, scheduled).await?,
+            false => payloads.adopt(upload, work, scheduled).await?,
+        };
+        adopted.map_err(|refused| {
+            Refusal::InvalidPayloadRef(format!(
+                "{refused} (it was uploaded again while being accepted)"
+            ))
+        })
     }
 
     /// Writes the claim, then holds the payload and queues the job: a job whose id its
@@ -874,7 +858,7 @@ impl Intake {
                 tracing::info!(job_id = %claim.id, "the job's claim is there already: this request's");
                 work.correlation_id = there.correlation_id.to_string();
                 work.accepted_at = rfc3339(there.created_at);
-                if there.attempts > 0 || there.status != JobStatus::Pending {
+                if there.has_started() {
                     // A delivery of its message started it: nothing more to queue.
                     return Ok(Some(there));
                 }
@@ -890,7 +874,7 @@ impl Intake {
             }
         };
         let queued = async {
-            self.hold_payload_as(upload, work, false, earlier.is_some())
+            self.hold_payload(upload, work, false, earlier.is_some())
                 .await?;
             self.send(work, delay).await.map_err(Refusal::from)
         }
@@ -908,7 +892,7 @@ impl Intake {
             // Kept: started (its message was queued after all: accepted), or taken over by a
             // later try, which answers for it.
             Ok(Withdrawal::Started) => match self.claims.get(&claim.id).await {
-                Ok(Some(now)) if now.attempts > 0 || now.status != JobStatus::Pending => {
+                Ok(Some(now)) if now.has_started() => {
                     tracing::info!(job_id = %claim.id, "the job started: its message was queued after all; job accepted");
                     Ok(None)
                 }
@@ -948,7 +932,7 @@ impl Intake {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
         while tokio::time::Instant::now() < deadline {
             if let Ok(Some(claim)) = self.claims.get(id).await
-                && (claim.attempts > 0 || claim.status != crate::domain::JobStatus::Pending)
+                && claim.has_started()
             {
                 return;
             }
@@ -1410,6 +1394,50 @@ mod tests {
         }
     }
 
+    /// [`ws_harness`], its intake holding payloads in the bucket it returns.
+    fn ws_harness_with_blobs() -> (Harness, Arc<crate::adapters::memory::InMemoryBlobs>) {
+        let mut h = ws_harness();
+        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+        h.intake.payloads = Some(Arc::new(crate::application::payloads::Payloads {
+            store: blobs.clone(),
+        }));
+        (h, blobs)
+    }
+
+    /// Puts `bytes` as Alice's upload `id`.
+    async fn put_upload(
+        blobs: &crate::adapters::memory::InMemoryBlobs,
+        id: &crate::domain::UploadId,
+        bytes: &str,
+    ) {
+        let key = crate::domain::BlobKey::upload(&alice(), id);
+        crate::application::ports::BlobStore::put(blobs, &key, bytes.as_bytes().to_vec())
+            .await
+            .unwrap();
+    }
+
+    /// A new upload of Alice's holding `bytes`.
+    async fn new_upload(
+        blobs: &crate::adapters::memory::InMemoryBlobs,
+        bytes: &str,
+    ) -> crate::domain::UploadId {
+        let id = crate::domain::UploadId::generate();
+        put_upload(blobs, &id, bytes).await;
+        id
+    }
+
+    /// The WebSocket submit `r1` on `conn-1` of Alice's upload `id`.
+    fn submitted_upload(id: &crate::domain::UploadId) -> Request {
+        let body = json!({"type": "echo", "payloadRef": id.as_str()});
+        Request {
+            submission: Submission::from_json(body.clone()).unwrap(),
+            correlation_id: CorrelationId::generate(),
+            trace: None,
+            idempotency: Some((IdempotencyKey::parse("conn-1:r1").unwrap(), body)),
+            owner: alice(),
+        }
+    }
+
     fn submit_on(connection: &str, request_id: &str) -> Door {
         Door::WebSocket {
             connection_id: connection.into(),
@@ -1640,32 +1668,10 @@ mod tests {
 
     #[tokio::test]
     async fn other_work_under_a_used_request_id_leaves_the_jobs_payload_as_it_was() {
-        let mut h = ws_harness();
-        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
-        h.intake.payloads = Some(Arc::new(crate::application::payloads::Payloads {
-            store: blobs.clone(),
-        }));
-        let upload = async |bytes: &str| {
-            let id = crate::domain::UploadId::generate();
-            let key = crate::domain::BlobKey::upload(&alice(), &id);
-            crate::application::ports::BlobStore::put(&*blobs, &key, bytes.as_bytes().to_vec())
-                .await
-                .unwrap();
-            id
-        };
-        let with_upload = |id: &crate::domain::UploadId| {
-            let body = json!({"type": "echo", "payloadRef": id.as_str()});
-            Request {
-                submission: Submission::from_json(body.clone()).unwrap(),
-                correlation_id: CorrelationId::generate(),
-                trace: None,
-                idempotency: Some((IdempotencyKey::parse("conn-1:r1").unwrap(), body)),
-                owner: alice(),
-            }
-        };
-        let (first, second) = (upload("1").await, upload("2").await);
+        let (h, blobs) = ws_harness_with_blobs();
+        let (first, second) = (new_upload(&blobs, "1").await, new_upload(&blobs, "2").await);
         h.intake
-            .accept(submit_on("conn-1", "r1"), with_upload(&first))
+            .accept(submit_on("conn-1", "r1"), submitted_upload(&first))
             .await
             .unwrap();
         // Held under the job's id and its request's print.
@@ -1673,7 +1679,7 @@ mod tests {
         assert_eq!(blobs.object(&held).as_deref(), Some(&b"1"[..]));
         let reused = h
             .intake
-            .accept(submit_on("conn-1", "r1"), with_upload(&second))
+            .accept(submit_on("conn-1", "r1"), submitted_upload(&second))
             .await;
         assert_eq!(reused, Err(Refusal::KeyReused));
         assert_eq!(
@@ -1685,38 +1691,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_resubmit_keeps_the_payload_an_earlier_try_held_though_its_upload_was_put_again() {
-        let mut h = ws_harness();
-        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
-        h.intake.payloads = Some(Arc::new(crate::application::payloads::Payloads {
-            store: blobs.clone(),
-        }));
+        let (h, blobs) = ws_harness_with_blobs();
         let id = crate::domain::UploadId::generate();
-        let upload = crate::domain::BlobKey::upload(&alice(), &id);
-        let put = async |bytes: &str| {
-            crate::application::ports::BlobStore::put(&*blobs, &upload, bytes.as_bytes().to_vec())
-                .await
-                .unwrap();
-        };
-        let request = || {
-            let body = json!({"type": "echo", "payloadRef": id.as_str()});
-            Request {
-                submission: Submission::from_json(body.clone()).unwrap(),
-                correlation_id: CorrelationId::generate(),
-                trace: None,
-                idempotency: Some((IdempotencyKey::parse("conn-1:r1").unwrap(), body)),
-                owner: alice(),
-            }
-        };
-        put("1").await;
+        put_upload(&blobs, &id, "1").await;
         let first = h
             .intake
-            .accept(submit_on("conn-1", "r1"), request())
+            .accept(submit_on("conn-1", "r1"), submitted_upload(&id))
             .await
             .unwrap();
-        put("2").await;
+        put_upload(&blobs, &id, "2").await;
         let again = h
             .intake
-            .accept(submit_on("conn-1", "r1"), request())
+            .accept(submit_on("conn-1", "r1"), submitted_upload(&id))
             .await
             .unwrap();
         assert_eq!(again.acceptance, first.acceptance);
@@ -1737,35 +1723,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_id_reused_after_a_refusal_never_takes_the_refused_requests_payload() {
-        let mut h = ws_harness();
-        let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
-        h.intake.payloads = Some(Arc::new(crate::application::payloads::Payloads {
-            store: blobs.clone(),
-        }));
-        let upload = async |bytes: &str| {
-            let id = crate::domain::UploadId::generate();
-            let key = crate::domain::BlobKey::upload(&alice(), &id);
-            crate::application::ports::BlobStore::put(&*blobs, &key, bytes.as_bytes().to_vec())
-                .await
-                .unwrap();
-            id
-        };
-        let with_upload = |id: &crate::domain::UploadId| {
-            let body = json!({"type": "echo", "payloadRef": id.as_str()});
-            Request {
-                submission: Submission::from_json(body.clone()).unwrap(),
-                correlation_id: CorrelationId::generate(),
-                trace: None,
-                idempotency: Some((IdempotencyKey::parse("conn-1:r1").unwrap(), body)),
-                owner: alice(),
-            }
-        };
-        let (refused, other) = (upload("1").await, upload("2").await);
+        let (h, blobs) = ws_harness_with_blobs();
+        let (refused, other) = (new_upload(&blobs, "1").await, new_upload(&blobs, "2").await);
         // Held, then refused: its send failed and its claim was withdrawn.
         h.queue.fail.set(true);
         let first = h
             .intake
-            .accept(submit_on("conn-1", "r1"), with_upload(&refused))
+            .accept(submit_on("conn-1", "r1"), submitted_upload(&refused))
             .await;
         assert!(matches!(first, Err(Refusal::Unavailable(_))), "{first:?}");
         h.queue.fail.set(false);
@@ -1773,7 +1737,7 @@ mod tests {
         // so it goes on as a try that found its request's claim.
         h.claims.fail_after_create.set(true);
         h.intake
-            .accept(submit_on("conn-1", "r1"), with_upload(&other))
+            .accept(submit_on("conn-1", "r1"), submitted_upload(&other))
             .await
             .unwrap();
         let sent = h.queue.sent();

@@ -58,14 +58,21 @@ pub struct NewUpload {
 /// under its request's print too, so another request's payload under the same id (a try whose
 /// claim was withdrawn) is never taken for this one's.
 fn payload_key(work: &WorkMessage, scheduled: bool) -> BlobKey {
-    match &work.request_print {
-        Some(print) => BlobKey::payload(
-            work.owner.as_ref(),
-            &format!("{}-{print}", work.message_id),
-            scheduled,
-        ),
-        None => BlobKey::payload(work.owner.as_ref(), &work.message_id, scheduled),
-    }
+    let held_as = match &work.request_print {
+        Some(print) => format!("{}-{print}", work.message_id),
+        None => work.message_id.clone(),
+    };
+    BlobKey::payload(work.owner.as_ref(), &held_as, scheduled)
+}
+
+/// Points `work` at its payload held under `key` (`unchecked`: an upload, whose schema is
+/// checked when it is read).
+fn refer_to(work: &mut WorkMessage, key: &BlobKey, unchecked: bool) {
+    work.payload = Value::Null;
+    work.payload_ref = Some(PayloadRef {
+        key: key.as_str().to_owned(),
+        unchecked,
+    });
 }
 
 pub struct Payloads {
@@ -128,11 +135,7 @@ impl Payloads {
             let id = checked.key.as_str().rsplit('/').next().unwrap_or_default();
             return Ok(Err(UploadRefused::NotFound(id.to_owned())));
         }
-        work.payload = Value::Null;
-        work.payload_ref = Some(PayloadRef {
-            key: key.as_str().to_owned(),
-            unchecked: true,
-        });
+        refer_to(work, &key, true);
         Ok(Ok(()))
     }
 
@@ -149,11 +152,7 @@ impl Payloads {
         if self.store.head(&key).await?.is_none() {
             return self.adopt(checked, work, scheduled).await;
         }
-        work.payload = Value::Null;
-        work.payload_ref = Some(PayloadRef {
-            key: key.as_str().to_owned(),
-            unchecked: true,
-        });
+        refer_to(work, &key, true);
         Ok(Ok(()))
     }
 
@@ -172,11 +171,7 @@ impl Payloads {
         let key = payload_key(work, scheduled);
         let bytes = serde_json::to_vec(&work.payload).expect("JSON serialises");
         self.store.put(&key, bytes).await?;
-        work.payload = Value::Null;
-        work.payload_ref = Some(PayloadRef {
-            key: key.as_str().to_owned(),
-            unchecked: false,
-        });
+        refer_to(work, &key, false);
         Ok(())
     }
 

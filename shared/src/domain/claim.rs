@@ -215,6 +215,12 @@ impl Claim {
         self.owner.as_ref() == Some(caller) && !self.is_expired(now)
     }
 
+    /// Whether a delivery of its message has started it: it left `PENDING`, or counts an
+    /// attempt. Until then its message may never have been queued.
+    pub fn has_started(&self) -> bool {
+        self.status != JobStatus::Pending || self.attempts > 0
+    }
+
     /// Expiry is decided on read: DynamoDB's TTL sweep may lag by up to 48 hours.
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         now >= self.expires_at

@@ -1393,20 +1393,25 @@ mod tests {
         assert!(redundant("a AND ((b))"));
     }
 
+    /// A ledger whose requests are built, never sent.
+    fn offline_ledger() -> DynamoMessageLedger {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        DynamoMessageLedger::new(
+            Client::from_conf(config),
+            "table",
+            Duration::from_secs(60),
+            Arc::new(crate::application::clock::SystemClock),
+        )
+    }
+
     /// A message left from a try whose claim was withdrawn finds a later request's claim under
     /// the same derived id: its start is conditioned on, and its refusal read as, the claim
     /// of its own request.
     #[test]
     fn a_message_that_names_its_request_starts_only_that_requests_claim() {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .build();
-        let ledger = DynamoMessageLedger::new(
-            Client::from_conf(config),
-            "table",
-            Duration::from_secs(60),
-            Arc::new(crate::application::clock::SystemClock),
-        );
+        let ledger = offline_ledger();
         let mut envelope = crate::fixtures::work_message(
             "j",
             Pattern::Bidirectional,
@@ -1454,15 +1459,7 @@ mod tests {
     /// or use one it was not given: every start request, each kind of work, both ways round.
     #[test]
     fn start_requests_use_exactly_the_placeholders_they_bind() {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .build();
-        let ledger = DynamoMessageLedger::new(
-            Client::from_conf(config),
-            "table",
-            Duration::from_secs(60),
-            Arc::new(crate::application::clock::SystemClock),
-        );
+        let ledger = offline_ledger();
         for pattern in [
             Pattern::FireAndForget,
             Pattern::ClaimCheck,

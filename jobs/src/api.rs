@@ -111,6 +111,25 @@ pub struct JobSettings {
     /// Largest result kept (as JSON); a larger one fails the job. Over 64 KiB it is held in the
     /// stack's bucket, not on the claim.
     pub max_result_bytes: usize,
+    /// What a run changes besides its result: whether a short job may run before its start is
+    /// written (see [`Effects`]).
+    pub effects: Effects,
+}
+
+/// What a run of a job type changes besides its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Effects {
+    /// It may change things outside courier (send mail, book an entry, call a service): every
+    /// attempt of a job starts with its lease, so a cancel, the intake's withdrawal, an expiry
+    /// or a copy of its message never races a run. The default.
+    #[default]
+    Outside,
+    /// Its result is its only effect: a run whose result is dropped changed nothing. A job's
+    /// first attempt runs on a read of its claim, and its start and success are one write if
+    /// it succeeds within a second (the processor's `LEASE_AFTER`) without reporting progress;
+    /// a cancel, withdrawal, expiry or copy that lands meanwhile wins, and the run's result is
+    /// dropped. One write unit less a job.
+    ResultOnly,
 }
 
 /// Ceiling of [`JobSettings::max_result_bytes`].
@@ -126,6 +145,7 @@ impl Default for JobSettings {
             retry: None,
             max_attempts: None,
             max_result_bytes: MAX_RESULT_BYTES,
+            effects: Effects::Outside,
         }
     }
 }
@@ -153,6 +173,11 @@ impl JobSettings {
 
     pub fn max_result_bytes(mut self, bytes: usize) -> Self {
         self.max_result_bytes = bytes.min(MAX_RESULT_BYTES);
+        self
+    }
+
+    pub fn effects(mut self, effects: Effects) -> Self {
+        self.effects = effects;
         self
     }
 }

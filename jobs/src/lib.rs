@@ -14,8 +14,8 @@ pub mod examples;
 pub mod remote;
 
 pub use api::{
-    JobContext, JobError, JobSettings, JobType, OnTimeout, PayloadError, ProgressSink, Registry,
-    RegistryError, RetryPolicy,
+    Effects, JobContext, JobError, JobSettings, JobType, OnTimeout, PayloadError, ProgressSink,
+    Registry, RegistryError, RetryPolicy,
 };
 
 /// Which job types a deployment registers, read from its environment.

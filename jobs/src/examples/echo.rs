@@ -1,4 +1,4 @@
-use crate::{JobContext, JobError, JobType};
+use crate::{Effects, JobContext, JobError, JobSettings, JobType};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -10,6 +10,10 @@ impl JobType for Echo {
     const NAME: &'static str = "echo";
     type Input = Value;
     type Output = Value;
+
+    fn settings(&self) -> JobSettings {
+        JobSettings::default().effects(Effects::ResultOnly)
+    }
 
     async fn run(&self, input: Value, _: &JobContext<'_>) -> Result<Value, JobError> {
         Ok(input)

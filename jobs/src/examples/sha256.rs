@@ -1,4 +1,4 @@
-use crate::{JobContext, JobError, JobType};
+use crate::{Effects, JobContext, JobError, JobSettings, JobType};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,10 @@ impl JobType for Sha256Digest {
     const NAME: &'static str = "sha256";
     type Input = Sha256Input;
     type Output = Sha256Output;
+
+    fn settings(&self) -> JobSettings {
+        JobSettings::default().effects(Effects::ResultOnly)
+    }
 
     async fn run(&self, input: Sha256Input, _: &JobContext<'_>) -> Result<Sha256Output, JobError> {
         Ok(Sha256Output {

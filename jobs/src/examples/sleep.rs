@@ -1,4 +1,4 @@
-use crate::{JobContext, JobError, JobSettings, JobType, OnTimeout};
+use crate::{Effects, JobContext, JobError, JobSettings, JobType, OnTimeout};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,7 @@ impl JobType for Sleep {
         JobSettings::default()
             .timeout(SLEEP_TIMEOUT)
             .on_timeout(OnTimeout::Fail)
+            .effects(Effects::ResultOnly)
     }
 
     async fn run(

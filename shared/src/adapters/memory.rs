@@ -294,6 +294,8 @@ pub struct InMemoryLedger {
     pub fail: FailSwitch,
     /// Fails only the success write: the job ran, its outcome could not be recorded.
     pub fail_success: FailSwitch,
+    /// Fails only the starts that take a lease: a run that needs none is still recorded.
+    pub fail_lease: FailSwitch,
     /// How long a lease taken after a look takes to write (DynamoDB's round trip).
     pub lease_write_takes: Mutex<Duration>,
     /// Where an ended job's slot is given back, as the DynamoDB ledger's ending write does.
@@ -500,6 +502,7 @@ impl MessageLedger for InMemoryLedger {
         lease: Duration,
     ) -> Result<AttemptStart, PortError> {
         self.fail.check("start_attempt")?;
+        self.fail_lease.check("start_attempt")?;
         let start = self.start(envelope, lease, None)?;
         self.release_left_slot(envelope, &start).await;
         Ok(start)
@@ -571,6 +574,7 @@ impl MessageLedger for InMemoryLedger {
         seen: Option<u32>,
     ) -> Result<AttemptStart, PortError> {
         self.fail.check("start_attempt")?;
+        self.fail_lease.check("start_attempt")?;
         let takes = *self.lease_write_takes.lock().unwrap();
         tokio::time::sleep(takes).await;
         let start = self.start(envelope, lease, Some(seen))?;
@@ -593,7 +597,7 @@ impl MessageLedger for InMemoryLedger {
             refused => return Ok(QuickOutcome::Refused(refused)),
         }
         Ok(QuickOutcome::Recorded(
-            self.record_success(envelope, result).await?.reply_to,
+            self.record_success(envelope, result).await?,
         ))
     }
 

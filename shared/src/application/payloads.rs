@@ -227,6 +227,24 @@ impl Payloads {
         }
     }
 
+    /// Whether [`Self::keep`] would hold `result` in the bucket (it does not fit a claim): its
+    /// JSON counted, not kept.
+    pub fn would_hold(result: &Value) -> bool {
+        struct Counted(usize);
+        impl std::io::Write for Counted {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 += bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut counted = Counted(0);
+        serde_json::to_writer(&mut counted, result).expect("JSON serialises");
+        counted.0 > MAX_INLINE_RESULT_BYTES
+    }
+
     /// A job's result as it is kept: inline if it fits the claim, else in the bucket. `Err`
     /// with the reason for a result over the limit (the job fails for good).
     pub async fn keep(

@@ -712,8 +712,9 @@ impl Looked {
 /// What recording a short attempt's start and outcome in one write came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QuickOutcome {
-    /// Recorded; where the job's frames go now.
-    Recorded(Option<ReplyTo>),
+    /// Recorded, as a write that ended the job answers (a job's slot given back and its
+    /// callback marked by the same write).
+    Recorded(Ended),
     /// Another delivery started (or ended) the work since the look: what a start finds now.
     Refused(AttemptStart),
 }

@@ -69,12 +69,13 @@ pub struct DynamoMessageLedger {
 /// `quotaSlotGiven` (`:noslot`, the empty text, where it holds none), in the same write.
 const SLOT_GIVEN: &str = "#given = if_not_exists(#slot, :noslot)";
 
-/// `expression` (a SET clause, maybe followed by a REMOVE clause, nothing after it) that also
-/// moves the claim's job slot to `quotaSlotGiven`.
+/// `expression` (a SET clause, maybe followed by an ADD clause, then maybe a REMOVE clause)
+/// that also moves the claim's job slot to `quotaSlotGiven`.
 fn giving_back_slot(expression: &str) -> String {
-    match expression.split_once(" REMOVE ") {
-        Some((set, removed)) => format!("{set}, {SLOT_GIVEN} REMOVE {removed}, #slot"),
-        None => format!("{expression}, {SLOT_GIVEN} REMOVE #slot"),
+    let set = super::setting_also(expression, SLOT_GIVEN);
+    match set.split_once(" REMOVE ") {
+        Some((set, removed)) => format!("{set} REMOVE {removed}, #slot"),
+        None => format!("{set} REMOVE #slot"),
     }
 }
 
@@ -516,7 +517,8 @@ impl DynamoMessageLedger {
     }
 
     /// An attempt that ran without a lease and succeeded: its start and its success in one
-    /// conditional write (see [`MessageLedger::record_quick_success`]).
+    /// conditional write (see [`MessageLedger::record_quick_success`]). A job's also does what
+    /// its success would: gives back its slot and marks its first round's callback QUEUED.
     fn quick_success_request(
         &self,
         envelope: &WorkMessage,
@@ -524,6 +526,7 @@ impl DynamoMessageLedger {
         began: OffsetDateTime,
         result: &KeptResult,
     ) -> UpdateItemFluentBuilder {
+        let work = WorkId::of(envelope);
         let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
         let (stored, kept, other) = match result {
             KeptResult::Inline(value) => (value.to_string(), "result", "resultRef"),
@@ -533,21 +536,32 @@ impl DynamoMessageLedger {
             KeptResult::Stored { .. } => (", resultBytes = :bytes", ""),
             KeptResult::Inline(_) => ("", ", resultBytes"),
         };
-        let mut request = self
-            .started(self.client.update_item(), envelope, None)
-            .update_expression(Self::noting(
-                envelope,
-                format!(
-                    "SET #status = :done, {}, #result = :result{bytes}, progress = :full, \
-                     completedAt = :now ADD attempts :one REMOVE lastError, leaseUntil, \
-                     #other{no_bytes}",
-                    Self::started_expression(envelope, false)
-                ),
-            ))
-            .condition_expression(with_seen(
-                start_condition(envelope.pattern, &startable),
-                Some(seen),
-            ))
+        let mut expression = Self::noting(
+            envelope,
+            format!(
+                "SET #status = :done, {}, #result = :result{bytes}, progress = :full, \
+                 completedAt = :now ADD attempts :one REMOVE lastError, leaseUntil, \
+                 #other{no_bytes}",
+                Self::started_expression(envelope, false)
+            ),
+        );
+        let mut condition = of_its_request(
+            with_seen(start_condition(envelope.pattern, &startable), Some(seen)),
+            envelope,
+        );
+        let mut request = self.started(self.client.update_item(), envelope, None);
+        if self.ends_a_job(&work, JobEvent::Succeed) {
+            expression = giving_back_slot(&expression);
+            request = Self::binding_slot(request);
+        }
+        if marks_callback(envelope, JobEvent::Succeed) {
+            expression = marking_callback(&expression);
+            condition = format!("{condition} AND {CALLBACK_WAITING}");
+            request = Self::binding_mark(request);
+        }
+        let mut request = request
+            .update_expression(expression)
+            .condition_expression(condition)
             .expression_attribute_names("#result", kept)
             .expression_attribute_names("#other", other)
             .expression_attribute_values(":done", s(JobStatus::Succeeded.as_str()))
@@ -559,7 +573,7 @@ impl DynamoMessageLedger {
         if let KeptResult::Stored { bytes, .. } = result {
             request = request.expression_attribute_values(":bytes", n(*bytes));
         }
-        let request = bind_seen(request, Some(seen));
+        let request = bind_print(bind_seen(request, Some(seen)), envelope);
         // Its timeline tells both, each at its own time.
         let request = if envelope.pattern == Pattern::FireAndForget {
             request
@@ -982,16 +996,31 @@ impl MessageLedger for DynamoMessageLedger {
         result: &KeptResult,
     ) -> Result<QuickOutcome, PortError> {
         let request = self.quick_success_request(envelope, seen, began, result);
+        let work = WorkId::of(envelope);
         match request.send().await {
-            Ok(out) => Ok(QuickOutcome::Recorded(reply_to_of(
-                &out.attributes.unwrap_or_default(),
-            ))),
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                if self.ends_a_job(&work, JobEvent::Succeed) {
+                    self.give_back_moved(&item).await;
+                }
+                Ok(QuickOutcome::Recorded(Ended {
+                    reply_to: reply_to_of(&item),
+                    callback_marked: marks_callback(envelope, JobEvent::Succeed),
+                }))
+            }
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(
-                    QuickOutcome::Refused(refused(
-                        self.standing(envelope, failed.item.filter(|item| !item.is_empty())),
-                    )),
-                ),
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    // Whatever refused it (a start, a cancel, the claim withdrawn, a later
+                    // round's callback), this run's outcome is not recorded: a run that may
+                    // record it is a leased one, after what a start finds now.
+                    let item = failed.item.filter(|item| !item.is_empty());
+                    let holds_slot = item.as_ref().is_some_and(|i| i.contains_key(QUOTA_SLOT));
+                    let found = refused(self.standing(envelope, item));
+                    if holds_slot && matches!(found, AttemptStart::AlreadyFinished { .. }) {
+                        self.release_left_slot(envelope).await;
+                    }
+                    Ok(QuickOutcome::Refused(found))
+                }
                 other => Err(port_error("dynamodb:UpdateItem(quick success)", other)),
             },
         }
@@ -1499,35 +1528,85 @@ mod tests {
                 ledger.quick_success_request(&envelope, None, began, &inline),
                 ledger.quick_success_request(&envelope, Some(3), began, &held),
             ] {
-                let input = request.as_input();
-                let expressions = format!(
-                    "{} {}",
-                    input.get_update_expression().as_deref().unwrap_or(""),
-                    input.get_condition_expression().as_deref().unwrap_or("")
-                );
-                let bound: std::collections::BTreeSet<&String> = input
-                    .get_expression_attribute_values()
-                    .as_ref()
-                    .unwrap()
-                    .keys()
-                    .chain(
-                        input
-                            .get_expression_attribute_names()
-                            .as_ref()
-                            .unwrap()
-                            .keys(),
-                    )
-                    .collect();
-                let used: std::collections::BTreeSet<String> = expressions
-                    .split(|c: char| !(c.is_alphanumeric() || c == ':' || c == '#'))
-                    .filter(|t| t.starts_with(':') || t.starts_with('#'))
-                    .map(str::to_owned)
-                    .collect();
-                let bound: std::collections::BTreeSet<String> =
-                    bound.into_iter().cloned().collect();
-                assert_eq!(bound, used, "{pattern:?}: {expressions}");
+                assert_placeholders_bound(&request, &format!("{pattern:?}"));
             }
         }
+    }
+
+    /// The request's expressions use exactly the placeholders it binds.
+    fn assert_placeholders_bound(request: &UpdateItemFluentBuilder, what: &str) {
+        let input = request.as_input();
+        let expressions = format!(
+            "{} {}",
+            input.get_update_expression().as_deref().unwrap_or(""),
+            input.get_condition_expression().as_deref().unwrap_or("")
+        );
+        let bound: std::collections::BTreeSet<String> = input
+            .get_expression_attribute_values()
+            .as_ref()
+            .unwrap()
+            .keys()
+            .chain(
+                input
+                    .get_expression_attribute_names()
+                    .as_ref()
+                    .unwrap()
+                    .keys(),
+            )
+            .cloned()
+            .collect();
+        let used: std::collections::BTreeSet<String> = expressions
+            .split(|c: char| !(c.is_alphanumeric() || c == ':' || c == '#'))
+            .filter(|t| t.starts_with(':') || t.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(bound, used, "{what}: {expressions}");
+    }
+
+    /// A job's one-write start and success does what its success would: it gives back the
+    /// caller's slot, marks a first round's callback QUEUED (while it stands WAITING), and
+    /// starts only the claim of the message's own request.
+    #[test]
+    fn a_jobs_quick_success_ends_it_as_its_success_would() {
+        let ledger = offline_ledger()
+            .giving_back_slots_to(Arc::new(crate::adapters::memory::InMemoryQuotas::default()));
+        let mut envelope = crate::fixtures::work_message(
+            "j",
+            Pattern::ClaimCheck,
+            "echo",
+            serde_json::Value::Null,
+        );
+        envelope.has_callback = true;
+        envelope.request_print = Some("print-a".into());
+        let inline = KeptResult::Inline(serde_json::json!({"ok": true}));
+        let request =
+            ledger.quick_success_request(&envelope, None, OffsetDateTime::now_utc(), &inline);
+        assert_placeholders_bound(&request, "a job's quick success");
+        let input = request.as_input();
+        let expression = input.get_update_expression().clone().unwrap();
+        let condition = input.get_condition_expression().clone().unwrap();
+        assert!(expression.contains(SLOT_GIVEN), "{expression}");
+        assert!(expression.contains(CALLBACK_MARKED), "{expression}");
+        assert!(expression.ends_with(", #slot"), "{expression}");
+        assert!(
+            expression.contains(" ADD attempts :one REMOVE "),
+            "{expression}"
+        );
+        assert!(condition.contains(CALLBACK_WAITING), "{condition}");
+        assert!(condition.contains("requestPrint = :print"), "{condition}");
+        assert!(!redundant(&condition), "{condition}");
+        // A fire-and-forget message's record holds no slot and no callback.
+        let message = WorkMessage {
+            pattern: Pattern::FireAndForget,
+            has_callback: false,
+            request_print: None,
+            ..envelope
+        };
+        let request =
+            ledger.quick_success_request(&message, None, OffsetDateTime::now_utc(), &inline);
+        assert_placeholders_bound(&request, "a message's quick success");
+        let expression = request.as_input().get_update_expression().clone().unwrap();
+        assert!(!expression.contains(SLOT_GIVEN), "{expression}");
     }
 
     /// Whether some parenthesised expression is nothing but another parenthesised expression.

@@ -601,7 +601,7 @@ impl MessageProcessor {
         let (loaded, payload_url) = match self.load_payload(envelope, attempt_lasts).await? {
             Ok(loaded) => loaded,
             Err(failure) => {
-                if let Some(refused) = self.lease_before_failing(gate.as_ref()).await? {
+                if let Some(refused) = self.take_lease_first(gate.as_ref()).await? {
                     return self
                         .given_up_unleased(record, envelope, receive_count, refused)
                         .await;
@@ -687,10 +687,19 @@ impl MessageProcessor {
 
         match after_running(outcome, round, retry.max_attempts) {
             After::Succeed(result) => {
+                // A result held in the bucket is stored under a lease: its key is the job's,
+                // and a run whose result is dropped must not overwrite the recorded one's.
+                let held = self.payloads.is_some()
+                    && crate::application::payloads::Payloads::would_hold(&result);
+                if held && let Some(refused) = self.take_lease_first(gate.as_ref()).await? {
+                    return self
+                        .given_up_unleased(record, envelope, receive_count, refused)
+                        .await;
+                }
                 let kept = match self.keep_result(envelope, &result).await? {
                     Ok(kept) => kept,
                     Err(failure) => {
-                        if let Some(refused) = self.lease_before_failing(gate.as_ref()).await? {
+                        if let Some(refused) = self.take_lease_first(gate.as_ref()).await? {
                             return self
                                 .given_up_unleased(record, envelope, receive_count, refused)
                                 .await;
@@ -713,7 +722,7 @@ impl MessageProcessor {
                         .record_quick_success(envelope, gate.seen(), began, &kept)
                         .await?
                     {
-                        QuickOutcome::Recorded(to) => Ended::unmarked(to),
+                        QuickOutcome::Recorded(ended) => ended,
                         QuickOutcome::Refused(found) => {
                             return self
                                 .given_up_unleased(record, envelope, receive_count, found)
@@ -764,9 +773,10 @@ impl MessageProcessor {
         }
     }
 
-    /// A failure is recorded on a started attempt: an unleased one takes its lease first.
-    /// `Some`: refused, what a start found instead (the failure is not this run's to record).
-    async fn lease_before_failing(
+    /// What only a leased attempt does (record a failure, hold a result in the bucket), an
+    /// unleased one does after taking its lease. `Some`: refused, what a start found instead
+    /// (the outcome is not this run's to record).
+    async fn take_lease_first(
         &self,
         gate: Option<&super::unleased::LeaseGate>,
     ) -> Result<Option<AttemptStart>, ProcessError> {

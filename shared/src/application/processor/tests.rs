@@ -1142,13 +1142,24 @@ async fn a_leased_run_whose_outcome_could_not_be_written_is_finished_by_the_next
 }
 
 #[test]
-fn only_a_first_receive_of_fire_and_forget_work_runs_unleased() {
+fn only_a_first_receive_of_droppable_work_runs_unleased() {
     use super::unleased::may_run_unleased;
     let registry = courier_jobs::examples::offline();
     let echo = registry.get("echo");
     let echo = echo.as_deref();
+    // `fail` declares no effects: it may have some outside courier.
+    let effectful = registry.get("fail");
+    let effectful = effectful.as_deref();
+    assert_eq!(
+        effectful.map(|j| j.settings().effects),
+        Some(courier_jobs::Effects::Outside)
+    );
     let message = envelope("echo", json!({}));
     assert!(may_run_unleased(&message, 1, echo));
+    assert!(
+        may_run_unleased(&message, 1, effectful),
+        "a fire-and-forget message is delivered at least once anyway"
+    );
     assert!(
         !may_run_unleased(&message, 2, echo),
         "a redelivery takes its lease: a run that died counts"
@@ -1159,9 +1170,14 @@ fn only_a_first_receive_of_fire_and_forget_work_runs_unleased() {
             ..message.clone()
         };
         assert!(
-            !may_run_unleased(&job, 1, echo),
-            "a claim can be cancelled: its attempt starts leased"
+            may_run_unleased(&job, 1, echo),
+            "a result-only type's run may be dropped"
         );
+        assert!(
+            !may_run_unleased(&job, 1, effectful),
+            "a claim can be cancelled: an effectful type's attempt starts leased"
+        );
+        assert!(!may_run_unleased(&job, 2, echo));
     }
     let redriven = WorkMessage {
         redrive: 1,
@@ -1577,6 +1593,121 @@ async fn a_cancelled_jobs_lost_give_back_is_made_when_its_message_finds_it_ended
         0,
         "the dead-lettered job's slot is back"
     );
+}
+
+/// Sleeps `payload` milliseconds without reporting progress; its result is its only effect.
+struct Pause;
+
+#[async_trait::async_trait]
+impl courier_jobs::JobType for Pause {
+    const NAME: &'static str = "pause";
+    type Input = u64;
+    type Output = u64;
+
+    fn settings(&self) -> courier_jobs::JobSettings {
+        courier_jobs::JobSettings::default().effects(courier_jobs::Effects::ResultOnly)
+    }
+
+    async fn run(
+        &self,
+        ms: u64,
+        _: &courier_jobs::JobContext<'_>,
+    ) -> Result<u64, courier_jobs::JobError> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ms)
+    }
+}
+
+/// A job of a type whose result is its only effect, on its first receive: its start and its
+/// success are one write, which also gives its caller's slot back and marks its callback
+/// QUEUED. No lease is ever taken (every lease write here fails).
+#[tokio::test]
+async fn a_result_only_jobs_short_run_is_started_and_ended_by_one_write() {
+    let (h, quotas, owner, [short, _]) = holding_slots().await;
+    let env = WorkMessage {
+        has_callback: true,
+        ..job(&short, "echo", json!({"x": 1}))
+    };
+    h.ledger.accept(&env);
+    h.ledger.fail_lease.set(true);
+    assert!(h.deliver(&env.to_json(), 1).await.is_empty());
+    let entry = h.ledger.entry(&WorkId::Job(short.to_string())).unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 1));
+    assert_eq!(entry.result, Some(json!({"x": 1})));
+    assert_eq!(quotas.slots_held(&owner), 1, "its slot is back");
+    assert_eq!(h.callbacks.started(), vec![short.to_string()]);
+    assert_eq!(
+        h.callbacks.marks_written(),
+        0,
+        "the one write marked the callback QUEUED"
+    );
+}
+
+/// A type that declares no effects may have some outside courier: its job starts with its
+/// lease (here refused), so nothing runs before a cancel could be refused.
+#[tokio::test]
+async fn a_job_of_a_type_with_effects_outside_starts_with_its_lease() {
+    let (h, quotas, owner, [effectful, _]) = holding_slots().await;
+    let env = job(&effectful, "flaky", json!({"failures": 0}));
+    h.ledger.accept(&env);
+    h.ledger.fail_lease.set(true);
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    let entry = h.ledger.entry(&WorkId::Job(effectful.to_string())).unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Pending, 0));
+    assert_eq!(quotas.slots_held(&owner), 2, "still held: it has not run");
+}
+
+/// A cancel that lands while a result-only job runs unleased wins: the job stays CANCELLED,
+/// no attempt is counted and the run's result is dropped (the run changed nothing else).
+#[tokio::test(start_paused = true)]
+async fn a_cancel_during_an_unleased_run_wins_and_the_result_is_dropped() {
+    let mut registry = courier_jobs::Registry::new();
+    registry.register(Pause);
+    let h = Harness::with_registry(registry);
+    let id = crate::domain::JobId::generate();
+    let env = job(&id, "pause", json!(300));
+    h.ledger.accept(&env);
+    let ledger = h.ledger.clone();
+    let work = WorkId::Job(id.to_string());
+    let cancelled = work.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ledger.cancel(&cancelled);
+    });
+    assert!(
+        h.deliver(&env.to_json(), 1).await.is_empty(),
+        "acknowledged: the job has ended"
+    );
+    let entry = h.ledger.entry(&work).unwrap();
+    assert_eq!(
+        (entry.status, entry.attempts, entry.result),
+        (JobStatus::Cancelled, 0, None)
+    );
+}
+
+/// A result held in the bucket is stored under the job's key: an unleased run takes its lease
+/// before storing it, so a run whose outcome is dropped never overwrites the recorded one's.
+#[tokio::test]
+async fn an_unleased_run_takes_its_lease_before_holding_its_result_in_the_bucket() {
+    let mut h = Harness::new();
+    let blobs = Arc::new(crate::adapters::memory::InMemoryBlobs::default());
+    h.processor = h
+        .processor
+        .with_payloads(Arc::new(crate::application::payloads::Payloads {
+            store: blobs.clone(),
+        }));
+    let id = crate::domain::JobId::generate();
+    let big = json!("b".repeat(crate::domain::blob::MAX_INLINE_RESULT_BYTES));
+    let env = job(&id, "echo", big);
+    h.ledger.accept(&env);
+    h.ledger.fail_lease.set(true);
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    assert!(blobs.keys().is_empty(), "nothing stored without the lease");
+    h.ledger.fail_lease.set(false);
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    assert_eq!(blobs.keys().len(), 1);
+    let entry = h.ledger.entry(&WorkId::Job(id.to_string())).unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 1));
 }
 
 /// A schedule's firings, made jobs only while the schedule is kept, active and its owner's.

@@ -1,18 +1,21 @@
-//! Short fire-and-forget attempts run without a lease: the message's record is looked at (a
-//! read), the job runs, and its start and success are one conditional write — made only if no
-//! attempt has started since the look. An attempt takes its lease (the classic start,
-//! conditioned the same way) only once it outlives [`LEASE_AFTER`], reports progress, or ends
-//! other than in success; from then on it is recorded as any leased attempt.
+//! Short attempts run without a lease: the work's record is looked at (a read), the job runs,
+//! and its start and success are one conditional write — made only if the work may still start
+//! and no attempt has started since the look. An attempt takes its lease (the classic start,
+//! conditioned the same way) only once it outlives [`LEASE_AFTER`], reports progress, keeps a
+//! result in the bucket, or ends other than in success; from then on it is recorded as any
+//! leased attempt.
 //!
-//! Only a message's first receive runs unleased: a redelivery (after a crash, a retry) takes
-//! its lease first, so a run that dies still counts against the retry budget. And only
-//! fire-and-forget work: a job's claim can be cancelled, withdrawn by the intake or ended by
-//! its expiry while PENDING, and none of those may race a run — a claim's attempt always
-//! starts with its lease.
+//! Only a first receive runs unleased: a redelivery (after a crash, a retry) takes its lease
+//! first, so a run that dies still counts against the retry budget. And only work whose run
+//! may be dropped: fire-and-forget messages (delivered at least once anyway), and the jobs of a
+//! type whose result is its only effect ([`courier_jobs::Effects::ResultOnly`]). A job's claim
+//! can be cancelled, withdrawn by the intake or ended by its expiry while PENDING; any of them
+//! that lands while such a run goes on wins, and the run's result is dropped — as if it never
+//! ran, since it changed nothing else. A job of any other type starts with its lease.
 //!
 //! What this changes: a copy of a message that SQS delivers within a short run's first
 //! [`LEASE_AFTER`] may run it beside the first (at-least-once delivery); one of the two
-//! outcomes is recorded, the other run's is dropped and its copy finds the message done.
+//! outcomes is recorded, the other run's is dropped and its copy finds the work done.
 
 use crate::application::ports::{AttemptStart, MessageLedger, PortError};
 use crate::domain::WorkMessage;
@@ -86,16 +89,21 @@ impl LeaseGate {
     }
 }
 
-/// Whether `envelope`'s attempt may run on a look: a fire-and-forget message on its first
-/// receive, not an operator's redrive (which reopens the record as it starts), of a job type a
-/// worker does not finish later.
+/// Whether `envelope`'s attempt may run on a look: on its first receive, not an operator's
+/// redrive (which reopens the record as it starts), of a job type a worker does not finish
+/// later; a fire-and-forget message, or a job whose type's result is its only effect.
 pub(super) fn may_run_unleased(
     envelope: &WorkMessage,
     receive_count: u32,
     job: Option<&dyn courier_jobs::api::RegisteredType>,
 ) -> bool {
-    envelope.pattern == crate::domain::Pattern::FireAndForget
-        && receive_count <= 1
+    let droppable = |job: &dyn courier_jobs::api::RegisteredType| {
+        envelope.pattern == crate::domain::Pattern::FireAndForget
+            || job.settings().effects == courier_jobs::Effects::ResultOnly
+    };
+    receive_count <= 1
         && envelope.redrive == 0
-        && job.is_some_and(|job| job.completion() != courier_jobs::api::Completion::External)
+        && job.is_some_and(|job| {
+            job.completion() != courier_jobs::api::Completion::External && droppable(job)
+        })
 }

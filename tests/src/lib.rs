@@ -746,6 +746,15 @@ impl Stack {
         std::fs::rename(&partial, &file).expect("the arming file in place");
     }
 
+    /// The file a waiting failpoint writes once work of `correlation_id` reached `point`, as
+    /// `courier_shared::failpoints::reached_marker` names it (a function's log lines are only
+    /// readable once its invocation ends).
+    pub fn failpoint_reached(point: &str, correlation_id: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "courier-failpoint-reached-{point}-{correlation_id}"
+        ))
+    }
+
     /// Every `ledger` example entry booked to `account` (a scan: the local table is small).
     pub async fn ledger_entries(&self, account: &str) -> Vec<HashMap<String, AttributeValue>> {
         self.scan_all(

@@ -790,6 +790,119 @@ async fn a_crash_before_a_short_messages_one_write_runs_it_again_with_one_effect
     assert_eq!(number(&entries[0], "runs"), 2, "ran again: {entries:?}");
 }
 
+/// Submits a short `sha256` job (a type whose result is its only effect: its first attempt
+/// runs on a look at its claim, and its start and success are one write) with `point` armed
+/// in the processor, and returns the job once it has ended and its queue is idle.
+async fn short_job_through_a_crash(stack: &Stack, point: &str) -> Value {
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            &format!("{point}=return(crash-once)"),
+        )
+        .await;
+    let correlation_id = marked(point);
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "sha256", "payload": {"data": correlation_id}}),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    // The message comes back after the queue's visibility timeout.
+    stack.wait_for_job(&id).await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    stack.wait_for_work_queue_idle().await;
+    stack.get(&format!("/v1/jobs/{id}")).await.json()
+}
+
+/// A short job runs unleased and the processor dies before its one write: nothing of that run
+/// was recorded, so the redelivery (leased) runs it as its first attempt.
+#[tokio::test]
+async fn a_crash_before_a_short_jobs_one_write_runs_it_again_as_its_only_attempt() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let job = short_job_through_a_crash(&stack, "processor.before-outcome").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(
+        job["attempts"], 1,
+        "the crashed run, unleased, left no attempt behind: {job}"
+    );
+    assert_eq!(
+        job["result"]["sha256"].as_str().map(str::len),
+        Some(64),
+        "{job}"
+    );
+}
+
+/// The one write that records a short job's start and success lands, then the processor dies:
+/// the redelivery finds the job finished and runs nothing.
+#[tokio::test]
+async fn a_crash_after_a_short_jobs_one_write_runs_nothing_again() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    let job = short_job_through_a_crash(&stack, "processor.before-final-frame").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["attempts"], 1, "run once: {job}");
+}
+
+/// A cancel that lands while a short job of a result-only type runs unleased (after the look
+/// that found it PENDING, before its one write) wins: the write is refused, the run's result
+/// is dropped, and the job stays CANCELLED with no attempt counted.
+#[tokio::test]
+async fn a_cancel_that_lands_while_a_short_job_runs_unleased_wins_and_its_result_is_dropped() {
+    let _turn = ARMING.lock().await;
+    let stack = Stack::load().await;
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.unleased-run=return(until-moved)",
+        )
+        .await;
+    let correlation_id = marked("unleased-cancel");
+    let reply = stack
+        .post_json(
+            "/v1/jobs",
+            &json!({"type": "sha256", "payload": {"data": "dropped"}}),
+            &[("x-correlation-id", correlation_id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    // The processor looked at the PENDING claim and runs the job without a lease.
+    let reached = Stack::failpoint_reached("processor.unleased-run", &correlation_id);
+    eventually("the unleased run", || async {
+        reached.exists().then_some(())
+    })
+    .await;
+    let cancelled = stack.delete(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    stack.wait_for_work_queue_idle().await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    let _ = std::fs::remove_file(&reached);
+    // The run lost the race in its own invocation (not a redelivery's).
+    let lost =
+        "another delivery moved the job while this one ran it unleased; its outcome is dropped";
+    let dropped = eventually("the processor's lines for the job", || async {
+        let lines = stack
+            .log_events("ProcessorFunctionName", Some(&id), &[])
+            .await;
+        let dropped = lines
+            .iter()
+            .filter_map(|e| e.json())
+            .filter(|line| line["message"] == lost)
+            .count();
+        (dropped > 0).then_some(dropped)
+    })
+    .await;
+    assert_eq!(dropped, 1, "the unleased run's outcome dropped once");
+    let job = stack.get(&format!("/v1/jobs/{id}")).await.json();
+    assert_eq!(job["status"], "CANCELLED", "{job}");
+    assert_eq!(job["attempts"], 0, "no attempt counted: {job}");
+    assert!(job["result"].is_null(), "the run's result dropped: {job}");
+}
+
 /// A batch of one connection's jobs whose invocation dies in the middle job's run: the whole
 /// batch comes back; the first job is found finished (its frame sent again), the middle one
 /// waits out the lease its dead run holds and runs again, and the last one, held back

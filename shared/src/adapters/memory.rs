@@ -296,6 +296,8 @@ pub struct InMemoryLedger {
     pub fail_success: FailSwitch,
     /// Fails only the starts that take a lease: a run that needs none is still recorded.
     pub fail_lease: FailSwitch,
+    /// How many looks were made: each is an attempt that may run unleased.
+    pub looks: std::sync::atomic::AtomicU32,
     /// How long a lease taken after a look takes to write (DynamoDB's round trip).
     pub lease_write_takes: Mutex<Duration>,
     /// Where an ended job's slot is given back, as the DynamoDB ledger's ending write does.
@@ -510,6 +512,7 @@ impl MessageLedger for InMemoryLedger {
 
     async fn look(&self, envelope: &WorkMessage) -> Result<Looked, PortError> {
         self.fail.check("look")?;
+        self.looks.fetch_add(1, Ordering::SeqCst);
         let entries = self.entries.lock().unwrap();
         let Some(entry) = entries.get(&WorkId::of(envelope)) else {
             return Ok(Looked {
@@ -594,7 +597,10 @@ impl MessageLedger for InMemoryLedger {
         // The start and the success as one change, or neither.
         match self.start(envelope, Duration::ZERO, Some(seen))? {
             AttemptStart::Run { .. } => {}
-            refused => return Ok(QuickOutcome::Refused(refused)),
+            refused => {
+                self.release_left_slot(envelope, &refused).await;
+                return Ok(QuickOutcome::Refused(refused));
+            }
         }
         Ok(QuickOutcome::Recorded(
             self.record_success(envelope, result).await?,

@@ -20,6 +20,15 @@ pub struct Delivery {
     pub message: Result<QueueMessage, String>,
 }
 
+/// SQS's count of receives of `record`, this one included (1 when absent).
+pub fn sqs_receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
 impl Delivery {
     pub fn parse(record: SqsMessage) -> Self {
         let mut message = QueueMessage::from_json(record.body.as_deref().unwrap_or(""))
@@ -36,11 +45,7 @@ impl Delivery {
 
     /// SQS's count of receives, this one included (1 when absent).
     pub fn receive_count(&self) -> u32 {
-        self.record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1)
+        sqs_receive_count(&self.record)
     }
 
     /// A message attribute's string value.

@@ -493,10 +493,16 @@ impl MessageProcessor {
         // finds is decided as a start finds it.
         let mut gate = None;
         let mut start = None;
-        if super::unleased::may_run_unleased(envelope, receive_count, job.as_deref()) {
+        // SQS's own count, not the receives that count against the message: a message behind
+        // others in its FIFO batch counts none, yet may be back after a run of it died.
+        let sqs_receives = crate::application::consumer::sqs_receive_count(record);
+        if super::unleased::may_run_unleased(envelope, sqs_receives, job.as_deref()) {
             let looked = self.ledger.look(envelope).await?;
-            if matches!(looked.start, AttemptStart::Run { round, .. } if round <= retry.max_attempts)
-            {
+            // Only work no attempt has started yet: one whose earlier run died (a copy sent
+            // again under the same id) starts with its lease, so that run counts.
+            if matches!(looked.start, AttemptStart::Run { attempt: 1, .. }) {
+                #[cfg(feature = "failpoints")]
+                self.until_moved_if_armed(envelope, looked.seen).await;
                 gate = Some(super::unleased::LeaseGate::new(
                     self.ledger.clone(),
                     envelope,
@@ -771,6 +777,28 @@ impl MessageProcessor {
                 Err(ProcessError::OutOfTime)
             }
         }
+    }
+
+    /// `processor.unleased-run=return(until-moved)`: an unleased run waits (up to a minute)
+    /// until something moves its work since the look that saw `seen` attempts (a cancel, a
+    /// copy's start), so a test sees it lose that race without betting on timing.
+    #[cfg(feature = "failpoints")]
+    async fn until_moved_if_armed(&self, envelope: &WorkMessage, seen: Option<u32>) {
+        if crate::failpoints::action("processor.unleased-run", &envelope.correlation_id).as_deref()
+            != Some("until-moved")
+        {
+            return;
+        }
+        tracing::info!("failpoint: running unleased, waiting until the job moves");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match self.ledger.look(envelope).await {
+                Ok(looked) if looked.seen != seen => return,
+                Ok(looked) if !matches!(looked.start, AttemptStart::Run { .. }) => return,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        tracing::warn!("failpoint: the job did not move within a minute");
     }
 
     /// What only a leased attempt does (record a failure, hold a result in the bucket), an

@@ -729,6 +729,30 @@ mod bidirectional {
                 .map(|held| (held.message_id, held.count))
         }
 
+        /// A batch SQS delivers again (its function died mid-run) counts no receive against a
+        /// job behind others that succeeded, yet each of its jobs starts with its lease: a run
+        /// that died there counts as an attempt. A first delivery's jobs run on a look.
+        #[tokio::test]
+        async fn a_batch_delivered_again_starts_every_job_with_its_lease() {
+            use std::sync::atomic::Ordering;
+            let (h, _, _) = harness().await;
+            let (a, b) = (job("a", "echo", json!("a")), job("b", "echo", json!("b")));
+            for work in [&a, &b] {
+                h.ledger.accept(work);
+            }
+            let failed = run(&h, batch(&[("m-a", &a, 2), ("m-b", &b, 2)]), None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            assert_eq!(h.ledger.looks.load(Ordering::SeqCst), 0, "no look: leased");
+            for id in ["a", "b"] {
+                let entry = h.ledger.entry(&WorkId::job(id)).unwrap();
+                assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 1));
+            }
+            let (c, d) = (job("c", "echo", json!("c")), job("d", "echo", json!("d")));
+            let failed = run(&h, batch(&[("m-c", &c, 1), ("m-d", &d, 1)]), None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            assert_eq!(h.ledger.looks.load(Ordering::SeqCst), 2, "each on a look");
+        }
+
         #[tokio::test]
         async fn a_failed_middle_job_holds_back_the_rest_of_its_group_and_notes_their_receives() {
             let (h, _, poster) = harness().await;
@@ -1655,6 +1679,31 @@ async fn a_job_of_a_type_with_effects_outside_starts_with_its_lease() {
     let entry = h.ledger.entry(&WorkId::Job(effectful.to_string())).unwrap();
     assert_eq!((entry.status, entry.attempts), (JobStatus::Pending, 0));
     assert_eq!(quotas.slots_held(&owner), 2, "still held: it has not run");
+}
+
+/// A fresh message of a job whose earlier run died (a copy sent again under the same id):
+/// it starts with its lease, so that run counts against the job's attempts, and never runs on
+/// a look.
+#[tokio::test]
+async fn a_job_an_earlier_run_started_starts_with_its_lease_even_on_a_first_receive() {
+    use crate::application::ports::MessageLedger;
+    let (h, _, _, [started, _]) = holding_slots().await;
+    let env = job(&started, "echo", json!(1));
+    h.ledger.accept(&env);
+    // A run that took its lease and died: the lease is over.
+    h.ledger.start_attempt(&env, Duration::ZERO).await.unwrap();
+    h.ledger.fail_lease.set(true);
+    assert_eq!(h.deliver(&env.to_json(), 1).await, vec![FIXTURE_ID]);
+    let entry = h.ledger.entry(&WorkId::Job(started.to_string())).unwrap();
+    assert_eq!(
+        (entry.status, entry.attempts),
+        (JobStatus::Running, 1),
+        "not run unleased"
+    );
+    h.ledger.fail_lease.set(false);
+    assert!(h.deliver(&env.to_json(), 2).await.is_empty());
+    let entry = h.ledger.entry(&WorkId::Job(started.to_string())).unwrap();
+    assert_eq!((entry.status, entry.attempts), (JobStatus::Succeeded, 2));
 }
 
 /// A cancel that lands while a result-only job runs unleased wins: the job stays CANCELLED,

@@ -5,8 +5,10 @@
 //! result in the bucket, or ends other than in success; from then on it is recorded as any
 //! leased attempt.
 //!
-//! Only a first receive runs unleased: a redelivery (after a crash, a retry) takes its lease
-//! first, so a run that dies still counts against the retry budget. And only work whose run
+//! Only SQS's first receive of work no attempt has started runs unleased: a redelivery (after
+//! a crash, a retry; a message behind others in its FIFO batch included) and a copy of work
+//! whose earlier run died take their lease first, so a run that dies still counts against the
+//! retry budget. And only work whose run
 //! may be dropped: fire-and-forget messages (delivered at least once anyway), and the jobs of a
 //! type whose result is its only effect ([`courier_jobs::Effects::ResultOnly`]). A job's claim
 //! can be cancelled, withdrawn by the intake or ended by its expiry while PENDING; any of them

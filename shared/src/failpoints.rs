@@ -29,6 +29,12 @@ pub fn arming_file(endpoint: &str, function_name: &str) -> std::path::PathBuf {
         .join(function_name)
 }
 
+/// The file a point that waits for a test writes once this work reached it (a test cannot
+/// read a function's log lines before its invocation ends).
+pub fn reached_marker(name: &str, correlation_id: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("courier-failpoint-reached-{name}-{correlation_id}"))
+}
+
 /// The action armed at `name` for this work, if any.
 #[cfg(feature = "failpoints")]
 pub fn action(name: &str, correlation_id: &str) -> Option<String> {

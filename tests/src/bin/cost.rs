@@ -600,7 +600,10 @@ fn table(rows: &[Row], requests: u64, fixed: &FixedMonthly) -> String {
          prices. **Steady**: the queue-triggered functions take the requests in full batches (their \
          event sources paused while the requests arrive, then resumed: a load that keeps the \
          batches full); **light**: {CONCURRENCY} in flight, batches as they come. The callback \
-         receiver answers in {} ms. Beside courier's own log lines: X-Ray traces of {:.0}% of \
+         receiver answers in {} ms. Every job is an `echo` job, a type whose result is its only \
+         effect (`Effects::ResultOnly`: its start and success are one write); a type with effects \
+         outside courier starts with its lease, one write more ($0.62 a million, less the look's \
+         read, $0.12). Beside courier's own log lines: X-Ray traces of {:.0}% of \
          invocations, access log lines of {}, as the template's defaults record them.\n\n",
         time::OffsetDateTime::now_utc().date(),
         match door {

@@ -779,18 +779,25 @@ impl MessageProcessor {
         }
     }
 
-    /// `processor.unleased-run=return(until-moved)`: an unleased run waits (up to a minute)
-    /// until something moves its work since the look that saw `seen` attempts (a cancel, a
-    /// copy's start), so a test sees it lose that race without betting on timing.
+    /// `processor.unleased-run=return(until-moved)`: an unleased run says it is there (a
+    /// marker file, [`crate::failpoints::reached_marker`]: the emulator writes a function's
+    /// log lines only once its invocation ends) and waits, up to 20 s (inside the function's
+    /// timeout), until something moves its work since the look that saw `seen` attempts (a
+    /// cancel, a copy's start), so a test sees it lose that race without betting on timing.
     #[cfg(feature = "failpoints")]
     async fn until_moved_if_armed(&self, envelope: &WorkMessage, seen: Option<u32>) {
-        if crate::failpoints::action("processor.unleased-run", &envelope.correlation_id).as_deref()
+        const POINT: &str = "processor.unleased-run";
+        if crate::failpoints::action(POINT, &envelope.correlation_id).as_deref()
             != Some("until-moved")
         {
             return;
         }
         tracing::info!("failpoint: running unleased, waiting until the job moves");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let marker = crate::failpoints::reached_marker(POINT, &envelope.correlation_id);
+        if let Err(error) = std::fs::write(&marker, b"") {
+            tracing::warn!(%error, "failpoint: the marker could not be written");
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             match self.ledger.look(envelope).await {
                 Ok(looked) if looked.seen != seen => return,
@@ -798,7 +805,7 @@ impl MessageProcessor {
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-        tracing::warn!("failpoint: the job did not move within a minute");
+        tracing::warn!("failpoint: the job did not move within 20 s");
     }
 
     /// What only a leased attempt does (record a failure, hold a result in the bucket), an

@@ -1,7 +1,8 @@
 //! Job state change events: what courier publishes on its event bus, when job events are on
 //! (`JobEvents=enabled`), at every change of a job's lifecycle — its claim made (`PENDING`), an
 //! attempt started (`RUNNING`, each attempt), and its end (`SUCCEEDED`, `FAILED`, `CANCELLED`),
-//! or its reopening by a redrive or rerun. Never a payload or a result: rules route on these
+//! or its reopening by a redrive or rerun. A short attempt whose start and success are one write
+//! (a type whose result is its only effect) publishes its end only. Never a payload or a result: rules route on these
 //! fields, and readers fetch the job itself (`GET /v1/jobs/{id}`) when they need more.
 
 use crate::rest::JobStatus;

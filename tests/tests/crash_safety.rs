@@ -836,13 +836,32 @@ async fn a_crash_before_a_short_jobs_one_write_runs_it_again_as_its_only_attempt
     );
 }
 
-/// The one write that records a short job's start and success lands, then the processor dies:
-/// the redelivery finds the job finished and runs nothing.
+/// The one write that records a short WebSocket job's start and success lands, then the
+/// processor dies before the result frame: the redelivery finds the job finished, runs nothing
+/// and sends the frame.
 #[tokio::test]
-async fn a_crash_after_a_short_jobs_one_write_runs_nothing_again() {
+async fn a_crash_after_a_short_jobs_one_write_runs_nothing_again_and_still_sends_its_frame() {
     let _turn = ARMING.lock().await;
     let stack = Stack::load().await;
-    let job = short_job_through_a_crash(&stack, "processor.before-final-frame").await;
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.before-final-frame=return(crash-once)",
+        )
+        .await;
+    let mut ws = courier_e2e::ws::connect(&stack).await;
+    ws.submit(
+        &SubmitFrame::new("short", "sha256", json!({"data": "once"}))
+            .with_correlation_id(marked("short-final-frame")),
+    )
+    .await
+    .unwrap();
+    let frames = courier_e2e::ws::frames_until_final(&mut ws, &["short"]).await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    let last = frames.last().unwrap();
+    assert_eq!(last.kind, FrameKind::Result, "{frames:?}");
+    assert_eq!(last.data["bytes"], 4, "{frames:?}");
+    let job = stack.wait_for_job(last.job_id.as_deref().unwrap()).await;
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     assert_eq!(job["attempts"], 1, "run once: {job}");
 }

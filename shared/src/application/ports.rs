@@ -827,7 +827,8 @@ pub trait MessageLedger: Send + Sync {
     /// An attempt that ran without a lease (it began at `began`) and succeeded: its start and
     /// its success in one conditional write, made only if the work may still start and no
     /// attempt has started since the look that saw `seen`. Refused: what a start finds now —
-    /// the outcome is not recorded (another delivery's is, or will be).
+    /// the outcome is not recorded (another delivery's is, or will be; or the job was
+    /// cancelled, withdrawn or expired meanwhile, and no run of it is).
     async fn record_quick_success(
         &self,
         envelope: &WorkMessage,

@@ -635,17 +635,23 @@ impl DynamoMessageLedger {
             }
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    let item = failed.item.filter(|item| !item.is_empty());
-                    let holds_slot = item.as_ref().is_some_and(|i| i.contains_key(QUOTA_SLOT));
-                    let found = refused(self.standing(envelope, item));
-                    if holds_slot && matches!(found, AttemptStart::AlreadyFinished { .. }) {
-                        self.release_left_slot(envelope).await;
-                    }
-                    Ok(found)
+                    Ok(self.refused_start(envelope, failed.item).await)
                 }
                 other => Err(port_error("dynamodb:UpdateItem(start)", other)),
             },
         }
+    }
+
+    /// What a refused start found in the `item` it read back (`None` or empty: there is none),
+    /// a slot still left on an ended claim given back.
+    async fn refused_start(&self, envelope: &WorkMessage, item: Option<Item>) -> AttemptStart {
+        let item = item.filter(|item| !item.is_empty());
+        let holds_slot = item.as_ref().is_some_and(|i| i.contains_key(QUOTA_SLOT));
+        let found = refused(self.standing(envelope, item));
+        if holds_slot && matches!(found, AttemptStart::AlreadyFinished { .. }) {
+            self.release_left_slot(envelope).await;
+        }
+        found
     }
 
     /// A job that ended with its slot still on its claim (a cancel whose give-back was lost:
@@ -1009,18 +1015,12 @@ impl MessageLedger for DynamoMessageLedger {
                 }))
             }
             Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    // Whatever refused it (a start, a cancel, the claim withdrawn, a later
-                    // round's callback), this run's outcome is not recorded: a run that may
-                    // record it is a leased one, after what a start finds now.
-                    let item = failed.item.filter(|item| !item.is_empty());
-                    let holds_slot = item.as_ref().is_some_and(|i| i.contains_key(QUOTA_SLOT));
-                    let found = refused(self.standing(envelope, item));
-                    if holds_slot && matches!(found, AttemptStart::AlreadyFinished { .. }) {
-                        self.release_left_slot(envelope).await;
-                    }
-                    Ok(QuickOutcome::Refused(found))
-                }
+                // Whatever refused it (a start, a cancel, the claim withdrawn, a later round's
+                // callback), this run's outcome is not recorded: a run that may record it is a
+                // leased one, after what a start finds now.
+                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(
+                    QuickOutcome::Refused(self.refused_start(envelope, failed.item).await),
+                ),
                 other => Err(port_error("dynamodb:UpdateItem(quick success)", other)),
             },
         }

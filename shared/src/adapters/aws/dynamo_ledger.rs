@@ -160,6 +160,48 @@ impl<'a> RunningUpdate<'a> {
     }
 }
 
+/// What a write that ends a job adds to it: the job slot its claim holds moved off (where the
+/// ledger gives slots back), and a first round's callback marked QUEUED, on the condition that
+/// it still stands WAITING. Every ending write (a leased attempt's, a one-write attempt's)
+/// adds them through this.
+#[derive(Debug, Clone, Copy)]
+struct EndingClauses {
+    gives_back_slot: bool,
+    marks_callback: bool,
+}
+
+impl EndingClauses {
+    fn expression(self, expression: &str) -> String {
+        let expression = match self.gives_back_slot {
+            true => giving_back_slot(expression),
+            false => expression.to_owned(),
+        };
+        match self.marks_callback {
+            true => marking_callback(&expression),
+            false => expression,
+        }
+    }
+
+    fn condition(self, condition: String) -> String {
+        match self.marks_callback {
+            true => format!("{condition} AND {CALLBACK_WAITING}"),
+            false => condition,
+        }
+    }
+
+    /// `request` with the values the clauses use bound.
+    fn bind(self, request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+        let request = match self.gives_back_slot {
+            true => DynamoMessageLedger::binding_slot(request),
+            false => request,
+        };
+        match self.marks_callback {
+            true => DynamoMessageLedger::binding_mark(request),
+            false => request,
+        }
+    }
+}
+
 impl DynamoMessageLedger {
     pub fn new(
         client: Client,
@@ -188,6 +230,35 @@ impl DynamoMessageLedger {
     /// Whether a write of `event` on `work` ends a job whose slot this ledger gives back.
     fn ends_a_job(&self, work: &WorkId, event: JobEvent) -> bool {
         self.slots.is_some() && ends_a_job(work, event)
+    }
+
+    /// The clauses a write of `event` on `work` adds; `callback`: it marks the callback.
+    fn ending_clauses(&self, work: &WorkId, event: JobEvent, callback: bool) -> EndingClauses {
+        EndingClauses {
+            gives_back_slot: self.ends_a_job(work, event),
+            marks_callback: callback,
+        }
+    }
+
+    /// The clauses a success of `envelope`'s work adds (a leased attempt's and a one-write's).
+    fn success_clauses(&self, envelope: &WorkMessage) -> EndingClauses {
+        self.ending_clauses(
+            &WorkId::of(envelope),
+            JobEvent::Succeed,
+            marks_callback(envelope, JobEvent::Succeed),
+        )
+    }
+
+    /// What a write with `clauses` that applied answers, from its `ALL_NEW` `item`: the slot
+    /// it moved given back.
+    async fn ended(&self, clauses: EndingClauses, item: &Item) -> Ended {
+        if clauses.gives_back_slot {
+            self.give_back_moved(item).await;
+        }
+        Ended {
+            reply_to: reply_to_of(item),
+            callback_marked: clauses.marks_callback,
+        }
     }
 
     /// `request` with the names and value [`giving_back_slot`] uses bound.
@@ -235,21 +306,11 @@ impl DynamoMessageLedger {
             happened,
         } = update;
         let (condition, from) = one_of("#status", "from", &job_sources(event));
-        let ends_a_job = self.ends_a_job(work, event);
-        let marks_callback = callback;
+        let ending = self.ending_clauses(work, event, callback);
         // Kept for the write again without the mark, should the mark be what is refused.
-        let unmarked = marks_callback.then(|| values.clone());
+        let unmarked = callback.then(|| values.clone());
         let unmarked_expression = expression;
-        let expression = if ends_a_job {
-            giving_back_slot(expression)
-        } else {
-            expression.to_owned()
-        };
-        let expression = if marks_callback {
-            marking_callback(&expression)
-        } else {
-            expression
-        };
+        let expression = ending.expression(expression);
         // A job's timeline notes what this write does (a message's record keeps none).
         let noted = matches!(work, WorkId::Job(_)) && !happened.is_empty();
         let expression = if noted {
@@ -262,11 +323,7 @@ impl DynamoMessageLedger {
         } else {
             format!("{condition} AND {also}")
         };
-        let condition = if marks_callback {
-            format!("{condition} AND {CALLBACK_WAITING}")
-        } else {
-            condition
-        };
+        let condition = ending.condition(condition);
         let mut request = self
             .client
             .update_item()
@@ -289,23 +346,10 @@ impl DynamoMessageLedger {
         if noted {
             request = timeline::note(request, self.clock.now(), happened);
         }
-        if ends_a_job {
-            request = Self::binding_slot(request);
-        }
-        if marks_callback {
-            request = Self::binding_mark(request);
-        }
-        match request.send().await {
-            Ok(out) => {
-                let item = out.attributes.unwrap_or_default();
-                if ends_a_job {
-                    self.give_back_moved(&item).await;
-                }
-                Ok(Ended {
-                    reply_to: reply_to_of(&item),
-                    callback_marked: marks_callback,
-                })
-            }
+        match ending.bind(request).send().await {
+            Ok(out) => Ok(self
+                .ended(ending, &out.attributes.unwrap_or_default())
+                .await),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let item = failed.item.unwrap_or_default();
@@ -526,7 +570,7 @@ impl DynamoMessageLedger {
         began: OffsetDateTime,
         result: &KeptResult,
     ) -> UpdateItemFluentBuilder {
-        let work = WorkId::of(envelope);
+        let ending = self.success_clauses(envelope);
         let (startable, from) = one_of("#status", "from", &job_sources(JobEvent::Start));
         let (stored, kept, other) = match result {
             KeptResult::Inline(value) => (value.to_string(), "result", "resultRef"),
@@ -536,7 +580,7 @@ impl DynamoMessageLedger {
             KeptResult::Stored { .. } => (", resultBytes = :bytes", ""),
             KeptResult::Inline(_) => ("", ", resultBytes"),
         };
-        let mut expression = Self::noting(
+        let expression = Self::noting(
             envelope,
             format!(
                 "SET #status = :done, {}, #result = :result{bytes}, progress = :full, \
@@ -545,23 +589,14 @@ impl DynamoMessageLedger {
                 Self::started_expression(envelope, false)
             ),
         );
-        let mut condition = of_its_request(
+        let condition = of_its_request(
             with_seen(start_condition(envelope.pattern, &startable), Some(seen)),
             envelope,
         );
-        let mut request = self.started(self.client.update_item(), envelope, None);
-        if self.ends_a_job(&work, JobEvent::Succeed) {
-            expression = giving_back_slot(&expression);
-            request = Self::binding_slot(request);
-        }
-        if marks_callback(envelope, JobEvent::Succeed) {
-            expression = marking_callback(&expression);
-            condition = format!("{condition} AND {CALLBACK_WAITING}");
-            request = Self::binding_mark(request);
-        }
+        let request = ending.bind(self.started(self.client.update_item(), envelope, None));
         let mut request = request
-            .update_expression(expression)
-            .condition_expression(condition)
+            .update_expression(ending.expression(&expression))
+            .condition_expression(ending.condition(condition))
             .expression_attribute_names("#result", kept)
             .expression_attribute_names("#other", other)
             .expression_attribute_values(":done", s(JobStatus::Succeeded.as_str()))
@@ -1002,17 +1037,11 @@ impl MessageLedger for DynamoMessageLedger {
         result: &KeptResult,
     ) -> Result<QuickOutcome, PortError> {
         let request = self.quick_success_request(envelope, seen, began, result);
-        let work = WorkId::of(envelope);
         match request.send().await {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
-                if self.ends_a_job(&work, JobEvent::Succeed) {
-                    self.give_back_moved(&item).await;
-                }
-                Ok(QuickOutcome::Recorded(Ended {
-                    reply_to: reply_to_of(&item),
-                    callback_marked: marks_callback(envelope, JobEvent::Succeed),
-                }))
+                let ended = self.ended(self.success_clauses(envelope), &item).await;
+                Ok(QuickOutcome::Recorded(ended))
             }
             Err(error) => match error.into_service_error() {
                 // Whatever refused it (a start, a cancel, the claim withdrawn, a later round's

@@ -836,6 +836,32 @@ async fn a_crash_before_a_short_jobs_one_write_runs_it_again_as_its_only_attempt
     );
 }
 
+/// Submits `job_type` over WebSocket (its correlation id marked `name`) with the processor
+/// armed to crash once after the job's outcome is recorded and before its result frame is
+/// posted; returns the frames up to the final one and the job as it ended.
+async fn websocket_job_through_a_crash_before_its_frame(
+    stack: &Stack,
+    job_type: &str,
+    payload: Value,
+    name: &str,
+) -> (Vec<courier_client::frames::ServerFrame>, Value) {
+    stack
+        .arm_failpoints(
+            "ProcessorFunctionName",
+            "processor.before-final-frame=return(crash-once)",
+        )
+        .await;
+    let mut ws = courier_e2e::ws::connect(stack).await;
+    ws.submit(&SubmitFrame::new(name, job_type, payload).with_correlation_id(marked(name)))
+        .await
+        .unwrap();
+    let frames = courier_e2e::ws::frames_until_final(&mut ws, &[name]).await;
+    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    let job_id = frames.last().and_then(|last| last.job_id.clone());
+    let job = stack.wait_for_job(&job_id.expect("a job id")).await;
+    (frames, job)
+}
+
 /// The one write that records a short WebSocket job's start and success lands, then the
 /// processor dies before the result frame: the redelivery finds the job finished, runs nothing
 /// and sends the frame.
@@ -843,25 +869,16 @@ async fn a_crash_before_a_short_jobs_one_write_runs_it_again_as_its_only_attempt
 async fn a_crash_after_a_short_jobs_one_write_runs_nothing_again_and_still_sends_its_frame() {
     let _turn = ARMING.lock().await;
     let stack = Stack::load().await;
-    stack
-        .arm_failpoints(
-            "ProcessorFunctionName",
-            "processor.before-final-frame=return(crash-once)",
-        )
-        .await;
-    let mut ws = courier_e2e::ws::connect(&stack).await;
-    ws.submit(
-        &SubmitFrame::new("short", "sha256", json!({"data": "once"}))
-            .with_correlation_id(marked("short-final-frame")),
+    let (frames, job) = websocket_job_through_a_crash_before_its_frame(
+        &stack,
+        "sha256",
+        json!({"data": "once"}),
+        "short-final-frame",
     )
-    .await
-    .unwrap();
-    let frames = courier_e2e::ws::frames_until_final(&mut ws, &["short"]).await;
-    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    .await;
     let last = frames.last().unwrap();
     assert_eq!(last.kind, FrameKind::Result, "{frames:?}");
     assert_eq!(last.data["bytes"], 4, "{frames:?}");
-    let job = stack.wait_for_job(last.job_id.as_deref().unwrap()).await;
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     assert_eq!(job["attempts"], 1, "run once: {job}");
 }
@@ -989,29 +1006,16 @@ async fn a_crash_in_the_middle_of_a_connections_batch_keeps_its_jobs_in_order_an
 async fn a_crash_between_a_jobs_outcome_and_its_frame_still_gets_the_frame_sent() {
     let _turn = ARMING.lock().await;
     let stack = Stack::load().await;
-    stack
-        .arm_failpoints(
-            "ProcessorFunctionName",
-            "processor.before-final-frame=return(crash-once)",
-        )
-        .await;
-    let mut ws = courier_e2e::ws::connect(&stack).await;
     let account = unique("acct");
-    ws.submit(
-        &SubmitFrame::new(
-            "last-word",
-            "ledger",
-            json!({"account": account, "amountCents": 8}),
-        )
-        .with_correlation_id(marked("final-frame")),
+    let (frames, job) = websocket_job_through_a_crash_before_its_frame(
+        &stack,
+        "ledger",
+        json!({"account": account, "amountCents": 8}),
+        "final-frame",
     )
-    .await
-    .unwrap();
-    let frames = courier_e2e::ws::frames_until_final(&mut ws, &["last-word"]).await;
-    stack.arm_failpoints("ProcessorFunctionName", "").await;
+    .await;
     let last = frames.last().unwrap();
     assert_eq!(last.kind, FrameKind::Result, "{frames:?}");
-    let job = stack.wait_for_job(last.job_id.as_deref().unwrap()).await;
     assert_eq!(job["status"], "SUCCEEDED");
     assert_eq!(job["attempts"], 1, "run once: {job}");
     assert_eq!(stack.ledger_entries(&account).await.len(), 1);

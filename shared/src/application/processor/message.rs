@@ -695,7 +695,8 @@ impl MessageProcessor {
             After::Succeed(result) => {
                 // A result held in the bucket is stored under a lease: its key is the job's,
                 // and a run whose result is dropped must not overwrite the recorded one's.
-                let held = self.payloads.is_some()
+                let held = gate.is_some()
+                    && self.payloads.is_some()
                     && crate::application::payloads::Payloads::would_hold(&result);
                 if held && let Some(refused) = self.take_lease_first(gate.as_ref()).await? {
                     return self
